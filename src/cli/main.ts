@@ -1,0 +1,32 @@
+import { Command } from "commander";
+
+/** Builds the `astropile` command. Subcommands register themselves here. */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("astropile")
+    .description(
+      "Build, store, cross-match and serve multimodal astronomical datasets (HDF5 files partitioned by HEALPix).",
+    )
+    .option("--verbose", "print stack traces on errors")
+    .showHelpAfterError();
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code (0 ok, 1 failure, 2 usage error). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string; stack?: string };
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2;
+    }
+    const verbose = argv.includes("--verbose");
+    process.stderr.write(`astropile: ${verbose ? (e.stack ?? e.message) : e.message}\n`);
+    return 1;
+  }
+}
