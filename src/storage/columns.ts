@@ -1,0 +1,205 @@
+// The in-memory column model shared by the HDF5 reader and writer.
+// A batch holds whole rows column by column; a column with per-row shape [a, b] stores row i
+// at values[i*a*b .. (i+1)*a*b] (row-major, axis 0 the row), as HDF5 and numpy lay it out.
+import { ColumnLengthError, SchemaError } from "../errors.ts";
+
+export const DTYPES = [
+  "float32",
+  "float64",
+  "int8",
+  "int16",
+  "int32",
+  "int64",
+  "uint8",
+  "uint16",
+  "uint32",
+  "uint64",
+  "bool",
+  "string",
+] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+export interface ColumnSpec {
+  name: string;
+  dtype: Dtype;
+  /** Shape of one row: [] for a scalar, [L] for a spectrum, [bands, H, W] for an image. */
+  shape: number[];
+  /** Strings only: fixed length in UTF-8 bytes; absent means variable-length. */
+  stringLength?: number;
+  unit?: string;
+  description?: string;
+}
+
+export type NumericArray =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
+
+/** bool columns are Uint8Array of 0/1; strings are string[]. */
+export type ColumnValues = NumericArray | string[];
+export type ColumnBatch = Record<string, ColumnValues>;
+
+type ArrayCtor = { new (n: number): NumericArray; BYTES_PER_ELEMENT: number };
+
+const CTORS: Record<Exclude<Dtype, "string">, ArrayCtor> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+export function isDtype(x: unknown): x is Dtype {
+  return typeof x === "string" && (DTYPES as readonly string[]).includes(x);
+}
+
+/** Number of values in one row of the column. */
+export function valuesPerRow(spec: Pick<ColumnSpec, "shape">): number {
+  let n = 1;
+  for (const d of spec.shape) n *= d;
+  return n;
+}
+
+/** Bytes of one row as stored (variable-length strings are estimated at 16 bytes). */
+export function bytesPerRow(spec: ColumnSpec): number {
+  const per =
+    spec.dtype === "string" ? (spec.stringLength ?? 16) : CTORS[spec.dtype].BYTES_PER_ELEMENT;
+  return per * valuesPerRow(spec);
+}
+
+export function allocate(spec: ColumnSpec, rows: number): ColumnValues {
+  const n = rows * valuesPerRow(spec);
+  if (spec.dtype === "string") return new Array<string>(n).fill("");
+  return new CTORS[spec.dtype](n);
+}
+
+/** Does `values` have the JS type the column's dtype calls for? */
+export function matchesDtype(spec: ColumnSpec, values: ColumnValues): boolean {
+  if (spec.dtype === "string") return Array.isArray(values);
+  return values instanceof CTORS[spec.dtype];
+}
+
+function typeName(values: unknown): string {
+  if (Array.isArray(values)) return "Array";
+  if (values === null || values === undefined) return String(values);
+  return (values as object).constructor?.name ?? typeof values;
+}
+
+/**
+ * Checks that a batch has every column of `specs` with the right JS type and a whole number of
+ * rows, all columns the same row count. Returns that row count.
+ */
+export function batchRows(batch: ColumnBatch, specs: ColumnSpec[], file?: string): number {
+  let rows = -1;
+  let first = "";
+  for (const spec of specs) {
+    const values = batch[spec.name];
+    if (values === undefined) {
+      throw new SchemaError("batch lacks a column", { file, column: spec.name });
+    }
+    if (!matchesDtype(spec, values)) {
+      throw new SchemaError(
+        `expected ${spec.dtype === "string" ? "string[]" : CTORS[spec.dtype].name} for dtype ${spec.dtype}, found ${typeName(values)}`,
+        { file, column: spec.name },
+      );
+    }
+    const per = valuesPerRow(spec);
+    if (values.length % per !== 0) {
+      throw new ColumnLengthError(
+        `${values.length} values is not a whole number of rows of shape [${spec.shape.join(", ")}]`,
+        { file, column: spec.name },
+      );
+    }
+    const n = values.length / per;
+    if (rows === -1) {
+      rows = n;
+      first = spec.name;
+    } else if (n !== rows) {
+      throw new ColumnLengthError(`has ${n} rows but column "${first}" has ${rows}`, {
+        file,
+        column: spec.name,
+      });
+    }
+  }
+  return Math.max(rows, 0);
+}
+
+/** Rows [start, end) of a column (a view for typed arrays, a copy for strings). */
+export function sliceRows(
+  values: ColumnValues,
+  per: number,
+  start: number,
+  end: number,
+): ColumnValues {
+  return Array.isArray(values)
+    ? values.slice(start * per, end * per)
+    : values.subarray(start * per, end * per);
+}
+
+/** The rows at `indices` (in that order) of a column. */
+export function gatherRows(
+  values: ColumnValues,
+  per: number,
+  indices: ArrayLike<number>,
+): ColumnValues {
+  const n = indices.length;
+  if (Array.isArray(values)) {
+    const out = new Array<string>(n * per);
+    for (let i = 0; i < n; i++) {
+      const src = indices[i] * per;
+      for (let j = 0; j < per; j++) out[i * per + j] = values[src + j];
+    }
+    return out;
+  }
+  const ctor = values.constructor as ArrayCtor;
+  const out = new ctor(n * per);
+  if (per === 1) {
+    // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides
+    const o = out as any;
+    // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides
+    const v = values as any;
+    for (let i = 0; i < n; i++) o[i] = v[indices[i]];
+  } else {
+    // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides
+    const o = out as any;
+    for (let i = 0; i < n; i++)
+      o.set(values.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
+  }
+  return out;
+}
+
+/** Concatenates pieces of one column. */
+export function concatValues(pieces: ColumnValues[]): ColumnValues {
+  if (pieces.length === 1) return pieces[0];
+  if (pieces.length === 0) return [];
+  if (Array.isArray(pieces[0])) return ([] as string[]).concat(...(pieces as string[][]));
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  const ctor = pieces[0].constructor as ArrayCtor;
+  const out = new ctor(n);
+  let at = 0;
+  for (const p of pieces) {
+    // biome-ignore lint/suspicious/noExplicitAny: pieces share one element type
+    (out as any).set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** UTF-8 byte length, for checking fixed-length string columns before HDF5 truncates silently. */
+export function utf8Length(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}

@@ -1,0 +1,196 @@
+// The one place that talks to h5wasm (the HDF Group's libhdf5 compiled to WebAssembly).
+// It loads the library once, installs the compression plugins (LZF, Blosc, Zstd, BZip2 ...),
+// makes HDF5 errors throw instead of printing, and turns them into typed errors.
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import h5wasm, { type Dataset, type File as H5File, type Metadata } from "h5wasm/node";
+import { AstroPileError, CorruptFileError, type ErrorPlace } from "../errors.ts";
+import type { Dtype } from "./columns.ts";
+
+export type { Dataset, H5File, Metadata };
+export { h5wasm };
+
+let initialised: Promise<void> | null = null;
+
+/** Loads libhdf5 once per process. Every storage entry point awaits this first. */
+export function hdf5Ready(): Promise<void> {
+  initialised ??= (async () => {
+    const module = await h5wasm.ready;
+    // h5wasm-plugins' install_plugins fetches a file:// URL, which Node's fetch refuses; pointing
+    // the plugin search path at the package's directory works because the Node build of h5wasm
+    // reads the real file system.
+    const require = createRequire(import.meta.url);
+    const pluginsDir = join(dirname(require.resolve("h5wasm-plugins/package.json")), "plugins");
+    module.insert_plugin_search_path(pluginsDir, 0);
+    module.activate_throwing_error_handler();
+  })();
+  return initialised;
+}
+
+/** The library's messages without the source paths: the innermost causes, most specific last. */
+export function hdf5Reason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const messages: string[] = [];
+  for (const line of text.split("\n")) {
+    const m = /in (\w+)\(\): (.*)$/.exec(line.trim());
+    if (m && !messages.includes(m[2])) messages.push(m[2]);
+  }
+  if (messages.length === 0) return text.split("\n")[0].replace(/^Error: /, "");
+  return messages.slice(-2).join(": ");
+}
+
+/** Wraps an h5wasm call so a library failure becomes a typed error naming the file and place. */
+export function guard<T>(
+  place: ErrorPlace,
+  what: string,
+  errorClass: typeof AstroPileError,
+  fn: () => T,
+): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AstroPileError) throw err;
+    throw new errorClass(`${what}: ${hdf5Reason(err)}`, place, { cause: err });
+  }
+}
+
+const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * Checks the HDF5 signature (at 0, 512, 1024, ... as the spec allows for a user block) before
+ * handing the file to libhdf5, so "not HDF5" is reported as such rather than as a library trace.
+ */
+export function checkSignature(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (err) {
+    throw new CorruptFileError(`cannot open: ${(err as Error).message}`, { file: path });
+  }
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(8);
+    for (let at = 0; at + 8 <= size; at = at === 0 ? 512 : at * 2) {
+      readSync(fd, buf, 0, 8, at);
+      if (buf.equals(SIGNATURE)) return;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  throw new CorruptFileError(
+    size === 0 ? "empty file, not HDF5" : "not an HDF5 file (no HDF5 signature)",
+    { file: path },
+  );
+}
+
+/** Opens an HDF5 file read-only with typed errors. */
+export async function openHdf5(path: string): Promise<H5File> {
+  await hdf5Ready();
+  checkSignature(path);
+  return guard(
+    { file: path },
+    "cannot open HDF5 file",
+    CorruptFileError,
+    () => new h5wasm.File(path, "r"),
+  );
+}
+
+// HDF5 type classes as h5wasm reports them in Metadata.type.
+const H5T_INTEGER = 0;
+const H5T_FLOAT = 1;
+const H5T_STRING = 3;
+const H5T_ENUM = 8;
+
+/** Attribute AstroPile puts on bool columns: h5wasm cannot create HDF5 enum types. */
+export const BOOL_ATTRIBUTE = "astropile_dtype";
+
+export interface StoredType {
+  dtype: Dtype | "unsupported";
+  stringLength?: number;
+  /** Human-readable description of the HDF5 type, for errors about unsupported types. */
+  describe: string;
+}
+
+/** Maps a dataset's HDF5 type to an AstroPile dtype. */
+export function storedType(meta: Metadata, attrNames: string[] = []): StoredType {
+  const order = meta.littleEndian ? "little-endian" : "big-endian";
+  if (meta.type === H5T_FLOAT && (meta.size === 4 || meta.size === 8)) {
+    return {
+      dtype: meta.size === 4 ? "float32" : "float64",
+      describe: `float${meta.size * 8} ${order}`,
+    };
+  }
+  if (meta.type === H5T_INTEGER && [1, 2, 4, 8].includes(meta.size)) {
+    const dtype = `${meta.signed ? "int" : "uint"}${meta.size * 8}` as Dtype;
+    // h5wasm cannot write enums, so AstroPile stores bool as uint8 with a marker attribute.
+    if (meta.size === 1 && attrNames.includes(BOOL_ATTRIBUTE))
+      return { dtype: "bool", describe: "bool (uint8)" };
+    return { dtype, describe: `${dtype} ${order}` };
+  }
+  if (meta.type === H5T_ENUM) {
+    const members = meta.enum_type?.members ?? {};
+    const keys = Object.keys(members);
+    if (keys.length === 2 && members.FALSE === 0 && members.TRUE === 1 && meta.size === 1) {
+      return { dtype: "bool", describe: "bool (HDF5 enum FALSE/TRUE)" };
+    }
+    return { dtype: "unsupported", describe: `enum {${keys.join(", ")}}` };
+  }
+  if (meta.type === H5T_STRING) {
+    return meta.vlen
+      ? { dtype: "string", describe: "variable-length string" }
+      : {
+          dtype: "string",
+          stringLength: meta.size,
+          describe: `fixed-length string of ${meta.size} bytes`,
+        };
+  }
+  return { dtype: "unsupported", describe: `HDF5 type class ${meta.type}, ${meta.size} bytes` };
+}
+
+/** h5wasm dtype string used when creating a dataset of this dtype. */
+export function h5wasmDtype(dtype: Dtype, stringLength?: number): string {
+  switch (dtype) {
+    case "float32":
+      return "<f";
+    case "float64":
+      return "<d";
+    case "int8":
+      return "<b";
+    case "int16":
+      return "<h";
+    case "int32":
+      return "<i";
+    case "int64":
+      return "<q";
+    case "uint8":
+    case "bool":
+      return "<B";
+    case "uint16":
+      return "<H";
+    case "uint32":
+      return "<I";
+    case "uint64":
+      return "<Q";
+    case "string":
+      return stringLength === undefined ? "S" : `S${stringLength}`;
+  }
+}
+
+/** HDF5 filter ids AstroPile knows by name. */
+export const FILTER_NAMES: Record<number, string> = {
+  1: "gzip",
+  2: "shuffle",
+  3: "fletcher32",
+  4: "szip",
+  307: "bzip2",
+  32000: "lzf",
+  32001: "blosc",
+  32004: "lz4",
+  32015: "zstd",
+};
+
+export function compressionOf(dataset: Dataset): string {
+  const names = dataset.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
+  return names.filter((n) => n !== "shuffle" && n !== "fletcher32").join("+") || "none";
+}

@@ -1,0 +1,329 @@
+// Reading one HDF5 partition file: a flat file with one HDF5 dataset per column, axis 0 the row.
+// Only the columns asked for are read; row lists are sorted and coalesced into few reads.
+import {
+  ColumnLengthError,
+  CorruptFileError,
+  ManifestMismatchError,
+  MissingColumnError,
+  SchemaError,
+  UsageError,
+} from "../errors.ts";
+import {
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  type Dtype,
+  valuesPerRow,
+} from "./columns.ts";
+import {
+  compressionOf,
+  type Dataset,
+  guard,
+  type H5File,
+  h5wasm,
+  openHdf5,
+  storedType,
+} from "./hdf5.ts";
+
+export interface ColumnInfo extends ColumnSpec {
+  /** Storage details as found in the file. */
+  chunks: number[] | null;
+  compression: string;
+  /** HDF5 type as stored, e.g. "float64 big-endian". */
+  storedAs: string;
+  attrs: Record<string, unknown>;
+  /** Row count of this column (axis 0). */
+  rows: number;
+}
+
+export interface OpenOptions {
+  /** Row count the manifest promises: a file with another count is a ManifestMismatchError. */
+  expectRows?: number;
+}
+
+/** Rows separated by at most this many bytes of unwanted data are read in one call. */
+const COALESCE_GAP_BYTES = 64 * 1024;
+
+export class PartitionFile {
+  readonly path: string;
+  /** Number of rows (the common axis-0 length of every column). */
+  readonly length: number;
+  private readonly file: H5File;
+  private readonly infos = new Map<string, ColumnInfo>();
+  private closed = false;
+
+  private constructor(path: string, file: H5File, infos: ColumnInfo[], length: number) {
+    this.path = path;
+    this.file = file;
+    for (const info of infos) this.infos.set(info.name, info);
+    this.length = length;
+  }
+
+  /**
+   * Opens a partition file and reads its column metadata (never data). Checks that every column
+   * has the same number of rows. Groups (e.g. MaNGA's per-object groups) are not columns.
+   */
+  static async open(path: string, options: OpenOptions = {}): Promise<PartitionFile> {
+    const file = await openHdf5(path);
+    try {
+      const infos: ColumnInfo[] = [];
+      const names = guard({ file: path }, "cannot list datasets", CorruptFileError, () =>
+        file.keys(),
+      );
+      for (const name of names) {
+        const place = { file: path, column: name };
+        const entity = guard(place, "cannot open dataset", CorruptFileError, () => file.get(name));
+        if (!(entity instanceof h5wasm.Dataset)) continue;
+        infos.push(
+          guard(place, "cannot read dataset metadata", CorruptFileError, () =>
+            describe(name, entity as Dataset),
+          ),
+        );
+      }
+      let length = 0;
+      const first = infos.find((i) => i.shape !== null);
+      if (first) length = first.rows;
+      for (const info of infos) {
+        if (info.rows !== length) {
+          throw new ColumnLengthError(
+            `has ${info.rows} rows but column "${first?.name}" has ${length}`,
+            { file: path, column: info.name },
+          );
+        }
+      }
+      if (options.expectRows !== undefined && options.expectRows !== length) {
+        throw new ManifestMismatchError(
+          `file has ${length} rows but the manifest says ${options.expectRows}`,
+          { file: path },
+        );
+      }
+      return new PartitionFile(path, file, infos, length);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  /** Every column with dtype, per-row shape, storage and attributes. */
+  columns(): ColumnInfo[] {
+    return [...this.infos.values()];
+  }
+
+  hasColumn(name: string): boolean {
+    return this.infos.has(name);
+  }
+
+  column(name: string): ColumnInfo {
+    const info = this.infos.get(name);
+    if (!info) {
+      throw new MissingColumnError(
+        `no such column; the file has: ${[...this.infos.keys()].join(", ")}`,
+        { file: this.path, column: name },
+      );
+    }
+    return info;
+  }
+
+  /** File-level attributes (e.g. Multimodal Universe's project/survey/release). */
+  attrs(): Record<string, unknown> {
+    return guard({ file: this.path }, "cannot read file attributes", CorruptFileError, () =>
+      readAttrs(this.file),
+    );
+  }
+
+  /** Rows [start, end) of the given columns. */
+  readRange(columns: string[], start: number, end: number): ColumnBatch {
+    this.checkOpen();
+    if (
+      !(
+        Number.isInteger(start) &&
+        Number.isInteger(end) &&
+        0 <= start &&
+        start <= end &&
+        end <= this.length
+      )
+    ) {
+      throw new UsageError(`row range [${start}, ${end}) outside [0, ${this.length})`, {
+        file: this.path,
+      });
+    }
+    const out: ColumnBatch = {};
+    for (const name of columns) out[name] = this.readColumnRange(this.column(name), start, end);
+    return out;
+  }
+
+  /**
+   * The rows at `rows` (any order, repeats allowed), returned in that order. Rows are sorted and
+   * nearby rows coalesced so each column is read in a few contiguous slices.
+   */
+  readRows(columns: string[], rows: ArrayLike<number>): ColumnBatch {
+    this.checkOpen();
+    const n = rows.length;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      if (!(Number.isInteger(r) && r >= 0 && r < this.length)) {
+        throw new UsageError(`row ${r} outside [0, ${this.length})`, { file: this.path });
+      }
+      order[i] = i;
+    }
+    order.sort((a, b) => rows[a] - rows[b]);
+    const out: ColumnBatch = {};
+    for (const name of columns) {
+      const info = this.column(name);
+      const per = valuesPerRow(info);
+      const rowBytes = Math.max(
+        1,
+        per * (info.dtype === "string" ? (info.stringLength ?? 16) : bytesOf(info.dtype)),
+      );
+      const gapRows = Math.floor(COALESCE_GAP_BYTES / rowBytes);
+      const result = allocateLike(info, n);
+      let i = 0;
+      while (i < n) {
+        // Grow a run while the next wanted row is close enough that reading the gap is cheaper.
+        const runStart = rows[order[i]];
+        let j = i + 1;
+        while (j < n && rows[order[j]] - rows[order[j - 1]] <= gapRows + 1) j++;
+        const runEnd = rows[order[j - 1]] + 1;
+        const chunk = this.readColumnRange(info, runStart, runEnd);
+        for (let k = i; k < j; k++) {
+          const src = (rows[order[k]] - runStart) * per;
+          const dst = order[k] * per;
+          copyRow(chunk, src, result, dst, per);
+        }
+        i = j;
+      }
+      out[name] = result;
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.file.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new UsageError("file is closed", { file: this.path });
+  }
+
+  private readColumnRange(info: ColumnInfo, start: number, end: number): ColumnValues {
+    const place = { file: this.path, column: info.name, detail: `rows ${start}..${end}` };
+    if ((info.dtype as string) === "unsupported") {
+      throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place);
+    }
+    if (start === end) return allocateLike(info, 0);
+    const dataset = guard(
+      place,
+      "cannot open dataset",
+      CorruptFileError,
+      () => this.file.get(info.name) as Dataset,
+    );
+    const raw = guard(place, "cannot read", CorruptFileError, () => dataset.slice([[start, end]]));
+    return normalise(info, raw, place);
+  }
+}
+
+function bytesOf(dtype: Dtype): number {
+  if (dtype === "string") return 16;
+  if (dtype === "bool" || dtype.endsWith("8")) return 1;
+  return Number.parseInt(dtype.replace(/\D/g, ""), 10) / 8;
+}
+
+function describe(name: string, dataset: Dataset): ColumnInfo {
+  const meta = dataset.metadata;
+  const attrs = readAttrs(dataset);
+  const type = storedType(meta, Object.keys(attrs));
+  const shape = meta.shape ?? [];
+  return {
+    name,
+    dtype: type.dtype as Dtype,
+    shape: shape.slice(1),
+    stringLength: type.stringLength,
+    unit: typeof attrs.unit === "string" ? attrs.unit : undefined,
+    description: typeof attrs.description === "string" ? attrs.description : undefined,
+    chunks: meta.chunks,
+    compression: compressionOf(dataset),
+    storedAs: type.describe,
+    attrs,
+    // A scalar dataset (shape []) is one value, not a column of rows.
+    rows: shape.length === 0 ? 1 : shape[0],
+  };
+}
+
+function readAttrs(entity: { attrs: Record<string, { value: unknown }> }): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, a] of Object.entries(entity.attrs)) {
+    const v = a.value;
+    out[k] = ArrayBuffer.isView(v) && (v as Uint8Array).length === 1 ? (v as Uint8Array)[0] : v;
+  }
+  return out;
+}
+
+function allocateLike(info: ColumnInfo, rows: number): ColumnValues {
+  const n = rows * valuesPerRow(info);
+  switch (info.dtype) {
+    case "string":
+      return new Array<string>(n).fill("");
+    case "float32":
+      return new Float32Array(n);
+    case "float64":
+      return new Float64Array(n);
+    case "int8":
+      return new Int8Array(n);
+    case "int16":
+      return new Int16Array(n);
+    case "int32":
+      return new Int32Array(n);
+    case "int64":
+      return new BigInt64Array(n);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(n);
+    case "uint16":
+      return new Uint16Array(n);
+    case "uint32":
+      return new Uint32Array(n);
+    case "uint64":
+      return new BigUint64Array(n);
+  }
+}
+
+/** Brings what h5wasm returns to the column model's JS type (bool enum → Uint8Array, strings unpadded). */
+function normalise(
+  info: ColumnInfo,
+  raw: unknown,
+  place: { file: string; column: string },
+): ColumnValues {
+  if (info.dtype === "string") {
+    if (!Array.isArray(raw)) throw new SchemaError("string column did not read as strings", place);
+    // Fixed-length strings may be space- or NULL-padded; FITS habits leave trailing spaces.
+    return info.stringLength === undefined
+      ? (raw as string[])
+      : (raw as string[]).map((s) => s.replace(/\0+$/, ""));
+  }
+  if (info.dtype === "bool") {
+    const v = raw as Int8Array | Uint8Array;
+    return new Uint8Array(v.buffer, v.byteOffset, v.length);
+  }
+  if (!ArrayBuffer.isView(raw)) throw new SchemaError(`expected ${info.dtype} values`, place);
+  return raw as ColumnValues;
+}
+
+function copyRow(
+  src: ColumnValues,
+  srcAt: number,
+  dst: ColumnValues,
+  dstAt: number,
+  per: number,
+): void {
+  if (Array.isArray(src)) {
+    const d = dst as string[];
+    for (let j = 0; j < per; j++) d[dstAt + j] = src[srcAt + j];
+  } else if (per === 1) {
+    (dst as Float64Array)[dstAt] = (src as Float64Array)[srcAt];
+  } else {
+    (dst as Float64Array).set((src as Float64Array).subarray(srcAt, srcAt + per), dstAt);
+  }
+}

@@ -1,0 +1,297 @@
+// Writing one HDF5 partition file. Rows arrive in batches; each column is a chunked, resizable
+// HDF5 dataset grown batch by batch, so memory stays bounded by the batch size whatever the
+// file size. The file is written under a temporary name, fsynced and renamed: a reader never
+// sees a half-written file under the final name.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { SchemaError, UsageError, WriteError } from "../errors.ts";
+import {
+  allocate,
+  batchRows,
+  bytesPerRow,
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  concatValues,
+  utf8Length,
+  valuesPerRow,
+} from "./columns.ts";
+import {
+  BOOL_ATTRIBUTE,
+  type Dataset,
+  guard,
+  type H5File,
+  h5wasm,
+  h5wasmDtype,
+  hdf5Ready,
+} from "./hdf5.ts";
+
+export type Compression = "none" | "gzip" | "lzf";
+
+export interface WriterOptions {
+  /** Compression of every chunked column. Default gzip level 4 (what h5py users expect). */
+  compression?: Compression;
+  gzipLevel?: number;
+  /** Target bytes per chunk for light columns; heavy rows get one row per chunk. */
+  chunkBytes?: number;
+  /** File-level attributes (provenance: project, survey, release). */
+  attrs?: Record<string, string | number>;
+}
+
+export interface WrittenFile {
+  path: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+const DEFAULT_CHUNK_BYTES = 256 * 1024;
+
+/** Rows per chunk: one row for heavy rows (images, spectra), enough rows to fill ~chunkBytes otherwise. */
+export function chunkRows(spec: ColumnSpec, chunkBytes = DEFAULT_CHUNK_BYTES): number {
+  return Math.max(1, Math.floor(chunkBytes / Math.max(1, bytesPerRow(spec))));
+}
+
+export function validateSpec(spec: ColumnSpec, file?: string): void {
+  const place = { file, column: spec.name };
+  if (!spec.name || spec.name.includes("/"))
+    throw new SchemaError("column names must be non-empty and have no '/'", place);
+  if (!spec.shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new SchemaError(`row shape [${spec.shape.join(", ")}] must be positive integers`, place);
+  }
+  if (spec.dtype === "string" && spec.shape.length > 0 && spec.stringLength === undefined) {
+    throw new SchemaError("string arrays per row need a fixed stringLength", place);
+  }
+  if (
+    spec.stringLength !== undefined &&
+    !(Number.isInteger(spec.stringLength) && spec.stringLength > 0)
+  ) {
+    throw new SchemaError(`stringLength ${spec.stringLength} must be a positive integer`, place);
+  }
+}
+
+export class PartitionWriter {
+  readonly path: string;
+  private readonly tempPath: string;
+  private readonly specs: ColumnSpec[];
+  private readonly file: H5File;
+  private readonly datasets = new Map<string, Dataset>();
+  /** Variable-length strings: h5wasm cannot write slices of them, so they are written at close. */
+  private readonly pendingStrings = new Map<string, string[][]>();
+  private rowCount = 0;
+  private state: "open" | "closed" | "aborted" = "open";
+
+  private constructor(path: string, tempPath: string, specs: ColumnSpec[], file: H5File) {
+    this.path = path;
+    this.tempPath = tempPath;
+    this.specs = specs;
+    this.file = file;
+  }
+
+  static async create(
+    path: string,
+    specs: ColumnSpec[],
+    options: WriterOptions = {},
+  ): Promise<PartitionWriter> {
+    await hdf5Ready();
+    const compression = options.compression ?? "gzip";
+    if (compression === "lzf") {
+      // h5wasm registers every filter as mandatory; LZF then fails on any chunk it cannot shrink
+      // (h5py marks it optional and stores such chunks raw). Reading LZF works; writing does not.
+      throw new UsageError(
+        'LZF writing is not supported by h5wasm (incompressible chunks fail); use "gzip" or "none". LZF files are read fine.',
+        { file: path },
+      );
+    }
+    const names = new Set<string>();
+    for (const spec of specs) {
+      validateSpec(spec, path);
+      if (names.has(spec.name))
+        throw new SchemaError("column given twice", { file: path, column: spec.name });
+      names.add(spec.name);
+    }
+    await mkdir(dirname(path), { recursive: true });
+    const tempPath = join(
+      dirname(path),
+      `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+    );
+    const file = guard(
+      { file: tempPath },
+      "cannot create HDF5 file",
+      WriteError,
+      () => new h5wasm.File(tempPath, "w"),
+    );
+    const writer = new PartitionWriter(path, tempPath, specs, file);
+    try {
+      for (const [k, v] of Object.entries(options.attrs ?? {})) file.create_attribute(k, v);
+      for (const spec of specs) writer.createColumn(spec, compression, options);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer;
+  }
+
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  private createColumn(spec: ColumnSpec, compression: Compression, options: WriterOptions): void {
+    const place = { file: this.path, column: spec.name };
+    if (spec.dtype === "string" && spec.stringLength === undefined) {
+      this.pendingStrings.set(spec.name, []);
+      return;
+    }
+    const chunks = [chunkRows(spec, options.chunkBytes), ...spec.shape];
+    const dataset = guard(place, "cannot create column", WriteError, () =>
+      this.file.create_dataset({
+        name: spec.name,
+        data: allocate(spec, 0) as string[] | Float64Array,
+        shape: [0, ...spec.shape],
+        maxshape: [null, ...spec.shape],
+        chunks,
+        dtype: h5wasmDtype(spec.dtype, spec.stringLength),
+        ...(compression === "gzip"
+          ? { compression: "gzip" as const, compression_opts: options.gzipLevel ?? 4 }
+          : {}),
+      }),
+    );
+    this.annotate(dataset, spec);
+    this.datasets.set(spec.name, dataset);
+  }
+
+  private annotate(dataset: Dataset, spec: ColumnSpec): void {
+    if (spec.unit) dataset.create_attribute("unit", spec.unit);
+    if (spec.description) dataset.create_attribute("description", spec.description);
+    if (spec.dtype === "bool") dataset.create_attribute(BOOL_ATTRIBUTE, "bool");
+  }
+
+  /** Appends a batch of rows (every column, same row count). */
+  append(batch: ColumnBatch): void {
+    if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
+    const n = batchRows(batch, this.specs, this.path);
+    if (n === 0) return;
+    for (const spec of this.specs) checkValues(spec, batch[spec.name], this.path, this.rowCount);
+    const start = this.rowCount;
+    for (const spec of this.specs) {
+      const values = batch[spec.name];
+      const pending = this.pendingStrings.get(spec.name);
+      if (pending) {
+        pending.push(values as string[]);
+        continue;
+      }
+      const dataset = this.datasets.get(spec.name)!;
+      guard({ file: this.path, column: spec.name }, "cannot write rows", WriteError, () => {
+        dataset.resize([start + n, ...spec.shape]);
+        dataset.write_slice([[start, start + n]], values);
+      });
+    }
+    this.rowCount += n;
+  }
+
+  /** Finishes the file: writes pending columns, closes, fsyncs, renames into place. */
+  async close(): Promise<WrittenFile> {
+    if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
+    try {
+      for (const [name, pieces] of this.pendingStrings) {
+        const spec = this.specs.find((s) => s.name === name)!;
+        const values = concatValues(pieces) as string[];
+        guard({ file: this.path, column: name }, "cannot write strings", WriteError, () => {
+          const dataset = this.file.create_dataset({
+            name,
+            data: values,
+            shape: [values.length],
+            dtype: "S",
+          });
+          this.annotate(dataset, spec);
+        });
+      }
+      guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
+      this.state = "closed";
+      const sha256 = await fsyncAndHash(this.tempPath);
+      await rename(this.tempPath, this.path);
+      await fsyncDir(dirname(this.path));
+      const { size } = await stat(this.path);
+      return { path: this.path, rows: this.rowCount, bytes: size, sha256 };
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  /** Drops the temporary file; the final path is never touched. */
+  async abort(): Promise<void> {
+    if (this.state === "open") {
+      try {
+        this.file.close();
+      } catch {
+        // already failing; the temp file is removed below either way
+      }
+    }
+    this.state = "aborted";
+    await rm(this.tempPath, { force: true });
+  }
+}
+
+function checkValues(spec: ColumnSpec, values: ColumnValues, file: string, firstRow: number): void {
+  if (spec.dtype === "string" && spec.stringLength !== undefined) {
+    const max = spec.stringLength;
+    const strings = values as string[];
+    for (let i = 0; i < strings.length; i++) {
+      const s = strings[i];
+      if (typeof s !== "string") {
+        throw new SchemaError(`expected a string, found ${typeof s}`, {
+          file,
+          column: spec.name,
+          detail: `row ${firstRow + Math.floor(i / valuesPerRow(spec))}`,
+        });
+      }
+      if (s.length > max || (s.length * 3 > max && utf8Length(s) > max)) {
+        throw new SchemaError(
+          `string of ${utf8Length(s)} UTF-8 bytes exceeds the fixed length ${max}`,
+          {
+            file,
+            column: spec.name,
+            detail: `row ${firstRow + Math.floor(i / valuesPerRow(spec))}`,
+          },
+        );
+      }
+    }
+  } else if (spec.dtype === "bool") {
+    const v = values as Uint8Array;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] > 1) {
+        throw new SchemaError(`bool values must be 0 or 1, found ${v[i]}`, {
+          file,
+          column: spec.name,
+          detail: `row ${firstRow + i}`,
+        });
+      }
+    }
+  }
+}
+
+/** Streams the file once: sha256 for the manifest, then fsync so the rename publishes durable bytes. */
+async function fsyncAndHash(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
+    hash.update(chunk as Buffer);
+  const handle = await open(path, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return hash.digest("hex");
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
