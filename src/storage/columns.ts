@@ -203,3 +203,22 @@ export function concatValues(pieces: ColumnValues[]): ColumnValues {
 export function utf8Length(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
+
+/** Copies one row of `per` values from src (value offset srcAt) to dst (value offset dstAt). */
+export function copyRow(
+  src: ColumnValues,
+  srcAt: number,
+  dst: ColumnValues,
+  dstAt: number,
+  per: number,
+): void {
+  if (Array.isArray(src)) {
+    const d = dst as string[];
+    for (let j = 0; j < per; j++) d[dstAt + j] = src[srcAt + j];
+  } else if (per === 1) {
+    // Same element type on both sides; the cast only satisfies the type checker.
+    (dst as Float64Array)[dstAt] = (src as Float64Array)[srcAt];
+  } else {
+    (dst as Float64Array).set((src as Float64Array).subarray(srcAt, srcAt + per), dstAt);
+  }
+}

@@ -9,9 +9,11 @@ import {
   UsageError,
 } from "../errors.ts";
 import {
+  allocate,
   type ColumnBatch,
   type ColumnSpec,
   type ColumnValues,
+  copyRow,
   type Dtype,
   valuesPerRow,
 } from "./columns.ts";
@@ -177,7 +179,7 @@ export class PartitionFile {
         per * (info.dtype === "string" ? (info.stringLength ?? 16) : bytesOf(info.dtype)),
       );
       const gapRows = Math.floor(COALESCE_GAP_BYTES / rowBytes);
-      const result = allocateLike(info, n);
+      const result = allocate(info, n);
       let i = 0;
       while (i < n) {
         // Grow a run while the next wanted row is close enough that reading the gap is cheaper.
@@ -213,7 +215,7 @@ export class PartitionFile {
     if ((info.dtype as string) === "unsupported") {
       throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place);
     }
-    if (start === end) return allocateLike(info, 0);
+    if (start === end) return allocate(info, 0);
     const dataset = guard(
       place,
       "cannot open dataset",
@@ -261,35 +263,6 @@ function readAttrs(entity: { attrs: Record<string, { value: unknown }> }): Recor
   return out;
 }
 
-function allocateLike(info: ColumnInfo, rows: number): ColumnValues {
-  const n = rows * valuesPerRow(info);
-  switch (info.dtype) {
-    case "string":
-      return new Array<string>(n).fill("");
-    case "float32":
-      return new Float32Array(n);
-    case "float64":
-      return new Float64Array(n);
-    case "int8":
-      return new Int8Array(n);
-    case "int16":
-      return new Int16Array(n);
-    case "int32":
-      return new Int32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "uint8":
-    case "bool":
-      return new Uint8Array(n);
-    case "uint16":
-      return new Uint16Array(n);
-    case "uint32":
-      return new Uint32Array(n);
-    case "uint64":
-      return new BigUint64Array(n);
-  }
-}
-
 /** Brings what h5wasm returns to the column model's JS type (bool enum → Uint8Array, strings unpadded). */
 function normalise(
   info: ColumnInfo,
@@ -309,21 +282,4 @@ function normalise(
   }
   if (!ArrayBuffer.isView(raw)) throw new SchemaError(`expected ${info.dtype} values`, place);
   return raw as ColumnValues;
-}
-
-function copyRow(
-  src: ColumnValues,
-  srcAt: number,
-  dst: ColumnValues,
-  dstAt: number,
-  per: number,
-): void {
-  if (Array.isArray(src)) {
-    const d = dst as string[];
-    for (let j = 0; j < per; j++) d[dstAt + j] = src[srcAt + j];
-  } else if (per === 1) {
-    (dst as Float64Array)[dstAt] = (src as Float64Array)[srcAt];
-  } else {
-    (dst as Float64Array).set((src as Float64Array).subarray(srcAt, srcAt + per), dstAt);
-  }
 }

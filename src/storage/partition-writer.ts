@@ -38,6 +38,11 @@ export interface WriterOptions {
   chunkBytes?: number;
   /** File-level attributes (provenance: project, survey, release). */
   attrs?: Record<string, string | number>;
+  /**
+   * Default true: hash and fsync before the rename. Scratch files (sorted runs that a crash
+   * makes worthless anyway) skip both; their sha256 is then "".
+   */
+  durable?: boolean;
 }
 
 export interface WrittenFile {
@@ -83,8 +88,17 @@ export class PartitionWriter {
   private rowCount = 0;
   private state: "open" | "closed" | "aborted" = "open";
 
-  private constructor(path: string, tempPath: string, specs: ColumnSpec[], file: H5File) {
+  private readonly durable: boolean;
+
+  private constructor(
+    path: string,
+    tempPath: string,
+    specs: ColumnSpec[],
+    file: H5File,
+    durable: boolean,
+  ) {
     this.path = path;
+    this.durable = durable;
     this.tempPath = tempPath;
     this.specs = specs;
     this.file = file;
@@ -123,7 +137,7 @@ export class PartitionWriter {
       WriteError,
       () => new h5wasm.File(tempPath, "w"),
     );
-    const writer = new PartitionWriter(path, tempPath, specs, file);
+    const writer = new PartitionWriter(path, tempPath, specs, file, options.durable ?? true);
     try {
       for (const [k, v] of Object.entries(options.attrs ?? {})) file.create_attribute(k, v);
       for (const spec of specs) writer.createColumn(spec, compression, options);
@@ -210,9 +224,9 @@ export class PartitionWriter {
       }
       guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
       this.state = "closed";
-      const sha256 = await fsyncAndHash(this.tempPath);
+      const sha256 = this.durable ? await fsyncAndHash(this.tempPath) : "";
       await rename(this.tempPath, this.path);
-      await fsyncDir(dirname(this.path));
+      if (this.durable) await fsyncDir(dirname(this.path));
       const { size } = await stat(this.path);
       return { path: this.path, rows: this.rowCount, bytes: size, sha256 };
     } catch (err) {

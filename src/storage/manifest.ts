@@ -1,0 +1,241 @@
+// astropile.json: the only thing a reader needs to plan a query. It lists the columns of each
+// config and every file with its pixel, `_healpix_29` key range, rows, bytes and sha256.
+// It is replaced atomically (temp file, fsync, rename) and always last, after the files.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, readFile, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { AstroPileError, ManifestError, ManifestMismatchError } from "../errors.ts";
+import { DTYPES } from "./columns.ts";
+import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
+import { PartitionFile } from "./partition-file.ts";
+import { fsyncDir } from "./partition-writer.ts";
+
+export const FORMAT_VERSION = 1;
+
+const decimalInt64 = z.string().regex(/^-?\d{1,20}$/, "an int64 as a decimal string");
+
+export const ColumnEntrySchema = z.object({
+  name: z.string().min(1),
+  dtype: z.enum(DTYPES),
+  shape: z.array(z.number().int().positive()),
+  stringLength: z.number().int().positive().optional(),
+  unit: z.string().optional(),
+  description: z.string().optional(),
+  /** The standard name this column maps to (ra, dec, image_array ...), if any. */
+  standardName: z.string().optional(),
+});
+
+export const FileEntrySchema = z.object({
+  /** Path relative to the dataset root, with forward slashes. */
+  path: z
+    .string()
+    .min(1)
+    .refine(
+      (p) => !p.startsWith("/") && !p.split("/").includes(".."),
+      "a relative path inside the dataset",
+    ),
+  config: z.string(),
+  pixel: z.number().int().nonnegative(),
+  /** Smallest and largest `_healpix_29` key in the file (inclusive). */
+  keyMin: decimalInt64,
+  keyMax: decimalInt64,
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export const ConfigEntrySchema = z.object({
+  columns: z.array(ColumnEntrySchema),
+  rows: z.number().int().nonnegative(),
+  compression: z.string().optional(),
+});
+
+export const ManifestSchema = z.object({
+  format: z.literal("astropile"),
+  formatVersion: z.literal(FORMAT_VERSION),
+  name: z.string().min(1),
+  provenance: z
+    .object({ project: z.string().optional(), survey: z.string(), release: z.string().optional() })
+    .catchall(z.string()),
+  /** HEALPix order of the partition pixels: 4 (nside 16), NESTED. */
+  partitionOrder: z.literal(PARTITION_ORDER),
+  configs: z.record(
+    z.string().refine(isSafeConfigName, "a config name usable as a directory"),
+    ConfigEntrySchema,
+  ),
+  files: z.array(FileEntrySchema),
+  updated: z.string().optional(),
+});
+
+export type ColumnEntry = z.infer<typeof ColumnEntrySchema>;
+export type FileEntry = z.infer<typeof FileEntrySchema>;
+export type ConfigEntry = z.infer<typeof ConfigEntrySchema>;
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type Provenance = Manifest["provenance"];
+
+/** Manifest larger than this is refused before parsing (a hostile or corrupt file). */
+const MAX_MANIFEST_BYTES = 1 << 30;
+
+export function emptyManifest(name: string, provenance: Provenance): Manifest {
+  return {
+    format: "astropile",
+    formatVersion: FORMAT_VERSION,
+    name,
+    provenance,
+    partitionOrder: PARTITION_ORDER,
+    configs: {},
+    files: [],
+  };
+}
+
+export async function readManifest(root: string): Promise<Manifest> {
+  const path = join(root, MANIFEST_NAME);
+  let text: string;
+  try {
+    const { size } = await stat(path);
+    if (size > MAX_MANIFEST_BYTES)
+      throw new ManifestError(
+        `manifest of ${size} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`,
+        { file: path },
+      );
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if (err instanceof AstroPileError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ManifestError(
+      code === "ENOENT"
+        ? "no manifest: not an AstroPile dataset"
+        : `cannot read manifest: ${(err as Error).message}`,
+      { file: path },
+    );
+  }
+  return parseManifest(text, path);
+}
+
+export function parseManifest(text: string, path: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`manifest is not valid JSON: ${(err as Error).message}`, {
+      file: path,
+    });
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ManifestError(`manifest field "${issue.path.join(".")}": ${issue.message}`, {
+      file: path,
+    });
+  }
+  const manifest = parsed.data;
+  for (const [i, f] of manifest.files.entries()) {
+    if (!manifest.configs[f.config]) {
+      throw new ManifestError(
+        `files.${i} belongs to config "${f.config}", which the manifest does not declare`,
+        { file: path },
+      );
+    }
+    if (BigInt(f.keyMin) > BigInt(f.keyMax) && f.rows > 0) {
+      throw new ManifestError(`files.${i} has keyMin > keyMax`, { file: path });
+    }
+  }
+  return manifest;
+}
+
+/** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
+export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
+  const checked = ManifestSchema.parse({ ...manifest, updated: new Date().toISOString() });
+  const path = join(root, MANIFEST_NAME);
+  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const handle = await open(temp, "w");
+  try {
+    await handle.writeFile(`${JSON.stringify(checked, null, 1)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+  await fsyncDir(root);
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
+    hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+export interface VerifyOptions {
+  /** Also recompute every file's sha256 (reads every byte). */
+  checksums?: boolean;
+}
+
+/**
+ * Checks the manifest against the files: each exists with the recorded size, row count and
+ * columns (and sha256 if asked). Returns the problems found; the dataset is never modified.
+ */
+export async function verifyDataset(
+  root: string,
+  options: VerifyOptions = {},
+): Promise<ManifestMismatchError[]> {
+  const manifest = await readManifest(root);
+  const problems: ManifestMismatchError[] = [];
+  for (const entry of manifest.files) {
+    const path = join(root, entry.path);
+    const place = { file: path };
+    try {
+      const { size } = await stat(path);
+      if (size !== entry.bytes) {
+        problems.push(
+          new ManifestMismatchError(
+            `file has ${size} bytes but the manifest says ${entry.bytes}`,
+            place,
+          ),
+        );
+        continue;
+      }
+      if (options.checksums && (await sha256File(path)) !== entry.sha256) {
+        problems.push(new ManifestMismatchError("sha256 differs from the manifest", place));
+        continue;
+      }
+      const file = await PartitionFile.open(path, { expectRows: entry.rows });
+      try {
+        for (const col of manifest.configs[entry.config].columns) {
+          if (!file.hasColumn(col.name)) {
+            problems.push(
+              new ManifestMismatchError("column listed in the manifest is missing from the file", {
+                file: path,
+                column: col.name,
+              }),
+            );
+            continue;
+          }
+          const info = file.column(col.name);
+          if (info.dtype !== col.dtype || info.shape.join("x") !== col.shape.join("x")) {
+            problems.push(
+              new ManifestMismatchError(
+                `file has ${info.dtype}[${info.shape.join(", ")}] but the manifest says ${col.dtype}[${col.shape.join(", ")}]`,
+                { file: path, column: col.name },
+              ),
+            );
+          }
+        }
+      } finally {
+        file.close();
+      }
+    } catch (err) {
+      if (err instanceof ManifestMismatchError) problems.push(err);
+      else if (err instanceof AstroPileError)
+        problems.push(new ManifestMismatchError(err.message, place, { cause: err }));
+      else if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        problems.push(
+          new ManifestMismatchError("file listed in the manifest does not exist", place),
+        );
+      else throw err;
+    }
+  }
+  return problems;
+}
