@@ -54,9 +54,17 @@ export interface WrittenFile {
 
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
 
-/** Rows per chunk: one row for heavy rows (images, spectra), enough rows to fill ~chunkBytes otherwise. */
+/** Rows of at least this many bytes (a cutout, a long spectrum) get one row per chunk. */
+const HEAVY_ROW_BYTES = 16 * 1024;
+
+/**
+ * Rows per chunk: one for heavy rows, so a random row read decompresses only that row; enough
+ * light rows to fill ~chunkBytes otherwise, so scans make few large reads.
+ */
 export function chunkRows(spec: ColumnSpec, chunkBytes = DEFAULT_CHUNK_BYTES): number {
-  return Math.max(1, Math.floor(chunkBytes / Math.max(1, bytesPerRow(spec))));
+  const rowBytes = Math.max(1, bytesPerRow(spec));
+  if (rowBytes >= HEAVY_ROW_BYTES) return 1;
+  return Math.max(1, Math.floor(chunkBytes / rowBytes));
 }
 
 export function validateSpec(spec: ColumnSpec, file?: string): void {

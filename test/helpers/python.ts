@@ -16,7 +16,8 @@ function missingReason(modules: string[]): string | null {
   if (!existsSync(PYTHON)) reason = `${PYTHON} not found`;
   else {
     const r = spawnSync(PYTHON, ["-c", `import ${modules.join(", ")}`], { encoding: "utf8" });
-    if (r.status !== 0) reason = `${PYTHON} cannot import ${key}: ${r.stderr.trim().split("\n").pop()}`;
+    if (r.status !== 0)
+      reason = `${PYTHON} cannot import ${key}: ${r.stderr.trim().split("\n").pop()}`;
   }
   cache.set(key, reason);
   return reason;
@@ -27,7 +28,7 @@ function missingReason(modules: string[]): string | null {
  * a visible skip message when not; throws under CI=true, where they must be installed.
  */
 export function referenceSkip(modules: string[], tools: string[] = []): false | string {
-  let reason = missingReason(modules);
+  let reason = modules.length > 0 ? missingReason(modules) : null;
   for (const tool of tools) {
     if (reason) break;
     const r = spawnSync("sh", ["-c", `command -v ${tool}`]);
