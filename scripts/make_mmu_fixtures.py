@@ -147,7 +147,15 @@ def sdss_like():
     expected(path)
 
 
+def ragged():
+    """A broken file: one column shorter than the others (the reader must refuse it)."""
+    with h5py.File(OUT / "ragged.hdf5", "w") as f:
+        f.create_dataset("ra", data=np.arange(10, dtype="f8"))
+        f.create_dataset("dec", data=np.arange(9, dtype="f8"))
+
+
 hsc_like()
 legacy_like()
+ragged()
 sdss_like()
 print("wrote fixtures to", OUT)

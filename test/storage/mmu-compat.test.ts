@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { ColumnLengthError } from "../../src/errors.ts";
 import type { ColumnValues } from "../../src/storage/columns.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 
@@ -86,4 +87,16 @@ test("LZF chunks stored raw (filter mask set) read back correctly", async () => 
   assert.deepEqual(Array.from(row1), expected.columns.image_flux.values.slice(768, 1536));
   assert.ok(row1.some((v) => v !== 1.5));
   file.close();
+});
+
+test("a file whose columns disagree in length is refused, naming file and column", async () => {
+  const path = join(FIXTURES, "ragged.hdf5");
+  await assert.rejects(
+    PartitionFile.open(path),
+    (e: Error) =>
+      e instanceof ColumnLengthError &&
+      e.message.includes(path) &&
+      /column "(ra|dec)"/.test(e.message) &&
+      /9 rows|10 rows/.test(e.message),
+  );
 });
