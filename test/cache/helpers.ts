@@ -1,0 +1,93 @@
+// Shared setup of the cache tests: a temp directory (removed afterwards), a cache in it, a
+// loopback test server, and a runner for child processes that use the cache.
+import { spawn } from "node:child_process";
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type CacheConfig, DownloadCache } from "../../src/cache/index.ts";
+import { TestServer } from "./server.ts";
+
+export const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+
+export async function tempDir(t: TestContext, tag = "cache"): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `astropile-${tag}-`));
+  t.after(() => fsp.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function setup(t: TestContext, config: CacheConfig = {}) {
+  const root = await tempDir(t);
+  const server = await TestServer.start();
+  t.after(() => server.close());
+  const cache = new DownloadCache({
+    dir: path.join(root, "cache"),
+    maxBytes: 1 << 30,
+    offline: false,
+    ...config,
+  });
+  return { root, server, cache };
+}
+
+/** Every file under `dir` (relative path -> size), to prove something did not change. */
+export async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out[path.relative(dir, p)] = (await fsp.readFile(p)).toString("base64");
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts test/cache/child.ts with a JSON job; `onLine` sees each stdout line as it comes. */
+export function startChild(job: unknown, onLine?: (line: string) => void) {
+  const child = spawn(process.execPath, ["--import", "tsx", CHILD, JSON.stringify(job)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ASTROPILE_OFFLINE: "" },
+  });
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+    pending += d;
+    let nl = pending.indexOf("\n");
+    while (nl >= 0) {
+      onLine?.(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+      nl = pending.indexOf("\n");
+    }
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  const done = new Promise<ChildResult>((resolve) => {
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+/** Polls `cond` until true; fails after `limitMs` (a safety net, not a timing assertion). */
+export async function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  what: string,
+  limitMs = 20000,
+) {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
