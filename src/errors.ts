@@ -44,3 +44,5 @@ export class ManifestError extends AstroPileError {}
 export class WriteError extends AstroPileError {}
 /** Arguments out of range: rows past the end, bad options. */
 export class UsageError extends AstroPileError {}
+/** An outside format (FITS, CSV, ECSV) whose content breaks its standard: bad card, truncated data. */
+export class FormatError extends AstroPileError {}
