@@ -13,7 +13,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { z } from "zod";
 import type { DownloadCache } from "./cache.ts";
 import { CacheArchiveError, ChecksumMismatchError } from "./errors.ts";
 import { activeTokens, DATA_FILE_RE, keyForUrl, newOwnerToken } from "./layout.ts";
@@ -25,27 +24,61 @@ const MAX_MANIFEST_BYTES = 256 * 2 ** 20;
 const BLOCK = 512;
 const COPY_CHUNK = 1 << 20;
 
-const manifestEntrySchema = z.object({
-  key: z.string().regex(/^[0-9a-f]{64}$/),
-  url: z.string().url(),
-  file: z.string().regex(DATA_FILE_RE),
-  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  source: z.string().url(),
-  etag: z.string().nullable(),
-  lastModified: z.string().nullable(),
-  contentType: z.string().nullable(),
-  fetchedAt: z.number().int().nonnegative(),
-  validatedAt: z.number().int().nonnegative(),
-  pinned: z.boolean(),
-});
-const manifestSchema = z.object({
-  format: z.literal("astropile-cache-archive"),
-  version: z.literal(1),
-  created: z.string(),
-  entries: z.array(manifestEntrySchema),
-});
-export type ArchiveEntry = z.infer<typeof manifestEntrySchema>;
+/** One entry of the archive manifest (what meta.json holds, minus the format tag). */
+export interface ArchiveEntry {
+  key: string;
+  url: string;
+  file: string;
+  size: number;
+  sha256: string;
+  source: string;
+  etag: string | null;
+  lastModified: string | null;
+  contentType: string | null;
+  fetchedAt: number;
+  validatedAt: number;
+  pinned: boolean;
+}
+
+interface Manifest {
+  format: "astropile-cache-archive";
+  version: 1;
+  created: string;
+  entries: ArchiveEntry[];
+}
+
+/**
+ * Validates a parsed manifest field by field and returns it, or the first problem. Written out
+ * rather than with a schema library: it keeps the cache's import cost (and each child
+ * process's start) small, and the rules are few.
+ */
+function checkManifest(v: unknown): Manifest | string {
+  if (typeof v !== "object" || v === null) return "not an object";
+  const m = v as Record<string, unknown>;
+  if (m.format !== "astropile-cache-archive") return "format is not astropile-cache-archive";
+  if (m.version !== 1) return `unsupported version ${JSON.stringify(m.version)}`;
+  if (typeof m.created !== "string") return "created is missing";
+  if (!Array.isArray(m.entries)) return "entries is not a list";
+  const isUrl = (u: unknown) => typeof u === "string" && URL.canParse(u);
+  const isCount = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  const strOrNull = (x: unknown) => x === null || typeof x === "string";
+  for (const [i, e] of (m.entries as unknown[]).entries()) {
+    const o = (typeof e === "object" && e !== null ? e : {}) as Record<string, unknown>;
+    const bad = (field: string) => `entries.${i}.${field} is invalid`;
+    if (typeof o.key !== "string" || !/^[0-9a-f]{64}$/.test(o.key)) return bad("key");
+    if (!isUrl(o.url)) return bad("url");
+    if (typeof o.file !== "string" || !DATA_FILE_RE.test(o.file)) return bad("file");
+    if (!isCount(o.size)) return bad("size");
+    if (typeof o.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(o.sha256)) return bad("sha256");
+    if (!isUrl(o.source)) return bad("source");
+    if (!strOrNull(o.etag) || !strOrNull(o.lastModified) || !strOrNull(o.contentType)) {
+      return bad("validators");
+    }
+    if (!isCount(o.fetchedAt) || !isCount(o.validatedAt)) return bad("times");
+    if (typeof o.pinned !== "boolean") return bad("pinned");
+  }
+  return m as unknown as Manifest;
+}
 
 // ------------------------------------------------------------------ tar headers
 
@@ -203,7 +236,7 @@ export async function exportCache(
   const target = path.resolve(file);
   const tmp = `${target}.tmp-${randomBytes(4).toString("hex")}`;
   const out = await fsp.open(tmp, "wx");
-  const manifest: z.infer<typeof manifestSchema> = {
+  const manifest: Manifest = {
     format: "astropile-cache-archive",
     version: 1,
     created: new Date().toISOString(),
@@ -320,18 +353,15 @@ export async function importCache(
     }
     const mbuf = Buffer.alloc(mm.size);
     await fh.read(mbuf, 0, mm.size, mm.dataOffset);
-    let manifest: z.infer<typeof manifestSchema>;
+    let parsed: unknown;
     try {
-      manifest = manifestSchema.parse(JSON.parse(mbuf.toString("utf8")));
+      parsed = JSON.parse(mbuf.toString("utf8"));
     } catch (err) {
-      const why =
-        err instanceof z.ZodError
-          ? err.issues
-              .map((i) => `${i.path.join(".")}: ${i.message}`)
-              .slice(0, 3)
-              .join("; ")
-          : (err as Error).message;
-      throw new CacheArchiveError(src, `invalid manifest (${why})`);
+      throw new CacheArchiveError(src, `manifest is not JSON (${(err as Error).message})`);
+    }
+    const manifest = checkManifest(parsed);
+    if (typeof manifest === "string") {
+      throw new CacheArchiveError(src, `invalid manifest: ${manifest}`);
     }
     const memberByName = new Map(members.map((m) => [m.name, m]));
     const byName = new Map(members.filter((m) => m !== mm).map((m) => [m.name, m]));

@@ -832,6 +832,7 @@ export class DownloadCache {
       await fsp.utimes(old, t, t).catch(() => undefined);
     }
     await this.collectOrphans(key, file, now);
+    await this.dropPartialInfos(key);
     return meta;
   }
 
@@ -1092,6 +1093,18 @@ export class DownloadCache {
     await this.collectPartialInfos(now, onlyKey);
     if (url === undefined) await this.collectTemps(now, true);
     return { entries, bytes };
+  }
+
+  /** After a commit: validators of `key` that no partial download uses are not needed. */
+  private async dropPartialInfos(key: string): Promise<void> {
+    const names = (await ignoreMissing(fsp.readdir(this.layout.partialDir))) ?? [];
+    const mine = names.filter((n) => n.startsWith(`${key}.`));
+    for (const name of mine) {
+      const info = parsePartialInfoName(name);
+      if (!info) continue;
+      if (mine.some((n) => n.startsWith(`${key}.${info.vh}.`) && n.endsWith(".part"))) continue;
+      await fsp.rm(path.join(this.layout.partialDir, name), { force: true });
+    }
   }
 
   /** Removes partial-info files no partial download refers to any more. */

@@ -110,6 +110,7 @@ export const activeTokens = new Set<string>();
  */
 export function ownerAlive(token: string, mtimeMs: number, staleMs: number, now: number): boolean {
   const parts = token.split("~");
+  if (parts[0] === "free") return false; // released by a process whose download failed
   if (parts.length !== 3) return now - mtimeMs < staleMs;
   const [host, pidText] = parts as [string, string, string];
   const pid = Number(pidText);

@@ -1,7 +1,15 @@
 // Terminal progress bar for downloads (bytes, rate, ETA), drawn on stderr only when it is a
 // terminal, so logs and pipes stay clean.
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressTypes from "cli-progress";
 import { formatBytes } from "./config.ts";
+
+// Loaded on first use: most processes that use the cache never draw a bar.
+let cliProgress: typeof cliProgressTypes | null = null;
+function loadCliProgress(): typeof cliProgressTypes {
+  cliProgress ??= createRequire(import.meta.url)("cli-progress") as typeof cliProgressTypes;
+  return cliProgress;
+}
 
 export interface DownloadProgress {
   /** Cache key URL. */
@@ -32,7 +40,8 @@ export function terminalProgress(
   label: string,
   stream: NodeJS.WriteStream = process.stderr,
 ): ProgressHandler {
-  let bar: cliProgress.SingleBar | null = null;
+  const lib = loadCliProgress();
+  let bar: cliProgressTypes.SingleBar | null = null;
   let started = 0;
   const name = label.length > 40 ? `…${label.slice(-39)}` : label;
   return (p) => {
@@ -40,7 +49,7 @@ export function terminalProgress(
     if (!bar) {
       started = now;
       const known = p.totalBytes !== null;
-      bar = new cliProgress.SingleBar(
+      bar = new lib.SingleBar(
         {
           stream,
           format: known
@@ -51,7 +60,7 @@ export function terminalProgress(
           clearOnComplete: false,
           fps: 8,
         },
-        cliProgress.Presets.shades_classic,
+        lib.Presets.shades_classic,
       );
       bar.start(p.totalBytes ?? 1, p.receivedBytes, {
         name,
