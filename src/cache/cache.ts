@@ -607,13 +607,27 @@ export class DownloadCache {
             totalLength: total,
           };
           const vh = validatorHash(info);
-          await this.layout.writeAtomic(this.layout.partialInfoPath(key, vh), JSON.stringify(info));
+          const infoPath = this.layout.partialInfoPath(key, vh);
+          try {
+            await this.layout.writeAtomic(infoPath, JSON.stringify(info));
+          } catch (err) {
+            res.body.resume();
+            res.req.destroy();
+            if (DISK_ERROR_CODES.has(errno(err) ?? "")) {
+              throw new CacheWriteError(url, infoPath, err as NodeJS.ErrnoException);
+            }
+            throw err;
+          }
           target = this.layout.partialPath(key, vh, token);
         } else {
           target = this.layout.tmpPath(token, "download");
         }
       }
 
+      const discard = async () => {
+        await fsp.rm(target, { force: true });
+        if (where === "cache") await this.dropPartialInfos(key);
+      };
       const hash = createHash("sha256");
       if (offset > 0) await hashFile(target, offset, hash);
       const progress = this.progressFor(url, source, opts, offset, total);
@@ -639,14 +653,14 @@ export class DownloadCache {
         progress?.(offset, true);
         if ((err as { fsError?: boolean }).fsError || DISK_ERROR_CODES.has(errno(err) ?? "")) {
           // Disk full or unwritable: keeping a partial file would only fill it more.
-          await fsp.rm(target, { force: true });
+          await discard();
           throw new CacheWriteError(url, target, err as NodeJS.ErrnoException);
         }
         const tooLong = err instanceof DownloadError && err.reason === "too-long";
         if (resumable && !tooLong) {
           await this.releasePartial(target, token);
         } else {
-          await fsp.rm(target, { force: true });
+          await discard();
         }
         throw err;
       } finally {
@@ -655,7 +669,7 @@ export class DownloadCache {
       const size = offset + received;
       progress?.(size, true);
       const fail2 = async (e: Error) => {
-        await fsp.rm(target, { force: true });
+        await discard();
         return e;
       };
       if (total !== null && size !== total) {
@@ -823,6 +837,9 @@ export class DownloadCache {
       await this.writeMeta(meta);
     } catch (err) {
       await fsp.rm(target, { force: true });
+      if (DISK_ERROR_CODES.has(errno(err) ?? "")) {
+        throw new CacheWriteError(url, this.layout.metaPath(key), err as NodeJS.ErrnoException);
+      }
       throw err;
     }
     if (prev && prev.file !== file) {

@@ -21,12 +21,20 @@ const job = JSON.parse(process.argv[2]!) as Job;
 const cache = new DownloadCache({ dir: job.cacheDir, offline: false, maxBytes: 1 << 30 });
 
 if (job.kind === "download") {
-  const p = await cache.download(job.url, {
-    progress: false,
-    timeoutMs: job.timeoutMs,
-    onProgress: (e) => process.stdout.write(`progress ${e.receivedBytes}\n`),
-  });
-  process.stdout.write(`path ${p}\n`);
+  try {
+    const p = await cache.download(job.url, {
+      progress: false,
+      timeoutMs: job.timeoutMs,
+      onProgress: (e) => process.stdout.write(`progress ${e.receivedBytes}\n`),
+    });
+    process.stdout.write(`path ${p}\n`);
+  } catch (err) {
+    const e = err as Error & { code?: string; errno?: string };
+    process.stdout.write(
+      `error ${JSON.stringify({ name: e.name, errno: e.errno, message: e.message })}\n`,
+    );
+    process.exitCode = 1;
+  }
 } else {
   // Random mix of plain hits, revalidations and forced updates over shared URLs; every file
   // handed back must be whole (its last 32 bytes are the sha256 of the rest).

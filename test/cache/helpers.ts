@@ -51,9 +51,25 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Starts test/cache/child.ts with a JSON job; `onLine` sees each stdout line as it comes. */
-export function startChild(job: unknown, onLine?: (line: string) => void) {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, JSON.stringify(job)], {
+/**
+ * Starts test/cache/child.ts with a JSON job; `onLine` sees each stdout line as it comes.
+ * `fileSizeLimitKiB` runs it under `ulimit -f`: the kernel then fails writes past that size
+ * (EFBIG), a real write failure without a special filesystem.
+ */
+export function startChild(
+  job: unknown,
+  onLine?: (line: string) => void,
+  opts: { fileSizeLimitKiB?: number } = {},
+) {
+  const args = ["--import", "tsx", CHILD, JSON.stringify(job)];
+  const [cmd, argv] =
+    opts.fileSizeLimitKiB === undefined
+      ? [process.execPath, args]
+      : [
+          "bash",
+          ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...args],
+        ];
+  const child = spawn(cmd, argv, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ASTROPILE_OFFLINE: "" },
   });
