@@ -64,10 +64,10 @@ export function terminalProgress(
       );
       bar.start(p.totalBytes ?? 1, p.receivedBytes, {
         name,
-        done: "",
-        size: "",
-        rate: "",
-        etaText: "",
+        done: formatBytes(p.receivedBytes),
+        size: p.totalBytes === null ? "?" : formatBytes(p.totalBytes),
+        rate: "-- B/s",
+        etaText: "--",
       });
     }
     const elapsed = Math.max((now - started) / 1000, 1e-3);

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerCacheCommand } from "./cache.ts";
 
 /** Builds the `astropile` command. Subcommands register themselves here. */
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     )
     .option("--verbose", "print stack traces on errors")
     .showHelpAfterError();
+  registerCacheCommand(program);
   return program;
 }
 
