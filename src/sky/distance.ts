@@ -7,32 +7,36 @@ import { checkDec, checkRa, checkRadius, checkSameLength } from "./validate.ts";
 
 /** Separation in radians of positions in degrees, inputs not checked (internal). */
 export function separationRad(ra1: number, dec1: number, ra2: number, dec2: number): number {
+  // Haversine: hav(d) = hav(ddec) + cos(dec1) cos(dec2) hav(dra), with every sine taken of an
+  // argument reduced exactly in degrees, so tiny angles keep their relative precision. Past
+  // 90 degrees, measure to the antipode of point 2 instead (180 - d is then the small angle),
+  // so near-antipodal pairs stay precise too. Every step is symmetric in the two points.
   sinCosDeg(dec1);
-  const s1 = sinDegOut();
-  const c1 = cosDegOut();
+  const cosDec1 = cosDegOut();
   sinCosDeg(dec2);
-  const c2 = cosDegOut();
+  const cosProduct = cosDec1 * cosDegOut();
+  // ra2 - ra1 rounds when the points straddle ra = 0 (a difference near 360); keep its
+  // rounding error and add it back after the exact reduction modulo 360.
   const dra = ra2 - ra1;
-  sinCosDeg(dra);
-  const sinDra = sinDegOut();
-  sinCosDeg(dra / 2);
+  const v = dra - ra2;
+  const draLow = ra2 - (dra - v) + (-ra1 - v);
+  sinCosDeg(dra / 2, draLow / 2);
   const sinHalfDra = sinDegOut();
-  const haversineDra = 2 * sinHalfDra * sinHalfDra; // 1 - cos(dra), without cancellation
-  sinCosDeg(dec2 - dec1);
-  const sinDdec = sinDegOut();
-  const cosDdec = cosDegOut();
-  // |a x b| components: cos(dec2) sin(dra) and
-  // cos(dec1) sin(dec2) - sin(dec1) cos(dec2) cos(dra) = sin(ddec) + sin(dec1) cos(dec2) (1 - cos(dra)).
-  const num1 = c2 * sinDra;
-  const num2 = sinDdec + s1 * c2 * haversineDra;
-  // a . b = sin(dec1) sin(dec2) + cos(dec1) cos(dec2) cos(dra) = cos(ddec) - cos(dec1) cos(dec2) (1 - cos(dra)).
-  const den = cosDdec - c1 * c2 * haversineDra;
-  return Math.atan2(Math.sqrt(num1 * num1 + num2 * num2), den);
+  const cosHalfDra = cosDegOut();
+  sinCosDeg((dec2 - dec1) / 2);
+  const sinHalfDdec = sinDegOut();
+  const hav = sinHalfDdec * sinHalfDdec + cosProduct * sinHalfDra * sinHalfDra;
+  if (hav <= 0.5) return 2 * Math.atan2(Math.sqrt(hav), Math.sqrt(1 - hav));
+  sinCosDeg((dec1 + dec2) / 2);
+  const sinHalfSum = sinDegOut();
+  const havAntipode = sinHalfSum * sinHalfSum + cosProduct * cosHalfDra * cosHalfDra;
+  return Math.PI - 2 * Math.atan2(Math.sqrt(havAntipode), Math.sqrt(1 - havAntipode));
 }
 
 /**
  * Angular separation in degrees between (ra1, dec1) and (ra2, dec2), all in degrees.
- * Accurate to ~1e-16 relative for tiny separations and ~1e-14 deg absolute near 180 deg.
+ * Accurate to ~1e-15 relative for small separations (down to 1e-9 arcsec and below) and to
+ * ~3e-14 deg (a few ulps of 180) for large ones; symmetric in the two points.
  * @throws RangeError for non-finite ra or dec outside [-90, 90].
  */
 export function angularSeparationDeg(ra1: number, dec1: number, ra2: number, dec2: number): number {

@@ -14,14 +14,18 @@ export const RAD2DEG = 180 / Math.PI;
 let sinOut = 0;
 let cosOut = 0;
 
-/** sin and cos of an angle in degrees; results in {@link sinDegOut} / {@link cosDegOut}. */
-export function sinCosDeg(deg: number): void {
+/**
+ * sin and cos of the angle deg + degLow (degrees; degLow a small correction such as the
+ * rounding error of a subtraction); results in {@link sinDegOut} / {@link cosDegOut}.
+ */
+export function sinCosDeg(deg: number, degLow = 0): void {
   // x % 360 and x - 90q are exact in binary floating point, so the reduced argument carries
   // no rounding error and the quadrant symmetries hold exactly.
   let r = deg % 360;
-  const q = Math.round(r / 90);
+  // Round half away from zero, so that sin(-x) is exactly -sin(x).
+  const q = r < 0 ? -Math.round(-r / 90) : Math.round(r / 90);
   r -= q * 90;
-  const rad = r * DEG2RAD;
+  const rad = (r + degLow) * DEG2RAD;
   const s = Math.sin(rad);
   const c = Math.cos(rad);
   switch (q & 3) {
