@@ -21,6 +21,7 @@ import {
   ChecksumMismatchError,
   DownloadError,
 } from "./errors.ts";
+import { streamHash, WORKER_HASH_MIN_BYTES } from "./hasher.ts";
 import {
   DEFAULT_TIMEOUT_MS,
   type HttpResponse,
@@ -118,6 +119,8 @@ export interface CacheConfig {
   orphanGraceSeconds?: number;
   /** Resumable partial downloads are kept this long before check --repair removes them. */
   partialMaxAgeSeconds?: number;
+  /** Downloads at least this big are hashed in a worker thread (default 32 MiB). */
+  workerHashMinBytes?: number;
 }
 
 /** One cached URL, as listed by cacheContents(). */
@@ -262,6 +265,7 @@ export class DownloadCache {
   private readonly touchIntervalMs: number;
   private readonly orphanGraceMs: number;
   private readonly partialMaxAgeMs: number;
+  private readonly workerHashMinBytes: number;
 
   constructor(config: CacheConfig = {}) {
     this.dir = path.resolve(config.dir ?? defaultCacheDir());
@@ -276,6 +280,7 @@ export class DownloadCache {
     this.touchIntervalMs = (config.touchIntervalSeconds ?? 60) * 1000;
     this.orphanGraceMs = (config.orphanGraceSeconds ?? 300) * 1000;
     this.partialMaxAgeMs = (config.partialMaxAgeSeconds ?? 7 * 86400) * 1000;
+    this.workerHashMinBytes = config.workerHashMinBytes ?? WORKER_HASH_MIN_BYTES;
   }
 
   // ---------------------------------------------------------------- lookups
@@ -628,8 +633,13 @@ export class DownloadCache {
         await fsp.rm(target, { force: true });
         if (where === "cache") await this.dropPartialInfos(key);
       };
-      const hash = createHash("sha256");
-      if (offset > 0) await hashFile(target, offset, hash);
+      const hash = streamHash(total === null ? null : total - offset, this.workerHashMinBytes);
+      try {
+        if (offset > 0) await hash.prefix(target, offset);
+      } catch (err) {
+        hash.close();
+        throw err;
+      }
       const progress = this.progressFor(url, source, opts, offset, total);
       // Heartbeat: a stalled but live download keeps its partial file fresh, so processes
       // on other hosts do not take it over.
@@ -650,6 +660,7 @@ export class DownloadCache {
           ctx,
         );
       } catch (err) {
+        hash.close();
         progress?.(offset, true);
         if ((err as { fsError?: boolean }).fsError || DISK_ERROR_CODES.has(errno(err) ?? "")) {
           // Disk full or unwritable: keeping a partial file would only fill it more.
@@ -665,6 +676,12 @@ export class DownloadCache {
         throw err;
       } finally {
         clearInterval(beat);
+      }
+      let sha256: string;
+      try {
+        sha256 = await hash.digest();
+      } finally {
+        hash.close();
       }
       const size = offset + received;
       progress?.(size, true);
@@ -696,7 +713,6 @@ export class DownloadCache {
           }),
         );
       }
-      const sha256 = hash.digest("hex");
       if (expectedSha && sha256 !== expectedSha) {
         throw await fail2(new ChecksumMismatchError(url, expectedSha, sha256));
       }

@@ -10,6 +10,7 @@ import https from "node:https";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DownloadError } from "./errors.ts";
+import type { StreamHash } from "./hasher.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 8;
@@ -199,7 +200,7 @@ export interface BodyTarget {
   /** Bytes already in the file (resume); the body is written from here. */
   offset: number;
   /** Running hash, already fed with the first `offset` bytes. */
-  hash: import("node:crypto").Hash;
+  hash: StreamHash;
   /** Called with the bytes received in this response so far. */
   onBytes?: (received: number) => void;
 }
@@ -224,9 +225,16 @@ export async function receiveBody(
         cb(tooLong(ctx, received, expectedBody));
         return;
       }
-      target.hash.update(chunk);
       target.onBytes?.(received);
-      cb(null, chunk);
+      let wait: void | Promise<void>;
+      try {
+        wait = target.hash.update(chunk);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      if (wait) wait.then(() => cb(null, chunk), cb);
+      else cb(null, chunk);
     },
   });
   const out = fs.createWriteStream(target.path, {

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { DownloadError } from "../../src/cache/index.ts";
+import { ChecksumMismatchError, DownloadError } from "../../src/cache/index.ts";
 import { setup, startChild, waitFor } from "./helpers.ts";
-import { bytes, etagOf } from "./server.ts";
+import { bytes, etagOf, sha256 } from "./server.ts";
 
 const quiet = { progress: false } as const;
 
@@ -125,4 +125,20 @@ test("a partial download owned by a live process is not taken over", async (t) =
   assert.equal((await cache.check()).resumable, 1);
   await cache.clear();
   assert.deepEqual(await parts(cache.dir), []);
+});
+
+test("hashing in a worker thread (used for big files) gives the same sha256, across a resume", async (t) => {
+  const { server, cache } = await setup(t, { workerHashMinBytes: 0 });
+  const content = bytes(3_000_000, 41);
+  const url = server.set("/worker-hashed", content);
+  server.fail("/worker-hashed", { kind: "reset", afterBytes: 1_100_000 });
+  await assert.rejects(cache.download(url, quiet), DownloadError);
+  await assert.rejects(
+    cache.download(url, { ...quiet, sha256: "f".repeat(64) }),
+    (err: unknown) => err instanceof ChecksumMismatchError && err.actual === sha256(content),
+    "the resumed prefix is hashed too",
+  );
+  const p = await cache.download(url, { ...quiet, sha256: sha256(content) });
+  assert.deepEqual(await fsp.readFile(p), content);
+  assert.equal((await cache.lookup(url))!.sha256, sha256(content));
 });
