@@ -12,8 +12,9 @@ Contents:
 - points: random positions plus hard cases (exact poles, dec near +-90, ra exactly 0 / 360 /
   just below 360 / outside [0, 360), the z = +-2/3 boundary, pixel corners and points a hair
   away from them); ang2pix of every point at every order in ORDERS. "ties" lists, per order,
-  the points whose healpy pixel changes when dec moves by +-1e-11 deg: these sit on a pixel
-  border, where the answer depends on the last bit of libm's cos.
+  the points whose healpy pixel changes when ra or dec moves by +-1e-11 deg, with the other
+  pixels seen there: these sit on a pixel border, where the answer depends on the last bit of
+  libm's cos.
 - pix2ang of a set of pixels (pixel centres, lonlat=True).
 - get_all_neighbours of every pixel at orders 0 and 1, of the 4 corner pixels of every base
   pixel at higher orders, and of random pixels.
@@ -123,11 +124,13 @@ ties_out = {}
 for order in ORDERS:
     pix = ang2pix(order, ra_arr, dec_arr)
     ang2pix_out[str(order)] = [str(int(p)) for p in pix]
-    up = ang2pix(order, ra_arr, np.clip(dec_arr + TIE_DELTA_DEG, -90, 90))
-    down = ang2pix(order, ra_arr, np.clip(dec_arr - TIE_DELTA_DEG, -90, 90))
+    around = np.stack([
+        ang2pix(order, ra_arr + da * TIE_DELTA_DEG, np.clip(dec_arr + dd * TIE_DELTA_DEG, -90, 90))
+        for da in (-1, 0, 1) for dd in (-1, 0, 1)
+    ], axis=1)
     ties = {}
-    for i in np.nonzero((up != pix) | (down != pix))[0]:
-        alt = sorted({int(up[i]), int(down[i])} - {int(pix[i])})
+    for i in np.nonzero((around != pix[:, None]).any(axis=1))[0]:
+        alt = sorted({int(v) for v in around[i]} - {int(pix[i])})
         ties[str(int(i))] = [str(a) for a in alt]
     ties_out[str(order)] = ties
 

@@ -168,8 +168,8 @@ function distToInteger(x: number): number {
 
 /**
  * healpix_cxx's loc2pix (NEST) for z = cos(theta), tt = phi / (pi/2) mod 4; result in
- * outFace / outX / outY. Returns false when a 1-ulp change of z or sth could change the
- * answer, so the caller can redo it with correctly rounded z and sth.
+ * outFace / outX / outY. Returns false when a 1-ulp change of z or sth might change the
+ * answer (the point is on a pixel border to within a few ulps), so the caller can check.
  */
 function zPhiToXyf(
   z: number,
@@ -413,7 +413,8 @@ export function pix2ang(order: number, pix: bigint | number): { ra: number; dec:
   decodePixel(order, pix);
   xyfToLoc(outFace, outX, outY, order);
   const theta = locHaveSth ? Math.atan2(locSth, locZ) : Math.acos(locZ);
-  return { ra: locPhi * RAD2DEG, dec: 90 - theta * RAD2DEG };
+  const ra = locPhi * RAD2DEG;
+  return { ra: ra >= 360 ? ra - 360 : ra, dec: 90 - theta * RAD2DEG };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -668,6 +669,7 @@ class DiscRegion implements Region {
   }
 
   classify(order: number, face: number, ix: number, iy: number): Zone {
+    if (this.radius >= Math.PI) return INSIDE; // the whole sky
     pixelCentreVector(face, ix, iy, order);
     // atan2(|p x c|, p . c) keeps full precision for tiny and near-180-degree angles.
     const x = this.py * cz - this.pz * cy;
@@ -982,8 +984,9 @@ function makeBox(raMinDeg: number, raMaxDeg: number, decMinDeg: number, decMaxDe
 
 /**
  * NESTED pixels at `order` touching the box raMinDeg..raMaxDeg x decMinDeg..decMaxDeg
- * (degrees; ra bounds taken modulo 360, raMin > raMax crosses ra = 0, raMax - raMin >= 360
- * means all ra), sorted and unique. Inclusive like {@link queryDisc}.
+ * (degrees), sorted and unique. Inclusive like {@link queryDisc}. The box runs east from
+ * raMinDeg to raMaxDeg, both taken modulo 360: raMin > raMax crosses ra = 0 (350..10 is 20
+ * degrees wide), raMin == raMax is a meridian segment, raMax - raMin >= 360 means all ra.
  */
 export function queryBox(
   order: number,

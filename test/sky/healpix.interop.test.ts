@@ -1,4 +1,5 @@
-// HEALPix against healpy itself, on fresh random input each run (the seed is printed).
+// HEALPix against healpy itself, on fresh random input each run (the seed is printed;
+// SKY_TEST_SEED=<seed> replays it).
 // Needs /usr/bin/python3 with healpy and numpy (Debian python3-healpy); skips visibly when they
 // are missing, fails under CI=true.
 // Run: node --import tsx --test test/sky/healpix.interop.test.ts
@@ -39,8 +40,11 @@ if "points" in req:
         ns = 2 ** order
         res = {"pix": b64(hp.ang2pix(ns, ra, dec, nest=True, lonlat=True), "<i8")}
         if delta:
-            res["up"] = b64(hp.ang2pix(ns, ra, np.clip(dec + delta, -90, 90), nest=True, lonlat=True), "<i8")
-            res["down"] = b64(hp.ang2pix(ns, ra, np.clip(dec - delta, -90, 90), nest=True, lonlat=True), "<i8")
+            # healpy's answers around each point: a 3x3 grid of +-delta in ra and dec.
+            res["around"] = b64(np.stack([
+                hp.ang2pix(ns, ra + da * delta, np.clip(dec + dd * delta, -90, 90), nest=True, lonlat=True)
+                for da in (-1, 0, 1) for dd in (-1, 0, 1)
+            ], axis=1), "<i8")
         out["ang2pix"][str(order)] = res
 if "pixels" in req:
     out["pixels"] = []
@@ -93,7 +97,8 @@ function makeRandom(seed: number): () => number {
   return () => ((next32() >>> 5) * 67108864 + (next32() >>> 6)) / 9007199254740992;
 }
 
-const seed = randomInt(2 ** 31);
+// SKY_TEST_SEED=<n> replays a run.
+const seed = process.env.SKY_TEST_SEED ? Number(process.env.SKY_TEST_SEED) : randomInt(2 ** 31);
 const rand = makeRandom(seed);
 const ORDERS = [4, 16, 29];
 
@@ -126,7 +131,9 @@ test(`ang2pix on fresh pixel corners: equal to healpy, or a true tie (seed ${see
   skip,
 }, (t) => {
   // Corners sit on pixel borders to the last bit, where the answer depends on how libm rounds
-  // cos(theta). We must agree with healpy unless healpy's own answer changes within 1e-11 deg.
+  // cos(theta) (glibc's cos is not correctly rounded for ~0.1% of arguments). We must agree
+  // with healpy unless healpy's own answer changes within 1e-11 deg, and then give one of its
+  // answers there.
   const ra: number[] = [];
   const dec: number[] = [];
   for (let i = 0; i < 1500; i++) {
@@ -150,15 +157,15 @@ test(`ang2pix on fresh pixel corners: equal to healpy, or a true tie (seed ${see
   for (const order of orders) {
     const res = answer.ang2pix[String(order)];
     const expected = int64s(res.pix);
-    const up = int64s(res.up);
-    const down = int64s(res.down);
+    const around = int64s(res.around);
     const got = ang2pix(order, ra64, dec64);
     for (let i = 0; i < ra.length; i++) {
-      const isTie = up[i] !== expected[i] || down[i] !== expected[i];
+      const nearby = around.subarray(9 * i, 9 * i + 9);
+      const isTie = nearby.some((p) => p !== expected[i]);
       if (isTie) ties++;
       if (got[i] === expected[i]) continue;
       assert.ok(
-        isTie && (got[i] === up[i] || got[i] === down[i]),
+        isTie && nearby.includes(got[i]!),
         `order ${order}: ra=${ra[i]} dec=${dec[i]} got ${got[i]}, healpy ${expected[i]} (seed ${seed})`,
       );
       tiesDiffering++;
