@@ -16,6 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { CacheConfigError } from "./errors.ts";
 
 export const META_NAME = "meta.json";
 export const CACHEDIR_TAG = "CACHEDIR.TAG";
@@ -55,7 +56,12 @@ export interface PartialInfo {
 
 /** The URL as the cache identifies it: parsed, normalized, without fragment. */
 export function normalizeUrl(url: string): string {
-  const u = new URL(url);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CacheConfigError(`not a valid URL: ${JSON.stringify(url)}`);
+  }
   u.hash = "";
   return u.href;
 }

@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import {
+  CacheConfigError,
   CacheMissOfflineError,
   type CacheWarning,
   ChecksumMismatchError,
@@ -12,6 +14,7 @@ import {
   DownloadError,
   type DownloadProgress,
   keyForUrl,
+  terminalProgress,
 } from "../../src/cache/index.ts";
 import { setup, snapshot } from "./helpers.ts";
 import { bytes, etagOf, sha256 } from "./server.ts";
@@ -333,4 +336,27 @@ test("an aborted download rejects with AbortError and caches nothing", async (t)
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(p, (err: unknown) => (err as Error).name === "AbortError");
   assert.equal(await cache.lookup(url), null);
+});
+
+test("an invalid URL is a CacheConfigError naming it", async (t) => {
+  const { cache } = await setup(t);
+  await assert.rejects(cache.download("not a url", quiet), (err: unknown) => {
+    assert.ok(err instanceof CacheConfigError);
+    assert.match(err.message, /not a url/);
+    return true;
+  });
+});
+
+test("the terminal progress bar shows bytes, rate and ETA", async (t) => {
+  const { server, cache } = await setup(t);
+  const url = server.set("/bar.fits", bytes(400_000, 1));
+  let drawn = "";
+  const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+  tty.on("data", (d: Buffer) => {
+    drawn += d.toString();
+  });
+  const bar = terminalProgress("bar.fits", tty as unknown as NodeJS.WriteStream);
+  await cache.download(url, { ...quiet, onProgress: bar });
+  assert.match(drawn, /bar\.fits/);
+  assert.match(drawn, /100% 391 KiB\/391 KiB [\d.]+ [KMG]iB\/s ETA 0s/);
 });
