@@ -322,7 +322,8 @@ export class HeaderParser {
         return;
       }
     }
-    if (COMMENTARY.has(upper) || image[8] !== "=") {
+    // The value indicator is "= " in columns 9-10; anything else is commentary (as astropy).
+    if (COMMENTARY.has(upper) || image.slice(8, 10) !== "= ") {
       this.cards.push({
         keyword: name,
         kind: "commentary",
@@ -332,7 +333,7 @@ export class HeaderParser {
       });
       return;
     }
-    this.pushValued(name, image.slice(9), image, index, false);
+    this.pushValued(name, image.slice(10), image, index, false);
   }
 
   private pushValued(
@@ -414,7 +415,7 @@ function formatValue(value: FitsValue, kind: FitsValueKind | undefined): string 
   if (typeof value === "boolean") return value ? "T" : "F";
   if (typeof value === "bigint") return value.toString();
   if (typeof value === "number") {
-    if (kind !== "float" && Number.isInteger(value) && Number.isSafeInteger(value))
+    if (kind !== "float" && Number.isSafeInteger(value) && !Object.is(value, -0))
       return String(value);
     return formatReal(value);
   }
@@ -509,7 +510,10 @@ export function formatCard(input: FitsCardInput): string[] {
 
 /** Header bytes: the card images, END, padded with spaces to a multiple of 2880. */
 export function headerBytes(images: string[]): Buffer {
-  const all = [...images, pad80("END")].join("");
+  for (const image of images) {
+    if (image.length > CARD) throw new UsageError(`card longer than 80 characters: ${image}`);
+  }
+  const all = [...images, "END"].map(pad80).join("");
   const size = Math.ceil(all.length / BLOCK) * BLOCK;
   const out = Buffer.alloc(size, 32);
   out.write(all, 0, "latin1");

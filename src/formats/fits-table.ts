@@ -527,11 +527,8 @@ function parseAsciiNumber(text: string, col: FitsColumn): number | bigint | null
     if (!/^[+-]?\d+$/.test(t)) return Number.NaN;
     return BigInt(t);
   }
-  let s = t.replace(/[Dd]/, "E");
-  // Fortran reads "123" under Fw.d as 123 × 10^-d when there is no decimal point.
-  if (!s.includes(".") && col.ascii && col.ascii.decimals > 0 && /^[+-]?\d+$/.test(s)) {
-    s = `${s}E-${col.ascii.decimals}`;
-  }
+  // No Fortran implied decimal point ("17" under F7.2 is 17, not 0.17), as astropy reads it.
+  const s = t.replace(/[Dd]/, "E");
   const v = Number(s);
   return Number.isNaN(v) && !/^[+-]?nan$/i.test(s) ? Number.NaN : v;
 }
@@ -596,7 +593,8 @@ function decodeAscii(
       if (values[r] !== BigInt(v)) throw outOfRange(text, startRow + r, col, ctx);
     } else {
       values[r] = Number(v);
-      if (values[r] !== Number(v)) throw outOfRange(text, startRow + r, col, ctx);
+      if (!(values instanceof Float64Array) && values[r] !== Number(v))
+        throw outOfRange(text, startRow + r, col, ctx);
     }
   }
   out.columns[col.name] = values;
