@@ -441,7 +441,7 @@ def make_wcs():
     w = WCS(h)
     image = np.arange(80 * 100, dtype=np.float32).reshape(80, 100)
     cutouts = []
-    for x, y, size in ((50.2, 40.7, 5), (3.6, 2.2, 7), (99.4, 79.5, 6), (10.0, 70.49, 4), (-1.2, 40.0, 5)):
+    for x, y, size in ((50.2, 40.7, 5), (3.6, 2.2, 7), (99.4, 79.5, 6), (10.01, 70.49, 4), (-1.2, 40.0, 5)):
         ra, dec = w.wcs_pix2world([[x, y]], 0)[0]
         c = Cutout2D(image, (x, y), size, wcs=w, mode="partial", fill_value=np.nan)
         cutouts.append(
