@@ -110,12 +110,12 @@ export class CsvTokenizer {
 
   push(chunk: string, out: CsvRecord[]): void {
     let s = this.carry + chunk;
-    // A final '"' or '\r' needs the next character to be understood: keep it for later.
-    const last = s[s.length - 1];
-    if (last === '"' || last === "\r") {
-      this.carry = last;
-      s = s.slice(0, -1);
-    } else this.carry = "";
+    // A final '\r' or run of '"' needs the next character to be understood: keep it for later.
+    let keep = s.length;
+    if (s.endsWith("\r")) keep--;
+    else while (keep > 0 && s[keep - 1] === '"') keep--;
+    this.carry = s.slice(keep);
+    s = s.slice(0, keep);
     this.scan(s, out);
   }
 

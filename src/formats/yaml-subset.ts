@@ -501,6 +501,7 @@ class Parser {
       }
       if (Object.hasOwn(out, key)) this.fail(`duplicate key "${key}"`);
       out[key] = value;
+      if (this.eof) this.fail("unterminated flow mapping");
       if (this.s[this.i] === ",") this.i++;
       else if (this.s[this.i] !== "}") this.fail("expected ',' or '}' in a flow mapping");
     }
@@ -518,6 +519,7 @@ class Parser {
       }
       out.push(this.flowNode());
       this.skipFlowSpace();
+      if (this.eof) this.fail("unterminated flow sequence");
       if (this.s[this.i] === ":") this.fail("mappings inside flow sequences are not supported");
       if (this.s[this.i] === ",") this.i++;
       else if (this.s[this.i] !== "]") this.fail("expected ',' or ']' in a flow sequence");
