@@ -26,7 +26,7 @@ async function readAll(path: string, options = {}, batchSize = 1000) {
 }
 
 function column(batches: TextTableBatch[], name: string): unknown[] {
-  return batches.flatMap((b) => [...(b.columns[name] as ArrayLike<unknown>)] as unknown[]);
+  return batches.flatMap((b) => Array.from(b.columns[name] as ArrayLike<unknown>));
 }
 
 function nullsOf(batches: TextTableBatch[], name: string): number[] {
@@ -87,7 +87,7 @@ describe("CSV reader", () => {
     );
     for (const s of specs) {
       const got = column(batches, s.name);
-      const want = [...(batch[s.name] as ArrayLike<unknown>)];
+      const want = Array.from(batch[s.name] as ArrayLike<unknown>);
       got.forEach((v, i) => {
         if (nulls[s.name as keyof typeof nulls]?.[i]) return;
         assert.ok(Object.is(v, want[i]), `${s.name}[${i}]: ${String(v)} vs ${String(want[i])}`);

@@ -36,7 +36,7 @@ async function readAll(path: string, batchSize = 1000) {
 }
 
 function values(batches: TextTableBatch[], name: string): unknown[] {
-  return batches.flatMap((b) => [...(b.columns[name] as ArrayLike<unknown>)] as unknown[]);
+  return batches.flatMap((b) => Array.from(b.columns[name] as ArrayLike<unknown>));
 }
 
 function nulls(batches: TextTableBatch[], name: string, per: number): number[] {
