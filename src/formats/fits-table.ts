@@ -356,9 +356,16 @@ interface Context {
 function gatherField(raw: Uint8Array, rows: number, rowBytes: number, col: FitsColumn): Uint8Array {
   const w = col.byteWidth;
   const out = new Uint8Array(new ArrayBuffer(rows * w));
-  for (let r = 0; r < rows; r++) {
-    const at = r * rowBytes + col.byteOffset;
-    out.set(raw.subarray(at, at + w), r * w);
+  if (w > 16) {
+    for (let r = 0; r < rows; r++) {
+      const at = r * rowBytes + col.byteOffset;
+      out.set(raw.subarray(at, at + w), r * w);
+    }
+    return out;
+  }
+  // Narrow fields: a byte loop beats creating a subarray per row.
+  for (let r = 0, at = col.byteOffset, o = 0; r < rows; r++, at += rowBytes) {
+    for (let k = 0; k < w; k++) out[o++] = raw[at + k];
   }
   return out;
 }

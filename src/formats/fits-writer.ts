@@ -284,8 +284,14 @@ function encodeRows(
     let source = values as NumericArray;
     if (mask) source = withNulls(source, mask, p, file);
     const bytes = bigEndian(source, 0, rows * p.per);
-    for (let r = 0; r < rows; r++) {
-      out.set(bytes.subarray(r * p.byteWidth, (r + 1) * p.byteWidth), r * rowBytes + p.byteOffset);
+    const w = p.byteWidth;
+    if (w > 16) {
+      for (let r = 0; r < rows; r++)
+        out.set(bytes.subarray(r * w, (r + 1) * w), r * rowBytes + p.byteOffset);
+    } else {
+      for (let r = 0, at = p.byteOffset, i = 0; r < rows; r++, at += rowBytes) {
+        for (let k = 0; k < w; k++) out[at + k] = bytes[i++];
+      }
     }
   }
   return out;

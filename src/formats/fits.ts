@@ -40,7 +40,7 @@ export type { FitsColumn, FitsTableBatch } from "./fits-table.ts";
 export interface FitsOpenOptions {
   /** Most bytes a single read may bring into memory (an image, a batch, a heap). Default 2 GiB. */
   maxBytes?: number;
-  /** Most cards a header may have before it is refused. Default 1,000,000. */
+  /** Most cards a header may have before it is refused. Default 100,000 (8 MB of header). */
   maxCards?: number;
 }
 
@@ -579,7 +579,7 @@ function describeHdu(
 function withDefaults(options: FitsOpenOptions): Required<FitsOpenOptions> {
   return {
     maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
-    maxCards: options.maxCards ?? 1_000_000,
+    maxCards: options.maxCards ?? 100_000,
   };
 }
 

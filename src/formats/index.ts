@@ -1,0 +1,60 @@
+// Readers and writers of outside formats: FITS (with TAN WCS), CSV and ECSV. Columns come out
+// in the storage column model (ColumnSpec / ColumnBatch) with null masks beside them.
+export {
+  CsvReader,
+  type CsvReadOptions,
+  type CsvWriteOptions,
+  CsvWriter,
+  openCsv,
+  type TextTableBatch,
+  writeCsv,
+} from "./csv.ts";
+export {
+  type EcsvColumn,
+  type EcsvHeader,
+  EcsvReader,
+  type EcsvWriteOptions,
+  EcsvWriter,
+  openEcsv,
+  parseEcsvHeader,
+  writeEcsv,
+} from "./ecsv.ts";
+export {
+  type FitsColumn,
+  FitsFile,
+  FitsHdu,
+  type FitsImage,
+  type FitsOpenOptions,
+  FitsTable,
+  type FitsTableBatch,
+  type HduKind,
+  openFits,
+  streamFits,
+} from "./fits.ts";
+export {
+  type FitsCard,
+  type FitsCardInput,
+  type FitsComplex,
+  FitsHeader,
+  type FitsValue,
+  type FitsValueKind,
+  formatCard,
+  parseHeader,
+} from "./fits-header.ts";
+export {
+  type FitsHduInput,
+  type FitsImageInput,
+  type FitsTableInput,
+  FitsTableWriter,
+  FitsWriter,
+  writeFits,
+} from "./fits-writer.ts";
+export {
+  type Cutout,
+  cutout,
+  type ImageArray,
+  type Matrix2,
+  TanWcs,
+  type TanWcsParams,
+} from "./wcs.ts";
+export { parseYaml, YamlError, type YamlValue } from "./yaml-subset.ts";
