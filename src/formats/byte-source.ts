@@ -101,6 +101,7 @@ export class GzipSource implements ByteSource {
   private position = 0;
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(path: string, compressedSize: number, allowRestart: boolean) {
     this.path = path;
@@ -162,7 +163,14 @@ export class GzipSource implements ByteSource {
     return true;
   }
 
-  async readInto(target: Uint8Array, offset: number): Promise<number> {
+  /** Reads one at a time: the stream position is shared state. */
+  readInto(target: Uint8Array, offset: number): Promise<number> {
+    const run = this.queue.then(() => this.readSequential(target, offset));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async readSequential(target: Uint8Array, offset: number): Promise<number> {
     if (offset < this.position) {
       if (!this.allowRestart) {
         throw new UsageError(

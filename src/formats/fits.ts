@@ -184,7 +184,7 @@ export class FitsHdu {
     if (shape.length === 0)
       return { data: new Float32Array(0), shape: [], dtype: "float32", bitpix: this.bitpix };
     const planeValues = shape.slice(1).reduce((a, b) => a * b, 1);
-    let [first, last] = options.planes ?? [0, shape[0]];
+    const [first, last] = options.planes ?? [0, shape[0]];
     if (
       !(
         Number.isInteger(first) &&
@@ -199,8 +199,6 @@ export class FitsHdu {
         detail: `HDU ${this.index}`,
       });
     }
-    first = Math.trunc(first);
-    last = Math.trunc(last);
     const count = (last - first) * planeValues;
     checkMemory(count * width, this.options.maxBytes, this.source, this.index, "image");
     const bytes = await readExact(

@@ -307,3 +307,17 @@ describe("FITS headers", () => {
     assert.equal(cont.get("S"), "a quote ' inside and more");
   });
 });
+
+test("concurrent reads of a gzip file are serialised", async () => {
+  const fits = await openFits(fixture("images.fits.gz"));
+  try {
+    const reads = [7, 1, 12, 3].map((k) => fits.hdus[k].readImage());
+    const got = await Promise.all(reads);
+    [7, 1, 12, 3].forEach((k, j) => {
+      if (images[k].name !== "i16_blank")
+        assertValues(got[j].data, images[k].values, `concurrent ${k}`);
+    });
+  } finally {
+    await fits.close();
+  }
+});
