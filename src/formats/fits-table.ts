@@ -344,7 +344,7 @@ function asciiColumn(
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/** Reads `length` bytes of the heap starting at heap offset `offset`. */
+/** Reads heap byte ranges (offsets from the heap start); one piece per range, in order. */
 export type HeapReader = (ranges: { offset: number; length: number }[]) => Promise<Uint8Array[]>;
 
 interface Context {
