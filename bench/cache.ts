@@ -104,6 +104,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       offline: false,
     });
     const curlOk = haveCurl();
+    const load0 = os.loadavg()[0]!.toFixed(2);
     const ours: number[] = [];
     const theirs: number[] = [];
     const theirsHashed: number[] = [];
@@ -128,6 +129,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       if (st.size !== size) throw new Error(`downloaded ${st.size} bytes, expected ${size}`);
     }
     const rate = (s: number) => `${formatBytes(size / s)}/s`;
+    // Other jobs on the machine change wall times; say how busy it was.
+    console.log(
+      `load average (1 min) before / after the downloads: ${load0} / ${os.loadavg()[0]!.toFixed(2)}`,
+    );
     const o = median(ours);
     console.log(`cold download of ${formatBytes(size)} from 127.0.0.1 (median of ${rounds}):`);
     console.log(
