@@ -93,7 +93,7 @@ async function timeCurl(url: string, out: string, andHash: boolean): Promise<num
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const size = quick ? 256 * 2 ** 20 : 2 ** 30;
-  const rounds = quick ? 2 : 3;
+  const rounds = quick ? 2 : 5;
   const file = await ensureFile(size);
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), "astropile-bench-cache-"));
   const server = await startServer(file);
