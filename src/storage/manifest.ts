@@ -46,10 +46,22 @@ export const FileEntrySchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+export const IdIndexSchema = z.object({
+  path: FileEntrySchema.shape.path,
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Rows per index block; `fence[i]` is the first id key of block i. */
+  blockRows: z.number().int().positive(),
+  fence: z.array(decimalInt64),
+});
+
 export const ConfigEntrySchema = z.object({
   columns: z.array(ColumnEntrySchema),
   rows: z.number().int().nonnegative(),
   compression: z.string().optional(),
+  /** object_id → (file, row) index, for getById without scanning. */
+  idIndex: IdIndexSchema.optional(),
 });
 
 export const ManifestSchema = z.object({
@@ -72,6 +84,7 @@ export const ManifestSchema = z.object({
 export type ColumnEntry = z.infer<typeof ColumnEntrySchema>;
 export type FileEntry = z.infer<typeof FileEntrySchema>;
 export type ConfigEntry = z.infer<typeof ConfigEntrySchema>;
+export type IdIndexEntry = z.infer<typeof IdIndexSchema>;
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type Provenance = Manifest["provenance"];
 
@@ -235,6 +248,32 @@ export async function verifyDataset(
           new ManifestMismatchError("file listed in the manifest does not exist", place),
         );
       else throw err;
+    }
+  }
+  for (const [name, config] of Object.entries(manifest.configs)) {
+    const index = config.idIndex;
+    if (!index) continue;
+    const path = join(root, index.path);
+    try {
+      const { size } = await stat(path);
+      if (size !== index.bytes)
+        problems.push(
+          new ManifestMismatchError(
+            `id index has ${size} bytes but the manifest says ${index.bytes}`,
+            { file: path },
+          ),
+        );
+      else if (options.checksums && (await sha256File(path)) !== index.sha256)
+        problems.push(
+          new ManifestMismatchError("id index sha256 differs from the manifest", { file: path }),
+        );
+    } catch {
+      problems.push(
+        new ManifestMismatchError(
+          `id index of config "${name}" listed in the manifest does not exist`,
+          { file: path },
+        ),
+      );
     }
   }
   return problems;

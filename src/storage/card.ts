@@ -1,0 +1,104 @@
+// The dataset card: README.md at the dataset root, YAML front matter in the HuggingFace
+// convention (configs, data files, features) and a readable schema table. Generated from the
+// manifest, and rewritten whenever the manifest is, so the two never disagree.
+import { open, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { ColumnEntry, Manifest } from "./manifest.ts";
+
+export const CARD_NAME = "README.md";
+
+/** YAML scalar, quoted when it could be misread. */
+function yamlScalar(v: string | number): string {
+  if (typeof v === "number") return String(v);
+  return /^[A-Za-z_][A-Za-z0-9_.\-/*= ]*$/.test(v) && !/^(true|false|null|yes|no|on|off)$/i.test(v)
+    ? v
+    : JSON.stringify(v);
+}
+
+function cell(s: string | undefined): string {
+  return (s ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
+}
+
+function featureYaml(c: ColumnEntry): string[] {
+  const lines = [`  - name: ${yamlScalar(c.name)}`, `    dtype: ${c.dtype}`];
+  if (c.shape.length > 0) lines.push(`    shape: [${c.shape.join(", ")}]`);
+  if (c.unit) lines.push(`    unit: ${yamlScalar(c.unit)}`);
+  return lines;
+}
+
+export function renderCard(manifest: Manifest): string {
+  const configs = Object.entries(manifest.configs);
+  const y: string[] = [
+    "---",
+    `pretty_name: ${yamlScalar(manifest.name)}`,
+    "tags:",
+    "- astronomy",
+    "- astropile",
+    "configs:",
+  ];
+  for (const [name] of configs) {
+    y.push(
+      `- config_name: ${yamlScalar(name)}`,
+      "  data_files:",
+      "  - split: train",
+      `    path: ${yamlScalar(`${name}/healpix=*/*.hdf5`)}`,
+    );
+  }
+  y.push("dataset_info:");
+  for (const [name, cfg] of configs) {
+    const files = manifest.files.filter((f) => f.config === name);
+    const bytes = files.reduce((s, f) => s + f.bytes, 0);
+    y.push(`- config_name: ${yamlScalar(name)}`, "  features:");
+    for (const c of cfg.columns) y.push(...featureYaml(c).map((l) => `  ${l}`));
+    y.push(
+      "  splits:",
+      "  - name: train",
+      `    num_examples: ${cfg.rows}`,
+      `    num_bytes: ${bytes}`,
+      `  dataset_size: ${bytes}`,
+    );
+  }
+  y.push("---", "");
+  const p = manifest.provenance;
+  const body: string[] = [
+    `# ${manifest.name}`,
+    "",
+    `Survey **${p.survey}**${p.release ? `, release ${p.release}` : ""}${p.project ? ` (${p.project})` : ""}. ` +
+      "An AstroPile parent dataset: HDF5 files partitioned by HEALPix pixel (NESTED, order 4 / nside 16), " +
+      "rows sorted by `_healpix_29` within each file. `astropile.json` is the manifest; this card is generated from it.",
+    "",
+  ];
+  for (const [name, cfg] of configs) {
+    const files = manifest.files.filter((f) => f.config === name);
+    const pixels = new Set(files.map((f) => f.pixel)).size;
+    body.push(
+      `## Config \`${name}\``,
+      "",
+      `${cfg.rows} rows in ${files.length} files over ${pixels} HEALPix pixels, compression ${cfg.compression ?? "unknown"}.`,
+      "",
+      "| column | dtype | shape per row | unit | standard name | description |",
+      "|---|---|---|---|---|---|",
+    );
+    for (const c of cfg.columns) {
+      body.push(
+        `| \`${cell(c.name)}\` | ${c.dtype}${c.stringLength ? ` (${c.stringLength} bytes)` : ""} | ${c.shape.length ? c.shape.join(" × ") : "scalar"} | ${cell(c.unit)} | ${cell(c.standardName)} | ${cell(c.description)} |`,
+      );
+    }
+    body.push("");
+  }
+  return `${y.join("\n")}${body.join("\n")}`;
+}
+
+/** Writes README.md atomically beside the manifest. */
+export async function writeCard(root: string, manifest: Manifest): Promise<void> {
+  const path = join(root, CARD_NAME);
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, "w");
+  try {
+    await handle.writeFile(renderCard(manifest));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}

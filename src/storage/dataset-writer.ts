@@ -1,0 +1,435 @@
+// Writes a whole parent dataset (one config) from row batches arriving in any sky order, with
+// memory bounded by `memoryBytes` whatever the dataset size:
+//   1. each batch gets `healpix` (order 4) and `_healpix_29` and goes to an external sort by key
+//      (sorted runs spilled to scratch HDF5 files when the buffer passes the budget);
+//   2. at finish the merged, key-ordered rows are cut into partition files at pixel changes and
+//      at the row/byte caps (only where the key changes, so key ranges are disjoint), while an
+//      object_id index (id key → file, row) is sorted the same way;
+//   3. the manifest is written last, atomically, then the dataset card.
+import { readdir, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { SchemaError, UsageError } from "../errors.ts";
+import { ang2pix } from "../sky/index.ts";
+import { writeCard } from "./card.ts";
+import {
+  batchRows,
+  bytesPerRow,
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  sliceRows,
+  valuesPerRow,
+} from "./columns.ts";
+import { ExternalSorter } from "./external-sort.ts";
+import { ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "./id-index.ts";
+import { isSafeConfigName, KEY_ORDER, PARTITION_SHIFT, partitionPath, pixelDir } from "./layout.ts";
+import {
+  type ColumnEntry,
+  emptyManifest,
+  type FileEntry,
+  type Manifest,
+  type Provenance,
+  readManifest,
+  writeManifest,
+} from "./manifest.ts";
+import { PartitionWriter, type WriterOptions } from "./partition-writer.ts";
+
+export interface DatasetWriterOptions
+  extends Pick<WriterOptions, "compression" | "gzipLevel" | "chunkBytes"> {
+  /** Config (sub-dataset) name, e.g. "pdr3_dud_22.5". */
+  config: string;
+  provenance: Provenance;
+  /** Dataset name in the manifest; default the root directory's name. */
+  name?: string;
+  /** A pixel gets another file when its current one would pass either cap. */
+  maxRowsPerFile?: number;
+  /** Uncompressed bytes per file cap. */
+  maxBytesPerFile?: number;
+  /** Bytes of rows held in memory before spilling to sorted runs (also bounds merge blocks). */
+  memoryBytes?: number;
+  /** Standard names of survey columns (e.g. {"FLUX_G": "flux_g"}), recorded in the manifest. */
+  standardNames?: Record<string, string>;
+  onProgress?: (progress: WriteProgress) => void;
+}
+
+export interface WriteProgress {
+  phase: "ingest" | "merge" | "done";
+  rowsIn: number;
+  rowsOut: number;
+  files: number;
+}
+
+/** Columns every file has; the writer computes the last two. */
+export const STANDARD_COLUMNS: ColumnSpec[] = [
+  {
+    name: "healpix",
+    dtype: "int64",
+    shape: [],
+    description: "HEALPix NESTED pixel at order 4 (nside 16)",
+  },
+  {
+    name: "_healpix_29",
+    dtype: "int64",
+    shape: [],
+    description: "HEALPix NESTED pixel at order 29; rows sorted by it",
+  },
+];
+
+const DEFAULTS = {
+  maxRowsPerFile: 1_000_000,
+  maxBytesPerFile: 2 ** 30,
+  memoryBytes: 256 * 2 ** 20,
+};
+
+export class DatasetWriter {
+  readonly root: string;
+  readonly specs: ColumnSpec[];
+  private readonly inputSpecs: ColumnSpec[];
+  private readonly options: DatasetWriterOptions & typeof DEFAULTS;
+  private readonly scratch: string;
+  private readonly rows: ExternalSorter;
+  private rowsIn = 0;
+  private state: "open" | "finished" | "aborted" = "open";
+
+  private constructor(root: string, inputSpecs: ColumnSpec[], options: DatasetWriterOptions) {
+    this.root = root;
+    this.inputSpecs = inputSpecs;
+    this.specs = [...inputSpecs, ...STANDARD_COLUMNS];
+    this.options = { ...DEFAULTS, ...options };
+    this.scratch = join(
+      root,
+      `.astropile-scratch-${process.pid}-${Math.random().toString(36).slice(2)}`,
+    );
+    this.rows = new ExternalSorter(
+      this.specs,
+      "_healpix_29",
+      join(this.scratch, "rows"),
+      this.options.memoryBytes,
+    );
+  }
+
+  /**
+   * `columns` are the survey's columns; they must include object_id, ra and dec (float64 degrees,
+   * ICRS). `healpix` and `_healpix_29` are computed here (given ones are recomputed).
+   */
+  static async create(
+    root: string,
+    columns: ColumnSpec[],
+    options: DatasetWriterOptions,
+  ): Promise<DatasetWriter> {
+    if (!isSafeConfigName(options.config)) {
+      throw new UsageError(
+        `config name "${options.config}" must be one path segment of letters, digits, . _ + -`,
+      );
+    }
+    for (const [k, v] of Object.entries({
+      maxRowsPerFile: options.maxRowsPerFile,
+      maxBytesPerFile: options.maxBytesPerFile,
+      memoryBytes: options.memoryBytes,
+    })) {
+      if (v !== undefined && !(Number.isInteger(v) && v > 0))
+        throw new UsageError(`${k} must be a positive integer, got ${v}`);
+    }
+    if ((options.maxRowsPerFile ?? 0) > 2 ** 31)
+      throw new UsageError("maxRowsPerFile must be at most 2^31");
+    const inputSpecs = columns.filter((c) => !STANDARD_COLUMNS.some((s) => s.name === c.name));
+    for (const name of ["object_id", "ra", "dec"]) {
+      if (!inputSpecs.some((c) => c.name === name))
+        throw new SchemaError(`a dataset needs a "${name}" column`, { column: name });
+    }
+    for (const name of ["ra", "dec"]) {
+      const spec = inputSpecs.find((c) => c.name === name)!;
+      if (spec.dtype !== "float64" || spec.shape.length !== 0) {
+        throw new SchemaError(
+          `must be a float64 scalar (degrees), found ${spec.dtype}[${spec.shape.join(", ")}]`,
+          { column: name },
+        );
+      }
+    }
+    idKeyFunction(inputSpecs.find((c) => c.name === "object_id")!);
+    const existing = await readManifest(root).catch(() => null);
+    if (existing?.configs[options.config]) {
+      throw new UsageError(
+        `config "${options.config}" already exists in ${root}; write to a new config or a new directory`,
+      );
+    }
+    return new DatasetWriter(root, inputSpecs, options);
+  }
+
+  /** Adds a batch of rows in any sky order. */
+  async write(batch: ColumnBatch): Promise<void> {
+    if (this.state !== "open") throw new UsageError(`dataset writer is ${this.state}`);
+    const n = batchRows(batch, this.inputSpecs);
+    if (n === 0) return;
+    const ra = batch.ra as Float64Array;
+    const dec = batch.dec as Float64Array;
+    for (let i = 0; i < n; i++) {
+      if (!(Number.isFinite(ra[i]) && Number.isFinite(dec[i]) && dec[i] >= -90 && dec[i] <= 90)) {
+        throw new SchemaError(
+          `invalid position ra=${ra[i]} dec=${dec[i]} (degrees; dec must be in [-90, 90])`,
+          {
+            column: Number.isFinite(ra[i]) ? "dec" : "ra",
+            detail: `input row ${this.rowsIn + i}`,
+          },
+        );
+      }
+    }
+    const keys = ang2pix(KEY_ORDER, ra, dec);
+    const healpix = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) healpix[i] = keys[i] >> PARTITION_SHIFT;
+    const full: ColumnBatch = {};
+    for (const spec of this.inputSpecs) full[spec.name] = batch[spec.name];
+    full.healpix = healpix;
+    full._healpix_29 = keys;
+    await this.rows.add(full, n);
+    this.rowsIn += n;
+    this.options.onProgress?.({ phase: "ingest", rowsIn: this.rowsIn, rowsOut: 0, files: 0 });
+  }
+
+  /** Merges the sorted rows into partition files and the id index, then writes the manifest. */
+  async finish(): Promise<Manifest> {
+    if (this.state !== "open") throw new UsageError(`dataset writer is ${this.state}`);
+    const ids = new ExternalSorter(
+      ID_INDEX_COLUMNS,
+      "id_key",
+      join(this.scratch, "ids"),
+      this.options.memoryBytes,
+    );
+    try {
+      const idKey = idKeyFunction(this.specs.find((s) => s.name === "object_id")!);
+      const out = new PartitionFiles(
+        this.root,
+        this.options.config,
+        this.specs,
+        this.options,
+        ids,
+        idKey,
+      );
+      let rowsOut = 0;
+      for await (const batch of this.rows.sorted()) {
+        await out.add(batch);
+        rowsOut += (batch._healpix_29 as BigInt64Array).length;
+        this.options.onProgress?.({
+          phase: "merge",
+          rowsIn: this.rowsIn,
+          rowsOut,
+          files: out.fileCount,
+        });
+      }
+      const files = await out.finish();
+      const idIndex = await writeIdIndex(this.root, this.options.config, ids);
+      const manifest =
+        (await readManifest(this.root).catch(() => null)) ??
+        emptyManifest(this.options.name ?? basename(this.root), this.options.provenance);
+      if (manifest.configs[this.options.config]) {
+        throw new UsageError(
+          `config "${this.options.config}" appeared in ${this.root} while writing`,
+        );
+      }
+      manifest.configs[this.options.config] = {
+        columns: this.specs.map((s) => columnEntry(s, this.options.standardNames)),
+        rows: this.rowsIn,
+        compression: this.options.compression ?? "gzip",
+        idIndex,
+      };
+      manifest.files.push(...files);
+      await writeManifest(this.root, manifest);
+      await writeCard(this.root, manifest);
+      this.state = "finished";
+      this.options.onProgress?.({
+        phase: "done",
+        rowsIn: this.rowsIn,
+        rowsOut: this.rowsIn,
+        files: files.length,
+      });
+      return manifest;
+    } catch (err) {
+      this.state = "aborted";
+      throw err;
+    } finally {
+      await ids.close();
+      await this.rows.close();
+      await rm(this.scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** Drops scratch runs. Partition files already written stay invisible: no manifest lists them. */
+  async abort(): Promise<void> {
+    if (this.state === "open") this.state = "aborted";
+    await this.rows.close();
+    await rm(this.scratch, { recursive: true, force: true });
+  }
+}
+
+function columnEntry(spec: ColumnSpec, standardNames: Record<string, string> = {}): ColumnEntry {
+  const entry: ColumnEntry = { name: spec.name, dtype: spec.dtype, shape: spec.shape };
+  if (spec.stringLength !== undefined) entry.stringLength = spec.stringLength;
+  if (spec.unit) entry.unit = spec.unit;
+  if (spec.description) entry.description = spec.description;
+  const std = standardNames[spec.name];
+  if (std) entry.standardName = std;
+  return entry;
+}
+
+/**
+ * The partition files of a config, written in key order: a new file starts at each pixel change
+ * and when the current file reaches the caps, but never between equal keys, so files of a pixel
+ * hold disjoint, contiguous key ranges. Files are named k-of-n once a pixel is complete.
+ */
+class PartitionFiles {
+  private writer: PartitionWriter | null = null;
+  private pixel = -1;
+  private rows = 0;
+  private keyMin = 0n;
+  private keyMax = 0n;
+  private readonly pixelFiles: Array<{
+    pending: string;
+    rows: number;
+    bytes: number;
+    sha256: string;
+    keyMin: bigint;
+    keyMax: bigint;
+  }> = [];
+  private readonly entries: FileEntry[] = [];
+  private readonly maxRows: number;
+  private readonly idColumnPer: number;
+
+  constructor(
+    private readonly root: string,
+    private readonly config: string,
+    private readonly specs: ColumnSpec[],
+    private readonly options: DatasetWriterOptions & typeof DEFAULTS,
+    private readonly ids: ExternalSorter,
+    private readonly idKey: (values: ColumnValues, i: number) => bigint,
+  ) {
+    const rowBytes = specs.reduce((sum, s) => sum + bytesPerRow(s), 0);
+    this.maxRows = Math.max(
+      1,
+      Math.min(options.maxRowsPerFile, Math.floor(options.maxBytesPerFile / rowBytes)),
+    );
+    this.idColumnPer = valuesPerRow(specs.find((s) => s.name === "object_id")!);
+  }
+
+  get fileCount(): number {
+    return this.entries.length + this.pixelFiles.length;
+  }
+
+  async add(batch: ColumnBatch): Promise<void> {
+    const keys = batch._healpix_29 as BigInt64Array;
+    let at = 0;
+    while (at < keys.length) {
+      const pixel = Number(keys[at] >> PARTITION_SHIFT);
+      if (pixel !== this.pixel) {
+        await this.finishPixel();
+        this.pixel = pixel;
+      }
+      // A full file is closed only once the key changes, so equal keys never straddle two files.
+      if (this.writer && this.rows >= this.maxRows && keys[at] !== this.keyMax)
+        await this.closeFile();
+      if (!this.writer) await this.openFile(keys[at]);
+      let take = Math.max(1, Math.min(keys.length - at, this.maxRows - this.rows));
+      while (at + take < keys.length && keys[at + take] === keys[at + take - 1]) take++;
+      // ...and never past the end of this pixel.
+      const lastKeyOfPixel = ((BigInt(pixel) + 1n) << PARTITION_SHIFT) - 1n;
+      if (keys[at + take - 1] > lastKeyOfPixel) {
+        take = 1;
+        while (at + take < keys.length && keys[at + take] <= lastKeyOfPixel) take++;
+      }
+      const piece: ColumnBatch = {};
+      for (const spec of this.specs)
+        piece[spec.name] = sliceRows(batch[spec.name], valuesPerRow(spec), at, at + take);
+      this.writer!.append(piece);
+      await this.indexIds(piece.object_id, take);
+      this.rows += take;
+      this.keyMax = keys[at + take - 1];
+      at += take;
+    }
+  }
+
+  /** Records (id key, file ordinal, row) for the object_id index. */
+  private async indexIds(values: ColumnValues, n: number): Promise<void> {
+    const idKeys = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) idKeys[i] = this.idKey(values, i * this.idColumnPer);
+    const ordinal = this.entries.length + this.pixelFiles.length;
+    const file = new Uint32Array(n).fill(ordinal);
+    const row = Uint32Array.from({ length: n }, (_, i) => this.rows + i);
+    await this.ids.add({ id_key: idKeys, file, row }, n);
+  }
+
+  private async openFile(firstKey: bigint): Promise<void> {
+    const k = this.pixelFiles.length + 1;
+    const pending = join(this.root, pixelDir(this.config, this.pixel), `.pending-${k}.hdf5`);
+    this.writer = await PartitionWriter.create(pending, this.specs, {
+      compression: this.options.compression,
+      gzipLevel: this.options.gzipLevel,
+      chunkBytes: this.options.chunkBytes,
+    });
+    this.rows = 0;
+    this.keyMin = firstKey;
+    this.keyMax = firstKey;
+  }
+
+  private async closeFile(): Promise<void> {
+    if (!this.writer) return;
+    const written = await this.writer.close();
+    this.pixelFiles.push({
+      pending: written.path,
+      rows: written.rows,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      keyMin: this.keyMin,
+      keyMax: this.keyMax,
+    });
+    this.writer = null;
+  }
+
+  private async finishPixel(): Promise<void> {
+    await this.closeFile();
+    const n = this.pixelFiles.length;
+    for (const [i, f] of this.pixelFiles.entries()) {
+      const rel = partitionPath(this.config, this.pixel, i + 1, n);
+      await rename(f.pending, join(this.root, rel));
+      this.entries.push({
+        path: rel,
+        config: this.config,
+        pixel: this.pixel,
+        keyMin: f.keyMin.toString(),
+        keyMax: f.keyMax.toString(),
+        rows: f.rows,
+        bytes: f.bytes,
+        sha256: f.sha256,
+      });
+    }
+    this.pixelFiles.length = 0;
+  }
+
+  async finish(): Promise<FileEntry[]> {
+    await this.finishPixel();
+    return this.entries;
+  }
+}
+
+/** Writes a whole config from an iterable of batches; returns the new manifest. */
+export async function writeDataset(
+  root: string,
+  columns: ColumnSpec[],
+  batches: AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>,
+  options: DatasetWriterOptions,
+): Promise<Manifest> {
+  const writer = await DatasetWriter.create(root, columns, options);
+  try {
+    for await (const batch of batches) await writer.write(batch);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer.finish();
+}
+
+/** Removes leftovers of an interrupted write (scratch directories), never a listed file. */
+export async function removeScratch(root: string): Promise<void> {
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (name.startsWith(".astropile-scratch-"))
+      await rm(join(root, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,150 @@
+// The object_id index of a config: `<config>/object_id_index.hdf5`, rows (id_key, file, row)
+// sorted by id_key, written with the dataset. id_key is the id itself for integer ids and a
+// 64-bit FNV-1a hash of the UTF-8 bytes for string ids (candidates are checked against the real
+// id, so a hash collision costs a read, never a wrong answer). The manifest keeps the first key of
+// every block of FENCE_ROWS rows, so a lookup reads one block of the index, never the whole file.
+import { join, posix } from "node:path";
+import { SchemaError } from "../errors.ts";
+import type { ColumnSpec, ColumnValues } from "./columns.ts";
+import type { ExternalSorter } from "./external-sort.ts";
+import type { IdIndexEntry } from "./manifest.ts";
+import { PartitionFile } from "./partition-file.ts";
+import { PartitionWriter } from "./partition-writer.ts";
+
+export const ID_INDEX_NAME = "object_id_index.hdf5";
+export const FENCE_ROWS = 65536;
+
+export const ID_INDEX_COLUMNS: ColumnSpec[] = [
+  { name: "id_key", dtype: "int64", shape: [] },
+  { name: "file", dtype: "uint32", shape: [] },
+  { name: "row", dtype: "uint32", shape: [] },
+];
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const MASK64 = (1n << 64n) - 1n;
+
+/** 64-bit FNV-1a of the UTF-8 bytes, as a signed int64. */
+export function fnv1a64(s: string): bigint {
+  let h = FNV_OFFSET;
+  for (const byte of Buffer.from(s, "utf8")) {
+    h ^= BigInt(byte);
+    h = (h * FNV_PRIME) & MASK64;
+  }
+  return BigInt.asIntN(64, h);
+}
+
+/** How to turn the object_id column's value at a position into its index key. */
+export function idKeyFunction(spec: ColumnSpec): (values: ColumnValues, i: number) => bigint {
+  if (spec.shape.length !== 0)
+    throw new SchemaError("object_id must be a scalar column", { column: spec.name });
+  switch (spec.dtype) {
+    case "string":
+      return (v, i) => fnv1a64((v as string[])[i]);
+    case "int64":
+      return (v, i) => (v as BigInt64Array)[i];
+    case "uint64":
+      return (v, i) => BigInt.asIntN(64, (v as BigUint64Array)[i]);
+    case "int8":
+    case "int16":
+    case "int32":
+    case "uint8":
+    case "uint16":
+    case "uint32":
+      return (v, i) => BigInt((v as Int32Array)[i]);
+    default:
+      throw new SchemaError(`object_id must be an integer or string column, found ${spec.dtype}`, {
+        column: spec.name,
+      });
+  }
+}
+
+/** The key of an id given by a user: by value, whatever JS type it came in. */
+export function idKeyOf(spec: ColumnSpec, id: string | number | bigint): bigint {
+  if (spec.dtype === "string") return fnv1a64(String(id));
+  if (typeof id === "number" && !Number.isSafeInteger(id)) {
+    throw new SchemaError(
+      `id ${id} is not an exact integer (pass ids beyond 2^53 as bigint or string)`,
+      { column: spec.name },
+    );
+  }
+  let big: bigint;
+  try {
+    big = BigInt(id);
+  } catch {
+    throw new SchemaError(`"${id}" is not an integer id`, { column: spec.name });
+  }
+  return BigInt.asIntN(64, big);
+}
+
+/** Drains the sorter into the index file; returns its manifest entry. */
+export async function writeIdIndex(
+  root: string,
+  config: string,
+  ids: ExternalSorter,
+): Promise<IdIndexEntry> {
+  const rel = posix.join(config, ID_INDEX_NAME);
+  const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, {
+    compression: "gzip",
+  });
+  const fence: string[] = [];
+  let rows = 0;
+  try {
+    for await (const batch of ids.sorted()) {
+      const keys = batch.id_key as BigInt64Array;
+      for (let i = 0; i < keys.length; i++) {
+        if ((rows + i) % FENCE_ROWS === 0) fence.push(keys[i].toString());
+      }
+      writer.append(batch);
+      rows += keys.length;
+    }
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const written = await writer.close();
+  return {
+    path: rel,
+    rows,
+    bytes: written.bytes,
+    sha256: written.sha256,
+    blockRows: FENCE_ROWS,
+    fence,
+  };
+}
+
+/** Every (file ordinal, row) whose id key equals `key`. Reads at most two index blocks. */
+export async function lookupIdKey(
+  root: string,
+  entry: IdIndexEntry,
+  key: bigint,
+): Promise<Array<{ file: number; row: number }>> {
+  if (entry.rows === 0) return [];
+  // Last block whose first key is <= key (equal keys may begin in the block before).
+  let lo = 0;
+  let hi = entry.fence.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (BigInt(entry.fence[mid]) < key) lo = mid;
+    else hi = mid - 1;
+  }
+  const file = await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows });
+  try {
+    const out: Array<{ file: number; row: number }> = [];
+    for (let block = lo; block < entry.fence.length; block++) {
+      if (BigInt(entry.fence[block]) > key) break;
+      const start = block * entry.blockRows;
+      const end = Math.min(entry.rows, start + entry.blockRows);
+      const b = file.readRange(["id_key", "file", "row"], start, end);
+      const keys = b.id_key as BigInt64Array;
+      for (let i = 0; i < keys.length; i++) {
+        if (keys[i] === key)
+          out.push({ file: (b.file as Uint32Array)[i], row: (b.row as Uint32Array)[i] });
+      }
+      if (keys[keys.length - 1] > key) break;
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}

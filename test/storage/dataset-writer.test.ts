@@ -1,0 +1,366 @@
+import assert from "node:assert/strict";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { ManifestError, SchemaError, UsageError } from "../../src/errors.ts";
+import { ang2pix } from "../../src/sky/index.ts";
+import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { parsePartitionPath } from "../../src/storage/layout.ts";
+import { type Manifest, readManifest, verifyDataset } from "../../src/storage/manifest.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { skyPoints } from "../helpers/sky-points.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir();
+const N = 6000;
+
+const COLUMNS: ColumnSpec[] = [
+  { name: "object_id", dtype: "int64", shape: [] },
+  { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+  { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+  { name: "label", dtype: "string", shape: [], stringLength: 12 },
+  { name: "image_array", dtype: "float32", shape: [2, 3, 3] },
+];
+
+function* batches(order: Uint32Array, size: number): Generator<ColumnBatch> {
+  const { ra, dec } = skyPoints(N, 7);
+  for (let s = 0; s < order.length; s += size) {
+    const idx = order.subarray(s, s + size);
+    yield {
+      object_id: BigInt64Array.from(idx, (i) => BigInt(i) * 1000003n),
+      ra: Float64Array.from(idx, (i) => ra[i]),
+      dec: Float64Array.from(idx, (i) => dec[i]),
+      label: Array.from(idx, (i) => `obj${i}`),
+      image_array: Float32Array.from(
+        { length: idx.length * 18 },
+        (_, k) => idx[Math.floor(k / 18)] + (k % 18) / 100,
+      ),
+    };
+  }
+}
+
+function shuffled(n: number, seed: number): Uint32Array {
+  const a = Uint32Array.from({ length: n }, (_, i) => i);
+  let s = seed;
+  for (let i = n - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Every row of the dataset keyed by object_id, with the file it came from. */
+async function readAll(
+  root: string,
+  manifest: Manifest,
+): Promise<Map<bigint, { label: string; image: number[]; key: bigint; file: string }>> {
+  const rows = new Map<bigint, { label: string; image: number[]; key: bigint; file: string }>();
+  for (const f of manifest.files) {
+    const file = await PartitionFile.open(join(root, f.path), { expectRows: f.rows });
+    const b = file.readRange(
+      ["object_id", "label", "image_array", "_healpix_29", "healpix"],
+      0,
+      file.length,
+    );
+    file.close();
+    const keys = b._healpix_29 as BigInt64Array;
+    for (let i = 0; i < keys.length; i++) {
+      assert.ok(i === 0 || keys[i - 1] <= keys[i], `${f.path} sorted by _healpix_29`);
+      assert.equal((b.healpix as BigInt64Array)[i], keys[i] >> 50n, "healpix = key >> 50");
+      assert.equal(Number(keys[i] >> 50n), f.pixel, "row in its file's pixel");
+      const id = (b.object_id as BigInt64Array)[i];
+      assert.ok(!rows.has(id), `object ${id} written once`);
+      rows.set(id, {
+        label: (b.label as string[])[i],
+        image: Array.from((b.image_array as Float32Array).subarray(i * 18, i * 18 + 18)),
+        key: keys[i],
+        file: f.path,
+      });
+    }
+    assert.equal(keys[0].toString(), f.keyMin);
+    assert.equal(keys[keys.length - 1].toString(), f.keyMax);
+  }
+  return rows;
+}
+
+describe("partitioned dataset writer", () => {
+  let reference: Awaited<ReturnType<typeof readAll>>;
+
+  test("one file per pixel, everything in memory", async () => {
+    const root = join(dir, "simple");
+    const manifest = await writeDataset(root, COLUMNS, batches(shuffled(N, 1), 1000), {
+      config: "main",
+      provenance: { survey: "TEST" },
+    });
+    assert.equal(manifest.configs.main.rows, N);
+    assert.ok(manifest.files.every((f) => /^main\/healpix=\d+\/001-of-001\.hdf5$/.test(f.path)));
+    reference = await readAll(root, manifest);
+    assert.equal(reference.size, N);
+    const { ra, dec } = skyPoints(N, 7);
+    const keys = ang2pix(29, ra, dec);
+    for (let i = 0; i < N; i++) {
+      const row = reference.get(BigInt(i) * 1000003n)!;
+      assert.equal(row.key, keys[i]);
+      assert.equal(row.label, `obj${i}`);
+      assert.equal(row.image[17], Math.fround(i + 0.17));
+    }
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+  });
+
+  test("spilled runs, many files per pixel, other input order: the same rows", async () => {
+    const root = join(dir, "dense");
+    const manifest = await writeDataset(root, COLUMNS, batches(shuffled(N, 99), 333), {
+      config: "main",
+      provenance: { survey: "TEST" },
+      maxRowsPerFile: 150,
+      memoryBytes: 40_000, // forces many spills to sorted runs
+      compression: "none",
+    });
+    const rows = await readAll(root, manifest);
+    assert.equal(rows.size, N);
+    for (const [id, r] of reference) {
+      const got = rows.get(id)!;
+      assert.deepEqual({ ...got, file: "" }, { ...r, file: "" });
+    }
+    // dense pixels got several files with disjoint, ordered key ranges named k-of-n
+    const byPixel = new Map<number, typeof manifest.files>();
+    for (const f of manifest.files) byPixel.set(f.pixel, [...(byPixel.get(f.pixel) ?? []), f]);
+    const split = [...byPixel.values()].filter((fs) => fs.length > 1);
+    assert.ok(split.length > 0, "some pixel has several files");
+    for (const fs of byPixel.values()) {
+      fs.sort((a, b) => a.path.localeCompare(b.path));
+      fs.forEach((f, i) => {
+        const p = parsePartitionPath(f.path)!;
+        assert.deepEqual([p.k, p.n, p.pixel], [i + 1, fs.length, f.pixel]);
+        assert.ok(
+          f.rows <= 150 || BigInt(f.keyMin) === BigInt(f.keyMax) || f.rows < 300,
+          `file ${f.path} respects the cap`,
+        );
+        if (i > 0) assert.ok(BigInt(fs[i - 1].keyMax) < BigInt(f.keyMin), "disjoint key ranges");
+      });
+    }
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+    assert.deepEqual(
+      readdirSync(root).filter((n) => n.startsWith(".")),
+      [],
+      "no scratch left",
+    );
+    for (const f of manifest.files) {
+      assert.deepEqual(
+        readdirSync(join(root, f.path, "..")).filter((n) => n.startsWith(".")),
+        [],
+        "no pending files left",
+      );
+    }
+  });
+
+  test("duplicates of one position never straddle two files", async () => {
+    const root = join(dir, "dups");
+    const n = 500;
+    const batch: ColumnBatch = {
+      object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+      ra: Float64Array.from({ length: n }, (_, i) => (i < 300 ? 10 : 10 + i * 1e-7)),
+      dec: new Float64Array(n).fill(20),
+      label: Array.from({ length: n }, () => "x"),
+      image_array: new Float32Array(n * 18),
+    };
+    const manifest = await writeDataset(root, COLUMNS, [batch], {
+      config: "c",
+      provenance: { survey: "T" },
+      maxRowsPerFile: 100,
+    });
+    const same = manifest.files.filter((f) => f.keyMin === f.keyMax);
+    assert.equal(same.length, 1);
+    assert.equal(same[0].rows, 300, "the 300 equal keys stay in one file past the 100-row cap");
+    assert.ok(manifest.files.length >= 3);
+    await readAll(root, manifest);
+  });
+});
+
+describe("dataset writer: bad input leaves what is stored untouched", () => {
+  test("invalid positions, missing columns, bad options, existing config", async () => {
+    const root = join(dir, "guarded");
+    await writeDataset(root, COLUMNS, batches(shuffled(100, 3), 50), {
+      config: "main",
+      provenance: { survey: "T" },
+    });
+    const before = readFileSync(join(root, "astropile.json"));
+    const bad: ColumnBatch = { ...[...batches(shuffled(100, 3), 100)][0] };
+    (bad.dec as Float64Array)[7] = 91;
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [bad], { config: "other", provenance: { survey: "T" } }),
+      (e: Error) =>
+        e instanceof SchemaError && /dec=91/.test(e.message) && /input row 7/.test(e.message),
+    );
+    (bad.dec as Float64Array)[7] = 0;
+    (bad.ra as Float64Array)[3] = Number.NaN;
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [bad], { config: "other", provenance: { survey: "T" } }),
+      /ra=NaN/,
+    );
+    await assert.rejects(
+      writeDataset(
+        root,
+        COLUMNS.filter((c) => c.name !== "dec"),
+        [],
+        { config: "x", provenance: { survey: "T" } },
+      ),
+      /needs a "dec" column/,
+    );
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [], { config: "../evil", provenance: { survey: "T" } }),
+      UsageError,
+    );
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [], { config: "main", provenance: { survey: "T" } }),
+      /already exists/,
+    );
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [], {
+        config: "m2",
+        provenance: { survey: "T" },
+        maxRowsPerFile: 0,
+      }),
+      /maxRowsPerFile/,
+    );
+    assert.deepEqual(readFileSync(join(root, "astropile.json")), before);
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+    assert.deepEqual(
+      readdirSync(root).filter((n) => n.startsWith(".astropile-scratch")),
+      [],
+    );
+  });
+
+  test("a second config is added beside the first", async () => {
+    const root = join(dir, "guarded");
+    const m = await writeDataset(root, COLUMNS, batches(shuffled(60, 4), 60), {
+      config: "second",
+      provenance: { survey: "T" },
+    });
+    assert.deepEqual(Object.keys(m.configs).sort(), ["main", "second"]);
+    const card = readFileSync(join(root, "README.md"), "utf8");
+    assert.match(card, /^---\npretty_name: guarded\n/);
+    assert.match(
+      card,
+      /- config_name: main\n {2}data_files:\n {2}- split: train\n {4}path: main\/healpix=\*\/\*.hdf5/,
+    );
+    assert.match(card, /- config_name: second/);
+    assert.match(card, /num_examples: 60\n/);
+    assert.match(card, /\| `image_array` \| float32 \| 2 × 3 × 3 \|/);
+    assert.match(card, /\| `ra` \| float64 \| scalar \| deg \|/);
+    assert.equal(m.files.filter((f) => f.config === "main").length > 0, true);
+    assert.deepEqual(await verifyDataset(root), []);
+  });
+
+  test("verifyDataset names each file that disagrees with the manifest", async () => {
+    const root = join(dir, "tamper");
+    const manifest = await writeDataset(root, COLUMNS, batches(shuffled(2000, 5), 500), {
+      config: "main",
+      provenance: { survey: "T" },
+      maxRowsPerFile: 200,
+    });
+    const [a, b, c] = manifest.files;
+    rmSync(join(root, a.path));
+    truncateSync(join(root, b.path), 100);
+    const m2 = JSON.parse(readFileSync(join(root, "astropile.json"), "utf8")) as Manifest;
+    m2.files[2].rows += 1;
+    writeFileSync(join(root, "astropile.json"), JSON.stringify(m2));
+    const problems = await verifyDataset(root);
+    assert.equal(problems.length, 3);
+    assert.match(problems[0].message, new RegExp(`does not exist.*${a.path}`));
+    assert.match(problems[1].message, new RegExp(`bytes but the manifest says.*${b.path}`));
+    assert.match(problems[2].message, new RegExp(`rows but the manifest says.*${c.path}`));
+  });
+
+  test("a corrupt manifest is a ManifestError naming the field", async () => {
+    const root = join(dir, "badmanifest");
+    await writeDataset(root, COLUMNS, batches(shuffled(10, 6), 10), {
+      config: "main",
+      provenance: { survey: "T" },
+    });
+    const path = join(root, "astropile.json");
+    const good = readFileSync(path, "utf8");
+    writeFileSync(path, good.slice(0, 50));
+    await assert.rejects(
+      readManifest(root),
+      (e: Error) =>
+        e instanceof ManifestError && /not valid JSON/.test(e.message) && e.message.includes(path),
+    );
+    const m = JSON.parse(good);
+    m.files[0].sha256 = "zz";
+    writeFileSync(path, JSON.stringify(m));
+    await assert.rejects(readManifest(root), /field "files.0.sha256"/);
+    m.files[0].sha256 = "0".repeat(64);
+    m.files[0].path = "../../etc/passwd";
+    writeFileSync(path, JSON.stringify(m));
+    await assert.rejects(readManifest(root), /field "files.0.path"/);
+    assert.ok(!existsSync(join(dir, "nope", "astropile.json")));
+    await assert.rejects(readManifest(join(dir, "nope")), /no manifest/);
+  });
+});
+
+describe("object_id index", () => {
+  test("every id is found at its file and row, int64 and string ids, across index blocks", async () => {
+    const { FENCE_ROWS, idKeyOf, lookupIdKey } = await import("../../src/storage/id-index.ts");
+    for (const kind of ["int64", "string"] as const) {
+      const root = join(dir, `ids-${kind}`);
+      const n = FENCE_ROWS + 5000; // more than one index block
+      const { ra, dec } = skyPoints(n, 11);
+      const idSpec: ColumnSpec =
+        kind === "int64"
+          ? { name: "object_id", dtype: "int64", shape: [] }
+          : { name: "object_id", dtype: "string", shape: [], stringLength: 19 };
+      const ids = (i: number) =>
+        kind === "int64" ? BigInt(i) * 7919n - 300000n : `${299489677444933632n + BigInt(i)}`;
+      const batch: ColumnBatch = {
+        object_id:
+          kind === "int64"
+            ? BigInt64Array.from({ length: n }, (_, i) => ids(i) as bigint)
+            : Array.from({ length: n }, (_, i) => ids(i) as string),
+        ra,
+        dec,
+      };
+      const manifest = await writeDataset(root, [idSpec, COLUMNS[1], COLUMNS[2]], [batch], {
+        config: "c",
+        provenance: { survey: "T" },
+        maxRowsPerFile: 4000,
+        memoryBytes: 400_000,
+      });
+      const index = manifest.configs.c.idIndex!;
+      assert.equal(index.rows, n);
+      assert.equal(index.fence.length, 2);
+      const files = manifest.files.filter((f) => f.config === "c");
+      const opened = await Promise.all(files.map((f) => PartitionFile.open(join(root, f.path))));
+      for (const i of [
+        0,
+        1,
+        17,
+        4000,
+        FENCE_ROWS - 1,
+        FENCE_ROWS,
+        n - 1,
+        ...Array.from({ length: 200 }, (_, k) => (k * 3571) % n),
+      ]) {
+        const hits = await lookupIdKey(root, index, idKeyOf(idSpec, ids(i)));
+        assert.equal(hits.length, 1, `id ${ids(i)} found once`);
+        const got = opened[hits[0].file].readRows(["object_id"], [hits[0].row]).object_id;
+        assert.equal(String((got as string[])[0]), String(ids(i)));
+      }
+      assert.deepEqual(
+        await lookupIdKey(root, index, idKeyOf(idSpec, kind === "int64" ? 1n : "nope")),
+        [],
+      );
+      for (const f of opened) f.close();
+      assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+    }
+  });
+});
