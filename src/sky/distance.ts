@@ -2,8 +2,11 @@
 // sin/cos are taken of arguments reduced exactly in degrees, and the Vincenty form
 // atan2(|a x b|, a . b) is written so its numerator does not cancel for nearby points.
 
-import { cosDegOut, RAD2DEG, sinCosDeg, sinDegOut } from "./trig.ts";
+import { cosDegOut, sinCosDeg, sinDegOut } from "./trig.ts";
 import { checkDec, checkRa, checkRadius, checkSameLength } from "./validate.ts";
+
+// Local copy: an imported binding costs a getter call per use under tsx.
+const RAD2DEG = 180 / Math.PI;
 
 /** Separation in radians of positions in degrees, inputs not checked (internal). */
 export function separationRad(ra1: number, dec1: number, ra2: number, dec2: number): number {

@@ -3,9 +3,9 @@
 // Two needs:
 // - distances want sin/cos of angles given in degrees with the argument reduced exactly in
 //   degrees, so that sin(180°) is 0 and angles near 90° or 180° keep full precision;
-// - ang2pix wants cos/sin of theta rounded exactly like healpy's libm does. No JS engine
-//   guarantees that, so for the rare points that sit within a few ulps of a pixel border
-//   ang2pix recomputes them correctly rounded with double-double arithmetic (glibc's results
+// - ang2pix wants cos/sin of theta rounded exactly like healpy's libm (glibc) does. No JS
+//   engine guarantees that, so for the rare points whose pixel depends on the last bit,
+//   ang2pix uses correctly rounded values from double-double arithmetic (glibc's results
 //   agree with correct rounding except within ~0.004 ulp of a rounding midpoint).
 
 export const DEG2RAD = Math.PI / 180;
@@ -53,16 +53,6 @@ export function sinDegOut(): number {
 }
 /** Result of the last {@link sinCosDeg} call. */
 export function cosDegOut(): number {
-  return cosOut;
-}
-
-export function sinDeg(deg: number): number {
-  sinCosDeg(deg);
-  return sinOut;
-}
-
-export function cosDeg(deg: number): number {
-  sinCosDeg(deg);
   return cosOut;
 }
 
