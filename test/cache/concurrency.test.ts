@@ -32,9 +32,6 @@ test(`${PROCESSES} processes fetch one URL at the same moment, then mix hits, re
       },
     ),
   );
-  t.after(() => {
-    for (const r of runs) r.child.kill("SIGKILL");
-  });
   await waitFor(() => ready === PROCESSES, "all processes ready", 60_000);
   await fsp.writeFile(goFile, "");
   const results = await Promise.all(runs.map((r) => r.done));

@@ -1,6 +1,6 @@
 // Shared setup of the cache tests: a temp directory (removed afterwards), a cache in it, a
 // loopback test server, and a runner for child processes that use the cache.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,10 +17,25 @@ export async function tempDir(t: TestContext, tag = "cache"): Promise<string> {
   return dir;
 }
 
+/** Children started by startChild that have not exited yet. */
+const running = new Set<ChildProcess>();
+
+/** Kills (SIGKILL) every child still running and waits until they are gone. */
+async function killChildren(): Promise<void> {
+  const waits = [...running].map((c) => new Promise((r) => c.once("close", r)));
+  for (const c of running) c.kill("SIGKILL");
+  await Promise.all(waits);
+}
+
 export async function setup(t: TestContext, config: CacheConfig = {}) {
-  const root = await tempDir(t);
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), "astropile-cache-"));
   const server = await TestServer.start();
-  t.after(() => server.close());
+  // One hook, in this order: no child may still write into the directory being removed.
+  t.after(async () => {
+    await killChildren();
+    await server.close();
+    await fsp.rm(root, { recursive: true, force: true, maxRetries: 3 });
+  });
   const cache = new DownloadCache({
     dir: path.join(root, "cache"),
     maxBytes: 1 << 30,
@@ -73,6 +88,8 @@ export function startChild(
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ASTROPILE_OFFLINE: "" },
   });
+  running.add(child);
+  child.once("close", () => running.delete(child));
   let stdout = "";
   let stderr = "";
   let pending = "";

@@ -81,7 +81,6 @@ test("kill -9 of a downloading process, then a clean resume from its partial fil
   const url = server.set("/killed.fits", content);
   server.fail("/killed.fits", { kind: "stall", afterBytes: 600_000 });
   const { child, done } = startChild({ kind: "download", cacheDir: cache.dir, url });
-  t.after(() => child.kill("SIGKILL"));
   await waitFor(
     async () => (await parts(cache.dir)).some((p) => p.size === 600_000),
     "partial on disk",
@@ -109,7 +108,6 @@ test("a partial download owned by a live process is not taken over", async (t) =
   const url = server.set("/shared", content);
   server.fail("/shared", { kind: "stall", afterBytes: 300_000 });
   const { child, done } = startChild({ kind: "download", cacheDir: cache.dir, url });
-  t.after(() => child.kill("SIGKILL"));
   await waitFor(
     async () => (await parts(cache.dir)).some((p) => p.size === 300_000),
     "partial on disk",
