@@ -1,0 +1,366 @@
+// Catalog sources: CSV, ECSV or FITS tables read in batches, columns mapped to the output schema
+// and converted to its types row by row. A row whose value does not convert (text in a number
+// column, a missing id, a NaN position, a value out of the declared range) is rejected with the
+// reason, never written; a file that lacks a mapped column is an error for the whole build.
+import { extname } from "node:path";
+import { SchemaError } from "../errors.ts";
+import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/csv.ts";
+import {
+  type CsvReader,
+  type EcsvReader,
+  type FitsFile,
+  type FitsTable,
+  openCsv,
+  openEcsv,
+  openFits,
+} from "../formats/index.ts";
+import {
+  allocate,
+  type ColumnSpec,
+  type ColumnValues,
+  type Dtype,
+  type NumericArray,
+  utf8Length,
+} from "../storage/columns.ts";
+import { SpecError } from "./errors.ts";
+import type { CatalogSource, ColumnSource } from "./spec.ts";
+import { sourceName } from "./spec.ts";
+
+export type CatalogFormat = "csv" | "ecsv" | "fits";
+
+/** One output column of the catalog and where it comes from. */
+export interface OutputColumn {
+  spec: ColumnSpec;
+  source: string;
+  required: boolean;
+  range?: [number, number];
+  fill?: number | string | boolean;
+  standardName?: string;
+}
+
+export interface RawBatch {
+  startRow: number;
+  rows: number;
+  columns: Record<string, ColumnValues>;
+  nulls: Record<string, Uint8Array>;
+}
+
+export function formatOf(path: string, declared?: CatalogFormat): CatalogFormat {
+  if (declared) return declared;
+  const name = path.toLowerCase().replace(/\.gz$/, "");
+  const ext = extname(name);
+  if (ext === ".csv" || ext === ".txt") return "csv";
+  if (ext === ".ecsv") return "ecsv";
+  if (ext === ".fits" || ext === ".fit" || ext === ".fts") return "fits";
+  throw new SpecError(`cannot tell the catalog format from the file name; set catalog.format`, {
+    file: path,
+  });
+}
+
+/** An open catalog file: its source column types and a batch reader. */
+export interface CatalogReader {
+  path: string;
+  /** Source columns with their types (CSV: inferred from the first rows). */
+  specs: ColumnSpec[];
+  batches(columns: string[], batchRows: number): AsyncGenerator<RawBatch>;
+  close(): Promise<void>;
+}
+
+export async function openCatalog(path: string, source: CatalogSource): Promise<CatalogReader> {
+  const format = formatOf(path, source.format);
+  if (format === "csv") {
+    const opts = { delimiter: source.delimiter, comment: source.comment };
+    // Types for the schema come from the first rows; the data is read as text and converted
+    // row by row, so one bad value rejects one row instead of failing the file.
+    const typed = await openCsv(path, { ...opts, inferRows: 1000 });
+    const names = typed.specs.map((s) => s.name);
+    const text: CsvReader = await openCsv(path, {
+      ...opts,
+      inferRows: 0,
+      types: Object.fromEntries(names.map((n) => [n, "string" as Dtype])),
+    });
+    return {
+      path,
+      specs: typed.specs,
+      async *batches(columns, batchRows) {
+        for await (const b of text.batches(batchRows)) yield pick(b, columns);
+      },
+      close: async () => {},
+    };
+  }
+  if (format === "ecsv") {
+    const reader: EcsvReader = await openEcsv(path);
+    return {
+      path,
+      specs: reader.specs,
+      async *batches(columns, batchRows) {
+        for await (const b of reader.batches(batchRows)) yield pick(b, columns);
+      },
+      close: async () => {},
+    };
+  }
+  const fits: FitsFile = await openFits(path);
+  let table: FitsTable;
+  try {
+    table = fits.hdu(source.hdu ?? 1).table();
+  } catch (err) {
+    await fits.close();
+    throw err;
+  }
+  return {
+    path,
+    specs: table.specs,
+    async *batches(columns, batchRows) {
+      for await (const b of table.rows(batchRows, { columns })) {
+        const columnsOut: Record<string, ColumnValues> = {};
+        for (const c of columns) {
+          const v = b.columns[c];
+          // Fixed-width FITS strings are blank-padded.
+          columnsOut[c] = Array.isArray(v) ? v.map((s) => s.trimEnd()) : v;
+        }
+        yield { startRow: b.startRow, rows: b.rows, columns: columnsOut, nulls: b.nulls };
+      }
+    },
+    close: () => fits.close(),
+  };
+}
+
+function pick(
+  b: {
+    startRow: number;
+    rows: number;
+    columns: Record<string, ColumnValues>;
+    nulls: Record<string, Uint8Array>;
+  },
+  columns: string[],
+): RawBatch {
+  const out: Record<string, ColumnValues> = {};
+  for (const c of columns) out[c] = b.columns[c];
+  return { startRow: b.startRow, rows: b.rows, columns: out, nulls: b.nulls };
+}
+
+/** Checks that a file has every source column; names the file and the column if not. */
+export function checkSourceColumns(reader: CatalogReader, needed: string[]): void {
+  const have = new Set(reader.specs.map((s) => s.name));
+  for (const name of needed) {
+    if (!have.has(name)) {
+      const list = reader.specs.map((s) => s.name);
+      throw new SchemaError(
+        `catalog has no column "${name}" (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`,
+        { file: reader.path, column: name },
+      );
+    }
+  }
+}
+
+const POSITION: Record<string, { unit: string; description: string }> = {
+  ra: { unit: "deg", description: "Right ascension (ICRS)" },
+  dec: { unit: "deg", description: "Declination (ICRS)" },
+};
+
+/** Output column specs from the mapping and the first file's source types. */
+export function outputColumns(
+  mapping: Record<string, ColumnSource>,
+  sourceSpecs: ColumnSpec[],
+  file: string,
+): OutputColumn[] {
+  const byName = new Map(sourceSpecs.map((s) => [s.name, s]));
+  const out: OutputColumn[] = [];
+  for (const [name, src] of Object.entries(mapping)) {
+    const opts = typeof src === "string" ? { from: src } : src;
+    const from = sourceName(src);
+    const have = byName.get(from);
+    if (!have)
+      throw new SchemaError(`catalog has no column "${from}" (mapped to "${name}")`, {
+        file,
+        column: from,
+      });
+    if (have.shape.length > 0 && !("dtype" in opts && opts.dtype))
+      throw new SchemaError(`array columns are not supported in catalogs (mapped to "${name}")`, {
+        file,
+        column: from,
+      });
+    let dtype: Dtype = opts.dtype ?? have.dtype;
+    if (name === "ra" || name === "dec") dtype = "float64";
+    if (name === "object_id" && !opts.dtype) dtype = have.dtype === "string" ? "string" : "int64";
+    const spec: ColumnSpec = { name, dtype, shape: [] };
+    const stringLength = opts.stringLength ?? (dtype === "string" ? have.stringLength : undefined);
+    if (stringLength !== undefined) spec.stringLength = stringLength;
+    const unit = opts.unit ?? POSITION[name]?.unit ?? have.unit;
+    if (unit) spec.unit = unit;
+    const description = opts.description ?? POSITION[name]?.description ?? have.description;
+    if (description) spec.description = description;
+    out.push({
+      spec,
+      source: from,
+      required: opts.required ?? (name === "object_id" || name === "ra" || name === "dec"),
+      range: opts.range,
+      fill: opts.fill,
+      standardName: opts.standardName,
+    });
+  }
+  return out;
+}
+
+/** Converted rows of a batch: output columns, carried text columns, and why rows were refused. */
+export interface ConvertedBatch {
+  rows: number;
+  columns: Record<string, ColumnValues>;
+  carry: Record<string, string[]>;
+  /** Reason per refused row (index in the batch). */
+  rejected: Map<number, string>;
+}
+
+function isInteger(dtype: Dtype): boolean {
+  return dtype in INT_RANGES;
+}
+
+/** Text of a carried (template) value. */
+function textOf(values: ColumnValues, r: number): string {
+  const v = values[r];
+  if (typeof v === "string") return v.trim();
+  if (typeof v === "bigint") return v.toString();
+  return Number.isInteger(v) ? String(v) : String(v);
+}
+
+/** Converts one source column to the output type; refusals go to `rejected`. */
+function convertColumn(
+  col: OutputColumn,
+  values: ColumnValues,
+  nulls: Uint8Array | undefined,
+  rows: number,
+  rejected: Map<number, string>,
+): ColumnValues {
+  const { spec } = col;
+  const out = allocate(spec, rows);
+  const where = `column ${spec.name}${col.source !== spec.name ? ` (source ${col.source})` : ""}`;
+  const refuse = (r: number, why: string) => {
+    if (!rejected.has(r)) rejected.set(r, `${where}: ${why}`);
+  };
+  const text = Array.isArray(values) ? values : null;
+  for (let r = 0; r < rows; r++) {
+    const missing =
+      (nulls?.[r] ?? 0) !== 0 ||
+      (text !== null && text[r].trim() === "" && spec.dtype !== "string");
+    if (missing) {
+      if (col.required) refuse(r, "missing value");
+      else if (spec.dtype === "float32" || spec.dtype === "float64")
+        (out as Float64Array)[r] = Number.NaN;
+      else if (col.fill !== undefined) storeFill(out, r, spec.dtype, col.fill);
+      else if (spec.dtype !== "string")
+        refuse(r, `missing value (a ${spec.dtype} column cannot hold it; give a "fill" value)`);
+      continue;
+    }
+    if (spec.dtype === "string") {
+      const s = text ? text[r] : textOf(values, r);
+      if (col.required && s.trim() === "") refuse(r, "empty value");
+      else if (spec.stringLength !== undefined && utf8Length(s) > spec.stringLength)
+        refuse(r, `"${s}" is longer than ${spec.stringLength} bytes`);
+      (out as string[])[r] = s;
+      continue;
+    }
+    if (spec.dtype === "float32" || spec.dtype === "float64") {
+      let x: number | null;
+      if (text) x = parseFloatText(text[r]);
+      else {
+        const v = (values as NumericArray)[r];
+        x = typeof v === "bigint" ? Number(v) : v;
+      }
+      if (x === null) {
+        refuse(r, `"${text?.[r]}" is not a ${spec.dtype} value`);
+        continue;
+      }
+      if (Number.isNaN(x) && col.required) refuse(r, "NaN");
+      else if (col.range && !Number.isNaN(x) && (x < col.range[0] || x > col.range[1]))
+        refuse(r, `${x} outside [${col.range[0]}, ${col.range[1]}]`);
+      (out as Float64Array)[r] = x;
+      continue;
+    }
+    if (spec.dtype === "bool") {
+      let b: boolean | null;
+      if (text) b = parseBool(text[r]);
+      else b = Number((values as NumericArray)[r]) !== 0;
+      if (b === null) refuse(r, `"${text?.[r]}" is not a bool value`);
+      else (out as Uint8Array)[r] = b ? 1 : 0;
+      continue;
+    }
+    // Integers: exact through BigInt; floats must be integral.
+    let big: bigint | null = null;
+    if (text) big = parseInteger(text[r], spec.dtype);
+    else {
+      const v = (values as NumericArray)[r];
+      if (typeof v === "bigint") big = v;
+      else if (Number.isInteger(v)) big = BigInt(v);
+      const [lo, hi] = INT_RANGES[spec.dtype];
+      if (big !== null && (big < lo || big > hi)) big = null;
+    }
+    if (big === null) {
+      refuse(
+        r,
+        `${text ? `"${text[r]}"` : String((values as NumericArray)[r])} is not a ${spec.dtype} value`,
+      );
+      continue;
+    }
+    if (col.range && (Number(big) < col.range[0] || Number(big) > col.range[1]))
+      refuse(r, `${big} outside [${col.range[0]}, ${col.range[1]}]`);
+    if (out instanceof BigInt64Array || out instanceof BigUint64Array) out[r] = big;
+    else (out as Int32Array)[r] = Number(big);
+  }
+  return out;
+}
+
+function storeFill(
+  out: ColumnValues,
+  r: number,
+  dtype: Dtype,
+  fill: number | string | boolean,
+): void {
+  if (dtype === "string") (out as string[])[r] = String(fill);
+  else if (out instanceof BigInt64Array || out instanceof BigUint64Array)
+    out[r] = BigInt(Number(fill));
+  else (out as Int32Array)[r] = Number(fill);
+}
+
+/**
+ * Converts a raw batch: every output column, positions checked (finite, |dec| ≤ 90; ra wrapped
+ * into [0, 360)), and carried template columns as text.
+ */
+export function convertBatch(
+  raw: RawBatch,
+  outputs: OutputColumn[],
+  carry: string[],
+): ConvertedBatch {
+  const rejected = new Map<number, string>();
+  const columns: Record<string, ColumnValues> = {};
+  for (const col of outputs)
+    columns[col.spec.name] = convertColumn(
+      col,
+      raw.columns[col.source],
+      raw.nulls[col.source],
+      raw.rows,
+      rejected,
+    );
+  const ra = columns.ra as Float64Array;
+  const dec = columns.dec as Float64Array;
+  for (let r = 0; r < raw.rows; r++) {
+    if (rejected.has(r)) continue;
+    if (!Number.isFinite(ra[r])) rejected.set(r, `column ra: not a finite number (${ra[r]})`);
+    else if (!(Number.isFinite(dec[r]) && dec[r] >= -90 && dec[r] <= 90))
+      rejected.set(r, `column dec: ${dec[r]} is not a declination in [-90, 90]`);
+    else if (ra[r] < 0 || ra[r] >= 360) {
+      // Only out-of-range values are wrapped: arithmetic on the others would change their bits.
+      const w = ((ra[r] % 360) + 360) % 360;
+      ra[r] = w === 360 ? 0 : w;
+    }
+  }
+  const carried: Record<string, string[]> = {};
+  for (const name of carry) {
+    const v = raw.columns[name];
+    carried[name] = Array.from({ length: raw.rows }, (_, r) =>
+      (raw.nulls[name]?.[r] ?? 0) ? "" : textOf(v, r),
+    );
+  }
+  return { rows: raw.rows, columns, carry: carried, rejected };
+}
+
+export { isInteger };

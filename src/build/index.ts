@@ -1,0 +1,20 @@
+// Public API of the builders: specs, the runner, built-in specs of the synthetic surveys.
+export { type BuiltinName, builtinSpec, builtinSpecJson, desiSpec, hscSpec } from "./builtin.ts";
+export { BuildStateError, SpecError } from "./errors.ts";
+export {
+  type BuildOptions,
+  type BuildProgress,
+  type BuildReport,
+  type BuildResult,
+  build,
+  defaultWorkers,
+  REPORT_NAME,
+  readReport,
+} from "./runner.ts";
+export {
+  type BuilderSpec,
+  BuilderSpecSchema,
+  checkSpec,
+  loadSpec,
+  type ResolvedSpec,
+} from "./spec.ts";

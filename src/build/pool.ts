@@ -1,0 +1,119 @@
+// Worker threads for the units: each worker loads the plan once and builds the units it is
+// given, one at a time; the main thread hands out units as workers free up, so the work spreads
+// over the cores whatever the unit sizes. Memory per worker is bounded by its share of the
+// budget (sort buffer + tile cache). A failure in any unit stops the pool and is re-thrown in
+// the main thread as the same typed error (class, message, file, column).
+import { Worker } from "node:worker_threads";
+import * as errors from "../errors.ts";
+import { BuildStateError, SpecError } from "./errors.ts";
+import type { UnitPlan } from "./plan.ts";
+import type { UnitDone } from "./unit.ts";
+
+export interface PoolOptions {
+  workers: number;
+  planPath: string;
+  out: string;
+  memoryBytes: number;
+  cacheBytes: number;
+  onRows: (rows: number) => void;
+  onDone: (done: UnitDone) => void;
+}
+
+export type WorkerMessage =
+  | { type: "rows"; rows: number }
+  | { type: "done"; done: UnitDone }
+  | {
+      type: "error";
+      name: string;
+      message: string;
+      file?: string;
+      column?: string;
+      stack?: string;
+    };
+
+const ERROR_CLASSES: Record<string, new (m: string, p?: errors.ErrorPlace) => Error> = {
+  ...Object.fromEntries(
+    Object.entries(errors).filter(([, v]) => typeof v === "function") as Array<
+      [string, new (m: string) => Error]
+    >,
+  ),
+  SpecError,
+  BuildStateError,
+};
+
+/** Rebuilds a worker's error in this thread (message already carries the place). */
+function rethrown(msg: Extract<WorkerMessage, { type: "error" }>): Error {
+  const Ctor = ERROR_CLASSES[msg.name];
+  let err: Error;
+  if (Ctor && Ctor !== errors.AstroPileError && msg.name !== "Error") {
+    err = new Ctor("");
+    // The original message already names the file and place.
+    err.message = msg.message;
+    Object.assign(err, { file: msg.file, column: msg.column });
+  } else err = new Error(msg.message);
+  if (msg.stack) err.stack = msg.stack;
+  return err;
+}
+
+export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise<void> {
+  const queue = [...units];
+  const workers: Worker[] = [];
+  /** Workers this pool ended itself (terminate() makes them exit with code 1). */
+  const ended = new Set<Worker>();
+  return new Promise<void>((resolve, reject) => {
+    let active = 0;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      for (const w of workers) {
+        ended.add(w);
+        void w.terminate();
+      }
+      reject(err);
+    };
+    const next = (w: Worker) => {
+      const unit = queue.shift();
+      if (!unit) {
+        active--;
+        ended.add(w);
+        void w.terminate();
+        if (active === 0 && !failed) resolve();
+        return;
+      }
+      w.postMessage({ unit });
+    };
+    const n = Math.min(opts.workers, units.length);
+    active = n;
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
+        workerData: {
+          planPath: opts.planPath,
+          out: opts.out,
+          memoryBytes: opts.memoryBytes,
+          cacheBytes: opts.cacheBytes,
+        },
+      });
+      workers.push(w);
+      w.on("message", (msg: WorkerMessage) => {
+        if (failed) return;
+        if (msg.type === "rows") opts.onRows(msg.rows);
+        else if (msg.type === "done") {
+          try {
+            opts.onDone(msg.done);
+          } catch (err) {
+            fail(err as Error);
+            return;
+          }
+          next(w);
+        } else fail(rethrown(msg));
+      });
+      w.on("error", (err) => fail(err));
+      w.on("exit", (code) => {
+        if (!ended.has(w) && !failed)
+          fail(new Error(`build worker exited unexpectedly (code ${code})`));
+      });
+      next(w);
+    }
+  });
+}

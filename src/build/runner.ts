@@ -1,0 +1,467 @@
+// The build runner: spec → parent dataset, resumable and parallel.
+//
+//   1. plan     scan the catalog (validate rows, count per sky cell), read tile headers, cut the
+//               sky into work units                                          → plan.json
+//   2. scatter  route each valid catalog row to its unit's bucket            → scatter.json
+//   3. units    each unit (in worker threads, or in-process with 1 worker) cuts stamps / reads
+//               spectra, rejects rows that cannot be completed, writes its own small dataset
+//                                                                            → units/<u>.done.json
+//   4. assemble rename the units' files into the layout, merge the id index, write the manifest
+//
+// Killed at any moment, a re-run with the same spec and inputs keeps every step whose marker is
+// there (units only if each of their files still matches its sha256) and redoes the rest; the
+// result is the same dataset as an uninterrupted run. Changed inputs (spec, file sizes or times)
+// discard the old state. A complete build re-run is a no-op.
+
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { bytesPerRow, type ColumnSpec } from "../storage/columns.ts";
+import { removeScratch } from "../storage/dataset-writer.ts";
+import { type FileEntry, type Manifest, readManifest, sha256File } from "../storage/manifest.ts";
+import { assemble } from "./assemble.ts";
+import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
+import { SpecError } from "./errors.ts";
+import { globAll } from "./glob.ts";
+import { imageColumns, planCutouts, planTiles } from "./image.ts";
+import {
+  fingerprint,
+  makeUnits,
+  RejectLog,
+  type RejectSummary,
+  scanCatalog,
+  scatterCatalog,
+} from "./plan.ts";
+import { runUnitsInWorkers } from "./pool.ts";
+import { fillTemplate, type ResolvedSpec, sourceName, templateFields } from "./spec.ts";
+import { planSpectrum, spectrumColumns } from "./spectrum.ts";
+import {
+  bucketPath,
+  crashPoint,
+  readJson,
+  removeState,
+  type StatePaths,
+  statePaths,
+  unitDir,
+  unitDonePath,
+  writeJsonAtomic,
+} from "./state.ts";
+import { type BuildPlan, type ModalityPlan, runUnit, type UnitDone } from "./unit.ts";
+
+export interface BuildProgress {
+  phase: "scan" | "scatter" | "build" | "assemble" | "done";
+  /** Rows handled in this phase so far, and the phase's total when known. */
+  rows: number;
+  total?: number;
+  unitsDone: number;
+  unitsTotal: number;
+}
+
+export interface BuildOptions {
+  /** Output dataset directory (created). */
+  out: string;
+  /** Worker threads for the units; 1 runs them in this thread. Default: CPU count, at most 8. */
+  workers?: number;
+  /** Total memory budget for sort buffers and tile caches (bytes). Default 512 MiB. */
+  memoryBytes?: number;
+  onProgress?: (p: BuildProgress) => void;
+  /** One-line messages (plan decisions, resumed steps). */
+  log?: (line: string) => void;
+}
+
+export interface BuildReport {
+  config: string;
+  survey: string;
+  fingerprint: string;
+  rowsRead: number;
+  rows: number;
+  files: number;
+  bytes: number;
+  units: number;
+  unitsReused: number;
+  seconds: number;
+  rejected: RejectSummary;
+  /** "built", "resumed" (some steps reused) or "unchanged" (already complete). */
+  status: "built" | "resumed" | "unchanged";
+}
+
+export interface BuildResult {
+  manifest: Manifest;
+  report: BuildReport;
+  reportPath: string;
+}
+
+export const REPORT_NAME = "build-report.json";
+const DEFAULT_MEMORY = 512 * 2 ** 20;
+const DEFAULT_UNIT_BYTES = 64 * 2 ** 20;
+
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(8, cpus().length));
+}
+
+/** Input files whose size or time changing invalidates a previous build state. */
+async function inputFiles(spec: ResolvedSpec): Promise<{ catalog: string[]; modality: string[] }> {
+  const catalog = await globAll(spec.catalog.files, spec.root);
+  if (catalog.length === 0)
+    throw new SpecError(`catalog.files matches no file: ${JSON.stringify(spec.catalog.files)}`, {
+      file: spec.root,
+    });
+  const modality: string[] = [];
+  if (spec.image?.kind === "tiles")
+    for (const b of spec.image.bands) modality.push(...(await globAll(b.files, spec.root)));
+  return { catalog, modality };
+}
+
+function templatesOf(spec: ResolvedSpec): string[] {
+  const t: string[] = [];
+  if (spec.image?.kind === "cutouts") t.push(spec.image.file);
+  if (spec.spectrum) t.push(spec.spectrum.file);
+  if (spec.ifu) t.push(spec.ifu.file, ...(spec.ifu.maps ?? []).map((m) => m.file));
+  return t;
+}
+
+async function makePlan(
+  spec: ResolvedSpec,
+  fp: string,
+  catalogFiles: string[],
+  options: BuildOptions,
+): Promise<BuildPlan> {
+  const t0 = performance.now();
+  const first = await openCatalog(catalogFiles[0], spec.catalog);
+  let outputs: OutputColumn[];
+  try {
+    outputs = outputColumns(spec.catalog.columns, first.specs, catalogFiles[0]);
+  } finally {
+    await first.close();
+  }
+  // Template fields name catalog source columns (or output columns); carry the source ones.
+  const sources = new Set(first.specs.map((s) => s.name));
+  const outputsByName = new Set(outputs.map((o) => o.spec.name));
+  const carry: string[] = [];
+  for (const tpl of templatesOf(spec)) {
+    for (const field of templateFields(tpl)) {
+      if (outputsByName.has(field) || outputs.some((o) => o.source === field)) continue;
+      if (!sources.has(field))
+        throw new SpecError(`template field {${field}} is not a catalog column`, {
+          file: catalogFiles[0],
+        });
+      if (!carry.includes(field)) carry.push(field);
+    }
+  }
+  let rowsSeen = 0;
+  const scan = await scanCatalog(spec.catalog, catalogFiles, spec.root, outputs, carry, (n) => {
+    rowsSeen += n;
+    options.onProgress?.({ phase: "scan", rows: rowsSeen, unitsDone: 0, unitsTotal: 0 });
+  });
+  let modality: ModalityPlan = { kind: "catalog" };
+  let modalColumns: ColumnSpec[] = [];
+  if (spec.image?.kind === "tiles") {
+    const m = await planTiles(spec.image, spec.root);
+    modality = m;
+    modalColumns = imageColumns(m.labels, m.stampSize);
+  } else if (spec.image?.kind === "cutouts") {
+    const m = planCutouts(spec.image);
+    modality = m;
+    modalColumns = imageColumns(m.labels, m.stampSize);
+  } else if (spec.spectrum) {
+    const firstFile = await firstExisting(spec.spectrum.file, scan.firstCarry, outputs, spec.root);
+    const m = await planSpectrum(spec.spectrum, firstFile);
+    modality = m;
+    modalColumns = spectrumColumns(m.length, m.fluxUnit);
+  }
+  const columns = [...outputs.map((o) => o.spec), ...modalColumns];
+  const names = new Set<string>();
+  for (const c of columns) {
+    if (names.has(c.name)) throw new SpecError(`column "${c.name}" is defined twice`);
+    names.add(c.name);
+  }
+  const standardNames: Record<string, string> = {};
+  for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
+  const rowBytes = columns.reduce((s, c) => s + bytesPerRow(c), 0);
+  const units = makeUnits(scan.hist, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
+  options.log?.(
+    `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ${units.length} work units`,
+  );
+  return {
+    version: 1,
+    fingerprint: fp,
+    spec,
+    catalogFiles,
+    outputs,
+    carry,
+    modality,
+    columns,
+    standardNames,
+    units,
+    scan: {
+      rowsRead: scan.rowsRead,
+      rowsValid: scan.rowsValid,
+      rejected: scan.rejected,
+      seconds: (performance.now() - t0) / 1000,
+    },
+  };
+}
+
+/** The first file a template names for the scanned rows that exists. */
+async function firstExisting(
+  template: string,
+  carried: Array<Record<string, string>>,
+  _outputs: OutputColumn[],
+  root: string,
+): Promise<string | null> {
+  for (const values of carried) {
+    try {
+      const path = join(root, fillTemplate(template, values));
+      await stat(path);
+      return path;
+    } catch {
+      // Try the next row.
+    }
+  }
+  return null;
+}
+
+/** A finished unit whose files are all there with their sha256, or null. */
+async function verifiedUnit(paths: StatePaths, unit: number): Promise<UnitDone | null> {
+  const done = await readJson<UnitDone>(unitDonePath(paths, unit));
+  if (!done) return null;
+  const dir = unitDir(paths, unit);
+  const files: Array<Pick<FileEntry, "path" | "bytes" | "sha256">> = [...done.files];
+  if (done.idIndex) files.push(done.idIndex);
+  for (const f of files) {
+    try {
+      const path = join(dir, f.path);
+      if ((await stat(path)).size !== f.bytes || (await sha256File(path)) !== f.sha256) return null;
+    } catch {
+      return null;
+    }
+  }
+  return done;
+}
+
+export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<BuildResult> {
+  const t0 = performance.now();
+  const out = options.out;
+  const workers = Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
+  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY;
+  if (!(memoryBytes >= 16 * 2 ** 20)) throw new UsageError("memory budget must be at least 16 MiB");
+  const log = options.log ?? (() => {});
+  await mkdir(out, { recursive: true });
+  const paths = statePaths(out, spec.config);
+  const inputs = await inputFiles(spec);
+  const fp = await fingerprint(spec, [...inputs.catalog, ...inputs.modality]);
+  const reportPath = join(out, spec.config, REPORT_NAME);
+
+  // Already built?
+  const existing = await readManifest(out).catch(() => null);
+  if (existing?.configs[spec.config]) {
+    const report = await readJson<BuildReport>(reportPath);
+    const state = await readJson<BuildPlan>(paths.plan);
+    if (report?.fingerprint === fp || state?.fingerprint === fp) {
+      await removeState(paths);
+      const unchanged: BuildReport = { ...(report ?? emptyReport(spec, fp)), status: "unchanged" };
+      log(`config "${spec.config}" is already built from these inputs; nothing to do`);
+      options.onProgress?.({ phase: "done", rows: unchanged.rows, unitsDone: 0, unitsTotal: 0 });
+      return { manifest: existing, report: unchanged, reportPath };
+    }
+    throw new UsageError(
+      `config "${spec.config}" already exists in ${out} (built from other inputs); remove it or build into another directory`,
+    );
+  }
+
+  let resumed = false;
+  let plan = await readJson<BuildPlan>(paths.plan);
+  if (plan && plan.fingerprint !== fp) {
+    log("inputs changed since the interrupted build: starting over");
+    await removeState(paths);
+    plan = null;
+  }
+  if (plan) {
+    resumed = true;
+    log(`resuming the interrupted build of "${spec.config}"`);
+  } else {
+    await mkdir(paths.dir, { recursive: true });
+    plan = await makePlan(spec, fp, inputs.catalog, options);
+    await writeJsonAtomic(paths.plan, plan);
+  }
+  crashPoint("plan");
+  const units = plan.units;
+  const validRows = plan.scan.rowsValid;
+
+  // Scatter: skipped when its marker is there and every bucket has its recorded size.
+  const scatter = await readJson<Array<{ rows: number; bytes: number }>>(paths.scatter);
+  let scatterOk = scatter !== null && scatter.length === units.length;
+  if (scatterOk && scatter) {
+    for (const [u, s] of scatter.entries()) {
+      const size = await stat(bucketPath(paths, u)).then(
+        (x) => x.size,
+        () => 0,
+      );
+      if (size !== s.bytes) scatterOk = false;
+    }
+  }
+  if (!scatterOk) {
+    let rowsSeen = 0;
+    const stats = await scatterCatalog(
+      spec.catalog,
+      plan.catalogFiles,
+      plan.outputs,
+      plan.carry,
+      units,
+      paths,
+      (n) => {
+        rowsSeen += n;
+        options.onProgress?.({
+          phase: "scatter",
+          rows: rowsSeen,
+          total: plan!.scan.rowsRead,
+          unitsDone: 0,
+          unitsTotal: units.length,
+        });
+      },
+    );
+    await writeJsonAtomic(paths.scatter, stats);
+  } else if (resumed) log("scatter: reused");
+  crashPoint("scatter");
+
+  // Units: reuse the verified ones, build the others.
+  const done = new Map<number, UnitDone>();
+  const assemblyStarted = (await readJson(paths.assembly)) !== null;
+  for (const u of units) {
+    const d = assemblyStarted
+      ? await readJson<UnitDone>(unitDonePath(paths, u.index))
+      : await verifiedUnit(paths, u.index);
+    if (d) done.set(u.index, d);
+  }
+  const reused = done.size;
+  if (reused > 0) log(`units: ${reused} of ${units.length} complete and verified (sha256), reused`);
+  const pending = units.filter((u) => !done.has(u.index));
+  let rowsDone = units.filter((u) => done.has(u.index)).reduce((s, u) => s + u.rows, 0);
+  const progress = () =>
+    options.onProgress?.({
+      phase: "build",
+      rows: rowsDone,
+      total: validRows,
+      unitsDone: done.size,
+      unitsTotal: units.length,
+    });
+  progress();
+  let finished = 0;
+  const onDone = (d: UnitDone) => {
+    done.set(d.unit, d);
+    progress();
+    crashPoint(`unit-done:${++finished}`);
+  };
+  const onRows = (n: number) => {
+    rowsDone += n;
+    progress();
+  };
+  if (pending.length > 0) {
+    const w = Math.min(workers, pending.length);
+    const perWorker = Math.floor(memoryBytes / w);
+    if (w <= 1) {
+      for (const u of pending) {
+        onDone(
+          await runUnit(u, {
+            paths,
+            plan,
+            memoryBytes: Math.floor(perWorker / 2),
+            cacheBytes: Math.floor(perWorker / 2),
+            onRows,
+          }),
+        );
+      }
+    } else {
+      await runUnitsInWorkers(pending, {
+        workers: w,
+        planPath: paths.plan,
+        out,
+        memoryBytes: Math.floor(perWorker / 2),
+        cacheBytes: Math.floor(perWorker / 2),
+        onRows,
+        onDone,
+      });
+    }
+  }
+
+  options.onProgress?.({
+    phase: "assemble",
+    rows: rowsDone,
+    total: validRows,
+    unitsDone: done.size,
+    unitsTotal: units.length,
+  });
+  const ordered = units.map((u) => done.get(u.index)!);
+  const rejects = new RejectLog();
+  rejects.merge(plan.scan.rejected);
+  for (const d of ordered) rejects.merge(d.rejected);
+  let report: BuildReport | null = null;
+  // The report goes next to the files before the manifest lists them, so a finished dataset
+  // always has its report.
+  const { manifest } = await assemble(
+    out,
+    paths,
+    plan,
+    ordered,
+    Math.floor(memoryBytes / 2),
+    async (files) => {
+      report = {
+        config: spec.config,
+        survey: spec.provenance.survey,
+        fingerprint: fp,
+        rowsRead: plan!.scan.rowsRead,
+        rows: files.reduce((s, f) => s + f.rows, 0),
+        files: files.length,
+        bytes: files.reduce((s, f) => s + f.bytes, 0),
+        units: units.length,
+        unitsReused: reused,
+        seconds: (performance.now() - t0) / 1000,
+        rejected: rejects.summary(),
+        status: resumed || reused > 0 ? "resumed" : "built",
+      };
+      await mkdir(join(out, spec.config), { recursive: true });
+      await writeJsonAtomic(reportPath, report);
+    },
+  );
+  if (!report) throw new Error("unreachable: assemble did not call beforeManifest");
+  const final: BuildReport = report;
+  await removeState(paths);
+  await removeScratch(out);
+  options.onProgress?.({
+    phase: "done",
+    rows: final.rows,
+    total: validRows,
+    unitsDone: units.length,
+    unitsTotal: units.length,
+  });
+  return { manifest, report: final, reportPath };
+}
+
+function emptyReport(spec: ResolvedSpec, fp: string): BuildReport {
+  return {
+    config: spec.config,
+    survey: spec.provenance.survey,
+    fingerprint: fp,
+    rowsRead: 0,
+    rows: 0,
+    files: 0,
+    bytes: 0,
+    units: 0,
+    unitsReused: 0,
+    seconds: 0,
+    rejected: { count: 0, byReason: {}, sample: [] },
+    status: "unchanged",
+  };
+}
+
+/** Reads a build report written next to a config's files. */
+export async function readReport(out: string, config: string): Promise<BuildReport | null> {
+  try {
+    return JSON.parse(await readFile(join(out, config, REPORT_NAME), "utf8")) as BuildReport;
+  } catch {
+    return null;
+  }
+}
+
+export { sourceName };

@@ -1,0 +1,92 @@
+// The build's state on disk, what makes a build resumable. Everything lives under
+// `<out>/.astropile-build/<config>/` until the dataset is assembled:
+//
+//   plan.json           inputs' fingerprint, output schema, work units (key ranges), scan report
+//   buckets/<u>.ndjson  the catalog rows of unit u (written by the scatter pass)
+//   scatter.json        written once every bucket is complete
+//   units/<u>/          unit u's own small dataset (DatasetWriter output, with its manifest)
+//   units/<u>.done.json written after the unit's manifest: the unit is complete
+//   assembly.json       staging → final path of every file, written before the first rename
+//
+// Every JSON file is written to a temporary name, fsynced and renamed, so a kill leaves either
+// the old state or the new one. A file that is not there means "not done yet".
+import { open, readFile, rename, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fsyncDir } from "../storage/partition-writer.ts";
+
+export const STATE_DIR = ".astropile-build";
+
+export interface StatePaths {
+  dir: string;
+  plan: string;
+  buckets: string;
+  scatter: string;
+  units: string;
+  assembly: string;
+}
+
+export function statePaths(out: string, config: string): StatePaths {
+  const dir = join(out, STATE_DIR, config);
+  return {
+    dir,
+    plan: join(dir, "plan.json"),
+    buckets: join(dir, "buckets"),
+    scatter: join(dir, "scatter.json"),
+    units: join(dir, "units"),
+    assembly: join(dir, "assembly.json"),
+  };
+}
+
+export function unitDir(paths: StatePaths, unit: number): string {
+  return join(paths.units, String(unit).padStart(5, "0"));
+}
+
+export function unitDonePath(paths: StatePaths, unit: number): string {
+  return `${unitDir(paths, unit)}.done.json`;
+}
+
+export function bucketPath(paths: StatePaths, unit: number): string {
+  return join(paths.buckets, `${String(unit).padStart(5, "0")}.ndjson`);
+}
+
+/** JSON with bigint as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const handle = await open(temp, "w");
+  try {
+    await handle.writeFile(`${toJson(value)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+  await fsyncDir(join(path, ".."));
+}
+
+/** The parsed file, or null when it does not exist (or is unreadable: treated as not done). */
+export async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+export async function removeState(paths: StatePaths): Promise<void> {
+  await rm(paths.dir, { recursive: true, force: true });
+  // Drop the parent too when no other config is being built.
+  await rmdir(join(paths.dir, "..")).catch(() => {});
+}
+
+/**
+ * Test hook for kill tests: when ASTROPILE_CRASH_AT names this point, the process kills itself
+ * with SIGKILL (no cleanup, no flush), exactly as an outside `kill -9` would at that moment.
+ */
+export function crashPoint(name: string): void {
+  const at = process.env.ASTROPILE_CRASH_AT;
+  if (at && at === name) process.kill(process.pid, "SIGKILL");
+}

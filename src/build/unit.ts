@@ -1,0 +1,288 @@
+// One work unit: its bucket of catalog rows, the modality data of each row (a stamp, a
+// spectrum, a cube), rows that cannot get theirs rejected with the reason, the rest written
+// through the storage writer into the unit's own small dataset. A `.done.json` written after
+// that dataset's manifest marks the unit complete; a unit without it is redone from scratch.
+import { createReadStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import {
+  allocate,
+  bytesPerRow,
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  gatherRows,
+  valuesPerRow,
+} from "../storage/columns.ts";
+import { DatasetWriter } from "../storage/dataset-writer.ts";
+import type { FileEntry, IdIndexEntry } from "../storage/manifest.ts";
+import type { OutputColumn } from "./catalog.ts";
+import { displayPath } from "./glob.ts";
+import {
+  type CutoutImagePlan,
+  imageColumns,
+  readCutout,
+  type TileImagePlan,
+  TileStamper,
+} from "./image.ts";
+import { decodeInto, RejectLog, type RejectSummary, type UnitPlan } from "./plan.ts";
+import { fillTemplate, type ResolvedSpec } from "./spec.ts";
+import { type SpectrumPlan, SpectrumReader } from "./spectrum.ts";
+import {
+  bucketPath,
+  crashPoint,
+  type StatePaths,
+  unitDir,
+  unitDonePath,
+  writeJsonAtomic,
+} from "./state.ts";
+
+export type ModalityPlan = TileImagePlan | CutoutImagePlan | SpectrumPlan | { kind: "catalog" };
+
+/** What plan.json holds (besides the spec). */
+export interface BuildPlan {
+  version: 1;
+  fingerprint: string;
+  spec: ResolvedSpec;
+  catalogFiles: string[];
+  outputs: OutputColumn[];
+  carry: string[];
+  modality: ModalityPlan;
+  /** Every column the dataset stores (without healpix / _healpix_29, which the writer adds). */
+  columns: ColumnSpec[];
+  standardNames: Record<string, string>;
+  units: UnitPlan[];
+  scan: { rowsRead: number; rowsValid: number; rejected: RejectSummary; seconds: number };
+}
+
+export interface UnitDone {
+  unit: number;
+  rowsIn: number;
+  rows: number;
+  files: FileEntry[];
+  idIndex?: IdIndexEntry;
+  rejected: RejectSummary;
+}
+
+/** Reads, converts, writes: the modality part of a row, per plan kind. */
+interface RowFiller {
+  columns: ColumnSpec[];
+  /** Fills `row` of the modality columns; returns null or why the row is refused. */
+  fill(
+    out: Record<string, ColumnValues>,
+    row: number,
+    catalog: Record<string, ColumnValues>,
+    at: number,
+    carry: Record<string, string>,
+  ): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
+  const m = plan.modality;
+  const spec = plan.spec;
+  const root = spec.root;
+  const idOf = (catalog: Record<string, ColumnValues>, at: number) => String(catalog.object_id[at]);
+  const templateValues = (
+    catalog: Record<string, ColumnValues>,
+    at: number,
+    carry: Record<string, string>,
+  ) => {
+    const values: Record<string, string> = { ...carry };
+    for (const o of plan.outputs)
+      if (!(o.source in values)) values[o.source] = String(catalog[o.spec.name][at]);
+    for (const o of plan.outputs)
+      if (!(o.spec.name in values)) values[o.spec.name] = String(catalog[o.spec.name][at]);
+    return values;
+  };
+  const resolvePath = (
+    template: string,
+    values: Record<string, string>,
+  ): string | { reason: string } => {
+    try {
+      return join(root, fillTemplate(template, values));
+    } catch (err) {
+      return { reason: (err as Error).message };
+    }
+  };
+  switch (m.kind) {
+    case "tiles": {
+      const stamper = new TileStamper(m, cacheBytes);
+      return {
+        columns: stamper.columns,
+        fill: (out, row, catalog, at) =>
+          stamper.stamp(
+            out,
+            row,
+            (catalog.ra as Float64Array)[at],
+            (catalog.dec as Float64Array)[at],
+          ),
+        close: () => stamper.close(),
+      };
+    }
+    case "cutouts": {
+      const cols = imageColumns(m.labels, m.stampSize);
+      return {
+        columns: cols,
+        fill: async (out, row, catalog, at, carry) => {
+          const path = resolvePath(m.spec.file, templateValues(catalog, at, carry));
+          if (typeof path !== "string") return path.reason;
+          return readCutout(m, path, root, out, row);
+        },
+        close: async () => {},
+      };
+    }
+    case "spectrum": {
+      const reader = new SpectrumReader(spec.spectrum!, m, root);
+      return {
+        columns: reader.columns,
+        fill: async (out, row, catalog, at, carry) => {
+          const path = resolvePath(spec.spectrum!.file, templateValues(catalog, at, carry));
+          if (typeof path !== "string") return path.reason;
+          return reader.read(path, idOf(catalog, at), out, row);
+        },
+        close: () => reader.close(),
+      };
+    }
+    default:
+      return { columns: [], fill: async () => null, close: async () => {} };
+  }
+}
+
+/** Rows of a bucket in chunks, decoded into catalog columns plus carried text. */
+async function* bucketChunks(
+  path: string,
+  plan: BuildPlan,
+  chunkRows: number,
+): AsyncGenerator<{
+  rows: number;
+  catalog: Record<string, ColumnValues>;
+  carry: Array<Record<string, string>>;
+  origin: Array<[number, number]>;
+}> {
+  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 });
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  let pending: unknown[][] = [];
+  const decode = () => {
+    const n = pending.length;
+    const catalog: Record<string, ColumnValues> = {};
+    for (const o of plan.outputs) catalog[o.spec.name] = allocate(o.spec, n);
+    const carry: Array<Record<string, string>> = [];
+    const origin: Array<[number, number]> = [];
+    for (let r = 0; r < n; r++) {
+      const row = pending[r];
+      origin.push([row[0] as number, row[1] as number]);
+      plan.outputs.forEach((o, k) => {
+        decodeInto(catalog[o.spec.name], r, o.spec.dtype, row[2 + k]);
+      });
+      const c: Record<string, string> = {};
+      plan.carry.forEach((name, k) => {
+        c[name] = row[2 + plan.outputs.length + k] as string;
+      });
+      carry.push(c);
+    }
+    pending = [];
+    return { rows: n, catalog, carry, origin };
+  };
+  try {
+    for await (const line of lines) {
+      if (line === "") continue;
+      pending.push(JSON.parse(line) as unknown[]);
+      if (pending.length >= chunkRows) yield decode();
+    }
+    if (pending.length > 0) yield decode();
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+}
+
+export interface UnitOptions {
+  paths: StatePaths;
+  plan: BuildPlan;
+  /** Sort buffer of the unit's writer. */
+  memoryBytes: number;
+  /** Tile plane cache. */
+  cacheBytes: number;
+  onRows?: (rows: number) => void;
+}
+
+/** Builds one unit from its bucket into `units/<u>/`, then writes its done marker. */
+export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDone> {
+  const { plan, paths } = opts;
+  const dir = unitDir(paths, unit.index);
+  await rm(dir, { recursive: true, force: true });
+  const fill = filler(plan, opts.cacheBytes);
+  const catalogSpecs = plan.outputs.map((o) => o.spec);
+  // Options left undefined must be absent: the writer spreads them over its defaults.
+  const writer = await DatasetWriter.create(dir, plan.columns, {
+    config: plan.spec.config,
+    provenance: plan.spec.provenance,
+    ...(plan.spec.name ? { name: plan.spec.name } : {}),
+    ...(plan.spec.build?.maxRowsPerFile ? { maxRowsPerFile: plan.spec.build.maxRowsPerFile } : {}),
+    compression: plan.spec.build?.compression ?? "gzip",
+    memoryBytes: opts.memoryBytes,
+    standardNames: plan.standardNames,
+  });
+  const log = new RejectLog();
+  const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
+  const chunkRows = Math.max(1, Math.min(4096, Math.floor((16 << 20) / rowBytes)));
+  let rowsIn = 0;
+  let rows = 0;
+  let chunks = 0;
+  try {
+    for await (const chunk of bucketChunks(bucketPath(paths, unit.index), plan, chunkRows)) {
+      const modal: Record<string, ColumnValues> = {};
+      for (const c of fill.columns) modal[c.name] = allocate(c, chunk.rows);
+      const keep: number[] = [];
+      for (let r = 0; r < chunk.rows; r++) {
+        const reason = await fill.fill(modal, r, chunk.catalog, r, chunk.carry[r]);
+        if (reason === null) keep.push(r);
+        else {
+          const [f, row] = chunk.origin[r];
+          log.add({
+            stage:
+              plan.modality.kind === "tiles" || plan.modality.kind === "cutouts"
+                ? "image"
+                : plan.modality.kind,
+            file: displayPath(plan.catalogFiles[f], plan.spec.root),
+            row,
+            objectId: String(chunk.catalog.object_id[r]),
+            reason,
+          });
+        }
+      }
+      const batch: ColumnBatch = {};
+      const all = keep.length === chunk.rows;
+      for (const s of catalogSpecs)
+        batch[s.name] = all
+          ? chunk.catalog[s.name]
+          : gatherRows(chunk.catalog[s.name], valuesPerRow(s), keep);
+      for (const s of fill.columns)
+        batch[s.name] = all ? modal[s.name] : gatherRows(modal[s.name], valuesPerRow(s), keep);
+      await writer.write(batch);
+      rowsIn += chunk.rows;
+      rows += keep.length;
+      opts.onRows?.(chunk.rows);
+      if (++chunks === 1) crashPoint(`unit-write:${unit.index}`);
+    }
+    const manifest = await writer.finish();
+    const config = manifest.configs[plan.spec.config];
+    const done: UnitDone = {
+      unit: unit.index,
+      rowsIn,
+      rows,
+      files: manifest.files,
+      idIndex: config.idIndex,
+      rejected: log.summary(),
+    };
+    await writeJsonAtomic(unitDonePath(paths, unit.index), done);
+    return done;
+  } catch (err) {
+    await writer.abort().catch(() => {});
+    throw err;
+  } finally {
+    await fill.close();
+  }
+}

@@ -1,0 +1,43 @@
+// A build worker thread: loads the plan, then builds the units the pool sends it.
+import { parentPort, workerData } from "node:worker_threads";
+import { AstroPileError } from "../errors.ts";
+import type { UnitPlan } from "./plan.ts";
+import type { WorkerMessage } from "./pool.ts";
+import { readJson, statePaths } from "./state.ts";
+import { type BuildPlan, runUnit } from "./unit.ts";
+
+const { planPath, out, memoryBytes, cacheBytes } = workerData as {
+  planPath: string;
+  out: string;
+  memoryBytes: number;
+  cacheBytes: number;
+};
+const port = parentPort!;
+const send = (m: WorkerMessage) => port.postMessage(m);
+
+let plan: BuildPlan | null = null;
+
+port.on("message", async ({ unit }: { unit: UnitPlan }) => {
+  try {
+    plan ??= await readJson<BuildPlan>(planPath);
+    if (!plan) throw new Error(`cannot read the build plan ${planPath}`);
+    const done = await runUnit(unit, {
+      paths: statePaths(out, plan.spec.config),
+      plan,
+      memoryBytes,
+      cacheBytes,
+      onRows: (rows) => send({ type: "rows", rows }),
+    });
+    send({ type: "done", done });
+  } catch (err) {
+    const e = err as Error;
+    send({
+      type: "error",
+      name: e.name,
+      message: e.message,
+      file: e instanceof AstroPileError ? e.file : undefined,
+      column: e instanceof AstroPileError ? e.column : undefined,
+      stack: e.stack,
+    });
+  }
+});

@@ -1,0 +1,82 @@
+// Reading back what a build wrote, for the build and CLI tests.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { ColumnValues } from "../../src/storage/columns.ts";
+import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
+
+/** Every row of a config (all columns unless given), files in manifest order. */
+export async function readAll(
+  root: string,
+  config: string,
+  columns?: string[],
+): Promise<{ manifest: Manifest; rows: number; columns: Record<string, ColumnValues> }> {
+  const manifest = await readManifest(root);
+  const names = columns ?? manifest.configs[config].columns.map((c) => c.name);
+  const parts: Record<string, ColumnValues[]> = Object.fromEntries(names.map((n) => [n, []]));
+  let rows = 0;
+  for (const f of manifest.files) {
+    if (f.config !== config) continue;
+    const file = await PartitionFile.open(join(root, f.path), { expectRows: f.rows });
+    try {
+      const b = file.readRange(names, 0, file.length);
+      for (const n of names) parts[n].push(b[n]);
+      rows += file.length;
+    } finally {
+      file.close();
+    }
+  }
+  const out: Record<string, ColumnValues> = {};
+  for (const n of names) out[n] = concat(parts[n]);
+  return { manifest, rows, columns: out };
+}
+
+function concat(pieces: ColumnValues[]): ColumnValues {
+  if (pieces.length === 0) return [];
+  if (Array.isArray(pieces[0])) return ([] as string[]).concat(...(pieces as string[][]));
+  const n = pieces.reduce((s, p) => s + p.length, 0);
+  const out = new (pieces[0].constructor as new (n: number) => Float64Array)(n);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p as Float64Array, at);
+    at += p.length;
+  }
+  return out as unknown as ColumnValues;
+}
+
+/** Two builds hold the same dataset: same files (path, pixel, rows, key range) and values. */
+export async function assertSameDataset(a: string, b: string, config: string): Promise<void> {
+  const x = await readAll(a, config);
+  const y = await readAll(b, config);
+  const files = (m: Manifest) =>
+    m.files
+      .filter((f) => f.config === config)
+      .map((f) => ({
+        path: f.path,
+        pixel: f.pixel,
+        rows: f.rows,
+        keyMin: f.keyMin,
+        keyMax: f.keyMax,
+      }));
+  assert.deepEqual(files(y.manifest), files(x.manifest));
+  assert.deepEqual(y.manifest.configs[config].columns, x.manifest.configs[config].columns);
+  assert.equal(y.manifest.configs[config].rows, x.manifest.configs[config].rows);
+  for (const name of Object.keys(x.columns)) {
+    const u = x.columns[name];
+    const v = y.columns[name];
+    assert.equal(v.length, u.length, name);
+    // Compare as bytes (NaN-safe) for typed arrays.
+    if (Array.isArray(u)) assert.deepEqual(v, u, name);
+    else
+      assert.ok(
+        Buffer.from(u.buffer, u.byteOffset, u.byteLength).equals(
+          Buffer.from(
+            (v as typeof u).buffer,
+            (v as typeof u).byteOffset,
+            (v as typeof u).byteLength,
+          ),
+        ),
+        `column ${name} differs`,
+      );
+  }
+}
