@@ -18,6 +18,9 @@ import {
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 
+/** Most runs merged at once: bounds memory per run block and the heap size. */
+const FAN_IN = 16;
+
 export class ExternalSorter {
   private readonly rowBytes: number;
   private pieces: ColumnBatch[] = [];
@@ -94,16 +97,63 @@ export class ExternalSorter {
     this.runs.push(path);
   }
 
+  /** Merges runs FAN_IN at a time into longer runs until one final merge can take them all. */
+  private async reduceRuns(): Promise<void> {
+    let pass = 0;
+    while (this.runs.length > FAN_IN) {
+      const next: string[] = [];
+      for (let g = 0; g < this.runs.length; g += FAN_IN) {
+        const group = this.runs.slice(g, g + FAN_IN);
+        if (group.length === 1) {
+          next.push(group[0]);
+          continue;
+        }
+        const path = join(this.scratch, `merge-${pass}-${g}.hdf5`);
+        const writer = await PartitionWriter.create(path, this.specs, {
+          compression: "none",
+          durable: false,
+        });
+        const opened: PartitionFile[] = [];
+        try {
+          const blockRows = this.blockRows(group.length);
+          const sources: MergeSource[] = [];
+          for (const run of group) {
+            const file = await PartitionFile.open(run);
+            opened.push(file);
+            sources.push(new FileSource(file, this.specs, this.keyColumn, blockRows));
+          }
+          for await (const batch of mergeSorted(sources, this.specs, blockRows))
+            writer.append(batch);
+          await writer.close();
+        } catch (err) {
+          await writer.abort();
+          throw err;
+        } finally {
+          for (const f of opened) f.close();
+        }
+        for (const run of group) await rm(run, { force: true });
+        next.push(path);
+      }
+      this.runs.splice(0, this.runs.length, ...next);
+      pass++;
+    }
+  }
+
+  /** Rows per block when merging `sources` streams within half the memory budget. */
+  private blockRows(sources: number): number {
+    return Math.max(1, Math.floor(this.memoryBytes / 2 / (sources + 1) / this.rowBytes));
+  }
+
   /** Yields every row in key order, in batches of bounded size. Call once. */
   async *sorted(): AsyncGenerator<ColumnBatch> {
     if (this.state !== "open") throw new UsageError("sorted() may be called once");
     this.state = "sorting";
+    // What is still in memory becomes a run too when there are many, so fan-in stays bounded.
+    if (this.runs.length >= FAN_IN && this.bufferedRows > 0) await this.spill();
+    await this.reduceRuns();
     const sources: MergeSource[] = [];
     const opened: PartitionFile[] = [];
-    const blockRows = Math.max(
-      1,
-      Math.floor(this.memoryBytes / 2 / (this.runs.length + 1) / this.rowBytes),
-    );
+    const blockRows = this.blockRows(this.runs.length);
     try {
       for (const path of this.runs) {
         const file = await PartitionFile.open(path);

@@ -51,75 +51,103 @@ export class PartitionFile {
   /** Number of rows (the common axis-0 length of every column). */
   readonly length: number;
   private readonly file: H5File;
+  /** Every dataset name at the root; described (metadata read) on first use. */
+  private readonly names: string[];
   private readonly infos = new Map<string, ColumnInfo>();
+  /** h5wasm dataset objects, kept so each read skips the lookup by name. */
+  private readonly handles = new Map<string, Dataset>();
   private closed = false;
 
-  private constructor(path: string, file: H5File, infos: ColumnInfo[], length: number) {
+  private constructor(path: string, file: H5File, names: string[], length: number) {
     this.path = path;
     this.file = file;
-    for (const info of infos) this.infos.set(info.name, info);
+    this.names = names;
     this.length = length;
   }
 
   /**
-   * Opens a partition file and reads its column metadata (never data). Checks that every column
-   * has the same number of rows. Groups (e.g. MaNGA's per-object groups) are not columns.
+   * Opens a partition file. Without `expectRows`, reads every column's metadata (never data) and
+   * checks that all columns have the same number of rows. With `expectRows` (the manifest's
+   * count), columns are described when first used and each is checked against that count, so
+   * opening a file of a large dataset costs one library call. Groups (MaNGA's per-object groups)
+   * are not columns.
    */
   static async open(path: string, options: OpenOptions = {}): Promise<PartitionFile> {
     const file = await openHdf5(path);
     try {
-      const infos: ColumnInfo[] = [];
       const names = guard({ file: path }, "cannot list datasets", CorruptFileError, () =>
         file.keys(),
       );
-      for (const name of names) {
-        const place = { file: path, column: name };
-        const entity = guard(place, "cannot open dataset", CorruptFileError, () => file.get(name));
-        if (!(entity instanceof h5wasm.Dataset)) continue;
-        infos.push(
-          guard(place, "cannot read dataset metadata", CorruptFileError, () =>
-            describe(name, entity as Dataset),
-          ),
-        );
+      if (options.expectRows !== undefined) {
+        return new PartitionFile(path, file, names, options.expectRows);
       }
-      let length = 0;
-      const first = infos.find((i) => i.shape !== null);
-      if (first) length = first.rows;
+      const infos: ColumnInfo[] = [];
+      for (const name of names) {
+        const info = describeEntity(path, file, name);
+        if (info) infos.push(info);
+      }
+      const first = infos[0];
+      const length = first ? first.rows : 0;
       for (const info of infos) {
         if (info.rows !== length) {
           throw new ColumnLengthError(
             `has ${info.rows} rows but column "${first?.name}" has ${length}`,
-            { file: path, column: info.name },
+            {
+              file: path,
+              column: info.name,
+            },
           );
         }
       }
-      if (options.expectRows !== undefined && options.expectRows !== length) {
-        throw new ManifestMismatchError(
-          `file has ${length} rows but the manifest says ${options.expectRows}`,
-          { file: path },
-        );
-      }
-      return new PartitionFile(path, file, infos, length);
+      const pf = new PartitionFile(
+        path,
+        file,
+        infos.map((i) => i.name),
+        length,
+      );
+      for (const info of infos) pf.infos.set(info.name, info);
+      return pf;
     } catch (err) {
       file.close();
       throw err;
     }
   }
 
+  /** Metadata of one column, read once; checked against the file's row count. */
+  private describe(name: string): ColumnInfo | undefined {
+    let info = this.infos.get(name);
+    if (info || !this.names.includes(name)) return info;
+    info = describeEntity(this.path, this.file, name);
+    if (!info) return undefined;
+    if (info.rows !== this.length) {
+      throw new ManifestMismatchError(
+        `column has ${info.rows} rows but the manifest says ${this.length}`,
+        {
+          file: this.path,
+          column: name,
+        },
+      );
+    }
+    this.infos.set(name, info);
+    return info;
+  }
+
   /** Every column with dtype, per-row shape, storage and attributes. */
   columns(): ColumnInfo[] {
-    return [...this.infos.values()];
+    return this.names.map((n) => this.describe(n)).filter((i): i is ColumnInfo => i !== undefined);
   }
 
   hasColumn(name: string): boolean {
-    return this.infos.has(name);
+    return this.describe(name) !== undefined;
   }
 
   column(name: string): ColumnInfo {
-    const info = this.infos.get(name);
+    const info = this.describe(name);
     if (!info) {
       throw new MissingColumnError(
-        `no such column; the file has: ${[...this.infos.keys()].join(", ")}`,
+        `no such column; the file has: ${this.columns()
+          .map((c) => c.name)
+          .join(", ")}`,
         { file: this.path, column: name },
       );
     }
@@ -216,13 +244,18 @@ export class PartitionFile {
       throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place);
     }
     if (start === end) return allocate(info, 0);
-    const dataset = guard(
-      place,
-      "cannot open dataset",
-      CorruptFileError,
-      () => this.file.get(info.name) as Dataset,
-    );
-    const raw = guard(place, "cannot read", CorruptFileError, () => dataset.slice([[start, end]]));
+    let dataset = this.handles.get(info.name);
+    if (!dataset) {
+      dataset = guard(
+        place,
+        "cannot open dataset",
+        CorruptFileError,
+        () => this.file.get(info.name) as Dataset,
+      );
+      this.handles.set(info.name, dataset);
+    }
+    const ds = dataset;
+    const raw = guard(place, "cannot read", CorruptFileError, () => ds.slice([[start, end]]));
     return normalise(info, raw, place);
   }
 }
@@ -231,6 +264,15 @@ function bytesOf(dtype: Dtype): number {
   if (dtype === "string") return 16;
   if (dtype === "bool" || dtype.endsWith("8")) return 1;
   return Number.parseInt(dtype.replace(/\D/g, ""), 10) / 8;
+}
+
+function describeEntity(path: string, file: H5File, name: string): ColumnInfo | undefined {
+  const place = { file: path, column: name };
+  const entity = guard(place, "cannot open dataset", CorruptFileError, () => file.get(name));
+  if (!(entity instanceof h5wasm.Dataset)) return undefined;
+  return guard(place, "cannot read dataset metadata", CorruptFileError, () =>
+    describe(name, entity),
+  );
 }
 
 function describe(name: string, dataset: Dataset): ColumnInfo {

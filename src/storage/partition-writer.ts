@@ -53,6 +53,8 @@ export interface WrittenFile {
 }
 
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/** Appended rows are written once this many bytes have gathered (and at close). */
+const WRITE_BUFFER_BYTES = 8 * 2 ** 20;
 
 /** Rows of at least this many bytes (a cutout, a long spectrum) get one row per chunk. */
 const HEAVY_ROW_BYTES = 16 * 1024;
@@ -93,7 +95,13 @@ export class PartitionWriter {
   private readonly datasets = new Map<string, Dataset>();
   /** Variable-length strings: h5wasm cannot write slices of them, so they are written at close. */
   private readonly pendingStrings = new Map<string, string[][]>();
+  /** Rows written to the file. */
   private rowCount = 0;
+  /** Rows appended but not yet written, per chunked column. */
+  private readonly buffered = new Map<string, ColumnValues[]>();
+  private bufferedRows = 0;
+  private bufferedBytes = 0;
+  private readonly rowBytes: number;
   private state: "open" | "closed" | "aborted" = "open";
 
   private readonly durable: boolean;
@@ -107,6 +115,7 @@ export class PartitionWriter {
   ) {
     this.path = path;
     this.durable = durable;
+    this.rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
     this.tempPath = tempPath;
     this.specs = specs;
     this.file = file;
@@ -156,8 +165,9 @@ export class PartitionWriter {
     return writer;
   }
 
+  /** Rows appended so far. */
   get rows(): number {
-    return this.rowCount;
+    return this.rowCount + this.bufferedRows;
   }
 
   private createColumn(spec: ColumnSpec, compression: Compression, options: WriterOptions): void {
@@ -182,6 +192,7 @@ export class PartitionWriter {
     );
     this.annotate(dataset, spec);
     this.datasets.set(spec.name, dataset);
+    this.buffered.set(spec.name, []);
   }
 
   private annotate(dataset: Dataset, spec: ColumnSpec): void {
@@ -195,28 +206,45 @@ export class PartitionWriter {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     const n = batchRows(batch, this.specs, this.path);
     if (n === 0) return;
-    for (const spec of this.specs) checkValues(spec, batch[spec.name], this.path, this.rowCount);
-    const start = this.rowCount;
+    for (const spec of this.specs)
+      checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
     for (const spec of this.specs) {
       const values = batch[spec.name];
       const pending = this.pendingStrings.get(spec.name);
-      if (pending) {
-        pending.push(values as string[]);
-        continue;
-      }
-      const dataset = this.datasets.get(spec.name)!;
-      guard({ file: this.path, column: spec.name }, "cannot write rows", WriteError, () => {
+      if (pending) pending.push(values as string[]);
+      else this.buffered.get(spec.name)!.push(values);
+    }
+    this.bufferedRows += n;
+    this.bufferedBytes += n * this.rowBytes;
+    // Small batches are gathered first: each write into the wasm heap has a fixed cost.
+    if (this.bufferedBytes >= WRITE_BUFFER_BYTES) this.flush();
+  }
+
+  /** Writes the gathered rows: one resize and one slice write per column. */
+  private flush(): void {
+    const n = this.bufferedRows;
+    if (n === 0) return;
+    const start = this.rowCount;
+    for (const [name, pieces] of this.buffered) {
+      const spec = this.specs.find((s) => s.name === name)!;
+      const values = concatValues(pieces);
+      pieces.length = 0;
+      const dataset = this.datasets.get(name)!;
+      guard({ file: this.path, column: name }, "cannot write rows", WriteError, () => {
         dataset.resize([start + n, ...spec.shape]);
         dataset.write_slice([[start, start + n]], values);
       });
     }
     this.rowCount += n;
+    this.bufferedRows = 0;
+    this.bufferedBytes = 0;
   }
 
   /** Finishes the file: writes pending columns, closes, fsyncs, renames into place. */
   async close(): Promise<WrittenFile> {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     try {
+      this.flush();
       for (const [name, pieces] of this.pendingStrings) {
         const spec = this.specs.find((s) => s.name === name)!;
         const values = concatValues(pieces) as string[];
@@ -297,16 +325,23 @@ function checkValues(spec: ColumnSpec, values: ColumnValues, file: string, first
 
 /** Streams the file once: sha256 for the manifest, then fsync so the rename publishes durable bytes. */
 async function fsyncAndHash(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
-    hash.update(chunk as Buffer);
-  const handle = await open(path, "r+");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return hash.digest("hex");
+  const digest = async () => {
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
+      hash.update(chunk as Buffer);
+    return hash.digest("hex");
+  };
+  const sync = async () => {
+    const handle = await open(path, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  };
+  // Hashing reads from the page cache while the kernel writes back: overlap the two.
+  const [sha256] = await Promise.all([digest(), sync()]);
+  return sha256;
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
