@@ -61,7 +61,10 @@ export interface BuildProgress {
 export interface BuildOptions {
   /** Output dataset directory (created). */
   out: string;
-  /** Worker threads for the units; 1 runs them in this thread. Default: CPU count, at most 8. */
+  /**
+   * Worker threads for the units; 1 runs them in this thread. Default: up to the CPU count (at
+   * most 8), fewer for small builds, where starting a worker costs more than it saves.
+   */
   workers?: number;
   /** Total memory budget for sort buffers and tile caches (bytes). Default 512 MiB. */
   memoryBytes?: number;
@@ -95,6 +98,7 @@ export interface BuildResult {
 export const REPORT_NAME = "build-report.json";
 const DEFAULT_MEMORY = 512 * 2 ** 20;
 const DEFAULT_UNIT_BYTES = 64 * 2 ** 20;
+const WORKER_MIN_BYTES = 48 * 2 ** 20;
 
 export function defaultWorkers(): number {
   return Math.max(1, Math.min(8, cpus().length));
@@ -358,7 +362,17 @@ export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<
     progress();
   };
   if (pending.length > 0) {
-    const w = Math.min(workers, pending.length);
+    // A worker thread costs ~1-2 s to start (it compiles libhdf5's WebAssembly): not worth it
+    // for less than ~48 MB of output per extra worker.
+    const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
+    const pendingBytes = pending.reduce((s, u) => s + u.rows * rowBytes, 0);
+    const w =
+      options.workers !== undefined
+        ? Math.min(workers, pending.length)
+        : Math.max(
+            1,
+            Math.min(workers, pending.length, Math.floor(pendingBytes / WORKER_MIN_BYTES)),
+          );
     const perWorker = Math.floor(memoryBytes / w);
     if (w <= 1) {
       for (const u of pending) {

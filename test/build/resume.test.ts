@@ -1,0 +1,171 @@
+// Resumability with real kills: `astropile build` runs as a child process and is killed with
+// SIGKILL at several points (by itself at named points, and once from outside), then re-run;
+// the result must be the same dataset as an uninterrupted build.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { build, checkSpec, hscSpec } from "../../src/build/index.ts";
+import { statePaths } from "../../src/build/state.ts";
+import { verifyDataset } from "../../src/storage/manifest.ts";
+import type { SynthResult } from "../../src/synth/index.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { hscDir, tinySurveys } from "../synth/fixture.ts";
+import { assertSameDataset } from "./helpers.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const srcDir = tempDir();
+const work = tempDir();
+const reference = join(work, "reference");
+const specPath = join(work, "spec.json");
+let sky: SynthResult;
+
+/** The hsc spec, small stamps and small units so a tiny survey makes several units. */
+function spec() {
+  return { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `astropile build` in a child process; `killWhen` kills it (SIGKILL) when stderr matches. */
+function runBuild(
+  out: string,
+  env: Record<string, string> = {},
+  killWhen?: RegExp,
+  workers = 2,
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      // --import h5wasm/node: loads libhdf5 natively before the launcher registers tsx (2 s faster).
+      [
+        "--import",
+        "h5wasm/node",
+        join(ROOT, "bin", "astropile.mjs"),
+        "build",
+        specPath,
+        "--out",
+        out,
+        "--workers",
+        String(workers),
+        "--json",
+      ],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (killWhen?.test(stderr) && child.exitCode === null) child.kill("SIGKILL");
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function killedAt(r: Run, point: string): void {
+  assert.equal(
+    r.signal,
+    "SIGKILL",
+    `expected a kill at ${point}; exit ${r.code}, stderr:\n${r.stderr}`,
+  );
+}
+
+function finished(r: Run): { status: string; unitsReused: number; units: number; rows: number } {
+  assert.equal(r.code, 0, `build failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+before(async () => {
+  sky = await tinySurveys(srcDir, 0);
+  writeFileSync(specPath, JSON.stringify(spec(), null, 1));
+  const r = await build(checkSpec(spec(), work), { out: reference, workers: 1 });
+  assert.ok(r.report.units >= 4, `the test needs several units, got ${r.report.units}`);
+});
+
+describe("resume after kill -9", () => {
+  test("killed at six points in turn, the re-runs finish the same dataset as an uninterrupted build", async () => {
+    const out = join(work, "chain");
+    const state = statePaths(out, "pdr3_dud");
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "plan" }), "plan");
+    assert.ok(existsSync(state.plan) && !existsSync(join(out, "astropile.json")));
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "unit-write:1" }), "unit-write");
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "unit-done:2" }), "unit-done");
+    const done = readdirSync(state.units).filter((n) => n.endsWith(".done.json"));
+    assert.ok(done.length >= 2, `units done: ${done.join(", ")}`);
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "assemble:1" }), "assemble");
+    assert.ok(existsSync(state.assembly));
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "manifest" }), "manifest");
+    assert.ok(existsSync(join(out, "astropile.json")), "the manifest was written before the kill");
+    const last = finished(await runBuild(out));
+    assert.equal(last.status, "unchanged");
+    assert.ok(!existsSync(state.dir), "build state removed");
+    await assertSameDataset(reference, out, "pdr3_dud");
+    assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+  });
+
+  test("killed from outside while routing rows, then resumed: same dataset", async () => {
+    const out = join(work, "outside");
+    // The first scatter progress line comes after plan.json is written.
+    const first = await runBuild(out, {}, /route rows/, 1);
+    // The kill lands wherever the build has got to; it must not have finished.
+    assert.equal(first.signal, "SIGKILL");
+    const r = finished(await runBuild(out, {}, undefined, 1));
+    assert.equal(r.status, "resumed");
+    await assertSameDataset(reference, out, "pdr3_dud");
+  });
+
+  test("a finished unit whose file was damaged is rebuilt, not reused", async () => {
+    const out = join(work, "damaged");
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "unit-done:2" }, undefined, 1), "unit-done");
+    const state = statePaths(out, "pdr3_dud");
+    const unit = readdirSync(state.units)
+      .find((n) => n.endsWith(".done.json"))!
+      .replace(".done.json", "");
+    const manifest = JSON.parse(readFileSync(join(state.units, unit, "astropile.json"), "utf8"));
+    // Flip one byte in the middle of the unit's first file (same size, different sha256).
+    const path = join(state.units, unit, manifest.files[0].path);
+    const fd = openSync(path, "r+");
+    const at = Math.floor(manifest.files[0].bytes / 2);
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] ^= 0xff;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const r = finished(await runBuild(out, {}, undefined, 1));
+    assert.equal(r.unitsReused, 1, "the intact unit is reused, the damaged one rebuilt");
+    await assertSameDataset(reference, out, "pdr3_dud");
+    assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+  });
+
+  test("inputs changed after a kill: the old state is dropped and the build starts over", async () => {
+    const out = join(work, "changed");
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "unit-done:1" }, undefined, 1), "unit-done");
+    const later = new Date(Date.now() + 5000);
+    utimesSync(sky.hsc!.catalogPath, later, later);
+    const r = await runBuild(out, {}, undefined, 1);
+    const report = finished(r);
+    assert.match(r.stderr, /inputs changed since the interrupted build: starting over/);
+    assert.equal(report.unitsReused, 0);
+    await assertSameDataset(reference, out, "pdr3_dud");
+  });
+});
