@@ -1,5 +1,7 @@
 import { Command } from "commander";
+import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
+import { registerDataCommands } from "./data.ts";
 
 /** Builds the `astropile` command. Subcommands register themselves here. */
 export function buildProgram(): Command {
@@ -11,11 +13,16 @@ export function buildProgram(): Command {
     )
     .option("--verbose", "print stack traces on errors")
     .showHelpAfterError();
+  registerBuildCommands(program);
+  registerDataCommands(program);
   registerCacheCommand(program);
   return program;
 }
 
-/** Runs the CLI and returns the process exit code (0 ok, 1 failure, 2 usage error). */
+/**
+ * Runs the CLI and returns the process exit code: 0 ok, 1 failure (bad input data, I/O), 2 usage
+ * error (bad arguments; commands mark their own usage errors with `exitCode`).
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
@@ -29,6 +36,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     const verbose = argv.includes("--verbose");
     process.stderr.write(`astropile: ${verbose ? (e.stack ?? e.message) : e.message}\n`);
-    return 1;
+    return typeof e.exitCode === "number" ? e.exitCode : 1;
   }
 }

@@ -1,0 +1,374 @@
+// Actions of `astropile info | head | cone DIR` (loaded when one runs): look at a built dataset. `info` reads the manifest (and the
+// order-29 key column for the sky coverage); `head` and `cone` read rows through the Dataset API
+// (src/dataset), which reads only the files and columns they need.
+import { resolve } from "node:path";
+import { readReport } from "../build/index.ts";
+import { type Dataset, openDataset } from "../dataset/index.ts";
+import { UsageError } from "../errors.ts";
+import { angularSeparationDeg } from "../sky/index.ts";
+import type { ColumnValues } from "../storage/columns.ts";
+import { readManifest } from "../storage/manifest.ts";
+import { areaText } from "./build-actions.ts";
+import { formatBytes, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import { summarize } from "./summary.ts";
+
+function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
+  if (wanted) {
+    if (!configs.includes(wanted))
+      throw new UsageError(
+        `no config "${wanted}" in ${dir}; it has: ${configs.join(", ") || "(none)"}`,
+      );
+    return wanted;
+  }
+  if (configs.length === 1) return configs[0];
+  if (configs.length === 0) throw new UsageError(`${dir} has no config yet`);
+  throw new UsageError(
+    `${dir} has several configs (${configs.join(", ")}); choose one with --config`,
+  );
+}
+
+const shapeText = (shape: number[]) => (shape.length ? `[${shape.join(",")}]` : "");
+
+export async function info(dir: string, flags: { config?: string; json?: boolean }): Promise<void> {
+  const root = resolve(dir);
+  const manifest = await readManifest(root);
+  const configs = flags.config
+    ? [pickConfig(Object.keys(manifest.configs), flags.config, dir)]
+    : Object.keys(manifest.configs);
+  const details = [];
+  for (const config of configs) {
+    const summary = await summarize(root, manifest, config);
+    const entry = manifest.configs[config];
+    const report = await readReport(root, config);
+    details.push({ config, entry, summary, report });
+  }
+  if (flags.json) {
+    printJson({
+      path: root,
+      name: manifest.name,
+      provenance: manifest.provenance,
+      updated: manifest.updated,
+      configs: Object.fromEntries(
+        details.map(({ config, entry, summary, report }) => [
+          config,
+          {
+            rows: entry.rows,
+            files: summary.files,
+            bytes: summary.bytes,
+            compression: entry.compression,
+            areaDeg2: summary.areaDeg2,
+            columns: entry.columns,
+            pixels: summary.pixels,
+            rejected: report?.rejected.count,
+          },
+        ]),
+      ),
+    });
+    return;
+  }
+  const p = manifest.provenance;
+  out(`${manifest.name}  ${root}`);
+  out(
+    `  survey ${p.survey}${p.release ? `, release ${p.release}` : ""}${p.project ? `, project ${p.project}` : ""}; updated ${manifest.updated ?? "?"}`,
+  );
+  for (const { config, entry, summary, report } of details) {
+    out("");
+    out(
+      `config ${config}: ${formatCount(entry.rows)} rows, ${summary.files} files, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"}), ` +
+        `${summary.pixels.length} HEALPix pixels (nside 16), ${areaText(summary.areaDeg2)} covered` +
+        (report ? `; build: ${formatCount(report.rejected.count)} rows rejected` : ""),
+    );
+    out("");
+    out(
+      table(
+        ["COLUMN", "DTYPE", "SHAPE", "UNIT", "DESCRIPTION"],
+        entry.columns.map((c) => [
+          c.name,
+          c.dtype === "string" && c.stringLength ? `string${c.stringLength}` : c.dtype,
+          shapeText(c.shape),
+          c.unit ?? "",
+          c.description ?? "",
+        ]),
+      ),
+    );
+    out("");
+    out(
+      table(
+        ["HEALPIX", "RA_DEG", "DEC_DEG", "FILES", "ROWS", "BYTES"],
+        summary.pixels.map((px) => [
+          String(px.pixel),
+          px.ra.toFixed(3),
+          px.dec.toFixed(3),
+          String(px.files),
+          formatCount(px.rows),
+          formatBytes(px.bytes),
+        ]),
+        [true, true, true, true, true, true],
+      ),
+    );
+  }
+}
+
+/** Text of one cell: scalars as they are, arrays as dtype[shape] (short ones in full). */
+function cellText(
+  values: ColumnValues,
+  per: number,
+  i: number,
+  dtype: string,
+  shape: number[],
+  name: string,
+): string {
+  if (per === 1) return scalarText(values[i], dtype, name);
+  if (per <= 8) {
+    const parts: string[] = [];
+    for (let k = 0; k < per; k++) parts.push(scalarText(values[i * per + k], dtype, name));
+    return parts.join(",");
+  }
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  if (!Array.isArray(values)) {
+    for (let k = i * per; k < (i + 1) * per; k++) {
+      const v = Number(values[k]);
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  const range = Number.isFinite(min) ? ` ${fmt(min)}..${fmt(max)}` : "";
+  return `${dtype}[${shape.join("x")}]${range}`;
+}
+
+function fmt(x: number): string {
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  return a >= 1e5 || a < 1e-3 ? x.toExponential(2) : Number(x.toPrecision(4)).toString();
+}
+
+function scalarText(v: unknown, dtype: string, name: string): string {
+  if (typeof v === "bigint" || typeof v === "string") return String(v);
+  if (typeof v !== "number") return String(v);
+  if (dtype === "bool") return v ? "true" : "false";
+  if (Number.isNaN(v)) return "nan";
+  if (name === "ra" || name === "dec") return v.toFixed(7);
+  if (dtype === "float32" || dtype === "float64") return fmt(v);
+  return String(v);
+}
+
+function jsonValue(
+  values: ColumnValues,
+  per: number,
+  i: number,
+  dtype: string,
+  shape: number[],
+  full: boolean,
+): unknown {
+  if (per === 1) {
+    const v = values[i];
+    return dtype === "bool" ? v === 1 : v;
+  }
+  if (!full) return { dtype, shape };
+  const flat = Array.from({ length: per }, (_, k) => {
+    const v = values[i * per + k];
+    return dtype === "bool" ? v === 1 : v;
+  });
+  // Nest to the row shape, as numpy's tolist() would.
+  const nest = (start: number, dims: number[]): unknown => {
+    if (dims.length === 1) return flat.slice(start, start + dims[0]);
+    const step = dims.slice(1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: dims[0] }, (_, k) => nest(start + k * step, dims.slice(1)));
+  };
+  return nest(0, shape);
+}
+
+export interface RowsFlags {
+  config?: string;
+  columns?: string;
+  json?: boolean;
+  n?: string;
+  limit?: string;
+}
+
+function chooseColumns(
+  ds: Dataset,
+  flags: RowsFlags,
+  extra: string[] = [],
+): { names: string[]; explicit: boolean } {
+  if (flags.columns) {
+    const names = flags.columns
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const have = new Set(ds.columns);
+    for (const n of names)
+      if (!have.has(n)) throw new UsageError(`no column "${n}"; columns: ${ds.columns.join(", ")}`);
+    return { names: [...new Set([...names, ...extra])], explicit: true };
+  }
+  return { names: ds.columns.filter((c) => c !== "_healpix_29"), explicit: false };
+}
+
+async function openFor(dir: string, config: string | undefined): Promise<Dataset> {
+  const root = resolve(dir);
+  const manifest = await readManifest(root);
+  return openDataset(root, { config: pickConfig(Object.keys(manifest.configs), config, dir) });
+}
+
+function printRows(
+  ds: Dataset,
+  names: string[],
+  shown: string[],
+  columns: Record<string, ColumnValues>,
+  order: number[],
+  flags: RowsFlags,
+  explicit: boolean,
+  extra: Record<string, number[]> = {},
+): void {
+  const features = new Map(ds.features.map((f) => [f.name, f]));
+  const per = (n: string) => (features.get(n)?.shape ?? []).reduce((a, b) => a * b, 1);
+  if (flags.json) {
+    printJson({
+      columns: [...Object.keys(extra), ...shown].map((n) => {
+        const f = features.get(n);
+        return f
+          ? { name: n, dtype: f.dtype, shape: f.shape, unit: f.unit }
+          : { name: n, dtype: "float64", shape: [], unit: "arcsec" };
+      }),
+      rows: order.map((i, k) => ({
+        ...Object.fromEntries(Object.entries(extra).map(([n, v]) => [n, v[k]])),
+        ...Object.fromEntries(
+          shown.map((n) => {
+            const f = features.get(n)!;
+            return [n, jsonValue(columns[n], per(n), i, f.dtype, f.shape, explicit)];
+          }),
+        ),
+      })),
+    });
+    return;
+  }
+  void names;
+  const header = [...Object.keys(extra), ...shown];
+  const rows = order.map((i, k) => [
+    ...Object.values(extra).map((v) => v[k].toFixed(3)),
+    ...shown.map((n) => {
+      const f = features.get(n)!;
+      return cellText(columns[n], per(n), i, f.dtype, f.shape, n);
+    }),
+  ]);
+  out(table(header, rows));
+}
+
+export async function head(dir: string, flags: RowsFlags): Promise<void> {
+  const n = numberOption(
+    flags.n ?? "10",
+    "-n",
+    (x) => Number.isInteger(x) && x >= 0 && x <= 100000,
+  )!;
+  const ds = await openFor(dir, flags.config);
+  try {
+    const { names, explicit } = chooseColumns(ds, flags);
+    let columns: Record<string, ColumnValues> = {};
+    let rows = 0;
+    if (n > 0) {
+      for await (const b of ds.batches({ size: Math.min(n, ds.length || 1), columns: names })) {
+        columns = b.columns;
+        rows = b.length;
+        break;
+      }
+    }
+    printRows(
+      ds,
+      names,
+      names,
+      columns,
+      Array.from({ length: rows }, (_, i) => i),
+      flags,
+      explicit,
+    );
+    if (!flags.json) out(`(${rows} of ${formatCount(ds.length)} rows)`);
+  } finally {
+    ds.close();
+  }
+}
+
+export interface ConeFlags extends RowsFlags {
+  ra?: string;
+  dec?: string;
+  radius?: string;
+}
+
+export async function cone(dir: string, flags: ConeFlags): Promise<void> {
+  const ra = numberOption(flags.ra, "--ra", (x) => x >= 0 && x <= 360);
+  const dec = numberOption(flags.dec, "--dec", (x) => x >= -90 && x <= 90);
+  const radius = numberOption(flags.radius, "--radius", (x) => x > 0 && x <= 648000);
+  if (ra === undefined || dec === undefined || radius === undefined)
+    throw new UsageError("cone needs --ra DEG --dec DEG --radius ARCSEC");
+  const limit = numberOption(
+    flags.limit ?? "100",
+    "--limit",
+    (x) => Number.isInteger(x) && x >= 0,
+  )!;
+  const ds = await openFor(dir, flags.config);
+  try {
+    const { names, explicit } = chooseColumns(ds, flags, ["ra", "dec"]);
+    const view = ds.coneSearch(ra, dec, radius);
+    const features = new Map(ds.features.map((f) => [f.name, f]));
+    const per = (n: string) => (features.get(n)?.shape ?? []).reduce((a, b) => a * b, 1);
+    // Keep the `limit` nearest rows, each copied out of its batch: memory stays bounded by
+    // `limit` rows whatever the cone holds.
+    let kept: Array<{ d: number; row: Record<string, ColumnValues> }> = [];
+    let found = 0;
+    for await (const b of view.batches({ size: 256, columns: names })) {
+      const r = b.columns.ra as Float64Array;
+      const d = b.columns.dec as Float64Array;
+      for (let i = 0; i < b.length; i++) {
+        const dist = angularSeparationDeg(ra, dec, r[i], d[i]) * 3600;
+        if (dist > radius) continue;
+        found++;
+        if (kept.length >= limit && dist >= kept[kept.length - 1].d) continue;
+        const row: Record<string, ColumnValues> = {};
+        for (const n of names)
+          row[n] = b.columns[n].slice(i * per(n), (i + 1) * per(n)) as ColumnValues;
+        kept.push({ d: dist, row });
+        kept.sort((a, c) => a.d - c.d);
+        if (kept.length > limit) kept = kept.slice(0, limit);
+      }
+    }
+    const shown = flags.columns
+      ? flags.columns
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : names;
+    const columns: Record<string, ColumnValues> = {};
+    for (const n of shown) columns[n] = concatRows(kept.map((k) => k.row[n]));
+    printRows(
+      ds,
+      names,
+      shown,
+      columns,
+      kept.map((_, j) => j),
+      flags,
+      explicit,
+      {
+        dist_arcsec: kept.map((k) => k.d),
+      },
+    );
+    if (!flags.json)
+      out(
+        `(${kept.length} of ${found} rows within ${radius} arcsec of ra ${ra}, dec ${dec}; nearest first)`,
+      );
+  } finally {
+    ds.close();
+  }
+}
+
+function concatRows(pieces: ColumnValues[]): ColumnValues {
+  if (pieces.length === 0) return [];
+  if (Array.isArray(pieces[0])) return ([] as string[]).concat(...(pieces as string[][]));
+  const total = pieces.reduce((s, p) => s + p.length, 0);
+  const out = new (pieces[0].constructor as new (n: number) => Float64Array)(total);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p as Float64Array, at);
+    at += p.length;
+  }
+  return out as unknown as ColumnValues;
+}

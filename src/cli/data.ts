@@ -1,0 +1,64 @@
+// `astropile info | head | cone DIR`: options and help; the actions load when a command runs.
+import type { Command } from "commander";
+import type { ConeFlags, RowsFlags } from "./data-actions.ts";
+import { action } from "./format.ts";
+
+export function registerDataCommands(program: Command): void {
+  program
+    .command("info")
+    // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
+    .exitOverride()
+    .argument("<dir>", "dataset directory (holds astropile.json)")
+    .description(
+      "Summarise a dataset: provenance, configs, rows, files, sizes, sky coverage, the schema (dtype, shape, unit), and rows per HEALPix pixel.",
+    )
+    .option("--config <name>", "only this config")
+    .option("--json", "print everything as JSON")
+    .action(
+      action(async (dir: string, flags: { config?: string; json?: boolean }) =>
+        (await import("./data-actions.ts")).info(dir, flags),
+      ),
+    );
+
+  program
+    .command("head")
+    // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
+    .exitOverride()
+    .argument("<dir>", "dataset directory")
+    .description(
+      "Print the first rows. Arrays (images, spectra) show as dtype[shape] with their min..max; short ones in full.",
+    )
+    .option("-n <rows>", "number of rows", "10")
+    .option("--columns <list>", "comma-separated columns (default: all)")
+    .option("--config <name>", "config to read (needed when the dataset has several)")
+    .option(
+      "--json",
+      "print {columns, rows} as JSON; array columns in full only when named in --columns",
+    )
+    .action(
+      action(async (dir: string, flags: RowsFlags) =>
+        (await import("./data-actions.ts")).head(dir, flags),
+      ),
+    );
+
+  program
+    .command("cone")
+    // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
+    .exitOverride()
+    .argument("<dir>", "dataset directory")
+    .description(
+      "Rows within a radius of a sky position (ICRS), nearest first, with exact great-circle distances in arcsec.",
+    )
+    .option("--ra <deg>", "right ascension of the centre (degrees)")
+    .option("--dec <deg>", "declination of the centre (degrees)")
+    .option("--radius <arcsec>", "radius (arcseconds)")
+    .option("--limit <n>", "print at most this many rows (default 100)", "100")
+    .option("--columns <list>", "comma-separated columns (default: all)")
+    .option("--config <name>", "config to read")
+    .option("--json", "print {columns, rows} as JSON with dist_arcsec")
+    .action(
+      action(async (dir: string, flags: ConeFlags) =>
+        (await import("./data-actions.ts")).cone(dir, flags),
+      ),
+    );
+}

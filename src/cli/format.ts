@@ -1,0 +1,93 @@
+// Output helpers shared by the data commands: aligned tables, sizes, numbers, and errors that
+// carry their exit code.
+import { SpecError } from "../build/errors.ts";
+import { UsageError } from "../errors.ts";
+
+export function out(text = ""): void {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}
+
+/** JSON on stdout; bigint as a JSON number when exact, else a decimal string. */
+export function printJson(value: unknown): void {
+  out(
+    JSON.stringify(
+      value,
+      (_, v) => {
+        if (typeof v === "bigint")
+          return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+        if (typeof v === "number" && !Number.isFinite(v)) return null;
+        return v;
+      },
+      2,
+    ),
+  );
+}
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** A table with a header row; columns left-aligned, numbers right-aligned. */
+export function table(header: string[], rows: string[][], numeric: boolean[] = []): string {
+  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => (r[k] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, k) =>
+        numeric[k] ? c.padStart(widths[k]) : k === cells.length - 1 ? c : c.padEnd(widths[k]),
+      )
+      .join("  ")
+      .trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** Marks an error as a usage problem: exit code 2 (bad arguments, invalid spec). */
+export function usageExit<T extends Error>(err: T): T {
+  Object.assign(err, { exitCode: 2 });
+  return err;
+}
+
+/**
+ * Runs a command action; usage errors (UsageError, SpecError) leave with exit code 2, every
+ * other error with 1 (see main()).
+ */
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof SpecError) usageExit(err);
+      throw err;
+    }
+  };
+}
+
+/** Parses a number option or fails as a usage error naming the option. */
+export function numberOption(
+  value: string | undefined,
+  name: string,
+  check?: (x: number) => boolean,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (value.trim() === "" || !Number.isFinite(x) || (check && !check(x)))
+    throw usageExit(new UsageError(`${name} ${JSON.stringify(value)} is not a valid value`));
+  return x;
+}

@@ -1,0 +1,307 @@
+// The `astropile` command: demo, build, info, head, cone, with --json, exit codes and one-line
+// errors. Commands run in a child process (test/cli/runner.ts); two go through the real launcher.
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, test } from "node:test";
+import { angularSeparationDeg } from "../../src/sky/index.ts";
+import { readAll } from "../build/helpers.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const dir = tempDir();
+const demoDir = join(dir, "demo");
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let child: ChildProcessWithoutNullStreams;
+let lines: AsyncIterator<string>;
+
+async function cli(...args: string[]): Promise<Result> {
+  child.stdin.write(`${JSON.stringify(args)}\n`);
+  const next = await lines.next();
+  return JSON.parse(next.value as string) as Result;
+}
+
+function json<T = Record<string, unknown>>(r: Result): T {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+before(async () => {
+  child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "runner.ts")], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+});
+
+after(() => {
+  child.stdin.end();
+  child.kill();
+});
+
+interface DemoJson {
+  seconds: number;
+  sources: { reused: boolean; catalogRows: number; targets: number };
+  datasets: Array<{
+    key: string;
+    dir: string;
+    rows: number;
+    files: number;
+    areaDeg2: number;
+    report: { status: string; rows: number };
+  }>;
+}
+
+describe("astropile demo, info, head, cone", () => {
+  let demo: DemoJson;
+
+  before(async () => {
+    demo = json<DemoJson>(
+      await cli("demo", "--size", "tiny", "--out", demoDir, "--json", "--quiet"),
+    );
+  });
+
+  test("demo generates the sources and builds both datasets; a re-run reuses them", async () => {
+    assert.equal(demo.datasets.length, 2);
+    const [hsc, desi] = demo.datasets;
+    assert.equal(hsc.key, "hsc");
+    assert.equal(hsc.rows, demo.sources.catalogRows);
+    assert.equal(desi.rows, demo.sources.targets);
+    assert.ok(hsc.areaDeg2 > 0 && hsc.files >= 2);
+    const again = json<DemoJson>(
+      await cli("demo", "--size", "tiny", "--out", demoDir, "--json", "--quiet"),
+    );
+    assert.equal(again.sources.reused, true);
+    assert.deepEqual(
+      again.datasets.map((d) => d.report.status),
+      ["unchanged", "unchanged"],
+    );
+    // The text summary states units.
+    const text = await cli("demo", "--size", "tiny", "--out", demoDir, "--quiet");
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /64x64 px stamps \(10\.8 arcsec\)/);
+    assert.match(text.stdout, /3600-9824 Angstrom/);
+    assert.match(text.stdout, /arcmin2 covered/);
+  });
+
+  test("info: manifest summary, schema with units, rows per HEALPix pixel", async () => {
+    const hscDir = join(demoDir, "hsc");
+    const info = json<{
+      configs: Record<
+        string,
+        {
+          rows: number;
+          files: number;
+          columns: Array<{ name: string; shape: number[]; unit?: string }>;
+          pixels: Array<{ rows: number }>;
+        }
+      >;
+    }>(await cli("info", hscDir, "--json"));
+    const c = info.configs.pdr3_dud;
+    assert.equal(c.rows, demo.datasets[0].rows);
+    assert.equal(
+      c.pixels.reduce((s, p) => s + p.rows, 0),
+      c.rows,
+    );
+    const image = c.columns.find((col) => col.name === "image_array");
+    assert.deepEqual(image?.shape, [5, 64, 64]);
+    assert.equal(image?.unit, "nanomaggy");
+    const text = await cli("info", hscDir);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /COLUMN\s+DTYPE\s+SHAPE\s+UNIT\s+DESCRIPTION/);
+    assert.match(text.stdout, /image_psf_fwhm\s+float32\s+\[5\]\s+arcsec/);
+    assert.match(text.stdout, /HEALPIX\s+RA_DEG\s+DEC_DEG\s+FILES\s+ROWS\s+BYTES/);
+  });
+
+  test("head: the first rows, as stored; arrays in full when asked for", async () => {
+    const desiDir = join(demoDir, "desi");
+    const stored = await readAll(desiDir, "edr_sv3", ["object_id", "ra", "z"]);
+    const r = json<{ rows: Array<Record<string, unknown>> }>(
+      await cli("head", desiDir, "-n", "3", "--columns", "object_id,ra,z", "--json"),
+    );
+    assert.equal(r.rows.length, 3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(
+        String(r.rows[i].object_id),
+        (stored.columns.object_id as BigInt64Array)[i].toString(),
+      );
+      assert.equal(r.rows[i].ra, (stored.columns.ra as Float64Array)[i]);
+      assert.equal(r.rows[i].z, (stored.columns.z as Float64Array)[i]);
+    }
+    const img = json<{ rows: Array<{ image_array: number[][][] }> }>(
+      await cli("head", join(demoDir, "hsc"), "-n", "1", "--columns", "image_array", "--json"),
+    );
+    assert.equal(img.rows[0].image_array.length, 5);
+    assert.equal(img.rows[0].image_array[0].length, 64);
+    assert.equal(img.rows[0].image_array[0][0].length, 64);
+    const text = await cli("head", desiDir, "-n", "2");
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /spectrum_flux/);
+    assert.match(text.stdout, /float32\[7781\]/);
+    assert.match(text.stdout, /\(2 of \d+ rows\)/);
+  });
+
+  test("cone: exactly the rows within the radius, nearest first, with their distances", async () => {
+    const hscDir = join(demoDir, "hsc");
+    const all = await readAll(hscDir, "pdr3_dud", ["object_id", "ra", "dec"]);
+    const ra0 = (all.columns.ra as Float64Array)[5];
+    const dec0 = (all.columns.dec as Float64Array)[5];
+    const radius = 25;
+    const want = new Map<string, number>();
+    for (let i = 0; i < all.rows; i++) {
+      const d =
+        angularSeparationDeg(
+          ra0,
+          dec0,
+          (all.columns.ra as Float64Array)[i],
+          (all.columns.dec as Float64Array)[i],
+        ) * 3600;
+      if (d <= radius) want.set((all.columns.object_id as BigInt64Array)[i].toString(), d);
+    }
+    assert.ok(want.size >= 3, `${want.size} objects in the cone`);
+    const r = json<{ rows: Array<{ dist_arcsec: number; object_id: number | string }> }>(
+      await cli(
+        "cone",
+        hscDir,
+        "--ra",
+        String(ra0),
+        "--dec",
+        String(dec0),
+        "--radius",
+        String(radius),
+        "--columns",
+        "object_id",
+        "--json",
+        "--limit",
+        "1000",
+      ),
+    );
+    assert.equal(r.rows.length, want.size);
+    for (const [k, row] of r.rows.entries()) {
+      const d = want.get(String(row.object_id));
+      assert.ok(d !== undefined, `unexpected ${row.object_id}`);
+      assert.ok(Math.abs(row.dist_arcsec - d) < 1e-9);
+      if (k > 0) assert.ok(row.dist_arcsec >= r.rows[k - 1].dist_arcsec);
+    }
+    assert.equal(r.rows[0].dist_arcsec, 0);
+    const limited = json<{ rows: unknown[] }>(
+      await cli(
+        "cone",
+        hscDir,
+        "--ra",
+        String(ra0),
+        "--dec",
+        String(dec0),
+        "--radius",
+        String(radius),
+        "--limit",
+        "2",
+        "--json",
+      ),
+    );
+    assert.equal(limited.rows.length, 2);
+  });
+});
+
+describe("astropile build", () => {
+  test("build SPEC --out DIR from a spec file; --json report; a re-run is a no-op", async () => {
+    const spec = json<Record<string, unknown>>(await cli("build", "--print-spec", "desi"));
+    assert.equal(spec.config, "edr_sv3");
+    const specPath = join(dir, "desi.json");
+    writeFileSync(specPath, JSON.stringify({ ...spec, root: join(demoDir, "sources", "desi") }));
+    const out = join(dir, "built-desi");
+    const report = json<{
+      status: string;
+      rows: number;
+      files: number;
+      rejected: { count: number };
+    }>(await cli("build", specPath, "--out", out, "--json", "--quiet"));
+    assert.equal(report.status, "built");
+    assert.equal(
+      report.rows,
+      (await readAll(join(demoDir, "desi"), "edr_sv3", ["object_id"])).rows,
+    );
+    assert.equal(report.rejected.count, 0);
+    const again = await cli("build", specPath, "--out", out);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /^already built: DESI edr_sv3/);
+  });
+});
+
+describe("errors and exit codes", () => {
+  test("usage errors exit 2, data errors 1, each one line; --verbose adds the stack", async () => {
+    const noOut = await cli("build", "spec.json");
+    assert.equal(noOut.code, 2);
+    assert.equal(noOut.stderr.trim().split("\n").length, 1);
+    assert.match(noOut.stderr, /^astropile: missing --out DIR/);
+    const noSpec = await cli("build", join(dir, "nope.json"), "--out", join(dir, "x"));
+    assert.equal(noSpec.code, 2);
+    assert.match(noSpec.stderr, /cannot read the spec/);
+    const notDataset = await cli("info", dir);
+    assert.equal(notDataset.code, 1);
+    assert.match(
+      notDataset.stderr,
+      /^astropile: no manifest: not an AstroPile dataset \(file .*astropile\.json\)\n$/,
+    );
+    const badRa = await cli(
+      "cone",
+      join(demoDir, "hsc"),
+      "--ra",
+      "400",
+      "--dec",
+      "0",
+      "--radius",
+      "5",
+    );
+    assert.equal(badRa.code, 2);
+    const badColumn = await cli("head", join(demoDir, "hsc"), "--columns", "nope");
+    assert.equal(badColumn.code, 2);
+    assert.match(badColumn.stderr, /no column "nope"/);
+    const unknown = await cli("frobnicate");
+    assert.equal(unknown.code, 2);
+    const verbose = await cli("info", dir, "--verbose");
+    assert.equal(verbose.code, 1);
+    assert.match(verbose.stderr, /\n\s+at /);
+  });
+
+  test("every command has --help with its units", async () => {
+    for (const [cmd, re] of [
+      ["build", /JSON/],
+      ["demo", /arcsec/],
+      ["info", /HEALPix/],
+      ["head", /rows/],
+      ["cone", /arcsec/],
+    ] as const) {
+      const r = await cli(cmd, "--help");
+      assert.equal(r.code, 0, cmd);
+      assert.match(r.stdout, re, cmd);
+    }
+    const cone = await cli("cone", "--help");
+    assert.match(cone.stdout, /--ra <deg>.*degrees/);
+    assert.match(cone.stdout, /--radius <arcsec>.*arcseconds/);
+  });
+
+  test("the launcher bin/astropile.mjs runs the same commands with the same exit codes", () => {
+    const ok = spawnSync(
+      process.execPath,
+      ["bin/astropile.mjs", "info", join(demoDir, "desi"), "--json"],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).name, "desi");
+    const bad = spawnSync(process.execPath, ["bin/astropile.mjs", "info", dir], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr.trim().split("\n").length, 1);
+  });
+});
