@@ -184,7 +184,7 @@ export async function demo(flags: DemoFlags): Promise<void> {
     "--stamp",
     (x) => Number.isInteger(x) && x >= 8 && x <= 512,
   )!;
-  const root = resolve(flags.out ?? "astropile-demo");
+  const root = resolve(flags.out ?? "demo-data");
   const t0 = performance.now();
   const sourcesDir = join(root, "sources");
   const sources = await demoSources(sourcesDir, flags.size, seed, !!flags.quiet);
@@ -241,12 +241,12 @@ export async function demo(flags: DemoFlags): Promise<void> {
   const hsc = results[0].summary.pixels[0];
   out("");
   out("Next:");
-  out(`  npx astropile info ${join(flags.out ?? "astropile-demo", "hsc")}`);
+  out(`  npx astropile info ${join(flags.out ?? "demo-data", "hsc")}`);
   out(
-    `  npx astropile head ${join(flags.out ?? "astropile-demo", "desi")} -n 3 --columns object_id,ra,dec,z,SPECTYPE`,
+    `  npx astropile head ${join(flags.out ?? "demo-data", "desi")} -n 3 --columns object_id,ra,dec,z,SPECTYPE`,
   );
   if (hsc)
     out(
-      `  npx astropile cone ${join(flags.out ?? "astropile-demo", "hsc")} --ra 150.12 --dec 2.21 --radius 20`,
+      `  npx astropile cone ${join(flags.out ?? "demo-data", "hsc")} --ra 150.12 --dec 2.21 --radius 20`,
     );
 }

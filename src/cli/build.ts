@@ -64,7 +64,7 @@ export function registerBuildCommands(program: Command): void {
     .description(
       "Generate the synthetic surveys (HSC-like imaging tiles + catalog, DESI-like spectra + redshift catalog) and build both parent datasets; prints what was built.",
     )
-    .option("--out <dir>", "directory for the sources and the datasets", "astropile-demo")
+    .option("--out <dir>", "directory for the sources and the datasets", "demo-data")
     .option(
       "--size <size>",
       "tiny (~120 images, ~50 spectra: a quick try), small (~1,100 / ~400) or medium",
