@@ -5,7 +5,7 @@ import { HSC_BANDS } from "../synth/imaging.ts";
 import { BAND_NAMES } from "../synth/sed.ts";
 import { type BuilderSpec, type ColumnSource, checkSpec, type ResolvedSpec } from "./spec.ts";
 
-export type BuiltinName = "hsc" | "desi";
+export type BuiltinName = "hsc" | "desi" | "manga";
 
 /** Synthetic HSC-like imaging: tiles + forced catalog → image dataset. */
 export function hscSpec(stampSize = 64): BuilderSpec {
@@ -105,17 +105,67 @@ export function desiSpec(): BuilderSpec {
   };
 }
 
+/** Synthetic MaNGA-like IFU: LOGCUBE + MAPS files and a drpall catalog → IFU dataset. */
+export function mangaSpec(): BuilderSpec {
+  return {
+    name: "manga",
+    config: "dr17_synthetic",
+    provenance: { project: "AstroPile synthetic", survey: "MaNGA", release: "DR17-synthetic" },
+    catalog: {
+      files: "drpall-*.ecsv",
+      columns: {
+        object_id: { from: "MANGAID", dtype: "string", stringLength: 16, description: "MaNGA id" },
+        ra: "OBJRA",
+        dec: "OBJDEC",
+        z: {
+          from: "Z",
+          dtype: "float64",
+          required: true,
+          range: [-0.01, 8],
+          description: "Redshift",
+          standardName: "z",
+        },
+        plateifu: {
+          from: "PLATEIFU",
+          dtype: "string",
+          stringLength: 16,
+          description: "Plate-IFU designation",
+        },
+      },
+    },
+    ifu: {
+      file: "cubes/manga-{PLATEIFU}-LOGCUBE.fits",
+      flux: "FLUX",
+      ivar: "IVAR",
+      mask: "MASK",
+      wavelength: "WAVE",
+      lsfSigma: "LSFSIG",
+      spaxelSize: "SPAXSIZE",
+      maps: [
+        { label: "stellar_vel", file: "maps/manga-{PLATEIFU}-MAPS.fits", hdu: "STELLAR_VEL" },
+        { label: "ha_flux", file: "maps/manga-{PLATEIFU}-MAPS.fits", hdu: "HA_FLUX" },
+      ],
+      fluxUnit: "1e-17 erg/(s cm2 Angstrom spaxel)",
+    },
+  };
+}
+
+const BUILTINS: Record<BuiltinName, () => BuilderSpec> = {
+  hsc: () => hscSpec(),
+  desi: desiSpec,
+  manga: mangaSpec,
+};
+
 export function builtinSpec(
   name: BuiltinName,
   sourceDir: string,
   options: { stampSize?: number } = {},
 ): ResolvedSpec {
-  const spec = name === "hsc" ? hscSpec(options.stampSize) : desiSpec();
+  const spec = name === "hsc" ? hscSpec(options.stampSize) : BUILTINS[name]();
   return checkSpec(spec, sourceDir, `built-in spec "${name}"`);
 }
 
 /** The JSON a user would write for the same survey (root "."). */
 export function builtinSpecJson(name: BuiltinName): string {
-  const spec = name === "hsc" ? hscSpec() : desiSpec();
-  return JSON.stringify({ ...spec, root: "." }, null, 2);
+  return JSON.stringify({ ...BUILTINS[name](), root: "." }, null, 2);
 }

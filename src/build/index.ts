@@ -1,5 +1,12 @@
 // Public API of the builders: specs, the runner, built-in specs of the synthetic surveys.
-export { type BuiltinName, builtinSpec, builtinSpecJson, desiSpec, hscSpec } from "./builtin.ts";
+export {
+  type BuiltinName,
+  builtinSpec,
+  builtinSpecJson,
+  desiSpec,
+  hscSpec,
+  mangaSpec,
+} from "./builtin.ts";
 export { BuildStateError, SpecError } from "./errors.ts";
 export {
   type BuildOptions,

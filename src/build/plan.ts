@@ -178,7 +178,7 @@ export interface ScanResult {
   rowsValid: number;
   hist: CellHistogram;
   rejected: RejectSummary;
-  /** Carried values of the first valid rows (to find a first modality file). */
+  /** Template values of the first valid rows (to find a first modality file). */
   firstCarry: Array<Record<string, string>>;
 }
 
@@ -221,7 +221,15 @@ export async function scanCatalog(
         }
         for (const r of ok) {
           if (firstCarry.length >= 20) break;
-          firstCarry.push(Object.fromEntries(carry.map((c) => [c, conv.carry[c][r]])));
+          // Template values of the row: carried columns, and output columns by both names.
+          const values: Record<string, string> = {};
+          for (const o of outputs) {
+            const v = String(conv.columns[o.spec.name][r]);
+            values[o.source] = v;
+            values[o.spec.name] = v;
+          }
+          for (const c of carry) values[c] = conv.carry[c][r];
+          firstCarry.push(values);
         }
         rowsRead += raw.rows;
         rowsValid += ok.length;

@@ -24,6 +24,7 @@ import { assemble } from "./assemble.ts";
 import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
 import { SpecError } from "./errors.ts";
 import { globAll } from "./glob.ts";
+import { ifuColumns, planIfu } from "./ifu.ts";
 import { imageColumns, planCutouts, planTiles } from "./image.ts";
 import {
   fingerprint,
@@ -173,6 +174,11 @@ async function makePlan(
     const m = await planSpectrum(spec.spectrum, firstFile);
     modality = m;
     modalColumns = spectrumColumns(m.length, m.fluxUnit);
+  } else if (spec.ifu) {
+    const firstFile = await firstExisting(spec.ifu.file, scan.firstCarry, outputs, spec.root);
+    const m = await planIfu(spec.ifu, firstFile);
+    modality = m;
+    modalColumns = ifuColumns(m);
   }
   const columns = [...outputs.map((o) => o.spec), ...modalColumns];
   const names = new Set<string>();

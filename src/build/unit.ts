@@ -19,6 +19,7 @@ import { DatasetWriter } from "../storage/dataset-writer.ts";
 import type { FileEntry, IdIndexEntry } from "../storage/manifest.ts";
 import type { OutputColumn } from "./catalog.ts";
 import { displayPath } from "./glob.ts";
+import { type IfuPlan, IfuReader } from "./ifu.ts";
 import {
   type CutoutImagePlan,
   imageColumns,
@@ -38,7 +39,12 @@ import {
   writeJsonAtomic,
 } from "./state.ts";
 
-export type ModalityPlan = TileImagePlan | CutoutImagePlan | SpectrumPlan | { kind: "catalog" };
+export type ModalityPlan =
+  | TileImagePlan
+  | CutoutImagePlan
+  | SpectrumPlan
+  | IfuPlan
+  | { kind: "catalog" };
 
 /** What plan.json holds (besides the spec). */
 export interface BuildPlan {
@@ -141,6 +147,19 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
           const path = resolvePath(spec.spectrum!.file, templateValues(catalog, at, carry));
           if (typeof path !== "string") return path.reason;
           return reader.read(path, idOf(catalog, at), out, row);
+        },
+        close: () => reader.close(),
+      };
+    }
+    case "ifu": {
+      const reader = new IfuReader(spec.ifu!, m, root);
+      return {
+        columns: reader.columns,
+        fill: async (out, row, catalog, at, carry) => {
+          const values = templateValues(catalog, at, carry);
+          const path = resolvePath(spec.ifu!.file, values);
+          if (typeof path !== "string") return path.reason;
+          return reader.read(path, values, out, row);
         },
         close: () => reader.close(),
       };

@@ -76,8 +76,8 @@ async function runBuild(
 
 export async function buildCommand(specPath: string | undefined, flags: BuildFlags): Promise<void> {
   if (flags.printSpec) {
-    if (flags.printSpec !== "hsc" && flags.printSpec !== "desi")
-      throw new UsageError(`--print-spec takes hsc or desi, not "${flags.printSpec}"`);
+    if (flags.printSpec !== "hsc" && flags.printSpec !== "desi" && flags.printSpec !== "manga")
+      throw new UsageError(`--print-spec takes hsc, desi or manga, not "${flags.printSpec}"`);
     out(builtinSpecJson(flags.printSpec));
     return;
   }

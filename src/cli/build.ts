@@ -17,8 +17,10 @@ The spec is JSON: where the survey's files are and how their columns map to the 
             or {kind: "cutouts", file: "cutouts/{object_id}.fits", bands: [{label, hdu}], stampSize}
   spectrum  {file: "spectra/coadd-{HEALPIX}.fits" ({NAME} = catalog column), idHdu, idColumn,
              wavelength, flux, ivar|variance|sigma, mask, lsfSigma (HDUs), length}
+  ifu       {file: "cubes/manga-{PLATEIFU}-LOGCUBE.fits", flux, ivar, mask, wavelength, lsfSigma (HDUs),
+             spaxelSize (arcsec) | keyword, maps: [{label, file, hdu}]}
   build     {maxRowsPerFile, compression: "gzip"|"none", unitBytes}
-Print a complete example: astropile build --print-spec hsc   (or desi)
+Print a complete example: astropile build --print-spec hsc   (or desi, manga)
 
 Rows that fail validation (unparseable values, NaN or out-of-range positions, no tile or
 spectrum for the object) are rejected with the reason and listed in <out>/<config>/build-report.json.
@@ -48,7 +50,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--quiet", "no progress on stderr")
     .option(
       "--print-spec <name>",
-      "print the built-in spec of a synthetic survey (hsc or desi) and exit",
+      "print the built-in spec of a synthetic survey (hsc, desi or manga) and exit",
     )
     .addHelpText("after", BUILD_HELP)
     .action(

@@ -5,6 +5,7 @@
 //   <dir>/desi/   spectra/main/dark/<pixel>/coadd-*.fits, zcatalog/*.ecsv
 //   <dir>/manga/  cubes/manga-*-LOGCUBE.fits, maps/manga-*-MAPS.fits, drpall.ecsv
 import { join } from "node:path";
+import { type IfuResult, writeIfuSurvey } from "./ifu.ts";
 import { type ImagingResult, writeImagingSurvey } from "./imaging.ts";
 import { type SpectroResult, writeSpectroSurvey } from "./spectro.ts";
 import { FIELDS, generateUniverse, type Layout, type PopulationOptions } from "./universe.ts";
@@ -46,7 +47,7 @@ export const PRESETS: Record<SynthSize, SynthPreset> = {
     spectroLimitR: 23.5,
     outsideFraction: 0.2,
     ifuCubes: 2,
-    ifuSpaxels: 17,
+    ifuSpaxels: 11,
   },
   small: {
     layout: { fields: FIELDS.slice(0, 3), patchesPerSide: 2, patchPixels: 512, overlap: 32 },
@@ -84,7 +85,7 @@ export interface SynthOptions {
   seed?: number;
   /** Deliberately broken catalog rows per survey, to exercise validation (default 0). */
   defects?: number;
-  /** Skip surveys (e.g. only imaging for a benchmark). */
+  /** Surveys to write; default hsc and desi (manga, the IFU cubes, only when asked). */
   surveys?: Array<"hsc" | "desi" | "manga">;
   onProgress?: (message: string) => void;
 }
@@ -96,6 +97,7 @@ export interface SynthResult {
   objects: number;
   hsc?: ImagingResult;
   desi?: SpectroResult;
+  manga?: IfuResult;
 }
 
 export const DEFAULT_SEED = 20261122;
@@ -130,6 +132,16 @@ export async function generateSurveys(options: SynthOptions): Promise<SynthResul
       outsideFraction: preset.outsideFraction,
       defects: options.defects,
       onFile: (done, total) => say(`spectra: file ${done}/${total}`),
+    });
+  }
+  if (surveys.has("manga")) {
+    result.manga = await writeIfuSurvey({
+      dir: join(options.dir, "manga"),
+      seed,
+      layout: preset.layout,
+      objects,
+      cubes: preset.ifuCubes,
+      spaxels: preset.ifuSpaxels,
     });
   }
   return result;
