@@ -42,6 +42,8 @@ export class ManifestMismatchError extends AstroPileError {}
 export class ManifestError extends AstroPileError {}
 /** Writing failed (disk full, library error); the final file was not created. */
 export class WriteError extends AstroPileError {}
+/** An object id, row or config that is not in the dataset. */
+export class NotFoundError extends AstroPileError {}
 /** Arguments out of range: rows past the end, bad options. */
 export class UsageError extends AstroPileError {}
 /** An outside format (FITS, CSV, ECSV) whose content breaks its standard: bad card, truncated data. */

@@ -118,6 +118,8 @@ export async function lookupIdKey(
   root: string,
   entry: IdIndexEntry,
   key: bigint,
+  /** An already open index file (kept by a reader doing many lookups); else opened and closed here. */
+  opened?: PartitionFile,
 ): Promise<Array<{ file: number; row: number }>> {
   if (entry.rows === 0) return [];
   // Last block whose first key is <= key (equal keys may begin in the block before).
@@ -128,7 +130,8 @@ export async function lookupIdKey(
     if (BigInt(entry.fence[mid]) < key) lo = mid;
     else hi = mid - 1;
   }
-  const file = await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows });
+  const file =
+    opened ?? (await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows }));
   try {
     const out: Array<{ file: number; row: number }> = [];
     for (let block = lo; block < entry.fence.length; block++) {
@@ -145,6 +148,6 @@ export async function lookupIdKey(
     }
     return out;
   } finally {
-    file.close();
+    if (!opened) file.close();
   }
 }

@@ -11,7 +11,8 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export function skyPoints(n: number, seed: number): { ra: Float64Array; dec: Float64Array } {
+/** `uniform` is the fraction spread over the whole sky (each lands in its own pixel, mostly). */
+export function skyPoints(n: number, seed: number, uniform = 0.3): { ra: Float64Array; dec: Float64Array } {
   const rand = mulberry32(seed);
   const ra = new Float64Array(n);
   const dec = new Float64Array(n);
@@ -22,7 +23,7 @@ export function skyPoints(n: number, seed: number): { ra: Float64Array; dec: Flo
   centres.push([0.001, 10], [359.999, -10], [45, 89.99], [200, -89.99]);
   for (let i = 0; i < n; i++) {
     const r = rand();
-    if (r < 0.3) {
+    if (r < uniform) {
       // uniform on the sphere
       ra[i] = rand() * 360;
       dec[i] = Math.asin(2 * rand() - 1) * (180 / Math.PI);

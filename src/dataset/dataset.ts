@@ -1,0 +1,810 @@
+// The lazy Dataset API over parent datasets on disk (HuggingFace-datasets-like). Every view
+// operation (select, filter, coneSearch, boxSearch, shuffle, trainTestSplit, concatenate) returns
+// a new view and reads nothing; rows are read when asked for, only the columns asked for, from
+// only the files that can hold an answer.
+import { NotFoundError, SchemaError, UsageError } from "../errors.ts";
+import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
+import {
+  allocate,
+  bytesPerRow,
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  concatValues,
+  copyRow,
+  sliceRows,
+} from "../storage/columns.ts";
+import { writeDataset } from "../storage/dataset-writer.ts";
+import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
+import type { Manifest, Provenance } from "../storage/manifest.ts";
+import type { Compression } from "../storage/partition-writer.ts";
+import { type Example, type RowColumn, toExample } from "./example.ts";
+import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
+import { BlockShuffle } from "./permutation.ts";
+import { type Feature, Source } from "./source.ts";
+
+export type Region =
+  | { kind: "cone"; ra: number; dec: number; radiusDeg: number }
+  | { kind: "box"; raMin: number; raMax: number; decMin: number; decMax: number };
+
+export type RowPredicate = (row: Record<string, Scalar>) => boolean;
+
+/** A batch of rows, column by column (view names), each row of a column of shape `shapes[name]`. */
+export interface Batch {
+  length: number;
+  columns: Record<string, ColumnValues>;
+  shapes: Record<string, number[]>;
+}
+
+export interface BatchOptions {
+  /** Rows per batch (the last may be shorter). Default 256. */
+  size?: number;
+  /** Columns to read (default: the view's selection). */
+  columns?: string[];
+  /**
+   * A reproducible shuffle. It reads efficiently: blocks of `blockRows` contiguous rows are
+   * shuffled, then rows are shuffled within windows of `windowBlocks` blocks (default 1024 x 16).
+   * Rows further apart than a window can never be adjacent in a batch; increase `windowBlocks`
+   * for more mixing at the cost of memory.
+   */
+  shuffle?: { seed: number; blockRows?: number; windowBlocks?: number };
+}
+
+interface Split {
+  seed: number;
+  testSize: number;
+  part: "train" | "test";
+}
+
+interface ViewState {
+  sources: Source[];
+  selected: string[] | null;
+  exprs: Expr[];
+  fns: Array<{ fn: RowPredicate; columns: string[] }>;
+  regions: Region[];
+  split: Split | null;
+  order: { seed: number; blockRows: number; windowBlocks: number } | null;
+  /** Global row numbers passing the filters, computed once per set of filters when needed. */
+  matches: { rows: Float64Array | null };
+}
+
+/** Rows scanned per block when filtering: the filter columns of one block are in memory at once. */
+const SCAN_BLOCK_ROWS = 65536;
+/** Bytes of asked-for columns read per block: bounds memory whatever the row size. */
+const SCAN_BLOCK_BYTES = 32 * 2 ** 20;
+
+export interface OpenOptions {
+  /** Config to open; may be omitted when the dataset has one. */
+  config?: string;
+}
+
+/** Opens a parent dataset: reads its manifest only. */
+export async function openDataset(path: string, options: OpenOptions = {}): Promise<Dataset> {
+  const source = await Source.open(path, options.config);
+  return Dataset.fromSources([source]);
+}
+
+/** Rows of several datasets one after the other; their columns must agree in name, dtype and shape. */
+export function concatenate(datasets: Dataset[]): Dataset {
+  if (datasets.length === 0) throw new UsageError("concatenate needs at least one dataset");
+  return Dataset.concat(datasets);
+}
+
+export class Dataset {
+  private readonly s: ViewState;
+  private readonly sourceStarts: Float64Array;
+
+  private constructor(state: ViewState) {
+    this.s = state;
+    this.sourceStarts = new Float64Array(state.sources.length + 1);
+    state.sources.forEach((src, i) => {
+      this.sourceStarts[i + 1] = this.sourceStarts[i] + src.rows;
+    });
+  }
+
+  static fromSources(sources: Source[]): Dataset {
+    return new Dataset({
+      sources,
+      selected: null,
+      exprs: [],
+      fns: [],
+      regions: [],
+      split: null,
+      order: null,
+      matches: { rows: null },
+    });
+  }
+
+  static concat(datasets: Dataset[]): Dataset {
+    for (const d of datasets) {
+      if (d.filtered || d.s.order)
+        throw new UsageError("concatenate datasets before filtering or shuffling them");
+    }
+    const names = datasets[0].columns;
+    for (const [i, d] of datasets.entries()) {
+      const problems: string[] = [];
+      const theirs = d.columns;
+      for (const n of names) if (!theirs.includes(n)) problems.push(`lacks "${n}"`);
+      for (const n of theirs) if (!names.includes(n)) problems.push(`has extra "${n}"`);
+      for (const n of names.filter((x) => theirs.includes(x))) {
+        const a = datasets[0].s.sources[0].feature(n);
+        for (const src of d.s.sources) {
+          const b = src.feature(n);
+          if (a.dtype !== b.dtype || a.shape.join("x") !== b.shape.join("x")) {
+            problems.push(
+              `"${n}" is ${b.dtype}[${b.shape.join(", ")}], not ${a.dtype}[${a.shape.join(", ")}]`,
+            );
+          }
+        }
+      }
+      if (problems.length > 0) {
+        throw new SchemaError(
+          `cannot concatenate: dataset ${i} ${problems.join("; ")} (select common columns first)`,
+        );
+      }
+    }
+    return new Dataset({
+      sources: datasets.flatMap((d) => d.s.sources),
+      selected: names,
+      exprs: [],
+      fns: [],
+      regions: [],
+      split: null,
+      order: null,
+      matches: { rows: null },
+    });
+  }
+
+  private with(change: Partial<ViewState>): Dataset {
+    const filtersChanged = ["exprs", "fns", "regions", "split", "sources"].some((k) => k in change);
+    return new Dataset({
+      ...this.s,
+      ...change,
+      matches: filtersChanged ? { rows: null } : this.s.matches,
+    });
+  }
+
+  // ---- inspect ---------------------------------------------------------------------------
+
+  /** Configs of the (first) parent dataset. */
+  get configs(): string[] {
+    return this.s.sources[0].configs;
+  }
+
+  get config(): string {
+    return this.s.sources[0].config;
+  }
+
+  get provenance(): Provenance {
+    return this.s.sources[0].provenance;
+  }
+
+  /** The manifest of the (first) parent dataset. */
+  get manifest(): Manifest {
+    return this.s.sources[0].manifest;
+  }
+
+  /** Column names of this view (standard names where an alias maps them). */
+  get columns(): string[] {
+    return this.s.selected ?? this.s.sources[0].features.map((f) => f.name);
+  }
+
+  /** The schema: per column dtype, shape, unit, standard name and modality. No row is read. */
+  get features(): Feature[] {
+    const src = this.s.sources[0];
+    return this.columns.map((n) => src.feature(n));
+  }
+
+  get modality(): string {
+    return this.s.sources[0].modality;
+  }
+
+  /** True when filters or a region make the row count unknown until counted. */
+  get filtered(): boolean {
+    return (
+      this.s.exprs.length > 0 ||
+      this.s.fns.length > 0 ||
+      this.s.regions.length > 0 ||
+      this.s.split !== null
+    );
+  }
+
+  /** Number of rows. For a filtered view, call `await count()` (or `materialize()`) first. */
+  get length(): number {
+    if (!this.filtered) return this.sourceStarts[this.s.sources.length];
+    if (this.s.matches.rows) return this.s.matches.rows.length;
+    throw new UsageError(
+      "the length of a filtered view is unknown until counted: use `await view.count()` first",
+    );
+  }
+
+  /** Counts the rows of the view (scans the filter columns of the candidate files). */
+  async count(): Promise<number> {
+    return (await this.matchRows()).length;
+  }
+
+  // ---- views -----------------------------------------------------------------------------
+
+  /** Keeps only these columns (names, standard names, or groups: "image", "spectrum", "ifu"). */
+  select(columns: string[]): Dataset {
+    const resolved = this.s.sources[0].resolve(columns);
+    for (const src of this.s.sources.slice(1)) src.resolve(resolved);
+    return this.with({ selected: resolved });
+  }
+
+  /**
+   * Keeps the rows passing an expression over scalar columns (object or string form, evaluated
+   * per file on only the columns it names), or a function of the row's scalar columns
+   * (`columns` says which to read; default all scalar columns).
+   */
+  filter(predicate: Expr | string | RowPredicate, options: { columns?: string[] } = {}): Dataset {
+    if (typeof predicate === "function") {
+      const src = this.s.sources[0];
+      const columns =
+        options.columns ?? src.features.filter((f) => f.shape.length === 0).map((f) => f.name);
+      for (const c of columns) this.checkScalar(c);
+      return this.with({ fns: [...this.s.fns, { fn: predicate, columns }] });
+    }
+    const expr = typeof predicate === "string" ? parseExpr(predicate) : predicate;
+    for (const c of exprColumns(expr)) this.checkScalar(c);
+    return this.with({ exprs: [...this.s.exprs, expr] });
+  }
+
+  private checkScalar(column: string): void {
+    for (const src of this.s.sources) {
+      const f = src.feature(column);
+      if (f.shape.length !== 0) {
+        throw new SchemaError(
+          `cannot filter on an array column (shape per row [${f.shape.join(", ")}]); filter on scalar columns`,
+          { column },
+        );
+      }
+    }
+  }
+
+  /** Rows within `radiusArcsec` of (ra, dec) (degrees, ICRS), exact great-circle distance. */
+  coneSearch(raDeg: number, decDeg: number, radiusArcsec: number): Dataset {
+    if (!(Number.isFinite(raDeg) && Number.isFinite(decDeg) && decDeg >= -90 && decDeg <= 90)) {
+      throw new UsageError(`cone centre ra=${raDeg} dec=${decDeg} is not a sky position (degrees)`);
+    }
+    if (!(radiusArcsec > 0 && radiusArcsec <= 180 * 3600))
+      throw new UsageError(`cone radius ${radiusArcsec} arcsec must be in (0, 648000]`);
+    return this.with({
+      regions: [
+        ...this.s.regions,
+        { kind: "cone", ra: raDeg, dec: decDeg, radiusDeg: radiusArcsec / 3600 },
+      ],
+    });
+  }
+
+  /** Rows with dec in [decMin, decMax] and ra from raMin eastward to raMax (raMin > raMax crosses 0/360). Degrees. */
+  boxSearch(raMin: number, raMax: number, decMin: number, decMax: number): Dataset {
+    if (
+      ![raMin, raMax, decMin, decMax].every(Number.isFinite) ||
+      decMin > decMax ||
+      decMin < -90 ||
+      decMax > 90
+    ) {
+      throw new UsageError(
+        `box ra ${raMin}..${raMax} dec ${decMin}..${decMax} is not a valid sky box (degrees)`,
+      );
+    }
+    return this.with({
+      regions: [...this.s.regions, { kind: "box", raMin, raMax, decMin, decMax }],
+    });
+  }
+
+  /** A reproducible shuffled view (see BatchOptions.shuffle for how it reads efficiently). */
+  shuffle(seed: number, options: { blockRows?: number; windowBlocks?: number } = {}): Dataset {
+    return this.with({
+      order: {
+        seed,
+        blockRows: options.blockRows ?? 1024,
+        windowBlocks: options.windowBlocks ?? 16,
+      },
+    });
+  }
+
+  /**
+   * Splits by a hash of each object's id and the seed: the same object always lands in the same
+   * split whatever the layout, order or other rows. `testSize` is the expected fraction in test.
+   */
+  trainTestSplit(options: { testSize: number; seed?: number }): { train: Dataset; test: Dataset } {
+    const { testSize, seed = 0 } = options;
+    if (!(testSize > 0 && testSize < 1))
+      throw new UsageError(`testSize ${testSize} must be a fraction in (0, 1)`);
+    if (this.s.split) throw new UsageError("this view is already a split");
+    return {
+      train: this.with({ split: { seed, testSize, part: "train" } }),
+      test: this.with({ split: { seed, testSize, part: "test" } }),
+    };
+  }
+
+  // ---- rows ------------------------------------------------------------------------------
+
+  /** The example at position i of the view. */
+  async get(i: number): Promise<Example> {
+    return (await this.take([i]))[0];
+  }
+
+  /** Examples at these positions, in this order (rows are read file by file, coalesced). */
+  async take(indices: ArrayLike<number>): Promise<Example[]> {
+    const n = await this.sizeForIndexing();
+    const rows = Array.from(indices, (i) => {
+      if (!(Number.isInteger(i) && i >= 0 && i < n))
+        throw new UsageError(`index ${i} outside [0, ${n})`);
+      return this.globalRowAt(i);
+    });
+    return this.examplesFor(rows, this.columns);
+  }
+
+  /** The example whose object_id equals `id` (compared by value). Uses the id index, no scan. */
+  async getById(id: string | number | bigint): Promise<Example> {
+    const names = this.columns;
+    for (const [k, src] of this.s.sources.entries()) {
+      const idFeature = src.feature("object_id");
+      const spec = { name: "object_id", dtype: idFeature.dtype, shape: idFeature.shape };
+      let candidates: Array<{ file: number; row: number }>;
+      if (src.entry.idIndex) {
+        candidates = await lookupIdKey(
+          src.root,
+          src.entry.idIndex,
+          idKeyOf(spec, id),
+          await src.idIndexFile(),
+        );
+      } else {
+        candidates = await this.scanForId(src, id);
+      }
+      for (const c of candidates) {
+        const got = (await src.readRows(c.file, ["object_id"], [c.row])).object_id;
+        if (!sameId(got, id)) continue; // a hash collision of string ids
+        const global = this.sourceStarts[k] + src.starts[c.file] + c.row;
+        if (this.filtered && !(await this.rowPasses(k, c.file, c.row))) continue;
+        return (await this.examplesFor([global], names))[0];
+      }
+    }
+    throw new NotFoundError(`no object with object_id ${String(id)} in this view`, {
+      file: this.s.sources[0].root,
+    });
+  }
+
+  private async scanForId(
+    src: Source,
+    id: string | number | bigint,
+  ): Promise<Array<{ file: number; row: number }>> {
+    const out: Array<{ file: number; row: number }> = [];
+    for (let f = 0; f < src.files.length; f++) {
+      for (let start = 0; start < src.files[f].rows; start += SCAN_BLOCK_ROWS) {
+        const end = Math.min(src.files[f].rows, start + SCAN_BLOCK_ROWS);
+        const ids = (await src.readRange(f, ["object_id"], start, end)).object_id;
+        for (let i = 0; i < end - start; i++)
+          if (sameId(ids, id, i)) out.push({ file: f, row: start + i });
+      }
+    }
+    return out;
+  }
+
+  /** Iterates the view in batches of `size` rows with bounded memory. */
+  async *batches(options: BatchOptions = {}): AsyncGenerator<Batch> {
+    const size = options.size ?? 256;
+    if (!(Number.isInteger(size) && size > 0))
+      throw new UsageError(`batch size ${size} must be a positive integer`);
+    const names = options.columns ? this.s.sources[0].resolve(options.columns) : this.columns;
+    const order = options.shuffle
+      ? {
+          seed: options.shuffle.seed,
+          blockRows: options.shuffle.blockRows ?? 1024,
+          windowBlocks: options.shuffle.windowBlocks ?? 16,
+        }
+      : this.s.order;
+    const shapes = Object.fromEntries(names.map((n) => [n, this.s.sources[0].feature(n).shape]));
+    const pending: Array<Record<string, ColumnValues>> = [];
+    let pendingRows = 0;
+    const per = Object.fromEntries(names.map((n) => [n, shapes[n].reduce((a, b) => a * b, 1)]));
+    // Rows read so far are cut into batches of exactly `size`; the remainder waits for more.
+    const emit = function* (final: boolean): Generator<Batch> {
+      if (pendingRows < size && !(final && pendingRows > 0)) return;
+      const joined = Object.fromEntries(
+        names.map((n) => [n, concatValues(pending.map((p) => p[n]))]),
+      );
+      let at = 0;
+      while (pendingRows - at >= size || (final && pendingRows - at > 0)) {
+        const take = Math.min(size, pendingRows - at);
+        const columns = Object.fromEntries(
+          names.map((n) => [n, sliceRows(joined[n], per[n], at, at + take)]),
+        );
+        yield { length: take, columns, shapes };
+        at += take;
+      }
+      pending.length = 0;
+      if (pendingRows > at)
+        pending.push(
+          Object.fromEntries(names.map((n) => [n, sliceRows(joined[n], per[n], at, pendingRows)])),
+        );
+      pendingRows -= at;
+    };
+    if (order) {
+      const space = await this.sizeForIndexing();
+      const shuffle = new BlockShuffle(space, order.seed, order.blockRows, order.windowBlocks);
+      for (let w = 0; w < shuffle.windowCount; w++) {
+        const positions: number[] = [];
+        for (const [a, b] of shuffle.windowBlockRanges(w))
+          for (let p = a; p < b; p++) positions.push(p);
+        const perm = shuffle.windowPermutation(w);
+        const rows = positions.map((_, j) => this.indexToGlobal(positions[perm.at(j)]));
+        pending.push(await this.readGlobal(rows, names));
+        pendingRows += rows.length;
+        yield* emit(false);
+      }
+    } else {
+      for await (const piece of this.scan(names)) {
+        pending.push(piece.data);
+        pendingRows += piece.rows.length;
+        yield* emit(false);
+      }
+    }
+    yield* emit(true);
+  }
+
+  /** Iterates examples one by one (read in batches underneath). */
+  async *examples(options: BatchOptions = {}): AsyncGenerator<Example> {
+    const src = this.s.sources[0];
+    for await (const batch of this.batches(options)) {
+      const cols: Record<string, RowColumn> = {};
+      for (const [n, values] of Object.entries(batch.columns)) {
+        const f = src.feature(n);
+        cols[n] = { values, shape: f.shape, dtype: f.dtype, unit: f.unit };
+      }
+      for (let i = 0; i < batch.length; i++) yield toExample(src.modality, src.provenance, cols, i);
+    }
+  }
+
+  /** Computes (and keeps) the filtered rows, so `length`, `get` and shuffles work on them. */
+  async materialize(): Promise<Dataset> {
+    await this.matchRows();
+    return this;
+  }
+
+  /**
+   * Writes this view as a new parent dataset in the same layout (standard names kept, healpix
+   * and _healpix_29 recomputed, object_id/ra/dec always included).
+   */
+  async saveToDisk(
+    path: string,
+    options: {
+      config?: string;
+      compression?: Compression;
+      maxRowsPerFile?: number;
+      memoryBytes?: number;
+      name?: string;
+    } = {},
+  ): Promise<Manifest> {
+    const names = [...new Set(["object_id", "ra", "dec", ...this.columns])].filter(
+      (n) => n !== "healpix" && n !== "_healpix_29",
+    );
+    const specs: ColumnSpec[] = names.map((n) => this.s.sources[0].spec(n));
+    const surveys = [...new Set(this.s.sources.map((s) => s.provenance.survey))];
+    const provenance =
+      surveys.length === 1 ? this.provenance : { ...this.provenance, survey: surveys.join("+") };
+    const self = this;
+    async function* rows(): AsyncGenerator<ColumnBatch> {
+      for await (const b of self.batches({ size: 4096, columns: names })) yield b.columns;
+    }
+    return writeDataset(path, specs, rows(), {
+      config: options.config ?? this.config,
+      provenance,
+      name: options.name,
+      compression: options.compression,
+      maxRowsPerFile: options.maxRowsPerFile,
+      memoryBytes: options.memoryBytes,
+      standardNames: Object.fromEntries(
+        this.features.filter((f) => f.standardName).map((f) => [f.name, f.name]),
+      ),
+    });
+  }
+
+  /** Closes the open partition files (views share them; reopened on demand). */
+  close(): void {
+    for (const s of this.s.sources) s.close();
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private async sizeForIndexing(): Promise<number> {
+    return this.filtered
+      ? (await this.matchRows()).length
+      : this.sourceStarts[this.s.sources.length];
+  }
+
+  private indexToGlobal(p: number): number {
+    return this.filtered ? this.s.matches.rows![p] : p;
+  }
+
+  private globalRowAt(i: number): number {
+    if (this.s.order) {
+      const n = this.filtered
+        ? this.s.matches.rows!.length
+        : this.sourceStarts[this.s.sources.length];
+      const shuffle = new BlockShuffle(
+        n,
+        this.s.order.seed,
+        this.s.order.blockRows,
+        this.s.order.windowBlocks,
+      );
+      return this.indexToGlobal(shuffle.at(i));
+    }
+    return this.indexToGlobal(i);
+  }
+
+  private async matchRows(): Promise<Float64Array> {
+    if (!this.filtered) {
+      return Float64Array.from({ length: this.sourceStarts[this.s.sources.length] }, (_, i) => i);
+    }
+    if (this.s.matches.rows) return this.s.matches.rows;
+    const parts: Float64Array[] = [];
+    for await (const piece of this.scan([])) {
+      const base =
+        this.sourceStarts[piece.source] + this.s.sources[piece.source].starts[piece.file];
+      parts.push(Float64Array.from(piece.rows, (r) => base + r));
+    }
+    const rows = concatValues(parts) as Float64Array;
+    this.s.matches.rows = rows.length === 0 ? new Float64Array(0) : rows;
+    return this.s.matches.rows;
+  }
+
+  /** Reads columns of global rows, returned in the order given. */
+  private async readGlobal(rows: number[], names: string[]): Promise<Record<string, ColumnValues>> {
+    const groups = new Map<string, { k: number; f: number; at: number[]; fileRows: number[] }>();
+    for (const [at, g] of rows.entries()) {
+      const k = this.sourceOf(g);
+      const src = this.s.sources[k];
+      const [f, r] = src.locate(g - this.sourceStarts[k]);
+      const key = `${k}:${f}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { k, f, at: [], fileRows: [] };
+        groups.set(key, group);
+      }
+      group.at.push(at);
+      group.fileRows.push(r);
+    }
+    const first = this.s.sources[0];
+    const out: Record<string, ColumnValues> = {};
+    for (const n of names) out[n] = allocate(first.spec(n), rows.length);
+    for (const group of groups.values()) {
+      const data = await this.s.sources[group.k].readRows(group.f, names, group.fileRows);
+      for (const n of names) {
+        const per = first.perRow(n);
+        group.at.forEach((dst, j) => {
+          copyRow(data[n], j * per, out[n], dst * per, per);
+        });
+      }
+    }
+    return out;
+  }
+
+  private sourceOf(g: number): number {
+    let k = 0;
+    while (k + 1 < this.s.sources.length && this.sourceStarts[k + 1] <= g) k++;
+    return k;
+  }
+
+  private async examplesFor(rows: number[], names: string[]): Promise<Example[]> {
+    const withId = names.includes("object_id") ? names : ["object_id", ...names];
+    const data = await this.readGlobal(rows, withId);
+    const first = this.s.sources[0];
+    const cols: Record<string, RowColumn> = {};
+    for (const n of withId) {
+      const f = first.feature(n);
+      cols[n] = { values: data[n], shape: f.shape, dtype: f.dtype, unit: f.unit };
+    }
+    return rows.map((g, i) => {
+      const src = this.s.sources[this.sourceOf(g)];
+      return toExample(src.modality, src.provenance, cols, i);
+    });
+  }
+
+  /** Does one row pass every filter of the view? */
+  private async rowPasses(k: number, f: number, row: number): Promise<boolean> {
+    const src = this.s.sources[k];
+    const mask = await this.blockMask(src, f, [row], null);
+    return mask[0] === 1;
+  }
+
+  /** Columns the filters read. */
+  private filterColumns(): string[] {
+    const cols = new Set<string>();
+    for (const e of this.s.exprs) for (const c of exprColumns(e)) cols.add(c);
+    for (const fn of this.s.fns) for (const c of fn.columns) cols.add(c);
+    if (this.s.regions.length > 0) {
+      cols.add("ra");
+      cols.add("dec");
+    }
+    if (this.s.split) cols.add("object_id");
+    return [...cols];
+  }
+
+  /** 1 where the row passes: for `rows` of file f (explicit rows or, with `range`, [start, end)). */
+  private async blockMask(
+    src: Source,
+    f: number,
+    rows: number[] | null,
+    range: [number, number] | null,
+  ): Promise<Uint8Array> {
+    const cols = this.filterColumns();
+    const data = range
+      ? await src.readRange(f, cols, range[0], range[1])
+      : await src.readRows(f, cols, rows!);
+    const n = range ? range[1] - range[0] : rows!.length;
+    const mask = new Uint8Array(n).fill(1);
+    const lookup = (c: string) => data[c];
+    for (const e of this.s.exprs) {
+      const m = evaluate(e, n, lookup);
+      for (let i = 0; i < n; i++) mask[i] &= m[i];
+    }
+    for (const region of this.s.regions) {
+      const ra = data.ra as Float64Array;
+      const dec = data.dec as Float64Array;
+      for (let i = 0; i < n; i++) if (mask[i] && !inRegion(region, ra[i], dec[i])) mask[i] = 0;
+    }
+    if (this.s.split) {
+      const { seed, testSize, part } = this.s.split;
+      const ids = data.object_id;
+      for (let i = 0; i < n; i++) {
+        if (!mask[i]) continue;
+        const inTest = splitFraction(seed, ids, i) < testSize;
+        if (inTest !== (part === "test")) mask[i] = 0;
+      }
+    }
+    for (const { fn, columns } of this.s.fns) {
+      for (let i = 0; i < n; i++) {
+        if (!mask[i]) continue;
+        const row: Record<string, Scalar> = {};
+        for (const c of columns) {
+          const v = (data[c] as ArrayLike<Scalar>)[i];
+          row[c] = src.feature(c).dtype === "bool" ? v === 1 : v;
+        }
+        if (!fn(row)) mask[i] = 0;
+      }
+    }
+    return mask;
+  }
+
+  /** Row intervals of file f that can hold region rows: from the file's sorted _healpix_29 keys. */
+  private async candidateIntervals(src: Source, f: number): Promise<Array<[number, number]>> {
+    const entry = src.files[f];
+    if (this.s.regions.length === 0) return [[0, entry.rows]];
+    let intervals: Array<[number, number]> = [[0, entry.rows]];
+    for (const region of this.s.regions) {
+      const ranges = regionKeyRanges(region);
+      const lo = BigInt(entry.keyMin);
+      const hi = BigInt(entry.keyMax);
+      const touching = ranges.filter(([a, b]) => a <= hi && b > lo);
+      if (touching.length === 0) return [];
+      if (touching.some(([a, b]) => a <= lo && b > hi)) continue; // the whole file is inside the cover
+      const keys = (await src.readRange(f, ["_healpix_29"], 0, entry.rows))
+        ._healpix_29 as BigInt64Array;
+      const mine: Array<[number, number]> = touching.map(([a, b]) => [
+        lowerBound(keys, a),
+        lowerBound(keys, b),
+      ]);
+      intervals = intersect(
+        intervals,
+        mine.filter(([a, b]) => b > a),
+      );
+      if (intervals.length === 0) return [];
+    }
+    return intervals;
+  }
+
+  /** The rows of the view, file by file, in blocks, with the asked columns read. */
+  private async *scan(names: string[]): AsyncGenerator<{
+    source: number;
+    file: number;
+    rows: Uint32Array;
+    data: Record<string, ColumnValues>;
+  }> {
+    const filtered = this.filtered;
+    const rowBytes = names.reduce((sum, n) => sum + bytesPerRow(this.s.sources[0].spec(n)), 0);
+    const blockRows = Math.max(
+      1,
+      Math.min(SCAN_BLOCK_ROWS, Math.floor(SCAN_BLOCK_BYTES / Math.max(1, rowBytes))),
+    );
+    for (const [k, src] of this.s.sources.entries()) {
+      for (let f = 0; f < src.files.length; f++) {
+        for (const [a, b] of await this.candidateIntervals(src, f)) {
+          for (let start = a; start < b; start += blockRows) {
+            const end = Math.min(b, start + blockRows);
+            let rows: Uint32Array;
+            if (filtered) {
+              const mask = await this.blockMask(src, f, null, [start, end]);
+              let count = 0;
+              for (let i = 0; i < mask.length; i++) count += mask[i];
+              rows = new Uint32Array(count);
+              for (let i = 0, j = 0; i < mask.length; i++) if (mask[i]) rows[j++] = start + i;
+            } else {
+              rows = Uint32Array.from({ length: end - start }, (_, i) => start + i);
+            }
+            if (rows.length === 0) continue;
+            const data =
+              names.length === 0
+                ? {}
+                : rows.length === end - start
+                  ? await src.readRange(f, names, start, end)
+                  : await src.readRows(f, names, rows);
+            yield { source: k, file: f, rows, data };
+          }
+        }
+      }
+    }
+  }
+}
+
+const keyRangeCache = new WeakMap<Region, Array<[bigint, bigint]>>();
+
+/** The order-29 key ranges covering a region, computed once per region (it costs milliseconds). */
+function regionKeyRanges(region: Region): Array<[bigint, bigint]> {
+  let ranges = keyRangeCache.get(region);
+  if (!ranges) {
+    ranges =
+      region.kind === "cone"
+        ? coneKeyRanges(region.ra, region.dec, region.radiusDeg)
+        : boxKeyRanges(region.raMin, region.raMax, region.decMin, region.decMax);
+    keyRangeCache.set(region, ranges);
+  }
+  return ranges;
+}
+
+export function inRegion(region: Region, ra: number, dec: number): boolean {
+  if (region.kind === "cone")
+    return angularSeparationDeg(ra, dec, region.ra, region.dec) <= region.radiusDeg;
+  if (dec < region.decMin || dec > region.decMax) return false;
+  const width = region.raMax - region.raMin;
+  if (width >= 360) return true;
+  const span = (((region.raMax - region.raMin) % 360) + 360) % 360;
+  const offset = (((ra - region.raMin) % 360) + 360) % 360;
+  return offset <= span;
+}
+
+function lowerBound(keys: BigInt64Array, key: bigint): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function intersect(
+  a: Array<[number, number]>,
+  b: Array<[number, number]>,
+): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a0, a1] of a) {
+    for (const [b0, b1] of b) {
+      const lo = Math.max(a0, b0);
+      const hi = Math.min(a1, b1);
+      if (hi > lo) out.push([lo, hi]);
+    }
+  }
+  out.sort((x, y) => x[0] - y[0]);
+  return out;
+}
+
+function sameId(values: ColumnValues, id: string | number | bigint, i = 0): boolean {
+  const v = values[i];
+  if (typeof v === "string") return v === String(id);
+  try {
+    return BigInt(v as number | bigint) === BigInt(id);
+  } catch {
+    return false;
+  }
+}
+
+/** Stable fraction in [0, 1) from an object id and a seed (same id, same seed: same split). */
+function splitFraction(seed: number, ids: ColumnValues, i: number): number {
+  const h = BigInt.asUintN(64, fnv1a64(`${seed}:${String(ids[i])}`));
+  return Number(h >> 11n) / 2 ** 53;
+}

@@ -1,0 +1,15 @@
+// Public API of the dataset layer.
+export {
+  type Batch,
+  type BatchOptions,
+  concatenate,
+  Dataset,
+  type OpenOptions,
+  openDataset,
+  type Region,
+  type RowPredicate,
+} from "./dataset.ts";
+export type { Example, ImageBand, NDArray, Spaxel, Value } from "./example.ts";
+export { type Expr, parseExpr } from "./expr.ts";
+export { BlockShuffle, Permutation } from "./permutation.ts";
+export type { Feature } from "./source.ts";

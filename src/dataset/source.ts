@@ -1,0 +1,266 @@
+// One parent dataset config opened for reading: its manifest entries, the mapping of its columns
+// to view names, and a small pool of open partition files. Opening reads the manifest only.
+import { join } from "node:path";
+import { MissingColumnError, UsageError } from "../errors.ts";
+import {
+  type ColumnMapping,
+  columnModality,
+  GROUPS,
+  type Modality,
+  mapColumns,
+  modalityOf,
+  sigmaToIvar,
+} from "../schema/standard.ts";
+import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../storage/columns.ts";
+import type {
+  ColumnEntry,
+  ConfigEntry,
+  FileEntry,
+  Manifest,
+  Provenance,
+} from "../storage/manifest.ts";
+import { readManifest } from "../storage/manifest.ts";
+import { PartitionFile } from "../storage/partition-file.ts";
+
+export interface Feature {
+  name: string;
+  /** Column in the files (differs from `name` when an alias maps it to a standard name). */
+  source: string;
+  dtype: ColumnEntry["dtype"];
+  /** Shape of one row. */
+  shape: number[];
+  /** Fixed length in bytes of a string column. */
+  stringLength?: number;
+  unit?: string;
+  description?: string;
+  standardName?: string;
+  modality: Modality | "core";
+  /** A conversion applied on read (e.g. sigma to inverse variance). */
+  conversion?: string;
+}
+
+const MAX_OPEN_FILES = 16;
+
+export class Source {
+  readonly root: string;
+  readonly config: string;
+  readonly manifest: Manifest;
+  readonly entry: ConfigEntry;
+  readonly files: FileEntry[];
+  /** starts[f] is the first row of file f within this source; starts[files.length] = rows. */
+  readonly starts: Float64Array;
+  readonly features: Feature[];
+  readonly modality: Modality;
+  private readonly byName = new Map<string, Feature>();
+  private readonly open = new Map<number, PartitionFile>();
+  private idIndex: PartitionFile | undefined;
+
+  private constructor(root: string, manifest: Manifest, config: string) {
+    this.root = root;
+    this.manifest = manifest;
+    this.config = config;
+    this.entry = manifest.configs[config];
+    this.files = manifest.files.filter((f) => f.config === config);
+    this.starts = new Float64Array(this.files.length + 1);
+    for (let i = 0; i < this.files.length; i++)
+      this.starts[i + 1] = this.starts[i] + this.files[i].rows;
+    const mapping = mapColumns(this.entry.columns, manifest.provenance.survey);
+    this.features = this.entry.columns.map((c, i) => feature(c, mapping[i]));
+    for (const f of this.features) this.byName.set(f.name, f);
+    this.modality = modalityOf(this.byName.keys());
+  }
+
+  static async open(root: string, config?: string): Promise<Source> {
+    const manifest = await readManifest(root);
+    const configs = Object.keys(manifest.configs);
+    if (config === undefined) {
+      if (configs.length !== 1) {
+        throw new UsageError(
+          `${root} has configs ${configs.join(", ")}: say which one ({ config })`,
+        );
+      }
+      config = configs[0];
+    }
+    if (!manifest.configs[config]) {
+      throw new UsageError(
+        `unknown config "${config}" in ${root}; it has: ${configs.join(", ") || "none"}`,
+      );
+    }
+    return new Source(root, manifest, config);
+  }
+
+  get rows(): number {
+    return this.starts[this.files.length];
+  }
+
+  get provenance(): Provenance {
+    return this.manifest.provenance;
+  }
+
+  get configs(): string[] {
+    return Object.keys(this.manifest.configs);
+  }
+
+  feature(name: string): Feature {
+    const f = this.byName.get(name);
+    if (!f) {
+      throw new MissingColumnError(
+        `no such column; available: ${[...this.byName.keys()].join(", ")}`,
+        { file: join(this.root, "astropile.json"), column: name },
+      );
+    }
+    return f;
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** View names for a selection: column names, standard names or groups ("image", "spectrum"). */
+  resolve(names: string[]): string[] {
+    const out: string[] = [];
+    for (const name of names) {
+      const group = GROUPS[name];
+      const expanded = group ? group.filter((c) => this.byName.has(c)) : [name];
+      if (group && name === "ifu")
+        expanded.push(
+          ...this.features.filter((f) => f.name.startsWith("ifu_map_")).map((f) => f.name),
+        );
+      if (group && expanded.length === 0) {
+        throw new MissingColumnError(`this dataset has no ${name} columns`, {
+          file: join(this.root, "astropile.json"),
+          column: name,
+        });
+      }
+      for (const c of expanded) {
+        this.feature(c);
+        if (!out.includes(c)) out.push(c);
+      }
+    }
+    return out;
+  }
+
+  /** Locates a row of this source: [file index, row in file]. */
+  locate(row: number): [number, number] {
+    let lo = 0;
+    let hi = this.files.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return [lo, row - this.starts[lo]];
+  }
+
+  async file(index: number): Promise<PartitionFile> {
+    let f = this.open.get(index);
+    if (f) {
+      // Refresh its place in the LRU order.
+      this.open.delete(index);
+      this.open.set(index, f);
+      return f;
+    }
+    const entry = this.files[index];
+    f = await PartitionFile.open(join(this.root, entry.path), { expectRows: entry.rows });
+    this.open.set(index, f);
+    if (this.open.size > MAX_OPEN_FILES) {
+      const [oldest, file] = this.open.entries().next().value as [number, PartitionFile];
+      file.close();
+      this.open.delete(oldest);
+    }
+    return f;
+  }
+
+  /** Reads view columns for rows [start, end) of a file, conversions applied. */
+  async readRange(
+    fileIndex: number,
+    names: string[],
+    start: number,
+    end: number,
+  ): Promise<Record<string, ColumnValues>> {
+    const file = await this.file(fileIndex);
+    const raw = file.readRange(
+      names.map((n) => this.feature(n).source),
+      start,
+      end,
+    );
+    return this.convert(names, raw);
+  }
+
+  /** Reads view columns for the given rows of a file (any order), conversions applied. */
+  async readRows(
+    fileIndex: number,
+    names: string[],
+    rows: ArrayLike<number>,
+  ): Promise<Record<string, ColumnValues>> {
+    const file = await this.file(fileIndex);
+    const raw = file.readRows(
+      names.map((n) => this.feature(n).source),
+      rows,
+    );
+    return this.convert(names, raw);
+  }
+
+  private convert(
+    names: string[],
+    raw: Record<string, ColumnValues>,
+  ): Record<string, ColumnValues> {
+    const out: Record<string, ColumnValues> = {};
+    for (const name of names) {
+      const f = this.feature(name);
+      const v = raw[f.source];
+      out[name] = f.conversion === "sigma_to_ivar" ? sigmaToIvar(v as Float32Array) : v;
+    }
+    return out;
+  }
+
+  spec(name: string): ColumnSpec {
+    const f = this.feature(name);
+    const spec: ColumnSpec = { name, dtype: f.dtype, shape: f.shape };
+    if (f.stringLength !== undefined) spec.stringLength = f.stringLength;
+    if (f.unit) spec.unit = f.unit;
+    if (f.description) spec.description = f.description;
+    return spec;
+  }
+
+  perRow(name: string): number {
+    return valuesPerRow(this.feature(name));
+  }
+
+  /** The object_id index file, kept open for repeated lookups. */
+  async idIndexFile(): Promise<PartitionFile | undefined> {
+    const entry = this.entry.idIndex;
+    if (!entry) return undefined;
+    this.idIndex ??= await PartitionFile.open(join(this.root, entry.path), {
+      expectRows: entry.rows,
+    });
+    return this.idIndex;
+  }
+
+  close(): void {
+    for (const f of this.open.values()) f.close();
+    this.open.clear();
+    this.idIndex?.close();
+    this.idIndex = undefined;
+  }
+}
+
+function feature(c: ColumnEntry, m: ColumnMapping): Feature {
+  const f: Feature = {
+    name: m.name,
+    source: c.name,
+    dtype: c.dtype,
+    shape: c.shape,
+    modality: columnModality(m.name),
+  };
+  if (c.stringLength !== undefined) f.stringLength = c.stringLength;
+  if (c.unit) f.unit = c.unit;
+  if (c.description) f.description = c.description;
+  if (m.name !== c.name || c.standardName) f.standardName = m.name;
+  if (m.convert) {
+    f.conversion = m.convert;
+    f.unit = undefined;
+    f.description = `inverse variance, converted on read from ${c.name} (a sigma)`;
+  }
+  return f;
+}
