@@ -339,5 +339,15 @@ export async function scatterCatalog(
     }
   }
   await flush();
+  // The buckets must be on disk before scatter.json says they are complete.
+  for (let u = 0; u < units.length; u++) {
+    if (stats[u].bytes === 0) continue;
+    const handle = await open(bucketPath(paths, u), "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
   return stats;
 }

@@ -67,7 +67,7 @@ async function runBuild(
       workers: workersOption(flags.workers),
       memoryBytes: flags.memory ? parseSize(flags.memory, "--memory") : undefined,
       onProgress: (p) => progress.update(p),
-      log: flags.quiet ? undefined : (line) => process.stderr.write(`${label} ${line}\n`),
+      log: (line) => progress.log(`${label} ${line}`),
     });
   } finally {
     progress.stop();
@@ -168,6 +168,7 @@ async function demoSources(
 
 /** deg² above 1, else arcmin². */
 export function areaText(deg2: number): string {
+  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
   return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
 }
 

@@ -26,6 +26,8 @@ function eta(seconds: number): string {
 
 export interface ProgressView {
   update(p: BuildProgress): void;
+  /** A message line; on a terminal it replaces the bar's line and the bar redraws below it. */
+  log(line: string): void;
   stop(): void;
 }
 
@@ -34,7 +36,7 @@ export function buildProgress(
   options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {},
 ): ProgressView {
   const stream = options.stream ?? process.stderr;
-  if (options.quiet) return { update() {}, stop() {} };
+  if (options.quiet) return { update() {}, log() {}, stop() {} };
   let phase = "";
   let started = Date.now();
   let startRows = 0;
@@ -74,6 +76,9 @@ export function buildProgress(
           units: p.unitsTotal ? ` (${p.unitsDone}/${p.unitsTotal} units)` : "",
         });
       },
+      log(line) {
+        stream.write(`\r\x1b[K${line}\n`);
+      },
       stop() {
         bar?.stop();
         bar = null;
@@ -101,6 +106,9 @@ export function buildProgress(
       stream.write(
         `${label} ${PHASES[p.phase]}: ${p.rows}${total ? `/${total}` : ""} rows${pct}${tail}${units}\n`,
       );
+    },
+    log(line) {
+      stream.write(`${line}\n`);
     },
     stop() {},
   };

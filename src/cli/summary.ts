@@ -48,8 +48,12 @@ export function pixelSummaries(manifest: Manifest, config: string): PixelSummary
   return [...by.values()].sort((a, b) => a.pixel - b.pixel);
 }
 
+/** Above this many rows the coverage (a scan of the key column) is not computed: NaN. */
+const COVERAGE_MAX_ROWS = 5_000_000;
+
 /** Reads only the `_healpix_29` column of each file, in blocks. */
 export async function coverage(root: string, manifest: Manifest, config: string): Promise<number> {
+  if ((manifest.configs[config]?.rows ?? 0) > COVERAGE_MAX_ROWS) return Number.NaN;
   const cells = new Set<bigint>();
   const shift = BigInt(2 * (29 - COVER_ORDER));
   for (const f of manifest.files) {
