@@ -1,0 +1,228 @@
+// The kernel against astropy: committed fixtures (scripts/make_xmatch_fixtures.py) with points
+// on order-4 pixel borders, at the poles, across RA 0/360, in clumps and duplicated; and a live
+// run of astropy on fresh random points.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { UsageError } from "../../src/errors.ts";
+import { matchAll, matchNearest, type Pairs, SkyIndex } from "../../src/xmatch/kernel.ts";
+import { referenceSkip, runPython } from "../helpers/python.ts";
+import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
+
+interface Fixture {
+  radii_arcsec: number[];
+  left: { ra: number[]; dec: number[] };
+  right: { ra: number[]; dec: number[] };
+  answers: {
+    search_around_sky: Record<string, { left: number[]; right: number[]; sep_arcsec: number[] }>;
+    match_coordinates_sky: Record<string, { right: number[]; sep_arcsec: number[] }>;
+  };
+}
+
+const FIXTURES = join(import.meta.dirname, "..", "fixtures", "xmatch");
+const TOL_ARCSEC = 1e-6;
+
+function load(name: string): Fixture {
+  return JSON.parse(readFileSync(join(FIXTURES, name), "utf8")) as Fixture;
+}
+
+/** Asserts our pairs equal astropy's (left, right sorted) with separations to 1e-6 arcsec. */
+function assertSamePairs(
+  ours: Pairs,
+  theirs: { left: ArrayLike<number>; right: ArrayLike<number>; sep_arcsec: ArrayLike<number> },
+  what: string,
+): void {
+  const key = (l: number, r: number) => `${l}:${r}`;
+  const mine = new Map<string, number>();
+  for (let i = 0; i < ours.left.length; i++)
+    mine.set(key(ours.left[i]!, ours.right[i]!), ours.sepDeg[i]! * 3600);
+  const missing: string[] = [];
+  for (let i = 0; i < theirs.left.length; i++) {
+    const k = key(theirs.left[i]!, theirs.right[i]!);
+    const s = mine.get(k);
+    if (s === undefined) {
+      missing.push(`${k} at ${theirs.sep_arcsec[i]}"`);
+      continue;
+    }
+    assert.ok(
+      Math.abs(s - theirs.sep_arcsec[i]!) <= TOL_ARCSEC,
+      `${what}: pair ${k} sep ${s}" vs astropy ${theirs.sep_arcsec[i]}"`,
+    );
+    mine.delete(k);
+  }
+  assert.deepEqual(missing, [], `${what}: pairs astropy finds and we miss`);
+  assert.deepEqual([...mine.keys()], [], `${what}: pairs we find and astropy does not`);
+}
+
+for (const name of ["borders_poles.json", "clumps.json"]) {
+  const fx = load(name);
+
+  test(`matchAll equals astropy search_around_sky on ${name} at every radius`, () => {
+    for (const r of fx.radii_arcsec) {
+      const theirs = fx.answers.search_around_sky[fmt(r)]!;
+      assert.ok(theirs, `fixture has radius ${r}`);
+      const ours = matchAll(fx.left, fx.right, r / 3600);
+      assertSamePairs(ours, theirs, `${name} r=${r}"`);
+      // Sorted by (left, right), as documented.
+      for (let i = 1; i < ours.left.length; i++) {
+        assert.ok(
+          ours.left[i - 1]! < ours.left[i]! ||
+            (ours.left[i - 1] === ours.left[i] && ours.right[i - 1]! < ours.right[i]!),
+        );
+      }
+    }
+    // The fixture exercises something at each radius but the smallest.
+    assert.ok(fx.answers.search_around_sky["1.0"]!.left.length > 10);
+  });
+
+  test(`matchNearest equals astropy match_coordinates_sky (1st and 2nd neighbour) on ${name}`, () => {
+    const all = 180; // no radius cut: every left point has a nearest right point
+    const k2 = matchNearest(fx.left, fx.right, all, { k: 2 });
+    const n = fx.left.ra.length;
+    assert.equal(k2.left.length, 2 * n);
+    for (const nth of [1, 2]) {
+      const theirs = fx.answers.match_coordinates_sky[String(nth)]!;
+      for (let i = 0; i < n; i++) {
+        const t = 2 * i + nth - 1;
+        assert.equal(k2.left[t], i);
+        const sep = k2.sepDeg[t]! * 3600;
+        assert.ok(
+          Math.abs(sep - theirs.sep_arcsec[i]!) <= TOL_ARCSEC,
+          `left ${i} nth ${nth}: ${sep}" vs ${theirs.sep_arcsec[i]}"`,
+        );
+        // Equal separations (exact duplicates on the right) may be ordered either way.
+        if (k2.right[t] !== theirs.right[i]) {
+          const alt = matchAll(
+            { ra: [fx.left.ra[i]!], dec: [fx.left.dec[i]!] },
+            { ra: [fx.right.ra[theirs.right[i]!]!], dec: [fx.right.dec[theirs.right[i]!]!] },
+            180,
+          );
+          assert.equal(alt.sepDeg[0], k2.sepDeg[t], `left ${i}: a different neighbour`);
+        }
+      }
+    }
+    // With a radius, nearest = the first neighbour when it lies within the radius.
+    const theirs = fx.answers.match_coordinates_sky["1"]!;
+    const near = matchNearest(fx.left, fx.right, 30 / 3600);
+    const expect = [...theirs.sep_arcsec.keys()].filter((i) => theirs.sep_arcsec[i]! <= 30);
+    assert.deepEqual(Array.from(near.left), expect);
+  });
+}
+
+function fmt(r: number): string {
+  return Number.isInteger(r) ? r.toFixed(1) : String(r);
+}
+
+test("pairs at the poles and across RA 0/360, radius from 1 mas to 10 deg", () => {
+  const cases: Array<[number, number, number, number]> = [
+    [0, 90, 180, 89.99999], // across the north pole
+    [10, -90, 250, -89.9999], // across the south pole
+    [359.9999999, 0, 0.0000001, 0], // across RA 0
+    [0.0001, 45, 359.9999, 45],
+  ];
+  for (const [a, d, b, e] of cases) {
+    const sepDeg = matchAll({ ra: [a], dec: [d] }, { ra: [b], dec: [e] }, 180).sepDeg[0]!;
+    for (const f of [1.000001, 2, 1e6]) {
+      const r = Math.min(sepDeg * f, 10);
+      if (r < sepDeg) continue;
+      const p = matchAll({ ra: [a], dec: [d] }, { ra: [b, 123], dec: [e, 0] }, r);
+      assert.deepEqual(Array.from(p.right), [0], `(${a}, ${d})-(${b}, ${e}) within ${r}`);
+    }
+    const p = matchAll({ ra: [a], dec: [d] }, { ra: [b], dec: [e] }, sepDeg * 0.999999);
+    assert.equal(p.left.length, 0);
+  }
+});
+
+test("a pair exactly at the radius is kept (sep <= radius); 1 mas pairs are found", () => {
+  const left = { ra: [10], dec: [20] };
+  const right = { ra: [10 + 0.001 / 3600 / Math.cos((20 * Math.PI) / 180)], dec: [20] };
+  const sep = matchAll(left, right, 1).sepDeg[0]!;
+  assert.equal(matchAll(left, right, sep).left.length, 1);
+  assert.equal(matchAll(left, right, sep * (1 - 1e-12)).left.length, 0);
+  assert.ok(Math.abs(sep * 3600 - 0.001) < 1e-9);
+});
+
+test("brute force agrees on dense random points at several radii (duplicates, clumps, poles)", () => {
+  const a = skyPoints(1500, 3, 0.2);
+  const b = skyPoints(1500, 4, 0.2);
+  for (const r of [1e-3, 2, 60, 900, 3600, 4 * 3600]) {
+    const ours = matchAll(a, b, r / 3600);
+    const index = new SkyIndex(b, r / 3600);
+    let count = 0;
+    for (let i = 0; i < a.ra.length; i++) {
+      index.search(a.ra[i]!, a.dec[i]!, r / 3600, () => count++);
+    }
+    assert.equal(count, ours.left.length);
+    // Brute force over all pairs with the same accurate separation.
+    let brute = 0;
+    const one = { ra: [0], dec: [0] };
+    for (let i = 0; i < a.ra.length; i += 13) {
+      one.ra[0] = a.ra[i]!;
+      one.dec[0] = a.dec[i]!;
+      const got = matchAll(one, b, 180);
+      const within = Array.from(got.sepDeg).filter((s) => s <= r / 3600).length;
+      const ourRow = ours.left.filter((l) => l === i).length;
+      assert.equal(ourRow, within, `left ${i} at r=${r}"`);
+      brute += within;
+    }
+    if (r >= 60) assert.ok(brute > 0, `r=${r}" finds pairs`);
+  }
+});
+
+test("bad input is a UsageError naming the side and row", () => {
+  assert.throws(() => matchAll({ ra: [1], dec: [91] }, { ra: [], dec: [] }, 1), UsageError);
+  assert.throws(() => matchAll({ ra: [1], dec: [1] }, { ra: [1, 2], dec: [1] }, 1), /right/);
+  assert.throws(() => matchAll({ ra: [1], dec: [1] }, { ra: [1], dec: [1] }, -1), UsageError);
+  assert.throws(() => matchNearest({ ra: [1], dec: [1] }, { ra: [1], dec: [1] }, 1, { k: 0 }));
+  assert.equal(matchAll({ ra: [], dec: [] }, { ra: [1], dec: [1] }, 1).left.length, 0);
+});
+
+test("live: astropy search_around_sky and match_coordinates_sky on fresh random points", {
+  skip: referenceSkip(["astropy", "numpy"]),
+}, () => {
+  const seed = Date.now() >>> 0;
+  const rand = mulberry32(seed);
+  const n = 3000;
+  const a = skyPoints(n, seed, 0.5);
+  const b = skyPoints(n, seed + 1, 0.5);
+  // Half of the right side near left points, within a few arcsec.
+  for (let i = 0; i < n / 2; i++) {
+    const j = Math.floor(rand() * n);
+    b.dec[i] = Math.max(-90, Math.min(90, a.dec[j]! + (rand() - 0.5) / 1800));
+    b.ra[i] = (a.ra[j]! + (rand() - 0.5) / 1800 + 360) % 360;
+  }
+  const r = 1 + rand() * 20;
+  const input = JSON.stringify({
+    a: [Array.from(a.ra), Array.from(a.dec)],
+    b: [Array.from(b.ra), Array.from(b.dec)],
+    r,
+  });
+  const out = JSON.parse(
+    runPython(
+      `
+import json, sys
+import numpy as np, astropy.units as u
+from astropy.coordinates import SkyCoord, search_around_sky, match_coordinates_sky
+d = json.load(sys.stdin)
+c1 = SkyCoord(np.array(d["a"][0]) * u.deg, np.array(d["a"][1]) * u.deg)
+c2 = SkyCoord(np.array(d["b"][0]) * u.deg, np.array(d["b"][1]) * u.deg)
+i1, i2, s, _ = search_around_sky(c1, c2, d["r"] * u.arcsec)
+idx, s1, _ = match_coordinates_sky(c1, c2)
+print(json.dumps({"left": i1.tolist(), "right": i2.tolist(), "sep_arcsec": s.to_value(u.arcsec).tolist(),
+  "nn": idx.tolist(), "nn_sep": s1.to_value(u.arcsec).tolist()}))
+`,
+      [],
+      input,
+    ),
+  ) as { left: number[]; right: number[]; sep_arcsec: number[]; nn: number[]; nn_sep: number[] };
+  assert.ok(out.left.length > 100, `seed ${seed}: pairs to compare`);
+  assertSamePairs(matchAll(a, b, r / 3600), out, `live seed ${seed} r=${r}"`);
+  const near = matchNearest(a, b, 180);
+  for (let i = 0; i < n; i++) {
+    assert.ok(
+      Math.abs(near.sepDeg[i]! * 3600 - out.nn_sep[i]!) <= TOL_ARCSEC,
+      `seed ${seed} nn ${i}`,
+    );
+  }
+});
