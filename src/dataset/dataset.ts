@@ -43,7 +43,8 @@ export interface BatchOptions {
   columns?: string[];
   /**
    * A reproducible shuffle. It reads efficiently: blocks of `blockRows` contiguous rows are
-   * shuffled, then rows are shuffled within windows of `windowBlocks` blocks (default 1024 x 16).
+   * shuffled, then rows are shuffled within windows of `windowBlocks` blocks (default 16 blocks of
+   * up to 1024 rows, fewer for heavy rows so a window holds about 64 MiB).
    * Rows further apart than a window can never be adjacent in a batch; increase `windowBlocks`
    * for more mixing at the cost of memory.
    */
@@ -70,6 +71,8 @@ interface ViewState {
 
 /** Rows scanned per block when filtering: the filter columns of one block are in memory at once. */
 const SCAN_BLOCK_ROWS = 65536;
+/** Target bytes of one shuffle window (blocks read and permuted together). */
+const SHUFFLE_WINDOW_BYTES = 64 * 2 ** 20;
 /** Bytes of asked-for columns read per block: bounds memory whatever the row size. */
 const SCAN_BLOCK_BYTES = 32 * 2 ** 20;
 
@@ -299,7 +302,7 @@ export class Dataset {
     return this.with({
       order: {
         seed,
-        blockRows: options.blockRows ?? 1024,
+        blockRows: options.blockRows ?? this.defaultBlockRows(),
         windowBlocks: options.windowBlocks ?? 16,
       },
     });
@@ -393,7 +396,7 @@ export class Dataset {
     const order = options.shuffle
       ? {
           seed: options.shuffle.seed,
-          blockRows: options.shuffle.blockRows ?? 1024,
+          blockRows: options.shuffle.blockRows ?? this.defaultBlockRows(),
           windowBlocks: options.shuffle.windowBlocks ?? 16,
         }
       : this.s.order;
@@ -509,6 +512,20 @@ export class Dataset {
   }
 
   // ---- internals -------------------------------------------------------------------------
+
+  /**
+   * Shuffle block size from the view's row size: a window (16 blocks) holds about 64 MiB, at
+   * most 1024 rows a block. Derived from the view's columns, not a batch's, so one view has
+   * one order.
+   */
+  private defaultBlockRows(): number {
+    const src = this.s.sources[0];
+    const rowBytes = this.columns.reduce((sum, n) => sum + bytesPerRow(src.spec(n)), 0);
+    return Math.max(
+      16,
+      Math.min(1024, Math.floor(SHUFFLE_WINDOW_BYTES / 16 / Math.max(1, rowBytes))),
+    );
+  }
 
   private async sizeForIndexing(): Promise<number> {
     return this.filtered

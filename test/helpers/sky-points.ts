@@ -12,7 +12,11 @@ export function mulberry32(seed: number): () => number {
 }
 
 /** `uniform` is the fraction spread over the whole sky (each lands in its own pixel, mostly). */
-export function skyPoints(n: number, seed: number, uniform = 0.3): { ra: Float64Array; dec: Float64Array } {
+export function skyPoints(
+  n: number,
+  seed: number,
+  uniform = 0.3,
+): { ra: Float64Array; dec: Float64Array } {
   const rand = mulberry32(seed);
   const ra = new Float64Array(n);
   const dec = new Float64Array(n);
