@@ -26,6 +26,8 @@ interface ChildResult {
   rowBytes: number;
   units: number;
   maxRssMiB: number;
+  /** CPU seconds of the whole process (all threads): the work, whatever the machine's load. */
+  cpuSeconds: number;
   phases: Record<string, number>;
 }
 
@@ -71,6 +73,7 @@ async function child(src: string, out: string, workers: number): Promise<void> {
     rowBytes: columns.reduce((s, c) => s + bytesPerRow({ ...c, shape: c.shape }), 0),
     units: r.report.units,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    cpuSeconds: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,
     phases,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -107,7 +110,8 @@ function runChild(src: string, out: string, workers: number): Promise<ChildResul
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Median; the lower middle for an even count (the run least disturbed by other jobs). */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const size: SynthSize = quick ? "small" : "medium";
@@ -125,22 +129,22 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const res = await runChild(src, out, w);
       results[w].push(res);
       console.log(
-        `  round ${r + 1}, ${w} worker(s): ${res.seconds.toFixed(1)} s, ${(res.rows / res.seconds).toFixed(0)} objects/s, peak RSS ${res.maxRssMiB.toFixed(0)} MiB, phases ${JSON.stringify(Object.fromEntries(Object.entries(res.phases).map(([k, v]) => [k, Number(v.toFixed(1))])))}`,
+        `  round ${r + 1}, ${w} worker(s): ${res.seconds.toFixed(1)} s (CPU ${res.cpuSeconds.toFixed(1)} s), ${(res.rows / res.seconds).toFixed(0)} objects/s, load ${load()}, peak RSS ${res.maxRssMiB.toFixed(0)} MiB, phases ${JSON.stringify(Object.fromEntries(Object.entries(res.phases).map(([k, v]) => [k, Number(v.toFixed(1))])))}`,
       );
     }
   }
   console.log(`load average ${load()} after`);
   console.log("");
   console.log(
-    "| workers | objects | time (s) | objects/s | MB/s written (gzip files) | MB/s of rows (uncompressed) | peak RSS (MiB) |",
+    "| workers | objects | time (s) | objects/s | MB/s written (gzip files) | MB/s of rows (uncompressed) | CPU s (all threads) | peak RSS (MiB) |",
   );
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const w of [1, cores]) {
     const list = results[w];
     const secs = median(list.map((x) => x.seconds));
     const x = list[0];
     console.log(
-      `| ${w} | ${x.rows} | ${secs.toFixed(1)} | ${(x.rows / secs).toFixed(0)} | ${(x.bytes / 1e6 / secs).toFixed(1)} | ${((x.rows * x.rowBytes) / 1e6 / secs).toFixed(1)} | ${Math.max(...list.map((y) => y.maxRssMiB)).toFixed(0)} |`,
+      `| ${w} | ${x.rows} | ${secs.toFixed(1)} | ${(x.rows / secs).toFixed(0)} | ${(x.bytes / 1e6 / secs).toFixed(1)} | ${((x.rows * x.rowBytes) / 1e6 / secs).toFixed(1)} | ${median(list.map((y) => y.cpuSeconds)).toFixed(1)} | ${Math.max(...list.map((y) => y.maxRssMiB)).toFixed(0)} |`,
     );
   }
   const speedup =
