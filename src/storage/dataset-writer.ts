@@ -50,6 +50,8 @@ export interface DatasetWriterOptions
   /** Standard names of survey columns (e.g. {"FLUX_G": "flux_g"}), recorded in the manifest. */
   standardNames?: Record<string, string>;
   onProgress?: (progress: WriteProgress) => void;
+  /** Rows per block of the object_id index (the manifest keeps each block's first key). */
+  idIndexBlockRows?: number;
 }
 
 export interface WriteProgress {
@@ -95,7 +97,9 @@ export class DatasetWriter {
     this.root = root;
     this.inputSpecs = inputSpecs;
     this.specs = [...inputSpecs, ...STANDARD_COLUMNS];
-    this.options = { ...DEFAULTS, ...options };
+    // Options given as undefined keep their defaults.
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { ...DEFAULTS, ...(given as DatasetWriterOptions) };
     this.scratch = join(
       root,
       `.astropile-scratch-${process.pid}-${Math.random().toString(36).slice(2)}`,
@@ -217,7 +221,12 @@ export class DatasetWriter {
         });
       }
       const files = await out.finish();
-      const idIndex = await writeIdIndex(this.root, this.options.config, ids);
+      const idIndex = await writeIdIndex(
+        this.root,
+        this.options.config,
+        ids,
+        this.options.idIndexBlockRows,
+      );
       const manifest =
         (await readManifest(this.root).catch(() => null)) ??
         emptyManifest(this.options.name ?? basename(this.root), this.options.provenance);

@@ -82,6 +82,7 @@ export async function writeIdIndex(
   root: string,
   config: string,
   ids: ExternalSorter,
+  blockRows = FENCE_ROWS,
 ): Promise<IdIndexEntry> {
   const rel = posix.join(config, ID_INDEX_NAME);
   const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, {
@@ -93,7 +94,7 @@ export async function writeIdIndex(
     for await (const batch of ids.sorted()) {
       const keys = batch.id_key as BigInt64Array;
       for (let i = 0; i < keys.length; i++) {
-        if ((rows + i) % FENCE_ROWS === 0) fence.push(keys[i].toString());
+        if ((rows + i) % blockRows === 0) fence.push(keys[i].toString());
       }
       writer.append(batch);
       rows += keys.length;
@@ -108,7 +109,7 @@ export async function writeIdIndex(
     rows,
     bytes: written.bytes,
     sha256: written.sha256,
-    blockRows: FENCE_ROWS,
+    blockRows,
     fence,
   };
 }

@@ -107,8 +107,8 @@ describe("examples in the seed schema", () => {
       assert.equal(picked[0].object_id, picked[2].object_id);
       const fromGet = await ds.get(3);
       assert.equal(picked[1].object_id, fromGet.object_id);
-      // every id in one layout, a sample in the others
-      const step = ds === datasets[1] ? 1 : 97;
+      // a third of the ids in one layout, a sample in the others
+      const step = ds === datasets[1] ? 3 : 97;
       for (let i = 0; i < N; i += step) {
         const ex = await ds.getById(ids[i]);
         assert.equal(ex.ra, ra[i]);

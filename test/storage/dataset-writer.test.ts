@@ -31,7 +31,7 @@ const COLUMNS: ColumnSpec[] = [
 ];
 
 function* batches(order: Uint32Array, size: number): Generator<ColumnBatch> {
-  const { ra, dec } = skyPoints(N, 7);
+  const { ra, dec } = skyPoints(N, 7, 0.05);
   for (let s = 0; s < order.length; s += size) {
     const idx = order.subarray(s, s + size);
     yield {
@@ -105,7 +105,7 @@ describe("partitioned dataset writer", () => {
     assert.ok(manifest.files.every((f) => /^main\/healpix=\d+\/001-of-001\.hdf5$/.test(f.path)));
     reference = await readAll(root, manifest);
     assert.equal(reference.size, N);
-    const { ra, dec } = skyPoints(N, 7);
+    const { ra, dec } = skyPoints(N, 7, 0.05);
     const keys = ang2pix(29, ra, dec);
     for (let i = 0; i < N; i++) {
       const row = reference.get(BigInt(i) * 1000003n)!;
@@ -161,6 +161,18 @@ describe("partitioned dataset writer", () => {
         "no pending files left",
       );
     }
+  });
+
+  test("options passed as undefined keep their defaults", async () => {
+    const root = join(dir, "undefined-options");
+    const manifest = await writeDataset(root, COLUMNS, batches(shuffled(300, 8), 100), {
+      config: "main",
+      provenance: { survey: "TEST" },
+      maxRowsPerFile: undefined,
+      memoryBytes: undefined,
+      compression: undefined,
+    });
+    assert.equal((await readAll(root, manifest)).size, 300);
   });
 
   test("duplicates of one position never straddle two files", async () => {
@@ -310,11 +322,12 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
 
 describe("object_id index", () => {
   test("every id is found at its file and row, int64 and string ids, across index blocks", async () => {
-    const { FENCE_ROWS, idKeyOf, lookupIdKey } = await import("../../src/storage/id-index.ts");
+    const { idKeyOf, lookupIdKey } = await import("../../src/storage/id-index.ts");
     for (const kind of ["int64", "string"] as const) {
       const root = join(dir, `ids-${kind}`);
-      const n = FENCE_ROWS + 5000; // more than one index block
-      const { ra, dec } = skyPoints(n, 11);
+      const n = 5000;
+      const blockRows = 1024; // several index blocks
+      const { ra, dec } = skyPoints(n, 11, 0.02);
       const idSpec: ColumnSpec =
         kind === "int64"
           ? { name: "object_id", dtype: "int64", shape: [] }
@@ -332,12 +345,13 @@ describe("object_id index", () => {
       const manifest = await writeDataset(root, [idSpec, COLUMNS[1], COLUMNS[2]], [batch], {
         config: "c",
         provenance: { survey: "T" },
-        maxRowsPerFile: 4000,
-        memoryBytes: 400_000,
+        maxRowsPerFile: 400,
+        memoryBytes: 100_000,
+        idIndexBlockRows: blockRows,
       });
       const index = manifest.configs.c.idIndex!;
       assert.equal(index.rows, n);
-      assert.equal(index.fence.length, 2);
+      assert.equal(index.fence.length, Math.ceil(n / blockRows));
       const files = manifest.files.filter((f) => f.config === "c");
       const opened = await Promise.all(files.map((f) => PartitionFile.open(join(root, f.path))));
       for (const i of [
@@ -345,8 +359,8 @@ describe("object_id index", () => {
         1,
         17,
         4000,
-        FENCE_ROWS - 1,
-        FENCE_ROWS,
+        blockRows - 1,
+        blockRows,
         n - 1,
         ...Array.from({ length: 200 }, (_, k) => (k * 3571) % n),
       ]) {
