@@ -1,0 +1,88 @@
+// `astropile xmatch` through the launcher: JSON pairs equal crossMatch's, --out writes a
+// dataset, --catalog-only a CSV, bad arguments exit 2 with one line on stderr.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { openDataset } from "../../src/dataset/index.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { skyPoints } from "../helpers/sky-points.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir("astropile-xmatch-cli-");
+const BIN = join(import.meta.dirname, "..", "..", "bin", "astropile.mjs");
+
+async function write(root: string, seed: number, ids: (i: number) => string) {
+  const p = skyPoints(300, seed, 0.02);
+  await writeDataset(
+    root,
+    [
+      { name: "object_id", dtype: "string", shape: [], stringLength: 8 },
+      { name: "ra", dtype: "float64", shape: [] },
+      { name: "dec", dtype: "float64", shape: [] },
+    ],
+    [{ object_id: Array.from({ length: 300 }, (_, i) => ids(i)), ra: p.ra, dec: p.dec }],
+    { config: "c", provenance: { survey: `S${seed}` }, maxRowsPerFile: 50, compression: "none" },
+  );
+}
+const A = join(dir, "a");
+const B = join(dir, "b");
+await write(A, 21, (i) => `a${i}`);
+// The same positions (same seed): a_i meets b_i at 0 arcsec, and clump neighbours within the radius.
+await write(B, 21, (i) => `b${i}`);
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+}
+
+test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async () => {
+  const r = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as {
+    rows: number;
+    pairs: Array<{ left_object_id: string; right_object_id: string; sep_arcsec: number }>;
+  };
+  const { catalog } = await crossMatch(await openDataset(A), await openDataset(B), {
+    radiusArcsec: 60,
+    mode: "all",
+  });
+  assert.ok(catalog.length > 50, `${catalog.length} pairs`);
+  assert.equal(doc.rows, catalog.length);
+  assert.deepEqual(
+    doc.pairs.map((p) => `${p.left_object_id}:${p.right_object_id}:${p.sep_arcsec}`),
+    Array.from(
+      catalog.sep_arcsec,
+      (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
+    ),
+  );
+  assert.match(r.stderr, /xmatch: pixel \d+\/\d+/);
+});
+
+test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
+  const out = join(dir, "out");
+  const r = run(["xmatch", A, B, "--radius", "30", "--out", out]);
+  assert.equal(r.status, 0, r.stderr);
+  const ds = await openDataset(out);
+  assert.ok(ds.columns.includes("right.object_id") && ds.columns.includes("sep_arcsec"));
+  const csvDir = join(dir, "csv");
+  const c = run(["xmatch", A, B, "--radius", "30", "--out", csvDir, "--catalog-only"]);
+  assert.equal(c.status, 0, c.stderr);
+  const lines = readFileSync(join(csvDir, "xmatch.csv"), "utf8").trim().split("\n");
+  assert.equal(lines.length - 1, ds.length);
+  assert.match(lines[0]!, /^left_object_id,right_object_id,sep_arcsec,ra,dec,healpix,/);
+});
+
+test("bad arguments exit 2 with a one-line message", () => {
+  for (const args of [
+    ["xmatch", A, B],
+    ["xmatch", A, B, "--radius", "-1"],
+    ["xmatch", A, B, "--radius", "1", "--mode", "best"],
+    ["xmatch", A, B, "--radius", "1", "--catalog-only"],
+  ]) {
+    const r = run(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
