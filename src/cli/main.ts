@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
+import { registerXmatchCommand } from "./xmatch.ts";
 
 /** Builds the `astropile` command. Subcommands register themselves here. */
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerBuildCommands(program);
   registerDataCommands(program);
   registerCacheCommand(program);
+  registerXmatchCommand(program);
   return program;
 }
 
