@@ -249,24 +249,36 @@ export async function crossMatch(
   const rightPixels = filesByPixel(R);
   const pixels = [...leftPixels.keys()].sort((a, b) => a - b);
   const out = new CatalogBuilder();
-  // Right files read for the previous pixel: NESTED neighbours share most of them.
-  let cache = new Map<number, Positions>();
+  // Right files read recently, least recently used first: in NESTED order the next pixel's
+  // neighbourhood overlaps the last few, so each right file is read about once. Bounded by
+  // rows (the current neighbourhood is always kept).
+  const cache = new Map<number, Positions>();
+  let cachedRows = 0;
   let rightFilesRead = 0;
   let leftFilesRead = 0;
   let leftRows = 0;
   for (const [done, pix] of pixels.entries()) {
     const rightFiles = rightFilesFor(R, rightPixels, pix, radiusDeg);
-    const next = new Map<number, Positions>();
+    const parts: Positions[] = [];
     for (const f of rightFiles) {
       let p = cache.get(f);
-      if (!p) {
+      if (p) cache.delete(f);
+      else {
         p = await readPositions(R, [f]);
         rightFilesRead++;
+        cachedRows += p.ra.length;
       }
-      next.set(f, p);
+      cache.set(f, p);
+      parts.push(p);
     }
-    cache = next;
-    const rp = concatPositions([...next.values()]);
+    const keep = new Set(rightFiles);
+    for (const [f, p] of cache) {
+      if (cachedRows <= CACHE_ROWS) break;
+      if (keep.has(f)) continue;
+      cache.delete(f);
+      cachedRows -= p.ra.length;
+    }
+    const rp = parts.length > 0 ? concatPositions(parts) : emptyPositions();
     const index = rp.ra.length > 0 ? new SkyIndex(rp, radiusDeg) : null;
     // Left files of this pixel one at a time: bounded by the file size cap.
     for (const lf of leftPixels.get(pix)!) {
@@ -329,6 +341,19 @@ export async function crossMatch(
     catalog,
     dataset: new MatchedDataset(left, right, catalog, radiusArcsec),
     stats: { leftFilesRead, rightFilesRead, pixels: pixels.length },
+  };
+}
+
+/** Right rows kept in the read cache (ra, dec, id, file, row: ~50 bytes a row). */
+const CACHE_ROWS = 2_000_000;
+
+function emptyPositions(): Positions {
+  return {
+    ra: new Float64Array(0),
+    dec: new Float64Array(0),
+    id: [],
+    file: new Int32Array(0),
+    row: new Int32Array(0),
   };
 }
 
