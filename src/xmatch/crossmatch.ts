@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
-import { UsageError } from "../errors.ts";
+import { SchemaError, UsageError } from "../errors.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
 import {
   type ColumnBatch,
@@ -116,12 +116,18 @@ async function readPositions(src: Source, fileIndices: number[]): Promise<Positi
   for (const f of fileIndices) {
     const rows = src.files[f]!.rows;
     const cols = await src.readRange(f, ["ra", "dec", "object_id"], 0, rows);
-    parts.push({
-      f,
-      ra: Float64Array.from(cols.ra as ArrayLike<number>),
-      dec: Float64Array.from(cols.dec as ArrayLike<number>),
-      id: toIds(cols.object_id!),
-    });
+    const ra = Float64Array.from(cols.ra as ArrayLike<number>);
+    const dec = Float64Array.from(cols.dec as ArrayLike<number>);
+    for (let i = 0; i < ra.length; i++) {
+      // Bad positions in a stored file are a data problem: name the file and row.
+      if (!Number.isFinite(ra[i]!) || !(dec[i]! >= -90 && dec[i]! <= 90)) {
+        throw new SchemaError(`row ${i} has ra=${ra[i]} dec=${dec[i]}`, {
+          file: join(src.root, src.files[f]!.path),
+          column: "ra/dec",
+        });
+      }
+    }
+    parts.push({ f, ra, dec, id: toIds(cols.object_id!) });
     n += rows;
   }
   const out: Positions = {
