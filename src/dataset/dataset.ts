@@ -821,7 +821,12 @@ function sameId(values: ColumnValues, id: string | number | bigint, i = 0): bool
 }
 
 /** Stable fraction in [0, 1) from an object id and a seed (same id, same seed: same split). */
-function splitFraction(seed: number, ids: ColumnValues, i: number): number {
-  const h = BigInt.asUintN(64, fnv1a64(`${seed}:${String(ids[i])}`));
-  return Number(h >> 11n) / 2 ** 53;
+export function splitFraction(seed: number, ids: ColumnValues, i: number): number {
+  // FNV-1a barely changes its high bits when only the last characters differ (consecutive ids),
+  // so the hash goes through the splitmix64 finaliser before its top 53 bits are used.
+  let z = BigInt.asUintN(64, fnv1a64(`${seed}:${String(ids[i])}`));
+  z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+  z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+  z ^= z >> 31n;
+  return Number(z >> 11n) / 2 ** 53;
 }

@@ -207,6 +207,24 @@ describe("queries give the same answers whatever the partitioning", () => {
   });
 });
 
+test("split fractions are uniform for consecutive ids and string ids", async () => {
+  const { splitFraction } = await import("../../src/dataset/dataset.ts");
+  for (const ids of [
+    BigInt64Array.from({ length: 4000 }, (_, i) => 75338536735211500n + BigInt(i)),
+    Array.from({ length: 4000 }, (_, i) => `1518p024-${4036 + i}`),
+  ]) {
+    const f = Array.from({ length: 4000 }, (_, i) => splitFraction(0, ids, i));
+    const below = f.filter((x) => x < 0.1).length;
+    assert.ok(below > 300 && below < 500, `${below} of 4000 below 0.1`);
+    const deciles = new Array(10).fill(0);
+    for (const x of f) deciles[Math.floor(x * 10)]++;
+    assert.ok(
+      deciles.every((c) => c > 320 && c < 480),
+      `deciles ${deciles}`,
+    );
+  }
+});
+
 describe("iteration", () => {
   test("batches yield every row once with the asked size and columns", async () => {
     const ds = datasets[2];
