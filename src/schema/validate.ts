@@ -2,7 +2,7 @@
 // field, what was expected and what was found.
 import { z } from "zod";
 import { SchemaError } from "../errors.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
+import { arrayClass, type ColumnSpec } from "../storage/columns.ts";
 
 const numericArray = z.custom<ArrayBufferView>(
   (v) => ArrayBuffer.isView(v) && !(v instanceof DataView),
@@ -126,20 +126,6 @@ export function validateExample(
   );
 }
 
-const ARRAY_TYPES: Record<string, { new (n: number): unknown }> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int8: Int8Array,
-  int16: Int16Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  uint16: Uint16Array,
-  uint32: Uint32Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
-
 /**
  * Checks one source row (column name → value: a scalar, or a typed array for array columns)
  * against column specs. Throws SchemaError naming the column, expected and found.
@@ -165,7 +151,7 @@ export function validateRow(
           fail(`${size} strings`);
         continue;
       }
-      const ctor = ARRAY_TYPES[spec.dtype];
+      const ctor = arrayClass(spec.dtype);
       if (!(v instanceof ctor)) fail(`${ctor.name} of shape [${spec.shape.join(", ")}]`);
       if ((v as { length: number }).length !== size)
         fail(`${size} values (shape [${spec.shape.join(", ")}])`);

@@ -62,6 +62,11 @@ const CTORS: Record<Exclude<Dtype, "string">, ArrayCtor> = {
   bool: Uint8Array,
 };
 
+/** The typed-array class holding values of a numeric or bool dtype. */
+export function arrayClass(dtype: Exclude<Dtype, "string">): ArrayCtor {
+  return CTORS[dtype];
+}
+
 export function isDtype(x: unknown): x is Dtype {
   return typeof x === "string" && (DTYPES as readonly string[]).includes(x);
 }
