@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { setup } from "./helpers.ts";
 import { bytes } from "./server.ts";
 
-const RUNNER = fileURLToPath(new URL("./cli-runner.ts", import.meta.url));
+const RUNNER = fileURLToPath(new URL("../helpers/cli-runner.ts", import.meta.url));
 
 /** One CLI process per test; `cli(...args)` runs a command in it and returns its output. */
 function startCli(t: TestContext) {

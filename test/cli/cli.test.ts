@@ -35,10 +35,14 @@ function json<T = Record<string, unknown>>(r: Result): T {
 }
 
 before(async () => {
-  child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "runner.ts")], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "..", "helpers", "cli-runner.ts")],
+    {
+      cwd: ROOT,
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
 });
 
