@@ -11,7 +11,7 @@
 // read again in batches; `inferRows` limits the scan, and a later value that does not fit the
 // inferred type is a FormatError naming its line.
 import { createReadStream } from "node:fs";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { FormatError, UsageError, WriteError } from "../errors.ts";
 import {
   batchRows,
@@ -20,6 +20,7 @@ import {
   type Dtype,
   type NumericArray,
 } from "../storage/columns.ts";
+import { discardFile, publishFile } from "./atomic-file.ts";
 
 /** Rows of a text table: columns ready for the storage writer, plus null masks. */
 export interface TextTableBatch {
@@ -635,25 +636,13 @@ export class TextTableFile {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      await this.handle.sync();
-      await this.handle.close();
-      await rename(this.tempPath, this.path);
-    } catch (e) {
-      await rm(this.tempPath, { force: true });
-      throw new WriteError(
-        `cannot finish ${this.path}: ${(e as Error).message}`,
-        { file: this.path },
-        { cause: e },
-      );
-    }
+    await publishFile(this.handle, this.tempPath, this.path);
   }
 
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.handle.close().catch(() => {});
-    await rm(this.tempPath, { force: true });
+    await discardFile(this.handle, this.tempPath);
   }
 }
 

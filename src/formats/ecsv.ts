@@ -14,6 +14,7 @@ import {
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
+  DTYPES,
   type Dtype,
   type NumericArray,
   valuesPerRow,
@@ -50,20 +51,7 @@ export interface EcsvHeader {
   schema?: string;
 }
 
-const SCALAR_DTYPES = new Set<string>([
-  "bool",
-  "int8",
-  "int16",
-  "int32",
-  "int64",
-  "uint8",
-  "uint16",
-  "uint32",
-  "uint64",
-  "float32",
-  "float64",
-  "string",
-]);
+const SCALAR_DTYPES = new Set<string>(DTYPES);
 
 const MAX_HEADER_CHARS = 16 * 1024 * 1024;
 

@@ -9,7 +9,7 @@
 // TFORMn, TDIMn, TUNITn, TNULLn, TSCALn, TZEROn, TBCOLn, THEAP) come from the data: the ones in
 // caller cards are dropped, so a header read from a file can be passed back as it is.
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { SchemaError, UsageError, WriteError } from "../errors.ts";
 import {
   batchRows,
@@ -18,6 +18,7 @@ import {
   type NumericArray,
   valuesPerRow,
 } from "../storage/columns.ts";
+import { discardFile, publishFile } from "./atomic-file.ts";
 import {
   BLOCK,
   CARD,
@@ -561,26 +562,14 @@ export class FitsWriter {
     if (this.openTable) await this.openTable.end();
     if (this.hduCount === 0) await this.ensurePrimary();
     this.closed = true;
-    try {
-      await this.handle.sync();
-      await this.handle.close();
-      await rename(this.tempPath, this.path);
-    } catch (e) {
-      await rm(this.tempPath, { force: true });
-      throw new WriteError(
-        `cannot finish ${this.path}: ${(e as Error).message}`,
-        { file: this.path },
-        { cause: e },
-      );
-    }
+    await publishFile(this.handle, this.tempPath, this.path);
   }
 
   /** Drops the partial file. */
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.handle.close().catch(() => {});
-    await rm(this.tempPath, { force: true });
+    await discardFile(this.handle, this.tempPath);
   }
 }
 
