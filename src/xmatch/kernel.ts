@@ -1,18 +1,25 @@
 // In-memory matching kernel: every pair (or the k nearest) within a radius, on the sphere.
 //
-// The right side is bucketed in a grid of cubes in unit-vector space whose side is at least
-// the chord of the radius, so two points within the radius lie in the same or adjacent cubes
-// (27 to look at). Cubes are found through an open-addressing hash table, so memory follows
-// the number of points, not the number of cubes (1 mas gives ~4e8 cubes per axis). Candidates
-// are screened with a squared chord on a slightly widened radius (rounding of the vectors),
-// then decided on the accurate haversine separation: a pair is kept when sep <= radius
-// (boundary included, like `inCone`). Poles and RA 0/360 need no special case in 3-D.
+// Zones algorithm (Gray, Nieto-Santisteban & Szalay 2006): the sky is cut into declination
+// zones at least one radius high, so a pair within the radius lies in the same or adjacent
+// zones. Both sides are sorted by (zone, ra) with radix sorts (ra quantised to 32 bits), then
+// each left zone is swept against the three right zones it can reach with a moving pointer:
+// a left point only looks at right points whose ra lies within the widest ra offset a point
+// of its zone can have, asin(sin r / cos|dec|), plus one quantum of rounding. The decision
+// is made on the accurate haversine (sep <= radius, boundary included, like `inCone`).
+// No trigonometry per point, sequential memory access, and O(n) sorting is what makes this
+// fast; RA 0/360 wraps the window, and near the poles the window widens to the whole zone.
 
 import { UsageError } from "../errors.ts";
 import { separationRad } from "../sky/distance.ts";
 
 const RAD2DEG = 180 / Math.PI;
 const DEG2RAD = Math.PI / 180;
+/** Relative and absolute allowances so rounding never drops a pair at a zone or window edge. */
+const REL_SLACK = 1e-9;
+const ABS_SLACK_DEG = 1e-12;
+/** Allowance on zone edges for the rounding of (dec + 90) / height (~1e-14 degrees). */
+const EDGE_SLACK = 1e-9;
 
 /** Positions in degrees (ICRS), equal lengths. */
 export interface Points {
@@ -31,11 +38,6 @@ export interface NearestOptions {
   /** How many nearest right points per left point (default 1). */
   k?: number;
 }
-
-/** Smallest cube side: keeps cube coordinates within int32 (2 / 1e-9 < 2^31). */
-const MIN_CELL = 1e-9;
-/** Absolute allowance on chords for the rounding of unit vectors computed with Math.sin/cos. */
-const CHORD_SLACK = 1e-14;
 
 function checkPoints(p: Points, side: string): number {
   const n = p.ra.length;
@@ -58,26 +60,343 @@ function checkRadius(radiusDeg: number): void {
   }
 }
 
-function unitVectors(p: Points, n: number): Float64Array {
-  const v = new Float64Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    const a = p.ra[i]! * DEG2RAD;
-    const d = p.dec[i]! * DEG2RAD;
-    const c = Math.cos(d);
-    v[3 * i] = c * Math.cos(a);
-    v[3 * i + 1] = c * Math.sin(a);
-    v[3 * i + 2] = Math.sin(d);
+/** Zone geometry shared by both sides of a match. */
+interface Zoning {
+  /** Zone height in degrees (>= the radius, with slack). */
+  height: number;
+  count: number;
+  /** Zones per band; a band shares one ra window (its widest), to spare trigonometry. */
+  band: number;
+}
+
+/** Square degrees on the sphere. */
+const SKY_DEG2 = 41252.96;
+
+function zoning(radiusDeg: number, n: number): Zoning {
+  const reach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  // Zones taller than the radius cost candidates (rejected by one subtraction on dec) but
+  // save per-zone work: aim at ~0.5 candidate per point at the mean density of n points on
+  // the sphere, at most 64 radii (denser data then still sees few candidates per point).
+  const density = Math.max(1, n) / SKY_DEG2;
+  const byDensity = 0.5 / (6 * Math.max(reach, 1e-12) * density);
+  // No more zones than ~4 per point (a 1 mas radius would need 6.5e8 zones).
+  const minHeight = 180 / (4 * n + 16);
+  const height = Math.max(reach, minHeight, Math.min(64 * reach, byDensity));
+  const count = Math.max(1, Math.ceil(180 / height));
+  return { height, count, band: Math.max(1, Math.ceil(count / 4096)) };
+}
+
+/** Points sorted by (zone, ra in [0, 360)); `index` maps sorted position to input position. */
+interface Zoned {
+  n: number;
+  /** zoneStart[z] .. zoneStart[z + 1] are the sorted positions in zone z. */
+  zoneStart: Int32Array;
+  /** ra normalised to [0, 360), ascending within a zone. */
+  ra: Float64Array;
+  dec: Float64Array;
+  index: Uint32Array;
+}
+
+function zoneOf(dec: number, z: Zoning): number {
+  const k = Math.floor((dec + 90) / z.height);
+  return k < 0 ? 0 : k >= z.count ? z.count - 1 : k;
+}
+
+function normRa(ra: number): number {
+  if (ra >= 0 && ra < 360) return ra;
+  let a = ra % 360;
+  if (a < 0) a += 360;
+  return a >= 360 ? 0 : a;
+}
+
+/** Cells holding more points than this are sorted with a packed-key sort, not insertion. */
+const SMALL_CELL = 24;
+const IDX_BITS = 2 ** 21;
+
+const TOP_BITS = 8;
+
+/**
+ * Sorts points by (zone, ra) in O(n). Each zone gets as many equal-width ra cells as n points
+ * spread evenly over the sphere would put in it (~1 point per cell). Points are sorted by cell
+ * in two cache-friendly passes: by the cell number's top 8 bits into 256 buckets (sequential
+ * write streams, carrying ra, dec and the input position), then each bucket, small enough to
+ * stay in cache, by a counting sort on the rest. Insertion sort finishes inside cells; crowded
+ * cells (clumps, duplicates, footprints denser than the all-sky mean) take a packed-key sort.
+ */
+function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
+  const Z = zones.count;
+  const cellBase = new Float64Array(Z + 1);
+  const bins = new Float64Array(Z);
+  for (let z = 0; z < Z; z++) {
+    const lo = Math.max(-90, -90 + z * zones.height) * DEG2RAD;
+    const hi = Math.min(90, -90 + (z + 1) * zones.height) * DEG2RAD;
+    bins[z] = Math.max(1, Math.ceil((n * (Math.sin(hi) - Math.sin(lo))) / 2));
+    cellBase[z + 1] = cellBase[z]! + bins[z]!;
   }
-  return v;
+  const C = cellBase[Z]!;
+  if (C >= 2 ** 32) throw new UsageError(`too many points for one match (${n})`);
+  const lowBits = Math.max(0, Math.ceil(Math.log2(C + 1)) - TOP_BITS);
+  const cell = new Uint32Array(n);
+  const raN = new Float64Array(n);
+  const top = new Int32Array((1 << TOP_BITS) + 1);
+  const zoneStart = new Int32Array(Z + 1);
+  for (let i = 0; i < n; i++) {
+    const a = normRa(p.ra[i]!);
+    const z = zoneOf(p.dec[i]!, zones);
+    const nb = bins[z]!;
+    let b = Math.floor((a * nb) / 360);
+    if (b >= nb) b = nb - 1;
+    const c = cellBase[z]! + b;
+    cell[i] = c;
+    raN[i] = a;
+    zoneStart[z + 1]!++;
+    top[(c >>> lowBits) + 1]!++;
+  }
+  for (let z = 0; z < Z; z++) zoneStart[z + 1]! += zoneStart[z]!;
+  for (let b = 0; b < 1 << TOP_BITS; b++) top[b + 1]! += top[b]!;
+  const fill = top.slice();
+  const cellB = new Uint32Array(n);
+  const raB = new Float64Array(n);
+  const decB = new Float64Array(n);
+  const idxB = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = cell[i]!;
+    const t = fill[c >>> lowBits]!++;
+    cellB[t] = c;
+    raB[t] = raN[i]!;
+    decB[t] = p.dec[i]!;
+    idxB[t] = i;
+  }
+  // Second pass, bucket by bucket, back into the first arrays (reused as output).
+  const ra = raN;
+  const dec = new Float64Array(n);
+  const index = new Uint32Array(n);
+  const lowMask = lowBits >= 32 ? 0xffffffff : 2 ** lowBits - 1;
+  const count = new Int32Array(2 ** lowBits + 1);
+  for (let b = 0; b < 1 << TOP_BITS; b++) {
+    const s = top[b]!;
+    const e = top[b + 1]!;
+    if (e - s === 0) continue;
+    let maxLow = 0;
+    for (let t = s; t < e; t++) {
+      const low = cellB[t]! & lowMask;
+      count[low + 1]!++;
+      if (low > maxLow) maxLow = low;
+    }
+    for (let c = 0; c <= maxLow; c++) count[c + 1]! += count[c]!;
+    for (let t = s; t < e; t++) {
+      const u = s + count[cellB[t]! & lowMask]!++;
+      cell[u] = cellB[t]!;
+      ra[u] = raB[t]!;
+      dec[u] = decB[t]!;
+      index[u] = idxB[t]!;
+    }
+    count.fill(0, 0, maxLow + 2);
+  }
+  for (let s = 0; s < n; ) {
+    let e = s + 1;
+    while (e < n && cell[e] === cell[s]) e++;
+    if (e - s > SMALL_CELL) sortCrowded(ra, dec, index, s, e);
+    else if (e - s > 1) insertionSort(ra, dec, index, s, e);
+    s = e;
+  }
+  return { n, zoneStart, ra, dec, index };
+}
+
+function insertionSort(
+  ra: Float64Array,
+  dec: Float64Array,
+  index: Uint32Array,
+  s: number,
+  e: number,
+): void {
+  for (let t = s + 1; t < e; t++) {
+    const a = ra[t]!;
+    if (a >= ra[t - 1]!) continue;
+    const d = dec[t]!;
+    const x = index[t]!;
+    let u = t - 1;
+    while (u >= s && ra[u]! > a) {
+      ra[u + 1] = ra[u]!;
+      dec[u + 1] = dec[u]!;
+      index[u + 1] = index[u]!;
+      u--;
+    }
+    ra[u + 1] = a;
+    dec[u + 1] = d;
+    index[u + 1] = x;
+  }
+}
+
+/** Sorts [s, e) by ra: 31-bit quantised ra and the local position packed in one double. */
+function sortCrowded(
+  ra: Float64Array,
+  dec: Float64Array,
+  index: Uint32Array,
+  s: number,
+  e: number,
+): void {
+  const m = e - s;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (let t = s; t < e; t++) {
+    lo = Math.min(lo, ra[t]!);
+    hi = Math.max(hi, ra[t]!);
+  }
+  if (hi > lo && m <= IDX_BITS) {
+    const scale = (2 ** 31 - 1) / (hi - lo);
+    const packed = new Float64Array(m);
+    for (let t = 0; t < m; t++) packed[t] = Math.floor((ra[s + t]! - lo) * scale) * IDX_BITS + t;
+    packed.sort();
+    const r2 = ra.slice(s, e);
+    const d2 = dec.slice(s, e);
+    const x2 = index.slice(s, e);
+    for (let t = 0; t < m; t++) {
+      const from = packed[t]! % IDX_BITS;
+      ra[s + t] = r2[from]!;
+      dec[s + t] = d2[from]!;
+      index[s + t] = x2[from]!;
+    }
+  } else if (hi > lo) {
+    // Over 2M points in one cell: a comparator sort (rare, slow, correct).
+    const order = Array.from({ length: m }, (_, t) => s + t).sort((a, b) => ra[a]! - ra[b]!);
+    const r2 = Float64Array.from(order, (t) => ra[t]!);
+    const d2 = Float64Array.from(order, (t) => dec[t]!);
+    const x2 = Uint32Array.from(order, (t) => index[t]!);
+    ra.set(r2, s);
+    dec.set(d2, s);
+    index.set(x2, s);
+  }
+  // Points within one quantum may be out of order: finish exactly.
+  insertionSort(ra, dec, index, s, e);
+}
+
+/**
+ * Half-width of the ra window in degrees for points of zones whose |dec| is at most
+ * `absDecMax`; -1 when the window is the whole circle (the cap around a pole).
+ */
+function windowDeg(radiusDeg: number, absDecMax: number): number {
+  if (absDecMax + radiusDeg >= 90 - 1e-9) return -1;
+  const s = Math.sin(radiusDeg * DEG2RAD) / Math.cos(absDecMax * DEG2RAD);
+  if (s >= 1) return -1;
+  const dra = Math.asin(s) * RAD2DEG * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  return dra >= 180 ? -1 : dra;
+}
+
+function bandWindows(zones: Zoning, radiusDeg: number): Float64Array {
+  const bands = Math.ceil(zones.count / zones.band);
+  const out = new Float64Array(bands);
+  for (let b = 0; b < bands; b++) {
+    const lo = -90 + b * zones.band * zones.height;
+    const hi = Math.min(90, lo + zones.band * zones.height);
+    const absMax = Math.max(Math.abs(lo), Math.abs(hi)) + ABS_SLACK_DEG;
+    out[b] = windowDeg(radiusDeg, Math.min(90, absMax));
+  }
+  return out;
+}
+
+/** Receives every pair within the radius (sorted positions are translated by the sweep). */
+interface PairSink {
+  add(left: number, right: number, sepRad: number): void;
+}
+
+/**
+ * Calls sink.add(leftInput, rightInput, sepRad) for every pair with sep <= radiusDeg.
+ * Both sides must be zoned with the same zoning.
+ */
+function sweep(L: Zoned, R: Zoned, zones: Zoning, radiusDeg: number, sink: PairSink): void {
+  const windows = bandWindows(zones, radiusDeg);
+  const radRad = radiusDeg * DEG2RAD;
+  const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  const lRa = L.ra;
+  const lDec = L.dec;
+  const lIdx = L.index;
+  const rRa = R.ra;
+  const rDec = R.dec;
+  const rIdx = R.index;
+  const lStart = L.zoneStart;
+  const rStart = R.zoneStart;
+  const band = zones.band;
+  for (let z = 0; z < zones.count; z++) {
+    const ls = lStart[z]!;
+    const le = lStart[z + 1]!;
+    if (ls === le) continue;
+    const w = windows[Math.floor(z / band)]!;
+    for (let zr = z > 0 ? z - 1 : 0; zr <= z + 1 && zr < zones.count; zr++) {
+      const rs = rStart[zr]!;
+      const re = rStart[zr + 1]!;
+      if (rs === re) continue;
+      if (w < 0) {
+        for (let i = ls; i < le; i++) {
+          const a = lRa[i]!;
+          const d = lDec[i]!;
+          for (let j = rs; j < re; j++) {
+            const dd = rDec[j]! - d;
+            if (dd > decReach || dd < -decReach) continue;
+            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
+          }
+        }
+        continue;
+      }
+      // Adjacent zones matter only to left points within the radius of the shared edge
+      // (zones are taller than the radius): skip the others, binary-search for the rest.
+      const edge =
+        zr < z ? -90 + z * zones.height - EDGE_SLACK : -90 + zr * zones.height + EDGE_SLACK;
+      const same = zr === z;
+      let p = rs;
+      for (let i = ls; i < le; i++) {
+        const a = lRa[i]!;
+        const d = lDec[i]!;
+        if (!same && (zr < z ? d - decReach > edge : d + decReach < edge)) continue;
+        const lo = a - w;
+        const hi = a + w;
+        if (same) {
+          while (p < re && rRa[p]! < lo) p++;
+        } else {
+          let y = re;
+          while (p < y) {
+            const m = (p + y) >>> 1;
+            if (rRa[m]! < lo) p = m + 1;
+            else y = m;
+          }
+        }
+        for (let j = p; j < re && rRa[j]! <= hi; j++) {
+          const dd = rDec[j]! - d;
+          if (dd > decReach || dd < -decReach) continue;
+          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+          if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
+        }
+        // The window wraps through ra 0/360: the other end of the zone. These ra ranges
+        // are disjoint from [lo, hi] because the window is narrower than the circle.
+        if (lo < 0) {
+          for (let j = re - 1; j >= rs && rRa[j]! >= lo + 360; j--) {
+            const dd = rDec[j]! - d;
+            if (dd > decReach || dd < -decReach) continue;
+            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
+          }
+        }
+        if (hi >= 360) {
+          for (let j = rs; j < re && rRa[j]! <= hi - 360; j++) {
+            const dd = rDec[j]! - d;
+            if (dd > decReach || dd < -decReach) continue;
+            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
+          }
+        }
+      }
+    }
+  }
 }
 
 /** Growable pair buffer (typed arrays doubled as needed). */
-class PairBuffer {
+class PairBuffer implements PairSink {
   n = 0;
   left = new Uint32Array(1024);
   right = new Uint32Array(1024);
   sep = new Float64Array(1024);
-  push(l: number, r: number, s: number): void {
+  add(l: number, r: number, sepRad: number): void {
     if (this.n === this.left.length) {
       const cap = this.n * 2;
       const l2 = new Uint32Array(cap);
@@ -92,113 +411,97 @@ class PairBuffer {
     }
     this.left[this.n] = l;
     this.right[this.n] = r;
-    this.sep[this.n] = s;
+    this.sep[this.n] = sepRad;
     this.n++;
   }
-  result(): Pairs {
-    return {
-      left: this.left.slice(0, this.n),
-      right: this.right.slice(0, this.n),
-      sepDeg: this.sep.slice(0, this.n),
-    };
+}
+
+/** Best right point per left point (k = 1): ties in separation go to the lower right index. */
+class NearestSink implements PairSink {
+  readonly best: Int32Array;
+  readonly sep: Float64Array;
+  constructor(n: number) {
+    this.best = new Int32Array(n).fill(-1);
+    this.sep = new Float64Array(n);
+  }
+  add(l: number, r: number, sepRad: number): void {
+    const b = this.best[l]!;
+    if (b < 0 || sepRad < this.sep[l]! || (sepRad === this.sep[l]! && r < b)) {
+      this.best[l] = r;
+      this.sep[l] = sepRad;
+    }
   }
 }
 
 /**
+ * Orders buffered pairs by left index (counting sort), then within each left index by
+ * `before` (insertion sort: groups are small), keeping at most `keep` per left index.
+ */
+function groupPairs(
+  buf: PairBuffer,
+  nLeft: number,
+  before: (a: number, b: number) => boolean,
+  keep: number,
+): Pairs {
+  const start = new Int32Array(nLeft + 1);
+  for (let t = 0; t < buf.n; t++) start[buf.left[t]! + 1]!++;
+  for (let i = 0; i < nLeft; i++) start[i + 1]! += start[i]!;
+  const order = new Uint32Array(buf.n);
+  const fill = start.slice(0, nLeft);
+  for (let t = 0; t < buf.n; t++) order[fill[buf.left[t]!]!++] = t;
+  let total = 0;
+  for (let i = 0; i < nLeft; i++) {
+    const s = start[i]!;
+    const e = start[i + 1]!;
+    for (let a = s + 1; a < e; a++) {
+      const t = order[a]!;
+      let b = a - 1;
+      while (b >= s && before(t, order[b]!)) {
+        order[b + 1] = order[b]!;
+        b--;
+      }
+      order[b + 1] = t;
+    }
+    total += Math.min(keep, e - s);
+  }
+  const out: Pairs = {
+    left: new Uint32Array(total),
+    right: new Uint32Array(total),
+    sepDeg: new Float64Array(total),
+  };
+  let o = 0;
+  for (let i = 0; i < nLeft; i++) {
+    const e = Math.min(start[i + 1]!, start[i]! + keep);
+    for (let a = start[i]!; a < e; a++) {
+      const t = order[a]!;
+      out.left[o] = i;
+      out.right[o] = buf.right[t]!;
+      out.sepDeg[o] = buf.sep[t]! * RAD2DEG;
+      o++;
+    }
+  }
+  return out;
+}
+
+/**
  * A searchable index of points (the right side of a match), built once and queried by many
- * left points. `radiusDeg` is the largest radius it will be asked for.
+ * left sets. `radiusDeg` is the largest radius it will be asked for.
  */
 export class SkyIndex {
   readonly size: number;
   readonly radiusDeg: number;
-  private readonly ra: ArrayLike<number>;
-  private readonly dec: ArrayLike<number>;
-  private readonly vec: Float64Array;
-  private readonly cell: number;
-  /** Squared chord above which a candidate is surely beyond the radius. */
-  private readonly chord2: number;
-  /** Chord, widened for rounding, that decides which neighbour cubes to visit. */
-  private readonly reach: number;
-  private readonly mask: number;
-  /**
-   * Open-addressing table, 5 int32 per slot: cube x, y, z, first position in `order`, count
-   * (0 = empty slot). Interleaved so one probe touches one cache line.
-   */
-  private readonly table: Int32Array;
-  /** Point indices grouped by cube, ascending within a cube. */
-  private readonly order: Uint32Array;
+  /** @internal zoning and sorted points, shared with the matchers. */
+  readonly zones: Zoning;
+  /** @internal */
+  readonly zoned: Zoned;
 
   constructor(points: Points, radiusDeg: number) {
     checkRadius(radiusDeg);
     const n = checkPoints(points, "right");
     this.size = n;
     this.radiusDeg = radiusDeg;
-    this.ra = points.ra;
-    this.dec = points.dec;
-    this.vec = unitVectors(points, n);
-    const chord = 2 * Math.sin((radiusDeg * DEG2RAD) / 2) + CHORD_SLACK;
-    this.chord2 = chord * chord;
-    // Cubes several chords wide (while they stay nearly empty on average) mean a query visits
-    // ~2 cubes instead of 27: a neighbour is looked at only when the cone reaches its face.
-    const spacing = Math.sqrt((4 * Math.PI) / Math.max(1, n));
-    const widen = Math.min(8, Math.max(1, spacing / Math.max(chord, MIN_CELL)));
-    this.cell = Math.max(MIN_CELL, chord * widen * (1 + 1e-9));
-    this.reach = chord * (1 + 1e-9) + CHORD_SLACK;
-    let cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    this.mask = cap - 1;
-    const table = new Int32Array(5 * cap);
-    this.table = table;
-    const slotOf = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const x = Math.floor((this.vec[3 * i]! + 1) / this.cell);
-      const y = Math.floor((this.vec[3 * i + 1]! + 1) / this.cell);
-      const z = Math.floor((this.vec[3 * i + 2]! + 1) / this.cell);
-      let s = this.hash(x, y, z);
-      for (;;) {
-        const o = 5 * s;
-        if (table[o + 4] === 0) {
-          table[o] = x;
-          table[o + 1] = y;
-          table[o + 2] = z;
-          break;
-        }
-        if (table[o] === x && table[o + 1] === y && table[o + 2] === z) break;
-        s = (s + 1) & this.mask;
-      }
-      table[5 * s + 4]!++;
-      slotOf[i] = s;
-    }
-    // Counting sort of points by slot; stable, so indices ascend within a cube.
-    let acc = 0;
-    for (let s = 0; s < cap; s++) {
-      table[5 * s + 3] = acc;
-      acc += table[5 * s + 4]!;
-    }
-    const fill = new Int32Array(cap);
-    for (let s = 0; s < cap; s++) fill[s] = table[5 * s + 3]!;
-    this.order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) this.order[fill[slotOf[i]!]!++] = i;
-  }
-
-  private hash(x: number, y: number, z: number): number {
-    let h = Math.imul(x, 0x9e3779b1) ^ Math.imul(y, 0x85ebca77) ^ Math.imul(z, 0xc2b2ae3d);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 13;
-    return h & this.mask;
-  }
-
-  /** Slot of cube (x, y, z), or -1 when no point lies in it. */
-  private lookup(x: number, y: number, z: number): number {
-    const table = this.table;
-    let s = this.hash(x, y, z);
-    for (;;) {
-      const o = 5 * s;
-      if (table[o + 4] === 0) return -1;
-      if (table[o] === x && table[o + 1] === y && table[o + 2] === z) return s;
-      s = (s + 1) & this.mask;
-    }
+    this.zones = zoning(radiusDeg, n);
+    this.zoned = zoneSort(points, n, this.zones);
   }
 
   /**
@@ -212,60 +515,51 @@ export class SkyIndex {
     visit: (j: number, sepDeg: number) => void,
   ): void {
     if (this.size === 0) return;
-    const a = raDeg * DEG2RAD;
-    const d = decDeg * DEG2RAD;
-    const c = Math.cos(d);
-    const px = c * Math.cos(a);
-    const py = c * Math.sin(a);
-    const pz = Math.sin(d);
-    const cell = this.cell;
-    const reach = this.reach;
-    // Cubes the cube of side 2 * reach around the point overlaps (floor is monotone, and
-    // `reach` carries the rounding allowance).
-    const x0 = Math.floor((px + 1 - reach) / cell);
-    const x1 = Math.floor((px + 1 + reach) / cell);
-    const y0 = Math.floor((py + 1 - reach) / cell);
-    const y1 = Math.floor((py + 1 + reach) / cell);
-    const z0 = Math.floor((pz + 1 - reach) / cell);
-    const z1 = Math.floor((pz + 1 + reach) / cell);
-    const chord2 = this.chord2;
-    const vec = this.vec;
-    const table = this.table;
-    const order = this.order;
-    const radRad = radiusDeg * DEG2RAD;
-    for (let x = x0; x <= x1; x++) {
-      for (let y = y0; y <= y1; y++) {
-        for (let z = z0; z <= z1; z++) {
-          const s = this.lookup(x, y, z);
-          if (s < 0) continue;
-          const first = table[5 * s + 3]!;
-          const end = first + table[5 * s + 4]!;
-          for (let t = first; t < end; t++) {
-            const j = order[t]!;
-            const ex = vec[3 * j]! - px;
-            const ey = vec[3 * j + 1]! - py;
-            const ez = vec[3 * j + 2]! - pz;
-            if (ex * ex + ey * ey + ez * ez > chord2) continue;
-            const sep = separationRad(raDeg, decDeg, this.ra[j]!, this.dec[j]!);
-            if (sep <= radRad) visit(j, sep * RAD2DEG);
-          }
+    checkRadius(radiusDeg);
+    const r = Math.min(radiusDeg, this.radiusDeg);
+    const R = this.zoned;
+    const zones = this.zones;
+    const z = zoneOf(decDeg, zones);
+    const w = bandWindows(zones, r)[Math.floor(z / zones.band)]!;
+    const a = normRa(raDeg);
+    const radRad = r * DEG2RAD;
+    const test = (j: number) => {
+      const s = separationRad(raDeg, decDeg, R.ra[j]!, R.dec[j]!);
+      if (s <= radRad) visit(R.index[j]!, s * RAD2DEG);
+    };
+    for (let zr = Math.max(0, z - 1); zr <= z + 1 && zr < zones.count; zr++) {
+      const rs = R.zoneStart[zr]!;
+      const re = R.zoneStart[zr + 1]!;
+      if (w < 0) {
+        for (let j = rs; j < re; j++) test(j);
+        continue;
+      }
+      // ra ranges [lo, hi] within [0, 360), split in two where the window wraps.
+      const ranges: Array<[number, number]> = [[a - w, a + w]];
+      if (a - w < 0) ranges.push([a - w + 360, 360]);
+      if (a + w >= 360) ranges.push([-1, a + w - 360]);
+      for (const [lo, hi] of ranges) {
+        let x = rs;
+        let y = re;
+        while (x < y) {
+          const m = (x + y) >>> 1;
+          if (R.ra[m]! < lo) x = m + 1;
+          else y = m;
         }
+        for (let j = x; j < re && R.ra[j]! <= hi; j++) test(j);
       }
     }
   }
 }
 
-/** Sorts pairs in place by (left, right): a stable, comparable order for tests and outputs. */
-function sortPairs(p: Pairs): Pairs {
-  const n = p.left.length;
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  idx.sort((a, b) => p.left[a]! - p.left[b]! || p.right[a]! - p.right[b]!);
-  return {
-    left: Uint32Array.from(idx, (i) => p.left[i]!),
-    right: Uint32Array.from(idx, (i) => p.right[i]!),
-    sepDeg: Float64Array.from(idx, (i) => p.sepDeg[i]!),
-  };
+function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [number, SkyIndex] {
+  checkRadius(radiusDeg);
+  const n = checkPoints(left, "left");
+  const index = right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg);
+  if (radiusDeg > index.radiusDeg) {
+    throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${index.radiusDeg}`);
+  }
+  return [n, index];
 }
 
 /**
@@ -273,25 +567,12 @@ function sortPairs(p: Pairs): Pairs {
  * `search_around_sky`; sorted by left index, then right index. Degrees in and out.
  */
 export function matchAll(left: Points, right: Points | SkyIndex, radiusDeg: number): Pairs {
-  checkRadius(radiusDeg);
-  const n = checkPoints(left, "left");
-  const index = right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg);
-  if (radiusDeg > index.radiusDeg) {
-    throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${index.radiusDeg}`);
-  }
-  const out = new PairBuffer();
-  const found: number[] = [];
-  const seps: number[] = [];
-  for (let i = 0; i < n; i++) {
-    found.length = 0;
-    seps.length = 0;
-    index.search(left.ra[i]!, left.dec[i]!, radiusDeg, (j, s) => {
-      found.push(j);
-      seps.push(s);
-    });
-    for (let t = 0; t < found.length; t++) out.push(i, found[t]!, seps[t]!);
-  }
-  return sortPairs(out.result());
+  const [n, index] = prepare(left, right, radiusDeg);
+  const buf = new PairBuffer();
+  if (index.size > 0)
+    sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, buf);
+  const r = buf.right;
+  return groupPairs(buf, n, (a, b) => r[a]! < r[b]!, Number.POSITIVE_INFINITY);
 }
 
 /**
@@ -307,42 +588,32 @@ export function matchNearest(
 ): Pairs {
   const k = options.k ?? 1;
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`k must be an integer >= 1, got ${k}`);
-  checkRadius(radiusDeg);
-  const n = checkPoints(left, "left");
-  const index = right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg);
-  if (radiusDeg > index.radiusDeg) {
-    throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${index.radiusDeg}`);
-  }
-  const out = new PairBuffer();
-  const found: number[] = [];
-  const seps: number[] = [];
-  let bestJ = -1;
-  let bestS = 0;
-  for (let i = 0; i < n; i++) {
-    if (k === 1) {
-      // The common case without allocation: keep the best so far.
-      bestJ = -1;
-      index.search(left.ra[i]!, left.dec[i]!, radiusDeg, (j, s) => {
-        if (bestJ < 0 || s < bestS || (s === bestS && j < bestJ)) {
-          bestJ = j;
-          bestS = s;
-        }
-      });
-      if (bestJ >= 0) out.push(i, bestJ, bestS);
-      continue;
+  const [n, index] = prepare(left, right, radiusDeg);
+  if (k === 1) {
+    const sink = new NearestSink(n);
+    if (index.size > 0)
+      sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, sink);
+    let total = 0;
+    for (let i = 0; i < n; i++) if (sink.best[i]! >= 0) total++;
+    const out: Pairs = {
+      left: new Uint32Array(total),
+      right: new Uint32Array(total),
+      sepDeg: new Float64Array(total),
+    };
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      if (sink.best[i]! < 0) continue;
+      out.left[o] = i;
+      out.right[o] = sink.best[i]!;
+      out.sepDeg[o] = sink.sep[i]! * RAD2DEG;
+      o++;
     }
-    found.length = 0;
-    seps.length = 0;
-    index.search(left.ra[i]!, left.dec[i]!, radiusDeg, (j, s) => {
-      found.push(j);
-      seps.push(s);
-    });
-    const order = found.map((_, t) => t);
-    order.sort((a, b) => seps[a]! - seps[b]! || found[a]! - found[b]!);
-    for (let t = 0; t < Math.min(k, order.length); t++) {
-      out.push(i, found[order[t]!]!, seps[order[t]!]!);
-    }
+    return out;
   }
-  // Already ordered by left, then by rank.
-  return out.result();
+  const buf = new PairBuffer();
+  if (index.size > 0)
+    sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, buf);
+  const s = buf.sep;
+  const r = buf.right;
+  return groupPairs(buf, n, (a, b) => s[a]! < s[b]! || (s[a] === s[b] && r[a]! < r[b]!), k);
 }
