@@ -116,43 +116,51 @@ const IDX_BITS = 2 ** 21;
 const TOP_BITS = 8;
 
 /**
- * Sorts points by (zone, ra) in O(n). Each zone gets as many equal-width ra cells as n points
- * spread evenly over the sphere would put in it (~1 point per cell). Points are sorted by cell
- * in two cache-friendly passes: by the cell number's top 8 bits into 256 buckets (sequential
- * write streams, carrying ra, dec and the input position), then each bucket, small enough to
- * stay in cache, by a counting sort on the rest. Insertion sort finishes inside cells; crowded
- * cells (clumps, duplicates, footprints denser than the all-sky mean) take a packed-key sort.
+ * Sorts points by (zone, ra) in O(n). Each zone gets as many equal-width ra cells as it has
+ * points, spanning the ra range its points occupy (~1 point per cell even when the points
+ * fill only part of the sky). Points are sorted by cell in two cache-friendly passes: by the
+ * cell number's top 8 bits into 256 buckets (sequential write streams, carrying ra, dec and the
+ * input position), then each bucket, small enough to stay in cache, by a counting sort on the
+ * rest. Insertion sort finishes inside cells; crowded cells (clumps, duplicates) take a
+ * packed-key sort.
  */
 function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
   const Z = zones.count;
-  const cellBase = new Float64Array(Z + 1);
-  const bins = new Float64Array(Z);
-  for (let z = 0; z < Z; z++) {
-    const lo = Math.max(-90, -90 + z * zones.height) * DEG2RAD;
-    const hi = Math.min(90, -90 + (z + 1) * zones.height) * DEG2RAD;
-    bins[z] = Math.max(1, Math.ceil((n * (Math.sin(hi) - Math.sin(lo))) / 2));
-    cellBase[z + 1] = cellBase[z]! + bins[z]!;
-  }
-  const C = cellBase[Z]!;
-  if (C >= 2 ** 32) throw new UsageError(`too many points for one match (${n})`);
-  const lowBits = Math.max(0, Math.ceil(Math.log2(C + 1)) - TOP_BITS);
-  const cell = new Uint32Array(n);
   const raN = new Float64Array(n);
-  const top = new Int32Array((1 << TOP_BITS) + 1);
+  const zone = new Int32Array(n);
   const zoneStart = new Int32Array(Z + 1);
+  const raMin = new Float64Array(Z).fill(360);
+  const raMax = new Float64Array(Z);
   for (let i = 0; i < n; i++) {
     const a = normRa(p.ra[i]!);
     const z = zoneOf(p.dec[i]!, zones);
-    const nb = bins[z]!;
-    let b = Math.floor((a * nb) / 360);
-    if (b >= nb) b = nb - 1;
-    const c = cellBase[z]! + b;
-    cell[i] = c;
     raN[i] = a;
+    zone[i] = z;
     zoneStart[z + 1]!++;
-    top[(c >>> lowBits) + 1]!++;
+    if (a < raMin[z]!) raMin[z] = a;
+    if (a > raMax[z]!) raMax[z] = a;
   }
   for (let z = 0; z < Z; z++) zoneStart[z + 1]! += zoneStart[z]!;
+  // Cells of zone z are numbered from zoneStart[z]: as many as its points, over its ra range.
+  const scale = new Float64Array(Z);
+  for (let z = 0; z < Z; z++) {
+    const m = zoneStart[z + 1]! - zoneStart[z]!;
+    const width = raMax[z]! - raMin[z]!;
+    scale[z] = m > 1 && width > 0 ? m / width : 0;
+  }
+  const lowBits = Math.max(0, Math.ceil(Math.log2(n + 1)) - TOP_BITS);
+  const cell = new Uint32Array(n);
+  const top = new Int32Array((1 << TOP_BITS) + 1);
+  for (let i = 0; i < n; i++) {
+    const z = zone[i]!;
+    const base = zoneStart[z]!;
+    const m = zoneStart[z + 1]! - base;
+    let b = Math.floor((raN[i]! - raMin[z]!) * scale[z]!);
+    if (b >= m) b = m - 1;
+    const c = base + b;
+    cell[i] = c;
+    top[(c >>> lowBits) + 1]!++;
+  }
   for (let b = 0; b < 1 << TOP_BITS; b++) top[b + 1]! += top[b]!;
   const fill = top.slice();
   const cellB = new Uint32Array(n);
@@ -167,11 +175,11 @@ function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
     decB[t] = p.dec[i]!;
     idxB[t] = i;
   }
-  // Second pass, bucket by bucket, back into the first arrays (reused as output).
+  // Second pass, bucket by bucket, into arrays reused as output.
   const ra = raN;
   const dec = new Float64Array(n);
   const index = new Uint32Array(n);
-  const lowMask = lowBits >= 32 ? 0xffffffff : 2 ** lowBits - 1;
+  const lowMask = 2 ** lowBits - 1;
   const count = new Int32Array(2 ** lowBits + 1);
   for (let b = 0; b < 1 << TOP_BITS; b++) {
     const s = top[b]!;

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { UsageError } from "../../src/errors.ts";
+import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { matchAll, matchNearest, type Pairs, SkyIndex } from "../../src/xmatch/kernel.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
@@ -167,6 +168,64 @@ test("brute force agrees on dense random points at several radii (duplicates, cl
       brute += within;
     }
     if (r >= 60) assert.ok(brute > 0, `r=${r}" finds pairs`);
+  }
+});
+
+test("dense patches (across ra 0, around a pole, one crowded cell) equal brute force", () => {
+  // Zones and cells adapt to where points are: small patches fill few cells, duplicates and
+  // a 0.1" clump crowd one cell (the packed-key sort), ra 0/360 and the pole wrap the window.
+  const rand = mulberry32(77);
+  const patch = (n: number, ra0: number, dec0: number, size: number) => {
+    const ra: number[] = [];
+    const dec: number[] = [];
+    for (let i = 0; i < n; i++) {
+      dec.push(Math.max(-90, Math.min(90, dec0 + (rand() - 0.5) * size)));
+      ra.push(
+        (((ra0 + ((rand() - 0.5) * size) / Math.max(0.01, Math.cos((dec0 * Math.PI) / 180))) %
+          360) +
+          360) %
+          360,
+      );
+    }
+    for (let i = 0; i < n / 10; i++) {
+      ra.push(ra[i]!); // exact duplicates
+      dec.push(dec[i]!);
+      ra.push(ra[0]! + (rand() - 0.5) / 36000); // a 0.1" clump
+      dec.push(dec[0]!);
+    }
+    return { ra: Float64Array.from(ra), dec: Float64Array.from(dec) };
+  };
+  for (const [ra0, dec0, size] of [
+    [0, 10, 0.05],
+    [123, 89.99, 0.05],
+    [200, -45, 0.02],
+  ] as const) {
+    const a = patch(900, ra0, dec0, size);
+    const b = patch(900, ra0, dec0, size);
+    for (const r of [0.5, 10]) {
+      const got = matchAll(a, b, r / 3600);
+      let brute = 0;
+      for (let i = 0; i < a.ra.length; i++) {
+        for (let j = 0; j < b.ra.length; j++) {
+          if (angularSeparationDeg(a.ra[i]!, a.dec[i]!, b.ra[j]!, b.dec[j]!) <= r / 3600) brute++;
+        }
+      }
+      assert.equal(got.left.length, brute, `patch at ${ra0},${dec0} r=${r}"`);
+      assert.ok(brute > 10, `${brute} pairs`);
+      const nearest = matchNearest(a, b, r / 3600);
+      let hits = 0;
+      for (let i = 0; i < a.ra.length; i++) {
+        let best = Number.POSITIVE_INFINITY;
+        for (let j = 0; j < b.ra.length; j++)
+          best = Math.min(best, angularSeparationDeg(a.ra[i]!, a.dec[i]!, b.ra[j]!, b.dec[j]!));
+        if (best <= r / 3600) {
+          assert.equal(nearest.sepDeg[hits], best, `nearest of left ${i}`);
+          assert.equal(nearest.left[hits], i);
+          hits++;
+        }
+      }
+      assert.equal(nearest.left.length, hits);
+    }
   }
 });
 
