@@ -2,7 +2,8 @@
 // one partition pixel each, so each pixel's files are the units' files in unit order, renamed to
 // `<k>-of-<n>.hdf5`. The mapping is written to assembly.json before the first rename, every step
 // is idempotent (a file already at its final path is checked against its sha256 instead), the
-// object_id index is merged from the units' indexes, and the manifest is replaced last.
+// object_id index is merged from the units' indexes, the positions sidecar is copied from the
+// units' sidecars in final file order, and the manifest is replaced last.
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { writeCard } from "../storage/card.ts";
@@ -17,11 +18,13 @@ import {
   type FileEntry,
   type IdIndexEntry,
   type Manifest,
+  type PositionsEntry,
   readManifest,
   sha256File,
   writeManifest,
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
+import { copyPositions, type PositionsPiece } from "../storage/positions.ts";
 import { BuildStateError } from "./errors.ts";
 import { crashPoint, readJson, type StatePaths, unitDir, writeJsonAtomic } from "./state.ts";
 import type { BuildPlan, UnitDone } from "./unit.ts";
@@ -148,6 +151,7 @@ export async function assemble(
     crashPoint(`assemble:${++k}`);
   }
   const idIndex = await mergeIdIndexes(out, paths, plan, done, assembly.moves, memoryBytes);
+  const positions = await assemblePositions(out, paths, plan, done, assembly.moves);
   const manifest =
     (await readManifest(out).catch(() => null)) ??
     emptyManifest(
@@ -160,6 +164,7 @@ export async function assemble(
     rows: files.reduce((s, f) => s + f.rows, 0),
     compression: plan.spec.build?.compression ?? "gzip",
     ...(idIndex ? { idIndex } : {}),
+    positions,
   };
   manifest.files = [...manifest.files.filter((f) => f.config !== config), ...files];
   await beforeManifest(files);
@@ -216,6 +221,48 @@ async function mergeIdIndexes(
   } finally {
     await sorter.close();
   }
+}
+
+/**
+ * The config's positions sidecar, rows in final file order (`moves`): each file's rows copied
+ * from its unit's sidecar, or, for state written before units had one, from the file itself.
+ */
+async function assemblePositions(
+  out: string,
+  paths: StatePaths,
+  plan: BuildPlan,
+  done: UnitDone[],
+  moves: Move[],
+): Promise<PositionsEntry> {
+  // Where each file's rows start in its unit's sidecar (a unit's files in its own order). Files
+  // are known by unit and sha256: staging paths depend on how `out` was spelled.
+  const inUnit = new Map<string, PositionsPiece>();
+  for (const d of done) {
+    const p = d.positions;
+    const sidecar = join(unitDir(paths, d.unit), p?.path ?? "");
+    if (!p || (await sizeOf(sidecar)) !== p.bytes) continue;
+    let start = 0;
+    for (const f of d.files) {
+      inUnit.set(`${d.unit}:${f.sha256}`, {
+        path: sidecar,
+        fileRows: p.rows,
+        start,
+        end: start + f.rows,
+      });
+      start += f.rows;
+    }
+  }
+  const fromUnits = moves.map((m) => inUnit.get(`${m.unit}:${m.entry.sha256}`));
+  const pieces: PositionsPiece[] = fromUnits.every((p) => p !== undefined)
+    ? fromUnits
+    : moves.map((m) => ({
+        path: join(out, m.entry.path),
+        fileRows: m.entry.rows,
+        start: 0,
+        end: m.entry.rows,
+      }));
+  const idSpec = plan.columns.find((c) => c.name === "object_id")!;
+  return copyPositions(out, plan.spec.config, idSpec, pieces);
 }
 
 export { ID_INDEX_NAME };

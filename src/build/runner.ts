@@ -6,7 +6,8 @@
 //   3. units    each unit (in worker threads, or in-process with 1 worker) cuts stamps / reads
 //               spectra, rejects rows that cannot be completed, writes its own small dataset
 //                                                                            → units/<u>.done.json
-//   4. assemble rename the units' files into the layout, merge the id index, write the manifest
+//   4. assemble rename the units' files into the layout, merge the id index and the positions
+//               sidecar, write the manifest
 //
 // Killed at any moment, a re-run with the same spec and inputs keeps every step whose marker is
 // there (units only if each of their files still matches its sha256) and redoes the rest; the
@@ -239,6 +240,7 @@ async function verifiedUnit(paths: StatePaths, unit: number): Promise<UnitDone |
   const dir = unitDir(paths, unit);
   const files: Array<Pick<FileEntry, "path" | "bytes" | "sha256">> = [...done.files];
   if (done.idIndex) files.push(done.idIndex);
+  if (done.positions) files.push(done.positions);
   for (const f of files) {
     try {
       const path = join(dir, f.path);

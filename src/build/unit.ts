@@ -16,7 +16,7 @@ import {
   valuesPerRow,
 } from "../storage/columns.ts";
 import { DatasetWriter } from "../storage/dataset-writer.ts";
-import type { FileEntry, IdIndexEntry } from "../storage/manifest.ts";
+import type { FileEntry, IdIndexEntry, PositionsEntry } from "../storage/manifest.ts";
 import type { OutputColumn } from "./catalog.ts";
 import { displayPath } from "./glob.ts";
 import { type IfuPlan, IfuReader } from "./ifu.ts";
@@ -68,6 +68,8 @@ export interface UnitDone {
   rows: number;
   files: FileEntry[];
   idIndex?: IdIndexEntry;
+  /** Absent in state written before the sidecar existed. */
+  positions?: PositionsEntry;
   rejected: RejectSummary;
 }
 
@@ -294,6 +296,7 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
       rows,
       files: manifest.files,
       idIndex: config.idIndex,
+      positions: config.positions,
       rejected: log.summary(),
     };
     await writeJsonAtomic(unitDonePath(paths, unit.index), done);

@@ -4,7 +4,8 @@
 //      (sorted runs spilled to scratch HDF5 files when the buffer passes the budget);
 //   2. at finish the merged, key-ordered rows are cut into partition files at pixel changes and
 //      at the row/byte caps (only where the key changes, so key ranges are disjoint), while an
-//      object_id index (id key → file, row) is sorted the same way;
+//      object_id index (id key → file, row) is sorted the same way, and ra, dec, object_id go to
+//      the positions sidecar in that same row order;
 //   3. the manifest is written last, atomically, then the dataset card.
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -33,6 +34,7 @@ import {
   writeManifest,
 } from "./manifest.ts";
 import { PartitionWriter, type WriterOptions } from "./partition-writer.ts";
+import { PositionsWriter } from "./positions.ts";
 
 export interface DatasetWriterOptions
   extends Pick<WriterOptions, "compression" | "gzipLevel" | "chunkBytes"> {
@@ -190,7 +192,10 @@ export class DatasetWriter {
     this.options.onProgress?.({ phase: "ingest", rowsIn: this.rowsIn, rowsOut: 0, files: 0 });
   }
 
-  /** Merges the sorted rows into partition files and the id index, then writes the manifest. */
+  /**
+   * Merges the sorted rows into partition files, the id index and the positions sidecar, then
+   * writes the manifest.
+   */
   async finish(): Promise<Manifest> {
     if (this.state !== "open") throw new UsageError(`dataset writer is ${this.state}`);
     const ids = new ExternalSorter(
@@ -199,8 +204,11 @@ export class DatasetWriter {
       join(this.scratch, "ids"),
       this.options.memoryBytes,
     );
+    let positions: PositionsWriter | null = null;
     try {
-      const idKey = idKeyFunction(this.specs.find((s) => s.name === "object_id")!);
+      const idSpec = this.specs.find((s) => s.name === "object_id")!;
+      const idKey = idKeyFunction(idSpec);
+      positions = await PositionsWriter.create(this.root, this.options.config, idSpec);
       const out = new PartitionFiles(
         this.root,
         this.options.config,
@@ -211,7 +219,10 @@ export class DatasetWriter {
       );
       let rowsOut = 0;
       for await (const batch of this.rows.sorted()) {
+        // Files take every row of a batch in order, and manifest.files lists them in the order
+        // they were started, so the sidecar's row order is the config's.
         await out.add(batch);
+        positions.append(batch);
         rowsOut += (batch._healpix_29 as BigInt64Array).length;
         this.options.onProgress?.({
           phase: "merge",
@@ -221,6 +232,8 @@ export class DatasetWriter {
         });
       }
       const files = await out.finish();
+      const positionsEntry = await positions.close();
+      positions = null;
       const idIndex = await writeIdIndex(
         this.root,
         this.options.config,
@@ -240,6 +253,7 @@ export class DatasetWriter {
         rows: this.rowsIn,
         compression: this.options.compression ?? "gzip",
         idIndex,
+        positions: positionsEntry,
       };
       manifest.files.push(...files);
       await writeManifest(this.root, manifest);
@@ -254,6 +268,7 @@ export class DatasetWriter {
       return manifest;
     } catch (err) {
       this.state = "aborted";
+      await positions?.abort();
       throw err;
     } finally {
       await ids.close();

@@ -56,12 +56,22 @@ export const IdIndexSchema = z.object({
   fence: z.array(decimalInt64),
 });
 
+/** The positions sidecar: ra, dec, object_id of every row of a config, in row order. */
+export const PositionsSchema = z.object({
+  path: FileEntrySchema.shape.path,
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
 export const ConfigEntrySchema = z.object({
   columns: z.array(ColumnEntrySchema),
   rows: z.number().int().nonnegative(),
   compression: z.string().optional(),
   /** object_id → (file, row) index, for getById without scanning. */
   idIndex: IdIndexSchema.optional(),
+  /** Absent in datasets written before it existed (see buildPositions). */
+  positions: PositionsSchema.optional(),
 });
 
 export const ManifestSchema = z.object({
@@ -85,6 +95,7 @@ export type ColumnEntry = z.infer<typeof ColumnEntrySchema>;
 export type FileEntry = z.infer<typeof FileEntrySchema>;
 export type ConfigEntry = z.infer<typeof ConfigEntrySchema>;
 export type IdIndexEntry = z.infer<typeof IdIndexSchema>;
+export type PositionsEntry = z.infer<typeof PositionsSchema>;
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type Provenance = Manifest["provenance"];
 
@@ -240,14 +251,7 @@ export async function verifyDataset(
         file.close();
       }
     } catch (err) {
-      if (err instanceof ManifestMismatchError) problems.push(err);
-      else if (err instanceof AstroPileError)
-        problems.push(new ManifestMismatchError(err.message, place, { cause: err }));
-      else if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        problems.push(
-          new ManifestMismatchError("file listed in the manifest does not exist", place),
-        );
-      else throw err;
+      problems.push(asMismatch(err, place, "file listed in the manifest does not exist"));
     }
   }
   for (const [name, config] of Object.entries(manifest.configs)) {
@@ -276,5 +280,73 @@ export async function verifyDataset(
       );
     }
   }
+  for (const [name, config] of Object.entries(manifest.configs))
+    if (config.positions) problems.push(...(await verifyPositions(root, name, config, options)));
   return problems;
+}
+
+/** A failure while checking a listed file, as the problem to report (other errors rethrown). */
+function asMismatch(err: unknown, place: { file: string }, missing: string): ManifestMismatchError {
+  if (err instanceof ManifestMismatchError) return err;
+  if (err instanceof AstroPileError)
+    return new ManifestMismatchError(err.message, place, { cause: err });
+  if ((err as NodeJS.ErrnoException).code === "ENOENT")
+    return new ManifestMismatchError(missing, place);
+  throw err;
+}
+
+/** The positions sidecar: there, same size (and sha256), every row of the config, its columns. */
+async function verifyPositions(
+  root: string,
+  name: string,
+  config: ConfigEntry,
+  options: VerifyOptions,
+): Promise<ManifestMismatchError[]> {
+  const entry = config.positions!;
+  const path = join(root, entry.path);
+  const place = { file: path };
+  if (entry.rows !== config.rows)
+    return [
+      new ManifestMismatchError(
+        `positions file has ${entry.rows} rows but config "${name}" has ${config.rows}`,
+        place,
+      ),
+    ];
+  try {
+    const { size } = await stat(path);
+    if (size !== entry.bytes)
+      return [
+        new ManifestMismatchError(
+          `positions file has ${size} bytes but the manifest says ${entry.bytes}`,
+          place,
+        ),
+      ];
+    if (options.checksums && (await sha256File(path)) !== entry.sha256)
+      return [new ManifestMismatchError("positions file sha256 differs from the manifest", place)];
+    const idType = config.columns.find((c) => c.name === "object_id")?.dtype;
+    const problems: ManifestMismatchError[] = [];
+    const file = await PartitionFile.open(path, { expectRows: entry.rows });
+    try {
+      for (const [column, dtype] of [
+        ["ra", "float64"],
+        ["dec", "float64"],
+        ["object_id", idType],
+      ] as const) {
+        // Describing the column checks its row count against the manifest's.
+        const info = file.column(column);
+        if (dtype && info.dtype !== dtype)
+          problems.push(
+            new ManifestMismatchError(`positions file has ${info.dtype} but expected ${dtype}`, {
+              file: path,
+              column,
+            }),
+          );
+      }
+    } finally {
+      file.close();
+    }
+    return problems;
+  } catch (err) {
+    return [asMismatch(err, place, `positions file of config "${name}" does not exist`)];
+  }
 }

@@ -27,6 +27,7 @@ import {
   h5wasmDtype,
   hdf5Ready,
 } from "./hdf5.ts";
+import { clearObjectTimes } from "./hdf5-times.ts";
 
 export type Compression = "none" | "gzip" | "lzf";
 
@@ -43,6 +44,11 @@ export interface WriterOptions {
    * makes worthless anyway) skip both; their sha256 is then "".
    */
   durable?: boolean;
+  /**
+   * Zero the object times libhdf5 stamps into the file, so the same appends give the same bytes
+   * (and sha256). Appends must then come in the same sizes too: they decide where chunks go.
+   */
+  reproducible?: boolean;
 }
 
 export interface WrittenFile {
@@ -105,16 +111,18 @@ export class PartitionWriter {
   private state: "open" | "closed" | "aborted" = "open";
 
   private readonly durable: boolean;
+  private readonly reproducible: boolean;
 
   private constructor(
     path: string,
     tempPath: string,
     specs: ColumnSpec[],
     file: H5File,
-    durable: boolean,
+    options: WriterOptions,
   ) {
     this.path = path;
-    this.durable = durable;
+    this.durable = options.durable ?? true;
+    this.reproducible = options.reproducible ?? false;
     this.rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
     this.tempPath = tempPath;
     this.specs = specs;
@@ -154,7 +162,7 @@ export class PartitionWriter {
       WriteError,
       () => new h5wasm.File(tempPath, "w"),
     );
-    const writer = new PartitionWriter(path, tempPath, specs, file, options.durable ?? true);
+    const writer = new PartitionWriter(path, tempPath, specs, file, options);
     try {
       for (const [k, v] of Object.entries(options.attrs ?? {})) file.create_attribute(k, v);
       for (const spec of specs) writer.createColumn(spec, compression, options);
@@ -260,6 +268,7 @@ export class PartitionWriter {
       }
       guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
       this.state = "closed";
+      if (this.reproducible) clearObjectTimes(this.tempPath);
       const sha256 = this.durable ? await fsyncAndHash(this.tempPath) : "";
       await rename(this.tempPath, this.path);
       if (this.durable) await fsyncDir(dirname(this.path));

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { ColumnValues } from "../../src/storage/columns.ts";
 import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { PositionsFile } from "../../src/storage/positions.ts";
 
 /** Every row of a config (all columns unless given), files in manifest order. */
 export async function readAll(
@@ -44,8 +45,30 @@ function concat(pieces: ColumnValues[]): ColumnValues {
   return out as unknown as ColumnValues;
 }
 
-/** Two builds hold the same dataset: same files (path, pixel, rows, key range) and values. */
+/** The positions sidecar holds ra, dec, object_id of the config's rows, files in manifest order. */
+export async function assertPositions(root: string, config: string): Promise<void> {
+  const { manifest, rows, columns } = await readAll(root, config, ["ra", "dec", "object_id"]);
+  const entry = manifest.configs[config].positions;
+  assert.ok(entry, `config "${config}" has a positions sidecar`);
+  const file = await PositionsFile.open(root, entry);
+  try {
+    assert.equal(file.rows, rows);
+    const { ra, dec } = await file.readRange(0, rows);
+    assert.deepEqual(ra, columns.ra, "sidecar ra");
+    assert.deepEqual(dec, columns.dec, "sidecar dec");
+    assert.deepEqual(await file.readIdRange(0, rows), columns.object_id, "sidecar object_id");
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Two builds hold the same dataset: same files (path, pixel, rows, key range) and values, and
+ * each a positions sidecar consistent with its files.
+ */
 export async function assertSameDataset(a: string, b: string, config: string): Promise<void> {
+  await assertPositions(a, config);
+  await assertPositions(b, config);
   const x = await readAll(a, config);
   const y = await readAll(b, config);
   const files = (m: Manifest) =>

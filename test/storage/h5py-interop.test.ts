@@ -4,8 +4,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
+import { openDataset } from "../../src/dataset/index.ts";
 import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
+import { POSITIONS_NAME } from "../../src/storage/positions.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -131,4 +134,47 @@ test("h5dump -H shows one dataset per column, chunked by row size, gzip", {
   assert.match(header, /DATASET "tag" \{\s+DATATYPE\s+H5T_STRING \{\s+STRSIZE 16;/);
   const datasets = header.match(/DATASET "/g) ?? [];
   assert.equal(datasets.length, SPECS.length);
+});
+
+test("h5py reads the positions sidecar: the dataset's ra, dec, object_id in row order", {
+  skip: referenceSkip(["h5py", "numpy"]),
+}, async () => {
+  const root = join(dir, "positions");
+  const n = 300;
+  await writeDataset(
+    root,
+    [
+      { name: "object_id", dtype: "string", shape: [], stringLength: 13 },
+      { name: "ra", dtype: "float64", shape: [] },
+      { name: "dec", dtype: "float64", shape: [] },
+    ],
+    [
+      {
+        object_id: Array.from({ length: n }, (_, i) => `1518p024-${4036 + i}`),
+        // A few pixels (few files, each an fsync), several files each.
+        ra: Float64Array.from({ length: n }, (_, i) => 10 + ((i * 0.7548776662) % 6)),
+        dec: Float64Array.from({ length: n }, (_, i) => -3 + ((i * 0.569840291) % 6)),
+      },
+    ],
+    { config: "main", provenance: { survey: "T" }, maxRowsPerFile: 50 },
+  );
+  const got = JSON.parse(runPython(DUMP, [join(root, "main", POSITIONS_NAME)])) as Record<
+    string,
+    { dtype: string; compression: string | null; values: Array<string | number> }
+  >;
+  const ds = await openDataset(root);
+  const want = { object_id: [] as string[], ra: [] as number[], dec: [] as number[] };
+  for await (const b of ds.batches({ size: 64, columns: ["object_id", "ra", "dec"] })) {
+    want.object_id.push(...(b.columns.object_id as string[]));
+    want.ra.push(...(b.columns.ra as Float64Array));
+    want.dec.push(...(b.columns.dec as Float64Array));
+  }
+  ds.close();
+  assert.deepEqual(Object.keys(got).sort(), ["dec", "object_id", "ra"]);
+  assert.equal(got.ra.dtype, "float64");
+  assert.equal(got.object_id.dtype, "|S13");
+  for (const name of ["ra", "dec", "object_id"] as const) {
+    assert.equal(got[name].compression, null, `${name} uncompressed`);
+    assert.deepEqual(got[name].values, want[name], `${name} values`);
+  }
 });

@@ -1,0 +1,298 @@
+// The positions sidecar of a config: `<config>/positions.hdf5`, columns ra, dec (float64) and
+// object_id, uncompressed, holding every row of the config. Row i is row i of the config as the
+// dataset layer numbers rows: the config's files in manifest order, each file's rows in order.
+// A cross-match reads it in a few large slices instead of opening thousands of partition files.
+import { join, posix } from "node:path";
+import { ManifestError, ManifestMismatchError, SchemaError } from "../errors.ts";
+import {
+  batchRows,
+  type ColumnBatch,
+  type ColumnSpec,
+  type ColumnValues,
+  concatValues,
+  sliceRows,
+} from "./columns.ts";
+import { idKeyFunction } from "./id-index.ts";
+import {
+  type FileEntry,
+  type Manifest,
+  type PositionsEntry,
+  readManifest,
+  writeManifest,
+} from "./manifest.ts";
+import { PartitionFile } from "./partition-file.ts";
+import { PartitionWriter } from "./partition-writer.ts";
+
+export type { PositionsEntry };
+
+export const POSITIONS_NAME = "positions.hdf5";
+
+/** Rows copied per read when the sidecar is made from other files. */
+const COPY_ROWS = 65536;
+
+export interface PositionsOptions {
+  /** Target bytes per chunk (default: the partition writer's, ~256 KiB). */
+  chunkBytes?: number;
+}
+
+/** The sidecar's columns: ra, dec and the dataset's object_id type (name, dtype, length only). */
+export function positionsColumns(objectIdSpec: ColumnSpec): ColumnSpec[] {
+  idKeyFunction(objectIdSpec);
+  const id: ColumnSpec = { name: "object_id", dtype: objectIdSpec.dtype, shape: [] };
+  if (objectIdSpec.stringLength !== undefined) id.stringLength = objectIdSpec.stringLength;
+  return [
+    { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+    { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+    id,
+  ];
+}
+
+/**
+ * Rows go to the file in blocks of this many, whatever the batches: with the object times cleared,
+ * the same rows then give the same bytes, however they were batched.
+ */
+const BLOCK_ROWS = 32768;
+
+/** Streams rows into the sidecar; the file appears (renamed into place) only at close. */
+export class PositionsWriter {
+  private pending: ColumnBatch[] = [];
+  private pendingRows = 0;
+  private written = 0;
+
+  private constructor(
+    private readonly rel: string,
+    private readonly specs: ColumnSpec[],
+    private readonly writer: PartitionWriter,
+  ) {}
+
+  static async create(
+    root: string,
+    config: string,
+    objectIdSpec: ColumnSpec,
+    options: PositionsOptions = {},
+  ): Promise<PositionsWriter> {
+    const rel = posix.join(config, POSITIONS_NAME);
+    const specs = positionsColumns(objectIdSpec);
+    const writer = await PartitionWriter.create(join(root, rel), specs, {
+      compression: "none",
+      chunkBytes: options.chunkBytes,
+      reproducible: true,
+    });
+    return new PositionsWriter(rel, specs, writer);
+  }
+
+  get rows(): number {
+    return this.written + this.pendingRows;
+  }
+
+  /** Appends the ra, dec and object_id of a batch (other columns are ignored). */
+  append(batch: ColumnBatch): void {
+    const picked = { ra: batch.ra, dec: batch.dec, object_id: batch.object_id };
+    const n = batchRows(picked, this.specs, this.writer.path);
+    if (n === 0) return;
+    this.pending.push(picked);
+    this.pendingRows += n;
+    if (this.pendingRows >= BLOCK_ROWS) this.drain(false);
+  }
+
+  /** Hands whole blocks (and at the end the rest) to the file writer. */
+  private drain(final: boolean): void {
+    if (this.pendingRows === 0) return;
+    const joined: ColumnBatch = {};
+    for (const name of ["ra", "dec", "object_id"])
+      joined[name] = concatValues(this.pending.map((b) => b[name]));
+    let at = 0;
+    while (this.pendingRows - at >= BLOCK_ROWS || (final && at < this.pendingRows)) {
+      const end = Math.min(this.pendingRows, at + BLOCK_ROWS);
+      const block: ColumnBatch = {};
+      for (const name of ["ra", "dec", "object_id"])
+        block[name] = sliceRows(joined[name], 1, at, end);
+      this.writer.append(block);
+      at = end;
+    }
+    this.written += at;
+    this.pendingRows -= at;
+    this.pending = [];
+    if (this.pendingRows > 0) {
+      const rest: ColumnBatch = {};
+      for (const name of ["ra", "dec", "object_id"])
+        rest[name] = sliceRows(joined[name], 1, at, at + this.pendingRows);
+      this.pending.push(rest);
+    }
+  }
+
+  async close(): Promise<PositionsEntry> {
+    try {
+      this.drain(true);
+    } catch (err) {
+      await this.writer.abort();
+      throw err;
+    }
+    const written = await this.writer.close();
+    return { path: this.rel, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
+  }
+
+  async abort(): Promise<void> {
+    await this.writer.abort();
+  }
+}
+
+/** Writes the sidecar from batches already in the config's row order. */
+export async function writePositions(
+  root: string,
+  config: string,
+  rows: AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>,
+  objectIdSpec: ColumnSpec,
+  options?: PositionsOptions,
+): Promise<PositionsEntry> {
+  const writer = await PositionsWriter.create(root, config, objectIdSpec, options);
+  try {
+    for await (const batch of rows) writer.append(batch);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer.close();
+}
+
+/** Rows [start, end) of an HDF5 file that has ra, dec and object_id columns. */
+export interface PositionsPiece {
+  /** Absolute path. */
+  path: string;
+  /** The file's row count (checked on open). */
+  fileRows: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * Writes the sidecar by copying the pieces in the order given (partition files, or the sidecars
+ * of smaller datasets), a block of rows at a time.
+ */
+export async function copyPositions(
+  root: string,
+  config: string,
+  objectIdSpec: ColumnSpec,
+  pieces: Iterable<PositionsPiece>,
+): Promise<PositionsEntry> {
+  const writer = await PositionsWriter.create(root, config, objectIdSpec);
+  let file: PartitionFile | null = null;
+  try {
+    for (const piece of pieces) {
+      if (file?.path !== piece.path) {
+        file?.close();
+        file = await PartitionFile.open(piece.path, { expectRows: piece.fileRows });
+      }
+      for (let at = piece.start; at < piece.end; at += COPY_ROWS)
+        writer.append(
+          file.readRange(["ra", "dec", "object_id"], at, Math.min(piece.end, at + COPY_ROWS)),
+        );
+    }
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  } finally {
+    file?.close();
+  }
+  return writer.close();
+}
+
+/** The object_id column of a config as the manifest describes it. */
+export function objectIdSpecOf(manifest: Manifest, config: string, file?: string): ColumnSpec {
+  const column = manifest.configs[config]?.columns.find((c) => c.name === "object_id");
+  if (!column)
+    throw new ManifestError(`config "${config}" has no object_id column`, {
+      file,
+      column: "object_id",
+    });
+  return column;
+}
+
+/**
+ * (Re)creates the sidecar of an existing config from its partition files, then records it in the
+ * manifest. For datasets written before the sidecar existed.
+ */
+export async function buildPositions(root: string, config: string): Promise<PositionsEntry> {
+  const manifestPath = join(root, "astropile.json");
+  const manifest = await readManifest(root);
+  if (!manifest.configs[config])
+    throw new ManifestError(`no config "${config}" in the manifest`, { file: manifestPath });
+  const files = manifest.files.filter((f) => f.config === config);
+  const entry = await copyPositions(
+    root,
+    config,
+    objectIdSpecOf(manifest, config, manifestPath),
+    files.map((f) => ({ path: join(root, f.path), fileRows: f.rows, start: 0, end: f.rows })),
+  );
+  // Re-read: record the sidecar only if the config's files did not change meanwhile.
+  const now = await readManifest(root);
+  const sameFiles = (a: FileEntry[], b: FileEntry[]) =>
+    a.length === b.length && a.every((f, i) => f.path === b[i].path && f.sha256 === b[i].sha256);
+  if (
+    !now.configs[config] ||
+    !sameFiles(
+      now.files.filter((f) => f.config === config),
+      files,
+    )
+  )
+    throw new ManifestMismatchError(
+      `config "${config}" changed while its positions were written; run again`,
+      { file: manifestPath },
+    );
+  now.configs[config].positions = entry;
+  await writeManifest(root, now);
+  return entry;
+}
+
+/** A config's sidecar opened for reading. Usable in a worker thread. */
+export class PositionsFile {
+  private constructor(private readonly file: PartitionFile) {}
+
+  /** Opens and checks the sidecar: its columns and their row count against the manifest entry. */
+  static async open(root: string, entry: PositionsEntry): Promise<PositionsFile> {
+    const file = await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows });
+    try {
+      for (const name of ["ra", "dec", "object_id"]) {
+        // Describing a column checks its rows against entry.rows.
+        const info = file.column(name);
+        if (name !== "object_id" && (info.dtype !== "float64" || info.shape.length !== 0))
+          throw new SchemaError(`expected float64 scalars, found ${info.dtype}`, {
+            file: file.path,
+            column: name,
+          });
+      }
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    return new PositionsFile(file);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  get rows(): number {
+    return this.file.length;
+  }
+
+  /** ra and dec of rows [start, end). */
+  async readRange(start: number, end: number): Promise<{ ra: Float64Array; dec: Float64Array }> {
+    const b = this.file.readRange(["ra", "dec"], start, end);
+    return { ra: b.ra as Float64Array, dec: b.dec as Float64Array };
+  }
+
+  /** object_id of the given rows, in that order (ascending rows read in the fewest slices). */
+  async readIds(rows: ArrayLike<number>): Promise<ColumnValues> {
+    return this.file.readRows(["object_id"], rows).object_id;
+  }
+
+  /** object_id of rows [start, end). */
+  async readIdRange(start: number, end: number): Promise<ColumnValues> {
+    return this.file.readRange(["object_id"], start, end).object_id;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
