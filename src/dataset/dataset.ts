@@ -212,6 +212,17 @@ export class Dataset {
     );
   }
 
+  /**
+   * The parent dataset behind this view and the rows the view selects (ascending dataset
+   * rows; null when it selects every row), for code that plans its own reads, such as the
+   * cross-match. A shuffle changes no row's membership, so it is not part of this. A
+   * concatenation has no single parent: `source` is null.
+   */
+  async parentRows(): Promise<{ source: Source | null; selection: Float64Array | null }> {
+    if (this.s.sources.length !== 1) return { source: null, selection: null };
+    return { source: this.s.sources[0], selection: this.filtered ? await this.matchRows() : null };
+  }
+
   /** Number of rows. For a filtered view, call `await count()` (or `materialize()`) first. */
   get length(): number {
     if (!this.filtered) return this.sourceStarts[this.s.sources.length];
