@@ -1,31 +1,38 @@
-// Out-of-core cross-match of two parent datasets, pixel by pixel.
+// Out-of-core cross-match of two parent datasets, unit by unit, on worker threads.
 //
-// For each order-4 pixel P of the left dataset: read ra, dec, object_id of P's files only;
-// read the right files whose pixel lies in a disc enclosing P widened by the radius AND whose
-// `_healpix_29` range meets that disc's key ranges; match in memory with the kernel. A right
-// point within the radius of a left point of P lies in that disc, so no pair is lost at pixel
-// or file borders, whatever the radius (larger radii just reach more pixels). Memory holds
-// one left pixel and its right neighbourhood, never a whole catalog.
+// The left side is cut into units of ~1M rows: runs of consecutive files, which are neighbours
+// on the sky since files follow `_healpix_29` order (a dense pixel's files are key ranges of
+// it, so a dense pixel becomes several units). For each unit a worker reads the left rows'
+// ra/dec, then the right files of every pixel within (pixel extent + radius) of each left
+// file's pixel, narrowed by key ranges in dense regions (src/xmatch/plan.ts): no pair is lost at pixel or file borders,
+// whatever the radius (larger radii reach more files; a neighbourhood larger than a slice is
+// matched slice by slice). Positions come from each config's positions sidecar, one file read
+// in large slices; object ids are read only for the rows in the catalog. Memory per thread is
+// bounded by the unit and slice sizes, never by the dataset.
 
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import type { Dataset } from "../dataset/dataset.ts";
+import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
-import { SchemaError, UsageError } from "../errors.ts";
-import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
+import { UsageError } from "../errors.ts";
 import {
+  allocate,
   type ColumnBatch,
   type ColumnSpec,
   type ColumnValues,
   concatValues,
+  copyRow,
   gatherRows,
 } from "../storage/columns.ts";
 import { writeDataset } from "../storage/dataset-writer.ts";
-import { PARTITION_ORDER } from "../storage/layout.ts";
 import type { Manifest } from "../storage/manifest.ts";
-import { matchAll, matchNearest, type Pairs, SkyIndex } from "./kernel.ts";
+import type { MatchCatalog } from "./catalog.ts";
+import { planUnits, type SideTable, sideTable } from "./plan.ts";
+import type { MatchSpec, UnitResult } from "./unit.ts";
+import { runUnits } from "./workers.ts";
 
-export type ObjectId = string | number | bigint;
+export { CATALOG_COLUMNS, catalogRow, type MatchCatalog, type ObjectId } from "./catalog.ts";
 
 export interface CrossMatchOptions {
   /** Match radius in arcsec; a pair is kept when its separation is <= the radius. */
@@ -36,36 +43,26 @@ export interface CrossMatchOptions {
   nNeighbors?: number;
   /** "inner" (default): matched rows only; "left": also left rows without a match. */
   how?: "inner" | "left";
+  /**
+   * Worker threads (default: the machine's cores when there is more than one unit; 0 runs
+   * in this thread). Each holds one unit and one right slice: ~100 bytes per row of each.
+   */
+  threads?: number;
+  /** Left rows per unit (default 1,000,000). */
+  unitRows?: number;
+  /** Right rows matched against a unit at once (default 4,000,000). */
+  rightSliceRows?: number;
   onProgress?: (p: CrossMatchProgress) => void;
 }
 
 export interface CrossMatchProgress {
-  pixelsDone: number;
-  pixelsTotal: number;
+  unitsDone: number;
+  unitsTotal: number;
+  /** Left rows matched so far. */
   leftRows: number;
-  pairs: number;
-  rightFilesRead: number;
-}
-
-/**
- * One row per pair (and, with how "left", per unmatched left row: right fields null / -1 /
- * NaN). ra, dec and healpix are the left row's. Locations: file path and row in the file;
- * `left_index` / `right_index` are row positions in the datasets (for take()).
- */
-export interface MatchCatalog {
-  length: number;
-  left_object_id: ObjectId[];
-  right_object_id: Array<ObjectId | null>;
-  sep_arcsec: Float64Array;
-  ra: Float64Array;
-  dec: Float64Array;
-  healpix: Int32Array;
-  left_file: string[];
-  left_row: Float64Array;
-  left_index: Float64Array;
-  right_file: Array<string | null>;
-  right_row: Float64Array;
-  right_index: Float64Array;
+  /** Catalog rows so far. */
+  rows: number;
+  rightRowsRead: number;
 }
 
 export interface MatchedExample {
@@ -74,162 +71,36 @@ export interface MatchedExample {
   sep_arcsec: number;
 }
 
+export interface CrossMatchStats {
+  units: number;
+  threads: number;
+  leftRows: number;
+  rightRowsRead: number;
+  /** Whether each side read the positions sidecar (false: partition files, slower). */
+  leftSidecar: boolean;
+  rightSidecar: boolean;
+}
+
 export interface CrossMatchResult {
   catalog: MatchCatalog;
   dataset: MatchedDataset;
-  stats: { leftFilesRead: number; rightFilesRead: number; pixels: number };
+  stats: CrossMatchStats;
 }
 
-/** The only view the cross-match accepts: a whole parent dataset (one source, no filter). */
-function sourceOf(ds: Dataset, side: string): Source {
-  // Dataset keeps its sources private; the cross-match plans from their manifests and file
-  // lists, so it reaches them here rather than widening the Dataset API.
-  const sources = (ds as unknown as { s: { sources: Source[]; order: unknown } }).s;
-  if (sources.sources.length !== 1 || ds.filtered || sources.order) {
-    throw new UsageError(
-      `${side} dataset: cross-match needs a whole parent dataset (not filtered, shuffled or concatenated)`,
-    );
-  }
-  const src = sources.sources[0]!;
-  for (const c of ["object_id", "ra", "dec"]) {
-    if (!src.has(c)) src.feature(c); // throws MissingColumnError naming the manifest
-  }
-  return src;
-}
+const DEFAULT_UNIT_ROWS = 1_000_000;
+const DEFAULT_SLICE_ROWS = 4_000_000;
 
-interface Positions {
-  ra: Float64Array;
-  dec: Float64Array;
-  id: ObjectId[];
-  /** File index in the source, and row in that file, per point. */
-  file: Int32Array;
-  row: Int32Array;
-}
-
-function toIds(values: ColumnValues): ObjectId[] {
-  return Array.isArray(values) ? values : Array.from(values as ArrayLike<ObjectId>);
-}
-
-async function readPositions(src: Source, fileIndices: number[]): Promise<Positions> {
-  const parts: Array<{ f: number; ra: Float64Array; dec: Float64Array; id: ObjectId[] }> = [];
-  let n = 0;
-  for (const f of fileIndices) {
-    const rows = src.files[f]!.rows;
-    const cols = await src.readRange(f, ["ra", "dec", "object_id"], 0, rows);
-    const ra = Float64Array.from(cols.ra as ArrayLike<number>);
-    const dec = Float64Array.from(cols.dec as ArrayLike<number>);
-    for (let i = 0; i < ra.length; i++) {
-      // Bad positions in a stored file are a data problem: name the file and row.
-      if (!Number.isFinite(ra[i]!) || !(dec[i]! >= -90 && dec[i]! <= 90)) {
-        throw new SchemaError(`row ${i} has ra=${ra[i]} dec=${dec[i]}`, {
-          file: join(src.root, src.files[f]!.path),
-          column: "ra/dec",
-        });
-      }
-    }
-    parts.push({ f, ra, dec, id: toIds(cols.object_id!) });
-    n += rows;
-  }
-  const out: Positions = {
-    ra: new Float64Array(n),
-    dec: new Float64Array(n),
-    id: new Array<ObjectId>(n),
-    file: new Int32Array(n),
-    row: new Int32Array(n),
-  };
-  let at = 0;
-  for (const p of parts) {
-    out.ra.set(p.ra, at);
-    out.dec.set(p.dec, at);
-    for (let i = 0; i < p.ra.length; i++) {
-      out.id[at + i] = p.id[i]!;
-      out.file[at + i] = p.f;
-      out.row[at + i] = i;
-    }
-    at += p.ra.length;
-  }
-  return out;
-}
-
-/** Right file indices that can hold a point within `radiusDeg` of any point of left pixel `pix`. */
-function rightFilesFor(
-  right: Source,
-  byPixel: Map<number, number[]>,
-  pix: number,
-  radiusDeg: number,
-): number[] {
-  const centre = pix2ang(PARTITION_ORDER, pix);
-  const reach = Math.min(180, pixelRadiusBoundDeg(PARTITION_ORDER) + radiusDeg);
-  const pixels = queryDisc(PARTITION_ORDER, centre.ra, centre.dec, reach);
-  // Key ranges only pay when a pixel has several files; a coarse cover (64 ranges) costs
-  // well under a millisecond and still skips the files of a dense pixel far from the disc.
-  let ranges: Array<[bigint, bigint]> | null = null;
-  const out: number[] = [];
-  for (const p of pixels) {
-    const files = byPixel.get(Number(p)) ?? [];
-    if (files.length === 1) {
-      out.push(files[0]!);
-      continue;
-    }
-    for (const f of files) {
-      ranges ??= coneKeyRanges(centre.ra, centre.dec, reach, { maxRanges: 64 });
-      const lo = BigInt(right.files[f]!.keyMin);
-      const hi = BigInt(right.files[f]!.keyMax);
-      // Ranges are half-open [a, b); the file's range is inclusive [lo, hi].
-      if (ranges.some(([a, b]) => lo < b && hi >= a)) out.push(f);
-    }
-  }
-  return out.sort((a, b) => a - b);
-}
-
-function filesByPixel(src: Source): Map<number, number[]> {
-  const m = new Map<number, number[]>();
-  src.files.forEach((f, i) => {
-    if (f.rows === 0) return;
-    const list = m.get(f.pixel);
-    if (list) list.push(i);
-    else m.set(f.pixel, [i]);
-  });
-  return m;
-}
-
-class CatalogBuilder {
-  leftId: ObjectId[] = [];
-  rightId: Array<ObjectId | null> = [];
-  sep: number[] = [];
-  ra: number[] = [];
-  dec: number[] = [];
-  healpix: number[] = [];
-  leftFile: string[] = [];
-  leftRow: number[] = [];
-  leftIndex: number[] = [];
-  rightFile: Array<string | null> = [];
-  rightRow: number[] = [];
-  rightIndex: number[] = [];
-
-  build(): MatchCatalog {
-    return {
-      length: this.leftId.length,
-      left_object_id: this.leftId,
-      right_object_id: this.rightId,
-      sep_arcsec: Float64Array.from(this.sep),
-      ra: Float64Array.from(this.ra),
-      dec: Float64Array.from(this.dec),
-      healpix: Int32Array.from(this.healpix),
-      left_file: this.leftFile,
-      left_row: Float64Array.from(this.leftRow),
-      left_index: Float64Array.from(this.leftIndex),
-      right_file: this.rightFile,
-      right_row: Float64Array.from(this.rightRow),
-      right_index: Float64Array.from(this.rightIndex),
-    };
-  }
+function positiveInt(v: number | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!(Number.isInteger(v) && v >= 1))
+    throw new UsageError(`${name} must be an integer >= 1, got ${v}`);
+  return v;
 }
 
 /**
- * Cross-matches two parent datasets out of core (see the file comment). Pairs come out
- * grouped by left pixel, then left file and row, then nearest first ("nearest") or by right
- * position ("all").
+ * Cross-matches two datasets out of core (see the file comment). Either side may be a
+ * filtered or shuffled view of one parent dataset (only its rows take part); the catalog
+ * follows the left's storage order.
  */
 export async function crossMatch(
   left: Dataset,
@@ -244,146 +115,131 @@ export async function crossMatch(
   if (mode !== "nearest" && mode !== "all") throw new UsageError(`unknown mode "${mode}"`);
   const how = options.how ?? "inner";
   if (how !== "inner" && how !== "left") throw new UsageError(`unknown how "${how}"`);
-  const k = options.nNeighbors ?? 1;
-  if (!(Number.isInteger(k) && k >= 1)) {
-    throw new UsageError(`nNeighbors must be an integer >= 1, got ${k}`);
+  const k = positiveInt(options.nNeighbors, "nNeighbors", 1);
+  const unitRows = positiveInt(options.unitRows, "unitRows", DEFAULT_UNIT_ROWS);
+  const sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
+  if (
+    options.threads !== undefined &&
+    !(Number.isInteger(options.threads) && options.threads >= 0)
+  ) {
+    throw new UsageError(`threads must be an integer >= 0, got ${options.threads}`);
   }
-  const L = sourceOf(left, "left");
-  const R = sourceOf(right, "right");
-  const radiusDeg = radiusArcsec / 3600;
-  const leftPixels = filesByPixel(L);
-  const rightPixels = filesByPixel(R);
-  const pixels = [...leftPixels.keys()].sort((a, b) => a - b);
-  const out = new CatalogBuilder();
-  // Right files read recently, least recently used first: in NESTED order the next pixel's
-  // neighbourhood overlaps the last few, so each right file is read about once. Bounded by
-  // rows (the current neighbourhood is always kept).
-  const cache = new Map<number, Positions>();
-  let cachedRows = 0;
-  let rightFilesRead = 0;
-  let leftFilesRead = 0;
-  let leftRows = 0;
-  for (const [done, pix] of pixels.entries()) {
-    const rightFiles = rightFilesFor(R, rightPixels, pix, radiusDeg);
-    const parts: Positions[] = [];
-    for (const f of rightFiles) {
-      let p = cache.get(f);
-      if (p) cache.delete(f);
-      else {
-        p = await readPositions(R, [f]);
-        rightFilesRead++;
-        cachedRows += p.ra.length;
-      }
-      cache.set(f, p);
-      parts.push(p);
-    }
-    const keep = new Set(rightFiles);
-    for (const [f, p] of cache) {
-      if (cachedRows <= CACHE_ROWS) break;
-      if (keep.has(f)) continue;
-      cache.delete(f);
-      cachedRows -= p.ra.length;
-    }
-    const rp = parts.length > 0 ? concatPositions(parts) : emptyPositions();
-    const index = rp.ra.length > 0 ? new SkyIndex(rp, radiusDeg) : null;
-    // Left files of this pixel one at a time: bounded by the file size cap.
-    for (const lf of leftPixels.get(pix)!) {
-      const lp = await readPositions(L, [lf]);
-      leftFilesRead++;
-      leftRows += lp.ra.length;
-      const pairs: Pairs = index
-        ? mode === "all"
-          ? matchAll(lp, index, radiusDeg)
-          : matchNearest(lp, index, radiusDeg, { k })
-        : { left: new Uint32Array(0), right: new Uint32Array(0), sepDeg: new Float64Array(0) };
-      const leftPath = join(L.root, L.files[lf]!.path);
-      const leftStart = L.starts[lf]!;
-      let t = 0;
-      for (let i = 0; i < lp.ra.length; i++) {
-        const first = t;
-        while (t < pairs.left.length && pairs.left[t] === i) {
-          const j = pairs.right[t]!;
-          const rf = rp.file[j]!;
-          out.leftId.push(lp.id[i]!);
-          out.rightId.push(rp.id[j]!);
-          out.sep.push(pairs.sepDeg[t]! * 3600);
-          out.ra.push(lp.ra[i]!);
-          out.dec.push(lp.dec[i]!);
-          out.healpix.push(pix);
-          out.leftFile.push(leftPath);
-          out.leftRow.push(i);
-          out.leftIndex.push(leftStart + i);
-          out.rightFile.push(join(R.root, R.files[rf]!.path));
-          out.rightRow.push(rp.row[j]!);
-          out.rightIndex.push(R.starts[rf]! + rp.row[j]!);
-          t++;
-        }
-        if (t === first && how === "left") {
-          out.leftId.push(lp.id[i]!);
-          out.rightId.push(null);
-          out.sep.push(Number.NaN);
-          out.ra.push(lp.ra[i]!);
-          out.dec.push(lp.dec[i]!);
-          out.healpix.push(pix);
-          out.leftFile.push(leftPath);
-          out.leftRow.push(i);
-          out.leftIndex.push(leftStart + i);
-          out.rightFile.push(null);
-          out.rightRow.push(-1);
-          out.rightIndex.push(-1);
-        }
-      }
-    }
-    options.onProgress?.({
-      pixelsDone: done + 1,
-      pixelsTotal: pixels.length,
-      leftRows,
-      pairs: out.leftId.length,
-      rightFilesRead,
-    });
-  }
-  const catalog = out.build();
+  const L = await sideTable(left, "left");
+  const R = await sideTable(right, "right");
+  const units = planUnits(L, unitRows);
+  const threads = options.threads ?? (units.length > 1 ? availableParallelism() : 0);
+  const spec: MatchSpec = { radiusDeg: radiusArcsec / 3600, mode, k, how, sliceRows };
+  const results: UnitResult[] = new Array(units.length);
+  const progress: CrossMatchProgress = {
+    unitsDone: 0,
+    unitsTotal: units.length,
+    leftRows: 0,
+    rows: 0,
+    rightRowsRead: 0,
+  };
+  await runUnits({
+    units,
+    left: L,
+    right: R,
+    spec,
+    threads,
+    onResult: (r) => {
+      results[r.index] = r;
+      progress.unitsDone++;
+      progress.leftRows += r.leftRows;
+      progress.rows += r.leftRow.length;
+      progress.rightRowsRead += r.rightRowsRead;
+      options.onProgress?.({ ...progress });
+    },
+  });
+  const catalog = assemble(results, L, R);
+  const [leftSource, rightSource] = await Promise.all([parentOf(left), parentOf(right)]);
   return {
     catalog,
-    dataset: new MatchedDataset(left, right, catalog, radiusArcsec),
-    stats: { leftFilesRead, rightFilesRead, pixels: pixels.length },
+    dataset: new MatchedDataset(leftSource, rightSource, catalog, radiusArcsec),
+    stats: {
+      units: units.length,
+      threads: Math.min(threads, units.length),
+      leftRows: progress.leftRows,
+      rightRowsRead: progress.rightRowsRead,
+      leftSidecar: L.positions !== null,
+      rightSidecar: R.positions !== null,
+    },
   };
 }
 
-/** Right rows kept in the read cache (ra, dec, id, file, row: ~50 bytes a row). */
-const CACHE_ROWS = 2_000_000;
-
-function emptyPositions(): Positions {
-  return {
-    ra: new Float64Array(0),
-    dec: new Float64Array(0),
-    id: [],
-    file: new Int32Array(0),
-    row: new Int32Array(0),
-  };
+async function parentOf(ds: Dataset): Promise<Source> {
+  return (await ds.parentRows()).source!;
 }
 
-function concatPositions(parts: Positions[]): Positions {
-  if (parts.length === 1) return parts[0]!;
+/** Concatenates the units' rows (in unit order) and adds where each row is stored. */
+function assemble(results: UnitResult[], L: SideTable, R: SideTable): MatchCatalog {
   let n = 0;
-  for (const p of parts) n += p.ra.length;
-  const out: Positions = {
-    ra: new Float64Array(n),
-    dec: new Float64Array(n),
-    id: [],
-    file: new Int32Array(n),
-    row: new Int32Array(n),
+  for (const r of results) n += r.leftRow.length;
+  const cat = (pick: (r: UnitResult) => Float64Array) => {
+    const out = new Float64Array(n);
+    let at = 0;
+    for (const r of results) {
+      out.set(pick(r), at);
+      at += pick(r).length;
+    }
+    return out;
   };
-  let at = 0;
-  for (const p of parts) {
-    out.ra.set(p.ra, at);
-    out.dec.set(p.dec, at);
-    out.file.set(p.file, at);
-    out.row.set(p.row, at);
-    for (const id of p.id) out.id.push(id);
-    at += p.ra.length;
+  const leftIndex = cat((r) => r.leftRow);
+  const rightIndex = cat((r) => r.rightRow);
+  const leftPaths = L.paths.map((p) => join(L.root, p));
+  const rightPaths = R.paths.map((p) => join(R.root, p));
+  const lStarts = L.starts;
+  const rStarts = R.starts;
+  const leftFile = new Array<string>(n);
+  const leftRow = new Float64Array(n);
+  const healpix = new Int32Array(n);
+  const rightFile = new Array<string | null>(n);
+  const rightRow = new Float64Array(n);
+  const matched = new Uint8Array(n);
+  // Left rows ascend through the catalog: walk the files once.
+  let f = 0;
+  for (let i = 0; i < n; i++) {
+    const g = leftIndex[i]!;
+    while (lStarts[f + 1]! <= g) f++;
+    leftFile[i] = leftPaths[f]!;
+    leftRow[i] = g - lStarts[f]!;
+    healpix[i] = L.pixel[f]!;
+    const h = rightIndex[i]!;
+    if (h < 0) {
+      rightFile[i] = null;
+      rightRow[i] = -1;
+      continue;
+    }
+    matched[i] = 1;
+    let lo = 0;
+    let hi = rStarts.length - 2;
+    while (lo < hi) {
+      const m = (lo + hi + 1) >>> 1;
+      if (rStarts[m]! <= h) lo = m;
+      else hi = m - 1;
+    }
+    rightFile[i] = rightPaths[lo]!;
+    rightRow[i] = h - rStarts[lo]!;
   }
-  return out;
+  const ids = (pick: (r: UnitResult) => ColumnValues, spec: ColumnSpec) =>
+    results.length > 0 ? concatValues(results.map(pick)) : allocate(spec, 0);
+  return {
+    length: n,
+    left_object_id: ids((r) => r.leftId, L.objectId),
+    right_object_id: ids((r) => r.rightId, R.objectId),
+    matched,
+    sep_arcsec: cat((r) => r.sepArcsec),
+    ra: cat((r) => r.ra),
+    dec: cat((r) => r.dec),
+    healpix,
+    left_file: leftFile,
+    left_row: leftRow,
+    left_index: leftIndex,
+    right_file: rightFile,
+    right_row: rightRow,
+    right_index: rightIndex,
+  };
 }
 
 /** Prefix of the right dataset's columns in a saved match. */
@@ -396,12 +252,17 @@ export const RIGHT_PREFIX = "right.";
 export class MatchedDataset {
   readonly catalog: MatchCatalog;
   readonly radiusArcsec: number;
+  private readonly left: Source;
+  private readonly right: Source;
+  /** Whole-parent views: catalog indices are parent rows, whatever view was matched. */
   private readonly leftDs: Dataset;
   private readonly rightDs: Dataset;
 
-  constructor(left: Dataset, right: Dataset, catalog: MatchCatalog, radiusArcsec: number) {
-    this.leftDs = left;
-    this.rightDs = right;
+  constructor(left: Source, right: Source, catalog: MatchCatalog, radiusArcsec: number) {
+    this.left = left;
+    this.right = right;
+    this.leftDs = Dataset.fromSources([left]);
+    this.rightDs = Dataset.fromSources([right]);
     this.catalog = catalog;
     this.radiusArcsec = radiusArcsec;
   }
@@ -414,7 +275,7 @@ export class MatchedDataset {
     return (await this.take([i]))[0]!;
   }
 
-  /** Matched examples at these catalog positions, in this order. */
+  /** Matched examples at these catalog positions, in this order; `right` null without a match. */
   async take(indices: ArrayLike<number>): Promise<MatchedExample[]> {
     const c = this.catalog;
     const at = Array.from(indices, (i) => {
@@ -424,28 +285,29 @@ export class MatchedDataset {
       return i;
     });
     const lefts = await this.leftDs.take(at.map((i) => c.left_index[i]!));
-    const withRight = at.filter((i) => c.right_index[i]! >= 0);
+    const withRight = at.filter((i) => c.matched[i] === 1);
     const rights = await this.rightDs.take(withRight.map((i) => c.right_index[i]!));
     let r = 0;
     return at.map((i, n) => ({
       left: lefts[n]!,
-      right: c.right_index[i]! >= 0 ? rights[r++]! : null,
+      right: c.matched[i] === 1 ? rights[r++]! : null,
       sep_arcsec: c.sep_arcsec[i]!,
     }));
   }
 
   /**
-   * Writes the matched pairs as a new parent dataset: the left's columns (object_id, ra, dec
+   * Writes the catalog's rows as a new parent dataset: the left's columns (object_id, ra, dec
    * are the left's, so rows are partitioned by the left position), the right's prefixed with
-   * "right.", and `sep_arcsec`. Left rows without a match (how "left") are not written: a
-   * fill value would pass for data. Reads 4096 pairs at a time.
+   * "right.", `sep_arcsec` (arcsec) and `matched`. A left row without a match (how "left")
+   * has matched = false, sep_arcsec and float right columns NaN, other right columns 0 or "".
+   * Reads 4096 rows at a time.
    */
   async saveToDisk(
     path: string,
     options: { config?: string; name?: string } = {},
   ): Promise<Manifest> {
-    const L = sourceOf(this.leftDs, "left");
-    const R = sourceOf(this.rightDs, "right");
+    const L = this.left;
+    const R = this.right;
     const skip = new Set(["healpix", "_healpix_29"]);
     const leftNames = L.features.map((f) => f.name).filter((n) => !skip.has(n));
     const rightNames = R.features.map((f) => f.name).filter((n) => !skip.has(n));
@@ -461,30 +323,49 @@ export class MatchedDataset {
       taken.add(spec.name);
       specs.push(spec);
     }
-    if (taken.has("sep_arcsec")) {
-      throw new UsageError('cannot save the match: the left dataset has a "sep_arcsec" column');
+    for (const extra of ["sep_arcsec", "matched"]) {
+      if (taken.has(extra)) {
+        throw new UsageError(`cannot save the match: the left dataset has a "${extra}" column`);
+      }
     }
     specs.push({ name: "sep_arcsec", dtype: "float64", shape: [], unit: "arcsec" });
+    specs.push({
+      name: "matched",
+      dtype: "bool",
+      shape: [],
+      description: "false for a left row without a right match (how: left)",
+    });
     const c = this.catalog;
-    const matched: number[] = [];
-    for (let i = 0; i < c.length; i++) if (c.right_index[i]! >= 0) matched.push(i);
     async function* batches(): AsyncGenerator<ColumnBatch> {
       const BATCH = 4096;
-      for (let s = 0; s < matched.length; s += BATCH) {
-        const part = matched.slice(s, s + BATCH);
+      for (let s = 0; s < c.length; s += BATCH) {
+        const part = Array.from({ length: Math.min(BATCH, c.length - s) }, (_, t) => s + t);
         const lcols = await readByIndex(
           L,
           leftNames,
           part.map((i) => c.left_index[i]!),
         );
+        const hits = part.filter((i) => c.matched[i] === 1);
         const rcols = await readByIndex(
           R,
           rightNames,
-          part.map((i) => c.right_index[i]!),
+          hits.map((i) => c.right_index[i]!),
         );
         const batch: ColumnBatch = { ...lcols };
-        for (const n of rightNames) batch[RIGHT_PREFIX + n] = rcols[n]!;
+        for (const n of rightNames) {
+          const spec = R.spec(n);
+          const per = R.perRow(n);
+          const full = allocate(spec, part.length);
+          if (spec.dtype === "float32" || spec.dtype === "float64")
+            (full as Float64Array).fill(Number.NaN);
+          let h = 0;
+          part.forEach((i, t) => {
+            if (c.matched[i] === 1) copyRow(rcols[n]!, h++ * per, full, t * per, per);
+          });
+          batch[RIGHT_PREFIX + n] = full;
+        }
         batch.sep_arcsec = Float64Array.from(part, (i) => c.sep_arcsec[i]!);
+        batch.matched = Uint8Array.from(part, (i) => c.matched[i]!);
         yield batch;
       }
     }

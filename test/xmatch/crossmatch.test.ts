@@ -2,14 +2,15 @@
 // match: the border-free answer) and against astropy: the same catalogs split into many
 // files per pixel, or one file per pixel, must give the identical pair set.
 import assert from "node:assert/strict";
+import { cp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { openDataset } from "../../src/dataset/index.ts";
-import { UsageError } from "../../src/errors.ts";
+import { concatenate, openDataset } from "../../src/dataset/index.ts";
+import { CorruptFileError, UsageError } from "../../src/errors.ts";
 import { boundaries } from "../../src/sky/index.ts";
 import type { ColumnSpec } from "../../src/storage/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { crossMatch, type MatchCatalog } from "../../src/xmatch/crossmatch.ts";
+import { catalogRow, crossMatch, type MatchCatalog } from "../../src/xmatch/crossmatch.ts";
 import { matchAll, matchNearest, type Points } from "../../src/xmatch/kernel.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
@@ -232,10 +233,13 @@ test("mode nearest, how left: one row per left row, locations and examples agree
   const matched = new Map<string, number>();
   let unmatched = 0;
   for (let i = 0; i < catalog.length; i++) {
-    if (catalog.right_object_id[i] === null) {
+    if (catalog.matched[i] === 0) {
       unmatched++;
       assert.ok(Number.isNaN(catalog.sep_arcsec[i]));
       assert.equal(catalog.right_row[i], -1);
+      assert.equal(catalog.right_index[i], -1);
+      assert.equal(catalog.right_file[i], null);
+      assert.equal(catalogRow(catalog, i).right_object_id, null);
     } else {
       matched.set(
         `${Number(catalog.left_object_id[i])}:${String(catalog.right_object_id[i]).slice(1)}`,
@@ -253,12 +257,12 @@ test("mode nearest, how left: one row per left row, locations and examples agree
     assert.ok(catalog.left_file[i]!.includes(`healpix=${catalog.healpix[i]}/`));
   }
   assert.equal(dataset.length, catalog.length);
-  const k = catalog.right_object_id.findIndex((x) => x !== null);
+  const k = catalog.matched.indexOf(1);
   const ex = await dataset.get(k);
   assert.equal(ex.left.object_id, catalog.left_object_id[k]);
   assert.equal(ex.right?.object_id, catalog.right_object_id[k]);
   assert.equal(ex.sep_arcsec, catalog.sep_arcsec[k]);
-  const j = catalog.right_object_id.indexOf(null);
+  const j = catalog.matched.indexOf(0);
   assert.equal((await dataset.get(j)).right, null);
   await assert.rejects(dataset.get(catalog.length), UsageError);
 });
@@ -269,10 +273,10 @@ test("reads only the right files near the left pixel", async () => {
   const dec = Float64Array.from({ length: 50 }, () => 2.2);
   const small = await writeLeft(join(dir, "left-small"), 1000, { ra, dec });
   const { stats } = await crossMatch(small, rightMany, { radiusArcsec: 5 });
-  assert.equal(stats.pixels, 1);
+  assert.equal(stats.units, 1);
   assert.ok(
-    stats.rightFilesRead < rightMany.manifest.files.length / 10,
-    `${stats.rightFilesRead} of ${rightMany.manifest.files.length} right files`,
+    stats.rightRowsRead < rightMany.length / 10,
+    `${stats.rightRowsRead} of ${rightMany.length} right rows read`,
   );
 });
 
@@ -291,14 +295,16 @@ test("saveToDisk writes the left columns, right.* columns and sep_arcsec", async
     "right.z",
     "right.mag",
     "sep_arcsec",
+    "matched",
   ]) {
     assert.ok(saved.columns.includes(c), `saved has ${c}: ${saved.columns.join(", ")}`);
   }
   const seen = new Map<string, number>();
   for await (const b of saved.batches({
     size: 1000,
-    columns: ["object_id", "right.object_id", "right.z", "sep_arcsec"],
+    columns: ["object_id", "right.object_id", "right.z", "sep_arcsec", "matched"],
   })) {
+    assert.ok((b.columns.matched as Uint8Array).every((m) => m === 1));
     const ids = b.columns.object_id as BigInt64Array;
     const rids = b.columns["right.object_id"] as string[];
     const z = b.columns["right.z"] as Float64Array;
@@ -311,15 +317,140 @@ test("saveToDisk writes the left columns, right.* columns and sep_arcsec", async
   assertSame(seen, pairSet(catalog), "saved pairs");
 });
 
+test("saveToDisk with how left keeps unmatched left rows, marked and NaN-filled", async () => {
+  const { catalog, dataset } = await crossMatch(leftMany, rightMany, {
+    radiusArcsec: 5,
+    how: "left",
+  });
+  const out = join(dir, "saved-left");
+  await dataset.saveToDisk(out);
+  const saved = await openDataset(out);
+  assert.equal(saved.length, catalog.length);
+  assert.equal(saved.length, L.ra.length);
+  let unmatched = 0;
+  for await (const b of saved.batches({
+    size: 500,
+    columns: ["object_id", "matched", "sep_arcsec", "right.z", "right.object_id"],
+  })) {
+    const m = b.columns.matched as Uint8Array;
+    for (let i = 0; i < m.length; i++) {
+      const z = (b.columns["right.z"] as Float64Array)[i]!;
+      const sep = (b.columns.sep_arcsec as Float64Array)[i]!;
+      if (m[i] === 0) {
+        unmatched++;
+        assert.ok(Number.isNaN(z) && Number.isNaN(sep));
+        assert.equal((b.columns["right.object_id"] as string[])[i], "");
+      } else {
+        assert.ok(!Number.isNaN(z) && sep <= 5);
+      }
+    }
+  }
+  assert.equal(unmatched, catalog.matched.filter((x) => x === 0).length);
+  assert.ok(unmatched > 0);
+});
+
+test("worker threads, small units and right slices give the same answers", async () => {
+  for (const [mode, k] of [
+    ["all", 1],
+    ["nearest", 3],
+  ] as const) {
+    const want = kernelSet(60, mode === "all" ? undefined : k);
+    const { catalog, stats } = await crossMatch(leftMany, rightMany, {
+      radiusArcsec: 60,
+      mode,
+      nNeighbors: k,
+      threads: 2,
+      unitRows: 97,
+      rightSliceRows: 50,
+    });
+    assert.equal(stats.threads, 2);
+    assert.ok(stats.units > 5, `${stats.units} units`);
+    if (mode === "all") assertSame(pairSet(catalog), want, "threads all");
+    else assertSameNearest(pairSet(catalog), want, "threads nearest 3");
+    // Rows stay grouped by left row in storage order.
+    for (let i = 1; i < catalog.length; i++)
+      assert.ok(catalog.left_index[i - 1]! <= catalog.left_index[i]!);
+  }
+});
+
+test("filtered views: only their rows take part", async () => {
+  const left = leftMany.filter("mag > 21");
+  const right = rightMany.filter("mag < 18");
+  const keepL = Array.from({ length: L.ra.length }, (_, i) => i).filter((i) => 20 + (i % 7) > 21);
+  const keepR = Array.from({ length: R.ra.length }, (_, i) => i).filter((i) => 15 + (i % 5) < 18);
+  const sub = (p: { ra: Float64Array; dec: Float64Array }, keep: number[]) => ({
+    ra: Float64Array.from(keep, (i) => p.ra[i]!),
+    dec: Float64Array.from(keep, (i) => p.dec[i]!),
+  });
+  const pairs = matchAll(sub(L, keepL), sub(R, keepR), 30 / 3600);
+  const want = new Map<string, number>();
+  for (let t = 0; t < pairs.left.length; t++)
+    want.set(`${keepL[pairs.left[t]!]}:${keepR[pairs.right[t]!]}`, pairs.sepDeg[t]! * 3600);
+  assert.ok(want.size > 20, `${want.size} pairs`);
+  for (const threads of [0, 2]) {
+    const { catalog, dataset } = await crossMatch(left, right.shuffle(3), {
+      radiusArcsec: 30,
+      mode: "all",
+      threads,
+      unitRows: 200,
+    });
+    assertSame(pairSet(catalog), want, `filtered, threads ${threads}`);
+    // Examples come from the parent rows the catalog names.
+    const ex = await dataset.get(0);
+    assert.equal(ex.left.object_id, catalog.left_object_id[0]);
+    assert.equal(ex.right?.object_id, catalog.right_object_id[0]);
+  }
+});
+
+test("a dataset without a positions sidecar is read from its partition files", async () => {
+  const copy = join(dir, "right-no-sidecar");
+  await cp(join(dir, "right-many"), copy, { recursive: true });
+  const manifestPath = join(copy, "astropile.json");
+  const m = JSON.parse(await readFile(manifestPath, "utf8"));
+  await rm(join(copy, m.configs.dr1.positions.path));
+  delete m.configs.dr1.positions;
+  await writeFile(manifestPath, JSON.stringify(m));
+  const right = await openDataset(copy);
+  for (const threads of [0, 2]) {
+    const { catalog, stats } = await crossMatch(leftMany, right, {
+      radiusArcsec: 30,
+      mode: "all",
+      threads,
+      unitRows: 300,
+    });
+    assert.equal(stats.rightSidecar, false);
+    assert.equal(stats.leftSidecar, true);
+    assertSame(pairSet(catalog), kernelSet(30), `no sidecar, threads ${threads}`);
+  }
+});
+
+test("a corrupt positions sidecar is a typed error naming the file, in a worker too", async () => {
+  const copy = join(dir, "left-corrupt");
+  await cp(join(dir, "left-many"), copy, { recursive: true });
+  const m = JSON.parse(await readFile(join(copy, "astropile.json"), "utf8"));
+  const file = join(copy, m.configs.main.positions.path);
+  await truncate(file, 1000);
+  const left = await openDataset(copy);
+  for (const threads of [0, 2]) {
+    await assert.rejects(
+      crossMatch(left, rightMany, { radiusArcsec: 5, threads, unitRows: 300 }),
+      (err: Error) =>
+        err instanceof CorruptFileError && err.message.includes(file) && err.file === file,
+    );
+  }
+});
+
 test("bad options are UsageErrors", async () => {
   await assert.rejects(crossMatch(leftOne, rightOne, { radiusArcsec: 0 }), UsageError);
   await assert.rejects(
     crossMatch(leftOne, rightOne, { radiusArcsec: 1, nNeighbors: 0 }),
     UsageError,
   );
+  await assert.rejects(crossMatch(leftOne, rightOne, { radiusArcsec: 1, threads: -1 }), UsageError);
+  await assert.rejects(crossMatch(leftOne, rightOne, { radiusArcsec: 1, unitRows: 0 }), UsageError);
   await assert.rejects(
-    crossMatch(leftOne.filter("mag > 21"), rightOne, { radiusArcsec: 1 }),
-    /left dataset/,
+    crossMatch(concatenate([leftOne, leftMany]), rightOne, { radiusArcsec: 1 }),
+    /left dataset: cross-match needs one parent dataset/,
   );
 });
 

@@ -1,0 +1,53 @@
+// The cross-match worker thread: opens both sides' readers once, then matches the units the
+// main thread sends, one at a time, and posts each unit's rows back (buffers transferred).
+import { parentPort } from "node:worker_threads";
+import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
+import { SideReader } from "./side-reader.ts";
+import { type MatchSpec, matchUnit } from "./unit.ts";
+import { serializeError, type ToWorker, transferables } from "./workers.ts";
+
+const port = parentPort;
+if (!port) throw new Error("match-worker.ts runs only as a worker thread");
+
+let readers: {
+  L: SideReader;
+  R: SideReader;
+  near: RightNeighbourhood;
+  spec: MatchSpec;
+} | null = null;
+
+async function init(left: SideTable, right: SideTable, spec: MatchSpec): Promise<void> {
+  const L = await SideReader.open(left);
+  try {
+    readers = {
+      L,
+      R: await SideReader.open(right),
+      near: new RightNeighbourhood(right, spec.radiusDeg),
+      spec,
+    };
+  } catch (err) {
+    L.close();
+    throw err;
+  }
+}
+
+async function unit(u: Unit): Promise<void> {
+  if (!readers) throw new Error("unit before init");
+  const result = await matchUnit(u, readers.L, readers.R, readers.near, readers.spec);
+  port!.postMessage({ type: "done", result }, transferables(result));
+}
+
+port.on("message", (msg: ToWorker) => {
+  const work =
+    msg.type === "init"
+      ? init(msg.left, msg.right, msg.spec).then(() => port.postMessage({ type: "ready" }))
+      : msg.type === "unit"
+        ? unit(msg.unit)
+        : Promise.resolve().then(() => {
+            readers?.L.close();
+            readers?.R.close();
+            readers = null;
+            port.close();
+          });
+  work.catch((err: unknown) => port.postMessage({ type: "error", error: serializeError(err) }));
+});

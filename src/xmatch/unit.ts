@@ -1,0 +1,348 @@
+// One unit of an out-of-core cross-match: a run of left rows against every right row that can
+// be within the radius of them. Runs in a worker thread (or inline); returns the unit's catalog
+// rows as typed arrays, ready to be transferred.
+
+import {
+  allocate,
+  type ColumnValues,
+  concatValues,
+  copyRow,
+  gatherRows,
+} from "../storage/columns.ts";
+import { matchAll, matchNearest, type Pairs, SkyIndex } from "./kernel.ts";
+import { fileRuns, lowerBound, type RightNeighbourhood, type Unit } from "./plan.ts";
+import type { SideReader } from "./side-reader.ts";
+
+export interface MatchSpec {
+  radiusDeg: number;
+  mode: "nearest" | "all";
+  /** Right rows per left row in "nearest" mode. */
+  k: number;
+  how: "inner" | "left";
+  /** Right rows held at once; a larger neighbourhood is matched slice by slice and merged. */
+  sliceRows: number;
+}
+
+/** The unit's catalog rows: by left row, then nearest first ("nearest") or by right row ("all"). */
+export interface UnitResult {
+  index: number;
+  /** Dataset rows of the left side. */
+  leftRow: Float64Array;
+  /** Dataset rows of the right side; -1 for a left row without a match (how "left"). */
+  rightRow: Float64Array;
+  /** NaN without a match. */
+  sepArcsec: Float64Array;
+  /** The left row's position. */
+  ra: Float64Array;
+  dec: Float64Array;
+  leftId: ColumnValues;
+  /** 0 or "" without a match (rightRow says which rows have one). */
+  rightId: ColumnValues;
+  /** Left rows matched, and right rows read, by this unit. */
+  leftRows: number;
+  rightRowsRead: number;
+}
+
+interface Points {
+  ra: Float64Array;
+  dec: Float64Array;
+  /** Dataset row of each point. */
+  row: Float64Array;
+}
+
+function iota(start: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = start + i;
+  return out;
+}
+
+/** Values of `a` at rows of a selection given relative to `base` (plain loop: no callbacks). */
+function pick(a: Float64Array, rows: Float64Array, base: number): Float64Array {
+  const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = a[rows[i]! - base]!;
+  return out;
+}
+
+/** The left rows of a unit (the selected ones, for a filtered view). */
+async function leftPoints(unit: Unit, L: SideReader): Promise<Points> {
+  const { ra, dec } = await L.readRange(unit.start, unit.end);
+  const sel = L.table.selection;
+  if (!sel) return { ra, dec, row: iota(unit.start, ra.length) };
+  const rows = sel.subarray(lowerBound(sel, unit.start), lowerBound(sel, unit.end));
+  return { ra: pick(ra, rows, unit.start), dec: pick(dec, rows, unit.start), row: rows.slice() };
+}
+
+/** Right rows [start, end) of the dataset, cut into slices of at most sliceRows. */
+function slices(runs: Array<[number, number]>, sliceRows: number): Array<Array<[number, number]>> {
+  const out: Array<Array<[number, number]>> = [];
+  let current: Array<[number, number]> = [];
+  let size = 0;
+  for (let [s, e] of runs) {
+    while (e > s) {
+      const take = Math.min(e - s, sliceRows - size);
+      current.push([s, s + take]);
+      size += take;
+      s += take;
+      if (size === sliceRows) {
+        out.push(current);
+        current = [];
+        size = 0;
+      }
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+async function rightPoints(pieces: Array<[number, number]>, R: SideReader): Promise<Points> {
+  const sel = R.table.selection;
+  const parts: Points[] = [];
+  let n = 0;
+  for (const [s, e] of pieces) {
+    const { ra, dec } = await R.readRange(s, e);
+    if (!sel) {
+      parts.push({ ra, dec, row: iota(s, e - s) });
+    } else {
+      const rows = sel.subarray(lowerBound(sel, s), lowerBound(sel, e));
+      parts.push({ ra: pick(ra, rows, s), dec: pick(dec, rows, s), row: rows.slice() });
+    }
+    n += parts[parts.length - 1]!.ra.length;
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out: Points = {
+    ra: new Float64Array(n),
+    dec: new Float64Array(n),
+    row: new Float64Array(n),
+  };
+  let at = 0;
+  for (const p of parts) {
+    out.ra.set(p.ra, at);
+    out.dec.set(p.dec, at);
+    out.row.set(p.row, at);
+    at += p.ra.length;
+  }
+  return out;
+}
+
+/** Pairs with right indices turned into dataset rows, and the right rows' ids. */
+interface RowPairs {
+  left: Uint32Array;
+  right: Float64Array;
+  sepDeg: Float64Array;
+  rightId: ColumnValues;
+}
+
+async function toRows(
+  p: Pairs,
+  right: Points,
+  pieces: Array<[number, number]>,
+  R: SideReader,
+): Promise<RowPairs> {
+  const n = p.left.length;
+  const rows = new Float64Array(n);
+  for (let t = 0; t < n; t++) rows[t] = right.row[p.right[t]!]!;
+  return {
+    left: p.left,
+    right: rows,
+    sepDeg: p.sepDeg,
+    rightId: await rightIds(p.right, right, pieces, R),
+  };
+}
+
+/** Fraction of a range's rows above which reading all its ids beats reading rows one by one. */
+const DENSE = 1 / 16;
+
+/** Ids of the right points at local indices `js` (of a slice read from `pieces`). */
+async function rightIds(
+  js: Uint32Array,
+  right: Points,
+  pieces: Array<[number, number]>,
+  R: SideReader,
+): Promise<ColumnValues> {
+  let span = 0;
+  for (const [s, e] of pieces) span += e - s;
+  if (js.length >= span * DENSE) {
+    // Read the slice's ids whole (contiguous reads), then pick by local index.
+    const parts: ColumnValues[] = [];
+    for (const [s, e] of pieces) parts.push(await R.readIdRange(s, e));
+    let all = concatValues(parts);
+    const sel = R.table.selection;
+    if (sel) {
+      // Local indices count selected rows only: map them to positions in the pieces.
+      const at = new Float64Array(right.row.length);
+      let base = 0;
+      let t = 0;
+      for (const [s, e] of pieces) {
+        while (t < right.row.length && right.row[t]! < e) at[t] = base + right.row[t++]! - s;
+        base += e - s;
+      }
+      all = gatherRows(all, 1, at);
+    }
+    return gatherRows(all, 1, js);
+  }
+  const rows = new Float64Array(js.length);
+  for (let t = 0; t < js.length; t++) rows[t] = right.row[js[t]!]!;
+  return idsOf(R, rows);
+}
+
+/** Merges slice results into the unit's order, keeping k per left row in "nearest" mode. */
+function mergeSlices(parts: RowPairs[], spec: MatchSpec): RowPairs {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.left.length;
+  const left = new Uint32Array(n);
+  const right = new Float64Array(n);
+  const sep = new Float64Array(n);
+  let at = 0;
+  for (const p of parts) {
+    left.set(p.left, at);
+    right.set(p.right, at);
+    sep.set(p.sepDeg, at);
+    at += p.left.length;
+  }
+  const order = Array.from({ length: n }, (_, t) => t);
+  if (spec.mode === "all") order.sort((a, b) => left[a]! - left[b]! || right[a]! - right[b]!);
+  else order.sort((a, b) => left[a]! - left[b]! || sep[a]! - sep[b]! || right[a]! - right[b]!);
+  const ids = concatValues(parts.map((p) => p.rightId));
+  const keep: number[] = [];
+  let last = -1;
+  let count = 0;
+  for (const i of order) {
+    if (left[i] !== last) {
+      last = left[i]!;
+      count = 0;
+    }
+    if (spec.mode === "nearest" && count >= spec.k) continue;
+    count++;
+    keep.push(i);
+  }
+  return {
+    left: Uint32Array.from(keep, (i) => left[i]!),
+    right: Float64Array.from(keep, (i) => right[i]!),
+    sepDeg: Float64Array.from(keep, (i) => sep[i]!),
+    rightId: gatherRows(ids, 1, keep),
+  };
+}
+
+/** Ids of dataset rows (any order, repeats allowed) through one ascending read. */
+async function idsOf(reader: SideReader, rows: Float64Array): Promise<ColumnValues> {
+  const sorted = rows.slice().sort();
+  let m = 0;
+  for (let t = 0; t < sorted.length; t++)
+    if (t === 0 || sorted[t] !== sorted[m - 1]) sorted[m++] = sorted[t]!;
+  const distinct = sorted.subarray(0, m);
+  const ids = await reader.readIds(distinct);
+  const at = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) at[i] = lowerBound(distinct, rows[i]!);
+  return gatherRows(ids, 1, at);
+}
+
+/** Ids of the left rows of the catalog (ascending dataset rows, repeats allowed). */
+async function leftIds(unit: Unit, rows: Float64Array, L: SideReader): Promise<ColumnValues> {
+  if (rows.length >= (unit.end - unit.start) * DENSE) {
+    const all = await L.readIdRange(unit.start, unit.end);
+    const at = new Float64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) at[i] = rows[i]! - unit.start;
+    return gatherRows(all, 1, at);
+  }
+  return idsOf(L, rows);
+}
+
+export async function matchUnit(
+  unit: Unit,
+  L: SideReader,
+  R: SideReader,
+  neighbourhood: RightNeighbourhood,
+  spec: MatchSpec,
+): Promise<UnitResult> {
+  const left = await leftPoints(unit, L);
+  const near = new Set<number>();
+  for (let f = unit.fileStart; f < unit.fileEnd; f++) {
+    neighbourhood.add(L.table.pixel[f]!, L.table.keyMin[f]!, L.table.keyMax[f]!, near);
+  }
+  const parts: RowPairs[] = [];
+  let rightRowsRead = 0;
+  if (left.ra.length > 0) {
+    for (const pieces of slices(fileRuns(R.table, near), spec.sliceRows)) {
+      const right = await rightPoints(pieces, R);
+      for (const [s, e] of pieces) rightRowsRead += e - s;
+      if (right.ra.length === 0) continue;
+      const index = new SkyIndex(right, spec.radiusDeg);
+      const pairs =
+        spec.mode === "all"
+          ? matchAll(left, index, spec.radiusDeg)
+          : matchNearest(left, index, spec.radiusDeg, { k: spec.k });
+      parts.push(await toRows(pairs, right, pieces, R));
+    }
+  }
+  const pairs =
+    parts.length > 0
+      ? mergeSlices(parts, spec)
+      : {
+          left: new Uint32Array(0),
+          right: new Float64Array(0),
+          sepDeg: new Float64Array(0),
+          rightId: allocate(R.table.objectId, 0),
+        };
+  // Catalog rows in left order; unmatched left rows in between for how "left".
+  let n = pairs.left.length;
+  if (spec.how === "left") {
+    let matched = 0;
+    for (let t = 0; t < pairs.left.length; t++)
+      if (t === 0 || pairs.left[t] !== pairs.left[t - 1]) matched++;
+    n += left.ra.length - matched;
+  }
+  const leftRow = new Float64Array(n);
+  const rightRow = new Float64Array(n);
+  const sepArcsec = new Float64Array(n);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const from = new Int32Array(n);
+  const pairOf = new Float64Array(n).fill(-1);
+  let o = 0;
+  let t = 0;
+  for (let i = 0; i < left.ra.length; i++) {
+    const first = t;
+    while (t < pairs.left.length && pairs.left[t] === i) {
+      leftRow[o] = left.row[i]!;
+      rightRow[o] = pairs.right[t]!;
+      sepArcsec[o] = pairs.sepDeg[t]! * 3600;
+      from[o] = i;
+      pairOf[o] = t;
+      o++;
+      t++;
+    }
+    if (t === first && spec.how === "left") {
+      leftRow[o] = left.row[i]!;
+      rightRow[o] = -1;
+      sepArcsec[o] = Number.NaN;
+      from[o] = i;
+      o++;
+    }
+  }
+  for (let r = 0; r < n; r++) {
+    ra[r] = left.ra[from[r]!]!;
+    dec[r] = left.dec[from[r]!]!;
+  }
+  const leftId = await leftIds(unit, leftRow, L);
+  let rightId: ColumnValues;
+  if (n === pairs.left.length) rightId = pairs.rightId;
+  else {
+    // Unmatched rows (how "left") get 0 or "": `rightRow` -1 marks them.
+    rightId = allocate(R.table.objectId, n);
+    for (let r = 0; r < n; r++)
+      if (pairOf[r]! >= 0) copyRow(pairs.rightId, pairOf[r]!, rightId, r, 1);
+  }
+  return {
+    index: unit.index,
+    leftRow,
+    rightRow,
+    sepArcsec,
+    ra,
+    dec,
+    leftId,
+    rightId,
+    leftRows: left.ra.length,
+    rightRowsRead,
+  };
+}

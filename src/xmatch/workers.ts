@@ -1,0 +1,139 @@
+// Runs the units of a cross-match on worker threads (or inline with threads = 0): each worker
+// opens both sides once and takes the next unit when it finishes one, so a few dense units do
+// not hold up the rest. Typed errors thrown in a worker reach the caller as the same classes.
+import { Worker } from "node:worker_threads";
+import * as errors from "../errors.ts";
+import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
+import { SideReader } from "./side-reader.ts";
+import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
+import { workerScript } from "./worker-script.ts";
+
+export type ToWorker =
+  | { type: "init"; left: SideTable; right: SideTable; spec: MatchSpec }
+  | { type: "unit"; unit: Unit }
+  | { type: "close" };
+
+type FromWorker =
+  | { type: "ready" }
+  | { type: "done"; result: UnitResult }
+  | { type: "error"; error: SerializedError };
+
+interface SerializedError {
+  name: string;
+  message: string;
+  file?: string;
+  column?: string;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const e = err as Error & { file?: string; column?: string };
+    return { name: e.name, message: e.message, file: e.file, column: e.column, stack: e.stack };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+function deserializeError(s: SerializedError): Error {
+  const Cls = (errors as Record<string, unknown>)[s.name];
+  if (typeof Cls === "function" && Cls.prototype instanceof errors.AstroPileError) {
+    // The message already names the place; keep the fields for callers that read them.
+    const e = new (Cls as typeof errors.AstroPileError)(s.message);
+    Object.assign(e, { file: s.file, column: s.column });
+    return e;
+  }
+  const e = new Error(`${s.name}: ${s.message}`);
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
+
+/** The result's own array buffers (moved, not copied, to the main thread). */
+export function transferables(r: UnitResult): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const v of Object.values(r)) {
+    if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer) {
+      if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) out.add(v.buffer);
+    }
+  }
+  return [...out];
+}
+
+export interface RunOptions {
+  units: Unit[];
+  left: SideTable;
+  right: SideTable;
+  spec: MatchSpec;
+  /** Worker threads; 0 runs every unit in this thread. */
+  threads: number;
+  /** Called once per unit, in completion order. */
+  onResult: (r: UnitResult) => void;
+  /** Worker script (default: the bundled one, see worker-script.ts). */
+  script?: URL;
+}
+
+export async function runUnits(o: RunOptions): Promise<void> {
+  if (o.threads <= 0) {
+    const L = await SideReader.open(o.left);
+    let R: SideReader | undefined;
+    try {
+      R = await SideReader.open(o.right);
+      const near = new RightNeighbourhood(o.right, o.spec.radiusDeg);
+      for (const u of o.units) o.onResult(await matchUnit(u, L, R, near, o.spec));
+    } finally {
+      L.close();
+      R?.close();
+    }
+    return;
+  }
+  const count = Math.min(o.threads, o.units.length);
+  if (count === 0) return;
+  const script = o.script ?? (await workerScript());
+  // The script needs no loader: the parent's --import flags are not passed on.
+  const workers = Array.from({ length: count }, () => new Worker(script, { execArgv: [] }));
+  let next = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let running = count;
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        reject(err);
+      };
+      for (const w of workers) {
+        const send = () => {
+          if (failed) return;
+          if (next >= o.units.length) {
+            w.postMessage({ type: "close" } satisfies ToWorker);
+            if (--running === 0) resolve();
+            return;
+          }
+          w.postMessage({ type: "unit", unit: o.units[next++]! } satisfies ToWorker);
+        };
+        w.on("message", (m: FromWorker) => {
+          try {
+            if (m.type === "ready") send();
+            else if (m.type === "done") {
+              o.onResult(m.result);
+              send();
+            } else fail(deserializeError(m.error));
+          } catch (err) {
+            fail(err as Error);
+          }
+        });
+        w.on("error", fail);
+        w.on("exit", (code) => {
+          if (code !== 0) fail(new Error(`cross-match worker exited with code ${code}`));
+        });
+        w.postMessage({
+          type: "init",
+          left: o.left,
+          right: o.right,
+          spec: o.spec,
+        } satisfies ToWorker);
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
