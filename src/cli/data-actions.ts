@@ -372,3 +372,35 @@ function concatRows(pieces: ColumnValues[]): ColumnValues {
   }
   return out as unknown as ColumnValues;
 }
+
+export interface IndexFlags {
+  config?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** `astropile index DIR`: writes the positions sidecar of configs that lack one. */
+export async function index(dir: string, flags: IndexFlags): Promise<void> {
+  const { buildPositions } = await import("../storage/positions.ts");
+  const root = resolve(dir);
+  const manifest = await readManifest(root);
+  const configs = flags.config
+    ? [pickConfig(Object.keys(manifest.configs), flags.config, dir)]
+    : Object.keys(manifest.configs);
+  const done: Record<string, unknown> = {};
+  for (const config of configs) {
+    if (manifest.configs[config]!.positions && !flags.force) {
+      if (!flags.json) out(`${config}: has a positions sidecar (--force rebuilds it)`);
+      continue;
+    }
+    const started = performance.now();
+    const entry = await buildPositions(root, config);
+    done[config] = entry;
+    if (!flags.json) {
+      out(
+        `${config}: wrote ${entry.path} (${formatCount(entry.rows)} rows, ${formatBytes(entry.bytes)}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+  }
+  if (flags.json) printJson({ path: root, written: done });
+}

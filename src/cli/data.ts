@@ -1,6 +1,6 @@
-// `astropile info | head | cone DIR`: options and help; the actions load when a command runs.
+// `astropile info | head | cone | index DIR`: options and help; the actions load when a command runs.
 import type { Command } from "commander";
-import type { ConeFlags, RowsFlags } from "./data-actions.ts";
+import type { ConeFlags, IndexFlags, RowsFlags } from "./data-actions.ts";
 import { action } from "./format.ts";
 
 export function registerDataCommands(program: Command): void {
@@ -59,6 +59,23 @@ export function registerDataCommands(program: Command): void {
     .action(
       action(async (dir: string, flags: ConeFlags) =>
         (await import("./data-actions.ts")).cone(dir, flags),
+      ),
+    );
+
+  program
+    .command("index")
+    // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
+    .exitOverride()
+    .argument("<dir>", "dataset directory")
+    .description(
+      "Add the positions sidecar (<config>/positions.hdf5: ra, dec, object_id of every row) that cross-matching reads, to datasets written before it existed. Reads every partition file once; the manifest changes only when the sidecar is complete.",
+    )
+    .option("--config <name>", "only this config (default: every config without one)")
+    .option("--force", "rebuild a sidecar that exists")
+    .option("--json", "print the sidecar entries as JSON")
+    .action(
+      action(async (dir: string, flags: IndexFlags) =>
+        (await import("./data-actions.ts")).index(dir, flags),
       ),
     );
 }

@@ -1,9 +1,10 @@
 // `astropile xmatch LEFT RIGHT --radius ARCSEC`: a thin layer over crossMatch. The library
 // loads only when the command runs, so other commands start fast.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import { CATALOG_COLUMNS, catalogRow, type MatchCatalog } from "../xmatch/catalog.ts";
 import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
 export interface XmatchFlags {
@@ -17,6 +18,7 @@ export interface XmatchFlags {
   leftConfig?: string;
   rightConfig?: string;
   limit?: string;
+  threads?: string;
 }
 
 export function registerXmatchCommand(program: Command): void {
@@ -43,6 +45,7 @@ export function registerXmatchCommand(program: Command): void {
     .option("--catalog-only", "with --out: write only the pair catalog, as DIR/xmatch.csv")
     .option("--left-config <name>", "config of the left dataset")
     .option("--right-config <name>", "config of the right dataset")
+    .option("--threads <n>", "worker threads (default: one per core; 0 matches in the main thread)")
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
     .action(
@@ -73,21 +76,26 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
   const { openDataset } = await import("../dataset/index.ts");
   const { crossMatch } = await import("../xmatch/crossmatch.ts");
+  const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
   const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
   const started = performance.now();
   const tty = process.stderr.isTTY;
+  let lastLine = 0;
   const { catalog, dataset, stats } = await crossMatch(left, right, {
     radiusArcsec: radius,
     mode,
     how,
     nNeighbors: k,
+    threads,
     onProgress: (p) => {
-      // Progress on stderr: a rewritten line on a terminal, a few lines otherwise.
-      const line = `xmatch: pixel ${p.pixelsDone}/${p.pixelsTotal}, ${formatCount(p.leftRows)} left rows, ${formatCount(p.pairs)} pairs`;
+      // Progress on stderr: a rewritten line on a terminal, a line every ~10 % otherwise.
+      const line = `xmatch: unit ${p.unitsDone}/${p.unitsTotal}, ${formatCount(p.leftRows)} left rows, ${formatCount(p.rows)} catalog rows`;
       if (tty) process.stderr.write(`\r${line}`);
-      else if (p.pixelsDone === p.pixelsTotal || p.pixelsDone % 100 === 0)
+      else if (p.unitsDone === p.unitsTotal || p.unitsDone - lastLine >= p.unitsTotal / 10) {
+        lastLine = p.unitsDone;
         process.stderr.write(`${line}\n`);
+      }
     },
   });
   if (tty) process.stderr.write("\n");
@@ -98,25 +106,20 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     if (flags.catalogOnly) {
       await mkdir(dir, { recursive: true });
       written = join(dir, "xmatch.csv");
-      const cols = Object.keys(catalog).filter((c) => c !== "length") as Array<
-        Exclude<keyof typeof catalog, "length">
-      >;
-      const lines = [cols.join(",")];
-      for (let i = 0; i < catalog.length; i++) {
-        lines.push(cols.map((c) => csvCell((catalog[c] as ArrayLike<unknown>)[i])).join(","));
-      }
-      // Written whole then renamed: a reader never sees half a file.
-      await writeFile(`${written}.tmp`, `${lines.join("\n")}\n`);
-      const { rename } = await import("node:fs/promises");
-      await rename(`${written}.tmp`, written);
+      await writeCatalogCsv(catalog, written);
     } else {
       await dataset.saveToDisk(dir);
       written = dir;
     }
   }
-  const matchedLeft = new Set<number>();
+  let leftMatched = 0;
   for (let i = 0; i < catalog.length; i++) {
-    if (catalog.right_index[i]! >= 0) matchedLeft.add(catalog.left_index[i]!);
+    // Rows of one left row are adjacent: count each matched left row once.
+    if (
+      catalog.matched[i] === 1 &&
+      (i === 0 || catalog.left_index[i - 1] !== catalog.left_index[i])
+    )
+      leftMatched++;
   }
   const summary = {
     left: resolve(leftDir),
@@ -127,51 +130,69 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     rows: catalog.length,
     leftRows: left.length,
     rightRows: right.length,
-    leftMatched: matchedLeft.size,
-    pixels: stats.pixels,
-    leftFilesRead: stats.leftFilesRead,
-    rightFilesRead: stats.rightFilesRead,
+    leftMatched,
+    units: stats.units,
+    threads: stats.threads,
+    rightRowsRead: stats.rightRowsRead,
+    positionsSidecar: { left: stats.leftSidecar, right: stats.rightSidecar },
     seconds,
     out: written ?? null,
   };
-  const names = [
-    "left_object_id",
-    "right_object_id",
-    "sep_arcsec",
-    "ra",
-    "dec",
-    "healpix",
-  ] as const;
   if (flags.json) {
     const body: Record<string, unknown> = { ...summary };
-    if (!flags.out) {
-      body.pairs = Array.from({ length: catalog.length }, (_, i) =>
-        Object.fromEntries(
-          (Object.keys(catalog) as Array<keyof typeof catalog>)
-            .filter((c) => c !== "length")
-            .map((c) => [c, (catalog[c] as ArrayLike<unknown>)[i]]),
-        ),
-      );
-    }
+    if (!flags.out)
+      body.pairs = Array.from({ length: catalog.length }, (_, i) => catalogRow(catalog, i));
     printJson(body);
     return;
   }
   out(
-    `${formatCount(catalog.length)} rows: ${formatCount(matchedLeft.size)} of ${formatCount(left.length)} left rows matched within ${radius}" (${mode}, ${how}) in ${seconds.toFixed(1)} s; read ${stats.leftFilesRead} left and ${stats.rightFilesRead} right files`,
+    `${formatCount(catalog.length)} rows: ${formatCount(leftMatched)} of ${formatCount(left.length)} left rows matched within ${radius}" (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
   );
+  if (!stats.leftSidecar || !stats.rightSidecar) {
+    out(
+      "note: a side has no positions sidecar (written before it existed), so positions were read from every partition file; `astropile index DIR` adds one",
+    );
+  }
   if (written) out(`wrote ${written}`);
   else {
+    const names = ["left_object_id", "right_object_id", "sep_arcsec", "ra", "dec", "healpix"];
     const n = Math.min(limit, catalog.length);
-    const rows = Array.from({ length: n }, (_, i) =>
-      names.map((c) => {
-        const v = catalog[c][i];
+    const rows = Array.from({ length: n }, (_, i) => {
+      const row = catalogRow(catalog, i);
+      return names.map((c) => {
+        const v = row[c];
         return typeof v === "number" && c !== "healpix"
           ? v.toFixed(c === "sep_arcsec" ? 4 : 6)
           : csvCell(v);
-      }),
-    );
-    if (n > 0) out(table([...names], rows, [false, false, true, true, true, true]));
+      });
+    });
+    if (n > 0) out(table(names, rows, [false, false, true, true, true, true]));
     if (n < catalog.length)
       out(`(${n} of ${formatCount(catalog.length)} rows; --out DIR to keep them all)`);
   }
+}
+
+/** The catalog as CSV, streamed in blocks to a temp file renamed into place when complete. */
+async function writeCatalogCsv(catalog: MatchCatalog, path: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, "w");
+  try {
+    await fh.write(`${CATALOG_COLUMNS.join(",")}\n`);
+    const BLOCK = 10_000;
+    for (let s = 0; s < catalog.length; s += BLOCK) {
+      const lines: string[] = [];
+      for (let i = s; i < Math.min(catalog.length, s + BLOCK); i++) {
+        const row = catalogRow(catalog, i);
+        lines.push(CATALOG_COLUMNS.map((c) => csvCell(row[c])).join(","));
+      }
+      await fh.write(`${lines.join("\n")}\n`);
+    }
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { openDataset } from "../../src/dataset/index.ts";
@@ -14,8 +15,9 @@ import { tempDir } from "../helpers/tmp.ts";
 const dir = tempDir("astropile-xmatch-cli-");
 const BIN = join(import.meta.dirname, "..", "..", "bin", "astropile.mjs");
 
-async function write(root: string, seed: number, ids: (i: number) => string) {
-  const p = skyPoints(300, seed, 0.02);
+async function write(root: string, seed: number, ids: (i: number) => string, rows = 300) {
+  const all = skyPoints(300, seed, 0.02);
+  const p = { ra: all.ra.subarray(0, rows), dec: all.dec.subarray(0, rows) };
   await writeDataset(
     root,
     [
@@ -23,7 +25,7 @@ async function write(root: string, seed: number, ids: (i: number) => string) {
       { name: "ra", dtype: "float64", shape: [] },
       { name: "dec", dtype: "float64", shape: [] },
     ],
-    [{ object_id: Array.from({ length: 300 }, (_, i) => ids(i)), ra: p.ra, dec: p.dec }],
+    [{ object_id: Array.from({ length: rows }, (_, i) => ids(i)), ra: p.ra, dec: p.dec }],
     { config: "c", provenance: { survey: `S${seed}` }, maxRowsPerFile: 50, compression: "none" },
   );
 }
@@ -32,13 +34,17 @@ const B = join(dir, "b");
 await write(A, 21, (i) => `a${i}`);
 // The same positions (same seed): a_i meets b_i at 0 arcsec, and clump neighbours within the radius.
 await write(B, 21, (i) => `b${i}`);
+// Half of them: the other half of A has no partner at 1 mas (unless duplicated).
+const HALF = join(dir, "half");
+await write(HALF, 21, (i) => `h${i}`, 150);
 
 function run(args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
 }
 
 test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async () => {
-  const r = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json"]);
+  // --threads 1: the match runs in a worker thread started through the launcher.
+  const r = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json", "--threads", "1"]);
   assert.equal(r.status, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as {
     rows: number;
@@ -57,7 +63,25 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
       (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
     ),
   );
-  assert.match(r.stderr, /xmatch: pixel \d+\/\d+/);
+  assert.match(r.stderr, /xmatch: unit \d+\/\d+/);
+  assert.equal((doc as unknown as { threads: number }).threads, 1);
+});
+
+test("xmatch --how left --json: unmatched left rows have null right fields", () => {
+  const r = run(["xmatch", A, HALF, "--radius", "0.001", "--how", "left", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as {
+    rows: number;
+    leftRows: number;
+    pairs: Array<{ right_object_id: string | null; sep_arcsec: number | null; matched: boolean }>;
+  };
+  assert.equal(doc.rows, doc.leftRows);
+  const unmatched = doc.pairs.filter((p) => !p.matched);
+  assert.ok(unmatched.length > 0 && unmatched.length < doc.rows);
+  for (const p of unmatched) {
+    assert.equal(p.right_object_id, null);
+    assert.equal(p.sep_arcsec, null);
+  }
 });
 
 test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
@@ -72,6 +96,30 @@ test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
   const lines = readFileSync(join(csvDir, "xmatch.csv"), "utf8").trim().split("\n");
   assert.equal(lines.length - 1, ds.length);
   assert.match(lines[0]!, /^left_object_id,right_object_id,sep_arcsec,ra,dec,healpix,/);
+});
+
+test("index adds the positions sidecar to a dataset written without one", async () => {
+  const copy = join(dir, "no-sidecar");
+  await cp(A, copy, { recursive: true });
+  const manifestPath = join(copy, "astropile.json");
+  const m = JSON.parse(await readFile(manifestPath, "utf8"));
+  const before = m.configs.c.positions;
+  await rm(join(copy, before.path));
+  delete m.configs.c.positions;
+  await writeFile(manifestPath, JSON.stringify(m));
+  const slow = run(["xmatch", copy, B, "--radius", "60"]);
+  assert.equal(slow.status, 0, slow.stderr);
+  assert.match(slow.stdout, /no positions sidecar/);
+  const r = run(["index", copy, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const after = JSON.parse(await readFile(manifestPath, "utf8")).configs.c.positions;
+  assert.deepEqual(after, before, "byte for byte the sidecar the writer made");
+  assert.deepEqual(JSON.parse(r.stdout).written.c, before);
+  const again = run(["index", copy]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /has a positions sidecar/);
+  const fast = run(["xmatch", copy, B, "--radius", "60"]);
+  assert.doesNotMatch(fast.stdout, /no positions sidecar/);
 });
 
 test("bad arguments exit 2 with a one-line message", () => {
