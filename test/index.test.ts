@@ -1,0 +1,23 @@
+// The package entry (`import ... from "astropile"`, src/index.ts) exposes every layer's API.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as astropile from "astropile";
+
+test("the package entry exports the public API", () => {
+  for (const name of [
+    "openDataset",
+    "concatenate",
+    "crossMatch",
+    "catalogRow",
+    "matchAll",
+    "matchNearest",
+    "writeDataset",
+    "verifyDataset",
+    "buildPositions",
+    "queryDisc",
+    "ang2pix",
+    "UsageError",
+  ]) {
+    assert.equal(typeof (astropile as Record<string, unknown>)[name], "function", name);
+  }
+});
