@@ -1,6 +1,6 @@
 // Out-of-core cross-match of two parent datasets, unit by unit, on worker threads.
 //
-// The left side is cut into units of ~1M rows: runs of consecutive files, which are neighbours
+// The left side is cut into units of up to 2.5M rows: runs of consecutive files, which are neighbours
 // on the sky since files follow `_healpix_29` order (a dense pixel's files are key ranges of
 // it, so a dense pixel becomes several units). For each unit a worker reads the left rows'
 // ra/dec, then the right files of every pixel within (pixel extent + radius) of each left
@@ -45,10 +45,10 @@ export interface CrossMatchOptions {
   how?: "inner" | "left";
   /**
    * Worker threads (default: the machine's cores when there is more than one unit; 0 runs
-   * in this thread). Each holds one unit and one right slice: ~100 bytes per row of each.
+   * in this thread). Each holds one unit and its right neighbourhood: ~150 bytes per row.
    */
   threads?: number;
-  /** Left rows per unit (default 1,000,000). */
+  /** Left rows per unit (default: three units per thread, 250,000 to 2,500,000 rows). */
   unitRows?: number;
   /** Right rows matched against a unit at once (default 4,000,000). */
   rightSliceRows?: number;
@@ -87,7 +87,9 @@ export interface CrossMatchResult {
   stats: CrossMatchStats;
 }
 
-const DEFAULT_UNIT_ROWS = 1_000_000;
+const MIN_UNIT_ROWS = 250_000;
+const MAX_UNIT_ROWS = 2_500_000;
+const UNITS_PER_THREAD = 3;
 const DEFAULT_SLICE_ROWS = 4_000_000;
 
 function positiveInt(v: number | undefined, name: string, fallback: number): number {
@@ -116,7 +118,7 @@ export async function crossMatch(
   const how = options.how ?? "inner";
   if (how !== "inner" && how !== "left") throw new UsageError(`unknown how "${how}"`);
   const k = positiveInt(options.nNeighbors, "nNeighbors", 1);
-  const unitRows = positiveInt(options.unitRows, "unitRows", DEFAULT_UNIT_ROWS);
+  positiveInt(options.unitRows, "unitRows", 1);
   const sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
   if (
     options.threads !== undefined &&
@@ -126,8 +128,23 @@ export async function crossMatch(
   }
   const L = await sideTable(left, "left");
   const R = await sideTable(right, "right");
-  const units = planUnits(L, unitRows);
-  const threads = options.threads ?? (units.length > 1 ? availableParallelism() : 0);
+  const total = L.selection ? L.selection.length : L.starts[L.starts.length - 1]!;
+  const threads =
+    options.threads ??
+    (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);
+  // By default three units per thread, within [MIN_UNIT_ROWS, MAX_UNIT_ROWS]: larger units
+  // re-read fewer right rows at their borders, smaller ones bound memory per thread and
+  // shorten each thread's first unit, run before its code is optimised (measured best).
+  const unitRows =
+    options.unitRows ??
+    Math.min(
+      MAX_UNIT_ROWS,
+      Math.max(MIN_UNIT_ROWS, Math.ceil(total / (UNITS_PER_THREAD * Math.max(1, threads)))),
+    );
+  // Units of equal size, as many as a multiple of the threads, so no thread idles at the end.
+  let count = Math.max(1, Math.ceil(total / unitRows));
+  if (threads > 1 && count > 1) count = Math.ceil(count / threads) * threads;
+  const units = planUnits(L, Math.ceil(total / count));
   const spec: MatchSpec = { radiusDeg: radiusArcsec / 3600, mode, k, how, sliceRows };
   const results: UnitResult[] = new Array(units.length);
   const progress: CrossMatchProgress = {

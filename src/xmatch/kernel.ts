@@ -34,7 +34,15 @@ export interface Pairs {
   sepDeg: Float64Array;
 }
 
-export interface NearestOptions {
+export interface MatchOptions {
+  /**
+   * The left points come in sky order (sorted by HEALPix key, as stored): each is looked up
+   * in turn instead of sorting them first, which is faster for such input only.
+   */
+  leftInSkyOrder?: boolean;
+}
+
+export interface NearestOptions extends MatchOptions {
   /** How many nearest right points per left point (default 1). */
   k?: number;
 }
@@ -95,6 +103,13 @@ interface Zoned {
   ra: Float64Array;
   dec: Float64Array;
   index: Uint32Array;
+  /**
+   * Zone z's cells: equal ra widths from raMin[z], scale[z] cells per degree, numbered from
+   * zoneStart[z]; cellStart[c] is the first sorted position of cell c (n cells in all).
+   */
+  cellStart: Int32Array;
+  raMin: Float64Array;
+  scale: Float64Array;
 }
 
 function zoneOf(dec: number, z: Zoning): number {
@@ -116,6 +131,40 @@ const IDX_BITS = 2 ** 21;
 const TOP_BITS = 8;
 
 /**
+ * Work arrays of zoneSort, kept between calls (one set per thread): a cross-match sorts a few
+ * million points per unit, and fresh arrays each time cost page faults and zeroing.
+ */
+interface Scratch {
+  zone: Int32Array;
+  cell: Uint32Array;
+  cellB: Uint32Array;
+  raB: Float64Array;
+  decB: Float64Array;
+  idxB: Uint32Array;
+}
+let scratch: Scratch | null = null;
+
+/** Larger sorts use arrays of their own rather than keep ~32 bytes per point alive. */
+const SCRATCH_MAX = 4_000_000;
+
+function scratchFor(n: number): Scratch {
+  if (!scratch || scratch.zone.length < n) {
+    const size = Math.max(n, 1024);
+    const fresh: Scratch = {
+      zone: new Int32Array(size),
+      cell: new Uint32Array(size),
+      cellB: new Uint32Array(size),
+      raB: new Float64Array(size),
+      decB: new Float64Array(size),
+      idxB: new Uint32Array(size),
+    };
+    if (n > SCRATCH_MAX) return fresh;
+    scratch = fresh;
+  }
+  return scratch;
+}
+
+/**
  * Sorts points by (zone, ra) in O(n). Each zone gets as many equal-width ra cells as it has
  * points, spanning the ra range its points occupy (~1 point per cell even when the points
  * fill only part of the sky). Points are sorted by cell in two cache-friendly passes: by the
@@ -127,7 +176,7 @@ const TOP_BITS = 8;
 function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
   const Z = zones.count;
   const raN = new Float64Array(n);
-  const zone = new Int32Array(n);
+  const { zone, cell, cellB, raB, decB, idxB } = scratchFor(n);
   const zoneStart = new Int32Array(Z + 1);
   const raMin = new Float64Array(Z).fill(360);
   const raMax = new Float64Array(Z);
@@ -149,7 +198,6 @@ function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
     scale[z] = m > 1 && width > 0 ? m / width : 0;
   }
   const lowBits = Math.max(0, Math.ceil(Math.log2(n + 1)) - TOP_BITS);
-  const cell = new Uint32Array(n);
   const top = new Int32Array((1 << TOP_BITS) + 1);
   for (let i = 0; i < n; i++) {
     const z = zone[i]!;
@@ -163,10 +211,6 @@ function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
   }
   for (let b = 0; b < 1 << TOP_BITS; b++) top[b + 1]! += top[b]!;
   const fill = top.slice();
-  const cellB = new Uint32Array(n);
-  const raB = new Float64Array(n);
-  const decB = new Float64Array(n);
-  const idxB = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
     const c = cell[i]!;
     const t = fill[c >>> lowBits]!++;
@@ -201,6 +245,7 @@ function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
     }
     count.fill(0, 0, maxLow + 2);
   }
+  const cellStart = new Int32Array(n + 1);
   for (let s = 0; s < n; ) {
     let e = s + 1;
     while (e < n && cell[e] === cell[s]) e++;
@@ -208,7 +253,12 @@ function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
     else if (e - s > 1) insertionSort(ra, dec, index, s, e);
     s = e;
   }
-  return { n, zoneStart, ra, dec, index };
+  let u = 0;
+  for (let c = 0; c <= n; c++) {
+    while (u < n && cell[u]! < c) u++;
+    cellStart[c] = u;
+  }
+  return { n, zoneStart, ra, dec, index, cellStart, raMin, scale };
 }
 
 function insertionSort(
@@ -306,6 +356,89 @@ function bandWindows(zones: Zoning, radiusDeg: number): Float64Array {
 /** Receives every pair within the radius (sorted positions are translated by the sweep). */
 interface PairSink {
   add(left: number, right: number, sepRad: number): void;
+}
+
+/**
+ * Like {@link sweep} for a left side left unsorted: each left point finds the start of its ra
+ * window through the cell table of its zone of the sorted right side, and of an adjacent zone
+ * only when it lies within the radius of the shared edge. Faster than sorting when the left points come in sky order
+ * (e.g. by HEALPix key, as stored): consecutive points then probe the same zones, in cache.
+ */
+function probe(
+  left: Points,
+  n: number,
+  R: Zoned,
+  zones: Zoning,
+  radiusDeg: number,
+  sink: PairSink,
+): void {
+  const windows = bandWindows(zones, radiusDeg);
+  const radRad = radiusDeg * DEG2RAD;
+  const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  const rRa = R.ra;
+  const rDec = R.dec;
+  const rIdx = R.index;
+  const rStart = R.zoneStart;
+  const cellStart = R.cellStart;
+  const raMin = R.raMin;
+  const scale = R.scale;
+  const h = zones.height;
+  const lRa = left.ra;
+  const lDec = left.dec;
+  for (let i = 0; i < n; i++) {
+    const a = normRa(lRa[i]!);
+    const d = lDec[i]!;
+    const z = zoneOf(d, zones);
+    const w = windows[Math.floor(z / zones.band)]!;
+    const zFirst = z > 0 && d - decReach <= -90 + z * h + EDGE_SLACK ? z - 1 : z;
+    const zLast = z + 1 < zones.count && d + decReach >= -90 + (z + 1) * h - EDGE_SLACK ? z + 1 : z;
+    for (let zr = zFirst; zr <= zLast; zr++) {
+      const rs = rStart[zr]!;
+      const re = rStart[zr + 1]!;
+      if (rs === re) continue;
+      if (w < 0) {
+        for (let j = rs; j < re; j++) {
+          const dd = rDec[j]! - d;
+          if (dd > decReach || dd < -decReach) continue;
+          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+          if (s <= radRad) sink.add(i, rIdx[j]!, s);
+        }
+        continue;
+      }
+      const lo = a - w;
+      const hi = a + w;
+      // The cell holding lo (cells before it hold only smaller ra), then past the few
+      // points of that cell below lo.
+      let b = Math.floor((lo - raMin[zr]!) * scale[zr]!);
+      if (b < 0) b = 0;
+      else if (b >= re - rs) b = re - rs - 1;
+      let x = cellStart[rs + b]!;
+      while (x < re && rRa[x]! < lo) x++;
+      for (let j = x; j < re && rRa[j]! <= hi; j++) {
+        const dd = rDec[j]! - d;
+        if (dd > decReach || dd < -decReach) continue;
+        const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+        if (s <= radRad) sink.add(i, rIdx[j]!, s);
+      }
+      // The window wraps through ra 0/360 (disjoint from [lo, hi], as in the sweep).
+      if (lo < 0) {
+        for (let j = re - 1; j >= rs && rRa[j]! >= lo + 360; j--) {
+          const dd = rDec[j]! - d;
+          if (dd > decReach || dd < -decReach) continue;
+          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+          if (s <= radRad) sink.add(i, rIdx[j]!, s);
+        }
+      }
+      if (hi >= 360) {
+        for (let j = rs; j < re && rRa[j]! <= hi - 360; j++) {
+          const dd = rDec[j]! - d;
+          if (dd > decReach || dd < -decReach) continue;
+          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+          if (s <= radRad) sink.add(i, rIdx[j]!, s);
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -560,6 +693,18 @@ export class SkyIndex {
   }
 }
 
+function search(
+  left: Points,
+  n: number,
+  index: SkyIndex,
+  radiusDeg: number,
+  sink: PairSink,
+  options: MatchOptions,
+): void {
+  if (options.leftInSkyOrder) probe(left, n, index.zoned, index.zones, radiusDeg, sink);
+  else sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, sink);
+}
+
 function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [number, SkyIndex] {
   checkRadius(radiusDeg);
   const n = checkPoints(left, "left");
@@ -574,11 +719,15 @@ function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [nu
  * Every pair (i, j) with separation(left[i], right[j]) <= radiusDeg, like astropy's
  * `search_around_sky`; sorted by left index, then right index. Degrees in and out.
  */
-export function matchAll(left: Points, right: Points | SkyIndex, radiusDeg: number): Pairs {
+export function matchAll(
+  left: Points,
+  right: Points | SkyIndex,
+  radiusDeg: number,
+  options: MatchOptions = {},
+): Pairs {
   const [n, index] = prepare(left, right, radiusDeg);
   const buf = new PairBuffer();
-  if (index.size > 0)
-    sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, buf);
+  if (index.size > 0) search(left, n, index, radiusDeg, buf, options);
   const r = buf.right;
   return groupPairs(buf, n, (a, b) => r[a]! < r[b]!, Number.POSITIVE_INFINITY);
 }
@@ -599,8 +748,7 @@ export function matchNearest(
   const [n, index] = prepare(left, right, radiusDeg);
   if (k === 1) {
     const sink = new NearestSink(n);
-    if (index.size > 0)
-      sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, sink);
+    if (index.size > 0) search(left, n, index, radiusDeg, sink, options);
     let total = 0;
     for (let i = 0; i < n; i++) if (sink.best[i]! >= 0) total++;
     const out: Pairs = {
@@ -619,8 +767,7 @@ export function matchNearest(
     return out;
   }
   const buf = new PairBuffer();
-  if (index.size > 0)
-    sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, buf);
+  if (index.size > 0) search(left, n, index, radiusDeg, buf, options);
   const s = buf.sep;
   const r = buf.right;
   return groupPairs(buf, n, (a, b) => s[a]! < s[b]! || (s[a] === s[b] && r[a]! < r[b]!), k);

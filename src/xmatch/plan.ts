@@ -94,8 +94,8 @@ export interface Unit {
 
 /**
  * Cuts the left side into units of about `unitRows` rows (selected rows, for a filtered
- * view): runs of consecutive files (neighbours on the sky, in key order), a file larger than
- * a unit split into row ranges. Memory per unit is bounded by unitRows, whatever the density.
+ * view): runs of consecutive files (neighbours on the sky, in key order) up to the first that
+ * reaches the size, a file larger than a unit split into row ranges. Memory per unit is bounded by unitRows, whatever the density.
  */
 export function planUnits(t: SideTable, unitRows: number): Unit[] {
   const units: Unit[] = [];
@@ -123,12 +123,12 @@ export function planUnits(t: SideTable, unitRows: number): Unit[] {
     }
     const first = f;
     let total = 0;
-    while (f < files) {
+    // Whole files until the unit reaches its size (a file bigger than a unit was split above).
+    while (f < files && total < unitRows) {
       const r = selectedIn(t, t.starts[f]!, t.starts[f + 1]!);
-      if (total > 0 && total + r > unitRows) break;
+      if (r > unitRows) break;
       total += r;
       f++;
-      if (r > unitRows) break;
     }
     units.push({
       index: units.length,

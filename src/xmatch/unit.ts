@@ -46,14 +46,23 @@ export interface UnitResult {
 interface Points {
   ra: Float64Array;
   dec: Float64Array;
-  /** Dataset row of each point. */
-  row: Float64Array;
+  /** Dataset row of each point, for a filtered view; otherwise null and `runs` say. */
+  row: Float64Array | null;
+  /** [first point, its dataset row] of each run of consecutive rows (ascending). */
+  runs: Array<[number, number]>;
 }
 
-function iota(start: number, n: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = start + i;
-  return out;
+/** Dataset row of point j. */
+function rowAt(p: Points, j: number): number {
+  if (p.row) return p.row[j]!;
+  let lo = 0;
+  let hi = p.runs.length - 1;
+  while (lo < hi) {
+    const m = (lo + hi + 1) >>> 1;
+    if (p.runs[m]![0] <= j) lo = m;
+    else hi = m - 1;
+  }
+  return p.runs[lo]![1] + j - p.runs[lo]![0];
 }
 
 /** Values of `a` at rows of a selection given relative to `base` (plain loop: no callbacks). */
@@ -67,9 +76,14 @@ function pick(a: Float64Array, rows: Float64Array, base: number): Float64Array {
 async function leftPoints(unit: Unit, L: SideReader): Promise<Points> {
   const { ra, dec } = await L.readRange(unit.start, unit.end);
   const sel = L.table.selection;
-  if (!sel) return { ra, dec, row: iota(unit.start, ra.length) };
+  if (!sel) return { ra, dec, row: null, runs: [[0, unit.start]] };
   const rows = sel.subarray(lowerBound(sel, unit.start), lowerBound(sel, unit.end));
-  return { ra: pick(ra, rows, unit.start), dec: pick(dec, rows, unit.start), row: rows.slice() };
+  return {
+    ra: pick(ra, rows, unit.start),
+    dec: pick(dec, rows, unit.start),
+    row: rows.slice(),
+    runs: [],
+  };
 }
 
 /** Right rows [start, end) of the dataset, cut into slices of at most sliceRows. */
@@ -101,24 +115,27 @@ async function rightPoints(pieces: Array<[number, number]>, R: SideReader): Prom
   for (const [s, e] of pieces) {
     const { ra, dec } = await R.readRange(s, e);
     if (!sel) {
-      parts.push({ ra, dec, row: iota(s, e - s) });
+      parts.push({ ra, dec, row: null, runs: [[0, s]] });
     } else {
       const rows = sel.subarray(lowerBound(sel, s), lowerBound(sel, e));
-      parts.push({ ra: pick(ra, rows, s), dec: pick(dec, rows, s), row: rows.slice() });
+      parts.push({ ra: pick(ra, rows, s), dec: pick(dec, rows, s), row: rows.slice(), runs: [] });
     }
     n += parts[parts.length - 1]!.ra.length;
   }
   if (parts.length === 1) return parts[0]!;
+  const explicit = sel !== null;
   const out: Points = {
     ra: new Float64Array(n),
     dec: new Float64Array(n),
-    row: new Float64Array(n),
+    row: explicit ? new Float64Array(n) : null,
+    runs: [],
   };
   let at = 0;
   for (const p of parts) {
     out.ra.set(p.ra, at);
     out.dec.set(p.dec, at);
-    out.row.set(p.row, at);
+    if (out.row) out.row.set(p.row!, at);
+    else out.runs.push([at, p.runs[0]![1]]);
     at += p.ra.length;
   }
   return out;
@@ -140,7 +157,7 @@ async function toRows(
 ): Promise<RowPairs> {
   const n = p.left.length;
   const rows = new Float64Array(n);
-  for (let t = 0; t < n; t++) rows[t] = right.row[p.right[t]!]!;
+  for (let t = 0; t < n; t++) rows[t] = rowAt(right, p.right[t]!);
   return {
     left: p.left,
     right: rows,
@@ -166,14 +183,14 @@ async function rightIds(
     const parts: ColumnValues[] = [];
     for (const [s, e] of pieces) parts.push(await R.readIdRange(s, e));
     let all = concatValues(parts);
-    const sel = R.table.selection;
-    if (sel) {
+    const rows = right.row;
+    if (rows) {
       // Local indices count selected rows only: map them to positions in the pieces.
-      const at = new Float64Array(right.row.length);
+      const at = new Float64Array(rows.length);
       let base = 0;
       let t = 0;
       for (const [s, e] of pieces) {
-        while (t < right.row.length && right.row[t]! < e) at[t] = base + right.row[t++]! - s;
+        while (t < rows.length && rows[t]! < e) at[t] = base + rows[t++]! - s;
         base += e - s;
       }
       all = gatherRows(all, 1, at);
@@ -181,7 +198,7 @@ async function rightIds(
     return gatherRows(all, 1, js);
   }
   const rows = new Float64Array(js.length);
-  for (let t = 0; t < js.length; t++) rows[t] = right.row[js[t]!]!;
+  for (let t = 0; t < js.length; t++) rows[t] = rowAt(right, js[t]!);
   return idsOf(R, rows);
 }
 
@@ -270,8 +287,8 @@ export async function matchUnit(
       const index = new SkyIndex(right, spec.radiusDeg);
       const pairs =
         spec.mode === "all"
-          ? matchAll(left, index, spec.radiusDeg)
-          : matchNearest(left, index, spec.radiusDeg, { k: spec.k });
+          ? matchAll(left, index, spec.radiusDeg, { leftInSkyOrder: true })
+          : matchNearest(left, index, spec.radiusDeg, { k: spec.k, leftInSkyOrder: true });
       parts.push(await toRows(pairs, right, pieces, R));
     }
   }
@@ -304,7 +321,7 @@ export async function matchUnit(
   for (let i = 0; i < left.ra.length; i++) {
     const first = t;
     while (t < pairs.left.length && pairs.left[t] === i) {
-      leftRow[o] = left.row[i]!;
+      leftRow[o] = rowAt(left, i);
       rightRow[o] = pairs.right[t]!;
       sepArcsec[o] = pairs.sepDeg[t]! * 3600;
       from[o] = i;
@@ -313,7 +330,7 @@ export async function matchUnit(
       t++;
     }
     if (t === first && spec.how === "left") {
-      leftRow[o] = left.row[i]!;
+      leftRow[o] = rowAt(left, i);
       rightRow[o] = -1;
       sepArcsec[o] = Number.NaN;
       from[o] = i;

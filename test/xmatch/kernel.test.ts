@@ -65,6 +65,8 @@ for (const name of ["borders_poles.json", "clumps.json"]) {
       assert.ok(theirs, `fixture has radius ${r}`);
       const ours = matchAll(fx.left, fx.right, r / 3600);
       assertSamePairs(ours, theirs, `${name} r=${r}"`);
+      // Looking left points up in turn (for sky-ordered input) finds the same pairs, same order.
+      assert.deepEqual(matchAll(fx.left, fx.right, r / 3600, { leftInSkyOrder: true }), ours);
       // Sorted by (left, right), as documented.
       for (let i = 1; i < ours.left.length; i++) {
         assert.ok(
@@ -204,6 +206,7 @@ test("dense patches (across ra 0, around a pole, one crowded cell) equal brute f
     const b = patch(900, ra0, dec0, size);
     for (const r of [0.5, 10]) {
       const got = matchAll(a, b, r / 3600);
+      assert.deepEqual(matchAll(a, b, r / 3600, { leftInSkyOrder: true }), got);
       let brute = 0;
       for (let i = 0; i < a.ra.length; i++) {
         for (let j = 0; j < b.ra.length; j++) {
@@ -213,6 +216,7 @@ test("dense patches (across ra 0, around a pole, one crowded cell) equal brute f
       assert.equal(got.left.length, brute, `patch at ${ra0},${dec0} r=${r}"`);
       assert.ok(brute > 10, `${brute} pairs`);
       const nearest = matchNearest(a, b, r / 3600);
+      assert.deepEqual(matchNearest(a, b, r / 3600, { leftInSkyOrder: true }), nearest);
       let hits = 0;
       for (let i = 0; i < a.ra.length; i++) {
         let best = Number.POSITIVE_INFINITY;
