@@ -128,7 +128,8 @@ function normRa(ra: number): number {
 const SMALL_CELL = 24;
 const IDX_BITS = 2 ** 21;
 
-const TOP_BITS = 8;
+/** Buckets of the first pass: few enough that writing to all of them stays sequential. */
+const BUCKETS = 256;
 
 /**
  * Work arrays of zoneSort, kept between calls (one set per thread): a cross-match sorts a few
@@ -136,15 +137,15 @@ const TOP_BITS = 8;
  */
 interface Scratch {
   zone: Int32Array;
-  cell: Uint32Array;
-  cellB: Uint32Array;
+  cellB: Int32Array;
   raB: Float64Array;
   decB: Float64Array;
   idxB: Uint32Array;
+  count: Int32Array;
 }
 let scratch: Scratch | null = null;
 
-/** Larger sorts use arrays of their own rather than keep ~32 bytes per point alive. */
+/** Larger sorts use arrays of their own rather than keep ~36 bytes per point alive. */
 const SCRATCH_MAX = 4_000_000;
 
 function scratchFor(n: number): Scratch {
@@ -152,11 +153,11 @@ function scratchFor(n: number): Scratch {
     const size = Math.max(n, 1024);
     const fresh: Scratch = {
       zone: new Int32Array(size),
-      cell: new Uint32Array(size),
-      cellB: new Uint32Array(size),
+      cellB: new Int32Array(size),
       raB: new Float64Array(size),
       decB: new Float64Array(size),
       idxB: new Uint32Array(size),
+      count: new Int32Array(size + 1),
     };
     if (n > SCRATCH_MAX) return fresh;
     scratch = fresh;
@@ -165,98 +166,86 @@ function scratchFor(n: number): Scratch {
 }
 
 /**
- * Sorts points by (zone, ra) in O(n). Each zone gets as many equal-width ra cells as it has
- * points, spanning the ra range its points occupy (~1 point per cell even when the points
- * fill only part of the sky). Points are sorted by cell in two cache-friendly passes: by the
- * cell number's top 8 bits into 256 buckets (sequential write streams, carrying ra, dec and the
- * input position), then each bucket, small enough to stay in cache, by a counting sort on the
- * rest. Insertion sort finishes inside cells; crowded cells (clumps, duplicates) take a
- * packed-key sort.
+ * Sorts points by (zone, ra) in O(n), in three passes over memory. Each zone gets as many
+ * equal-width ra cells as it has points, spanning the ra range its points occupy (~1 point per
+ * cell even when the points fill a small part of the sky), so cell numbers run over the
+ * output positions. Pass 1 counts points per zone; pass 2 moves points (with ra, dec, input
+ * position and cell) into 256 buckets of whole zones (sequential write streams); pass 3 sorts
+ * each bucket, small enough to stay in cache, by a counting sort on its cells, then insertion
+ * sort inside cells (crowded cells, from clumps or duplicates, take a packed-key sort).
  */
 function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
   const Z = zones.count;
-  const raN = new Float64Array(n);
-  const { zone, cell, cellB, raB, decB, idxB } = scratchFor(n);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const index = new Uint32Array(n);
+  const cellStart = new Int32Array(n + 1);
+  const { zone, cellB, raB, decB, idxB, count } = scratchFor(n);
   const zoneStart = new Int32Array(Z + 1);
   const raMin = new Float64Array(Z).fill(360);
   const raMax = new Float64Array(Z);
+  // Pass 1: zones, normalised ra (kept in `ra` for now), zone counts and ra ranges.
   for (let i = 0; i < n; i++) {
     const a = normRa(p.ra[i]!);
     const z = zoneOf(p.dec[i]!, zones);
-    raN[i] = a;
+    ra[i] = a;
     zone[i] = z;
     zoneStart[z + 1]!++;
     if (a < raMin[z]!) raMin[z] = a;
     if (a > raMax[z]!) raMax[z] = a;
   }
   for (let z = 0; z < Z; z++) zoneStart[z + 1]! += zoneStart[z]!;
-  // Cells of zone z are numbered from zoneStart[z]: as many as its points, over its ra range.
   const scale = new Float64Array(Z);
+  // Buckets are runs of whole zones holding ~n/256 points (a crowded zone is one bucket).
+  const bucketOf = new Int32Array(Z);
+  const bucketStart = new Int32Array(BUCKETS + 1).fill(n);
   for (let z = 0; z < Z; z++) {
     const m = zoneStart[z + 1]! - zoneStart[z]!;
     const width = raMax[z]! - raMin[z]!;
     scale[z] = m > 1 && width > 0 ? m / width : 0;
+    const b = n > 0 ? Math.floor((zoneStart[z]! * BUCKETS) / n) : 0;
+    bucketOf[z] = b;
+    if (zoneStart[z]! < bucketStart[b]!) bucketStart[b] = zoneStart[z]!;
   }
-  const lowBits = Math.max(0, Math.ceil(Math.log2(n + 1)) - TOP_BITS);
-  const top = new Int32Array((1 << TOP_BITS) + 1);
+  for (let b = BUCKETS - 1; b >= 0; b--) {
+    if (bucketStart[b]! > bucketStart[b + 1]!) bucketStart[b] = bucketStart[b + 1]!;
+  }
+  // Pass 2: into buckets, with each point's cell (cells of zone z start at zoneStart[z]).
+  const fill = bucketStart.slice(0, BUCKETS);
   for (let i = 0; i < n; i++) {
     const z = zone[i]!;
     const base = zoneStart[z]!;
     const m = zoneStart[z + 1]! - base;
-    let b = Math.floor((raN[i]! - raMin[z]!) * scale[z]!);
-    if (b >= m) b = m - 1;
-    const c = base + b;
-    cell[i] = c;
-    top[(c >>> lowBits) + 1]!++;
-  }
-  for (let b = 0; b < 1 << TOP_BITS; b++) top[b + 1]! += top[b]!;
-  const fill = top.slice();
-  for (let i = 0; i < n; i++) {
-    const c = cell[i]!;
-    const t = fill[c >>> lowBits]!++;
-    cellB[t] = c;
-    raB[t] = raN[i]!;
+    const a = ra[i]!;
+    let c = Math.floor((a - raMin[z]!) * scale[z]!);
+    if (c >= m) c = m - 1;
+    const t = fill[bucketOf[z]!]!++;
+    cellB[t] = base + c;
+    raB[t] = a;
     decB[t] = p.dec[i]!;
     idxB[t] = i;
   }
-  // Second pass, bucket by bucket, into arrays reused as output.
-  const ra = raN;
-  const dec = new Float64Array(n);
-  const index = new Uint32Array(n);
-  const lowMask = 2 ** lowBits - 1;
-  const count = new Int32Array(2 ** lowBits + 1);
-  for (let b = 0; b < 1 << TOP_BITS; b++) {
-    const s = top[b]!;
-    const e = top[b + 1]!;
-    if (e - s === 0) continue;
-    let maxLow = 0;
+  // Pass 3: bucket by bucket, a counting sort on cells (which number the bucket's positions).
+  for (let b = 0; b < BUCKETS; b++) {
+    const s = bucketStart[b]!;
+    const e = bucketStart[b + 1]!;
+    if (e === s) continue;
+    count.fill(0, 0, e - s + 1);
+    for (let t = s; t < e; t++) count[cellB[t]! - s + 1]!++;
+    for (let c = 0; c < e - s; c++) count[c + 1]! += count[c]!;
+    for (let c = s; c <= e; c++) cellStart[c] = s + count[c - s]!;
     for (let t = s; t < e; t++) {
-      const low = cellB[t]! & lowMask;
-      count[low + 1]!++;
-      if (low > maxLow) maxLow = low;
-    }
-    for (let c = 0; c <= maxLow; c++) count[c + 1]! += count[c]!;
-    for (let t = s; t < e; t++) {
-      const u = s + count[cellB[t]! & lowMask]!++;
-      cell[u] = cellB[t]!;
+      const u = s + count[cellB[t]! - s]!++;
       ra[u] = raB[t]!;
       dec[u] = decB[t]!;
       index[u] = idxB[t]!;
     }
-    count.fill(0, 0, maxLow + 2);
-  }
-  const cellStart = new Int32Array(n + 1);
-  for (let s = 0; s < n; ) {
-    let e = s + 1;
-    while (e < n && cell[e] === cell[s]) e++;
-    if (e - s > SMALL_CELL) sortCrowded(ra, dec, index, s, e);
-    else if (e - s > 1) insertionSort(ra, dec, index, s, e);
-    s = e;
-  }
-  let u = 0;
-  for (let c = 0; c <= n; c++) {
-    while (u < n && cell[u]! < c) u++;
-    cellStart[c] = u;
+    for (let c = s; c < e; c++) {
+      const cs = cellStart[c]!;
+      const ce = cellStart[c + 1]!;
+      if (ce - cs > SMALL_CELL) sortCrowded(ra, dec, index, cs, ce);
+      else if (ce - cs > 1) insertionSort(ra, dec, index, cs, ce);
+    }
   }
   return { n, zoneStart, ra, dec, index, cellStart, raMin, scale };
 }
