@@ -12,6 +12,9 @@ import type { ColumnSpec } from "../../src/storage/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { catalogRow, crossMatch, type MatchCatalog } from "../../src/xmatch/crossmatch.ts";
 import { matchAll, matchNearest, type Points } from "../../src/xmatch/kernel.ts";
+import { planUnits, sideTable } from "../../src/xmatch/plan.ts";
+import { TSX_ENTRY } from "../../src/xmatch/worker-script.ts";
+import { runUnits } from "../../src/xmatch/workers.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -371,6 +374,42 @@ test("worker threads, small units and right slices give the same answers", async
     for (let i = 1; i < catalog.length; i++)
       assert.ok(catalog.left_index[i - 1]! <= catalog.left_index[i]!);
   }
+});
+
+test("workers started through tsx (when the bundle cannot be written) give the same answer", async () => {
+  const left = await sideTable(leftMany, "left");
+  const right = await sideTable(rightMany, "right");
+  const units = planUnits(left, 200);
+  const spec = {
+    radiusDeg: 30 / 3600,
+    mode: "all" as const,
+    k: 1,
+    how: "inner" as const,
+    sliceRows: 1e6,
+  };
+  const rows: Array<[number, number]> = [];
+  await runUnits({
+    units,
+    left,
+    right,
+    spec,
+    threads: 2,
+    script: TSX_ENTRY,
+    onResult: (r) => {
+      for (let i = 0; i < r.leftRow.length; i++) rows.push([r.leftRow[i]!, r.rightRow[i]!]);
+    },
+  });
+  const { catalog } = await crossMatch(leftMany, rightMany, {
+    radiusArcsec: 30,
+    mode: "all",
+    threads: 0,
+  });
+  const key = (l: number, r: number) => `${l}:${r}`;
+  assert.deepEqual(
+    rows.map(([l, r]) => key(l, r)).sort(),
+    Array.from(catalog.left_index, (l, i) => key(l, catalog.right_index[i]!)).sort(),
+  );
+  assert.ok(rows.length > 100);
 });
 
 test("filtered views: only their rows take part", async () => {
