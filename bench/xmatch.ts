@@ -6,14 +6,14 @@
 // Python side reads before its timer starts; each side times itself (performance.now /
 // time.perf_counter), best of 3, so interpreter start-up, imports and I/O are never timed.
 // Both answers are compared (pair counts and nearest separations) so a fast wrong answer
-// cannot pass. `--quick` runs 1e5 x 1e5. Results: BENCHMARKS.md, section "xmatch".
+// cannot pass. Then end to end from disk on 1e7 x 1e7 rows (bench/xmatch-out-of-core.ts, in a
+// child process for its peak RSS). `--quick` runs 1e5 x 1e5. Results: BENCHMARKS.md, "xmatch".
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../src/dataset/index.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
-import { crossMatch } from "../src/xmatch/crossmatch.ts";
 import { matchAll, matchNearest, SkyIndex } from "../src/xmatch/kernel.ts";
 import { mulberry32 } from "../test/helpers/sky-points.ts";
 
@@ -132,7 +132,7 @@ export async function run(options: { quick: boolean }): Promise<void> {
     if (nearest.value.left.length !== ap.nearest_within || all.value.left.length !== ap.pairs) {
       console.log("WARNING: the answers differ");
     }
-    await outOfCore(dir, a, b, nearest.value.left.length);
+    await outOfCore(options.quick ? 100_000 : 10_000_000);
     console.log(
       `load average after: ${loadavg()
         .map((x) => x.toFixed(2))
@@ -143,28 +143,50 @@ export async function run(options: { quick: boolean }): Promise<void> {
   }
 }
 
-/**
- * crossMatch over two parent datasets holding the same points (written untimed, no
- * compression, default file caps): end-to-end time including the HDF5 reads, pixel by pixel.
- */
-async function outOfCore(
-  dir: string,
-  a: { ra: Float64Array; dec: Float64Array },
-  b: { ra: Float64Array; dec: Float64Array },
-  expectNearest: number,
-): Promise<void> {
-  const n = a.ra.length;
-  const BATCH = 100_000;
-  for (const [name, p] of [
-    ["left", a],
-    ["right", b],
+/** The out-of-core datasets are kept between runs (bench/data is ignored by git). */
+const DATA = join(import.meta.dirname, "data");
+
+/** Same points as the kernel part: a uniform, b uniform with a tenth moved near a. */
+function benchPoints(n: number) {
+  const a = uniform(n, 1);
+  const b = uniform(n, 2);
+  const rand = mulberry32(3);
+  for (let i = 0; i < n / 10; i++) {
+    const j = Math.floor(rand() * n);
+    b.dec[i] = Math.max(-90, Math.min(90, a.dec[j]! + (rand() - 0.5) / 3600));
+    b.ra[i] = (a.ra[j]! + (rand() - 0.5) / 3600 + 360) % 360;
+  }
+  return { a, b };
+}
+
+/** Writes (once) the two parent datasets of n rows each; returns their directories. */
+async function outOfCoreData(n: number): Promise<{ left: string; right: string; wrote: boolean }> {
+  const root = join(DATA, `xmatch-${n}`);
+  const left = join(root, "left");
+  const right = join(root, "right");
+  const ready = async (d: string) => {
+    try {
+      const ds = await openDataset(d);
+      return ds.length === n && ds.manifest.configs.main?.positions !== undefined;
+    } catch {
+      return false;
+    }
+  };
+  if ((await ready(left)) && (await ready(right))) return { left, right, wrote: false };
+  await rm(root, { recursive: true, force: true });
+  const { a, b } = benchPoints(n);
+  const BATCH = 1_000_000;
+  for (const [dir, p] of [
+    [left, a],
+    [right, b],
   ] as const) {
+    const t = performance.now();
     await writeDataset(
-      join(dir, name),
+      dir,
       [
         { name: "object_id", dtype: "int64", shape: [] },
-        { name: "ra", dtype: "float64", shape: [] },
-        { name: "dec", dtype: "float64", shape: [] },
+        { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+        { name: "dec", dtype: "float64", shape: [], unit: "deg" },
       ],
       (function* () {
         for (let s = 0; s < n; s += BATCH) {
@@ -176,16 +198,50 @@ async function outOfCore(
           };
         }
       })(),
-      { config: "main", provenance: { survey: name }, compression: "none" },
+      { config: "main", provenance: { survey: dir.endsWith("left") ? "left" : "right" } },
     );
+    console.log(`  wrote ${dir} in ${((performance.now() - t) / 1000).toFixed(0)} s (untimed)`);
   }
-  const left = await openDataset(join(dir, "left"));
-  const right = await openDataset(join(dir, "right"));
-  const rss0 = process.memoryUsage().rss;
-  const t = performance.now();
-  const { catalog, stats } = await crossMatch(left, right, { radiusArcsec: RADIUS_ARCSEC });
-  const s = (performance.now() - t) / 1000;
+  return { left, right, wrote: true };
+}
+
+/**
+ * End to end from disk: crossMatch of two parent datasets of n rows each (the kernel part's
+ * points; gzip partition files, positions sidecars), in a child process so its peak RSS is
+ * the match's alone. Checked against the in-memory kernel's count on the same points.
+ */
+async function outOfCore(n: number): Promise<void> {
+  const { left, right } = await outOfCoreData(n);
+  const child = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      join(import.meta.dirname, "..", "test", "helpers", "preload.mjs"),
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "xmatch-out-of-core.ts"),
+      left,
+      right,
+      String(RADIUS_ARCSEC),
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 26 },
+  );
+  if (child.status !== 0) throw new Error(`out-of-core run failed: ${child.stderr}`);
+  const r = JSON.parse(child.stdout.trim().split("\n").pop()!) as {
+    seconds: number[];
+    rows: number;
+    units: number;
+    threads: number;
+    rightRowsRead: number;
+    maxRssMiB: number;
+  };
+  const { a, b } = benchPoints(n);
+  const expect = matchNearest(a, b, RADIUS_ARCSEC / 3600).left.length;
+  const best = Math.min(...r.seconds);
   console.log(
-    `out of core: crossMatch(left, right, { radiusArcsec: ${RADIUS_ARCSEC} }) over ${left.manifest.files.length} + ${right.manifest.files.length} files: ${s.toFixed(2)} s, ${((2 * n) / s / 1e6).toFixed(2)}M rows/s (both sides), ${stats.pixels} pixels, ${stats.leftFilesRead} left + ${stats.rightFilesRead} right file reads, ${catalog.length} matches (kernel ${expectNearest}), RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+    `out of core, ${n} x ${n} rows (gzip partition files + positions sidecars), radius ${RADIUS_ARCSEC}", nearest: ` +
+      `${r.seconds.map((x) => x.toFixed(2)).join(" / ")} s (best ${best.toFixed(2)} s) = ${(n / best / 1e6).toFixed(2)}M left rows/s; ` +
+      `${r.units} units on ${r.threads} threads, ${r.rightRowsRead} right rows read; peak RSS ${r.maxRssMiB.toFixed(0)} MiB; ` +
+      `${r.rows} matches (in-memory kernel: ${expect})${r.rows === expect ? "" : " WARNING: differ"}`,
   );
 }
