@@ -28,7 +28,7 @@ export function registerXmatchCommand(program: Command): void {
     .argument("<left>", "left dataset directory")
     .argument("<right>", "right dataset directory")
     .description(
-      "Cross-match two datasets by sky position, pixel by pixel (never both catalogs in memory); pairs within --radius arcsec, no pair lost at pixel or file borders.",
+      "Cross-match two datasets by sky position, out of core (runs of neighbouring files on worker threads, never a whole catalog in memory); pairs within --radius arcsec, no pair lost at pixel or file borders. Reads ra, dec, object_id from each config's positions.hdf5 (`astropile index DIR` adds it to older datasets).",
     )
     .option("--radius <arcsec>", "match radius (arcseconds); a pair at exactly the radius is kept")
     .option(
@@ -37,7 +37,11 @@ export function registerXmatchCommand(program: Command): void {
       "nearest",
     )
     .option("--neighbors <n>", "right rows kept per left row in nearest mode", "1")
-    .option("--how <how>", "inner (matched rows) or left (also unmatched left rows)", "inner")
+    .option(
+      "--how <how>",
+      "inner (matched rows) or left (also unmatched left rows: matched=false, right fields empty/null)",
+      "inner",
+    )
     .option(
       "--out <dir>",
       "write the matched rows as a new dataset (right columns prefixed right.)",
@@ -45,7 +49,10 @@ export function registerXmatchCommand(program: Command): void {
     .option("--catalog-only", "with --out: write only the pair catalog, as DIR/xmatch.csv")
     .option("--left-config <name>", "config of the left dataset")
     .option("--right-config <name>", "config of the right dataset")
-    .option("--threads <n>", "worker threads (default: one per core; 0 matches in the main thread)")
+    .option(
+      "--threads <n>",
+      "worker threads (default: one per core when there is more than one unit of work; 0 matches in the main thread)",
+    )
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
     .action(
