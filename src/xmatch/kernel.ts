@@ -132,37 +132,34 @@ const IDX_BITS = 2 ** 21;
 const BUCKETS = 256;
 
 /**
- * Work arrays of zoneSort, kept between calls (one set per thread): a cross-match sorts a few
- * million points per unit, and fresh arrays each time cost page faults and zeroing.
+ * Work memory kept between calls, one set per thread, by name. Fresh large typed arrays cost
+ * page faults and zeroing (~0.3 ms per MB on the benchmark machine) and, with several threads
+ * in one process, contend on the address space: reusing them made two threads scale (see
+ * BENCHMARKS.md). Views are valid until the next call that asks for the same name; arrays
+ * over ARENA_MAX elements are not kept.
  */
-interface Scratch {
-  zone: Int32Array;
-  cellB: Int32Array;
-  raB: Float64Array;
-  decB: Float64Array;
-  idxB: Uint32Array;
-  count: Int32Array;
-}
-let scratch: Scratch | null = null;
+const ARENA_MAX = 4_000_000;
+const arena = new Map<string, ArrayBuffer>();
 
-/** Larger sorts use arrays of their own rather than keep ~36 bytes per point alive. */
-const SCRATCH_MAX = 4_000_000;
-
-function scratchFor(n: number): Scratch {
-  if (!scratch || scratch.zone.length < n) {
-    const size = Math.max(n, 1024);
-    const fresh: Scratch = {
-      zone: new Int32Array(size),
-      cellB: new Int32Array(size),
-      raB: new Float64Array(size),
-      decB: new Float64Array(size),
-      idxB: new Uint32Array(size),
-      count: new Int32Array(size + 1),
-    };
-    if (n > SCRATCH_MAX) return fresh;
-    scratch = fresh;
+function arenaBuffer(name: string, bytes: number): ArrayBuffer {
+  let buf = arena.get(name);
+  if (!buf || buf.byteLength < bytes) {
+    buf = new ArrayBuffer(Math.max(bytes, 8192));
+    if (bytes <= ARENA_MAX * 8) arena.set(name, buf);
   }
-  return scratch;
+  return buf;
+}
+
+function f64(name: string, n: number): Float64Array {
+  return new Float64Array(arenaBuffer(name, 8 * n), 0, n);
+}
+
+function i32(name: string, n: number): Int32Array {
+  return new Int32Array(arenaBuffer(name, 4 * n), 0, n);
+}
+
+function u32(name: string, n: number): Uint32Array {
+  return new Uint32Array(arenaBuffer(name, 4 * n), 0, n);
 }
 
 /**
@@ -174,13 +171,20 @@ function scratchFor(n: number): Scratch {
  * each bucket, small enough to stay in cache, by a counting sort on its cells, then insertion
  * sort inside cells (crowded cells, from clumps or duplicates, take a packed-key sort).
  */
-function zoneSort(p: Points, n: number, zones: Zoning): Zoned {
+function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zoned {
   const Z = zones.count;
-  const ra = new Float64Array(n);
-  const dec = new Float64Array(n);
-  const index = new Uint32Array(n);
-  const cellStart = new Int32Array(n + 1);
-  const { zone, cellB, raB, decB, idxB, count } = scratchFor(n);
+  // The sorted copy: in this thread's work memory under the name `work` (a transient sort),
+  // or arrays of its own (an index a caller keeps).
+  const ra = work ? f64(`${work}.ra`, n) : new Float64Array(n);
+  const dec = work ? f64(`${work}.dec`, n) : new Float64Array(n);
+  const index = work ? u32(`${work}.index`, n) : new Uint32Array(n);
+  const cellStart = work ? i32(`${work}.cellStart`, n + 1) : new Int32Array(n + 1);
+  const zone = i32("zone", n);
+  const cellB = i32("cellB", n);
+  const raB = f64("raB", n);
+  const decB = f64("decB", n);
+  const idxB = u32("idxB", n);
+  const count = i32("count", n + 1);
   const zoneStart = new Int32Array(Z + 1);
   const raMin = new Float64Array(Z).fill(360);
   const raMax = new Float64Array(Z);
@@ -551,8 +555,8 @@ class NearestSink implements PairSink {
   readonly best: Int32Array;
   readonly sep: Float64Array;
   constructor(n: number) {
-    this.best = new Int32Array(n).fill(-1);
-    this.sep = new Float64Array(n);
+    this.best = i32("nearest.best", n).fill(-1);
+    this.sep = f64("nearest.sep", n);
   }
   add(l: number, r: number, sepRad: number): void {
     const b = this.best[l]!;
@@ -573,7 +577,7 @@ function groupPairs(
   before: (a: number, b: number) => boolean,
   keep: number,
 ): Pairs {
-  const start = new Int32Array(nLeft + 1);
+  const start = i32("group.start", nLeft + 1).fill(0);
   for (let t = 0; t < buf.n; t++) start[buf.left[t]! + 1]!++;
   for (let i = 0; i < nLeft; i++) start[i + 1]! += start[i]!;
   const order = new Uint32Array(buf.n);
@@ -625,13 +629,17 @@ export class SkyIndex {
   /** @internal */
   readonly zoned: Zoned;
 
-  constructor(points: Points, radiusDeg: number) {
+  /**
+   * `transient` (internal): keep the sorted copy in this thread's work memory; the index is
+   * then valid only until the next transient index is built on this thread.
+   */
+  constructor(points: Points, radiusDeg: number, options: { transient?: boolean } = {}) {
     checkRadius(radiusDeg);
     const n = checkPoints(points, "right");
     this.size = n;
     this.radiusDeg = radiusDeg;
     this.zones = zoning(radiusDeg, n);
-    this.zoned = zoneSort(points, n, this.zones);
+    this.zoned = zoneSort(points, n, this.zones, options.transient ? "right" : null);
   }
 
   /**
@@ -691,13 +699,14 @@ function search(
   options: MatchOptions,
 ): void {
   if (options.leftInSkyOrder) probe(left, n, index.zoned, index.zones, radiusDeg, sink);
-  else sweep(zoneSort(left, n, index.zones), index.zoned, index.zones, radiusDeg, sink);
+  else sweep(zoneSort(left, n, index.zones, "left"), index.zoned, index.zones, radiusDeg, sink);
 }
 
 function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [number, SkyIndex] {
   checkRadius(radiusDeg);
   const n = checkPoints(left, "left");
-  const index = right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg);
+  const index =
+    right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg, { transient: true });
   if (radiusDeg > index.radiusDeg) {
     throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${index.radiusDeg}`);
   }

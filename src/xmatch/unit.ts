@@ -284,7 +284,7 @@ export async function matchUnit(
       const right = await rightPoints(pieces, R);
       for (const [s, e] of pieces) rightRowsRead += e - s;
       if (right.ra.length === 0) continue;
-      const index = new SkyIndex(right, spec.radiusDeg);
+      const index = new SkyIndex(right, spec.radiusDeg, { transient: true });
       const pairs =
         spec.mode === "all"
           ? matchAll(left, index, spec.radiusDeg, { leftInSkyOrder: true })
