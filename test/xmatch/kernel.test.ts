@@ -233,6 +233,22 @@ test("dense patches (across ra 0, around a pole, one crowded cell) equal brute f
   }
 });
 
+test("an index the caller keeps is untouched by later matches (work memory is reused)", () => {
+  const a = skyPoints(2000, 31, 0.3);
+  const b = skyPoints(2000, 32, 0.3);
+  const c = skyPoints(3000, 33, 0.3);
+  const index = new SkyIndex(b, 60 / 3600);
+  const first = matchAll(a, index, 60 / 3600);
+  const firstNearest = matchNearest(a, index, 60 / 3600);
+  // Other matches in between sort other points in this thread's work memory.
+  matchAll(c, a, 60 / 3600);
+  matchNearest(b, c, 30 / 3600, { k: 2 });
+  assert.deepEqual(matchAll(a, index, 60 / 3600), first);
+  assert.deepEqual(matchNearest(a, index, 60 / 3600), firstNearest);
+  assert.deepEqual(matchAll(a, b, 60 / 3600), first);
+  assert.ok(first.left.length > 100);
+});
+
 test("bad input is a UsageError naming the side and row", () => {
   assert.throws(() => matchAll({ ra: [1], dec: [91] }, { ra: [], dec: [] }, 1), UsageError);
   assert.throws(() => matchAll({ ra: [1], dec: [1] }, { ra: [1, 2], dec: [1] }, 1), /right/);
