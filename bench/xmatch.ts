@@ -67,15 +67,7 @@ function best<T>(fn: () => T): { s: number; value: T } {
 
 export async function run(options: { quick: boolean }): Promise<void> {
   const n = options.quick ? 100_000 : 1_000_000;
-  const a = uniform(n, 1);
-  const b = uniform(n, 2);
-  // A tenth of the right side within ~1 arcsec of left points, so there are pairs to find.
-  const rand = mulberry32(3);
-  for (let i = 0; i < n / 10; i++) {
-    const j = Math.floor(rand() * n);
-    b.dec[i] = Math.max(-90, Math.min(90, a.dec[j]! + (rand() - 0.5) / 3600));
-    b.ra[i] = (a.ra[j]! + (rand() - 0.5) / 3600 + 360) % 360;
-  }
+  const { a, b } = benchPoints(n);
   const r = RADIUS_ARCSEC / 3600;
   console.log(
     `points: ${n} x ${n} uniform (a tenth of the right side near left points), radius ${RADIUS_ARCSEC}"`,

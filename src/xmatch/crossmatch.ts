@@ -28,7 +28,7 @@ import {
 import { writeDataset } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import type { MatchCatalog } from "./catalog.ts";
-import { planUnits, type SideTable, sideTable } from "./plan.ts";
+import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
 import type { MatchSpec, UnitResult } from "./unit.ts";
 import { runUnits } from "./workers.ts";
 
@@ -229,15 +229,9 @@ function assemble(results: UnitResult[], L: SideTable, R: SideTable): MatchCatal
       continue;
     }
     matched[i] = 1;
-    let lo = 0;
-    let hi = rStarts.length - 2;
-    while (lo < hi) {
-      const m = (lo + hi + 1) >>> 1;
-      if (rStarts[m]! <= h) lo = m;
-      else hi = m - 1;
-    }
-    rightFile[i] = rightPaths[lo]!;
-    rightRow[i] = h - rStarts[lo]!;
+    const rf = fileOfRow(rStarts, h);
+    rightFile[i] = rightPaths[rf]!;
+    rightRow[i] = h - rStarts[rf]!;
   }
   const ids = (pick: (r: UnitResult) => ColumnValues, spec: ColumnSpec) =>
     results.length > 0 ? concatValues(results.map(pick)) : allocate(spec, 0);

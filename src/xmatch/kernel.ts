@@ -351,11 +351,66 @@ interface PairSink {
   add(left: number, right: number, sepRad: number): void;
 }
 
+/** What the scans need to test candidates against one left point. */
+interface Probe {
+  decReach: number;
+  radRad: number;
+  sink: PairSink;
+}
+
+/**
+ * Tests right points from `from` on (in ra order, while ra <= hi and before `to`) against the
+ * left point (a, d): every one within the radius goes to the sink as a pair with `leftId`.
+ */
+function scanRun(
+  R: Zoned,
+  from: number,
+  to: number,
+  hi: number,
+  a: number,
+  d: number,
+  leftId: number,
+  q: Probe,
+): void {
+  const rRa = R.ra;
+  const rDec = R.dec;
+  for (let j = from; j < to && rRa[j]! <= hi; j++) {
+    const dd = rDec[j]! - d;
+    if (dd > q.decReach || dd < -q.decReach) continue;
+    const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+    if (s <= q.radRad) q.sink.add(leftId, R.index[j]!, s);
+  }
+}
+
+/**
+ * The parts of a zone [rs, re) an ra window [lo, hi] reaches through ra 0/360: ra >= lo + 360
+ * at its end, ra <= hi - 360 at its start. Disjoint from [lo, hi] since the window is
+ * narrower than the circle.
+ */
+function scanWraps(
+  R: Zoned,
+  rs: number,
+  re: number,
+  lo: number,
+  hi: number,
+  a: number,
+  d: number,
+  leftId: number,
+  q: Probe,
+): void {
+  if (lo < 0) {
+    let j = re;
+    while (j > rs && R.ra[j - 1]! >= lo + 360) j--;
+    scanRun(R, j, re, Number.POSITIVE_INFINITY, a, d, leftId, q);
+  }
+  if (hi >= 360) scanRun(R, rs, re, hi - 360, a, d, leftId, q);
+}
+
 /**
  * Like {@link sweep} for a left side left unsorted: each left point finds the start of its ra
  * window through the cell table of its zone of the sorted right side, and of an adjacent zone
- * only when it lies within the radius of the shared edge. Faster than sorting when the left points come in sky order
- * (e.g. by HEALPix key, as stored): consecutive points then probe the same zones, in cache.
+ * only when it lies within the radius of the shared edge. Faster than sorting when the left
+ * points come in sky order (e.g. by HEALPix key, as stored), slower for random order.
  */
 function probe(
   left: Points,
@@ -366,11 +421,9 @@ function probe(
   sink: PairSink,
 ): void {
   const windows = bandWindows(zones, radiusDeg);
-  const radRad = radiusDeg * DEG2RAD;
   const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, sink };
   const rRa = R.ra;
-  const rDec = R.dec;
-  const rIdx = R.index;
   const rStart = R.zoneStart;
   const cellStart = R.cellStart;
   const raMin = R.raMin;
@@ -390,12 +443,7 @@ function probe(
       const re = rStart[zr + 1]!;
       if (rs === re) continue;
       if (w < 0) {
-        for (let j = rs; j < re; j++) {
-          const dd = rDec[j]! - d;
-          if (dd > decReach || dd < -decReach) continue;
-          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-          if (s <= radRad) sink.add(i, rIdx[j]!, s);
-        }
+        scanRun(R, rs, re, Number.POSITIVE_INFINITY, a, d, i, q);
         continue;
       }
       const lo = a - w;
@@ -407,29 +455,8 @@ function probe(
       else if (b >= re - rs) b = re - rs - 1;
       let x = cellStart[rs + b]!;
       while (x < re && rRa[x]! < lo) x++;
-      for (let j = x; j < re && rRa[j]! <= hi; j++) {
-        const dd = rDec[j]! - d;
-        if (dd > decReach || dd < -decReach) continue;
-        const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-        if (s <= radRad) sink.add(i, rIdx[j]!, s);
-      }
-      // The window wraps through ra 0/360 (disjoint from [lo, hi], as in the sweep).
-      if (lo < 0) {
-        for (let j = re - 1; j >= rs && rRa[j]! >= lo + 360; j--) {
-          const dd = rDec[j]! - d;
-          if (dd > decReach || dd < -decReach) continue;
-          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-          if (s <= radRad) sink.add(i, rIdx[j]!, s);
-        }
-      }
-      if (hi >= 360) {
-        for (let j = rs; j < re && rRa[j]! <= hi - 360; j++) {
-          const dd = rDec[j]! - d;
-          if (dd > decReach || dd < -decReach) continue;
-          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-          if (s <= radRad) sink.add(i, rIdx[j]!, s);
-        }
-      }
+      scanRun(R, x, re, hi, a, d, i, q);
+      scanWraps(R, rs, re, lo, hi, a, d, i, q);
     }
   }
 }
@@ -440,14 +467,12 @@ function probe(
  */
 function sweep(L: Zoned, R: Zoned, zones: Zoning, radiusDeg: number, sink: PairSink): void {
   const windows = bandWindows(zones, radiusDeg);
-  const radRad = radiusDeg * DEG2RAD;
   const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, sink };
   const lRa = L.ra;
   const lDec = L.dec;
   const lIdx = L.index;
   const rRa = R.ra;
-  const rDec = R.dec;
-  const rIdx = R.index;
   const lStart = L.zoneStart;
   const rStart = R.zoneStart;
   const band = zones.band;
@@ -462,14 +487,7 @@ function sweep(L: Zoned, R: Zoned, zones: Zoning, radiusDeg: number, sink: PairS
       if (rs === re) continue;
       if (w < 0) {
         for (let i = ls; i < le; i++) {
-          const a = lRa[i]!;
-          const d = lDec[i]!;
-          for (let j = rs; j < re; j++) {
-            const dd = rDec[j]! - d;
-            if (dd > decReach || dd < -decReach) continue;
-            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
-          }
+          scanRun(R, rs, re, Number.POSITIVE_INFINITY, lRa[i]!, lDec[i]!, lIdx[i]!, q);
         }
         continue;
       }
@@ -495,30 +513,8 @@ function sweep(L: Zoned, R: Zoned, zones: Zoning, radiusDeg: number, sink: PairS
             else y = m;
           }
         }
-        for (let j = p; j < re && rRa[j]! <= hi; j++) {
-          const dd = rDec[j]! - d;
-          if (dd > decReach || dd < -decReach) continue;
-          const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-          if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
-        }
-        // The window wraps through ra 0/360: the other end of the zone. These ra ranges
-        // are disjoint from [lo, hi] because the window is narrower than the circle.
-        if (lo < 0) {
-          for (let j = re - 1; j >= rs && rRa[j]! >= lo + 360; j--) {
-            const dd = rDec[j]! - d;
-            if (dd > decReach || dd < -decReach) continue;
-            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
-          }
-        }
-        if (hi >= 360) {
-          for (let j = rs; j < re && rRa[j]! <= hi - 360; j++) {
-            const dd = rDec[j]! - d;
-            if (dd > decReach || dd < -decReach) continue;
-            const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-            if (s <= radRad) sink.add(lIdx[i]!, rIdx[j]!, s);
-          }
-        }
+        scanRun(R, p, re, hi, a, d, lIdx[i]!, q);
+        scanWraps(R, rs, re, lo, hi, a, d, lIdx[i]!, q);
       }
     }
   }

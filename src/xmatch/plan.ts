@@ -72,6 +72,18 @@ export function selectedIn(t: SideTable, start: number, end: number): number {
   return lowerBound(t.selection, end) - lowerBound(t.selection, start);
 }
 
+/** File holding dataset row `row`, given the files' first rows `starts` (length files + 1). */
+export function fileOfRow(starts: Float64Array, row: number): number {
+  let lo = 0;
+  let hi = starts.length - 2;
+  while (lo < hi) {
+    const m = (lo + hi + 1) >>> 1;
+    if (starts[m]! <= row) lo = m;
+    else hi = m - 1;
+  }
+  return lo;
+}
+
 export function lowerBound(a: ArrayLike<number>, x: number): number {
   let lo = 0;
   let hi = a.length;

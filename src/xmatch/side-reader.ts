@@ -8,7 +8,7 @@ import { SchemaError } from "../errors.ts";
 import { allocate, type ColumnValues, concatValues, copyRow } from "../storage/columns.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
-import type { SideTable } from "./plan.ts";
+import { fileOfRow, type SideTable } from "./plan.ts";
 
 const OPEN_FILES = 8;
 
@@ -93,15 +93,7 @@ export class SideReader {
   }
 
   private fileOf(row: number): number {
-    const s = this.table.starts;
-    let lo = 0;
-    let hi = s.length - 2;
-    while (lo < hi) {
-      const m = (lo + hi + 1) >>> 1;
-      if (s[m]! <= row) lo = m;
-      else hi = m - 1;
-    }
-    return lo;
+    return fileOfRow(this.table.starts, row);
   }
 
   /** [file, first row in file, end row in file] pieces of dataset rows [start, end). */
