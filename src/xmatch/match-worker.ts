@@ -22,7 +22,7 @@ async function init(left: SideTable, right: SideTable, spec: MatchSpec): Promise
     readers = {
       L,
       R: await SideReader.open(right),
-      near: new RightNeighbourhood(right, spec.radiusDeg),
+      near: new RightNeighbourhood(right, spec.radiusDeg, spec.refineRows),
       spec,
     };
   } catch (err) {

@@ -191,6 +191,8 @@ export class RightNeighbourhood {
   constructor(
     private readonly right: SideTable,
     private readonly radiusDeg: number,
+    /** Candidate rows above which key ranges narrow the files (tests lower it). */
+    private readonly refineRows = REFINE_ROWS,
   ) {
     right.pixel.forEach((p, f) => {
       if (right.starts[f + 1]! === right.starts[f]!) return;
@@ -203,7 +205,7 @@ export class RightNeighbourhood {
   /** Adds to `out` the right files near a left file (its partition pixel and key range). */
   add(pixel: number, kmin: bigint, kmax: bigint, out: Set<number>): void {
     const near = this.nearPixel(pixel);
-    if (near.rows <= REFINE_ROWS) {
+    if (near.rows <= this.refineRows) {
       for (const f of near.files) out.add(f);
       return;
     }

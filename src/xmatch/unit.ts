@@ -21,6 +21,8 @@ export interface MatchSpec {
   how: "inner" | "left";
   /** Right rows held at once; a larger neighbourhood is matched slice by slice and merged. */
   sliceRows: number;
+  /** Candidate right rows above which key ranges narrow a left file's files (default 100k). */
+  refineRows?: number;
 }
 
 /** The unit's catalog rows: by left row, then nearest first ("nearest") or by right row ("all"). */

@@ -77,7 +77,7 @@ export async function runUnits(o: RunOptions): Promise<void> {
     let R: SideReader | undefined;
     try {
       R = await SideReader.open(o.right);
-      const near = new RightNeighbourhood(o.right, o.spec.radiusDeg);
+      const near = new RightNeighbourhood(o.right, o.spec.radiusDeg, o.spec.refineRows);
       for (const u of o.units) o.onResult(await matchUnit(u, L, R, near, o.spec));
     } finally {
       L.close();

@@ -412,6 +412,43 @@ test("workers started through tsx (when the bundle cannot be written) give the s
   assert.ok(rows.length > 100);
 });
 
+test("dense regions: right files narrowed by key ranges still give every pair", async () => {
+  // Force the key-range refinement on every left file (it runs above 100k candidate rows).
+  const left = await sideTable(leftMany, "left");
+  const right = await sideTable(rightMany, "right");
+  for (const [mode, r] of [
+    ["all", 30],
+    ["all", 600],
+    ["nearest", 4 * 3600],
+  ] as const) {
+    const run = async (refineRows: number) => {
+      const rows: string[] = [];
+      let read = 0;
+      await runUnits({
+        units: planUnits(left, 300),
+        left,
+        right,
+        spec: { radiusDeg: r / 3600, mode, k: 3, how: "inner", sliceRows: 1e6, refineRows },
+        threads: 0,
+        onResult: (u) => {
+          read += u.rightRowsRead;
+          for (let i = 0; i < u.leftRow.length; i++)
+            rows.push(`${u.leftRow[i]}:${u.rightRow[i]}:${u.sepArcsec[i]}`);
+        },
+      });
+      return { rows: rows.sort(), read };
+    };
+    const plain = await run(Number.POSITIVE_INFINITY);
+    const refined = await run(0);
+    assert.deepEqual(refined.rows, plain.rows, `${mode} ${r}"`);
+    if (r <= 30)
+      assert.ok(
+        refined.read < plain.read,
+        `refined reads fewer rows: ${refined.read} vs ${plain.read}`,
+      );
+  }
+});
+
 test("filtered views: only their rows take part", async () => {
   const left = leftMany.filter("mag > 21");
   const right = rightMany.filter("mag < 18");
