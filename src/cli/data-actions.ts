@@ -6,7 +6,7 @@ import { readReport } from "../build/index.ts";
 import { type Dataset, openDataset } from "../dataset/index.ts";
 import { UsageError } from "../errors.ts";
 import { angularSeparationDeg } from "../sky/index.ts";
-import type { ColumnValues } from "../storage/columns.ts";
+import { type ColumnValues, concatValues } from "../storage/columns.ts";
 import { readManifest } from "../storage/manifest.ts";
 import { areaText } from "./build-actions.ts";
 import { formatBytes, formatCount, numberOption, out, printJson, table } from "./format.ts";
@@ -338,7 +338,7 @@ export async function cone(dir: string, flags: ConeFlags): Promise<void> {
           .filter(Boolean)
       : names;
     const columns: Record<string, ColumnValues> = {};
-    for (const n of shown) columns[n] = concatRows(kept.map((k) => k.row[n]));
+    for (const n of shown) columns[n] = concatValues(kept.map((k) => k.row[n]));
     printRows(
       ds,
       names,
@@ -358,19 +358,6 @@ export async function cone(dir: string, flags: ConeFlags): Promise<void> {
   } finally {
     ds.close();
   }
-}
-
-function concatRows(pieces: ColumnValues[]): ColumnValues {
-  if (pieces.length === 0) return [];
-  if (Array.isArray(pieces[0])) return ([] as string[]).concat(...(pieces as string[][]));
-  const total = pieces.reduce((s, p) => s + p.length, 0);
-  const out = new (pieces[0].constructor as new (n: number) => Float64Array)(total);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p as Float64Array, at);
-    at += p.length;
-  }
-  return out as unknown as ColumnValues;
 }
 
 export interface IndexFlags {

@@ -126,8 +126,8 @@ export async function crossMatch(
   ) {
     throw new UsageError(`threads must be an integer >= 0, got ${options.threads}`);
   }
-  const L = await sideTable(left, "left");
-  const R = await sideTable(right, "right");
+  const { table: L, source: leftSource } = await sideTable(left, "left");
+  const { table: R, source: rightSource } = await sideTable(right, "right");
   const total = L.selection ? L.selection.length : L.starts[L.starts.length - 1]!;
   const threads =
     options.threads ??
@@ -170,7 +170,6 @@ export async function crossMatch(
     },
   });
   const catalog = assemble(results, L, R);
-  const [leftSource, rightSource] = await Promise.all([parentOf(left), parentOf(right)]);
   return {
     catalog,
     dataset: new MatchedDataset(leftSource, rightSource, catalog, radiusArcsec),
@@ -183,10 +182,6 @@ export async function crossMatch(
       rightSidecar: R.positions !== null,
     },
   };
-}
-
-async function parentOf(ds: Dataset): Promise<Source> {
-  return (await ds.parentRows()).source!;
 }
 
 /** Concatenates the units' rows (in unit order) and adds where each row is stored. */

@@ -8,6 +8,7 @@
 // needs, whatever the pixel or file borders.
 
 import type { Dataset } from "../dataset/dataset.ts";
+import type { Source } from "../dataset/source.ts";
 import { UsageError } from "../errors.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
 import type { ColumnSpec } from "../storage/columns.ts";
@@ -33,8 +34,14 @@ export interface SideTable {
   selection: Float64Array | null;
 }
 
-/** The side table of a dataset view (whole, filtered or shuffled; not concatenated). */
-export async function sideTable(ds: Dataset, side: string): Promise<SideTable> {
+/**
+ * The side table of a dataset view (whole, filtered or shuffled; not concatenated), and the
+ * parent source it describes (which stays in this thread: it holds open files).
+ */
+export async function sideTable(
+  ds: Dataset,
+  side: string,
+): Promise<{ table: SideTable; source: Source }> {
   const { source, selection } = await ds.parentRows();
   if (!source) {
     throw new UsageError(
@@ -44,7 +51,7 @@ export async function sideTable(ds: Dataset, side: string): Promise<SideTable> {
   for (const c of ["object_id", "ra", "dec"]) source.feature(c); // MissingColumnError names it
   const keyMin = BigInt64Array.from(source.files, (f) => BigInt(f.keyMin));
   const keyMax = BigInt64Array.from(source.files, (f) => BigInt(f.keyMax));
-  return {
+  const table: SideTable = {
     side,
     root: source.root,
     config: source.config,
@@ -58,6 +65,7 @@ export async function sideTable(ds: Dataset, side: string): Promise<SideTable> {
     // Shared memory: every worker sees the selection without a copy of its own.
     selection: selection ? shared(selection) : null,
   };
+  return { table, source };
 }
 
 function shared(a: Float64Array): Float64Array {

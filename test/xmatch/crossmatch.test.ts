@@ -377,8 +377,8 @@ test("worker threads, small units and right slices give the same answers", async
 });
 
 test("workers started through tsx (when the bundle cannot be written) give the same answer", async () => {
-  const left = await sideTable(leftMany, "left");
-  const right = await sideTable(rightMany, "right");
+  const { table: left } = await sideTable(leftMany, "left");
+  const { table: right } = await sideTable(rightMany, "right");
   const units = planUnits(left, 200);
   const spec = {
     radiusDeg: 30 / 3600,
@@ -414,8 +414,8 @@ test("workers started through tsx (when the bundle cannot be written) give the s
 
 test("dense regions: right files narrowed by key ranges still give every pair", async () => {
   // Force the key-range refinement on every left file (it runs above 100k candidate rows).
-  const left = await sideTable(leftMany, "left");
-  const right = await sideTable(rightMany, "right");
+  const { table: left } = await sideTable(leftMany, "left");
+  const { table: right } = await sideTable(rightMany, "right");
   for (const [mode, r] of [
     ["all", 30],
     ["all", 600],
