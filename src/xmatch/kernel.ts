@@ -6,7 +6,8 @@
 // each left zone is swept against the three right zones it can reach with a moving pointer:
 // a left point only looks at right points whose ra lies within the widest ra offset a point
 // of its zone can have, asin(sin r / cos|dec|), plus one quantum of rounding. The decision
-// is made on the accurate haversine (sep <= radius, boundary included, like `inCone`).
+// is made on the accurate haversine (sep <= radius, boundary included, like `inCone`; and
+// sep >= the minimum radius when one is given).
 // No trigonometry per point, sequential memory access, and O(n) sorting is what makes this
 // fast; RA 0/360 wraps the window, and near the poles the window widens to the whole zone.
 
@@ -40,6 +41,15 @@ export interface MatchOptions {
    * in turn instead of sorting them first, which is faster for such input only.
    */
   leftInSkyOrder?: boolean;
+  /**
+   * Pairs closer than this (degrees) are not matches: only right points with
+   * minRadiusDeg <= separation <= radius count, and "nearest" keeps the k nearest of those
+   * (like LSDB's min_radius_arcsec). E.g. matching a set against itself with a tiny minimum
+   * gives each point's nearest other point (exact duplicates, at 0, are excluded too).
+   * Default 0: every pair within the radius. Must be finite, >= 0 and < the radius. A pair
+   * whose reported `sepDeg` equals the minimum is kept.
+   */
+  minRadiusDeg?: number;
 }
 
 export interface NearestOptions extends MatchOptions {
@@ -66,6 +76,40 @@ function checkRadius(radiusDeg: number): void {
   if (!(radiusDeg >= 0 && radiusDeg <= 180)) {
     throw new UsageError(`radius must be in [0, 180] degrees, got ${radiusDeg}`);
   }
+}
+
+function checkMinRadius(minRadiusDeg: number, radiusDeg: number): void {
+  if (
+    !(Number.isFinite(minRadiusDeg) && minRadiusDeg >= 0) ||
+    (minRadiusDeg >= radiusDeg && minRadiusDeg > 0)
+  ) {
+    throw new UsageError(
+      `minimum radius must be finite, >= 0 and less than the radius: got minimum ${minRadiusDeg} and radius ${radiusDeg} degrees`,
+    );
+  }
+}
+
+const ulpF64 = new Float64Array(1);
+const ulpI64 = new BigInt64Array(ulpF64.buffer);
+
+/** The next double after a positive finite x, up (+1) or down (-1). */
+function nextDouble(x: number, dir: 1 | -1): number {
+  ulpF64[0] = x;
+  ulpI64[0]! += BigInt(dir);
+  return ulpF64[0]!;
+}
+
+/**
+ * The least separation in radians whose value in degrees (`s * RAD2DEG`, as pairs report it)
+ * is >= minDeg: `s >= minRad` then keeps exactly the pairs reported at >= minDeg, a pair at
+ * exactly the minimum included (minDeg * DEG2RAD alone can round above such a pair).
+ */
+function minRadians(minDeg: number): number {
+  if (minDeg <= 0) return 0;
+  let m = minDeg * DEG2RAD;
+  while (m * RAD2DEG < minDeg) m = nextDouble(m, 1);
+  while (m > 0 && nextDouble(m, -1) * RAD2DEG >= minDeg) m = nextDouble(m, -1);
+  return m;
 }
 
 /** Zone geometry shared by both sides of a match. */
@@ -355,12 +399,15 @@ interface PairSink {
 interface Probe {
   decReach: number;
   radRad: number;
+  /** Separations below this (radians) are not pairs; see {@link minRadians}. */
+  minRad: number;
   sink: PairSink;
 }
 
 /**
  * Tests right points from `from` on (in ra order, while ra <= hi and before `to`) against the
- * left point (a, d): every one within the radius goes to the sink as a pair with `leftId`.
+ * left point (a, d): every one within the radius (and not below the minimum) goes to the sink
+ * as a pair with `leftId`.
  */
 function scanRun(
   R: Zoned,
@@ -378,7 +425,7 @@ function scanRun(
     const dd = rDec[j]! - d;
     if (dd > q.decReach || dd < -q.decReach) continue;
     const s = separationRad(a, d, rRa[j]!, rDec[j]!);
-    if (s <= q.radRad) q.sink.add(leftId, R.index[j]!, s);
+    if (s <= q.radRad && s >= q.minRad) q.sink.add(leftId, R.index[j]!, s);
   }
 }
 
@@ -418,11 +465,12 @@ function probe(
   R: Zoned,
   zones: Zoning,
   radiusDeg: number,
+  minRad: number,
   sink: PairSink,
 ): void {
   const windows = bandWindows(zones, radiusDeg);
   const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
-  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, sink };
+  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, minRad, sink };
   const rRa = R.ra;
   const rStart = R.zoneStart;
   const cellStart = R.cellStart;
@@ -462,13 +510,20 @@ function probe(
 }
 
 /**
- * Calls sink.add(leftInput, rightInput, sepRad) for every pair with sep <= radiusDeg.
- * Both sides must be zoned with the same zoning.
+ * Calls sink.add(leftInput, rightInput, sepRad) for every pair with sep <= radiusDeg (and
+ * sep >= minRad, in radians). Both sides must be zoned with the same zoning.
  */
-function sweep(L: Zoned, R: Zoned, zones: Zoning, radiusDeg: number, sink: PairSink): void {
+function sweep(
+  L: Zoned,
+  R: Zoned,
+  zones: Zoning,
+  radiusDeg: number,
+  minRad: number,
+  sink: PairSink,
+): void {
   const windows = bandWindows(zones, radiusDeg);
   const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
-  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, sink };
+  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, minRad, sink };
   const lRa = L.ra;
   const lDec = L.dec;
   const lIdx = L.index;
@@ -640,16 +695,19 @@ export class SkyIndex {
 
   /**
    * Calls `visit(j, sepDeg)` for every indexed point j within `radiusDeg` (<= the index's
-   * radius) of (raDeg, decDeg), in no particular order.
+   * radius) of (raDeg, decDeg) and at least `minRadiusDeg` from it (default 0, see
+   * {@link MatchOptions.minRadiusDeg}), in no particular order.
    */
   search(
     raDeg: number,
     decDeg: number,
     radiusDeg: number,
     visit: (j: number, sepDeg: number) => void,
+    minRadiusDeg = 0,
   ): void {
-    if (this.size === 0) return;
     checkRadius(radiusDeg);
+    checkMinRadius(minRadiusDeg, radiusDeg);
+    if (this.size === 0) return;
     const r = Math.min(radiusDeg, this.radiusDeg);
     const R = this.zoned;
     const zones = this.zones;
@@ -657,9 +715,10 @@ export class SkyIndex {
     const w = bandWindows(zones, r)[Math.floor(z / zones.band)]!;
     const a = normRa(raDeg);
     const radRad = r * DEG2RAD;
+    const minRad = minRadians(minRadiusDeg);
     const test = (j: number) => {
       const s = separationRad(raDeg, decDeg, R.ra[j]!, R.dec[j]!);
-      if (s <= radRad) visit(R.index[j]!, s * RAD2DEG);
+      if (s <= radRad && s >= minRad) visit(R.index[j]!, s * RAD2DEG);
     };
     for (let zr = Math.max(0, z - 1); zr <= z + 1 && zr < zones.count; zr++) {
       const rs = R.zoneStart[zr]!;
@@ -694,12 +753,20 @@ function search(
   sink: PairSink,
   options: MatchOptions,
 ): void {
-  if (options.leftInSkyOrder) probe(left, n, index.zoned, index.zones, radiusDeg, sink);
-  else sweep(zoneSort(left, n, index.zones, "left"), index.zoned, index.zones, radiusDeg, sink);
+  const minRad = minRadians(options.minRadiusDeg ?? 0);
+  const { zoned, zones } = index;
+  if (options.leftInSkyOrder) probe(left, n, zoned, zones, radiusDeg, minRad, sink);
+  else sweep(zoneSort(left, n, zones, "left"), zoned, zones, radiusDeg, minRad, sink);
 }
 
-function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [number, SkyIndex] {
+function prepare(
+  left: Points,
+  right: Points | SkyIndex,
+  radiusDeg: number,
+  options: MatchOptions,
+): [number, SkyIndex] {
   checkRadius(radiusDeg);
+  checkMinRadius(options.minRadiusDeg ?? 0, radiusDeg);
   const n = checkPoints(left, "left");
   const index =
     right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg, { transient: true });
@@ -710,8 +777,9 @@ function prepare(left: Points, right: Points | SkyIndex, radiusDeg: number): [nu
 }
 
 /**
- * Every pair (i, j) with separation(left[i], right[j]) <= radiusDeg, like astropy's
- * `search_around_sky`; sorted by left index, then right index. Degrees in and out.
+ * Every pair (i, j) with separation(left[i], right[j]) <= radiusDeg (and >= the options'
+ * minRadiusDeg), like astropy's `search_around_sky`; sorted by left index, then right index.
+ * Degrees in and out.
  */
 export function matchAll(
   left: Points,
@@ -719,7 +787,7 @@ export function matchAll(
   radiusDeg: number,
   options: MatchOptions = {},
 ): Pairs {
-  const [n, index] = prepare(left, right, radiusDeg);
+  const [n, index] = prepare(left, right, radiusDeg, options);
   const buf = new PairBuffer();
   if (index.size > 0) search(left, n, index, radiusDeg, buf, options);
   const r = buf.right;
@@ -729,7 +797,8 @@ export function matchAll(
 /**
  * For each left point, its k nearest right points within radiusDeg (fewer when fewer are
  * within the radius), nearest first; ties in separation go to the lower right index. Like
- * astropy's `match_coordinates_sky` (nthneighbor 1..k) followed by a cut at the radius.
+ * astropy's `match_coordinates_sky` (nthneighbor 1..k) followed by a cut at the radius. With
+ * minRadiusDeg, the k nearest of the right points at least that far.
  */
 export function matchNearest(
   left: Points,
@@ -739,7 +808,7 @@ export function matchNearest(
 ): Pairs {
   const k = options.k ?? 1;
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`k must be an integer >= 1, got ${k}`);
-  const [n, index] = prepare(left, right, radiusDeg);
+  const [n, index] = prepare(left, right, radiusDeg, options);
   if (k === 1) {
     const sink = new NearestSink(n);
     if (index.size > 0) search(left, n, index, radiusDeg, sink, options);

@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { UsageError } from "../../src/errors.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
-import { matchAll, matchNearest, type Pairs, SkyIndex } from "../../src/xmatch/kernel.ts";
+import {
+  matchAll,
+  matchNearest,
+  type Pairs,
+  type Points,
+  SkyIndex,
+} from "../../src/xmatch/kernel.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
 
@@ -111,6 +117,45 @@ for (const name of ["borders_poles.json", "clumps.json"]) {
     const expect = [...theirs.sep_arcsec.keys()].filter((i) => theirs.sep_arcsec[i]! <= 30);
     assert.deepEqual(Array.from(near.left), expect);
   });
+
+  test(`minRadiusDeg: astropy search_around_sky pairs at sep >= min, and the nearest of them, on ${name}`, () => {
+    let dropped = 0;
+    for (const r of fx.radii_arcsec) {
+      const theirs = fx.answers.search_around_sky[fmt(r)]!;
+      for (let min of [1e-5, 0.3 * r]) {
+        // Keep the minimum clear of astropy's separations by more than the tolerance.
+        while (theirs.sep_arcsec.some((s) => Math.abs(s - min) <= 2 * TOL_ARCSEC)) min += 3e-6;
+        const keep = [...theirs.left.keys()].filter((t) => theirs.sep_arcsec[t]! >= min);
+        dropped += theirs.left.length - keep.length;
+        const filtered = {
+          left: keep.map((t) => theirs.left[t]!),
+          right: keep.map((t) => theirs.right[t]!),
+          sep_arcsec: keep.map((t) => theirs.sep_arcsec[t]!),
+        };
+        const opts = { minRadiusDeg: min / 3600 };
+        const ours = matchAll(fx.left, fx.right, r / 3600, opts);
+        assertSamePairs(ours, filtered, `${name} r=${r}" min=${min}"`);
+        assert.deepEqual(
+          matchAll(fx.left, fx.right, r / 3600, { ...opts, leftInSkyOrder: true }),
+          ours,
+        );
+        // Nearest with a minimum: the closest of the filtered pairs of each left point.
+        const best = new Map<number, number>();
+        for (const [t, l] of filtered.left.entries())
+          best.set(l, Math.min(best.get(l) ?? Number.POSITIVE_INFINITY, filtered.sep_arcsec[t]!));
+        const near = matchNearest(fx.left, fx.right, r / 3600, opts);
+        assert.deepEqual(
+          Array.from(near.left),
+          [...best.keys()].sort((a, b) => a - b),
+        );
+        for (const [t, l] of near.left.entries()) {
+          const sep = near.sepDeg[t]! * 3600;
+          assert.ok(Math.abs(sep - best.get(l)!) <= TOL_ARCSEC, `${name} r=${r}" nearest of ${l}`);
+        }
+      }
+    }
+    assert.ok(dropped > 100, `${dropped} astropy pairs under the minimum`);
+  });
 }
 
 function fmt(r: number): string {
@@ -173,30 +218,36 @@ test("brute force agrees on dense random points at several radii (duplicates, cl
   }
 });
 
+/**
+ * n points in a square patch of `size` degrees around (ra0, dec0), then n/10 exact duplicates
+ * of the first points and n/10 points in a 0.1" clump around the first one.
+ */
+function densePatch(rand: () => number, n: number, ra0: number, dec0: number, size: number) {
+  const ra: number[] = [];
+  const dec: number[] = [];
+  for (let i = 0; i < n; i++) {
+    dec.push(Math.max(-90, Math.min(90, dec0 + (rand() - 0.5) * size)));
+    ra.push(
+      (((ra0 + ((rand() - 0.5) * size) / Math.max(0.01, Math.cos((dec0 * Math.PI) / 180))) % 360) +
+        360) %
+        360,
+    );
+  }
+  for (let i = 0; i < n / 10; i++) {
+    ra.push(ra[i]!); // exact duplicates
+    dec.push(dec[i]!);
+    ra.push(ra[0]! + (rand() - 0.5) / 36000); // a 0.1" clump
+    dec.push(dec[0]!);
+  }
+  return { ra: Float64Array.from(ra), dec: Float64Array.from(dec) };
+}
+
 test("dense patches (across ra 0, around a pole, one crowded cell) equal brute force", () => {
   // Zones and cells adapt to where points are: small patches fill few cells, duplicates and
   // a 0.1" clump crowd one cell (the packed-key sort), ra 0/360 and the pole wrap the window.
   const rand = mulberry32(77);
-  const patch = (n: number, ra0: number, dec0: number, size: number) => {
-    const ra: number[] = [];
-    const dec: number[] = [];
-    for (let i = 0; i < n; i++) {
-      dec.push(Math.max(-90, Math.min(90, dec0 + (rand() - 0.5) * size)));
-      ra.push(
-        (((ra0 + ((rand() - 0.5) * size) / Math.max(0.01, Math.cos((dec0 * Math.PI) / 180))) %
-          360) +
-          360) %
-          360,
-      );
-    }
-    for (let i = 0; i < n / 10; i++) {
-      ra.push(ra[i]!); // exact duplicates
-      dec.push(dec[i]!);
-      ra.push(ra[0]! + (rand() - 0.5) / 36000); // a 0.1" clump
-      dec.push(dec[0]!);
-    }
-    return { ra: Float64Array.from(ra), dec: Float64Array.from(dec) };
-  };
+  const patch = (n: number, ra0: number, dec0: number, size: number) =>
+    densePatch(rand, n, ra0, dec0, size);
   for (const [ra0, dec0, size] of [
     [0, 10, 0.05],
     [123, 89.99, 0.05],
@@ -231,6 +282,172 @@ test("dense patches (across ra 0, around a pole, one crowded cell) equal brute f
       assert.equal(nearest.left.length, hits);
     }
   }
+});
+
+/** The next double above a positive x. */
+function nextUp(x: number): number {
+  const f = Float64Array.of(x);
+  new BigInt64Array(f.buffer)[0]! += 1n;
+  return f[0]!;
+}
+
+/** Separations of every (left i, right j) at i * right length + j, in degrees. */
+function allSeparations(a: Points, b: Points): Float64Array {
+  const m = b.ra.length;
+  const out = new Float64Array(a.ra.length * m);
+  for (let i = 0; i < a.ra.length; i++)
+    for (let j = 0; j < m; j++)
+      out[i * m + j] = angularSeparationDeg(a.ra[i]!, a.dec[i]!, b.ra[j]!, b.dec[j]!);
+  return out;
+}
+
+/** Brute force from allSeparations: per left point, the right points with min <= sep <= r. */
+function bruteRows(sep: Float64Array, m: number, minDeg: number, rDeg: number): number[][] {
+  const rows: number[][] = [];
+  for (let i = 0; i < sep.length / m; i++) {
+    const row: number[] = [];
+    for (let j = 0; j < m; j++) {
+      const s = sep[i * m + j]!;
+      if (s >= minDeg && s <= rDeg) row.push(j);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Rows of right points as the kernel returns them: all of each row, or the first k. */
+function asPairs(rows: number[][], sep: Float64Array, m: number, k?: number): Pairs {
+  const left: number[] = [];
+  const right: number[] = [];
+  for (const [i, row] of rows.entries()) {
+    for (const j of row.slice(0, k ?? row.length)) {
+      left.push(i);
+      right.push(j);
+    }
+  }
+  return {
+    left: Uint32Array.from(left),
+    right: Uint32Array.from(right),
+    sepDeg: Float64Array.from(left, (i, t) => sep[i * m + right[t]!]!),
+  };
+}
+
+test("minRadiusDeg: matchAll and matchNearest (k 1, 3) equal brute force, self-match included", () => {
+  const rand = mulberry32(78);
+  for (const [ra0, dec0, size] of [
+    [0, 10, 0.05],
+    [123, 89.99, 0.05],
+    [200, -45, 0.02],
+  ] as const) {
+    const a = densePatch(rand, 300, ra0, dec0, size);
+    const b = densePatch(rand, 300, ra0, dec0, size);
+    for (const [what, right] of [
+      ["a x b", b],
+      ["a x a", a],
+    ] as const) {
+      const sep = allSeparations(a, right);
+      const m = right.ra.length;
+      for (const r of [0.5, 10]) {
+        const rDeg = r / 3600;
+        const everything = bruteRows(sep, m, 0, rDeg).flat().length;
+        for (const min of [1e-6, 0.1 * r]) {
+          const minDeg = min / 3600;
+          const at = `${what} at ${ra0},${dec0} r=${r}" min=${min}"`;
+          const rows = bruteRows(sep, m, minDeg, rDeg);
+          const want = asPairs(rows, sep, m);
+          assert.ok(want.left.length > 0, `${at}: pairs`);
+          // The minimum removes pairs: self-pairs, or real ones under 1".
+          if (right === a || (r === 10 && min >= 1)) {
+            assert.ok(want.left.length < everything, `${at}: ${want.left.length} of ${everything}`);
+          }
+          const index = new SkyIndex(right, rDeg);
+          const opts = { minRadiusDeg: minDeg };
+          const all = matchAll(a, right, rDeg, opts);
+          assert.deepEqual(all, want, `${at}: matchAll`);
+          assert.deepEqual(matchAll(a, right, rDeg, { ...opts, leftInSkyOrder: true }), want);
+          assert.deepEqual(matchAll(a, index, rDeg, opts), want);
+          // SkyIndex.search on every 7th left point (each call computes its ra windows).
+          for (let i = 0; i < a.ra.length; i += 7) {
+            const found: number[] = [];
+            index.search(a.ra[i]!, a.dec[i]!, rDeg, (j) => found.push(j), minDeg);
+            assert.deepEqual(
+              found.sort((x, y) => x - y),
+              rows[i],
+              `${at}: search from ${i}`,
+            );
+          }
+          // Nearest first, ties in separation to the lower right index.
+          for (const [i, row] of rows.entries())
+            row.sort((x, y) => sep[i * m + x]! - sep[i * m + y]! || x - y);
+          for (const k of [1, 3]) {
+            const wantK = asPairs(rows, sep, m, k);
+            const o = { ...opts, k };
+            assert.deepEqual(matchNearest(a, right, rDeg, o), wantK, `${at}: nearest k=${k}`);
+            assert.deepEqual(matchNearest(a, right, rDeg, { ...o, leftInSkyOrder: true }), wantK);
+            assert.deepEqual(matchNearest(a, index, rDeg, o), wantK);
+          }
+          if (right === a) {
+            // No point matches itself (nor its exact duplicates, at 0)...
+            assert.ok(all.sepDeg.every((s) => s > 0));
+            assert.ok(all.left.every((l, t) => l !== all.right[t]));
+          }
+        }
+      }
+      if (right === a) {
+        // ...while without a minimum each point's nearest is at 0 (itself or a duplicate).
+        const self = matchNearest(a, a, 0.5 / 3600);
+        assert.equal(self.left.length, a.ra.length);
+        assert.ok(self.sepDeg.every((s) => s === 0));
+      }
+    }
+  }
+});
+
+test("a pair exactly at minRadiusDeg is kept, one a double closer is not (every path)", () => {
+  const rand = mulberry32(79);
+  let pairs = 0;
+  for (let t = 0; t < 300; t++) {
+    const ra = rand() * 360;
+    const dec = Math.asin(2 * rand() - 1) * (180 / Math.PI);
+    const off = 10 ** (-9 * rand()); // 1e-9 .. 1 deg
+    const left = { ra: [ra], dec: [dec] };
+    const right = { ra: [ra + off * (rand() - 0.5)], dec: [Math.max(-90, dec - off * rand())] };
+    const found = matchAll(left, right, 2 * off);
+    if (found.left.length === 0 || found.sepDeg[0] === 0) continue;
+    const d = found.sepDeg[0]!;
+    pairs++;
+    const index = new SkyIndex(right, 2 * off);
+    const count = (min: number) => [
+      matchAll(left, right, 2 * off, { minRadiusDeg: min }).left.length,
+      matchAll(left, right, 2 * off, { minRadiusDeg: min, leftInSkyOrder: true }).left.length,
+      matchNearest(left, index, 2 * off, { minRadiusDeg: min }).left.length,
+      matchNearest(left, right, 2 * off, { minRadiusDeg: min, k: 2 }).left.length,
+      (() => {
+        let n = 0;
+        index.search(ra, dec, 2 * off, () => n++, min);
+        return n;
+      })(),
+    ];
+    assert.deepEqual(count(d), [1, 1, 1, 1, 1], `pair at ${d} deg with the minimum at ${d}`);
+    assert.deepEqual(count(nextUp(d)), [0, 0, 0, 0, 0], `pair at ${d} deg, minimum above`);
+    assert.equal(matchAll(left, right, 2 * off, { minRadiusDeg: d }).sepDeg[0], d);
+  }
+  assert.ok(pairs > 250, `${pairs} pairs`);
+});
+
+test("minRadiusDeg outside [0, radius) is a UsageError naming both; 0 with radius 0 is allowed", () => {
+  const p = { ra: [1, 1], dec: [1, 1] };
+  for (const min of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1, 2]) {
+    const both = new RegExp(`minimum ${min} and radius 1 degrees`);
+    assert.throws(() => matchAll(p, p, 1, { minRadiusDeg: min }), UsageError);
+    assert.throws(() => matchAll(p, p, 1, { minRadiusDeg: min }), both);
+    assert.throws(() => matchNearest(p, p, 1, { minRadiusDeg: min, k: 2 }), both);
+    assert.throws(() => new SkyIndex(p, 1).search(1, 1, 1, () => {}, min), both);
+  }
+  assert.throws(() => matchAll(p, p, 0, { minRadiusDeg: 1e-9 }), UsageError);
+  // Radius 0 (exact positions) keeps working with the default minimum.
+  assert.equal(matchAll(p, p, 0, { minRadiusDeg: 0 }).left.length, 4);
+  assert.equal(matchAll(p, p, 0).left.length, 4);
 });
 
 test("an index the caller keeps is untouched by later matches (work memory is reused)", () => {
