@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { closeSeparationRad, separationRad } from "../../src/sky/distance.ts";
 import {
   angleToChord,
   angularSeparationDeg,
@@ -13,6 +14,7 @@ import {
   inCone,
   radecToUnitVector,
 } from "../../src/sky/index.ts";
+import { mulberry32 } from "../helpers/sky-points.ts";
 
 const fixture: {
   separation: Array<{ ra1: number; dec1: number; ra2: number; dec2: number; sep: number }>;
@@ -179,5 +181,59 @@ describe("inCone", () => {
       () => inCone(0, 0, 0, 0, -1),
       /radiusDeg must be a finite number >= 0 degrees, got -1/,
     );
+  });
+});
+
+describe("closeSeparationRad (the matching kernel's fast path)", () => {
+  test("matches the mpmath references, close or not", () => {
+    for (const s of fixture.separation) {
+      const what = `(${s.ra1}, ${s.dec1}) - (${s.ra2}, ${s.dec2})`;
+      const got = closeSeparationRad(s.ra1, s.dec1, s.ra2, s.dec2) * (180 / Math.PI);
+      if (s.sep < 1) {
+        const err = Math.abs(got - s.sep);
+        assert.ok(err <= 1e-14 * s.sep || err <= 1e-40, `${what}: ${got} vs ${s.sep}`);
+      } else {
+        assertClose(got, s.sep, what);
+      }
+    }
+  });
+
+  test("agrees with separationRad to 2e-15 relative on close pairs at every scale", () => {
+    const rand = mulberry32(7);
+    let series = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const ra = rand() * 360;
+      // Every declination band, with a tenth of the points within a degree of a pole.
+      const dec = i % 10 === 0 ? (rand() < 0.5 ? -1 : 1) * (90 - rand()) : rand() * 180 - 90;
+      const scale = 10 ** (-10 + 10.5 * rand());
+      const ra2 = ra + (rand() - 0.5) * scale;
+      const dec2 = Math.max(-90, Math.min(90, dec + (rand() - 0.5) * scale));
+      const exact = separationRad(ra, dec, ra2, dec2);
+      const got = closeSeparationRad(ra, dec, ra2, dec2);
+      if (scale < 1) series++;
+      assert.ok(
+        Math.abs(got - exact) <= 2e-15 * exact,
+        `(${ra}, ${dec}) - (${ra2}, ${dec2}): ${got} vs ${exact}`,
+      );
+      assert.equal(closeSeparationRad(ra2, dec2, ra, dec) > 0, exact > 0);
+    }
+    assert.ok(series > 100_000, "most pairs took the series path");
+  });
+
+  test("falls back to the exact form across ra 0/360, for wide pairs and at the poles; equal points are 0 apart", () => {
+    const cases: Array<[number, number, number, number]> = [
+      [359.9999999, 10, 0.0000001, 10],
+      [0, 0, 3, 4],
+      [10, 89.9999999999, 190, 89.9999999999],
+      [10, -90, 200, -90],
+      [123.456, -45, 123.456, -45],
+    ];
+    for (const [a, b, c, d] of cases) {
+      assert.equal(
+        closeSeparationRad(a, b, c, d),
+        separationRad(a, b, c, d),
+        `${a} ${b} ${c} ${d}`,
+      );
+    }
   });
 });
