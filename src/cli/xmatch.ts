@@ -9,6 +9,7 @@ import { action, formatCount, numberOption, out, printJson, table } from "./form
 
 export interface XmatchFlags {
   radius?: string;
+  minRadius?: string;
   mode?: string;
   neighbors?: string;
   how?: string;
@@ -31,6 +32,10 @@ export function registerXmatchCommand(program: Command): void {
       "Cross-match two datasets by sky position, out of core (runs of neighbouring files on worker threads, never a whole catalog in memory); pairs within --radius arcsec, no pair lost at pixel or file borders. Reads ra, dec, object_id from each config's positions.hdf5 (`astropile index DIR` adds it to older datasets).",
     )
     .option("--radius <arcsec>", "match radius (arcseconds); a pair at exactly the radius is kept")
+    .option(
+      "--min-radius <arcsec>",
+      "minimum separation (arcseconds, default 0, less than --radius): closer pairs are not matches, e.g. 1e-6 so an object does not match itself",
+    )
     .option(
       "--mode <mode>",
       "nearest (the nearest right rows per left row) or all (every pair)",
@@ -70,6 +75,10 @@ function csvCell(v: unknown): string {
 export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFlags): Promise<void> {
   const radius = numberOption(flags.radius, "--radius", (x) => x > 0 && x <= 648000);
   if (radius === undefined) throw new UsageError("--radius ARCSEC is required");
+  const minRadius = numberOption(flags.minRadius, "--min-radius", (x) => x >= 0) ?? 0;
+  if (minRadius >= radius) {
+    throw new UsageError(`--min-radius ${minRadius} must be less than --radius ${radius} (arcsec)`);
+  }
   const mode = flags.mode ?? "nearest";
   if (mode !== "nearest" && mode !== "all") {
     throw new UsageError(`--mode must be nearest or all, not ${JSON.stringify(mode)}`);
@@ -91,6 +100,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   let lastLine = 0;
   const { catalog, dataset, stats } = await crossMatch(left, right, {
     radiusArcsec: radius,
+    minRadiusArcsec: minRadius,
     mode,
     how,
     nNeighbors: k,
@@ -132,6 +142,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     left: resolve(leftDir),
     right: resolve(rightDir),
     radiusArcsec: radius,
+    minRadiusArcsec: minRadius,
     mode,
     how,
     rows: catalog.length,
@@ -152,8 +163,9 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     printJson(body);
     return;
   }
+  const within = minRadius > 0 ? `${radius}" and at least ${minRadius}" apart` : `${radius}"`;
   out(
-    `${formatCount(catalog.length)} rows: ${formatCount(leftMatched)} of ${formatCount(left.length)} left rows matched within ${radius}" (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
+    `${formatCount(catalog.length)} rows: ${formatCount(leftMatched)} of ${formatCount(left.length)} left rows matched within ${within} (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
   );
   if (!stats.leftSidecar || !stats.rightSidecar) {
     out(

@@ -37,6 +37,13 @@ export { CATALOG_COLUMNS, catalogRow, type MatchCatalog, type ObjectId } from ".
 export interface CrossMatchOptions {
   /** Match radius in arcsec; a pair is kept when its separation is <= the radius. */
   radiusArcsec: number;
+  /**
+   * Minimum separation in arcsec (default 0): pairs closer than this are not matches, e.g. a
+   * small value such as 1e-6 keeps an object from matching itself when a catalog is matched
+   * against itself ("nearest" then gives each object's nearest other object; exact duplicates
+   * are excluded too). A pair at exactly this separation is kept; must be < radiusArcsec.
+   */
+  minRadiusArcsec?: number;
   /** "nearest": the nNeighbors nearest right rows per left row (default); "all": every pair. */
   mode?: "nearest" | "all";
   /** Right rows kept per left row in "nearest" mode (default 1). */
@@ -113,6 +120,14 @@ export async function crossMatch(
   if (!(radiusArcsec > 0 && radiusArcsec <= 180 * 3600)) {
     throw new UsageError(`radiusArcsec must be in (0, 648000], got ${radiusArcsec}`);
   }
+  const minRadiusArcsec = options.minRadiusArcsec ?? 0;
+  if (
+    !(Number.isFinite(minRadiusArcsec) && minRadiusArcsec >= 0 && minRadiusArcsec < radiusArcsec)
+  ) {
+    throw new UsageError(
+      `minRadiusArcsec must be finite, >= 0 and less than radiusArcsec: got minRadiusArcsec ${minRadiusArcsec} with radiusArcsec ${radiusArcsec}`,
+    );
+  }
   const mode = options.mode ?? "nearest";
   if (mode !== "nearest" && mode !== "all") throw new UsageError(`unknown mode "${mode}"`);
   const how = options.how ?? "inner";
@@ -145,7 +160,14 @@ export async function crossMatch(
   let count = Math.max(1, Math.ceil(total / unitRows));
   if (threads > 1 && count > 1) count = Math.ceil(count / threads) * threads;
   const units = planUnits(L, Math.ceil(total / count));
-  const spec: MatchSpec = { radiusDeg: radiusArcsec / 3600, mode, k, how, sliceRows };
+  const spec: MatchSpec = {
+    radiusDeg: radiusArcsec / 3600,
+    minRadiusDeg: minRadiusArcsec / 3600,
+    mode,
+    k,
+    how,
+    sliceRows,
+  };
   const results: UnitResult[] = new Array(units.length);
   const progress: CrossMatchProgress = {
     unitsDone: 0,
@@ -172,7 +194,7 @@ export async function crossMatch(
   const catalog = assemble(results, L, R);
   return {
     catalog,
-    dataset: new MatchedDataset(leftSource, rightSource, catalog, radiusArcsec),
+    dataset: new MatchedDataset(leftSource, rightSource, catalog, radiusArcsec, minRadiusArcsec),
     stats: {
       units: units.length,
       threads: Math.min(threads, units.length),
@@ -258,19 +280,28 @@ export const RIGHT_PREFIX = "right.";
 export class MatchedDataset {
   readonly catalog: MatchCatalog;
   readonly radiusArcsec: number;
+  /** Pairs closer than this (arcsec) were not matches (0: none excluded). */
+  readonly minRadiusArcsec: number;
   private readonly left: Source;
   private readonly right: Source;
   /** Whole-parent views: catalog indices are parent rows, whatever view was matched. */
   private readonly leftDs: Dataset;
   private readonly rightDs: Dataset;
 
-  constructor(left: Source, right: Source, catalog: MatchCatalog, radiusArcsec: number) {
+  constructor(
+    left: Source,
+    right: Source,
+    catalog: MatchCatalog,
+    radiusArcsec: number,
+    minRadiusArcsec = 0,
+  ) {
     this.left = left;
     this.right = right;
     this.leftDs = Dataset.fromSources([left]);
     this.rightDs = Dataset.fromSources([right]);
     this.catalog = catalog;
     this.radiusArcsec = radiusArcsec;
+    this.minRadiusArcsec = minRadiusArcsec;
   }
 
   get length(): number {
@@ -377,13 +408,17 @@ export class MatchedDataset {
     }
     const lp = L.provenance;
     const rp = R.provenance;
+    const min =
+      this.minRadiusArcsec > 0
+        ? ` (pairs closer than ${this.minRadiusArcsec} arcsec excluded)`
+        : "";
     return writeDataset(path, specs, batches(), {
       config: options.config ?? `${L.config}_x_${R.config}`,
       name: options.name,
       provenance: {
         ...lp,
         survey: `${lp.survey}+${rp.survey}`,
-        crossmatch: `${this.radiusArcsec} arcsec, right columns prefixed "${RIGHT_PREFIX}"`,
+        crossmatch: `${this.radiusArcsec} arcsec${min}, right columns prefixed "${RIGHT_PREFIX}"`,
       },
     });
   }

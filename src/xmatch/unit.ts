@@ -15,6 +15,11 @@ import type { SideReader } from "./side-reader.ts";
 
 export interface MatchSpec {
   radiusDeg: number;
+  /**
+   * Pairs closer than this (degrees) are not matches (default 0): the kernel filters them, so
+   * merging slices in "nearest" mode keeps the k nearest of those at least this far.
+   */
+  minRadiusDeg?: number;
   mode: "nearest" | "all";
   /** Right rows per left row in "nearest" mode. */
   k: number;
@@ -287,10 +292,11 @@ export async function matchUnit(
       for (const [s, e] of pieces) rightRowsRead += e - s;
       if (right.ra.length === 0) continue;
       const index = new SkyIndex(right, spec.radiusDeg, { transient: true });
+      const options = { leftInSkyOrder: true, minRadiusDeg: spec.minRadiusDeg ?? 0 };
       const pairs =
         spec.mode === "all"
-          ? matchAll(left, index, spec.radiusDeg, { leftInSkyOrder: true })
-          : matchNearest(left, index, spec.radiusDeg, { k: spec.k, leftInSkyOrder: true });
+          ? matchAll(left, index, spec.radiusDeg, options)
+          : matchNearest(left, index, spec.radiusDeg, { ...options, k: spec.k });
       parts.push(await toRows(pairs, right, pieces, R));
     }
   }

@@ -67,6 +67,45 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
   assert.equal((doc as unknown as { threads: number }).threads, 1);
 });
 
+test("xmatch --min-radius gives crossMatch's rows with minRadiusArcsec; the summary says so", async () => {
+  // A and B hold the same positions: a_i meets b_i (and duplicates) at 0", excluded here.
+  const r = run(["xmatch", A, B, "--radius", "60", "--min-radius", "0.5", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as {
+    minRadiusArcsec: number;
+    pairs: Array<{ left_object_id: string; right_object_id: string; sep_arcsec: number }>;
+  };
+  assert.equal(doc.minRadiusArcsec, 0.5);
+  const options = { radiusArcsec: 60, minRadiusArcsec: 0.5 };
+  const { catalog } = await crossMatch(await openDataset(A), await openDataset(B), options);
+  assert.ok(catalog.length > 20, `${catalog.length} rows`);
+  assert.deepEqual(
+    doc.pairs.map((p) => `${p.left_object_id}:${p.right_object_id}:${p.sep_arcsec}`),
+    Array.from(
+      catalog.sep_arcsec,
+      (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
+    ),
+  );
+  assert.ok(doc.pairs.every((p) => p.sep_arcsec >= 0.5 && p.sep_arcsec <= 60));
+  // Without the minimum every a_i's nearest is at 0".
+  const plain = JSON.parse(run(["xmatch", A, B, "--radius", "60", "--json"]).stdout) as {
+    minRadiusArcsec: number;
+    pairs: Array<{ sep_arcsec: number }>;
+  };
+  assert.equal(plain.minRadiusArcsec, 0);
+  assert.ok(plain.pairs.every((p) => p.sep_arcsec === 0));
+  const text = run(["xmatch", A, B, "--radius", "60", "--min-radius", "0.5"]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /left rows matched within 60" and at least 0\.5" apart \(nearest, inner\)/,
+  );
+  assert.match(
+    run(["xmatch", "--help"]).stdout,
+    /--min-radius <arcsec>\s+minimum separation \(arcseconds/,
+  );
+});
+
 test("xmatch --how left --json: unmatched left rows have null right fields", () => {
   const r = run(["xmatch", A, HALF, "--radius", "0.001", "--how", "left", "--json"]);
   assert.equal(r.status, 0, r.stderr);
@@ -132,5 +171,19 @@ test("bad arguments exit 2 with a one-line message", () => {
     const r = run(args);
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
+
+test("a bad --min-radius exits 2 with a one-line message naming it (and --radius)", () => {
+  for (const [value, message] of [
+    ["-1", /--min-radius "-1" is not a valid value/],
+    ["abc", /--min-radius "abc" is not a valid value/],
+    ["1", /--min-radius 1 must be less than --radius 1 \(arcsec\)/],
+    ["2", /--min-radius 2 must be less than --radius 1 \(arcsec\)/],
+  ] as const) {
+    const r = run(["xmatch", A, B, "--radius", "1", "--min-radius", value]);
+    assert.equal(r.status, 2, `--min-radius ${value}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, message);
   }
 });

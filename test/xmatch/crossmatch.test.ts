@@ -136,10 +136,11 @@ function assertSame(got: Map<string, number>, want: Map<string, number>, what: s
   }
 }
 
-function kernelSet(radiusArcsec: number, nearest?: number): Map<string, number> {
+function kernelSet(radiusArcsec: number, nearest?: number, minArcsec = 0): Map<string, number> {
+  const minRadiusDeg = minArcsec / 3600;
   const p = nearest
-    ? matchNearest(L, R, radiusArcsec / 3600, { k: nearest })
-    : matchAll(L, R, radiusArcsec / 3600);
+    ? matchNearest(L, R, radiusArcsec / 3600, { k: nearest, minRadiusDeg })
+    : matchAll(L, R, radiusArcsec / 3600, { minRadiusDeg });
   const m = new Map<string, number>();
   for (let i = 0; i < p.left.length; i++) m.set(`${p.left[i]}:${p.right[i]}`, p.sepDeg[i]! * 3600);
   return m;
@@ -289,6 +290,7 @@ test("saveToDisk writes the left columns, right.* columns and sep_arcsec", async
   await dataset.saveToDisk(out);
   const saved = await openDataset(out);
   assert.equal(saved.length, catalog.length);
+  assert.equal(saved.provenance.crossmatch, '10 arcsec, right columns prefixed "right."');
   for (const c of [
     "object_id",
     "ra",
@@ -412,6 +414,88 @@ test("workers started through tsx (when the bundle cannot be written) give the s
   assert.ok(rows.length > 100);
 });
 
+test("minRadiusArcsec: layouts, threads, small units and right slices give the kernel's pairs", async () => {
+  const min = 5;
+  const want = kernelSet(30, undefined, min);
+  const without = kernelSet(30);
+  assert.ok(want.size > 100 && want.size < without.size, `${want.size} of ${without.size} pairs`);
+  for (const [left, right] of [
+    [leftMany, rightMany],
+    [leftOne, rightOne],
+  ] as const) {
+    const { catalog } = await crossMatch(left, right, {
+      radiusArcsec: 30,
+      minRadiusArcsec: min,
+      mode: "all",
+    });
+    assertSame(pairSet(catalog), want, 'all 30" min 5"');
+    assert.ok(catalog.sep_arcsec.every((s) => s >= min && s <= 30));
+  }
+  for (const [mode, k] of [
+    ["all", 1],
+    ["nearest", 1],
+    ["nearest", 3],
+  ] as const) {
+    const wantK = kernelSet(60, mode === "all" ? undefined : k, min);
+    const { catalog, stats } = await crossMatch(leftMany, rightMany, {
+      radiusArcsec: 60,
+      minRadiusArcsec: min,
+      mode,
+      nNeighbors: k,
+      threads: 2,
+      unitRows: 97,
+      rightSliceRows: 50,
+    });
+    assert.equal(stats.threads, 2);
+    // Slices are merged after the kernel's filter: the k nearest at >= min, not fewer.
+    if (mode === "all") assertSame(pairSet(catalog), wantK, 'threads all min 5"');
+    else assertSameNearest(pairSet(catalog), wantK, `threads nearest ${k} min 5"`);
+  }
+});
+
+test("minRadiusArcsec: a dataset matched with itself gives each object's nearest other object", async () => {
+  const minDeg = 1e-6 / 3600;
+  const near = matchNearest(L, L, 60 / 3600, { minRadiusDeg: minDeg });
+  const want = new Map<string, number>();
+  for (let t = 0; t < near.left.length; t++)
+    want.set(`${near.left[t]}:${near.right[t]}`, near.sepDeg[t]! * 3600);
+  for (const threads of [0, 2]) {
+    const { catalog, dataset } = await crossMatch(leftMany, leftMany, {
+      radiusArcsec: 60,
+      minRadiusArcsec: 1e-6,
+      threads,
+      unitRows: 300,
+    });
+    const got = new Map<string, number>();
+    for (let i = 0; i < catalog.length; i++) {
+      const l = catalog.left_object_id[i];
+      const r = catalog.right_object_id[i];
+      assert.notEqual(l, r, "an object never matches itself");
+      assert.ok(catalog.sep_arcsec[i]! > 0, "nor an exact duplicate");
+      got.set(`${l}:${r}`, catalog.sep_arcsec[i]!);
+    }
+    assertSameNearest(got, want, `self-match, threads ${threads}`);
+    assert.equal(dataset.minRadiusArcsec, 1e-6);
+  }
+  // Without the minimum every object is its own nearest (or an exact duplicate's).
+  const { catalog } = await crossMatch(leftMany, leftMany, { radiusArcsec: 60 });
+  assert.equal(catalog.length, L.ra.length);
+  assert.ok(catalog.sep_arcsec.every((s) => s === 0));
+});
+
+test("minRadiusArcsec is recorded in a saved match's provenance", async () => {
+  const { dataset } = await crossMatch(leftMany, rightMany, {
+    radiusArcsec: 10,
+    minRadiusArcsec: 0.5,
+  });
+  const out = join(dir, "saved-min");
+  await dataset.saveToDisk(out);
+  assert.equal(
+    (await openDataset(out)).provenance.crossmatch,
+    '10 arcsec (pairs closer than 0.5 arcsec excluded), right columns prefixed "right."',
+  );
+});
+
 test("dense regions: right files narrowed by key ranges still give every pair", async () => {
   // Force the key-range refinement on every left file (it runs above 100k candidate rows).
   const { table: left } = await sideTable(leftMany, "left");
@@ -524,6 +608,14 @@ test("bad options are UsageErrors", async () => {
   );
   await assert.rejects(crossMatch(leftOne, rightOne, { radiusArcsec: 1, threads: -1 }), UsageError);
   await assert.rejects(crossMatch(leftOne, rightOne, { radiusArcsec: 1, unitRows: 0 }), UsageError);
+  for (const min of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1, 2]) {
+    await assert.rejects(
+      crossMatch(leftOne, rightOne, { radiusArcsec: 1, minRadiusArcsec: min }),
+      (err: Error) =>
+        err instanceof UsageError &&
+        err.message.includes(`minRadiusArcsec ${min} with radiusArcsec 1`),
+    );
+  }
   await assert.rejects(
     crossMatch(concatenate([leftOne, leftMany]), rightOne, { radiusArcsec: 1 }),
     /left dataset: cross-match needs one parent dataset/,
