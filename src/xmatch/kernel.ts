@@ -12,13 +12,15 @@
 // fast; RA 0/360 wraps the window, and near the poles the window widens to the whole zone.
 
 import { UsageError } from "../errors.ts";
-import { separationRad } from "../sky/distance.ts";
+import { closeSeparationRad, separationRad } from "../sky/distance.ts";
 
 const RAD2DEG = 180 / Math.PI;
 const DEG2RAD = Math.PI / 180;
 /** Relative and absolute allowances so rounding never drops a pair at a zone or window edge. */
 const REL_SLACK = 1e-9;
 const ABS_SLACK_DEG = 1e-12;
+/** closeSeparationRad is within ~4 ulps of separationRad: closer to a limit, use the latter. */
+const BOUNDARY_ULPS = 1e-14;
 /** Allowance on zone edges for the rounding of (dec + 90) / height (~1e-14 degrees). */
 const EDGE_SLACK = 1e-9;
 
@@ -179,17 +181,19 @@ const BUCKETS = 256;
  * Work memory kept between calls, one set per thread, by name. Fresh large typed arrays cost
  * page faults and zeroing (~0.3 ms per MB on the benchmark machine) and, with several threads
  * in one process, contend on the address space: reusing them made two threads scale (see
- * BENCHMARKS.md). Views are valid until the next call that asks for the same name; arrays
- * over ARENA_MAX elements are not kept.
+ * BENCHMARKS.md). Views are valid until the next call that asks for the same name; the
+ * arrays of a sort of more than ARENA_MAX points are not kept.
  */
 const ARENA_MAX = 4_000_000;
+/** The largest work array per point: a 24-byte record of pass 2. */
+const ARENA_BYTES_MAX = ARENA_MAX * 24;
 const arena = new Map<string, ArrayBuffer>();
 
 function arenaBuffer(name: string, bytes: number): ArrayBuffer {
   let buf = arena.get(name);
   if (!buf || buf.byteLength < bytes) {
     buf = new ArrayBuffer(Math.max(bytes, 8192));
-    if (bytes <= ARENA_MAX * 8) arena.set(name, buf);
+    if (bytes <= ARENA_BYTES_MAX) arena.set(name, buf);
   }
   return buf;
 }
@@ -210,10 +214,12 @@ function u32(name: string, n: number): Uint32Array {
  * Sorts points by (zone, ra) in O(n), in three passes over memory. Each zone gets as many
  * equal-width ra cells as it has points, spanning the ra range its points occupy (~1 point per
  * cell even when the points fill a small part of the sky), so cell numbers run over the
- * output positions. Pass 1 counts points per zone; pass 2 moves points (with ra, dec, input
- * position and cell) into 256 buckets of whole zones (sequential write streams); pass 3 sorts
- * each bucket, small enough to stay in cache, by a counting sort on its cells, then insertion
- * sort inside cells (crowded cells, from clumps or duplicates, take a packed-key sort).
+ * output positions. Pass 1 finds each point's zone and counts points per zone; pass 2 moves
+ * points into 256 buckets of whole zones as 24-byte records (ra, dec, cell, input position),
+ * one sequential write stream per bucket; pass 3 sorts each bucket, small enough to stay in
+ * cache, by a counting sort on its cells, then insertion sort inside cells (crowded cells, from
+ * clumps or duplicates, take a packed-key sort). Random access costs most on the benchmark
+ * machine (a page-table walk per miss under virtualisation), hence streams, not scatter.
  */
 function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zoned {
   const Z = zones.count;
@@ -224,19 +230,19 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
   const index = work ? u32(`${work}.index`, n) : new Uint32Array(n);
   const cellStart = work ? i32(`${work}.cellStart`, n + 1) : new Int32Array(n + 1);
   const zone = i32("zone", n);
-  const cellB = i32("cellB", n);
-  const raB = f64("raB", n);
-  const decB = f64("decB", n);
-  const idxB = u32("idxB", n);
   const count = i32("count", n + 1);
+  // Records of pass 2: ra and dec as doubles, then cell and input position as two uint32.
+  const rec = f64("records", 3 * n);
+  const recU = new Uint32Array(rec.buffer, 0, 6 * n);
   const zoneStart = new Int32Array(Z + 1);
   const raMin = new Float64Array(Z).fill(360);
   const raMax = new Float64Array(Z);
-  // Pass 1: zones, normalised ra (kept in `ra` for now), zone counts and ra ranges.
+  const pRa = p.ra;
+  const pDec = p.dec;
+  // Pass 1: zones, zone counts and ra ranges.
   for (let i = 0; i < n; i++) {
-    const a = normRa(p.ra[i]!);
-    const z = zoneOf(p.dec[i]!, zones);
-    ra[i] = a;
+    const a = normRa(pRa[i]!);
+    const z = zoneOf(pDec[i]!, zones);
     zone[i] = z;
     zoneStart[z + 1]!++;
     if (a < raMin[z]!) raMin[z] = a;
@@ -264,14 +270,14 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
     const z = zone[i]!;
     const base = zoneStart[z]!;
     const m = zoneStart[z + 1]! - base;
-    const a = ra[i]!;
+    const a = normRa(pRa[i]!);
     let c = Math.floor((a - raMin[z]!) * scale[z]!);
     if (c >= m) c = m - 1;
     const t = fill[bucketOf[z]!]!++;
-    cellB[t] = base + c;
-    raB[t] = a;
-    decB[t] = p.dec[i]!;
-    idxB[t] = i;
+    rec[3 * t] = a;
+    rec[3 * t + 1] = pDec[i]!;
+    recU[6 * t + 4] = base + c;
+    recU[6 * t + 5] = i;
   }
   // Pass 3: bucket by bucket, a counting sort on cells (which number the bucket's positions).
   for (let b = 0; b < BUCKETS; b++) {
@@ -279,14 +285,14 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
     const e = bucketStart[b + 1]!;
     if (e === s) continue;
     count.fill(0, 0, e - s + 1);
-    for (let t = s; t < e; t++) count[cellB[t]! - s + 1]!++;
+    for (let t = s; t < e; t++) count[recU[6 * t + 4]! - s + 1]!++;
     for (let c = 0; c < e - s; c++) count[c + 1]! += count[c]!;
     for (let c = s; c <= e; c++) cellStart[c] = s + count[c - s]!;
     for (let t = s; t < e; t++) {
-      const u = s + count[cellB[t]! - s]!++;
-      ra[u] = raB[t]!;
-      dec[u] = decB[t]!;
-      index[u] = idxB[t]!;
+      const u = s + count[recU[6 * t + 4]! - s]!++;
+      ra[u] = rec[3 * t]!;
+      dec[u] = rec[3 * t + 1]!;
+      index[u] = recU[6 * t + 5]!;
     }
     for (let c = s; c < e; c++) {
       const cs = cellStart[c]!;
@@ -424,7 +430,14 @@ function scanRun(
   for (let j = from; j < to && rRa[j]! <= hi; j++) {
     const dd = rDec[j]! - d;
     if (dd > q.decReach || dd < -q.decReach) continue;
-    const s = separationRad(a, d, rRa[j]!, rDec[j]!);
+    let s = closeSeparationRad(a, d, rRa[j]!, rDec[j]!);
+    // Within a few ulps of a limit, decide on the reference form (as `inCone` does).
+    if (
+      Math.abs(s - q.radRad) <= BOUNDARY_ULPS * q.radRad ||
+      Math.abs(s - q.minRad) <= BOUNDARY_ULPS * q.minRad
+    ) {
+      s = separationRad(a, d, rRa[j]!, rDec[j]!);
+    }
     if (s <= q.radRad && s >= q.minRad) q.sink.add(leftId, R.index[j]!, s);
   }
 }
@@ -504,7 +517,7 @@ function probe(
       let x = cellStart[rs + b]!;
       while (x < re && rRa[x]! < lo) x++;
       scanRun(R, x, re, hi, a, d, i, q);
-      scanWraps(R, rs, re, lo, hi, a, d, i, q);
+      if (lo < 0 || hi >= 360) scanWraps(R, rs, re, lo, hi, a, d, i, q);
     }
   }
 }
@@ -569,7 +582,7 @@ function sweep(
           }
         }
         scanRun(R, p, re, hi, a, d, lIdx[i]!, q);
-        scanWraps(R, rs, re, lo, hi, a, d, lIdx[i]!, q);
+        if (lo < 0 || hi >= 360) scanWraps(R, rs, re, lo, hi, a, d, lIdx[i]!, q);
       }
     }
   }

@@ -274,7 +274,12 @@ test("dense patches (across ra 0, around a pole, one crowded cell) equal brute f
         for (let j = 0; j < b.ra.length; j++)
           best = Math.min(best, angularSeparationDeg(a.ra[i]!, a.dec[i]!, b.ra[j]!, b.dec[j]!));
         if (best <= r / 3600) {
-          assert.equal(nearest.sepDeg[hits], best, `nearest of left ${i}`);
+          // The kernel's fast separation is within a few ulps of the reference form.
+          const got = nearest.sepDeg[hits]!;
+          assert.ok(
+            Math.abs(got - best) <= 1e-14 * best,
+            `nearest of left ${i}: ${got} vs ${best}`,
+          );
           assert.equal(nearest.left[hits], i);
           hits++;
         }
@@ -424,7 +429,9 @@ test("a pair exactly at minRadiusDeg is kept, one a double closer is not (every 
     const right = { ra: [ra + off * (rand() - 0.5)], dec: [Math.max(-90, dec - off * rand())] };
     const found = matchAll(left, right, 2 * off);
     if (found.left.length === 0 || found.sepDeg[0] === 0) continue;
-    const d = found.sepDeg[0]!;
+    // Limits are decided on the reference separation (the kernel's own value is within a
+    // few ulps of it, and replaced by it next to a limit).
+    const d = angularSeparationDeg(ra, dec, right.ra[0]!, right.dec[0]!);
     pairs++;
     const index = new SkyIndex(right, 2 * off);
     const count = (min: number) => [
