@@ -631,9 +631,13 @@ class NearestSink implements PairSink {
   }
 }
 
+/** Radix digit width of {@link groupPairs}: 2048 counters stay in L1. */
+const DIGIT_BITS = 11;
+
 /**
- * Orders buffered pairs by left index (counting sort), then within each left index by
- * `before` (insertion sort: groups are small), keeping at most `keep` per left index.
+ * Orders buffered pairs by left index (an LSD radix sort of the pairs, so the cost follows the
+ * number of pairs, not of left points), then within each left index by `before` (insertion
+ * sort: groups are small), keeping at most `keep` per left index.
  */
 function groupPairs(
   buf: PairBuffer,
@@ -641,16 +645,35 @@ function groupPairs(
   before: (a: number, b: number) => boolean,
   keep: number,
 ): Pairs {
-  const start = i32("group.start", nLeft + 1).fill(0);
-  for (let t = 0; t < buf.n; t++) start[buf.left[t]! + 1]!++;
-  for (let i = 0; i < nLeft; i++) start[i + 1]! += start[i]!;
-  const order = new Uint32Array(buf.n);
-  const fill = start.slice(0, nLeft);
-  for (let t = 0; t < buf.n; t++) order[fill[buf.left[t]!]!++] = t;
+  const m = buf.n;
+  const lefts = buf.left;
+  let order = u32("group.order", m);
+  let spare = u32("group.spare", m);
+  for (let t = 0; t < m; t++) order[t] = t;
+  const counts = new Int32Array(1 << DIGIT_BITS);
+  const mask = (1 << DIGIT_BITS) - 1;
+  for (let shift = 0; nLeft - 1 >= 2 ** shift; shift += DIGIT_BITS) {
+    counts.fill(0);
+    for (let t = 0; t < m; t++) counts[(lefts[order[t]!]! >>> shift) & mask]!++;
+    let sum = 0;
+    for (let d = 0; d <= mask; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let t = 0; t < m; t++) {
+      const x = order[t]!;
+      spare[counts[(lefts[x]! >>> shift) & mask]!++] = x;
+    }
+    const swap = order;
+    order = spare;
+    spare = swap;
+  }
+  // Groups of equal left index: sort each by `before`, count what is kept.
   let total = 0;
-  for (let i = 0; i < nLeft; i++) {
-    const s = start[i]!;
-    const e = start[i + 1]!;
+  for (let s = 0; s < m; ) {
+    let e = s + 1;
+    while (e < m && lefts[order[e]!] === lefts[order[s]!]) e++;
     for (let a = s + 1; a < e; a++) {
       const t = order[a]!;
       let b = a - 1;
@@ -661,6 +684,7 @@ function groupPairs(
       order[b + 1] = t;
     }
     total += Math.min(keep, e - s);
+    s = e;
   }
   const out: Pairs = {
     left: new Uint32Array(total),
@@ -668,15 +692,19 @@ function groupPairs(
     sepDeg: new Float64Array(total),
   };
   let o = 0;
-  for (let i = 0; i < nLeft; i++) {
-    const e = Math.min(start[i + 1]!, start[i]! + keep);
-    for (let a = start[i]!; a < e; a++) {
+  for (let s = 0; s < m; ) {
+    const l = lefts[order[s]!]!;
+    let e = s + 1;
+    while (e < m && lefts[order[e]!] === l) e++;
+    const stop = Math.min(e, s + keep);
+    for (let a = s; a < stop; a++) {
       const t = order[a]!;
-      out.left[o] = i;
+      out.left[o] = l;
       out.right[o] = buf.right[t]!;
       out.sepDeg[o] = buf.sep[t]! * RAD2DEG;
       o++;
     }
+    s = e;
   }
   return out;
 }

@@ -426,7 +426,11 @@ test("a pair exactly at minRadiusDeg is kept, one a double closer is not (every 
     const dec = Math.asin(2 * rand() - 1) * (180 / Math.PI);
     const off = 10 ** (-9 * rand()); // 1e-9 .. 1 deg
     const left = { ra: [ra], dec: [dec] };
-    const right = { ra: [ra + off * (rand() - 0.5)], dec: [Math.max(-90, dec - off * rand())] };
+    // ra kept in [0, 360), as the kernel holds it, so both sides measure the same points.
+    const right = {
+      ra: [(ra + off * (rand() - 0.5) + 360) % 360],
+      dec: [Math.max(-90, dec - off * rand())],
+    };
     const found = matchAll(left, right, 2 * off);
     if (found.left.length === 0 || found.sepDeg[0] === 0) continue;
     // Limits are decided on the reference separation (the kernel's own value is within a
