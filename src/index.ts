@@ -21,4 +21,13 @@ export {
   type MatchedExample,
   type ObjectId,
 } from "./xmatch/crossmatch.ts";
-export { matchAll, matchNearest, type Pairs, type Points, SkyIndex } from "./xmatch/kernel.ts";
+export {
+  type MatchOptions,
+  matchAll,
+  matchNearest,
+  type NearestOptions,
+  type Pairs,
+  type Points,
+  SkyIndex,
+} from "./xmatch/kernel.ts";
+export { startSortThread, stopSortThread } from "./xmatch/sort-thread.ts";

@@ -49,9 +49,10 @@ function cosDec(deg: number): number {
 
 /**
  * {@link separationRad} for the common case of close points (ra in [0, 360) or any equal
- * range, both points within ~1 degree, neither at a pole), about five times faster: the
+ * range, less than ~1 degree apart, neither at a pole), about five times faster: the
  * haversine with sine and arcsine of the small half-angles taken from their series (error
- * below 1e-20 relative), and only two library cosines. Falls back to {@link separationRad}
+ * below 1e-20 relative; a library sine for a wide ra difference near a pole), and two library
+ * cosines. Falls back to {@link separationRad}
  * for anything else, so it is accurate everywhere; the two agree to a few units in the last
  * place (callers deciding at a limit use separationRad there).
  */
@@ -60,10 +61,11 @@ export function closeSeparationRad(ra1: number, dec1: number, ra2: number, dec2:
   const y = (dec2 - dec1) * (DEG2RAD / 2);
   if (
     !(
-      x < SMALL_HALF_ANGLE &&
-      x > -SMALL_HALF_ANGLE &&
       y < SMALL_HALF_ANGLE &&
       y > -SMALL_HALF_ANGLE &&
+      // |ra2 - ra1| < 180: no wrap through ra 0/360 (the exact form keeps its rounding).
+      x < Math.PI / 2 &&
+      x > -Math.PI / 2 &&
       // A pole is one point whatever its ra: keep all such pairs on one form, so points
       // equally far (exactly, there) stay tied.
       dec1 < 90 &&
@@ -76,13 +78,19 @@ export function closeSeparationRad(ra1: number, dec1: number, ra2: number, dec2:
   }
   const x2 = x * x;
   const y2 = y * y;
-  // sin t = t (1 - t^2/6 (1 - t^2/20 (1 - t^2/42))), next term t^9/9! (< 3e-22 t here).
-  const sx = x * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
+  // sin t = t (1 - t^2/6 (1 - t^2/20 (1 - t^2/42))), next term t^9/9! (< 3e-22 t here);
+  // a wide ra difference (close points near a pole) takes the library sine.
+  const sx =
+    x < SMALL_HALF_ANGLE && x > -SMALL_HALF_ANGLE
+      ? x * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)))
+      : Math.sin(x);
   const sy = y * (1 - (y2 / 6) * (1 - (y2 / 20) * (1 - y2 / 42)));
   const hav = sy * sy + cosDec(dec1) * cosDec(dec2) * sx * sx;
+  // Only small separations (sin of half of it under 0.01, ~1.1 degrees) take the series.
+  if (hav >= SMALL_HALF_ANGLE * SMALL_HALF_ANGLE) return separationRad(ra1, dec1, ra2, dec2);
   const s = Math.sqrt(hav);
   const s2 = hav;
-  // asin s = s (1 + s^2/6 + 3 s^4/40 + 5 s^6/112 + 35 s^8/1152), s < 0.0142 (next < 1e-20 s).
+  // asin s = s (1 + s^2/6 + 3 s^4/40 + 5 s^6/112 + 35 s^8/1152), s < 0.01 (next < 1e-20 s).
   return 2 * s * (1 + s2 * (1 / 6 + s2 * (3 / 40 + s2 * (5 / 112 + s2 * (35 / 1152)))));
 }
 

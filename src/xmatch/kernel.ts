@@ -13,6 +13,7 @@
 
 import { UsageError } from "../errors.ts";
 import { closeSeparationRad, separationRad } from "../sky/distance.ts";
+import { requestSort, SORT_THREAD_MIN_POINTS } from "./sort-thread.ts";
 
 const RAD2DEG = 180 / Math.PI;
 const DEG2RAD = Math.PI / 180;
@@ -52,6 +53,13 @@ export interface MatchOptions {
    * whose reported `sepDeg` equals the minimum is kept.
    */
   minRadiusDeg?: number;
+  /**
+   * 2: the right points are sorted on the kernel's helper thread while this thread sorts the
+   * left ones (see {@link startSortThread}); 1: this thread only. Default: 2 when the helper
+   * is running and both sides have at least 100,000 points (such a match also starts it, in
+   * the background, for later calls). Either way the answer is the same.
+   */
+  threads?: 1 | 2;
 }
 
 export interface NearestOptions extends MatchOptions {
@@ -189,10 +197,16 @@ const ARENA_MAX = 4_000_000;
 const ARENA_BYTES_MAX = ARENA_MAX * 24;
 const arena = new Map<string, ArrayBuffer>();
 
+/** On the sort helper thread, work memory is shared so the caller reads the sort in place. */
+let sharedWork = false;
+
 function arenaBuffer(name: string, bytes: number): ArrayBuffer {
   let buf = arena.get(name);
   if (!buf || buf.byteLength < bytes) {
-    buf = new ArrayBuffer(Math.max(bytes, 8192));
+    const size = Math.max(bytes, 8192);
+    buf = sharedWork
+      ? (new SharedArrayBuffer(size) as unknown as ArrayBuffer)
+      : new ArrayBuffer(size);
     if (bytes <= ARENA_BYTES_MAX) arena.set(name, buf);
   }
   return buf;
@@ -434,7 +448,7 @@ function scanRun(
     // Within a few ulps of a limit, decide on the reference form (as `inCone` does).
     if (
       Math.abs(s - q.radRad) <= BOUNDARY_ULPS * q.radRad ||
-      Math.abs(s - q.minRad) <= BOUNDARY_ULPS * q.minRad
+      (q.minRad > 0 && Math.abs(s - q.minRad) <= BOUNDARY_ULPS * q.minRad)
     ) {
       s = separationRad(a, d, rRa[j]!, rDec[j]!);
     }
@@ -631,19 +645,32 @@ class NearestSink implements PairSink {
   }
 }
 
+/** Sorts order[s, e) by right index: right index and position packed in one double. */
+function sortByRight(order: Uint32Array, right: Uint32Array, s: number, e: number): void {
+  const keys = new Float64Array(e - s);
+  for (let t = 0; t < e - s; t++) keys[t] = right[order[s + t]!]! * IDX_BITS + t;
+  keys.sort();
+  const was = order.slice(s, e);
+  for (let t = 0; t < e - s; t++) order[s + t] = was[keys[t]! % IDX_BITS]!;
+}
+
+/** Groups of pairs larger than this are sorted with a comparator sort, not insertion. */
+const SMALL_GROUP = 32;
 /** Radix digit width of {@link groupPairs}: 2048 counters stay in L1. */
 const DIGIT_BITS = 11;
 
 /**
  * Orders buffered pairs by left index (an LSD radix sort of the pairs, so the cost follows the
  * number of pairs, not of left points), then within each left index by `before` (insertion
- * sort: groups are small), keeping at most `keep` per left index.
+ * sort for small groups, a comparator sort for a clump's), keeping at most `keep` per left
+ * index.
  */
 function groupPairs(
   buf: PairBuffer,
   nLeft: number,
   before: (a: number, b: number) => boolean,
   keep: number,
+  byRight = false,
 ): Pairs {
   const m = buf.n;
   const lefts = buf.left;
@@ -674,6 +701,14 @@ function groupPairs(
   for (let s = 0; s < m; ) {
     let e = s + 1;
     while (e < m && lefts[order[e]!] === lefts[order[s]!]) e++;
+    if (e - s > SMALL_GROUP) {
+      // A left point in a clump can have thousands of pairs: no quadratic sort for those.
+      if (byRight && e - s <= IDX_BITS) sortByRight(order, buf.right, s, e);
+      else order.subarray(s, e).sort((x, y) => (before(x, y) ? -1 : before(y, x) ? 1 : 0));
+      total += Math.min(keep, e - s);
+      s = e;
+      continue;
+    }
     for (let a = s + 1; a < e; a++) {
       const t = order[a]!;
       let b = a - 1;
@@ -786,35 +821,74 @@ export class SkyIndex {
   }
 }
 
+/**
+ * The helper thread's job (sort-worker.ts): the right side of a match sorted into shared work
+ * memory, valid until its next job. @internal
+ */
+export function sortShared(points: Points, n: number, zones: Zoning): Zoned {
+  sharedWork = true;
+  return zoneSort(points, n, zones, "right");
+}
+
+/** Sends every pair of left x right within the radius (and not below the minimum) to sink. */
 function search(
   left: Points,
   n: number,
-  index: SkyIndex,
+  right: Points | SkyIndex,
   radiusDeg: number,
   sink: PairSink,
   options: MatchOptions,
 ): void {
   const minRad = minRadians(options.minRadiusDeg ?? 0);
-  const { zoned, zones } = index;
-  if (options.leftInSkyOrder) probe(left, n, zoned, zones, radiusDeg, minRad, sink);
-  else sweep(zoneSort(left, n, zones, "left"), zoned, zones, radiusDeg, minRad, sink);
+  if (right instanceof SkyIndex) {
+    if (right.size === 0) return;
+    const { zoned, zones } = right;
+    if (options.leftInSkyOrder) probe(left, n, zoned, zones, radiusDeg, minRad, sink);
+    else sweep(zoneSort(left, n, zones, "left"), zoned, zones, radiusDeg, minRad, sink);
+    return;
+  }
+  const nRight = right.ra.length;
+  if (nRight === 0) return;
+  const zones = zoning(radiusDeg, nRight);
+  const helper =
+    !options.leftInSkyOrder &&
+    options.threads !== 1 &&
+    Math.min(n, nRight) >= SORT_THREAD_MIN_POINTS
+      ? requestSort(right, nRight, zones)
+      : null;
+  if (helper) {
+    // Both sorts at once; the right one is redone here only if the helper failed.
+    const L = zoneSort(left, n, zones, "left");
+    const R = helper.wait() ?? zoneSort(right, nRight, zones, "right");
+    sweep(L, R, zones, radiusDeg, minRad, sink);
+    return;
+  }
+  const R = zoneSort(right, nRight, zones, "right");
+  if (options.leftInSkyOrder) probe(left, n, R, zones, radiusDeg, minRad, sink);
+  else sweep(zoneSort(left, n, zones, "left"), R, zones, radiusDeg, minRad, sink);
 }
 
+/** Checks the arguments of a match; returns the number of left points. */
 function prepare(
   left: Points,
   right: Points | SkyIndex,
   radiusDeg: number,
   options: MatchOptions,
-): [number, SkyIndex] {
+): number {
   checkRadius(radiusDeg);
   checkMinRadius(options.minRadiusDeg ?? 0, radiusDeg);
-  const n = checkPoints(left, "left");
-  const index =
-    right instanceof SkyIndex ? right : new SkyIndex(right, radiusDeg, { transient: true });
-  if (radiusDeg > index.radiusDeg) {
-    throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${index.radiusDeg}`);
+  if (options.threads !== undefined && options.threads !== 1 && options.threads !== 2) {
+    throw new UsageError(`threads must be 1 or 2, got ${options.threads}`);
   }
-  return [n, index];
+  const n = checkPoints(left, "left");
+  if (right instanceof SkyIndex) {
+    if (radiusDeg > right.radiusDeg) {
+      throw new UsageError(`radius ${radiusDeg} exceeds the index radius ${right.radiusDeg}`);
+    }
+  } else {
+    checkPoints(right, "right");
+  }
+  return n;
 }
 
 /**
@@ -828,11 +902,11 @@ export function matchAll(
   radiusDeg: number,
   options: MatchOptions = {},
 ): Pairs {
-  const [n, index] = prepare(left, right, radiusDeg, options);
+  const n = prepare(left, right, radiusDeg, options);
   const buf = new PairBuffer();
-  if (index.size > 0) search(left, n, index, radiusDeg, buf, options);
+  search(left, n, right, radiusDeg, buf, options);
   const r = buf.right;
-  return groupPairs(buf, n, (a, b) => r[a]! < r[b]!, Number.POSITIVE_INFINITY);
+  return groupPairs(buf, n, (a, b) => r[a]! < r[b]!, Number.POSITIVE_INFINITY, true);
 }
 
 /**
@@ -849,10 +923,10 @@ export function matchNearest(
 ): Pairs {
   const k = options.k ?? 1;
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`k must be an integer >= 1, got ${k}`);
-  const [n, index] = prepare(left, right, radiusDeg, options);
+  const n = prepare(left, right, radiusDeg, options);
   if (k === 1) {
     const sink = new NearestSink(n);
-    if (index.size > 0) search(left, n, index, radiusDeg, sink, options);
+    search(left, n, right, radiusDeg, sink, options);
     let total = 0;
     for (let i = 0; i < n; i++) if (sink.best[i]! >= 0) total++;
     const out: Pairs = {
@@ -871,7 +945,7 @@ export function matchNearest(
     return out;
   }
   const buf = new PairBuffer();
-  if (index.size > 0) search(left, n, index, radiusDeg, buf, options);
+  search(left, n, right, radiusDeg, buf, options);
   const s = buf.sep;
   const r = buf.right;
   return groupPairs(buf, n, (a, b) => s[a]! < s[b]! || (s[a] === s[b] && r[a]! < r[b]!), k);

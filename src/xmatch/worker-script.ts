@@ -1,4 +1,4 @@
-// The script cross-match worker threads start from: the worker's TypeScript sources bundled
+// The scripts worker threads start from: the worker's TypeScript sources bundled
 // into one JavaScript file with esbuild (the compiler tsx runs on). Loading the sources through
 // tsx in every worker instead costs ~0.45 s per thread (tsx's start-up and one transform per
 // module). The bundle is content-addressed in node_modules/.cache/astropile, next to the
@@ -9,33 +9,48 @@ import { access, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-/** The tsx entry: slower to start, needs nothing written. */
+/** The tsx entries: slower to start, need nothing written. */
 export const TSX_ENTRY = new URL("./worker-entry.mjs", import.meta.url);
+export const TSX_SORT_ENTRY = new URL("./sort-worker-entry.mjs", import.meta.url);
 
-let script: Promise<URL> | undefined;
+const scripts = new Map<string, Promise<URL>>();
 
+/** The cross-match worker (units of crossMatch). */
 export function workerScript(): Promise<URL> {
-  script ??= bundle().catch(() => TSX_ENTRY);
+  return cached("match-worker", TSX_ENTRY);
+}
+
+/** The matching kernel's sort helper thread (see sort-thread.ts). */
+export function sortWorkerScript(): Promise<URL> {
+  return cached("sort-worker", TSX_SORT_ENTRY);
+}
+
+function cached(entry: string, fallback: URL): Promise<URL> {
+  let script = scripts.get(entry);
+  if (!script) {
+    script = bundle(entry).catch(() => fallback);
+    scripts.set(entry, script);
+  }
   return script;
 }
 
-async function bundle(): Promise<URL> {
+async function bundle(entry: string): Promise<URL> {
   const here = fileURLToPath(new URL(".", import.meta.url));
   const { build } = await import("esbuild");
   const out = await build({
-    entryPoints: [join(here, "match-worker.ts")],
+    entryPoints: [join(here, `${entry}.ts`)],
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
-    external: ["h5wasm", "h5wasm-plugins"],
+    external: ["h5wasm", "h5wasm-plugins", "esbuild"],
     write: false,
     logLevel: "silent",
   });
   const code = out.outputFiles[0]!.contents;
   const hash = createHash("sha256").update(code).digest("hex").slice(0, 16);
   const dir = join(here, "..", "..", "node_modules", ".cache", "astropile");
-  const file = join(dir, `match-worker-${hash}.mjs`);
+  const file = join(dir, `${entry}-${hash}.mjs`);
   try {
     await access(file);
   } catch {
