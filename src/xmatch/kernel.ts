@@ -122,8 +122,8 @@ function minRadians(minDeg: number): number {
   return m;
 }
 
-/** Zone geometry shared by both sides of a match. */
-interface Zoning {
+/** Zone geometry shared by both sides of a match. @internal */
+export interface Zoning {
   /** Zone height in degrees (>= the radius, with slack). */
   height: number;
   count: number;
@@ -148,8 +148,11 @@ function zoning(radiusDeg: number, n: number): Zoning {
   return { height, count, band: Math.max(1, Math.ceil(count / 4096)) };
 }
 
-/** Points sorted by (zone, ra in [0, 360)); `index` maps sorted position to input position. */
-interface Zoned {
+/**
+ * Points sorted by (zone, ra in [0, 360)); `index` maps sorted position to input position.
+ * @internal
+ */
+export interface Zoned {
   n: number;
   /** zoneStart[z] .. zoneStart[z + 1] are the sorted positions in zone z. */
   zoneStart: Int32Array;

@@ -14,39 +14,21 @@ import {
   receiveMessageOnPort,
   Worker,
 } from "node:worker_threads";
+import type { Zoned, Zoning } from "./kernel.ts";
 import { sortWorkerScript } from "./worker-script.ts";
-
-/** Zone geometry (the kernel's Zoning), sent with a job so both threads cut the same zones. */
-export interface SortZones {
-  height: number;
-  count: number;
-  band: number;
-}
-
-/** The kernel's sorted points (its Zoned): ra, dec, index and cellStart in shared memory. */
-export interface SortedPoints {
-  n: number;
-  zoneStart: Int32Array;
-  ra: Float64Array;
-  dec: Float64Array;
-  index: Uint32Array;
-  cellStart: Int32Array;
-  raMin: Float64Array;
-  scale: Float64Array;
-}
 
 export interface SortJob {
   n: number;
-  zones: SortZones;
+  zones: Zoning;
   ra: Float64Array;
   dec: Float64Array;
 }
 
-export type SortReply = { zoned: SortedPoints } | { error: string };
+export type SortReply = { zoned: Zoned } | { error: string };
 
 /** A sort running on the helper; `wait` gives its result, or null to sort here instead. */
 export interface PendingSort {
-  wait(): SortedPoints | null;
+  wait(): Zoned | null;
 }
 
 /** Both sides need at least this many points for the helper to pay for the copy and wait. */
@@ -136,7 +118,7 @@ export function sortThreadJobs(): number {
 export function requestSort(
   points: { ra: ArrayLike<number>; dec: ArrayLike<number> },
   n: number,
-  zones: SortZones,
+  zones: Zoning,
 ): PendingSort | null {
   const h = helper;
   if (!h) {
