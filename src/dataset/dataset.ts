@@ -105,10 +105,11 @@ export class Dataset {
     });
   }
 
-  static fromSources(sources: Source[]): Dataset {
+  /** A view of whole sources: no filter, region, split or order. */
+  private static unfiltered(sources: Source[], selected: ViewState["selected"]): Dataset {
     return new Dataset({
       sources,
-      selected: null,
+      selected,
       exprs: [],
       fns: [],
       regions: [],
@@ -116,6 +117,10 @@ export class Dataset {
       order: null,
       matches: { rows: null },
     });
+  }
+
+  static fromSources(sources: Source[]): Dataset {
+    return Dataset.unfiltered(sources, null);
   }
 
   static concat(datasets: Dataset[]): Dataset {
@@ -146,16 +151,10 @@ export class Dataset {
         );
       }
     }
-    return new Dataset({
-      sources: datasets.flatMap((d) => d.s.sources),
-      selected: names,
-      exprs: [],
-      fns: [],
-      regions: [],
-      split: null,
-      order: null,
-      matches: { rows: null },
-    });
+    return Dataset.unfiltered(
+      datasets.flatMap((d) => d.s.sources),
+      names,
+    );
   }
 
   private with(change: Partial<ViewState>): Dataset {

@@ -2,7 +2,7 @@
 // with their arrays, IFU cubes as spaxels and maps, catalog columns flat under official names,
 // provenance on every example. Arrays stay typed arrays with their shape (views, no copies).
 
-import { IFU_MAP_PREFIX, type Modality } from "../schema/standard.ts";
+import { IFU_MAP_PREFIX, IMAGE_COLUMNS, type Modality } from "../schema/standard.ts";
 import type { ColumnValues, NumericArray } from "../storage/columns.ts";
 import type { Provenance } from "../storage/manifest.ts";
 
@@ -79,14 +79,7 @@ function plane(a: NDArray, i: number): NDArray {
   return { data: a.data.subarray(i * per, (i + 1) * per) as NumericArray, shape: rest };
 }
 
-const IMAGE_KEYS = new Set([
-  "image_array",
-  "image_ivar",
-  "image_mask",
-  "image_band",
-  "image_psf_fwhm",
-  "image_scale",
-]);
+const IMAGE_KEYS = new Set<string>(IMAGE_COLUMNS);
 const SPECTRUM_KEYS: Record<string, string> = {
   spectrum_flux: "flux",
   spectrum_ivar: "ivar",

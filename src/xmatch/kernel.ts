@@ -427,6 +427,12 @@ interface Probe {
   sink: PairSink;
 }
 
+/** The limits a scan tests candidates against (with the slack that keeps edge pairs). */
+function probeOf(radiusDeg: number, minRad: number, sink: PairSink): Probe {
+  const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
+  return { decReach, radRad: radiusDeg * DEG2RAD, minRad, sink };
+}
+
 /**
  * Tests right points from `from` on (in ra order, while ra <= hi and before `to`) against the
  * left point (a, d): every one within the radius (and not below the minimum) goes to the sink
@@ -499,8 +505,8 @@ function probe(
   sink: PairSink,
 ): void {
   const windows = bandWindows(zones, radiusDeg);
-  const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
-  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, minRad, sink };
+  const q = probeOf(radiusDeg, minRad, sink);
+  const decReach = q.decReach;
   const rRa = R.ra;
   const rStart = R.zoneStart;
   const cellStart = R.cellStart;
@@ -552,8 +558,8 @@ function sweep(
   sink: PairSink,
 ): void {
   const windows = bandWindows(zones, radiusDeg);
-  const decReach = radiusDeg * (1 + REL_SLACK) + ABS_SLACK_DEG;
-  const q: Probe = { decReach, radRad: radiusDeg * DEG2RAD, minRad, sink };
+  const q = probeOf(radiusDeg, minRad, sink);
+  const decReach = q.decReach;
   const lRa = L.ra;
   const lDec = L.dec;
   const lIdx = L.index;
