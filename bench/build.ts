@@ -11,7 +11,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, builtinSpec } from "../src/build/index.ts";
-import { bytesPerRow } from "../src/storage/columns.ts";
+import { bytesPerRow } from "../src/core/columns.ts";
 import { generateSurveys, type SynthSize } from "../src/synth/index.ts";
 
 const DATA = fileURLToPath(new URL("./data/", import.meta.url));

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import type { ColumnBatch, ColumnSpec } from "../src/storage/columns.ts";
+import type { ColumnBatch, ColumnSpec } from "../src/core/columns.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
 
 const HEAP_MB = 256;

@@ -21,7 +21,7 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync, inflateSync } from "node:zlib";
-import type { ColumnBatch } from "../src/storage/columns.ts";
+import type { ColumnBatch } from "../src/core/columns.ts";
 import { type Dataset, h5wasm, hdf5Ready } from "../src/storage/hdf5.ts";
 import { PartitionFile } from "../src/storage/partition-file.ts";
 import { chunkRows, PartitionWriter } from "../src/storage/partition-writer.ts";

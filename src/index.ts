@@ -1,10 +1,10 @@
 // The package's public API (`import { openDataset, crossMatch } from "astropile"`): each layer's
 // own index, plus the storage and cross-match entry points.
 export * from "./build/index.ts";
+export type { ColumnBatch, ColumnSpec, ColumnValues, Dtype } from "./core/columns.ts";
+export * from "./core/errors.ts";
 export * from "./dataset/index.ts";
-export * from "./errors.ts";
 export * from "./sky/index.ts";
-export type { ColumnBatch, ColumnSpec, ColumnValues, Dtype } from "./storage/columns.ts";
 export { DatasetWriter, writeDataset } from "./storage/dataset-writer.ts";
 export { type Manifest, readManifest, verifyDataset } from "./storage/manifest.ts";
 export { buildPositions, PositionsFile } from "./storage/positions.ts";

@@ -6,8 +6,8 @@
 // units' sidecars in final file order, and the manifest is replaced last.
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
+import type { ColumnSpec } from "../core/columns.ts";
 import { writeCard } from "../storage/card.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
 import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
 import { ID_INDEX_COLUMNS, ID_INDEX_NAME, writeIdIndex } from "../storage/id-index.ts";

@@ -3,7 +3,15 @@
 // column, a missing id, a NaN position, a value out of the declared range) is rejected with the
 // reason, never written; a file that lacks a mapped column is an error for the whole build.
 import { extname } from "node:path";
-import { SchemaError } from "../errors.ts";
+import {
+  allocate,
+  type ColumnSpec,
+  type ColumnValues,
+  type Dtype,
+  type NumericArray,
+  utf8Length,
+} from "../core/columns.ts";
+import { SchemaError } from "../core/errors.ts";
 import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/csv.ts";
 import {
   type CsvReader,
@@ -14,14 +22,6 @@ import {
   openEcsv,
   openFits,
 } from "../formats/index.ts";
-import {
-  allocate,
-  type ColumnSpec,
-  type ColumnValues,
-  type Dtype,
-  type NumericArray,
-  utf8Length,
-} from "../storage/columns.ts";
 import { SpecError } from "./errors.ts";
 import type { CatalogSource, ColumnSource } from "./spec.ts";
 import { sourceName } from "./spec.ts";

@@ -1,5 +1,5 @@
 // Errors of the build layer, on top of the shared typed errors (src/errors.ts).
-import { AstroPileError } from "../errors.ts";
+import { AstroPileError } from "../core/errors.ts";
 
 /** A builder spec that is not valid JSON, misses a field, or names something that is not there. */
 export class SpecError extends AstroPileError {}

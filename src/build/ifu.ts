@@ -6,9 +6,9 @@
 // Cubes smaller than n×n are centred and padded (ivar 0, mask true); larger ones are refused.
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { FormatError } from "../errors.ts";
+import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
+import { FormatError } from "../core/errors.ts";
 import { type FitsFile, openFits } from "../formats/index.ts";
-import type { ColumnSpec, ColumnValues } from "../storage/columns.ts";
 import { SpecError } from "./errors.ts";
 import { displayPath } from "./glob.ts";
 import { findHdu } from "./image.ts";

@@ -8,7 +8,8 @@
 // the unit workers then find a band's tile for a position through a HEALPix cell index and read
 // only the rows a stamp needs (whole planes are cached when they are small).
 
-import { FormatError, SchemaError } from "../errors.ts";
+import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
+import { FormatError, SchemaError } from "../core/errors.ts";
 import {
   type FitsFile,
   type FitsHdu,
@@ -18,7 +19,6 @@ import {
   type TanWcsParams,
 } from "../formats/index.ts";
 import { ang2pixNumber, angularSeparationDeg, queryDisc } from "../sky/index.ts";
-import type { ColumnSpec, ColumnValues, NumericArray } from "../storage/columns.ts";
 import { SpecError } from "./errors.ts";
 import { displayPath, globAll } from "./glob.ts";
 import type { CutoutImageSource, TileImageSource } from "./spec.ts";

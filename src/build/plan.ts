@@ -8,8 +8,8 @@
 // coarsens itself when it grows, so memory stays bounded whatever the catalog size.
 import { createHash } from "node:crypto";
 import { mkdir, open, rm, stat } from "node:fs/promises";
+import type { ColumnValues, Dtype } from "../core/columns.ts";
 import { ang2pix } from "../sky/index.ts";
-import type { ColumnValues, Dtype } from "../storage/columns.ts";
 import { KEY_ORDER, PARTITION_ORDER } from "../storage/layout.ts";
 import { checkSourceColumns, convertBatch, type OutputColumn, openCatalog } from "./catalog.ts";
 import { displayPath } from "./glob.ts";

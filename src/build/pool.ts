@@ -4,7 +4,7 @@
 // budget (sort buffer + tile cache). A failure in any unit stops the pool and is re-thrown in
 // the main thread as the same typed error (class, message, file, column).
 import { Worker } from "node:worker_threads";
-import * as errors from "../errors.ts";
+import * as errors from "../core/errors.ts";
 import { BuildStateError, SpecError } from "./errors.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { UnitDone } from "./unit.ts";

@@ -17,8 +17,8 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { UsageError } from "../errors.ts";
-import { bytesPerRow, type ColumnSpec } from "../storage/columns.ts";
+import { bytesPerRow, type ColumnSpec } from "../core/columns.ts";
+import { UsageError } from "../core/errors.ts";
 import { removeScratch } from "../storage/dataset-writer.ts";
 import { type FileEntry, type Manifest, readManifest, sha256File } from "../storage/manifest.ts";
 import { assemble } from "./assemble.ts";

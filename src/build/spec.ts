@@ -20,7 +20,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { DTYPES } from "../storage/columns.ts";
+import { DTYPES } from "../core/columns.ts";
 import { isSafeConfigName } from "../storage/layout.ts";
 import { SpecError } from "./errors.ts";
 

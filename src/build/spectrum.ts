@@ -5,9 +5,9 @@
 // padded as Multimodal Universe pads them (lambda −1, ivar 0, mask true, flux and lsf repeating
 // the last value); longer ones are refused.
 import { stat } from "node:fs/promises";
-import { FormatError } from "../errors.ts";
+import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
+import { FormatError } from "../core/errors.ts";
 import { type FitsFile, type FitsHdu, openFits } from "../formats/index.ts";
-import type { ColumnSpec, ColumnValues, NumericArray } from "../storage/columns.ts";
 import { SpecError } from "./errors.ts";
 import { displayPath } from "./glob.ts";
 import { findHdu } from "./image.ts";

@@ -14,7 +14,7 @@ import {
   type ColumnValues,
   gatherRows,
   valuesPerRow,
-} from "../storage/columns.ts";
+} from "../core/columns.ts";
 import { DatasetWriter } from "../storage/dataset-writer.ts";
 import type { FileEntry, IdIndexEntry, PositionsEntry } from "../storage/manifest.ts";
 import type { OutputColumn } from "./catalog.ts";

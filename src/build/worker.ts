@@ -1,6 +1,6 @@
 // A build worker thread: loads the plan, then builds the units the pool sends it.
 import { parentPort, workerData } from "node:worker_threads";
-import { AstroPileError } from "../errors.ts";
+import { AstroPileError } from "../core/errors.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { WorkerMessage } from "./pool.ts";
 import { readJson, statePaths } from "./state.ts";

@@ -11,7 +11,7 @@ import {
   loadSpec,
 } from "../build/index.ts";
 import { writeJsonAtomic } from "../build/state.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { generateSurveys, PRESETS, type SynthResult } from "../synth/index.ts";
 import { formatBytes, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
 import { buildProgress } from "./progress.ts";

@@ -3,10 +3,10 @@
 // (src/dataset), which reads only the files and columns they need.
 import { resolve } from "node:path";
 import { readReport } from "../build/index.ts";
+import { type ColumnValues, concatValues } from "../core/columns.ts";
+import { UsageError } from "../core/errors.ts";
 import { type Dataset, openDataset } from "../dataset/index.ts";
-import { UsageError } from "../errors.ts";
 import { angularSeparationDeg } from "../sky/index.ts";
-import { type ColumnValues, concatValues } from "../storage/columns.ts";
 import { readManifest } from "../storage/manifest.ts";
 import { areaText } from "./build-actions.ts";
 import { formatBytes, formatCount, numberOption, out, printJson, table } from "./format.ts";

@@ -1,7 +1,7 @@
 // Output helpers shared by the data commands: aligned tables, sizes, numbers, and errors that
 // carry their exit code.
 import { SpecError } from "../build/errors.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);

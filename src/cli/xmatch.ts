@@ -3,7 +3,7 @@
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { CATALOG_COLUMNS, catalogRow, type MatchCatalog } from "../xmatch/catalog.ts";
 import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
 

@@ -2,8 +2,7 @@
 // operation (select, filter, coneSearch, boxSearch, shuffle, trainTestSplit, concatenate) returns
 // a new view and reads nothing; rows are read when asked for, only the columns asked for, from
 // only the files that can hold an answer.
-import { NotFoundError, SchemaError, UsageError } from "../errors.ts";
-import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
+
 import {
   allocate,
   bytesPerRow,
@@ -13,7 +12,9 @@ import {
   concatValues,
   copyRow,
   sliceRows,
-} from "../storage/columns.ts";
+} from "../core/columns.ts";
+import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
+import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
 import type { Manifest, Provenance } from "../storage/manifest.ts";

@@ -2,8 +2,8 @@
 // with their arrays, IFU cubes as spaxels and maps, catalog columns flat under official names,
 // provenance on every example. Arrays stay typed arrays with their shape (views, no copies).
 
+import type { ColumnValues, NumericArray } from "../core/columns.ts";
 import { IFU_MAP_PREFIX, IMAGE_COLUMNS, type Modality } from "../schema/standard.ts";
-import type { ColumnValues, NumericArray } from "../storage/columns.ts";
 import type { Provenance } from "../storage/manifest.ts";
 
 export interface NDArray<T extends NumericArray = NumericArray> {

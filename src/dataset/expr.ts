@@ -2,8 +2,9 @@
 // file, block by block, reading only the columns they name. Written as objects
 // ({ column: "z", op: ">", value: 0.5 }, { and: [...] }) or as a string ("z > 0.5 and
 // forced.g_cmodel_mag < 22", "object_id in [1, 2]"), which is parsed into the same objects.
-import { SchemaError, UsageError } from "../errors.ts";
-import type { ColumnValues } from "../storage/columns.ts";
+
+import type { ColumnValues } from "../core/columns.ts";
+import { SchemaError, UsageError } from "../core/errors.ts";
 
 export type Scalar = number | bigint | string | boolean;
 export type CompareOp = "==" | "!=" | "<" | "<=" | ">" | ">=";

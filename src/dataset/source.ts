@@ -1,7 +1,8 @@
 // One parent dataset config opened for reading: its manifest entries, the mapping of its columns
 // to view names, and a small pool of open partition files. Opening reads the manifest only.
 import { join } from "node:path";
-import { MissingColumnError, UsageError } from "../errors.ts";
+import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
+import { MissingColumnError, UsageError } from "../core/errors.ts";
 import {
   type ColumnMapping,
   columnModality,
@@ -11,7 +12,6 @@ import {
   modalityOf,
   sigmaToIvar,
 } from "../schema/standard.ts";
-import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../storage/columns.ts";
 import type {
   ColumnEntry,
   ConfigEntry,

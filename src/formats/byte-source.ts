@@ -4,7 +4,7 @@
 import { createReadStream } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
-import { FormatError, UsageError } from "../errors.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 
 export interface ByteSource {
   readonly path: string;

@@ -12,15 +12,15 @@
 // inferred type is a FormatError naming its line.
 import { createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { FormatError, UsageError, WriteError } from "../errors.ts";
+import { discardFile, publishFile } from "../core/atomic-file.ts";
 import {
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
   type Dtype,
   type NumericArray,
-} from "../storage/columns.ts";
-import { discardFile, publishFile } from "./atomic-file.ts";
+} from "../core/columns.ts";
+import { FormatError, UsageError, WriteError } from "../core/errors.ts";
 
 /** Rows of a text table: columns ready for the storage writer, plus null masks. */
 export interface TextTableBatch {

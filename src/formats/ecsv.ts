@@ -9,7 +9,6 @@
 // as "". Not supported (refused with a FormatError): variable-length subtypes ('int64[null]'),
 // 'json' object columns, complex and float128 columns, mixin columns (SkyCoord, Time, ...).
 import { createReadStream } from "node:fs";
-import { FormatError, UsageError } from "../errors.ts";
 import {
   batchRows,
   type ColumnBatch,
@@ -18,7 +17,8 @@ import {
   type Dtype,
   type NumericArray,
   valuesPerRow,
-} from "../storage/columns.ts";
+} from "../core/columns.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 import {
   allocateValues,
   type CsvRecord,

@@ -2,7 +2,7 @@
 // Parsing keeps every card in order with its original text, so a header can be written back as
 // it was; lookups take the last card of a keyword, as astropy does. Formatting writes fixed-
 // format cards, CONTINUE for long strings and HIERARCH for long or free-form keywords.
-import { FormatError, UsageError } from "../errors.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 
 export const BLOCK = 2880;
 export const CARD = 80;

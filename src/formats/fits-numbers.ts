@@ -1,7 +1,7 @@
 // Big-endian FITS numbers to native typed arrays, and the scaling conventions shared by images
 // (BSCALE/BZERO/BLANK) and binary-table columns (TSCALn/TZEROn/TNULLn).
 import { endianness } from "node:os";
-import type { Dtype, NumericArray } from "../storage/columns.ts";
+import type { Dtype, NumericArray } from "../core/columns.ts";
 
 const LITTLE_ENDIAN_HOST = endianness() === "LE";
 

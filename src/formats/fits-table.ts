@@ -2,8 +2,9 @@
 // row decoding (FITS Standard 4.0, sections 7.2 and 7.3). Decoding works on a batch of raw rows
 // so a table of any size is read in bounded memory; variable-length arrays (P/Q) are fetched
 // from the heap through a callback that reads only the byte ranges the batch points to.
-import { FormatError } from "../errors.ts";
-import type { ColumnBatch, ColumnSpec, Dtype, NumericArray } from "../storage/columns.ts";
+
+import type { ColumnBatch, ColumnSpec, Dtype, NumericArray } from "../core/columns.ts";
+import { FormatError } from "../core/errors.ts";
 import type { FitsHeader } from "./fits-header.ts";
 import {
   alignedCopy,

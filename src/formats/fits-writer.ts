@@ -10,15 +10,15 @@
 // caller cards are dropped, so a header read from a file can be passed back as it is.
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
-import { SchemaError, UsageError, WriteError } from "../errors.ts";
+import { discardFile, publishFile } from "../core/atomic-file.ts";
 import {
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
   type NumericArray,
   valuesPerRow,
-} from "../storage/columns.ts";
-import { discardFile, publishFile } from "./atomic-file.ts";
+} from "../core/columns.ts";
+import { SchemaError, UsageError, WriteError } from "../core/errors.ts";
 import {
   BLOCK,
   CARD,

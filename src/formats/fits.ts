@@ -13,8 +13,9 @@
 // Not supported: random groups (the HDU is listed, its data cannot be read), tile-compressed
 // images (read as the binary table they are stored in), complex-valued header cards are
 // parsed but complex table columns are returned as float pairs.
-import { FormatError, UsageError } from "../errors.ts";
-import type { ColumnSpec, Dtype, NumericArray } from "../storage/columns.ts";
+
+import type { ColumnSpec, Dtype, NumericArray } from "../core/columns.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 import { type ByteSource, openSource } from "./byte-source.ts";
 import { BLOCK, FitsHeader, HeaderParser, type HeaderPlace } from "./fits-header.ts";
 import {

@@ -10,8 +10,9 @@
 // The spherical rotation is done with direction cosines rather than asin/acos so positions
 // near the poles keep full precision. Not supported: SIP and other distortions, projections
 // other than TAN, CUNIT other than degrees.
-import { FormatError, UsageError } from "../errors.ts";
-import type { NumericArray } from "../storage/columns.ts";
+
+import type { NumericArray } from "../core/columns.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 import type { FitsCardInput, FitsHeader } from "./fits-header.ts";
 
 const R2D = 180 / Math.PI;

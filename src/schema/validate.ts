@@ -1,8 +1,8 @@
 // Validation of examples and source rows: a value that breaks its schema is an error naming the
 // field, what was expected and what was found.
 import { z } from "zod";
-import { SchemaError } from "../errors.ts";
-import { arrayClass, type ColumnSpec } from "../storage/columns.ts";
+import { arrayClass, type ColumnSpec } from "../core/columns.ts";
+import { SchemaError } from "../core/errors.ts";
 
 const numericArray = z.custom<ArrayBufferView>(
   (v) => ArrayBuffer.isView(v) && !(v instanceof DataView),

@@ -9,9 +9,6 @@
 //   3. the manifest is written last, atomically, then the dataset card.
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { SchemaError, UsageError } from "../errors.ts";
-import { ang2pix } from "../sky/index.ts";
-import { writeCard } from "./card.ts";
 import {
   batchRows,
   bytesPerRow,
@@ -20,7 +17,10 @@ import {
   type ColumnValues,
   sliceRows,
   valuesPerRow,
-} from "./columns.ts";
+} from "../core/columns.ts";
+import { SchemaError, UsageError } from "../core/errors.ts";
+import { ang2pix } from "../sky/index.ts";
+import { writeCard } from "./card.ts";
 import { ExternalSorter } from "./external-sort.ts";
 import { ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "./id-index.ts";
 import { isSafeConfigName, KEY_ORDER, PARTITION_SHIFT, partitionPath, pixelDir } from "./layout.ts";

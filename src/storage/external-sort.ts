@@ -4,7 +4,6 @@
 // Stable: rows with equal keys come out in the order they went in.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { UsageError } from "../errors.ts";
 import {
   allocate,
   bytesPerRow,
@@ -14,7 +13,8 @@ import {
   copyRow,
   gatherRows,
   valuesPerRow,
-} from "./columns.ts";
+} from "../core/columns.ts";
+import { UsageError } from "../core/errors.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 

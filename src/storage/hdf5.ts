@@ -5,8 +5,8 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import h5wasm, { type Dataset, type File as H5File, type Metadata } from "h5wasm/node";
-import { AstroPileError, CorruptFileError, type ErrorPlace } from "../errors.ts";
-import type { Dtype } from "./columns.ts";
+import type { Dtype } from "../core/columns.ts";
+import { AstroPileError, CorruptFileError, type ErrorPlace } from "../core/errors.ts";
 
 export type { Dataset, H5File, Metadata };
 export { h5wasm };

@@ -4,8 +4,8 @@
 // id, so a hash collision costs a read, never a wrong answer). The manifest keeps the first key of
 // every block of FENCE_ROWS rows, so a lookup reads one block of the index, never the whole file.
 import { join, posix } from "node:path";
-import { SchemaError } from "../errors.ts";
-import type { ColumnSpec, ColumnValues } from "./columns.ts";
+import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
+import { SchemaError } from "../core/errors.ts";
 import type { ExternalSorter } from "./external-sort.ts";
 import type { IdIndexEntry } from "./manifest.ts";
 import { PartitionFile } from "./partition-file.ts";

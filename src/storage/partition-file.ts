@@ -1,13 +1,6 @@
 // Reading one HDF5 partition file: a flat file with one HDF5 dataset per column, axis 0 the row.
 // Only the columns asked for are read; row lists are sorted and coalesced into few reads.
-import {
-  ColumnLengthError,
-  CorruptFileError,
-  ManifestMismatchError,
-  MissingColumnError,
-  SchemaError,
-  UsageError,
-} from "../errors.ts";
+
 import {
   allocate,
   type ColumnBatch,
@@ -16,7 +9,15 @@ import {
   copyRow,
   type Dtype,
   valuesPerRow,
-} from "./columns.ts";
+} from "../core/columns.ts";
+import {
+  ColumnLengthError,
+  CorruptFileError,
+  ManifestMismatchError,
+  MissingColumnError,
+  SchemaError,
+  UsageError,
+} from "../core/errors.ts";
 import {
   compressionOf,
   type Dataset,

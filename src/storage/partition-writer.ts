@@ -6,7 +6,6 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { SchemaError, UsageError, WriteError } from "../errors.ts";
 import {
   allocate,
   batchRows,
@@ -17,7 +16,8 @@ import {
   concatValues,
   utf8Length,
   valuesPerRow,
-} from "./columns.ts";
+} from "../core/columns.ts";
+import { SchemaError, UsageError, WriteError } from "../core/errors.ts";
 import {
   BOOL_ATTRIBUTE,
   type Dataset,

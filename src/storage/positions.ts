@@ -3,7 +3,6 @@
 // dataset layer numbers rows: the config's files in manifest order, each file's rows in order.
 // A cross-match reads it in a few large slices instead of opening thousands of partition files.
 import { join, posix } from "node:path";
-import { ManifestError, ManifestMismatchError, SchemaError } from "../errors.ts";
 import {
   batchRows,
   type ColumnBatch,
@@ -11,7 +10,8 @@ import {
   type ColumnValues,
   concatValues,
   sliceRows,
-} from "./columns.ts";
+} from "../core/columns.ts";
+import { ManifestError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
 import { idKeyFunction } from "./id-index.ts";
 import {
   type FileEntry,

@@ -6,8 +6,8 @@
 // (blurred by a 2.5" PSF), Doppler-shifted by a rotating disc, with noise.
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { ColumnSpec } from "../core/columns.ts";
 import { EcsvWriter, writeFits } from "../formats/index.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
 import { C_KMS } from "./physics.ts";
 import { Rng } from "./random.ts";
 import { sersicB } from "./render.ts";

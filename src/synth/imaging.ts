@@ -6,8 +6,8 @@
 // in AB magnitudes. A truth table (ECSV) records what was put in.
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { ColumnSpec } from "../core/columns.ts";
 import { CsvWriter, EcsvWriter, type FitsCardInput, writeFits } from "../formats/index.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
 import { magToNanomaggies, nanomaggiesToMag } from "./physics.ts";
 import { Rng } from "./random.ts";
 import {

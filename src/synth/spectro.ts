@@ -11,9 +11,9 @@
 // with sky-limited noise (sky emission lines, lower throughput at the ends of the range).
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { ColumnSpec } from "../core/columns.ts";
 import { EcsvWriter, writeFits } from "../formats/index.ts";
 import { ang2pixNumber } from "../sky/index.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
 import { C_KMS, offsetArcsec } from "./physics.ts";
 import { Rng } from "./random.ts";
 import { observedSpectrum } from "./sed.ts";

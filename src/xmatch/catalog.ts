@@ -1,6 +1,6 @@
 // The pair catalog of a cross-match: a columnar table (typed arrays where the values allow).
 // Kept apart from crossmatch.ts so the CLI can format catalogs without loading the matcher.
-import type { ColumnValues } from "../storage/columns.ts";
+import type { ColumnValues } from "../core/columns.ts";
 
 export type ObjectId = string | number | bigint;
 

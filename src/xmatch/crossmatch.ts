@@ -12,10 +12,6 @@
 
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { Dataset } from "../dataset/dataset.ts";
-import type { Example } from "../dataset/example.ts";
-import type { Source } from "../dataset/source.ts";
-import { UsageError } from "../errors.ts";
 import {
   allocate,
   type ColumnBatch,
@@ -24,7 +20,11 @@ import {
   concatValues,
   copyRow,
   gatherRows,
-} from "../storage/columns.ts";
+} from "../core/columns.ts";
+import { UsageError } from "../core/errors.ts";
+import { Dataset } from "../dataset/dataset.ts";
+import type { Example } from "../dataset/example.ts";
+import type { Source } from "../dataset/source.ts";
 import { writeDataset } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import type { MatchCatalog } from "./catalog.ts";

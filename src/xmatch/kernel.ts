@@ -11,7 +11,7 @@
 // No trigonometry per point, sequential memory access, and O(n) sorting is what makes this
 // fast; RA 0/360 wraps the window, and near the poles the window widens to the whole zone.
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { closeSeparationRad, separationRad } from "../sky/distance.ts";
 import { requestSort, SORT_THREAD_MIN_POINTS } from "./sort-thread.ts";
 

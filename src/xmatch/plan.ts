@@ -7,11 +7,11 @@
 // (narrowed to those whose `_healpix_29` range meets the disc, in dense regions) are all a unit
 // needs, whatever the pixel or file borders.
 
+import type { ColumnSpec } from "../core/columns.ts";
+import { UsageError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
-import { UsageError } from "../errors.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
-import type { ColumnSpec } from "../storage/columns.ts";
 import { PARTITION_ORDER } from "../storage/layout.ts";
 import type { PositionsEntry } from "../storage/manifest.ts";
 

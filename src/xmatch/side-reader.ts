@@ -4,8 +4,8 @@
 // worker threads as well as in the main thread.
 
 import { join } from "node:path";
-import { SchemaError } from "../errors.ts";
-import { allocate, type ColumnValues, concatValues, copyRow } from "../storage/columns.ts";
+import { allocate, type ColumnValues, concatValues, copyRow } from "../core/columns.ts";
+import { SchemaError } from "../core/errors.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
 import { fileOfRow, type SideTable } from "./plan.ts";

@@ -2,13 +2,7 @@
 // be within the radius of them. Runs in a worker thread (or inline); returns the unit's catalog
 // rows as typed arrays, ready to be transferred.
 
-import {
-  allocate,
-  type ColumnValues,
-  concatValues,
-  copyRow,
-  gatherRows,
-} from "../storage/columns.ts";
+import { allocate, type ColumnValues, concatValues, copyRow, gatherRows } from "../core/columns.ts";
 import { matchAll, matchNearest, type Pairs, SkyIndex } from "./kernel.ts";
 import { fileRuns, lowerBound, type RightNeighbourhood, type Unit } from "./plan.ts";
 import type { SideReader } from "./side-reader.ts";

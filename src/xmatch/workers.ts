@@ -2,7 +2,7 @@
 // opens both sides once and takes the next unit when it finishes one, so a few dense units do
 // not hold up the rest. Typed errors thrown in a worker reach the caller as the same classes.
 import { Worker } from "node:worker_threads";
-import * as errors from "../errors.ts";
+import * as errors from "../core/errors.ts";
 import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";

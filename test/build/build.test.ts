@@ -13,7 +13,7 @@ import {
   loadSpec,
   SpecError,
 } from "../../src/build/index.ts";
-import { FormatError, SchemaError } from "../../src/errors.ts";
+import { FormatError, SchemaError } from "../../src/core/errors.ts";
 import { cutout, openFits, TanWcs } from "../../src/formats/index.ts";
 import { lookupIdKey } from "../../src/storage/id-index.ts";
 import { readManifest, verifyDataset } from "../../src/storage/manifest.ts";

@@ -1,7 +1,7 @@
 // Reading back what a build wrote, for the build and CLI tests.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { ColumnValues } from "../../src/storage/columns.ts";
+import type { ColumnValues } from "../../src/core/columns.ts";
 import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PositionsFile } from "../../src/storage/positions.ts";

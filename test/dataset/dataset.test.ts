@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import {
+  MissingColumnError,
+  NotFoundError,
+  SchemaError,
+  UsageError,
+} from "../../src/core/errors.ts";
 import { concatenate, type Dataset, openDataset } from "../../src/dataset/index.ts";
-import { MissingColumnError, NotFoundError, SchemaError, UsageError } from "../../src/errors.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { verifyDataset } from "../../src/storage/manifest.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -1,6 +1,6 @@
 // Test datasets written through the real storage writer: the same rows in several layouts.
 import { join } from "node:path";
-import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 

@@ -4,12 +4,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { ColumnBatch, ColumnSpec, ColumnValues } from "../../src/core/columns.ts";
 import { type TextTableBatch, writeCsv } from "../../src/formats/csv.ts";
 import { openEcsv, writeEcsv } from "../../src/formats/ecsv.ts";
 import { type FitsTableBatch, openFits, streamFits } from "../../src/formats/fits.ts";
 import { FitsWriter, writeFits } from "../../src/formats/fits-writer.ts";
 import { TanWcs } from "../../src/formats/wcs.ts";
-import type { ColumnBatch, ColumnSpec, ColumnValues } from "../../src/storage/columns.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { assertValues, type ExpectedValue } from "./expected.ts";

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { FormatError, UsageError } from "../../src/errors.ts";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { FormatError, UsageError } from "../../src/core/errors.ts";
 import {
   type CsvRecord,
   CsvTokenizer,
@@ -12,7 +13,6 @@ import {
   type TextTableBatch,
   writeCsv,
 } from "../../src/formats/csv.ts";
-import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { assertValues, type ExpectedValue, fixture, loadExpected } from "./expected.ts";
 

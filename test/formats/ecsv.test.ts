@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { FormatError } from "../../src/errors.ts";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { FormatError } from "../../src/core/errors.ts";
 import type { TextTableBatch } from "../../src/formats/csv.ts";
 import { openEcsv, writeEcsv } from "../../src/formats/ecsv.ts";
 import { parseYaml, YamlError } from "../../src/formats/yaml-subset.ts";
-import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { assertValues, type ExpectedValue, fixture, loadExpected } from "./expected.ts";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ColumnValues } from "../../src/storage/columns.ts";
+import type { ColumnValues } from "../../src/core/columns.ts";
 
 export const FIXTURES = join(import.meta.dirname, "..", "fixtures", "formats");
 

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { FormatError, UsageError } from "../../src/errors.ts";
+import { FormatError, UsageError } from "../../src/core/errors.ts";
 import { openFits, streamFits } from "../../src/formats/fits.ts";
 import { headerBytes } from "../../src/formats/fits-header.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { SchemaError, UsageError } from "../../src/errors.ts";
+import type { ColumnSpec } from "../../src/core/columns.ts";
+import { SchemaError, UsageError } from "../../src/core/errors.ts";
 import { openFits } from "../../src/formats/fits.ts";
 import { FitsWriter, writeFits } from "../../src/formats/fits-writer.ts";
 import { TanWcs } from "../../src/formats/wcs.ts";
-import type { ColumnSpec } from "../../src/storage/columns.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { IMAGE_ARRAYS, TABLE_SPECS, tableBatch } from "./samples.ts";
 

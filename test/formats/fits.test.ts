@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { UsageError } from "../../src/errors.ts";
+import type { ColumnValues } from "../../src/core/columns.ts";
+import { UsageError } from "../../src/core/errors.ts";
 import { type FitsTableBatch, openFits, streamFits } from "../../src/formats/fits.ts";
 import { formatCard, parseHeader } from "../../src/formats/fits-header.ts";
-import type { ColumnValues } from "../../src/storage/columns.ts";
 import { assertValues, type ExpectedValue, fixture, loadExpected } from "./expected.ts";
 
 interface ImageExpected {

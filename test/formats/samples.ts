@@ -1,5 +1,5 @@
 // Sample arrays and tables shared by the writer tests and the astropy interop test.
-import type { ColumnBatch, ColumnSpec, NumericArray } from "../../src/storage/columns.ts";
+import type { ColumnBatch, ColumnSpec, NumericArray } from "../../src/core/columns.ts";
 
 export const IMAGE_ARRAYS: [string, NumericArray][] = [
   ["uint8", Uint8Array.from([0, 1, 127, 128, 255, 7])],

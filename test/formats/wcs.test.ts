@@ -2,7 +2,7 @@
 // cutouts against astropy's Cutout2D.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FormatError, UsageError } from "../../src/errors.ts";
+import { FormatError, UsageError } from "../../src/core/errors.ts";
 import { type FitsHeader, formatCard, parseHeader } from "../../src/formats/fits-header.ts";
 import { cutout, TanWcs } from "../../src/formats/wcs.ts";
 import { assertValues, type ExpectedValue, loadExpected } from "./expected.ts";

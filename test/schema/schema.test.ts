@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { ColumnSpec } from "../../src/core/columns.ts";
+import { SchemaError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
-import { SchemaError } from "../../src/errors.ts";
 import { mapColumns } from "../../src/schema/standard.ts";
 import { validateExample, validateRow } from "../../src/schema/validate.ts";
-import type { ColumnSpec } from "../../src/storage/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

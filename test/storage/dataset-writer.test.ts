@@ -9,9 +9,9 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ManifestError, SchemaError, UsageError } from "../../src/errors.ts";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { ManifestError, SchemaError, UsageError } from "../../src/core/errors.ts";
 import { ang2pix } from "../../src/sky/index.ts";
-import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { parsePartitionPath } from "../../src/storage/layout.ts";
 import { type Manifest, readManifest, verifyDataset } from "../../src/storage/manifest.ts";

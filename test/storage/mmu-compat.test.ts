@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ColumnLengthError } from "../../src/errors.ts";
-import type { ColumnValues } from "../../src/storage/columns.ts";
+import type { ColumnValues } from "../../src/core/columns.ts";
+import { ColumnLengthError } from "../../src/core/errors.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "storage");

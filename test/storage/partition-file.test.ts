@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import {
   ColumnLengthError,
   CorruptFileError,
@@ -9,8 +10,7 @@ import {
   MissingColumnError,
   SchemaError,
   UsageError,
-} from "../../src/errors.ts";
-import type { ColumnBatch, ColumnSpec } from "../../src/storage/columns.ts";
+} from "../../src/core/errors.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -19,15 +19,15 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { STATE_DIR } from "../../src/build/state.ts";
-import { openDataset } from "../../src/dataset/index.ts";
-import { CorruptFileError, ManifestMismatchError } from "../../src/errors.ts";
-import { writeCsv } from "../../src/formats/index.ts";
 import {
   type ColumnBatch,
   type ColumnSpec,
   type ColumnValues,
   concatValues,
-} from "../../src/storage/columns.ts";
+} from "../../src/core/columns.ts";
+import { CorruptFileError, ManifestMismatchError } from "../../src/core/errors.ts";
+import { openDataset } from "../../src/dataset/index.ts";
+import { writeCsv } from "../../src/formats/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { lookup3 } from "../../src/storage/hdf5-times.ts";
 import { readManifest, verifyDataset, writeManifest } from "../../src/storage/manifest.ts";

@@ -1,8 +1,8 @@
 // The tiny synthetic surveys shared by the synth, build and CLI tests, and readers of their truth.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ColumnValues } from "../../src/core/columns.ts";
 import { openEcsv } from "../../src/formats/index.ts";
-import type { ColumnValues } from "../../src/storage/columns.ts";
 import { generateSurveys, type SynthResult } from "../../src/synth/index.ts";
 
 export const SEED = 7;

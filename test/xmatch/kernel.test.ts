@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/core/errors.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import {
   matchAll,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { availableParallelism } from "node:os";
 import { after, test } from "node:test";
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/core/errors.ts";
 import { matchAll, matchNearest, type Points } from "../../src/xmatch/kernel.ts";
 import {
   SORT_THREAD_MIN_POINTS,

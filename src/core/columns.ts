@@ -1,7 +1,7 @@
 // The in-memory column model shared by the HDF5 reader and writer.
 // A batch holds whole rows column by column; a column with per-row shape [a, b] stores row i
 // at values[i*a*b .. (i+1)*a*b] (row-major, axis 0 the row), as HDF5 and numpy lay it out.
-import { ColumnLengthError, SchemaError } from "../errors.ts";
+import { ColumnLengthError, SchemaError } from "./errors.ts";
 
 export const DTYPES = [
   "float32",

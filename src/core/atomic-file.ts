@@ -2,7 +2,7 @@
 // complete, so a reader never sees half a FITS or CSV file under its final name.
 import type { FileHandle } from "node:fs/promises";
 import { rename, rm } from "node:fs/promises";
-import { WriteError } from "../errors.ts";
+import { WriteError } from "./errors.ts";
 
 /** fsync, close and rename the temporary file into place; on failure remove it. */
 export async function publishFile(
