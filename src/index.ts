@@ -1,13 +1,72 @@
-// The package's public API (`import { openDataset, crossMatch } from "astropile"`): each layer's
-// own index, plus the storage and cross-match entry points.
+// The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
+// Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
+// `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
+// layer, plus the low-level pieces of each.
 export * from "./build/index.ts";
-export type { ColumnBatch, ColumnSpec, ColumnValues, Dtype } from "./core/columns.ts";
-export * from "./core/errors.ts";
+export {
+  CacheArchiveError,
+  type CacheConfig,
+  CacheConfigError,
+  type CacheEntry,
+  CacheEntryNotFoundError,
+  CacheError,
+  type CacheLocation,
+  CacheMissOfflineError,
+  type CacheMode,
+  type CacheSizeReport,
+  CacheWriteError,
+  type CheckReport,
+  ChecksumMismatchError,
+  cacheContents,
+  cacheDir,
+  cacheLookup,
+  cacheSize,
+  checkCache,
+  clearCache,
+  DownloadCache,
+  DownloadError,
+  type DownloadFailure,
+  type DownloadOptions,
+  type DownloadProgress,
+  downloadFile,
+  exportCache,
+  importCache,
+  openCache,
+  pinCacheEntry,
+  verifyCacheEntry,
+} from "./cache/index.ts";
+export type { ColumnBatch, ColumnSpec, ColumnValues, Dtype, NumericArray } from "./core/columns.ts";
+export {
+  AstroPileError,
+  BuildStateError,
+  ColumnLengthError,
+  CorruptFileError,
+  type ErrorPlace,
+  FormatError,
+  InternalError,
+  isAstroPileError,
+  ManifestError,
+  ManifestMismatchError,
+  MissingColumnError,
+  NotFoundError,
+  SchemaError,
+  SpecError,
+  UsageError,
+  WriteError,
+} from "./core/errors.ts";
 export * from "./dataset/index.ts";
 export * from "./sky/index.ts";
-export { DatasetWriter, writeDataset } from "./storage/dataset-writer.ts";
-export { type Manifest, readManifest, verifyDataset } from "./storage/manifest.ts";
-export { buildPositions, PositionsFile } from "./storage/positions.ts";
+export {
+  buildPositions,
+  DatasetWriter,
+  type DatasetWriterOptions,
+  type Manifest,
+  PartitionFile,
+  PositionsFile,
+  readManifest,
+  verifyDataset,
+  writeDataset,
+} from "./storage/index.ts";
 export {
   CATALOG_COLUMNS,
   type CrossMatchOptions,

@@ -7,6 +7,7 @@
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { ColumnSpec } from "../core/columns.ts";
+import { BuildStateError } from "../core/errors.ts";
 import { writeCard } from "../storage/card.ts";
 import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
@@ -25,7 +26,6 @@ import {
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { copyPositions, type PositionsPiece } from "../storage/positions.ts";
-import { BuildStateError } from "./errors.ts";
 import { crashPoint, readJson, type StatePaths, unitDir, writeJsonAtomic } from "./state.ts";
 import type { BuildPlan, UnitDone } from "./unit.ts";
 

@@ -11,7 +11,7 @@ import {
   type NumericArray,
   utf8Length,
 } from "../core/columns.ts";
-import { SchemaError } from "../core/errors.ts";
+import { SchemaError, SpecError } from "../core/errors.ts";
 import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/csv.ts";
 import {
   type CsvReader,
@@ -22,7 +22,6 @@ import {
   openEcsv,
   openFits,
 } from "../formats/index.ts";
-import { SpecError } from "./errors.ts";
 import type { CatalogSource, ColumnSource } from "./spec.ts";
 import { sourceName } from "./spec.ts";
 

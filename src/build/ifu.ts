@@ -7,9 +7,8 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
-import { FormatError } from "../core/errors.ts";
+import { FormatError, SpecError } from "../core/errors.ts";
 import { type FitsFile, openFits } from "../formats/index.ts";
-import { SpecError } from "./errors.ts";
 import { displayPath } from "./glob.ts";
 import { findHdu } from "./image.ts";
 import { fillTemplate, type IfuSource } from "./spec.ts";

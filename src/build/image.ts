@@ -9,7 +9,7 @@
 // only the rows a stamp needs (whole planes are cached when they are small).
 
 import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
-import { FormatError, SchemaError } from "../core/errors.ts";
+import { FormatError, SchemaError, SpecError } from "../core/errors.ts";
 import {
   type FitsFile,
   type FitsHdu,
@@ -19,7 +19,6 @@ import {
   type TanWcsParams,
 } from "../formats/index.ts";
 import { ang2pixNumber, angularSeparationDeg, queryDisc } from "../sky/index.ts";
-import { SpecError } from "./errors.ts";
 import { displayPath, globAll } from "./glob.ts";
 import type { CutoutImageSource, TileImageSource } from "./spec.ts";
 

@@ -1,4 +1,5 @@
 // Public API of the builders: specs, the runner, built-in specs of the synthetic surveys.
+
 export {
   type BuiltinName,
   builtinSpec,
@@ -7,7 +8,6 @@ export {
   hscSpec,
   mangaSpec,
 } from "./builtin.ts";
-export { BuildStateError, SpecError } from "./errors.ts";
 export {
   type BuildOptions,
   type BuildProgress,

@@ -4,8 +4,8 @@
 // budget (sort buffer + tile cache). A failure in any unit stops the pool and is re-thrown in
 // the main thread as the same typed error (class, message, file, column).
 import { Worker } from "node:worker_threads";
-import * as errors from "../core/errors.ts";
-import { BuildStateError, SpecError } from "./errors.ts";
+import { deserializeError, type SerializedError } from "../core/errors.ts";
+import { workerUrl } from "../core/worker-url.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { UnitDone } from "./unit.ts";
 
@@ -22,38 +22,7 @@ export interface PoolOptions {
 export type WorkerMessage =
   | { type: "rows"; rows: number }
   | { type: "done"; done: UnitDone }
-  | {
-      type: "error";
-      name: string;
-      message: string;
-      file?: string;
-      column?: string;
-      stack?: string;
-    };
-
-const ERROR_CLASSES: Record<string, new (m: string, p?: errors.ErrorPlace) => Error> = {
-  ...Object.fromEntries(
-    Object.entries(errors).filter(([, v]) => typeof v === "function") as Array<
-      [string, new (m: string) => Error]
-    >,
-  ),
-  SpecError,
-  BuildStateError,
-};
-
-/** Rebuilds a worker's error in this thread (message already carries the place). */
-function rethrown(msg: Extract<WorkerMessage, { type: "error" }>): Error {
-  const Ctor = ERROR_CLASSES[msg.name];
-  let err: Error;
-  if (Ctor && Ctor !== errors.AstroPileError && msg.name !== "Error") {
-    err = new Ctor("");
-    // The original message already names the file and place.
-    err.message = msg.message;
-    Object.assign(err, { file: msg.file, column: msg.column });
-  } else err = new Error(msg.message);
-  if (msg.stack) err.stack = msg.stack;
-  return err;
-}
+  | { type: "error"; error: SerializedError };
 
 export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise<void> {
   const queue = [...units];
@@ -86,7 +55,7 @@ export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise
     const n = Math.min(opts.workers, units.length);
     active = n;
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
+      const w = new Worker(workerUrl("worker", import.meta.url), {
         workerData: {
           planPath: opts.planPath,
           out: opts.out,
@@ -106,7 +75,7 @@ export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise
             return;
           }
           next(w);
-        } else fail(rethrown(msg));
+        } else fail(deserializeError(msg.error));
       });
       w.on("error", (err) => fail(err));
       w.on("exit", (code) => {

@@ -18,12 +18,11 @@ import { mkdir, readFile, stat } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { bytesPerRow, type ColumnSpec } from "../core/columns.ts";
-import { UsageError } from "../core/errors.ts";
+import { InternalError, SpecError, UsageError } from "../core/errors.ts";
 import { removeScratch } from "../storage/dataset-writer.ts";
 import { type FileEntry, type Manifest, readManifest, sha256File } from "../storage/manifest.ts";
 import { assemble } from "./assemble.ts";
 import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
-import { SpecError } from "./errors.ts";
 import { globAll } from "./glob.ts";
 import { ifuColumns, planIfu } from "./ifu.ts";
 import { imageColumns, planCutouts, planTiles } from "./image.ts";
@@ -446,7 +445,7 @@ export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<
       await writeJsonAtomic(reportPath, report);
     },
   );
-  if (!report) throw new Error("unreachable: assemble did not call beforeManifest");
+  if (!report) throw new InternalError("assemble did not call beforeManifest");
   const final: BuildReport = report;
   await removeState(paths);
   await removeScratch(out);

@@ -21,8 +21,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
+import { SpecError } from "../core/errors.ts";
 import { isSafeConfigName } from "../storage/layout.ts";
-import { SpecError } from "./errors.ts";
 
 const hduRef = z.union([z.string().min(1), z.number().int().nonnegative()]);
 const globs = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);

@@ -6,9 +6,8 @@
 // the last value); longer ones are refused.
 import { stat } from "node:fs/promises";
 import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
-import { FormatError } from "../core/errors.ts";
+import { FormatError, SpecError } from "../core/errors.ts";
 import { type FitsFile, type FitsHdu, openFits } from "../formats/index.ts";
-import { SpecError } from "./errors.ts";
 import { displayPath } from "./glob.ts";
 import { findHdu } from "./image.ts";
 import type { SpectrumSource } from "./spec.ts";

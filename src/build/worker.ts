@@ -1,6 +1,6 @@
 // A build worker thread: loads the plan, then builds the units the pool sends it.
 import { parentPort, workerData } from "node:worker_threads";
-import { AstroPileError } from "../core/errors.ts";
+import { BuildStateError, serializeError } from "../core/errors.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { WorkerMessage } from "./pool.ts";
 import { readJson, statePaths } from "./state.ts";
@@ -20,7 +20,7 @@ let plan: BuildPlan | null = null;
 port.on("message", async ({ unit }: { unit: UnitPlan }) => {
   try {
     plan ??= await readJson<BuildPlan>(planPath);
-    if (!plan) throw new Error(`cannot read the build plan ${planPath}`);
+    if (!plan) throw new BuildStateError("cannot read the build plan", { file: planPath });
     const done = await runUnit(unit, {
       paths: statePaths(out, plan.spec.config),
       plan,
@@ -30,14 +30,6 @@ port.on("message", async ({ unit }: { unit: UnitPlan }) => {
     });
     send({ type: "done", done });
   } catch (err) {
-    const e = err as Error;
-    send({
-      type: "error",
-      name: e.name,
-      message: e.message,
-      file: e instanceof AstroPileError ? e.file : undefined,
-      column: e instanceof AstroPileError ? e.column : undefined,
-      stack: e.stack,
-    });
+    send({ type: "error", error: serializeError(err) });
   }
 });

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs, { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { InternalError } from "../core/errors.ts";
 import { defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 import {
   CacheConfigError,
@@ -437,7 +438,8 @@ export class DownloadCache {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "astropile-download-"));
     try {
       const stored = await this.fetchFromSources(url, keyForUrl(url), opts, expectedSha, null, dir);
-      if (stored === "not-modified") throw new Error("unreachable: no conditional request");
+      if (stored === "not-modified")
+        throw new InternalError("download: not-modified without a conditional request");
       const target = path.join(dir, dataFileName(url).slice(13));
       try {
         await fsp.rename(stored.tempPath, target);

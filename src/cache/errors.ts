@@ -1,13 +1,13 @@
-// Typed errors of the download cache. Every message names the URL (or file) and the cause,
-// so a CLI user sees one actionable line and library callers can branch on the class.
+// Typed errors of the download cache, part of the library's one hierarchy (AstroPileError,
+// src/core/errors.ts). Every message names the URL (or file) and the cause, so a CLI user sees
+// one actionable line and library callers can branch on the class or the code.
+import { AstroPileError } from "../core/errors.ts";
 
-/** Base class of every error the cache raises on purpose. */
-export class CacheError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
+/** Base class of every error the cache raises on purpose; `code` says which. */
+export class CacheError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_CACHE";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, {}, options);
   }
 }
 
@@ -23,6 +23,7 @@ export type DownloadFailure =
 
 /** A download did not produce a complete file. */
 export class DownloadError extends CacheError {
+  static override readonly code: string = "ASTROPILE_DOWNLOAD_FAILED";
   readonly url: string;
   /** The URL actually requested (a mirror from `sources`, or `url`). */
   readonly source: string;
@@ -44,7 +45,7 @@ export class DownloadError extends CacheError {
     cause?: unknown;
   }) {
     const via = init.source && init.source !== init.url ? ` (from ${init.source})` : "";
-    super("ASTROPILE_DOWNLOAD_FAILED", `download of ${init.url}${via} failed: ${init.detail}`, {
+    super(`download of ${init.url}${via} failed: ${init.detail}`, {
       cause: init.cause,
     });
     this.url = init.url;
@@ -68,12 +69,12 @@ export class DownloadError extends CacheError {
 
 /** The downloaded (or cached) bytes do not have the expected SHA-256. */
 export class ChecksumMismatchError extends CacheError {
+  static override readonly code: string = "ASTROPILE_CHECKSUM_MISMATCH";
   readonly url: string;
   readonly expected: string;
   readonly actual: string;
   constructor(url: string, expected: string, actual: string, where = "downloaded file") {
     super(
-      "ASTROPILE_CHECKSUM_MISMATCH",
       `sha256 mismatch for ${url}: ${where} has ${actual}, expected ${expected}; the file was not kept`,
     );
     this.url = url;
@@ -84,11 +85,11 @@ export class ChecksumMismatchError extends CacheError {
 
 /** Offline mode and the URL is not cached. */
 export class CacheMissOfflineError extends CacheError {
+  static override readonly code: string = "ASTROPILE_OFFLINE_MISS";
   readonly url: string;
   readonly cacheDir: string;
   constructor(url: string, cacheDir: string) {
     super(
-      "ASTROPILE_OFFLINE_MISS",
       `offline mode (ASTROPILE_OFFLINE or offline option) and ${url} is not in the cache at ${cacheDir}`,
     );
     this.url = url;
@@ -98,15 +99,17 @@ export class CacheMissOfflineError extends CacheError {
 
 /** A management operation named a URL the cache does not hold. */
 export class CacheEntryNotFoundError extends CacheError {
+  static override readonly code: string = "ASTROPILE_CACHE_NO_ENTRY";
   readonly url: string;
   constructor(url: string, cacheDir: string) {
-    super("ASTROPILE_CACHE_NO_ENTRY", `${url} is not in the cache at ${cacheDir}`);
+    super(`${url} is not in the cache at ${cacheDir}`);
     this.url = url;
   }
 }
 
 /** Writing into the cache failed (disk full, file size limit, permissions...). */
 export class CacheWriteError extends CacheError {
+  static override readonly code: string = "ASTROPILE_CACHE_WRITE_FAILED";
   readonly url: string;
   readonly path: string;
   readonly errno?: string;
@@ -120,7 +123,6 @@ export class CacheWriteError extends CacheError {
             ? "disk quota exceeded"
             : cause.message;
     super(
-      "ASTROPILE_CACHE_WRITE_FAILED",
       `cannot store ${url} in the cache (${path}): ${why}${cause.code ? ` (${cause.code})` : ""}; nothing was kept`,
       { cause },
     );
@@ -132,14 +134,12 @@ export class CacheWriteError extends CacheError {
 
 /** An export archive is malformed or hostile; the cache was not changed. */
 export class CacheArchiveError extends CacheError {
-  readonly file: string;
+  static override readonly code: string = "ASTROPILE_BAD_ARCHIVE";
+  override readonly file: string;
   readonly offset?: number;
   constructor(file: string, detail: string, offset?: number) {
     const at = offset === undefined ? "" : ` at byte ${offset}`;
-    super(
-      "ASTROPILE_BAD_ARCHIVE",
-      `rejected cache archive ${file}${at}: ${detail}; the cache was not changed`,
-    );
+    super(`rejected cache archive ${file}${at}: ${detail}; the cache was not changed`);
     this.file = file;
     this.offset = offset;
   }
@@ -147,7 +147,8 @@ export class CacheArchiveError extends CacheError {
 
 /** Bad option or environment value (e.g. ASTROPILE_CACHE_MAX_BYTES=lots). */
 export class CacheConfigError extends CacheError {
+  static override readonly code: string = "ASTROPILE_CACHE_CONFIG";
   constructor(message: string) {
-    super("ASTROPILE_CACHE_CONFIG", message);
+    super(message);
   }
 }

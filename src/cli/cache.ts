@@ -17,6 +17,7 @@ import {
   pinCacheEntry,
   verifyCacheEntry,
 } from "../cache/index.ts";
+import { AstroPileError } from "../core/errors.ts";
 
 function out(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -145,7 +146,7 @@ export function registerCacheCommand(program: Command): void {
       }
       const left = r.problems.filter((p) => !p.repaired).length;
       if (left > 0) {
-        throw new Error(
+        throw new AstroPileError(
           `${left} problem(s) in the cache at ${r.dir}; run \`astropile cache check --repair\` to remove them`,
         );
       }

@@ -1,7 +1,6 @@
 // Output helpers shared by the data commands: aligned tables, sizes, numbers, and errors that
 // carry their exit code.
-import { SpecError } from "../build/errors.ts";
-import { UsageError } from "../core/errors.ts";
+import { isAstroPileError, SpecError, UsageError } from "../core/errors.ts";
 
 export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -73,7 +72,8 @@ export function action<A extends unknown[]>(
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof UsageError || err instanceof SpecError) usageExit(err);
+      if (isAstroPileError(err, UsageError.code) || isAstroPileError(err, SpecError.code))
+        usageExit(err);
       throw err;
     }
   };

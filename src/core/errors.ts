@@ -1,5 +1,7 @@
-// Typed errors shared by every layer. Each names the file and, where known, the place in it
-// (column, HDU, byte offset), so a user with a 100 TB dataset can find the bad part.
+// The one error hierarchy of the library. Every error AstroPile throws on purpose is an
+// AstroPileError with a stable `code` (part of the public API: branch on it, not on messages),
+// and names the file and, where known, the place in it (column, HDU, row, byte offset), so a
+// user with a 100 TB dataset can find the bad part.
 
 export interface ErrorPlace {
   /** File the problem is in. */
@@ -10,10 +12,28 @@ export interface ErrorPlace {
   detail?: string;
 }
 
+export interface ErrorOptions {
+  cause?: unknown;
+  /** Overrides the class's code (subclasses that cover several codes, e.g. cache errors). */
+  code?: string;
+}
+
+// A brand instead of `instanceof` alone: errors stay recognisable when two copies of the
+// package are loaded, or after crossing a worker-thread boundary.
+const BRAND = Symbol.for("astropile.error");
+
+/** Base class of every error AstroPile throws on purpose. */
 export class AstroPileError extends Error {
+  /** The code of errors of this class (see {@link AstroPileError.code}). */
+  static readonly code: string = "ASTROPILE_ERROR";
+  /** Stable machine-readable code, e.g. `"ASTROPILE_CORRUPT_FILE"`. */
+  readonly code: string;
+  /** File the problem is in, when known. */
   readonly file?: string;
+  /** Column (HDF5 dataset, FITS column) the problem is in, when known. */
   readonly column?: string;
-  constructor(message: string, place: ErrorPlace = {}, options?: { cause?: unknown }) {
+
+  constructor(message: string, place: ErrorPlace = {}, options: ErrorOptions = {}) {
     const where = [
       place.file ? `file ${place.file}` : "",
       place.column ? `column "${place.column}"` : "",
@@ -21,30 +41,140 @@ export class AstroPileError extends Error {
     ]
       .filter(Boolean)
       .join(", ");
-    super(where ? `${message} (${where})` : message, options);
+    super(
+      where ? `${message} (${where})` : message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = new.target.name;
+    this.code = options.code ?? (new.target as typeof AstroPileError).code;
     this.file = place.file;
     this.column = place.column;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
+/**
+ * True when `err` is an error AstroPile threw on purpose (and, with `code`, one with that code).
+ * Works across copies of the package and for errors re-thrown from worker threads.
+ */
+export function isAstroPileError(err: unknown, code?: string): err is AstroPileError {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { [BRAND]?: boolean; code?: unknown };
+  if (e[BRAND] !== true || typeof e.code !== "string") return false;
+  return code === undefined || e.code === code;
+}
+
 /** A file that is not HDF5, is truncated, or whose structure HDF5 cannot read. */
-export class CorruptFileError extends AstroPileError {}
+export class CorruptFileError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_CORRUPT_FILE";
+}
 /** A column asked for that a file or dataset does not have. */
-export class MissingColumnError extends AstroPileError {}
+export class MissingColumnError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_MISSING_COLUMN";
+}
 /** Columns of one file with different row counts, or a batch with ragged columns. */
-export class ColumnLengthError extends AstroPileError {}
+export class ColumnLengthError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_COLUMN_LENGTH";
+}
 /** A value or array that does not fit the column's declared type or shape. */
-export class SchemaError extends AstroPileError {}
+export class SchemaError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_SCHEMA";
+}
 /** The manifest says one thing and the files on disk another. */
-export class ManifestMismatchError extends AstroPileError {}
+export class ManifestMismatchError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_MANIFEST_MISMATCH";
+}
 /** A manifest that is missing, unreadable JSON, or does not follow the manifest schema. */
-export class ManifestError extends AstroPileError {}
+export class ManifestError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_BAD_MANIFEST";
+}
 /** Writing failed (disk full, library error); the final file was not created. */
-export class WriteError extends AstroPileError {}
-/** An object id, row or config that is not in the dataset. */
-export class NotFoundError extends AstroPileError {}
-/** Arguments out of range: rows past the end, bad options. */
-export class UsageError extends AstroPileError {}
-/** An outside format (FITS, CSV, ECSV) whose content breaks its standard: bad card, truncated data. */
-export class FormatError extends AstroPileError {}
+export class WriteError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_WRITE_FAILED";
+}
+/** An object id, row, config, file or directory that is not there. */
+export class NotFoundError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_NOT_FOUND";
+}
+/** Arguments out of range: rows past the end, bad options, invalid numbers. */
+export class UsageError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_USAGE";
+}
+/** An outside format (FITS, CSV, ECSV, YAML) whose content breaks its standard. */
+export class FormatError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_FORMAT";
+}
+/** A builder spec that is not valid JSON, misses a field, or names something that is not there. */
+export class SpecError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_BAD_SPEC";
+}
+/** The build state on disk cannot be resumed (a file it relies on vanished or changed). */
+export class BuildStateError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_BUILD_STATE";
+}
+/** Something that cannot happen did: a bug in AstroPile. Please report it with the message. */
+export class InternalError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_INTERNAL";
+}
+
+/** An error as it crosses a worker-thread boundary (structured clone keeps no class). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  file?: string;
+  column?: string;
+  stack?: string;
+}
+
+/** @internal */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const e = err as Error & { code?: unknown; file?: string; column?: string };
+    return {
+      name: e.name,
+      message: e.message,
+      code: isAstroPileError(err) ? err.code : undefined,
+      file: e.file,
+      column: e.column,
+      stack: e.stack,
+    };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+const CORE_CLASSES: Array<typeof AstroPileError> = [
+  AstroPileError,
+  CorruptFileError,
+  MissingColumnError,
+  ColumnLengthError,
+  SchemaError,
+  ManifestMismatchError,
+  ManifestError,
+  WriteError,
+  NotFoundError,
+  UsageError,
+  FormatError,
+  SpecError,
+  BuildStateError,
+  InternalError,
+];
+
+/**
+ * @internal The error a worker thread serialised, rebuilt in this thread as the same class with
+ * the same message, code, file and column; any other error becomes a plain AstroPileError
+ * (code ASTROPILE_ERROR) carrying its name and message.
+ */
+export function deserializeError(s: SerializedError): Error {
+  const Cls = CORE_CLASSES.find((c) => c.name === s.name);
+  let err: Error;
+  if (Cls && s.code !== undefined) {
+    err = new Cls("", {}, { code: s.code });
+    // The message already names the place; keep the fields for callers that read them.
+    Object.assign(err, { message: s.message, file: s.file, column: s.column });
+  } else {
+    err = new AstroPileError(`${s.name}: ${s.message}`);
+  }
+  if (s.stack) err.stack = s.stack;
+  return err;
+}

@@ -1,6 +1,7 @@
 // Seeded permutations that need no memory per row, so a shuffled view of a billion rows costs
 // nothing until read: a Feistel network over the smallest power-of-4 domain holding n, walked in
 // cycles until the value falls below n (a bijection on [0, n), fewer than 4 steps on average).
+import { InternalError, UsageError } from "../core/errors.ts";
 
 function mix32(x: number): number {
   let h = x | 0;
@@ -17,7 +18,7 @@ export class Permutation {
 
   constructor(n: number, seed: number) {
     if (!(Number.isInteger(n) && n >= 0 && n <= 2 ** 52))
-      throw new RangeError(`permutation size ${n} out of range`);
+      throw new UsageError(`permutation size ${n} out of range`);
     this.n = n;
     let bits = 2;
     while (2 ** bits < n) bits += 2;
@@ -143,7 +144,7 @@ export class BlockShuffle {
   /** The row at shuffled position i. */
   at(i: number): number {
     if (!(Number.isInteger(i) && i >= 0 && i < this.n))
-      throw new RangeError(`position ${i} outside [0, ${this.n})`);
+      throw new UsageError(`position ${i} outside [0, ${this.n})`);
     const span = this.windowBlocks * this.blockRows;
     let w = Math.floor(i / span);
     if (w >= this.windowCount) w = this.windowCount - 1;
@@ -154,6 +155,6 @@ export class BlockShuffle {
       if (r < end - start) return start + r;
       r -= end - start;
     }
-    throw new Error("unreachable: window rows exhausted");
+    throw new InternalError("shuffle: window rows exhausted");
   }
 }

@@ -2,6 +2,7 @@
 // (BSCALE/BZERO/BLANK) and binary-table columns (TSCALn/TZEROn/TNULLn).
 import { endianness } from "node:os";
 import type { Dtype, NumericArray } from "../core/columns.ts";
+import { InternalError } from "../core/errors.ts";
 
 const LITTLE_ENDIAN_HOST = endianness() === "LE";
 
@@ -12,7 +13,7 @@ export function swapInPlace(bytes: Uint8Array, width: number): void {
   if (width === 2) b.swap16();
   else if (width === 4) b.swap32();
   else if (width === 8) b.swap64();
-  else throw new Error(`no byte swap for width ${width}`);
+  else throw new InternalError(`no byte swap for width ${width}`);
 }
 
 /** A fresh ArrayBuffer-backed copy, so typed-array views are aligned. */
@@ -118,7 +119,7 @@ export function flipSignBit(values: NumericArray): NumericArray {
     for (let i = 0; i < length; i++) u[i] ^= top;
     return u;
   }
-  throw new Error("flipSignBit: not a stored integer array");
+  throw new InternalError("flipSignBit: not a stored integer array");
 }
 
 /**

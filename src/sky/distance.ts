@@ -2,6 +2,7 @@
 // sin/cos are taken of arguments reduced exactly in degrees, and the Vincenty form
 // atan2(|a x b|, a . b) is written so its numerator does not cancel for nearby points.
 
+import { UsageError } from "../core/errors.ts";
 import { cosDegOut, sinCosDeg, sinDegOut } from "./trig.ts";
 import { checkDec, checkRa, checkRadius, checkSameLength } from "./validate.ts";
 
@@ -98,7 +99,7 @@ export function closeSeparationRad(ra1: number, dec1: number, ra2: number, dec2:
  * Angular separation in degrees between (ra1, dec1) and (ra2, dec2), all in degrees.
  * Accurate to ~1e-15 relative for small separations (down to 1e-9 arcsec and below) and to
  * ~3e-14 deg (a few ulps of 180) for large ones; symmetric in the two points.
- * @throws RangeError for non-finite ra or dec outside [-90, 90].
+ * @throws UsageError for non-finite ra or dec outside [-90, 90].
  */
 export function angularSeparationDeg(ra1: number, dec1: number, ra2: number, dec2: number): number {
   checkRa(ra1, "ra1");
@@ -124,7 +125,7 @@ export function angularSeparationDegArray(
   const n = ra1.length;
   const scalar = typeof ra2 === "number";
   if (scalar !== (typeof dec2 === "number")) {
-    throw new RangeError("ra2 and dec2 must both be numbers or both be arrays");
+    throw new UsageError("ra2 and dec2 must both be numbers or both be arrays");
   }
   if (typeof ra2 === "number") {
     checkRa(ra2, "ra2");
@@ -135,7 +136,7 @@ export function angularSeparationDegArray(
   }
   const result = out ?? new Float64Array(n);
   if (result.length < n) {
-    throw new RangeError(`out must hold at least ${n} elements, got ${result.length}`);
+    throw new UsageError(`out must hold at least ${n} elements, got ${result.length}`);
   }
   for (let i = 0; i < n; i++) {
     const a = ra1[i]!;
@@ -185,7 +186,7 @@ export function radecToUnitVector(
  */
 export function chordToAngleDeg(chord: number): number {
   if (!(chord >= 0 && chord <= 2 + 1e-15)) {
-    throw new RangeError(`chord must be in [0, 2], got ${chord}`);
+    throw new UsageError(`chord must be in [0, 2], got ${chord}`);
   }
   return 2 * Math.asin(Math.min(1, chord / 2)) * RAD2DEG;
 }
@@ -193,7 +194,7 @@ export function chordToAngleDeg(chord: number): number {
 /** Chord length between two unit vectors separated by `angleDeg` degrees: 2 sin(angle / 2). */
 export function angleToChord(angleDeg: number): number {
   if (!(angleDeg >= 0 && angleDeg <= 180)) {
-    throw new RangeError(`angleDeg must be in [0, 180], got ${angleDeg}`);
+    throw new UsageError(`angleDeg must be in [0, 180], got ${angleDeg}`);
   }
   sinCosDeg(angleDeg / 2);
   return 2 * sinDegOut();

@@ -9,6 +9,7 @@
 // (Gorski et al. 2005; healpy calls healpix_cxx), so they give healpy's answers bit for bit
 // except where libm's last bit decides (see ang2pix).
 
+import { UsageError } from "../core/errors.ts";
 import { separationRad } from "./distance.ts";
 import {
   cosCorrectlyRounded,
@@ -70,7 +71,7 @@ export function npix(order: number): bigint {
 /** Number of pixels at `order` as a number; orders above 24 exceed 2^53 and throw. */
 export function npixNumber(order: number): number {
   checkOrder(order);
-  if (order > 24) throw new RangeError(`npixNumber: order must be <= 24, got ${order}`);
+  if (order > 24) throw new UsageError(`npixNumber: order must be <= 24, got ${order}`);
   return 12 * 4 ** order;
 }
 
@@ -120,13 +121,13 @@ function decodePixel(order: number, pix: bigint | number, name = "pix"): void {
   let lo: number;
   if (typeof pix === "bigint") {
     if (pix < 0n || pix >= 12n << BigInt(2 * order)) {
-      throw new RangeError(`${name} must be in 0..12*4^${order}-1 at order ${order}, got ${pix}`);
+      throw new UsageError(`${name} must be in 0..12*4^${order}-1 at order ${order}, got ${pix}`);
     }
     hi = Number(pix >> 32n);
     lo = Number(pix & 0xffffffffn);
   } else {
     if (!Number.isSafeInteger(pix) || pix < 0 || pix >= 12 * 4 ** order) {
-      throw new RangeError(
+      throw new UsageError(
         `${name} must be an integer in 0..12*4^${order}-1 at order ${order}, got ${pix}`,
       );
     }
@@ -293,7 +294,7 @@ function locateDeg(raDeg: number, decDeg: number, order: number, ns: number): vo
  * modulo 360. Points within ~1e-13 of a pixel border (in units of the pixel size) are
  * recomputed with correctly rounded trigonometry, matching healpy there too except when
  * glibc's cos misrounds. Writes into `out` when given (it must be at least as long).
- * @throws RangeError for a bad order, non-finite ra, or dec outside [-90, 90].
+ * @throws UsageError for a bad order, non-finite ra, or dec outside [-90, 90].
  */
 export function ang2pix(
   order: number,
@@ -306,7 +307,7 @@ export function ang2pix(
   const n = raDeg.length;
   const result = out ?? new BigInt64Array(n);
   if (result.length < n) {
-    throw new RangeError(`out must hold at least ${n} elements, got ${result.length}`);
+    throw new UsageError(`out must hold at least ${n} elements, got ${result.length}`);
   }
   const words = new Uint32Array(result.buffer, result.byteOffset, 2 * n);
   const ns = 2 ** order;
@@ -344,12 +345,12 @@ export function ang2pixOrder29(
 /**
  * NESTED pixel index of one position (degrees) as a number, for order <= 24 (indices stay
  * below 2^53). Same result as {@link ang2pix}.
- * @throws RangeError above order 24 (use ang2pix) or for bad ra/dec.
+ * @throws UsageError above order 24 (use ang2pix) or for bad ra/dec.
  */
 export function ang2pixNumber(order: number, raDeg: number, decDeg: number): number {
   if (!(order >= 0 && order <= 24 && Number.isInteger(order))) {
     checkOrder(order);
-    throw new RangeError(`ang2pixNumber: order must be <= 24 (use ang2pix), got ${order}`);
+    throw new UsageError(`ang2pixNumber: order must be <= 24 (use ang2pix), got ${order}`);
   }
   if (raDeg - raDeg !== 0) checkRa(raDeg);
   if (!(decDeg >= -90 && decDeg <= 90)) checkDec(decDeg);
@@ -428,10 +429,10 @@ export function degrade(key: bigint, fromOrder: number, toOrder: number): bigint
   checkOrder(fromOrder, "fromOrder");
   checkOrder(toOrder, "toOrder");
   if (toOrder > fromOrder) {
-    throw new RangeError(`toOrder (${toOrder}) must be <= fromOrder (${fromOrder})`);
+    throw new UsageError(`toOrder (${toOrder}) must be <= fromOrder (${fromOrder})`);
   }
   if (key < 0n || key >= 12n << BigInt(2 * fromOrder)) {
-    throw new RangeError(`key must be in 0..12*4^${fromOrder}-1 at order ${fromOrder}, got ${key}`);
+    throw new UsageError(`key must be in 0..12*4^${fromOrder}-1 at order ${fromOrder}, got ${key}`);
   }
   return key >> BigInt(2 * (fromOrder - toOrder));
 }
@@ -574,7 +575,7 @@ export function boundaries(
 ): Array<{ ra: number; dec: number }> {
   checkOrder(order);
   if (!Number.isInteger(step) || step < 1) {
-    throw new RangeError(`step must be a positive integer, got ${step}`);
+    throw new UsageError(`step must be a positive integer, got ${step}`);
   }
   decodePixel(order, pix);
   const face = outFace;
@@ -832,7 +833,7 @@ function pixelsAtOrder(region: Region, order: number, maxPixels: number): bigint
   walkCover(region, order, true, (o, face, ix, iy) => {
     const n = POW4[order - o]!;
     if (pixels.length + n > maxPixels) {
-      throw new RangeError(
+      throw new UsageError(
         `the region covers more than maxPixels = ${maxPixels} pixels at order ${order}; ` +
           "use coneKeyRanges / boxKeyRanges, or raise maxPixels",
       );
@@ -905,17 +906,17 @@ function fillSmallestGaps(
 
 function checkMaxRanges(maxRanges: number): void {
   if (!Number.isInteger(maxRanges) || maxRanges < 1) {
-    throw new RangeError(`maxRanges must be a positive integer, got ${maxRanges}`);
+    throw new UsageError(`maxRanges must be a positive integer, got ${maxRanges}`);
   }
 }
 
 function checkMaxPixels(maxPixels: number): void {
-  if (!(maxPixels >= 1)) throw new RangeError(`maxPixels must be >= 1, got ${maxPixels}`);
+  if (!(maxPixels >= 1)) throw new UsageError(`maxPixels must be >= 1, got ${maxPixels}`);
 }
 
 /** Options for {@link queryDisc} and {@link queryBox}. */
 export interface QueryOptions {
-  /** Refuse (RangeError) results with more pixels than this; default 10 000 000. */
+  /** Refuse (UsageError) results with more pixels than this; default 10 000 000. */
   maxPixels?: number;
 }
 
@@ -977,7 +978,7 @@ function makeBox(raMinDeg: number, raMaxDeg: number, decMinDeg: number, decMaxDe
   checkDec(decMinDeg, "decMinDeg");
   checkDec(decMaxDeg, "decMaxDeg");
   if (decMinDeg > decMaxDeg) {
-    throw new RangeError(`decMinDeg (${decMinDeg}) must be <= decMaxDeg (${decMaxDeg})`);
+    throw new UsageError(`decMinDeg (${decMinDeg}) must be <= decMaxDeg (${decMaxDeg})`);
   }
   return new BoxRegion(raMinDeg, raMaxDeg, decMinDeg, decMaxDeg);
 }

@@ -1,13 +1,14 @@
 // The cross-match worker thread: opens both sides' readers once, then matches the units the
 // main thread sends, one at a time, and posts each unit's rows back (buffers transferred).
 import { parentPort } from "node:worker_threads";
+import { InternalError, serializeError } from "../core/errors.ts";
 import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit } from "./unit.ts";
-import { serializeError, type ToWorker, transferables } from "./workers.ts";
+import { type ToWorker, transferables } from "./workers.ts";
 
 const port = parentPort;
-if (!port) throw new Error("match-worker.ts runs only as a worker thread");
+if (!port) throw new InternalError("match-worker runs only as a worker thread");
 
 let readers: {
   L: SideReader;
@@ -32,7 +33,7 @@ async function init(left: SideTable, right: SideTable, spec: MatchSpec): Promise
 }
 
 async function unit(u: Unit): Promise<void> {
-  if (!readers) throw new Error("unit before init");
+  if (!readers) throw new InternalError("cross-match worker: unit before init");
   const result = await matchUnit(u, readers.L, readers.R, readers.near, readers.spec);
   port!.postMessage({ type: "done", result }, transferables(result));
 }

@@ -14,8 +14,8 @@ import {
   receiveMessageOnPort,
   Worker,
 } from "node:worker_threads";
+import { workerUrl } from "../core/worker-url.ts";
 import type { Zoned, Zoning } from "./kernel.ts";
-import { sortWorkerScript } from "./worker-script.ts";
 
 export interface SortJob {
   n: number;
@@ -63,9 +63,9 @@ export function startSortThread(options: { script?: URL } = {}): Promise<boolean
   return starting;
 }
 
-/** `script` (tests): the worker's entry, instead of the bundle (e.g. the tsx fallback). */
+/** `script` (tests): another entry of the worker than the one beside this module. */
 async function start(script?: URL): Promise<boolean> {
-  const url = script ?? (await sortWorkerScript());
+  const url = script ?? workerUrl("sort-worker", import.meta.url);
   const ctrl = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(url, { workerData: { port: port2, ctrl }, transferList: [port2] });

@@ -2,11 +2,14 @@
 // memory while the calling thread sorts the left side (see sort-thread.ts). One job at a time:
 // each reply's arrays stay valid until the next job.
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
+import { InternalError } from "../core/errors.ts";
 import { sortShared } from "./kernel.ts";
 import type { SortJob, SortReply } from "./sort-thread.ts";
 
 const { port, ctrl } = workerData as { port: MessagePort; ctrl: Int32Array };
-if (!parentPort || !port) throw new Error("sort-worker.ts runs only as the kernel's helper thread");
+if (!parentPort || !port) {
+  throw new InternalError("sort-worker runs only as the kernel's helper thread");
+}
 
 port.on("message", (job: SortJob) => {
   let reply: SortReply;

@@ -2,11 +2,11 @@
 // opens both sides once and takes the next unit when it finishes one, so a few dense units do
 // not hold up the rest. Typed errors thrown in a worker reach the caller as the same classes.
 import { Worker } from "node:worker_threads";
-import * as errors from "../core/errors.ts";
+import { deserializeError, type SerializedError } from "../core/errors.ts";
+import { workerUrl } from "../core/worker-url.ts";
 import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
-import { workerScript } from "./worker-script.ts";
 
 export type ToWorker =
   | { type: "init"; left: SideTable; right: SideTable; spec: MatchSpec }
@@ -17,35 +17,6 @@ type FromWorker =
   | { type: "ready" }
   | { type: "done"; result: UnitResult }
   | { type: "error"; error: SerializedError };
-
-interface SerializedError {
-  name: string;
-  message: string;
-  file?: string;
-  column?: string;
-  stack?: string;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  if (err instanceof Error) {
-    const e = err as Error & { file?: string; column?: string };
-    return { name: e.name, message: e.message, file: e.file, column: e.column, stack: e.stack };
-  }
-  return { name: "Error", message: String(err) };
-}
-
-function deserializeError(s: SerializedError): Error {
-  const Cls = (errors as Record<string, unknown>)[s.name];
-  if (typeof Cls === "function" && Cls.prototype instanceof errors.AstroPileError) {
-    // The message already names the place; keep the fields for callers that read them.
-    const e = new (Cls as typeof errors.AstroPileError)(s.message);
-    Object.assign(e, { file: s.file, column: s.column });
-    return e;
-  }
-  const e = new Error(`${s.name}: ${s.message}`);
-  if (s.stack) e.stack = s.stack;
-  return e;
-}
 
 /** The result's own array buffers (moved, not copied, to the main thread). */
 export function transferables(r: UnitResult): ArrayBuffer[] {
@@ -67,7 +38,7 @@ export interface RunOptions {
   threads: number;
   /** Called once per unit, in completion order. */
   onResult: (r: UnitResult) => void;
-  /** Worker script (default: the bundled one, see worker-script.ts). */
+  /** Worker module (default: match-worker beside this module, see core/worker-url.ts). */
   script?: URL;
 }
 
@@ -87,8 +58,8 @@ export async function runUnits(o: RunOptions): Promise<void> {
   }
   const count = Math.min(o.threads, o.units.length);
   if (count === 0) return;
-  const script = o.script ?? (await workerScript());
-  // The script needs no loader: the parent's --import flags are not passed on.
+  const script = o.script ?? workerUrl("match-worker", import.meta.url);
+  // The module needs no loader: the parent's --import flags are not passed on.
   const workers = Array.from({ length: count }, () => new Worker(script, { execArgv: [] }));
   let next = 0;
   try {

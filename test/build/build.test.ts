@@ -5,15 +5,8 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import {
-  build,
-  builtinSpec,
-  checkSpec,
-  hscSpec,
-  loadSpec,
-  SpecError,
-} from "../../src/build/index.ts";
-import { FormatError, SchemaError } from "../../src/core/errors.ts";
+import { build, builtinSpec, checkSpec, hscSpec, loadSpec } from "../../src/build/index.ts";
+import { FormatError, SchemaError, SpecError } from "../../src/core/errors.ts";
 import { cutout, openFits, TanWcs } from "../../src/formats/index.ts";
 import { lookupIdKey } from "../../src/storage/id-index.ts";
 import { readManifest, verifyDataset } from "../../src/storage/manifest.ts";

@@ -20,6 +20,7 @@ import { build, checkSpec, hscSpec } from "../../src/build/index.ts";
 import { statePaths } from "../../src/build/state.ts";
 import { verifyDataset } from "../../src/storage/manifest.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";
 import { assertSameDataset } from "./helpers.ts";
@@ -53,19 +54,7 @@ function runBuild(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      // --import h5wasm/node: loads libhdf5 natively before the launcher registers tsx (2 s faster).
-      [
-        "--import",
-        "h5wasm/node",
-        join(ROOT, "bin", "astropile.mjs"),
-        "build",
-        specPath,
-        "--out",
-        out,
-        "--workers",
-        String(workers),
-        "--json",
-      ],
+      cliArgs("build", specPath, "--out", out, "--workers", String(workers), "--json"),
       { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";

@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readAll } from "../build/helpers.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -293,15 +294,14 @@ describe("errors and exit codes", () => {
     assert.match(cone.stdout, /--radius <arcsec>.*arcseconds/);
   });
 
-  test("the launcher bin/astropile.mjs runs the same commands with the same exit codes", () => {
-    const ok = spawnSync(
-      process.execPath,
-      ["bin/astropile.mjs", "info", join(demoDir, "desi"), "--json"],
-      { cwd: ROOT, encoding: "utf8" },
-    );
+  test("the command as a process (src/cli/bin.ts) gives the same answers and exit codes", () => {
+    const ok = spawnSync(process.execPath, cliArgs("info", join(demoDir, "desi"), "--json"), {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).name, "desi");
-    const bad = spawnSync(process.execPath, ["bin/astropile.mjs", "info", dir], {
+    const bad = spawnSync(process.execPath, cliArgs("info", dir), {
       cwd: ROOT,
       encoding: "utf8",
     });

@@ -9,11 +9,11 @@ import { test } from "node:test";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir("astropile-xmatch-cli-");
-const BIN = join(import.meta.dirname, "..", "..", "bin", "astropile.mjs");
 
 async function write(root: string, seed: number, ids: (i: number) => string, rows = 300) {
   const all = skyPoints(300, seed, 0.02);
@@ -39,7 +39,7 @@ const HALF = join(dir, "half");
 await write(HALF, 21, (i) => `h${i}`, 150);
 
 function run(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+  return spawnSync(process.execPath, cliArgs(...args), { encoding: "utf8" });
 }
 
 test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async () => {

@@ -1,0 +1,49 @@
+// Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
+// column, the manifest, the positions and object-id sidecars. Most users want the Dataset API
+// (`openDataset`); this is for tools that plan their own reads and writes.
+export { CARD_NAME, renderCard, writeCard } from "./card.ts";
+export {
+  DatasetWriter,
+  type DatasetWriterOptions,
+  STANDARD_COLUMNS,
+  type WriteProgress,
+  writeDataset,
+} from "./dataset-writer.ts";
+export { ID_INDEX_NAME, lookupIdKey } from "./id-index.ts";
+export {
+  KEY_ORDER,
+  MANIFEST_NAME,
+  PARTITION_ORDER,
+  parsePartitionPath,
+  partitionFileName,
+  partitionPath,
+  pixelDir,
+} from "./layout.ts";
+export {
+  type ColumnEntry,
+  type ConfigEntry,
+  type FileEntry,
+  FORMAT_VERSION,
+  type IdIndexEntry,
+  type Manifest,
+  type PositionsEntry,
+  type Provenance,
+  parseManifest,
+  readManifest,
+  sha256File,
+  type VerifyOptions,
+  verifyDataset,
+  writeManifest,
+} from "./manifest.ts";
+export {
+  type ColumnInfo,
+  type OpenOptions as PartitionOpenOptions,
+  PartitionFile,
+} from "./partition-file.ts";
+export {
+  type Compression,
+  PartitionWriter,
+  type WriterOptions,
+  type WrittenFile,
+} from "./partition-writer.ts";
+export { buildPositions, POSITIONS_NAME, PositionsFile } from "./positions.ts";
