@@ -10,9 +10,9 @@
 //
 // Every JSON file is written to a temporary name, fsynced and renamed, so a kill leaves either
 // the old state or the new one. A file that is not there means "not done yet".
-import { open, readFile, rename, rm, rmdir } from "node:fs/promises";
+import { readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fsyncDir } from "../storage/partition-writer.ts";
+import { writeFileAtomic } from "../core/atomic-file.ts";
 
 export const STATE_DIR = ".astropile-build";
 
@@ -55,16 +55,7 @@ export function toJson(value: unknown): string {
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const handle = await open(temp, "w");
-  try {
-    await handle.writeFile(`${toJson(value)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  await fsyncDir(join(path, ".."));
+  await writeFileAtomic(path, `${toJson(value)}\n`);
 }
 
 /** The parsed file, or null when it does not exist (or is unreadable: treated as not done). */

@@ -1,8 +1,9 @@
 // The dataset card: README.md at the dataset root, YAML front matter in the HuggingFace
 // convention (configs, data files, features) and a readable schema table. Generated from the
 // manifest, and rewritten whenever the manifest is, so the two never disagree.
-import { open, rename } from "node:fs/promises";
+
 import { join } from "node:path";
+import { writeFileAtomic } from "../core/atomic-file.ts";
 import type { ColumnEntry, Manifest } from "./manifest.ts";
 
 export const CARD_NAME = "README.md";
@@ -91,14 +92,5 @@ export function renderCard(manifest: Manifest): string {
 
 /** Writes README.md atomically beside the manifest. */
 export async function writeCard(root: string, manifest: Manifest): Promise<void> {
-  const path = join(root, CARD_NAME);
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, "w");
-  try {
-    await handle.writeFile(renderCard(manifest));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
+  await writeFileAtomic(join(root, CARD_NAME), renderCard(manifest));
 }

@@ -1,16 +1,17 @@
 // astropile.json: the only thing a reader needs to plan a query. It lists the columns of each
 // config and every file with its pixel, `_healpix_29` key range, rows, bytes and sha256.
 // It is replaced atomically (temp file, fsync, rename) and always last, after the files.
+
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, readFile, rename, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
 import { AstroPileError, ManifestError, ManifestMismatchError } from "../core/errors.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
-import { fsyncDir } from "./partition-writer.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -172,17 +173,7 @@ export function parseManifest(text: string, path: string): Manifest {
 /** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
 export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
   const checked = ManifestSchema.parse({ ...manifest, updated: new Date().toISOString() });
-  const path = join(root, MANIFEST_NAME);
-  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const handle = await open(temp, "w");
-  try {
-    await handle.writeFile(`${JSON.stringify(checked, null, 1)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  await fsyncDir(root);
+  await writeFileAtomic(join(root, MANIFEST_NAME), `${JSON.stringify(checked, null, 1)}\n`);
 }
 
 export async function sha256File(path: string): Promise<string> {

@@ -2,10 +2,12 @@
 // HDF5 dataset grown batch by batch, so memory stays bounded by the batch size whatever the
 // file size. The file is written under a temporary name, fsynced and renamed: a reader never
 // sees a half-written file under the final name.
+
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { fsyncDir } from "../core/atomic-file.ts";
 import {
   allocate,
   batchRows,
@@ -351,13 +353,4 @@ async function fsyncAndHash(path: string): Promise<string> {
   // Hashing reads from the page cache while the kernel writes back: overlap the two.
   const [sha256] = await Promise.all([digest(), sync()]);
   return sha256;
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
