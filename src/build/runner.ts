@@ -18,7 +18,7 @@ import { mkdir, readFile, stat } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { bytesPerRow, type ColumnSpec } from "../core/columns.ts";
-import { InternalError, SpecError, UsageError } from "../core/errors.ts";
+import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/errors.ts";
 import { removeScratch } from "../storage/dataset-writer.ts";
 import { type FileEntry, type Manifest, readManifest, sha256File } from "../storage/manifest.ts";
 import { assemble } from "./assemble.ts";
@@ -478,10 +478,22 @@ function emptyReport(spec: ResolvedSpec, fp: string): BuildReport {
 
 /** Reads a build report written next to a config's files. */
 export async function readReport(out: string, config: string): Promise<BuildReport | null> {
+  const path = join(out, config, REPORT_NAME);
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(out, config, REPORT_NAME), "utf8")) as BuildReport;
-  } catch {
-    return null;
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new CorruptFileError(`cannot read the build report: ${(err as Error).message}`, {
+      file: path,
+    });
+  }
+  try {
+    return JSON.parse(text) as BuildReport;
+  } catch (err) {
+    throw new CorruptFileError(`build report is not valid JSON: ${(err as Error).message}`, {
+      file: path,
+    });
   }
 }
 

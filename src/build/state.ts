@@ -13,6 +13,7 @@
 import { readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic-file.ts";
+import { BuildStateError } from "../core/errors.ts";
 
 export const STATE_DIR = ".astropile-build";
 
@@ -58,12 +59,25 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, `${toJson(value)}\n`);
 }
 
-/** The parsed file, or null when it does not exist (or is unreadable: treated as not done). */
+/**
+ * The parsed file, or null when it does not exist (not done yet). Files are written atomically,
+ * so one that exists but does not parse was damaged from outside: a BuildStateError naming it.
+ */
 export async function readJson<T>(path: string): Promise<T | null> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, "utf8")) as T;
-  } catch {
-    return null;
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new BuildStateError(`cannot read build state: ${(err as Error).message}`, { file: path });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new BuildStateError(
+      `build state is not valid JSON (${(err as Error).message}); remove the build's .astropile-build directory to start over`,
+      { file: path },
+    );
   }
 }
 
