@@ -1,7 +1,11 @@
-// The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
-// Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
-// `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
-// layer, plus the low-level pieces of each.
+/**
+ * The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
+ * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
+ * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
+ * layer, plus the low-level pieces of each.
+ *
+ * @module astropile
+ */
 export * from "./build/index.ts";
 export {
   CacheArchiveError,

@@ -1,6 +1,10 @@
-// Public API of the download cache. The functions use the cache at $ASTROPILE_CACHE_DIR
-// (default $XDG_CACHE_HOME/astropile, i.e. ~/.cache/astropile) unless given `cacheDir`;
-// `openCache()` returns an object with the same operations for one explicit configuration.
+/**
+ * Public API of the download cache. The functions use the cache at $ASTROPILE_CACHE_DIR
+ * (default $XDG_CACHE_HOME/astropile, i.e. ~/.cache/astropile) unless given `cacheDir`;
+ * `openCache()` returns an object with the same operations for one explicit configuration.
+ *
+ * @module astropile/cache
+ */
 import {
   type ExportResult,
   exportCache as exportArchive,

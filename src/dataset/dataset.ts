@@ -120,6 +120,7 @@ export class Dataset {
     });
   }
 
+  /** A view of whole parent datasets (openDataset, the cross-match's sides). @internal */
   static fromSources(sources: Source[]): Dataset {
     return Dataset.unfiltered(sources, null);
   }

@@ -1,5 +1,9 @@
-// Readers and writers of outside formats: FITS (with TAN WCS), CSV and ECSV. Columns come out
-// in the storage column model (ColumnSpec / ColumnBatch) with null masks beside them.
+/**
+ * Readers and writers of outside formats: FITS (with TAN WCS), CSV and ECSV. Columns come out
+ * in the storage column model (ColumnSpec / ColumnBatch) with null masks beside them.
+ *
+ * @module astropile/formats
+ */
 export {
   CsvReader,
   type CsvReadOptions,

@@ -1,6 +1,10 @@
-// Public API of the sky index: HEALPix NESTED (orders 0..29) and angular distances.
-// Units: degrees for positions, radii and separations (ICRS ra/dec); pixel indices are
-// NESTED; order-29 indices are the `_healpix_29` keys of the on-disk layout.
+/**
+ * Public API of the sky index: HEALPix NESTED (orders 0..29) and angular distances.
+ * Units: degrees for positions, radii and separations (ICRS ra/dec); pixel indices are
+ * NESTED; order-29 indices are the `_healpix_29` keys of the on-disk layout.
+ *
+ * @module astropile/sky
+ */
 
 export {
   angleToChord,

@@ -1,6 +1,10 @@
-// Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
-// column, the manifest, the positions and object-id sidecars. Most users want the Dataset API
-// (`openDataset`); this is for tools that plan their own reads and writes.
+/**
+ * Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
+ * column, the manifest, the positions and object-id sidecars. Most users want the Dataset API
+ * (`openDataset`); this is for tools that plan their own reads and writes.
+ *
+ * @module astropile/storage
+ */
 export { CARD_NAME, renderCard, writeCard } from "./card.ts";
 export {
   DatasetWriter,

@@ -1,9 +1,15 @@
-// Synthetic surveys: deterministic from a seed, written as raw source files (FITS tiles, CSV and
-// ECSV catalogs, FITS spectra and cubes) so the builders run on them end to end.
-//
-//   <dir>/hsc/    tiles/<filter>/<tract>/<px,py>/calexp-*.fits, catalog/*.csv, truth/*.ecsv
-//   <dir>/desi/   spectra/main/dark/<pixel>/coadd-*.fits, zcatalog/*.ecsv
-//   <dir>/manga/  cubes/manga-*-LOGCUBE.fits, maps/manga-*-MAPS.fits, drpall.ecsv
+/**
+ * Synthetic surveys: deterministic from a seed, written as raw source files (FITS tiles, CSV and
+ * ECSV catalogs, FITS spectra and cubes) so the builders run on them end to end.
+ *
+ * ```text
+ * <dir>/hsc/    tiles/<filter>/<tract>/<px,py>/calexp-*.fits, catalog/*.csv, truth/*.ecsv
+ * <dir>/desi/   spectra/main/dark/<pixel>/coadd-*.fits, zcatalog/*.ecsv
+ * <dir>/manga/  cubes/manga-*-LOGCUBE.fits, maps/manga-*-MAPS.fits, drpall.ecsv
+ * ```
+ *
+ * @module astropile/synth
+ */
 import { join } from "node:path";
 import { type IfuResult, writeIfuSurvey } from "./ifu.ts";
 import { type ImagingResult, writeImagingSurvey } from "./imaging.ts";

@@ -288,6 +288,7 @@ export class MatchedDataset {
   private readonly leftDs: Dataset;
   private readonly rightDs: Dataset;
 
+  /** Made by crossMatch (its `dataset`). @internal */
   constructor(
     left: Source,
     right: Source,
