@@ -1,7 +1,7 @@
-// The package entry (`import ... from "astropile"`, src/index.ts) exposes every layer's API.
+// The package entry (src/index.ts, `import ... from "astropile"`; test/package checks the built one).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import * as astropile from "astropile";
+import * as astropile from "../src/index.ts";
 
 test("the package entry exports the public API", () => {
   for (const name of [
