@@ -54,6 +54,8 @@ export {
   UsageError,
   WriteError,
 } from "./core/errors.ts";
+export { sha256File } from "./core/hash.ts";
+export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./sky/index.ts";
 export {

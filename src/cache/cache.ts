@@ -8,11 +8,12 @@
 // other copy is collected later. A reader only trusts meta.json whose data file exists with
 // the recorded size, so it never sees a partial file. Removal unlinks files; on Linux (and
 // NFS, via silly-rename) a process that already opened the file keeps reading it.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs, { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { InternalError } from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
 import { defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 import {
   CacheConfigError,
@@ -224,16 +225,6 @@ async function ignoreMissing<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-async function hashFile(file: string, upTo?: number, into = createHash("sha256")) {
-  if (upTo === 0) return into;
-  const stream = fs.createReadStream(file, {
-    highWaterMark: 1 << 20,
-    end: upTo === undefined ? undefined : upTo - 1,
-  });
-  for await (const chunk of stream) into.update(chunk as Buffer);
-  return into;
-}
-
 function toEntry(meta: EntryMeta, p: string, stat: fs.Stats): CacheEntry {
   return {
     url: meta.url,
@@ -420,7 +411,7 @@ export class DownloadCache {
       }
       return null;
     }
-    const actual = (await hashFile(hit.path)).digest("hex");
+    const actual = await sha256File(hit.path);
     if (actual === hit.meta.sha256) return hit;
     await this.removeEntry(hit.meta.key, hit.meta.file);
     if (offline) {
@@ -1196,7 +1187,7 @@ export class DownloadCache {
     const key = keyForUrl(url);
     const hit = await this.readHit(key);
     if (!hit) throw new CacheEntryNotFoundError(normalizeUrl(url), this.dir);
-    const actual = (await hashFile(hit.path)).digest("hex");
+    const actual = await sha256File(hit.path);
     const expected = sha256?.toLowerCase() ?? hit.meta.sha256;
     if (actual !== hit.meta.sha256 || actual !== expected) {
       await this.removeEntry(key, hit.meta.file);
@@ -1342,7 +1333,7 @@ export class DownloadCache {
       return null;
     }
     if (deep) {
-      const actual = (await hashFile(dataPath)).digest("hex");
+      const actual = await sha256File(dataPath);
       if (actual !== m.sha256) {
         const detail = `sha256 is ${actual}, meta.json records ${m.sha256}`;
         await add({ kind: "checksum-mismatch", path: dataPath, url, detail }, removeAll);
@@ -1351,11 +1342,6 @@ export class DownloadCache {
     }
     return m;
   }
-}
-
-/** Hex SHA-256 of a file, streaming. */
-export async function sha256File(file: string): Promise<string> {
-  return (await hashFile(file)).digest("hex");
 }
 
 export { sha256Hex };

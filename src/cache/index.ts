@@ -17,6 +17,8 @@ import {
 } from "./cache.ts";
 import { defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 
+export { sha256File } from "../core/hash.ts";
+export { formatBytes, parseBytes } from "../core/units.ts";
 export type { ArchiveEntry, ExportResult, ImportResult } from "./archive.ts";
 export type {
   CacheConfig,
@@ -29,15 +31,8 @@ export type {
   CheckReport,
   DownloadOptions,
 } from "./cache.ts";
-export { DownloadCache, sha256File } from "./cache.ts";
-export {
-  DEFAULT_MAX_BYTES,
-  defaultCacheDir,
-  defaultMaxBytes,
-  formatBytes,
-  offlineFromEnv,
-  parseBytes,
-} from "./config.ts";
+export { DownloadCache } from "./cache.ts";
+export { DEFAULT_MAX_BYTES, defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 export {
   CacheArchiveError,
   CacheConfigError,

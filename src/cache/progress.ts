@@ -2,7 +2,7 @@
 // terminal, so logs and pipes stay clean.
 import { createRequire } from "node:module";
 import type cliProgressTypes from "cli-progress";
-import { formatBytes } from "./config.ts";
+import { formatBytes } from "../core/units.ts";
 
 // Loaded on first use: most processes that use the cache never draw a bar.
 let cliProgress: typeof cliProgressTypes | null = null;

@@ -12,6 +12,7 @@ import {
 } from "../build/index.ts";
 import { writeJsonAtomic } from "../build/state.ts";
 import { UsageError } from "../core/errors.ts";
+import { parseBytes } from "../core/units.ts";
 import { generateSurveys, PRESETS, type SynthResult } from "../synth/index.ts";
 import { formatBytes, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
 import { buildProgress } from "./progress.ts";
@@ -24,14 +25,6 @@ export interface BuildFlags {
   json?: boolean;
   quiet?: boolean;
   printSpec?: string;
-}
-
-/** "512M", "2G", "1000000" → bytes. */
-export function parseSize(text: string, name: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${name} "${text}" is not a size (e.g. 512M, 2G)`);
-  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase()] ?? 1;
-  return Math.floor(Number(m[1]) * mult);
 }
 
 function workersOption(value: string | undefined): number | undefined {
@@ -65,7 +58,7 @@ async function runBuild(
     return await build(spec, {
       out: outDir,
       workers: workersOption(flags.workers),
-      memoryBytes: flags.memory ? parseSize(flags.memory, "--memory") : undefined,
+      memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
       onProgress: (p) => progress.update(p),
       log: (line) => progress.log(`${label} ${line}`),
     });

@@ -11,13 +11,13 @@ import {
   clearCache,
   downloadFile,
   exportCache,
-  formatBytes,
   importCache,
-  parseBytes,
   pinCacheEntry,
   verifyCacheEntry,
 } from "../cache/index.ts";
 import { AstroPileError } from "../core/errors.ts";
+import { formatBytes, parseBytes } from "../core/units.ts";
+import { usageExit } from "./format.ts";
 
 function out(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -47,6 +47,15 @@ function entryJson(e: CacheEntry) {
   };
 }
 
+/** A size argument; a bad one is a usage error (exit 2). */
+function bytesOption(text: string): number {
+  try {
+    return parseBytes(text, "--max-bytes");
+  } catch (err) {
+    throw usageExit(err as Error);
+  }
+}
+
 /** Adds `astropile cache` and its subcommands to the program. */
 export function registerCacheCommand(program: Command): void {
   const cache = program
@@ -70,7 +79,7 @@ export function registerCacheCommand(program: Command): void {
     const o = cache.opts<{ cacheDir?: string; maxBytes?: string }>();
     return {
       cacheDir: o.cacheDir,
-      maxBytes: o.maxBytes === undefined ? undefined : parseBytes(o.maxBytes),
+      maxBytes: o.maxBytes === undefined ? undefined : bytesOption(o.maxBytes),
     };
   };
 

@@ -2,6 +2,8 @@
 // carry their exit code.
 import { isAstroPileError, SpecError, UsageError } from "../core/errors.ts";
 
+export { formatBytes } from "../core/units.ts";
+
 export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
@@ -20,17 +22,6 @@ export function printJson(value: unknown): void {
       2,
     ),
   );
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatCount(n: number): string {

@@ -1,6 +1,8 @@
 // Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
 // column, the manifest, the positions and object-id sidecars. Most users want the Dataset API
 // (`openDataset`); this is for tools that plan their own reads and writes.
+
+export { sha256File } from "../core/hash.ts";
 export { CARD_NAME, renderCard, writeCard } from "./card.ts";
 export {
   DatasetWriter,
@@ -30,7 +32,6 @@ export {
   type Provenance,
   parseManifest,
   readManifest,
-  sha256File,
   type VerifyOptions,
   verifyDataset,
   writeManifest,

@@ -1,13 +1,12 @@
 // astropile.json: the only thing a reader needs to plan a query. It lists the columns of each
 // config and every file with its pixel, `_healpix_29` key range, rows, bytes and sha256.
 // It is replaced atomically (temp file, fsync, rename) and always last, after the files.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { open, readFile, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
 import { AstroPileError, ManifestError, ManifestMismatchError } from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { fsyncDir } from "./partition-writer.ts";
@@ -183,13 +182,6 @@ export async function writeManifest(root: string, manifest: Manifest): Promise<v
   }
   await rename(temp, path);
   await fsyncDir(root);
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 export interface VerifyOptions {
