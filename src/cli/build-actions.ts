@@ -13,10 +13,18 @@ import {
 import { writeJsonAtomic } from "../build/state.ts";
 import { UsageError } from "../core/errors.ts";
 import { parseBytes } from "../core/units.ts";
+import { type DatasetSummary, summarizeDataset } from "../dataset/index.ts";
 import { generateSurveys, PRESETS, type SynthResult } from "../synth/index.ts";
-import { formatBytes, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
+import {
+  areaText,
+  formatBytes,
+  formatCount,
+  formatSeconds,
+  numberOption,
+  out,
+  printJson,
+} from "./format.ts";
 import { buildProgress } from "./progress.ts";
-import { type DatasetSummary, summarize } from "./summary.ts";
 
 export interface BuildFlags {
   out?: string;
@@ -159,12 +167,6 @@ async function demoSources(
   return { ...marker, reused: false };
 }
 
-/** deg² above 1, else arcmin². */
-export function areaText(deg2: number): string {
-  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
-  return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
-}
-
 export async function demo(flags: DemoFlags): Promise<void> {
   if (flags.size !== "tiny" && flags.size !== "small" && flags.size !== "medium")
     throw new UsageError(`--size must be tiny, small or medium, not "${flags.size}"`);
@@ -187,7 +189,7 @@ export async function demo(flags: DemoFlags): Promise<void> {
     const spec = builtinSpec(key, join(sourcesDir, key), { stampSize: stamp });
     const outDir = join(root, key);
     const result = await runBuild(spec, outDir, flags, `[${key}]`);
-    results.push({ key, result, summary: await summarize(outDir, result.manifest, spec.config) });
+    results.push({ key, result, summary: await summarizeDataset(outDir, { config: spec.config }) });
   }
   const total = (performance.now() - t0) / 1000;
   if (flags.json) {

@@ -5,12 +5,18 @@ import { resolve } from "node:path";
 import { readReport } from "../build/index.ts";
 import { type ColumnValues, concatValues } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
-import { type Dataset, openDataset } from "../dataset/index.ts";
+import { type Dataset, openDataset, summarizeDataset } from "../dataset/index.ts";
 import { angularSeparationDeg } from "../sky/index.ts";
 import { readManifest } from "../storage/manifest.ts";
-import { areaText } from "./build-actions.ts";
-import { formatBytes, formatCount, numberOption, out, printJson, table } from "./format.ts";
-import { summarize } from "./summary.ts";
+import {
+  areaText,
+  formatBytes,
+  formatCount,
+  numberOption,
+  out,
+  printJson,
+  table,
+} from "./format.ts";
 
 function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
   if (wanted) {
@@ -37,7 +43,7 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
     : Object.keys(manifest.configs);
   const details = [];
   for (const config of configs) {
-    const summary = await summarize(root, manifest, config);
+    const summary = await summarizeDataset(root, { config });
     const entry = manifest.configs[config];
     const report = await readReport(root, config);
     details.push({ config, entry, summary, report });

@@ -24,6 +24,12 @@ export function printJson(value: unknown): void {
   );
 }
 
+/** A sky area: deg² above 1, else arcmin²; NaN (not computed) says why. */
+export function areaText(deg2: number): string {
+  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
+  return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
+}
+
 export function formatCount(n: number): string {
   return n.toLocaleString("en-US");
 }

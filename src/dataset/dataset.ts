@@ -169,6 +169,11 @@ export class Dataset {
 
   // ---- inspect ---------------------------------------------------------------------------
 
+  /** Directory of the (first) parent dataset. */
+  get root(): string {
+    return this.s.sources[0].root;
+  }
+
   /** Configs of the (first) parent dataset. */
   get configs(): string[] {
     return this.s.sources[0].configs;

@@ -5,7 +5,12 @@ import { open, readFile, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
-import { AstroPileError, ManifestError, ManifestMismatchError } from "../core/errors.ts";
+import {
+  AstroPileError,
+  ManifestError,
+  ManifestMismatchError,
+  NotFoundError,
+} from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
@@ -113,6 +118,10 @@ export function emptyManifest(name: string, provenance: Provenance): Manifest {
   };
 }
 
+/**
+ * Reads and validates `<root>/astropile.json`. A root that does not exist is a NotFoundError
+ * ("no such directory"); a directory without a manifest, or a bad one, a ManifestError.
+ */
 export async function readManifest(root: string): Promise<Manifest> {
   const path = join(root, MANIFEST_NAME);
   let text: string;
@@ -127,6 +136,7 @@ export async function readManifest(root: string): Promise<Manifest> {
   } catch (err) {
     if (err instanceof AstroPileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") await checkDirectory(root);
     throw new ManifestError(
       code === "ENOENT"
         ? "no manifest: not an AstroPile dataset"
@@ -135,6 +145,17 @@ export async function readManifest(root: string): Promise<Manifest> {
     );
   }
   return parseManifest(text, path);
+}
+
+/** A dataset root that is not there, or not a directory, is a NotFoundError naming it. */
+async function checkDirectory(root: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(root)).isDirectory();
+  } catch {
+    throw new NotFoundError(`no such directory: ${root}`);
+  }
+  if (!isDir) throw new NotFoundError(`not a directory: ${root}`);
 }
 
 export function parseManifest(text: string, path: string): Manifest {

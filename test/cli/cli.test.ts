@@ -256,6 +256,12 @@ describe("errors and exit codes", () => {
       notDataset.stderr,
       /^astropile: no manifest: not an AstroPile dataset \(file .*astropile\.json\)\n$/,
     );
+    for (const cmd of ["info", "head", "cone"]) {
+      const where = cmd === "cone" ? ["--ra", "1", "--dec", "1", "--radius", "1"] : [];
+      const missing = await cli(cmd, join(dir, "nope"), ...where);
+      assert.equal(missing.code, 1, cmd);
+      assert.equal(missing.stderr, `astropile: no such directory: ${join(dir, "nope")}\n`, cmd);
+    }
     const badRa = await cli(
       "cone",
       join(demoDir, "hsc"),
