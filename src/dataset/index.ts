@@ -4,6 +4,8 @@ export {
   type BatchOptions,
   concatenate,
   Dataset,
+  type NearestRows,
+  type NearestRowsOptions,
   type OpenOptions,
   openDataset,
   type Region,
