@@ -76,11 +76,13 @@ export {
   type CrossMatchResult,
   type CrossMatchStats,
   catalogRow,
+  countLeftMatched,
   crossMatch,
   type MatchCatalog,
   MatchedDataset,
   type MatchedExample,
   type ObjectId,
+  writeCatalogCsv,
 } from "./xmatch/crossmatch.ts";
 export {
   type MatchOptions,

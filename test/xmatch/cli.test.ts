@@ -112,11 +112,14 @@ test("xmatch --how left --json: unmatched left rows have null right fields", () 
   const doc = JSON.parse(r.stdout) as {
     rows: number;
     leftRows: number;
+    leftMatched: number;
     pairs: Array<{ right_object_id: string | null; sep_arcsec: number | null; matched: boolean }>;
   };
   assert.equal(doc.rows, doc.leftRows);
   const unmatched = doc.pairs.filter((p) => !p.matched);
   assert.ok(unmatched.length > 0 && unmatched.length < doc.rows);
+  // One row per left row (nearest, 1 neighbour): the matched rows are the matched left rows.
+  assert.equal(doc.leftMatched, doc.rows - unmatched.length);
   for (const p of unmatched) {
     assert.equal(p.right_object_id, null);
     assert.equal(p.sep_arcsec, null);
