@@ -57,6 +57,7 @@ export {
 export { sha256File } from "./core/hash.ts";
 export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
+export * from "./demo/index.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,
