@@ -56,7 +56,23 @@ import {
   tmpOwner,
   validatorHash,
 } from "./layout.ts";
-import { type ProgressHandler, terminalProgress } from "./progress.ts";
+
+/** A download's progress, as `onProgress` receives it. */
+export interface DownloadProgress {
+  /** Cache key URL. */
+  url: string;
+  /** URL the bytes come from. */
+  source: string;
+  /** Bytes of the file on disk so far, including a resumed prefix. */
+  receivedBytes: number;
+  /** Full size when known. */
+  totalBytes: number | null;
+  /** Bytes that were already on disk when this transfer started (resume). */
+  resumedFrom: number;
+  done: boolean;
+}
+
+export type ProgressHandler = (p: DownloadProgress) => void;
 
 export type CacheMode = boolean | "update" | "revalidate";
 
@@ -84,9 +100,11 @@ export interface DownloadOptions {
   /** Inactivity timeout: no response or no body bytes for this long (default 30 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called as bytes arrive (at most every 100 ms, and once when complete). The library draws
+   * nothing: the CLI turns these events into a bar.
+   */
   onProgress?: ProgressHandler;
-  /** Progress bar on stderr; default: when stderr is a terminal. */
-  progress?: boolean;
   /** Extra request headers (e.g. Authorization). */
   headers?: Record<string, string>;
   /**
@@ -728,18 +746,14 @@ export class DownloadCache {
     resumedFrom: number,
     total: number | null,
   ): ((received: number, done: boolean) => void) | null {
-    const handlers: ProgressHandler[] = [];
-    if (opts.onProgress) handlers.push(opts.onProgress);
-    const wantBar = opts.progress ?? (process.stderr.isTTY === true && !process.env.CI);
-    if (wantBar) handlers.push(terminalProgress(url.split("/").pop() || url));
-    if (handlers.length === 0) return null;
+    const handler = opts.onProgress;
+    if (!handler) return null;
     let last = 0;
     return (received, done) => {
       const now = Date.now();
       if (!done && now - last < 100) return;
       last = now;
-      const p = { url, source, receivedBytes: received, totalBytes: total, resumedFrom, done };
-      for (const h of handlers) h(p);
+      handler({ url, source, receivedBytes: received, totalBytes: total, resumedFrom, done });
     };
   }
 

@@ -30,6 +30,8 @@ export type {
   CacheWarning,
   CheckReport,
   DownloadOptions,
+  DownloadProgress,
+  ProgressHandler,
 } from "./cache.ts";
 export { DownloadCache } from "./cache.ts";
 export { DEFAULT_MAX_BYTES, defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
@@ -45,8 +47,6 @@ export {
   type DownloadFailure,
 } from "./errors.ts";
 export { keyForUrl, normalizeUrl } from "./layout.ts";
-export type { DownloadProgress, ProgressHandler } from "./progress.ts";
-export { terminalProgress } from "./progress.ts";
 
 /** Where and how big: overrides for the environment-derived defaults. */
 export interface CacheLocation {

@@ -1,5 +1,5 @@
 // Actions of `astropile build` and `astropile demo` (loaded when one of them runs): thin layers
-// over src/build and src/synth. Progress goes to stderr, results to stdout (summary or JSON).
+// over src/build and src/demo. Progress goes to stderr, results to stdout (summary or JSON).
 import { join, resolve } from "node:path";
 import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
 import { UsageError } from "../core/errors.ts";
@@ -20,7 +20,7 @@ import {
   out,
   printJson,
 } from "./format.ts";
-import { buildProgress, type ProgressView } from "./progress.ts";
+import { buildStep, progress, sourcesStep } from "./progress.ts";
 
 export interface BuildFlags {
   out?: string;
@@ -57,17 +57,21 @@ async function runBuild(
   flags: BuildFlags,
   label: string,
 ): Promise<BuildResult> {
-  const progress = buildProgress(label, { quiet: flags.quiet });
+  const view = progress(label, { quiet: flags.quiet });
   try {
     return await build(spec, {
       out: outDir,
       workers: workersOption(flags.workers),
       memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
-      onProgress: (p) => progress.update(p),
-      log: (line) => progress.log(`${label} ${line}`),
+      onProgress: (p) => {
+        const step = buildStep(p);
+        if (step) view.update(step);
+        else view.stop();
+      },
+      log: (line) => view.log(`${label} ${line}`),
     });
   } finally {
-    progress.stop();
+    view.stop();
   }
 }
 
@@ -124,17 +128,7 @@ export async function demo(flags: DemoFlags): Promise<void> {
     (x) => Number.isInteger(x) && x >= 8 && x <= 512,
   )!;
   const shown = flags.out ?? "demo-data";
-  const views = new Map<string, ProgressView>();
-  const view = (key: string) => {
-    let v = views.get(key);
-    if (!v) {
-      for (const other of views.values()) other.stop();
-      v = buildProgress(`[${key}]`, { quiet: flags.quiet });
-      views.set(key, v);
-    }
-    return v;
-  };
-  let lastLine = 0;
+  const view = progress("", { quiet: flags.quiet });
   let result: DemoResult;
   try {
     result = await runDemo({
@@ -145,19 +139,15 @@ export async function demo(flags: DemoFlags): Promise<void> {
       workers: workersOption(flags.workers),
       memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
       onProgress: (p) => {
-        if (p.stage === "build") return view(p.dataset).update(p.progress);
-        if (flags.quiet) return;
-        const now = Date.now();
-        if (process.stderr.isTTY) process.stderr.write(`\r[sources] ${p.message}   `);
-        else if (now - lastLine > 3000) {
-          process.stderr.write(`[sources] ${p.message}\n`);
-          lastLine = now;
-        }
+        const step = p.stage === "sources" ? sourcesStep(p) : buildStep(p.progress);
+        const who = p.stage === "sources" ? "sources" : p.dataset;
+        if (step) view.update({ ...step, phase: `[${who}] ${step.phase}` });
+        else view.stop();
       },
-      log: (line) => view(line.slice(1, line.indexOf("]"))).log(line),
+      log: (line) => view.log(line),
     });
   } finally {
-    for (const v of views.values()) v.stop();
+    view.stop();
   }
   if (flags.json) {
     printJson({

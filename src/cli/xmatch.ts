@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { catalogRow } from "../xmatch/catalog.ts";
 import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import { crossMatchStep, progress } from "./progress.ts";
 
 export interface XmatchFlags {
   radius?: string;
@@ -20,6 +21,7 @@ export interface XmatchFlags {
   rightConfig?: string;
   limit?: string;
   threads?: string;
+  quiet?: boolean;
 }
 
 export function registerXmatchCommand(program: Command): void {
@@ -60,6 +62,7 @@ export function registerXmatchCommand(program: Command): void {
     )
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
+    .option("--quiet", "no progress on stderr")
     .action(
       action(async (left: string, right: string, flags: XmatchFlags) => xmatch(left, right, flags)),
     );
@@ -89,26 +92,22 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
   const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
   const started = performance.now();
-  const tty = process.stderr.isTTY;
-  let lastLine = 0;
-  const { catalog, dataset, stats } = await crossMatch(left, right, {
-    radiusArcsec: radius,
-    minRadiusArcsec: minRadius,
-    mode,
-    how,
-    nNeighbors: k,
-    threads,
-    onProgress: (p) => {
-      // Progress on stderr: a rewritten line on a terminal, a line every ~10 % otherwise.
-      const line = `xmatch: unit ${p.unitsDone}/${p.unitsTotal}, ${formatCount(p.leftRows)} left rows, ${formatCount(p.rows)} catalog rows`;
-      if (tty) process.stderr.write(`\r${line}`);
-      else if (p.unitsDone === p.unitsTotal || p.unitsDone - lastLine >= p.unitsTotal / 10) {
-        lastLine = p.unitsDone;
-        process.stderr.write(`${line}\n`);
-      }
-    },
-  });
-  if (tty) process.stderr.write("\n");
+  const view = progress("xmatch", { quiet: flags.quiet });
+  let result: Awaited<ReturnType<typeof crossMatch>>;
+  try {
+    result = await crossMatch(left, right, {
+      radiusArcsec: radius,
+      minRadiusArcsec: minRadius,
+      mode,
+      how,
+      nNeighbors: k,
+      threads,
+      onProgress: (p) => view.update(crossMatchStep(p)),
+    });
+  } finally {
+    view.stop();
+  }
+  const { catalog, dataset, stats } = result;
   const seconds = (performance.now() - started) / 1000;
   let written: string | undefined;
   if (flags.out) {

@@ -63,7 +63,7 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
       (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
     ),
   );
-  assert.match(r.stderr, /xmatch: unit \d+\/\d+/);
+  assert.match(r.stderr, /xmatch match: \d+\/\d+ units/);
   assert.equal((doc as unknown as { threads: number }).threads, 1);
 });
 
