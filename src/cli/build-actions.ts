@@ -3,7 +3,7 @@
 import { join, resolve } from "node:path";
 import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
 import { UsageError } from "../core/errors.ts";
-import { parseBytes } from "../core/units.ts";
+import { formatBytes, parseBytes } from "../core/units.ts";
 import {
   BUILTIN_NAMES,
   type BuiltinName,
@@ -11,15 +11,7 @@ import {
   type DemoResult,
   runDemo,
 } from "../demo/index.ts";
-import {
-  areaText,
-  formatBytes,
-  formatCount,
-  formatSeconds,
-  numberOption,
-  out,
-  printJson,
-} from "./format.ts";
+import { areaText, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
 import { buildStep, progress, sourcesStep } from "./progress.ts";
 
 export interface BuildFlags {

@@ -5,18 +5,11 @@ import { resolve } from "node:path";
 import { readReport } from "../build/index.ts";
 import type { ColumnValues } from "../core/columns.ts";
 import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors.ts";
+import { formatBytes } from "../core/units.ts";
 import { type Dataset, openDataset, summarizeDataset } from "../dataset/index.ts";
 import { GROUPS } from "../schema/standard.ts";
 import { readManifest } from "../storage/manifest.ts";
-import {
-  areaText,
-  formatBytes,
-  formatCount,
-  numberOption,
-  out,
-  printJson,
-  table,
-} from "./format.ts";
+import { areaText, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
 function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
   if (wanted) {

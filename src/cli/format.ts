@@ -1,8 +1,6 @@
-// Output helpers shared by the data commands: aligned tables, sizes, numbers, and errors that
-// carry their exit code.
+// Output helpers shared by the commands: aligned tables, numbers, areas, and errors that carry
+// their exit code. (Byte sizes: formatBytes in src/core/units.ts.)
 import { isAstroPileError, SpecError, UsageError } from "../core/errors.ts";
-
-export { formatBytes } from "../core/units.ts";
 
 export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
