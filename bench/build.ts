@@ -10,8 +10,9 @@ import { readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, builtinSpec } from "../src/build/index.ts";
+import { build } from "../src/build/index.ts";
 import { bytesPerRow } from "../src/core/columns.ts";
+import { builtinSpec } from "../src/demo/index.ts";
 import { generateSurveys, type SynthSize } from "../src/synth/index.ts";
 
 const DATA = fileURLToPath(new URL("./data/", import.meta.url));

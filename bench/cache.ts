@@ -121,7 +121,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       await cache.clear();
       const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
-      const p = await cache.download(server.url, { progress: false });
+      const p = await cache.download(server.url);
       ours.push(Number(process.hrtime.bigint() - t0) / 1e9);
       const cpu = process.cpuUsage(cpu0); // all threads, hashing worker included
       oursCpu.push((cpu.user + cpu.system) / 1e6);
@@ -155,9 +155,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
 
     // Warm hits: the entry is cached; no revalidation.
     const n = quick ? 2000 : 20000;
-    const loc = { cacheDir: cache.dir, maxBytes: 4 * size, progress: false as const };
+    const loc = { cacheDir: cache.dir, maxBytes: 4 * size };
     for (const [label, call] of [
-      ["DownloadCache.download", () => cache.download(server.url, { progress: false })],
+      ["DownloadCache.download", () => cache.download(server.url)],
       ["downloadFile (env lookup)", () => downloadFile(server.url, loc)],
     ] as const) {
       for (let i = 0; i < 200; i++) await call(); // JIT warm-up

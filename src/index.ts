@@ -58,7 +58,10 @@ export {
   UsageError,
   WriteError,
 } from "./core/errors.ts";
+export { sha256File } from "./core/hash.ts";
+export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
+export * from "./demo/index.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,
@@ -78,11 +81,13 @@ export {
   type CrossMatchResult,
   type CrossMatchStats,
   catalogRow,
+  countLeftMatched,
   crossMatch,
   type MatchCatalog,
   MatchedDataset,
   type MatchedExample,
   type ObjectId,
+  writeCatalogCsv,
 } from "./xmatch/crossmatch.ts";
 export {
   type MatchOptions,

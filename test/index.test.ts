@@ -17,7 +17,19 @@ test("the package entry exports the public API", () => {
     "queryDisc",
     "ang2pix",
     "UsageError",
+    "runDemo",
+    "builtinSpec",
+    "builtinSpecJson",
+    "summarizeDataset",
+    "writeCatalogCsv",
+    "countLeftMatched",
+    "formatBytes",
+    "parseBytes",
+    "sha256File",
   ]) {
     assert.equal(typeof (astropile as Record<string, unknown>)[name], "function", name);
   }
+  assert.equal(typeof astropile.Dataset.prototype.nearest, "function");
+  // The library draws no progress bar: that is the CLI's.
+  assert.equal((astropile as Record<string, unknown>).terminalProgress, undefined);
 });

@@ -8,6 +8,7 @@ import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { ColumnSpec } from "../core/columns.ts";
 import { BuildStateError } from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
 import { writeCard } from "../storage/card.ts";
 import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
@@ -21,7 +22,6 @@ import {
   type Manifest,
   type PositionsEntry,
   readManifest,
-  sha256File,
   writeManifest,
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";

@@ -1,13 +1,6 @@
-// Public API of the builders: specs, the runner, built-in specs of the synthetic surveys.
+// Public API of the builders: specs and the runner. (The specs of the synthetic surveys live
+// with the demo, src/demo.)
 
-export {
-  type BuiltinName,
-  builtinSpec,
-  builtinSpecJson,
-  desiSpec,
-  hscSpec,
-  mangaSpec,
-} from "./builtin.ts";
 export {
   type BuildOptions,
   type BuildProgress,

@@ -8,11 +8,12 @@
 // other copy is collected later. A reader only trusts meta.json whose data file exists with
 // the recorded size, so it never sees a partial file. Removal unlinks files; on Linux (and
 // NFS, via silly-rename) a process that already opened the file keeps reading it.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs, { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { InternalError } from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
 import { defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 import {
   CacheConfigError,
@@ -55,7 +56,23 @@ import {
   tmpOwner,
   validatorHash,
 } from "./layout.ts";
-import { type ProgressHandler, terminalProgress } from "./progress.ts";
+
+/** A download's progress, as `onProgress` receives it. */
+export interface DownloadProgress {
+  /** Cache key URL. */
+  url: string;
+  /** URL the bytes come from. */
+  source: string;
+  /** Bytes of the file on disk so far, including a resumed prefix. */
+  receivedBytes: number;
+  /** Full size when known. */
+  totalBytes: number | null;
+  /** Bytes that were already on disk when this transfer started (resume). */
+  resumedFrom: number;
+  done: boolean;
+}
+
+export type ProgressHandler = (p: DownloadProgress) => void;
 
 export type CacheMode = boolean | "update" | "revalidate";
 
@@ -83,9 +100,11 @@ export interface DownloadOptions {
   /** Inactivity timeout: no response or no body bytes for this long (default 30 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called as bytes arrive (at most every 100 ms, and once when complete). The library draws
+   * nothing: the CLI turns these events into a bar.
+   */
   onProgress?: ProgressHandler;
-  /** Progress bar on stderr; default: when stderr is a terminal. */
-  progress?: boolean;
   /** Extra request headers (e.g. Authorization). */
   headers?: Record<string, string>;
   /**
@@ -222,16 +241,6 @@ async function ignoreMissing<T>(p: Promise<T>): Promise<T | undefined> {
     if (errno(err) === "ENOENT") return undefined;
     throw err;
   }
-}
-
-async function hashFile(file: string, upTo?: number, into = createHash("sha256")) {
-  if (upTo === 0) return into;
-  const stream = fs.createReadStream(file, {
-    highWaterMark: 1 << 20,
-    end: upTo === undefined ? undefined : upTo - 1,
-  });
-  for await (const chunk of stream) into.update(chunk as Buffer);
-  return into;
 }
 
 function toEntry(meta: EntryMeta, p: string, stat: fs.Stats): CacheEntry {
@@ -420,7 +429,7 @@ export class DownloadCache {
       }
       return null;
     }
-    const actual = (await hashFile(hit.path)).digest("hex");
+    const actual = await sha256File(hit.path);
     if (actual === hit.meta.sha256) return hit;
     await this.removeEntry(hit.meta.key, hit.meta.file);
     if (offline) {
@@ -737,18 +746,14 @@ export class DownloadCache {
     resumedFrom: number,
     total: number | null,
   ): ((received: number, done: boolean) => void) | null {
-    const handlers: ProgressHandler[] = [];
-    if (opts.onProgress) handlers.push(opts.onProgress);
-    const wantBar = opts.progress ?? (process.stderr.isTTY === true && !process.env.CI);
-    if (wantBar) handlers.push(terminalProgress(url.split("/").pop() || url));
-    if (handlers.length === 0) return null;
+    const handler = opts.onProgress;
+    if (!handler) return null;
     let last = 0;
     return (received, done) => {
       const now = Date.now();
       if (!done && now - last < 100) return;
       last = now;
-      const p = { url, source, receivedBytes: received, totalBytes: total, resumedFrom, done };
-      for (const h of handlers) h(p);
+      handler({ url, source, receivedBytes: received, totalBytes: total, resumedFrom, done });
     };
   }
 
@@ -1196,7 +1201,7 @@ export class DownloadCache {
     const key = keyForUrl(url);
     const hit = await this.readHit(key);
     if (!hit) throw new CacheEntryNotFoundError(normalizeUrl(url), this.dir);
-    const actual = (await hashFile(hit.path)).digest("hex");
+    const actual = await sha256File(hit.path);
     const expected = sha256?.toLowerCase() ?? hit.meta.sha256;
     if (actual !== hit.meta.sha256 || actual !== expected) {
       await this.removeEntry(key, hit.meta.file);
@@ -1342,7 +1347,7 @@ export class DownloadCache {
       return null;
     }
     if (deep) {
-      const actual = (await hashFile(dataPath)).digest("hex");
+      const actual = await sha256File(dataPath);
       if (actual !== m.sha256) {
         const detail = `sha256 is ${actual}, meta.json records ${m.sha256}`;
         await add({ kind: "checksum-mismatch", path: dataPath, url, detail }, removeAll);
@@ -1351,11 +1356,6 @@ export class DownloadCache {
     }
     return m;
   }
-}
-
-/** Hex SHA-256 of a file, streaming. */
-export async function sha256File(file: string): Promise<string> {
-  return (await hashFile(file)).digest("hex");
 }
 
 export { sha256Hex };

@@ -2,6 +2,7 @@
 // user can find (XDG cache directory, not a hidden folder of our own invention).
 import os from "node:os";
 import path from "node:path";
+import { parseBytes } from "../core/units.ts";
 import { CacheConfigError } from "./errors.ts";
 
 /** Default size cap: large enough for survey tiles and partitions, small enough to notice. */
@@ -21,9 +22,9 @@ export function defaultMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.ASTROPILE_CACHE_MAX_BYTES;
   if (v === undefined || v.trim() === "") return DEFAULT_MAX_BYTES;
   try {
-    return parseBytes(v);
+    return parseBytes(v, "ASTROPILE_CACHE_MAX_BYTES");
   } catch (err) {
-    throw new CacheConfigError(`ASTROPILE_CACHE_MAX_BYTES: ${(err as Error).message}`);
+    throw new CacheConfigError((err as Error).message);
   }
 }
 
@@ -31,49 +32,4 @@ export function defaultMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
 export function offlineFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = (env.ASTROPILE_OFFLINE ?? "").trim().toLowerCase();
   return v !== "" && v !== "0" && v !== "false" && v !== "no" && v !== "off";
-}
-
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1e3,
-  kb: 1e3,
-  m: 1e6,
-  mb: 1e6,
-  g: 1e9,
-  gb: 1e9,
-  t: 1e12,
-  tb: 1e12,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-  tib: 2 ** 40,
-};
-
-/** Parses `123`, `1.5G`, `500 MiB`, `2TB` into bytes (SI for k/M/G/T, binary for KiB...). */
-export function parseBytes(text: string): number {
-  const m = /^\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    throw new CacheConfigError(
-      `cannot read "${text}" as a size (examples: 1000000, 500M, 20G, 1.5TiB)`,
-    );
-  }
-  const n = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(n)) throw new CacheConfigError(`size "${text}" is too large`);
-  return n;
-}
-
-/** 1536 -> "1.5 KiB": sizes for people. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = Math.abs(n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  const s = i === 0 ? String(v) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-  return `${n < 0 ? "-" : ""}${s} ${units[i]}`;
 }

@@ -21,6 +21,8 @@ import {
 } from "./cache.ts";
 import { defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 
+export { sha256File } from "../core/hash.ts";
+export { formatBytes, parseBytes } from "../core/units.ts";
 export type { ArchiveEntry, ExportResult, ImportResult } from "./archive.ts";
 export type {
   CacheConfig,
@@ -32,16 +34,11 @@ export type {
   CacheWarning,
   CheckReport,
   DownloadOptions,
+  DownloadProgress,
+  ProgressHandler,
 } from "./cache.ts";
-export { DownloadCache, sha256File } from "./cache.ts";
-export {
-  DEFAULT_MAX_BYTES,
-  defaultCacheDir,
-  defaultMaxBytes,
-  formatBytes,
-  offlineFromEnv,
-  parseBytes,
-} from "./config.ts";
+export { DownloadCache } from "./cache.ts";
+export { DEFAULT_MAX_BYTES, defaultCacheDir, defaultMaxBytes, offlineFromEnv } from "./config.ts";
 export {
   CacheArchiveError,
   CacheConfigError,
@@ -54,8 +51,6 @@ export {
   type DownloadFailure,
 } from "./errors.ts";
 export { keyForUrl, normalizeUrl } from "./layout.ts";
-export type { DownloadProgress, ProgressHandler } from "./progress.ts";
-export { terminalProgress } from "./progress.ts";
 
 /** Where and how big: overrides for the environment-derived defaults. */
 export interface CacheLocation {

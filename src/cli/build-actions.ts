@@ -1,21 +1,18 @@
 // Actions of `astropile build` and `astropile demo` (loaded when one of them runs): thin layers
-// over src/build and src/synth. Progress goes to stderr, results to stdout (summary or JSON).
-import { readFile } from "node:fs/promises";
+// over src/build and src/demo. Progress goes to stderr, results to stdout (summary or JSON).
 import { join, resolve } from "node:path";
-import {
-  type BuildReport,
-  type BuildResult,
-  build,
-  builtinSpec,
-  builtinSpecJson,
-  loadSpec,
-} from "../build/index.ts";
-import { writeJsonAtomic } from "../build/state.ts";
+import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
 import { UsageError } from "../core/errors.ts";
-import { generateSurveys, PRESETS, type SynthResult } from "../synth/index.ts";
-import { formatBytes, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
-import { buildProgress } from "./progress.ts";
-import { type DatasetSummary, summarize } from "./summary.ts";
+import { formatBytes, parseBytes } from "../core/units.ts";
+import {
+  BUILTIN_NAMES,
+  type BuiltinName,
+  builtinSpecJson,
+  type DemoResult,
+  runDemo,
+} from "../demo/index.ts";
+import { areaText, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
+import { buildStep, progress, sourcesStep } from "./progress.ts";
 
 export interface BuildFlags {
   out?: string;
@@ -24,14 +21,6 @@ export interface BuildFlags {
   json?: boolean;
   quiet?: boolean;
   printSpec?: string;
-}
-
-/** "512M", "2G", "1000000" → bytes. */
-export function parseSize(text: string, name: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${name} "${text}" is not a size (e.g. 512M, 2G)`);
-  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase()] ?? 1;
-  return Math.floor(Number(m[1]) * mult);
 }
 
 function workersOption(value: string | undefined): number | undefined {
@@ -60,25 +49,32 @@ async function runBuild(
   flags: BuildFlags,
   label: string,
 ): Promise<BuildResult> {
-  const progress = buildProgress(label, { quiet: flags.quiet });
+  const view = progress(label, { quiet: flags.quiet });
   try {
     return await build(spec, {
       out: outDir,
       workers: workersOption(flags.workers),
-      memoryBytes: flags.memory ? parseSize(flags.memory, "--memory") : undefined,
-      onProgress: (p) => progress.update(p),
-      log: (line) => progress.log(`${label} ${line}`),
+      memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
+      onProgress: (p) => {
+        const step = buildStep(p);
+        if (step) view.update(step);
+        else view.stop();
+      },
+      log: (line) => view.log(`${label} ${line}`),
     });
   } finally {
-    progress.stop();
+    view.stop();
   }
 }
 
 export async function buildCommand(specPath: string | undefined, flags: BuildFlags): Promise<void> {
   if (flags.printSpec) {
-    if (flags.printSpec !== "hsc" && flags.printSpec !== "desi" && flags.printSpec !== "manga")
-      throw new UsageError(`--print-spec takes hsc, desi or manga, not "${flags.printSpec}"`);
-    out(builtinSpecJson(flags.printSpec));
+    const name = flags.printSpec as BuiltinName;
+    if (!BUILTIN_NAMES.includes(name))
+      throw new UsageError(
+        `--print-spec takes ${BUILTIN_NAMES.join(", ")}, not "${flags.printSpec}"`,
+      );
+    out(builtinSpecJson(name));
     return;
   }
   if (!specPath) throw new UsageError("missing SPEC: the builder spec file (see --help)");
@@ -110,68 +106,6 @@ export interface DemoFlags extends BuildFlags {
   stamp: string;
 }
 
-interface SourcesMarker {
-  size: string;
-  seed: number;
-  version: number;
-  seconds: number;
-  catalogRows: number;
-  tiles: number;
-  targets: number;
-  spectraFiles: number;
-}
-
-/** Sources are reused when a marker says they were generated with the same size and seed. */
-async function demoSources(
-  dir: string,
-  size: "tiny" | "small" | "medium",
-  seed: number,
-  quiet: boolean,
-): Promise<SourcesMarker & { reused: boolean }> {
-  const markerPath = join(dir, "synth.json");
-  try {
-    const m = JSON.parse(await readFile(markerPath, "utf8")) as SourcesMarker;
-    if (m.size === size && m.seed === seed && m.version === 1) return { ...m, reused: true };
-  } catch {
-    // No marker: generate.
-  }
-  const t0 = performance.now();
-  let lastLine = 0;
-  const r: SynthResult = await generateSurveys({
-    dir,
-    size,
-    seed,
-    onProgress: (msg) => {
-      if (quiet) return;
-      const now = Date.now();
-      if (process.stderr.isTTY) process.stderr.write(`\r[sources] ${msg}   `);
-      else if (now - lastLine > 3000) {
-        process.stderr.write(`[sources] ${msg}\n`);
-        lastLine = now;
-      }
-    },
-  });
-  if (!quiet && process.stderr.isTTY) process.stderr.write("\n");
-  const marker: SourcesMarker = {
-    size,
-    seed,
-    version: 1,
-    seconds: (performance.now() - t0) / 1000,
-    catalogRows: r.hsc?.catalogRows ?? 0,
-    tiles: r.hsc?.tiles.length ?? 0,
-    targets: r.desi?.targets.length ?? 0,
-    spectraFiles: r.desi?.spectraFiles.length ?? 0,
-  };
-  await writeJsonAtomic(markerPath, marker);
-  return { ...marker, reused: false };
-}
-
-/** deg² above 1, else arcmin². */
-export function areaText(deg2: number): string {
-  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
-  return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
-}
-
 export async function demo(flags: DemoFlags): Promise<void> {
   if (flags.size !== "tiny" && flags.size !== "small" && flags.size !== "medium")
     throw new UsageError(`--size must be tiny, small or medium, not "${flags.size}"`);
@@ -185,46 +119,60 @@ export async function demo(flags: DemoFlags): Promise<void> {
     "--stamp",
     (x) => Number.isInteger(x) && x >= 8 && x <= 512,
   )!;
-  const root = resolve(flags.out ?? "demo-data");
-  const t0 = performance.now();
-  const sourcesDir = join(root, "sources");
-  const sources = await demoSources(sourcesDir, flags.size, seed, !!flags.quiet);
-  const results: Array<{ key: string; result: BuildResult; summary: DatasetSummary }> = [];
-  for (const key of ["hsc", "desi"] as const) {
-    const spec = builtinSpec(key, join(sourcesDir, key), { stampSize: stamp });
-    const outDir = join(root, key);
-    const result = await runBuild(spec, outDir, flags, `[${key}]`);
-    results.push({ key, result, summary: await summarize(outDir, result.manifest, spec.config) });
-  }
-  const total = (performance.now() - t0) / 1000;
-  if (flags.json) {
-    printJson({
-      out: root,
+  const shown = flags.out ?? "demo-data";
+  const view = progress("", { quiet: flags.quiet });
+  let result: DemoResult;
+  try {
+    result = await runDemo({
+      out: shown,
       size: flags.size,
       seed,
-      seconds: total,
-      sources: { ...sources, dir: sourcesDir },
-      datasets: results.map(({ key, result, summary }) => ({
+      stampSize: stamp,
+      workers: workersOption(flags.workers),
+      memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
+      onProgress: (p) => {
+        const step = p.stage === "sources" ? sourcesStep(p) : buildStep(p.progress);
+        const who = p.stage === "sources" ? "sources" : p.dataset;
+        if (step) view.update({ ...step, phase: `[${who}] ${step.phase}` });
+        else view.stop();
+      },
+      log: (line) => view.log(line),
+    });
+  } finally {
+    view.stop();
+  }
+  if (flags.json) {
+    printJson({
+      out: result.out,
+      size: result.size,
+      seed: result.seed,
+      seconds: result.seconds,
+      sources: result.sources,
+      datasets: result.datasets.map(({ key, dir, build, summary }) => ({
         key,
-        dir: join(root, key),
+        dir,
         ...summary,
-        report: result.report,
+        report: build.report,
       })),
     });
     return;
   }
-  const preset = PRESETS[flags.size];
-  out(`AstroPile demo: synthetic sky (size ${flags.size}, seed ${seed}) in ${root}`);
+  printDemo(result, shown);
+}
+
+function printDemo(r: DemoResult, shown: string): void {
+  const s = r.sources;
+  out(`AstroPile demo: synthetic sky (size ${r.size}, seed ${r.seed}) in ${r.out}`);
   out(
-    `  sources  ${sources.tiles} FITS tiles (${preset.layout.fields.length} fields x ${preset.layout.patchesPerSide ** 2} patches x 5 bands, ${preset.layout.patchPixels}x${preset.layout.patchPixels} px),` +
-      ` catalog of ${formatCount(sources.catalogRows)} objects; ${sources.spectraFiles} spectra files, ${formatCount(sources.targets)} targets` +
-      `  ${sources.reused ? "(reused)" : formatSeconds(sources.seconds)}`,
+    `  sources  ${s.tiles} FITS tiles (${s.fields} fields x ${s.patchesPerSide ** 2} patches x 5 bands, ${s.patchPixels}x${s.patchPixels} px),` +
+      ` catalog of ${formatCount(s.catalogRows)} objects; ${s.spectraFiles} spectra files, ${formatCount(s.targets)} targets` +
+      `  ${s.reused ? "(reused)" : formatSeconds(s.seconds)}`,
   );
-  for (const { key, result, summary } of results) {
-    const rep = result.report;
+  for (const { key, build, summary } of r.datasets) {
+    const rep = build.report;
     const what =
       key === "hsc"
-        ? `${stamp}x${stamp} px stamps (${((stamp * 0.168) / 1).toFixed(1)} arcsec) in g,r,i,z,y, nanomaggies`
+        ? `${r.stampSize}x${r.stampSize} px stamps (${(r.stampSize * 0.168).toFixed(1)} arcsec) in g,r,i,z,y, nanomaggies`
         : `spectra 3600-9824 Angstrom, 7781 px, 1e-17 erg/(s cm2 Angstrom), with z`;
     out(
       `  ${key.padEnd(7)}  ${rep.survey} ${rep.config}: ${formatCount(rep.rows)} objects, ${rep.files} files, ${formatBytes(rep.bytes)}; ${what}` +
@@ -236,18 +184,13 @@ export async function demo(flags: DemoFlags): Promise<void> {
     out(
       `           sky: ${areaText(summary.areaDeg2)} covered, in ${summary.pixels.length} HEALPix pixels (nside 16; centre ra, dec in deg): ${pixels.join(", ")}`,
     );
-    for (const line of rejectLines(rep, result.reportPath)) out(`  ${line}`);
+    for (const line of rejectLines(rep, build.reportPath)) out(`  ${line}`);
   }
-  out(`  total    ${formatSeconds(total)}`);
-  const hsc = results[0].summary.pixels[0];
+  out(`  total    ${formatSeconds(r.seconds)}`);
   out("");
   out("Next:");
-  out(`  npx astropile info ${join(flags.out ?? "demo-data", "hsc")}`);
-  out(
-    `  npx astropile head ${join(flags.out ?? "demo-data", "desi")} -n 3 --columns object_id,ra,dec,z,SPECTYPE`,
-  );
-  if (hsc)
-    out(
-      `  npx astropile cone ${join(flags.out ?? "demo-data", "hsc")} --ra 150.12 --dec 2.21 --radius 20`,
-    );
+  out(`  npx astropile info ${join(shown, "hsc")}`);
+  out(`  npx astropile head ${join(shown, "desi")} -n 3 --columns object_id,ra,dec,z,SPECTYPE`);
+  if (r.datasets[0].summary.pixels.length > 0)
+    out(`  npx astropile cone ${join(shown, "hsc")} --ra 150.12 --dec 2.21 --radius 20`);
 }

@@ -44,7 +44,7 @@ export function registerBuildCommands(program: Command): void {
     )
     .option(
       "--memory <size>",
-      "memory budget for sort buffers and tile caches, e.g. 512M (default 512M)",
+      "memory budget for sort buffers and tile caches, e.g. 2G (10^9 bytes) or 2GiB (2^30; default 512MiB)",
     )
     .option("--json", "print the build report as JSON on stdout")
     .option("--quiet", "no progress on stderr")

@@ -11,13 +11,14 @@ import {
   clearCache,
   downloadFile,
   exportCache,
-  formatBytes,
   importCache,
-  parseBytes,
   pinCacheEntry,
   verifyCacheEntry,
 } from "../cache/index.ts";
 import { AstroPileError } from "../core/errors.ts";
+import { formatBytes, parseBytes } from "../core/units.ts";
+import { usageExit } from "./format.ts";
+import { downloadStep, progress } from "./progress.ts";
 
 function out(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -47,6 +48,15 @@ function entryJson(e: CacheEntry) {
   };
 }
 
+/** A size argument; a bad one is a usage error (exit 2). */
+function bytesOption(text: string): number {
+  try {
+    return parseBytes(text, "--max-bytes");
+  } catch (err) {
+    throw usageExit(err as Error);
+  }
+}
+
 /** Adds `astropile cache` and its subcommands to the program. */
 export function registerCacheCommand(program: Command): void {
   const cache = program
@@ -70,7 +80,7 @@ export function registerCacheCommand(program: Command): void {
     const o = cache.opts<{ cacheDir?: string; maxBytes?: string }>();
     return {
       cacheDir: o.cacheDir,
-      maxBytes: o.maxBytes === undefined ? undefined : parseBytes(o.maxBytes),
+      maxBytes: o.maxBytes === undefined ? undefined : bytesOption(o.maxBytes),
     };
   };
 
@@ -178,7 +188,7 @@ export function registerCacheCommand(program: Command): void {
   cache
     .command("get <url>")
     .description(
-      "Download URL into the cache (or use the cached copy) and print the local path. A progress bar is drawn on a terminal.",
+      "Download URL into the cache (or use the cached copy) and print the local path. Progress on stderr: a bar on a terminal, a line every few seconds otherwise.",
     )
     .option("--sha256 <hex>", "expected SHA-256; a mismatch is an error and nothing is kept")
     .option("--update", "download again even if cached")
@@ -187,7 +197,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--source <url...>", "mirrors to fetch from, in order (the file is cached under URL)")
     .option("--offline", "use cached files only")
     .option("--pin", "never evict this entry")
-    .option("--no-progress", "no progress bar")
+    .option("--no-progress", "no progress on stderr")
+    .option("--quiet", "no progress on stderr (same as --no-progress)")
     .option("--timeout <seconds>", "give up when no data arrives for this long", "30")
     .action(
       async (
@@ -201,10 +212,12 @@ export function registerCacheCommand(program: Command): void {
           offline?: boolean;
           pin?: boolean;
           progress: boolean;
+          quiet?: boolean;
           timeout: string;
         },
       ) => {
         const mode: CacheMode = o.update ? "update" : o.revalidate ? "revalidate" : true;
+        const view = progress("download", { quiet: o.quiet || !o.progress });
         const p = await downloadFile(url, {
           ...loc(),
           cache: mode,
@@ -213,9 +226,12 @@ export function registerCacheCommand(program: Command): void {
           sources: o.source,
           offline: o.offline || undefined,
           pin: o.pin,
-          progress: o.progress ? undefined : false,
           timeoutMs: Number(o.timeout) * 1000,
-        });
+          onProgress: (e) => {
+            view.update(downloadStep(e));
+            if (e.done) view.stop();
+          },
+        }).finally(() => view.stop());
         out(p);
       },
     );

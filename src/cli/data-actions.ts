@@ -3,14 +3,13 @@
 // (src/dataset), which reads only the files and columns they need.
 import { resolve } from "node:path";
 import { readReport } from "../build/index.ts";
-import { type ColumnValues, concatValues } from "../core/columns.ts";
-import { UsageError } from "../core/errors.ts";
-import { type Dataset, openDataset } from "../dataset/index.ts";
-import { angularSeparationDeg } from "../sky/index.ts";
+import type { ColumnValues } from "../core/columns.ts";
+import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors.ts";
+import { formatBytes } from "../core/units.ts";
+import { type Dataset, openDataset, summarizeDataset } from "../dataset/index.ts";
+import { GROUPS } from "../schema/standard.ts";
 import { readManifest } from "../storage/manifest.ts";
-import { areaText } from "./build-actions.ts";
-import { formatBytes, formatCount, numberOption, out, printJson, table } from "./format.ts";
-import { summarize } from "./summary.ts";
+import { areaText, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
 function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
   if (wanted) {
@@ -37,7 +36,7 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
     : Object.keys(manifest.configs);
   const details = [];
   for (const config of configs) {
-    const summary = await summarize(root, manifest, config);
+    const summary = await summarizeDataset(root, { config });
     const entry = manifest.configs[config];
     const report = await readReport(root, config);
     details.push({ config, entry, summary, report });
@@ -187,23 +186,29 @@ export interface RowsFlags {
   limit?: string;
 }
 
-function chooseColumns(
-  ds: Dataset,
-  flags: RowsFlags,
-  extra: string[] = [],
-): { names: string[]; explicit: boolean } {
-  if (flags.columns) {
-    const names = flags.columns
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const have = new Set(ds.columns);
-    for (const n of names)
-      if (!have.has(n)) throw new UsageError(`no column "${n}"; columns: ${ds.columns.join(", ")}`);
-    return { names: [...new Set([...names, ...extra])], explicit: true };
+/** The --columns list through the library's own expansion (names, standard names, groups). */
+function chooseColumns(ds: Dataset, flags: RowsFlags): { names: string[]; explicit: boolean } {
+  if (!flags.columns)
+    return { names: ds.columns.filter((c) => c !== "_healpix_29"), explicit: false };
+  const asked = flags.columns
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  try {
+    return { names: ds.select(asked).columns, explicit: true };
+  } catch (err) {
+    if (!isAstroPileError(err, MissingColumnError.code)) throw err;
+    const missing =
+      err.column && GROUP_NAMES.includes(err.column)
+        ? `no ${err.column} columns`
+        : `no column "${err.column}"`;
+    throw new UsageError(
+      `${missing} in ${ds.root}; columns: ${ds.columns.join(", ")} (or a group: ${GROUP_NAMES.join(", ")})`,
+    );
   }
-  return { names: ds.columns.filter((c) => c !== "_healpix_29"), explicit: false };
 }
+
+const GROUP_NAMES = Object.keys(GROUPS);
 
 async function openFor(dir: string, config: string | undefined): Promise<Dataset> {
   const root = resolve(dir);
@@ -211,45 +216,49 @@ async function openFor(dir: string, config: string | undefined): Promise<Dataset
   return openDataset(root, { config: pickConfig(Object.keys(manifest.configs), config, dir) });
 }
 
+/**
+ * Rows as a table, or with --json as {columns, rows, ...more}; `extra` columns (e.g. distances)
+ * come first. Array cells are shown in full in JSON only when named in --columns.
+ */
 function printRows(
   ds: Dataset,
   names: string[],
-  shown: string[],
-  columns: Record<string, ColumnValues>,
-  order: number[],
+  batch: { length: number; columns: Record<string, ColumnValues> },
   flags: RowsFlags,
   explicit: boolean,
-  extra: Record<string, number[]> = {},
+  extra: Record<string, ArrayLike<number>> = {},
+  more: Record<string, unknown> = {},
 ): void {
   const features = new Map(ds.features.map((f) => [f.name, f]));
   const per = (n: string) => (features.get(n)?.shape ?? []).reduce((a, b) => a * b, 1);
+  const rowIndex = Array.from({ length: batch.length }, (_, i) => i);
   if (flags.json) {
     printJson({
-      columns: [...Object.keys(extra), ...shown].map((n) => {
+      columns: [...Object.keys(extra), ...names].map((n) => {
         const f = features.get(n);
         return f
           ? { name: n, dtype: f.dtype, shape: f.shape, unit: f.unit }
           : { name: n, dtype: "float64", shape: [], unit: "arcsec" };
       }),
-      rows: order.map((i, k) => ({
-        ...Object.fromEntries(Object.entries(extra).map(([n, v]) => [n, v[k]])),
+      rows: rowIndex.map((i) => ({
+        ...Object.fromEntries(Object.entries(extra).map(([n, v]) => [n, v[i]])),
         ...Object.fromEntries(
-          shown.map((n) => {
+          names.map((n) => {
             const f = features.get(n)!;
-            return [n, jsonValue(columns[n], per(n), i, f.dtype, f.shape, explicit)];
+            return [n, jsonValue(batch.columns[n], per(n), i, f.dtype, f.shape, explicit)];
           }),
         ),
       })),
+      ...more,
     });
     return;
   }
-  void names;
-  const header = [...Object.keys(extra), ...shown];
-  const rows = order.map((i, k) => [
-    ...Object.values(extra).map((v) => v[k].toFixed(3)),
-    ...shown.map((n) => {
+  const header = [...Object.keys(extra), ...names];
+  const rows = rowIndex.map((i) => [
+    ...Object.values(extra).map((v) => v[i].toFixed(3)),
+    ...names.map((n) => {
       const f = features.get(n)!;
-      return cellText(columns[n], per(n), i, f.dtype, f.shape, n);
+      return cellText(batch.columns[n], per(n), i, f.dtype, f.shape, n);
     }),
   ]);
   out(table(header, rows));
@@ -264,25 +273,18 @@ export async function head(dir: string, flags: RowsFlags): Promise<void> {
   const ds = await openFor(dir, flags.config);
   try {
     const { names, explicit } = chooseColumns(ds, flags);
-    let columns: Record<string, ColumnValues> = {};
-    let rows = 0;
+    let batch: { length: number; columns: Record<string, ColumnValues> } = {
+      length: 0,
+      columns: {},
+    };
     if (n > 0) {
       for await (const b of ds.batches({ size: Math.min(n, ds.length || 1), columns: names })) {
-        columns = b.columns;
-        rows = b.length;
+        batch = b;
         break;
       }
     }
-    printRows(
-      ds,
-      names,
-      names,
-      columns,
-      Array.from({ length: rows }, (_, i) => i),
-      flags,
-      explicit,
-    );
-    if (!flags.json) out(`(${rows} of ${formatCount(ds.length)} rows)`);
+    printRows(ds, names, batch, flags, explicit);
+    if (!flags.json) out(`(${batch.length} of ${formatCount(ds.length)} rows)`);
   } finally {
     ds.close();
   }
@@ -307,53 +309,24 @@ export async function cone(dir: string, flags: ConeFlags): Promise<void> {
   )!;
   const ds = await openFor(dir, flags.config);
   try {
-    const { names, explicit } = chooseColumns(ds, flags, ["ra", "dec"]);
-    const view = ds.coneSearch(ra, dec, radius);
-    const features = new Map(ds.features.map((f) => [f.name, f]));
-    const per = (n: string) => (features.get(n)?.shape ?? []).reduce((a, b) => a * b, 1);
-    // Keep the `limit` nearest rows, each copied out of its batch: memory stays bounded by
-    // `limit` rows whatever the cone holds.
-    let kept: Array<{ d: number; row: Record<string, ColumnValues> }> = [];
-    let found = 0;
-    for await (const b of view.batches({ size: 256, columns: names })) {
-      const r = b.columns.ra as Float64Array;
-      const d = b.columns.dec as Float64Array;
-      for (let i = 0; i < b.length; i++) {
-        const dist = angularSeparationDeg(ra, dec, r[i], d[i]) * 3600;
-        if (dist > radius) continue;
-        found++;
-        if (kept.length >= limit && dist >= kept[kept.length - 1].d) continue;
-        const row: Record<string, ColumnValues> = {};
-        for (const n of names)
-          row[n] = b.columns[n].slice(i * per(n), (i + 1) * per(n)) as ColumnValues;
-        kept.push({ d: dist, row });
-        kept.sort((a, c) => a.d - c.d);
-        if (kept.length > limit) kept = kept.slice(0, limit);
-      }
-    }
-    const shown = flags.columns
-      ? flags.columns
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : names;
-    const columns: Record<string, ColumnValues> = {};
-    for (const n of shown) columns[n] = concatValues(kept.map((k) => k.row[n]));
+    const { names, explicit } = chooseColumns(ds, flags);
+    const near = await ds.nearest(ra, dec, radius, { limit, columns: names });
     printRows(
       ds,
       names,
-      shown,
-      columns,
-      kept.map((_, j) => j),
+      near,
       flags,
       explicit,
+      { dist_arcsec: near.distArcsec },
       {
-        dist_arcsec: kept.map((k) => k.d),
+        matched: near.matched,
+        truncated: near.truncated,
+        limit,
       },
     );
     if (!flags.json)
       out(
-        `(${kept.length} of ${found} rows within ${radius} arcsec of ra ${ra}, dec ${dec}; nearest first)`,
+        `(${near.length} of ${formatCount(near.matched)} rows within ${radius} arcsec of ra ${ra}, dec ${dec}; nearest first${near.truncated ? `; --limit N shows more` : ""})`,
       );
   } finally {
     ds.close();

@@ -1,5 +1,5 @@
-// Output helpers shared by the data commands: aligned tables, sizes, numbers, and errors that
-// carry their exit code.
+// Output helpers shared by the commands: aligned tables, numbers, areas, and errors that carry
+// their exit code. (Byte sizes: formatBytes in src/core/units.ts.)
 import { isAstroPileError, SpecError, UsageError } from "../core/errors.ts";
 
 export function out(text = ""): void {
@@ -22,15 +22,10 @@ export function printJson(value: unknown): void {
   );
 }
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+/** A sky area: deg² above 1, else arcmin²; NaN (not computed) says why. */
+export function areaText(deg2: number): string {
+  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
+  return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
 }
 
 export function formatCount(n: number): string {

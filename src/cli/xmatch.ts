@@ -1,11 +1,12 @@
 // `astropile xmatch LEFT RIGHT --radius ARCSEC`: a thin layer over crossMatch. The library
 // loads only when the command runs, so other commands start fast.
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
-import { CATALOG_COLUMNS, catalogRow, type MatchCatalog } from "../xmatch/catalog.ts";
+import { catalogRow } from "../xmatch/catalog.ts";
 import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import { crossMatchStep, progress } from "./progress.ts";
 
 export interface XmatchFlags {
   radius?: string;
@@ -20,6 +21,7 @@ export interface XmatchFlags {
   rightConfig?: string;
   limit?: string;
   threads?: string;
+  quiet?: boolean;
 }
 
 export function registerXmatchCommand(program: Command): void {
@@ -60,16 +62,10 @@ export function registerXmatchCommand(program: Command): void {
     )
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
+    .option("--quiet", "no progress on stderr")
     .action(
       action(async (left: string, right: string, flags: XmatchFlags) => xmatch(left, right, flags)),
     );
-}
-
-function csvCell(v: unknown): string {
-  if (v === null || v === undefined) return "";
-  if (typeof v === "number" && Number.isNaN(v)) return "";
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFlags): Promise<void> {
@@ -91,31 +87,27 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const limit = numberOption(flags.limit, "--limit", (x) => Number.isInteger(x) && x >= 0) ?? 20;
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
   const { openDataset } = await import("../dataset/index.ts");
-  const { crossMatch } = await import("../xmatch/crossmatch.ts");
+  const { crossMatch, writeCatalogCsv } = await import("../xmatch/crossmatch.ts");
   const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
   const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
   const started = performance.now();
-  const tty = process.stderr.isTTY;
-  let lastLine = 0;
-  const { catalog, dataset, stats } = await crossMatch(left, right, {
-    radiusArcsec: radius,
-    minRadiusArcsec: minRadius,
-    mode,
-    how,
-    nNeighbors: k,
-    threads,
-    onProgress: (p) => {
-      // Progress on stderr: a rewritten line on a terminal, a line every ~10 % otherwise.
-      const line = `xmatch: unit ${p.unitsDone}/${p.unitsTotal}, ${formatCount(p.leftRows)} left rows, ${formatCount(p.rows)} catalog rows`;
-      if (tty) process.stderr.write(`\r${line}`);
-      else if (p.unitsDone === p.unitsTotal || p.unitsDone - lastLine >= p.unitsTotal / 10) {
-        lastLine = p.unitsDone;
-        process.stderr.write(`${line}\n`);
-      }
-    },
-  });
-  if (tty) process.stderr.write("\n");
+  const view = progress("xmatch", { quiet: flags.quiet });
+  let result: Awaited<ReturnType<typeof crossMatch>>;
+  try {
+    result = await crossMatch(left, right, {
+      radiusArcsec: radius,
+      minRadiusArcsec: minRadius,
+      mode,
+      how,
+      nNeighbors: k,
+      threads,
+      onProgress: (p) => view.update(crossMatchStep(p)),
+    });
+  } finally {
+    view.stop();
+  }
+  const { catalog, dataset, stats } = result;
   const seconds = (performance.now() - started) / 1000;
   let written: string | undefined;
   if (flags.out) {
@@ -129,15 +121,6 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
       written = dir;
     }
   }
-  let leftMatched = 0;
-  for (let i = 0; i < catalog.length; i++) {
-    // Rows of one left row are adjacent: count each matched left row once.
-    if (
-      catalog.matched[i] === 1 &&
-      (i === 0 || catalog.left_index[i - 1] !== catalog.left_index[i])
-    )
-      leftMatched++;
-  }
   const summary = {
     left: resolve(leftDir),
     right: resolve(rightDir),
@@ -148,7 +131,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     rows: catalog.length,
     leftRows: left.length,
     rightRows: right.length,
-    leftMatched,
+    leftMatched: stats.leftMatched,
     units: stats.units,
     threads: stats.threads,
     rightRowsRead: stats.rightRowsRead,
@@ -165,7 +148,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   }
   const within = minRadius > 0 ? `${radius}" and at least ${minRadius}" apart` : `${radius}"`;
   out(
-    `${formatCount(catalog.length)} rows: ${formatCount(leftMatched)} of ${formatCount(left.length)} left rows matched within ${within} (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
+    `${formatCount(catalog.length)} rows: ${formatCount(stats.leftMatched)} of ${formatCount(left.length)} left rows matched within ${within} (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
   );
   if (!stats.leftSidecar || !stats.rightSidecar) {
     out(
@@ -182,36 +165,11 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
         const v = row[c];
         return typeof v === "number" && c !== "healpix"
           ? v.toFixed(c === "sep_arcsec" ? 4 : 6)
-          : csvCell(v);
+          : String(v ?? "");
       });
     });
     if (n > 0) out(table(names, rows, [false, false, true, true, true, true]));
     if (n < catalog.length)
       out(`(${n} of ${formatCount(catalog.length)} rows; --out DIR to keep them all)`);
   }
-}
-
-/** The catalog as CSV, streamed in blocks to a temp file renamed into place when complete. */
-async function writeCatalogCsv(catalog: MatchCatalog, path: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.write(`${CATALOG_COLUMNS.join(",")}\n`);
-    const BLOCK = 10_000;
-    for (let s = 0; s < catalog.length; s += BLOCK) {
-      const lines: string[] = [];
-      for (let i = s; i < Math.min(catalog.length, s + BLOCK); i++) {
-        const row = catalogRow(catalog, i);
-        lines.push(CATALOG_COLUMNS.map((c) => csvCell(row[c])).join(","));
-      }
-      await fh.write(`${lines.join("\n")}\n`);
-    }
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
 }

@@ -52,6 +52,26 @@ export interface BatchOptions {
   shuffle?: { seed: number; blockRows?: number; windowBlocks?: number };
 }
 
+export interface NearestRowsOptions {
+  /**
+   * Rows to return, the nearest first (default 100; 0 returns none but still counts them).
+   * Memory holds at most this many rows of the asked-for columns, whatever the cone holds.
+   */
+  limit?: number;
+  /** Columns to read for the returned rows (default: the view's selection). */
+  columns?: string[];
+}
+
+/** The rows of a cone nearest its centre, nearest first, and how many rows the cone holds. */
+export interface NearestRows extends Batch {
+  /** Great-circle distance (arcsec) of each returned row from the centre, ascending. */
+  distArcsec: Float64Array;
+  /** Rows of the view within the radius, returned or not. */
+  matched: number;
+  /** True when the limit left rows out (matched > length). */
+  truncated: boolean;
+}
+
 interface Split {
   seed: number;
   testSize: number;
@@ -169,6 +189,11 @@ export class Dataset {
   }
 
   // ---- inspect ---------------------------------------------------------------------------
+
+  /** Directory of the (first) parent dataset. */
+  get root(): string {
+    return this.s.sources[0].root;
+  }
 
   /** Configs of the (first) parent dataset. */
   get configs(): string[] {
@@ -290,6 +315,47 @@ export class Dataset {
         { kind: "cone", ra: raDeg, dec: decDeg, radiusDeg: radiusArcsec / 3600 },
       ],
     });
+  }
+
+  /**
+   * The `limit` rows of this view nearest to (ra, dec) within `radiusArcsec` (degrees, ICRS;
+   * exact great-circle distance), nearest first; equal distances keep storage order. Reads the
+   * positions of the cone's candidate files, then the asked-for columns of the returned rows
+   * only. `matched` counts every row within the radius.
+   */
+  async nearest(
+    raDeg: number,
+    decDeg: number,
+    radiusArcsec: number,
+    options: NearestRowsOptions = {},
+  ): Promise<NearestRows> {
+    const limit = options.limit ?? 100;
+    if (!(limit >= 0 && (Number.isInteger(limit) || limit === Number.POSITIVE_INFINITY)))
+      throw new UsageError(`limit ${limit} must be an integer >= 0`);
+    const names = options.columns ? this.s.sources[0].resolve(options.columns) : this.columns;
+    const cone = this.coneSearch(raDeg, decDeg, radiusArcsec);
+    const kept = new NearestHeap(limit);
+    let matched = 0;
+    for await (const piece of cone.scan(["ra", "dec"])) {
+      const base =
+        cone.sourceStarts[piece.source] + cone.s.sources[piece.source].starts[piece.file];
+      const ra = piece.data.ra as Float64Array;
+      const dec = piece.data.dec as Float64Array;
+      for (let i = 0; i < piece.rows.length; i++) {
+        matched++;
+        kept.offer(angularSeparationDeg(raDeg, decDeg, ra[i], dec[i]) * 3600, base + piece.rows[i]);
+      }
+    }
+    const { dist, rows } = kept.sorted();
+    const shapes = Object.fromEntries(names.map((n) => [n, this.s.sources[0].feature(n).shape]));
+    return {
+      length: rows.length,
+      columns: await cone.readGlobal(rows, names),
+      shapes,
+      distArcsec: dist,
+      matched,
+      truncated: matched > rows.length,
+    };
   }
 
   /** Rows with dec in [decMin, decMax] and ra from raMin eastward to raMax (raMin > raMax crosses 0/360). Degrees. */
@@ -766,6 +832,66 @@ export class Dataset {
         }
       }
     }
+  }
+}
+
+/**
+ * The `limit` smallest (distance, row) pairs seen, in a binary max-heap: the root is the pair
+ * to drop first. Ties on distance go to the smaller row (storage order).
+ */
+class NearestHeap {
+  private readonly dist: number[] = [];
+  private readonly row: number[] = [];
+  constructor(private readonly limit: number) {}
+
+  /** a after b: a is dropped before b. */
+  private after(i: number, j: number): boolean {
+    const d = this.dist;
+    return d[i] > d[j] || (d[i] === d[j] && this.row[i] > this.row[j]);
+  }
+
+  private swap(i: number, j: number): void {
+    [this.dist[i], this.dist[j]] = [this.dist[j], this.dist[i]];
+    [this.row[i], this.row[j]] = [this.row[j], this.row[i]];
+  }
+
+  offer(dist: number, row: number): void {
+    if (this.limit === 0) return;
+    const n = this.dist.length;
+    if (n < this.limit) {
+      this.dist.push(dist);
+      this.row.push(row);
+      for (let i = n; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!this.after(i, parent)) break;
+        this.swap(i, parent);
+        i = parent;
+      }
+      return;
+    }
+    if (dist > this.dist[0] || (dist === this.dist[0] && row > this.row[0])) return;
+    this.dist[0] = dist;
+    this.row[0] = row;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < n && this.after(l, top)) top = l;
+      if (r < n && this.after(r, top)) top = r;
+      if (top === i) break;
+      this.swap(i, top);
+      i = top;
+    }
+  }
+
+  /** The pairs kept, nearest first. */
+  sorted(): { dist: Float64Array; rows: number[] } {
+    const order = this.dist.map((_, i) => i);
+    order.sort((a, b) => this.dist[a] - this.dist[b] || this.row[a] - this.row[b]);
+    return {
+      dist: Float64Array.from(order, (i) => this.dist[i]),
+      rows: order.map((i) => this.row[i]),
+    };
   }
 }
 

@@ -4,6 +4,8 @@ export {
   type BatchOptions,
   concatenate,
   Dataset,
+  type NearestRows,
+  type NearestRowsOptions,
   type OpenOptions,
   openDataset,
   type Region,
@@ -13,3 +15,12 @@ export type { Example, ImageBand, NDArray, Spaxel, Value } from "./example.ts";
 export { type Expr, parseExpr } from "./expr.ts";
 export { BlockShuffle, Permutation } from "./permutation.ts";
 export type { Feature } from "./source.ts";
+export {
+  COVERAGE_MAX_ROWS,
+  COVERAGE_ORDER,
+  type DatasetSummary,
+  type PixelSummary,
+  pixelSummaries,
+  type SummaryOptions,
+  summarizeDataset,
+} from "./summary.ts";

@@ -5,6 +5,8 @@
  *
  * @module astropile/storage
  */
+
+export { sha256File } from "../core/hash.ts";
 export { CARD_NAME, renderCard, writeCard } from "./card.ts";
 export {
   DatasetWriter,
@@ -34,7 +36,6 @@ export {
   type Provenance,
   parseManifest,
   readManifest,
-  sha256File,
   type VerifyOptions,
   verifyDataset,
   writeManifest,

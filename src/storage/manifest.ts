@@ -2,14 +2,18 @@
 // config and every file with its pixel, `_healpix_29` key range, rows, bytes and sha256.
 // It is replaced atomically (temp file, fsync, rename) and always last, after the files.
 
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
-import { AstroPileError, ManifestError, ManifestMismatchError } from "../core/errors.ts";
+import {
+  AstroPileError,
+  ManifestError,
+  ManifestMismatchError,
+  NotFoundError,
+} from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
 
@@ -115,6 +119,10 @@ export function emptyManifest(name: string, provenance: Provenance): Manifest {
   };
 }
 
+/**
+ * Reads and validates `<root>/astropile.json`. A root that does not exist is a NotFoundError
+ * ("no such directory"); a directory without a manifest, or a bad one, a ManifestError.
+ */
 export async function readManifest(root: string): Promise<Manifest> {
   const path = join(root, MANIFEST_NAME);
   let text: string;
@@ -129,6 +137,7 @@ export async function readManifest(root: string): Promise<Manifest> {
   } catch (err) {
     if (err instanceof AstroPileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") await checkDirectory(root);
     throw new ManifestError(
       code === "ENOENT"
         ? "no manifest: not an AstroPile dataset"
@@ -137,6 +146,17 @@ export async function readManifest(root: string): Promise<Manifest> {
     );
   }
   return parseManifest(text, path);
+}
+
+/** A dataset root that is not there, or not a directory, is a NotFoundError naming it. */
+async function checkDirectory(root: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(root)).isDirectory();
+  } catch {
+    throw new NotFoundError(`no such directory: ${root}`);
+  }
+  if (!isDir) throw new NotFoundError(`not a directory: ${root}`);
 }
 
 export function parseManifest(text: string, path: string): Manifest {
@@ -174,13 +194,6 @@ export function parseManifest(text: string, path: string): Manifest {
 export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
   const checked = ManifestSchema.parse({ ...manifest, updated: new Date().toISOString() });
   await writeFileAtomic(join(root, MANIFEST_NAME), `${JSON.stringify(checked, null, 1)}\n`);
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 export interface VerifyOptions {

@@ -93,7 +93,16 @@ export interface SynthOptions {
   defects?: number;
   /** Surveys to write; default hsc and desi (manga, the IFU cubes, only when asked). */
   surveys?: Array<"hsc" | "desi" | "manga">;
-  onProgress?: (message: string) => void;
+  /** Called as each survey's files are written: which survey, files done of total, and a line. */
+  onProgress?: (p: SynthProgress) => void;
+}
+
+export interface SynthProgress {
+  survey: "hsc" | "desi";
+  /** hsc: patches (5 band tiles each); desi: spectra files. */
+  done: number;
+  total: number;
+  message: string;
 }
 
 export interface SynthResult {
@@ -125,7 +134,8 @@ export async function generateSurveys(options: SynthOptions): Promise<SynthResul
       objects,
       catalogLimit: preset.catalogLimit,
       defects: options.defects,
-      onPatch: (done, total) => say(`imaging: patch ${done}/${total} (5 bands)`),
+      onPatch: (done, total) =>
+        say({ survey: "hsc", done, total, message: `imaging: patch ${done}/${total} (5 bands)` }),
     });
   }
   if (surveys.has("desi")) {
@@ -137,7 +147,8 @@ export async function generateSurveys(options: SynthOptions): Promise<SynthResul
       limitR: preset.spectroLimitR,
       outsideFraction: preset.outsideFraction,
       defects: options.defects,
-      onFile: (done, total) => say(`spectra: file ${done}/${total}`),
+      onFile: (done, total) =>
+        say({ survey: "desi", done, total, message: `spectra: file ${done}/${total}` }),
     });
   }
   if (surveys.has("manga")) {

@@ -1,6 +1,11 @@
-// The pair catalog of a cross-match: a columnar table (typed arrays where the values allow).
-// Kept apart from crossmatch.ts so the CLI can format catalogs without loading the matcher.
+// The pair catalog of a cross-match: a columnar table (typed arrays where the values allow),
+// its rows as objects, its CSV file, and the count of matched left rows. Kept apart from
+// crossmatch.ts so catalogs can be read and written without loading the matcher.
+import { randomBytes } from "node:crypto";
+import { open } from "node:fs/promises";
+import { discardFile, publishFile } from "../core/atomic-file.ts";
 import type { ColumnValues } from "../core/columns.ts";
+import { WriteError } from "../core/errors.ts";
 
 export type ObjectId = string | number | bigint;
 
@@ -65,4 +70,58 @@ export function catalogRow(c: MatchCatalog, i: number): Record<string, ObjectId 
     right_row: hit ? c.right_row[i]! : null,
     right_index: hit ? c.right_index[i]! : null,
   };
+}
+
+/** Left rows with at least one match (rows of one left row are adjacent in a catalog). */
+export function countLeftMatched(c: MatchCatalog): number {
+  let n = 0;
+  for (let i = 0; i < c.length; i++) {
+    if (c.matched[i] === 1 && (i === 0 || c.left_index[i - 1] !== c.left_index[i])) n++;
+  }
+  return n;
+}
+
+/** A CSV cell: empty for null (and NaN), quoted when it holds a comma, a quote or a newline. */
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number" && Number.isNaN(v)) return "";
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+const CSV_BLOCK_ROWS = 10_000;
+
+/**
+ * Writes the catalog as CSV (a header of CATALOG_COLUMNS, one line per row as `catalogRow`
+ * gives it: right fields empty for a left row without a match, matched true/false), streamed
+ * in blocks of rows to a temporary file that is fsynced and renamed to `path` when complete.
+ * On failure nothing is left under `path` or the temporary name.
+ */
+export async function writeCatalogCsv(catalog: MatchCatalog, path: string): Promise<void> {
+  const tempPath = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(tempPath, "w");
+  } catch (e) {
+    throw new WriteError(
+      `cannot create ${tempPath}: ${(e as Error).message}`,
+      { file: path },
+      { cause: e },
+    );
+  }
+  try {
+    await handle.write(`${CATALOG_COLUMNS.join(",")}\n`);
+    for (let s = 0; s < catalog.length; s += CSV_BLOCK_ROWS) {
+      const lines: string[] = [];
+      for (let i = s; i < Math.min(catalog.length, s + CSV_BLOCK_ROWS); i++) {
+        const row = catalogRow(catalog, i);
+        lines.push(CATALOG_COLUMNS.map((c) => csvCell(row[c])).join(","));
+      }
+      await handle.write(`${lines.join("\n")}\n`);
+    }
+  } catch (e) {
+    await discardFile(handle, tempPath);
+    throw new WriteError(`write failed: ${(e as Error).message}`, { file: path }, { cause: e });
+  }
+  await publishFile(handle, tempPath, path);
 }

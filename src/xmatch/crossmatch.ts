@@ -27,12 +27,19 @@ import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
 import { writeDataset } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
-import type { MatchCatalog } from "./catalog.ts";
+import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
 import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
 import type { MatchSpec, UnitResult } from "./unit.ts";
 import { runUnits } from "./workers.ts";
 
-export { CATALOG_COLUMNS, catalogRow, type MatchCatalog, type ObjectId } from "./catalog.ts";
+export {
+  CATALOG_COLUMNS,
+  catalogRow,
+  countLeftMatched,
+  type MatchCatalog,
+  type ObjectId,
+  writeCatalogCsv,
+} from "./catalog.ts";
 
 export interface CrossMatchOptions {
   /** Match radius in arcsec; a pair is kept when its separation is <= the radius. */
@@ -81,7 +88,10 @@ export interface MatchedExample {
 export interface CrossMatchStats {
   units: number;
   threads: number;
+  /** Left rows that took part (the left view's rows). */
   leftRows: number;
+  /** Left rows with at least one match within the radius. */
+  leftMatched: number;
   rightRowsRead: number;
   /** Whether each side read the positions sidecar (false: partition files, slower). */
   leftSidecar: boolean;
@@ -199,6 +209,7 @@ export async function crossMatch(
       units: units.length,
       threads: Math.min(threads, units.length),
       leftRows: progress.leftRows,
+      leftMatched: countLeftMatched(catalog),
       rightRowsRead: progress.rightRowsRead,
       leftSidecar: L.positions !== null,
       rightSidecar: R.positions !== null,

@@ -16,8 +16,9 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { build, checkSpec, hscSpec } from "../../src/build/index.ts";
+import { build, checkSpec } from "../../src/build/index.ts";
 import { statePaths } from "../../src/build/state.ts";
+import { hscSpec } from "../../src/demo/index.ts";
 import { verifyDataset } from "../../src/storage/manifest.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
 import { cliArgs } from "../helpers/cli-process.ts";

@@ -15,7 +15,6 @@ import {
 import { setup, snapshot } from "./helpers.ts";
 import { bytes, etagOf, sha256 } from "./server.ts";
 
-const quiet = { progress: false } as const;
 const hasTar = spawnSync("tar", ["--version"]).status === 0;
 
 /** An independent ustar member writer (header + padded data), for forging archives. */
@@ -74,7 +73,7 @@ test("export writes one tar archive; import into an empty cache serves the entri
     { p: "/c.csv", c: bytes(513, 3) },
   ];
   for (const f of files) server.set(f.p, f.c);
-  for (const f of files) await cache.download(server.url(f.p), { ...quiet, pin: f.p === "/c.csv" });
+  for (const f of files) await cache.download(server.url(f.p), { pin: f.p === "/c.csv" });
   const archive = path.join(root, "export.tar");
   const res = await exportCache(archive, { cacheDir: cache.dir });
   assert.equal(res.entries, 3);
@@ -97,14 +96,14 @@ test("export writes one tar archive; import into an empty cache serves the entri
   const imp = await importCache(archive, { cacheDir: offline.dir });
   assert.deepEqual(imp, { file: archive, imported: 3, skipped: 0, bytes: 70_513 + 1 });
   for (const f of files) {
-    const p = await offline.download(server.url(f.p), quiet);
+    const p = await offline.download(server.url(f.p));
     assert.deepEqual(await fsp.readFile(p), f.c);
   }
   assert.equal((await offline.lookup(server.url("/c.csv")))!.pinned, true);
   assert.deepEqual((await offline.check({ deep: true })).problems, []);
   // Validators travel too: once online, revalidation gets a 304.
   const online = new DownloadCache({ dir: offline.dir, offline: false });
-  await online.download(server.url("/survey/a.fits"), { ...quiet, cache: "revalidate" });
+  await online.download(server.url("/survey/a.fits"), { cache: "revalidate" });
   const last = server.requestsFor("/survey/a.fits").at(-1)!;
   assert.equal(last.headers["if-none-match"], etagOf(files[0]!.c));
   assert.equal(last.status, 304);
@@ -113,12 +112,12 @@ test("export writes one tar archive; import into an empty cache serves the entri
 test("import keeps existing entries unless overwrite is asked for", async (t) => {
   const { server, cache, root } = await setup(t);
   const url = server.set("/k", bytes(1000, 1));
-  await cache.download(url, quiet);
+  await cache.download(url);
   const archive = path.join(root, "k.tar");
   await exportCache(archive, { cacheDir: cache.dir, urls: [url] });
   const other = new DownloadCache({ dir: path.join(root, "other"), offline: false });
   server.set("/k", bytes(1000, 2));
-  const mine = await other.download(url, quiet);
+  const mine = await other.download(url);
   assert.deepEqual(await importCache(archive, { cacheDir: other.dir }), {
     file: archive,
     imported: 0,
@@ -134,7 +133,7 @@ test("import keeps existing entries unless overwrite is asked for", async (t) =>
 test("hostile or damaged archives are rejected with CacheArchiveError and the cache is unchanged", async (t) => {
   const { server, cache, root } = await setup(t);
   const url = server.set("/present", bytes(3000, 9));
-  await cache.download(url, quiet);
+  await cache.download(url);
   const good = path.join(root, "good.tar");
   await exportCache(good, { cacheDir: cache.dir });
   const goodBytes = await fsp.readFile(good);

@@ -23,7 +23,6 @@ const cache = new DownloadCache({ dir: job.cacheDir, offline: false, maxBytes: 1
 if (job.kind === "download") {
   try {
     const p = await cache.download(job.url, {
-      progress: false,
       timeoutMs: job.timeoutMs,
       onProgress: (e) => process.stdout.write(`progress ${e.receivedBytes}\n`),
     });
@@ -52,13 +51,13 @@ if (job.kind === "download") {
   // Start line: every process waits for the parent's signal so the cold fetches overlap.
   process.stdout.write("ready\n");
   while (!existsSync(job.goFile)) await new Promise((r) => setTimeout(r, 5));
-  const cold = await cache.download(job.cold, { progress: false });
+  const cold = await cache.download(job.cold);
   const coldBuf = await fsp.readFile(cold);
   if (!isWhole(coldBuf)) bad.push(`${job.cold} -> ${cold} (${coldBuf.length} bytes)`);
   for (let i = 0; i < job.iterations; i++) {
     const url = job.urls[rand(job.urls.length)]!;
     const mode = modes[rand(modes.length)]!;
-    const p = await cache.download(url, { cache: mode, progress: false });
+    const p = await cache.download(url, { cache: mode });
     // Open at once, as a reader would; the file must stay whole while we read it.
     const buf = await fsp.readFile(p);
     if (isWhole(buf)) ok++;

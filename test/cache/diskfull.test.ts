@@ -11,8 +11,6 @@ import { CacheWriteError, DownloadCache } from "../../src/cache/index.ts";
 import { setup, startChild } from "./helpers.ts";
 import { bytes } from "./server.ts";
 
-const quiet = { progress: false } as const;
-
 async function assertNoLeftovers(cacheDir: string) {
   assert.deepEqual(await fsp.readdir(path.join(cacheDir, "tmp")), [], "no temp files");
   const partial = await fsp.readdir(path.join(cacheDir, "partial"));
@@ -52,10 +50,10 @@ test("disk full (small tmpfs): the download fails with ENOSPC and the cache stay
   const cache = new DownloadCache({ dir: path.join(fs.dir, "cache"), offline: false });
   const small = bytes(400_000, 1);
   const smallUrl = server.set("/small", small);
-  const p = await cache.download(smallUrl, quiet);
+  const p = await cache.download(smallUrl);
   const freeBefore = (await fsp.statfs(fs.dir)).bavail;
   const bigUrl = server.set("/big", bytes(3_000_000, 2));
-  await assert.rejects(cache.download(bigUrl, quiet), (err: unknown) => {
+  await assert.rejects(cache.download(bigUrl), (err: unknown) => {
     assert.ok(err instanceof CacheWriteError, String(err));
     assert.equal(err.errno, "ENOSPC");
     assert.match(err.message, /\/big.*no space left on device/);
@@ -64,12 +62,12 @@ test("disk full (small tmpfs): the download fails with ENOSPC and the cache stay
   assert.equal(await cache.lookup(bigUrl), null);
   await assertNoLeftovers(cache.dir);
   assert.equal((await fsp.statfs(fs.dir)).bavail, freeBefore, "the space was given back");
-  assert.equal(await cache.download(smallUrl, quiet), p);
+  assert.equal(await cache.download(smallUrl), p);
   assert.deepEqual(await fsp.readFile(p), small);
   assert.deepEqual((await cache.check({ deep: true })).problems, []);
   // An update that cannot fit keeps the old version.
   server.set("/small", bytes(3_000_000, 3));
-  await assert.rejects(cache.download(smallUrl, { ...quiet, cache: "update" }), CacheWriteError);
+  await assert.rejects(cache.download(smallUrl, { cache: "update" }), CacheWriteError);
   assert.deepEqual(await fsp.readFile((await cache.lookup(smallUrl))!.path), small);
   await assertNoLeftovers(cache.dir);
 });
@@ -78,7 +76,7 @@ test("a write failure from the kernel (ulimit -f: EFBIG) leaves no partial file 
   const { server, cache } = await setup(t);
   const keep = bytes(50_000, 4);
   const keepUrl = server.set("/keep", keep);
-  const kept = await cache.download(keepUrl, quiet);
+  const kept = await cache.download(keepUrl);
   const url = server.set("/too-big", bytes(2_000_000, 5));
   const { done } = startChild({ kind: "download", cacheDir: cache.dir, url }, undefined, {
     fileSizeLimitKiB: 512,
@@ -96,5 +94,5 @@ test("a write failure from the kernel (ulimit -f: EFBIG) leaves no partial file 
   assert.deepEqual(await fsp.readFile(kept), keep);
   assert.deepEqual((await cache.check({ deep: true })).problems, []);
   // Without the limit the same URL downloads fine.
-  assert.equal((await fsp.stat(await cache.download(url, quiet))).size, 2_000_000);
+  assert.equal((await fsp.stat(await cache.download(url))).size, 2_000_000);
 });

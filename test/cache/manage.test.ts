@@ -24,7 +24,6 @@ import {
 import { setup, snapshot, tempDir } from "./helpers.ts";
 import { bytes } from "./server.ts";
 
-const quiet = { progress: false } as const;
 const HOUR = 3600;
 
 async function setAtime(p: string, secondsAgo: number) {
@@ -36,14 +35,14 @@ test("size cap: least recently used entries go first, a hit counts as a use, pin
   const { server, cache } = await setup(t, { maxBytes: 250_000, touchIntervalSeconds: 0 });
   const url = (n: string) => server.set(`/${n}`, bytes(100_000, n.charCodeAt(0)));
   const [a, b, c, d] = [url("a"), url("b"), url("c"), url("d")];
-  const pa = await cache.download(a, quiet);
-  const pb = await cache.download(b, quiet);
+  const pa = await cache.download(a);
+  const pb = await cache.download(b);
   await setAtime(pa, 3 * HOUR);
   await setAtime(pb, 2 * HOUR);
-  assert.equal(await cache.download(a, quiet), pa, "hit on a");
+  assert.equal(await cache.download(a), pa, "hit on a");
   const la = (await cache.lookup(a))!.lastUsed.getTime();
   assert.ok(la > Date.now() - 60_000, "the hit recorded a use");
-  await cache.download(c, quiet); // 300 kB > 250 kB: evict the least recently used (b)
+  await cache.download(c); // 300 kB > 250 kB: evict the least recently used (b)
   assert.equal(await cache.lookup(b), null, "b was least recently used");
   assert.ok(await cache.lookup(a));
   assert.ok(await cache.lookup(c));
@@ -55,7 +54,7 @@ test("size cap: least recently used entries go first, a hit counts as a use, pin
   await cache.setPinned(a, true);
   await setAtime(pa, 10 * HOUR);
   await setAtime((await cache.lookup(c))!.path, 5 * HOUR);
-  await cache.download(d, quiet);
+  await cache.download(d);
   assert.ok(await cache.lookup(a), "pinned a survives though it is the oldest");
   assert.equal(await cache.lookup(c), null);
   assert.ok(await cache.lookup(d));
@@ -66,7 +65,7 @@ test("size cap: least recently used entries go first, a hit counts as a use, pin
   // Only pinned and just-fetched entries left over the cap: kept, with a warning.
   await cache.setPinned(d, true);
   const warnings: CacheWarning[] = [];
-  await cache.download(url("e"), { ...quiet, onWarning: (w) => warnings.push(w) });
+  await cache.download(url("e"), { onWarning: (w) => warnings.push(w) });
   assert.equal(warnings[0]?.code, "ASTROPILE_CACHE_OVER_CAP");
   assert.equal((await cache.contents()).length, 3);
 });
@@ -74,14 +73,14 @@ test("size cap: least recently used entries go first, a hit counts as a use, pin
 test("last use is written at most once per touch interval, so a hit stays one read and one stat", async (t) => {
   const { server, cache } = await setup(t); // default interval: 60 s
   const url = server.set("/t", bytes(1000, 1));
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   await setAtime(p, 30);
   const before = (await fsp.stat(p)).atimeMs;
-  await cache.download(url, quiet);
+  await cache.download(url);
   assert.equal((await fsp.stat(p)).atimeMs, before, "within the interval: not written");
   await setAtime(p, 120);
   const old = (await fsp.stat(p)).atimeMs;
-  await cache.download(url, quiet);
+  await cache.download(url);
   assert.ok((await fsp.stat(p)).atimeMs > old + 60_000, "after the interval: written");
 });
 
@@ -124,8 +123,8 @@ test("cacheContents, cacheSize and clearCache (one URL or everything)", async (t
   const loc = { cacheDir: cache.dir };
   const u1 = server.set("/one", bytes(1000, 1));
   const u2 = server.set("/two", bytes(2000, 2));
-  await downloadFile(u1, { ...quiet, ...loc });
-  await downloadFile(u2, { ...quiet, ...loc, pin: true });
+  await downloadFile(u1, { ...loc });
+  await downloadFile(u2, { ...loc, pin: true });
   const list = await cacheContents(loc);
   assert.deepEqual(list.map((e) => e.url).sort(), [u1, u2]);
   assert.equal(list.find((e) => e.url === u2)!.pinned, true);
@@ -152,7 +151,7 @@ test("a reader that opened a file keeps reading it after the entry is removed", 
   const { server, cache } = await setup(t);
   const content = bytes(500_000, 4);
   const url = server.set("/open", content);
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   const fh = await fsp.open(p, "r");
   t.after(() => fh.close());
   await cache.clear(url);
@@ -167,19 +166,19 @@ test("verify re-hashes on demand; a damaged entry is removed and fetched again",
   const { server, cache } = await setup(t);
   const content = bytes(10_000, 5);
   const url = server.set("/v", content);
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   assert.equal((await cache.verify(url)).path, p);
   const fh = await fsp.open(p, "r+");
   await fh.write(Buffer.from([content[100]! ^ 0xff]), 0, 1, 100);
   await fh.close();
-  assert.equal(await cache.download(url, quiet), p, "a plain hit does not re-hash");
+  assert.equal(await cache.download(url), p, "a plain hit does not re-hash");
   await assert.rejects(cache.verify(url), ChecksumMismatchError);
   assert.equal(await cache.lookup(url), null, "damaged entry removed");
-  const p2 = await cache.download(url, quiet);
+  const p2 = await cache.download(url);
   const fh2 = await fsp.open(p2, "r+");
   await fh2.write(Buffer.from([0]), 0, 1, 5);
   await fh2.close();
-  const p3 = await cache.download(url, { ...quiet, verify: true });
+  const p3 = await cache.download(url, { verify: true });
   assert.deepEqual(await fsp.readFile(p3), content, "verify: true re-downloads a damaged copy");
 });
 
@@ -187,7 +186,7 @@ test("check finds damaged and stray entries without changing anything; repair re
   const { server, cache } = await setup(t);
   const urls = ["/e1", "/e2", "/e3", "/e4", "/e5"].map((p, i) => server.set(p, bytes(4000, i + 1)));
   const paths: string[] = [];
-  for (const u of urls) paths.push(await cache.download(u, quiet));
+  for (const u of urls) paths.push(await cache.download(u));
   const entryDir = (i: number) => path.dirname(paths[i]!);
   await fsp.truncate(paths[0]!, 100); // size-mismatch
   await fsp.writeFile(path.join(entryDir(1), "meta.json"), "{not json"); // bad-meta
@@ -238,13 +237,13 @@ test("check finds damaged and stray entries without changing anything; repair re
   );
   assert.deepEqual(await fsp.readFile(paths[4]!), bytes(4000, 5), "the sound entry is intact");
   // Damaged URLs are simply downloaded again.
-  assert.deepEqual(await fsp.readFile(await cache.download(urls[0]!, quiet)), bytes(4000, 1));
+  assert.deepEqual(await fsp.readFile(await cache.download(urls[0]!)), bytes(4000, 1));
 });
 
 test("a cache instance only sees its own directory", async (t) => {
   const { server, cache } = await setup(t);
   const other = new DownloadCache({ dir: path.join(cache.dir, "..", "other"), offline: false });
   const url = server.set("/iso", bytes(10, 1));
-  await cache.download(url, quiet);
+  await cache.download(url);
   assert.equal(await other.lookup(url), null);
 });

@@ -8,8 +8,6 @@ import { ChecksumMismatchError, DownloadError } from "../../src/cache/index.ts";
 import { setup, startChild, waitFor } from "./helpers.ts";
 import { bytes, etagOf, sha256 } from "./server.ts";
 
-const quiet = { progress: false } as const;
-
 async function parts(cacheDir: string) {
   const dir = path.join(cacheDir, "partial");
   const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) =>
@@ -25,7 +23,7 @@ test("a connection reset mid-body leaves a partial; the next call resumes it wit
   const content = bytes(300_000, 11);
   const url = server.set("/big.hdf5", content);
   server.fail("/big.hdf5", { kind: "reset", afterBytes: 120_000 });
-  await assert.rejects(cache.download(url, quiet), (err: unknown) => {
+  await assert.rejects(cache.download(url), (err: unknown) => {
     assert.ok(err instanceof DownloadError);
     assert.equal(err.reason, "truncated");
     assert.match(err.message, /big\.hdf5/);
@@ -34,7 +32,7 @@ test("a connection reset mid-body leaves a partial; the next call resumes it wit
   const left = await parts(cache.dir);
   assert.equal(left.length, 1);
   assert.equal(left[0]!.size, 120_000);
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   assert.deepEqual(await fsp.readFile(p), content);
   const last = server.requestsFor("/big.hdf5").at(-1)!;
   assert.equal(last.headers.range, "bytes=120000-");
@@ -51,8 +49,8 @@ test("a server without Range support: the download restarts cleanly", async (t) 
   const content = bytes(200_000, 12);
   const url = server.set("/norange", { content, ranges: false });
   server.fail("/norange", { kind: "reset", afterBytes: 50_000 });
-  await assert.rejects(cache.download(url, quiet), DownloadError);
-  const p = await cache.download(url, quiet);
+  await assert.rejects(cache.download(url), DownloadError);
+  const p = await cache.download(url);
   assert.deepEqual(await fsp.readFile(p), content);
   const last = server.requestsFor("/norange").at(-1)!;
   assert.equal(last.headers.range, "bytes=50000-", "a range was asked for");
@@ -66,9 +64,9 @@ test("content changed between attempts: If-Range fails and the new version is fe
   const v2 = bytes(210_000, 2);
   const url = server.set("/moving", v1);
   server.fail("/moving", { kind: "reset", afterBytes: 100_000 });
-  await assert.rejects(cache.download(url, quiet), DownloadError);
+  await assert.rejects(cache.download(url), DownloadError);
   server.set("/moving", v2);
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   assert.deepEqual(await fsp.readFile(p), v2);
   const last = server.requestsFor("/moving").at(-1)!;
   assert.equal(last.headers["if-range"], etagOf(v1));
@@ -91,7 +89,7 @@ test("kill -9 of a downloading process, then a clean resume from its partial fil
   assert.doesNotMatch(r.stdout, /^path /m, "the child never finished");
   assert.equal(await cache.lookup(url), null, "no entry from a killed download");
 
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   assert.deepEqual(await fsp.readFile(p), content);
   const last = server.requestsFor("/killed.fits").at(-1)!;
   assert.equal(last.headers.range, "bytes=600000-");
@@ -112,7 +110,7 @@ test("a partial download owned by a live process is not taken over", async (t) =
     async () => (await parts(cache.dir)).some((p) => p.size === 300_000),
     "partial on disk",
   );
-  const p = await cache.download(url, quiet);
+  const p = await cache.download(url);
   assert.deepEqual(await fsp.readFile(p), content);
   const last = server.requestsFor("/shared").at(-1)!;
   assert.equal(last.headers.range, undefined, "the live owner's bytes were left alone");
@@ -130,13 +128,13 @@ test("hashing in a worker thread (used for big files) gives the same sha256, acr
   const content = bytes(3_000_000, 41);
   const url = server.set("/worker-hashed", content);
   server.fail("/worker-hashed", { kind: "reset", afterBytes: 1_100_000 });
-  await assert.rejects(cache.download(url, quiet), DownloadError);
+  await assert.rejects(cache.download(url), DownloadError);
   await assert.rejects(
-    cache.download(url, { ...quiet, sha256: "f".repeat(64) }),
+    cache.download(url, { sha256: "f".repeat(64) }),
     (err: unknown) => err instanceof ChecksumMismatchError && err.actual === sha256(content),
     "the resumed prefix is hashed too",
   );
-  const p = await cache.download(url, { ...quiet, sha256: sha256(content) });
+  const p = await cache.download(url, { sha256: sha256(content) });
   assert.deepEqual(await fsp.readFile(p), content);
   assert.equal((await cache.lookup(url))!.sha256, sha256(content));
 });

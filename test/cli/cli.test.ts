@@ -213,6 +213,60 @@ describe("astropile demo, info, head, cone", () => {
       ),
     );
     assert.equal(limited.rows.length, 2);
+    // JSON says how many rows the cone holds and that the limit left some out.
+    const counted = limited as unknown as { matched: number; truncated: boolean; limit: number };
+    assert.deepEqual([counted.matched, counted.truncated, counted.limit], [want.size, true, 2]);
+    const every = r as unknown as { matched: number; truncated: boolean };
+    assert.deepEqual([every.matched, every.truncated], [want.size, false]);
+    // --limit 0: no rows, still the count.
+    const none = json<{ rows: unknown[]; matched: number; truncated: boolean }>(
+      await cli(
+        "cone",
+        hscDir,
+        "--ra",
+        String(ra0),
+        "--dec",
+        String(dec0),
+        "--radius",
+        String(radius),
+        "--limit",
+        "0",
+        "--json",
+      ),
+    );
+    assert.deepEqual([none.rows.length, none.matched, none.truncated], [0, want.size, true]);
+    const text = await cli(
+      "cone",
+      hscDir,
+      "--ra",
+      String(ra0),
+      "--dec",
+      String(dec0),
+      "--radius",
+      String(radius),
+      "--limit",
+      "0",
+    );
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`\\(0 of ${want.size} rows within 25 arcsec.*--limit N`));
+  });
+
+  test("head --columns takes the groups Dataset.select takes (image, spectrum, ifu)", async () => {
+    const desiDir = join(demoDir, "desi");
+    const r = json<{ columns: Array<{ name: string; shape: number[] }>; rows: unknown[] }>(
+      await cli("head", desiDir, "-n", "1", "--columns", "object_id,spectrum", "--json"),
+    );
+    const names = r.columns.map((c) => c.name);
+    assert.equal(names[0], "object_id");
+    for (const c of ["spectrum_flux", "spectrum_ivar", "spectrum_lambda", "spectrum_mask"])
+      assert.ok(names.includes(c), `${c} in ${names.join(",")}`);
+    assert.deepEqual(r.columns.find((c) => c.name === "spectrum_flux")?.shape, [7781]);
+    const img = await cli("head", join(demoDir, "hsc"), "-n", "1", "--columns", "image");
+    assert.equal(img.code, 0, img.stderr);
+    assert.match(img.stdout, /image_array\s+image_ivar/);
+    const none = await cli("head", desiDir, "--columns", "ifu");
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^astropile: no ifu columns in /);
   });
 });
 
@@ -256,6 +310,12 @@ describe("errors and exit codes", () => {
       notDataset.stderr,
       /^astropile: no manifest: not an AstroPile dataset \(file .*astropile\.json\)\n$/,
     );
+    for (const cmd of ["info", "head", "cone"]) {
+      const where = cmd === "cone" ? ["--ra", "1", "--dec", "1", "--radius", "1"] : [];
+      const missing = await cli(cmd, join(dir, "nope"), ...where);
+      assert.equal(missing.code, 1, cmd);
+      assert.equal(missing.stderr, `astropile: no such directory: ${join(dir, "nope")}\n`, cmd);
+    }
     const badRa = await cli(
       "cone",
       join(demoDir, "hsc"),

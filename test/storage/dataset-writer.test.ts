@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   existsSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -10,7 +11,7 @@ import {
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
-import { ManifestError, SchemaError, UsageError } from "../../src/core/errors.ts";
+import { ManifestError, NotFoundError, SchemaError, UsageError } from "../../src/core/errors.ts";
 import { ang2pix } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { parsePartitionPath } from "../../src/storage/layout.ts";
@@ -316,7 +317,17 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
     writeFileSync(path, JSON.stringify(m));
     await assert.rejects(readManifest(root), /field "files.0.path"/);
     assert.ok(!existsSync(join(dir, "nope", "astropile.json")));
-    await assert.rejects(readManifest(join(dir, "nope")), /no manifest/);
+    await assert.rejects(
+      readManifest(join(dir, "nope")),
+      (e: Error) =>
+        e instanceof NotFoundError && e.message === `no such directory: ${join(dir, "nope")}`,
+    );
+    await assert.rejects(readManifest(path), /not a directory: .*astropile\.json/);
+    mkdirSync(join(dir, "empty"), { recursive: true });
+    await assert.rejects(
+      readManifest(join(dir, "empty")),
+      (e: Error) => e instanceof ManifestError && /no manifest/.test(e.message),
+    );
   });
 });
 

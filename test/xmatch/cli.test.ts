@@ -63,7 +63,7 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
       (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
     ),
   );
-  assert.match(r.stderr, /xmatch: unit \d+\/\d+/);
+  assert.match(r.stderr, /xmatch match: \d+\/\d+ units/);
   assert.equal((doc as unknown as { threads: number }).threads, 1);
 });
 
@@ -112,11 +112,14 @@ test("xmatch --how left --json: unmatched left rows have null right fields", () 
   const doc = JSON.parse(r.stdout) as {
     rows: number;
     leftRows: number;
+    leftMatched: number;
     pairs: Array<{ right_object_id: string | null; sep_arcsec: number | null; matched: boolean }>;
   };
   assert.equal(doc.rows, doc.leftRows);
   const unmatched = doc.pairs.filter((p) => !p.matched);
   assert.ok(unmatched.length > 0 && unmatched.length < doc.rows);
+  // One row per left row (nearest, 1 neighbour): the matched rows are the matched left rows.
+  assert.equal(doc.leftMatched, doc.rows - unmatched.length);
   for (const p of unmatched) {
     assert.equal(p.right_object_id, null);
     assert.equal(p.sep_arcsec, null);

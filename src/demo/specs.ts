@@ -1,11 +1,21 @@
-// Built-in builder specs for the synthetic surveys (src/synth). They are ordinary specs, the
-// same a user would write as JSON for their own survey: `builtinSpecJson` prints them.
+// Builder specs of the synthetic surveys (src/synth) the demo builds. They are ordinary specs,
+// the same a user would write as JSON for their own survey: `builtinSpecJson` prints them
+// (`astropile build --print-spec hsc`). They live with the demo so the builders never depend on
+// the synthetic sky.
 
+import {
+  type BuilderSpec,
+  type ColumnSource,
+  checkSpec,
+  type ResolvedSpec,
+} from "../build/spec.ts";
 import { HSC_BANDS } from "../synth/imaging.ts";
 import { BAND_NAMES } from "../synth/sed.ts";
-import { type BuilderSpec, type ColumnSource, checkSpec, type ResolvedSpec } from "./spec.ts";
 
 export type BuiltinName = "hsc" | "desi" | "manga";
+
+/** The names builtinSpec and builtinSpecJson take. */
+export const BUILTIN_NAMES: readonly BuiltinName[] = ["hsc", "desi", "manga"];
 
 /** Synthetic HSC-like imaging: tiles + forced catalog → image dataset. */
 export function hscSpec(stampSize = 64): BuilderSpec {
@@ -156,6 +166,7 @@ const BUILTINS: Record<BuiltinName, () => BuilderSpec> = {
   manga: mangaSpec,
 };
 
+/** The spec of a synthetic survey, resolved against the directory its sources were written to. */
 export function builtinSpec(
   name: BuiltinName,
   sourceDir: string,
