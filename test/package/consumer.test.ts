@@ -263,7 +263,7 @@ import {
   isAstroPileError,
   type MatchCatalog,
   type MatchedExample,
-  ManifestError,
+  NotFoundError,
   openDataset,
 } from "astropile";
 import { type DownloadOptions, downloadFile as download } from "astropile/cache";
@@ -294,7 +294,7 @@ try {
   if (!isAstroPileError(err)) throw err;
   const e: AstroPileError = err;
   code = e.code;
-  if (!isAstroPileError(err, ManifestError.code)) throw err;
+  if (!isAstroPileError(err, NotFoundError.code)) throw err;
 }
 
 const fetchOne: (url: string, o?: DownloadOptions) => Promise<string> = download;
@@ -377,5 +377,5 @@ test("strict TypeScript project: the shipped declarations type-check, and the co
   assert.ok((got.rows as number) > 0, "no pairs");
   assert.ok((got.maxSep as number) <= 1);
   assert.ok(Number.isFinite(got.ra));
-  assert.equal(got.code, "ASTROPILE_BAD_MANIFEST");
+  assert.equal(got.code, "ASTROPILE_NOT_FOUND");
 });
