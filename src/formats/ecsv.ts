@@ -30,7 +30,7 @@ import {
   type TextTableBatch,
   TextTableFile,
 } from "./csv.ts";
-import { parseYaml, YamlError, type YamlValue, yamlFlow } from "./yaml-subset.ts";
+import { type EcsvMetaValue, parseHeaderYaml, stringifyHeaderYaml } from "./ecsv-yaml.ts";
 
 export interface EcsvColumn {
   name: string;
@@ -40,20 +40,22 @@ export interface EcsvColumn {
   unit?: string;
   description?: string;
   format?: string;
-  meta?: YamlValue;
+  meta?: EcsvMetaValue;
 }
 
 export interface EcsvHeader {
   version: string;
   delimiter: " " | ",";
   columns: EcsvColumn[];
-  meta: { [key: string]: YamlValue };
+  meta: { [key: string]: EcsvMetaValue };
   schema?: string;
 }
 
 const SCALAR_DTYPES = new Set<string>(DTYPES);
 
-const MAX_HEADER_CHARS = 16 * 1024 * 1024;
+// Headers past this are refused: the YAML parser takes about 1 s and 100-250 MB per MiB of
+// header (astropy's header for 1000 described columns is about 100 KiB).
+const MAX_HEADER_CHARS = 4 * 1024 * 1024;
 
 /** Reads the '#' lines at the top of the file (bounded), and the line number after them. */
 async function readHeaderLines(path: string): Promise<{ lines: string[]; dataLine: number }> {
@@ -79,6 +81,7 @@ async function readHeaderLines(path: string): Promise<{ lines: string[]; dataLin
       if (total > MAX_HEADER_CHARS) {
         throw new FormatError(`ECSV header longer than ${MAX_HEADER_CHARS} characters`, {
           file: path,
+          detail: `line ${lines.length + 1}`,
         });
       }
     }
@@ -89,7 +92,7 @@ async function readHeaderLines(path: string): Promise<{ lines: string[]; dataLin
   }
 }
 
-function asString(v: YamlValue | undefined, what: string, file: string): string | undefined {
+function asString(v: EcsvMetaValue | undefined, what: string, file: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === "object") throw new FormatError(`${what} must be a scalar`, { file });
   return String(v);
@@ -110,23 +113,21 @@ export function parseEcsvHeader(lines: string[], file: string): EcsvHeader {
       detail: "line 1",
     });
   }
+  let chars = 0;
+  for (const [k, line] of lines.entries()) {
+    chars += line.length + 1;
+    if (chars > MAX_HEADER_CHARS) {
+      throw new FormatError(`ECSV header longer than ${MAX_HEADER_CHARS} characters`, {
+        file,
+        detail: `line ${k + 1}`,
+      });
+    }
+  }
   const yamlText = lines
     .slice(1)
     .map((l) => (l.startsWith("# ") ? l.slice(2) : l.slice(1)))
     .join("\n");
-  let doc: YamlValue;
-  try {
-    doc = parseYaml(yamlText);
-  } catch (e) {
-    if (e instanceof YamlError) {
-      throw new FormatError(
-        `ECSV header: ${e.message}`,
-        { file, detail: `line ${e.line + 1}` },
-        { cause: e },
-      );
-    }
-    throw e;
-  }
+  const doc = parseHeaderYaml(yamlText, file, 2);
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new FormatError("ECSV header is not a YAML mapping", { file });
   }
@@ -271,7 +272,7 @@ export class EcsvReader {
   }
 
   /** Table meta from the header. */
-  get meta(): { [key: string]: YamlValue } {
+  get meta(): { [key: string]: EcsvMetaValue } {
     return this.header.meta;
   }
 
@@ -470,8 +471,7 @@ export class EcsvWriter {
     const delimiter = options.delimiter ?? " ";
     if (delimiter !== " " && delimiter !== ",")
       throw new UsageError("ECSV delimiter must be a space or a comma", { file: path });
-    const lines = ["%ECSV 1.0", "---", "datatype:"];
-    for (const s of specs) {
+    const datatype = specs.map((s) => {
       const entry: Record<string, unknown> = { name: s.name };
       if (s.unit) entry.unit = s.unit;
       if (s.shape.length > 0) {
@@ -482,18 +482,28 @@ export class EcsvWriter {
       if (extra?.format !== undefined) entry.format = extra.format;
       if (s.description) entry.description = s.description;
       if (extra?.meta !== undefined) entry.meta = extra.meta;
-      lines.push(`- ${yamlFlow(entry)}`);
+      return entry;
+    });
+    const header: Record<string, unknown> = { datatype };
+    if (delimiter === ",") header.delimiter = ",";
+    if (options.meta && Object.keys(options.meta).length > 0) header.meta = options.meta;
+    header.schema = "astropy-2.0";
+    let yaml: string;
+    try {
+      yaml = stringifyHeaderYaml(header, ["datatype"], ["meta"]);
+    } catch (e) {
+      throw new UsageError(
+        `ECSV meta cannot be written as YAML: ${(e as Error).message}`,
+        { file: path },
+        { cause: e },
+      );
     }
-    if (delimiter === ",") lines.push("delimiter: ','");
-    if (options.meta && Object.keys(options.meta).length > 0)
-      lines.push(`meta: ${yamlFlow(options.meta)}`);
-    lines.push("schema: astropy-2.0");
+    const headerText = ["%ECSV 1.0", "---", ...yaml.split("\n")].map((l) => `# ${l}`).join("\n");
     const out = await TextTableFile.create(path);
     const writer = new EcsvWriter(out, specs, delimiter);
     try {
-      const header = lines.map((l) => `# ${l}`).join("\n");
       await out.write(
-        `${header}\n${specs.map((s) => quoteField(s.name, delimiter)).join(delimiter)}\n`,
+        `${headerText}\n${specs.map((s) => quoteField(s.name, delimiter)).join(delimiter)}\n`,
       );
     } catch (e) {
       await out.abort();

@@ -23,6 +23,7 @@ export {
   parseEcsvHeader,
   writeEcsv,
 } from "./ecsv.ts";
+export type { EcsvMetaValue } from "./ecsv-yaml.ts";
 export {
   type FitsColumn,
   FitsFile,
@@ -61,4 +62,3 @@ export {
   TanWcs,
   type TanWcsParams,
 } from "./wcs.ts";
-export { parseYaml, YamlError, type YamlValue } from "./yaml-subset.ts";

@@ -190,7 +190,15 @@ print(json.dumps({n: column(t[n]) for n in t.colnames}))
       mask: Uint8Array.from({ length: 20 }, (_, i) => (i === 5 ? 1 : 0)),
     };
     const ecsv = join(dir, "ours.ecsv");
-    const meta = { survey: "synthetic", bands: ["g", "r"], nested: { yes: "no", x: 1.5, n: null } };
+    const meta = {
+      survey: "synthetic",
+      bands: ["g", "r"],
+      nested: { yes: "no", x: 1.5, n: null },
+      // Strings PyYAML would read as something else if written plain, and floats it needs with a '.'.
+      tricky: ["a: b", "#x", "y", "n", "1e5", "1.5e3", "2001-12-14", "tab\there", " lead", "-x"],
+      tricky2: ["a:", "[x]", "it's", "é", "null", "~", "0x1f", "190:20", "<<", "", "line\nbreak"],
+      numbers: [1e-7, 1e21, -2.5e-300, 0.1, 2 ** 53 + 2],
+    };
     await writeEcsv(ecsv, specs, [{ startRow: 0, rows: 5, columns: batch, nulls }], { meta });
     const scalar = specs.filter((s) => s.shape.length === 0);
     const csv = join(dir, "ours.csv");

@@ -1,14 +1,13 @@
 // ECSV: astropy-written files (every dtype, units, descriptions, multidimensional and masked
-// columns, table meta), writer round trips, the YAML subset, and refused headers.
+// columns, table meta), writer round trips, the header YAML, and refused headers.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError, UsageError } from "../../src/core/errors.ts";
 import type { TextTableBatch } from "../../src/formats/csv.ts";
-import { openEcsv, writeEcsv } from "../../src/formats/ecsv.ts";
-import { parseYaml, YamlError } from "../../src/formats/yaml-subset.ts";
+import { openEcsv, parseEcsvHeader, writeEcsv } from "../../src/formats/ecsv.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { assertValues, type ExpectedValue, fixture, loadExpected } from "./expected.ts";
 
@@ -107,6 +106,19 @@ describe("ECSV reader", () => {
     }
   });
 
+  test("writer: meta objects used twice are written twice; values YAML cannot hold are refused", async () => {
+    const specs: ColumnSpec[] = [{ name: "a", dtype: "int8", shape: [] }];
+    const bands = ["g", "r"];
+    const path = join(dir, "shared.ecsv");
+    await writeEcsv(path, specs, [], { meta: { x: bands, y: { bands }, "<<": "not a merge key" } });
+    const { reader } = await readAll(path);
+    assert.deepEqual(reader.meta, { x: bands, y: { bands }, "<<": "not a merge key" });
+    await assert.rejects(
+      writeEcsv(join(dir, "fn.ecsv"), specs, [], { meta: { f: () => 1 } }),
+      (e: Error) => e instanceof UsageError && e.message.includes("fn.ecsv"),
+    );
+  });
+
   test("strings that need quoting, and names with spaces", async () => {
     const specs: ColumnSpec[] = [
       { name: "col with space", dtype: "string", shape: [] },
@@ -159,6 +171,11 @@ describe("ECSV reader", () => {
       ],
       ["alias.ecsv", `${head}# datatype:\n# - &x {name: a, datatype: int64}\na\n1\n`, /anchors/],
       [
+        "deep.ecsv",
+        `${head}# datatype:\n# - {name: a, datatype: int64}\n# meta: ${"[".repeat(100_000)}\na\n1\n`,
+        /nested deeper than 100 levels \(file .*line 5\)/,
+      ],
+      [
         "mixin.ecsv",
         `${head}# datatype:\n# - {name: a, datatype: int64}\n# meta:\n#   __serialized_columns__:\n#     c: !astropy.table.SerializedColumn {}\na\n1\n`,
         /not supported/,
@@ -191,9 +208,15 @@ describe("ECSV reader", () => {
   });
 });
 
-describe("YAML subset", () => {
+/** The lines of an ECSV header holding `yaml` (one '# ' line per YAML line). */
+function headerLines(yaml: string): string[] {
+  return ["# %ECSV 1.0", ...yaml.split("\n").map((l) => `# ${l}`)];
+}
+
+describe("ECSV header YAML", () => {
   test("what PyYAML writes: flow and block styles, folding, omap, quoting, resolution", () => {
     const text = [
+      "---",
       "datatype:",
       "- {name: a, unit: m / s, datatype: float64, format: '%.3f', description: 'it''s: long",
       "",
@@ -209,64 +232,78 @@ describe("YAML subset", () => {
       "    c: plain text that",
       "      continues here",
       "    'yes': 'no'",
+      "    s:",
+      "    - a",
+      "    - - b",
+      "      - c",
+      "    -",
+      "    - {x: [1, {y: 2}]}",
+      "    block: |",
+      "      kept",
+      "      lines",
       "schema: astropy-2.0",
     ].join("\n");
-    assert.deepEqual(parseYaml(text), {
-      datatype: [
-        {
-          name: "a",
-          unit: "m / s",
-          datatype: "float64",
-          format: "%.3f",
-          description: "it's: long\nand folded",
-        },
-        { name: "b", datatype: "string", subtype: "float64[2,3]" },
-      ],
-      meta: {
-        k: "v",
-        n: {
-          a: [
-            1,
-            2.5,
-            Number.POSITIVE_INFINITY,
-            Number.NEGATIVE_INFINITY,
-            null,
-            true,
-            false,
-            "1",
-            "1e5",
-            0.0005,
-            1000,
-          ],
-          b: 'esc"aped\né',
-          c: "plain text that continues here",
-          yes: "no",
-        },
+    const header = parseEcsvHeader(headerLines(text), "h.ecsv");
+    assert.deepEqual(header.columns, [
+      {
+        name: "a",
+        unit: "m / s",
+        datatype: "float64",
+        format: "%.3f",
+        description: "it's: long\nand folded",
       },
-      schema: "astropy-2.0",
-    });
-    assert.deepEqual(parseYaml("- a\n- - b\n  - c\n-\n- {x: [1, {y: 2}]}"), [
-      "a",
-      ["b", "c"],
-      null,
-      { x: [1, { y: 2 }] },
+      { name: "b", datatype: "string", subtype: "float64[2,3]" },
     ]);
+    assert.deepEqual(header.meta, {
+      k: "v",
+      n: {
+        a: [
+          1,
+          2.5,
+          Number.POSITIVE_INFINITY,
+          Number.NEGATIVE_INFINITY,
+          null,
+          true,
+          false,
+          "1",
+          "1e5",
+          0.0005,
+          1000,
+        ],
+        b: 'esc"aped\né',
+        c: "plain text that continues here",
+        yes: "no",
+        s: ["a", ["b", "c"], null, { x: [1, { y: 2 }] }],
+        block: "kept\nlines\n",
+      },
+    });
+    assert.equal(header.schema, "astropy-2.0");
   });
 
-  test("anything else is refused with the line", () => {
-    for (const [text, re] of [
-      ["a: |\n  block", /block scalars/],
-      ["a: &anchor 1", /anchors/],
-      ["a: *alias", /anchors/],
-      ["a: !foo 1", /tag !foo/],
-      ["a: {b: 1", /unterminated flow mapping/],
-      ["a: 1\na: 2", /duplicate key/],
-      ["a: 'open", /unterminated single-quoted/],
+  test("anything unsafe or malformed is refused with the file and line", () => {
+    const deepFlow = `meta: ${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const deepBlock = `meta:\n${"- ".repeat(100_000)}x`;
+    for (const [text, re, line] of [
+      ["datatype: []\na: &anchor 1", /anchors/, 3],
+      ["datatype: []\na: *alias", /anchors/, 3],
+      ["datatype: []\na: !foo 1", /tag !foo/, 3],
+      ["datatype: []\nmeta: {b: 1", /end with a \}/, 3],
+      ["datatype: []\na: 1\na: 2", /duplicate key "a"/, 4],
+      ["datatype: []\na: 'open", /Missing closing 'quote/, 3],
+      ["datatype: []\n[a, b]: 1", /only scalar mapping keys/, 3],
+      ["%TAG !! tag:example.com,2000:\n---\ndatatype: []", /directives/, 2],
+      [`datatype: []\n${deepFlow}`, /nested deeper than 100 levels/, 3],
+      [`datatype: []\n${deepBlock}`, /nested deeper than 100 levels/, 4],
+      [`datatype: []\nmeta: '${"x".repeat(5 << 20)}'`, /longer than 4194304 characters/, 3],
     ] as const) {
       assert.throws(
-        () => parseYaml(text),
-        (e: Error) => e instanceof YamlError && re.test(e.message),
-        text,
+        () => parseEcsvHeader(headerLines(text), "h.ecsv"),
+        (e: Error) =>
+          e instanceof FormatError &&
+          re.test(e.message) &&
+          e.message.includes("h.ecsv") &&
+          e.message.includes(`line ${line}`),
+        text.slice(0, 60),
       );
     }
   });
