@@ -5,7 +5,6 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import type { ColumnBatch, ColumnSpec } from "../src/core/columns.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
 
@@ -80,35 +79,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       string,
       { rows: number; bytes: number; seconds: number; peakRss: number; peakHeap?: number }
     > = {};
-    // The child runs as plain JavaScript: under tsx the loader thread shares the heap limit and
-    // transforming h5wasm's 4 MB module alone would exceed it.
-    await build({
-      entryPoints: [join(import.meta.dirname, "dataset-iterate.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      packages: "external",
-      outfile: join(
-        import.meta.dirname,
-        "..",
-        "node_modules",
-        ".astropile-bench",
-        "dataset-iterate.mjs",
-      ),
-      logLevel: "error",
-    });
     for (const mode of ["sequential", "shuffle"]) {
       const out = execFileSync(
         process.execPath,
         [
           `--max-old-space-size=${HEAP_MB}`,
-          join(
-            import.meta.dirname,
-            "..",
-            "node_modules",
-            ".astropile-bench",
-            "dataset-iterate.mjs",
-          ),
+          join(import.meta.dirname, "dataset-iterate.mjs"),
           root,
           mode,
         ],

@@ -1,6 +1,8 @@
 // Child process of bench/dataset.ts: iterates every row of a dataset in batches under a small
 // heap limit (set by the parent with --max-old-space-size) and reports rows/s and peak memory.
-import { openDataset } from "../src/dataset/index.ts";
+// Plain JavaScript on the built package (dist/, `npm run build`): under tsx the loader thread
+// would share the heap limit, and transforming h5wasm's 4 MB module alone would exceed it.
+import { openDataset } from "astropile";
 
 const [root, mode] = process.argv.slice(2);
 const ds = await openDataset(root);
@@ -22,7 +24,7 @@ for await (const batch of ds.batches(options)) {
   for (const values of Object.values(batch.columns)) {
     if (!Array.isArray(values)) bytes += values.byteLength;
   }
-  const img = batch.columns.image_array as Float32Array;
+  const img = batch.columns.image_array;
   checksum += img[0];
   sample();
 }
