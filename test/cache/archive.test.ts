@@ -213,7 +213,7 @@ test("hostile or damaged archives are rejected with CacheArchiveError and the ca
     [
       "pax extended header",
       Buffer.concat([
-        member("PaxHeader/manifest", Buffer.from("42 path=astropile-cache/manifest.json\n"), {
+        member("PaxHeader/manifest", Buffer.from("38 path=astropile-cache/manifest.json\n"), {
           type: "x",
         }),
         okManifest,
