@@ -12,12 +12,11 @@
 // cache's tmp/ while hashed, then the manifest is checked against the staged members (names,
 // sizes, sha256). Only a fully valid archive is committed into the cache. Hostile archives
 // (path traversal, links, extended headers, absurd sizes, truncation) get CacheArchiveError
-// and the cache is left as it was.
+// and the cache is left as it was. tar-stream is loaded only when an archive is read or written.
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import fs, { promises as fsp } from "node:fs";
 import path from "node:path";
-import tar from "tar-stream";
 import type { DownloadCache } from "./cache.ts";
 import { CacheArchiveError, ChecksumMismatchError } from "./errors.ts";
 import { activeTokens, DATA_FILE_RE, keyForUrl, newOwnerToken } from "./layout.ts";
@@ -119,7 +118,7 @@ export async function exportCache(
     created: new Date().toISOString(),
     entries: [],
   };
-  const pack = tar.pack();
+  const pack = (await import("tar-stream")).pack();
   const fileOut = fs.createWriteStream(tmp, { flags: "wx", flush: true });
   const written = new Promise<void>((resolve, reject) => {
     pack.on("error", reject);
@@ -244,7 +243,7 @@ export async function importCache(
     let manifestText: string | null = null;
     let end = 0; // where the next header must start: after the last member's padded data
     let needed = 0;
-    const extract = tar.extract();
+    const extract = (await import("tar-stream")).extract();
     input.on("error", (err) => extract.destroy(err));
     input.pipe(extract);
     try {
