@@ -1,17 +1,21 @@
 // Export and import of cache entries as one archive, for machines without network.
 //
-// Format: a POSIX ustar file (`tar tf` lists it, `tar xf` extracts it) holding
+// Format: a POSIX ustar file (`tar tf` lists it, `tar xf` extracts it), read and written with
+// tar-stream, holding
 //   astropile-cache/entries/<key>/<file>   the data of each entry
 //   astropile-cache/manifest.json          {format, version, created, entries: [...]}, last
 // Each manifest entry records url, key, file, size, sha256 and the HTTP validators. Sizes of
 // 8 GiB and more use the GNU base-256 size field, which GNU tar and bsdtar read.
 //
-// Import trusts nothing: every header checksum, name, type and size is checked against the
-// file and the manifest before any byte is staged, every staged file is hashed, and only a
-// fully valid archive is committed into the cache. Hostile archives (path traversal, links,
-// absurd sizes, truncation) get CacheArchiveError and the cache is left as it was.
+// Import trusts nothing: every header's checksum, type, name and size (against the bytes left
+// in the file) is checked as the archive streams by, each data member is staged in the
+// cache's tmp/ while hashed, then the manifest is checked against the staged members (names,
+// sizes, sha256). Only a fully valid archive is committed into the cache. Hostile archives
+// (path traversal, links, extended headers, absurd sizes, truncation) get CacheArchiveError
+// and the cache is left as it was. tar-stream is loaded only when an archive is read or written.
 import { createHash, randomBytes } from "node:crypto";
-import { promises as fsp } from "node:fs";
+import { once } from "node:events";
+import fs, { promises as fsp } from "node:fs";
 import path from "node:path";
 import type { DownloadCache } from "./cache.ts";
 import { CacheArchiveError, ChecksumMismatchError } from "./errors.ts";
@@ -22,7 +26,7 @@ const MANIFEST = `${ROOT}/manifest.json`;
 const MEMBER_RE = /^astropile-cache\/entries\/([0-9a-f]{64})\/([^/]+)$/;
 const MAX_MANIFEST_BYTES = 256 * 2 ** 20;
 const BLOCK = 512;
-const COPY_CHUNK = 1 << 20;
+const CHUNK = 1 << 20;
 
 /** One entry of the archive manifest (what meta.json holds, minus the format tag). */
 export interface ArchiveEntry {
@@ -80,133 +84,6 @@ function checkManifest(v: unknown): Manifest | string {
   return m as unknown as Manifest;
 }
 
-// ------------------------------------------------------------------ tar headers
-
-function writeOctal(buf: Buffer, off: number, len: number, value: number): void {
-  buf.write(`${value.toString(8).padStart(len - 1, "0")}\0`, off, len, "ascii");
-}
-
-function tarHeader(name: string, size: number, mtimeSec: number): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  let prefix = "";
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf("/");
-    prefix = name.slice(0, cut);
-    base = name.slice(cut + 1);
-  }
-  h.write(base, 0, 100, "utf8");
-  writeOctal(h, 100, 8, 0o644);
-  writeOctal(h, 108, 8, 0);
-  writeOctal(h, 116, 8, 0);
-  if (size < 8 ** 11) writeOctal(h, 124, 12, size);
-  else {
-    // GNU base-256: high bit set, big-endian value in the remaining bytes.
-    let v = BigInt(size);
-    for (let i = 135; i > 124; i--) {
-      h[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
-    h[124] = 0x80;
-  }
-  writeOctal(h, 136, 12, Math.max(0, Math.floor(mtimeSec)));
-  h.fill(0x20, 148, 156);
-  h.write("0", 156, 1, "ascii");
-  h.write("ustar\0", 257, 6, "ascii");
-  h.write("00", 263, 2, "ascii");
-  h.write("astropile", 265, 32, "ascii");
-  h.write("astropile", 297, 32, "ascii");
-  h.write(prefix, 345, 155, "utf8");
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
-  return h;
-}
-
-function cString(buf: Buffer, off: number, len: number): string {
-  const end = buf.indexOf(0, off);
-  return buf.toString("utf8", off, end < 0 || end > off + len ? off + len : end);
-}
-
-function parseNumber(buf: Buffer, off: number, len: number): number | null {
-  if (buf[off]! & 0x80) {
-    let v = 0n;
-    for (let i = off + 1; i < off + len; i++) v = (v << 8n) | BigInt(buf[i]!);
-    if (buf[off] !== 0x80 || v > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-    return Number(v);
-  }
-  const text = buf
-    .toString("ascii", off, off + len)
-    .replace(/[\0 ]+$/, "")
-    .trim();
-  if (!/^[0-7]+$/.test(text)) return null;
-  const n = Number.parseInt(text, 8);
-  return Number.isSafeInteger(n) ? n : null;
-}
-
-interface Member {
-  name: string;
-  size: number;
-  dataOffset: number;
-}
-
-/** Walks the headers of an archive (no data read), validating each against the file size. */
-async function readMembers(fh: fsp.FileHandle, file: string, fileSize: number) {
-  const members: Member[] = [];
-  const header = Buffer.alloc(BLOCK);
-  let pos = 0;
-  for (;;) {
-    if (pos + BLOCK > fileSize) {
-      throw new CacheArchiveError(file, "truncated: ends without the end-of-archive blocks", pos);
-    }
-    await fh.read(header, 0, BLOCK, pos);
-    if (header.every((b) => b === 0)) break;
-    const stored = parseNumber(header, 148, 8);
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
-    if (stored === null || stored !== sum) {
-      throw new CacheArchiveError(
-        file,
-        "bad tar header checksum (not an archive, or damaged)",
-        pos,
-      );
-    }
-    if (header.toString("ascii", 257, 262) !== "ustar") {
-      throw new CacheArchiveError(file, "not a ustar archive", pos);
-    }
-    const type = String.fromCharCode(header[156]!);
-    const base = cString(header, 0, 100);
-    const prefix = cString(header, 345, 155);
-    const name = prefix ? `${prefix}/${base}` : base;
-    if (type !== "0" && type !== "\0") {
-      throw new CacheArchiveError(
-        file,
-        `member ${JSON.stringify(name)} is not a regular file (type ${JSON.stringify(type)}); links, directories and extended headers are refused`,
-        pos,
-      );
-    }
-    const size = parseNumber(header, 124, 12);
-    if (size === null)
-      throw new CacheArchiveError(file, `bad size field for ${JSON.stringify(name)}`, pos);
-    if (size > fileSize - pos - BLOCK) {
-      throw new CacheArchiveError(
-        file,
-        `member ${JSON.stringify(name)} claims ${size} bytes but only ${Math.max(0, fileSize - pos - BLOCK)} follow (truncated or forged)`,
-        pos,
-      );
-    }
-    if (name !== MANIFEST && !MEMBER_RE.test(name)) {
-      throw new CacheArchiveError(file, `unexpected member name ${JSON.stringify(name)}`, pos);
-    }
-    if (members.some((m) => m.name === name)) {
-      throw new CacheArchiveError(file, `member ${JSON.stringify(name)} appears twice`, pos);
-    }
-    members.push({ name, size, dataOffset: pos + BLOCK });
-    pos += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-  }
-  return members;
-}
-
 // ------------------------------------------------------------------ export
 
 export interface ExportResult {
@@ -235,21 +112,32 @@ export async function exportCache(
     : await cache.contents();
   const target = path.resolve(file);
   const tmp = `${target}.tmp-${randomBytes(4).toString("hex")}`;
-  const out = await fsp.open(tmp, "wx");
   const manifest: Manifest = {
     format: "astropile-cache-archive",
     version: 1,
     created: new Date().toISOString(),
     entries: [],
   };
-  let pos = 0;
-  const write = async (buf: Buffer, len = buf.length) => {
-    await out.write(buf, 0, len, pos);
-    pos += len;
+  const pack = (await import("tar-stream")).pack();
+  const fileOut = fs.createWriteStream(tmp, { flags: "wx", flush: true });
+  const written = new Promise<void>((resolve, reject) => {
+    pack.on("error", reject);
+    fileOut.on("error", (err) => {
+      pack.destroy(err);
+      reject(err);
+    });
+    fileOut.on("close", () => resolve());
+  });
+  written.catch(() => undefined); // awaited below; a failure before then is thrown there
+  pack.pipe(fileOut);
+  const entry = (h: { name: string; size: number; mtime?: Date }, data?: Buffer) => {
+    const header = { uname: "astropile", gname: "astropile", mode: 0o644, ...h };
+    const sink = data ? pack.entry(header, data) : pack.entry(header);
+    // A failed write reaches `written`; the member's own stream error would be unhandled.
+    return sink.on("error", () => undefined);
   };
   let bytes = 0;
   try {
-    const chunk = Buffer.alloc(COPY_CHUNK);
     for (const e of list) {
       let src: fsp.FileHandle;
       try {
@@ -263,18 +151,22 @@ export async function exportCache(
         const st = await src.stat();
         if (st.size !== e.size) continue;
         const fileName = path.basename(e.path);
-        await write(tarHeader(`${ROOT}/entries/${e.key}/${fileName}`, e.size, st.mtimeMs / 1000));
+        const name = `${ROOT}/entries/${e.key}/${fileName}`;
+        const sink = entry({ name, size: e.size, mtime: st.mtime });
         const hash = createHash("sha256");
-        let done = 0;
-        while (done < e.size) {
-          const { bytesRead } = await src.read(chunk, 0, Math.min(COPY_CHUNK, e.size - done), done);
-          if (bytesRead === 0) break;
-          hash.update(chunk.subarray(0, bytesRead));
-          await write(chunk, bytesRead);
-          done += bytesRead;
+        if (e.size > 0) {
+          const data = src.createReadStream({
+            end: e.size - 1,
+            highWaterMark: CHUNK,
+            autoClose: false,
+          });
+          for await (const chunk of data) {
+            hash.update(chunk as Buffer);
+            if (!sink.write(chunk)) await Promise.race([once(sink, "drain"), written]);
+          }
         }
         const actual = hash.digest("hex");
-        if (done !== e.size || actual !== e.sha256) {
+        if (actual !== e.sha256) {
           throw new ChecksumMismatchError(
             e.url,
             e.sha256,
@@ -282,8 +174,7 @@ export async function exportCache(
             "cached copy (run `astropile cache check --deep --repair`)",
           );
         }
-        const pad = (BLOCK - (e.size % BLOCK)) % BLOCK;
-        if (pad) await write(Buffer.alloc(pad));
+        sink.end(null);
         manifest.entries.push({
           key: e.key,
           url: e.url,
@@ -304,14 +195,13 @@ export async function exportCache(
       }
     }
     const m = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
-    await write(tarHeader(MANIFEST, m.length, Date.now() / 1000));
-    await write(m);
-    const pad = (BLOCK - (m.length % BLOCK)) % BLOCK;
-    await write(Buffer.alloc(pad + 2 * BLOCK));
-    await out.close();
+    entry({ name: MANIFEST, size: m.length }, m);
+    pack.finalize();
+    await written;
     await fsp.rename(tmp, target);
   } catch (err) {
-    await out.close().catch(() => undefined);
+    pack.destroy();
+    fileOut.destroy();
     await fsp.rm(tmp, { force: true });
     throw err;
   }
@@ -338,24 +228,101 @@ export async function importCache(
   options: { overwrite?: boolean } = {},
 ): Promise<ImportResult> {
   const src = path.resolve(file);
-  const fh = await fsp.open(src, "r");
+  const fileSize = (await fsp.stat(src)).size;
   await cache.layout.ensure();
   const token = newOwnerToken();
   activeTokens.add(token);
   const staging = cache.layout.tmpPath(token, "import");
+  const input = fs.createReadStream(src, { highWaterMark: CHUNK });
   try {
-    const fileSize = (await fh.stat()).size;
-    const members = await readMembers(fh, src, fileSize);
-    const mm = members.find((m) => m.name === MANIFEST);
-    if (!mm) throw new CacheArchiveError(src, `no ${MANIFEST} (not an AstroPile cache archive)`);
-    if (mm.size > MAX_MANIFEST_BYTES) {
-      throw new CacheArchiveError(src, `manifest of ${mm.size} bytes is larger than allowed`);
+    await fsp.mkdir(staging);
+    const fsStat = await fsp.statfs(cache.dir).catch(() => null);
+    const free = fsStat ? fsStat.bavail * fsStat.bsize : Number.POSITIVE_INFINITY;
+    /** Staged data members by member name. */
+    const staged = new Map<string, { size: number; sha256: string; path: string }>();
+    let manifestText: string | null = null;
+    let end = 0; // where the next header must start: after the last member's padded data
+    let needed = 0;
+    const extract = (await import("tar-stream")).extract();
+    input.on("error", (err) => extract.destroy(err));
+    input.pipe(extract);
+    try {
+      for await (const entry of extract) {
+        const { header, offset } = entry;
+        const name = JSON.stringify(header.name);
+        const bad = (why: string, at = offset) => new CacheArchiveError(src, why, at);
+        // tar-stream applies pax and GNU long-name headers to the member after them; their
+        // blocks are what stands between the last member and this one.
+        if (offset !== end) {
+          throw bad(
+            `extended header or end-of-archive blocks before ${name}; links, directories and extended headers are refused`,
+            end,
+          );
+        }
+        if (header.type !== "file") {
+          throw bad(
+            `member ${name} is not a regular file (${header.type}); links, directories and extended headers are refused`,
+          );
+        }
+        const size = header.size;
+        if (!Number.isSafeInteger(size)) throw bad(`bad size field for ${name}`);
+        const left = Math.max(0, fileSize - offset - BLOCK);
+        if (size > left) {
+          throw bad(
+            `member ${name} claims ${size} bytes but only ${left} follow (truncated or forged)`,
+          );
+        }
+        const isManifest = header.name === MANIFEST;
+        const m = MEMBER_RE.exec(header.name);
+        if (!isManifest && !m) throw bad(`unexpected member name ${name}`);
+        if (staged.has(header.name) || (isManifest && manifestText !== null)) {
+          throw bad(`member ${name} appears twice`);
+        }
+        end = offset + BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+        if (isManifest) {
+          if (size > MAX_MANIFEST_BYTES) {
+            throw bad(`manifest of ${size} bytes is larger than allowed`);
+          }
+          const parts: Buffer[] = [];
+          for await (const chunk of entry) parts.push(chunk as Buffer);
+          manifestText = Buffer.concat(parts).toString("utf8");
+          continue;
+        }
+        needed += size;
+        if (needed > free) {
+          throw bad(`needs at least ${needed} bytes but only ${free} are free in ${cache.dir}`);
+        }
+        // Stage the data, hashing as it streams by.
+        const target = path.join(staging, `${m![1]}.${m![2]}`);
+        const out = await fsp.open(target, "wx");
+        const hash = createHash("sha256");
+        let got = 0;
+        try {
+          for await (const chunk of entry) {
+            hash.update(chunk as Buffer);
+            await out.write(chunk as Buffer);
+            got += (chunk as Buffer).length;
+          }
+        } finally {
+          await out.close();
+        }
+        if (got !== size) throw bad(`truncated data of ${name}`);
+        staged.set(header.name, { size, sha256: hash.digest("hex"), path: target });
+      }
+    } catch (err) {
+      if (err instanceof CacheArchiveError || (err as NodeJS.ErrnoException).code) throw err;
+      throw tarError(src, err as Error, end);
     }
-    const mbuf = Buffer.alloc(mm.size);
-    await fh.read(mbuf, 0, mm.size, mm.dataOffset);
+    if (fileSize - end < BLOCK) {
+      throw new CacheArchiveError(src, "truncated: ends without the end-of-archive blocks", end);
+    }
+
+    if (manifestText === null) {
+      throw new CacheArchiveError(src, `no ${MANIFEST} (not an AstroPile cache archive)`);
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(mbuf.toString("utf8"));
+      parsed = JSON.parse(manifestText);
     } catch (err) {
       throw new CacheArchiveError(src, `manifest is not JSON (${(err as Error).message})`);
     }
@@ -363,73 +330,41 @@ export async function importCache(
     if (typeof manifest === "string") {
       throw new CacheArchiveError(src, `invalid manifest: ${manifest}`);
     }
-    const memberByName = new Map(members.map((m) => [m.name, m]));
-    const byName = new Map(members.filter((m) => m !== mm).map((m) => [m.name, m]));
+    const unlisted = new Set(staged.keys());
     const keys = new Set<string>();
-    let total = 0;
+    const ready: { entry: ArchiveEntry; path: string }[] = [];
     for (const e of manifest.entries) {
       if (keyForUrl(e.url) !== e.key) {
         throw new CacheArchiveError(src, `manifest key of ${e.url} is not the hash of its URL`);
       }
       if (keys.has(e.key)) throw new CacheArchiveError(src, `${e.url} is listed twice`);
       keys.add(e.key);
-      const m = byName.get(`${ROOT}/entries/${e.key}/${e.file}`);
-      if (!m) throw new CacheArchiveError(src, `data of ${e.url} is missing from the archive`);
-      if (m.size !== e.size) {
+      const name = `${ROOT}/entries/${e.key}/${e.file}`;
+      const s = staged.get(name);
+      if (!s) throw new CacheArchiveError(src, `data of ${e.url} is missing from the archive`);
+      if (s.size !== e.size) {
         throw new CacheArchiveError(
           src,
-          `data of ${e.url} has ${m.size} bytes, manifest says ${e.size}`,
+          `data of ${e.url} has ${s.size} bytes, manifest says ${e.size}`,
         );
       }
-      byName.delete(m.name);
-      total += e.size;
-    }
-    if (byName.size > 0) {
-      throw new CacheArchiveError(src, `member ${[...byName.keys()][0]} is not in the manifest`);
-    }
-    const fsStat = await fsp.statfs(cache.dir).catch(() => null);
-    if (fsStat && total > fsStat.bavail * fsStat.bsize) {
-      throw new CacheArchiveError(
-        src,
-        `needs ${total} bytes but only ${fsStat.bavail * fsStat.bsize} are free in ${cache.dir}`,
-      );
-    }
-
-    // Stage every file (hashing as we copy) before anything reaches the cache.
-    await fsp.mkdir(staging);
-    const chunk = Buffer.alloc(COPY_CHUNK);
-    const staged: { entry: ArchiveEntry; path: string }[] = [];
-    for (const e of manifest.entries) {
-      const m = memberByName.get(`${ROOT}/entries/${e.key}/${e.file}`)!;
-      const out = await fsp.open(path.join(staging, e.key), "wx");
-      const hash = createHash("sha256");
-      try {
-        let done = 0;
-        while (done < e.size) {
-          const n = Math.min(COPY_CHUNK, e.size - done);
-          const { bytesRead } = await fh.read(chunk, 0, n, m.dataOffset + done);
-          if (bytesRead !== n) throw new CacheArchiveError(src, `truncated data of ${e.url}`);
-          hash.update(chunk.subarray(0, n));
-          await out.write(chunk, 0, n, done);
-          done += n;
-        }
-      } finally {
-        await out.close();
-      }
-      const actual = hash.digest("hex");
-      if (actual !== e.sha256) {
+      if (s.sha256 !== e.sha256) {
         throw new CacheArchiveError(
           src,
-          `sha256 of ${e.url} is ${actual}, manifest says ${e.sha256}`,
+          `sha256 of ${e.url} is ${s.sha256}, manifest says ${e.sha256}`,
         );
       }
-      staged.push({ entry: e, path: path.join(staging, e.key) });
+      unlisted.delete(name);
+      ready.push({ entry: e, path: s.path });
+    }
+    if (unlisted.size > 0) {
+      throw new CacheArchiveError(src, `member ${[...unlisted][0]} is not in the manifest`);
     }
 
     let imported = 0;
     let skipped = 0;
     let bytes = 0;
-    for (const s of staged) {
+    for (const s of ready) {
       const existing = await cache.lookup(s.entry.url);
       if (existing && (!options.overwrite || existing.sha256 === s.entry.sha256)) {
         skipped++;
@@ -439,11 +374,24 @@ export async function importCache(
       imported++;
       bytes += s.entry.size;
     }
-    await cache.enforceLimit(new Set(staged.map((s) => s.entry.key)));
+    await cache.enforceLimit(new Set(ready.map((s) => s.entry.key)));
     return { file: src, imported, skipped, bytes };
   } finally {
-    await fh.close();
+    input.destroy();
     await fsp.rm(staging, { recursive: true, force: true });
     activeTokens.delete(token);
   }
+}
+
+/** A parse error from tar-stream, told in the terms of the checks above. */
+function tarError(file: string, err: Error, offset: number): CacheArchiveError {
+  const m = err.message;
+  const why = /^Invalid tar header\. Maybe/.test(m)
+    ? "bad tar header checksum (not an archive, or damaged)"
+    : /unknown format/.test(m)
+      ? "not a ustar archive"
+      : /Unexpected end of data/.test(m)
+        ? "truncated: ends inside a header or member"
+        : `invalid tar header (${m})`;
+  return new CacheArchiveError(file, why, offset);
 }

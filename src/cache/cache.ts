@@ -536,15 +536,14 @@ export class DownloadCache {
       }
       const h = res.headers;
       const fail = (reason: DownloadError["reason"], detail: string, status?: number) => {
-        res.body.resume();
-        res.req.destroy();
+        res.discard();
         return new DownloadError({ url, source, reason, detail, status });
       };
 
       if (res.status === 304) {
         if (claimed) await this.releasePartial(claimed.path, token);
         if (conditional) {
-          res.body.resume();
+          res.discard();
           return "not-modified";
         }
         throw fail("protocol", "server answered 304 Not Modified to an unconditional request", 304);
@@ -554,7 +553,7 @@ export class DownloadCache {
       let total: number | null = null;
       if (res.status === 206 && claimed) {
         const cr = parseContentRange(h["content-range"]);
-        const etag = typeof h.etag === "string" ? h.etag : null;
+        const etag = h.etag ?? null;
         const consistent =
           cr !== null &&
           cr.start === claimed.size &&
@@ -562,8 +561,7 @@ export class DownloadCache {
           (claimed.info.etag === null || etag === null || etag === claimed.info.etag);
         if (!consistent) {
           // The server's range does not continue our bytes: start over without a range.
-          res.body.resume();
-          res.req.destroy();
+          res.discard();
           await fsp.rm(claimed.path, { force: true });
           activeTokens.delete(token);
           return this.fetchOne(url, key, source, opts, expectedSha, conditional, where, false);
@@ -571,9 +569,21 @@ export class DownloadCache {
         offset = claimed.size;
         expectedBody = cr.end - cr.start + 1;
         total = cr.total;
+        // The body is read up to Content-Length and bytes past it are dropped (as curl and
+        // fetch do), so a shorter Content-Length than the range means the server sends more
+        // than it frames. (A longer one overruns the range below, in receiveBody.)
+        const cl = parseContentLength(h["content-length"]);
+        if (cl !== null && cl < expectedBody) {
+          const err = fail(
+            "too-long",
+            `Content-Range ${h["content-range"]} spans more bytes than the ${cl} of its Content-Length`,
+          );
+          await fsp.rm(claimed.path, { force: true });
+          await this.dropPartialInfos(key);
+          throw err;
+        }
       } else if (res.status === 416 && claimed) {
-        res.body.resume();
-        res.req.destroy();
+        res.discard();
         await fsp.rm(claimed.path, { force: true });
         activeTokens.delete(token);
         return this.fetchOne(url, key, source, opts, expectedSha, conditional, where, false);
@@ -598,9 +608,9 @@ export class DownloadCache {
         throw fail("size-mismatch", `server announces ${total} bytes, expected ${opts.size}`);
       }
 
-      const etag = typeof h.etag === "string" ? h.etag : null;
-      const lastModified = typeof h["last-modified"] === "string" ? h["last-modified"] : null;
-      const contentType = typeof h["content-type"] === "string" ? h["content-type"] : null;
+      const etag = h.etag ?? null;
+      const lastModified = h["last-modified"] ?? null;
+      const contentType = h["content-type"] ?? null;
       // Where the bytes go: an existing partial (resume), a new resumable partial when the
       // server gave a validator usable in If-Range, else a plain temp file.
       let target: string;
@@ -627,8 +637,7 @@ export class DownloadCache {
           try {
             await this.layout.writeAtomic(infoPath, JSON.stringify(info));
           } catch (err) {
-            res.body.resume();
-            res.req.destroy();
+            res.discard();
             if (DISK_ERROR_CODES.has(errno(err) ?? "")) {
               throw new CacheWriteError(url, infoPath, err as NodeJS.ErrnoException);
             }

@@ -1,30 +1,38 @@
-// A small HTTP(S) GET client on node:http: redirects, an inactivity timeout, abort signals,
-// and a body reader that streams to a file while hashing, and that notices a body shorter or
-// longer than the server announced. node:http rather than fetch because it exposes what a
-// resumable download needs (raw headers, early close of the socket, parser errors after the
-// body) without buffering.
-import { once } from "node:events";
+// HTTP(S) GET for the download cache, on undici: redirects (at most 8; Authorization and
+// Cookie are not carried to another origin), proxies from HTTPS_PROXY / HTTP_PROXY / NO_PROXY
+// (lowercase forms first), an inactivity timeout, abort signals, and a body reader that
+// streams to a file while hashing and notices a body shorter than announced or longer than
+// the range asked for. undici reads a body up to its Content-Length and drops any bytes past
+// it, as fetch and curl do (cache.ts refuses a 206 whose two lengths disagree).
+//
+// undici is loaded on the first request, so importing the cache (or a cache hit) does not
+// pay for it. Each download gets its own dispatcher, closed when its body is done: no pooled
+// connection outlives a download, and the proxy variables are read when it starts.
 import fs from "node:fs";
-import http from "node:http";
-import https from "node:https";
+import { STATUS_CODES } from "node:http";
+import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { Dispatcher } from "undici";
 import { DownloadError } from "./errors.ts";
 import type { StreamHash } from "./hasher.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 8;
+const TIMEOUT_CODES = new Set([
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
 
 export interface HttpResponse {
   status: number;
   statusText: string;
-  headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
-  req: http.ClientRequest;
-  /** URL that answered, after redirects. */
-  finalUrl: string;
-  /** Set when the socket reported a protocol error (e.g. bytes after the announced body). */
-  protocolError: () => Error | null;
+  /** Lowercase names; a repeated header's values joined with ", ". */
+  headers: Record<string, string>;
+  body: Readable;
+  /** Drops the rest of the response and its connection. */
+  discard(): void;
 }
 
 export interface RequestContext {
@@ -34,13 +42,6 @@ export interface RequestContext {
   source: string;
   timeoutMs: number;
   signal?: AbortSignal;
-}
-
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`no data for ${ms} ms`);
-    this.name = "TimeoutError";
-  }
 }
 
 function abortReason(signal: AbortSignal): Error {
@@ -55,26 +56,24 @@ export function isAbort(err: unknown, signal?: AbortSignal): boolean {
   );
 }
 
+function isTimeout(err: unknown): boolean {
+  return TIMEOUT_CODES.has((err as { code?: string })?.code ?? "");
+}
+
 function networkError(ctx: RequestContext, err: unknown, received?: number, expected?: number) {
   if (err instanceof DownloadError) return err;
   const e = err as NodeJS.ErrnoException;
-  if (e instanceof TimeoutError) {
-    return new DownloadError({
-      url: ctx.url,
-      source: ctx.source,
-      reason: "timeout",
-      detail: `${e.message} (timeoutMs)${received !== undefined ? ` after ${received} bytes` : ""}`,
-      bytesReceived: received,
-      bytesExpected: expected,
-      cause: e,
-    });
-  }
-  const code = e?.code ? ` (${e.code})` : "";
+  const timeout = isTimeout(e);
+  const after = received !== undefined ? ` after ${received} bytes` : "";
+  // undici wraps socket errors; the errno (ECONNREFUSED...) is on the cause.
+  const errno = e?.code ?? (e?.cause as NodeJS.ErrnoException | undefined)?.code;
   return new DownloadError({
     url: ctx.url,
     source: ctx.source,
-    reason: "network",
-    detail: `${e?.message ?? String(err)}${code}`,
+    reason: timeout ? "timeout" : "network",
+    detail: timeout
+      ? `no data for ${ctx.timeoutMs} ms (timeoutMs)${after}`
+      : `${e?.message ?? String(err)}${errno ? ` (${errno})` : ""}`,
     bytesReceived: received,
     bytesExpected: expected,
     cause: err,
@@ -87,93 +86,77 @@ export async function httpGet(
   headers: Record<string, string>,
   ctx: RequestContext,
 ): Promise<HttpResponse> {
-  let current = new URL(source);
-  let hdrs = { ...headers };
-  for (let hop = 0; ; hop++) {
-    if (ctx.signal?.aborted) throw abortReason(ctx.signal);
-    if (current.protocol !== "http:" && current.protocol !== "https:") {
+  if (ctx.signal?.aborted) throw abortReason(ctx.signal);
+  const protocol = new URL(source).protocol;
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw new DownloadError({
+      url: ctx.url,
+      source: ctx.source,
+      reason: "protocol",
+      detail: `unsupported protocol ${protocol} (only http and https)`,
+    });
+  }
+  const { EnvHttpProxyAgent, interceptors, request } = await import("undici");
+  const agent = new EnvHttpProxyAgent({
+    connect: { timeout: ctx.timeoutMs },
+    // http:// through an HTTP proxy as a plain forwarded request, as curl does: proxies on
+    // clusters often allow CONNECT to port 443 only. https:// always goes through CONNECT.
+    proxyTunnel: false,
+  });
+  const drop = () => void agent.destroy().catch(() => undefined);
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(source, {
+      method: "GET",
+      headers: { "user-agent": "astropile-cache", ...headers },
+      dispatcher: agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS })),
+      headersTimeout: ctx.timeoutMs,
+      bodyTimeout: ctx.timeoutMs,
+      signal: ctx.signal,
+    });
+  } catch (err) {
+    drop();
+    if (isAbort(err, ctx.signal)) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === "UND_ERR_INVALID_ARG") {
+      // A redirect loop or to another protocol, a proxy's 407, a malformed header...
+      const m = (err as Error).message;
       throw new DownloadError({
         url: ctx.url,
         source: ctx.source,
         reason: "protocol",
-        detail: `unsupported protocol ${current.protocol} (only http and https)`,
+        detail: m.startsWith("Redirect loop") ? "redirect loop" : m,
+        cause: err,
       });
     }
-    const res = await requestOnce(current, hdrs, ctx);
-    const loc = res.headers.location;
-    if ([301, 302, 303, 307, 308].includes(res.status) && loc) {
-      res.body.resume();
-      res.req.destroy();
-      if (hop >= MAX_REDIRECTS) {
-        throw new DownloadError({
-          url: ctx.url,
-          source: ctx.source,
-          reason: "protocol",
-          detail: `more than ${MAX_REDIRECTS} redirects`,
-        });
-      }
-      const next = new URL(loc, current);
-      // Credentials go only to the origin they were given for (as curl and fetch do).
-      if (next.origin !== current.origin) {
-        hdrs = Object.fromEntries(
-          Object.entries(hdrs).filter(([k]) => !/^(authorization|cookie)$/i.test(k)),
-        );
-      }
-      current = next;
-      continue;
-    }
-    return res;
+    throw networkError(ctx, err);
   }
-}
-
-function requestOnce(
-  url: URL,
-  headers: Record<string, string>,
-  ctx: RequestContext,
-): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const lib = url.protocol === "https:" ? https : http;
-    let protoErr: Error | null = null;
-    let settled = false;
-    const req = lib.request(url, {
-      method: "GET",
-      headers: { "user-agent": "astropile-cache", ...headers },
-      // One connection per download: no pooled socket can carry stray bytes between
-      // responses, and bytes past Content-Length surface as an error on this request.
-      agent: false,
+  const flat: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  const body = res.body;
+  // Whatever ends the body (its end, an error, discard) ends this download's connection.
+  body.once("close", drop);
+  const response: HttpResponse = {
+    status: res.statusCode,
+    statusText: STATUS_CODES[res.statusCode] ?? "",
+    headers: flat,
+    body,
+    // Destroying an unfinished body makes undici emit "Request aborted" on it: expected here.
+    discard: () => body.on("error", () => undefined).destroy(),
+  };
+  if ([301, 302, 303, 307, 308].includes(res.statusCode) && flat.location) {
+    // The interceptor hands back the redirect it did not follow.
+    response.discard();
+    throw new DownloadError({
+      url: ctx.url,
+      source: ctx.source,
+      reason: "protocol",
+      detail: `more than ${MAX_REDIRECTS} redirects`,
     });
-    const onAbort = () => req.destroy(abortReason(ctx.signal!));
-    ctx.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("close", () => ctx.signal?.removeEventListener("abort", onAbort));
-    req.setTimeout(ctx.timeoutMs, () => req.destroy(new TimeoutError(ctx.timeoutMs)));
-    req.on("error", (err) => {
-      if (!settled) {
-        settled = true;
-        reject(isAbort(err, ctx.signal) ? err : networkError(ctx, err));
-        return;
-      }
-      // After headers: a parser error means the server sent more than it announced;
-      // other errors reach the body stream too and are handled there.
-      protoErr ??= err;
-      const body = res ?? null;
-      if (body && !body.destroyed) body.destroy(err);
-    });
-    let res: http.IncomingMessage | undefined;
-    req.on("response", (r) => {
-      res = r;
-      settled = true;
-      resolve({
-        status: r.statusCode ?? 0,
-        statusText: r.statusMessage ?? "",
-        headers: r.headers,
-        body: r,
-        req,
-        finalUrl: url.href,
-        protocolError: () => protoErr,
-      });
-    });
-    req.end();
-  });
+  }
+  return response;
 }
 
 /** Parses `Content-Range: bytes a-b/total` (total may be `*`). */
@@ -207,8 +190,8 @@ export interface BodyTarget {
 
 /**
  * Streams a response body into `target.path` at `target.offset`, hashing as it goes.
- * Memory stays bounded (backpressure through pipeline). Throws DownloadError on a short or
- * long body, or the file system error (ENOSPC...) tagged with `fsError = true`.
+ * Memory stays bounded (backpressure through pipe and pipeline). Throws DownloadError on a
+ * short or long body, or the file system error (ENOSPC...) tagged with `fsError = true`.
  */
 export async function receiveBody(
   res: HttpResponse,
@@ -246,46 +229,35 @@ export async function receiveBody(
   out.on("error", (e) => {
     fsError = e;
   });
+  // A body that fails (reset, timeout, abort) still has its bytes so far written, so a
+  // resume starts after them: the failure ends the counter instead of destroying the file.
+  let bodyError: unknown = null;
+  res.body.once("error", (e) => {
+    bodyError = e;
+    counter.end();
+  });
+  res.body.pipe(counter);
   try {
-    await pipeline(res.body, counter, out);
+    await pipeline(counter, out);
   } catch (err) {
+    res.discard();
     if (fsError) throw Object.assign(fsError as Error, { fsError: true });
+    throw err; // too-long, or the hash failed
+  }
+  const err = bodyError as Error | null;
+  if (err) {
     if (isAbort(err, ctx.signal)) throw err;
     if (ctx.signal?.aborted) throw abortReason(ctx.signal);
-    if (err instanceof DownloadError) throw err;
-    const protoErr = res.protocolError();
-    if (protoErr && (protoErr as NodeJS.ErrnoException).code?.startsWith("HPE_")) {
-      throw tooLong(ctx, received, expectedBody, protoErr);
-    }
-    if (err instanceof TimeoutError || protoErr instanceof TimeoutError) {
-      throw networkError(
-        ctx,
-        err instanceof TimeoutError ? err : protoErr,
-        received,
-        expectedBody ?? undefined,
-      );
-    }
+    if (isTimeout(err)) throw networkError(ctx, err, received, expectedBody ?? undefined);
     throw new DownloadError({
       url: ctx.url,
       source: ctx.source,
       reason: "truncated",
-      detail: `connection closed after ${received} of ${expectedBody ?? "?"} bytes (${(err as Error).message})`,
+      detail: `connection closed after ${received} of ${expectedBody ?? "?"} bytes (${err.message})`,
       bytesReceived: received,
       bytesExpected: expectedBody ?? undefined,
       cause: err,
     });
-  }
-  // A parser error for bytes beyond Content-Length can arrive just after the body ends;
-  // the request closes right after the response with agent:false, so wait for that.
-  if (!res.req.closed) {
-    await Promise.race([
-      once(res.req, "close").catch(() => undefined),
-      new Promise((r) => setTimeout(r, 1000).unref()),
-    ]);
-  }
-  const protoErr = res.protocolError();
-  if (protoErr && (protoErr as NodeJS.ErrnoException).code?.startsWith("HPE_")) {
-    throw tooLong(ctx, received, expectedBody, protoErr);
   }
   if (expectedBody !== null && received < expectedBody) {
     throw new DownloadError({
@@ -300,14 +272,13 @@ export async function receiveBody(
   return received;
 }
 
-function tooLong(ctx: RequestContext, received: number, expected: number | null, cause?: unknown) {
+function tooLong(ctx: RequestContext, received: number, expected: number) {
   return new DownloadError({
     url: ctx.url,
     source: ctx.source,
     reason: "too-long",
-    detail: `server sent more bytes than the ${expected ?? "?"} it announced in Content-Length`,
+    detail: `server sent more bytes than the ${expected} it announced`,
     bytesReceived: received,
-    bytesExpected: expected ?? undefined,
-    cause,
+    bytesExpected: expected,
   });
 }

@@ -74,7 +74,7 @@ export function registerCacheCommand(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nEnvironment: ASTROPILE_CACHE_DIR, ASTROPILE_CACHE_MAX_BYTES, ASTROPILE_OFFLINE=1 (cached files only).",
+      "\nEnvironment: ASTROPILE_CACHE_DIR, ASTROPILE_CACHE_MAX_BYTES, ASTROPILE_OFFLINE=1 (cached files only); HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lowercase) for downloads through a proxy.",
     );
   const loc = (): CacheLocation => {
     const o = cache.opts<{ cacheDir?: string; maxBytes?: string }>();

@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   CacheArchiveError,
   DownloadCache,
@@ -109,6 +110,33 @@ test("export writes one tar archive; import into an empty cache serves the entri
   assert.equal(last.status, 304);
 });
 
+test("an archive written by the first exporter (hand-written ustar, before tar-stream) still imports", async (t) => {
+  // test/fixtures/cache/archive-v1.tar: exportCache at commit f7c653c, from entries adopted
+  // with the URLs, bytes and validators below (one data member name needs the ustar prefix).
+  const fixture = fileURLToPath(new URL("../fixtures/cache/archive-v1.tar", import.meta.url));
+  const { root } = await setup(t);
+  const cache = new DownloadCache({ dir: path.join(root, "imported"), offline: true });
+  const hsc = "https://data.example.org/hsc/pdr3/calexp-HSC-I-9813-5,5.fits";
+  const desi = `https://data.example.org/desi/${"a".repeat(90)}_coadd-sv3-dark-10016.fits`;
+  const empty = "https://data.example.org/empty.csv";
+  const r = await importCache(fixture, { cacheDir: cache.dir });
+  assert.deepEqual(r, { file: fixture, imported: 3, skipped: 0, bytes: 1333 });
+  const expect: [string, Buffer][] = [
+    [hsc, Buffer.from("SIMPLE  =                    T / fixture\n".repeat(20))],
+    [desi, Buffer.from("x".repeat(513))],
+    [empty, Buffer.alloc(0)],
+  ];
+  for (const [url, data] of expect) {
+    assert.deepEqual(await fsp.readFile(await cache.download(url)), data, url);
+  }
+  const e = (await cache.lookup(hsc))!;
+  assert.equal(e.pinned, true);
+  assert.equal(e.etag, '"abc123"');
+  assert.equal(e.lastModified, "Mon, 01 Jan 2024 00:00:00 GMT");
+  assert.equal(e.fetchedAt.getTime(), 1704067200000);
+  assert.deepEqual((await cache.check({ deep: true })).problems, []);
+});
+
 test("import keeps existing entries unless overwrite is asked for", async (t) => {
   const { server, cache, root } = await setup(t);
   const url = server.set("/k", bytes(1000, 1));
@@ -181,6 +209,26 @@ test("hostile or damaged archives are rejected with CacheArchiveError and the ca
       ]),
       /claims 8589934591 bytes/,
     ],
+    [
+      "pax extended header",
+      Buffer.concat([
+        member("PaxHeader/manifest", Buffer.from("38 path=astropile-cache/manifest.json\n"), {
+          type: "x",
+        }),
+        okManifest,
+        END,
+      ]),
+      /extended headers are refused/,
+    ],
+    [
+      "GNU long name",
+      Buffer.concat([
+        member("././@LongLink", Buffer.from("astropile-cache/manifest.json\0"), { type: "L" }),
+        okManifest,
+        END,
+      ]),
+      /extended headers are refused/,
+    ],
     ["truncated", goodBytes.subarray(0, 2000), /truncated|claims/],
     ["no end blocks", goodBytes.subarray(0, goodBytes.length - 1024), /truncated/],
     ["sha256 mismatch", flipped, /sha256/],
@@ -234,6 +282,23 @@ test("hostile or damaged archives are rejected with CacheArchiveError and the ca
     });
     assert.deepEqual(await snapshot(cache.dir), before, `${name}: cache unchanged`);
   }
+  // Where the header is known, the error gives its byte offset in the archive.
+  const offsetOf = async (buf: Buffer) => {
+    const f = path.join(root, "at.tar");
+    await fsp.writeFile(f, buf);
+    const err = await importCache(f, { cacheDir: cache.dir }).catch((e: unknown) => e);
+    assert.ok(err instanceof CacheArchiveError, String(err));
+    assert.match(err.message, new RegExp(`at byte ${err.offset}:`));
+    return err.offset;
+  };
+  const evil = member("astropile-cache/entries/../../etc/evil", data);
+  assert.equal(await offsetOf(Buffer.concat([okMember, evil, okManifest, END])), 1024);
+  assert.equal(await offsetOf(badHeader), 0);
+  const forged = Buffer.from(goodBytes);
+  forged[512 * 7 + 3] = forged[512 * 7 + 3]! ^ 0x01; // the manifest's header (3000-byte entry first)
+  assert.equal(await offsetOf(forged), 512 * 7);
+  assert.deepEqual(await snapshot(cache.dir), before);
+
   // And the well-formed forged one is accepted, proving the cases above differ only by the flaw.
   const f = path.join(root, "fine.tar");
   await fsp.writeFile(f, Buffer.concat([okMember, okManifest, END]));

@@ -15,7 +15,7 @@ import {
   keyForUrl,
 } from "../../src/cache/index.ts";
 import { setup, snapshot } from "./helpers.ts";
-import { bytes, etagOf, sha256 } from "./server.ts";
+import { bytes, etagOf, sha256, TestServer } from "./server.ts";
 
 test("a miss downloads, a hit returns the cached file without asking the server", async (t) => {
   const { server, cache } = await setup(t);
@@ -318,6 +318,49 @@ test("redirects are followed; progress is reported up to the total", async (t) =
   assert.equal(last.receivedBytes, content.length);
   assert.equal(last.totalBytes, content.length);
   assert.equal((await cache.lookup(url))?.url, url);
+});
+
+test("at most 8 redirects are followed; credentials are not sent to another origin", async (t) => {
+  const { server, cache } = await setup(t);
+  const other = await TestServer.start();
+  t.after(() => other.close());
+  for (let i = 0; i < 9; i++) server.redirect(`/hop${i}`, `/hop${i + 1}`);
+  server.set("/hop9", bytes(100, 1));
+  const eight = await cache.download(server.url("/hop1"));
+  assert.deepEqual(await fsp.readFile(eight), bytes(100, 1));
+  await assert.rejects(cache.download(server.url("/hop0")), (err: unknown) => {
+    assert.ok(err instanceof DownloadError, String(err));
+    assert.equal(err.reason, "protocol");
+    assert.match(err.message, /\/hop0.*more than 8 redirects/);
+    return true;
+  });
+  assert.equal(server.requestsFor("/hop9").length, 1, "the 9th redirect was not followed");
+  server.redirect("/loop", "/loop");
+  await assert.rejects(
+    cache.download(server.url("/loop")),
+    (err: unknown) =>
+      err instanceof DownloadError && err.reason === "protocol" && /redirect/.test(err.message),
+  );
+  server.redirect("/ftp", "ftp://127.0.0.1/x");
+  await assert.rejects(
+    cache.download(server.url("/ftp")),
+    (err: unknown) => err instanceof DownloadError && err.reason === "protocol",
+  );
+
+  const headers = { authorization: "Bearer secret", cookie: "s=1", "x-survey-token": "t" };
+  server.set("/same", bytes(10, 2));
+  await cache.download(server.redirect("/to-same", "/same"), { headers });
+  const same = server.requestsFor("/same")[0]!.headers;
+  assert.equal(same.authorization, "Bearer secret", "same origin keeps credentials");
+  assert.equal(same.cookie, "s=1");
+  other.set("/elsewhere", bytes(10, 3));
+  const away = server.redirect("/to-other", other.url("/elsewhere"));
+  assert.deepEqual(await fsp.readFile(await cache.download(away, { headers })), bytes(10, 3));
+  const there = other.requestsFor("/elsewhere")[0]!.headers;
+  assert.equal(there.authorization, undefined, "no Authorization to another origin");
+  assert.equal(there.cookie, undefined, "no Cookie to another origin");
+  assert.equal(there["x-survey-token"], "t", "other custom headers are kept");
+  assert.equal(there["user-agent"], "astropile-cache");
 });
 
 test("an aborted download rejects with AbortError and caches nothing", async (t) => {
