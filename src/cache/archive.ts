@@ -228,7 +228,12 @@ export async function importCache(
   options: { overwrite?: boolean } = {},
 ): Promise<ImportResult> {
   const src = path.resolve(file);
-  const fileSize = (await fsp.stat(src)).size;
+  const fileSize = await fsp.stat(src).then(
+    (st) => st.size,
+    (err: NodeJS.ErrnoException) => {
+      throw new CacheArchiveError(src, `cannot read the archive: ${err.code ?? err.message}`);
+    },
+  );
   await cache.layout.ensure();
   const token = newOwnerToken();
   activeTokens.add(token);

@@ -297,6 +297,13 @@ test("hostile or damaged archives are rejected with CacheArchiveError and the ca
   const forged = Buffer.from(goodBytes);
   forged[512 * 7 + 3] = forged[512 * 7 + 3]! ^ 0x01; // the manifest's header (3000-byte entry first)
   assert.equal(await offsetOf(forged), 512 * 7);
+  // An archive that is not there.
+  const missing = path.join(root, "no-such.tar");
+  await assert.rejects(importCache(missing, { cacheDir: cache.dir }), (err: unknown) => {
+    assert.ok(err instanceof CacheArchiveError, String(err));
+    assert.match(err.message, /no-such\.tar.*ENOENT/);
+    return true;
+  });
   assert.deepEqual(await snapshot(cache.dir), before);
 
   // And the well-formed forged one is accepted, proving the cases above differ only by the flaw.
