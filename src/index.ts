@@ -49,6 +49,7 @@ export {
   FormatError,
   InternalError,
   isAstroPileError,
+  LockedError,
   ManifestError,
   ManifestMismatchError,
   MissingColumnError,
