@@ -68,11 +68,18 @@ export {
   buildPositions,
   DatasetWriter,
   type DatasetWriterOptions,
+  type LockHolder,
+  type LockOwner,
+  lockOutput,
   type Manifest,
+  type OutputLockOptions,
   PartitionFile,
   PositionsFile,
   readManifest,
+  readWriterLock,
   verifyDataset,
+  WriterLock,
+  type WriterLockOptions,
   writeDataset,
 } from "./storage/index.ts";
 export {
