@@ -7,7 +7,7 @@
 //      object_id index (id key → file, row) is sorted the same way, and ra, dec, object_id go to
 //      the positions sidecar in that same row order;
 //   3. the manifest is written last, atomically, then the dataset card.
-import { readdir, rename, rm } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
   batchRows,
@@ -494,12 +494,4 @@ export async function writeDataset(
     throw err;
   }
   return writer.finish();
-}
-
-/** Removes leftovers of an interrupted write (scratch directories), never a listed file. */
-export async function removeScratch(root: string): Promise<void> {
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (name.startsWith(".astropile-scratch-"))
-      await rm(join(root, name), { recursive: true, force: true });
-  }
 }
