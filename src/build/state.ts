@@ -112,11 +112,4 @@ export async function tidyState(paths: StatePaths): Promise<void> {
   await rm(join(paths.dir, "id-sort"), { recursive: true, force: true });
 }
 
-/**
- * Test hook for kill tests: when ASTROPILE_CRASH_AT names this point, the process kills itself
- * with SIGKILL (no cleanup, no flush), exactly as an outside `kill -9` would at that moment.
- */
-export function crashPoint(name: string): void {
-  const at = process.env.ASTROPILE_CRASH_AT;
-  if (at && at === name) process.kill(process.pid, "SIGKILL");
-}
+export { crashPoint } from "../core/crash-point.ts";

@@ -18,6 +18,7 @@ import {
   sliceRows,
   valuesPerRow,
 } from "../core/columns.ts";
+import { crashPoint } from "../core/crash-point.ts";
 import { SchemaError, UsageError } from "../core/errors.ts";
 import type { WriterLock } from "../core/lock.ts";
 import { ang2pix } from "../sky/index.ts";
@@ -434,6 +435,7 @@ class PartitionFiles {
       gzipLevel: this.options.gzipLevel,
       chunkBytes: this.options.chunkBytes,
     });
+    crashPoint(`dataset-writer:file-${this.fileCount + 1}`);
     this.rows = 0;
     this.keyMin = firstKey;
     this.keyMax = firstKey;
