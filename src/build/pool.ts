@@ -35,11 +35,10 @@ export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise
     const fail = (err: Error) => {
       if (failed) return;
       failed = true;
-      for (const w of workers) {
-        ended.add(w);
-        void w.terminate();
-      }
-      reject(err);
+      for (const w of workers) ended.add(w);
+      // Rejected once every worker has stopped, so no unit is still writing when the caller
+      // cleans up and releases the output's lock.
+      void Promise.allSettled(workers.map((w) => w.terminate())).then(() => reject(err));
     };
     const next = (w: Worker) => {
       const unit = queue.shift();

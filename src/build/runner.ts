@@ -20,8 +20,9 @@ import { join } from "node:path";
 import { bytesPerRow, type ColumnSpec } from "../core/columns.ts";
 import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
-import { removeScratch } from "../storage/dataset-writer.ts";
+import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { type FileEntry, type Manifest, readManifest } from "../storage/manifest.ts";
+import { lockOutput, removeLeftovers } from "../storage/output-lock.ts";
 import { assemble } from "./assemble.ts";
 import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
 import { globAll } from "./glob.ts";
@@ -43,8 +44,10 @@ import {
   crashPoint,
   readJson,
   removeState,
+  STATE_DIR,
   type StatePaths,
   statePaths,
+  tidyState,
   unitDir,
   unitDonePath,
   writeJsonAtomic,
@@ -71,8 +74,13 @@ export interface BuildOptions {
   /** Total memory budget for sort buffers and tile caches (bytes). Default 512 MiB. */
   memoryBytes?: number;
   onProgress?: (p: BuildProgress) => void;
-  /** One-line messages (plan decisions, resumed steps). */
+  /** One-line messages (plan decisions, resumed steps, waiting for or taking over the lock). */
   log?: (line: string) => void;
+  /**
+   * When another process is writing `out` (its lock `out/.astropile.lock` is held): wait for it
+   * to finish instead of failing at once with a LockedError.
+   */
+  wait?: boolean;
 }
 
 export interface BuildReport {
@@ -252,15 +260,49 @@ async function verifiedUnit(paths: StatePaths, unit: number): Promise<UnitDone |
   return done;
 }
 
+/**
+ * Builds (or resumes, or finds already built) config `spec.config` in `options.out`. The whole
+ * run holds the output's writer lock: another build, writer or `index` of the same directory
+ * fails at once with a LockedError (or waits, with `wait`), before touching anything there. The
+ * lock holder first removes what interrupted runs left (temp files, scratch directories,
+ * unfinished units); a build that fails leaves only what a resume uses (see `tidyState`).
+ */
 export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<BuildResult> {
+  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY;
+  if (!(memoryBytes >= 16 * 2 ** 20)) throw new UsageError("memory budget must be at least 16 MiB");
+  const log = options.log ?? (() => {});
+  const lock = await lockOutput(options.out, {
+    wait: options.wait,
+    command: `build "${spec.config}"`,
+    cleanUnder: [STATE_DIR],
+    log,
+    onWait: (h) => log(`waiting for ${options.out}: locked by ${describeLockHolder(h)}`),
+  });
+  const paths = statePaths(options.out, spec.config);
+  try {
+    await tidyState(paths);
+    return await buildLocked(spec, options, lock, paths);
+  } catch (err) {
+    // Leave exactly what a resume uses: no temp files, no unfinished units.
+    await removeLeftovers(lock.dir, [STATE_DIR]).catch(() => undefined);
+    await tidyState(paths).catch(() => undefined);
+    throw err;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function buildLocked(
+  spec: ResolvedSpec,
+  options: BuildOptions,
+  lock: WriterLock,
+  paths: StatePaths,
+): Promise<BuildResult> {
   const t0 = performance.now();
   const out = options.out;
   const workers = Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
   const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY;
-  if (!(memoryBytes >= 16 * 2 ** 20)) throw new UsageError("memory budget must be at least 16 MiB");
   const log = options.log ?? (() => {});
-  await mkdir(out, { recursive: true });
-  const paths = statePaths(out, spec.config);
   const inputs = await inputFiles(spec);
   const fp = await fingerprint(spec, [...inputs.catalog, ...inputs.modality]);
   const reportPath = join(out, spec.config, REPORT_NAME);
@@ -444,12 +486,12 @@ export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<
       };
       await mkdir(join(out, spec.config), { recursive: true });
       await writeJsonAtomic(reportPath, report);
+      lock.assertHeld();
     },
   );
   if (!report) throw new InternalError("assemble did not call beforeManifest");
   const final: BuildReport = report;
   await removeState(paths);
-  await removeScratch(out);
   options.onProgress?.({
     phase: "done",
     rows: final.rows,

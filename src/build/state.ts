@@ -10,7 +10,7 @@
 //
 // Every JSON file is written to a temporary name, fsynced and renamed, so a kill leaves either
 // the old state or the new one. A file that is not there means "not done yet".
-import { readFile, rm, rmdir } from "node:fs/promises";
+import { readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { BuildStateError } from "../core/errors.ts";
@@ -88,10 +88,28 @@ export async function removeState(paths: StatePaths): Promise<void> {
 }
 
 /**
- * Test hook for kill tests: when ASTROPILE_CRASH_AT names this point, the process kills itself
- * with SIGKILL (no cleanup, no flush), exactly as an outside `kill -9` would at that moment.
+ * Keeps of a build's state only what a resume uses: plan.json, the buckets once scatter.json
+ * is written, the finished units (with their `.done.json`), assembly.json. Removes unfinished
+ * units, the assembly's sort runs, and the whole state when there is no plan. Temp files are
+ * removed by the output's cleanup (`lockOutput`). Call it only while holding the output's lock.
  */
-export function crashPoint(name: string): void {
-  const at = process.env.ASTROPILE_CRASH_AT;
-  if (at && at === name) process.kill(process.pid, "SIGKILL");
+export async function tidyState(paths: StatePaths): Promise<void> {
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
+  if (!(await exists(paths.plan))) {
+    await removeState(paths);
+    return;
+  }
+  if (!(await exists(paths.scatter))) await rm(paths.buckets, { recursive: true, force: true });
+  const names = await readdir(paths.units).catch(() => [] as string[]);
+  for (const name of names) {
+    if (/^\d+$/.test(name) && !names.includes(`${name}.done.json`))
+      await rm(join(paths.units, name), { recursive: true, force: true });
+  }
+  await rm(join(paths.dir, "id-sort"), { recursive: true, force: true });
 }
+
+export { crashPoint } from "../core/crash-point.ts";

@@ -245,6 +245,8 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
     compression: plan.spec.build?.compression ?? "gzip",
     memoryBytes: opts.memoryBytes,
     standardNames: plan.standardNames,
+    // The build holds the lock of the whole output, the unit's directory included.
+    lock: false,
   });
   const log = new RejectLog();
   const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);

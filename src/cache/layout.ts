@@ -14,8 +14,8 @@
 // gone) and one on another host (NFS) once its file has not been touched for a while.
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import os from "node:os";
 import path from "node:path";
+import { hostToken, pidExists } from "../core/process-owner.ts";
 import { CacheConfigError } from "./errors.ts";
 
 export const META_NAME = "meta.json";
@@ -95,15 +95,9 @@ export function dataFileName(url: string): string {
   return `${randomBytes(6).toString("hex")}-${base}`;
 }
 
-const HOST =
-  os
-    .hostname()
-    .replace(/[^A-Za-z0-9-]/g, "-")
-    .slice(0, 40) || "host";
-
 /** Owner token of this process for temp and partial files. */
 export function newOwnerToken(): string {
-  return `${HOST}~${process.pid}~${randomBytes(4).toString("hex")}`;
+  return `${hostToken()}~${process.pid}~${randomBytes(4).toString("hex")}`;
 }
 
 /** Tokens this process is using right now (a live pid alone does not mean a live download). */
@@ -120,14 +114,10 @@ export function ownerAlive(token: string, mtimeMs: number, staleMs: number, now:
   if (parts.length !== 3) return now - mtimeMs < staleMs;
   const [host, pidText] = parts as [string, string, string];
   const pid = Number(pidText);
-  if (host !== HOST || !Number.isSafeInteger(pid) || pid <= 0) return now - mtimeMs < staleMs;
+  if (host !== hostToken() || !Number.isSafeInteger(pid) || pid <= 0)
+    return now - mtimeMs < staleMs;
   if (pid === process.pid) return activeTokens.has(token);
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return pidExists(pid);
 }
 
 export class Layout {

@@ -21,6 +21,7 @@ export interface BuildFlags {
   json?: boolean;
   quiet?: boolean;
   printSpec?: string;
+  wait?: boolean;
 }
 
 function workersOption(value: string | undefined): number | undefined {
@@ -53,6 +54,7 @@ async function runBuild(
   try {
     return await build(spec, {
       out: outDir,
+      wait: flags.wait,
       workers: workersOption(flags.workers),
       memoryBytes: flags.memory ? parseBytes(flags.memory, "--memory") : undefined,
       onProgress: (p) => {

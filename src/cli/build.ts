@@ -25,7 +25,9 @@ Print a complete example: astropile build --print-spec hsc   (or desi, manga)
 Rows that fail validation (unparseable values, NaN or out-of-range positions, no tile or
 spectrum for the object) are rejected with the reason and listed in <out>/<config>/build-report.json.
 Killed at any point, the same command resumes: finished work units are reused after their files
-are checked against their sha256. Exit codes: 0 built (or already built), 1 bad input data or
+are checked against their sha256. One writer per output: while a build (or another writer)
+holds DIR/.astropile.lock, a second one fails at once naming the holder, or waits with --wait; a
+lock whose process is gone is taken over, and what the killed run left is cleaned up. Exit codes: 0 built (or already built), 1 bad input data or
 I/O error, 2 bad arguments or spec.`;
 
 export function registerBuildCommands(program: Command): void {
@@ -48,6 +50,10 @@ export function registerBuildCommands(program: Command): void {
     )
     .option("--json", "print the build report as JSON on stdout")
     .option("--quiet", "no progress on stderr")
+    .option(
+      "--wait",
+      "if another process is writing the output (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",
+    )
     .option(
       "--print-spec <name>",
       "print the built-in spec of a synthetic survey (hsc, desi or manga) and exit",

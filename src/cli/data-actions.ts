@@ -5,10 +5,12 @@ import { resolve } from "node:path";
 import { readReport } from "../build/index.ts";
 import type { ColumnValues } from "../core/columns.ts";
 import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors.ts";
+import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { formatBytes } from "../core/units.ts";
 import { type Dataset, openDataset, summarizeDataset } from "../dataset/index.ts";
 import { GROUPS } from "../schema/standard.ts";
 import { readManifest } from "../storage/manifest.ts";
+import { lockOutput } from "../storage/output-lock.ts";
 import { areaText, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
 function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
@@ -337,12 +339,34 @@ export interface IndexFlags {
   config?: string;
   force?: boolean;
   json?: boolean;
+  wait?: boolean;
 }
 
 /** `astropile index DIR`: writes the positions sidecar of configs that lack one. */
 export async function index(dir: string, flags: IndexFlags): Promise<void> {
-  const { buildPositions } = await import("../storage/positions.ts");
   const root = resolve(dir);
+  // The lock before reading the manifest: another writer may be about to replace it.
+  const lock = await lockOutput(root, {
+    wait: flags.wait,
+    command: "index",
+    create: false,
+    onWait: (h) =>
+      process.stderr.write(`astropile: waiting for ${root}: locked by ${describeLockHolder(h)}\n`),
+  });
+  try {
+    await indexLocked(root, dir, flags, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function indexLocked(
+  root: string,
+  dir: string,
+  flags: IndexFlags,
+  lock: WriterLock,
+): Promise<void> {
+  const { buildPositions } = await import("../storage/positions.ts");
   const manifest = await readManifest(root);
   const configs = flags.config
     ? [pickConfig(Object.keys(manifest.configs), flags.config, dir)]
@@ -354,7 +378,7 @@ export async function index(dir: string, flags: IndexFlags): Promise<void> {
       continue;
     }
     const started = performance.now();
-    const entry = await buildPositions(root, config);
+    const entry = await buildPositions(root, config, { lock });
     done[config] = entry;
     if (!flags.json) {
       out(

@@ -72,6 +72,10 @@ export function registerDataCommands(program: Command): void {
     )
     .option("--config <name>", "only this config (default: every config without one)")
     .option("--force", "rebuild a sidecar that exists")
+    .option(
+      "--wait",
+      "if another process is writing DIR (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",
+    )
     .option("--json", "print the sidecar entries as JSON")
     .action(
       action(async (dir: string, flags: IndexFlags) =>

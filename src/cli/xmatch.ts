@@ -1,9 +1,9 @@
 // `astropile xmatch LEFT RIGHT --radius ARCSEC`: a thin layer over crossMatch. The library
 // loads only when the command runs, so other commands start fast.
-import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
+import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { catalogRow } from "../xmatch/catalog.ts";
 import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
 import { crossMatchStep, progress } from "./progress.ts";
@@ -22,6 +22,7 @@ export interface XmatchFlags {
   limit?: string;
   threads?: string;
   quiet?: boolean;
+  wait?: boolean;
 }
 
 export function registerXmatchCommand(program: Command): void {
@@ -54,6 +55,10 @@ export function registerXmatchCommand(program: Command): void {
       "write the matched rows as a new dataset (right columns prefixed right.)",
     )
     .option("--catalog-only", "with --out: write only the pair catalog, as DIR/xmatch.csv")
+    .option(
+      "--wait",
+      "with --out: if another process is writing DIR (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",
+    )
     .option("--left-config <name>", "config of the left dataset")
     .option("--right-config <name>", "config of the right dataset")
     .option(
@@ -86,9 +91,56 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const k = numberOption(flags.neighbors, "--neighbors", (x) => Number.isInteger(x) && x >= 1);
   const limit = numberOption(flags.limit, "--limit", (x) => Number.isInteger(x) && x >= 0) ?? 20;
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
+  if (flags.wait && !flags.out) throw new UsageError("--wait needs --out DIR");
+  const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
+  // The output's lock before any work: a second writer of DIR fails now, not after the match.
+  const { lockOutput } = await import("../storage/output-lock.ts");
+  const lock = flags.out
+    ? await lockOutput(resolve(flags.out), {
+        wait: flags.wait,
+        command: flags.catalogOnly ? "xmatch --catalog-only" : "xmatch --out",
+        onWait: (h) =>
+          process.stderr.write(
+            `astropile: waiting for ${resolve(flags.out!)}: locked by ${describeLockHolder(h)}\n`,
+          ),
+        log: (line) => {
+          if (!flags.quiet) process.stderr.write(`astropile: ${line}\n`);
+        },
+      })
+    : null;
+  try {
+    await xmatchLocked(leftDir, rightDir, flags, lock, {
+      radius,
+      minRadius,
+      mode,
+      how,
+      k,
+      limit,
+      threads,
+    });
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function xmatchLocked(
+  leftDir: string,
+  rightDir: string,
+  flags: XmatchFlags,
+  lock: WriterLock | null,
+  o: {
+    radius: number;
+    minRadius: number;
+    mode: "nearest" | "all";
+    how: "inner" | "left";
+    k: number | undefined;
+    limit: number;
+    threads: number | undefined;
+  },
+): Promise<void> {
+  const { radius, minRadius, mode, how, k, limit, threads } = o;
   const { openDataset } = await import("../dataset/index.ts");
   const { crossMatch, writeCatalogCsv } = await import("../xmatch/crossmatch.ts");
-  const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
   const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
   const started = performance.now();
@@ -113,11 +165,11 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   if (flags.out) {
     const dir = resolve(flags.out);
     if (flags.catalogOnly) {
-      await mkdir(dir, { recursive: true });
       written = join(dir, "xmatch.csv");
+      lock?.assertHeld();
       await writeCatalogCsv(catalog, written);
     } else {
-      await dataset.saveToDisk(dir);
+      await dataset.saveToDisk(dir, { lock: lock ?? undefined });
       written = dir;
     }
   }

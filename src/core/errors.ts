@@ -112,6 +112,14 @@ export class SpecError extends AstroPileError {
 export class BuildStateError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_BUILD_STATE";
 }
+/**
+ * Another process (or another writer in this process) is writing the same output: its lock file
+ * names who, where and since when. Also thrown by a writer that lost its lock (taken over after
+ * its heartbeat stopped) before it publishes anything.
+ */
+export class LockedError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_LOCKED";
+}
 /** Something that cannot happen did: a bug in AstroPile. Please report it with the message. */
 export class InternalError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_INTERNAL";
@@ -157,6 +165,7 @@ const CORE_CLASSES: Array<typeof AstroPileError> = [
   FormatError,
   SpecError,
   BuildStateError,
+  LockedError,
   InternalError,
 ];
 

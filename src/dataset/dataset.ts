@@ -15,7 +15,7 @@ import {
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
-import { writeDataset } from "../storage/dataset-writer.ts";
+import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
 import type { Manifest, Provenance } from "../storage/manifest.ts";
 import type { Compression } from "../storage/partition-writer.ts";
@@ -548,7 +548,8 @@ export class Dataset {
 
   /**
    * Writes this view as a new parent dataset in the same layout (standard names kept, healpix
-   * and _healpix_29 recomputed, object_id/ra/dec always included).
+   * and _healpix_29 recomputed, object_id/ra/dec always included). Holds `path`'s writer lock
+   * while writing (`lock`, `wait`: see DatasetWriterOptions).
    */
   async saveToDisk(
     path: string,
@@ -558,7 +559,7 @@ export class Dataset {
       maxRowsPerFile?: number;
       memoryBytes?: number;
       name?: string;
-    } = {},
+    } & Pick<DatasetWriterOptions, "lock" | "wait"> = {},
   ): Promise<Manifest> {
     const names = [...new Set(["object_id", "ra", "dec", ...this.columns])].filter(
       (n) => n !== "healpix" && n !== "_healpix_29",
@@ -578,6 +579,8 @@ export class Dataset {
       compression: options.compression,
       maxRowsPerFile: options.maxRowsPerFile,
       memoryBytes: options.memoryBytes,
+      lock: options.lock,
+      wait: options.wait,
       standardNames: Object.fromEntries(
         this.features.filter((f) => f.standardName).map((f) => [f.name, f.name]),
       ),

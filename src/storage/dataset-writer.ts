@@ -7,8 +7,8 @@
 //      object_id index (id key → file, row) is sorted the same way, and ra, dec, object_id go to
 //      the positions sidecar in that same row order;
 //   3. the manifest is written last, atomically, then the dataset card.
-import { readdir, rename, rm } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { rename, rm } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import {
   batchRows,
   bytesPerRow,
@@ -18,7 +18,9 @@ import {
   sliceRows,
   valuesPerRow,
 } from "../core/columns.ts";
+import { crashPoint } from "../core/crash-point.ts";
 import { SchemaError, UsageError } from "../core/errors.ts";
+import type { WriterLock } from "../core/lock.ts";
 import { ang2pix } from "../sky/index.ts";
 import { writeCard } from "./card.ts";
 import { ExternalSorter } from "./external-sort.ts";
@@ -33,6 +35,7 @@ import {
   readManifest,
   writeManifest,
 } from "./manifest.ts";
+import { lockOutput } from "./output-lock.ts";
 import { PartitionWriter, type WriterOptions } from "./partition-writer.ts";
 import { PositionsWriter } from "./positions.ts";
 
@@ -54,6 +57,16 @@ export interface DatasetWriterOptions
   onProgress?: (progress: WriteProgress) => void;
   /** Rows per block of the object_id index (the manifest keeps each block's first key). */
   idIndexBlockRows?: number;
+  /**
+   * The writer lock of `root`. Default: the writer takes it (`lockOutput`) before it touches
+   * anything in `root` and releases it when it finishes or aborts; another writer of `root`
+   * then fails with a LockedError (or waits, with `wait`). A WriterLock the caller holds on
+   * `root` is used and left held. `false` takes none: only for a directory inside an output
+   * whose lock the caller holds (the build runner's work units).
+   */
+  lock?: WriterLock | false;
+  /** When another writer holds `root`'s lock: wait for it instead of failing at once. */
+  wait?: boolean;
 }
 
 export interface WriteProgress {
@@ -94,9 +107,20 @@ export class DatasetWriter {
   private readonly rows: ExternalSorter;
   private rowsIn = 0;
   private state: "open" | "finished" | "aborted" = "open";
+  /** The lock this writer checks before publishing; `ownLock` when it took it itself. */
+  private readonly lock: WriterLock | null;
+  private readonly ownLock: WriterLock | null;
 
-  private constructor(root: string, inputSpecs: ColumnSpec[], options: DatasetWriterOptions) {
+  private constructor(
+    root: string,
+    inputSpecs: ColumnSpec[],
+    options: DatasetWriterOptions,
+    lock: WriterLock | null,
+    ownLock: WriterLock | null,
+  ) {
     this.root = root;
+    this.lock = lock;
+    this.ownLock = ownLock;
     this.inputSpecs = inputSpecs;
     this.specs = [...inputSpecs, ...STANDARD_COLUMNS];
     // Options given as undefined keep their defaults.
@@ -153,13 +177,33 @@ export class DatasetWriter {
       }
     }
     idKeyFunction(inputSpecs.find((c) => c.name === "object_id")!);
-    const existing = await readManifest(root).catch(() => null);
-    if (existing?.configs[options.config]) {
-      throw new UsageError(
-        `config "${options.config}" already exists in ${root}; write to a new config or a new directory`,
-      );
+    // The lock first: nothing of this writer may appear in root while another one writes there.
+    let lock: WriterLock | null = null;
+    let ownLock: WriterLock | null = null;
+    if (options.lock === undefined) {
+      ownLock = await lockOutput(root, {
+        wait: options.wait,
+        command: `write config "${options.config}"`,
+      });
+      lock = ownLock;
+    } else if (options.lock !== false) {
+      lock = options.lock;
+      if (lock.dir !== resolve(root))
+        throw new UsageError(`the lock given is the lock of ${lock.dir}, not of ${resolve(root)}`);
+      lock.assertHeld();
     }
-    return new DatasetWriter(root, inputSpecs, options);
+    try {
+      const existing = await readManifest(root).catch(() => null);
+      if (existing?.configs[options.config]) {
+        throw new UsageError(
+          `config "${options.config}" already exists in ${root}; write to a new config or a new directory`,
+        );
+      }
+    } catch (err) {
+      await ownLock?.release();
+      throw err;
+    }
+    return new DatasetWriter(root, inputSpecs, options, lock, ownLock);
   }
 
   /** Adds a batch of rows in any sky order. */
@@ -256,6 +300,7 @@ export class DatasetWriter {
         positions: positionsEntry,
       };
       manifest.files.push(...files);
+      this.lock?.assertHeld();
       await writeManifest(this.root, manifest);
       await writeCard(this.root, manifest);
       this.state = "finished";
@@ -274,6 +319,7 @@ export class DatasetWriter {
       await ids.close();
       await this.rows.close();
       await rm(this.scratch, { recursive: true, force: true });
+      await this.ownLock?.release();
     }
   }
 
@@ -282,6 +328,7 @@ export class DatasetWriter {
     if (this.state === "open") this.state = "aborted";
     await this.rows.close();
     await rm(this.scratch, { recursive: true, force: true });
+    await this.ownLock?.release();
   }
 }
 
@@ -388,6 +435,7 @@ class PartitionFiles {
       gzipLevel: this.options.gzipLevel,
       chunkBytes: this.options.chunkBytes,
     });
+    crashPoint(`dataset-writer:file-${this.fileCount + 1}`);
     this.rows = 0;
     this.keyMin = firstKey;
     this.keyMax = firstKey;
@@ -448,12 +496,4 @@ export async function writeDataset(
     throw err;
   }
   return writer.finish();
-}
-
-/** Removes leftovers of an interrupted write (scratch directories), never a listed file. */
-export async function removeScratch(root: string): Promise<void> {
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (name.startsWith(".astropile-scratch-"))
-      await rm(join(root, name), { recursive: true, force: true });
-  }
 }

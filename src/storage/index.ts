@@ -7,6 +7,14 @@
  */
 
 export { sha256File } from "../core/hash.ts";
+export {
+  LOCK_FILE,
+  type LockHolder,
+  type LockOwner,
+  readWriterLock,
+  WriterLock,
+  type WriterLockOptions,
+} from "../core/lock.ts";
 export { CARD_NAME, renderCard, writeCard } from "./card.ts";
 export {
   DatasetWriter,
@@ -40,6 +48,12 @@ export {
   verifyDataset,
   writeManifest,
 } from "./manifest.ts";
+export {
+  type Leftovers,
+  lockOutput,
+  type OutputLockOptions,
+  removeLeftovers,
+} from "./output-lock.ts";
 export {
   type ColumnInfo,
   type OpenOptions as PartitionOpenOptions,

@@ -2,7 +2,7 @@
 // object_id, uncompressed, holding every row of the config. Row i is row i of the config as the
 // dataset layer numbers rows: the config's files in manifest order, each file's rows in order.
 // A cross-match reads it in a few large slices instead of opening thousands of partition files.
-import { join, posix } from "node:path";
+import { join, posix, resolve } from "node:path";
 import {
   batchRows,
   type ColumnBatch,
@@ -11,7 +11,8 @@ import {
   concatValues,
   sliceRows,
 } from "../core/columns.ts";
-import { ManifestError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
+import { ManifestError, ManifestMismatchError, SchemaError, UsageError } from "../core/errors.ts";
+import type { WriterLock } from "../core/lock.ts";
 import { idKeyFunction } from "./id-index.ts";
 import {
   type FileEntry,
@@ -20,6 +21,7 @@ import {
   readManifest,
   writeManifest,
 } from "./manifest.ts";
+import { lockOutput } from "./output-lock.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 
@@ -209,10 +211,39 @@ export function objectIdSpecOf(manifest: Manifest, config: string, file?: string
 }
 
 /**
+ * Writes the positions sidecar of a config written before sidecars existed, and records it in
+ * the manifest. Holds the dataset's writer lock meanwhile: `lock`, one the caller holds on
+ * `root`; else it is taken here (another writer of `root` makes it fail with a LockedError, or
+ * wait with `wait`).
+ */
+export async function buildPositions(
+  root: string,
+  config: string,
+  options: { lock?: WriterLock; wait?: boolean } = {},
+): Promise<PositionsEntry> {
+  const own = options.lock
+    ? null
+    : await lockOutput(root, { wait: options.wait, command: `index "${config}"`, create: false });
+  const lock = options.lock ?? own!;
+  try {
+    if (lock.dir !== resolve(root))
+      throw new UsageError(`the lock given is the lock of ${lock.dir}, not of ${resolve(root)}`);
+    lock.assertHeld();
+    return await writePositionsOf(root, config, lock);
+  } finally {
+    await own?.release();
+  }
+}
+
+/**
  * (Re)creates the sidecar of an existing config from its partition files, then records it in the
  * manifest. For datasets written before the sidecar existed.
  */
-export async function buildPositions(root: string, config: string): Promise<PositionsEntry> {
+async function writePositionsOf(
+  root: string,
+  config: string,
+  lock: WriterLock,
+): Promise<PositionsEntry> {
   const manifestPath = join(root, "astropile.json");
   const manifest = await readManifest(root);
   if (!manifest.configs[config])
@@ -240,6 +271,7 @@ export async function buildPositions(root: string, config: string): Promise<Posi
       { file: manifestPath },
     );
   now.configs[config].positions = entry;
+  lock.assertHeld();
   await writeManifest(root, now);
   return entry;
 }

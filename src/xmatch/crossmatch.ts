@@ -25,7 +25,7 @@ import { UsageError } from "../core/errors.ts";
 import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
-import { writeDataset } from "../storage/dataset-writer.ts";
+import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
 import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
@@ -353,7 +353,7 @@ export class MatchedDataset {
    */
   async saveToDisk(
     path: string,
-    options: { config?: string; name?: string } = {},
+    options: { config?: string; name?: string } & Pick<DatasetWriterOptions, "lock" | "wait"> = {},
   ): Promise<Manifest> {
     const L = this.left;
     const R = this.right;
@@ -427,6 +427,8 @@ export class MatchedDataset {
     return writeDataset(path, specs, batches(), {
       config: options.config ?? `${L.config}_x_${R.config}`,
       name: options.name,
+      lock: options.lock,
+      wait: options.wait,
       provenance: {
         ...lp,
         survey: `${lp.survey}+${rp.survey}`,

@@ -1,0 +1,377 @@
+// One writer per output, with real `astropile` processes started at the same moment: builds into
+// one --out, cross-matches into one --out, a cross-match against `index`. In every round exactly
+// one writes, the others exit 1 at once with the LockedError line (or, with --wait, wait and then
+// succeed), and the result is the dataset a single uninterrupted run writes. Killed writers
+// (kill -9) leave a lock and temp files; the next run takes the lock over and cleans up.
+//
+// ASTROPILE_TEST_HOLD_LOCK makes the process that got the lock wait for a file before it goes
+// on, so the test knows the others tried while the lock was held (no timing involved).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { build, checkSpec } from "../../src/build/index.ts";
+import { LOCK_FILE } from "../../src/core/lock.ts";
+import { hostToken } from "../../src/core/process-owner.ts";
+import { openDataset } from "../../src/dataset/index.ts";
+import { hscSpec } from "../../src/demo/index.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { readManifest, verifyDataset } from "../../src/storage/manifest.ts";
+import type { SynthResult } from "../../src/synth/index.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { assertSameDataset } from "../build/helpers.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { hscDir, tinySurveys } from "../synth/fixture.ts";
+
+const ROUNDS = 10;
+const srcDir = tempDir();
+const work = tempDir();
+const specPath = join(work, "spec.json");
+const refBuild = join(work, "ref-build");
+const A = join(work, "a");
+const B = join(work, "b");
+const refMatch = join(work, "ref-match");
+const XCONFIG = "c_x_c";
+let sky: SynthResult;
+let n = 0;
+const fresh = (name: string) => join(work, `${name}-${n++}`);
+
+interface Done {
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Proc {
+  pid: number;
+  stderr: () => string;
+  done: Promise<Done>;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, cliArgs(...args), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  return {
+    pid: child.pid!,
+    stderr: () => stderr,
+    done: new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) =>
+        resolve({ pid: child.pid!, code, signal, stdout, stderr }),
+      );
+    }),
+  };
+}
+
+/** Polls `check`; fails after `limitMs` (a bound on a broken run, not a timing assertion). */
+async function until(check: () => boolean, what: string, limitMs = 180_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`still waiting after ${limitMs / 1000} s: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Starts one process per argument list at once; the one that gets the lock holds it until all
+ * the others have ended (or, with `waiters`, until they all say they are waiting).
+ */
+async function contend(runs: string[][], waiters = false): Promise<Done[]> {
+  const go = fresh("go");
+  const procs = runs.map((args) => start(args, { ASTROPILE_TEST_HOLD_LOCK: go }));
+  const ended = new Set<number>();
+  for (const p of procs) void p.done.then(() => ended.add(p.pid));
+  try {
+    await until(
+      () =>
+        waiters
+          ? procs.filter((p) => /waiting for/.test(p.stderr())).length === runs.length - 1
+          : ended.size >= runs.length - 1,
+      waiters ? "the others to wait for the lock" : "the others to be refused",
+    );
+  } finally {
+    // Let the holder go on (and every process end) whatever happened.
+    writeFileSync(go, "");
+  }
+  return Promise.all(procs.map((p) => p.done));
+}
+
+/** Exactly one process succeeded; every other one exited 1 with the one-line LockedError. */
+function oneWinner(results: Done[], out: string, holder: RegExp): Done {
+  const winners = results.filter((r) => r.code === 0);
+  assert.equal(
+    winners.length,
+    1,
+    `one success: ${results.map((r) => `${r.code ?? r.signal} ${r.stderr}`).join("\n")}`,
+  );
+  const winner = winners[0];
+  for (const r of results) {
+    if (r === winner) continue;
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+    assert.match(lines[0], new RegExp(`^astropile: ${out} is locked by `));
+    assert.match(lines[0], holder);
+    assert.match(lines[0], new RegExp(`\\(pid ${winner.pid} on host ${hostToken()}, since `));
+    assert.match(lines[0], /--wait/);
+  }
+  return winner;
+}
+
+/** Nothing but the dataset: no lock, temp file, scratch or build state. */
+function assertClean(out: string): void {
+  const all = readdirSync(out, { recursive: true }) as string[];
+  const stray = all.filter((p) =>
+    /\.astropile\.lock|\.tmp$|\.tmp-|\.pending-|\.astropile-scratch|\.astropile-build/.test(p),
+  );
+  assert.deepEqual(stray, [], `left in ${out}`);
+}
+
+const buildArgs = (out: string, ...more: string[]) => [
+  "build",
+  specPath,
+  "--out",
+  out,
+  "--workers",
+  "1",
+  "--json",
+  ...more,
+];
+const xmatchArgs = (out: string, ...more: string[]) => [
+  "xmatch",
+  A,
+  B,
+  "--radius",
+  "30",
+  "--out",
+  out,
+  "--threads",
+  "0",
+  ...more,
+];
+
+before(async () => {
+  sky = await tinySurveys(srcDir, 0);
+  const spec = { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
+  writeFileSync(specPath, JSON.stringify(spec));
+  await build(checkSpec(spec, work), { out: refBuild, workers: 1 });
+  // A patch of 8 x 8 degrees: about a dozen partition pixels, so a write has several files.
+  let seed = 12345;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const ra = Float64Array.from({ length: 3000 }, () => 146 + 8 * rand());
+  const dec = Float64Array.from({ length: 3000 }, () => -2 + 8 * rand());
+  for (const [root, prefix] of [
+    [A, "a"],
+    [B, "b"],
+  ] as const) {
+    await writeDataset(
+      root,
+      [
+        { name: "object_id", dtype: "string", shape: [], stringLength: 8 },
+        { name: "ra", dtype: "float64", shape: [] },
+        { name: "dec", dtype: "float64", shape: [] },
+        { name: "mag", dtype: "float32", shape: [] },
+      ],
+      [
+        {
+          object_id: Array.from({ length: 3000 }, (_, i) => `${prefix}${i}`),
+          ra,
+          dec,
+          mag: Float32Array.from({ length: 3000 }, (_, i) => 18 + (i % 70) / 10),
+        },
+      ],
+      { config: "c", provenance: { survey: prefix.toUpperCase() } },
+    );
+  }
+  const { dataset } = await crossMatch(await openDataset(A), await openDataset(B), {
+    radiusArcsec: 30,
+  });
+  await dataset.saveToDisk(refMatch);
+});
+
+describe("one writer per output, real processes", { timeout: 600_000 }, () => {
+  test(`3 builds into one --out at once, ${ROUNDS} rounds: one builds, two are refused`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const out = fresh("build");
+      const results = await contend([buildArgs(out), buildArgs(out), buildArgs(out)]);
+      const winner = oneWinner(results, out, /locked by build "pdr3_dud" /);
+      assert.equal(JSON.parse(winner.stdout).status, "built", `round ${round}`);
+      await assertSameDataset(refBuild, out, "pdr3_dud");
+      assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+      assertClean(out);
+    }
+  });
+
+  test(`3 xmatch --out into one directory at once, ${ROUNDS} rounds: one writes, two are refused`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const out = fresh("xmatch");
+      // One round mixes in a --catalog-only writer of the same directory.
+      const third = round === 0 ? xmatchArgs(out, "--catalog-only") : xmatchArgs(out);
+      const results = await contend([xmatchArgs(out), xmatchArgs(out), third]);
+      const winner = oneWinner(results, out, /locked by xmatch --(out|catalog-only) /);
+      if (existsSync(join(out, "xmatch.csv"))) {
+        assert.equal(winner, results[2]);
+        assert.deepEqual(readdirSync(out), ["xmatch.csv"]);
+        continue;
+      }
+      await assertSameDataset(refMatch, out, XCONFIG);
+      assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+      assertClean(out);
+    }
+  });
+
+  test("3 builds with --wait: the two waiters succeed after the first, finding it built", async () => {
+    const out = fresh("wait");
+    const args = buildArgs(out, "--wait");
+    const results = await contend([args, args, args], true);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const statuses = results.map((r) => JSON.parse(r.stdout).status).sort();
+    assert.deepEqual(statuses, ["built", "unchanged", "unchanged"]);
+    const waited = results.filter((r) =>
+      /waiting for .*: locked by build "pdr3_dud"/.test(r.stderr),
+    );
+    assert.equal(waited.length, 2);
+    await assertSameDataset(refBuild, out, "pdr3_dud");
+    assertClean(out);
+  });
+
+  test("xmatch --out and index of one dataset at once, 3 rounds: one runs, the other is refused, then runs", async () => {
+    for (let round = 0; round < 3; round++) {
+      const out = fresh("index");
+      cpSync(refBuild, out, { recursive: true });
+      const index = ["index", out, "--force", "--json"];
+      const xmatch = xmatchArgs(out);
+      const results = await contend([index, xmatch]);
+      const winner = oneWinner(results, out, /locked by (index|xmatch --out) /);
+      const loser = winner === results[0] ? xmatch : index;
+      const again = await start(loser).done;
+      assert.equal(again.code, 0, again.stderr);
+      const manifest = await readManifest(out);
+      assert.deepEqual(Object.keys(manifest.configs).sort(), [XCONFIG, "pdr3_dud"]);
+      await assertSameDataset(refMatch, out, XCONFIG);
+      await assertSameDataset(refBuild, out, "pdr3_dud");
+      assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+      assertClean(out);
+    }
+  });
+
+  test("2 builds started together without holding, 3 rounds: never a damaged dataset", async () => {
+    for (let round = 0; round < 3; round++) {
+      const out = fresh("free");
+      const results = await Promise.all([start(buildArgs(out)).done, start(buildArgs(out)).done]);
+      const built = results.filter((r) => r.code === 0 && JSON.parse(r.stdout).status === "built");
+      assert.equal(built.length, 1, results.map((r) => r.stderr).join("\n"));
+      for (const r of results) {
+        if (r === built[0]) continue;
+        if (r.code === 0) assert.equal(JSON.parse(r.stdout).status, "unchanged");
+        else assert.match(r.stderr, /^astropile: .* is locked by build "pdr3_dud" \(pid /);
+      }
+      await assertSameDataset(refBuild, out, "pdr3_dud");
+      assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+      assertClean(out);
+    }
+  });
+
+  test("a build killed with kill -9 leaves its lock; the next build takes it over and finishes the same dataset", async () => {
+    const out = fresh("killed");
+    const killed = await start(buildArgs(out), { ASTROPILE_CRASH_AT: "unit-done:2" }).done;
+    assert.equal(killed.signal, "SIGKILL", killed.stderr);
+    const lock = JSON.parse(readFileSync(join(out, LOCK_FILE), "utf8"));
+    assert.equal(lock.pid, killed.pid);
+    const r = await start(buildArgs(out)).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).status, "resumed");
+    assert.match(
+      r.stderr,
+      new RegExp(`took over the lock of .* from build "pdr3_dud" \\(pid ${killed.pid} .*is gone`),
+    );
+    await assertSameDataset(refBuild, out, "pdr3_dud");
+    assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+    assertClean(out);
+  });
+
+  test("a lock held on another host: respected while its heartbeat is fresh, taken over once stale", async () => {
+    const out = fresh("remote");
+    mkdirSync(out);
+    const path = join(out, LOCK_FILE);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        version: 1,
+        token: "remote-token",
+        host: "compute-node-17",
+        bootId: null,
+        pidNamespace: null,
+        pid: 31337,
+        startTime: null,
+        command: 'build "pdr3_dud"',
+        argv: "",
+        since: "2026-11-22T08:00:00.000Z",
+      }),
+    );
+    const refused = await start(buildArgs(out)).done;
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /is locked by build "pdr3_dud" \(pid 31337 on host compute-node-17, since 2026-11-22T08:00:00\.000Z\).*taken over once its heartbeat is older than 2 min/,
+    );
+    assert.deepEqual(readdirSync(out), [LOCK_FILE], "the refused build wrote nothing");
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(path, old, old);
+    const r = await start(buildArgs(out)).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /took over the lock .* compute-node-17.*no heartbeat for \d+ s/);
+    await assertSameDataset(refBuild, out, "pdr3_dud");
+    assertClean(out);
+  });
+
+  test("an xmatch --out killed with kill -9 while writing leaves temp files; the next run removes them", async () => {
+    const out = fresh("xkilled");
+    const killed = await start(xmatchArgs(out), {
+      ASTROPILE_CRASH_AT: "dataset-writer:file-3",
+    }).done;
+    assert.equal(killed.signal, "SIGKILL", killed.stderr);
+    const left = (readdirSync(out, { recursive: true }) as string[]).filter((p) =>
+      /\.tmp$|\.pending-/.test(p),
+    );
+    assert.ok(
+      left.some((p) => /\.\.pending-\d+\.hdf5\.\d+\.[0-9a-z]+\.tmp$/.test(p)),
+      `a ..pending-*.tmp file is left: ${left.join(", ")}`,
+    );
+    assert.ok(existsSync(join(out, LOCK_FILE)), "and the lock");
+    const r = await start(xmatchArgs(out)).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /took over the lock .* from xmatch --out/);
+    assert.match(r.stderr, /removed \d+ temporary file\(s\)/);
+    for (const p of left) assert.ok(!existsSync(join(out, p)), `${p} removed`);
+    await assertSameDataset(refMatch, out, XCONFIG);
+    assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
+    assertClean(out);
+  });
+});
