@@ -49,7 +49,8 @@ export interface TokenizerOptions {
   maxFieldLength?: number;
 }
 
-const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
+/** Longest field the tokenizer accepts by default (characters). */
+export const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
 
 /** Incremental CSV tokenizer: push text chunks, collect complete records. */
 export class CsvTokenizer {
