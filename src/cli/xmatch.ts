@@ -5,7 +5,15 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { catalogRow } from "../xmatch/catalog.ts";
-import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import {
+  action,
+  formatCount,
+  numberOption,
+  out,
+  printJson,
+  printJsonRows,
+  table,
+} from "./format.ts";
 import { crossMatchStep, progress } from "./progress.ts";
 
 export interface XmatchFlags {
@@ -140,10 +148,8 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     out: written ?? null,
   };
   if (flags.json) {
-    const body: Record<string, unknown> = { ...summary };
-    if (!flags.out)
-      body.pairs = Array.from({ length: catalog.length }, (_, i) => catalogRow(catalog, i));
-    printJson(body);
+    if (flags.out) printJson(summary);
+    else printJsonRows(summary, "pairs", catalog.length, (i) => catalogRow(catalog, i));
     return;
   }
   const within = minRadius > 0 ? `${radius}" and at least ${minRadius}" apart` : `${radius}"`;
