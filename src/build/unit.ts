@@ -248,7 +248,9 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
   });
   const log = new RejectLog();
   const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
-  const chunkRows = Math.max(1, Math.min(4096, Math.floor((16 << 20) / rowBytes)));
+  // A chunk (and its copy without rejected rows) within a quarter of the writer's budget.
+  const chunkBytes = Math.min(16 << 20, Math.floor(opts.memoryBytes / 4));
+  const chunkRows = Math.max(1, Math.min(4096, Math.floor(chunkBytes / Math.max(1, rowBytes))));
   let rowsIn = 0;
   let rows = 0;
   let chunks = 0;

@@ -85,6 +85,18 @@ export function bytesPerRow(spec: ColumnSpec): number {
   return per * valuesPerRow(spec);
 }
 
+/**
+ * Bytes of one row, exactly (bigint): for sizes taken from outside (a spec, a header) before
+ * they are checked against a memory budget, where a float product could round or overflow.
+ */
+export function exactBytesPerRow(spec: ColumnSpec): bigint {
+  const per =
+    spec.dtype === "string" ? (spec.stringLength ?? 16) : CTORS[spec.dtype].BYTES_PER_ELEMENT;
+  let n = BigInt(per);
+  for (const d of spec.shape) n *= BigInt(d);
+  return n;
+}
+
 export function allocate(spec: ColumnSpec, rows: number): ColumnValues {
   const n = rows * valuesPerRow(spec);
   if (spec.dtype === "string") return new Array<string>(n).fill("");
