@@ -26,6 +26,7 @@ import {
 import { bytesPerRow, type ColumnSpec, exactBytesPerRow } from "../core/columns.ts";
 import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
+import { emptyRecord } from "../core/records.ts";
 import { removeScratch } from "../storage/dataset-writer.ts";
 import { type FileEntry, type Manifest, readManifest } from "../storage/manifest.ts";
 import { assemble } from "./assemble.ts";
@@ -200,7 +201,7 @@ async function makePlan(
     if (names.has(c.name)) throw new SpecError(`column "${c.name}" is defined twice`);
     names.add(c.name);
   }
-  const standardNames: Record<string, string> = {};
+  const standardNames: Record<string, string> = emptyRecord();
   for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
   const rowBytes = columns.reduce((s, c) => s + bytesPerRow(c), 0);
   const units = makeUnits(scan.hist, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);

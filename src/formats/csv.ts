@@ -21,6 +21,7 @@ import {
   type NumericArray,
 } from "../core/columns.ts";
 import { FormatError, UsageError, WriteError } from "../core/errors.ts";
+import { emptyRecord, own } from "../core/records.ts";
 
 /** Rows of a text table: columns ready for the storage writer, plus null masks. */
 export interface TextTableBatch {
@@ -281,7 +282,7 @@ export function parseInteger(text: string, dtype: string): bigint | null {
 export function parseFloatText(text: string): number | null {
   const t = text.trim();
   if (FLOAT_RE.test(t)) return Number(t);
-  const special = SPECIAL_FLOATS[t.toLowerCase()];
+  const special = own(SPECIAL_FLOATS, t.toLowerCase());
   return special === undefined ? null : special;
 }
 
@@ -451,7 +452,7 @@ export class CsvReader {
       if (
         s.dtype === "string" ||
         s.dtype === "bool" ||
-        s.dtype in INT_RANGES ||
+        Object.hasOwn(INT_RANGES, s.dtype) ||
         s.dtype.startsWith("float")
       )
         continue;
@@ -520,7 +521,7 @@ function convertRecords(
   file: string,
 ): TextTableBatch {
   const rows = records.length;
-  const batch: TextTableBatch = { startRow, rows, columns: {}, nulls: {} };
+  const batch: TextTableBatch = { startRow, rows, columns: emptyRecord(), nulls: emptyRecord() };
   for (const rec of records) checkWidth(rec, specs.length, file);
   specs.forEach((spec, k) => {
     const values = allocateValues(spec.dtype, rows);

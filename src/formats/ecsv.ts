@@ -20,6 +20,7 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { FormatError, MemoryBudgetError, UsageError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import {
   allocateValues,
   type CsvRecord,
@@ -398,7 +399,7 @@ export class EcsvReader {
   private convert(records: CsvRecord[], startRow: number): TextTableBatch {
     const rows = records.length;
     const file = this.path;
-    const batch: TextTableBatch = { startRow, rows, columns: {}, nulls: {} };
+    const batch: TextTableBatch = { startRow, rows, columns: emptyRecord(), nulls: emptyRecord() };
     for (const rec of records) {
       if (rec.fields.length !== this.specs.length) {
         throw new FormatError(

@@ -5,6 +5,7 @@
 
 import type { ColumnBatch, ColumnSpec, Dtype, NumericArray } from "../core/columns.ts";
 import { FormatError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import type { FitsHeader } from "./fits-header.ts";
 import {
   alignedCopy,
@@ -633,7 +634,13 @@ export async function decodeRows(
   readHeap: HeapReader,
   ctx: Context,
 ): Promise<FitsTableBatch> {
-  const out: FitsTableBatch = { startRow, rows, columns: {}, variable: {}, nulls: {} };
+  const out: FitsTableBatch = {
+    startRow,
+    rows,
+    columns: emptyRecord(),
+    variable: emptyRecord(),
+    nulls: emptyRecord(),
+  };
   for (const col of columns) {
     if (layout.kind === "table") decodeAscii(raw, rows, startRow, layout.rowBytes, col, ctx, out);
     else if (col.variable)

@@ -9,11 +9,13 @@ import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
 import {
   AstroPileError,
+  InternalError,
   ManifestError,
   ManifestMismatchError,
   NotFoundError,
 } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
+import { emptyRecord, ownRecordSchema } from "../core/records.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
 
@@ -88,7 +90,8 @@ export const ManifestSchema = z.object({
     .catchall(z.string()),
   /** HEALPix order of the partition pixels: 4 (nside 16), NESTED. */
   partitionOrder: z.literal(PARTITION_ORDER),
-  configs: z.record(
+  /** Keyed by config name; every name is an own key (a config may be called "constructor"). */
+  configs: ownRecordSchema(
     z.string().refine(isSafeConfigName, "a config name usable as a directory"),
     ConfigEntrySchema,
   ),
@@ -114,7 +117,7 @@ export function emptyManifest(name: string, provenance: Provenance): Manifest {
     name,
     provenance,
     partitionOrder: PARTITION_ORDER,
-    configs: {},
+    configs: emptyRecord(),
     files: [],
   };
 }
@@ -192,7 +195,16 @@ export function parseManifest(text: string, path: string): Manifest {
 
 /** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
 export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
-  const checked = ManifestSchema.parse({ ...manifest, updated: new Date().toISOString() });
+  const parsed = ManifestSchema.safeParse({ ...manifest, updated: new Date().toISOString() });
+  if (!parsed.success) {
+    // What we were about to write does not follow our own schema: a bug, said in one line.
+    const issue = parsed.error.issues[0];
+    throw new InternalError(
+      `manifest to write has field "${issue.path.join(".")}": ${issue.message}`,
+      { file: join(root, MANIFEST_NAME) },
+    );
+  }
+  const checked = parsed.data;
   await writeFileAtomic(join(root, MANIFEST_NAME), `${JSON.stringify(checked, null, 1)}\n`);
 }
 

@@ -22,6 +22,7 @@ import {
   gatherRows,
 } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
+import { emptyRecord, recordOf } from "../core/records.ts";
 import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
@@ -400,7 +401,7 @@ export class MatchedDataset {
           rightNames,
           hits.map((i) => c.right_index[i]!),
         );
-        const batch: ColumnBatch = { ...lcols };
+        const batch: ColumnBatch = recordOf(lcols);
         for (const n of rightNames) {
           const spec = R.spec(n);
           const per = R.perRow(n);
@@ -460,7 +461,7 @@ async function readByIndex(
   const where = new Int32Array(positions.length);
   let k = 0;
   for (const p of pieces) for (const a of p.at) where[a] = k++;
-  const out: Record<string, ColumnValues> = {};
+  const out: Record<string, ColumnValues> = emptyRecord();
   for (const n of names) {
     const per = src.perRow(n);
     const all = concatValues(pieces.map((p) => p.cols[n]!));
