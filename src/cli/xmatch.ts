@@ -4,6 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
+import { parseBytes } from "../core/units.ts";
 import { catalogRow } from "../xmatch/catalog.ts";
 import {
   action,
@@ -29,6 +30,7 @@ export interface XmatchFlags {
   rightConfig?: string;
   limit?: string;
   threads?: string;
+  memory?: string;
   quiet?: boolean;
 }
 
@@ -68,6 +70,10 @@ export function registerXmatchCommand(program: Command): void {
       "--threads <n>",
       "worker threads (default: one per core when there is more than one unit of work; 0 matches in the main thread)",
     )
+    .option(
+      "--memory <size>",
+      "memory budget, e.g. 2G (10^9 bytes) or 2GiB (2^30): bounds the rows each thread matches at once (default: units of up to 2.5M rows), and --out reads and writes within it whatever the output size (default 512MiB); the pair catalog itself, ~100 bytes a pair, comes on top",
+    )
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
     .option("--quiet", "no progress on stderr")
@@ -97,6 +103,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const { openDataset } = await import("../dataset/index.ts");
   const { crossMatch, writeCatalogCsv } = await import("../xmatch/crossmatch.ts");
   const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
+  const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
   const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
   const started = performance.now();
@@ -110,6 +117,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
       how,
       nNeighbors: k,
       threads,
+      memoryBytes,
       onProgress: (p) => view.update(crossMatchStep(p)),
     });
   } finally {

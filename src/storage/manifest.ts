@@ -179,6 +179,7 @@ export function parseManifest(text: string, path: string): Manifest {
     });
   }
   const manifest = parsed.data;
+  checkSizes(manifest, path);
   for (const [i, f] of manifest.files.entries()) {
     if (!manifest.configs[f.config]) {
       throw new ManifestError(
@@ -191,6 +192,44 @@ export function parseManifest(text: string, path: string): Manifest {
     }
   }
   return manifest;
+}
+
+/** Most rows one file may hold (the writer's maxRowsPerFile cap). */
+export const MAX_FILE_ROWS = 2 ** 31;
+/** Most bytes one row of one column may take (an HDF5 chunk holds at least one row). */
+export const MAX_COLUMN_ROW_BYTES = 2 ** 31;
+
+/**
+ * Row counts and shapes are sizes readers allocate from: absurd ones are refused before anything
+ * is, naming the field. A file holds at most MAX_FILE_ROWS rows; one row of a column is at most
+ * MAX_COLUMN_ROW_BYTES. (Counts that are possible but wrong are found when the files are opened:
+ * each is checked against its manifest entry.)
+ */
+function checkSizes(manifest: Manifest, path: string): void {
+  for (const [i, f] of manifest.files.entries()) {
+    if (f.rows > MAX_FILE_ROWS)
+      throw new ManifestError(
+        `manifest field "files.${i}.rows": ${f.rows} rows in one file is more than ${MAX_FILE_ROWS}`,
+        { file: path },
+      );
+  }
+  for (const [name, config] of Object.entries(manifest.configs)) {
+    for (const [k, c] of config.columns.entries()) {
+      let bytes = BigInt(c.dtype === "string" ? (c.stringLength ?? 16) : dtypeBytes(c.dtype));
+      for (const d of c.shape) bytes *= BigInt(d);
+      if (bytes > BigInt(MAX_COLUMN_ROW_BYTES))
+        throw new ManifestError(
+          `manifest field "configs.${name}.columns.${k}": one row of column "${c.name}" (${c.dtype}[${c.shape.join(", ")}]) is ${bytes} bytes, more than ${MAX_COLUMN_ROW_BYTES}`,
+          { file: path, column: c.name },
+        );
+    }
+  }
+}
+
+/** Bytes of one value of a numeric or bool dtype. */
+function dtypeBytes(dtype: string): number {
+  const m = /(\d+)$/.exec(dtype);
+  return m ? Number(m[1]) / 8 : 1;
 }
 
 /** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
