@@ -50,6 +50,9 @@ export interface TokenizerOptions {
   maxFieldLength?: number;
 }
 
+/** Most fields (values) a batch of rows holds, whatever the row count asked for. */
+export const MAX_BATCH_FIELDS = 1 << 22;
+
 /** Longest field the tokenizer accepts by default (characters). */
 export const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
 
@@ -468,6 +471,7 @@ export class CsvReader {
     }
     const { specs, path } = this;
     let pending: CsvRecord[] = [];
+    let pendingFields = 0;
     let skipHeader = this.options.header;
     let startRow = 0;
     for await (const records of readRecords(path, {
@@ -481,10 +485,13 @@ export class CsvReader {
           continue;
         }
         pending.push(rec);
-        if (pending.length === batchSize) {
+        pendingFields += rec.fields.length;
+        // Wide rows (a header of a million columns) end a batch early: memory follows values.
+        if (pending.length === batchSize || pendingFields >= MAX_BATCH_FIELDS) {
           yield convertRecords(pending, specs, startRow, path);
           startRow += pending.length;
           pending = [];
+          pendingFields = 0;
         }
       }
     }

@@ -26,6 +26,7 @@ import {
   type CsvRecord,
   DEFAULT_MAX_FIELD,
   formatValue,
+  MAX_BATCH_FIELDS,
   quoteField,
   readRecords,
   storeNull,
@@ -358,6 +359,7 @@ export class EcsvReader {
     );
     let namesSeen = false;
     let pending: CsvRecord[] = [];
+    let pendingFields = 0;
     let startRow = 0;
     for await (const records of readRecords(this.path, {
       delimiter: this.header.delimiter,
@@ -371,10 +373,13 @@ export class EcsvReader {
           continue;
         }
         pending.push(rec);
-        if (pending.length === batchSize) {
+        pendingFields += rec.fields.length;
+        // Wide rows (a header of a million columns) end a batch early: memory follows values.
+        if (pending.length === batchSize || pendingFields >= MAX_BATCH_FIELDS) {
           yield this.convert(pending, startRow);
           startRow += pending.length;
           pending = [];
+          pendingFields = 0;
         }
       }
     }
