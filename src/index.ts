@@ -51,6 +51,7 @@ export {
   isAstroPileError,
   ManifestError,
   ManifestMismatchError,
+  MemoryBudgetError,
   MissingColumnError,
   NotFoundError,
   SchemaError,
