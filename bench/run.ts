@@ -2,7 +2,16 @@
 // Each part compares AstroPile with the reference tool in the same run and prints ratios.
 import os from "node:os";
 
-const PARTS = ["storage", "dataset", "build", "xmatch", "cache", "formats", "cli"] as const;
+const PARTS = [
+  "storage",
+  "dataset",
+  "build",
+  "xmatch",
+  "xmatch-out",
+  "cache",
+  "formats",
+  "cli",
+] as const;
 
 export interface BenchModule {
   run(options: { quick: boolean }): Promise<void>;

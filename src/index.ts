@@ -52,6 +52,7 @@ export {
   LockedError,
   ManifestError,
   ManifestMismatchError,
+  MemoryBudgetError,
   MissingColumnError,
   NotFoundError,
   SchemaError,

@@ -12,6 +12,7 @@ import {
   utf8Length,
 } from "../core/columns.ts";
 import { SchemaError, SpecError } from "../core/errors.ts";
+import { emptyRecord, own } from "../core/records.ts";
 import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/csv.ts";
 import {
   type CsvReader,
@@ -111,7 +112,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
     specs: table.specs,
     async *batches(columns, batchRows) {
       for await (const b of table.rows(batchRows, { columns })) {
-        const columnsOut: Record<string, ColumnValues> = {};
+        const columnsOut: Record<string, ColumnValues> = emptyRecord();
         for (const c of columns) {
           const v = b.columns[c];
           // Fixed-width FITS strings are blank-padded.
@@ -133,7 +134,7 @@ function pick(
   },
   columns: string[],
 ): RawBatch {
-  const out: Record<string, ColumnValues> = {};
+  const out: Record<string, ColumnValues> = emptyRecord();
   for (const c of columns) out[c] = b.columns[c];
   return { startRow: b.startRow, rows: b.rows, columns: out, nulls: b.nulls };
 }
@@ -185,9 +186,9 @@ export function outputColumns(
     const spec: ColumnSpec = { name, dtype, shape: [] };
     const stringLength = opts.stringLength ?? (dtype === "string" ? have.stringLength : undefined);
     if (stringLength !== undefined) spec.stringLength = stringLength;
-    const unit = opts.unit ?? POSITION[name]?.unit ?? have.unit;
+    const unit = opts.unit ?? own(POSITION, name)?.unit ?? have.unit;
     if (unit) spec.unit = unit;
-    const description = opts.description ?? POSITION[name]?.description ?? have.description;
+    const description = opts.description ?? own(POSITION, name)?.description ?? have.description;
     if (description) spec.description = description;
     out.push({
       spec,
@@ -211,7 +212,7 @@ export interface ConvertedBatch {
 }
 
 function isInteger(dtype: Dtype): boolean {
-  return dtype in INT_RANGES;
+  return Object.hasOwn(INT_RANGES, dtype);
 }
 
 /** Text of a carried (template) value. */
@@ -321,8 +322,9 @@ function storeFill(
 }
 
 /**
- * Converts a raw batch: every output column, positions checked (finite, |dec| ≤ 90; ra wrapped
- * into [0, 360)), and carried template columns as text.
+ * Converts a raw batch: every output column, positions checked (ra in [-360, 360] degrees,
+ * wrapped into [0, 360); dec in [-90, 90]; anything else, e.g. ra = 1e308, rejects the row,
+ * never reduced modulo 360), and carried template columns as text.
  */
 export function convertBatch(
   raw: RawBatch,
@@ -330,7 +332,7 @@ export function convertBatch(
   carry: string[],
 ): ConvertedBatch {
   const rejected = new Map<number, string>();
-  const columns: Record<string, ColumnValues> = {};
+  const columns: Record<string, ColumnValues> = emptyRecord();
   for (const col of outputs)
     columns[col.spec.name] = convertColumn(
       col,
@@ -344,6 +346,8 @@ export function convertBatch(
   for (let r = 0; r < raw.rows; r++) {
     if (rejected.has(r)) continue;
     if (!Number.isFinite(ra[r])) rejected.set(r, `column ra: not a finite number (${ra[r]})`);
+    else if (!(ra[r] >= -360 && ra[r] <= 360))
+      rejected.set(r, `column ra: ${ra[r]} is not a right ascension in [-360, 360] degrees`);
     else if (!(Number.isFinite(dec[r]) && dec[r] >= -90 && dec[r] <= 90))
       rejected.set(r, `column dec: ${dec[r]} is not a declination in [-90, 90]`);
     else if (ra[r] < 0 || ra[r] >= 360) {

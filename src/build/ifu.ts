@@ -6,7 +6,7 @@
 // Cubes smaller than n×n are centred and padded (ivar 0, mask true); larger ones are refused.
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
+import { type ColumnSpec, type ColumnValues, isFiniteFloat32 } from "../core/columns.ts";
 import { FormatError, SpecError } from "../core/errors.ts";
 import { type FitsFile, openFits } from "../formats/index.ts";
 import { displayPath } from "./glob.ts";
@@ -178,8 +178,8 @@ export class IfuReader {
               const dst = base + ((y + oy) * n + (x + ox)) * L + k;
               const v = Number(flux[src]);
               let w = ivar ? Number(ivar[src]) : 1;
-              if (!(w > 0 && Number.isFinite(w))) w = 0;
-              const finite = Number.isFinite(v);
+              if (!(w > 0 && isFiniteFloat32(w))) w = 0;
+              const finite = isFiniteFloat32(v);
               F[dst] = finite ? v : 0;
               I[dst] = finite ? w : 0;
               M[dst] = !finite || w === 0 || (mask !== null && Number(mask[src]) !== 0) ? 1 : 0;

@@ -8,7 +8,12 @@
 // the unit workers then find a band's tile for a position through a HEALPix cell index and read
 // only the rows a stamp needs (whole planes are cached when they are small).
 
-import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
+import {
+  type ColumnSpec,
+  type ColumnValues,
+  isFiniteFloat32,
+  type NumericArray,
+} from "../core/columns.ts";
 import { FormatError, SchemaError, SpecError } from "../core/errors.ts";
 import {
   type FitsFile,
@@ -39,6 +44,11 @@ export interface TileInfo {
   badBits: number;
   /** arcsec / pixel. */
   scale: number;
+  /**
+   * Why no stamp may come from this tile (a zeropoint or PSF FWHM that is not physical): the
+   * rows it would serve are rejected with this reason. Absent for a usable tile.
+   */
+  invalid?: string;
 }
 
 export interface TileImagePlan {
@@ -105,6 +115,21 @@ export function findHdu(file: FitsFile, ref: string | number, path: string, role
     const names = file.hdus.map((h, i) => h.name ?? String(i)).join(", ");
     throw new SpecError(`no HDU "${ref}" for the ${role} (HDUs: ${names})`, { file: path });
   }
+}
+
+/** AB zeropoints are within (0, 100) mag; anything else is a broken header or spec. */
+export const ZEROPOINT_RANGE: readonly [number, number] = [0, 100];
+
+/** Why a zeropoint is not usable, or null. */
+export function zeropointProblem(zp: number, source: string): string | null {
+  if (Number.isFinite(zp) && zp > ZEROPOINT_RANGE[0] && zp < ZEROPOINT_RANGE[1]) return null;
+  return `${source} = ${zp} is not an AB zeropoint in (${ZEROPOINT_RANGE[0]}, ${ZEROPOINT_RANGE[1]})`;
+}
+
+/** Why a PSF FWHM (arcsec) is not usable, or null (NaN means not given). */
+function psfProblem(fwhm: number, source: string): string | null {
+  if (Number.isNaN(fwhm) || (fwhm > 0 && isFiniteFloat32(fwhm))) return null;
+  return `${source} = ${fwhm} is not a PSF FWHM in arcsec (finite, > 0)`;
 }
 
 function headerNumber(headers: FitsHeader[], key: string, path: string, what: string): number {
@@ -178,10 +203,21 @@ async function tileInfo(spec: TileImageSource, band: number, path: string): Prom
         : spec.zeropoint === undefined
           ? 22.5
           : headerNumber(headers, spec.zeropoint, path, "zeropoint");
-    info.toNanomaggies = 10 ** (-0.4 * (zp - 22.5));
+    const problems: string[] = [];
+    const zpBad = zeropointProblem(
+      zp,
+      typeof spec.zeropoint === "string" ? spec.zeropoint : "zeropoint",
+    );
+    if (zpBad) problems.push(zpBad);
+    info.toNanomaggies = zpBad ? 0 : 10 ** (-0.4 * (zp - 22.5));
     if (typeof spec.psfFwhm === "number") info.psfFwhm = spec.psfFwhm;
-    else if (spec.psfFwhm !== undefined)
+    else if (spec.psfFwhm !== undefined) {
       info.psfFwhm = headerNumber(headers, spec.psfFwhm, path, "PSF FWHM");
+      const psfBad = psfProblem(info.psfFwhm, spec.psfFwhm);
+      if (psfBad) problems.push(psfBad);
+    }
+    // The header is kept in the plan (the tile's place in the index stays); its rows are refused.
+    if (problems.length > 0) info.invalid = problems.join("; ");
     if (info.mask !== undefined) {
       const maskHeader = file.hdus[info.mask].header;
       if (typeof spec.maskBad === "number") info.badBits = spec.maskBad;
@@ -267,21 +303,25 @@ export class TileStamper {
 
   /**
    * The tile of `band` whose pixel grid holds (ra, dec) farthest from its edges (so the stamp is
-   * as complete as it can be), or -1.
+   * as complete as it can be), or -1. Usable tiles come first; an unusable one (see
+   * TileInfo.invalid) only when no usable tile covers the position, so the row gets its reason.
    */
   chooseTile(band: number, ra: number, dec: number): number {
     const cands = this.index.get(ang2pixNumber(this.order, ra, dec)) ?? [];
     let best = -1;
     let bestMargin = Number.NEGATIVE_INFINITY;
+    let bestValid = false;
     for (const i of cands) {
       const t = this.plan.tiles[i];
       if (t.band !== band) continue;
       const [x, y] = this.wcs[i].skyToPixel0(ra, dec);
       if (!(x >= -0.5 && y >= -0.5 && x < t.width - 0.5 && y < t.height - 0.5)) continue;
       const margin = Math.min(x + 0.5, y + 0.5, t.width - 0.5 - x, t.height - 0.5 - y);
-      if (margin > bestMargin) {
+      const valid = t.invalid === undefined;
+      if ((valid && !bestValid) || (valid === bestValid && margin > bestMargin)) {
         bestMargin = margin;
         best = i;
+        bestValid = valid;
       }
     }
     return best;
@@ -294,7 +334,8 @@ export class TileStamper {
       this.files.set(path, f);
       return f;
     }
-    f = await openFits(path);
+    // Reads are bounded by this stamper's share of the build's memory budget.
+    f = await openFits(path, { maxBytes: Math.max(this.cacheBytes, 16 * 2 ** 20) });
     this.files.set(path, f);
     while (this.files.size > 32) {
       const [oldest, handle] = this.files.entries().next().value as [string, FitsFile];
@@ -346,6 +387,8 @@ export class TileStamper {
     for (let b = 0; b < nb; b++) {
       const t = this.chooseTile(b, ra, dec);
       if (t < 0) return `no ${labels[b]} tile covers (${ra.toFixed(6)}, ${dec.toFixed(6)})`;
+      const bad = this.plan.tiles[t].invalid;
+      if (bad) return `${labels[b]} tile ${this.plan.tiles[t].path}: ${bad}`;
       choice.push(t);
     }
     const flux = out.image_array as Float32Array;
@@ -394,7 +437,10 @@ export class TileStamper {
             else iv = n > 0 && Number.isFinite(n) ? n / (f * f) : 0;
           } else iv = Number.isFinite(v) ? 1 : 0;
           const bits = m ? Number(m.data[(y - m.y0) * t.width + x]) : 0;
-          const finite = Number.isFinite(v);
+          // Stored as float32: a value or an ivar that does not fit there (or NaN) is no
+          // information, never +inf: the pixel gets flux 0, ivar 0, mask false.
+          const finite = isFiniteFloat32(v);
+          if (!(iv > 0 && isFiniteFloat32(iv))) iv = 0;
           flux[at] = finite ? v : 0;
           ivar[at] = finite ? iv : 0;
           mask[at] = finite && iv > 0 && ((bits >>> 0) & t.badBits) === 0 ? 1 : 0;
@@ -464,6 +510,11 @@ export async function readCutout(
           : spec.zeropoint === undefined
             ? 22.5
             : headerNumber(headers, spec.zeropoint, path, "zeropoint");
+      const zpBad = zeropointProblem(
+        zp,
+        typeof spec.zeropoint === "string" ? spec.zeropoint : "zeropoint",
+      );
+      if (zpBad) return `cutout file ${displayPath(path, root)} band ${band.label}: ${zpBad}`;
       const f = 10 ** (-0.4 * (zp - 22.5));
       const img = (await hdu.readImage()).data;
       const iv =
@@ -487,9 +538,9 @@ export async function readCutout(
         let w = 1;
         if (iv) w = Number(iv[k]) / (f * f);
         else if (va) w = Number(va[k]) > 0 ? 1 / (Number(va[k]) * f * f) : 0;
-        if (!(w > 0 && Number.isFinite(w))) w = 0;
+        if (!(w > 0 && isFiniteFloat32(w))) w = 0;
         const bad = mk ? (Number(mk[k]) >>> 0) & (spec.maskBad ?? 0xffffffff) : 0;
-        const finite = Number.isFinite(v);
+        const finite = isFiniteFloat32(v);
         flux[base + k] = finite ? v : 0;
         ivar[base + k] = finite ? w : 0;
         mask[base + k] = finite && w > 0 && bad === 0 ? 1 : 0;
@@ -503,12 +554,15 @@ export async function readCutout(
         // No WCS in the cutout: the spec's pixelScale (or NaN) stands.
       }
       (out.image_band as string[])[row * nb + b] = band.label;
-      (out.image_psf_fwhm as Float32Array)[row * nb + b] =
+      const fwhm =
         typeof spec.psfFwhm === "number"
           ? spec.psfFwhm
           : spec.psfFwhm === undefined
             ? Number.NaN
             : headerNumber(headers, spec.psfFwhm, path, "PSF FWHM");
+      const psfBad = psfProblem(fwhm, typeof spec.psfFwhm === "string" ? spec.psfFwhm : "psfFwhm");
+      if (psfBad) return `cutout file ${displayPath(path, root)} band ${band.label}: ${psfBad}`;
+      (out.image_psf_fwhm as Float32Array)[row * nb + b] = fwhm;
       (out.image_scale as Float32Array)[row * nb + b] = scale;
     }
     return null;

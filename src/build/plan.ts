@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import type { ColumnValues, Dtype } from "../core/columns.ts";
+import { emptyRecord } from "../core/records.ts";
 import { ang2pix } from "../sky/index.ts";
 import { KEY_ORDER, PARTITION_ORDER } from "../storage/layout.ts";
 import { checkSourceColumns, convertBatch, type OutputColumn, openCatalog } from "./catalog.ts";
@@ -222,7 +223,7 @@ export async function scanCatalog(
         for (const r of ok) {
           if (firstCarry.length >= 20) break;
           // Template values of the row: carried columns, and output columns by both names.
-          const values: Record<string, string> = {};
+          const values: Record<string, string> = emptyRecord();
           for (const o of outputs) {
             const v = String(conv.columns[o.spec.name][r]);
             values[o.source] = v;

@@ -17,10 +17,17 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { bytesPerRow, type ColumnSpec } from "../core/columns.ts";
+import {
+  checkAllocation,
+  DEFAULT_MEMORY_BYTES,
+  MIN_MEMORY_BYTES,
+  sizeProduct,
+} from "../core/budget.ts";
+import { bytesPerRow, type ColumnSpec, exactBytesPerRow } from "../core/columns.ts";
 import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
+import { emptyRecord } from "../core/records.ts";
 import { type FileEntry, type Manifest, readManifest } from "../storage/manifest.ts";
 import { lockOutput, removeLeftovers } from "../storage/output-lock.ts";
 import { assemble } from "./assemble.ts";
@@ -106,7 +113,14 @@ export interface BuildResult {
 }
 
 export const REPORT_NAME = "build-report.json";
-const DEFAULT_MEMORY = 512 * 2 ** 20;
+/**
+ * Output rows a work unit may hold at once, at worst: its chunk of rows, their copy without the
+ * rejected rows, the writer's sort buffer, the HDF5 write buffers and the source planes read
+ * for them. One output row times this must fit in one worker's share of the memory budget:
+ * checked on the spec before the catalog is scanned, on the planned columns after, and the
+ * workers are fewer when rows are large.
+ */
+export const ROWS_IN_MEMORY = 8;
 const DEFAULT_UNIT_BYTES = 64 * 2 ** 20;
 const WORKER_MIN_BYTES = 48 * 2 ** 20;
 
@@ -195,7 +209,7 @@ async function makePlan(
     if (names.has(c.name)) throw new SpecError(`column "${c.name}" is defined twice`);
     names.add(c.name);
   }
-  const standardNames: Record<string, string> = {};
+  const standardNames: Record<string, string> = emptyRecord();
   for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
   const rowBytes = columns.reduce((s, c) => s + bytesPerRow(c), 0);
   const units = makeUnits(scan.hist, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
@@ -268,8 +282,11 @@ async function verifiedUnit(paths: StatePaths, unit: number): Promise<UnitDone |
  * unfinished units); a build that fails leaves only what a resume uses (see `tidyState`).
  */
 export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<BuildResult> {
-  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY;
-  if (!(memoryBytes >= 16 * 2 ** 20)) throw new UsageError("memory budget must be at least 16 MiB");
+  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
+  if (!(Number.isSafeInteger(memoryBytes) && memoryBytes >= MIN_MEMORY_BYTES))
+    throw new UsageError(`memory budget must be at least 16 MiB, got ${memoryBytes} bytes`);
+  // Sizes the spec declares (stamps, spectrum length, cube size) before any file is read.
+  checkRowMemory(specColumns(spec), spec, memoryBytes);
   const log = options.log ?? (() => {});
   const lock = await lockOutput(options.out, {
     wait: options.wait,
@@ -301,7 +318,7 @@ async function buildLocked(
   const t0 = performance.now();
   const out = options.out;
   const workers = Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
-  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY;
+  const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
   const log = options.log ?? (() => {});
   const inputs = await inputFiles(spec);
   const fp = await fingerprint(spec, [...inputs.catalog, ...inputs.modality]);
@@ -339,6 +356,8 @@ async function buildLocked(
     plan = await makePlan(spec, fp, inputs.catalog, options);
     await writeJsonAtomic(paths.plan, plan);
   }
+  // Sizes learned from the files too (a spectrum or cube length), and on resume with this budget.
+  checkRowMemory(plan.columns, spec, memoryBytes);
   crashPoint("plan");
   const units = plan.units;
   const validRows = plan.scan.rowsValid;
@@ -416,13 +435,19 @@ async function buildLocked(
     // for less than ~48 MB of output per extra worker.
     const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
     const pendingBytes = pending.reduce((s, u) => s + u.rows * rowBytes, 0);
+    // Each worker's share must hold ROWS_IN_MEMORY rows (checked above for one worker).
+    const fit = Math.max(1, Math.floor(memoryBytes / (ROWS_IN_MEMORY * Math.max(1, rowBytes))));
     const w =
       options.workers !== undefined
-        ? Math.min(workers, pending.length)
+        ? Math.min(workers, pending.length, fit)
         : Math.max(
             1,
-            Math.min(workers, pending.length, Math.floor(pendingBytes / WORKER_MIN_BYTES)),
+            Math.min(workers, pending.length, fit, Math.floor(pendingBytes / WORKER_MIN_BYTES)),
           );
+    if (w < Math.min(workers, pending.length) && options.workers !== undefined)
+      log(
+        `units: ${w} worker(s), not ${workers}: each needs ${ROWS_IN_MEMORY} rows of ${rowBytes} bytes within --memory`,
+      );
     const perWorker = Math.floor(memoryBytes / w);
     if (w <= 1) {
       for (const u of pending) {
@@ -500,6 +525,80 @@ async function buildLocked(
     unitsTotal: units.length,
   });
   return { manifest, report: final, reportPath };
+}
+
+/**
+ * The modality columns a spec fixes by itself (stamps of its stampSize; a spectrum or cube of
+ * the length it gives), with its catalog columns' fixed string lengths; sizes that only the
+ * files tell are checked once the plan has them.
+ */
+function specColumns(spec: ResolvedSpec): ColumnSpec[] {
+  const cols: ColumnSpec[] = [];
+  for (const [name, src] of Object.entries(spec.catalog.columns)) {
+    if (typeof src !== "string" && src.stringLength !== undefined)
+      cols.push({ name, dtype: "string", shape: [], stringLength: src.stringLength });
+  }
+  if (spec.image)
+    cols.push(
+      ...imageColumns(
+        spec.image.bands.map((b) => b.label),
+        spec.image.stampSize,
+      ),
+    );
+  else if (spec.spectrum?.length) cols.push(...spectrumColumns(spec.spectrum.length, ""));
+  else if (spec.ifu?.spaxels && spec.ifu.length)
+    cols.push(
+      ...ifuColumns({
+        kind: "ifu",
+        spaxels: spec.ifu.spaxels,
+        length: spec.ifu.length,
+        maps: (spec.ifu.maps ?? []).map((m) => m.label),
+        fluxUnit: "",
+      }),
+    );
+  return cols;
+}
+
+/** The spec field that sets the size of an output column, for messages. */
+function fieldOf(spec: ResolvedSpec, column: string): string {
+  if (spec.image && column.startsWith("image_"))
+    return `image.stampSize ${spec.image.stampSize} (x ${spec.image.bands.length} bands)`;
+  if (spec.spectrum && column.startsWith("spectrum_"))
+    return spec.spectrum.length
+      ? `spectrum.length ${spec.spectrum.length}`
+      : "the spectrum length of the first spectrum file (set spectrum.length)";
+  if (spec.ifu && column.startsWith("ifu_"))
+    return spec.ifu.spaxels && spec.ifu.length
+      ? `ifu.spaxels ${spec.ifu.spaxels} and ifu.length ${spec.ifu.length}`
+      : "the cube size of the first cube file (set ifu.spaxels and ifu.length)";
+  return `catalog.columns.${column}.stringLength`;
+}
+
+/**
+ * One output row times ROWS_IN_MEMORY must fit in the memory budget: a SpecError (exit 2)
+ * naming the spec field that makes the row that large, and the bytes.
+ */
+function checkRowMemory(columns: ColumnSpec[], spec: ResolvedSpec, memoryBytes: number): void {
+  let row = 0n;
+  let largest: ColumnSpec | undefined;
+  let largestBytes = -1n;
+  for (const c of columns) {
+    const b = exactBytesPerRow(c);
+    row += b;
+    if (b > largestBytes) {
+      largest = c;
+      largestBytes = b;
+    }
+  }
+  if (!largest) return;
+  checkAllocation(
+    sizeProduct(row, ROWS_IN_MEMORY),
+    `${fieldOf(spec, largest.name)}: one output row is ${row} bytes (column ${largest.name} ${largestBytes}), and a build holds up to ${ROWS_IN_MEMORY} rows at once, which`,
+    { detail: `builder spec of config "${spec.config}"` },
+    memoryBytes,
+    SpecError,
+    "raise --memory (memoryBytes) or make the rows smaller",
+  );
 }
 
 function emptyReport(spec: ResolvedSpec, fp: string): BuildReport {

@@ -22,10 +22,13 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
 import { SpecError } from "../core/errors.ts";
+import { own, ownRecordSchema } from "../core/records.ts";
 import { isSafeConfigName } from "../storage/layout.ts";
 
 const hduRef = z.union([z.string().min(1), z.number().int().nonnegative()]);
 const globs = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+/** An AB zeropoint given as a number: within (0, 100) mag. */
+const zeropoint = z.number().gt(0).lt(100);
 
 export const ColumnSourceSchema = z.union([
   z.string().min(1),
@@ -60,7 +63,7 @@ export const CatalogSourceSchema = z
     delimiter: z.string().length(1).optional(),
     comment: z.string().length(1).optional(),
     /** Output column ← source column. Must map object_id, ra and dec. */
-    columns: z.record(z.string().min(1), ColumnSourceSchema),
+    columns: ownRecordSchema(z.string().min(1), ColumnSourceSchema),
   })
   .strict();
 
@@ -83,7 +86,7 @@ export const TileImageSchema = z
     /** Bad-pixel mask planes by name (MP_<NAME> cards of the mask HDU) or as a bitmask. */
     maskBad: z.union([z.array(z.string().min(1)), z.number().int().nonnegative()]).optional(),
     /** AB zeropoint of the pixel values, or the header keyword holding it; default 22.5 (nanomaggies). */
-    zeropoint: z.union([z.number(), z.string().min(1)]).optional(),
+    zeropoint: z.union([zeropoint, z.string().min(1)]).optional(),
     /** PSF FWHM in arcsec, or the header keyword holding it. */
     psfFwhm: z.union([z.number().positive(), z.string().min(1)]).optional(),
   })
@@ -110,7 +113,7 @@ export const CutoutImageSchema = z
       )
       .min(1),
     maskBad: z.number().int().nonnegative().optional(),
-    zeropoint: z.union([z.number(), z.string().min(1)]).optional(),
+    zeropoint: z.union([zeropoint, z.string().min(1)]).optional(),
     psfFwhm: z.union([z.number().positive(), z.string().min(1)]).optional(),
     /** Pixel scale (arcsec/pixel) when the files carry no WCS. */
     pixelScale: z.number().positive().optional(),
@@ -213,7 +216,7 @@ export function checkSpec(input: unknown, base: string, where = "builder spec"):
   }
   const spec = parsed.data;
   for (const name of ["object_id", "ra", "dec"]) {
-    if (!(name in spec.catalog.columns))
+    if (!Object.hasOwn(spec.catalog.columns, name))
       throw new SpecError(`catalog.columns must map "${name}"`, { file: where });
   }
   const kinds = [spec.image, spec.spectrum, spec.ifu].filter(Boolean).length;
@@ -259,7 +262,7 @@ export function templateFields(template: string): string[] {
 /** Fills a template from a row's values; a value with a path separator or ".." is refused. */
 export function fillTemplate(template: string, values: Record<string, string>): string {
   return template.replace(/\{([^{}]+)\}/g, (_, name: string) => {
-    const v = values[name] ?? "";
+    const v = own(values, name) ?? "";
     if (v === "" || v.includes("/") || v.includes("\\") || v === "..")
       throw new SpecError(`template field {${name}} has an unusable value "${v}"`);
     return v;

@@ -5,7 +5,12 @@
 // padded as Multimodal Universe pads them (lambda −1, ivar 0, mask true, flux and lsf repeating
 // the last value); longer ones are refused.
 import { stat } from "node:fs/promises";
-import type { ColumnSpec, ColumnValues, NumericArray } from "../core/columns.ts";
+import {
+  type ColumnSpec,
+  type ColumnValues,
+  isFiniteFloat32,
+  type NumericArray,
+} from "../core/columns.ts";
 import { FormatError, SpecError } from "../core/errors.ts";
 import { type FitsFile, type FitsHdu, openFits } from "../formats/index.ts";
 import { displayPath } from "./glob.ts";
@@ -204,8 +209,8 @@ export class SpectrumReader {
       else if (variance) w = Number(variance[k]) > 0 ? 1 / Number(variance[k]) : 0;
       else if (sigma) w = Number(sigma[k]) > 0 ? 1 / Number(sigma[k]) ** 2 : 0;
       else w = 1;
-      if (!(w > 0 && Number.isFinite(w))) w = 0;
-      const finite = Number.isFinite(f);
+      if (!(w > 0 && isFiniteFloat32(w))) w = 0;
+      const finite = isFiniteFloat32(f);
       F[base + k] = finite ? f : 0;
       I[base + k] = finite ? w : 0;
       W[base + k] = Number(lambda[k]);

@@ -15,6 +15,7 @@ import {
   gatherRows,
   valuesPerRow,
 } from "../core/columns.ts";
+import { emptyRecord, recordOf } from "../core/records.ts";
 import { DatasetWriter } from "../storage/dataset-writer.ts";
 import type { FileEntry, IdIndexEntry, PositionsEntry } from "../storage/manifest.ts";
 import type { OutputColumn } from "./catalog.ts";
@@ -97,7 +98,7 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
     at: number,
     carry: Record<string, string>,
   ) => {
-    const values: Record<string, string> = { ...carry };
+    const values: Record<string, string> = recordOf(carry);
     for (const o of plan.outputs)
       if (!(o.source in values)) values[o.source] = String(catalog[o.spec.name][at]);
     for (const o of plan.outputs)
@@ -187,7 +188,7 @@ async function* bucketChunks(
   let pending: unknown[][] = [];
   const decode = () => {
     const n = pending.length;
-    const catalog: Record<string, ColumnValues> = {};
+    const catalog: Record<string, ColumnValues> = emptyRecord();
     for (const o of plan.outputs) catalog[o.spec.name] = allocate(o.spec, n);
     const carry: Array<Record<string, string>> = [];
     const origin: Array<[number, number]> = [];
@@ -197,7 +198,7 @@ async function* bucketChunks(
       plan.outputs.forEach((o, k) => {
         decodeInto(catalog[o.spec.name], r, o.spec.dtype, row[2 + k]);
       });
-      const c: Record<string, string> = {};
+      const c: Record<string, string> = emptyRecord();
       plan.carry.forEach((name, k) => {
         c[name] = row[2 + plan.outputs.length + k] as string;
       });
@@ -250,13 +251,15 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
   });
   const log = new RejectLog();
   const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
-  const chunkRows = Math.max(1, Math.min(4096, Math.floor((16 << 20) / rowBytes)));
+  // A chunk (and its copy without rejected rows) within a quarter of the writer's budget.
+  const chunkBytes = Math.min(16 << 20, Math.floor(opts.memoryBytes / 4));
+  const chunkRows = Math.max(1, Math.min(4096, Math.floor(chunkBytes / Math.max(1, rowBytes))));
   let rowsIn = 0;
   let rows = 0;
   let chunks = 0;
   try {
     for await (const chunk of bucketChunks(bucketPath(paths, unit.index), plan, chunkRows)) {
-      const modal: Record<string, ColumnValues> = {};
+      const modal: Record<string, ColumnValues> = emptyRecord();
       for (const c of fill.columns) modal[c.name] = allocate(c, chunk.rows);
       const keep: number[] = [];
       for (let r = 0; r < chunk.rows; r++) {
@@ -276,7 +279,7 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
           });
         }
       }
-      const batch: ColumnBatch = {};
+      const batch: ColumnBatch = emptyRecord();
       const all = keep.length === chunk.rows;
       for (const s of catalogSpecs)
         batch[s.name] = all

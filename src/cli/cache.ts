@@ -1,5 +1,6 @@
 // `astropile cache ...`: a thin layer over src/cache. Each subcommand maps to one library call;
-// errors are thrown and printed by main() as one line with exit code 1.
+// errors are thrown and printed by main() as one line: exit code 2 for usage errors (bad
+// options, an unusable argument), 1 for the rest.
 import type { Command } from "commander";
 import {
   type CacheEntry,
@@ -15,9 +16,9 @@ import {
   pinCacheEntry,
   verifyCacheEntry,
 } from "../cache/index.ts";
-import { AstroPileError } from "../core/errors.ts";
+import { AstroPileError, UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
-import { usageExit } from "./format.ts";
+import { action, numberOption, usageExit } from "./format.ts";
 import { downloadStep, progress } from "./progress.ts";
 
 function out(text: string): void {
@@ -57,6 +58,26 @@ function bytesOption(text: string): number {
   }
 }
 
+/** A URL argument: http(s) only; anything else is a usage error (exit 2) naming it. */
+function urlArg(url: string): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Reported below.
+  }
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:"))
+    throw usageExit(new UsageError(`${JSON.stringify(url)} is not an http:// or https:// URL`));
+  return url;
+}
+
+/** A --sha256 option: 64 hex digits. */
+function sha256Option(hex: string | undefined): string | undefined {
+  if (hex !== undefined && !/^[0-9a-fA-F]{64}$/.test(hex))
+    throw usageExit(new UsageError(`--sha256 must be 64 hex digits, got ${JSON.stringify(hex)}`));
+  return hex?.toLowerCase();
+}
+
 /** Adds `astropile cache` and its subcommands to the program. */
 export function registerCacheCommand(program: Command): void {
   const cache = program
@@ -88,49 +109,57 @@ export function registerCacheCommand(program: Command): void {
     .command("ls")
     .description("List cached files, most recently used first: size, last use, pinned (P), URL.")
     .option("--json", "print a JSON array with path, sha256, validators and times")
-    .action(async (o: { json?: boolean }) => {
-      const list = await cacheContents(loc());
-      if (o.json) return json(list.map(entryJson));
-      if (list.length === 0) return out("(cache is empty)");
-      const rows = list.map((e) => [
-        formatBytes(e.size),
-        when(e.lastUsed),
-        e.pinned ? "P" : " ",
-        e.url,
-      ]);
-      const w = Math.max(4, ...rows.map((r) => r[0]!.length));
-      out(`${"SIZE".padStart(w)}  LAST USED (UTC)   PIN URL`);
-      for (const r of rows) out(`${r[0]!.padStart(w)}  ${r[1]}  ${r[2]}  ${r[3]}`);
-    });
+    .action(
+      action(async (o: { json?: boolean }) => {
+        const list = await cacheContents(loc());
+        if (o.json) return json(list.map(entryJson));
+        if (list.length === 0) return out("(cache is empty)");
+        const rows = list.map((e) => [
+          formatBytes(e.size),
+          when(e.lastUsed),
+          e.pinned ? "P" : " ",
+          e.url,
+        ]);
+        const w = Math.max(4, ...rows.map((r) => r[0]!.length));
+        out(`${"SIZE".padStart(w)}  LAST USED (UTC)   PIN URL`);
+        for (const r of rows) out(`${r[0]!.padStart(w)}  ${r[1]}  ${r[2]}  ${r[3]}`);
+      }),
+    );
 
   cache
     .command("size")
     .description("Show the cache location, bytes used against the cap, pinned and partial bytes.")
     .option("--json", "print the numbers as JSON (bytes)")
-    .action(async (o: { json?: boolean }) => {
-      const s = await cacheSize(loc());
-      if (o.json) return json(s);
-      const pct = s.maxBytes > 0 ? ` (${((100 * s.bytes) / s.maxBytes).toFixed(1)}%)` : "";
-      out(`${s.dir}`);
-      out(
-        `  ${s.entries} entries, ${formatBytes(s.bytes)} of ${formatBytes(s.maxBytes)} cap${pct}`,
-      );
-      out(`  pinned: ${formatBytes(s.pinnedBytes)}`);
-      out(`  partial downloads and temp files: ${formatBytes(s.partialBytes)}`);
-      if (s.orphanBytes > 0) {
-        out(`  replaced versions awaiting removal: ${formatBytes(s.orphanBytes)}`);
-      }
-    });
+    .action(
+      action(async (o: { json?: boolean }) => {
+        const s = await cacheSize(loc());
+        if (o.json) return json(s);
+        const pct = s.maxBytes > 0 ? ` (${((100 * s.bytes) / s.maxBytes).toFixed(1)}%)` : "";
+        out(`${s.dir}`);
+        out(
+          `  ${s.entries} entries, ${formatBytes(s.bytes)} of ${formatBytes(s.maxBytes)} cap${pct}`,
+        );
+        out(`  pinned: ${formatBytes(s.pinnedBytes)}`);
+        out(`  partial downloads and temp files: ${formatBytes(s.partialBytes)}`);
+        if (s.orphanBytes > 0) {
+          out(`  replaced versions awaiting removal: ${formatBytes(s.orphanBytes)}`);
+        }
+      }),
+    );
 
   cache
     .command("clear [url]")
     .description(
       "Remove the cached file of URL, or every entry when no URL is given (downloads running in other processes are left alone).",
     )
-    .action(async (url: string | undefined) => {
-      const r = await clearCache(url, loc());
-      out(`removed ${r.entries} ${r.entries === 1 ? "entry" : "entries"}, ${formatBytes(r.bytes)}`);
-    });
+    .action(
+      action(async (url: string | undefined) => {
+        const r = await clearCache(url === undefined ? undefined : urlArg(url), loc());
+        out(
+          `removed ${r.entries} ${r.entries === 1 ? "entry" : "entries"}, ${formatBytes(r.bytes)}`,
+        );
+      }),
+    );
 
   cache
     .command("check")
@@ -143,34 +172,43 @@ export function registerCacheCommand(program: Command): void {
       "also re-hash every cached file against its recorded sha256 (reads everything)",
     )
     .option("--json", "print the report as JSON")
-    .action(async (o: { repair?: boolean; deep?: boolean; json?: boolean }) => {
-      const r = await checkCache({ ...loc(), repair: o.repair, deep: o.deep });
-      if (o.json) json(r);
-      else {
-        for (const p of r.problems) {
-          out(`${p.repaired ? "removed" : "problem"}: ${p.kind}: ${p.url ?? p.path}: ${p.detail}`);
+    .action(
+      action(async (o: { repair?: boolean; deep?: boolean; json?: boolean }) => {
+        const r = await checkCache({ ...loc(), repair: o.repair, deep: o.deep });
+        if (o.json) json(r);
+        else {
+          for (const p of r.problems) {
+            out(
+              `${p.repaired ? "removed" : "problem"}: ${p.kind}: ${p.url ?? p.path}: ${p.detail}`,
+            );
+          }
+          out(
+            `${r.dir}: ${r.ok} of ${r.entries} entries sound, ${r.problems.length} problem(s)${r.resumable ? `, ${r.resumable} resumable partial download(s)` : ""}`,
+          );
         }
-        out(
-          `${r.dir}: ${r.ok} of ${r.entries} entries sound, ${r.problems.length} problem(s)${r.resumable ? `, ${r.resumable} resumable partial download(s)` : ""}`,
-        );
-      }
-      const left = r.problems.filter((p) => !p.repaired).length;
-      if (left > 0) {
-        throw new AstroPileError(
-          `${left} problem(s) in the cache at ${r.dir}; run \`astropile cache check --repair\` to remove them`,
-        );
-      }
-    });
+        const left = r.problems.filter((p) => !p.repaired).length;
+        if (left > 0) {
+          throw new AstroPileError(
+            `${left} problem(s) in the cache at ${r.dir}; run \`astropile cache check --repair\` to remove them`,
+          );
+        }
+      }),
+    );
 
   cache
     .command("export <file> [urls...]")
     .description(
       "Write cached entries (all, or the URLs given) into one tar archive FILE, to carry to a machine without network.",
     )
-    .action(async (file: string, urls: string[]) => {
-      const r = await exportCache(file, { ...loc(), urls: urls.length > 0 ? urls : undefined });
-      out(`wrote ${r.entries} entries, ${formatBytes(r.bytes)}, to ${r.file}`);
-    });
+    .action(
+      action(async (file: string, urls: string[]) => {
+        const r = await exportCache(file, {
+          ...loc(),
+          urls: urls.length > 0 ? urls.map(urlArg) : undefined,
+        });
+        out(`wrote ${r.entries} entries, ${formatBytes(r.bytes)}, to ${r.file}`);
+      }),
+    );
 
   cache
     .command("import <file>")
@@ -178,12 +216,14 @@ export function registerCacheCommand(program: Command): void {
       "Add the entries of an archive written by `cache export`. The whole archive is checked first (names, sizes, sha256 of each file); a bad archive changes nothing.",
     )
     .option("--overwrite", "replace entries that are already cached with another version")
-    .action(async (file: string, o: { overwrite?: boolean }) => {
-      const r = await importCache(file, { ...loc(), overwrite: o.overwrite });
-      out(
-        `imported ${r.imported} entries (${formatBytes(r.bytes)}), kept ${r.skipped} already cached`,
-      );
-    });
+    .action(
+      action(async (file: string, o: { overwrite?: boolean }) => {
+        const r = await importCache(file, { ...loc(), overwrite: o.overwrite });
+        out(
+          `imported ${r.imported} entries (${formatBytes(r.bytes)}), kept ${r.skipped} already cached`,
+        );
+      }),
+    );
 
   cache
     .command("get <url>")
@@ -201,56 +241,67 @@ export function registerCacheCommand(program: Command): void {
     .option("--quiet", "no progress on stderr (same as --no-progress)")
     .option("--timeout <seconds>", "give up when no data arrives for this long", "30")
     .action(
-      async (
-        url: string,
-        o: {
-          sha256?: string;
-          update?: boolean;
-          revalidate?: boolean;
-          maxAge?: string;
-          source?: string[];
-          offline?: boolean;
-          pin?: boolean;
-          progress: boolean;
-          quiet?: boolean;
-          timeout: string;
-        },
-      ) => {
-        const mode: CacheMode = o.update ? "update" : o.revalidate ? "revalidate" : true;
-        const view = progress("download", { quiet: o.quiet || !o.progress });
-        const p = await downloadFile(url, {
-          ...loc(),
-          cache: mode,
-          sha256: o.sha256,
-          maxAgeSeconds: o.maxAge === undefined ? undefined : Number(o.maxAge),
-          sources: o.source,
-          offline: o.offline || undefined,
-          pin: o.pin,
-          timeoutMs: Number(o.timeout) * 1000,
-          onProgress: (e) => {
-            view.update(downloadStep(e));
-            if (e.done) view.stop();
+      action(
+        async (
+          url: string,
+          o: {
+            sha256?: string;
+            update?: boolean;
+            revalidate?: boolean;
+            maxAge?: string;
+            source?: string[];
+            offline?: boolean;
+            pin?: boolean;
+            progress: boolean;
+            quiet?: boolean;
+            timeout: string;
           },
-        }).finally(() => view.stop());
-        out(p);
-      },
+        ) => {
+          const mode: CacheMode = o.update ? "update" : o.revalidate ? "revalidate" : true;
+          const timeoutSeconds = numberOption(o.timeout, "--timeout", (x) => x > 0) as number;
+          const maxAgeSeconds = numberOption(o.maxAge, "--max-age", (x) => x >= 0);
+          const sha256 = sha256Option(o.sha256);
+          const sources = o.source?.map(urlArg);
+          urlArg(url);
+          const view = progress("download", { quiet: o.quiet || !o.progress });
+          const p = await downloadFile(url, {
+            ...loc(),
+            cache: mode,
+            sha256,
+            maxAgeSeconds,
+            sources,
+            offline: o.offline || undefined,
+            pin: o.pin,
+            timeoutMs: timeoutSeconds * 1000,
+            onProgress: (e) => {
+              view.update(downloadStep(e));
+              if (e.done) view.stop();
+            },
+          }).finally(() => view.stop());
+          out(p);
+        },
+      ),
     );
 
   cache
     .command("pin <url>")
     .description("Pin a cached URL: the size cap never evicts it.")
-    .action(async (url: string) => {
-      const e = await pinCacheEntry(url, true, loc());
-      out(`pinned ${e.url} (${formatBytes(e.size)})`);
-    });
+    .action(
+      action(async (url: string) => {
+        const e = await pinCacheEntry(urlArg(url), true, loc());
+        out(`pinned ${e.url} (${formatBytes(e.size)})`);
+      }),
+    );
 
   cache
     .command("unpin <url>")
     .description("Unpin a cached URL: it can be evicted again when the cache is over its cap.")
-    .action(async (url: string) => {
-      const e = await pinCacheEntry(url, false, loc());
-      out(`unpinned ${e.url}`);
-    });
+    .action(
+      action(async (url: string) => {
+        const e = await pinCacheEntry(urlArg(url), false, loc());
+        out(`unpinned ${e.url}`);
+      }),
+    );
 
   cache
     .command("verify <url>")
@@ -258,10 +309,12 @@ export function registerCacheCommand(program: Command): void {
       "Re-hash the cached file of URL against its recorded sha256; a damaged copy is removed.",
     )
     .option("--sha256 <hex>", "also require this SHA-256")
-    .action(async (url: string, o: { sha256?: string }) => {
-      const e = await verifyCacheEntry(url, o.sha256, loc());
-      out(`ok ${e.sha256} ${e.url}`);
-    });
+    .action(
+      action(async (url: string, o: { sha256?: string }) => {
+        const e = await verifyCacheEntry(urlArg(url), sha256Option(o.sha256), loc());
+        out(`ok ${e.sha256} ${e.url}`);
+      }),
+    );
 
   // main() calls exitOverride() on the root after buildProgram(), which subcommands created
   // earlier do not inherit; without this, `cache ls --help` or a usage error would call

@@ -6,20 +6,41 @@ export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
+/** JSON values: bigint as a number when exact, else a decimal string; NaN and ±Infinity null. */
+function jsonValue(_: string, v: unknown): unknown {
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === "number" && !Number.isFinite(v)) return null;
+  return v;
+}
+
 /** JSON on stdout; bigint as a JSON number when exact, else a decimal string. */
 export function printJson(value: unknown): void {
-  out(
-    JSON.stringify(
-      value,
-      (_, v) => {
-        if (typeof v === "bigint")
-          return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-        if (typeof v === "number" && !Number.isFinite(v)) return null;
-        return v;
-      },
-      2,
-    ),
-  );
+  out(JSON.stringify(value, jsonValue, 2));
+}
+
+/**
+ * JSON object `head` with one more member `key`: an array of `count` rows made by `row(i)` and
+ * written a few thousand at a time, so a long list (every pair of a cross-match) is never one
+ * string in memory. Each row is one line.
+ */
+export function printJsonRows(
+  head: Record<string, unknown>,
+  key: string,
+  count: number,
+  row: (i: number) => unknown,
+): void {
+  const opening = JSON.stringify({ ...head, [key]: [] }, jsonValue, 2);
+  // `"key": []\n}` ends the text: open the array there, fill it, close it.
+  const cut = opening.lastIndexOf("[]");
+  process.stdout.write(`${opening.slice(0, cut)}[`);
+  const CHUNK = 2000;
+  for (let s = 0; s < count; s += CHUNK) {
+    const lines: string[] = [];
+    for (let i = s; i < Math.min(count, s + CHUNK); i++)
+      lines.push(`${i === 0 ? "" : ","}\n    ${JSON.stringify(row(i), jsonValue)}`);
+    process.stdout.write(lines.join(""));
+  }
+  out(`${count > 0 ? "\n  " : ""}]${opening.slice(cut + 2)}`);
 }
 
 /** A sky area: deg² above 1, else arcmin²; NaN (not computed) says why. */
@@ -74,15 +95,21 @@ export function action<A extends unknown[]>(
   };
 }
 
-/** Parses a number option or fails as a usage error naming the option. */
+/** A decimal number as people write it: 12, -0.5, .5, 1e-6; no hex, no Infinity, no blanks. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Parses a number option or fails as a usage error naming the option. Only decimal numbers are
+ * numbers here: `Number()` would also take "0x10" (16), "" or "  " (0) and "Infinity".
+ */
 export function numberOption(
   value: string | undefined,
   name: string,
   check?: (x: number) => boolean,
 ): number | undefined {
   if (value === undefined) return undefined;
-  const x = Number(value);
-  if (value.trim() === "" || !Number.isFinite(x) || (check && !check(x)))
+  const x = DECIMAL.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isFinite(x) || (check && !check(x)))
     throw usageExit(new UsageError(`${name} ${JSON.stringify(value)} is not a valid value`));
   return x;
 }

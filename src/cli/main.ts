@@ -41,3 +41,19 @@ export async function main(argv: string[]): Promise<number> {
     return typeof e.exitCode === "number" ? e.exitCode : 1;
   }
 }
+
+/**
+ * A reader that goes away early (`astropile info DIR | head -1`) closes the pipe under stdout:
+ * the next write fails with EPIPE. That is not an error of the command: it ends quietly, with
+ * exit code 0 (the library writes nothing to stdout, so nothing is left half-done). EPIPE on
+ * stderr is ignored (there is nowhere left to report it). Installed once, by the launcher.
+ */
+export function quietOnBrokenPipe(): void {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+  process.stderr.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}

@@ -4,8 +4,17 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
+import { parseBytes } from "../core/units.ts";
 import { catalogRow } from "../xmatch/catalog.ts";
-import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import {
+  action,
+  formatCount,
+  numberOption,
+  out,
+  printJson,
+  printJsonRows,
+  table,
+} from "./format.ts";
 import { crossMatchStep, progress } from "./progress.ts";
 
 export interface XmatchFlags {
@@ -21,6 +30,7 @@ export interface XmatchFlags {
   rightConfig?: string;
   limit?: string;
   threads?: string;
+  memory?: string;
   quiet?: boolean;
   wait?: boolean;
 }
@@ -65,6 +75,10 @@ export function registerXmatchCommand(program: Command): void {
       "--threads <n>",
       "worker threads (default: one per core when there is more than one unit of work; 0 matches in the main thread)",
     )
+    .option(
+      "--memory <size>",
+      "memory budget, e.g. 2G (10^9 bytes) or 2GiB (2^30): bounds the rows each thread matches at once (default: units of up to 2.5M rows), and --out reads and writes within it whatever the output size (default 512MiB); the pair catalog itself, ~100 bytes a pair, comes on top",
+    )
     .option("--limit <n>", "pairs printed without --out (default 20; --json prints all)")
     .option("--json", "print the summary (and without --out the pairs) as JSON")
     .option("--quiet", "no progress on stderr")
@@ -93,6 +107,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
   if (flags.wait && !flags.out) throw new UsageError("--wait needs --out DIR");
   const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
+  const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
   const { lockOutput } = await import("../storage/output-lock.ts");
   const lock = flags.out
@@ -117,6 +132,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
       k,
       limit,
       threads,
+      memoryBytes,
     });
   } finally {
     await lock?.release();
@@ -136,9 +152,10 @@ async function xmatchLocked(
     k: number | undefined;
     limit: number;
     threads: number | undefined;
+    memoryBytes: number | undefined;
   },
 ): Promise<void> {
-  const { radius, minRadius, mode, how, k, limit, threads } = o;
+  const { radius, minRadius, mode, how, k, limit, threads, memoryBytes } = o;
   const { openDataset } = await import("../dataset/index.ts");
   const { crossMatch, writeCatalogCsv } = await import("../xmatch/crossmatch.ts");
   const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
@@ -154,6 +171,7 @@ async function xmatchLocked(
       how,
       nNeighbors: k,
       threads,
+      memoryBytes,
       onProgress: (p) => view.update(crossMatchStep(p)),
     });
   } finally {
@@ -192,10 +210,8 @@ async function xmatchLocked(
     out: written ?? null,
   };
   if (flags.json) {
-    const body: Record<string, unknown> = { ...summary };
-    if (!flags.out)
-      body.pairs = Array.from({ length: catalog.length }, (_, i) => catalogRow(catalog, i));
-    printJson(body);
+    if (flags.out) printJson(summary);
+    else printJsonRows(summary, "pairs", catalog.length, (i) => catalogRow(catalog, i));
     return;
   }
   const within = minRadius > 0 ? `${radius}" and at least ${minRadius}" apart` : `${radius}"`;

@@ -85,6 +85,18 @@ export function bytesPerRow(spec: ColumnSpec): number {
   return per * valuesPerRow(spec);
 }
 
+/**
+ * Bytes of one row, exactly (bigint): for sizes taken from outside (a spec, a header) before
+ * they are checked against a memory budget, where a float product could round or overflow.
+ */
+export function exactBytesPerRow(spec: ColumnSpec): bigint {
+  const per =
+    spec.dtype === "string" ? (spec.stringLength ?? 16) : CTORS[spec.dtype].BYTES_PER_ELEMENT;
+  let n = BigInt(per);
+  for (const d of spec.shape) n *= BigInt(d);
+  return n;
+}
+
 export function allocate(spec: ColumnSpec, rows: number): ColumnValues {
   const n = rows * valuesPerRow(spec);
   if (spec.dtype === "string") return new Array<string>(n).fill("");
@@ -111,7 +123,7 @@ export function batchRows(batch: ColumnBatch, specs: ColumnSpec[], file?: string
   let rows = -1;
   let first = "";
   for (const spec of specs) {
-    const values = batch[spec.name];
+    const values = Object.hasOwn(batch, spec.name) ? batch[spec.name] : undefined;
     if (values === undefined) {
       throw new SchemaError("batch lacks a column", { file, column: spec.name });
     }
@@ -202,6 +214,17 @@ export function concatValues(pieces: ColumnValues[]): ColumnValues {
     at += p.length;
   }
   return out;
+}
+
+/** Largest finite float32. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Whether `x` is finite once stored as float32 (a float64 beyond ±FLOAT32_MAX becomes ±Infinity
+ * there, e.g. an inverse variance computed from a tiny variance).
+ */
+export function isFiniteFloat32(x: number): boolean {
+  return Math.abs(x) <= FLOAT32_MAX;
 }
 
 /** UTF-8 byte length, for checking fixed-length string columns before HDF5 truncates silently. */

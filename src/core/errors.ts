@@ -120,6 +120,14 @@ export class BuildStateError extends AstroPileError {
 export class LockedError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_LOCKED";
 }
+/**
+ * A size taken from outside (a file header, a manifest, a dataset's rows) that needs more memory
+ * than the budget allows (`--memory`, `memoryBytes`, a reader's `maxBytes`); refused before
+ * anything was allocated. The message names the file, the place and the bytes.
+ */
+export class MemoryBudgetError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_MEMORY_BUDGET";
+}
 /** Something that cannot happen did: a bug in AstroPile. Please report it with the message. */
 export class InternalError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_INTERNAL";
@@ -166,6 +174,7 @@ const CORE_CLASSES: Array<typeof AstroPileError> = [
   SpecError,
   BuildStateError,
   LockedError,
+  MemoryBudgetError,
   InternalError,
 ];
 

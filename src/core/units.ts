@@ -1,6 +1,7 @@
 // Sizes in bytes, for people and from people: the one formatter and the one parser every layer
 // (cache caps, build memory budgets, CLI output) uses.
 import { UsageError } from "./errors.ts";
+import { own } from "./records.ts";
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -30,7 +31,7 @@ const UNITS: Record<string, number> = {
  */
 export function parseBytes(text: string, what = "size"): number {
   const m = /^\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  const unit = m ? own(UNITS, m[2]!.toLowerCase()) : undefined;
   if (!m || unit === undefined) {
     throw new UsageError(
       `${what} "${text}" is not a size (examples: 1000000, 500M, 20G, 1.5TiB; M = 10^6, MiB = 2^20 bytes)`,

@@ -14,6 +14,7 @@ import {
   sliceRows,
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
@@ -531,7 +532,7 @@ export class Dataset {
   async *examples(options: BatchOptions = {}): AsyncGenerator<Example> {
     const src = this.s.sources[0];
     for await (const batch of this.batches(options)) {
-      const cols: Record<string, RowColumn> = {};
+      const cols: Record<string, RowColumn> = emptyRecord();
       for (const [n, values] of Object.entries(batch.columns)) {
         const f = src.feature(n);
         cols[n] = { values, shape: f.shape, dtype: f.dtype, unit: f.unit };
@@ -667,7 +668,7 @@ export class Dataset {
       group.fileRows.push(r);
     }
     const first = this.s.sources[0];
-    const out: Record<string, ColumnValues> = {};
+    const out: Record<string, ColumnValues> = emptyRecord();
     for (const n of names) out[n] = allocate(first.spec(n), rows.length);
     for (const group of groups.values()) {
       const data = await this.s.sources[group.k].readRows(group.f, names, group.fileRows);
@@ -691,7 +692,7 @@ export class Dataset {
     const withId = names.includes("object_id") ? names : ["object_id", ...names];
     const data = await this.readGlobal(rows, withId);
     const first = this.s.sources[0];
-    const cols: Record<string, RowColumn> = {};
+    const cols: Record<string, RowColumn> = emptyRecord();
     for (const n of withId) {
       const f = first.feature(n);
       cols[n] = { values: data[n], shape: f.shape, dtype: f.dtype, unit: f.unit };
@@ -757,7 +758,7 @@ export class Dataset {
     for (const { fn, columns } of this.s.fns) {
       for (let i = 0; i < n; i++) {
         if (!mask[i]) continue;
-        const row: Record<string, Scalar> = {};
+        const row: Record<string, Scalar> = emptyRecord();
         for (const c of columns) {
           const v = (data[c] as ArrayLike<Scalar>)[i];
           row[c] = src.feature(c).dtype === "bool" ? v === 1 : v;

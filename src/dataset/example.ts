@@ -3,6 +3,7 @@
 // provenance on every example. Arrays stay typed arrays with their shape (views, no copies).
 
 import type { ColumnValues, NumericArray } from "../core/columns.ts";
+import { own } from "../core/records.ts";
 import { IFU_MAP_PREFIX, IMAGE_COLUMNS, type Modality } from "../schema/standard.ts";
 import type { Provenance } from "../storage/manifest.ts";
 
@@ -98,11 +99,14 @@ export function toExample(
   row: number,
 ): Example {
   const ex: Example = { provenance };
-  const get = (name: string) => (columns[name] ? cell(columns[name], row) : undefined);
+  const get = (name: string) => {
+    const col = own(columns, name);
+    return col ? cell(col, row) : undefined;
+  };
   for (const name of CORE) {
     const v = get(name);
     if (v === undefined) continue;
-    ex[name] = name === "healpix" && typeof v === "bigint" ? Number(v) : v;
+    put(ex, name, name === "healpix" && typeof v === "bigint" ? Number(v) : v);
   }
   const rest = Object.keys(columns).filter((n) => !CORE.has(n) && n !== "_healpix_29");
 
@@ -125,7 +129,7 @@ export function toExample(
       if (columns.image_array.unit) band.units = columns.image_array.unit;
       return band;
     });
-    for (const n of rest) if (!IMAGE_KEYS.has(n)) ex[n] = get(n);
+    for (const n of rest) if (!IMAGE_KEYS.has(n)) put(ex, n, get(n));
     return ex;
   }
 
@@ -133,9 +137,10 @@ export function toExample(
     const extra: Record<string, Value> = {};
     for (const n of rest) {
       const v = get(n) as Value;
-      if (SPECTRUM_KEYS[n]) ex[SPECTRUM_KEYS[n]] = v;
+      const key = own(SPECTRUM_KEYS, n);
+      if (key) ex[key] = v;
       else if (n === "z" || n === "z_err") ex[n] = v;
-      else extra[n] = v;
+      else put(extra, n, v);
     }
     ex.extra = extra;
     return ex;
@@ -170,11 +175,26 @@ export function toExample(
       .filter((n) => n.startsWith(IFU_MAP_PREFIX))
       .map((n) => ({ label: n.slice(IFU_MAP_PREFIX.length), data: get(n) as NDArray }));
     for (const n of rest) {
-      if (!IFU_KEYS.has(n) && !n.startsWith(IFU_MAP_PREFIX)) ex[n] = get(n);
+      if (!IFU_KEYS.has(n) && !n.startsWith(IFU_MAP_PREFIX)) put(ex, n, get(n));
     }
     return ex;
   }
 
-  for (const n of rest) ex[n] = get(n);
+  for (const n of rest) put(ex, n, get(n));
   return ex;
+}
+
+/**
+ * Sets a column's value on an example: an own property whatever the name (`obj.__proto__ = v`
+ * would set the prototype instead, and the column would vanish).
+ */
+function put(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else obj[key] = value;
 }

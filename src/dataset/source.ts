@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
 import { MissingColumnError, UsageError } from "../core/errors.ts";
+import { emptyRecord, own } from "../core/records.ts";
 import {
   type ColumnMapping,
   columnModality,
@@ -120,7 +121,7 @@ export class Source {
   resolve(names: string[]): string[] {
     const out: string[] = [];
     for (const name of names) {
-      const group = GROUPS[name];
+      const group = own(GROUPS, name);
       const expanded = group ? group.filter((c) => this.byName.has(c)) : [name];
       if (group && name === "ifu")
         expanded.push(
@@ -205,7 +206,7 @@ export class Source {
     names: string[],
     raw: Record<string, ColumnValues>,
   ): Record<string, ColumnValues> {
-    const out: Record<string, ColumnValues> = {};
+    const out: Record<string, ColumnValues> = emptyRecord();
     for (const name of names) {
       const f = this.feature(name);
       const v = raw[f.source];

@@ -21,6 +21,7 @@ import {
   type NumericArray,
 } from "../core/columns.ts";
 import { FormatError, UsageError, WriteError } from "../core/errors.ts";
+import { emptyRecord, own } from "../core/records.ts";
 
 /** Rows of a text table: columns ready for the storage writer, plus null masks. */
 export interface TextTableBatch {
@@ -49,7 +50,11 @@ export interface TokenizerOptions {
   maxFieldLength?: number;
 }
 
-const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
+/** Most fields (values) a batch of rows holds, whatever the row count asked for. */
+export const MAX_BATCH_FIELDS = 1 << 22;
+
+/** Longest field the tokenizer accepts by default (characters). */
+export const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
 
 /** Incremental CSV tokenizer: push text chunks, collect complete records. */
 export class CsvTokenizer {
@@ -280,7 +285,7 @@ export function parseInteger(text: string, dtype: string): bigint | null {
 export function parseFloatText(text: string): number | null {
   const t = text.trim();
   if (FLOAT_RE.test(t)) return Number(t);
-  const special = SPECIAL_FLOATS[t.toLowerCase()];
+  const special = own(SPECIAL_FLOATS, t.toLowerCase());
   return special === undefined ? null : special;
 }
 
@@ -450,7 +455,7 @@ export class CsvReader {
       if (
         s.dtype === "string" ||
         s.dtype === "bool" ||
-        s.dtype in INT_RANGES ||
+        Object.hasOwn(INT_RANGES, s.dtype) ||
         s.dtype.startsWith("float")
       )
         continue;
@@ -466,6 +471,7 @@ export class CsvReader {
     }
     const { specs, path } = this;
     let pending: CsvRecord[] = [];
+    let pendingFields = 0;
     let skipHeader = this.options.header;
     let startRow = 0;
     for await (const records of readRecords(path, {
@@ -479,10 +485,13 @@ export class CsvReader {
           continue;
         }
         pending.push(rec);
-        if (pending.length === batchSize) {
+        pendingFields += rec.fields.length;
+        // Wide rows (a header of a million columns) end a batch early: memory follows values.
+        if (pending.length === batchSize || pendingFields >= MAX_BATCH_FIELDS) {
           yield convertRecords(pending, specs, startRow, path);
           startRow += pending.length;
           pending = [];
+          pendingFields = 0;
         }
       }
     }
@@ -519,7 +528,7 @@ function convertRecords(
   file: string,
 ): TextTableBatch {
   const rows = records.length;
-  const batch: TextTableBatch = { startRow, rows, columns: {}, nulls: {} };
+  const batch: TextTableBatch = { startRow, rows, columns: emptyRecord(), nulls: emptyRecord() };
   for (const rec of records) checkWidth(rec, specs.length, file);
   specs.forEach((spec, k) => {
     const values = allocateValues(spec.dtype, rows);

@@ -9,6 +9,7 @@
 // as "". Not supported (refused with a FormatError): variable-length subtypes ('int64[null]'),
 // 'json' object columns, complex and float128 columns, mixin columns (SkyCoord, Time, ...).
 import { createReadStream } from "node:fs";
+import { checkAllocation, sizeProduct } from "../core/budget.ts";
 import {
   batchRows,
   type ColumnBatch,
@@ -18,11 +19,14 @@ import {
   type NumericArray,
   valuesPerRow,
 } from "../core/columns.ts";
-import { FormatError, UsageError } from "../core/errors.ts";
+import { FormatError, MemoryBudgetError, UsageError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import {
   allocateValues,
   type CsvRecord,
+  DEFAULT_MAX_FIELD,
   formatValue,
+  MAX_BATCH_FIELDS,
   quoteField,
   readRecords,
   storeNull,
@@ -177,8 +181,21 @@ export function parseEcsvHeader(lines: string[], file: string): EcsvHeader {
   return header;
 }
 
-/** The storage column spec of an ECSV column. */
-function specOf(col: EcsvColumn, file: string): ColumnSpec {
+/** Bytes a value of a dtype takes in memory (strings: a rough estimate of a short string). */
+function valueBytes(dtype: Dtype): number {
+  if (dtype === "string") return 16;
+  if (dtype === "bool" || dtype === "int8" || dtype === "uint8") return 1;
+  if (dtype === "int16" || dtype === "uint16") return 2;
+  if (dtype === "int32" || dtype === "uint32" || dtype === "float32") return 4;
+  return 8;
+}
+
+/**
+ * The storage column spec of an ECSV column. A subtype's shape is checked before anything is
+ * allocated from it: one row's values must fit in one field (a JSON array of at most
+ * DEFAULT_MAX_FIELD characters holds at most half as many values), and in `maxBytes`.
+ */
+function specOf(col: EcsvColumn, file: string, maxBytes: number): ColumnSpec {
   const fail = (why: string): never => {
     throw new FormatError(why, { file, column: col.name });
   };
@@ -197,6 +214,22 @@ function specOf(col: EcsvColumn, file: string): ColumnSpec {
   }
   if (!SCALAR_DTYPES.has(dtype)) {
     fail(`datatype ${dtype} is not supported (bool, int8..uint64, float32, float64, string are)`);
+  }
+  if (shape.length > 0) {
+    const values = sizeProduct(...shape);
+    const most = BigInt(Math.ceil(DEFAULT_MAX_FIELD / 2));
+    if (values > most)
+      fail(
+        `subtype '${col.subtype}' declares ${values} values per row; a field holds at most ${most}`,
+      );
+    checkAllocation(
+      sizeProduct(values, valueBytes(dtype as Dtype)),
+      `one row of subtype '${col.subtype}'`,
+      { file, column: col.name },
+      maxBytes,
+      MemoryBudgetError,
+      "raise maxBytes",
+    );
   }
   const spec: ColumnSpec = { name: col.name, dtype: dtype as Dtype, shape };
   if (col.unit !== undefined) spec.unit = col.unit;
@@ -258,17 +291,38 @@ function jsonLeaves(text: string): { leaves: (string | null)[]; shape: number[] 
   return { leaves, shape: shapeAt };
 }
 
+export interface EcsvOpenOptions {
+  /**
+   * Most bytes a batch of decoded rows may take (default 2 GiB): a subtype whose one row needs
+   * more is refused on open, and batches hold fewer rows when rows are large.
+   */
+  maxBytes?: number;
+}
+
+const DEFAULT_MAX_BYTES = 2 ** 31;
+
 export class EcsvReader {
   readonly path: string;
   readonly header: EcsvHeader;
   readonly specs: ColumnSpec[];
   private readonly dataLine: number;
+  /** Bytes of one decoded row (all columns, null masks included). */
+  private readonly rowBytes: number;
+  private readonly maxBytes: number;
 
-  private constructor(path: string, header: EcsvHeader, specs: ColumnSpec[], dataLine: number) {
+  private constructor(
+    path: string,
+    header: EcsvHeader,
+    specs: ColumnSpec[],
+    dataLine: number,
+    maxBytes: number,
+  ) {
     this.path = path;
     this.header = header;
     this.specs = specs;
     this.dataLine = dataLine;
+    this.maxBytes = maxBytes;
+    this.rowBytes = specs.reduce((s, c) => s + valuesPerRow(c) * (valueBytes(c.dtype) + 1), 0);
   }
 
   /** Table meta from the header. */
@@ -277,26 +331,35 @@ export class EcsvReader {
   }
 
   /** Reads and checks the header (not the data). */
-  static async open(path: string): Promise<EcsvReader> {
+  static async open(path: string, options: EcsvOpenOptions = {}): Promise<EcsvReader> {
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     const { lines, dataLine } = await readHeaderLines(path);
     const header = parseEcsvHeader(lines, path);
-    const specs = header.columns.map((c) => specOf(c, path));
+    const specs = header.columns.map((c) => specOf(c, path, maxBytes));
     const names = new Set<string>();
     for (const s of specs) {
       if (names.has(s.name))
         throw new FormatError(`duplicate column name "${s.name}"`, { file: path, column: s.name });
       names.add(s.name);
     }
-    return new EcsvReader(path, header, specs, dataLine);
+    return new EcsvReader(path, header, specs, dataLine, maxBytes);
   }
 
-  /** Data rows in batches of `batchSize` (the column-name line is checked, then skipped). */
-  async *batches(batchSize = 65536): AsyncGenerator<TextTableBatch> {
-    if (!(Number.isInteger(batchSize) && batchSize > 0)) {
-      throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
+  /**
+   * Data rows in batches of `batchSize` (the column-name line is checked, then skipped), fewer
+   * when that many decoded rows would pass `maxBytes`.
+   */
+  async *batches(requested = 65536): AsyncGenerator<TextTableBatch> {
+    if (!(Number.isInteger(requested) && requested > 0)) {
+      throw new UsageError(`batch size must be a positive integer, got ${requested}`);
     }
+    const batchSize = Math.max(
+      1,
+      Math.min(requested, Math.floor(this.maxBytes / Math.max(1, this.rowBytes))),
+    );
     let namesSeen = false;
     let pending: CsvRecord[] = [];
+    let pendingFields = 0;
     let startRow = 0;
     for await (const records of readRecords(this.path, {
       delimiter: this.header.delimiter,
@@ -310,10 +373,13 @@ export class EcsvReader {
           continue;
         }
         pending.push(rec);
-        if (pending.length === batchSize) {
+        pendingFields += rec.fields.length;
+        // Wide rows (a header of a million columns) end a batch early: memory follows values.
+        if (pending.length === batchSize || pendingFields >= MAX_BATCH_FIELDS) {
           yield this.convert(pending, startRow);
           startRow += pending.length;
           pending = [];
+          pendingFields = 0;
         }
       }
     }
@@ -338,7 +404,7 @@ export class EcsvReader {
   private convert(records: CsvRecord[], startRow: number): TextTableBatch {
     const rows = records.length;
     const file = this.path;
-    const batch: TextTableBatch = { startRow, rows, columns: {}, nulls: {} };
+    const batch: TextTableBatch = { startRow, rows, columns: emptyRecord(), nulls: emptyRecord() };
     for (const rec of records) {
       if (rec.fields.length !== this.specs.length) {
         throw new FormatError(
@@ -403,8 +469,8 @@ export class EcsvReader {
   }
 }
 
-export function openEcsv(path: string): Promise<EcsvReader> {
-  return EcsvReader.open(path);
+export function openEcsv(path: string, options: EcsvOpenOptions = {}): Promise<EcsvReader> {
+  return EcsvReader.open(path, options);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 import type { ColumnBatch, ColumnSpec, Dtype, NumericArray } from "../core/columns.ts";
 import { FormatError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import type { FitsHeader } from "./fits-header.ts";
 import {
   alignedCopy,
@@ -421,6 +422,20 @@ function decodeNumbers(
   return { values: stored, nulls };
 }
 
+/**
+ * Bytes one row of these columns takes once decoded (typed arrays; strings at one byte per
+ * character; bits as one byte each); variable-length columns count their descriptor only.
+ */
+export function decodedRowBytes(columns: FitsColumn[]): number {
+  let n = 0;
+  for (const c of columns) {
+    if (c.variable) n += 16;
+    else if (c.spec.dtype === "string") n += Math.max(1, c.byteWidth) * 2;
+    else n += product(c.spec.shape) * (c.code === "X" || c.code === "L" ? 1 : 8);
+  }
+  return n;
+}
+
 /** Number of values of one row of a fixed-size column. */
 function valuesOf(col: FitsColumn): number {
   return product(col.spec.shape);
@@ -619,7 +634,13 @@ export async function decodeRows(
   readHeap: HeapReader,
   ctx: Context,
 ): Promise<FitsTableBatch> {
-  const out: FitsTableBatch = { startRow, rows, columns: {}, variable: {}, nulls: {} };
+  const out: FitsTableBatch = {
+    startRow,
+    rows,
+    columns: emptyRecord(),
+    variable: emptyRecord(),
+    nulls: emptyRecord(),
+  };
   for (const col of columns) {
     if (layout.kind === "table") decodeAscii(raw, rows, startRow, layout.rowBytes, col, ctx, out);
     else if (col.variable)

@@ -14,8 +14,9 @@
 // images (read as the binary table they are stored in), complex-valued header cards are
 // parsed but complex table columns are returned as float pairs.
 
+import { checkAllocation, sizeProduct } from "../core/budget.ts";
 import type { ColumnSpec, Dtype, NumericArray } from "../core/columns.ts";
-import { FormatError, UsageError } from "../core/errors.ts";
+import { FormatError, MemoryBudgetError, UsageError } from "../core/errors.ts";
 import { type ByteSource, openSource } from "./byte-source.ts";
 import { BLOCK, FitsHeader, HeaderParser, type HeaderPlace } from "./fits-header.ts";
 import {
@@ -28,6 +29,7 @@ import {
   scalingKind,
 } from "./fits-numbers.ts";
 import {
+  decodedRowBytes,
   decodeRows,
   type FitsColumn,
   type FitsTableBatch,
@@ -100,18 +102,20 @@ async function readExact(
 }
 
 function checkMemory(
-  bytes: number,
+  bytes: number | bigint,
   maxBytes: number,
   source: ByteSource,
   hdu: number,
   what: string,
 ) {
-  if (bytes > maxBytes) {
-    throw new UsageError(
-      `${what} needs ${bytes} bytes in memory, more than maxBytes = ${maxBytes}; read it in parts (table rows(), image planes)`,
-      { file: source.path, detail: `HDU ${hdu}` },
-    );
-  }
+  checkAllocation(
+    bytes,
+    what,
+    { file: source.path, detail: `HDU ${hdu}` },
+    maxBytes,
+    MemoryBudgetError,
+    "raise maxBytes or read it in parts (table rows(), image planes)",
+  );
 }
 
 export class FitsHdu {
@@ -200,8 +204,18 @@ export class FitsHdu {
         detail: `HDU ${this.index}`,
       });
     }
+    // Scaled values (BSCALE, BZERO) are decoded into a new array of up to 8 bytes a value.
+    const scaled =
+      this.header.optionalNumber("BSCALE") !== undefined ||
+      this.header.optionalNumber("BZERO") !== undefined;
+    checkMemory(
+      sizeProduct(last - first, planeValues, width + (scaled ? 8 : 0)),
+      this.options.maxBytes,
+      this.source,
+      this.index,
+      `image [${[last - first, ...shape.slice(1)].join(", ")}] (BITPIX ${this.bitpix})`,
+    );
     const count = (last - first) * planeValues;
-    checkMemory(count * width, this.options.maxBytes, this.source, this.index, "image");
     const bytes = await readExact(
       this.source,
       this.dataOffset + first * planeValues * width,
@@ -425,6 +439,13 @@ export class FitsTable {
       });
     }
     const columns = this.selected(options.columns);
+    checkMemory(
+      sizeProduct(end - start, this.layout.rowBytes + decodedRowBytes(columns)),
+      this.options.maxBytes,
+      this.source,
+      this.hdu.index,
+      `${end - start} table rows of columns ${columns.map((c) => c.name).join(", ")} (decoded)`,
+    );
     await this.ensureInMemory();
     const raw = await this.rawRows(start, end - start);
     return decodeRows(raw, end - start, start, this.layout, columns, this.readHeap, {
@@ -438,8 +459,8 @@ export class FitsTable {
     batchSize?: number,
     options: { columns?: string[]; start?: number; end?: number } = {},
   ): AsyncGenerator<FitsTableBatch> {
-    const size =
-      batchSize ?? Math.max(1, Math.floor(BATCH_BYTES / Math.max(1, this.layout.rowBytes)));
+    const rowBytes = this.layout.rowBytes + decodedRowBytes(this.selected(options.columns));
+    const size = batchSize ?? Math.max(1, Math.floor(BATCH_BYTES / Math.max(1, rowBytes)));
     if (!(Number.isInteger(size) && size > 0)) {
       throw new UsageError(`batch size must be a positive integer, got ${batchSize}`);
     }

@@ -16,6 +16,7 @@ export {
 export {
   type EcsvColumn,
   type EcsvHeader,
+  type EcsvOpenOptions,
   EcsvReader,
   type EcsvWriteOptions,
   EcsvWriter,

@@ -21,6 +21,7 @@ import {
 import { crashPoint } from "../core/crash-point.ts";
 import { SchemaError, UsageError } from "../core/errors.ts";
 import type { WriterLock } from "../core/lock.ts";
+import { emptyRecord, own } from "../core/records.ts";
 import { ang2pix } from "../sky/index.ts";
 import { writeCard } from "./card.ts";
 import { ExternalSorter } from "./external-sort.ts";
@@ -214,11 +215,12 @@ export class DatasetWriter {
     const ra = batch.ra as Float64Array;
     const dec = batch.dec as Float64Array;
     for (let i = 0; i < n; i++) {
-      if (!(Number.isFinite(ra[i]) && Number.isFinite(dec[i]) && dec[i] >= -90 && dec[i] <= 90)) {
+      const raOk = ra[i] >= -360 && ra[i] <= 360;
+      if (!(raOk && Number.isFinite(dec[i]) && dec[i] >= -90 && dec[i] <= 90)) {
         throw new SchemaError(
-          `invalid position ra=${ra[i]} dec=${dec[i]} (degrees; dec must be in [-90, 90])`,
+          `invalid position ra=${ra[i]} dec=${dec[i]} (degrees; ra must be in [-360, 360], dec in [-90, 90])`,
           {
-            column: Number.isFinite(ra[i]) ? "dec" : "ra",
+            column: raOk ? "dec" : "ra",
             detail: `input row ${this.rowsIn + i}`,
           },
         );
@@ -227,7 +229,8 @@ export class DatasetWriter {
     const keys = ang2pix(KEY_ORDER, ra, dec);
     const healpix = new BigInt64Array(n);
     for (let i = 0; i < n; i++) healpix[i] = keys[i] >> PARTITION_SHIFT;
-    const full: ColumnBatch = {};
+    const full: ColumnBatch = emptyRecord();
+    // batchRows checked that each is the batch's own property.
     for (const spec of this.inputSpecs) full[spec.name] = batch[spec.name];
     full.healpix = healpix;
     full._healpix_29 = keys;
@@ -337,7 +340,7 @@ function columnEntry(spec: ColumnSpec, standardNames: Record<string, string> = {
   if (spec.stringLength !== undefined) entry.stringLength = spec.stringLength;
   if (spec.unit) entry.unit = spec.unit;
   if (spec.description) entry.description = spec.description;
-  const std = standardNames[spec.name];
+  const std = own(standardNames, spec.name);
   if (std) entry.standardName = std;
   return entry;
 }
@@ -406,7 +409,7 @@ class PartitionFiles {
         take = 1;
         while (at + take < keys.length && keys[at + take] <= lastKeyOfPixel) take++;
       }
-      const piece: ColumnBatch = {};
+      const piece: ColumnBatch = emptyRecord();
       for (const spec of this.specs)
         piece[spec.name] = sliceRows(batch[spec.name], valuesPerRow(spec), at, at + take);
       this.writer!.append(piece);

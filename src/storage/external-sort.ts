@@ -15,6 +15,7 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 
@@ -65,14 +66,14 @@ export class ExternalSorter {
   }
 
   private takeSorted(): ColumnBatch {
-    const joined: ColumnBatch = {};
+    const joined: ColumnBatch = emptyRecord();
     for (const spec of this.specs)
       joined[spec.name] = concatValues(this.pieces.map((p) => p[spec.name]));
     const keys = joined[this.keyColumn] as BigInt64Array;
     const n = this.bufferedRows;
     const order = Array.from({ length: n }, (_, i) => i);
     order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b));
-    const sorted: ColumnBatch = {};
+    const sorted: ColumnBatch = emptyRecord();
     for (const spec of this.specs)
       sorted[spec.name] = gatherRows(joined[spec.name], valuesPerRow(spec), order);
     this.pieces = [];
@@ -205,7 +206,7 @@ class MemorySource implements MergeSource {
       return false;
     }
     const end = Math.min(this.total, this.start + this.blockRows);
-    const block: ColumnBatch = {};
+    const block: ColumnBatch = emptyRecord();
     for (const [name, values] of Object.entries(this.batch)) {
       const per = values.length / this.total;
       block[name] = Array.isArray(values)
@@ -271,7 +272,7 @@ async function* mergeSorted(
   const pickSource: number[] = [];
   const pickRow: number[] = [];
   const flush = (): ColumnBatch => {
-    const out: ColumnBatch = {};
+    const out: ColumnBatch = emptyRecord();
     for (const spec of specs) {
       const per = valuesPerRow(spec);
       const values = allocate(spec, pickSource.length);

@@ -9,11 +9,13 @@ import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
 import {
   AstroPileError,
+  InternalError,
   ManifestError,
   ManifestMismatchError,
   NotFoundError,
 } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
+import { emptyRecord, ownRecordSchema } from "../core/records.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
 import { PartitionFile } from "./partition-file.ts";
 
@@ -88,7 +90,8 @@ export const ManifestSchema = z.object({
     .catchall(z.string()),
   /** HEALPix order of the partition pixels: 4 (nside 16), NESTED. */
   partitionOrder: z.literal(PARTITION_ORDER),
-  configs: z.record(
+  /** Keyed by config name; every name is an own key (a config may be called "constructor"). */
+  configs: ownRecordSchema(
     z.string().refine(isSafeConfigName, "a config name usable as a directory"),
     ConfigEntrySchema,
   ),
@@ -114,7 +117,7 @@ export function emptyManifest(name: string, provenance: Provenance): Manifest {
     name,
     provenance,
     partitionOrder: PARTITION_ORDER,
-    configs: {},
+    configs: emptyRecord(),
     files: [],
   };
 }
@@ -176,6 +179,7 @@ export function parseManifest(text: string, path: string): Manifest {
     });
   }
   const manifest = parsed.data;
+  checkSizes(manifest, path);
   for (const [i, f] of manifest.files.entries()) {
     if (!manifest.configs[f.config]) {
       throw new ManifestError(
@@ -190,9 +194,56 @@ export function parseManifest(text: string, path: string): Manifest {
   return manifest;
 }
 
+/** Most rows one file may hold (the writer's maxRowsPerFile cap). */
+export const MAX_FILE_ROWS = 2 ** 31;
+/** Most bytes one row of one column may take (an HDF5 chunk holds at least one row). */
+export const MAX_COLUMN_ROW_BYTES = 2 ** 31;
+
+/**
+ * Row counts and shapes are sizes readers allocate from: absurd ones are refused before anything
+ * is, naming the field. A file holds at most MAX_FILE_ROWS rows; one row of a column is at most
+ * MAX_COLUMN_ROW_BYTES. (Counts that are possible but wrong are found when the files are opened:
+ * each is checked against its manifest entry.)
+ */
+function checkSizes(manifest: Manifest, path: string): void {
+  for (const [i, f] of manifest.files.entries()) {
+    if (f.rows > MAX_FILE_ROWS)
+      throw new ManifestError(
+        `manifest field "files.${i}.rows": ${f.rows} rows in one file is more than ${MAX_FILE_ROWS}`,
+        { file: path },
+      );
+  }
+  for (const [name, config] of Object.entries(manifest.configs)) {
+    for (const [k, c] of config.columns.entries()) {
+      let bytes = BigInt(c.dtype === "string" ? (c.stringLength ?? 16) : dtypeBytes(c.dtype));
+      for (const d of c.shape) bytes *= BigInt(d);
+      if (bytes > BigInt(MAX_COLUMN_ROW_BYTES))
+        throw new ManifestError(
+          `manifest field "configs.${name}.columns.${k}": one row of column "${c.name}" (${c.dtype}[${c.shape.join(", ")}]) is ${bytes} bytes, more than ${MAX_COLUMN_ROW_BYTES}`,
+          { file: path, column: c.name },
+        );
+    }
+  }
+}
+
+/** Bytes of one value of a numeric or bool dtype. */
+function dtypeBytes(dtype: string): number {
+  const m = /(\d+)$/.exec(dtype);
+  return m ? Number(m[1]) / 8 : 1;
+}
+
 /** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
 export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
-  const checked = ManifestSchema.parse({ ...manifest, updated: new Date().toISOString() });
+  const parsed = ManifestSchema.safeParse({ ...manifest, updated: new Date().toISOString() });
+  if (!parsed.success) {
+    // What we were about to write does not follow our own schema: a bug, said in one line.
+    const issue = parsed.error.issues[0];
+    throw new InternalError(
+      `manifest to write has field "${issue.path.join(".")}": ${issue.message}`,
+      { file: join(root, MANIFEST_NAME) },
+    );
+  }
+  const checked = parsed.data;
   await writeFileAtomic(join(root, MANIFEST_NAME), `${JSON.stringify(checked, null, 1)}\n`);
 }
 

@@ -18,6 +18,7 @@ import {
   SchemaError,
   UsageError,
 } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import {
   compressionOf,
   type Dataset,
@@ -178,7 +179,7 @@ export class PartitionFile {
         file: this.path,
       });
     }
-    const out: ColumnBatch = {};
+    const out: ColumnBatch = emptyRecord();
     for (const name of columns) out[name] = this.readColumnRange(this.column(name), start, end);
     return out;
   }
@@ -199,7 +200,7 @@ export class PartitionFile {
       order[i] = i;
     }
     order.sort((a, b) => rows[a] - rows[b]);
-    const out: ColumnBatch = {};
+    const out: ColumnBatch = emptyRecord();
     for (const name of columns) {
       const info = this.column(name);
       const per = valuesPerRow(info);

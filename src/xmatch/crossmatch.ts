@@ -12,16 +12,18 @@
 
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_MEMORY_BYTES, MemoryBudget, MIN_MEMORY_BYTES } from "../core/budget.ts";
 import {
   allocate,
+  bytesPerRow,
   type ColumnBatch,
   type ColumnSpec,
   type ColumnValues,
   concatValues,
   copyRow,
-  gatherRows,
 } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
 import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
@@ -66,6 +68,14 @@ export interface CrossMatchOptions {
   unitRows?: number;
   /** Right rows matched against a unit at once (default 4,000,000). */
   rightSliceRows?: number;
+  /**
+   * Memory budget in bytes (`--memory`; at least 16 MiB). Given, it bounds the rows each thread
+   * holds (a unit and a right slice, ~150 bytes a row, within its share) besides `unitRows` and
+   * `rightSliceRows`; and `dataset.saveToDisk` reads and writes within it whatever the output
+   * size (default there: 512 MiB). The catalog itself (~100 bytes a pair) is the result and is
+   * not counted.
+   */
+  memoryBytes?: number;
   onProgress?: (p: CrossMatchProgress) => void;
 }
 
@@ -104,6 +114,8 @@ export interface CrossMatchResult {
   stats: CrossMatchStats;
 }
 
+/** Bytes a thread holds per left or right row it matches (positions, ids, sort and zone keys). */
+const BYTES_PER_MATCH_ROW = 150;
 const MIN_UNIT_ROWS = 250_000;
 const MAX_UNIT_ROWS = 2_500_000;
 const UNITS_PER_THREAD = 3;
@@ -144,7 +156,16 @@ export async function crossMatch(
   if (how !== "inner" && how !== "left") throw new UsageError(`unknown how "${how}"`);
   const k = positiveInt(options.nNeighbors, "nNeighbors", 1);
   positiveInt(options.unitRows, "unitRows", 1);
-  const sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
+  let sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
+  const memoryBytes = options.memoryBytes;
+  if (
+    memoryBytes !== undefined &&
+    !(Number.isSafeInteger(memoryBytes) && memoryBytes >= MIN_MEMORY_BYTES)
+  ) {
+    throw new UsageError(
+      `memoryBytes must be an integer of at least ${MIN_MEMORY_BYTES} (16 MiB), got ${memoryBytes}`,
+    );
+  }
   if (
     options.threads !== undefined &&
     !(Number.isInteger(options.threads) && options.threads >= 0)
@@ -157,15 +178,23 @@ export async function crossMatch(
   const threads =
     options.threads ??
     (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);
+  // Within a budget, each thread's share holds its unit and its right slice, half each.
+  const budgetRows =
+    memoryBytes === undefined
+      ? Number.POSITIVE_INFINITY
+      : Math.max(1000, Math.floor(memoryBytes / Math.max(1, threads) / 2 / BYTES_PER_MATCH_ROW));
+  sliceRows = Math.min(sliceRows, budgetRows);
   // By default three units per thread, within [MIN_UNIT_ROWS, MAX_UNIT_ROWS]: larger units
   // re-read fewer right rows at their borders, smaller ones bound memory per thread and
   // shorten each thread's first unit, run before its code is optimised (measured best).
-  const unitRows =
+  const unitRows = Math.min(
+    budgetRows,
     options.unitRows ??
-    Math.min(
-      MAX_UNIT_ROWS,
-      Math.max(MIN_UNIT_ROWS, Math.ceil(total / (UNITS_PER_THREAD * Math.max(1, threads)))),
-    );
+      Math.min(
+        MAX_UNIT_ROWS,
+        Math.max(MIN_UNIT_ROWS, Math.ceil(total / (UNITS_PER_THREAD * Math.max(1, threads)))),
+      ),
+  );
   // Units of equal size, as many as a multiple of the threads, so no thread idles at the end.
   let count = Math.max(1, Math.ceil(total / unitRows));
   if (threads > 1 && count > 1) count = Math.ceil(count / threads) * threads;
@@ -204,7 +233,14 @@ export async function crossMatch(
   const catalog = assemble(results, L, R);
   return {
     catalog,
-    dataset: new MatchedDataset(leftSource, rightSource, catalog, radiusArcsec, minRadiusArcsec),
+    dataset: new MatchedDataset(
+      leftSource,
+      rightSource,
+      catalog,
+      radiusArcsec,
+      minRadiusArcsec,
+      memoryBytes,
+    ),
     stats: {
       units: units.length,
       threads: Math.min(threads, units.length),
@@ -293,6 +329,8 @@ export class MatchedDataset {
   readonly radiusArcsec: number;
   /** Pairs closer than this (arcsec) were not matches (0: none excluded). */
   readonly minRadiusArcsec: number;
+  /** Memory budget of `saveToDisk` (bytes): crossMatch's `memoryBytes`, default 512 MiB. */
+  readonly memoryBytes: number;
   private readonly left: Source;
   private readonly right: Source;
   /** Whole-parent views: catalog indices are parent rows, whatever view was matched. */
@@ -306,7 +344,9 @@ export class MatchedDataset {
     catalog: MatchCatalog,
     radiusArcsec: number,
     minRadiusArcsec = 0,
+    memoryBytes = DEFAULT_MEMORY_BYTES,
   ) {
+    this.memoryBytes = memoryBytes;
     this.left = left;
     this.right = right;
     this.leftDs = Dataset.fromSources([left]);
@@ -349,11 +389,18 @@ export class MatchedDataset {
    * are the left's, so rows are partitioned by the left position), the right's prefixed with
    * "right.", `sep_arcsec` (arcsec) and `matched`. A left row without a match (how "left")
    * has matched = false, sep_arcsec and float right columns NaN, other right columns 0 or "".
-   * Reads 4096 rows at a time.
+   *
+   * Streams within `memoryBytes` (default: the match's budget) whatever the output size: rows
+   * are read and written in batches of about an eighth of it (by the bytes of a left plus a
+   * right row, at most 4096 rows), and the writer sorts within another eighth, spilling to
+   * scratch files. One output row larger than that is a MemoryBudgetError.
    */
   async saveToDisk(
     path: string,
-    options: { config?: string; name?: string } & Pick<DatasetWriterOptions, "lock" | "wait"> = {},
+    options: { config?: string; name?: string; memoryBytes?: number } & Pick<
+      DatasetWriterOptions,
+      "lock" | "wait"
+    > = {},
   ): Promise<Manifest> {
     const L = this.left;
     const R = this.right;
@@ -384,37 +431,41 @@ export class MatchedDataset {
       shape: [],
       description: "false for a left row without a right match (how: left)",
     });
+    const budget = new MemoryBudget(options.memoryBytes ?? this.memoryBytes, "--memory");
+    // Two of the writer's standard columns (healpix, _healpix_29) come on top of these.
+    const rowBytes = specs.reduce((s, c) => s + bytesPerRow(c), 16);
+    const batchRows = budget.rowsFor(rowBytes, "the saved match (a left row and a right row)", {
+      fraction: 1 / 8,
+      maxRows: 4096,
+      place: { file: join(L.root, "astropile.json") },
+    });
+    const pieceBytes = Math.floor(budget.bytes / 32);
     const c = this.catalog;
     async function* batches(): AsyncGenerator<ColumnBatch> {
-      const BATCH = 4096;
-      for (let s = 0; s < c.length; s += BATCH) {
-        const part = Array.from({ length: Math.min(BATCH, c.length - s) }, (_, t) => s + t);
-        const lcols = await readByIndex(
-          L,
-          leftNames,
-          part.map((i) => c.left_index[i]!),
-        );
-        const hits = part.filter((i) => c.matched[i] === 1);
-        const rcols = await readByIndex(
-          R,
-          rightNames,
-          hits.map((i) => c.right_index[i]!),
-        );
-        const batch: ColumnBatch = { ...lcols };
-        for (const n of rightNames) {
-          const spec = R.spec(n);
-          const per = R.perRow(n);
-          const full = allocate(spec, part.length);
+      for (let s = 0; s < c.length; s += batchRows) {
+        const n = Math.min(batchRows, c.length - s);
+        const batch: ColumnBatch = emptyRecord();
+        for (const name of leftNames) batch[name] = allocate(L.spec(name), n);
+        await readInto(L, leftNames, batch, n, (t) => c.left_index[s + t]!, pieceBytes);
+        const right: ColumnBatch = emptyRecord();
+        for (const name of rightNames) {
+          const spec = R.spec(name);
+          const full = allocate(spec, n);
           if (spec.dtype === "float32" || spec.dtype === "float64")
             (full as Float64Array).fill(Number.NaN);
-          let h = 0;
-          part.forEach((i, t) => {
-            if (c.matched[i] === 1) copyRow(rcols[n]!, h++ * per, full, t * per, per);
-          });
-          batch[RIGHT_PREFIX + n] = full;
+          right[name] = full;
         }
-        batch.sep_arcsec = Float64Array.from(part, (i) => c.sep_arcsec[i]!);
-        batch.matched = Uint8Array.from(part, (i) => c.matched[i]!);
+        await readInto(
+          R,
+          rightNames,
+          right,
+          n,
+          (t) => (c.matched[s + t] === 1 ? c.right_index[s + t]! : -1),
+          pieceBytes,
+        );
+        for (const name of rightNames) batch[RIGHT_PREFIX + name] = right[name]!;
+        batch.sep_arcsec = c.sep_arcsec.slice(s, s + n);
+        batch.matched = c.matched.slice(s, s + n);
         yield batch;
       }
     }
@@ -429,6 +480,7 @@ export class MatchedDataset {
       name: options.name,
       lock: options.lock,
       wait: options.wait,
+      memoryBytes: Math.max(1, Math.floor(budget.bytes / 8)),
       provenance: {
         ...lp,
         survey: `${lp.survey}+${rp.survey}`,
@@ -438,35 +490,47 @@ export class MatchedDataset {
   }
 }
 
-/** Columns of source rows at dataset positions, in the order given (read file by file). */
-async function readByIndex(
+/**
+ * Reads source rows into `out` (columns allocated for `n` rows): row t of `out` gets dataset row
+ * `position(t)` (none when it is negative). Rows are read file by file: all columns at once when
+ * they take at most `pieceBytes`, else column by column, so besides `out` little is in memory.
+ */
+async function readInto(
   src: Source,
   names: string[],
-  positions: number[],
-): Promise<Record<string, ColumnValues>> {
+  out: ColumnBatch,
+  n: number,
+  position: (t: number) => number,
+  pieceBytes: number,
+): Promise<void> {
   const byFile = new Map<number, { at: number[]; rows: number[] }>();
-  positions.forEach((g, at) => {
+  for (let t = 0; t < n; t++) {
+    const g = position(t);
+    if (g < 0) continue;
     const [f, row] = src.locate(g);
     let e = byFile.get(f);
     if (!e) {
       e = { at: [], rows: [] };
       byFile.set(f, e);
     }
-    e.at.push(at);
+    e.at.push(t);
     e.rows.push(row);
-  });
-  const pieces: Array<{ at: number[]; cols: Record<string, ColumnValues> }> = [];
-  for (const [f, e] of byFile)
-    pieces.push({ at: e.at, cols: await src.readRows(f, names, e.rows) });
-  // Put rows back in the asked order: concatenate pieces, then gather by inverse position.
-  const where = new Int32Array(positions.length);
-  let k = 0;
-  for (const p of pieces) for (const a of p.at) where[a] = k++;
-  const out: Record<string, ColumnValues> = {};
-  for (const n of names) {
-    const per = src.perRow(n);
-    const all = concatValues(pieces.map((p) => p.cols[n]!));
-    out[n] = gatherRows(all, per, where);
   }
-  return out;
+  const rowBytes = names.reduce((sum, name) => sum + bytesPerRow(src.spec(name)), 0);
+  for (const [f, e] of byFile) {
+    // All columns in one read when this file's rows are small next to the batch, else one
+    // column at a time.
+    const groups = e.rows.length * rowBytes <= pieceBytes ? [names] : names.map((name) => [name]);
+    for (const group of groups) {
+      const piece = await src.readRows(f, group, e.rows);
+      for (const name of group) {
+        const per = src.perRow(name);
+        const values = piece[name]!;
+        const dst = out[name]!;
+        e.at.forEach((t, j) => {
+          copyRow(values, j * per, dst, t * per, per);
+        });
+      }
+    }
+  }
 }

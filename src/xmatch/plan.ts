@@ -7,13 +7,16 @@
 // (narrowed to those whose `_healpix_29` range meets the disc, in dense regions) are all a unit
 // needs, whatever the pixel or file borders.
 
+import { join } from "node:path";
 import type { ColumnSpec } from "../core/columns.ts";
-import { UsageError } from "../core/errors.ts";
+import { ManifestMismatchError, UsageError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
 import { PARTITION_ORDER } from "../storage/layout.ts";
 import type { PositionsEntry } from "../storage/manifest.ts";
+import { PartitionFile } from "../storage/partition-file.ts";
+import { PositionsFile } from "../storage/positions.ts";
 
 /** One side of a match as the workers see it: the config's files and where its rows are. */
 export interface SideTable {
@@ -49,6 +52,7 @@ export async function sideTable(
     );
   }
   for (const c of ["object_id", "ra", "dec"]) source.feature(c); // MissingColumnError names it
+  await checkRowCounts(source, side);
   const keyMin = BigInt64Array.from(source.files, (f) => BigInt(f.keyMin));
   const keyMax = BigInt64Array.from(source.files, (f) => BigInt(f.keyMax));
   const table: SideTable = {
@@ -66,6 +70,35 @@ export async function sideTable(
     selection: selection ? shared(selection) : null,
   };
   return { table, source };
+}
+
+/**
+ * Units and slices are sized from the manifest's row counts: they are checked against what the
+ * files hold before any is planned, so a manifest that claims more rows than there are (say
+ * 1e15) is a typed error, never a plan (or an allocation) of that size. With a positions
+ * sidecar, its one open checks the total; without, each file's row count is checked.
+ */
+async function checkRowCounts(source: Source, side: string): Promise<void> {
+  const total = source.starts[source.files.length]!;
+  const entry = source.entry.positions;
+  if (entry) {
+    if (entry.rows !== total)
+      throw new ManifestMismatchError(
+        `${side} dataset: the positions sidecar is listed with ${entry.rows} rows but the config's files with ${total}`,
+        { file: join(source.root, "astropile.json") },
+      );
+    // Opening checks the sidecar's own row count against the manifest's.
+    (await PositionsFile.open(source.root, entry)).close();
+    return;
+  }
+  for (const f of source.files) {
+    const file = await PartitionFile.open(join(source.root, f.path), { expectRows: f.rows });
+    try {
+      file.column("ra"); // checks the file's rows against the manifest's
+    } finally {
+      file.close();
+    }
+  }
 }
 
 function shared(a: Float64Array): Float64Array {

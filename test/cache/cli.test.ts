@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { type TestContext, test } from "node:test";
@@ -121,4 +122,27 @@ test("get, ls, size, pin, check, export/import and clear through the CLI", async
   const badImport = await cli("cache", ...dir, "import", path.join(root, "nope.tar"));
   assert.equal(badImport.code, 1);
   assert.match(badImport.stderr, /nope\.tar/);
+});
+
+test("cache usage errors exit 2 with one line: bad numbers, URLs, sha256, sizes", async (t) => {
+  const cli = startCli(t);
+  const dir = ["--cache-dir", path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "ap-")), "c")];
+  for (const [args, message] of [
+    [["get", "--timeout", "abc", "http://127.0.0.1:9/x"], /--timeout "abc" is not a valid value/],
+    [["get", "--max-age", "0x10", "http://127.0.0.1:9/x"], /--max-age "0x10" is not a valid value/],
+    [["get", "--sha256", "xyz", "http://127.0.0.1:9/x"], /--sha256 must be 64 hex digits/],
+    [["get", "not-a-url"], /"not-a-url" is not an http:\/\/ or https:\/\/ URL/],
+    [["get", "ftp://host/file"], /"ftp:\/\/host\/file" is not an http/],
+    [["verify", "nope"], /"nope" is not an http/],
+    [["pin", "nope"], /"nope" is not an http/],
+    [["--max-bytes", "12Q", "ls"], /--max-bytes "12Q" is not a size/],
+  ] as const) {
+    const r = await cli("cache", ...dir, ...args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  // A URL that is well formed but not cached is a data answer (1), not a usage error.
+  const miss = await cli("cache", ...dir, "pin", "http://127.0.0.1:9/none");
+  assert.equal(miss.code, 1, miss.stderr);
 });

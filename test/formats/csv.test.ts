@@ -9,6 +9,7 @@ import { FormatError, UsageError } from "../../src/core/errors.ts";
 import {
   type CsvRecord,
   CsvTokenizer,
+  MAX_BATCH_FIELDS,
   openCsv,
   type TextTableBatch,
   writeCsv,
@@ -183,4 +184,21 @@ describe("CSV reader", () => {
     );
     assert.equal(readFileSync(late, "utf8").length > 0, true);
   });
+});
+
+test("wide rows end a batch early: a batch holds at most MAX_BATCH_FIELDS values", async () => {
+  const cols = 3000;
+  const rows = 1500;
+  const path = join(dir, "wide.csv");
+  const line = Array.from({ length: cols }, (_, k) => String(k % 10)).join(",");
+  const header = Array.from({ length: cols }, (_, k) => `c${k}`).join(",");
+  writeFileSync(path, `${header}\n${`${line}\n`.repeat(rows)}`);
+  const reader = await openCsv(path, { inferRows: 10 });
+  const sizes: number[] = [];
+  for await (const b of reader.batches(65536)) {
+    sizes.push(b.rows);
+    assert.equal((b.columns.c2999 as BigInt64Array)[b.rows - 1], 9n);
+  }
+  const most = Math.floor(MAX_BATCH_FIELDS / cols);
+  assert.deepEqual(sizes, [most + 1, rows - most - 1]);
 });

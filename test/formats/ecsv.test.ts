@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
-import { FormatError, UsageError } from "../../src/core/errors.ts";
+import { FormatError, MemoryBudgetError, UsageError } from "../../src/core/errors.ts";
 import type { TextTableBatch } from "../../src/formats/csv.ts";
 import { openEcsv, parseEcsvHeader, writeEcsv } from "../../src/formats/ecsv.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -307,4 +307,38 @@ describe("ECSV header YAML", () => {
       );
     }
   });
+});
+
+test("huge array subtypes are refused on open, naming the file and the column, before allocating", async () => {
+  const dir = tempDir("astropile-ecsv-huge-");
+  const head = "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: id, datatype: int64}\n";
+  // More values per row than any field can hold: a FormatError, whatever the budget.
+  const impossible = join(dir, "impossible.ecsv");
+  writeFileSync(
+    impossible,
+    `${head}# - {name: flux, datatype: string, subtype: 'float64[1000000,1000000]'}\nid flux\n1 ""\n`,
+  );
+  await assert.rejects(readAll(impossible), (e: Error) => {
+    assert.ok(e instanceof FormatError, String(e));
+    assert.match(e.message, /declares 1000000000000 values per row/);
+    assert.ok(e.message.includes(impossible) && e.message.includes('column "flux"'), e.message);
+    return true;
+  });
+  // A row that fits a field but not the memory cap: a MemoryBudgetError naming the bytes.
+  const big = join(dir, "big.ecsv");
+  writeFileSync(
+    big,
+    `${head}# - {name: cube, datatype: string, subtype: 'float32[4096,4096]'}\nid cube\n1 ""\n2 ""\n3 ""\n`,
+  );
+  await assert.rejects(openEcsv(big, { maxBytes: 32 * 2 ** 20 }), (e: Error) => {
+    assert.ok(e instanceof MemoryBudgetError, String(e));
+    assert.ok(e.message.includes(big) && e.message.includes('column "cube"'), e.message);
+    assert.match(e.message, /67108864 bytes/);
+    return true;
+  });
+  // Within the cap, batches hold what fits: 80 MiB rows (values and null masks), one a batch.
+  const reader = await openEcsv(big, { maxBytes: 100 * 2 ** 20 });
+  const sizes: number[] = [];
+  for await (const b of reader.batches()) sizes.push(b.rows);
+  assert.deepEqual(sizes, [1, 1, 1]);
 });

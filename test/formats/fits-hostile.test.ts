@@ -1,11 +1,11 @@
 // Hostile FITS input: every malformed file gets a typed error naming the file and the place
 // (HDU, card or byte offset); nothing crashes, hangs or allocates what a header claims.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { FormatError, UsageError } from "../../src/core/errors.ts";
+import { FormatError, MemoryBudgetError } from "../../src/core/errors.ts";
 import { openFits, streamFits } from "../../src/formats/fits.ts";
 import { headerBytes } from "../../src/formats/fits-header.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -65,6 +65,18 @@ function assertNamed(e: Error, path: string, ...parts: (string | RegExp)[]): voi
     if (typeof p === "string") assert.ok(e.message.includes(p), `message has "${p}": ${e.message}`);
     else assert.match(e.message, p);
   }
+}
+
+/** A MemoryBudgetError (exit 1), one line, naming the file and the parts. */
+function assertBudget(e: Error, path: string, ...parts: string[]): void {
+  assert.ok(
+    e instanceof MemoryBudgetError,
+    `expected MemoryBudgetError, got ${e.name}: ${e.message}`,
+  );
+  assert.equal(e.code, "ASTROPILE_MEMORY_BUDGET");
+  assert.ok(!e.message.includes("\n"), "one line");
+  assert.ok(e.message.includes(path), `message names the file: ${e.message}`);
+  for (const p of parts) assert.ok(e.message.includes(p), `message has "${p}": ${e.message}`);
 }
 
 describe("hostile FITS", () => {
@@ -224,11 +236,67 @@ describe("hostile FITS", () => {
     assertNamed(await failure(notGzip), notGzip, "gzip");
   });
 
-  test("memory cap: reading more than maxBytes is a UsageError, not an allocation", async () => {
+  test("memory cap: reading more than maxBytes is a MemoryBudgetError, not an allocation", async () => {
     const fits = await openFits(fixture("images.fits"), { maxBytes: 100 });
     try {
-      await assert.rejects(fits.hdu("f64").readImage(), UsageError);
+      await assert.rejects(fits.hdu("f64").readImage(), MemoryBudgetError);
       assert.equal((await fits.hdu("f64").readImage({ planes: [0, 1] })).data.length, 7);
+    } finally {
+      await fits.close();
+    }
+  });
+
+  test("a header claiming NAXIS1 x NAXIS2 = 1e12 in a file that big (sparse) is refused before allocating", async (t) => {
+    const header = imageExtension(["1000000", "1000000"], "8");
+    const path = file(Buffer.concat([primary, header]));
+    try {
+      // A sparse file of the declared size: the header's claim passes the file-size check.
+      truncateSync(path, primary.length + header.length + 1e12);
+    } catch (err) {
+      t.skip(`cannot make a sparse 1 TB file here: ${(err as Error).message}`);
+      return;
+    }
+    const fits = await openFits(path);
+    try {
+      const err = await fits.hdus[1].readImage().then(
+        () => assert.fail("read 1e12 bytes"),
+        (e: Error) => e,
+      );
+      assertBudget(err, path, "HDU 1", "1000000000000 bytes", "budget of 2147483648 bytes");
+      // Rows of it stay readable in parts.
+      const two = await fits.hdus[1].readImage({ planes: [0, 2] });
+      assert.equal(two.data.length, 2e6);
+    } finally {
+      await fits.close();
+    }
+  });
+
+  test("a TFORM repeat count that decodes past the memory cap is refused, naming the column", async () => {
+    // 4e8 bits per row: 50 MB stored, 400 MB once decoded (one byte a bit).
+    const repeat = 400_000_000;
+    const header = headerBytes([
+      card("XTENSION", "'BINTABLE'"),
+      card("BITPIX", "8"),
+      card("NAXIS", "2"),
+      card("NAXIS1", String(repeat / 8)),
+      card("NAXIS2", "1"),
+      card("PCOUNT", "0"),
+      card("GCOUNT", "1"),
+      card("TFIELDS", "1"),
+      card("TTYPE1", "'bits    '"),
+      card("TFORM1", `'${repeat}X'`),
+    ]);
+    const path = file(Buffer.concat([primary, header]));
+    truncateSync(path, primary.length + header.length + repeat / 8 + 2880);
+    const fits = await openFits(path, { maxBytes: 100 * 2 ** 20 });
+    try {
+      const err = await (async () => {
+        for await (const _ of fits.hdus[1].table().rows()) void _;
+      })().then(
+        () => assert.fail("decoded 4e8 bits"),
+        (e: Error) => e,
+      );
+      assertBudget(err, path, "HDU 1", "columns bits");
     } finally {
       await fits.close();
     }

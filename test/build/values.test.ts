@@ -1,0 +1,240 @@
+// Values that are not physical are rejected per row with the reason in the build report, never
+// stored as something else: a tile whose MAGZERO is 1e308 (which would give all-zero stamps with
+// ivar +inf), a catalog ra of 1e308 (which modulo 360 would become 296). Column names that are
+// also JavaScript object internals (__proto__, constructor, ...) are ordinary names end to end.
+import assert from "node:assert/strict";
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { convertBatch, type OutputColumn } from "../../src/build/catalog.ts";
+import { build, checkSpec, loadSpec } from "../../src/build/index.ts";
+import { openDataset } from "../../src/dataset/index.ts";
+import { builtinSpec, hscSpec } from "../../src/demo/index.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { referenceSkip, runPython } from "../helpers/python.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { hscDir, readCatalogCsv, tinySurveys } from "../synth/fixture.ts";
+import { readAll } from "./helpers.ts";
+
+const STAMP = 12;
+const srcDir = tempDir();
+const scratch = tempDir();
+let hsc: string;
+
+before(async () => {
+  hsc = hscDir(await tinySurveys(srcDir, 0));
+});
+
+/** Rewrites the value of a header card in place, in every HDU (each card keeps 80 characters). */
+function setCard(path: string, keyword: string, value: string): void {
+  const bytes = readFileSync(path);
+  const text = bytes.toString("latin1");
+  const key = `${keyword.padEnd(8)}= `;
+  let found = 0;
+  for (let at = text.indexOf(key); at >= 0; at = text.indexOf(key, at + 1)) {
+    if (at % 80 !== 0) continue;
+    bytes.write(`${key}${value.padStart(20)}`.padEnd(80), at, "latin1");
+    found++;
+  }
+  assert.ok(found > 0, `${keyword} card in ${path}`);
+  writeFileSync(path, bytes);
+}
+
+function catalogCsv(dir: string): string {
+  const name = readdirSync(join(dir, "catalog")).find((f) => f.endsWith(".csv"));
+  assert.ok(name);
+  return join(dir, "catalog", name);
+}
+
+test("a tile with MAGZERO = 1E308: its rows are rejected with the reason; no ivar is +inf", async () => {
+  const dir = join(scratch, "magzero");
+  cpSync(hsc, dir, { recursive: true });
+  const tiles = readdirSync(join(dir, "tiles", "HSC-I"), { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".fits"))
+    .sort();
+  const bad = join(dir, "tiles", "HSC-I", tiles[0]!);
+  setCard(bad, "MAGZERO", "1E308");
+  const out = join(scratch, "magzero-out");
+  const { report } = await build(builtinSpec("hsc", dir, { stampSize: STAMP }), {
+    out,
+    workers: 1,
+  });
+  const rejected = report.rejected.sample.filter((r) => r.reason.includes("MAGZERO"));
+  assert.ok(rejected.length > 0, "the bad tile's rows are rejected");
+  for (const r of rejected) {
+    assert.equal(r.stage, "image");
+    assert.match(
+      r.reason,
+      /^hsc-i tile .*calexp.*: MAGZERO = 1e\+308 is not an AB zeropoint in \(0, 100\)$/,
+    );
+  }
+  assert.ok(
+    Object.keys(report.rejected.byReason).some((k) => /MAGZERO = N is not an AB zeropoint/.test(k)),
+    JSON.stringify(report.rejected.byReason),
+  );
+  const { rows, columns } = await readAll(out, "pdr3_dud", [
+    "image_array",
+    "image_ivar",
+    "image_mask",
+  ]);
+  assert.ok(rows > 0);
+  const ivar = columns.image_ivar as Float32Array;
+  const flux = columns.image_array as Float32Array;
+  for (let i = 0; i < ivar.length; i++) {
+    assert.ok(Number.isFinite(ivar[i]) && Number.isFinite(flux[i]), `pixel ${i}`);
+  }
+});
+
+test("catalog ra: 1e308 is rejected, -10 becomes 350, 360 becomes 0; dec outside [-90, 90] rejected", () => {
+  const outputs: OutputColumn[] = ["ra", "dec"].map((name) => ({
+    spec: { name, dtype: "float64", shape: [] },
+    source: name,
+    required: true,
+  }));
+  const conv = convertBatch(
+    {
+      startRow: 0,
+      rows: 6,
+      columns: {
+        ra: ["1e308", "-10", "360", "-360.5", "12.5", "inf"],
+        dec: ["0", "1", "2", "3", "90.5", "4"],
+      },
+      nulls: {},
+    },
+    outputs,
+    [],
+  );
+  assert.equal(
+    conv.rejected.get(0),
+    "column ra: 1e+308 is not a right ascension in [-360, 360] degrees",
+  );
+  assert.equal(
+    conv.rejected.get(3),
+    "column ra: -360.5 is not a right ascension in [-360, 360] degrees",
+  );
+  assert.match(conv.rejected.get(4) ?? "", /column dec: 90.5 is not a declination/);
+  assert.match(conv.rejected.get(5) ?? "", /column ra: not a finite number/);
+  assert.equal(conv.rejected.size, 4);
+  const ra = conv.columns.ra as Float64Array;
+  assert.equal(ra[1], 350);
+  assert.equal(ra[2], 0);
+});
+
+test("a catalog row with ra = 1e308 is rejected in the build report, not stored at ra 296", async () => {
+  const dir = join(scratch, "ra");
+  cpSync(hsc, dir, { recursive: true });
+  const csv = catalogCsv(dir);
+  const [header, first, ...rest] = readFileSync(csv, "utf8").trimEnd().split("\n");
+  const names = header!.split(",");
+  const cells = first!.split(",");
+  const id = cells[names.indexOf("object_id")];
+  cells[names.indexOf("ra")] = "1e308";
+  writeFileSync(csv, `${[header, cells.join(","), ...rest].join("\n")}\n`);
+  const out = join(scratch, "ra-out");
+  const { report } = await build(builtinSpec("hsc", dir, { stampSize: STAMP }), {
+    out,
+    workers: 1,
+  });
+  const r = report.rejected.sample.find((x) => x.objectId === id);
+  assert.ok(r, "the row is rejected");
+  assert.equal(r.stage, "catalog");
+  assert.equal(r.row, 0);
+  assert.equal(r.reason, "column ra: 1e+308 is not a right ascension in [-360, 360] degrees");
+  const { columns } = await readAll(out, "pdr3_dud", ["object_id"]);
+  assert.ok(!(columns.object_id as BigInt64Array).includes(BigInt(id!)), "not stored");
+});
+
+/** A CSV float: empty is missing (NaN). */
+const num = (text: string) => (text.trim() === "" ? Number.NaN : Number(text));
+
+const ODD = ["__proto__", "constructor", "toString", "hasOwnProperty"] as const;
+
+test("output columns named __proto__, constructor, toString, hasOwnProperty: written, read back by name, in h5py", {
+  skip: referenceSkip(["h5py"]),
+}, async () => {
+  const spec = hscSpec(STAMP);
+  // As a user writes it: a JSON file, parsed by loadSpec.
+  const json = JSON.stringify({ ...spec, root: hsc }).replace(
+    '"columns":{',
+    '"columns":{"__proto__":{"from":"g_cmodel_mag","dtype":"float32"},"constructor":{"from":"r_cmodel_mag","dtype":"float64"},"toString":"i_cmodel_mag","hasOwnProperty":{"from":"tract","dtype":"int32"},',
+  );
+  assert.ok(json.includes('"__proto__"'));
+  const path = join(scratch, "odd.json");
+  writeFileSync(path, json);
+  const loaded = await loadSpec(path);
+  for (const n of ODD) assert.ok(Object.hasOwn(loaded.catalog.columns, n), `spec keeps ${n}`);
+  const out = join(scratch, "odd-out");
+  const { report } = await build(loaded, { out, workers: 1 });
+  assert.equal(report.rejected.count, 0, JSON.stringify(report.rejected.byReason));
+  const manifest = await readManifest(out);
+  const cols = manifest.configs.pdr3_dud!.columns;
+  for (const n of ODD)
+    assert.ok(
+      cols.some((c) => c.name === n),
+      `manifest lists ${n}`,
+    );
+  assert.equal(cols.find((c) => c.name === "constructor")?.dtype, "float64");
+
+  // Read back by name, against the catalog's text values.
+  const { rows, columns } = await readAll(out, "pdr3_dud", ["object_id", ...ODD]);
+  assert.equal(rows, report.rows);
+  const truth = new Map(readCatalogCsv(catalogCsv(hsc)).map((r) => [r.object_id, r]));
+  const ids = columns.object_id as BigInt64Array;
+  const [proto, ctor, , hasOwn] = ODD.map((n) => columns[n] as Float64Array);
+  for (let i = 0; i < rows; i++) {
+    const t = truth.get(String(ids[i]))!;
+    assert.equal(proto![i], Math.fround(num(t.g_cmodel_mag!)));
+    assert.equal(ctor![i], num(t.r_cmodel_mag!));
+    assert.equal(hasOwn![i], Number(t.tract));
+  }
+
+  // The dataset API: examples, selected batches, views.
+  const ds = await openDataset(out);
+  const ex = await ds.get(0);
+  for (const n of ODD) assert.ok(Object.hasOwn(ex, n), `example has ${n}`);
+  assert.equal(typeof ex.constructor, "number");
+  assert.equal(typeof ex.hasOwnProperty, "number");
+  for await (const b of ds.select(["object_id", ...ODD]).batches({ size: 7 })) {
+    for (const n of ODD) assert.ok(Object.hasOwn(b.columns, n), `batch has ${n}`);
+    assert.ok(b.columns[ODD[1]] instanceof Float64Array);
+    break;
+  }
+  const filtered = ds.filter("constructor < 99 and hasOwnProperty >= 0");
+  assert.equal(await filtered.count(), rows);
+
+  // h5py sees the HDF5 datasets under those names.
+  const file = join(out, manifest.files[0]!.path);
+  const names = JSON.parse(
+    runPython(
+      "import h5py, json, sys\nprint(json.dumps(sorted(h5py.File(sys.argv[1], 'r').keys())))",
+      [file],
+    ),
+  ) as string[];
+  for (const n of ODD) assert.ok(names.includes(n), `h5py lists ${n}: ${names.join(", ")}`);
+
+  // A cross-match saved to disk keeps them, on both sides.
+  const { dataset } = await crossMatch(ds, ds, { radiusArcsec: 1, threads: 0 });
+  const saved = await dataset.saveToDisk(join(scratch, "odd-x"));
+  const savedNames = saved.configs[Object.keys(saved.configs)[0]!]!.columns.map((c) => c.name);
+  for (const n of ODD) {
+    assert.ok(savedNames.includes(n), `saved ${n}`);
+    assert.ok(savedNames.includes(`right.${n}`), `saved right.${n}`);
+  }
+  const back = await readAll(join(scratch, "odd-x"), Object.keys(saved.configs)[0]!, [
+    "constructor",
+    "right.constructor",
+  ]);
+  assert.deepEqual(back.columns[ODD[1]], back.columns["right.constructor"]);
+});
+
+test("a spec cannot smuggle a prototype: zod-checked values, own keys only", () => {
+  const spec = JSON.parse(
+    JSON.stringify({ ...hscSpec(STAMP), root: hsc }).replace(
+      '"columns":{',
+      '"columns":{"__proto__":{"from":"g_cmodel_mag","dtype":"complex"},',
+    ),
+  );
+  assert.throws(() => checkSpec(spec, hsc), /catalog\.columns\.__proto__/);
+});

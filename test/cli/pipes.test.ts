@@ -1,0 +1,118 @@
+// The command with its output piped into a reader that leaves early (`astropile ... | head`):
+// a real pipe closed after the first bytes. The command ends quietly with exit 0, no stack.
+// Also: numbers on the command line are decimal only.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { test } from "node:test";
+import { numberOption } from "../../src/cli/format.ts";
+import { isAstroPileError } from "../../src/core/errors.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { skyPoints } from "../helpers/sky-points.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir("astropile-pipes-");
+const DS = join(dir, "ds");
+const ROWS = 3000;
+const points = skyPoints(ROWS, 5, 0.01);
+await writeDataset(
+  DS,
+  [
+    { name: "object_id", dtype: "int64", shape: [] },
+    { name: "ra", dtype: "float64", shape: [] },
+    { name: "dec", dtype: "float64", shape: [] },
+    { name: "flux", dtype: "float32", shape: [8] },
+  ],
+  [
+    {
+      object_id: BigInt64Array.from({ length: ROWS }, (_, i) => BigInt(i)),
+      ra: points.ra,
+      dec: points.dec,
+      flux: new Float32Array(ROWS * 8).fill(1.5),
+    },
+  ],
+  { config: "c", provenance: { survey: "S" } },
+);
+
+/** Runs the command with stdout into a pipe that the reader closes after the first chunk. */
+function runIntoClosedPipe(
+  args: string[],
+): Promise<{ code: number | null; signal: string | null; stderr: string; got: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, cliArgs(...args), {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    let got = 0;
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      stderr += s;
+    });
+    child.stdout.once("data", (b: Buffer) => {
+      got = b.length;
+      child.stdout.destroy(); // the reader is gone: the command's next write meets EPIPE
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stderr, got }));
+  });
+}
+
+test("output piped into a reader that leaves early: exit 0, nothing on stderr", async () => {
+  for (const args of [
+    ["head", DS, "-n", String(ROWS), "--json", "--columns", "object_id,ra,dec,flux"],
+    ["xmatch", DS, DS, "--radius", "3600", "--mode", "all", "--json", "--quiet", "--threads", "0"],
+    ["cone", DS, "--ra", "0", "--dec", "0", "--radius", "648000", "--limit", String(ROWS)],
+  ]) {
+    const r = await runIntoClosedPipe(args);
+    assert.ok(r.got > 0, `${args[0]}: the reader got the first bytes`);
+    assert.equal(r.stderr, "", `${args[0]}: quiet`);
+    assert.equal(r.code, 0, `${args[0]}: exit ${r.code} (${r.signal})`);
+  }
+});
+
+test("the whole output, when read, is the same command's output (valid JSON)", () => {
+  const r = spawnSync(
+    process.execPath,
+    cliArgs("xmatch", DS, DS, "--radius", "1", "--json", "--quiet", "--threads", "0"),
+    { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 28 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const body = JSON.parse(r.stdout) as { rows: number; pairs: Array<{ sep_arcsec: number }> };
+  assert.equal(body.pairs.length, body.rows);
+  assert.ok(body.rows >= ROWS);
+});
+
+test("number options are decimal numbers only: no hex, blanks, Infinity or a bare exponent", () => {
+  for (const good of ["16", "-0.5", ".5", "1e-6", "2E3", "+3"])
+    assert.equal(numberOption(good, "--x"), Number(good), good);
+  for (const bad of [
+    "0x10",
+    "0b11",
+    "0o7",
+    "1e",
+    "",
+    "  ",
+    " 1",
+    "Infinity",
+    "-Infinity",
+    "NaN",
+    "1_000",
+    "1e999",
+  ]) {
+    assert.throws(
+      () => numberOption(bad, "--radius"),
+      (e: Error) =>
+        isAstroPileError(e, "ASTROPILE_USAGE") &&
+        (e as Error & { exitCode?: number }).exitCode === 2 &&
+        e.message.includes(`--radius ${JSON.stringify(bad)}`),
+      JSON.stringify(bad),
+    );
+  }
+  const r = spawnSync(process.execPath, cliArgs("xmatch", DS, DS, "--radius", "0x10"), {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, 'astropile: --radius "0x10" is not a valid value\n');
+});
