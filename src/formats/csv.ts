@@ -10,7 +10,6 @@
 // By default the whole file is scanned once to infer the types (memory stays bounded), then
 // read again in batches; `inferRows` limits the scan, and a later value that does not fit the
 // inferred type is a FormatError naming its line.
-import { createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { discardFile, publishFile } from "../core/atomic-file.ts";
 import {
@@ -22,6 +21,7 @@ import {
 } from "../core/columns.ts";
 import { FormatError, UsageError, WriteError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
+import { textChunks } from "./text.ts";
 
 /** Rows of a text table: columns ready for the storage writer, plus null masks. */
 export interface TextTableBatch {
@@ -220,28 +220,23 @@ export class CsvTokenizer {
   }
 }
 
-/** Reads a text file in records, `chunkSize` characters at a time. */
+/** Reads a text file (plain or gzip) in records, about 1 MiB of text at a time. */
 export async function* readRecords(
   path: string,
   options: TokenizerOptions,
   start = 0,
 ): AsyncGenerator<CsvRecord[]> {
   const tokenizer = new CsvTokenizer(options);
-  const stream = createReadStream(path, { encoding: "utf8", start, highWaterMark: 1 << 20 });
   let first = start === 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const out: CsvRecord[] = [];
-      tokenizer.push(first && chunk.charCodeAt(0) === 0xfeff ? chunk.slice(1) : chunk, out);
-      first = false;
-      if (out.length) yield out;
-    }
+  for await (const chunk of textChunks(path, { start })) {
     const out: CsvRecord[] = [];
-    tokenizer.end(out);
+    tokenizer.push(first && chunk.charCodeAt(0) === 0xfeff ? chunk.slice(1) : chunk, out);
+    first = false;
     if (out.length) yield out;
-  } finally {
-    stream.destroy();
   }
+  const out: CsvRecord[] = [];
+  tokenizer.end(out);
+  if (out.length) yield out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@
 // strings included, so the writer cannot tell an empty string from a null: both are written
 // as "". Not supported (refused with a FormatError): variable-length subtypes ('int64[null]'),
 // 'json' object columns, complex and float128 columns, mixin columns (SkyCoord, Time, ...).
-import { createReadStream } from "node:fs";
 import { checkAllocation, sizeProduct } from "../core/budget.ts";
 import {
   batchRows,
@@ -35,6 +34,7 @@ import {
   TextTableFile,
 } from "./csv.ts";
 import { type EcsvMetaValue, parseHeaderYaml, stringifyHeaderYaml } from "./ecsv-yaml.ts";
+import { textChunks } from "./text.ts";
 
 export interface EcsvColumn {
   name: string;
@@ -63,12 +63,12 @@ const MAX_HEADER_CHARS = 4 * 1024 * 1024;
 
 /** Reads the '#' lines at the top of the file (bounded), and the line number after them. */
 async function readHeaderLines(path: string): Promise<{ lines: string[]; dataLine: number }> {
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 64 * 1024 });
   const lines: string[] = [];
   let rest = "";
   let total = 0;
+  const chunks = textChunks(path, { chunkBytes: 64 * 1024 });
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
+    for await (const chunk of chunks) {
       rest += chunk;
       total += chunk.length;
       let nl = rest.indexOf("\n");
@@ -92,7 +92,7 @@ async function readHeaderLines(path: string): Promise<{ lines: string[]; dataLin
     if (rest.startsWith("#")) lines.push(rest);
     return { lines, dataLine: lines.length + 1 };
   } finally {
-    stream.destroy();
+    await chunks.return(undefined);
   }
 }
 

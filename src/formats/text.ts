@@ -1,0 +1,75 @@
+// Text files read as UTF-8 chunks, plain or gzip-compressed (told by the magic bytes, not the
+// name: `catalog.csv.gz` and a gzip file named `.csv` both decompress), streamed so memory
+// stays bounded whatever the file size. CSV and ECSV readers take their text from here.
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { StringDecoder } from "node:string_decoder";
+import { createGunzip } from "node:zlib";
+import { FormatError } from "../core/errors.ts";
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/** True when the file starts with the gzip magic bytes. */
+export async function isGzipFile(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The file's text from (decompressed) byte `start`, in chunks of about `chunkBytes`. A gzip
+ * stream that is damaged or cut short is a FormatError naming the file and how far it got.
+ */
+export async function* textChunks(
+  path: string,
+  options: { start?: number; chunkBytes?: number } = {},
+): AsyncGenerator<string> {
+  const start = options.start ?? 0;
+  const highWaterMark = options.chunkBytes ?? 1 << 20;
+  if (!(await isGzipFile(path))) {
+    const stream = createReadStream(path, { encoding: "utf8", start, highWaterMark });
+    try {
+      yield* stream as AsyncIterable<string>;
+    } finally {
+      stream.destroy();
+    }
+    return;
+  }
+  const input = createReadStream(path, { highWaterMark });
+  const gunzip = createGunzip({ chunkSize: highWaterMark });
+  input.on("error", (e) => gunzip.destroy(e));
+  input.pipe(gunzip);
+  const decoder = new StringDecoder("utf8");
+  let skip = start;
+  let done = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      done += chunk.length;
+      let bytes = chunk;
+      if (skip > 0) {
+        const cut = Math.min(skip, bytes.length);
+        bytes = bytes.subarray(cut);
+        skip -= cut;
+        if (bytes.length === 0) continue;
+      }
+      const text = decoder.write(bytes);
+      if (text) yield text;
+    }
+    const tail = decoder.end();
+    if (tail) yield tail;
+  } catch (e) {
+    throw new FormatError(
+      `gzip stream cannot be decompressed: ${(e as Error).message}`,
+      { file: path, detail: `after ${done} decompressed bytes` },
+      { cause: e },
+    );
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}
