@@ -21,9 +21,11 @@ import {
 import {
   compressionOf,
   type Dataset,
+  FILTER_NAMES,
   guard,
   type H5File,
   h5wasm,
+  hdf5Reason,
   openHdf5,
   storedType,
 } from "./hdf5.ts";
@@ -32,6 +34,8 @@ export interface ColumnInfo extends ColumnSpec {
   /** Storage details as found in the file. */
   chunks: number[] | null;
   compression: string;
+  /** Every HDF5 filter of the column, in pipeline order (e.g. ["fletcher32"], ["shuffle", "gzip"]). */
+  filters: string[];
   /** HDF5 type as stored, e.g. "float64 big-endian". */
   storedAs: string;
   attrs: Record<string, unknown>;
@@ -256,9 +260,24 @@ export class PartitionFile {
       this.handles.set(info.name, dataset);
     }
     const ds = dataset;
-    const raw = guard(place, "cannot read", CorruptFileError, () => ds.slice([[start, end]]));
+    let raw: unknown;
+    try {
+      raw = ds.slice([[start, end]]);
+    } catch (err) {
+      throw new CorruptFileError(damaged(info, hdf5Reason(err)), place, { cause: err });
+    }
     return normalise(info, raw, place);
   }
+}
+
+/** Why a read failed, in words: a filter failing on read means the stored bytes changed. */
+function damaged(info: ColumnInfo, reason: string): string {
+  if (!/filter returned failure|pipeline read failed/i.test(reason))
+    return `cannot read: ${reason}`;
+  const checks = info.filters.filter((f) => f === "fletcher32" || f === "gzip");
+  return checks.length > 0
+    ? `stored bytes are damaged: the ${checks.join(" and ")} check failed on read (${reason})`
+    : `cannot read: ${reason}`;
 }
 
 function bytesOf(dtype: Dtype): number {
@@ -281,6 +300,7 @@ function describe(name: string, dataset: Dataset): ColumnInfo {
   const attrs = readAttrs(dataset);
   const type = storedType(meta, Object.keys(attrs));
   const shape = meta.shape ?? [];
+  const filters = dataset.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
   return {
     name,
     dtype: type.dtype as Dtype,
@@ -289,7 +309,8 @@ function describe(name: string, dataset: Dataset): ColumnInfo {
     unit: typeof attrs.unit === "string" ? attrs.unit : undefined,
     description: typeof attrs.description === "string" ? attrs.description : undefined,
     chunks: meta.chunks,
-    compression: compressionOf(dataset),
+    compression: compressionOf(filters),
+    filters,
     storedAs: type.describe,
     attrs,
     // A scalar dataset (shape []) is one value, not a column of rows.
