@@ -7,6 +7,7 @@ import { join, posix } from "node:path";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 import { SchemaError } from "../core/errors.ts";
 import type { ExternalSorter } from "./external-sort.ts";
+import { FILE_LIST_ATTRIBUTE } from "./identity.ts";
 import type { IdIndexEntry } from "./manifest.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
@@ -77,11 +78,15 @@ export function idKeyOf(spec: ColumnSpec, id: string | number | bigint): bigint 
   return BigInt.asIntN(64, big);
 }
 
-/** Drains the sorter into the index file; returns its manifest entry. */
+/**
+ * Drains the sorter into the index file; returns its manifest entry. `fileList` is the identity of
+ * the file list its file ordinals refer to (see identity.ts).
+ */
 export async function writeIdIndex(
   root: string,
   config: string,
   ids: ExternalSorter,
+  fileList: string,
   blockRows = FENCE_ROWS,
 ): Promise<IdIndexEntry> {
   const rel = posix.join(config, ID_INDEX_NAME);
@@ -103,7 +108,7 @@ export async function writeIdIndex(
     await writer.abort();
     throw err;
   }
-  const written = await writer.close();
+  const written = await writer.close({ attrs: { [FILE_LIST_ATTRIBUTE]: fileList } });
   return {
     path: rel,
     rows,
@@ -111,6 +116,7 @@ export async function writeIdIndex(
     sha256: written.sha256,
     blockRows,
     fence,
+    fileList,
   };
 }
 

@@ -49,7 +49,21 @@ export const FileEntrySchema = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * The file's identity, also stored in the file (root attribute `astropile_identity`) and
+   * compared on open. Absent in datasets written before it existed (`astropile index --force`).
+   */
+  identity: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
+
+/** Identity of the ordered file list a sidecar was built from (see identity.ts). */
+const fileListField = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .optional();
 
 export const IdIndexSchema = z.object({
   path: FileEntrySchema.shape.path,
@@ -59,6 +73,8 @@ export const IdIndexSchema = z.object({
   /** Rows per index block; `fence[i]` is the first id key of block i. */
   blockRows: z.number().int().positive(),
   fence: z.array(decimalInt64),
+  /** The config's file list (ordinals in the index refer to it); absent in older datasets. */
+  fileList: fileListField,
 });
 
 /** The positions sidecar: ra, dec, object_id of every row of a config, in row order. */
@@ -67,6 +83,8 @@ export const PositionsSchema = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The config's file list (its row order is theirs); absent in older datasets. */
+  fileList: fileListField,
 });
 
 export const ConfigEntrySchema = z.object({

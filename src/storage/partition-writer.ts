@@ -31,6 +31,7 @@ import {
   hdf5Ready,
 } from "./hdf5.ts";
 import { clearObjectTimes } from "./hdf5-times.ts";
+import { ContentDigest } from "./identity.ts";
 
 export type Compression = "none" | "gzip" | "lzf";
 
@@ -55,7 +56,7 @@ export interface WriterOptions {
 }
 
 export interface CloseOptions {
-  /** Root attributes written last (values that depend on every row). */
+  /** Root attributes written last (e.g. the file's identity, which depends on every row). */
   attrs?: Record<string, string>;
 }
 
@@ -119,6 +120,7 @@ export class PartitionWriter {
   private bufferedRows = 0;
   /** Rows written per block (see WRITE_BUFFER_BYTES). */
   private readonly blockRows: number;
+  private readonly digest: ContentDigest;
   private state: "open" | "closed" | "aborted" = "open";
 
   private readonly durable: boolean;
@@ -136,6 +138,7 @@ export class PartitionWriter {
     this.reproducible = options.reproducible ?? this.durable;
     const rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
     this.blockRows = Math.max(1, Math.floor(WRITE_BUFFER_BYTES / Math.max(1, rowBytes)));
+    this.digest = new ContentDigest(specs);
     this.tempPath = tempPath;
     this.specs = specs;
     this.file = file;
@@ -232,6 +235,7 @@ export class PartitionWriter {
       checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
     for (const spec of this.specs) {
       const values = batch[spec.name];
+      this.digest.update(spec.name, values);
       const pending = this.pendingStrings.get(spec.name);
       if (pending) pending.push(values as string[]);
       else this.buffered.get(spec.name)!.push(values);
@@ -260,6 +264,14 @@ export class PartitionWriter {
     }
     this.rowCount += n;
     this.bufferedRows -= n;
+  }
+
+  /**
+   * One line per column (name, dtype, shape, string length, SHA-256 of the values appended so
+   * far), for the file's identity (see identity.ts).
+   */
+  contentLines(): string[] {
+    return this.digest.lines();
   }
 
   /** Finishes the file: writes pending columns, closes, fsyncs, renames into place. */

@@ -13,6 +13,7 @@ import {
 } from "../core/columns.ts";
 import { ManifestError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
 import { idKeyFunction } from "./id-index.ts";
+import { FILE_LIST_ATTRIBUTE, fileListIdentity } from "./identity.ts";
 import {
   type FileEntry,
   type Manifest,
@@ -121,15 +122,22 @@ export class PositionsWriter {
     }
   }
 
-  async close(): Promise<PositionsEntry> {
+  /** Finishes the sidecar of the file list whose identity is `fileList` (see identity.ts). */
+  async close(fileList: string): Promise<PositionsEntry> {
     try {
       this.drain(true);
     } catch (err) {
       await this.writer.abort();
       throw err;
     }
-    const written = await this.writer.close();
-    return { path: this.rel, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
+    const written = await this.writer.close({ attrs: { [FILE_LIST_ATTRIBUTE]: fileList } });
+    return {
+      path: this.rel,
+      rows: written.rows,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      fileList,
+    };
   }
 
   async abort(): Promise<void> {
@@ -137,12 +145,13 @@ export class PositionsWriter {
   }
 }
 
-/** Writes the sidecar from batches already in the config's row order. */
+/** Writes the sidecar from batches already in the config's row order (of file list `fileList`). */
 export async function writePositions(
   root: string,
   config: string,
   rows: AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>,
   objectIdSpec: ColumnSpec,
+  fileList: string,
   options?: PositionsOptions,
 ): Promise<PositionsEntry> {
   const writer = await PositionsWriter.create(root, config, objectIdSpec, options);
@@ -152,7 +161,7 @@ export async function writePositions(
     await writer.abort();
     throw err;
   }
-  return writer.close();
+  return writer.close(fileList);
 }
 
 /** Rows [start, end) of an HDF5 file that has ra, dec and object_id columns. */
@@ -174,6 +183,8 @@ export async function copyPositions(
   config: string,
   objectIdSpec: ColumnSpec,
   pieces: Iterable<PositionsPiece>,
+  /** Identity of the file list whose rows the pieces are (see identity.ts). */
+  fileList: string,
 ): Promise<PositionsEntry> {
   const writer = await PositionsWriter.create(root, config, objectIdSpec);
   let file: PartitionFile | null = null;
@@ -194,7 +205,7 @@ export async function copyPositions(
   } finally {
     file?.close();
   }
-  return writer.close();
+  return writer.close(fileList);
 }
 
 /** The object_id column of a config as the manifest describes it. */
@@ -223,11 +234,15 @@ export async function buildPositions(root: string, config: string): Promise<Posi
     config,
     objectIdSpecOf(manifest, config, manifestPath),
     files.map((f) => ({ path: join(root, f.path), fileRows: f.rows, start: 0, end: f.rows })),
+    fileListIdentity(config, files),
   );
   // Re-read: record the sidecar only if the config's files did not change meanwhile.
   const now = await readManifest(root);
   const sameFiles = (a: FileEntry[], b: FileEntry[]) =>
-    a.length === b.length && a.every((f, i) => f.path === b[i].path && f.sha256 === b[i].sha256);
+    a.length === b.length &&
+    a.every(
+      (f, i) => f.path === b[i].path && f.sha256 === b[i].sha256 && f.identity === b[i].identity,
+    );
   if (
     !now.configs[config] ||
     !sameFiles(

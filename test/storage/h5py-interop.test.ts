@@ -7,6 +7,7 @@ import { test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { POSITIONS_NAME } from "../../src/storage/positions.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
@@ -58,6 +59,15 @@ with h5py.File(sys.argv[1], "r") as f:
             vals = [float(x) for x in v.ravel()]
         out[k] = {"dtype": str(d.dtype), "shape": list(d.shape), "chunks": list(d.chunks) if d.chunks else None,
                   "compression": d.compression, "fletcher32": d.fletcher32, "attrs": {a: (d.attrs[a].decode() if isinstance(d.attrs[a], bytes) else str(d.attrs[a])) for a in d.attrs}, "values": vals}
+print(json.dumps(out))
+`;
+
+const ROOT_ATTRS = `
+import sys, json, h5py
+out = []
+for path in sys.argv[1:]:
+    with h5py.File(path, "r") as f:
+        out.append({a: (f.attrs[a].decode() if isinstance(f.attrs[a], bytes) else str(f.attrs[a])) for a in f.attrs})
 print(json.dumps(out))
 `;
 
@@ -180,6 +190,13 @@ test("h5py reads the positions sidecar: the dataset's ra, dec, object_id in row 
   }
   ds.close();
   assert.deepEqual(Object.keys(got).sort(), ["dec", "object_id", "ra"]);
+  // The identities are plain string attributes h5py reads as they are.
+  const manifest = await readManifest(root);
+  const attrs = JSON.parse(
+    runPython(ROOT_ATTRS, [join(root, "main", POSITIONS_NAME), join(root, manifest.files[0].path)]),
+  ) as Array<Record<string, string>>;
+  assert.equal(attrs[0].astropile_file_list, manifest.configs.main.positions?.fileList);
+  assert.equal(attrs[1].astropile_identity, manifest.files[0].identity);
   assert.equal(got.ra.dtype, "float64");
   assert.equal(got.object_id.dtype, "|S13");
   for (const name of ["ra", "dec", "object_id"] as const) {

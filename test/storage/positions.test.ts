@@ -305,7 +305,9 @@ test("the same rows give the same bytes however they are batched", async () => {
     ["even", () => 1000],
     ["ragged", () => 1 + Math.floor(rand() * 90_000)],
   ] as const) {
-    entries.push(await writePositions(join(dir, `batched-${name}`), "c", cut(sizes), idSpec));
+    entries.push(
+      await writePositions(join(dir, `batched-${name}`), "c", cut(sizes), idSpec, "0".repeat(64)),
+    );
   }
   assert.equal(entries[0].rows, n);
   assert.deepEqual(entries[1], entries[0]);

@@ -1,0 +1,116 @@
+// Identities that tie files to their manifest entries, so a reader notices a file that is not the
+// one the manifest names without hashing the file.
+//
+// - A partition file's identity is a SHA-256 over what the manifest says about it (config, pixel,
+//   `_healpix_29` range, rows) and over each column (name, dtype, shape, string length, and a
+//   SHA-256 of the values as the writer received them). It is stored in the file (root attribute
+//   `astropile_identity`) and in its manifest entry (`identity`). Derived from the content, never
+//   from a clock or a path: the same rows give the same identity, and a file renamed into the
+//   layout (the build runner's assembly) keeps it.
+// - A sidecar (positions, object_id index) describes rows of the config's files in manifest order,
+//   so it carries the identity of that ordered list: a SHA-256 over each file's identity, sha256
+//   and row count, in order (root attribute `astropile_file_list`, and `fileList` in its manifest
+//   entry). A reordered, replaced or resized file list gives another list identity.
+import { createHash, type Hash } from "node:crypto";
+import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
+
+/** Root attribute of a partition file holding its identity. */
+export const IDENTITY_ATTRIBUTE = "astropile_identity";
+/** Root attribute of a sidecar holding the identity of the file list it was built from. */
+export const FILE_LIST_ATTRIBUTE = "astropile_file_list";
+
+/** Hex SHA-256: what identities look like. */
+export const IDENTITY_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * SHA-256 of each column's values as appended, independent of how the rows were batched: numbers
+ * as their little-endian bytes (the bytes of the typed array, as the file stores them), strings as
+ * `<UTF-16 length>:<text>` one after the other (unambiguous, so no two columns collide).
+ */
+export class ContentDigest {
+  private readonly hashes = new Map<string, Hash>();
+
+  constructor(private readonly specs: readonly ColumnSpec[]) {
+    for (const spec of specs) this.hashes.set(spec.name, createHash("sha256"));
+  }
+
+  update(name: string, values: ColumnValues): void {
+    const hash = this.hashes.get(name);
+    if (!hash) return;
+    if (Array.isArray(values)) {
+      let text = "";
+      for (const s of values) {
+        text += `${s.length}:${s}`;
+        if (text.length > 1 << 20) {
+          hash.update(text, "utf8");
+          text = "";
+        }
+      }
+      if (text) hash.update(text, "utf8");
+    } else {
+      hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    }
+  }
+
+  /** One line per column: name, dtype, shape, string length and the values' SHA-256. */
+  lines(): string[] {
+    return this.specs.map((spec) => {
+      // A copy: the digest can be taken again after more rows.
+      const hex = this.hashes.get(spec.name)!.copy().digest("hex");
+      return `column=${spec.name};${spec.dtype};${spec.shape.join("x")};${spec.stringLength ?? ""};${hex}`;
+    });
+  }
+}
+
+export interface IdentityParts {
+  config: string;
+  pixel: number;
+  keyMin: bigint | string;
+  keyMax: bigint | string;
+  rows: number;
+  /** The file's column lines (ContentDigest.lines()). */
+  columns: string[];
+}
+
+/** The identity of a partition file with this content and manifest entry. */
+export function fileIdentity(parts: IdentityParts): string {
+  const text = [
+    "astropile-file-identity/1",
+    `config=${parts.config}`,
+    `pixel=${parts.pixel}`,
+    `keys=${parts.keyMin}..${parts.keyMax}`,
+    `rows=${parts.rows}`,
+    ...parts.columns,
+  ].join("\n");
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/**
+ * The identity given to a file written before identities existed, once `astropile index --force`
+ * has checked it against its manifest entry (sha256 included): derived from that entry.
+ */
+export function stampedIdentity(entry: {
+  config: string;
+  pixel: number;
+  keyMin: string;
+  keyMax: string;
+  rows: number;
+  sha256: string;
+}): string {
+  return fileIdentity({ ...entry, columns: [`sha256-before-stamp=${entry.sha256}`] });
+}
+
+/** What a file list identity is computed from: each file in manifest order. */
+export interface ListedFile {
+  identity?: string;
+  sha256: string;
+  rows: number;
+}
+
+/** The identity of a config's ordered file list (what its sidecars were built from). */
+export function fileListIdentity(config: string, files: readonly ListedFile[]): string {
+  const hash = createHash("sha256");
+  hash.update(`astropile-file-list/1\nconfig=${config}\nfiles=${files.length}\n`, "utf8");
+  for (const f of files) hash.update(`${f.identity ?? "-"} ${f.sha256} ${f.rows}\n`, "utf8");
+  return hash.digest("hex");
+}
