@@ -14,6 +14,7 @@ import {
 import { ManifestError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
 import { idKeyFunction } from "./id-index.ts";
 import { FILE_LIST_ATTRIBUTE, fileListIdentity } from "./identity.ts";
+import { sidecarExpectation } from "./integrity.ts";
 import {
   type FileEntry,
   type Manifest,
@@ -263,9 +264,20 @@ export async function buildPositions(root: string, config: string): Promise<Posi
 export class PositionsFile {
   private constructor(private readonly file: PartitionFile) {}
 
-  /** Opens and checks the sidecar: its columns and their row count against the manifest entry. */
-  static async open(root: string, entry: PositionsEntry): Promise<PositionsFile> {
-    const file = await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows });
+  /**
+   * Opens and checks the sidecar against the manifest entry: size, row count, columns, and the
+   * file list it was built from, which must be `fileList`, the identity of the config's file list
+   * in the manifest now (see identity.ts; without it only the entry's own record is compared).
+   */
+  static async open(
+    root: string,
+    entry: PositionsEntry,
+    fileList?: string,
+  ): Promise<PositionsFile> {
+    const file = await PartitionFile.open(join(root, entry.path), {
+      expectRows: entry.rows,
+      expect: sidecarExpectation(root, "positions sidecar", entry, fileList),
+    });
     try {
       for (const name of ["ra", "dec", "object_id"]) {
         // Describing a column checks its rows against entry.rows.

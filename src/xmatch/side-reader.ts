@@ -20,8 +20,17 @@ export class SideReader {
     private readonly sidecar: PositionsFile | null,
   ) {}
 
+  /**
+   * Opens the side's sidecar, which must have been built from the manifest's current file list:
+   * one built from another list (files reordered or replaced since) is refused with a
+   * ManifestMismatchError saying to run `astropile index DIR --force`, never read (its rows would
+   * pair with the wrong objects) and never silently replaced by the partition files (on a large
+   * dataset that would turn one sequential read into hours of reading, and hide the damage).
+   */
   static async open(table: SideTable): Promise<SideReader> {
-    const sidecar = table.positions ? await PositionsFile.open(table.root, table.positions) : null;
+    const sidecar = table.positions
+      ? await PositionsFile.open(table.root, table.positions, table.fileList)
+      : null;
     return new SideReader(table, sidecar);
   }
 
@@ -115,8 +124,16 @@ export class SideReader {
       this.open.delete(f);
     } else {
       const t = this.table;
+      const rows = t.starts[f + 1]! - t.starts[f]!;
+      // Checked against the manifest entry, as the dataset layer opens files.
       file = await PartitionFile.open(join(t.root, t.paths[f]!), {
-        expectRows: t.starts[f + 1]! - t.starts[f]!,
+        expectRows: rows,
+        expect: {
+          bytes: t.bytes[f]!,
+          identity: t.identity[f]!,
+          columns: t.columns,
+          keyRange: rows > 0 ? { min: t.keyMin[f]!, max: t.keyMax[f]! } : undefined,
+        },
       });
       if (this.open.size >= OPEN_FILES) {
         const [oldest, old] = this.open.entries().next().value as [number, PartitionFile];

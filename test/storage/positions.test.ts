@@ -25,7 +25,7 @@ import {
   type ColumnValues,
   concatValues,
 } from "../../src/core/columns.ts";
-import { CorruptFileError, ManifestMismatchError } from "../../src/core/errors.ts";
+import { ManifestMismatchError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeCsv } from "../../src/formats/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
@@ -365,7 +365,10 @@ describe("damaged sidecars are reported naming the file", () => {
     assertNamed(await verifyDataset(root), path, /positions file has 3000 bytes/);
     await assert.rejects(
       PositionsFile.open(root, entry),
-      (e: Error) => e instanceof CorruptFileError && (e as CorruptFileError).file === path,
+      (e: Error) =>
+        e instanceof ManifestMismatchError &&
+        e.file === path &&
+        /has 3000 bytes but the manifest says/.test(e.message),
     );
   });
 
