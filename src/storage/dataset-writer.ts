@@ -23,7 +23,13 @@ import { ang2pix } from "../sky/index.ts";
 import { writeCard } from "./card.ts";
 import { ExternalSorter } from "./external-sort.ts";
 import { ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "./id-index.ts";
-import { fileIdentity, fileListIdentity, IDENTITY_ATTRIBUTE } from "./identity.ts";
+import {
+  CONTENT_ATTRIBUTE,
+  contentDigest,
+  fileIdentity,
+  fileListIdentity,
+  IDENTITY_ATTRIBUTE,
+} from "./identity.ts";
 import { isSafeConfigName, KEY_ORDER, PARTITION_SHIFT, partitionPath, pixelDir } from "./layout.ts";
 import {
   type ColumnEntry,
@@ -402,15 +408,18 @@ class PartitionFiles {
     if (!this.writer) return;
     // The identity goes into the file and its manifest entry (see identity.ts); it depends on
     // the content only, not on the path the file gets once its pixel is complete.
+    const content = contentDigest(this.writer.contentLines());
     const identity = fileIdentity({
       config: this.config,
       pixel: this.pixel,
       keyMin: this.keyMin,
       keyMax: this.keyMax,
       rows: this.writer.rows,
-      columns: this.writer.contentLines(),
+      content,
     });
-    const written = await this.writer.close({ attrs: { [IDENTITY_ATTRIBUTE]: identity } });
+    const written = await this.writer.close({
+      attrs: { [IDENTITY_ATTRIBUTE]: identity, [CONTENT_ATTRIBUTE]: content },
+    });
     this.pixelFiles.push({
       pending: written.path,
       rows: written.rows,

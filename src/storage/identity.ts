@@ -1,12 +1,16 @@
 // Identities that tie files to their manifest entries, so a reader notices a file that is not the
 // one the manifest names without hashing the file.
 //
-// - A partition file's identity is a SHA-256 over what the manifest says about it (config, pixel,
-//   `_healpix_29` range, rows) and over each column (name, dtype, shape, string length, and a
-//   SHA-256 of the values as the writer received them). It is stored in the file (root attribute
-//   `astropile_identity`) and in its manifest entry (`identity`). Derived from the content, never
-//   from a clock or a path: the same rows give the same identity, and a file renamed into the
-//   layout (the build runner's assembly) keeps it.
+// - A partition file's content digest is a SHA-256 over each column (name, dtype, shape, string
+//   length, and a SHA-256 of the values as the writer received them), stored as the root
+//   attribute `astropile_content`. Its identity is a SHA-256 over what the manifest says about it
+//   (config, pixel, `_healpix_29` range as the writer saw it in the rows, rows) and that content
+//   digest, stored as the root attribute `astropile_identity` and in its manifest entry
+//   (`identity`). A reader recomputes the identity from the manifest entry and the file's content
+//   digest (two small attributes, no data read): a file that is not the one the entry names, or
+//   an entry whose pixel, key range or rows were changed, gives another identity. Derived from
+//   the content, never from a clock or a path: the same rows give the same identity (and bytes),
+//   and a file renamed into the layout (the build runner's assembly) keeps it.
 // - A sidecar (positions, object_id index) describes rows of the config's files in manifest order,
 //   so it carries the identity of that ordered list: a SHA-256 over each file's identity, sha256
 //   and row count, in order (root attribute `astropile_file_list`, and `fileList` in its manifest
@@ -16,6 +20,8 @@ import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 
 /** Root attribute of a partition file holding its identity. */
 export const IDENTITY_ATTRIBUTE = "astropile_identity";
+/** Root attribute of a partition file holding its content digest (see contentDigest). */
+export const CONTENT_ATTRIBUTE = "astropile_content";
 /** Root attribute of a sidecar holding the identity of the file list it was built from. */
 export const FILE_LIST_ATTRIBUTE = "astropile_file_list";
 
@@ -62,17 +68,25 @@ export class ContentDigest {
   }
 }
 
+/** The content digest of a file from its column lines (ContentDigest.lines()). */
+export function contentDigest(columns: readonly string[]): string {
+  return createHash("sha256")
+    .update(["astropile-file-content/1", ...columns].join("\n"), "utf8")
+    .digest("hex");
+}
+
+/** What a file's identity commits to: its manifest entry's fields and its content digest. */
 export interface IdentityParts {
   config: string;
   pixel: number;
   keyMin: bigint | string;
   keyMax: bigint | string;
   rows: number;
-  /** The file's column lines (ContentDigest.lines()). */
-  columns: string[];
+  /** contentDigest() of the file's columns (or, for a stamped file, its former SHA-256). */
+  content: string;
 }
 
-/** The identity of a partition file with this content and manifest entry. */
+/** The identity of a partition file with this manifest entry and content. */
 export function fileIdentity(parts: IdentityParts): string {
   const text = [
     "astropile-file-identity/1",
@@ -80,24 +94,9 @@ export function fileIdentity(parts: IdentityParts): string {
     `pixel=${parts.pixel}`,
     `keys=${parts.keyMin}..${parts.keyMax}`,
     `rows=${parts.rows}`,
-    ...parts.columns,
+    `content=${parts.content}`,
   ].join("\n");
   return createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-/**
- * The identity given to a file written before identities existed, once `astropile index --force`
- * has checked it against its manifest entry (sha256 included): derived from that entry.
- */
-export function stampedIdentity(entry: {
-  config: string;
-  pixel: number;
-  keyMin: string;
-  keyMax: string;
-  rows: number;
-  sha256: string;
-}): string {
-  return fileIdentity({ ...entry, columns: [`sha256-before-stamp=${entry.sha256}`] });
 }
 
 /** What a file list identity is computed from: each file in manifest order. */

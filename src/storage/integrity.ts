@@ -50,13 +50,37 @@ export interface VerifyProblem {
   column?: string;
 }
 
-/** What the manifest says about a listed partition file, as PartitionFile.open checks it. */
-export function expectationOf(config: ConfigEntry, entry: FileEntry): FileExpectation {
+/** A listed file as a reader knows it (a FileEntry, or a cross-match worker's copy of one). */
+export interface ListedFileEntry {
+  config: string;
+  pixel: number;
+  keyMin: string | bigint;
+  keyMax: string | bigint;
+  rows: number;
+  bytes: number;
+  identity?: string | null;
+}
+
+/**
+ * What the manifest says about a listed partition file, as PartitionFile.open checks it: size,
+ * rows, columns, and its identity bound to the entry's pixel, key range and rows (attributes
+ * only); a file without identity (written before they existed) has its first and last
+ * `_healpix_29` read instead (two chunk reads).
+ */
+export function expectationOf(
+  columns: ConfigEntry["columns"],
+  entry: ListedFileEntry,
+): FileExpectation {
+  const { config, pixel, keyMin, keyMax, rows } = entry;
   return {
     bytes: entry.bytes,
-    identity: entry.identity ?? null,
-    columns: config.columns,
-    keyRange: entry.rows > 0 ? { min: BigInt(entry.keyMin), max: BigInt(entry.keyMax) } : undefined,
+    columns,
+    ...(entry.identity
+      ? { identity: { value: entry.identity, entry: { config, pixel, keyMin, keyMax, rows } } }
+      : {
+          identity: null,
+          keyRange: rows > 0 ? { min: BigInt(keyMin), max: BigInt(keyMax) } : undefined,
+        }),
   };
 }
 
@@ -68,7 +92,7 @@ export function openListed(
 ): Promise<PartitionFile> {
   return PartitionFile.open(join(root, entry.path), {
     expectRows: entry.rows,
-    expect: expectationOf(config, entry),
+    expect: expectationOf(config.columns, entry),
   });
 }
 

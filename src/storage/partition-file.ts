@@ -30,7 +30,13 @@ import {
   openHdf5,
   storedType,
 } from "./hdf5.ts";
-import { FILE_LIST_ATTRIBUTE, IDENTITY_ATTRIBUTE } from "./identity.ts";
+import {
+  CONTENT_ATTRIBUTE,
+  FILE_LIST_ATTRIBUTE,
+  fileIdentity,
+  IDENTITY_ATTRIBUTE,
+  type IdentityParts,
+} from "./identity.ts";
 
 export interface ColumnInfo extends ColumnSpec {
   /** Storage details as found in the file. */
@@ -60,10 +66,13 @@ export interface FileExpectation {
   /** Size on disk in bytes. */
   bytes?: number;
   /**
-   * The file's identity (root attribute `astropile_identity`); null: the manifest records none
-   * (a dataset written before identities), so nothing is compared.
+   * The file's identity (root attribute `astropile_identity`), and the manifest entry's fields
+   * it commits to: the identity recomputed from them and the file's content digest (root
+   * attribute `astropile_content`) must be it too, so an entry whose pixel, key range or rows
+   * were changed is caught without reading data. null: the manifest records none (a dataset
+   * written before identities), so nothing is compared (ask for keyRange instead).
    */
-  identity?: string | null;
+  identity?: { value: string; entry: Omit<IdentityParts, "content"> } | null;
   /** A sidecar's file-list identity (root attribute `astropile_file_list`); null as above. */
   fileList?: string | null;
   /** Columns the file must have; dtype and shape are compared when a column is first described. */
@@ -164,7 +173,7 @@ export class PartitionFile {
       const info = this.infos.get(column.name);
       if (info) this.compare(info);
     }
-    if (typeof expect.identity === "string") this.checkAttr(IDENTITY_ATTRIBUTE, expect.identity);
+    if (expect.identity) this.checkIdentity(expect.identity.value, expect.identity.entry);
     if (typeof expect.fileList === "string") this.checkAttr(FILE_LIST_ATTRIBUTE, expect.fileList);
     if (expect.keyRange && this.length > 0) {
       const column = "_healpix_29";
@@ -184,9 +193,29 @@ export class PartitionFile {
     }
   }
 
+  /** The identity attribute, and the identity the entry's fields and the content digest give. */
+  private checkIdentity(want: string, entry: Omit<IdentityParts, "content">): void {
+    this.checkAttr(IDENTITY_ATTRIBUTE, want);
+    const content = this.rootAttr(CONTENT_ATTRIBUTE);
+    const got =
+      typeof content === "string" ? fileIdentity({ ...entry, content }) : "(no content digest)";
+    if (got !== want)
+      throw new ManifestMismatchError(
+        `the manifest's entry (pixel ${entry.pixel}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
+        { file: this.path },
+      );
+  }
+
+  /** One root attribute's value (only that one is read), or undefined. */
+  private rootAttr(name: string): unknown {
+    return guard({ file: this.path }, "cannot read file attributes", CorruptFileError, () => {
+      const attrs = this.file.attrs;
+      return name in attrs ? attrs[name].value : undefined;
+    });
+  }
+
   private checkAttr(name: string, want: string): void {
-    const attrs = this.attrs();
-    const got = attrs[name];
+    const got = this.rootAttr(name);
     if (got === undefined)
       throw new ManifestMismatchError(
         `file has no ${name} attribute but the manifest records ${want.slice(0, 12)}…: not the file the manifest lists`,

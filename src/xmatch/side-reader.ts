@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { allocate, type ColumnValues, concatValues, copyRow } from "../core/columns.ts";
 import { SchemaError } from "../core/errors.ts";
+import { expectationOf } from "../storage/integrity.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
 import { fileOfRow, type SideTable } from "./plan.ts";
@@ -128,12 +129,15 @@ export class SideReader {
       // Checked against the manifest entry, as the dataset layer opens files.
       file = await PartitionFile.open(join(t.root, t.paths[f]!), {
         expectRows: rows,
-        expect: {
+        expect: expectationOf(t.columns, {
+          config: t.config,
+          pixel: t.pixel[f]!,
+          keyMin: t.keyMin[f]!,
+          keyMax: t.keyMax[f]!,
+          rows,
           bytes: t.bytes[f]!,
-          identity: t.identity[f]!,
-          columns: t.columns,
-          keyRange: rows > 0 ? { min: t.keyMin[f]!, max: t.keyMax[f]! } : undefined,
-        },
+          identity: t.identity[f],
+        }),
       });
       if (this.open.size >= OPEN_FILES) {
         const [oldest, old] = this.open.entries().next().value as [number, PartitionFile];

@@ -24,7 +24,7 @@ import { isAstroPileError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { pix2ang } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { fileIdentity } from "../../src/storage/identity.ts";
+import { contentDigest, fileIdentity } from "../../src/storage/identity.ts";
 import type { Manifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
@@ -286,7 +286,26 @@ describe("every read refuses a tampered dataset, naming the file", () => {
       const f = manifest.files[VICTIM];
       f[edit] = String(BigInt(f[edit]) + (edit === "keyMin" ? 1n : -1n));
       saveManifest(root, manifest);
-      await assertReadsFail(root, victim, ALL_READS, /rows span _healpix_29/);
+      // The identity binds the entry's key range: no data read to see it differs.
+      await assertReadsFail(root, victim, ALL_READS, /is not what the file was written with/);
+    }
+  });
+
+  test("wrong key ranges in a dataset written before identities: the keys are read", async () => {
+    for (const edit of ["keyMin", "keyMax"] as const) {
+      const { root, manifest, victim } = copy();
+      for (const f of manifest.files) delete f.identity;
+      delete manifest.configs.main.positions!.fileList;
+      delete manifest.configs.main.idIndex!.fileList;
+      const f = manifest.files[VICTIM];
+      f[edit] = String(BigInt(f[edit]) + (edit === "keyMin" ? 1n : -1n));
+      saveManifest(root, manifest);
+      await assertReadsFail(
+        root,
+        victim,
+        ["take", "batches", "cone", "getById"],
+        /rows span _healpix_29/,
+      );
     }
   });
 
@@ -311,7 +330,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     manifest.files[VICTIM].rows += 1;
     manifest.configs.main.rows += 1;
     saveManifest(root, manifest);
-    await assertReadsFail(root, victim, ["take", "batches", "cone"], /rows but the manifest says/);
+    await assertReadsFail(root, victim, ["take", "batches", "cone"], /\d+ rows\) is not what/);
     // The row count is part of the file list the sidecars were built from: they are refused.
     const sidecar = join(root, "main", "positions.hdf5");
     await assertReadsFail(root, [victim, sidecar], ["crossMatch", "xmatch --out"]);
@@ -376,9 +395,11 @@ test("a file's identity is what identity.ts says: recomputed from the rows read 
       f.length,
     );
     for (const s of specs) digest.update(s.name, data[s.name]);
-    const identity = fileIdentity({ ...entry, columns: digest.lines() });
+    const content = contentDigest(digest.lines());
+    const identity = fileIdentity({ ...entry, content });
     assert.equal(identity, entry.identity);
     assert.equal(f.attrs().astropile_identity, identity);
+    assert.equal(f.attrs().astropile_content, content);
   } finally {
     f.close();
   }
