@@ -71,6 +71,9 @@ export {
   PartitionFile,
   PositionsFile,
   readManifest,
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyProgress,
   verifyDataset,
   writeDataset,
 } from "./storage/index.ts";

@@ -4,7 +4,7 @@
 // wrong key ranges, swapped pixels, a wrong row count or id-index fence, a truncated file, a
 // sidecar from an older file list), every read that touches the damage (Dataset take, batches,
 // coneSearch, getById, crossMatch, `xmatch --out` through the CLI) fails with a typed error
-// naming the file.
+// naming the file, and verifyDataset lists the problem with its file and kind.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
@@ -27,6 +27,7 @@ import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { contentDigest, fileIdentity } from "../../src/storage/identity.ts";
 import type { Manifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { type ProblemKind, verifyDataset } from "../../src/storage/verify.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -204,6 +205,23 @@ async function assertReadsFail(
   }
 }
 
+/** verifyDataset lists a problem of each kind with each file (other problems may come along). */
+async function listed(
+  root: string,
+  expected: Array<[ProblemKind, string]>,
+  options: { checksums?: boolean } = {},
+): Promise<void> {
+  const problems = await verifyDataset(root, options);
+  for (const [kind, file] of expected)
+    assert.ok(
+      problems.some((p) => p.kind === kind && p.file === file),
+      `verify lists ${kind} for ${file}; it found:\n${problems.map((p) => `${p.kind} ${p.file}: ${p.detail}`).join("\n")}`,
+    );
+}
+
+const positionsOf = (root: string) => join(root, "main", "positions.hdf5");
+const idIndexOf = (root: string) => join(root, "main", "object_id_index.hdf5");
+
 describe("every read refuses a tampered dataset, naming the file", () => {
   test("the untampered copy reads, matches and cross-matches", async () => {
     const { root } = copy();
@@ -215,6 +233,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
         assert.equal(catalog.length, N);
       });
     });
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
   });
 
   test("a reordered file list", async () => {
@@ -230,6 +249,11 @@ describe("every read refuses a tampered dataset, naming the file", () => {
       ["open", ...ALL_READS],
       /order/,
     );
+    await listed(root, [
+      ["order", join(root, base.files[VICTIM].path)],
+      ["sidecar-list", positionsOf(root)],
+      ["sidecar-list", idIndexOf(root)],
+    ]);
   });
 
   test("a partition replaced by another valid file with the same schema and rows", async () => {
@@ -238,6 +262,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     // Same rows, key range and (uncompressed) size: only the identity tells them apart.
     assert.equal(readFileSync(victim).length, base.files[VICTIM].bytes);
     await assertReadsFail(root, victim, ALL_READS, /astropile_identity/);
+    await listed(root, [["identity", victim]]);
   });
 
   test("the same, in a dataset without a positions sidecar (cross-match reads the files)", async () => {
@@ -259,6 +284,8 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     f.close();
     flipAt(victim, Buffer.from(first.buffer));
     await assertReadsFail(root, victim, ALL_READS, /damaged.*fletcher32/);
+    // Only the checksums level reads every byte.
+    await listed(root, [["sha256", victim]], { checksums: true });
   });
 
   test("a flipped byte in the positions sidecar", async () => {
@@ -266,6 +293,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     const sidecar = join(root, "main", "positions.hdf5");
     flipAt(sidecar, Buffer.from(new Float64Array([victimRow.ra]).buffer));
     await assertReadsFail(root, sidecar, ["crossMatch", "xmatch --out"], /damaged.*fletcher32/);
+    await listed(root, [["sha256", sidecar]], { checksums: true });
   });
 
   test("an edited column shape", async () => {
@@ -278,6 +306,10 @@ describe("every read refuses a tampered dataset, naming the file", () => {
       ["take", "batches", "xmatch --out"],
       /float32\[8\] in the file but float32\[9\] in the manifest/,
     );
+    await listed(
+      root,
+      base.files.map((f): [ProblemKind, string] => ["column", join(root, f.path)]),
+    );
   });
 
   test("wrong key ranges", async () => {
@@ -288,6 +320,10 @@ describe("every read refuses a tampered dataset, naming the file", () => {
       saveManifest(root, manifest);
       // The identity binds the entry's key range: no data read to see it differs.
       await assertReadsFail(root, victim, ALL_READS, /is not what the file was written with/);
+      await listed(root, [
+        ["identity", victim],
+        ["key-range", victim],
+      ]);
     }
   });
 
@@ -306,6 +342,10 @@ describe("every read refuses a tampered dataset, naming the file", () => {
         ["take", "batches", "cone", "getById"],
         /rows span _healpix_29/,
       );
+      await listed(root, [
+        ["key-range", victim],
+        ["no-identity", victim],
+      ]);
     }
   });
 
@@ -318,11 +358,21 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     renameSync(`${victim}.tmp`, otherPath);
     // Either file may be the first a read opens: both are the wrong file.
     await assertReadsFail(root, [victim, otherPath], ALL_READS);
+    const problems = await verifyDataset(root);
+    for (const file of [victim, otherPath])
+      assert.ok(
+        problems.some((p) => p.file === file && ["size", "identity"].includes(p.kind)),
+        `${file} listed`,
+      );
 
     const edited = copy();
     edited.manifest.files[VICTIM].pixel += 1;
     saveManifest(edited.root, edited.manifest);
     await assertReadsFail(edited.root, edited.victim, ["open", ...ALL_READS], /pixel/);
+    await listed(edited.root, [
+      ["pixel", edited.victim],
+      ["identity", edited.victim],
+    ]);
   });
 
   test("a wrong row count", async () => {
@@ -334,6 +384,11 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     // The row count is part of the file list the sidecars were built from: they are refused.
     const sidecar = join(root, "main", "positions.hdf5");
     await assertReadsFail(root, [victim, sidecar], ["crossMatch", "xmatch --out"]);
+    await listed(root, [
+      ["rows", victim],
+      ["sidecar-list", sidecar],
+      ["sidecar-list", idIndexOf(root)],
+    ]);
   });
 
   test("a wrong id-index fence", async () => {
@@ -349,6 +404,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
       await withDataset(root, (ds) =>
         assert.rejects(ds.getById(first), names(path, /fence of block/)),
       );
+      await listed(root, [["id-index", path]]);
     }
   });
 
@@ -356,6 +412,7 @@ describe("every read refuses a tampered dataset, naming the file", () => {
     const { root, victim } = copy();
     truncateSync(victim, 4096);
     await assertReadsFail(root, victim, ALL_READS, /bytes but the manifest says/);
+    await listed(root, [["size", victim]]);
   });
 
   test("a sidecar from an older file list", async () => {
@@ -375,6 +432,10 @@ describe("every read refuses a tampered dataset, naming the file", () => {
         names(join(root, "main", "object_id_index.hdf5"), /--force/),
       ),
     );
+    await listed(root, [
+      ["sidecar-list", sidecar],
+      ["sidecar-list", idIndexOf(root)],
+    ]);
   });
 });
 
