@@ -339,9 +339,13 @@ export interface IndexFlags {
   json?: boolean;
 }
 
-/** `astropile index DIR`: writes the positions sidecar of configs that lack one. */
+/**
+ * `astropile index DIR`: writes the positions sidecar of configs that lack one; with --force,
+ * checks every file, gives identities to files written before them and rebuilds both sidecars.
+ */
 export async function index(dir: string, flags: IndexFlags): Promise<void> {
   const { buildPositions } = await import("../storage/positions.ts");
+  if (flags.force) return (await import("./reindex.ts")).reindex(dir, flags);
   const root = resolve(dir);
   const manifest = await readManifest(root);
   const configs = flags.config

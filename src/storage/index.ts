@@ -1,7 +1,7 @@
 /**
  * Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
- * column, the manifest, the positions and object-id sidecars, file identities, verifyDataset
- * (`astropile verify`). Most users want the Dataset API
+ * column, the manifest, the positions and object-id sidecars, file identities, verifyDataset and
+ * reindexConfig (`astropile verify`, `astropile index --force`). Most users want the Dataset API
  * (`openDataset`); this is for tools that plan their own reads and writes.
  *
  * @module astropile/storage
@@ -60,6 +60,12 @@ export {
   type WrittenFile,
 } from "./partition-writer.ts";
 export { buildPositions, POSITIONS_NAME, PositionsFile } from "./positions.ts";
+export {
+  type ReindexOptions,
+  type ReindexProgress,
+  type ReindexResult,
+  reindexConfig,
+} from "./reindex.ts";
 export {
   type ProblemKind,
   type VerifyOptions,

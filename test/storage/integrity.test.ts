@@ -4,7 +4,8 @@
 // wrong key ranges, swapped pixels, a wrong row count or id-index fence, a truncated file, a
 // sidecar from an older file list), every read that touches the damage (Dataset take, batches,
 // coneSearch, getById, crossMatch, `xmatch --out` through the CLI) fails with a typed error
-// naming the file, and verifyDataset lists the problem with its file and kind.
+// naming the file, and verifyDataset lists the problem with its file and kind. Datasets written
+// before identities still read, verify says they lack them, and `astropile index --force` adds them.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
@@ -13,6 +14,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
   writeSync,
@@ -21,12 +23,15 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { isAstroPileError } from "../../src/core/errors.ts";
+import { sha256File } from "../../src/core/hash.ts";
 import { type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { pix2ang } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { h5wasm, hdf5Ready } from "../../src/storage/hdf5.ts";
 import { contentDigest, fileIdentity } from "../../src/storage/identity.ts";
 import type { Manifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { reindexConfig } from "../../src/storage/reindex.ts";
 import { type ProblemKind, verifyDataset } from "../../src/storage/verify.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
@@ -464,4 +469,103 @@ test("a file's identity is what identity.ts says: recomputed from the rows read 
   } finally {
     f.close();
   }
+});
+
+/**
+ * A copy of the base dataset as it was before identities existed: no identity or content
+ * attributes in the files, no file-list attribute in the sidecars, none of them in the manifest.
+ */
+async function legacyCopy(): Promise<{ root: string; manifest: Manifest }> {
+  const { root, manifest } = copy();
+  const strip = async (rel: string, names: string[]) => {
+    const path = join(root, rel);
+    const h5 = new h5wasm.File(path, "a");
+    try {
+      for (const name of names) h5.delete_attribute(name);
+    } finally {
+      h5.close();
+    }
+    return { bytes: statSync(path).size, sha256: await sha256File(path) };
+  };
+  await hdf5Ready();
+  for (const f of manifest.files) {
+    Object.assign(f, await strip(f.path, ["astropile_identity", "astropile_content"]));
+    delete f.identity;
+  }
+  const main = manifest.configs.main;
+  for (const sidecar of [main.positions!, main.idIndex!]) {
+    Object.assign(sidecar, await strip(sidecar.path, ["astropile_file_list"]));
+    delete sidecar.fileList;
+  }
+  saveManifest(root, manifest);
+  return { root, manifest };
+}
+
+describe("datasets written before identities", () => {
+  test("still read, verify says what they lack, and index --force adds it", async () => {
+    const { root, manifest } = await legacyCopy();
+    await withDataset(root, async (ds) => {
+      assert.equal((await ds.take(Array.from({ length: N }, (_, i) => i))).length, N);
+      assert.equal((await ds.getById(victimRow.id)).object_id, victimRow.id);
+      await withDataset(RIGHT, async (right) => {
+        const { catalog } = await crossMatch(ds, right, { radiusArcsec: 1 });
+        assert.equal(catalog.length, N);
+      });
+    });
+    const problems = await verifyDataset(root, { checksums: true });
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.file]),
+      [
+        ...manifest.files.map((f) => ["no-identity", join(root, f.path)]),
+        ["no-identity", positionsOf(root)],
+        ["no-identity", idIndexOf(root)],
+      ],
+    );
+    assert.match(problems[0].detail, new RegExp(`astropile index ${root} --force`));
+
+    const r = spawnSync(process.execPath, cliArgs("index", root, "--force", "--json"), {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const written = JSON.parse(r.stdout).written.main;
+    assert.equal(written.stamped, manifest.files.length);
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+    const upgraded = JSON.parse(readFileSync(join(root, "astropile.json"), "utf8")) as Manifest;
+    assert.ok(upgraded.files.every((f) => f.identity));
+    await withDataset(root, async (ds) => {
+      assert.equal((await ds.getById(victimRow.id)).object_id, victimRow.id);
+      await withDataset(RIGHT, async (right) => {
+        const { catalog } = await crossMatch(ds, right, { radiusArcsec: 1 });
+        assert.equal(catalog.length, N);
+      });
+    });
+    // Now a replaced file is caught as in a dataset written with identities.
+    const victim = join(root, base.files[VICTIM].path);
+    const { root: other } = await legacyCopy();
+    cpSync(join(other, base.files[VICTIM].path), victim);
+    await assertReadsFail(root, victim, ["take", "getById"]);
+  });
+
+  test("index --force refuses a file that is not what the manifest says, and resumes after a crash", async () => {
+    const { root } = await legacyCopy();
+    const victim = join(root, base.files[VICTIM].path);
+    const saved = readFileSync(victim);
+    const f = await PartitionFile.open(victim);
+    const first = (f.readRange(["flux"], 0, 1).flux as Float32Array).slice(0, 2);
+    f.close();
+    flipAt(victim, Buffer.from(first.buffer));
+    await assert.rejects(reindexConfig(root, "main"), names(victim, /SHA-256 differs/));
+    writeFileSync(victim, saved);
+    // A crash after the files were stamped, before the manifest: the old manifest again.
+    const before = readFileSync(join(root, "astropile.json"));
+    await reindexConfig(root, "main");
+    writeFileSync(join(root, "astropile.json"), before);
+    await assert.rejects(
+      withDataset(root, (ds) => ds.take([0])),
+      (e: Error) => isAstroPileError(e, "ASTROPILE_MANIFEST_MISMATCH"),
+    );
+    const again = await reindexConfig(root, "main");
+    assert.equal(again.stamped, base.files.length);
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+  });
 });
