@@ -24,6 +24,8 @@ export {
   fileIdentity,
   fileListIdentity,
   IDENTITY_ATTRIBUTE,
+  type IdentityParts,
+  type ListedFile,
 } from "./identity.ts";
 export {
   KEY_ORDER,
@@ -54,6 +56,7 @@ export {
   PartitionFile,
 } from "./partition-file.ts";
 export {
+  type CloseOptions,
   type Compression,
   PartitionWriter,
   type WriterOptions,
