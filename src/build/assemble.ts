@@ -13,6 +13,7 @@ import { writeCard } from "../storage/card.ts";
 import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
 import { ID_INDEX_COLUMNS, ID_INDEX_NAME, writeIdIndex } from "../storage/id-index.ts";
+import { fileListIdentity } from "../storage/identity.ts";
 import { partitionPath } from "../storage/layout.ts";
 import {
   type ColumnEntry,
@@ -217,7 +218,13 @@ async function mergeIdIndexes(
         file.close();
       }
     }
-    return await writeIdIndex(out, plan.spec.config, sorter);
+    const files = moves.map((m) => m.entry);
+    return await writeIdIndex(
+      out,
+      plan.spec.config,
+      sorter,
+      fileListIdentity(plan.spec.config, files),
+    );
   } finally {
     await sorter.close();
   }
@@ -262,7 +269,14 @@ async function assemblePositions(
         end: m.entry.rows,
       }));
   const idSpec = plan.columns.find((c) => c.name === "object_id")!;
-  return copyPositions(out, plan.spec.config, idSpec, pieces);
+  const files = moves.map((m) => m.entry);
+  return copyPositions(
+    out,
+    plan.spec.config,
+    idSpec,
+    pieces,
+    fileListIdentity(plan.spec.config, files),
+  );
 }
 
 export { ID_INDEX_NAME };

@@ -342,7 +342,10 @@ export interface IndexFlags {
   wait?: boolean;
 }
 
-/** `astropile index DIR`: writes the positions sidecar of configs that lack one. */
+/**
+ * `astropile index DIR`: writes the positions sidecar of configs that lack one; with --force,
+ * checks every file, gives identities to files written before them and rebuilds both sidecars.
+ */
 export async function index(dir: string, flags: IndexFlags): Promise<void> {
   const root = resolve(dir);
   // The lock before reading the manifest: another writer may be about to replace it.
@@ -366,6 +369,7 @@ async function indexLocked(
   flags: IndexFlags,
   lock: WriterLock,
 ): Promise<void> {
+  if (flags.force) return (await import("./reindex.ts")).reindex(root, dir, flags, lock);
   const { buildPositions } = await import("../storage/positions.ts");
   const manifest = await readManifest(root);
   const configs = flags.config

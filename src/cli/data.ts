@@ -71,7 +71,10 @@ export function registerDataCommands(program: Command): void {
       "Add the positions sidecar (<config>/positions.hdf5: ra, dec, object_id of every row) that cross-matching reads, to datasets written before it existed. Reads every partition file once; the manifest changes only when the sidecar is complete.",
     )
     .option("--config <name>", "only this config (default: every config without one)")
-    .option("--force", "rebuild a sidecar that exists")
+    .option(
+      "--force",
+      "check every file, give files written before identities existed one (hashes and rewrites them: as slow as reading the dataset), and rebuild the positions sidecar and the object_id index for the manifest's file list",
+    )
     .option(
       "--wait",
       "if another process is writing DIR (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
+import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
 /** Builds the `astropile` command. Subcommands register themselves here. */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerCacheCommand(program);
   registerXmatchCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

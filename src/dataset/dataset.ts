@@ -433,6 +433,7 @@ export class Dataset {
           src.entry.idIndex,
           idKeyOf(spec, id),
           await src.idIndexFile(),
+          src.fileRows(),
         );
       } else {
         candidates = await this.scanForId(src, id);

@@ -13,6 +13,8 @@ import {
   modalityOf,
   sigmaToIvar,
 } from "../schema/standard.ts";
+import { openIdIndex } from "../storage/id-index.ts";
+import { checkFileList, configFileList, openListed } from "../storage/integrity.ts";
 import type {
   ColumnEntry,
   ConfigEntry,
@@ -21,7 +23,7 @@ import type {
   Provenance,
 } from "../storage/manifest.ts";
 import { readManifest } from "../storage/manifest.ts";
-import { PartitionFile } from "../storage/partition-file.ts";
+import type { PartitionFile } from "../storage/partition-file.ts";
 
 export interface Feature {
   name: string;
@@ -55,12 +57,16 @@ export class Source {
   private readonly byName = new Map<string, Feature>();
   private readonly open = new Map<number, PartitionFile>();
   private idIndex: PartitionFile | undefined;
+  private list: string | undefined;
 
   private constructor(root: string, manifest: Manifest, config: string) {
     this.root = root;
     this.manifest = manifest;
     this.config = config;
     this.entry = manifest.configs[config];
+    // Files out of key order, pixels that disagree with key ranges, wrong row totals: refused
+    // before any row is numbered (rows, sidecars and the id index count in this order).
+    checkFileList(root, manifest, config);
     this.files = manifest.files.filter((f) => f.config === config);
     this.starts = new Float64Array(this.files.length + 1);
     for (let i = 0; i < this.files.length; i++)
@@ -161,8 +167,8 @@ export class Source {
       this.open.set(index, f);
       return f;
     }
-    const entry = this.files[index];
-    f = await PartitionFile.open(join(this.root, entry.path), { expectRows: entry.rows });
+    // Checked against its manifest entry: size, rows, columns, key range, identity.
+    f = await openListed(this.root, this.entry, this.files[index]);
     this.open.set(index, f);
     if (this.open.size > MAX_OPEN_FILES) {
       const [oldest, file] = this.open.entries().next().value as [number, PartitionFile];
@@ -228,13 +234,22 @@ export class Source {
     return valuesPerRow(this.feature(name));
   }
 
-  /** The object_id index file, kept open for repeated lookups. */
+  /** Identity of this config's file list in the manifest: what its sidecars must carry. */
+  get fileList(): string {
+    this.list ??= configFileList(this.manifest, this.config);
+    return this.list;
+  }
+
+  /** Rows of each file, in manifest order. */
+  fileRows(): number[] {
+    return this.files.map((f) => f.rows);
+  }
+
+  /** The object_id index file, checked against the manifest, kept open for repeated lookups. */
   async idIndexFile(): Promise<PartitionFile | undefined> {
     const entry = this.entry.idIndex;
     if (!entry) return undefined;
-    this.idIndex ??= await PartitionFile.open(join(this.root, entry.path), {
-      expectRows: entry.rows,
-    });
+    this.idIndex ??= await openIdIndex(this.root, entry, this.fileList);
     return this.idIndex;
   }
 

@@ -26,6 +26,13 @@ import { ang2pix } from "../sky/index.ts";
 import { writeCard } from "./card.ts";
 import { ExternalSorter } from "./external-sort.ts";
 import { ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "./id-index.ts";
+import {
+  CONTENT_ATTRIBUTE,
+  contentDigest,
+  fileIdentity,
+  fileListIdentity,
+  IDENTITY_ATTRIBUTE,
+} from "./identity.ts";
 import { isSafeConfigName, KEY_ORDER, PARTITION_SHIFT, partitionPath, pixelDir } from "./layout.ts";
 import {
   type ColumnEntry,
@@ -279,12 +286,15 @@ export class DatasetWriter {
         });
       }
       const files = await out.finish();
-      const positionsEntry = await positions.close();
+      // The sidecars record the file list they describe: readers refuse them for another list.
+      const fileList = fileListIdentity(this.options.config, files);
+      const positionsEntry = await positions.close(fileList);
       positions = null;
       const idIndex = await writeIdIndex(
         this.root,
         this.options.config,
         ids,
+        fileList,
         this.options.idIndexBlockRows,
       );
       const manifest =
@@ -361,6 +371,7 @@ class PartitionFiles {
     rows: number;
     bytes: number;
     sha256: string;
+    identity: string;
     keyMin: bigint;
     keyMax: bigint;
   }> = [];
@@ -446,12 +457,26 @@ class PartitionFiles {
 
   private async closeFile(): Promise<void> {
     if (!this.writer) return;
-    const written = await this.writer.close();
+    // The identity goes into the file and its manifest entry (see identity.ts); it depends on
+    // the content only, not on the path the file gets once its pixel is complete.
+    const content = contentDigest(this.writer.contentLines());
+    const identity = fileIdentity({
+      config: this.config,
+      pixel: this.pixel,
+      keyMin: this.keyMin,
+      keyMax: this.keyMax,
+      rows: this.writer.rows,
+      content,
+    });
+    const written = await this.writer.close({
+      attrs: { [IDENTITY_ATTRIBUTE]: identity, [CONTENT_ATTRIBUTE]: content },
+    });
     this.pixelFiles.push({
       pending: written.path,
       rows: written.rows,
       bytes: written.bytes,
       sha256: written.sha256,
+      identity,
       keyMin: this.keyMin,
       keyMax: this.keyMax,
     });
@@ -473,6 +498,7 @@ class PartitionFiles {
         rows: f.rows,
         bytes: f.bytes,
         sha256: f.sha256,
+        identity: f.identity,
       });
     }
     this.pixelFiles.length = 0;

@@ -79,8 +79,12 @@ function uintLE(buf: Buffer, at: number, width: number): number {
   return width === 8 ? Number(buf.readBigUInt64LE(at)) : buf.readUIntLE(at, width);
 }
 
-/** Zeroes the object times of every header reachable from the root group; returns how many. */
-export function clearObjectTimes(path: string): number {
+/**
+ * Zeroes the object times of the root group's header, of every header reachable from it through
+ * compact links, and of the headers at `objects` (addresses libhdf5 gave, e.g. the datasets of a
+ * group whose links live in a fractal heap, which this walker does not read); returns how many.
+ */
+export function clearObjectTimes(path: string, objects: readonly number[] = []): number {
   const fd = openSync(path, "r+");
   try {
     const size = fstatSync(fd).size;
@@ -94,7 +98,7 @@ export function clearObjectTimes(path: string): number {
     if (!sb?.subarray(0, 8).equals(SIGNATURE) || (sb[8] !== 2 && sb[8] !== 3) || sb[9] !== 8)
       return 0;
     if (!checksumOk(sb)) return 0;
-    const pending = [Number(sb.readBigUInt64LE(36))];
+    const pending = [...objects, Number(sb.readBigUInt64LE(36))];
     const seen = new Set<number>();
     let cleared = 0;
     while (pending.length > 0) {

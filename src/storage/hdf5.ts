@@ -190,7 +190,7 @@ export const FILTER_NAMES: Record<number, string> = {
   32015: "zstd",
 };
 
-export function compressionOf(dataset: Dataset): string {
-  const names = dataset.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
-  return names.filter((n) => n !== "shuffle" && n !== "fletcher32").join("+") || "none";
+/** The compression of a column from its filter names (shuffle and checksums are not compression). */
+export function compressionOf(filters: string[]): string {
+  return filters.filter((n) => n !== "shuffle" && n !== "fletcher32").join("+") || "none";
 }

@@ -5,8 +5,10 @@
 // every block of FENCE_ROWS rows, so a lookup reads one block of the index, never the whole file.
 import { join, posix } from "node:path";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
-import { SchemaError } from "../core/errors.ts";
+import { ManifestMismatchError, SchemaError } from "../core/errors.ts";
 import type { ExternalSorter } from "./external-sort.ts";
+import { FILE_LIST_ATTRIBUTE } from "./identity.ts";
+import { sidecarExpectation } from "./integrity.ts";
 import type { IdIndexEntry } from "./manifest.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
@@ -77,11 +79,15 @@ export function idKeyOf(spec: ColumnSpec, id: string | number | bigint): bigint 
   return BigInt.asIntN(64, big);
 }
 
-/** Drains the sorter into the index file; returns its manifest entry. */
+/**
+ * Drains the sorter into the index file; returns its manifest entry. `fileList` is the identity of
+ * the file list its file ordinals refer to (see identity.ts).
+ */
 export async function writeIdIndex(
   root: string,
   config: string,
   ids: ExternalSorter,
+  fileList: string,
   blockRows = FENCE_ROWS,
 ): Promise<IdIndexEntry> {
   const rel = posix.join(config, ID_INDEX_NAME);
@@ -103,7 +109,7 @@ export async function writeIdIndex(
     await writer.abort();
     throw err;
   }
-  const written = await writer.close();
+  const written = await writer.close({ attrs: { [FILE_LIST_ATTRIBUTE]: fileList } });
   return {
     path: rel,
     rows,
@@ -111,19 +117,52 @@ export async function writeIdIndex(
     sha256: written.sha256,
     blockRows,
     fence,
+    fileList,
   };
 }
 
-/** Every (file ordinal, row) whose id key equals `key`. Reads at most two index blocks. */
+/**
+ * Opens a config's index checked against its manifest entry: size, rows, columns, and the file
+ * list it was built from, which must be `fileList` (the manifest's current one).
+ */
+export function openIdIndex(
+  root: string,
+  entry: IdIndexEntry,
+  fileList?: string,
+): Promise<PartitionFile> {
+  return PartitionFile.open(join(root, entry.path), {
+    expectRows: entry.rows,
+    expect: {
+      ...sidecarExpectation(root, "object_id index", entry, fileList),
+      columns: ID_INDEX_COLUMNS,
+    },
+  });
+}
+
+/**
+ * Every (file ordinal, row) whose id key equals `key`. Reads one index block (more when equal
+ * keys cross a block border) and the first key of the block after, so every fence the answer
+ * depends on is checked against the index data (a wrong fence is a ManifestMismatchError, never
+ * a silent "not found"). With `fileRows` (rows of each file of the config, in manifest order),
+ * every answer is checked to point at a row that exists.
+ */
 export async function lookupIdKey(
   root: string,
   entry: IdIndexEntry,
   key: bigint,
   /** An already open index file (kept by a reader doing many lookups); else opened and closed here. */
   opened?: PartitionFile,
+  fileRows?: ArrayLike<number>,
 ): Promise<Array<{ file: number; row: number }>> {
   if (entry.rows === 0) return [];
-  // Last block whose first key is <= key (equal keys may begin in the block before).
+  const path = join(root, entry.path);
+  const blocks = Math.ceil(entry.rows / entry.blockRows);
+  if (entry.fence.length !== blocks)
+    throw new ManifestMismatchError(
+      `the manifest has ${entry.fence.length} fences for ${entry.rows} rows in blocks of ${entry.blockRows} (${blocks} expected)`,
+      { file: path },
+    );
+  // Last block whose first key is < key (equal keys may begin in the block before), else 0.
   let lo = 0;
   let hi = entry.fence.length - 1;
   while (lo < hi) {
@@ -131,19 +170,46 @@ export async function lookupIdKey(
     if (BigInt(entry.fence[mid]) < key) lo = mid;
     else hi = mid - 1;
   }
-  const file =
-    opened ?? (await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows }));
+  const file = opened ?? (await openIdIndex(root, entry));
+  const fenceCheck = (block: number, first: bigint) => {
+    if (BigInt(entry.fence[block]) !== first)
+      throw new ManifestMismatchError(
+        `the manifest's fence of block ${block} is ${entry.fence[block]} but the index's key at row ${block * entry.blockRows} is ${first}`,
+        { file: path, column: "id_key" },
+      );
+  };
   try {
     const out: Array<{ file: number; row: number }> = [];
-    for (let block = lo; block < entry.fence.length; block++) {
-      if (BigInt(entry.fence[block]) > key) break;
+    // Rows before block lo hold smaller keys: its fence is checked below, and the index is sorted.
+    for (let block = lo; block < blocks; block++) {
       const start = block * entry.blockRows;
+      if (block > lo && BigInt(entry.fence[block]) > key) {
+        // Stopping on a fence: check it, or a wrong fence would hide the key.
+        fenceCheck(
+          block,
+          (file.readRange(["id_key"], start, start + 1).id_key as BigInt64Array)[0],
+        );
+        break;
+      }
       const end = Math.min(entry.rows, start + entry.blockRows);
       const b = file.readRange(["id_key", "file", "row"], start, end);
       const keys = b.id_key as BigInt64Array;
+      fenceCheck(block, keys[0]);
       for (let i = 0; i < keys.length; i++) {
-        if (keys[i] === key)
-          out.push({ file: (b.file as Uint32Array)[i], row: (b.row as Uint32Array)[i] });
+        if (i > 0 && keys[i] < keys[i - 1])
+          throw new ManifestMismatchError(`index keys are not sorted at row ${start + i}`, {
+            file: path,
+            column: "id_key",
+          });
+        if (keys[i] !== key) continue;
+        const f = (b.file as Uint32Array)[i];
+        const row = (b.row as Uint32Array)[i];
+        if (fileRows && !(f < fileRows.length && row < fileRows[f]))
+          throw new ManifestMismatchError(
+            `index row ${start + i} points at file ${f}, row ${row}, which the manifest's file list does not have`,
+            { file: path },
+          );
+        out.push({ file: f, row });
       }
       if (keys[keys.length - 1] > key) break;
     }

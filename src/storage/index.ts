@@ -1,6 +1,7 @@
 /**
  * Low-level storage API (`astropile/storage`): HDF5 partition files read and written column by
- * column, the manifest, the positions and object-id sidecars. Most users want the Dataset API
+ * column, the manifest, the positions and object-id sidecars, file identities, verifyDataset and
+ * reindexConfig (`astropile verify`, `astropile index --force`). Most users want the Dataset API
  * (`openDataset`); this is for tools that plan their own reads and writes.
  *
  * @module astropile/storage
@@ -23,7 +24,17 @@ export {
   type WriteProgress,
   writeDataset,
 } from "./dataset-writer.ts";
-export { ID_INDEX_NAME, lookupIdKey } from "./id-index.ts";
+export { ID_INDEX_NAME, lookupIdKey, openIdIndex } from "./id-index.ts";
+export {
+  CONTENT_ATTRIBUTE,
+  contentDigest,
+  FILE_LIST_ATTRIBUTE,
+  fileIdentity,
+  fileListIdentity,
+  IDENTITY_ATTRIBUTE,
+  type IdentityParts,
+  type ListedFile,
+} from "./identity.ts";
 export {
   KEY_ORDER,
   MANIFEST_NAME,
@@ -44,8 +55,6 @@ export {
   type Provenance,
   parseManifest,
   readManifest,
-  type VerifyOptions,
-  verifyDataset,
   writeManifest,
 } from "./manifest.ts";
 export {
@@ -56,13 +65,28 @@ export {
 } from "./output-lock.ts";
 export {
   type ColumnInfo,
+  type FileExpectation,
   type OpenOptions as PartitionOpenOptions,
   PartitionFile,
 } from "./partition-file.ts";
 export {
+  type CloseOptions,
   type Compression,
   PartitionWriter,
   type WriterOptions,
   type WrittenFile,
 } from "./partition-writer.ts";
 export { buildPositions, POSITIONS_NAME, PositionsFile } from "./positions.ts";
+export {
+  type ReindexOptions,
+  type ReindexProgress,
+  type ReindexResult,
+  reindexConfig,
+} from "./reindex.ts";
+export {
+  type ProblemKind,
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyProgress,
+  verifyDataset,
+} from "./verify.ts";

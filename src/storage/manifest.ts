@@ -1,5 +1,7 @@
 // astropile.json: the only thing a reader needs to plan a query. It lists the columns of each
-// config and every file with its pixel, `_healpix_29` key range, rows, bytes and sha256.
+// config and every file with its pixel, `_healpix_29` key range, rows, bytes, sha256 and
+// identity (see identity.ts; checked on every open, integrity.ts), and the sidecars with the
+// identity of the file list they were built from. verifyDataset is in verify.ts.
 // It is replaced atomically (temp file, fsync, rename) and always last, after the files.
 
 import { readFile, stat } from "node:fs/promises";
@@ -7,17 +9,9 @@ import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
-import {
-  AstroPileError,
-  InternalError,
-  ManifestError,
-  ManifestMismatchError,
-  NotFoundError,
-} from "../core/errors.ts";
-import { sha256File } from "../core/hash.ts";
+import { AstroPileError, InternalError, ManifestError, NotFoundError } from "../core/errors.ts";
 import { emptyRecord, ownRecordSchema } from "../core/records.ts";
 import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
-import { PartitionFile } from "./partition-file.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -51,7 +45,21 @@ export const FileEntrySchema = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * The file's identity, also stored in the file (root attribute `astropile_identity`) and
+   * compared on open. Absent in datasets written before it existed (`astropile index --force`).
+   */
+  identity: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
+
+/** Identity of the ordered file list a sidecar was built from (see identity.ts). */
+const fileListField = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .optional();
 
 export const IdIndexSchema = z.object({
   path: FileEntrySchema.shape.path,
@@ -61,6 +69,8 @@ export const IdIndexSchema = z.object({
   /** Rows per index block; `fence[i]` is the first id key of block i. */
   blockRows: z.number().int().positive(),
   fence: z.array(decimalInt64),
+  /** The config's file list (ordinals in the index refer to it); absent in older datasets. */
+  fileList: fileListField,
 });
 
 /** The positions sidecar: ra, dec, object_id of every row of a config, in row order. */
@@ -69,6 +79,8 @@ export const PositionsSchema = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The config's file list (its row order is theirs); absent in older datasets. */
+  fileList: fileListField,
 });
 
 export const ConfigEntrySchema = z.object({
@@ -245,163 +257,4 @@ export async function writeManifest(root: string, manifest: Manifest): Promise<v
   }
   const checked = parsed.data;
   await writeFileAtomic(join(root, MANIFEST_NAME), `${JSON.stringify(checked, null, 1)}\n`);
-}
-
-export interface VerifyOptions {
-  /** Also recompute every file's sha256 (reads every byte). */
-  checksums?: boolean;
-}
-
-/**
- * Checks the manifest against the files: each exists with the recorded size, row count and
- * columns (and sha256 if asked). Returns the problems found; the dataset is never modified.
- */
-export async function verifyDataset(
-  root: string,
-  options: VerifyOptions = {},
-): Promise<ManifestMismatchError[]> {
-  const manifest = await readManifest(root);
-  const problems: ManifestMismatchError[] = [];
-  for (const entry of manifest.files) {
-    const path = join(root, entry.path);
-    const place = { file: path };
-    try {
-      const { size } = await stat(path);
-      if (size !== entry.bytes) {
-        problems.push(
-          new ManifestMismatchError(
-            `file has ${size} bytes but the manifest says ${entry.bytes}`,
-            place,
-          ),
-        );
-        continue;
-      }
-      if (options.checksums && (await sha256File(path)) !== entry.sha256) {
-        problems.push(new ManifestMismatchError("sha256 differs from the manifest", place));
-        continue;
-      }
-      const file = await PartitionFile.open(path, { expectRows: entry.rows });
-      try {
-        for (const col of manifest.configs[entry.config].columns) {
-          if (!file.hasColumn(col.name)) {
-            problems.push(
-              new ManifestMismatchError("column listed in the manifest is missing from the file", {
-                file: path,
-                column: col.name,
-              }),
-            );
-            continue;
-          }
-          const info = file.column(col.name);
-          if (info.dtype !== col.dtype || info.shape.join("x") !== col.shape.join("x")) {
-            problems.push(
-              new ManifestMismatchError(
-                `file has ${info.dtype}[${info.shape.join(", ")}] but the manifest says ${col.dtype}[${col.shape.join(", ")}]`,
-                { file: path, column: col.name },
-              ),
-            );
-          }
-        }
-      } finally {
-        file.close();
-      }
-    } catch (err) {
-      problems.push(asMismatch(err, place, "file listed in the manifest does not exist"));
-    }
-  }
-  for (const [name, config] of Object.entries(manifest.configs)) {
-    const index = config.idIndex;
-    if (!index) continue;
-    const path = join(root, index.path);
-    try {
-      const { size } = await stat(path);
-      if (size !== index.bytes)
-        problems.push(
-          new ManifestMismatchError(
-            `id index has ${size} bytes but the manifest says ${index.bytes}`,
-            { file: path },
-          ),
-        );
-      else if (options.checksums && (await sha256File(path)) !== index.sha256)
-        problems.push(
-          new ManifestMismatchError("id index sha256 differs from the manifest", { file: path }),
-        );
-    } catch {
-      problems.push(
-        new ManifestMismatchError(
-          `id index of config "${name}" listed in the manifest does not exist`,
-          { file: path },
-        ),
-      );
-    }
-  }
-  for (const [name, config] of Object.entries(manifest.configs))
-    if (config.positions) problems.push(...(await verifyPositions(root, name, config, options)));
-  return problems;
-}
-
-/** A failure while checking a listed file, as the problem to report (other errors rethrown). */
-function asMismatch(err: unknown, place: { file: string }, missing: string): ManifestMismatchError {
-  if (err instanceof ManifestMismatchError) return err;
-  if (err instanceof AstroPileError)
-    return new ManifestMismatchError(err.message, place, { cause: err });
-  if ((err as NodeJS.ErrnoException).code === "ENOENT")
-    return new ManifestMismatchError(missing, place);
-  throw err;
-}
-
-/** The positions sidecar: there, same size (and sha256), every row of the config, its columns. */
-async function verifyPositions(
-  root: string,
-  name: string,
-  config: ConfigEntry,
-  options: VerifyOptions,
-): Promise<ManifestMismatchError[]> {
-  const entry = config.positions!;
-  const path = join(root, entry.path);
-  const place = { file: path };
-  if (entry.rows !== config.rows)
-    return [
-      new ManifestMismatchError(
-        `positions file has ${entry.rows} rows but config "${name}" has ${config.rows}`,
-        place,
-      ),
-    ];
-  try {
-    const { size } = await stat(path);
-    if (size !== entry.bytes)
-      return [
-        new ManifestMismatchError(
-          `positions file has ${size} bytes but the manifest says ${entry.bytes}`,
-          place,
-        ),
-      ];
-    if (options.checksums && (await sha256File(path)) !== entry.sha256)
-      return [new ManifestMismatchError("positions file sha256 differs from the manifest", place)];
-    const idType = config.columns.find((c) => c.name === "object_id")?.dtype;
-    const problems: ManifestMismatchError[] = [];
-    const file = await PartitionFile.open(path, { expectRows: entry.rows });
-    try {
-      for (const [column, dtype] of [
-        ["ra", "float64"],
-        ["dec", "float64"],
-        ["object_id", idType],
-      ] as const) {
-        // Describing the column checks its row count against the manifest's.
-        const info = file.column(column);
-        if (dtype && info.dtype !== dtype)
-          problems.push(
-            new ManifestMismatchError(`positions file has ${info.dtype} but expected ${dtype}`, {
-              file: path,
-              column,
-            }),
-          );
-      }
-    } finally {
-      file.close();
-    }
-    return problems;
-  } catch (err) {
-    return [asMismatch(err, place, `positions file of config "${name}" does not exist`)];
-  }
 }

@@ -1,6 +1,7 @@
 // Reading one HDF5 partition file: a flat file with one HDF5 dataset per column, axis 0 the row.
 // Only the columns asked for are read; row lists are sorted and coalesced into few reads.
 
+import { statSync } from "node:fs";
 import {
   allocate,
   type ColumnBatch,
@@ -22,17 +23,28 @@ import { emptyRecord } from "../core/records.ts";
 import {
   compressionOf,
   type Dataset,
+  FILTER_NAMES,
   guard,
   type H5File,
   h5wasm,
+  hdf5Reason,
   openHdf5,
   storedType,
 } from "./hdf5.ts";
+import {
+  CONTENT_ATTRIBUTE,
+  FILE_LIST_ATTRIBUTE,
+  fileIdentity,
+  IDENTITY_ATTRIBUTE,
+  type IdentityParts,
+} from "./identity.ts";
 
 export interface ColumnInfo extends ColumnSpec {
   /** Storage details as found in the file. */
   chunks: number[] | null;
   compression: string;
+  /** Every HDF5 filter of the column, in pipeline order (e.g. ["fletcher32"], ["shuffle", "gzip"]). */
+  filters: string[];
   /** HDF5 type as stored, e.g. "float64 big-endian". */
   storedAs: string;
   attrs: Record<string, unknown>;
@@ -43,6 +55,31 @@ export interface ColumnInfo extends ColumnSpec {
 export interface OpenOptions {
   /** Row count the manifest promises: a file with another count is a ManifestMismatchError. */
   expectRows?: number;
+  /**
+   * What the manifest says about the file, checked on open without reading data (the key range
+   * reads two values); a difference is a ManifestMismatchError naming the file and what differs.
+   */
+  expect?: FileExpectation;
+}
+
+/** A manifest entry's promises about a file (see {@link OpenOptions.expect}). */
+export interface FileExpectation {
+  /** Size on disk in bytes. */
+  bytes?: number;
+  /**
+   * The file's identity (root attribute `astropile_identity`), and the manifest entry's fields
+   * it commits to: the identity recomputed from them and the file's content digest (root
+   * attribute `astropile_content`) must be it too, so an entry whose pixel, key range or rows
+   * were changed is caught without reading data. null: the manifest records none (a dataset
+   * written before identities), so nothing is compared (ask for keyRange instead).
+   */
+  identity?: { value: string; entry: Omit<IdentityParts, "content"> } | null;
+  /** A sidecar's file-list identity (root attribute `astropile_file_list`); null as above. */
+  fileList?: string | null;
+  /** Columns the file must have; dtype and shape are compared when a column is first described. */
+  columns?: ReadonlyArray<Pick<ColumnSpec, "name" | "dtype" | "shape" | "stringLength">>;
+  /** First and last `_healpix_29` of the file (rows are sorted by it). */
+  keyRange?: { min: bigint; max: bigint };
 }
 
 /** Rows separated by at most this many bytes of unwanted data are read in one call. */
@@ -58,6 +95,11 @@ export class PartitionFile {
   private readonly infos = new Map<string, ColumnInfo>();
   /** h5wasm dataset objects, kept so each read skips the lookup by name. */
   private readonly handles = new Map<string, Dataset>();
+  /** Columns as the manifest describes them, compared with the file when described. */
+  private readonly expected = new Map<
+    string,
+    Pick<ColumnSpec, "name" | "dtype" | "shape" | "stringLength">
+  >();
   private closed = false;
 
   private constructor(path: string, file: H5File, names: string[], length: number) {
@@ -75,13 +117,17 @@ export class PartitionFile {
    * are not columns.
    */
   static async open(path: string, options: OpenOptions = {}): Promise<PartitionFile> {
+    const expect = options.expect;
+    if (expect?.bytes !== undefined) checkSize(path, expect.bytes);
     const file = await openHdf5(path);
     try {
       const names = guard({ file: path }, "cannot list datasets", CorruptFileError, () =>
         file.keys(),
       );
       if (options.expectRows !== undefined) {
-        return new PartitionFile(path, file, names, options.expectRows);
+        const pf = new PartitionFile(path, file, names, options.expectRows);
+        if (expect) pf.check(expect);
+        return pf;
       }
       const infos: ColumnInfo[] = [];
       for (const name of names) {
@@ -108,11 +154,92 @@ export class PartitionFile {
         length,
       );
       for (const info of infos) pf.infos.set(info.name, info);
+      if (expect) pf.check(expect);
       return pf;
     } catch (err) {
       file.close();
       throw err;
     }
+  }
+
+  /** The open-time checks of a manifest entry's promises (see FileExpectation). */
+  private check(expect: FileExpectation): void {
+    for (const column of expect.columns ?? []) {
+      this.expected.set(column.name, column);
+      if (!this.names.includes(column.name))
+        throw new ManifestMismatchError("column listed in the manifest is missing from the file", {
+          file: this.path,
+          column: column.name,
+        });
+      const info = this.infos.get(column.name);
+      if (info) this.compare(info);
+    }
+    if (expect.identity) this.checkIdentity(expect.identity.value, expect.identity.entry);
+    if (typeof expect.fileList === "string") this.checkAttr(FILE_LIST_ATTRIBUTE, expect.fileList);
+    if (expect.keyRange && this.length > 0) {
+      const column = "_healpix_29";
+      if (!this.names.includes(column))
+        throw new ManifestMismatchError("file has no _healpix_29 column to check its key range", {
+          file: this.path,
+        });
+      const first = (this.readRange([column], 0, 1)[column] as BigInt64Array)[0];
+      const last = (
+        this.readRange([column], this.length - 1, this.length)[column] as BigInt64Array
+      )[0];
+      if (first !== expect.keyRange.min || last !== expect.keyRange.max)
+        throw new ManifestMismatchError(
+          `rows span _healpix_29 ${first}..${last} but the manifest says ${expect.keyRange.min}..${expect.keyRange.max}`,
+          { file: this.path, column },
+        );
+    }
+  }
+
+  /** The identity attribute, and the identity the entry's fields and the content digest give. */
+  private checkIdentity(want: string, entry: Omit<IdentityParts, "content">): void {
+    this.checkAttr(IDENTITY_ATTRIBUTE, want);
+    const content = this.rootAttr(CONTENT_ATTRIBUTE);
+    const got =
+      typeof content === "string" ? fileIdentity({ ...entry, content }) : "(no content digest)";
+    if (got !== want)
+      throw new ManifestMismatchError(
+        `the manifest's entry (pixel ${entry.pixel}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
+        { file: this.path },
+      );
+  }
+
+  /** One root attribute's value (only that one is read), or undefined. */
+  private rootAttr(name: string): unknown {
+    return guard({ file: this.path }, "cannot read file attributes", CorruptFileError, () => {
+      const attrs = this.file.attrs;
+      return name in attrs ? attrs[name].value : undefined;
+    });
+  }
+
+  private checkAttr(name: string, want: string): void {
+    const got = this.rootAttr(name);
+    if (got === undefined)
+      throw new ManifestMismatchError(
+        `file has no ${name} attribute but the manifest records ${want.slice(0, 12)}…: not the file the manifest lists`,
+        { file: this.path },
+      );
+    if (got !== want)
+      throw new ManifestMismatchError(
+        `${name} is ${String(got).slice(0, 12)}… but the manifest records ${want.slice(0, 12)}…: not the file the manifest lists`,
+        { file: this.path },
+      );
+  }
+
+  /** A described column against the manifest's description of it, if any. */
+  private compare(info: ColumnInfo): void {
+    const want = this.expected.get(info.name);
+    if (!want) return;
+    const text = (c: Pick<ColumnSpec, "dtype" | "shape" | "stringLength">) =>
+      `${c.dtype}${c.dtype === "string" ? `(${c.stringLength ?? "variable"})` : ""}[${c.shape.join(", ")}]`;
+    if (text(info) !== text(want))
+      throw new ManifestMismatchError(
+        `column is ${text(info)} in the file but ${text(want)} in the manifest`,
+        { file: this.path, column: info.name },
+      );
   }
 
   /** Metadata of one column, read once; checked against the file's row count. */
@@ -121,6 +248,7 @@ export class PartitionFile {
     if (info || !this.names.includes(name)) return info;
     info = describeEntity(this.path, this.file, name);
     if (!info) return undefined;
+    this.compare(info);
     if (info.rows !== this.length) {
       throw new ManifestMismatchError(
         `column has ${info.rows} rows but the manifest says ${this.length}`,
@@ -257,9 +385,40 @@ export class PartitionFile {
       this.handles.set(info.name, dataset);
     }
     const ds = dataset;
-    const raw = guard(place, "cannot read", CorruptFileError, () => ds.slice([[start, end]]));
+    let raw: unknown;
+    try {
+      raw = ds.slice([[start, end]]);
+    } catch (err) {
+      throw new CorruptFileError(damaged(info, hdf5Reason(err)), place, { cause: err });
+    }
     return normalise(info, raw, place);
   }
+}
+
+/** Why a read failed, in words: a filter failing on read means the stored bytes changed. */
+function damaged(info: ColumnInfo, reason: string): string {
+  if (!/filter returned failure|pipeline read failed/i.test(reason))
+    return `cannot read: ${reason}`;
+  const checks = info.filters.filter((f) => f === "fletcher32" || f === "gzip");
+  return checks.length > 0
+    ? `stored bytes are damaged: the ${checks.join(" and ")} check failed on read (${reason})`
+    : `cannot read: ${reason}`;
+}
+
+/** The size on disk against the manifest's, before libhdf5 reads anything. */
+function checkSize(path: string, bytes: number): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new ManifestMismatchError("file listed in the manifest does not exist", { file: path });
+    throw new CorruptFileError(`cannot open: ${(err as Error).message}`, { file: path });
+  }
+  if (size !== bytes)
+    throw new ManifestMismatchError(`file has ${size} bytes but the manifest says ${bytes}`, {
+      file: path,
+    });
 }
 
 function bytesOf(dtype: Dtype): number {
@@ -282,6 +441,7 @@ function describe(name: string, dataset: Dataset): ColumnInfo {
   const attrs = readAttrs(dataset);
   const type = storedType(meta, Object.keys(attrs));
   const shape = meta.shape ?? [];
+  const filters = dataset.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
   return {
     name,
     dtype: type.dtype as Dtype,
@@ -290,7 +450,8 @@ function describe(name: string, dataset: Dataset): ColumnInfo {
     unit: typeof attrs.unit === "string" ? attrs.unit : undefined,
     description: typeof attrs.description === "string" ? attrs.description : undefined,
     chunks: meta.chunks,
-    compression: compressionOf(dataset),
+    compression: compressionOf(filters),
+    filters,
     storedAs: type.describe,
     attrs,
     // A scalar dataset (shape []) is one value, not a column of rows.

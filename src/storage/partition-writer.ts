@@ -16,6 +16,7 @@ import {
   type ColumnSpec,
   type ColumnValues,
   concatValues,
+  sliceRows,
   utf8Length,
   valuesPerRow,
 } from "../core/columns.ts";
@@ -30,6 +31,7 @@ import {
   hdf5Ready,
 } from "./hdf5.ts";
 import { clearObjectTimes } from "./hdf5-times.ts";
+import { ContentDigest } from "./identity.ts";
 
 export type Compression = "none" | "gzip" | "lzf";
 
@@ -47,10 +49,15 @@ export interface WriterOptions {
    */
   durable?: boolean;
   /**
-   * Zero the object times libhdf5 stamps into the file, so the same appends give the same bytes
-   * (and sha256). Appends must then come in the same sizes too: they decide where chunks go.
+   * Zero the object times libhdf5 stamps into the file, so the same rows give the same bytes (and
+   * sha256), however they were batched. Default: true for durable files.
    */
   reproducible?: boolean;
+}
+
+export interface CloseOptions {
+  /** Root attributes written last (e.g. the file's identity, which depends on every row). */
+  attrs?: Record<string, string>;
 }
 
 export interface WrittenFile {
@@ -61,7 +68,10 @@ export interface WrittenFile {
 }
 
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
-/** Appended rows are written once this many bytes have gathered (and at close). */
+/**
+ * Appended rows are written in blocks of about this many bytes (the rest at close). Blocks have a
+ * fixed number of rows whatever the batches, so chunks land at the same places in the file.
+ */
 const WRITE_BUFFER_BYTES = 8 * 2 ** 20;
 
 /** Rows of at least this many bytes (a cutout, a long spectrum) get one row per chunk. */
@@ -108,8 +118,9 @@ export class PartitionWriter {
   /** Rows appended but not yet written, per chunked column. */
   private readonly buffered = new Map<string, ColumnValues[]>();
   private bufferedRows = 0;
-  private bufferedBytes = 0;
-  private readonly rowBytes: number;
+  /** Rows written per block (see WRITE_BUFFER_BYTES). */
+  private readonly blockRows: number;
+  private readonly digest: ContentDigest;
   private state: "open" | "closed" | "aborted" = "open";
 
   private readonly durable: boolean;
@@ -124,8 +135,10 @@ export class PartitionWriter {
   ) {
     this.path = path;
     this.durable = options.durable ?? true;
-    this.reproducible = options.reproducible ?? false;
-    this.rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
+    this.reproducible = options.reproducible ?? this.durable;
+    const rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
+    this.blockRows = Math.max(1, Math.floor(WRITE_BUFFER_BYTES / Math.max(1, rowBytes)));
+    this.digest = new ContentDigest(specs);
     this.tempPath = tempPath;
     this.specs = specs;
     this.file = file;
@@ -195,9 +208,11 @@ export class PartitionWriter {
         maxshape: [null, ...spec.shape],
         chunks,
         dtype: h5wasmDtype(spec.dtype, spec.stringLength),
+        // Uncompressed chunks get the Fletcher32 checksum filter (HDF5 filter 3), so libhdf5
+        // notices changed bytes on read; gzip chunks are covered by zlib's Adler-32.
         ...(compression === "gzip"
           ? { compression: "gzip" as const, compression_opts: options.gzipLevel ?? 4 }
-          : {}),
+          : { compression: FLETCHER32, compression_opts: [] }),
       }),
     );
     this.annotate(dataset, spec);
@@ -220,25 +235,27 @@ export class PartitionWriter {
       checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
     for (const spec of this.specs) {
       const values = batch[spec.name];
+      this.digest.update(spec.name, values);
       const pending = this.pendingStrings.get(spec.name);
       if (pending) pending.push(values as string[]);
       else this.buffered.get(spec.name)!.push(values);
     }
     this.bufferedRows += n;
-    this.bufferedBytes += n * this.rowBytes;
     // Small batches are gathered first: each write into the wasm heap has a fixed cost.
-    if (this.bufferedBytes >= WRITE_BUFFER_BYTES) this.flush();
+    while (this.bufferedRows >= this.blockRows) this.flush(this.blockRows);
   }
 
-  /** Writes the gathered rows: one resize and one slice write per column. */
-  private flush(): void {
-    const n = this.bufferedRows;
+  /** Writes the first `n` gathered rows: one resize and one slice write per column. */
+  private flush(n = this.bufferedRows): void {
     if (n === 0) return;
     const start = this.rowCount;
     for (const [name, pieces] of this.buffered) {
       const spec = this.specs.find((s) => s.name === name)!;
-      const values = concatValues(pieces);
+      const per = valuesPerRow(spec);
+      const all = concatValues(pieces);
+      const values = n === this.bufferedRows ? all : sliceRows(all, per, 0, n);
       pieces.length = 0;
+      if (n < this.bufferedRows) pieces.push(sliceRows(all, per, n, this.bufferedRows));
       const dataset = this.datasets.get(name)!;
       guard({ file: this.path, column: name }, "cannot write rows", WriteError, () => {
         dataset.resize([start + n, ...spec.shape]);
@@ -246,12 +263,19 @@ export class PartitionWriter {
       });
     }
     this.rowCount += n;
-    this.bufferedRows = 0;
-    this.bufferedBytes = 0;
+    this.bufferedRows -= n;
+  }
+
+  /**
+   * One line per column (name, dtype, shape, string length, SHA-256 of the values appended so
+   * far), for the file's identity (see identity.ts).
+   */
+  contentLines(): string[] {
+    return this.digest.lines();
   }
 
   /** Finishes the file: writes pending columns, closes, fsyncs, renames into place. */
-  async close(): Promise<WrittenFile> {
+  async close(options: CloseOptions = {}): Promise<WrittenFile> {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     try {
       this.flush();
@@ -266,11 +290,18 @@ export class PartitionWriter {
             dtype: "S",
           });
           this.annotate(dataset, spec);
+          this.datasets.set(name, dataset);
         });
       }
+      const objects = guard({ file: this.path }, "cannot finish HDF5 file", WriteError, () => {
+        for (const [k, v] of Object.entries(options.attrs ?? {})) this.file.create_attribute(k, v);
+        // Where each column's object header is: with more than 8 columns the root group keeps its
+        // links in a fractal heap, which clearObjectTimes does not walk.
+        return this.reproducible ? [...this.datasets.values()].map(objectAddress) : [];
+      });
       guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
       this.state = "closed";
-      if (this.reproducible) clearObjectTimes(this.tempPath);
+      if (this.reproducible) clearObjectTimes(this.tempPath, objects);
       const sha256 = this.durable ? await fsyncAndHash(this.tempPath) : "";
       await rename(this.tempPath, this.path);
       if (this.durable) await fsyncDir(dirname(this.path));
@@ -294,6 +325,14 @@ export class PartitionWriter {
     this.state = "aborted";
     await rm(this.tempPath, { force: true });
   }
+}
+
+/** HDF5's Fletcher32 checksum filter, as h5wasm's create_dataset takes it (with no options). */
+const FLETCHER32 = 3;
+
+/** The file address of a dataset's object header: an HDF5 object reference is that address. */
+function objectAddress(dataset: Dataset): number {
+  return Number(Buffer.from(dataset.create_reference().ref_data).readBigUInt64LE(0));
 }
 
 function checkValues(spec: ColumnSpec, values: ColumnValues, file: string, firstRow: number): void {

@@ -14,6 +14,8 @@ import {
 import { ManifestError, ManifestMismatchError, SchemaError, UsageError } from "../core/errors.ts";
 import type { WriterLock } from "../core/lock.ts";
 import { idKeyFunction } from "./id-index.ts";
+import { FILE_LIST_ATTRIBUTE, fileListIdentity } from "./identity.ts";
+import { sidecarExpectation } from "./integrity.ts";
 import {
   type FileEntry,
   type Manifest,
@@ -123,15 +125,22 @@ export class PositionsWriter {
     }
   }
 
-  async close(): Promise<PositionsEntry> {
+  /** Finishes the sidecar of the file list whose identity is `fileList` (see identity.ts). */
+  async close(fileList: string): Promise<PositionsEntry> {
     try {
       this.drain(true);
     } catch (err) {
       await this.writer.abort();
       throw err;
     }
-    const written = await this.writer.close();
-    return { path: this.rel, rows: written.rows, bytes: written.bytes, sha256: written.sha256 };
+    const written = await this.writer.close({ attrs: { [FILE_LIST_ATTRIBUTE]: fileList } });
+    return {
+      path: this.rel,
+      rows: written.rows,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      fileList,
+    };
   }
 
   async abort(): Promise<void> {
@@ -139,12 +148,13 @@ export class PositionsWriter {
   }
 }
 
-/** Writes the sidecar from batches already in the config's row order. */
+/** Writes the sidecar from batches already in the config's row order (of file list `fileList`). */
 export async function writePositions(
   root: string,
   config: string,
   rows: AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>,
   objectIdSpec: ColumnSpec,
+  fileList: string,
   options?: PositionsOptions,
 ): Promise<PositionsEntry> {
   const writer = await PositionsWriter.create(root, config, objectIdSpec, options);
@@ -154,7 +164,7 @@ export async function writePositions(
     await writer.abort();
     throw err;
   }
-  return writer.close();
+  return writer.close(fileList);
 }
 
 /** Rows [start, end) of an HDF5 file that has ra, dec and object_id columns. */
@@ -176,6 +186,8 @@ export async function copyPositions(
   config: string,
   objectIdSpec: ColumnSpec,
   pieces: Iterable<PositionsPiece>,
+  /** Identity of the file list whose rows the pieces are (see identity.ts). */
+  fileList: string,
 ): Promise<PositionsEntry> {
   const writer = await PositionsWriter.create(root, config, objectIdSpec);
   let file: PartitionFile | null = null;
@@ -196,7 +208,7 @@ export async function copyPositions(
   } finally {
     file?.close();
   }
-  return writer.close();
+  return writer.close(fileList);
 }
 
 /** The object_id column of a config as the manifest describes it. */
@@ -254,11 +266,15 @@ async function writePositionsOf(
     config,
     objectIdSpecOf(manifest, config, manifestPath),
     files.map((f) => ({ path: join(root, f.path), fileRows: f.rows, start: 0, end: f.rows })),
+    fileListIdentity(config, files),
   );
   // Re-read: record the sidecar only if the config's files did not change meanwhile.
   const now = await readManifest(root);
   const sameFiles = (a: FileEntry[], b: FileEntry[]) =>
-    a.length === b.length && a.every((f, i) => f.path === b[i].path && f.sha256 === b[i].sha256);
+    a.length === b.length &&
+    a.every(
+      (f, i) => f.path === b[i].path && f.sha256 === b[i].sha256 && f.identity === b[i].identity,
+    );
   if (
     !now.configs[config] ||
     !sameFiles(
@@ -280,9 +296,20 @@ async function writePositionsOf(
 export class PositionsFile {
   private constructor(private readonly file: PartitionFile) {}
 
-  /** Opens and checks the sidecar: its columns and their row count against the manifest entry. */
-  static async open(root: string, entry: PositionsEntry): Promise<PositionsFile> {
-    const file = await PartitionFile.open(join(root, entry.path), { expectRows: entry.rows });
+  /**
+   * Opens and checks the sidecar against the manifest entry: size, row count, columns, and the
+   * file list it was built from, which must be `fileList`, the identity of the config's file list
+   * in the manifest now (see identity.ts; without it only the entry's own record is compared).
+   */
+  static async open(
+    root: string,
+    entry: PositionsEntry,
+    fileList?: string,
+  ): Promise<PositionsFile> {
+    const file = await PartitionFile.open(join(root, entry.path), {
+      expectRows: entry.rows,
+      expect: sidecarExpectation(root, "positions sidecar", entry, fileList),
+    });
     try {
       for (const name of ["ra", "dec", "object_id"]) {
         // Describing a column checks its rows against entry.rows.

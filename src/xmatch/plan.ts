@@ -14,7 +14,7 @@ import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
 import { PARTITION_ORDER } from "../storage/layout.ts";
-import type { PositionsEntry } from "../storage/manifest.ts";
+import type { ColumnEntry, PositionsEntry } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
 
@@ -31,6 +31,13 @@ export interface SideTable {
   keyMax: BigInt64Array;
   /** starts[f] is the first dataset row of file f; starts[files] = rows. */
   starts: Float64Array;
+  /** Per file: size on disk and identity (null in datasets written before identities). */
+  bytes: Float64Array;
+  identity: Array<string | null>;
+  /** The config's columns as the manifest lists them (each file opened is checked against them). */
+  columns: ColumnEntry[];
+  /** Identity of the config's file list in the manifest (the sidecar must carry it). */
+  fileList: string;
   positions: PositionsEntry | null;
   objectId: ColumnSpec;
   /** Ascending dataset rows of a filtered view; null means every row. */
@@ -64,6 +71,10 @@ export async function sideTable(
     keyMin,
     keyMax,
     starts: source.starts,
+    bytes: Float64Array.from(source.files, (f) => f.bytes),
+    identity: source.files.map((f) => f.identity ?? null),
+    columns: source.entry.columns,
+    fileList: source.fileList,
     positions: source.entry.positions ?? null,
     objectId: source.spec("object_id"),
     // Shared memory: every worker sees the selection without a copy of its own.

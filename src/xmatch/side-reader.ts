@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { allocate, type ColumnValues, concatValues, copyRow } from "../core/columns.ts";
 import { SchemaError } from "../core/errors.ts";
+import { expectationOf } from "../storage/integrity.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
 import { fileOfRow, type SideTable } from "./plan.ts";
@@ -20,8 +21,17 @@ export class SideReader {
     private readonly sidecar: PositionsFile | null,
   ) {}
 
+  /**
+   * Opens the side's sidecar, which must have been built from the manifest's current file list:
+   * one built from another list (files reordered or replaced since) is refused with a
+   * ManifestMismatchError saying to run `astropile index DIR --force`, never read (its rows would
+   * pair with the wrong objects) and never silently replaced by the partition files (on a large
+   * dataset that would turn one sequential read into hours of reading, and hide the damage).
+   */
   static async open(table: SideTable): Promise<SideReader> {
-    const sidecar = table.positions ? await PositionsFile.open(table.root, table.positions) : null;
+    const sidecar = table.positions
+      ? await PositionsFile.open(table.root, table.positions, table.fileList)
+      : null;
     return new SideReader(table, sidecar);
   }
 
@@ -115,8 +125,19 @@ export class SideReader {
       this.open.delete(f);
     } else {
       const t = this.table;
+      const rows = t.starts[f + 1]! - t.starts[f]!;
+      // Checked against the manifest entry, as the dataset layer opens files.
       file = await PartitionFile.open(join(t.root, t.paths[f]!), {
-        expectRows: t.starts[f + 1]! - t.starts[f]!,
+        expectRows: rows,
+        expect: expectationOf(t.columns, {
+          config: t.config,
+          pixel: t.pixel[f]!,
+          keyMin: t.keyMin[f]!,
+          keyMax: t.keyMax[f]!,
+          rows,
+          bytes: t.bytes[f]!,
+          identity: t.identity[f],
+        }),
       });
       if (this.open.size >= OPEN_FILES) {
         const [oldest, old] = this.open.entries().next().value as [number, PartitionFile];

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { build, checkSpec } from "../../src/build/index.ts";
-import { verifyDataset } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { readAll } from "./helpers.ts";

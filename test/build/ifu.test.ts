@@ -7,7 +7,7 @@ import { before, describe, test } from "node:test";
 import { build } from "../../src/build/index.ts";
 import { builtinSpec } from "../../src/demo/index.ts";
 import { openFits } from "../../src/formats/index.ts";
-import { verifyDataset } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import { IFU_PIXELS } from "../../src/synth/ifu.ts";
 import { generateSurveys, type SynthResult } from "../../src/synth/index.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -10,7 +10,7 @@ import { statePaths } from "../../src/build/state.ts";
 import { isAstroPileError } from "../../src/core/errors.ts";
 import { acquireWriterLock, LOCK_FILE } from "../../src/core/lock.ts";
 import { hscSpec } from "../../src/demo/index.ts";
-import { verifyDataset } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";

@@ -19,7 +19,7 @@ import { before, describe, test } from "node:test";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { statePaths } from "../../src/build/state.ts";
 import { hscSpec } from "../../src/demo/index.ts";
-import { verifyDataset } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -8,7 +8,7 @@ import {
 } from "../../src/core/errors.ts";
 import { concatenate, type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
-import { verifyDataset } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { imageRows, layouts } from "./fixtures.ts";
 

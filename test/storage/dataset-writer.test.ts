@@ -15,8 +15,9 @@ import { ManifestError, NotFoundError, SchemaError, UsageError } from "../../src
 import { ang2pix } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { parsePartitionPath } from "../../src/storage/layout.ts";
-import { type Manifest, readManifest, verifyDataset } from "../../src/storage/manifest.ts";
+import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -288,10 +289,24 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
     m2.files[2].rows += 1;
     writeFileSync(join(root, "astropile.json"), JSON.stringify(m2));
     const problems = await verifyDataset(root);
-    assert.equal(problems.length, 3);
-    assert.match(problems[0].message, new RegExp(`does not exist.*${a.path}`));
-    assert.match(problems[1].message, new RegExp(`bytes but the manifest says.*${b.path}`));
-    assert.match(problems[2].message, new RegExp(`rows but the manifest says.*${c.path}`));
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.file]),
+      [
+        ["rows", join(root, "astropile.json")],
+        ["missing", join(root, a.path)],
+        ["size", join(root, b.path)],
+        ["rows", join(root, c.path)],
+        // The identity commits to the entry's row count...
+        ["identity", join(root, c.path)],
+        // ...and so does the file list the sidecars were built from.
+        ["sidecar-list", join(root, "main/positions.hdf5")],
+        ["sidecar-list", join(root, "main/object_id_index.hdf5")],
+      ],
+    );
+    assert.match(problems[0].detail, /says 2000 rows but its files hold 2001/);
+    assert.match(problems[1].detail, /does not exist/);
+    assert.match(problems[2].detail, /bytes but the manifest says/);
+    assert.match(problems[3].detail, /rows but the manifest says/);
   });
 
   test("a corrupt manifest is a ManifestError naming the field", async () => {

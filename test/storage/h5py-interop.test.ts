@@ -7,6 +7,7 @@ import { test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { POSITIONS_NAME } from "../../src/storage/positions.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
@@ -57,7 +58,16 @@ with h5py.File(sys.argv[1], "r") as f:
         else:
             vals = [float(x) for x in v.ravel()]
         out[k] = {"dtype": str(d.dtype), "shape": list(d.shape), "chunks": list(d.chunks) if d.chunks else None,
-                  "compression": d.compression, "attrs": {a: (d.attrs[a].decode() if isinstance(d.attrs[a], bytes) else str(d.attrs[a])) for a in d.attrs}, "values": vals}
+                  "compression": d.compression, "fletcher32": d.fletcher32, "attrs": {a: (d.attrs[a].decode() if isinstance(d.attrs[a], bytes) else str(d.attrs[a])) for a in d.attrs}, "values": vals}
+print(json.dumps(out))
+`;
+
+const ROOT_ATTRS = `
+import sys, json, h5py
+out = []
+for path in sys.argv[1:]:
+    with h5py.File(path, "r") as f:
+        out.append({a: (f.attrs[a].decode() if isinstance(f.attrs[a], bytes) else str(f.attrs[a])) for a in f.attrs})
 print(json.dumps(out))
 `;
 
@@ -90,6 +100,7 @@ for (const compression of ["gzip", "none"] as const) {
         dtype: string;
         shape: number[];
         compression: string | null;
+        fletcher32: boolean;
         attrs: Record<string, string>;
         values: Array<string | number>;
       }
@@ -100,12 +111,15 @@ for (const compression of ["gzip", "none"] as const) {
       const g = got[spec.name];
       assert.equal(g.dtype, EXPECTED_DTYPE[spec.name], `${spec.name} dtype`);
       assert.deepEqual(g.shape, [157, ...spec.shape], `${spec.name} shape`);
-      if (spec.name !== "name")
+      if (spec.name !== "name") {
         assert.equal(
           g.compression,
           compression === "gzip" ? "gzip" : null,
           `${spec.name} compression`,
         );
+        // Uncompressed chunks carry HDF5's Fletcher32 checksum (gzip has zlib's Adler-32).
+        assert.equal(g.fletcher32, compression === "none", `${spec.name} fletcher32`);
+      }
       const v = want[spec.name];
       const expected = Array.isArray(v)
         ? v
@@ -160,7 +174,12 @@ test("h5py reads the positions sidecar: the dataset's ra, dec, object_id in row 
   );
   const got = JSON.parse(runPython(DUMP, [join(root, "main", POSITIONS_NAME)])) as Record<
     string,
-    { dtype: string; compression: string | null; values: Array<string | number> }
+    {
+      dtype: string;
+      compression: string | null;
+      fletcher32: boolean;
+      values: Array<string | number>;
+    }
   >;
   const ds = await openDataset(root);
   const want = { object_id: [] as string[], ra: [] as number[], dec: [] as number[] };
@@ -171,10 +190,18 @@ test("h5py reads the positions sidecar: the dataset's ra, dec, object_id in row 
   }
   ds.close();
   assert.deepEqual(Object.keys(got).sort(), ["dec", "object_id", "ra"]);
+  // The identities are plain string attributes h5py reads as they are.
+  const manifest = await readManifest(root);
+  const attrs = JSON.parse(
+    runPython(ROOT_ATTRS, [join(root, "main", POSITIONS_NAME), join(root, manifest.files[0].path)]),
+  ) as Array<Record<string, string>>;
+  assert.equal(attrs[0].astropile_file_list, manifest.configs.main.positions?.fileList);
+  assert.equal(attrs[1].astropile_identity, manifest.files[0].identity);
   assert.equal(got.ra.dtype, "float64");
   assert.equal(got.object_id.dtype, "|S13");
   for (const name of ["ra", "dec", "object_id"] as const) {
     assert.equal(got[name].compression, null, `${name} uncompressed`);
+    assert.equal(got[name].fletcher32, true, `${name} has the Fletcher32 checksum`);
     assert.deepEqual(got[name].values, want[name], `${name} values`);
   }
 });

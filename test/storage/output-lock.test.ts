@@ -12,9 +12,10 @@ import { acquireWriterLock, LOCK_FILE, type WriterLock } from "../../src/core/lo
 import { hostToken, machineIdentity } from "../../src/core/process-owner.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { DatasetWriter, writeDataset } from "../../src/storage/dataset-writer.ts";
-import { readManifest, verifyDataset } from "../../src/storage/manifest.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
 import { lockOutput, removeLeftovers } from "../../src/storage/output-lock.ts";
 import { buildPositions } from "../../src/storage/positions.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

@@ -25,12 +25,12 @@ import {
   type ColumnValues,
   concatValues,
 } from "../../src/core/columns.ts";
-import { CorruptFileError, ManifestMismatchError } from "../../src/core/errors.ts";
+import { ManifestMismatchError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeCsv } from "../../src/formats/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { lookup3 } from "../../src/storage/hdf5-times.ts";
-import { readManifest, verifyDataset, writeManifest } from "../../src/storage/manifest.ts";
+import { readManifest, writeManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import {
   buildPositions,
@@ -38,6 +38,7 @@ import {
   PositionsFile,
   writePositions,
 } from "../../src/storage/positions.ts";
+import { type VerifyProblem, verifyDataset } from "../../src/storage/verify.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -305,7 +306,9 @@ test("the same rows give the same bytes however they are batched", async () => {
     ["even", () => 1000],
     ["ragged", () => 1 + Math.floor(rand() * 90_000)],
   ] as const) {
-    entries.push(await writePositions(join(dir, `batched-${name}`), "c", cut(sizes), idSpec));
+    entries.push(
+      await writePositions(join(dir, `batched-${name}`), "c", cut(sizes), idSpec, "0".repeat(64)),
+    );
   }
   assert.equal(entries[0].rows, n);
   assert.deepEqual(entries[1], entries[0]);
@@ -350,11 +353,10 @@ describe("damaged sidecars are reported naming the file", () => {
     return { root, entry, path: join(root, entry.path) };
   }
 
-  function assertNamed(problems: ManifestMismatchError[], path: string, pattern: RegExp) {
-    assert.equal(problems.length, 1, problems.map((p) => p.message).join("\n"));
-    assert.ok(problems[0] instanceof ManifestMismatchError);
+  function assertNamed(problems: VerifyProblem[], path: string, pattern: RegExp) {
+    assert.equal(problems.length, 1, problems.map((p) => p.detail).join("\n"));
     assert.equal(problems[0].file, path);
-    assert.match(problems[0].message, pattern);
+    assert.match(problems[0].detail, pattern);
   }
 
   test("truncated", async () => {
@@ -363,7 +365,10 @@ describe("damaged sidecars are reported naming the file", () => {
     assertNamed(await verifyDataset(root), path, /positions file has 3000 bytes/);
     await assert.rejects(
       PositionsFile.open(root, entry),
-      (e: Error) => e instanceof CorruptFileError && (e as CorruptFileError).file === path,
+      (e: Error) =>
+        e instanceof ManifestMismatchError &&
+        e.file === path &&
+        /has 3000 bytes but the manifest says/.test(e.message),
     );
   });
 
@@ -372,7 +377,7 @@ describe("damaged sidecars are reported naming the file", () => {
     const fd = openSync(path, "r+");
     writeSync(fd, Buffer.alloc(64, 0x5a), 0, 64, statSync(path).size - 4096);
     assert.deepEqual(await verifyDataset(root), []);
-    assertNamed(await verifyDataset(root, { checksums: true }), path, /sha256/);
+    assertNamed(await verifyDataset(root, { checksums: true }), path, /SHA-256 differs/);
     writeSync(fd, Buffer.alloc(64, 0x5a), 0, 64, 0);
     assertNamed(await verifyDataset(root), path, /HDF5/);
     rmSync(path);
@@ -389,7 +394,14 @@ describe("damaged sidecars are reported naming the file", () => {
     const manifest = await readManifest(root);
     manifest.configs.main.positions = { ...entry, rows: entry.rows - 1 };
     await writeManifest(root, manifest);
-    assertNamed(await verifyDataset(root), path, /has 499 rows but config "main" has 500/);
+    const problems = await verifyDataset(root);
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.file, p.detail]),
+      [
+        ["rows", path, 'positions file has 499 rows but config "main" has 500'],
+        ["rows", path, "file has 500 rows but the manifest says 499"],
+      ],
+    );
   });
 });
 

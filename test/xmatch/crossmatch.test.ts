@@ -6,7 +6,7 @@ import { cp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnSpec } from "../../src/core/columns.ts";
-import { CorruptFileError, UsageError } from "../../src/core/errors.ts";
+import { ManifestMismatchError, UsageError } from "../../src/core/errors.ts";
 import { concatenate, openDataset } from "../../src/dataset/index.ts";
 import { boundaries } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
@@ -583,7 +583,7 @@ test("a dataset without a positions sidecar is read from its partition files", a
   }
 });
 
-test("a corrupt positions sidecar is a typed error naming the file, in a worker too", async () => {
+test("a truncated positions sidecar is a typed error naming the file, in a worker too", async () => {
   const copy = join(dir, "left-corrupt");
   await cp(join(dir, "left-many"), copy, { recursive: true });
   const m = JSON.parse(await readFile(join(copy, "astropile.json"), "utf8"));
@@ -594,7 +594,10 @@ test("a corrupt positions sidecar is a typed error naming the file, in a worker 
     await assert.rejects(
       crossMatch(left, rightMany, { radiusArcsec: 5, threads, unitRows: 300 }),
       (err: Error) =>
-        err instanceof CorruptFileError && err.message.includes(file) && err.file === file,
+        err instanceof ManifestMismatchError &&
+        err.message.includes(file) &&
+        err.file === file &&
+        /has 1000 bytes but the manifest says/.test(err.message),
     );
   }
 });
