@@ -3,16 +3,21 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { isAstroPileError } from "../../src/core/errors.ts";
+import { openDataset } from "../../src/dataset/index.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { writeA } from "./clean-datasets.ts";
+import { writeA, writeB } from "./clean-datasets.ts";
 
 const work = tempDir("astropile-fuzz-regressions-");
 const clean = join(work, "clean");
+const right = join(work, "right");
 let copies = 0;
 
 before(async () => {
   await writeA(clean);
+  await writeB(right);
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: the manifest is edited as untyped JSON on purpose
@@ -39,4 +44,46 @@ describe("verifyDataset", () => {
     assert.equal(z.length, 6, JSON.stringify(problems));
     assert.match(z[0].detail, /does not list/);
   });
+});
+
+describe("cross-match from the positions sidecar", () => {
+  for (const [name, edit] of [
+    [
+      "two files of a config trade paths in the manifest",
+      (m: Json) => {
+        const [a, b] = m.files.filter((f: Json) => f.config === "main");
+        [a.path, b.path] = [b.path, a.path];
+      },
+    ],
+    [
+      "a path written with backslashes",
+      (m: Json) => {
+        const f = m.files.find((x: Json) => x.config === "main");
+        f.path = f.path.replaceAll("/", "\\");
+      },
+    ],
+  ] as const) {
+    test(`${name}: refused (the catalog named files its rows are not in)`, async () => {
+      const root = withManifest(edit);
+      const left = await openDataset(root, { config: "main" });
+      const r = await openDataset(right);
+      try {
+        await assert.rejects(
+          crossMatch(left, r, { radiusArcsec: 2, threads: 0 }),
+          (e) => isAstroPileError(e, "ASTROPILE_MANIFEST_MISMATCH") && /file list/.test(e.message),
+        );
+        await assert.rejects(crossMatch(r, left, { radiusArcsec: 2, threads: 0 }), (e) =>
+          isAstroPileError(e, "ASTROPILE_MANIFEST_MISMATCH"),
+        );
+      } finally {
+        left.close();
+        r.close();
+      }
+      const problems = await verifyDataset(root);
+      assert.ok(
+        problems.some((p) => p.kind === "sidecar-list"),
+        JSON.stringify(problems),
+      );
+    });
+  }
 });
