@@ -5,10 +5,12 @@ import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { isAstroPileError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { writeA, writeB } from "./clean-datasets.ts";
+import { canonical } from "./family.ts";
 
 const work = tempDir("astropile-fuzz-regressions-");
 const clean = join(work, "clean");
@@ -86,4 +88,39 @@ describe("cross-match from the positions sidecar", () => {
       );
     });
   }
+});
+
+describe("a partition file with one byte changed", () => {
+  test("every 11th byte of one file in turn: a typed error or the file's exact values, never zeros from a damaged chunk index", async () => {
+    const m = JSON.parse(readFileSync(join(clean, "astropile.json"), "utf8"));
+    const entry = m.files.find((f: Json) => f.config === "main");
+    const path = join(clean, entry.path);
+    const bytes = readFileSync(path);
+    const names = m.configs.main.columns.map((c: Json) => c.name);
+    const read = async (file: string) => {
+      const f = await PartitionFile.open(file, {
+        expectRows: entry.rows,
+        expect: { bytes: entry.bytes, columns: m.configs.main.columns },
+      });
+      try {
+        return canonical(f.readRange(names, 0, f.length));
+      } finally {
+        f.close();
+      }
+    };
+    const want = await read(path);
+    const damaged = join(work, "one-byte.hdf5");
+    const wrong: number[] = [];
+    for (let at = 0; at < bytes.length; at += 11) {
+      const copy = Buffer.from(bytes);
+      copy[at] ^= 0x5a;
+      writeFileSync(damaged, copy);
+      try {
+        if ((await read(damaged)) !== want) wrong.push(at);
+      } catch (err) {
+        if (!isAstroPileError(err)) throw err;
+      }
+    }
+    assert.deepEqual(wrong, [], `byte offsets that gave other values without an error`);
+  });
 });
