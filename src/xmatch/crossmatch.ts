@@ -28,6 +28,7 @@ import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
+import { PARTITION_SHIFT } from "../storage/layout.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
 import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
@@ -285,7 +286,7 @@ function assemble(results: UnitResult[], L: SideTable, R: SideTable): MatchCatal
     while (lStarts[f + 1]! <= g) f++;
     leftFile[i] = leftPaths[f]!;
     leftRow[i] = g - lStarts[f]!;
-    healpix[i] = L.pixel[f]!;
+    healpix[i] = Number(L.keyMin[f]! >> PARTITION_SHIFT);
     const h = rightIndex[i]!;
     if (h < 0) {
       rightFile[i] = null;

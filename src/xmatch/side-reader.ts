@@ -129,15 +129,7 @@ export class SideReader {
       // Checked against the manifest entry, as the dataset layer opens files.
       file = await PartitionFile.open(join(t.root, t.paths[f]!), {
         expectRows: rows,
-        expect: expectationOf(t.columns, {
-          config: t.config,
-          pixel: t.pixel[f]!,
-          keyMin: t.keyMin[f]!,
-          keyMax: t.keyMax[f]!,
-          rows,
-          bytes: t.bytes[f]!,
-          identity: t.identity[f],
-        }),
+        expect: expectationOf(t.columns, t.files[f]!),
       });
       if (this.open.size >= OPEN_FILES) {
         const [oldest, old] = this.open.entries().next().value as [number, PartitionFile];

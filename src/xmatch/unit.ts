@@ -276,7 +276,8 @@ export async function matchUnit(
   const left = await leftPoints(unit, L);
   const near = new Set<number>();
   for (let f = unit.fileStart; f < unit.fileEnd; f++) {
-    neighbourhood.add(L.table.pixel[f]!, L.table.keyMin[f]!, L.table.keyMax[f]!, near);
+    if (L.table.starts[f + 1]! > L.table.starts[f]!)
+      neighbourhood.add(L.table.keyMin[f]!, L.table.keyMax[f]!, near);
   }
   const parts: RowPairs[] = [];
   let rightRowsRead = 0;
