@@ -685,10 +685,15 @@ function groupPairs(
   const lefts = buf.left;
   let order = u32("group.order", m);
   let spare = u32("group.spare", m);
-  for (let t = 0; t < m; t++) order[t] = t;
+  let sorted = true;
+  for (let t = 0; t < m; t++) {
+    order[t] = t;
+    if (t > 0 && lefts[t]! < lefts[t - 1]!) sorted = false;
+  }
   const counts = new Int32Array(1 << DIGIT_BITS);
   const mask = (1 << DIGIT_BITS) - 1;
-  for (let shift = 0; nLeft - 1 >= 2 ** shift; shift += DIGIT_BITS) {
+  // Pairs found for left points taken in order (a lookup in sky order) are grouped already.
+  for (let shift = 0; !sorted && nLeft - 1 >= 2 ** shift; shift += DIGIT_BITS) {
     counts.fill(0);
     for (let t = 0; t < m; t++) counts[(lefts[order[t]!]! >>> shift) & mask]!++;
     let sum = 0;
