@@ -163,7 +163,6 @@ const MINUS = 45;
 class AsciiBuffer {
   bytes: Buffer;
   at = 0;
-  private readonly digitsTmp = new Uint8Array(24);
 
   constructor(capacity: number) {
     this.bytes = Buffer.allocUnsafe(capacity);

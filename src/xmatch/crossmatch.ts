@@ -29,6 +29,7 @@ import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
 import type { DatasetWriterOptions } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
+import type { PositionsFile } from "../storage/positions.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
 import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
@@ -73,8 +74,8 @@ export interface CrossMatchOptions {
   /**
    * Match both sides whole, in this thread, in one kernel call: each side's positions read in
    * one piece (its positions sidecar), no units, no worker threads, no planning. Default: when
-   * both sides' rows fit the memory budget (~48 bytes a row, both sides counted; 512 MiB by
-   * default: ~11M rows) and neither `threads` >= 1, `unitRows` nor `rightSliceRows` asks for
+   * both sides' rows fit the memory budget (~64 bytes a row, both sides counted; 512 MiB by
+   * default: ~8M rows) and neither `threads` >= 1, `unitRows` nor `rightSliceRows` asks for
    * units. `true` always, `false` never. The catalog is the same either way.
    */
   inMemory?: boolean;
@@ -134,9 +135,10 @@ export interface CrossMatchResult {
 const BYTES_PER_MATCH_ROW = 150;
 /**
  * Bytes per row of both sides in a whole-side match (both sides' positions and the ids read for
- * the catalog, the right side's sorted copy): measured peak RSS growth, with a margin.
+ * the catalog, the right side's sorted copy, the kernel's work memory): peak RSS growth measured
+ * 50 bytes a row at 1e7 x 1e7 and 69 at 3e6 x 3e6 (BENCHMARKS.md, xmatch).
  */
-const WHOLE_BYTES_PER_ROW = 48;
+const WHOLE_BYTES_PER_ROW = 64;
 const MIN_UNIT_ROWS = 250_000;
 const MAX_UNIT_ROWS = 2_500_000;
 const UNITS_PER_THREAD = 3;
@@ -193,8 +195,28 @@ export async function crossMatch(
   ) {
     throw new UsageError(`threads must be an integer >= 0, got ${options.threads}`);
   }
-  const { table: L, source: leftSource } = await sideTable(left, "left");
-  const { table: R, source: rightSource } = await sideTable(right, "right");
+  // The sidecars opened to check the row counts are read by a whole-side match (else closed).
+  const keepSidecar = options.inMemory !== false;
+  const {
+    table: L,
+    source: leftSource,
+    sidecar: leftSidecar,
+  } = await sideTable(left, "left", { keepSidecar });
+  let R: SideTable;
+  let rightSource: Source;
+  let rightSidecar: PositionsFile | null;
+  try {
+    ({
+      table: R,
+      source: rightSource,
+      sidecar: rightSidecar,
+    } = await sideTable(right, "right", {
+      keepSidecar,
+    }));
+  } catch (err) {
+    leftSidecar?.close();
+    throw err;
+  }
   const total = L.selection ? L.selection.length : L.starts[L.starts.length - 1]!;
   const spec: MatchSpec = {
     radiusDeg: radiusArcsec / 3600,
@@ -235,8 +257,13 @@ export async function crossMatch(
     unitCount = 1;
     threads = 0;
     progress.unitsTotal = 1;
-    await matchWhole(L, R, { ...spec, sliceRows: Number.POSITIVE_INFINITY }, onResult);
+    await matchWhole(L, R, { ...spec, sliceRows: Number.POSITIVE_INFINITY }, onResult, [
+      leftSidecar,
+      rightSidecar,
+    ]);
   } else {
+    leftSidecar?.close();
+    rightSidecar?.close();
     threads =
       options.threads ??
       (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);
@@ -299,10 +326,17 @@ async function matchWhole(
   R: SideTable,
   spec: MatchSpec,
   onResult: (r: UnitResult) => void,
+  [leftSidecar, rightSidecar]: Array<PositionsFile | null>,
 ): Promise<void> {
-  const left = await SideReader.open(L);
+  let left: SideReader;
   try {
-    const right = await SideReader.open(R);
+    left = await SideReader.open(L, leftSidecar);
+  } catch (err) {
+    rightSidecar?.close();
+    throw err;
+  }
+  try {
+    const right = await SideReader.open(R, rightSidecar);
     try {
       const unit = {
         index: 0,

@@ -15,6 +15,7 @@ import { ManifestMismatchError, UsageError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
+import { sidecarExpectation } from "../storage/integrity.ts";
 import { KEY_ORDER } from "../storage/layout.ts";
 import type { ColumnEntry, FileEntry, PositionsEntry } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
@@ -50,12 +51,15 @@ export interface SideTable {
 
 /**
  * The side table of a dataset view (whole, filtered or shuffled; not concatenated), and the
- * parent source it describes (which stays in this thread: it holds open files).
+ * parent source it describes (which stays in this thread: it holds open files). With
+ * `keepSidecar`, the positions sidecar opened to check the row counts is returned open (the
+ * caller closes it) rather than opened again to be read.
  */
 export async function sideTable(
   ds: Dataset,
   side: string,
-): Promise<{ table: SideTable; source: Source }> {
+  options: { keepSidecar?: boolean } = {},
+): Promise<{ table: SideTable; source: Source; sidecar: PositionsFile | null }> {
   const { source, selection } = await ds.parentRows();
   if (!source) {
     throw new UsageError(
@@ -63,7 +67,8 @@ export async function sideTable(
     );
   }
   for (const c of ["object_id", "ra", "dec"]) source.feature(c); // MissingColumnError names it
-  await checkRowCounts(source, side);
+  const sidecar = await checkRowCounts(source, side);
+  if (sidecar && !options.keepSidecar) sidecar.close();
   const keyMin = BigInt64Array.from(source.files, (f) => BigInt(f.keyMin));
   const keyMax = BigInt64Array.from(source.files, (f) => BigInt(f.keyMax));
   const table: SideTable = {
@@ -82,7 +87,7 @@ export async function sideTable(
     // Shared memory: every worker sees the selection without a copy of its own.
     selection: selection ? shared(selection) : null,
   };
-  return { table, source };
+  return { table, source, sidecar: options.keepSidecar ? sidecar : null };
 }
 
 /**
@@ -91,7 +96,7 @@ export async function sideTable(
  * 1e15) is a typed error, never a plan (or an allocation) of that size. With a positions
  * sidecar, its one open checks the total; without, each file's row count is checked.
  */
-async function checkRowCounts(source: Source, side: string): Promise<void> {
+async function checkRowCounts(source: Source, side: string): Promise<PositionsFile | null> {
   const total = source.starts[source.files.length]!;
   const entry = source.entry.positions;
   if (entry) {
@@ -100,9 +105,17 @@ async function checkRowCounts(source: Source, side: string): Promise<void> {
         `${side} dataset: the positions sidecar is listed with ${entry.rows} rows but the config's files with ${total}`,
         { file: join(source.root, "astropile.json") },
       );
-    // Opening checks the sidecar's own row count against the manifest's.
-    (await PositionsFile.open(source.root, entry)).close();
-    return;
+    // Opening checks the sidecar's own row count against the manifest's (and its file-list
+    // attribute against the entry's); then the entry's file list against the manifest's current
+    // one (a row count the files do not hold is reported as such, not as a stale sidecar).
+    const sidecar = await PositionsFile.open(source.root, entry);
+    try {
+      sidecarExpectation(source.root, "positions sidecar", entry, source.fileList);
+    } catch (err) {
+      sidecar.close();
+      throw err;
+    }
+    return sidecar;
   }
   for (const f of source.files) {
     const file = await PartitionFile.open(join(source.root, f.path), { expectRows: f.rows });
@@ -112,6 +125,7 @@ async function checkRowCounts(source: Source, side: string): Promise<void> {
       file.close();
     }
   }
+  return null;
 }
 
 function shared(a: Float64Array): Float64Array {
