@@ -31,7 +31,7 @@ import type { DatasetWriterOptions } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import type { PositionsFile } from "../storage/positions.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
-import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
+import { addKeyRanges, fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
 import { runUnits } from "./workers.ts";
@@ -201,7 +201,7 @@ export async function crossMatch(
     table: L,
     source: leftSource,
     sidecar: leftSidecar,
-  } = await sideTable(left, "left", { keepSidecar });
+  } = await sideTable(left, "left", { keepSidecar, keyRanges: false });
   let R: SideTable;
   let rightSource: Source;
   let rightSidecar: PositionsFile | null;
@@ -210,9 +210,7 @@ export async function crossMatch(
       table: R,
       source: rightSource,
       sidecar: rightSidecar,
-    } = await sideTable(right, "right", {
-      keepSidecar,
-    }));
+    } = await sideTable(right, "right", { keepSidecar, keyRanges: false }));
   } catch (err) {
     leftSidecar?.close();
     throw err;
@@ -264,6 +262,8 @@ export async function crossMatch(
   } else {
     leftSidecar?.close();
     rightSidecar?.close();
+    addKeyRanges(L);
+    addKeyRanges(R);
     threads =
       options.threads ??
       (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);

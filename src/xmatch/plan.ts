@@ -34,7 +34,10 @@ export interface SideTable {
   files: FileEntry[];
   /** Per file: path relative to `root`. */
   paths: string[];
-  /** Per file: smallest and largest `_healpix_29` key (inclusive; meaningless for 0 rows). */
+  /**
+   * Per file: smallest and largest `_healpix_29` key (inclusive; meaningless for 0 rows); empty
+   * until {@link addKeyRanges} (sideTable calls it unless told not to).
+   */
   keyMin: BigInt64Array;
   keyMax: BigInt64Array;
   /** starts[f] is the first dataset row of file f; starts[files] = rows. */
@@ -58,7 +61,7 @@ export interface SideTable {
 export async function sideTable(
   ds: Dataset,
   side: string,
-  options: { keepSidecar?: boolean } = {},
+  options: { keepSidecar?: boolean; keyRanges?: boolean } = {},
 ): Promise<{ table: SideTable; source: Source; sidecar: PositionsFile | null }> {
   const { source, selection } = await ds.parentRows();
   if (!source) {
@@ -69,16 +72,14 @@ export async function sideTable(
   for (const c of ["object_id", "ra", "dec"]) source.feature(c); // MissingColumnError names it
   const sidecar = await checkRowCounts(source, side);
   if (sidecar && !options.keepSidecar) sidecar.close();
-  const keyMin = BigInt64Array.from(source.files, (f) => BigInt(f.keyMin));
-  const keyMax = BigInt64Array.from(source.files, (f) => BigInt(f.keyMax));
   const table: SideTable = {
     side,
     root: source.root,
     config: source.config,
     files: source.files,
     paths: source.files.map((f) => f.path),
-    keyMin,
-    keyMax,
+    keyMin: new BigInt64Array(0),
+    keyMax: new BigInt64Array(0),
     starts: source.starts,
     columns: source.entry.columns,
     fileList: source.fileList,
@@ -87,7 +88,19 @@ export async function sideTable(
     // Shared memory: every worker sees the selection without a copy of its own.
     selection: selection ? shared(selection) : null,
   };
+  if (options.keyRanges !== false) addKeyRanges(table);
   return { table, source, sidecar: options.keepSidecar ? sidecar : null };
+}
+
+/**
+ * Fills the table's per-file key ranges (what planning units needs; a whole-side match does
+ * not, and parsing thousands of decimal keys is not free), unless they are there.
+ */
+export function addKeyRanges(table: SideTable): void {
+  const n = table.files.length;
+  if (table.keyMin.length === n) return;
+  table.keyMin = BigInt64Array.from(table.files, (f) => BigInt(f.keyMin));
+  table.keyMax = BigInt64Array.from(table.files, (f) => BigInt(f.keyMax));
 }
 
 /**

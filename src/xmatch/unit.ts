@@ -175,6 +175,14 @@ async function toRows(
       ra[t] = rra[j]!;
       dec[t] = rdec[j]!;
     }
+  } else if (right.runs.length === 1) {
+    const base = right.runs[0]![1] - right.runs[0]![0];
+    for (let t = 0; t < n; t++) {
+      const j = p.right[t]!;
+      rows[t] = base + j;
+      ra[t] = rra[j]!;
+      dec[t] = rdec[j]!;
+    }
   } else {
     for (let t = 0; t < n; t++) {
       const j = p.right[t]!;
@@ -401,9 +409,11 @@ export async function matchUnit(
   const leftDec = new Float64Array(n);
   const rightRa = new Float64Array(n);
   const rightDec = new Float64Array(n);
+  // Left points of a whole view are one run of rows (leftPoints): row = base + point.
+  const leftBase = left.row ? 0 : left.runs[0]![1];
   for (let r = 0; r < n; r++) {
     const i = from[r]!;
-    leftRow[r] = left.row ? left.row[i]! : rowAt(left, i);
+    leftRow[r] = left.row ? left.row[i]! : leftBase + i;
     leftRa[r] = left.ra[i]!;
     leftDec[r] = left.dec[i]!;
     const t = pairOf ? pairOf[r]! : r;
