@@ -188,8 +188,36 @@ class AsciiBuffer {
 
   /** A non-negative integer below 2^53, at least `width` digits (zero-padded). */
   private digits(n: number, width: number): void {
-    let k = 1;
-    for (let p = 10; p <= n && k < 16; p *= 10) k++;
+    if (n >= 1e8 && n < MAX_EXACT) {
+      // Two int32 halves: the high digits, then the low 8 (zero-padded).
+      let high = Math.floor(n / 1e8);
+      let low = n - high * 1e8;
+      if (low < 0) {
+        // n / 1e8 rounded up to the next integer (n just below a multiple of 1e8, near 2^53).
+        high--;
+        low += 1e8;
+      }
+      this.digits(high, width > 8 ? width - 8 : 1);
+      this.digits(low, 8);
+      return;
+    }
+    let k =
+      n < 10
+        ? 1
+        : n < 100
+          ? 2
+          : n < 1000
+            ? 3
+            : n < 10000
+              ? 4
+              : n < 100000
+                ? 5
+                : n < 1000000
+                  ? 6
+                  : n < 10000000
+                    ? 7
+                    : 8;
+    if (n >= 1e8) for (let p = 1e8; p <= n && k < 16; p *= 10) k++;
     if (k < width) k = width;
     this.room(k);
     const b = this.bytes;
@@ -229,8 +257,8 @@ class AsciiBuffer {
   /** Element i of a BigInt64Array seen as 32-bit halves (no BigInt made while it is < 2^53). */
   int64(lo: Uint32Array, hi: Int32Array, i: number, values: BigInt64Array | BigUint64Array): void {
     const h = hi[2 * i + 1]!;
-    const unsigned = values instanceof BigUint64Array;
-    if (h >= -0x200000 && h < 0x200000 && (!unsigned || h >= 0))
+    if (h >= 0 && h < 0x200000) this.digits(h * 4294967296 + lo[2 * i]!, 1);
+    else if (h < 0 && h >= -0x200000 && !(values instanceof BigUint64Array))
       this.integer(h * 4294967296 + lo[2 * i]!);
     else this.string(values[i]!.toString());
   }
@@ -248,11 +276,21 @@ class AsciiBuffer {
     if (x < 0 && scaled > 0) this.byte(MINUS);
     this.digits(whole, 1);
     if (frac === 0) return;
-    // Trailing zeros dropped: fewer digits of a shorter fraction.
+    // Trailing zeros dropped: fewer digits of a shorter fraction (int32 arithmetic while the
+    // fraction fits, as every one of a position or separation does).
     let width = digits;
-    while (frac % 10 === 0) {
-      frac /= 10;
-      width--;
+    if (frac < 2147483648) {
+      let f = frac | 0;
+      while (f % 10 === 0) {
+        f = (f / 10) | 0;
+        width--;
+      }
+      frac = f;
+    } else {
+      while (frac % 10 === 0) {
+        frac /= 10;
+        width--;
+      }
     }
     this.byte(DOT);
     this.digits(frac, width);
@@ -329,14 +367,16 @@ function cells(c: MatchCatalog, columns: CatalogColumn[], json: boolean): Cell[]
       if (Number.isNaN(x)) nil(out, i);
       else out.fixed(x, digits, scale);
     };
+  // Each file's cell text, made once, when the file columns are asked for.
   const paths = (files: string[]) =>
     files.map((f) => {
       const b = new AsciiBuffer(f.length * 3 + 8);
       quote(b, f);
       return b.text();
     });
-  const leftFiles = paths(c.left_files);
-  const rightFiles = paths(c.right_files);
+  const located = columns.includes("left_file") || columns.includes("right_file");
+  const leftFiles = located ? paths(c.left_files) : [];
+  const rightFiles = located ? paths(c.right_files) : [];
   return columns.map((name): Cell => {
     switch (name) {
       case "left_object_id":
@@ -382,17 +422,63 @@ export class CatalogText {
   private readonly keys: string[];
   private readonly out = new AsciiBuffer(1 << 20);
 
+  /** The CSV of the plain columns, every row matched, 64-bit ids: one loop, no cell calls. */
+  private readonly plain: boolean;
+
   constructor(
-    catalog: MatchCatalog,
+    private readonly catalog: MatchCatalog,
     columns: CatalogColumn[],
     private readonly json = false,
   ) {
     this.fns = cells(catalog, columns, json);
     this.keys = columns.map((name) => `${JSON.stringify(name)}:`);
+    const int64 = (v: ColumnValues) =>
+      LITTLE_ENDIAN && (v instanceof BigInt64Array || v instanceof BigUint64Array);
+    this.plain =
+      !json &&
+      catalog.how === "inner" &&
+      columns.length === CATALOG_COLUMNS.length &&
+      columns.every((name, k) => name === CATALOG_COLUMNS[k]) &&
+      int64(catalog.left_object_id) &&
+      int64(catalog.right_object_id);
+  }
+
+  /**
+   * {@link lines} of the plain CSV (what `xmatch --catalog-only` writes): the same bytes as the
+   * cell writers make, a row at a time without a call per cell.
+   */
+  private plainLines(start: number, end: number): Buffer {
+    const out = this.out;
+    const c = this.catalog;
+    const lid = c.left_object_id as BigInt64Array | BigUint64Array;
+    const rid = c.right_object_id as BigInt64Array | BigUint64Array;
+    const lLo = new Uint32Array(lid.buffer, lid.byteOffset, lid.length * 2);
+    const lHi = new Int32Array(lid.buffer, lid.byteOffset, lid.length * 2);
+    const rLo = new Uint32Array(rid.buffer, rid.byteOffset, rid.length * 2);
+    const rHi = new Int32Array(rid.buffer, rid.byteOffset, rid.length * 2);
+    const { sep_arcsec: sep, left_ra, left_dec, right_ra, right_dec } = c;
+    for (let i = start; i < end; i++) {
+      out.int64(lLo, lHi, i, lid);
+      out.byte(COMMA);
+      out.int64(rLo, rHi, i, rid);
+      out.byte(COMMA);
+      out.fixed(sep[i]!, SEP_DIGITS, SEP_SCALE);
+      out.byte(COMMA);
+      out.fixed(left_ra[i]!, DEG_DIGITS, DEG_SCALE);
+      out.byte(COMMA);
+      out.fixed(left_dec[i]!, DEG_DIGITS, DEG_SCALE);
+      out.byte(COMMA);
+      out.fixed(right_ra[i]!, DEG_DIGITS, DEG_SCALE);
+      out.byte(COMMA);
+      out.fixed(right_dec[i]!, DEG_DIGITS, DEG_SCALE);
+      out.byte(NEWLINE);
+    }
+    return out.take();
   }
 
   /** Rows [start, end), one line each; `separator` goes between lines (after each but the last). */
   lines(start: number, end: number, separator = ""): Buffer {
+    if (this.plain && !separator) return this.plainLines(start, end);
     const out = this.out;
     const fns = this.fns;
     const json = this.json;

@@ -208,6 +208,20 @@ test("formatFixed: at most the digits asked for, no trailing zeros, signs and ro
   assert.equal(formatFixed(-0.0000012, 6, 1e6), "-0.000001");
   assert.equal(formatFixed(359.9999999996, 9, 1e9), "360");
   assert.equal(formatFixed(1.23456789e12, 6, 1e6), "1234567890000");
+  // Integers written in two halves of 8 digits, near 2^53 too (and below a multiple of 1e8).
+  for (const n of [
+    0,
+    7,
+    99_999_999,
+    100_000_000,
+    100_000_001,
+    2 ** 31,
+    123_456_789_012,
+    8_999_999_999_999_999,
+    2 ** 53 - 1,
+  ]) {
+    assert.equal(formatFixed(n, 0, 1), String(n), String(n));
+  }
   for (const x of [0.1, 1 / 3, 2 / 3, 89.99999999949, 179.123456789012, 1e-7]) {
     assert.equal(Number(formatFixed(x, 9, 1e9)), Number(x.toFixed(9)), String(x));
     assert.equal(Number(formatFixed(-x, 9, 1e9)), Number((-x).toFixed(9)), String(-x));
