@@ -36,10 +36,11 @@ export interface MatchCatalog {
   right_dec: Float64Array;
   left_index: Float64Array;
   right_index: Float64Array;
-  left_file: Int32Array;
-  left_row: Float64Array;
-  right_file: Int32Array;
-  right_row: Float64Array;
+  /** Worked out on first access (as are `left_row`, `right_file`, `right_row`). */
+  readonly left_file: Int32Array;
+  readonly left_row: Float64Array;
+  readonly right_file: Int32Array;
+  readonly right_row: Float64Array;
   /** Absolute directories of the two parent datasets. */
   left_root: string;
   right_root: string;

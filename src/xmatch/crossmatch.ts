@@ -375,36 +375,49 @@ function assemble(
   };
   const leftIndex = cat((r) => r.leftRow);
   const rightIndex = cat((r) => r.rightRow);
+  const matched = new Uint8Array(n);
+  for (let i = 0; i < n; i++) if (rightIndex[i]! >= 0) matched[i] = 1;
   const lStarts = L.starts;
   const rStarts = R.starts;
-  const leftFile = new Int32Array(n);
-  const leftRow = new Float64Array(n);
-  const rightFile = new Int32Array(n);
-  const rightRow = new Float64Array(n);
-  const matched = new Uint8Array(n);
-  // Left rows ascend through the catalog: walk the files once.
-  let f = 0;
-  for (let i = 0; i < n; i++) {
-    const g = leftIndex[i]!;
-    while (lStarts[f + 1]! <= g) f++;
-    leftFile[i] = f;
-    leftRow[i] = g - lStarts[f]!;
-  }
-  for (let i = 0; i < n; i++) {
-    const h = rightIndex[i]!;
-    if (h < 0) {
-      rightFile[i] = -1;
-      rightRow[i] = -1;
-      continue;
+  // Where each row is stored (file, row in it): worked out when first asked for (the CSV asks
+  // only with `locations`), a search per right row being a measurable part of a small match.
+  let where: {
+    leftFile: Int32Array;
+    leftRow: Float64Array;
+    rightFile: Int32Array;
+    rightRow: Float64Array;
+  } | null = null;
+  const locate = () => {
+    if (where) return where;
+    const leftFile = new Int32Array(n);
+    const leftRow = new Float64Array(n);
+    const rightFile = new Int32Array(n);
+    const rightRow = new Float64Array(n);
+    // Left rows ascend through the catalog: walk the files once.
+    let f = 0;
+    for (let i = 0; i < n; i++) {
+      const g = leftIndex[i]!;
+      while (lStarts[f + 1]! <= g) f++;
+      leftFile[i] = f;
+      leftRow[i] = g - lStarts[f]!;
     }
-    matched[i] = 1;
-    const rf = fileOfRow(rStarts, h);
-    rightFile[i] = rf;
-    rightRow[i] = h - rStarts[rf]!;
-  }
+    for (let i = 0; i < n; i++) {
+      const h = rightIndex[i]!;
+      if (h < 0) {
+        rightFile[i] = -1;
+        rightRow[i] = -1;
+        continue;
+      }
+      const rf = fileOfRow(rStarts, h);
+      rightFile[i] = rf;
+      rightRow[i] = h - rStarts[rf]!;
+    }
+    where = { leftFile, leftRow, rightFile, rightRow };
+    return where;
+  };
   const ids = (pick: (r: UnitResult) => ColumnValues, spec: ColumnSpec) =>
     results.length > 0 ? concatValues(results.map(pick)) : allocate(spec, 0);
-  return {
+  const catalog = {
     length: n,
     how,
     left_object_id: ids((r) => r.leftId, L.objectId),
@@ -417,15 +430,21 @@ function assemble(
     right_dec: cat((r) => r.rightDec),
     left_index: leftIndex,
     right_index: rightIndex,
-    left_file: leftFile,
-    left_row: leftRow,
-    right_file: rightFile,
-    right_row: rightRow,
     left_root: resolve(L.root),
     right_root: resolve(R.root),
     left_files: L.paths,
     right_files: R.paths,
   };
+  const lazy = (get: () => Int32Array | Float64Array): PropertyDescriptor => ({
+    get,
+    enumerable: true,
+  });
+  return Object.defineProperties(catalog, {
+    left_file: lazy(() => locate().leftFile),
+    left_row: lazy(() => locate().leftRow),
+    right_file: lazy(() => locate().rightFile),
+    right_row: lazy(() => locate().rightRow),
+  }) as MatchCatalog;
 }
 
 /** Prefix of the right dataset's columns in a saved match. */
