@@ -88,13 +88,17 @@ export {
 } from "./storage/index.ts";
 export {
   CATALOG_COLUMNS,
+  type CatalogColumn,
+  type CatalogOutputOptions,
   type CrossMatchOptions,
   type CrossMatchProgress,
   type CrossMatchResult,
   type CrossMatchStats,
+  catalogColumns,
   catalogRow,
   countLeftMatched,
   crossMatch,
+  LOCATION_COLUMNS,
   type MatchCatalog,
   MatchedDataset,
   type MatchedExample,

@@ -9,6 +9,7 @@ test("the package entry exports the public API", () => {
     "concatenate",
     "crossMatch",
     "catalogRow",
+    "catalogColumns",
     "matchAll",
     "matchNearest",
     "writeDataset",

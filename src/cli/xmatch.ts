@@ -5,16 +5,14 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { parseBytes } from "../core/units.ts";
-import { catalogRow } from "../xmatch/catalog.ts";
 import {
-  action,
-  formatCount,
-  numberOption,
-  out,
-  printJson,
-  printJsonRows,
-  table,
-} from "./format.ts";
+  type CatalogColumn,
+  CatalogText,
+  catalogColumns,
+  catalogRow,
+  type MatchCatalog,
+} from "../xmatch/catalog.ts";
+import { action, formatCount, numberOption, out, printJson, table } from "./format.ts";
 import { crossMatchStep, progress } from "./progress.ts";
 
 export interface XmatchFlags {
@@ -25,6 +23,7 @@ export interface XmatchFlags {
   how?: string;
   out?: string;
   catalogOnly?: boolean;
+  locations?: boolean;
   json?: boolean;
   leftConfig?: string;
   rightConfig?: string;
@@ -42,7 +41,7 @@ export function registerXmatchCommand(program: Command): void {
     .argument("<left>", "left dataset directory")
     .argument("<right>", "right dataset directory")
     .description(
-      "Cross-match two datasets by sky position, out of core (runs of neighbouring files on worker threads, never a whole catalog in memory); pairs within --radius arcsec, no pair lost at pixel or file borders. Reads ra, dec, object_id from each config's positions.hdf5 (`astropile index DIR` adds it to older datasets).",
+      "Cross-match two datasets by sky position: pairs within --radius arcsec, no pair lost at pixel or file borders. Sides that fit the memory budget are matched whole in one pass; larger ones out of core (runs of neighbouring files on worker threads, never a whole catalog in memory). Reads ra, dec, object_id from each config's positions.hdf5 (`astropile index DIR` adds it to older datasets).",
     )
     .option("--radius <arcsec>", "match radius (arcseconds); a pair at exactly the radius is kept")
     .option(
@@ -64,7 +63,14 @@ export function registerXmatchCommand(program: Command): void {
       "--out <dir>",
       "write the matched rows as a new dataset (right columns prefixed right.)",
     )
-    .option("--catalog-only", "with --out: write only the pair catalog, as DIR/xmatch.csv")
+    .option(
+      "--catalog-only",
+      "with --out: write only the pair catalog, as DIR/xmatch.csv (left_object_id, right_object_id, sep_arcsec, left_ra, left_dec, right_ra, right_dec; matched with --how left)",
+    )
+    .option(
+      "--locations",
+      "the catalog (CSV, --json pairs) also says where each row is stored: left_file, left_row, left_index, right_file, right_row, right_index (files relative to each dataset's directory)",
+    )
     .option(
       "--wait",
       "with --out: if another process is writing DIR (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",
@@ -73,7 +79,7 @@ export function registerXmatchCommand(program: Command): void {
     .option("--right-config <name>", "config of the right dataset")
     .option(
       "--threads <n>",
-      "worker threads (default: one per core when there is more than one unit of work; 0 matches in the main thread)",
+      "worker threads of a match by units (default: one per core when there is more than one unit of work; 0 matches in the main thread); N >= 1 matches by units even when both sides would fit in memory",
     )
     .option(
       "--memory <size>",
@@ -172,20 +178,21 @@ async function xmatchLocked(
       nNeighbors: k,
       threads,
       memoryBytes,
-      onProgress: (p) => view.update(crossMatchStep(p)),
+      onProgress: flags.quiet ? undefined : (p) => view.update(crossMatchStep(p)),
     });
   } finally {
     view.stop();
   }
   const { catalog, dataset, stats } = result;
   const seconds = (performance.now() - started) / 1000;
+  const locations = flags.locations === true;
   let written: string | undefined;
   if (flags.out) {
     const dir = resolve(flags.out);
     if (flags.catalogOnly) {
       written = join(dir, "xmatch.csv");
       lock?.assertHeld();
-      await writeCatalogCsv(catalog, written);
+      await writeCatalogCsv(catalog, written, { locations });
     } else {
       await dataset.saveToDisk(dir, { lock: lock ?? undefined });
       written = dir;
@@ -202,6 +209,7 @@ async function xmatchLocked(
     leftRows: left.length,
     rightRows: right.length,
     leftMatched: stats.leftMatched,
+    inMemory: stats.inMemory,
     units: stats.units,
     threads: stats.threads,
     rightRowsRead: stats.rightRowsRead,
@@ -211,12 +219,15 @@ async function xmatchLocked(
   };
   if (flags.json) {
     if (flags.out) printJson(summary);
-    else printJsonRows(summary, "pairs", catalog.length, (i) => catalogRow(catalog, i));
+    else printPairsJson(summary, catalog, catalogColumns(catalog, { locations }));
     return;
   }
   const within = minRadius > 0 ? `${radius}" and at least ${minRadius}" apart` : `${radius}"`;
+  const where = stats.inMemory
+    ? "in memory"
+    : `on ${stats.threads || 1} thread(s), ${formatCount(stats.units)} units`;
   out(
-    `${formatCount(catalog.length)} rows: ${formatCount(stats.leftMatched)} of ${formatCount(left.length)} left rows matched within ${within} (${mode}, ${how}) in ${seconds.toFixed(1)} s on ${stats.threads || 1} thread(s)`,
+    `${formatCount(catalog.length)} rows: ${formatCount(stats.leftMatched)} of ${formatCount(left.length)} left rows matched within ${within} (${mode}, ${how}) in ${seconds.toFixed(2)} s ${where}`,
   );
   if (!stats.leftSidecar || !stats.rightSidecar) {
     out(
@@ -225,19 +236,52 @@ async function xmatchLocked(
   }
   if (written) out(`wrote ${written}`);
   else {
-    const names = ["left_object_id", "right_object_id", "sep_arcsec", "ra", "dec", "healpix"];
+    const names: CatalogColumn[] = catalogColumns(catalog, { locations });
     const n = Math.min(limit, catalog.length);
     const rows = Array.from({ length: n }, (_, i) => {
-      const row = catalogRow(catalog, i);
+      const row = catalogRow(catalog, i, { locations });
       return names.map((c) => {
         const v = row[c];
-        return typeof v === "number" && c !== "healpix"
-          ? v.toFixed(c === "sep_arcsec" ? 4 : 6)
-          : String(v ?? "");
+        if (typeof v !== "number" || c.endsWith("_row") || c.endsWith("_index"))
+          return String(v ?? "");
+        return v.toFixed(c === "sep_arcsec" ? 4 : 6);
       });
     });
-    if (n > 0) out(table(names, rows, [false, false, true, true, true, true]));
+    if (n > 0)
+      out(
+        table(
+          names,
+          rows,
+          names.map(
+            (c) => c !== "left_object_id" && c !== "right_object_id" && !c.endsWith("_file"),
+          ),
+        ),
+      );
     if (n < catalog.length)
       out(`(${n} of ${formatCount(catalog.length)} rows; --out DIR to keep them all)`);
   }
+}
+
+/**
+ * The summary as JSON with every catalog row in `pairs` (one row a line, numbers as in the
+ * CSV), written in blocks as they are formatted, never the whole text in memory.
+ */
+function printPairsJson(
+  summary: Record<string, unknown>,
+  catalog: MatchCatalog,
+  columns: CatalogColumn[],
+): void {
+  const opening = JSON.stringify({ ...summary, pairs: [] }, null, 2);
+  // `"pairs": []\n}` ends the text: open the array there, fill it, close it.
+  const cut = opening.lastIndexOf("[]");
+  process.stdout.write(`${opening.slice(0, cut)}[`);
+  const text = new CatalogText(catalog, columns, true);
+  const BLOCK = 16_384;
+  for (let s = 0; s < catalog.length; s += BLOCK) {
+    process.stdout.write(s === 0 ? "\n    " : ",\n    ");
+    const lines = text.lines(s, Math.min(catalog.length, s + BLOCK), ",\n    ");
+    // The block's last line ends in a newline: the separator or the closing comes next.
+    process.stdout.write(lines.subarray(0, lines.length - 1));
+  }
+  out(`${catalog.length > 0 ? "\n  " : ""}]${opening.slice(cut + 2)}`);
 }

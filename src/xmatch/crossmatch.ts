@@ -11,7 +11,7 @@
 // bounded by the unit and slice sizes, never by the dataset.
 
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DEFAULT_MEMORY_BYTES, MemoryBudget, MIN_MEMORY_BYTES } from "../core/budget.ts";
 import {
   allocate,
@@ -27,17 +27,23 @@ import { emptyRecord } from "../core/records.ts";
 import { Dataset } from "../dataset/dataset.ts";
 import type { Example } from "../dataset/example.ts";
 import type { Source } from "../dataset/source.ts";
-import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
+import type { DatasetWriterOptions } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
+import type { PositionsFile } from "../storage/positions.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
-import { fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
-import type { MatchSpec, UnitResult } from "./unit.ts";
+import { addKeyRanges, fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
+import { SideReader } from "./side-reader.ts";
+import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
 import { runUnits } from "./workers.ts";
 
 export {
   CATALOG_COLUMNS,
+  type CatalogColumn,
+  type CatalogOutputOptions,
+  catalogColumns,
   catalogRow,
   countLeftMatched,
+  LOCATION_COLUMNS,
   type MatchCatalog,
   type ObjectId,
   writeCatalogCsv,
@@ -60,10 +66,19 @@ export interface CrossMatchOptions {
   /** "inner" (default): matched rows only; "left": also left rows without a match. */
   how?: "inner" | "left";
   /**
-   * Worker threads (default: the machine's cores when there is more than one unit; 0 runs
-   * in this thread). Each holds one unit and its right neighbourhood: ~150 bytes per row.
+   * Worker threads for a match by units (default: the machine's cores when there is more than
+   * one unit; 0 runs in this thread). Each holds one unit and its right neighbourhood: ~150
+   * bytes per row. A number >= 1 asks for units on worker threads, never the whole-side match.
    */
   threads?: number;
+  /**
+   * Match both sides whole, in this thread, in one kernel call: each side's positions read in
+   * one piece (its positions sidecar), no units, no worker threads, no planning. Default: when
+   * both sides' rows fit the memory budget (~64 bytes a row, both sides counted; 512 MiB by
+   * default: ~8M rows) and neither `threads` >= 1, `unitRows` nor `rightSliceRows` asks for
+   * units. `true` always, `false` never. The catalog is the same either way.
+   */
+  inMemory?: boolean;
   /** Left rows per unit (default: three units per thread, 250,000 to 2,500,000 rows). */
   unitRows?: number;
   /** Right rows matched against a unit at once (default 4,000,000). */
@@ -96,6 +111,8 @@ export interface MatchedExample {
 }
 
 export interface CrossMatchStats {
+  /** Whether both sides were matched whole in one call (see `inMemory`); else by units. */
+  inMemory: boolean;
   units: number;
   threads: number;
   /** Left rows that took part (the left view's rows). */
@@ -116,6 +133,12 @@ export interface CrossMatchResult {
 
 /** Bytes a thread holds per left or right row it matches (positions, ids, sort and zone keys). */
 const BYTES_PER_MATCH_ROW = 150;
+/**
+ * Bytes per row of both sides in a whole-side match (both sides' positions and the ids read for
+ * the catalog, the right side's sorted copy, the kernel's work memory): peak RSS growth measured
+ * 50 bytes a row at 1e7 x 1e7 and 69 at 3e6 x 3e6 (BENCHMARKS.md, xmatch).
+ */
+const WHOLE_BYTES_PER_ROW = 64;
 const MIN_UNIT_ROWS = 250_000;
 const MAX_UNIT_ROWS = 2_500_000;
 const UNITS_PER_THREAD = 3;
@@ -156,7 +179,7 @@ export async function crossMatch(
   if (how !== "inner" && how !== "left") throw new UsageError(`unknown how "${how}"`);
   const k = positiveInt(options.nNeighbors, "nNeighbors", 1);
   positiveInt(options.unitRows, "unitRows", 1);
-  let sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
+  const sliceRows = positiveInt(options.rightSliceRows, "rightSliceRows", DEFAULT_SLICE_ROWS);
   const memoryBytes = options.memoryBytes;
   if (
     memoryBytes !== undefined &&
@@ -172,33 +195,27 @@ export async function crossMatch(
   ) {
     throw new UsageError(`threads must be an integer >= 0, got ${options.threads}`);
   }
-  const { table: L, source: leftSource } = await sideTable(left, "left");
-  const { table: R, source: rightSource } = await sideTable(right, "right");
+  // The sidecars opened to check the row counts are read by a whole-side match (else closed).
+  const keepSidecar = options.inMemory !== false;
+  const {
+    table: L,
+    source: leftSource,
+    sidecar: leftSidecar,
+  } = await sideTable(left, "left", { keepSidecar, keyRanges: false });
+  let R: SideTable;
+  let rightSource: Source;
+  let rightSidecar: PositionsFile | null;
+  try {
+    ({
+      table: R,
+      source: rightSource,
+      sidecar: rightSidecar,
+    } = await sideTable(right, "right", { keepSidecar, keyRanges: false }));
+  } catch (err) {
+    leftSidecar?.close();
+    throw err;
+  }
   const total = L.selection ? L.selection.length : L.starts[L.starts.length - 1]!;
-  const threads =
-    options.threads ??
-    (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);
-  // Within a budget, each thread's share holds its unit and its right slice, half each.
-  const budgetRows =
-    memoryBytes === undefined
-      ? Number.POSITIVE_INFINITY
-      : Math.max(1000, Math.floor(memoryBytes / Math.max(1, threads) / 2 / BYTES_PER_MATCH_ROW));
-  sliceRows = Math.min(sliceRows, budgetRows);
-  // By default three units per thread, within [MIN_UNIT_ROWS, MAX_UNIT_ROWS]: larger units
-  // re-read fewer right rows at their borders, smaller ones bound memory per thread and
-  // shorten each thread's first unit, run before its code is optimised (measured best).
-  const unitRows = Math.min(
-    budgetRows,
-    options.unitRows ??
-      Math.min(
-        MAX_UNIT_ROWS,
-        Math.max(MIN_UNIT_ROWS, Math.ceil(total / (UNITS_PER_THREAD * Math.max(1, threads)))),
-      ),
-  );
-  // Units of equal size, as many as a multiple of the threads, so no thread idles at the end.
-  let count = Math.max(1, Math.ceil(total / unitRows));
-  if (threads > 1 && count > 1) count = Math.ceil(count / threads) * threads;
-  const units = planUnits(L, Math.ceil(total / count));
   const spec: MatchSpec = {
     radiusDeg: radiusArcsec / 3600,
     minRadiusDeg: minRadiusArcsec / 3600,
@@ -207,30 +224,75 @@ export async function crossMatch(
     how,
     sliceRows,
   };
-  const results: UnitResult[] = new Array(units.length);
   const progress: CrossMatchProgress = {
     unitsDone: 0,
-    unitsTotal: units.length,
+    unitsTotal: 0,
     leftRows: 0,
     rows: 0,
     rightRowsRead: 0,
   };
-  await runUnits({
-    units,
-    left: L,
-    right: R,
-    spec,
-    threads,
-    onResult: (r) => {
-      results[r.index] = r;
-      progress.unitsDone++;
-      progress.leftRows += r.leftRows;
-      progress.rows += r.leftRow.length;
-      progress.rightRowsRead += r.rightRowsRead;
-      options.onProgress?.({ ...progress });
-    },
-  });
-  const catalog = assemble(results, L, R);
+  const results: UnitResult[] = [];
+  const onResult = (r: UnitResult) => {
+    results[r.index] = r;
+    progress.unitsDone++;
+    progress.leftRows += r.leftRows;
+    progress.rows += r.leftRow.length;
+    progress.rightRowsRead += r.rightRowsRead;
+    options.onProgress?.({ ...progress });
+  };
+  // Both sides whole when they fit: rows read (all of each side's rows, views included).
+  const wholeRows = L.starts[L.starts.length - 1]! + R.starts[R.starts.length - 1]!;
+  const asksForUnits =
+    (options.threads ?? 0) > 0 ||
+    options.unitRows !== undefined ||
+    options.rightSliceRows !== undefined;
+  const inMemory =
+    options.inMemory ??
+    (!asksForUnits && wholeRows * WHOLE_BYTES_PER_ROW <= (memoryBytes ?? DEFAULT_MEMORY_BYTES));
+  let unitCount: number;
+  let threads: number;
+  if (inMemory) {
+    unitCount = 1;
+    threads = 0;
+    progress.unitsTotal = 1;
+    await matchWhole(L, R, { ...spec, sliceRows: Number.POSITIVE_INFINITY }, onResult, [
+      leftSidecar,
+      rightSidecar,
+    ]);
+  } else {
+    leftSidecar?.close();
+    rightSidecar?.close();
+    addKeyRanges(L);
+    addKeyRanges(R);
+    threads =
+      options.threads ??
+      (Math.ceil(total / (options.unitRows ?? MIN_UNIT_ROWS)) > 1 ? availableParallelism() : 0);
+    // Within a budget, each thread's share holds its unit and its right slice, half each.
+    const budgetRows =
+      memoryBytes === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.max(1000, Math.floor(memoryBytes / Math.max(1, threads) / 2 / BYTES_PER_MATCH_ROW));
+    spec.sliceRows = Math.min(sliceRows, budgetRows);
+    // By default three units per thread, within [MIN_UNIT_ROWS, MAX_UNIT_ROWS]: larger units
+    // re-read fewer right rows at their borders, smaller ones bound memory per thread and
+    // shorten each thread's first unit, run before its code is optimised (measured best).
+    const unitRows = Math.min(
+      budgetRows,
+      options.unitRows ??
+        Math.min(
+          MAX_UNIT_ROWS,
+          Math.max(MIN_UNIT_ROWS, Math.ceil(total / (UNITS_PER_THREAD * Math.max(1, threads)))),
+        ),
+    );
+    // Units of equal size, as many as a multiple of the threads, so no thread idles at the end.
+    let count = Math.max(1, Math.ceil(total / unitRows));
+    if (threads > 1 && count > 1) count = Math.ceil(count / threads) * threads;
+    const units = planUnits(L, Math.ceil(total / count));
+    unitCount = units.length;
+    progress.unitsTotal = units.length;
+    await runUnits({ units, left: L, right: R, spec, threads, onResult });
+  }
+  const catalog = assemble(results, L, R, how);
   return {
     catalog,
     dataset: new MatchedDataset(
@@ -242,8 +304,9 @@ export async function crossMatch(
       memoryBytes,
     ),
     stats: {
-      units: units.length,
-      threads: Math.min(threads, units.length),
+      inMemory,
+      units: unitCount,
+      threads: Math.min(threads, unitCount),
       leftRows: progress.leftRows,
       leftMatched: countLeftMatched(catalog),
       rightRowsRead: progress.rightRowsRead,
@@ -253,11 +316,55 @@ export async function crossMatch(
   };
 }
 
+/**
+ * Both sides whole in this thread: one unit of every left row against every right row, each
+ * side's positions read in one piece, one kernel call (right side sorted, left side looked up in
+ * its storage order, which is sky order).
+ */
+async function matchWhole(
+  L: SideTable,
+  R: SideTable,
+  spec: MatchSpec,
+  onResult: (r: UnitResult) => void,
+  [leftSidecar, rightSidecar]: Array<PositionsFile | null>,
+): Promise<void> {
+  let left: SideReader;
+  try {
+    left = await SideReader.open(L, leftSidecar);
+  } catch (err) {
+    rightSidecar?.close();
+    throw err;
+  }
+  try {
+    const right = await SideReader.open(R, rightSidecar);
+    try {
+      const unit = {
+        index: 0,
+        fileStart: 0,
+        fileEnd: L.paths.length,
+        start: 0,
+        end: L.starts[L.paths.length]!,
+      };
+      onResult(await matchUnit(unit, left, right, null, spec));
+    } finally {
+      right.close();
+    }
+  } finally {
+    left.close();
+  }
+}
+
 /** Concatenates the units' rows (in unit order) and adds where each row is stored. */
-function assemble(results: UnitResult[], L: SideTable, R: SideTable): MatchCatalog {
+function assemble(
+  results: UnitResult[],
+  L: SideTable,
+  R: SideTable,
+  how: "inner" | "left",
+): MatchCatalog {
   let n = 0;
   for (const r of results) n += r.leftRow.length;
   const cat = (pick: (r: UnitResult) => Float64Array) => {
+    if (results.length === 1) return pick(results[0]!);
     const out = new Float64Array(n);
     let at = 0;
     for (const r of results) {
@@ -268,53 +375,76 @@ function assemble(results: UnitResult[], L: SideTable, R: SideTable): MatchCatal
   };
   const leftIndex = cat((r) => r.leftRow);
   const rightIndex = cat((r) => r.rightRow);
-  const leftPaths = L.paths.map((p) => join(L.root, p));
-  const rightPaths = R.paths.map((p) => join(R.root, p));
+  const matched = new Uint8Array(n);
+  for (let i = 0; i < n; i++) if (rightIndex[i]! >= 0) matched[i] = 1;
   const lStarts = L.starts;
   const rStarts = R.starts;
-  const leftFile = new Array<string>(n);
-  const leftRow = new Float64Array(n);
-  const healpix = new Int32Array(n);
-  const rightFile = new Array<string | null>(n);
-  const rightRow = new Float64Array(n);
-  const matched = new Uint8Array(n);
-  // Left rows ascend through the catalog: walk the files once.
-  let f = 0;
-  for (let i = 0; i < n; i++) {
-    const g = leftIndex[i]!;
-    while (lStarts[f + 1]! <= g) f++;
-    leftFile[i] = leftPaths[f]!;
-    leftRow[i] = g - lStarts[f]!;
-    healpix[i] = L.pixel[f]!;
-    const h = rightIndex[i]!;
-    if (h < 0) {
-      rightFile[i] = null;
-      rightRow[i] = -1;
-      continue;
+  // Where each row is stored (file, row in it): worked out when first asked for (the CSV asks
+  // only with `locations`), a search per right row being a measurable part of a small match.
+  let where: {
+    leftFile: Int32Array;
+    leftRow: Float64Array;
+    rightFile: Int32Array;
+    rightRow: Float64Array;
+  } | null = null;
+  const locate = () => {
+    if (where) return where;
+    const leftFile = new Int32Array(n);
+    const leftRow = new Float64Array(n);
+    const rightFile = new Int32Array(n);
+    const rightRow = new Float64Array(n);
+    // Left rows ascend through the catalog: walk the files once.
+    let f = 0;
+    for (let i = 0; i < n; i++) {
+      const g = leftIndex[i]!;
+      while (lStarts[f + 1]! <= g) f++;
+      leftFile[i] = f;
+      leftRow[i] = g - lStarts[f]!;
     }
-    matched[i] = 1;
-    const rf = fileOfRow(rStarts, h);
-    rightFile[i] = rightPaths[rf]!;
-    rightRow[i] = h - rStarts[rf]!;
-  }
+    for (let i = 0; i < n; i++) {
+      const h = rightIndex[i]!;
+      if (h < 0) {
+        rightFile[i] = -1;
+        rightRow[i] = -1;
+        continue;
+      }
+      const rf = fileOfRow(rStarts, h);
+      rightFile[i] = rf;
+      rightRow[i] = h - rStarts[rf]!;
+    }
+    where = { leftFile, leftRow, rightFile, rightRow };
+    return where;
+  };
   const ids = (pick: (r: UnitResult) => ColumnValues, spec: ColumnSpec) =>
     results.length > 0 ? concatValues(results.map(pick)) : allocate(spec, 0);
-  return {
+  const catalog = {
     length: n,
+    how,
     left_object_id: ids((r) => r.leftId, L.objectId),
     right_object_id: ids((r) => r.rightId, R.objectId),
     matched,
     sep_arcsec: cat((r) => r.sepArcsec),
-    ra: cat((r) => r.ra),
-    dec: cat((r) => r.dec),
-    healpix,
-    left_file: leftFile,
-    left_row: leftRow,
+    left_ra: cat((r) => r.leftRa),
+    left_dec: cat((r) => r.leftDec),
+    right_ra: cat((r) => r.rightRa),
+    right_dec: cat((r) => r.rightDec),
     left_index: leftIndex,
-    right_file: rightFile,
-    right_row: rightRow,
     right_index: rightIndex,
+    left_root: resolve(L.root),
+    right_root: resolve(R.root),
+    left_files: L.paths,
+    right_files: R.paths,
   };
+  const lazy = (get: () => Int32Array | Float64Array): PropertyDescriptor => ({
+    get,
+    enumerable: true,
+  });
+  return Object.defineProperties(catalog, {
+    left_file: lazy(() => locate().leftFile),
+    left_row: lazy(() => locate().leftRow),
+    right_file: lazy(() => locate().rightFile),
+    right_row: lazy(() => locate().rightRow),
+  }) as MatchCatalog;
 }
 
 /** Prefix of the right dataset's columns in a saved match. */
@@ -475,6 +605,8 @@ export class MatchedDataset {
       this.minRadiusArcsec > 0
         ? ` (pairs closer than ${this.minRadiusArcsec} arcsec excluded)`
         : "";
+    // Loaded here: a match that saves nothing (most CLI runs) does not load the writer.
+    const { writeDataset } = await import("../storage/dataset-writer.ts");
     return writeDataset(path, specs, batches(), {
       config: options.config ?? `${L.config}_x_${R.config}`,
       name: options.name,

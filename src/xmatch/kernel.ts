@@ -668,6 +668,17 @@ const SMALL_GROUP = 32;
 /** Radix digit width of {@link groupPairs}: 2048 counters stay in L1. */
 const DIGIT_BITS = 11;
 
+/** The buffered pairs are ordered by left index, then right index (every pair distinct). */
+function inPairOrder(buf: PairBuffer): boolean {
+  const l = buf.left;
+  const r = buf.right;
+  for (let t = 1; t < buf.n; t++) {
+    const d = l[t]! - l[t - 1]!;
+    if (d < 0 || (d === 0 && r[t]! <= r[t - 1]!)) return false;
+  }
+  return true;
+}
+
 /**
  * Orders buffered pairs by left index (an LSD radix sort of the pairs, so the cost follows the
  * number of pairs, not of left points), then within each left index by `before` (insertion
@@ -683,12 +694,30 @@ function groupPairs(
 ): Pairs {
   const m = buf.n;
   const lefts = buf.left;
+  if (byRight && inPairOrder(buf)) {
+    // Pairs found for left points taken in order (a lookup in sky order) mostly come grouped
+    // by left index and, a left point having few pairs, by right index within it: taken as
+    // they are, without an order array or a comparison per pair.
+    const out: Pairs = {
+      left: buf.left.slice(0, m),
+      right: buf.right.slice(0, m),
+      sepDeg: new Float64Array(m),
+    };
+    const sep = buf.sep;
+    for (let t = 0; t < m; t++) out.sepDeg[t] = sep[t]! * RAD2DEG;
+    return out;
+  }
   let order = u32("group.order", m);
   let spare = u32("group.spare", m);
-  for (let t = 0; t < m; t++) order[t] = t;
+  let sorted = true;
+  for (let t = 0; t < m; t++) {
+    order[t] = t;
+    if (t > 0 && lefts[t]! < lefts[t - 1]!) sorted = false;
+  }
   const counts = new Int32Array(1 << DIGIT_BITS);
   const mask = (1 << DIGIT_BITS) - 1;
-  for (let shift = 0; nLeft - 1 >= 2 ** shift; shift += DIGIT_BITS) {
+  // Pairs found for left points taken in order (a lookup in sky order) are grouped already.
+  for (let shift = 0; !sorted && nLeft - 1 >= 2 ** shift; shift += DIGIT_BITS) {
     counts.fill(0);
     for (let t = 0; t < m; t++) counts[(lefts[order[t]!]! >>> shift) & mask]!++;
     let sum = 0;

@@ -3,9 +3,11 @@
 // and which right files can hold a partner of a left file.
 //
 // A right point within the radius of a left point of file F lies within (bound of a pixel
-// covering F) + radius of that pixel's centre: the right files of the pixels that disc touches
-// (narrowed to those whose `_healpix_29` range meets the disc, in dense regions) are all a unit
-// needs, whatever the pixel or file borders.
+// covering F) + radius of that pixel's centre: the right files whose `_healpix_29` key range
+// meets that disc (narrowed by finer discs around F's own key range, in dense regions) are all a
+// unit needs, whatever the pixel or file borders. Only key ranges are used, never a file's
+// partition pixel or order: they are exact for files at any HEALPix order (coarse files where the
+// sky is sparse, several key-range files in a dense pixel), and every manifest has them.
 
 import { join } from "node:path";
 import type { ColumnSpec } from "../core/columns.ts";
@@ -13,8 +15,9 @@ import { ManifestMismatchError, UsageError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
 import { coneKeyRanges, pix2ang, pixelRadiusBoundDeg, queryDisc } from "../sky/index.ts";
-import { PARTITION_ORDER } from "../storage/layout.ts";
-import type { ColumnEntry, PositionsEntry } from "../storage/manifest.ts";
+import { sidecarExpectation } from "../storage/integrity.ts";
+import { KEY_ORDER } from "../storage/layout.ts";
+import type { ColumnEntry, FileEntry, PositionsEntry } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PositionsFile } from "../storage/positions.ts";
 
@@ -24,16 +27,21 @@ export interface SideTable {
   side: string;
   root: string;
   config: string;
-  /** Per file (the config's files in manifest order, i.e. the dataset's row order). */
+  /**
+   * The config's files in manifest order (the dataset's row order), as the manifest lists them:
+   * each file opened is checked against its entry.
+   */
+  files: FileEntry[];
+  /** Per file: path relative to `root`. */
   paths: string[];
-  pixel: Int32Array;
+  /**
+   * Per file: smallest and largest `_healpix_29` key (inclusive; meaningless for 0 rows); empty
+   * until {@link addKeyRanges} (sideTable calls it unless told not to).
+   */
   keyMin: BigInt64Array;
   keyMax: BigInt64Array;
   /** starts[f] is the first dataset row of file f; starts[files] = rows. */
   starts: Float64Array;
-  /** Per file: size on disk and identity (null in datasets written before identities). */
-  bytes: Float64Array;
-  identity: Array<string | null>;
   /** The config's columns as the manifest lists them (each file opened is checked against them). */
   columns: ColumnEntry[];
   /** Identity of the config's file list in the manifest (the sidecar must carry it). */
@@ -46,12 +54,15 @@ export interface SideTable {
 
 /**
  * The side table of a dataset view (whole, filtered or shuffled; not concatenated), and the
- * parent source it describes (which stays in this thread: it holds open files).
+ * parent source it describes (which stays in this thread: it holds open files). With
+ * `keepSidecar`, the positions sidecar opened to check the row counts is returned open (the
+ * caller closes it) rather than opened again to be read.
  */
 export async function sideTable(
   ds: Dataset,
   side: string,
-): Promise<{ table: SideTable; source: Source }> {
+  options: { keepSidecar?: boolean; keyRanges?: boolean } = {},
+): Promise<{ table: SideTable; source: Source; sidecar: PositionsFile | null }> {
   const { source, selection } = await ds.parentRows();
   if (!source) {
     throw new UsageError(
@@ -59,20 +70,17 @@ export async function sideTable(
     );
   }
   for (const c of ["object_id", "ra", "dec"]) source.feature(c); // MissingColumnError names it
-  await checkRowCounts(source, side);
-  const keyMin = BigInt64Array.from(source.files, (f) => BigInt(f.keyMin));
-  const keyMax = BigInt64Array.from(source.files, (f) => BigInt(f.keyMax));
+  const sidecar = await checkRowCounts(source, side);
+  if (sidecar && !options.keepSidecar) sidecar.close();
   const table: SideTable = {
     side,
     root: source.root,
     config: source.config,
+    files: source.files,
     paths: source.files.map((f) => f.path),
-    pixel: Int32Array.from(source.files, (f) => f.pixel),
-    keyMin,
-    keyMax,
+    keyMin: new BigInt64Array(0),
+    keyMax: new BigInt64Array(0),
     starts: source.starts,
-    bytes: Float64Array.from(source.files, (f) => f.bytes),
-    identity: source.files.map((f) => f.identity ?? null),
     columns: source.entry.columns,
     fileList: source.fileList,
     positions: source.entry.positions ?? null,
@@ -80,7 +88,19 @@ export async function sideTable(
     // Shared memory: every worker sees the selection without a copy of its own.
     selection: selection ? shared(selection) : null,
   };
-  return { table, source };
+  if (options.keyRanges !== false) addKeyRanges(table);
+  return { table, source, sidecar: options.keepSidecar ? sidecar : null };
+}
+
+/**
+ * Fills the table's per-file key ranges (what planning units needs; a whole-side match does
+ * not, and parsing thousands of decimal keys is not free), unless they are there.
+ */
+export function addKeyRanges(table: SideTable): void {
+  const n = table.files.length;
+  if (table.keyMin.length === n) return;
+  table.keyMin = BigInt64Array.from(table.files, (f) => BigInt(f.keyMin));
+  table.keyMax = BigInt64Array.from(table.files, (f) => BigInt(f.keyMax));
 }
 
 /**
@@ -89,7 +109,7 @@ export async function sideTable(
  * 1e15) is a typed error, never a plan (or an allocation) of that size. With a positions
  * sidecar, its one open checks the total; without, each file's row count is checked.
  */
-async function checkRowCounts(source: Source, side: string): Promise<void> {
+async function checkRowCounts(source: Source, side: string): Promise<PositionsFile | null> {
   const total = source.starts[source.files.length]!;
   const entry = source.entry.positions;
   if (entry) {
@@ -98,9 +118,17 @@ async function checkRowCounts(source: Source, side: string): Promise<void> {
         `${side} dataset: the positions sidecar is listed with ${entry.rows} rows but the config's files with ${total}`,
         { file: join(source.root, "astropile.json") },
       );
-    // Opening checks the sidecar's own row count against the manifest's.
-    (await PositionsFile.open(source.root, entry)).close();
-    return;
+    // Opening checks the sidecar's own row count against the manifest's (and its file-list
+    // attribute against the entry's); then the entry's file list against the manifest's current
+    // one (a row count the files do not hold is reported as such, not as a stale sidecar).
+    const sidecar = await PositionsFile.open(source.root, entry);
+    try {
+      sidecarExpectation(source.root, "positions sidecar", entry, source.fileList);
+    } catch (err) {
+      sidecar.close();
+      throw err;
+    }
+    return sidecar;
   }
   for (const f of source.files) {
     const file = await PartitionFile.open(join(source.root, f.path), { expectRows: f.rows });
@@ -110,6 +138,7 @@ async function checkRowCounts(source: Source, side: string): Promise<void> {
       file.close();
     }
   }
+  return null;
 }
 
 function shared(a: Float64Array): Float64Array {
@@ -224,21 +253,45 @@ export function coverPixels(kmin: bigint, kmax: bigint): { order: number; pixels
   return { order: 0, pixels: Array.from({ length: 12 }, (_, i) => BigInt(i)) };
 }
 
+/**
+ * The one NESTED pixel holding every key of [kmin, kmax], at the deepest order that has one
+ * (for a file: its partition pixel, or a finer one when its rows are concentrated); null when
+ * the range spans several of the 12 base pixels.
+ */
+export function enclosingPixel(
+  kmin: bigint,
+  kmax: bigint,
+): { order: number; pixel: bigint } | null {
+  for (let order = KEY_ORDER; order >= 0; order--) {
+    const shift = BigInt(2 * (KEY_ORDER - order));
+    if (kmin >> shift === kmax >> shift) return { order, pixel: kmin >> shift };
+  }
+  return null;
+}
+
+/**
+ * Discs are covered by pixels of this order (~3.7 degrees) to find the right files they meet,
+ * whatever the orders of the files; finer discs (below) narrow them in dense regions.
+ */
+const PLAN_ORDER = 4;
 /** Ranges of a cone cover: enough to skip the files of a dense pixel far from the disc. */
 const MAX_RANGES = 64;
 /** Candidate right rows above which a left file's own key range is used to narrow them. */
 const REFINE_ROWS = 100_000;
 
 /**
- * Finds the right files that can hold a point within the radius of a left file's points:
- * first every right file of the partition pixels within (pixel bound + radius) of the left
- * file's pixel (one disc query per left pixel, cached); when those hold many rows (a dense
- * region), only the files whose key ranges meet discs around the few pixels covering the
- * left file's own key range.
+ * Finds the right files that can hold a point within the radius of a left file's points, from
+ * key ranges alone: first every right file whose key range meets the disc of (pixel bound +
+ * radius) around the pixel enclosing the left file's key range, taken at order 4 at most (one
+ * disc query per such pixel, cached); when those hold many rows (a dense region), only the files
+ * whose key ranges meet discs around the few pixels covering the left file's own key range.
  */
 export class RightNeighbourhood {
-  private readonly byPixel = new Map<number, number[]>();
-  private readonly near = new Map<number, { files: number[]; rows: number }>();
+  /** Non-empty right files in key order: their indices and key ranges. */
+  private readonly file: number[] = [];
+  private readonly lo: bigint[] = [];
+  private readonly hi: bigint[] = [];
+  private readonly near = new Map<string, { files: number[]; rows: number }>();
 
   constructor(
     private readonly right: SideTable,
@@ -246,17 +299,17 @@ export class RightNeighbourhood {
     /** Candidate rows above which key ranges narrow the files (tests lower it). */
     private readonly refineRows = REFINE_ROWS,
   ) {
-    right.pixel.forEach((p, f) => {
-      if (right.starts[f + 1]! === right.starts[f]!) return;
-      const list = this.byPixel.get(p);
-      if (list) list.push(f);
-      else this.byPixel.set(p, [f]);
-    });
+    for (let f = 0; f < right.paths.length; f++) {
+      if (right.starts[f + 1]! === right.starts[f]!) continue;
+      this.file.push(f);
+      this.lo.push(right.keyMin[f]!);
+      this.hi.push(right.keyMax[f]!);
+    }
   }
 
-  /** Adds to `out` the right files near a left file (its partition pixel and key range). */
-  add(pixel: number, kmin: bigint, kmax: bigint, out: Set<number>): void {
-    const near = this.nearPixel(pixel);
+  /** Adds to `out` the right files near a left file with keys [kmin, kmax]. */
+  add(kmin: bigint, kmax: bigint, out: Set<number>): void {
+    const near = this.nearCell(kmin, kmax);
     if (near.rows <= this.refineRows) {
       for (const f of near.files) out.add(f);
       return;
@@ -271,21 +324,58 @@ export class RightNeighbourhood {
     }
   }
 
-  private nearPixel(pixel: number): { files: number[]; rows: number } {
-    let near = this.near.get(pixel);
-    if (near) return near;
-    const centre = pix2ang(PARTITION_ORDER, pixel);
-    const reach = Math.min(180, pixelRadiusBoundDeg(PARTITION_ORDER) + this.radiusDeg);
+  /** Right files (ascending) whose key ranges meet sorted half-open ranges [a, b). */
+  private filesIn(ranges: Array<[bigint, bigint]>): number[] {
     const files: number[] = [];
-    let rows = 0;
-    for (const p of queryDisc(PARTITION_ORDER, centre.ra, centre.dec, reach)) {
-      for (const f of this.byPixel.get(Number(p)) ?? []) {
-        files.push(f);
-        rows += this.right.starts[f + 1]! - this.right.starts[f]!;
+    const n = this.file.length;
+    let last = -1;
+    for (const [a, b] of ranges) {
+      // First file whose range ends at or after a (files are disjoint and in key order).
+      let x = 0;
+      let y = n;
+      while (x < y) {
+        const m = (x + y) >>> 1;
+        if (this.hi[m]! < a) x = m + 1;
+        else y = m;
+      }
+      for (let j = x; j < n && this.lo[j]! < b; j++) {
+        if (j > last) {
+          files.push(this.file[j]!);
+          last = j;
+        }
       }
     }
+    return files;
+  }
+
+  /** The right files near the pixel enclosing [kmin, kmax] (order 4 at most), cached. */
+  private nearCell(kmin: bigint, kmax: bigint): { files: number[]; rows: number } {
+    const cell = enclosingPixel(kmin, kmax);
+    const order = cell ? Math.min(cell.order, PLAN_ORDER) : -1;
+    const pixel = cell ? kmin >> BigInt(2 * (KEY_ORDER - order)) : 0n;
+    const key = `${order}:${pixel}`;
+    let near = this.near.get(key);
+    if (near) return near;
+    let ranges: Array<[bigint, bigint]>;
+    const reach = order < 0 ? 180 : pixelRadiusBoundDeg(order) + this.radiusDeg;
+    if (reach >= 180) {
+      ranges = [[0n, 12n << BigInt(2 * KEY_ORDER)]];
+    } else {
+      const centre = pix2ang(order, pixel);
+      const shift = BigInt(2 * (KEY_ORDER - PLAN_ORDER));
+      ranges = [];
+      for (const p of queryDisc(PLAN_ORDER, centre.ra, centre.dec, reach)) {
+        const a = p << shift;
+        const last = ranges[ranges.length - 1];
+        if (last && last[1] === a) last[1] = (p + 1n) << shift;
+        else ranges.push([a, (p + 1n) << shift]);
+      }
+    }
+    const files = this.filesIn(ranges);
+    let rows = 0;
+    for (const f of files) rows += this.right.starts[f + 1]! - this.right.starts[f]!;
     near = { files, rows };
-    this.near.set(pixel, near);
+    this.near.set(key, near);
     return near;
   }
 

@@ -22,16 +22,18 @@ export class SideReader {
   ) {}
 
   /**
-   * Opens the side's sidecar, which must have been built from the manifest's current file list:
+   * Opens the side's sidecar (or takes `opened`, the same sidecar opened by sideTable), which must have been built from the manifest's current file list:
    * one built from another list (files reordered or replaced since) is refused with a
    * ManifestMismatchError saying to run `astropile index DIR --force`, never read (its rows would
    * pair with the wrong objects) and never silently replaced by the partition files (on a large
    * dataset that would turn one sequential read into hours of reading, and hide the damage).
    */
-  static async open(table: SideTable): Promise<SideReader> {
-    const sidecar = table.positions
-      ? await PositionsFile.open(table.root, table.positions, table.fileList)
-      : null;
+  static async open(table: SideTable, opened?: PositionsFile | null): Promise<SideReader> {
+    const sidecar =
+      opened ??
+      (table.positions
+        ? await PositionsFile.open(table.root, table.positions, table.fileList)
+        : null);
     return new SideReader(table, sidecar);
   }
 
@@ -129,15 +131,7 @@ export class SideReader {
       // Checked against the manifest entry, as the dataset layer opens files.
       file = await PartitionFile.open(join(t.root, t.paths[f]!), {
         expectRows: rows,
-        expect: expectationOf(t.columns, {
-          config: t.config,
-          pixel: t.pixel[f]!,
-          keyMin: t.keyMin[f]!,
-          keyMax: t.keyMax[f]!,
-          rows,
-          bytes: t.bytes[f]!,
-          identity: t.identity[f],
-        }),
+        expect: expectationOf(t.columns, t.files[f]!),
       });
       if (this.open.size >= OPEN_FILES) {
         const [oldest, old] = this.open.entries().next().value as [number, PartitionFile];

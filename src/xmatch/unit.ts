@@ -34,8 +34,11 @@ export interface UnitResult {
   /** NaN without a match. */
   sepArcsec: Float64Array;
   /** The left row's position. */
-  ra: Float64Array;
-  dec: Float64Array;
+  leftRa: Float64Array;
+  leftDec: Float64Array;
+  /** The right row's position; NaN without a match. */
+  rightRa: Float64Array;
+  rightDec: Float64Array;
   leftId: ColumnValues;
   /** 0 or "" without a match (rightRow says which rows have one). */
   rightId: ColumnValues;
@@ -142,11 +145,13 @@ async function rightPoints(pieces: Array<[number, number]>, R: SideReader): Prom
   return out;
 }
 
-/** Pairs with right indices turned into dataset rows, and the right rows' ids. */
+/** Pairs with right indices turned into dataset rows, and the right rows' ids and positions. */
 interface RowPairs {
   left: Uint32Array;
   right: Float64Array;
   sepDeg: Float64Array;
+  rightRa: Float64Array;
+  rightDec: Float64Array;
   rightId: ColumnValues;
 }
 
@@ -158,13 +163,61 @@ async function toRows(
 ): Promise<RowPairs> {
   const n = p.left.length;
   const rows = new Float64Array(n);
-  for (let t = 0; t < n; t++) rows[t] = rowAt(right, p.right[t]!);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const rra = right.ra;
+  const rdec = right.dec;
+  if (right.row) {
+    const at = right.row;
+    for (let t = 0; t < n; t++) {
+      const j = p.right[t]!;
+      rows[t] = at[j]!;
+      ra[t] = rra[j]!;
+      dec[t] = rdec[j]!;
+    }
+  } else if (right.runs.length === 1) {
+    const base = right.runs[0]![1] - right.runs[0]![0];
+    for (let t = 0; t < n; t++) {
+      const j = p.right[t]!;
+      rows[t] = base + j;
+      ra[t] = rra[j]!;
+      dec[t] = rdec[j]!;
+    }
+  } else {
+    for (let t = 0; t < n; t++) {
+      const j = p.right[t]!;
+      rows[t] = rowAt(right, j);
+      ra[t] = rra[j]!;
+      dec[t] = rdec[j]!;
+    }
+  }
   return {
     left: p.left,
     right: rows,
     sepDeg: p.sepDeg,
+    rightRa: ra,
+    rightDec: dec,
     rightId: await rightIds(p.right, right, pieces, R),
   };
+}
+
+/**
+ * Ids at these positions. 64-bit ids are copied as pairs of 32-bit words: reading a BigInt64Array
+ * element makes a BigInt, which made gathering 1e5 ids cost tens of milliseconds.
+ */
+function gatherIds(values: ColumnValues, at: ArrayLike<number>): ColumnValues {
+  if (!(values instanceof BigInt64Array || values instanceof BigUint64Array))
+    return gatherRows(values, 1, at);
+  const n = at.length;
+  const out = new (values.constructor as BigInt64ArrayConstructor)(n);
+  const from = new Uint32Array(values.buffer, values.byteOffset, values.length * 2);
+  const to = new Uint32Array(out.buffer, 0, n * 2);
+  for (let i = 0; i < n; i++) {
+    const j = 2 * at[i]!;
+    to[2 * i] = from[j]!;
+    to[2 * i + 1] = from[j + 1]!;
+  }
+  return out;
 }
 
 /** Fraction of a range's rows above which reading all its ids beats reading rows one by one. */
@@ -194,9 +247,9 @@ async function rightIds(
         while (t < rows.length && rows[t]! < e) at[t] = base + rows[t++]! - s;
         base += e - s;
       }
-      all = gatherRows(all, 1, at);
+      all = gatherIds(all, at);
     }
-    return gatherRows(all, 1, js);
+    return gatherIds(all, js);
   }
   const rows = new Float64Array(js.length);
   for (let t = 0; t < js.length; t++) rows[t] = rowAt(right, js[t]!);
@@ -211,11 +264,15 @@ function mergeSlices(parts: RowPairs[], spec: MatchSpec): RowPairs {
   const left = new Uint32Array(n);
   const right = new Float64Array(n);
   const sep = new Float64Array(n);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
   let at = 0;
   for (const p of parts) {
     left.set(p.left, at);
     right.set(p.right, at);
     sep.set(p.sepDeg, at);
+    ra.set(p.rightRa, at);
+    dec.set(p.rightDec, at);
     at += p.left.length;
   }
   const order = Array.from({ length: n }, (_, t) => t);
@@ -238,7 +295,9 @@ function mergeSlices(parts: RowPairs[], spec: MatchSpec): RowPairs {
     left: Uint32Array.from(keep, (i) => left[i]!),
     right: Float64Array.from(keep, (i) => right[i]!),
     sepDeg: Float64Array.from(keep, (i) => sep[i]!),
-    rightId: gatherRows(ids, 1, keep),
+    rightRa: Float64Array.from(keep, (i) => ra[i]!),
+    rightDec: Float64Array.from(keep, (i) => dec[i]!),
+    rightId: gatherIds(ids, keep),
   };
 }
 
@@ -252,7 +311,7 @@ async function idsOf(reader: SideReader, rows: Float64Array): Promise<ColumnValu
   const ids = await reader.readIds(distinct);
   const at = new Float64Array(rows.length);
   for (let i = 0; i < rows.length; i++) at[i] = lowerBound(distinct, rows[i]!);
-  return gatherRows(ids, 1, at);
+  return gatherIds(ids, at);
 }
 
 /** Ids of the left rows of the catalog (ascending dataset rows, repeats allowed). */
@@ -261,27 +320,39 @@ async function leftIds(unit: Unit, rows: Float64Array, L: SideReader): Promise<C
     const all = await L.readIdRange(unit.start, unit.end);
     const at = new Float64Array(rows.length);
     for (let i = 0; i < rows.length; i++) at[i] = rows[i]! - unit.start;
-    return gatherRows(all, 1, at);
+    return gatherIds(all, at);
   }
   return idsOf(L, rows);
 }
 
+/**
+ * Matches a unit against the right rows near it (`neighbourhood`), or against every right row
+ * (null: the whole-side match, read in one piece when the slice size allows).
+ */
 export async function matchUnit(
   unit: Unit,
   L: SideReader,
   R: SideReader,
-  neighbourhood: RightNeighbourhood,
+  neighbourhood: RightNeighbourhood | null,
   spec: MatchSpec,
 ): Promise<UnitResult> {
   const left = await leftPoints(unit, L);
-  const near = new Set<number>();
-  for (let f = unit.fileStart; f < unit.fileEnd; f++) {
-    neighbourhood.add(L.table.pixel[f]!, L.table.keyMin[f]!, L.table.keyMax[f]!, near);
+  let runs: Array<[number, number]>;
+  if (neighbourhood) {
+    const near = new Set<number>();
+    for (let f = unit.fileStart; f < unit.fileEnd; f++) {
+      if (L.table.starts[f + 1]! > L.table.starts[f]!)
+        neighbourhood.add(L.table.keyMin[f]!, L.table.keyMax[f]!, near);
+    }
+    runs = fileRuns(R.table, near);
+  } else {
+    const rows = R.table.starts[R.table.starts.length - 1]!;
+    runs = rows > 0 ? [[0, rows]] : [];
   }
   const parts: RowPairs[] = [];
   let rightRowsRead = 0;
   if (left.ra.length > 0) {
-    for (const pieces of slices(fileRuns(R.table, near), spec.sliceRows)) {
+    for (const pieces of slices(runs, spec.sliceRows)) {
       const right = await rightPoints(pieces, R);
       for (const [s, e] of pieces) rightRowsRead += e - s;
       if (right.ra.length === 0) continue;
@@ -301,51 +372,66 @@ export async function matchUnit(
           left: new Uint32Array(0),
           right: new Float64Array(0),
           sepDeg: new Float64Array(0),
+          rightRa: new Float64Array(0),
+          rightDec: new Float64Array(0),
           rightId: allocate(R.table.objectId, 0),
         };
   // Catalog rows in left order; unmatched left rows in between for how "left".
-  let n = pairs.left.length;
+  const np = pairs.left.length;
+  let n = np;
+  // Per catalog row: its left point, and its pair (-1: none).
+  let from: Uint32Array = pairs.left;
+  let pairOf: Int32Array | null = null;
   if (spec.how === "left") {
     let matched = 0;
-    for (let t = 0; t < pairs.left.length; t++)
-      if (t === 0 || pairs.left[t] !== pairs.left[t - 1]) matched++;
+    for (let t = 0; t < np; t++) if (t === 0 || pairs.left[t] !== pairs.left[t - 1]) matched++;
     n += left.ra.length - matched;
+    from = new Uint32Array(n);
+    pairOf = new Int32Array(n);
+    let o = 0;
+    let t = 0;
+    for (let i = 0; i < left.ra.length; i++) {
+      const first = t;
+      while (t < np && pairs.left[t] === i) {
+        from[o] = i;
+        pairOf[o++] = t++;
+      }
+      if (t === first) {
+        from[o] = i;
+        pairOf[o++] = -1;
+      }
+    }
   }
   const leftRow = new Float64Array(n);
   const rightRow = new Float64Array(n);
   const sepArcsec = new Float64Array(n);
-  const ra = new Float64Array(n);
-  const dec = new Float64Array(n);
-  const from = new Int32Array(n);
-  const pairOf = new Float64Array(n).fill(-1);
-  let o = 0;
-  let t = 0;
-  for (let i = 0; i < left.ra.length; i++) {
-    const first = t;
-    while (t < pairs.left.length && pairs.left[t] === i) {
-      leftRow[o] = rowAt(left, i);
-      rightRow[o] = pairs.right[t]!;
-      sepArcsec[o] = pairs.sepDeg[t]! * 3600;
-      from[o] = i;
-      pairOf[o] = t;
-      o++;
-      t++;
-    }
-    if (t === first && spec.how === "left") {
-      leftRow[o] = rowAt(left, i);
-      rightRow[o] = -1;
-      sepArcsec[o] = Number.NaN;
-      from[o] = i;
-      o++;
-    }
-  }
+  const leftRa = new Float64Array(n);
+  const leftDec = new Float64Array(n);
+  const rightRa = new Float64Array(n);
+  const rightDec = new Float64Array(n);
+  // Left points of a whole view are one run of rows (leftPoints): row = base + point.
+  const leftBase = left.row ? 0 : left.runs[0]![1];
   for (let r = 0; r < n; r++) {
-    ra[r] = left.ra[from[r]!]!;
-    dec[r] = left.dec[from[r]!]!;
+    const i = from[r]!;
+    leftRow[r] = left.row ? left.row[i]! : leftBase + i;
+    leftRa[r] = left.ra[i]!;
+    leftDec[r] = left.dec[i]!;
+    const t = pairOf ? pairOf[r]! : r;
+    if (t < 0) {
+      rightRow[r] = -1;
+      sepArcsec[r] = Number.NaN;
+      rightRa[r] = Number.NaN;
+      rightDec[r] = Number.NaN;
+    } else {
+      rightRow[r] = pairs.right[t]!;
+      sepArcsec[r] = pairs.sepDeg[t]! * 3600;
+      rightRa[r] = pairs.rightRa[t]!;
+      rightDec[r] = pairs.rightDec[t]!;
+    }
   }
   const leftId = await leftIds(unit, leftRow, L);
   let rightId: ColumnValues;
-  if (n === pairs.left.length) rightId = pairs.rightId;
+  if (!pairOf) rightId = pairs.rightId;
   else {
     // Unmatched rows (how "left") get 0 or "": `rightRow` -1 marks them.
     rightId = allocate(R.table.objectId, n);
@@ -357,8 +443,10 @@ export async function matchUnit(
     leftRow,
     rightRow,
     sepArcsec,
-    ra,
-    dec,
+    leftRa,
+    leftDec,
+    rightRa,
+    rightDec,
     leftId,
     rightId,
     leftRows: left.ra.length,

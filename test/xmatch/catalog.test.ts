@@ -8,10 +8,13 @@ import { test } from "node:test";
 import { WriteError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { formatFixed } from "../../src/xmatch/catalog.ts";
 import {
   CATALOG_COLUMNS,
+  catalogColumns,
   catalogRow,
   crossMatch,
+  LOCATION_COLUMNS,
   type MatchCatalog,
   writeCatalogCsv,
 } from "../../src/xmatch/crossmatch.ts";
@@ -105,6 +108,21 @@ function fields(line: string): string[] {
   }
 }
 
+/** A CSV cell against the catalog's value: ids exact, numbers to the digits written. */
+function assertCell(got: string, want: unknown, column: string, what: string) {
+  if (want === null) return assert.equal(got, "", `${what} ${column}`);
+  if (typeof want !== "number" || column.endsWith("_row") || column.endsWith("_index"))
+    return assert.equal(got, String(want), `${what} ${column}`);
+  const digits = column === "sep_arcsec" ? 6 : 9;
+  const decimals = got.includes(".") ? got.split(".")[1]!.length : 0;
+  assert.ok(decimals <= digits && !got.endsWith("0."), `${what} ${column}: ${got}`);
+  assert.ok(!(decimals > 0 && got.endsWith("0")), `${what} ${column}: trailing zero in ${got}`);
+  assert.ok(
+    Math.abs(Number(got) - want) <= 0.5 * 10 ** -digits * (1 + 1e-9),
+    `${what} ${column}: ${got} vs ${want}`,
+  );
+}
+
 test("writeCatalogCsv writes every row as catalogRow gives it, under its final name only when complete", async () => {
   const { catalog } = await crossMatch(L, R, { radiusArcsec: 6, how: "left", mode: "all" });
   const out = join(dir, "csv");
@@ -115,19 +133,99 @@ test("writeCatalogCsv writes every row as catalogRow gives it, under its final n
   assert.deepEqual(readdirSync(out), ["xmatch.csv"], "no temporary file left");
   const lines = readFileSync(path, "utf8").split("\n");
   assert.equal(lines.pop(), "", "ends with a newline");
-  assert.equal(lines[0], CATALOG_COLUMNS.join(","));
+  // how "left": the default columns and matched.
+  assert.equal(
+    lines[0],
+    "left_object_id,right_object_id,sep_arcsec,left_ra,left_dec,right_ra,right_dec,matched",
+  );
+  assert.deepEqual(catalogColumns(catalog), [...CATALOG_COLUMNS, "matched"]);
   assert.equal(lines.length - 1, catalog.length);
   for (let i = 0; i < catalog.length; i++) {
     const row = catalogRow(catalog, i);
     const got = fields(lines[i + 1]!);
-    assert.equal(got.length, CATALOG_COLUMNS.length, lines[i + 1]);
-    CATALOG_COLUMNS.forEach((c, k) => {
-      const v = row[c];
-      assert.equal(got[k], v === null ? "" : String(v), `row ${i} ${c}`);
+    const columns = catalogColumns(catalog);
+    assert.deepEqual(Object.keys(row), columns);
+    assert.equal(got.length, columns.length, lines[i + 1]);
+    columns.forEach((c, k) => {
+      assertCell(got[k]!, row[c], c, `row ${i}`);
     });
   }
   // Ids with a comma and a quote came back whole.
   assert.ok(lines.some((l) => l.startsWith('"l,') && l.includes('"r""')));
+});
+
+test("the CSV with locations: files relative to each dataset root, rows in them, dataset rows", async () => {
+  const { catalog } = await crossMatch(L, R, { radiusArcsec: 6, mode: "all" });
+  assert.ok(catalog.length > 100);
+  const path = join(dir, "locations.csv");
+  await writeCatalogCsv(catalog, path, { locations: true });
+  const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+  // how "inner": no matched column.
+  assert.equal(
+    lines[0],
+    "left_object_id,right_object_id,sep_arcsec,left_ra,left_dec,right_ra,right_dec,left_file,left_row,left_index,right_file,right_row,right_index",
+  );
+  const columns = catalogColumns(catalog, { locations: true });
+  assert.deepEqual(columns, [...CATALOG_COLUMNS, ...LOCATION_COLUMNS]);
+  for (let i = 0; i < catalog.length; i++) {
+    const row = catalogRow(catalog, i, { locations: true });
+    const got = fields(lines[i + 1]!);
+    columns.forEach((c, k) => {
+      assertCell(got[k]!, row[c], c, `row ${i}`);
+    });
+    // Relative paths as the manifests list them; the row in the file adds up to the dataset row.
+    const lf = got[columns.indexOf("left_file")]!;
+    const rf = got[columns.indexOf("right_file")]!;
+    assert.ok(lf.startsWith("c/healpix=") && rf.startsWith("c/healpix="), `${lf} ${rf}`);
+    const lEntry = L.manifest.files.findIndex((f) => f.path === lf);
+    const rEntry = R.manifest.files.findIndex((f) => f.path === rf);
+    const start = (files: Array<{ rows: number }>, f: number) =>
+      files.slice(0, f).reduce((sum, e) => sum + e.rows, 0);
+    assert.equal(
+      start(L.manifest.files, lEntry) + Number(got[columns.indexOf("left_row")]),
+      Number(got[columns.indexOf("left_index")]),
+    );
+    assert.equal(
+      start(R.manifest.files, rEntry) + Number(got[columns.indexOf("right_row")]),
+      Number(got[columns.indexOf("right_index")]),
+    );
+  }
+  // The default CSV of the same catalog: the seven columns only, a third of the size or less.
+  const plain = join(dir, "plain.csv");
+  await writeCatalogCsv(catalog, plain);
+  const head = readFileSync(plain, "utf8").split("\n")[0];
+  assert.equal(head, CATALOG_COLUMNS.join(","));
+  assert.ok(!readFileSync(plain, "utf8").includes("healpix="));
+});
+
+test("formatFixed: at most the digits asked for, no trailing zeros, signs and rounding", () => {
+  assert.equal(formatFixed(123.4567891234, 9, 1e9), "123.456789123");
+  assert.equal(formatFixed(10.5, 9, 1e9), "10.5");
+  assert.equal(formatFixed(10, 9, 1e9), "10");
+  assert.equal(formatFixed(0.000000001, 9, 1e9), "0.000000001");
+  assert.equal(formatFixed(-0.0000000004, 9, 1e9), "0");
+  assert.equal(formatFixed(-45.25, 9, 1e9), "-45.25");
+  assert.equal(formatFixed(-0.0000012, 6, 1e6), "-0.000001");
+  assert.equal(formatFixed(359.9999999996, 9, 1e9), "360");
+  assert.equal(formatFixed(1.23456789e12, 6, 1e6), "1234567890000");
+  // Integers written in two halves of 8 digits, near 2^53 too (and below a multiple of 1e8).
+  for (const n of [
+    0,
+    7,
+    99_999_999,
+    100_000_000,
+    100_000_001,
+    2 ** 31,
+    123_456_789_012,
+    8_999_999_999_999_999,
+    2 ** 53 - 1,
+  ]) {
+    assert.equal(formatFixed(n, 0, 1), String(n), String(n));
+  }
+  for (const x of [0.1, 1 / 3, 2 / 3, 89.99999999949, 179.123456789012, 1e-7]) {
+    assert.equal(Number(formatFixed(x, 9, 1e9)), Number(x.toFixed(9)), String(x));
+    assert.equal(Number(formatFixed(-x, 9, 1e9)), Number((-x).toFixed(9)), String(-x));
+  }
 });
 
 test("writeCatalogCsv into a directory that does not exist: WriteError, nothing written", async () => {

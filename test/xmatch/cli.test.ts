@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { crossMatch, type MatchCatalog } from "../../src/xmatch/crossmatch.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -42,6 +42,26 @@ function run(args: string[]) {
   return spawnSync(process.execPath, cliArgs(...args), { encoding: "utf8" });
 }
 
+/** JSON pairs against a catalog: ids exact, separations to the 1e-6 arcsec written. */
+function assertPairs(
+  pairs: Array<{ left_object_id: string; right_object_id: string; sep_arcsec: number }>,
+  catalog: MatchCatalog,
+) {
+  assert.deepEqual(
+    pairs.map((p) => `${p.left_object_id}:${p.right_object_id}`),
+    Array.from(
+      catalog.sep_arcsec,
+      (_, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}`,
+    ),
+  );
+  pairs.forEach((p, i) => {
+    assert.ok(
+      Math.abs(p.sep_arcsec - catalog.sep_arcsec[i]!) <= 5e-7,
+      `${p.sep_arcsec} vs ${catalog.sep_arcsec[i]}`,
+    );
+  });
+}
+
 test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async () => {
   // --threads 1: the match runs in a worker thread started through the launcher.
   const r = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json", "--threads", "1"]);
@@ -56,15 +76,63 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
   });
   assert.ok(catalog.length > 50, `${catalog.length} pairs`);
   assert.equal(doc.rows, catalog.length);
-  assert.deepEqual(
-    doc.pairs.map((p) => `${p.left_object_id}:${p.right_object_id}:${p.sep_arcsec}`),
-    Array.from(
-      catalog.sep_arcsec,
-      (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
-    ),
-  );
+  assertPairs(doc.pairs, catalog);
   assert.match(r.stderr, /xmatch match: \d+\/\d+ units/);
   assert.equal((doc as unknown as { threads: number }).threads, 1);
+  assert.equal((doc as unknown as { inMemory: boolean }).inMemory, false);
+  // By default both sides (small) are matched whole, in memory: the same pairs.
+  const fast = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json"]);
+  assert.equal(fast.status, 0, fast.stderr);
+  const whole = JSON.parse(fast.stdout) as typeof doc & { inMemory: boolean; threads: number };
+  assert.equal(whole.inMemory, true);
+  assert.equal(whole.threads, 0);
+  assert.deepEqual(whole.pairs, doc.pairs);
+});
+
+test("xmatch --json rows: the default columns, numbers as the CSV writes them; --locations adds where rows are stored", async () => {
+  const r = run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json", "--locations"]);
+  assert.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { pairs: Array<Record<string, unknown>> };
+  const { catalog } = await crossMatch(await openDataset(A), await openDataset(B), {
+    radiusArcsec: 60,
+    mode: "all",
+  });
+  assert.deepEqual(Object.keys(doc.pairs[0]!), [
+    "left_object_id",
+    "right_object_id",
+    "sep_arcsec",
+    "left_ra",
+    "left_dec",
+    "right_ra",
+    "right_dec",
+    "left_file",
+    "left_row",
+    "left_index",
+    "right_file",
+    "right_row",
+    "right_index",
+  ]);
+  doc.pairs.forEach((p, i) => {
+    assert.equal(p.left_file, catalog.left_files[catalog.left_file[i]!]);
+    assert.equal(p.right_file, catalog.right_files[catalog.right_file[i]!]);
+    assert.ok(String(p.left_file).startsWith("c/healpix="), String(p.left_file));
+    assert.equal(p.left_row, catalog.left_row[i]);
+    assert.equal(p.right_index, catalog.right_index[i]);
+    assert.ok(Math.abs((p.left_ra as number) - catalog.left_ra[i]!) <= 5e-10);
+    assert.ok(Math.abs((p.right_dec as number) - catalog.right_dec[i]!) <= 5e-10);
+  });
+  const plain = JSON.parse(
+    run(["xmatch", A, B, "--radius", "60", "--mode", "all", "--json"]).stdout,
+  ) as { pairs: Array<Record<string, unknown>> };
+  assert.deepEqual(Object.keys(plain.pairs[0]!), [
+    "left_object_id",
+    "right_object_id",
+    "sep_arcsec",
+    "left_ra",
+    "left_dec",
+    "right_ra",
+    "right_dec",
+  ]);
 });
 
 test("xmatch --min-radius gives crossMatch's rows with minRadiusArcsec; the summary says so", async () => {
@@ -79,13 +147,7 @@ test("xmatch --min-radius gives crossMatch's rows with minRadiusArcsec; the summ
   const options = { radiusArcsec: 60, minRadiusArcsec: 0.5 };
   const { catalog } = await crossMatch(await openDataset(A), await openDataset(B), options);
   assert.ok(catalog.length > 20, `${catalog.length} rows`);
-  assert.deepEqual(
-    doc.pairs.map((p) => `${p.left_object_id}:${p.right_object_id}:${p.sep_arcsec}`),
-    Array.from(
-      catalog.sep_arcsec,
-      (s, i) => `${catalog.left_object_id[i]}:${catalog.right_object_id[i]}:${s}`,
-    ),
-  );
+  assertPairs(doc.pairs, catalog);
   assert.ok(doc.pairs.every((p) => p.sep_arcsec >= 0.5 && p.sep_arcsec <= 60));
   // Without the minimum every a_i's nearest is at 0".
   const plain = JSON.parse(run(["xmatch", A, B, "--radius", "60", "--json"]).stdout) as {
@@ -137,7 +199,33 @@ test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
   assert.equal(c.status, 0, c.stderr);
   const lines = readFileSync(join(csvDir, "xmatch.csv"), "utf8").trim().split("\n");
   assert.equal(lines.length - 1, ds.length);
-  assert.match(lines[0]!, /^left_object_id,right_object_id,sep_arcsec,ra,dec,healpix,/);
+  assert.equal(
+    lines[0],
+    "left_object_id,right_object_id,sep_arcsec,left_ra,left_dec,right_ra,right_dec",
+  );
+  const withLocations = join(dir, "csv-locations");
+  const l = run([
+    "xmatch",
+    A,
+    B,
+    "--radius",
+    "30",
+    "--out",
+    withLocations,
+    "--catalog-only",
+    "--locations",
+    "--how",
+    "left",
+  ]);
+  assert.equal(l.status, 0, l.stderr);
+  const rows = readFileSync(join(withLocations, "xmatch.csv"), "utf8").trim().split("\n");
+  assert.equal(
+    rows[0],
+    "left_object_id,right_object_id,sep_arcsec,left_ra,left_dec,right_ra,right_dec,matched,left_file,left_row,left_index,right_file,right_row,right_index",
+  );
+  // Paths relative to each dataset's directory, never absolute.
+  assert.ok(rows.slice(1).every((line) => line.split(",")[8]!.startsWith("c/healpix=")));
+  assert.ok(!rows.some((line) => line.includes(dir)));
 });
 
 test("index adds the positions sidecar to a dataset written without one", async () => {

@@ -7,10 +7,16 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnSpec } from "../../src/core/columns.ts";
 import { ManifestMismatchError, UsageError } from "../../src/core/errors.ts";
-import { concatenate, openDataset } from "../../src/dataset/index.ts";
+import { concatenate, type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { boundaries } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { catalogRow, crossMatch, type MatchCatalog } from "../../src/xmatch/crossmatch.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
+import {
+  type CrossMatchOptions,
+  catalogRow,
+  crossMatch,
+  type MatchCatalog,
+} from "../../src/xmatch/crossmatch.ts";
 import { matchAll, matchNearest, type Points } from "../../src/xmatch/kernel.ts";
 import { planUnits, sideTable } from "../../src/xmatch/plan.ts";
 import { runUnits } from "../../src/xmatch/workers.ts";
@@ -135,6 +141,42 @@ function assertSame(got: Map<string, number>, want: Map<string, number>, what: s
   }
 }
 
+/** Every column of two catalogs, value for value and in the same order. */
+function assertSameCatalog(a: MatchCatalog, b: MatchCatalog, what: string) {
+  assert.equal(a.length, b.length, `${what}: rows`);
+  for (const key of Object.keys(a) as Array<keyof MatchCatalog>) {
+    const x = a[key];
+    const y = b[key];
+    if (ArrayBuffer.isView(x) || Array.isArray(x))
+      assert.deepEqual(
+        Array.from(x as ArrayLike<unknown>),
+        Array.from(y as ArrayLike<unknown>),
+        `${what}: ${key}`,
+      );
+    else assert.equal(x, y, `${what}: ${key}`);
+  }
+}
+
+/**
+ * crossMatch both ways: both sides whole in one call (`inMemory`), and by units (several, in
+ * this thread); the two catalogs must be identical. Returns the first.
+ */
+async function both(left: Dataset, right: Dataset, options: CrossMatchOptions, unitRows = 150) {
+  const whole = await crossMatch(left, right, { ...options, inMemory: true });
+  assert.equal(whole.stats.inMemory, true);
+  const units = await crossMatch(left, right, {
+    ...options,
+    inMemory: false,
+    threads: 0,
+    unitRows,
+  });
+  assert.equal(units.stats.inMemory, false);
+  assertSameCatalog(whole.catalog, units.catalog, JSON.stringify(options));
+  assert.equal(whole.stats.leftMatched, units.stats.leftMatched);
+  assert.equal(whole.stats.leftRows, units.stats.leftRows);
+  return whole;
+}
+
 function kernelSet(radiusArcsec: number, nearest?: number, minArcsec = 0): Map<string, number> {
   const minRadiusDeg = minArcsec / 3600;
   const p = nearest
@@ -179,7 +221,7 @@ test("mode all: every layout gives the global kernel's pair set (1, 30, 600 arcs
         ["many", rightMany],
         ["one", rightOne],
       ] as const) {
-        const { catalog } = await crossMatch(left, right, { radiusArcsec: r, mode: "all" });
+        const { catalog } = await both(left, right, { radiusArcsec: r, mode: "all" });
         assertSame(pairSet(catalog), want, `r=${r}" left ${ln} right ${rn}`);
       }
     }
@@ -217,7 +259,7 @@ function assertSameNearest(got: Map<string, number>, want: Map<string, number>, 
 
 test("radius larger than a pixel (4 deg, nearest 3): wider neighbourhoods, same answer", async () => {
   const want = kernelSet(4 * 3600, 3);
-  const { catalog } = await crossMatch(leftMany, rightMany, {
+  const { catalog } = await both(leftMany, rightMany, {
     radiusArcsec: 4 * 3600,
     mode: "nearest",
     nNeighbors: 3,
@@ -227,7 +269,7 @@ test("radius larger than a pixel (4 deg, nearest 3): wider neighbourhoods, same 
 });
 
 test("mode nearest, how left: one row per left row, locations and examples agree", async () => {
-  const { catalog, dataset } = await crossMatch(leftMany, rightMany, {
+  const { catalog, dataset } = await both(leftMany, rightMany, {
     radiusArcsec: 20,
     how: "left",
   });
@@ -241,8 +283,9 @@ test("mode nearest, how left: one row per left row, locations and examples agree
       assert.ok(Number.isNaN(catalog.sep_arcsec[i]));
       assert.equal(catalog.right_row[i], -1);
       assert.equal(catalog.right_index[i], -1);
-      assert.equal(catalog.right_file[i], null);
+      assert.equal(catalog.right_file[i], -1);
       assert.equal(catalogRow(catalog, i).right_object_id, null);
+      assert.equal(catalogRow(catalog, i, { locations: true }).right_file, null);
     } else {
       matched.set(
         `${Number(catalog.left_object_id[i])}:${String(catalog.right_object_id[i]).slice(1)}`,
@@ -252,12 +295,43 @@ test("mode nearest, how left: one row per left row, locations and examples agree
   }
   assert.ok(unmatched > 0 && matched.size > 0);
   assertSameNearest(matched, want, "nearest 20 arcsec");
-  // ra/dec/healpix are the left row's; file + row locate it.
+  // left_ra/left_dec are the left row's, right_ra/right_dec the right row's.
   for (const i of [0, 17, catalog.length - 1]) {
     const id = Number(catalog.left_object_id[i]);
-    assert.equal(catalog.ra[i], L.ra[id]);
-    assert.equal(catalog.dec[i], L.dec[id]);
-    assert.ok(catalog.left_file[i]!.includes(`healpix=${catalog.healpix[i]}/`));
+    assert.equal(catalog.left_ra[i], L.ra[id]);
+    assert.equal(catalog.left_dec[i], L.dec[id]);
+    if (catalog.matched[i] === 1) {
+      const r = Number(String(catalog.right_object_id[i]).slice(1));
+      assert.equal(catalog.right_ra[i], R.ra[r]);
+      assert.equal(catalog.right_dec[i], R.dec[r]);
+    } else assert.ok(Number.isNaN(catalog.right_ra[i]) && Number.isNaN(catalog.right_dec[i]));
+  }
+  // left_file / left_row (right_file / right_row) name the stored row, relative to each root.
+  assert.equal(catalog.left_root, join(dir, "left-many"));
+  assert.equal(catalog.right_root, join(dir, "right-many"));
+  for (const i of [0, 17, 100, catalog.length - 1]) {
+    const read = async (root: string, files: string[], f: number, row: number) => {
+      assert.ok(!files[f]!.startsWith("/") && files[f]!.includes("healpix="), files[f]);
+      const file = await PartitionFile.open(join(root, files[f]!));
+      try {
+        return file.readRows(["object_id"], [row]).object_id![0];
+      } finally {
+        file.close();
+      }
+    };
+    const lf = catalog.left_file[i]!;
+    assert.equal(
+      await read(catalog.left_root, catalog.left_files, lf, catalog.left_row[i]!),
+      catalog.left_object_id[i],
+    );
+    assert.equal(leftMany.manifest.files[lf]!.path, catalog.left_files[lf]);
+    if (catalog.matched[i] === 1) {
+      const rf = catalog.right_file[i]!;
+      assert.equal(
+        await read(catalog.right_root, catalog.right_files, rf, catalog.right_row[i]!),
+        catalog.right_object_id[i],
+      );
+    }
   }
   assert.equal(dataset.length, catalog.length);
   const k = catalog.matched.indexOf(1);
@@ -275,7 +349,7 @@ test("reads only the right files near the left pixel", async () => {
   const ra = Float64Array.from({ length: 50 }, (_, i) => 150 + i / 1000);
   const dec = Float64Array.from({ length: 50 }, () => 2.2);
   const small = await writeLeft(join(dir, "left-small"), 1000, { ra, dec });
-  const { stats } = await crossMatch(small, rightMany, { radiusArcsec: 5 });
+  const { stats } = await crossMatch(small, rightMany, { radiusArcsec: 5, inMemory: false });
   assert.equal(stats.units, 1);
   assert.ok(
     stats.rightRowsRead < rightMany.length / 10,
@@ -422,7 +496,7 @@ test("minRadiusArcsec: layouts, threads, small units and right slices give the k
     [leftMany, rightMany],
     [leftOne, rightOne],
   ] as const) {
-    const { catalog } = await crossMatch(left, right, {
+    const { catalog } = await both(left, right, {
       radiusArcsec: 30,
       minRadiusArcsec: min,
       mode: "all",
@@ -546,6 +620,9 @@ test("filtered views: only their rows take part", async () => {
   for (let t = 0; t < pairs.left.length; t++)
     want.set(`${keepL[pairs.left[t]!]}:${keepR[pairs.right[t]!]}`, pairs.sepDeg[t]! * 3600);
   assert.ok(want.size > 20, `${want.size} pairs`);
+  // Whole sides (the selected rows of each) give the units' catalog.
+  const whole = await both(left, right.shuffle(3), { radiusArcsec: 30, mode: "all" }, 200);
+  assertSame(pairSet(whole.catalog), want, "filtered, in memory");
   for (const threads of [0, 2]) {
     const { catalog, dataset } = await crossMatch(left, right.shuffle(3), {
       radiusArcsec: 30,
@@ -581,6 +658,9 @@ test("a dataset without a positions sidecar is read from its partition files", a
     assert.equal(stats.leftSidecar, true);
     assertSame(pairSet(catalog), kernelSet(30), `no sidecar, threads ${threads}`);
   }
+  const whole = await both(leftMany, right, { radiusArcsec: 30, mode: "all" }, 300);
+  assert.equal(whole.stats.rightSidecar, false);
+  assertSame(pairSet(whole.catalog), kernelSet(30), "no sidecar, in memory");
 });
 
 test("a truncated positions sidecar is a typed error naming the file, in a worker too", async () => {
@@ -651,6 +731,6 @@ print(json.dumps([i1.tolist(), i2.tolist(), s.to_value(u.arcsec).tolist()]))
   const want = new Map<string, number>();
   for (const [i, l] of out[0].entries()) want.set(`${l}:${out[1][i]}`, out[2][i]!);
   assert.ok(want.size > 300, `${want.size} pairs`);
-  const { catalog } = await crossMatch(leftMany, rightMany, { radiusArcsec: r, mode: "all" });
+  const { catalog } = await both(leftMany, rightMany, { radiusArcsec: r, mode: "all" });
   assertSame(pairSet(catalog), want, "astropy 25 arcsec");
 });
