@@ -43,6 +43,8 @@ const CONFIG = "catalog";
 const RADIUS_ARCSEC = 5;
 const TARGET_ROWS_PER_S = 200_000;
 const XMATCH_ROUNDS = 3;
+/** Later crossMatch calls in each library child process (the first is timed apart). */
+const REPEAT_CALLS = 4;
 /** The 1e7 build is skipped when the 1e6 CSV build took longer than this (seconds). */
 const SKIP_1E7_AFTER_S = 300;
 /** Bump when the generated catalogs change, so old files in bench/data are regenerated. */
@@ -519,12 +521,20 @@ async function csvRows(path: string): Promise<number> {
 interface Runs {
   seconds: number[];
   rows: number[];
-  /** Library runs: the crossMatch call alone. */
+  /** Library runs: the crossMatch call alone (the first in its process). */
   callSeconds: number[];
+  /** Library runs: later calls in the same process, datasets reopened each time. */
+  repeatSeconds: number[];
   maxRssMiB: number;
 }
 
-const newRuns = (): Runs => ({ seconds: [], rows: [], callSeconds: [], maxRssMiB: 0 });
+const newRuns = (): Runs => ({
+  seconds: [],
+  rows: [],
+  callSeconds: [],
+  repeatSeconds: [],
+  maxRssMiB: 0,
+});
 
 function record(runs: Runs, r: Timed, rows: number, callSeconds?: number): void {
   runs.seconds.push(r.seconds);
@@ -572,12 +582,17 @@ async function xmatchPart(left: Catalog, right: Catalog): Promise<void> {
     for (const mode of modes) {
       const l = await runTimed(
         process.execPath,
-        [CHILD, "xmatch", leftDir, rightDir, String(RADIUS_ARCSEC), mode],
+        [CHILD, "xmatch", leftDir, rightDir, String(RADIUS_ARCSEC), mode, String(REPEAT_CALLS)],
         600,
       );
       if (l.status !== 0) throw failure("crossMatch child", l);
-      const lr = JSON.parse(l.stdout.trim()) as { seconds: number; rows: number };
+      const lr = JSON.parse(l.stdout.trim()) as {
+        seconds: number;
+        rows: number;
+        repeatSeconds: number[];
+      };
       record(lib[mode], l, lr.rows, lr.seconds);
+      lib[mode].repeatSeconds.push(...lr.repeatSeconds);
 
       await rm(outDir, { recursive: true, force: true });
       const c = await runTimed(
@@ -640,6 +655,11 @@ async function xmatchPart(left: Catalog, right: Catalog): Promise<void> {
     const mark = mode === "all" ? (speedCall >= 5 ? ">= 5x: met" : ">= 5x: not met") : "";
     console.log(
       `| ${mode} | library \`crossMatch\` from disk: the call | ${fmtS(lib[mode].callSeconds)} | ${refName[mode]} | ${refCall[mode].toFixed(3)} | ${speedCall.toFixed(2)}x | ${mark} | ${counts(lib[mode].rows, refRows[mode])} |`,
+    );
+    const repeat = best(lib[mode].repeatSeconds);
+    const speedRepeat = refCall[mode] / repeat;
+    console.log(
+      `| ${mode} | library \`crossMatch\` from disk: a later call in the same process (datasets reopened; ${lib[mode].repeatSeconds.length} calls) | ${fmtS(lib[mode].repeatSeconds)} | ${refName[mode]} | ${refCall[mode].toFixed(3)} | ${speedRepeat.toFixed(2)}x | ${mode === "all" ? (speedRepeat >= 5 ? ">= 5x: met" : ">= 5x: not met") : ""} | |`,
     );
     console.log(
       `| ${mode} | library: the whole process (peak RSS ${lib[mode].maxRssMiB.toFixed(0)} MiB) | ${fmtS(lib[mode].seconds)} | ${refName[mode]} | ${refCall[mode].toFixed(3)} | ${(refCall[mode] / proc).toFixed(2)}x | | |`,
