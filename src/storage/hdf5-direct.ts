@@ -88,6 +88,21 @@ export class DirectFile {
 
   /** Exactly `n` bytes at `at`, or a CorruptFileError (past the end: truncated or hostile). */
   read(at: number, n: number, place: ErrorPlace, what: string): Uint8Array {
+    // Every byte is overwritten by the read (or the read throws): no need to zero it first.
+    const buf = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+    this.readInto(buf, 0, at, n, place, what);
+    return buf;
+  }
+
+  /** Reads exactly `n` bytes at file offset `at` into `buf` at `to`. */
+  readInto(
+    buf: Uint8Array,
+    to: number,
+    at: number,
+    n: number,
+    place: ErrorPlace,
+    what: string,
+  ): void {
     if (!(Number.isSafeInteger(at) && Number.isSafeInteger(n) && at >= 0 && n >= 0))
       throw new CorruptFileError(`${what}: invalid address ${at} or size ${n}`, place);
     if (at + n > this.length)
@@ -95,15 +110,13 @@ export class DirectFile {
         `${what}: bytes ${at}..${at + n} lie past the end of the file (${this.length} bytes; truncated?)`,
         place,
       );
-    const buf = new Uint8Array(n);
     let got = 0;
     while (got < n) {
-      const k = readSync(this.fd, buf, got, n - got, at + got);
+      const k = readSync(this.fd, buf, to + got, n - got, at + got);
       if (k === 0)
         throw new CorruptFileError(`${what}: file ended at byte ${at + got} while reading`, place);
       got += k;
     }
-    return buf;
   }
 
   close(): void {
@@ -321,7 +334,10 @@ export class DirectColumn {
         "contiguous data",
       );
     }
-    const out = new Uint8Array((end - start) * this.rowBytes);
+    const n = (end - start) * this.rowBytes;
+    // Not zeroed: every byte is written below (a chunk missing returns null). Four bytes of
+    // slack take the checksum of a chunk read straight into place (see readInPlace).
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(n + 4).buffer, 0, n + 4);
     const index = this.index!;
     const chunk = storage.chunk;
     const rank = dims.length;
@@ -329,14 +345,22 @@ export class DirectColumn {
     const first = Math.floor(start / chunk[0]);
     const last = Math.floor((end - 1) / chunk[0]);
     const whole = rank === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
+    if (whole && first === last && start === first * chunk[0] && end === start + chunk[0])
+      return this.chunk(first, true); // exactly one chunk: its bytes as they are
     for (let g0 = first; g0 <= last; g0++) {
       for (let inner = 0; inner < innerCells; inner++) {
         const cell = g0 * innerCells + inner;
-        const bytes = this.chunk(cell);
-        if (!bytes) return null;
         const o0 = g0 * chunk[0];
         const r0 = Math.max(start, o0);
         const r1 = Math.min(end, o0 + chunk[0]);
+        if (
+          whole &&
+          r1 - r0 === chunk[0] &&
+          this.readInPlace(cell, out, (r0 - start) * this.rowBytes)
+        )
+          continue;
+        const bytes = this.chunk(cell);
+        if (!bytes) return null;
         if (whole) {
           out.set(
             bytes.subarray((r0 - o0) * this.rowBytes, (r1 - o0) * this.rowBytes),
@@ -347,7 +371,32 @@ export class DirectColumn {
         }
       }
     }
-    return out;
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads an unfiltered chunk (none of its filters applied, or only Fletcher32) straight into
+   * `out` at `at`, checksum verified; false when the chunk needs decoding (or is not there).
+   * The 4 checksum bytes land just past the chunk, where the next chunk or the slack goes.
+   */
+  private readInPlace(cell: number, out: Uint8Array, at: number): boolean {
+    const index = this.index!;
+    const address = index.address[cell];
+    if (address < 0 || this.cached?.cell === cell) return false;
+    const mask = index.mask[cell];
+    let fletcher = false;
+    const filters = this.layout.filters;
+    for (let i = 0; i < filters.length; i++) {
+      if ((mask >>> i) & 1) continue;
+      if (filters[i].id !== FILTER_FLETCHER32) return false;
+      fletcher = true;
+    }
+    const stored = this.chunkBytes + (fletcher ? 4 : 0);
+    if (index.size[cell] !== stored || at + stored > out.length) return false;
+    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    this.file.readInto(out, at, address, stored, place, "chunk");
+    if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    return true;
   }
 
   /** Copies rows [r0, r1) of a chunk that covers part of the inner axes into `out`. */
@@ -397,9 +446,12 @@ export class DirectColumn {
     }
   }
 
-  /** One chunk's decoded bytes (full chunk size), or null if it was never written. */
-  private chunk(cell: number): Uint8Array | null {
-    if (this.cached?.cell === cell) return this.cached.bytes;
+  /**
+   * One chunk's decoded bytes (full chunk size), or null if it was never written. `own`: the
+   * caller keeps the bytes (they are not cached, and a cached chunk is copied).
+   */
+  private chunk(cell: number, own = false): Uint8Array | null {
+    if (this.cached?.cell === cell) return own ? this.cached.bytes.slice() : this.cached.bytes;
     const index = this.index!;
     const address = index.address[cell];
     if (address < 0) return null;
@@ -423,7 +475,7 @@ export class DirectColumn {
         `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
         place,
       );
-    if (this.chunkBytes <= CACHE_CHUNK_BYTES) this.cached = { cell, bytes };
+    if (!own && this.chunkBytes <= CACHE_CHUNK_BYTES) this.cached = { cell, bytes };
     return bytes;
   }
 }
@@ -439,7 +491,11 @@ function unfilter(
     case FILTER_DEFLATE: {
       let out: Buffer;
       try {
-        out = inflateSync(bytes, { maxOutputLength: Math.max(expected, 1) });
+        // One output buffer the size of the chunk (zlib's default 16 KiB pieces get concatenated).
+        out = inflateSync(bytes, {
+          maxOutputLength: Math.max(expected, 1),
+          chunkSize: Math.max(expected + 64, 64),
+        });
       } catch (err) {
         throw new CorruptFileError(
           `stored bytes are damaged: the gzip (deflate) stream does not decode (${(err as Error).message})`,
@@ -451,27 +507,31 @@ function unfilter(
     }
     case FILTER_SHUFFLE:
       return unshuffle(bytes, filter.cd[0] ?? elementSize);
-    case FILTER_FLETCHER32: {
-      if (bytes.length < 4)
-        throw new CorruptFileError("chunk too short for its Fletcher32 checksum", place);
-      const data = bytes.subarray(0, bytes.length - 4);
-      const stored = dv(bytes).getUint32(bytes.length - 4, true);
-      const sum = fletcher32(data);
-      // libhdf5 also accepts the checksum with its bytes reversed (files of HDF5 1.6.x).
-      const reversed =
-        ((sum & 0xff) << 24) | ((sum & 0xff00) << 8) | ((sum >>> 8) & 0xff00) | (sum >>> 24);
-      if (stored !== sum && stored !== reversed >>> 0)
-        throw new CorruptFileError(
-          "stored bytes are damaged: the fletcher32 check failed on read",
-          place,
-        );
-      return data;
-    }
+    case FILTER_FLETCHER32:
+      return checkFletcher32(bytes, place);
     case FILTER_LZF:
       return lzfDecompress(bytes, expected, place);
     default:
       throw new NotCovered(`filter ${filter.id}`);
   }
+}
+
+/** The data of a chunk whose last 4 bytes are its Fletcher32 checksum, once verified. */
+function checkFletcher32(bytes: Uint8Array, place: ErrorPlace): Uint8Array {
+  if (bytes.length < 4)
+    throw new CorruptFileError("chunk too short for its Fletcher32 checksum", place);
+  const data = bytes.subarray(0, bytes.length - 4);
+  const stored = dv(bytes).getUint32(bytes.length - 4, true);
+  const sum = fletcher32(data);
+  // libhdf5 also accepts the checksum with its bytes reversed (files of HDF5 1.6.x).
+  const reversed =
+    (((sum & 0xff) << 24) | ((sum & 0xff00) << 8) | ((sum >>> 8) & 0xff00) | (sum >>> 24)) >>> 0;
+  if (stored !== sum && stored !== reversed)
+    throw new CorruptFileError(
+      "stored bytes are damaged: the fletcher32 check failed on read",
+      place,
+    );
+  return data;
 }
 
 /** HDF5's Fletcher32 (H5_checksum_fletcher32): 16-bit big-endian words, sums folded mod 65535. */
@@ -480,10 +540,27 @@ export function fletcher32(data: Uint8Array): number {
   let sum2 = 0;
   const words = data.length >>> 1;
   let p = 0;
+  // Aligned data is read four bytes (two words) at a time; the sums are the same.
+  const quads =
+    data.byteOffset % 4 === 0
+      ? new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2)
+      : undefined;
   for (let left = words; left > 0; ) {
     const n = Math.min(left, 360);
     left -= n;
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    if (quads && (p & 3) === 0) {
+      let q = p >>> 2;
+      for (; i + 1 < n; i += 2) {
+        const x = quads[q++];
+        sum1 += ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
+        sum2 += sum1;
+        sum1 += ((x >>> 8) & 0xff00) | (x >>> 24);
+        sum2 += sum1;
+      }
+      p = q << 2;
+    }
+    for (; i < n; i++) {
       sum1 += (data[p] << 8) | data[p + 1];
       p += 2;
       sum2 += sum1;

@@ -354,6 +354,10 @@ export class PartitionFile {
     }
     order.sort((a, b) => rows[a] - rows[b]);
     const out: ColumnBatch = emptyRecord();
+    // One row, or rows already sorted and consecutive: one range read, no gathering copy.
+    let consecutive = n > 0;
+    for (let i = 1; i < n && consecutive; i++) consecutive = rows[i] === rows[i - 1] + 1;
+    if (consecutive) return this.readRange(columns, rows[0], rows[n - 1] + 1);
     for (const name of columns) {
       const info = this.column(name);
       const per = valuesPerRow(info);
