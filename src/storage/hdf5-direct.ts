@@ -59,7 +59,7 @@ export interface DirectLayout {
   filters: Array<{ id: number; cd: number[] }>;
 }
 
-interface ChunkIndex {
+export interface ChunkIndex {
   grid: number[];
   address: Float64Array;
   size: Float64Array;
