@@ -22,6 +22,7 @@ import type { Manifest, Provenance } from "../storage/manifest.ts";
 import type { Compression } from "../storage/partition-writer.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
+import { Loader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
 import { BlockShuffle } from "./permutation.ts";
 import { type Feature, Source } from "./source.ts";
 
@@ -527,6 +528,32 @@ export class Dataset {
       }
     }
     yield* emit(true);
+  }
+
+  /**
+   * A data loader for training: batches of typed arrays with shapes (ready to become tensors),
+   * read and decoded on worker threads ahead of the consumer, in an order fixed by a seed and an
+   * epoch, resumable from a batch index, with memory bounded by `prefetch` batches.
+   *
+   * ```ts
+   * const loader = ds.loader({ batchSize: 64, columns: ["image_array"], shuffle: { seed: 1 }, epoch });
+   * for await (const batch of loader) {
+   *   const { data, shape } = batch.columns.image_array; // Float32Array, [64, 5, 64, 64]
+   * }
+   * ```
+   */
+  loader<T = LoaderBatch>(options: LoaderOptions<T> = {}): Loader<T> {
+    const names = options.columns ? this.s.sources[0].resolve(options.columns) : this.columns;
+    return new Loader<T>(
+      {
+        sources: this.s.sources,
+        sourceStarts: this.sourceStarts,
+        names,
+        length: () => this.sizeForIndexing(),
+        rowAt: (p) => this.globalRowAt(p),
+      },
+      options,
+    );
   }
 
   /** Iterates examples one by one (read in batches underneath). */

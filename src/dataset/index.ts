@@ -13,6 +13,7 @@ export {
 } from "./dataset.ts";
 export type { Example, ImageBand, NDArray, Spaxel, Value } from "./example.ts";
 export { type Expr, parseExpr } from "./expr.ts";
+export { Loader, type LoaderBatch, type LoaderColumn, type LoaderOptions } from "./loader.ts";
 export { BlockShuffle, Permutation } from "./permutation.ts";
 export type { Feature } from "./source.ts";
 export {

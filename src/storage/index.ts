@@ -68,6 +68,7 @@ export {
   type FileExpectation,
   type OpenOptions as PartitionOpenOptions,
   PartitionFile,
+  type ReadPath,
 } from "./partition-file.ts";
 export {
   type CloseOptions,

@@ -4,6 +4,7 @@
 import { statSync } from "node:fs";
 import {
   allocate,
+  arrayClass,
   type ColumnBatch,
   type ColumnSpec,
   type ColumnValues,
@@ -31,6 +32,7 @@ import {
   openHdf5,
   storedType,
 } from "./hdf5.ts";
+import { DirectColumn, DirectFile, type DirectLayout, NotCovered } from "./hdf5-direct.ts";
 import {
   CONTENT_ATTRIBUTE,
   FILE_LIST_ATTRIBUTE,
@@ -60,7 +62,17 @@ export interface OpenOptions {
    * reads two values); a difference is a ManifestMismatchError naming the file and what differs.
    */
   expect?: FileExpectation;
+  /**
+   * How column values are read. "auto" (default): each column's chunks are located once by
+   * parsing the file's own structures and read with plain file reads and Node's native zlib,
+   * falling back to h5wasm (libhdf5 in WebAssembly) for any layout that path does not cover.
+   * "h5wasm": always through h5wasm. The integrity checks of `expect` are the same either way.
+   */
+  reader?: "auto" | "h5wasm";
 }
+
+/** Which path reads a column (see {@link OpenOptions.reader}). */
+export type ReadPath = "direct" | "h5wasm";
 
 /** A manifest entry's promises about a file (see {@link OpenOptions.expect}). */
 export interface FileExpectation {
@@ -101,12 +113,24 @@ export class PartitionFile {
     Pick<ColumnSpec, "name" | "dtype" | "shape" | "stringLength">
   >();
   private closed = false;
+  private readonly reader: "auto" | "h5wasm";
+  /** The file opened for plain reads, on first use of the fast path. */
+  private raw: DirectFile | undefined;
+  /** Per column: its fast-path reader, or null when h5wasm reads it. */
+  private readonly direct = new Map<string, DirectColumn | null>();
 
-  private constructor(path: string, file: H5File, names: string[], length: number) {
+  private constructor(
+    path: string,
+    file: H5File,
+    names: string[],
+    length: number,
+    reader: "auto" | "h5wasm" = "auto",
+  ) {
     this.path = path;
     this.file = file;
     this.names = names;
     this.length = length;
+    this.reader = reader;
   }
 
   /**
@@ -125,7 +149,7 @@ export class PartitionFile {
         file.keys(),
       );
       if (options.expectRows !== undefined) {
-        const pf = new PartitionFile(path, file, names, options.expectRows);
+        const pf = new PartitionFile(path, file, names, options.expectRows, options.reader);
         if (expect) pf.check(expect);
         return pf;
       }
@@ -152,6 +176,7 @@ export class PartitionFile {
         file,
         infos.map((i) => i.name),
         length,
+        options.reader,
       );
       for (const info of infos) pf.infos.set(info.name, info);
       if (expect) pf.check(expect);
@@ -329,6 +354,10 @@ export class PartitionFile {
     }
     order.sort((a, b) => rows[a] - rows[b]);
     const out: ColumnBatch = emptyRecord();
+    // One row, or rows already sorted and consecutive: one range read, no gathering copy.
+    let consecutive = n > 0;
+    for (let i = 1; i < n && consecutive; i++) consecutive = rows[i] === rows[i - 1] + 1;
+    if (consecutive) return this.readRange(columns, rows[0], rows[n - 1] + 1);
     for (const name of columns) {
       const info = this.column(name);
       const per = valuesPerRow(info);
@@ -361,7 +390,57 @@ export class PartitionFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.raw?.close();
     this.file.close();
+  }
+
+  /** Which path reads `column`: "direct" (plain file reads, native zlib) or "h5wasm". */
+  readPath(column: string): ReadPath {
+    this.checkOpen();
+    return this.directColumn(this.column(column)) ? "direct" : "h5wasm";
+  }
+
+  /** The h5wasm dataset of a column, opened once. */
+  private handle(info: ColumnInfo): Dataset {
+    let dataset = this.handles.get(info.name);
+    if (!dataset) {
+      dataset = guard(
+        { file: this.path, column: info.name },
+        "cannot open dataset",
+        CorruptFileError,
+        () => this.file.get(info.name) as Dataset,
+      );
+      this.handles.set(info.name, dataset);
+    }
+    return dataset;
+  }
+
+  /**
+   * The fast-path reader of a column, set up once: its object header is found through libhdf5
+   * (an object reference is the header's address) and its layout and chunk index parsed from the
+   * file. null when the layout is one the fast path leaves to h5wasm, or disagrees with what
+   * libhdf5 reported (then libhdf5 is believed).
+   */
+  private directColumn(info: ColumnInfo): DirectColumn | null {
+    const known = this.direct.get(info.name);
+    if (known !== undefined) return known;
+    let column: DirectColumn | null = null;
+    if (this.reader === "auto" && (info.dtype as string) !== "unsupported") {
+      const place = { file: this.path, column: info.name };
+      const dataset = this.handle(info);
+      const address = guard(place, "cannot locate dataset", CorruptFileError, () =>
+        Number(Buffer.from(dataset.create_reference().ref_data).readBigUInt64LE(0)),
+      );
+      try {
+        this.raw ??= new DirectFile(this.path);
+        const layout = this.raw.layout(address, place);
+        if (agrees(info, layout)) column = new DirectColumn(this.raw, layout, place);
+      } catch (err) {
+        if (!(err instanceof NotCovered)) throw err;
+      }
+    }
+    this.direct.set(info.name, column);
+    return column;
   }
 
   private checkOpen(): void {
@@ -374,17 +453,13 @@ export class PartitionFile {
       throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place);
     }
     if (start === end) return allocate(info, 0);
-    let dataset = this.handles.get(info.name);
-    if (!dataset) {
-      dataset = guard(
-        place,
-        "cannot open dataset",
-        CorruptFileError,
-        () => this.file.get(info.name) as Dataset,
-      );
-      this.handles.set(info.name, dataset);
+    const direct = this.directColumn(info);
+    if (direct) {
+      const bytes = direct.readBytes(start, end);
+      // null: a chunk in the range was never written; libhdf5 knows the fill value.
+      if (bytes) return fromBytes(info, direct.layout, bytes);
     }
-    const ds = dataset;
+    const ds = this.handle(info);
     let raw: unknown;
     try {
       raw = ds.slice([[start, end]]);
@@ -393,6 +468,49 @@ export class PartitionFile {
     }
     return normalise(info, raw, place);
   }
+}
+
+/** Does the parsed layout say what libhdf5 said about the column? */
+function agrees(info: ColumnInfo, layout: DirectLayout): boolean {
+  if (layout.dims.length !== info.shape.length + 1 || layout.dims[0] !== info.rows) return false;
+  if (!info.shape.every((d, i) => d === layout.dims[i + 1])) return false;
+  if (info.dtype === "string")
+    return layout.typeClass === 3 && layout.elementSize === info.stringLength;
+  if (info.dtype === "bool")
+    return layout.elementSize === 1 && (layout.typeClass === 0 || layout.typeClass === 8);
+  const want = info.dtype.startsWith("float") ? 1 : 0;
+  return layout.typeClass === want && layout.elementSize === bytesOf(info.dtype);
+}
+
+/** Values from bytes in the file's order: byte-swapped to native if big-endian, strings decoded. */
+function fromBytes(info: ColumnInfo, layout: DirectLayout, bytes: Uint8Array): ColumnValues {
+  const size = layout.elementSize;
+  if (info.dtype === "string") {
+    // As h5wasm decodes fixed-length strings: cut at the first NUL, then decode.
+    const decoder = new TextDecoder(layout.cset === 1 ? "utf-8" : "ascii");
+    const n = bytes.length / size;
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const at = i * size;
+      let end = bytes.indexOf(0, at);
+      if (end < 0 || end > at + size) end = at + size;
+      out[i] = decoder.decode(bytes.subarray(at, end));
+    }
+    return out;
+  }
+  if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
+  if (layout.bigEndian && size > 1) {
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (size === 2) b.swap16();
+    else if (size === 4) b.swap32();
+    else b.swap64();
+  }
+  const Ctor = arrayClass(info.dtype) as unknown as new (
+    buffer: ArrayBufferLike,
+    offset: number,
+    length: number,
+  ) => ColumnValues;
+  return new Ctor(bytes.buffer, bytes.byteOffset, bytes.length / size);
 }
 
 /** Why a read failed, in words: a filter failing on read means the stored bytes changed. */

@@ -1,0 +1,33 @@
+// A loader worker thread: opens the parent datasets once (manifests only; files are opened and
+// checked against the manifest on first use, then kept open), then reads the batches the main
+// thread sends, one at a time, and posts each back with its buffers transferred.
+import { parentPort } from "node:worker_threads";
+import { crashThreadPoint } from "../core/crash-point.ts";
+import { InternalError, serializeError } from "../core/errors.ts";
+import { type ReadTask, readTask, transferList } from "./loader-read.ts";
+import { Source } from "./source.ts";
+
+export type ToLoaderWorker =
+  | { type: "init"; sources: Array<{ root: string; config: string }> }
+  | { type: "read"; task: ReadTask };
+
+const port = parentPort;
+if (!port) throw new InternalError("loader-worker runs only as a worker thread");
+
+let sources: Promise<Source[]> | null = null;
+
+port.on("message", (msg: ToLoaderWorker) => {
+  if (msg.type === "init") {
+    sources = Promise.all(msg.sources.map((s) => Source.open(s.root, s.config)));
+    return;
+  }
+  const task = msg.task;
+  (async () => {
+    if (!sources) throw new InternalError("loader worker: read before init");
+    crashThreadPoint(`loader-worker:batch-${task.index}`);
+    const columns = await readTask(await sources, task);
+    port.postMessage({ type: "done", index: task.index, columns }, transferList(columns));
+  })().catch((err: unknown) => {
+    port.postMessage({ type: "error", index: task.index, error: serializeError(err) });
+  });
+});

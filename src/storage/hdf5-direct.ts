@@ -1,0 +1,818 @@
+// The fast read path: a dataset's chunks located once by parsing the HDF5 file format, then read
+// with ordinary file reads and decoded in JavaScript with Node's native zlib. h5wasm offers no
+// chunk information or direct chunk read, and every h5wasm read pays a per-call and per-chunk
+// cost in WebAssembly; this path pays one pread and one native inflate per chunk.
+//
+// What it covers: object headers version 1 and 2, dataspace, datatype (integer, float, fixed-
+// length string, 1-byte enum; either byte order), data layout message versions 1-3 with
+// contiguous storage or chunks indexed by a version-1 B-tree, and the filters deflate (1),
+// shuffle (2), Fletcher32 (3) and LZF (32000), honouring each chunk's filter mask. Anything else
+// (layout version 4 indexes, compact storage, shared messages, other filters, chunks never
+// written) is "not covered": the caller reads that column through h5wasm instead.
+//
+// Files are untrusted: every address and size is checked against the file's length and the
+// dataset's own geometry before anything is read or allocated; a structure that contradicts
+// itself or a chunk that does not decode is a CorruptFileError naming the file, the column and
+// the chunk.
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { inflateSync } from "node:zlib";
+import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
+import { lookup3 } from "./hdf5-times.ts";
+
+const MSG_DATASPACE = 0x01;
+const MSG_DATATYPE = 0x03;
+const MSG_LAYOUT = 0x08;
+const MSG_FILTERS = 0x0b;
+const MSG_CONTINUATION = 0x10;
+
+const FILTER_DEFLATE = 1;
+const FILTER_SHUFFLE = 2;
+const FILTER_FLETCHER32 = 3;
+const FILTER_LZF = 32000;
+const SUPPORTED_FILTERS = new Set([FILTER_DEFLATE, FILTER_SHUFFLE, FILTER_FLETCHER32, FILTER_LZF]);
+
+/** Bounds on what a header may make this parser read: more is not a dataset it covers. */
+const MAX_HEADER_BYTES = 1 << 20;
+const MAX_CONTINUATIONS = 64;
+const MAX_BTREE_DEPTH = 32;
+/** Chunk grids larger than this are left to h5wasm (the index arrays would be large). */
+const MAX_GRID_CELLS = 1 << 23;
+/** Decoded chunks up to this size are kept (one per column) for the next read of the same rows. */
+const CACHE_CHUNK_BYTES = 1 << 20;
+
+/** HDF5's "undefined address" (all bits set). */
+const UNDEFINED = 2 ** 64 - 1;
+
+export interface DirectLayout {
+  /** Dataset dimensions (axis 0 the row). */
+  dims: number[];
+  /** Bytes of one element. */
+  elementSize: number;
+  /** 0 integer, 1 float, 3 string, 8 enum. */
+  typeClass: number;
+  bigEndian: boolean;
+  /** Strings: 0 ASCII, 1 UTF-8. */
+  cset: number;
+  storage:
+    | { kind: "contiguous"; address: number; size: number }
+    | { kind: "chunked"; btree: number; chunk: number[] };
+  filters: Array<{ id: number; cd: number[] }>;
+}
+
+export interface ChunkIndex {
+  grid: number[];
+  address: Float64Array;
+  size: Float64Array;
+  mask: Uint32Array;
+}
+
+/** Why the fast path does not cover a dataset (the caller then uses h5wasm). */
+export class NotCovered extends Error {}
+
+/** One open partition file as raw bytes: its fd, its length, and its columns' layouts. */
+export class DirectFile {
+  readonly path: string;
+  private fd: number;
+  readonly length: number;
+
+  constructor(path: string) {
+    this.path = path;
+    this.fd = openSync(path, "r");
+    try {
+      this.length = fstatSync(this.fd).size;
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  /** Exactly `n` bytes at `at`, or a CorruptFileError (past the end: truncated or hostile). */
+  read(at: number, n: number, place: ErrorPlace, what: string): Uint8Array {
+    // Every byte is overwritten by the read (or the read throws): no need to zero it first.
+    const buf = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+    this.readInto(buf, 0, at, n, place, what);
+    return buf;
+  }
+
+  /** Reads exactly `n` bytes at file offset `at` into `buf` at `to`. */
+  readInto(
+    buf: Uint8Array,
+    to: number,
+    at: number,
+    n: number,
+    place: ErrorPlace,
+    what: string,
+  ): void {
+    if (!(Number.isSafeInteger(at) && Number.isSafeInteger(n) && at >= 0 && n >= 0))
+      throw new CorruptFileError(`${what}: invalid address ${at} or size ${n}`, place);
+    if (at + n > this.length)
+      throw new CorruptFileError(
+        `${what}: bytes ${at}..${at + n} lie past the end of the file (${this.length} bytes; truncated?)`,
+        place,
+      );
+    let got = 0;
+    while (got < n) {
+      const k = readSync(this.fd, buf, to + got, n - got, at + got);
+      if (k === 0)
+        throw new CorruptFileError(`${what}: file ended at byte ${at + got} while reading`, place);
+      got += k;
+    }
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /**
+   * The layout of the dataset whose object header is at `address`. Throws NotCovered for layouts
+   * this path leaves to h5wasm, CorruptFileError for headers that cannot be what they claim.
+   */
+  layout(address: number, place: ErrorPlace): DirectLayout {
+    const messages = this.headerMessages(address, place);
+    const get = (type: number) => {
+      const m = messages.filter((x) => x.type === type);
+      if (m.length > 1) throw new NotCovered(`message ${type} appears ${m.length} times`);
+      const one = m[0];
+      if (one && one.flags & 0x02) throw new NotCovered(`message ${type} is shared`);
+      return one?.body;
+    };
+    const space = get(MSG_DATASPACE);
+    const type = get(MSG_DATATYPE);
+    const layout = get(MSG_LAYOUT);
+    if (!space || !type || !layout)
+      throw new CorruptFileError("dataset header lacks a dataspace, datatype or layout", place);
+    const dims = parseDataspace(space, place);
+    const t = parseDatatype(type);
+    const filters = parseFilters(get(MSG_FILTERS), place);
+    const storage = parseLayout(layout, dims, t.elementSize, place);
+    if (storage.kind === "contiguous" && filters.length > 0)
+      throw new CorruptFileError("contiguous dataset with a filter pipeline", place);
+    return { dims, ...t, storage, filters };
+  }
+
+  /** Every message of an object header (version 1 or 2), continuation blocks followed. */
+  private headerMessages(
+    address: number,
+    place: ErrorPlace,
+  ): Array<{ type: number; flags: number; body: Uint8Array }> {
+    const out: Array<{ type: number; flags: number; body: Uint8Array }> = [];
+    const what = "object header";
+    const first = this.read(address, 16, place, what);
+    const view = dv(first);
+    const blocks: Array<[number, number]> = [];
+    let v2 = false;
+    let msgHead = 8;
+    if (first[0] === 0x4f && first[1] === 0x48 && first[2] === 0x44 && first[3] === 0x52) {
+      // Version 2: "OHDR", version, flags, optional times and attribute limits, chunk-0 size.
+      if (first[4] !== 2) throw new NotCovered(`object header version ${first[4]}`);
+      v2 = true;
+      const flags = first[5];
+      msgHead = flags & 0x04 ? 6 : 4;
+      const sizeAt = 6 + (flags & 0x20 ? 16 : 0) + (flags & 0x10 ? 4 : 0);
+      const width = 1 << (flags & 3);
+      const head = this.read(address, sizeAt + width, place, what);
+      const size = uint(dv(head), sizeAt, width);
+      if (size > MAX_HEADER_BYTES) throw new NotCovered("object header too large");
+      const whole = this.read(address, sizeAt + width + size + 4, place, what);
+      checkLookup3(whole, place, what);
+      this.messagesIn(whole, sizeAt + width, whole.length - 4, v2, msgHead, out, blocks, place);
+    } else if (first[0] === 1) {
+      // Version 1: version, reserved, message count, reference count, header size, padding.
+      const size = view.getUint32(8, true);
+      if (size > MAX_HEADER_BYTES) throw new NotCovered("object header too large");
+      const whole = this.read(address + 16, size, place, what);
+      this.messagesIn(whole, 0, whole.length, v2, msgHead, out, blocks, place);
+    } else {
+      throw new CorruptFileError(`no object header at byte ${address}`, place);
+    }
+    let followed = 0;
+    while (blocks.length > 0) {
+      if (++followed > MAX_CONTINUATIONS) throw new NotCovered("too many header continuations");
+      const [at, n] = blocks.shift()!;
+      if (n > MAX_HEADER_BYTES) throw new NotCovered("header continuation too large");
+      const block = this.read(at, n, place, "object header continuation");
+      if (v2) {
+        if (!(block[0] === 0x4f && block[1] === 0x43 && block[2] === 0x48 && block[3] === 0x4b))
+          throw new CorruptFileError(`no header continuation block at byte ${at}`, place);
+        checkLookup3(block, place, "object header continuation");
+        this.messagesIn(block, 4, block.length - 4, v2, msgHead, out, blocks, place);
+      } else {
+        this.messagesIn(block, 0, block.length, v2, msgHead, out, blocks, place);
+      }
+    }
+    return out;
+  }
+
+  private messagesIn(
+    buf: Uint8Array,
+    from: number,
+    to: number,
+    v2: boolean,
+    msgHead: number,
+    out: Array<{ type: number; flags: number; body: Uint8Array }>,
+    blocks: Array<[number, number]>,
+    place: ErrorPlace,
+  ): void {
+    const view = dv(buf);
+    for (let p = from; p + msgHead <= to; ) {
+      const type = v2 ? buf[p] : view.getUint16(p, true);
+      const size = v2 ? view.getUint16(p + 1, true) : view.getUint16(p + 2, true);
+      const flags = v2 ? buf[p + 3] : buf[p + 4];
+      const start = p + msgHead;
+      if (start + size > to)
+        throw new CorruptFileError("object header message runs past its header", place);
+      const body = buf.subarray(start, start + size);
+      if (type === MSG_CONTINUATION) {
+        if (size < 16) throw new CorruptFileError("short header continuation message", place);
+        const b = dv(body);
+        blocks.push([uint(b, 0, 8), uint(b, 8, 8)]);
+      } else out.push({ type, flags, body });
+      // Version-1 messages are padded to multiples of 8 bytes (their sizes include it).
+      p = start + size;
+    }
+  }
+
+  /** The chunk index of a chunked dataset: the version-1 B-tree walked once. */
+  chunkIndex(layout: DirectLayout, place: ErrorPlace): ChunkIndex {
+    if (layout.storage.kind !== "chunked") throw new Error("not chunked");
+    const { chunk, btree } = layout.storage;
+    const rank = layout.dims.length;
+    const grid = layout.dims.map((d, i) => Math.ceil(d / chunk[i]));
+    let cells = 1;
+    for (const g of grid) cells *= g;
+    if (cells > MAX_GRID_CELLS) throw new NotCovered(`${cells} chunks`);
+    const index: ChunkIndex = {
+      grid,
+      address: new Float64Array(cells).fill(-1),
+      size: new Float64Array(cells),
+      mask: new Uint32Array(cells),
+    };
+    if (btree === UNDEFINED) return index;
+    const keyBytes = 8 + 8 * (rank + 1);
+    const seen = new Set<number>();
+    const walk = (at: number, depth: number, wantLevel: number) => {
+      if (depth > MAX_BTREE_DEPTH || seen.has(at))
+        throw new CorruptFileError(`chunk B-tree loops or is too deep at byte ${at}`, place);
+      seen.add(at);
+      const head = this.read(at, 24, place, "chunk B-tree node");
+      if (!(head[0] === 0x54 && head[1] === 0x52 && head[2] === 0x45 && head[3] === 0x45))
+        throw new CorruptFileError(`no chunk B-tree node at byte ${at}`, place);
+      if (head[4] !== 1) throw new CorruptFileError(`B-tree node of type ${head[4]}`, place);
+      const level = head[5];
+      if (wantLevel >= 0 && level !== wantLevel)
+        throw new CorruptFileError(`B-tree node at byte ${at} has level ${level}`, place);
+      const entries = dv(head).getUint16(6, true);
+      const node = this.read(at + 24, entries * (keyBytes + 8) + keyBytes, place, "B-tree node");
+      const v = dv(node);
+      for (let e = 0; e < entries; e++) {
+        const k = e * (keyBytes + 8);
+        const child = uint(v, k + keyBytes, 8);
+        if (level > 0) {
+          walk(child, depth + 1, level - 1);
+          continue;
+        }
+        let cell = 0;
+        for (let i = 0; i < rank; i++) {
+          const off = uint(v, k + 8 + 8 * i, 8);
+          if (off % chunk[i] !== 0)
+            throw new CorruptFileError(`chunk offset ${off} on axis ${i} is not aligned`, place);
+          const g = off / chunk[i];
+          if (g >= grid[i]) {
+            cell = -1; // beyond the current extent (the dataset shrank): never read
+            break;
+          }
+          cell = cell * grid[i] + g;
+        }
+        if (cell < 0) continue;
+        index.address[cell] = child;
+        index.size[cell] = v.getUint32(k, true);
+        index.mask[cell] = v.getUint32(k + 4, true);
+      }
+    };
+    walk(btree, 0, -1);
+    return index;
+  }
+}
+
+/** A column read through the fast path. */
+export class DirectColumn {
+  readonly layout: DirectLayout;
+  private readonly file: DirectFile;
+  private readonly place: ErrorPlace;
+  private index: ChunkIndex | undefined;
+  private readonly chunkBytes: number;
+  private readonly rowBytes: number;
+  private cached: { cell: number; bytes: Uint8Array } | undefined;
+
+  constructor(file: DirectFile, layout: DirectLayout, place: ErrorPlace) {
+    this.file = file;
+    this.layout = layout;
+    this.place = place;
+    let row = layout.elementSize;
+    for (let i = 1; i < layout.dims.length; i++) row *= layout.dims[i];
+    this.rowBytes = row;
+    let chunk = layout.elementSize;
+    if (layout.storage.kind === "chunked") for (const c of layout.storage.chunk) chunk *= c;
+    this.chunkBytes = chunk;
+    if (layout.storage.kind === "chunked") this.index = file.chunkIndex(layout, place);
+  }
+
+  /**
+   * Rows [start, end) as bytes in the file's element order and byte order (swap separately).
+   * Returns null when a chunk in the range was never written (the fill value is h5wasm's job).
+   */
+  readBytes(start: number, end: number): Uint8Array | null {
+    const { storage, dims } = this.layout;
+    if (storage.kind === "contiguous") {
+      if (storage.address === UNDEFINED) return null;
+      return this.file.read(
+        storage.address + start * this.rowBytes,
+        (end - start) * this.rowBytes,
+        { ...this.place, detail: `rows ${start}..${end}` },
+        "contiguous data",
+      );
+    }
+    const n = (end - start) * this.rowBytes;
+    // Not zeroed: every byte is written below (a chunk missing returns null). Four bytes of
+    // slack take the checksum of a chunk read straight into place (see readInPlace).
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(n + 4).buffer, 0, n + 4);
+    const index = this.index!;
+    const chunk = storage.chunk;
+    const rank = dims.length;
+    const innerCells = index.grid.slice(1).reduce((a, b) => a * b, 1);
+    const first = Math.floor(start / chunk[0]);
+    const last = Math.floor((end - 1) / chunk[0]);
+    const whole = rank === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
+    if (whole && first === last && start === first * chunk[0] && end === start + chunk[0])
+      return this.chunk(first, true); // exactly one chunk: its bytes as they are
+    for (let g0 = first; g0 <= last; g0++) {
+      for (let inner = 0; inner < innerCells; inner++) {
+        const cell = g0 * innerCells + inner;
+        const o0 = g0 * chunk[0];
+        const r0 = Math.max(start, o0);
+        const r1 = Math.min(end, o0 + chunk[0]);
+        if (
+          whole &&
+          r1 - r0 === chunk[0] &&
+          this.readInPlace(cell, out, (r0 - start) * this.rowBytes)
+        )
+          continue;
+        const bytes = this.chunk(cell);
+        if (!bytes) return null;
+        if (whole) {
+          out.set(
+            bytes.subarray((r0 - o0) * this.rowBytes, (r1 - o0) * this.rowBytes),
+            (r0 - start) * this.rowBytes,
+          );
+        } else {
+          this.copyPart(bytes, cell, out, start, r0, r1);
+        }
+      }
+    }
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads an unfiltered chunk (none of its filters applied, or only Fletcher32) straight into
+   * `out` at `at`, checksum verified; false when the chunk needs decoding (or is not there).
+   * The 4 checksum bytes land just past the chunk, where the next chunk or the slack goes.
+   */
+  private readInPlace(cell: number, out: Uint8Array, at: number): boolean {
+    const index = this.index!;
+    const address = index.address[cell];
+    if (address < 0 || this.cached?.cell === cell) return false;
+    const mask = index.mask[cell];
+    let fletcher = false;
+    const filters = this.layout.filters;
+    for (let i = 0; i < filters.length; i++) {
+      if ((mask >>> i) & 1) continue;
+      if (filters[i].id !== FILTER_FLETCHER32) return false;
+      fletcher = true;
+    }
+    const stored = this.chunkBytes + (fletcher ? 4 : 0);
+    if (index.size[cell] !== stored || at + stored > out.length) return false;
+    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    this.file.readInto(out, at, address, stored, place, "chunk");
+    if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    return true;
+  }
+
+  /** Copies rows [r0, r1) of a chunk that covers part of the inner axes into `out`. */
+  private copyPart(
+    bytes: Uint8Array,
+    cell: number,
+    out: Uint8Array,
+    start: number,
+    r0: number,
+    r1: number,
+  ): void {
+    const { dims, elementSize } = this.layout;
+    const chunk = (this.layout.storage as { chunk: number[] }).chunk;
+    const grid = this.index!.grid;
+    const rank = dims.length;
+    // Chunk offsets from the cell number.
+    const off = new Array<number>(rank).fill(0);
+    let rest = cell;
+    for (let i = rank - 1; i >= 0; i--) {
+      off[i] = (rest % grid[i]) * chunk[i];
+      rest = Math.floor(rest / grid[i]);
+    }
+    const extent = dims.map((d, i) => Math.min(chunk[i], d - off[i]));
+    // Strides in elements, of the chunk and of the output (which holds whole rows).
+    const cs = new Array<number>(rank).fill(1);
+    const os = new Array<number>(rank).fill(1);
+    for (let i = rank - 2; i >= 0; i--) {
+      cs[i] = cs[i + 1] * chunk[i + 1];
+      os[i] = os[i + 1] * dims[i + 1];
+    }
+    const runBytes = extent[rank - 1] * elementSize;
+    const idx = new Array<number>(rank).fill(0);
+    for (let r = r0; r < r1; r++) {
+      idx.fill(0);
+      for (;;) {
+        let src = (r - off[0]) * cs[0];
+        let dst = (r - start) * os[0];
+        for (let i = 1; i < rank; i++) {
+          src += idx[i] * cs[i];
+          dst += (off[i] + idx[i]) * os[i];
+        }
+        out.set(bytes.subarray(src * elementSize, src * elementSize + runBytes), dst * elementSize);
+        let i = rank - 2;
+        while (i >= 1 && ++idx[i] >= extent[i]) idx[i--] = 0;
+        if (i < 1) break;
+      }
+    }
+  }
+
+  /**
+   * One chunk's decoded bytes (full chunk size), or null if it was never written. `own`: the
+   * caller keeps the bytes (they are not cached, and a cached chunk is copied).
+   */
+  private chunk(cell: number, own = false): Uint8Array | null {
+    if (this.cached?.cell === cell) return own ? this.cached.bytes.slice() : this.cached.bytes;
+    const index = this.index!;
+    const address = index.address[cell];
+    if (address < 0) return null;
+    const stored = index.size[cell];
+    const mask = index.mask[cell];
+    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    // A stored chunk is at most a little larger than the raw one (deflate or LZF overhead).
+    if (stored > this.chunkBytes * 2 + 4096)
+      throw new CorruptFileError(
+        `chunk claims ${stored} stored bytes for ${this.chunkBytes} bytes of values`,
+        place,
+      );
+    let bytes = this.file.read(address, stored, place, "chunk");
+    const filters = this.layout.filters;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      if ((mask >>> i) & 1) continue;
+      bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
+    }
+    if (bytes.length !== this.chunkBytes)
+      throw new CorruptFileError(
+        `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
+        place,
+      );
+    if (!own && this.chunkBytes <= CACHE_CHUNK_BYTES) this.cached = { cell, bytes };
+    return bytes;
+  }
+}
+
+function unfilter(
+  filter: { id: number; cd: number[] },
+  bytes: Uint8Array,
+  expected: number,
+  elementSize: number,
+  place: ErrorPlace,
+): Uint8Array {
+  switch (filter.id) {
+    case FILTER_DEFLATE: {
+      let out: Buffer;
+      try {
+        // One output buffer the size of the chunk (zlib's default 16 KiB pieces get concatenated).
+        out = inflateSync(bytes, {
+          maxOutputLength: Math.max(expected, 1),
+          chunkSize: Math.max(expected + 64, 64),
+        });
+      } catch (err) {
+        throw new CorruptFileError(
+          `stored bytes are damaged: the gzip (deflate) stream does not decode (${(err as Error).message})`,
+          place,
+          { cause: err },
+        );
+      }
+      return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    }
+    case FILTER_SHUFFLE:
+      return unshuffle(bytes, filter.cd[0] ?? elementSize);
+    case FILTER_FLETCHER32:
+      return checkFletcher32(bytes, place);
+    case FILTER_LZF:
+      return lzfDecompress(bytes, expected, place);
+    default:
+      throw new NotCovered(`filter ${filter.id}`);
+  }
+}
+
+/** The data of a chunk whose last 4 bytes are its Fletcher32 checksum, once verified. */
+function checkFletcher32(bytes: Uint8Array, place: ErrorPlace): Uint8Array {
+  if (bytes.length < 4)
+    throw new CorruptFileError("chunk too short for its Fletcher32 checksum", place);
+  const data = bytes.subarray(0, bytes.length - 4);
+  const stored = dv(bytes).getUint32(bytes.length - 4, true);
+  const sum = fletcher32(data);
+  // libhdf5 also accepts the checksum with its bytes reversed (files of HDF5 1.6.x).
+  const reversed =
+    (((sum & 0xff) << 24) | ((sum & 0xff00) << 8) | ((sum >>> 8) & 0xff00) | (sum >>> 24)) >>> 0;
+  if (stored !== sum && stored !== reversed)
+    throw new CorruptFileError(
+      "stored bytes are damaged: the fletcher32 check failed on read",
+      place,
+    );
+  return data;
+}
+
+/** HDF5's Fletcher32 (H5_checksum_fletcher32): 16-bit big-endian words, sums folded mod 65535. */
+export function fletcher32(data: Uint8Array): number {
+  let sum1 = 0;
+  let sum2 = 0;
+  const words = data.length >>> 1;
+  let p = 0;
+  // Aligned data is read four bytes (two words) at a time; the sums are the same.
+  const quads =
+    data.byteOffset % 4 === 0
+      ? new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2)
+      : undefined;
+  for (let left = words; left > 0; ) {
+    const n = Math.min(left, 360);
+    left -= n;
+    let i = 0;
+    if (quads && (p & 3) === 0) {
+      let q = p >>> 2;
+      for (; i + 1 < n; i += 2) {
+        const x = quads[q++];
+        sum1 += ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
+        sum2 += sum1;
+        sum1 += ((x >>> 8) & 0xff00) | (x >>> 24);
+        sum2 += sum1;
+      }
+      p = q << 2;
+    }
+    for (; i < n; i++) {
+      sum1 += (data[p] << 8) | data[p + 1];
+      p += 2;
+      sum2 += sum1;
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  }
+  if (data.length & 1) {
+    sum1 += data[p] << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  return ((sum2 << 16) | sum1) >>> 0;
+}
+
+/** Undoes HDF5's shuffle: byte j of element i was stored at j * n + i. */
+function unshuffle(bytes: Uint8Array, size: number): Uint8Array {
+  if (size <= 1) return bytes;
+  const n = Math.floor(bytes.length / size);
+  const out = new Uint8Array(bytes.length);
+  for (let j = 0; j < size; j++) {
+    const from = j * n;
+    for (let i = 0; i < n; i++) out[i * size + j] = bytes[from + i];
+  }
+  // Bytes past the last whole element are stored as they were.
+  out.set(bytes.subarray(n * size), n * size);
+  return out;
+}
+
+/** LZF (liblzf, h5py's filter 32000) decompression into exactly `expected` bytes. */
+export function lzfDecompress(input: Uint8Array, expected: number, place: ErrorPlace): Uint8Array {
+  const out = new Uint8Array(expected);
+  const bad = (why: string) =>
+    new CorruptFileError(`stored bytes are damaged: the LZF stream ${why}`, place);
+  let ip = 0;
+  let op = 0;
+  while (ip < input.length) {
+    const ctrl = input[ip++];
+    if (ctrl < 32) {
+      const n = ctrl + 1;
+      if (ip + n > input.length) throw bad("ends inside a literal run");
+      if (op + n > expected) throw bad("decodes to more bytes than the chunk holds");
+      out.set(input.subarray(ip, ip + n), op);
+      ip += n;
+      op += n;
+    } else {
+      let n = ctrl >>> 5;
+      if (n === 7) {
+        if (ip >= input.length) throw bad("ends inside a back reference");
+        n += input[ip++];
+      }
+      if (ip >= input.length) throw bad("ends inside a back reference");
+      const ref = op - ((ctrl & 0x1f) << 8) - input[ip++] - 1;
+      n += 2;
+      if (ref < 0) throw bad("refers before its start");
+      if (op + n > expected) throw bad("decodes to more bytes than the chunk holds");
+      for (let i = 0; i < n; i++) out[op + i] = out[ref + i];
+      op += n;
+    }
+  }
+  if (op !== expected) throw bad(`decodes to ${op} bytes, expected ${expected}`);
+  return out;
+}
+
+function dv(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** An unsigned little-endian integer of 1-8 bytes (addresses beyond 2^53 come back inexact). */
+function uint(v: DataView, at: number, width: number): number {
+  if (at + width > v.byteLength) throw new RangeError("field past the end of its structure");
+  switch (width) {
+    case 1:
+      return v.getUint8(at);
+    case 2:
+      return v.getUint16(at, true);
+    case 4:
+      return v.getUint32(at, true);
+    case 8: {
+      const lo = v.getUint32(at, true);
+      const hi = v.getUint32(at + 4, true);
+      return hi === 0xffffffff && lo === 0xffffffff ? UNDEFINED : hi * 2 ** 32 + lo;
+    }
+    default:
+      throw new NotCovered(`${width}-byte field`);
+  }
+}
+
+function checkLookup3(buf: Uint8Array, place: ErrorPlace, what: string): void {
+  const stored = dv(buf).getUint32(buf.length - 4, true);
+  if (lookup3(buf.subarray(0, buf.length - 4)) !== stored)
+    throw new CorruptFileError(`${what}: checksum mismatch`, place);
+}
+
+function parseDataspace(b: Uint8Array, place: ErrorPlace): number[] {
+  const v = dv(b);
+  const version = b[0];
+  const rank = b[1];
+  let at: number;
+  if (version === 1) at = 8;
+  else if (version === 2) {
+    if (b[3] !== 1) throw new NotCovered(`dataspace type ${b[3]}`);
+    at = 4;
+  } else throw new NotCovered(`dataspace version ${version}`);
+  if (rank < 1 || rank > 32) throw new NotCovered(`rank ${rank}`);
+  const dims: number[] = [];
+  try {
+    for (let i = 0; i < rank; i++) dims.push(uint(v, at + 8 * i, 8));
+  } catch {
+    throw new CorruptFileError("dataspace message is truncated", place);
+  }
+  if (!dims.every((d) => Number.isSafeInteger(d)))
+    throw new CorruptFileError("dataspace has impossible dimensions", place);
+  return dims;
+}
+
+function parseDatatype(b: Uint8Array): {
+  elementSize: number;
+  typeClass: number;
+  bigEndian: boolean;
+  cset: number;
+} {
+  if (b.length < 8) throw new NotCovered("short datatype message");
+  const typeClass = b[0] & 0x0f;
+  const bits = b[1];
+  const elementSize = dv(b).getUint32(4, true);
+  if (elementSize < 1 || elementSize > 1 << 16) throw new NotCovered(`element size ${elementSize}`);
+  switch (typeClass) {
+    case 0: // fixed-point
+      return { elementSize, typeClass, bigEndian: (bits & 1) === 1, cset: 0 };
+    case 1: // floating point; bit 6 set is VAX order
+      if (bits & 0x40) throw new NotCovered("VAX float order");
+      return { elementSize, typeClass, bigEndian: (bits & 1) === 1, cset: 0 };
+    case 3: // fixed-length string
+      return { elementSize, typeClass, bigEndian: false, cset: (bits >> 4) & 0x0f };
+    case 8: // enum: only 1-byte (bool) values, whose byte order does not matter
+      if (elementSize !== 1) throw new NotCovered("enum wider than a byte");
+      return { elementSize, typeClass, bigEndian: false, cset: 0 };
+    default:
+      throw new NotCovered(`datatype class ${typeClass}`);
+  }
+}
+
+function parseFilters(b: Uint8Array | undefined, place: ErrorPlace): DirectLayout["filters"] {
+  if (!b) return [];
+  const v = dv(b);
+  const version = b[0];
+  const count = b[1];
+  const filters: DirectLayout["filters"] = [];
+  let p = version === 1 ? 8 : 2;
+  if (version !== 1 && version !== 2) throw new NotCovered(`filter pipeline version ${version}`);
+  try {
+    for (let f = 0; f < count; f++) {
+      const id = v.getUint16(p, true);
+      p += 2;
+      let nameLength = 0;
+      if (version === 1 || id >= 256) {
+        nameLength = v.getUint16(p, true);
+        p += 2;
+      }
+      p += 2; // flags
+      const values = v.getUint16(p, true);
+      p += 2;
+      p += version === 1 ? Math.ceil(nameLength / 8) * 8 : nameLength;
+      const cd: number[] = [];
+      for (let i = 0; i < values; i++) cd.push(v.getUint32(p + 4 * i, true));
+      p += 4 * values;
+      if (version === 1 && values % 2 === 1) p += 4;
+      if (!SUPPORTED_FILTERS.has(id)) throw new NotCovered(`filter ${id}`);
+      filters.push({ id, cd });
+    }
+  } catch (err) {
+    if (err instanceof NotCovered) throw err;
+    throw new CorruptFileError("filter pipeline message is truncated", place);
+  }
+  if (filters.length > 32) throw new CorruptFileError("more than 32 filters", place);
+  return filters;
+}
+
+function parseLayout(
+  b: Uint8Array,
+  dims: number[],
+  elementSize: number,
+  place: ErrorPlace,
+): DirectLayout["storage"] {
+  const v = dv(b);
+  const version = b[0];
+  const rank = dims.length;
+  let total = elementSize;
+  for (const d of dims) total *= d;
+  try {
+    if (version === 3) {
+      const cls = b[1];
+      if (cls === 1) {
+        const address = uint(v, 2, 8);
+        const size = uint(v, 10, 8);
+        if (address !== UNDEFINED && size !== total)
+          throw new CorruptFileError(
+            `contiguous storage of ${size} bytes for ${total} bytes of values`,
+            place,
+          );
+        return { kind: "contiguous", address, size };
+      }
+      if (cls === 2) {
+        const n = b[2];
+        if (n !== rank + 1)
+          throw new CorruptFileError(`chunk rank ${n - 1} for rank ${rank}`, place);
+        const btree = uint(v, 3, 8);
+        const chunk: number[] = [];
+        for (let i = 0; i < rank; i++) chunk.push(v.getUint32(11 + 4 * i, true));
+        if (v.getUint32(11 + 4 * rank, true) !== elementSize)
+          throw new CorruptFileError("chunk element size differs from the datatype's", place);
+        if (chunk.some((c) => c < 1)) throw new CorruptFileError("chunk of size 0", place);
+        return { kind: "chunked", btree, chunk };
+      }
+      throw new NotCovered(`layout class ${cls}`);
+    }
+    if (version === 1 || version === 2) {
+      const n = b[1];
+      const cls = b[2];
+      if (cls === 1) {
+        const address = uint(v, 8, 8);
+        return { kind: "contiguous", address, size: total };
+      }
+      if (cls === 2) {
+        if (n !== rank + 1)
+          throw new CorruptFileError(`chunk rank ${n - 1} for rank ${rank}`, place);
+        const btree = uint(v, 8, 8);
+        const chunk: number[] = [];
+        for (let i = 0; i < rank; i++) chunk.push(v.getUint32(16 + 4 * i, true));
+        if (chunk.some((c) => c < 1)) throw new CorruptFileError("chunk of size 0", place);
+        return { kind: "chunked", btree, chunk };
+      }
+      throw new NotCovered(`layout class ${cls}`);
+    }
+    if (version === 4 && b[1] === 1) {
+      const address = uint(v, 2, 8);
+      const size = uint(v, 10, 8);
+      if (address !== UNDEFINED && size !== total)
+        throw new CorruptFileError(
+          `contiguous storage of ${size} bytes for ${total} bytes of values`,
+          place,
+        );
+      return { kind: "contiguous", address, size };
+    }
+    throw new NotCovered(`layout message version ${version}`);
+  } catch (err) {
+    if (err instanceof RangeError)
+      throw new CorruptFileError("layout message is truncated", place, { cause: err });
+    throw err;
+  }
+}

@@ -1,0 +1,214 @@
+// dataset.loader(): batches decoded on real worker threads, against the dataset's own batches().
+import assert from "node:assert/strict";
+import { closeSync, openSync, readdirSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { ColumnValues } from "../../src/core/columns.ts";
+import { CorruptFileError, isAstroPileError, UsageError } from "../../src/core/errors.ts";
+import { type Dataset, type LoaderBatch, openDataset } from "../../src/dataset/index.ts";
+import { type Dataset as Dataset5, h5wasm, hdf5Ready } from "../../src/storage/hdf5.ts";
+import { DirectFile } from "../../src/storage/hdf5-direct.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { layouts } from "./fixtures.ts";
+
+const N = 500;
+const COLUMNS = ["object_id", "image_array", "image_band", "image_mask"];
+let ds: Dataset;
+let root: string;
+/** Every column in view order, read by batches(): the reference. */
+const all: Record<string, ColumnValues[]> = {};
+const per: Record<string, number> = {};
+const DIR = tempDir();
+
+before(async () => {
+  // Many small files per pixel, uncompressed (raw + Fletcher32 chunks).
+  root = (await layouts(DIR, N))[1];
+  ds = await openDataset(root);
+  for (const c of COLUMNS) all[c] = [];
+  for await (const b of ds.batches({ size: 1000, columns: COLUMNS }))
+    for (const c of COLUMNS) {
+      all[c].push(b.columns[c]);
+      per[c] = b.shapes[c].reduce((a, x) => a * x, 1);
+    }
+});
+after(() => ds?.close?.());
+
+function row(column: string, position: number): unknown[] {
+  const v = all[column][0];
+  return Array.from(v as ArrayLike<unknown>).slice(
+    position * per[column],
+    (position + 1) * per[column],
+  );
+}
+
+function checkBatch(b: LoaderBatch): void {
+  for (const c of COLUMNS) {
+    const col = b.columns[c];
+    assert.equal(col.shape[0], b.length);
+    assert.equal(col.data.length, b.length * per[c]);
+    for (let j = 0; j < b.length; j++)
+      assert.deepEqual(
+        Array.from(col.data as ArrayLike<unknown>).slice(j * per[c], (j + 1) * per[c]),
+        row(c, b.positions[j]),
+        `${c} row ${j} of batch ${b.index}`,
+      );
+  }
+}
+
+async function collect(options: Parameters<Dataset["loader"]>[0]): Promise<LoaderBatch[]> {
+  const out: LoaderBatch[] = [];
+  for await (const b of ds.loader(options)) out.push(b as LoaderBatch);
+  return out;
+}
+
+test("loader in view order on 2 workers gives every row once, with shapes and dtypes", async () => {
+  const batches = await collect({ batchSize: 64, columns: COLUMNS, workers: 2, prefetch: 3 });
+  assert.equal(batches.length, Math.ceil(N / 64));
+  assert.deepEqual(
+    batches.map((b) => b.index),
+    batches.map((_, i) => i),
+  );
+  assert.equal(batches.at(-1)!.length, N % 64);
+  const img = batches[0].columns.image_array;
+  assert.deepEqual(img.shape, [64, 3, 4, 4]);
+  assert.equal(img.dtype, "float32");
+  assert.ok(img.data instanceof Float32Array);
+  assert.ok(batches[0].columns.image_mask.data instanceof Uint8Array);
+  assert.deepEqual(Array.from(batches[1].positions.slice(0, 3)), [64, 65, 66]);
+  for (const b of batches) checkBatch(b);
+});
+
+test("shuffle is a permutation, the same for a seed and epoch, another for another epoch; startBatch resumes", async () => {
+  const a = await collect({ batchSize: 50, columns: COLUMNS, shuffle: { seed: 7 }, workers: 2 });
+  const again = await collect({
+    batchSize: 50,
+    columns: COLUMNS,
+    shuffle: { seed: 7 },
+    workers: 0,
+    dropLast: true,
+  });
+  const other = await collect({
+    batchSize: 50,
+    columns: ["object_id"],
+    shuffle: { seed: 7 },
+    epoch: 1,
+    workers: 1,
+  });
+  const resumed = await collect({
+    batchSize: 50,
+    columns: COLUMNS,
+    shuffle: { seed: 7 },
+    workers: 2,
+    startBatch: 6,
+  });
+  const order = (bs: LoaderBatch[]) => bs.flatMap((b) => Array.from(b.positions));
+  assert.deepEqual(
+    [...order(a)].sort((x, y) => x - y),
+    Array.from({ length: N }, (_, i) => i),
+  );
+  assert.notDeepEqual(
+    order(a).slice(0, 50),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
+  assert.deepEqual(order(again), order(a), "same seed and epoch: same order (workers or not)");
+  assert.notDeepEqual(order(other), order(a), "another epoch: another order");
+  assert.deepEqual(
+    resumed.map((b) => b.index),
+    [6, 7, 8, 9],
+  );
+  assert.deepEqual(order(resumed), order(a).slice(300));
+  for (const b of [...a.slice(0, 3), ...again.slice(-2), ...resumed]) checkBatch(b);
+  for (const [i, b] of resumed.entries())
+    assert.deepEqual(b.columns.image_array.data, a[6 + i].columns.image_array.data);
+});
+
+test("transform runs on each batch; dropLast drops the short one", async () => {
+  const sums: number[] = [];
+  for await (const s of ds.loader({
+    batchSize: 128,
+    columns: ["image_array"],
+    dropLast: true,
+    workers: 1,
+    transform: (b) => (b.columns.image_array.data as Float32Array).reduce((x, y) => x + y, 0),
+  }))
+    sums.push(s);
+  assert.equal(sums.length, Math.floor(N / 128));
+  assert.ok(sums.every((s) => typeof s === "number" && s > 0));
+});
+
+test("a worker that crashes is replaced and its batch retried once", async () => {
+  const marker = join(DIR, "crashed-once");
+  process.env.ASTROPILE_CRASH_AT = "loader-worker:batch-2";
+  process.env.ASTROPILE_CRASH_ONCE = marker;
+  try {
+    const batches = await collect({ batchSize: 100, columns: COLUMNS, workers: 2 });
+    assert.ok(statSync(marker).isFile(), "the worker did crash");
+    assert.equal(batches.length, 5);
+    for (const b of batches) checkBatch(b);
+  } finally {
+    delete process.env.ASTROPILE_CRASH_AT;
+    delete process.env.ASTROPILE_CRASH_ONCE;
+  }
+});
+
+test("a batch whose worker dies twice fails the loop with a typed error (no hang)", async () => {
+  process.env.ASTROPILE_CRASH_AT = "loader-worker:batch-1";
+  try {
+    const seen: number[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const b of ds.loader({ batchSize: 100, columns: ["object_id"], workers: 2 }))
+          seen.push((b as LoaderBatch).index);
+      },
+      (err: unknown) =>
+        isAstroPileError(err, "ASTROPILE_WORKER_DIED") && /batch 1/.test((err as Error).message),
+    );
+    assert.deepEqual(seen, [0]);
+  } finally {
+    delete process.env.ASTROPILE_CRASH_AT;
+  }
+});
+
+test("a damaged file reaches the consumer as the worker's typed error", async () => {
+  const gz = (await layouts(DIR, 200, 9))[0];
+  // A partition file (gzip): overwrite bytes inside its first image_array chunk, found by the
+  // fast path's own parser from the dataset's object header.
+  const files = readdirSync(gz, { recursive: true })
+    .map(String)
+    .filter((p) => /healpix=.*\.hdf5$/.test(p))
+    .map((p) => join(gz, p))
+    .sort();
+  await hdf5Ready();
+  const h5 = new h5wasm.File(files[0], "r");
+  const ref = (h5.get("image_array") as Dataset5).create_reference().ref_data;
+  h5.close();
+  const raw = new DirectFile(files[0]);
+  const place = { file: files[0] };
+  const index = raw.chunkIndex(
+    raw.layout(Number(Buffer.from(ref).readBigUInt64LE(0)), place),
+    place,
+  );
+  raw.close();
+  const fd = openSync(files[0], "r+");
+  writeSync(fd, Buffer.alloc(32, 0x5a), 0, 32, index.address[0] + Math.floor(index.size[0] / 2));
+  closeSync(fd);
+  const damaged = await openDataset(gz);
+  try {
+    await assert.rejects(
+      async () => {
+        for await (const _ of damaged.loader({ batchSize: 50, workers: 2 })) {
+        }
+      },
+      (err: unknown) =>
+        isAstroPileError(err, CorruptFileError.code) && (err as Error).message.includes(files[0]),
+    );
+  } finally {
+    damaged.close();
+  }
+});
+
+test("bad loader options are UsageErrors", () => {
+  assert.throws(() => ds.loader({ batchSize: 0 }), UsageError);
+  assert.throws(() => ds.loader({ workers: -1 }), UsageError);
+  assert.throws(() => ds.loader({ startBatch: 1.5 }), UsageError);
+});

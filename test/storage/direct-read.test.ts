@@ -1,0 +1,277 @@
+// The fast read path (src/storage/hdf5-direct.ts) against h5wasm and h5py, one fixture per
+// storage layout (made by scripts/make_direct_fixtures.py), then damaged and hostile files.
+import assert from "node:assert/strict";
+import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { ColumnValues } from "../../src/core/columns.ts";
+import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
+import { fletcher32, lzfDecompress } from "../../src/storage/hdf5-direct.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { PartitionWriter } from "../../src/storage/partition-writer.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const DIR = join(import.meta.dirname, "..", "fixtures", "storage", "direct");
+
+interface StoredChunk {
+  offset: number[];
+  mask: number;
+  address: number;
+  size: number;
+}
+interface Expected {
+  unwrittenRows: number[];
+  columns: Record<
+    string,
+    { dtype: string; shape: number[]; filters: string[]; storedChunks: StoredChunk[] }
+  >;
+}
+const VALUES = JSON.parse(readFileSync(join(DIR, "values.json"), "utf8")) as Record<
+  string,
+  { shape: number[]; values: Array<string | number> }
+>;
+
+function comparable(values: ColumnValues): Array<string | number> {
+  if (Array.isArray(values)) return values;
+  if (values instanceof Float32Array || values instanceof Float64Array) return Array.from(values);
+  return Array.from(values as Int32Array, String);
+}
+
+/** The values h5py reads from `file`: those of values.json, zero where rows were never written. */
+function want(column: string, expected: Expected): Array<string | number> {
+  const { shape, values } = VALUES[column];
+  const per = shape.slice(1).reduce((a, b) => a * b, 1);
+  const out = values.map((v) => (typeof v === "number" && column !== "good" ? v : String(v)));
+  for (const r of expected.unwrittenRows)
+    for (let j = 0; j < per; j++) {
+      const v = out[r * per + j];
+      out[r * per + j] =
+        typeof v === "number" ? 0 : column === "name" || column === "image_band" ? "" : "0";
+    }
+  return out;
+}
+
+const LAYOUTS: Array<[string, "direct" | "h5wasm"]> = [
+  ["contiguous", "direct"],
+  ["contiguous_be", "direct"],
+  ["raw", "direct"],
+  ["gzip", "direct"],
+  ["gzip_be", "direct"],
+  ["gzip_inner", "direct"],
+  ["gzip_resized", "direct"],
+  ["shuffle", "direct"],
+  ["lzf", "direct"],
+  ["fletcher32", "direct"],
+  ["fletcher32_be", "direct"],
+  // Version-4 layout indexes (libver latest) are left to h5wasm.
+  ["latest", "h5wasm"],
+  // Chunks never written: the column is read by the fast path, the unwritten rows by h5wasm.
+  ["unwritten", "direct"],
+];
+
+for (const [name, path] of LAYOUTS) {
+  test(`${name}.hdf5: fast path, h5wasm and h5py give the same values`, async () => {
+    const file = join(DIR, `${name}.hdf5`);
+    const expected = JSON.parse(readFileSync(`${file}.expected.json`, "utf8")) as Expected;
+    const fast = await PartitionFile.open(file);
+    const slow = await PartitionFile.open(file, { reader: "h5wasm" });
+    try {
+      for (const column of Object.keys(expected.columns)) {
+        assert.equal(fast.readPath(column), path, `${column} read path`);
+        assert.equal(slow.readPath(column), "h5wasm");
+        const all = want(column, expected);
+        const per = all.length / fast.length;
+        // Whole column, single rows at chunk edges, and ranges across partial chunks.
+        const ranges = [
+          [0, fast.length],
+          [0, 1],
+          [4, 5],
+          [5, 6],
+          [fast.length - 1, fast.length],
+          [3, 11],
+          [17, fast.length],
+        ];
+        for (const [s, e] of ranges) {
+          const a = comparable(fast.readRange([column], s, e)[column]);
+          const b = comparable(slow.readRange([column], s, e)[column]);
+          assert.deepEqual(a, b, `${column} rows ${s}..${e}: fast path vs h5wasm`);
+          assert.deepEqual(a, all.slice(s * per, e * per), `${column} rows ${s}..${e}: vs h5py`);
+        }
+        const rows = [36, 0, 5, 5, 20, 9];
+        const a = comparable(fast.readRows([column], rows)[column]);
+        assert.deepEqual(a, comparable(slow.readRows([column], rows)[column]), `${column} rows`);
+        assert.deepEqual(
+          a,
+          rows.flatMap((r) => all.slice(r * per, (r + 1) * per)),
+        );
+      }
+      if (name === "lzf") {
+        const chunks = Object.values(expected.columns).flatMap((c) => c.storedChunks);
+        assert.ok(
+          chunks.some((c) => c.mask !== 0),
+          "some LZF chunks are stored raw",
+        );
+        assert.ok(
+          chunks.some((c) => c.mask === 0),
+          "some LZF chunks are compressed",
+        );
+      }
+    } finally {
+      fast.close();
+      slow.close();
+    }
+  });
+}
+
+test("files PartitionWriter writes (gzip, and uncompressed with Fletcher32) take the fast path", async () => {
+  const dir = tempDir();
+  for (const compression of ["gzip", "none"] as const) {
+    const path = join(dir, `${compression}.hdf5`);
+    const w = await PartitionWriter.create(
+      path,
+      [
+        { name: "x", dtype: "float64", shape: [] },
+        { name: "img", dtype: "float32", shape: [2, 3] },
+        { name: "s", dtype: "string", shape: [], stringLength: 5 },
+        { name: "b", dtype: "bool", shape: [] },
+        { name: "v", dtype: "string", shape: [] },
+      ],
+      { compression },
+    );
+    const n = 1000;
+    w.append({
+      x: Float64Array.from({ length: n }, (_, i) => i / 3),
+      img: Float32Array.from({ length: 6 * n }, (_, i) => i * 0.5),
+      s: Array.from({ length: n }, (_, i) => `é${i % 100}`),
+      b: Uint8Array.from({ length: n }, (_, i) => i % 2),
+      v: Array.from({ length: n }, (_, i) => `v${i}`),
+    });
+    await w.close();
+    const fast = await PartitionFile.open(path);
+    const slow = await PartitionFile.open(path, { reader: "h5wasm" });
+    try {
+      for (const c of ["x", "img", "s", "b"]) assert.equal(fast.readPath(c), "direct", c);
+      // Variable-length strings live in the global heap: h5wasm reads them.
+      assert.equal(fast.readPath("v"), "h5wasm");
+      for (const c of ["x", "img", "s", "b", "v"])
+        assert.deepEqual(
+          comparable(fast.readRange([c], 0, n)[c]),
+          comparable(slow.readRange([c], 0, n)[c]),
+          c,
+        );
+      assert.ok(fast.readRange(["b"], 0, 2).b instanceof Uint8Array);
+    } finally {
+      fast.close();
+      slow.close();
+    }
+  }
+});
+
+test("a damaged compressed chunk is a CorruptFileError naming file, column and chunk", async () => {
+  const dir = tempDir();
+  for (const name of ["gzip", "lzf", "fletcher32"]) {
+    const src = join(DIR, `${name}.hdf5`);
+    const expected = JSON.parse(readFileSync(`${src}.expected.json`, "utf8")) as Expected;
+    const chunk = expected.columns.image_array.storedChunks[1];
+    assert.equal(chunk.mask, 0, "a chunk that went through the filters");
+    const path = join(dir, `${name}.hdf5`);
+    copyFileSync(src, path);
+    const fd = openSync(path, "r+");
+    // LZF has no checksum: changed literal bytes go unnoticed by any reader, so break its
+    // structure (a back reference before the start); deflate and Fletcher32 catch any change.
+    if (name === "lzf") writeSync(fd, Buffer.alloc(4, 0xe0), 0, 4, chunk.address);
+    else writeSync(fd, Buffer.alloc(24, 0x5a), 0, 24, chunk.address + Math.floor(chunk.size / 3));
+    closeSync(fd);
+    const file = await PartitionFile.open(path);
+    try {
+      assert.equal(file.readPath("image_array"), "direct");
+      // Rows of other chunks still read.
+      file.readRange(["image_array"], 0, 1);
+      const row = chunk.offset[0];
+      assert.throws(
+        () => file.readRange(["image_array"], row, row + 1),
+        (err: unknown) => {
+          assert.ok(err instanceof CorruptFileError, String(err));
+          assert.ok(isAstroPileError(err, "ASTROPILE_CORRUPT_FILE"));
+          assert.equal(err.file, path);
+          assert.equal(err.column, "image_array");
+          assert.match(err.message, /chunk \d+ at byte \d+/);
+          assert.match(err.message, /damaged|past the end/);
+          return true;
+        },
+        name,
+      );
+    } finally {
+      file.close();
+    }
+  }
+});
+
+test("a chunk address past the end of the file is a CorruptFileError, not a read out of bounds", async () => {
+  const dir = tempDir();
+  const src = join(DIR, "gzip.hdf5");
+  const expected = JSON.parse(readFileSync(`${src}.expected.json`, "utf8")) as Expected;
+  const chunk = expected.columns.mag.storedChunks[2];
+  const path = join(dir, "hostile.hdf5");
+  copyFileSync(src, path);
+  // The B-tree holds the chunk's address as 8 little-endian bytes: point it far away.
+  const bytes = readFileSync(path);
+  const needle = Buffer.alloc(8);
+  needle.writeBigUInt64LE(BigInt(chunk.address));
+  const at = bytes.indexOf(needle);
+  assert.ok(at > 0);
+  const fd = openSync(path, "r+");
+  const far = Buffer.alloc(8);
+  far.writeBigUInt64LE(1n << 40n);
+  writeSync(fd, far, 0, 8, at);
+  closeSync(fd);
+  const file = await PartitionFile.open(path);
+  try {
+    assert.throws(
+      () => file.readRange(["mag"], chunk.offset[0], chunk.offset[0] + 1),
+      (err: unknown) =>
+        err instanceof CorruptFileError &&
+        err.column === "mag" &&
+        /past the end of the file/.test(err.message),
+    );
+  } finally {
+    file.close();
+  }
+});
+
+test("a truncated file is a CorruptFileError", async () => {
+  const dir = tempDir();
+  for (const name of ["gzip", "contiguous"]) {
+    const path = join(dir, `${name}.hdf5`);
+    copyFileSync(join(DIR, `${name}.hdf5`), path);
+    truncateSync(path, Math.floor(readFileSync(path).length * 0.6));
+    await assert.rejects(
+      async () => {
+        const file = await PartitionFile.open(path);
+        try {
+          file.readRange(["image_array"], 0, file.length);
+        } finally {
+          file.close();
+        }
+      },
+      (err: unknown) => err instanceof CorruptFileError && err.file === path,
+    );
+  }
+});
+
+test("fletcher32 and LZF decoding agree with known values", () => {
+  // HDF5's Fletcher32 reads big-endian 16-bit words; an odd last byte is a word's high byte.
+  assert.equal(fletcher32(Uint8Array.from([1, 2])), 0x01020102);
+  assert.equal(fletcher32(Uint8Array.from([1, 2, 3])), 0x05040402);
+  assert.equal(fletcher32(Uint8Array.from([1])), 0x01000100);
+  // LZF: a literal run of 3, then a back reference of length 4 at distance 3 ("abcabca").
+  const place = { file: "x" };
+  assert.deepEqual(
+    Buffer.from(lzfDecompress(Uint8Array.from([2, 97, 98, 99, 0x40, 2]), 7, place)).toString(),
+    "abcabca",
+  );
+  assert.throws(
+    () => lzfDecompress(Uint8Array.from([2, 97, 98, 99, 0x40, 9]), 7, place),
+    CorruptFileError,
+  );
+});
