@@ -175,7 +175,7 @@ export class PartitionWriter {
       { file: tempPath },
       "cannot create HDF5 file",
       WriteError,
-      () => new h5wasm.File(tempPath, "w"),
+      () => new h5wasm.File(tempPath, "w", { libver: "v110" }),
     );
     const writer = new PartitionWriter(path, tempPath, specs, file, options);
     try {

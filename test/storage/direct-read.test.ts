@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
-import { fletcher32, lzfDecompress } from "../../src/storage/hdf5-direct.ts";
+import { type Dataset, openHdf5 } from "../../src/storage/hdf5.ts";
+import {
+  DirectColumn,
+  DirectFile,
+  fletcher32,
+  lzfDecompress,
+} from "../../src/storage/hdf5-direct.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -23,7 +29,13 @@ interface Expected {
   unwrittenRows: number[];
   columns: Record<
     string,
-    { dtype: string; shape: number[]; filters: string[]; storedChunks: StoredChunk[] }
+    {
+      dtype: string;
+      shape: number[];
+      filters: string[];
+      storedChunks: StoredChunk[];
+      chunkCount: number;
+    }
   >;
 }
 const VALUES = JSON.parse(readFileSync(join(DIR, "values.json"), "utf8")) as Record<
@@ -63,8 +75,22 @@ const LAYOUTS: Array<[string, "direct" | "h5wasm"]> = [
   ["lzf", "direct"],
   ["fletcher32", "direct"],
   ["fletcher32_be", "direct"],
-  // Version-4 layout indexes (libver latest) are left to h5wasm.
-  ["latest", "h5wasm"],
+  // Version-4 layout messages (libver v110 / latest) and their chunk indexes.
+  ["latest", "direct"],
+  ["v4_fixed_gzip", "direct"],
+  ["v4_fixed_gzip_be", "direct"],
+  ["v4_fixed_raw", "direct"],
+  ["v4_fixed_shuffle", "direct"],
+  ["v4_fixed_fletcher32_be", "direct"],
+  ["v4_fixed_paged", "direct"],
+  ["v4_earray_gzip", "direct"],
+  ["v4_earray_raw", "direct"],
+  ["v4_earray_gzip_sblk", "direct"],
+  ["v4_single_gzip", "direct"],
+  ["v4_single_raw", "direct"],
+  ["v4_implicit", "direct"],
+  ["v4_btree2_gzip", "direct"],
+  ["v4_btree2_raw", "direct"],
   // Chunks never written: the column is read by the fast path, the unwritten rows by h5wasm.
   ["unwritten", "direct"],
 ];
@@ -105,6 +131,8 @@ for (const [name, path] of LAYOUTS) {
           rows.flatMap((r) => all.slice(r * per, (r + 1) * per)),
         );
       }
+      if (name.startsWith("v4_") || name === "latest")
+        await checkIndex(file, expected, name === "latest" ? "v4_earray" : name);
       if (name === "lzf") {
         const chunks = Object.values(expected.columns).flatMap((c) => c.storedChunks);
         assert.ok(
@@ -121,6 +149,32 @@ for (const [name, path] of LAYOUTS) {
       slow.close();
     }
   });
+}
+
+/** The fast path's own index of each column: its kind, and as many chunks as libhdf5 counts. */
+async function checkIndex(path: string, expected: Expected, name: string): Promise<void> {
+  const h5 = await openHdf5(path);
+  const raw = new DirectFile(path);
+  try {
+    for (const [column, info] of Object.entries(expected.columns)) {
+      const ds = h5.get(column) as Dataset;
+      const address = Number(Buffer.from(ds.create_reference().ref_data).readBigUInt64LE(0));
+      const place = { file: path, column };
+      const layout = raw.layout(address, place);
+      assert.equal(layout.storage.kind, "chunked");
+      const kind = layout.storage.kind === "chunked" ? layout.storage.v4?.type : undefined;
+      // One-axis columns with every axis resizable have one unlimited axis: extensible array.
+      const want = name.split("_")[1] as string;
+      const one = info.shape.length === 1;
+      const expectKind = want === "btree2" && one ? "earray" : want === "fixed" ? "fixed" : want;
+      assert.equal(kind, expectKind, `${column}: chunk index type`);
+      const direct = new DirectColumn(raw, layout, place);
+      assert.equal(direct.storedChunks(), info.chunkCount, `${column}: chunks located`);
+    }
+  } finally {
+    raw.close();
+    h5.close();
+  }
 }
 
 test("files PartitionWriter writes (gzip, and uncompressed with Fletcher32) take the fast path", async () => {
