@@ -45,7 +45,11 @@ def columns(endian="<"):
             "image_band": band, "name": name, "good": good}
 
 
-def write(path, storage, endian="<", inner=False, libver=None, rows=5, resize=False, skip_rows=None):
+def write(path, storage, endian="<", inner=False, libver=None, rows=5, resize=False, skip_rows=None,
+          image_chunk=None, single=False, early=False, unlimited_all=False):
+    """inner: image chunks across every axis; image_chunk: the image column's chunk shape; single:
+    one chunk holds each whole column; early: chunks allocated at creation (libhdf5's "implicit"
+    index under libver >= v18); unlimited_all: every axis resizable (version-2 B-tree index)."""
     cols = columns(endian)
     kwargs = {} if libver is None else {"libver": libver}
     with h5py.File(path, "w", **kwargs) as f:
@@ -56,7 +60,15 @@ def write(path, storage, endian="<", inner=False, libver=None, rows=5, resize=Fa
                 chunk = (rows,) + shape
                 if inner and len(shape) == 3:
                     chunk = (rows, 2, 5, 3)  # chunks across every axis, partial on each
+                if image_chunk is not None and len(shape) == 3:
+                    chunk = image_chunk
+                if single:
+                    chunk = v.shape
                 opts["chunks"] = chunk
+                if early:
+                    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                    opts["dcpl"] = dcpl
                 if storage == "gzip":
                     opts.update(compression="gzip", compression_opts=4)
                 elif storage == "shuffle":
@@ -66,7 +78,8 @@ def write(path, storage, endian="<", inner=False, libver=None, rows=5, resize=Fa
                 elif storage == "fletcher32":
                     opts.update(fletcher32=True)
             if resize:
-                ds = f.create_dataset(name, shape=(0,) + shape, maxshape=(None,) + shape, dtype=v.dtype, **opts)
+                maxshape = (None,) * v.ndim if unlimited_all else (None,) + shape
+                ds = f.create_dataset(name, shape=(0,) + shape, maxshape=maxshape, dtype=v.dtype, **opts)
                 for s in range(0, N, 8):
                     e = min(N, s + 8)
                     ds.resize((e,) + shape)
@@ -104,12 +117,14 @@ def expected(path, skip_rows):
                 raise SystemExit(f"{path}: {name} does not read back as written")
             chunks = []
             if ds.chunks:
-                for i in range(ds.id.get_num_chunks()):
+                # The first 128 chunks (the tests damage a few of the first ones).
+                for i in range(min(128, ds.id.get_num_chunks())):
                     info = ds.id.get_chunk_info(i)
                     chunks.append({"offset": list(info.chunk_offset), "mask": info.filter_mask,
                                    "address": info.byte_offset, "size": info.size})
             cols[name] = {"dtype": str(ds.dtype), "shape": list(ds.shape), "chunks": list(ds.chunks) if ds.chunks else None,
-                          "filters": list(ds._filters.keys()), "storedChunks": chunks}
+                          "filters": list(ds._filters.keys()), "storedChunks": chunks,
+                          "chunkCount": ds.id.get_num_chunks() if ds.chunks else 0}
     with open(str(path) + ".expected.json", "w") as fh:
         json.dump({"h5py": h5py.version.version, "hdf5": h5py.version.hdf5_version,
                    "unwrittenRows": sorted(skip_rows), "columns": cols}, fh)
@@ -130,9 +145,32 @@ write(OUT / "shuffle.hdf5", "shuffle")
 write(OUT / "lzf.hdf5", "lzf", rows=1)
 write(OUT / "fletcher32.hdf5", "fletcher32")
 write(OUT / "fletcher32_be.hdf5", "fletcher32", endian=">")
-# Layouts the fast path leaves to h5wasm: version-4 layout indexes, chunks never written.
 write(OUT / "latest.hdf5", "gzip", libver="latest", resize=True)
+# Chunks never written: the fast path reads the column, h5wasm the rows never written.
 write(OUT / "unwritten.hdf5", "gzip", rows=4, skip_rows=set(range(8, 16)))
+# libver v110 (what PartitionWriter writes): data layout message version 4, one file per chunk
+# index. Fixed array: fixed dims; paged once it holds more than 1024 chunks (image chunks of
+# 1x1x1x4 values: 37 * 3 * 8 * 2 = 1776 chunks).
+V110 = ("v110", "v110")
+write(OUT / "v4_fixed_gzip.hdf5", "gzip", libver=V110)
+write(OUT / "v4_fixed_gzip_be.hdf5", "gzip", endian=">", libver=V110, inner=True)
+write(OUT / "v4_fixed_raw.hdf5", "raw", libver=V110)
+write(OUT / "v4_fixed_shuffle.hdf5", "shuffle", libver=V110)
+write(OUT / "v4_fixed_fletcher32_be.hdf5", "fletcher32", endian=">", libver=V110)
+write(OUT / "v4_fixed_paged.hdf5", "fletcher32", libver=V110, image_chunk=(1, 1, 1, 4))
+# Extensible array: axis 0 resizable; past 244 chunks (444 image chunks of 1x1x2x8 values) the
+# array needs super blocks beyond its index block. Its paged data blocks need over 131060 chunks:
+# test/storage/direct-read.test.ts writes such a file with PartitionWriter instead.
+write(OUT / "v4_earray_gzip.hdf5", "gzip", libver=V110, rows=4, resize=True)
+write(OUT / "v4_earray_raw.hdf5", "raw", libver=V110, rows=1, resize=True)
+write(OUT / "v4_earray_gzip_sblk.hdf5", "gzip", libver=V110, rows=3, resize=True, image_chunk=(1, 1, 2, 8))
+# Single chunk (filtered and not) and implicit (chunks allocated early, no filters, fixed dims).
+write(OUT / "v4_single_gzip.hdf5", "gzip", libver=V110, single=True)
+write(OUT / "v4_single_raw.hdf5", "raw", libver=V110, single=True)
+write(OUT / "v4_implicit.hdf5", "raw", libver=V110, early=True, inner=True)
+# Version-2 B-tree: every axis resizable (records of type 11 with filters, 10 without).
+write(OUT / "v4_btree2_gzip.hdf5", "gzip", libver=V110, rows=4, resize=True, unlimited_all=True, inner=True)
+write(OUT / "v4_btree2_raw.hdf5", "raw", libver=V110, rows=1, resize=True, unlimited_all=True)
 
 for p in sorted(OUT.glob("*.hdf5")):
     with h5py.File(p, "r") as f:

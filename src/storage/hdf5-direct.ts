@@ -7,8 +7,10 @@
 // length string, 1-byte enum; either byte order), data layout message versions 1-3 with
 // contiguous storage or chunks indexed by a version-1 B-tree, and the filters deflate (1),
 // shuffle (2), Fletcher32 (3) and LZF (32000), honouring each chunk's filter mask. Anything else
-// (layout version 4 indexes, compact storage, shared messages, other filters, chunks never
-// written) is "not covered": the caller reads that column through h5wasm instead.
+// Layout message version 4 (libver "v18" and later, PartitionWriter's "v110") is covered too:
+// its chunk indexes (single chunk, implicit, fixed array, extensible array, version-2 B-tree)
+// are parsed in hdf5-chunk-index.ts. Anything else (compact storage, shared messages, other
+// filters, chunks never written) is "not covered": the caller reads that column through h5wasm.
 //
 // Files are untrusted: every address and size is checked against the file's length and the
 // dataset's own geometry before anything is read or allocated; a structure that contradicts
@@ -17,7 +19,17 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
+import {
+  MAX_INDEX_ENTRIES,
+  NotCovered,
+  parseLayoutV4,
+  readV4Index,
+  UNDEFINED,
+  type V4Index,
+} from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./hdf5-times.ts";
+
+export { NotCovered };
 
 const MSG_DATASPACE = 0x01;
 const MSG_DATATYPE = 0x03;
@@ -36,16 +48,15 @@ const MAX_HEADER_BYTES = 1 << 20;
 const MAX_CONTINUATIONS = 64;
 const MAX_BTREE_DEPTH = 32;
 /** Chunk grids larger than this are left to h5wasm (the index arrays would be large). */
-const MAX_GRID_CELLS = 1 << 23;
+const MAX_GRID_CELLS = MAX_INDEX_ENTRIES;
 /** Decoded chunks up to this size are kept (one per column) for the next read of the same rows. */
 const CACHE_CHUNK_BYTES = 1 << 20;
-
-/** HDF5's "undefined address" (all bits set). */
-const UNDEFINED = 2 ** 64 - 1;
 
 export interface DirectLayout {
   /** Dataset dimensions (axis 0 the row). */
   dims: number[];
+  /** Maximum dimensions (UNDEFINED: unlimited); the dims when the dataspace gives none. */
+  maxDims: number[];
   /** Bytes of one element. */
   elementSize: number;
   /** 0 integer, 1 float, 3 string, 8 enum. */
@@ -55,7 +66,7 @@ export interface DirectLayout {
   cset: number;
   storage:
     | { kind: "contiguous"; address: number; size: number }
-    | { kind: "chunked"; btree: number; chunk: number[] };
+    | { kind: "chunked"; btree: number; chunk: number[]; v4?: V4Index };
   filters: Array<{ id: number; cd: number[] }>;
 }
 
@@ -65,9 +76,6 @@ export interface ChunkIndex {
   size: Float64Array;
   mask: Uint32Array;
 }
-
-/** Why the fast path does not cover a dataset (the caller then uses h5wasm). */
-export class NotCovered extends Error {}
 
 /** One open partition file as raw bytes: its fd, its length, and its columns' layouts. */
 export class DirectFile {
@@ -88,6 +96,14 @@ export class DirectFile {
 
   /** Exactly `n` bytes at `at`, or a CorruptFileError (past the end: truncated or hostile). */
   read(at: number, n: number, place: ErrorPlace, what: string): Uint8Array {
+    if (!(Number.isSafeInteger(at) && Number.isSafeInteger(n) && at >= 0 && n >= 0))
+      throw new CorruptFileError(`${what}: invalid address ${at} or size ${n}`, place);
+    // Checked before allocating: a hostile size must not allocate beyond the file's length.
+    if (at + n > this.length)
+      throw new CorruptFileError(
+        `${what}: bytes ${at}..${at + n} lie past the end of the file (${this.length} bytes; truncated?)`,
+        place,
+      );
     // Every byte is overwritten by the read (or the read throws): no need to zero it first.
     const buf = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
     this.readInto(buf, 0, at, n, place, what);
@@ -143,13 +159,13 @@ export class DirectFile {
     const layout = get(MSG_LAYOUT);
     if (!space || !type || !layout)
       throw new CorruptFileError("dataset header lacks a dataspace, datatype or layout", place);
-    const dims = parseDataspace(space, place);
+    const { dims, maxDims } = parseDataspace(space, place);
     const t = parseDatatype(type);
     const filters = parseFilters(get(MSG_FILTERS), place);
-    const storage = parseLayout(layout, dims, t.elementSize, place);
+    const storage = parseLayout(layout, dims, t.elementSize, filters.length > 0, place);
     if (storage.kind === "contiguous" && filters.length > 0)
       throw new CorruptFileError("contiguous dataset with a filter pipeline", place);
-    return { dims, ...t, storage, filters };
+    return { dims, maxDims, ...t, storage, filters };
   }
 
   /** Every message of an object header (version 1 or 2), continuation blocks followed. */
@@ -249,6 +265,24 @@ export class DirectFile {
       size: new Float64Array(cells),
       mask: new Uint32Array(cells),
     };
+    if (layout.storage.v4) {
+      let chunkBytes = layout.elementSize;
+      for (const c of chunk) chunkBytes *= c;
+      readV4Index(
+        this,
+        layout.storage.v4,
+        {
+          dims: layout.dims,
+          maxDims: layout.maxDims,
+          chunk,
+          chunkBytes,
+          filtered: layout.filters.length > 0,
+        },
+        index,
+        place,
+      );
+      return index;
+    }
     if (btree === UNDEFINED) return index;
     const keyBytes = 8 + 8 * (rank + 1);
     const seen = new Set<number>();
@@ -317,6 +351,14 @@ export class DirectColumn {
     if (layout.storage.kind === "chunked") for (const c of layout.storage.chunk) chunk *= c;
     this.chunkBytes = chunk;
     if (layout.storage.kind === "chunked") this.index = file.chunkIndex(layout, place);
+  }
+
+  /** How many chunks the index locates (chunks never written are not counted). */
+  storedChunks(): number {
+    if (!this.index) return 0;
+    let n = 0;
+    for (const a of this.index.address) if (a >= 0) n++;
+    return n;
   }
 
   /**
@@ -658,7 +700,7 @@ function checkLookup3(buf: Uint8Array, place: ErrorPlace, what: string): void {
     throw new CorruptFileError(`${what}: checksum mismatch`, place);
 }
 
-function parseDataspace(b: Uint8Array, place: ErrorPlace): number[] {
+function parseDataspace(b: Uint8Array, place: ErrorPlace): { dims: number[]; maxDims: number[] } {
   const v = dv(b);
   const version = b[0];
   const rank = b[1];
@@ -670,14 +712,20 @@ function parseDataspace(b: Uint8Array, place: ErrorPlace): number[] {
   } else throw new NotCovered(`dataspace version ${version}`);
   if (rank < 1 || rank > 32) throw new NotCovered(`rank ${rank}`);
   const dims: number[] = [];
+  const maxDims: number[] = [];
   try {
     for (let i = 0; i < rank; i++) dims.push(uint(v, at + 8 * i, 8));
+    // Flag bit 0: maximum dimensions follow (all bits set: unlimited).
+    if (b[2] & 1) for (let i = 0; i < rank; i++) maxDims.push(uint(v, at + 8 * (rank + i), 8));
+    else maxDims.push(...dims);
   } catch {
     throw new CorruptFileError("dataspace message is truncated", place);
   }
   if (!dims.every((d) => Number.isSafeInteger(d)))
     throw new CorruptFileError("dataspace has impossible dimensions", place);
-  return dims;
+  if (!maxDims.every((d) => d === UNDEFINED || Number.isSafeInteger(d)))
+    throw new CorruptFileError("dataspace has impossible maximum dimensions", place);
+  return { dims, maxDims };
 }
 
 function parseDatatype(b: Uint8Array): {
@@ -747,6 +795,7 @@ function parseLayout(
   b: Uint8Array,
   dims: number[],
   elementSize: number,
+  filtered: boolean,
   place: ErrorPlace,
 ): DirectLayout["storage"] {
   const v = dv(b);
@@ -809,7 +858,13 @@ function parseLayout(
         );
       return { kind: "contiguous", address, size };
     }
-    throw new NotCovered(`layout message version ${version}`);
+    if (version === 4 && b[1] === 2) {
+      const v4 = parseLayoutV4(b, rank, elementSize, place);
+      // Edge chunks stored without filters, their masks not saying so: left to libhdf5.
+      if (v4.flags & 1 && filtered) throw new NotCovered("partial edge chunks not filtered");
+      return { kind: "chunked", btree: UNDEFINED, chunk: v4.chunk, v4: v4.index };
+    }
+    throw new NotCovered(`layout message version ${version} class ${b[1]}`);
   } catch (err) {
     if (err instanceof RangeError)
       throw new CorruptFileError("layout message is truncated", place, { cause: err });

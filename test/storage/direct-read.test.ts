@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
-import { fletcher32, lzfDecompress } from "../../src/storage/hdf5-direct.ts";
+import { type Dataset, openHdf5 } from "../../src/storage/hdf5.ts";
+import {
+  DirectColumn,
+  DirectFile,
+  fletcher32,
+  lzfDecompress,
+} from "../../src/storage/hdf5-direct.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -23,7 +29,13 @@ interface Expected {
   unwrittenRows: number[];
   columns: Record<
     string,
-    { dtype: string; shape: number[]; filters: string[]; storedChunks: StoredChunk[] }
+    {
+      dtype: string;
+      shape: number[];
+      filters: string[];
+      storedChunks: StoredChunk[];
+      chunkCount: number;
+    }
   >;
 }
 const VALUES = JSON.parse(readFileSync(join(DIR, "values.json"), "utf8")) as Record<
@@ -63,8 +75,22 @@ const LAYOUTS: Array<[string, "direct" | "h5wasm"]> = [
   ["lzf", "direct"],
   ["fletcher32", "direct"],
   ["fletcher32_be", "direct"],
-  // Version-4 layout indexes (libver latest) are left to h5wasm.
-  ["latest", "h5wasm"],
+  // Version-4 layout messages (libver v110 / latest) and their chunk indexes.
+  ["latest", "direct"],
+  ["v4_fixed_gzip", "direct"],
+  ["v4_fixed_gzip_be", "direct"],
+  ["v4_fixed_raw", "direct"],
+  ["v4_fixed_shuffle", "direct"],
+  ["v4_fixed_fletcher32_be", "direct"],
+  ["v4_fixed_paged", "direct"],
+  ["v4_earray_gzip", "direct"],
+  ["v4_earray_raw", "direct"],
+  ["v4_earray_gzip_sblk", "direct"],
+  ["v4_single_gzip", "direct"],
+  ["v4_single_raw", "direct"],
+  ["v4_implicit", "direct"],
+  ["v4_btree2_gzip", "direct"],
+  ["v4_btree2_raw", "direct"],
   // Chunks never written: the column is read by the fast path, the unwritten rows by h5wasm.
   ["unwritten", "direct"],
 ];
@@ -105,6 +131,8 @@ for (const [name, path] of LAYOUTS) {
           rows.flatMap((r) => all.slice(r * per, (r + 1) * per)),
         );
       }
+      if (name.startsWith("v4_") || name === "latest")
+        await checkIndex(file, expected, name === "latest" ? "v4_earray" : name);
       if (name === "lzf") {
         const chunks = Object.values(expected.columns).flatMap((c) => c.storedChunks);
         assert.ok(
@@ -121,6 +149,32 @@ for (const [name, path] of LAYOUTS) {
       slow.close();
     }
   });
+}
+
+/** The fast path's own index of each column: its kind, and as many chunks as libhdf5 counts. */
+async function checkIndex(path: string, expected: Expected, name: string): Promise<void> {
+  const h5 = await openHdf5(path);
+  const raw = new DirectFile(path);
+  try {
+    for (const [column, info] of Object.entries(expected.columns)) {
+      const ds = h5.get(column) as Dataset;
+      const address = Number(Buffer.from(ds.create_reference().ref_data).readBigUInt64LE(0));
+      const place = { file: path, column };
+      const layout = raw.layout(address, place);
+      assert.equal(layout.storage.kind, "chunked");
+      const kind = layout.storage.kind === "chunked" ? layout.storage.v4?.type : undefined;
+      // One-axis columns with every axis resizable have one unlimited axis: extensible array.
+      const want = name.split("_")[1] as string;
+      const one = info.shape.length === 1;
+      const expectKind = want === "btree2" && one ? "earray" : want === "fixed" ? "fixed" : want;
+      assert.equal(kind, expectKind, `${column}: chunk index type`);
+      const direct = new DirectColumn(raw, layout, place);
+      assert.equal(direct.storedChunks(), info.chunkCount, `${column}: chunks located`);
+    }
+  } finally {
+    raw.close();
+    h5.close();
+  }
 }
 
 test("files PartitionWriter writes (gzip, and uncompressed with Fletcher32) take the fast path", async () => {
@@ -274,4 +328,166 @@ test("fletcher32 and LZF decoding agree with known values", () => {
     () => lzfDecompress(Uint8Array.from([2, 97, 98, 99, 0x40, 9]), 7, place),
     CorruptFileError,
   );
+});
+
+/** The fast path's column reader of `column`, built from the file itself. */
+async function directOf(
+  path: string,
+  column: string,
+): Promise<{ col: DirectColumn; raw: DirectFile }> {
+  const h5 = await openHdf5(path);
+  try {
+    const ds = h5.get(column) as Dataset;
+    const address = Number(Buffer.from(ds.create_reference().ref_data).readBigUInt64LE(0));
+    const raw = new DirectFile(path);
+    const place = { file: path, column };
+    return { col: new DirectColumn(raw, raw.layout(address, place), place), raw };
+  } finally {
+    h5.close();
+  }
+}
+
+test("PartitionWriter's libver v110 files: extensible array with super blocks and paged data blocks, all on the fast path", async () => {
+  // One row per chunk: past 131060 chunks the extensible array's data blocks (2048 entries)
+  // are split in pages of 1024 entries, each page with its own checksum.
+  const dir = tempDir();
+  const path = join(dir, "paged.hdf5");
+  const n = 135_500;
+  const w = await PartitionWriter.create(
+    path,
+    [
+      { name: "b", dtype: "bool", shape: [] },
+      { name: "k", dtype: "int16", shape: [] },
+    ],
+    { compression: "none", chunkBytes: 1 },
+  );
+  const b = Uint8Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0));
+  const k = Int16Array.from({ length: n }, (_, i) => ((i * 31) % 65536) - 32768);
+  w.append({ b, k });
+  await w.close();
+  const bytes = readFileSync(path);
+  assert.ok(bytes.indexOf("EASB") > 0 && bytes.indexOf("EADB") > 0, "super and data blocks");
+  const { col, raw } = await directOf(path, "b");
+  try {
+    assert.equal(col.layout.storage.kind === "chunked" && col.layout.storage.v4?.type, "earray");
+    assert.equal(col.storedChunks(), n, "every chunk located");
+  } finally {
+    raw.close();
+  }
+  const fast = await PartitionFile.open(path);
+  const slow = await PartitionFile.open(path, { reader: "h5wasm" });
+  try {
+    for (const c of ["b", "k"]) assert.equal(fast.readPath(c), "direct", c);
+    assert.deepEqual(comparable(fast.readRange(["k"], 0, n).k), comparable(k));
+    assert.deepEqual(Array.from(fast.readRange(["b"], 0, n).b as Uint8Array), Array.from(b));
+    for (const [s, e] of [
+      [131_000, 131_100],
+      [133_100, 133_120],
+      [n - 5, n],
+    ])
+      assert.deepEqual(
+        comparable(fast.readRange(["k"], s, e).k),
+        comparable(slow.readRange(["k"], s, e).k),
+      );
+  } finally {
+    fast.close();
+    slow.close();
+  }
+  // A flipped byte in a page of the last (paged) data block: that page's checksum catches it.
+  const last = bytes.lastIndexOf("EADB");
+  const pageAt = last + 14 + 4 + 4; // prefix: signature..header address, block offset, checksum
+  const fd = openSync(path, "r+");
+  writeSync(fd, Buffer.from([bytes[pageAt + 30] ^ 0x01]), 0, 1, pageAt + 30);
+  closeSync(fd);
+  const damaged = await PartitionFile.open(path);
+  try {
+    const errors = ["b", "k"].map((c) => {
+      try {
+        damaged.readRange([c], 0, n);
+        return null;
+      } catch (err) {
+        return err;
+      }
+    });
+    const caught = errors.filter((e) => e !== null);
+    assert.equal(caught.length, 1, String(caught));
+    assert.ok(caught[0] instanceof CorruptFileError);
+    assert.match(
+      caught[0].message,
+      /extensible array data block page \d+ at byte \d+: checksum mismatch/,
+    );
+  } finally {
+    damaged.close();
+  }
+});
+
+/** Every chunk index structure in a file: [signature, byte offset] (version byte 0 after it). */
+function structures(bytes: Buffer): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const sig of ["FAHD", "FADB", "EAHD", "EAIB", "EASB", "EADB", "BTHD", "BTIN", "BTLF"]) {
+    const at = bytes.indexOf(sig);
+    if (at >= 0 && bytes[at + 4] === 0) out.push([sig, at]);
+  }
+  return out;
+}
+
+test("a flipped byte inside any chunk index structure is a CorruptFileError (checksum), never wrong values", async () => {
+  const dir = tempDir();
+  const targets: Array<[string, string, number]> = [];
+  for (const name of [
+    "v4_fixed_gzip",
+    "v4_fixed_paged",
+    "v4_earray_raw",
+    "v4_earray_gzip_sblk",
+    "v4_btree2_gzip",
+  ]) {
+    const src = join(DIR, `${name}.hdf5`);
+    const bytes = readFileSync(src);
+    for (const [sig, at] of structures(bytes)) targets.push([name, sig, at + 8]);
+    // A page of the paged fixed array (no signature: its own checksum): the 2nd page's entries.
+    // Its header says how many entries (more than 1024: paged) of how many bytes.
+    for (let h = bytes.indexOf("FAHD"); h >= 0; h = bytes.indexOf("FAHD", h + 1)) {
+      const entries = Number(bytes.readBigUInt64LE(h + 8));
+      if (entries <= 1024) continue;
+      const block = Number(bytes.readBigUInt64LE(h + 16));
+      const pageBytes = 1024 * bytes[h + 6] + 4;
+      targets.push([name, "FADB page", block + 14 + 1 + 4 + pageBytes + 20]);
+    }
+  }
+  assert.ok(targets.length >= 12);
+  const seen = new Set(targets.map(([, sig]) => sig));
+  for (const sig of ["FAHD", "FADB", "FADB page", "EAHD", "EAIB", "EASB", "EADB"])
+    assert.ok(seen.has(sig), sig);
+  for (const sig of ["BTHD", "BTIN", "BTLF"]) assert.ok(seen.has(sig), sig);
+  for (const [name, sig, at] of targets) {
+    const src = join(DIR, `${name}.hdf5`);
+    const expected = JSON.parse(readFileSync(`${src}.expected.json`, "utf8")) as Expected;
+    const path = join(dir, `${name}-${sig.replace(" ", "_")}.hdf5`);
+    copyFileSync(src, path);
+    const bytes = readFileSync(path);
+    const fd = openSync(path, "r+");
+    writeSync(fd, Buffer.from([bytes[at] ^ 0x10]), 0, 1, at);
+    closeSync(fd);
+    const file = await PartitionFile.open(path);
+    let caught = 0;
+    try {
+      for (const column of Object.keys(expected.columns)) {
+        let values: Array<string | number>;
+        try {
+          values = comparable(file.readRange([column], 0, file.length)[column]);
+        } catch (err) {
+          assert.ok(err instanceof CorruptFileError, `${name} ${sig}: ${String(err)}`);
+          assert.equal(err.file, path);
+          assert.equal(err.column, column);
+          assert.match(err.message, /checksum mismatch/);
+          caught++;
+          continue;
+        }
+        assert.deepEqual(values, want(column, expected), `${name} ${sig} ${column}`);
+      }
+    } finally {
+      file.close();
+    }
+    assert.equal(caught, 1, `${name} ${sig}: one column's index is damaged`);
+  }
 });
