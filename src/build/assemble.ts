@@ -158,6 +158,7 @@ export async function assemble(
     emptyManifest(
       plan.spec.name ?? (out.split(/[\\/]/).filter(Boolean).pop() || "dataset"),
       plan.spec.provenance,
+      "mmu",
     );
   const files = assembly.moves.map((m) => m.entry);
   manifest.configs[config] = {

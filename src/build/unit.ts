@@ -244,6 +244,7 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
     ...(plan.spec.name ? { name: plan.spec.name } : {}),
     ...(plan.spec.build?.maxRowsPerFile ? { maxRowsPerFile: plan.spec.build.maxRowsPerFile } : {}),
     compression: plan.spec.build?.compression ?? "gzip",
+    layout: "mmu",
     memoryBytes: opts.memoryBytes,
     standardNames: plan.standardNames,
     // The build holds the lock of the whole output, the unit's directory included.
