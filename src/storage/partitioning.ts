@@ -148,99 +148,141 @@ function filesFor(rows: number, rowBytes: number, maxRows: number, maxBytes: num
   return Math.max(1, Math.ceil(rows / maxRows), Math.ceil((rows * rowBytes) / maxBytes));
 }
 
-/** The partition of a histogram's rows into pieces, in key order (see the top of this file). */
-export function choosePartitions(hist: CellHistogram, target: PartitionTarget): PartitionPiece[] {
-  const maxRows = target.maxRows ?? DEFAULT_FILE_ROWS;
-  const maxBytes = target.maxBytes ?? DEFAULT_FILE_BYTES;
-  const rowBytes = Math.max(1, target.rowBytes);
-  const F = hist.order;
-  const cells = [...hist.counts.keys()].filter((c) => hist.counts.get(c)! > 0);
-  cells.sort((a, b) => a - b);
-  const counts = Float64Array.from(cells, (c) => hist.counts.get(c)!);
-  // Prefix sums: rows of cells [i, j) are prefix[j] - prefix[i].
-  const prefix = new Float64Array(cells.length + 1);
-  for (let i = 0; i < cells.length; i++) prefix[i + 1] = prefix[i] + counts[i];
+/** A histogram's cells sorted, with prefix sums: rows of any pixel or key range, balanced cuts. */
+export class CellIndex {
+  readonly order: number;
+  private readonly cells: Float64Array;
+  private readonly prefix: Float64Array;
+  private readonly shift: bigint;
+
+  constructor(hist: CellHistogram) {
+    this.order = hist.order;
+    this.shift = orderShift(hist.order);
+    const cells = [...hist.counts.keys()].filter((c) => hist.counts.get(c)! > 0);
+    cells.sort((a, b) => a - b);
+    this.cells = Float64Array.from(cells);
+    this.prefix = new Float64Array(cells.length + 1);
+    for (let i = 0; i < cells.length; i++)
+      this.prefix[i + 1] = this.prefix[i] + hist.counts.get(cells[i])!;
+  }
+
+  /** The occupied cells' numbers (at `order`), ascending. */
+  get cellNumbers(): Float64Array {
+    return this.cells;
+  }
+
   /** Index of the first cell >= c. */
-  const lowerBound = (c: number) => {
+  private lowerBound(c: number): number {
     let lo = 0;
-    let hi = cells.length;
+    let hi = this.cells.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (cells[mid] < c) lo = mid + 1;
+      if (this.cells[mid] < c) lo = mid + 1;
       else hi = mid;
     }
     return lo;
-  };
-  /** Cell index range [a, b) of a pixel at order k. */
-  const span = (k: number, pixel: number): [number, number] => {
-    const per = 4 ** (F - k);
-    return [lowerBound(pixel * per), lowerBound((pixel + 1) * per)];
-  };
-  const pieces: PartitionPiece[] = [];
-  const whole = (k: number, pixel: number, rows: number) => {
-    const [lo, hi] = pixelKeyRange(k, pixel);
-    pieces.push({ order: k, pixel, keyLo: lo, keyHi: hi, rows });
-  };
-  const cellShift = orderShift(F);
-  /** n key-range pieces of about equal rows, cut at cell borders, tiling the pixel's range. */
-  const cut = (k: number, pixel: number, a: number, b: number, n: number) => {
-    const total = prefix[b] - prefix[a];
-    const [pixLo, pixHi] = pixelKeyRange(k, pixel);
+  }
+
+  /** Cell index range [a, b) of a pixel at order k (k at most the histogram's order). */
+  span(k: number, pixel: number): [number, number] {
+    const per = 4 ** (this.order - k);
+    return [this.lowerBound(pixel * per), this.lowerBound((pixel + 1) * per)];
+  }
+
+  /** Cell index range [a, b) of the cells inside a key range (inclusive). */
+  keySpan(keyLo: bigint, keyHi: bigint): [number, number] {
+    return [
+      this.lowerBound(Number(keyLo >> this.shift)),
+      this.lowerBound(Number(keyHi >> this.shift) + 1),
+    ];
+  }
+
+  /** Rows of cells [a, b). */
+  rows(a: number, b: number): number {
+    return this.prefix[b] - this.prefix[a];
+  }
+
+  /**
+   * The part [keyLo, keyHi] of pixel (k, pixel) cut at cell borders into at most n pieces of
+   * about equal rows, tiling [keyLo, keyHi] (pieces without rows are left out).
+   */
+  cut(k: number, pixel: number, keyLo: bigint, keyHi: bigint, n: number): PartitionPiece[] {
+    const [a, b] = this.keySpan(keyLo, keyHi);
+    const out: PartitionPiece[] = [];
+    const total = this.rows(a, b);
+    if (total === 0) return out;
+    const at = (i: number) => BigInt(this.cells[i]) << this.shift;
     let start = a;
     let piece = 0;
     for (let i = a; i < b; i++) {
       // Cell i goes to the piece its middle row falls in; pieces never go back.
-      const mid = prefix[i] - prefix[a] + counts[i] / 2;
+      const mid = this.rows(a, i) + (this.prefix[i + 1] - this.prefix[i]) / 2;
       const p = Math.min(n - 1, Math.floor((mid * n) / total));
       if (p > piece && i > start) {
-        pieces.push({
+        out.push({
           order: k,
           pixel,
-          keyLo: start === a ? pixLo : BigInt(cells[start]) << cellShift,
-          keyHi: (BigInt(cells[i]) << cellShift) - 1n,
-          rows: prefix[i] - prefix[start],
+          keyLo: start === a ? keyLo : at(start),
+          keyHi: at(i) - 1n,
+          rows: this.rows(start, i),
         });
         start = i;
       }
       piece = Math.max(piece, p);
     }
-    pieces.push({
+    out.push({
       order: k,
       pixel,
-      keyLo: start === a ? pixLo : BigInt(cells[start]) << cellShift,
-      keyHi: pixHi,
-      rows: prefix[b] - prefix[start],
+      keyLo: start === a ? keyLo : at(start),
+      keyHi,
+      rows: this.rows(start, b),
     });
+    return out;
+  }
+}
+
+/** The partition of a histogram's rows into pieces, in key order (see the top of this file). */
+export function choosePartitions(hist: CellHistogram, target: PartitionTarget): PartitionPiece[] {
+  const maxRows = target.maxRows ?? DEFAULT_FILE_ROWS;
+  const maxBytes = target.maxBytes ?? DEFAULT_FILE_BYTES;
+  const rowBytes = Math.max(1, target.rowBytes);
+  const index = new CellIndex(hist);
+  const F = index.order;
+  const pieces: PartitionPiece[] = [];
+  const pixelRows = (k: number, pixel: number) => index.rows(...index.span(k, pixel));
+  const emit = (k: number, pixel: number, rows: number) => {
+    const [lo, hi] = pixelKeyRange(k, pixel);
+    if (rows === 0) return;
+    const n = filesFor(rows, rowBytes, maxRows, maxBytes);
+    if (n === 1) pieces.push({ order: k, pixel, keyLo: lo, keyHi: hi, rows });
+    else pieces.push(...index.cut(k, pixel, lo, hi, n));
   };
   const small = (rows: number) => rows * 16 < maxRows && rows * rowBytes * 16 < maxBytes;
   const visit = (k: number, pixel: number) => {
-    const [a, b] = span(k, pixel);
-    const rows = prefix[b] - prefix[a];
+    const rows = pixelRows(k, pixel);
     if (rows === 0) return;
     const n = filesFor(rows, rowBytes, maxRows, maxBytes);
-    if (n === 1) return whole(k, pixel, rows);
-    if (k >= F) return cut(k, pixel, a, b, n);
-    const children = [0, 1, 2, 3].map((c) => {
-      const [ca, cb] = span(k + 1, pixel * 4 + c);
-      return prefix[cb] - prefix[ca];
-    });
-    if (n <= 4 && children.some((r) => r > 0 && small(r))) return cut(k, pixel, a, b, n);
+    if (n === 1 || k >= F) return emit(k, pixel, rows);
+    const children = [0, 1, 2, 3].map((c) => pixelRows(k + 1, pixel * 4 + c));
+    if (n <= 4 && children.some((r) => r > 0 && small(r))) return emit(k, pixel, rows);
     for (let c = 0; c < 4; c++) if (children[c] > 0) visit(k + 1, pixel * 4 + c);
   };
-  if (target.layout === "mmu") {
-    const down = 4 ** (F - PARTITION_ORDER);
-    const pixels = [...new Set(cells.map((c) => Math.floor(c / down)))];
-    for (const pixel of pixels) {
-      const [a, b] = span(PARTITION_ORDER, pixel);
-      const n = filesFor(prefix[b] - prefix[a], rowBytes, maxRows, maxBytes);
-      if (n === 1) whole(PARTITION_ORDER, pixel, prefix[b] - prefix[a]);
-      else cut(PARTITION_ORDER, pixel, a, b, n);
+  const cells = index.cellNumbers;
+  const bases = (k: number) => {
+    const down = 4 ** (F - k);
+    const out: number[] = [];
+    for (const c of cells) {
+      const p = Math.floor(c / down);
+      if (out[out.length - 1] !== p) out.push(p);
     }
+    return out;
+  };
+  if (target.layout === "mmu") {
+    for (const pixel of bases(PARTITION_ORDER))
+      emit(PARTITION_ORDER, pixel, pixelRows(PARTITION_ORDER, pixel));
     return pieces;
   }
-  const down = 4 ** F;
-  const bases = [...new Set(cells.map((c) => Math.floor(c / down)))];
-  for (const base of bases) visit(0, base);
+  for (const base of bases(0)) visit(0, base);
   return pieces;
 }
 
