@@ -11,6 +11,7 @@ const PARTS = [
   "cache",
   "formats",
   "cli",
+  "catalog",
 ] as const;
 
 export interface BenchModule {
