@@ -19,7 +19,7 @@ import { ang2pix } from "../sky/index.ts";
 import { KEY_ORDER } from "../storage/layout.ts";
 import {
   CellHistogram,
-  CellIndex,
+  type CellIndex,
   type PartitionPiece,
   type PieceJson,
   pieceToJson,
@@ -111,11 +111,10 @@ export class RejectLog {
  */
 export function makeUnits(
   pieces: PartitionPiece[],
-  hist: CellHistogram,
+  index: CellIndex,
   rowBytes: number,
   unitBytes: number,
 ): UnitPlan[] {
-  const index = new CellIndex(hist);
   const units: UnitPlan[] = [];
   let cur: PartitionPiece[] = [];
   let curRows = 0;

@@ -39,7 +39,8 @@ import {
 } from "../storage/manifest.ts";
 import { lockOutput, removeLeftovers } from "../storage/output-lock.ts";
 import {
-  choosePartitions,
+  CellIndex,
+  choosePartitionsOf,
   DEFAULT_FILE_BYTES,
   DEFAULT_FILE_ROWS,
 } from "../storage/partitioning.ts";
@@ -238,13 +239,14 @@ async function makePlan(
   for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
   // Partition pixels sized by the stored rows (healpix and _healpix_29 included).
   const rowBytes = [...columns, ...STANDARD_COLUMNS].reduce((s, c) => s + bytesPerRow(c), 0);
-  const pieces = choosePartitions(scan.hist, {
+  const cells = new CellIndex(scan.hist);
+  const pieces = choosePartitionsOf(cells, {
     layout,
     rowBytes,
     maxRows: spec.build?.maxRowsPerFile ?? DEFAULT_FILE_ROWS,
     maxBytes: spec.build?.fileBytes ?? DEFAULT_FILE_BYTES,
   });
-  const units = makeUnits(pieces, scan.hist, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
+  const units = makeUnits(pieces, cells, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
   const orders = [...new Set(pieces.map((p) => p.order))].sort((a, b) => a - b);
   options.log?.(
     `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ` +

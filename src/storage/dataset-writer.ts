@@ -295,7 +295,8 @@ export class DatasetWriter {
     for (const spec of this.inputSpecs) full[spec.name] = batch[spec.name];
     full.healpix = healpix;
     full._healpix_29 = keys;
-    this.hist.addKeys(keys);
+    // Planned pieces given: nothing is chosen from the rows.
+    if (!this.options.partitions) this.hist.addKeys(keys);
     await this.rows.add(full, n);
     this.rowsIn += n;
     this.options.onProgress?.({ phase: "ingest", rowsIn: this.rowsIn, rowsOut: 0, files: 0 });

@@ -16,6 +16,7 @@
 // one (a single fine cell denser than the target), only where the key changes.
 import { UsageError } from "../core/errors.ts";
 import {
+  KEY_ORDER,
   type Layout,
   MAX_PARTITION_ORDER,
   orderShift,
@@ -65,13 +66,20 @@ export class CellHistogram {
 
   /** Counts keys[from..to) (any order). */
   addKeys(keys: BigInt64Array, from = 0, to = keys.length): void {
-    const shift = this.shift;
     const counts = this.counts;
+    // The cell of a key (non-negative, below 2^62) from its two 32-bit words: no BigInt is made.
+    const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
+    const bits = 2 * (KEY_ORDER - this.order);
+    const hiShift = bits - 32;
+    const hiScale = 2 ** (32 - bits);
+    const loDiv = 2 ** bits;
     // Runs of equal cells (sorted input, dense regions) cost one map update.
     let cell = -1;
     let run = 0;
     for (let i = from; i < to; i++) {
-      const c = Number(keys[i] >> shift);
+      const lo = words[2 * i];
+      const hi = words[2 * i + 1];
+      const c = hiShift >= 0 ? hi >>> hiShift : hi * hiScale + Math.floor(lo / loDiv);
       if (c === cell) {
         run++;
         continue;
@@ -158,12 +166,14 @@ export class CellIndex {
   constructor(hist: CellHistogram) {
     this.order = hist.order;
     this.shift = orderShift(hist.order);
-    const cells = [...hist.counts.keys()].filter((c) => hist.counts.get(c)! > 0);
-    cells.sort((a, b) => a - b);
-    this.cells = Float64Array.from(cells);
-    this.prefix = new Float64Array(cells.length + 1);
-    for (let i = 0; i < cells.length; i++)
-      this.prefix[i + 1] = this.prefix[i] + hist.counts.get(cells[i])!;
+    // Occupied cells, ascending (a typed array sorts numerically, without a comparator).
+    const all = new Float64Array(hist.counts.size);
+    let n = 0;
+    for (const [cell, rows] of hist.counts) if (rows > 0) all[n++] = cell;
+    const cells = all.subarray(0, n).sort();
+    this.cells = cells;
+    this.prefix = new Float64Array(n + 1);
+    for (let i = 0; i < n; i++) this.prefix[i + 1] = this.prefix[i] + hist.counts.get(cells[i])!;
   }
 
   /** The occupied cells' numbers (at `order`), ascending. */
@@ -243,10 +253,14 @@ export class CellIndex {
 
 /** The partition of a histogram's rows into pieces, in key order (see the top of this file). */
 export function choosePartitions(hist: CellHistogram, target: PartitionTarget): PartitionPiece[] {
+  return choosePartitionsOf(new CellIndex(hist), target);
+}
+
+/** `choosePartitions` on a histogram's index (built once when the caller needs it too). */
+export function choosePartitionsOf(index: CellIndex, target: PartitionTarget): PartitionPiece[] {
   const maxRows = target.maxRows ?? DEFAULT_FILE_ROWS;
   const maxBytes = target.maxBytes ?? DEFAULT_FILE_BYTES;
   const rowBytes = Math.max(1, target.rowBytes);
-  const index = new CellIndex(hist);
   const F = index.order;
   const pieces: PartitionPiece[] = [];
   const pixelRows = (k: number, pixel: number) => index.rows(...index.span(k, pixel));
