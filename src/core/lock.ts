@@ -1,7 +1,8 @@
 // One writer per output at a time. A writer takes `<out>/.astropile.lock` before it touches
 // anything else in the output, and removes it when done (success, failure, exit, SIGINT/TERM/HUP).
 //
-//   - The lock file is created with O_EXCL and holds its owner as JSON: host, pid, the process's
+//   - The lock file is created whole (written to a temp file, then hard-linked into place, which
+//     fails when it exists, like O_EXCL) and holds its owner as JSON: host, pid, the process's
 //     start time, the kernel's boot id and pid namespace, a random token, the command, since when.
 //   - The holder rewrites the same bytes every few seconds (a heartbeat: it moves the mtime) and
 //     checks that the file is still its own (same inode).
@@ -22,7 +23,17 @@
 //     of overwriting the new holder's work.
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, statSync, unlinkSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { isMainThread } from "node:worker_threads";
 import { LockedError, NotFoundError, WriteError } from "./errors.ts";
@@ -405,32 +416,44 @@ async function readLockFile(path: string): Promise<Seen | null> {
   }
 }
 
-/** Creates `path` with O_EXCL holding `content`; null when it exists. */
+/**
+ * Creates `path` holding `content`; null when it exists. The content is written to a temp file
+ * first and hard-linked into place (link fails when the target exists, like O_EXCL), so the lock
+ * file never exists without its owner: a second writer never reads a half-written lock.
+ */
 async function createExclusive(path: string, content: Buffer): Promise<FileHandle | null> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "wx");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return null;
-    throw new WriteError(
-      `cannot create the lock file: ${(err as Error).message}`,
-      { file: path },
-      { cause: err },
-    );
+  // A winner's leftover sweep may remove our temp file before it is linked: write it again.
+  for (let attempt = 0; ; attempt++) {
+    const temp = `${path}.${randomBytes(8).toString("hex")}.new.tmp`;
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, "wx");
+    } catch (err) {
+      throw new WriteError(
+        `cannot create the lock file: ${(err as Error).message}`,
+        { file: temp },
+        { cause: err },
+      );
+    }
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+      await link(temp, path);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return null;
+      if (code === "ENOENT" && attempt < 5) continue;
+      throw new WriteError(
+        `cannot write the lock file: ${(err as Error).message}`,
+        { file: path },
+        { cause: err },
+      );
+    }
+    await rm(temp, { force: true });
+    return handle;
   }
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(path, { force: true });
-    throw new WriteError(
-      `cannot write the lock file: ${(err as Error).message}`,
-      { file: path },
-      { cause: err },
-    );
-  }
-  return handle;
 }
 
 type Attempt =

@@ -12,9 +12,10 @@
 //   the content, never from a clock or a path: the same rows give the same identity (and bytes),
 //   and a file renamed into the layout (the build runner's assembly) keeps it.
 // - A sidecar (positions, object_id index) describes rows of the config's files in manifest order,
-//   so it carries the identity of that ordered list: a SHA-256 over each file's identity, sha256
-//   and row count, in order (root attribute `astropile_file_list`, and `fileList` in its manifest
-//   entry). A reordered, replaced or resized file list gives another list identity.
+//   so it carries the identity of that ordered list: a SHA-256 over each file's path, identity,
+//   sha256 and row count, in order (root attribute `astropile_file_list`, and `fileList` in its
+//   manifest entry). A reordered, replaced, renamed or resized file list gives another list
+//   identity, so a cross-match that reads only the sidecar never names a file the rows are not in.
 import { createHash, type Hash } from "node:crypto";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 
@@ -105,6 +106,8 @@ export function fileIdentity(parts: IdentityParts): string {
 
 /** What a file list identity is computed from: each file in manifest order. */
 export interface ListedFile {
+  /** Path relative to the dataset root, as the manifest lists it. */
+  path: string;
   identity?: string;
   sha256: string;
   rows: number;
@@ -113,7 +116,8 @@ export interface ListedFile {
 /** The identity of a config's ordered file list (what its sidecars were built from). */
 export function fileListIdentity(config: string, files: readonly ListedFile[]): string {
   const hash = createHash("sha256");
-  hash.update(`astropile-file-list/1\nconfig=${config}\nfiles=${files.length}\n`, "utf8");
-  for (const f of files) hash.update(`${f.identity ?? "-"} ${f.sha256} ${f.rows}\n`, "utf8");
+  hash.update(`astropile-file-list/2\nconfig=${config}\nfiles=${files.length}\n`, "utf8");
+  for (const f of files)
+    hash.update(`${f.identity ?? "-"} ${f.sha256} ${f.rows} ${JSON.stringify(f.path)}\n`, "utf8");
   return hash.digest("hex");
 }

@@ -25,7 +25,10 @@ export type ProblemKind =
   | "unreadable"
   /** Row count differs (a file's, or a config's total). */
   | "rows"
-  /** A column the manifest lists is missing, or has another dtype or shape. */
+  /**
+   * A column the manifest lists is missing or has another dtype or shape, or the file holds a
+   * column the manifest does not list.
+   */
   | "column"
   /** The `_healpix_29` values in the file do not span the manifest's key range, or are unsorted. */
   | "key-range"

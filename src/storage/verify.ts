@@ -201,6 +201,7 @@ function checkColumns(
   rows: number,
   columns: ReadonlyArray<Pick<ColumnEntry, "name" | "dtype" | "shape" | "stringLength">>,
   problems: VerifyProblem[],
+  exact = false,
 ): void {
   if (file.length !== rows)
     problems.push({
@@ -226,6 +227,18 @@ function checkColumns(
         detail: `column is ${typeText(info)} in the file but ${typeText(col)} in the manifest`,
       });
   }
+  if (!exact) return;
+  // A partition file holds exactly its config's columns: one the manifest does not list is a
+  // column readers cannot see (a manifest that lost it).
+  const listed = new Set(columns.map((c) => c.name));
+  for (const name of have.keys())
+    if (!listed.has(name))
+      problems.push({
+        file: file.path,
+        kind: "column",
+        column: name,
+        detail: "file holds a column the manifest does not list",
+      });
 }
 
 /** A root attribute as a string, or undefined. */
@@ -245,7 +258,7 @@ async function checkFile(
   const file = await openAll(path, problems);
   if (!file) return true;
   try {
-    checkColumns(file, entry.rows, config.columns, problems);
+    checkColumns(file, entry.rows, config.columns, problems, true);
     const identity = attr(file, IDENTITY_ATTRIBUTE);
     if (entry.identity === undefined)
       problems.push({

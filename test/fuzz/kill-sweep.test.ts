@@ -1,0 +1,187 @@
+// kill -9 sweep: `astropile build` and `astropile xmatch --out` run as real processes and are
+// killed with SIGKILL at every crash point they pass (src/core/crash-point.ts: planning, each
+// unit's first write and its end, each file moved into place, the manifest, each file of a
+// cross-match's output), one fresh output per point. The re-run must finish with exit 0 and
+// give exactly the dataset an uninterrupted run gives, with no lock, temp file or build state
+// left. (Chained kills, a kill from outside and damaged state: test/build/resume.test.ts;
+// concurrent writers: test/cli/lock.test.ts.)
+//
+// ASTROPILE_KILL_POINTS=all sweeps every point (about 30); the default takes the single points
+// and the first, middle and last of each numbered run of points (12), so the whole test suite
+// stays within its time on two cores.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { build, checkSpec } from "../../src/build/index.ts";
+import { openDataset } from "../../src/dataset/index.ts";
+import { hscSpec } from "../../src/demo/index.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
+import { verifyDataset } from "../../src/storage/verify.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { assertSameDataset } from "../build/helpers.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { hscDir, tinySurveys } from "../synth/fixture.ts";
+
+const ALL = process.env.ASTROPILE_KILL_POINTS === "all";
+const srcDir = tempDir();
+const work = tempDir();
+const specPath = join(work, "spec.json");
+const refBuild = join(work, "ref-build");
+const A = join(work, "a");
+const B = join(work, "b");
+const refMatch = join(work, "ref-match");
+const XCONFIG = "c_x_c";
+let units = 0;
+let buildFiles = 0;
+let matchFiles = 0;
+let n = 0;
+
+interface Done {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Done> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, cliArgs(...args), {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stderr }));
+  });
+}
+
+const buildArgs = (out: string) => ["build", specPath, "--out", out, "--workers", "1", "--json"];
+const xmatchArgs = (out: string) =>
+  ["xmatch", A, B, "--radius", "30", "--out", out, "--threads", "0"] as string[];
+
+/** Nothing but the dataset: no lock, temp file, scratch or build state. */
+function assertClean(out: string): void {
+  const stray = (readdirSync(out, { recursive: true }) as string[]).filter((p) =>
+    /\.astropile\.lock|\.tmp$|\.tmp-|\.pending-|\.astropile-scratch|\.astropile-build/.test(p),
+  );
+  assert.deepEqual(stray, [], `left in ${out}`);
+}
+
+/** The first, middle and last of `items` (`which` of them), or all with ASTROPILE_KILL_POINTS=all. */
+function thin<T>(items: T[], which: Array<"first" | "middle" | "last">): T[] {
+  if (ALL) return items;
+  const at = { first: 0, middle: items.length >> 1, last: items.length - 1 };
+  return [...new Set(which.map((w) => at[w]))].sort((x, y) => x - y).map((i) => items[i]);
+}
+
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+before(async () => {
+  const sky = await tinySurveys(srcDir, 0);
+  const spec = { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
+  writeFileSync(specPath, JSON.stringify(spec));
+  const r = await build(checkSpec(spec, work), { out: refBuild, workers: 1 });
+  units = r.report.units;
+  buildFiles = (await readManifest(refBuild)).files.length;
+  assert.ok(units >= 4, `the sweep needs several units, got ${units}`);
+  // Two catalogs over 8 x 8 degrees: a dozen partition pixels, so the output has several files.
+  let seed = 4242;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const ra = Float64Array.from({ length: 1500 }, () => 146 + 8 * rand());
+  const dec = Float64Array.from({ length: 1500 }, () => -2 + 8 * rand());
+  for (const [root, prefix] of [
+    [A, "a"],
+    [B, "b"],
+  ] as const) {
+    await writeDataset(
+      root,
+      [
+        { name: "object_id", dtype: "string", shape: [], stringLength: 8 },
+        { name: "ra", dtype: "float64", shape: [] },
+        { name: "dec", dtype: "float64", shape: [] },
+        { name: "mag", dtype: "float32", shape: [] },
+      ],
+      [
+        {
+          object_id: Array.from({ length: 1500 }, (_, i) => `${prefix}${i}`),
+          ra,
+          dec,
+          mag: Float32Array.from({ length: 1500 }, (_, i) => 18 + (i % 70) / 10),
+        },
+      ],
+      { config: "c", provenance: { survey: prefix.toUpperCase() } },
+    );
+  }
+  const { dataset } = await crossMatch(await openDataset(A), await openDataset(B), {
+    radiusArcsec: 30,
+  });
+  await dataset.saveToDisk(refMatch);
+  matchFiles = (await readManifest(refMatch)).files.length;
+  assert.ok(matchFiles >= 4, `the sweep needs several output files, got ${matchFiles}`);
+});
+
+/** Kills a run at `point`, re-runs it, and checks the result against `reference`. */
+async function killAndResume(
+  args: (out: string) => string[],
+  point: string,
+  reference: string,
+  config: string,
+): Promise<void> {
+  const out = join(work, `out-${n++}`);
+  const killed = await run(args(out), { ASTROPILE_CRASH_AT: point });
+  assert.equal(
+    killed.signal,
+    "SIGKILL",
+    `${point}: no kill (exit ${killed.code}): ${killed.stderr}`,
+  );
+  const again = await run(args(out));
+  assert.equal(again.code, 0, `${point}: the re-run failed:\n${again.stderr}`);
+  await assertSameDataset(reference, out, config);
+  assert.deepEqual(await verifyDataset(out, { checksums: true }), [], point);
+  assertClean(out);
+  assert.ok(existsSync(join(out, "astropile.json")));
+}
+
+/** Runs `points` two at a time (the machine's cores), each with its own output. */
+async function sweep(points: string[], one: (point: string) => Promise<void>): Promise<void> {
+  const queue = [...points];
+  const lane = async () => {
+    for (let p = queue.shift(); p !== undefined; p = queue.shift()) await one(p);
+  };
+  await Promise.all([lane(), lane()]);
+}
+
+describe("kill -9 sweep", { timeout: 600_000 }, () => {
+  test("build: killed at each crash point, the re-run gives the uninterrupted build's dataset", async (t) => {
+    const points = [
+      "plan",
+      "scatter",
+      ...thin(range(0, units - 1), ["first", "last"]).map((u) => `unit-write:${u}`),
+      ...thin(range(1, units), ["middle"]).map((u) => `unit-done:${u}`),
+      "assembly-planned",
+      ...thin(range(1, buildFiles), ["first", "last"]).map((k) => `assemble:${k}`),
+      "manifest",
+    ];
+    await sweep(points, (p) => killAndResume(buildArgs, p, refBuild, "pdr3_dud"));
+    t.diagnostic(`build: ${points.length} kill points (${units} units, ${buildFiles} files)`);
+  });
+
+  test("xmatch --out: killed before each output file, the re-run gives the clean output", async (t) => {
+    const points = thin(range(1, matchFiles), ["first", "middle", "last"]).map(
+      (k) => `dataset-writer:file-${k}`,
+    );
+    await sweep(points, (p) => killAndResume(xmatchArgs, p, refMatch, XCONFIG));
+    t.diagnostic(`xmatch --out: ${points.length} kill points (${matchFiles} output files)`);
+  });
+});
