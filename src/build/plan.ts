@@ -24,7 +24,15 @@ import {
   type PieceJson,
   pieceToJson,
 } from "../storage/partitioning.ts";
-import { checkSourceColumns, convertBatch, type OutputColumn, openCatalog } from "./catalog.ts";
+import {
+  type CatalogReader,
+  type ConvertedBatch,
+  checkSourceColumns,
+  convertBatch,
+  convertByteBatch,
+  type OutputColumn,
+  openCatalog,
+} from "./catalog.ts";
 import { displayPath } from "./glob.ts";
 import { type RowBlock, RowFileWriter, readRowFile } from "./rows-file.ts";
 import type { CatalogSource } from "./spec.ts";
@@ -221,8 +229,8 @@ export async function scanCatalog(
       const reader = await openCatalog(file, source);
       try {
         checkSourceColumns(reader, needed);
-        for await (const raw of reader.batches(needed, SCAN_BATCH)) {
-          const conv = convertBatch(raw, outputs, carry);
+        for await (const raw of convertedBatches(reader, needed, outputs, carry)) {
+          const conv = raw.conv;
           const ok = validRows(conv.rows, conv.rejected);
           const all = ok.length === conv.rows;
           const ra = conv.columns.ra as Float64Array;
@@ -285,6 +293,27 @@ export async function scanCatalog(
   }
   const rowsBytes = await writer.close();
   return { rowsRead, rowsValid, hist, rejected: log.summary(), firstCarry, rowsBytes };
+}
+
+/** The reader's batches converted (CSV from bytes when it can), with their first row. */
+async function* convertedBatches(
+  reader: CatalogReader,
+  needed: string[],
+  outputs: OutputColumn[],
+  carry: string[],
+): AsyncGenerator<{ startRow: number; rows: number; conv: ConvertedBatch }> {
+  const bytes = reader.byteBatches?.(needed, SCAN_BATCH);
+  if (bytes) {
+    for await (const b of bytes.batches)
+      yield {
+        startRow: b.startRow,
+        rows: b.rows,
+        conv: convertByteBatch(b, outputs, carry, bytes.slotOf),
+      };
+    return;
+  }
+  for await (const raw of reader.batches(needed, SCAN_BATCH))
+    yield { startRow: raw.startRow, rows: raw.rows, conv: convertBatch(raw, outputs, carry) };
 }
 
 function validRows(rows: number, rejected: Map<number, string>): number[] {
