@@ -29,6 +29,7 @@ import {
   openEcsv,
   openFits,
 } from "../formats/index.ts";
+import type { CsvRange } from "./plan.ts";
 import type { CatalogSource, ColumnSource } from "./spec.ts";
 import { sourceName } from "./spec.ts";
 
@@ -76,6 +77,7 @@ export interface CatalogReader {
   byteBatches?(
     columns: string[],
     batchRows: number,
+    range?: CsvRange,
   ): { slotOf: Record<string, number>; batches: AsyncGenerator<CsvByteBatch> };
   close(): Promise<void>;
 }
@@ -100,7 +102,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
         for await (const b of text.batches(batchRows)) yield pick(b, columns);
       },
       byteBatches: byteReadable(opts.delimiter ?? ",", opts.comment)
-        ? (columns, batchRows) => {
+        ? (columns, batchRows, range) => {
             const slotOf: Record<string, number> = emptyRecord();
             const fields = columns.map((c, k) => {
               slotOf[c] = k;
@@ -113,6 +115,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
               width: names.length,
               fields,
               header: true,
+              ...range,
             };
             return { slotOf, batches: csvByteBatches(path, options, batchRows) };
           }
