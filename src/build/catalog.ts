@@ -29,7 +29,6 @@ import {
   openEcsv,
   openFits,
 } from "../formats/index.ts";
-import type { CsvRange } from "./plan.ts";
 import type { CatalogSource, ColumnSource } from "./spec.ts";
 import { sourceName } from "./spec.ts";
 
@@ -77,7 +76,6 @@ export interface CatalogReader {
   byteBatches?(
     columns: string[],
     batchRows: number,
-    range?: CsvRange,
   ): { slotOf: Record<string, number>; batches: AsyncGenerator<CsvByteBatch> };
   close(): Promise<void>;
 }
@@ -102,7 +100,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
         for await (const b of text.batches(batchRows)) yield pick(b, columns);
       },
       byteBatches: byteReadable(opts.delimiter ?? ",", opts.comment)
-        ? (columns, batchRows, range) => {
+        ? (columns, batchRows) => {
             const slotOf: Record<string, number> = emptyRecord();
             const fields = columns.map((c, k) => {
               slotOf[c] = k;
@@ -115,7 +113,6 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
               width: names.length,
               fields,
               header: true,
-              ...range,
             };
             return { slotOf, batches: csvByteBatches(path, options, batchRows) };
           }

@@ -13,10 +13,8 @@
 // bounded whatever the catalog size.
 import { createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
-import { cpus } from "node:os";
 import { bytesPerRow, type ColumnValues, type Dtype, gatherRows } from "../core/columns.ts";
 import { emptyRecord } from "../core/records.ts";
-import { byteChunks, isGzipFile } from "../formats/text.ts";
 import { ang2pix } from "../sky/index.ts";
 import { KEY_ORDER } from "../storage/layout.ts";
 import {
@@ -37,7 +35,6 @@ import {
 } from "./catalog.ts";
 import { displayPath } from "./glob.ts";
 import { type RowBlock, RowFileWriter, readRowFile } from "./rows-file.ts";
-import { startScanWorker } from "./scan-pool.ts";
 import type { CatalogSource } from "./spec.ts";
 import { bucketPath, type StatePaths, toJson } from "./state.ts";
 
@@ -227,101 +224,64 @@ export async function scanCatalog(
   let rowsValid = 0;
   const needed = [...new Set([...outputs.map((o) => o.source), ...carry])];
   const writer = await RowFileWriter.create(rowsPath, rowDtypes(outputs));
-  const take = (
-    b: ScannedBatch,
-    rows: number,
-    fileName: string,
-    rowOffset: number,
-    keys = true,
-  ) => {
-    if (keys) hist.addKeys(b.block.key);
-    for (const [r, objectId, reason] of b.rejected)
-      log.add({ stage: "catalog", file: fileName, row: rowOffset + r, objectId, reason });
-    for (const c of b.firstCarry) if (firstCarry.length < 20) firstCarry.push(c);
-    rowsRead += rows;
-    rowsValid += b.block.rows;
-  };
   try {
     for (const [f, file] of files.entries()) {
       const reader = await openCatalog(file, source);
-      const fileName = displayPath(file, root);
       try {
         checkSourceColumns(reader, needed);
-        const split = await splitPoint(reader, file);
-        if (split !== null) {
-          // Two threads: a worker scans the second half into a file of its own while this
-          // thread scans the first; its rows are appended after ours, renumbered.
-          const part = `${rowsPath}.part`;
-          const worker = startScanWorker({
-            path: file,
-            file: f,
-            source: { delimiter: source.delimiter, comment: source.comment },
-            names: reader.specs.map((sp) => sp.name),
-            needed,
-            outputs,
-            carry,
-            start: split,
-            rowsPath: part,
-            dtypes: rowDtypes(outputs),
-          });
-          const state = { headerSeen: false, lines: 1, rows: 0 };
-          try {
-            for await (const b of scanBatches(reader, needed, outputs, carry, f, {
-              end: split,
-              state,
-            })) {
-              take(b, b.rows, fileName, 0);
-              await writer.append(b.block);
-              onRows(b.rows);
-            }
-          } catch (err) {
-            await worker.cancel();
-            throw err;
+        for await (const raw of convertedBatches(reader, needed, outputs, carry)) {
+          const conv = raw.conv;
+          const ok = validRows(conv.rows, conv.rejected);
+          const all = ok.length === conv.rows;
+          const ra = conv.columns.ra as Float64Array;
+          const dec = conv.columns.dec as Float64Array;
+          const keys = ang2pix(
+            KEY_ORDER,
+            all ? ra : (gatherRows(ra, 1, ok) as Float64Array),
+            all ? dec : (gatherRows(dec, 1, ok) as Float64Array),
+          );
+          hist.addKeys(keys);
+          for (const [r, reason] of conv.rejected) {
+            log.add({
+              stage: "catalog",
+              file: displayPath(file, root),
+              row: raw.startRow + r,
+              objectId: idText(conv.columns.object_id, r),
+              reason,
+            });
           }
-          const done = await worker.result;
-          if (done.ok && state.headerSeen) {
-            const blocks = readRowFile(part);
-            try {
-              for (const s of done.batches) {
-                let block: RowBlock = { ...EMPTY_BLOCK };
-                if (s.valid > 0) {
-                  const next = await blocks.next();
-                  if (next.done) throw new Error("scan worker: fewer blocks than batches");
-                  block = next.value;
-                  for (let i = 0; i < block.rows; i++) block.row[i] += state.rows;
-                }
-                take({ ...s, block }, s.rows, fileName, state.rows, false);
-                await writer.append(block);
-                onRows(s.rows);
-              }
-            } finally {
-              await blocks.return(undefined);
+          for (const r of ok) {
+            if (firstCarry.length >= 20) break;
+            // Template values of the row: carried columns, and output columns by both names.
+            const values: Record<string, string> = emptyRecord();
+            for (const o of outputs) {
+              const v = String(conv.columns[o.spec.name][r]);
+              values[o.source] = v;
+              values[o.spec.name] = v;
             }
-            // The same counts as adding the keys here: the final order is the finest that fits
-            // whatever the order of adding, and counts add up.
-            hist.merge(CellHistogram.fromJson(done.hist));
-          } else {
-            // The worker failed (a bad row, a quote): this thread reads the rest itself, so any
-            // error names the right line.
-            const rest = {
-              start: split,
-              startRow: state.rows,
-              startLine: state.lines,
-              header: !state.headerSeen,
-            };
-            for await (const b of scanBatches(reader, needed, outputs, carry, f, rest)) {
-              take(b, b.rows, fileName, 0);
-              await writer.append(b.block);
-              onRows(b.rows);
-            }
+            for (const c of carry) values[c] = conv.carry[c][r];
+            firstCarry.push(values);
           }
-          await rm(part, { force: true });
-          continue;
-        }
-        for await (const b of scanBatches(reader, needed, outputs, carry, f)) {
-          take(b, b.rows, fileName, 0);
-          await writer.append(b.block);
-          onRows(b.rows);
+          const block: RowBlock = {
+            rows: ok.length,
+            file: new Uint32Array(ok.length).fill(f),
+            row: Float64Array.from(ok, (r) => raw.startRow + r),
+            key: keys,
+            columns: emptyRecord(),
+            carry: emptyRecord(),
+          };
+          for (const o of outputs) {
+            const v = conv.columns[o.spec.name];
+            block.columns[o.spec.name] = all ? v : gatherRows(v, 1, ok);
+          }
+          for (const c of carry) {
+            const v = conv.carry[c];
+            block.carry[c] = all ? v : (gatherRows(v, 1, ok) as string[]);
+          }
+          await writer.append(block);
+          rowsRead += raw.rows;
+          rowsValid += ok.length;
+          onRows(raw.rows);
         }
       } finally {
         await reader.close();
@@ -335,132 +295,14 @@ export async function scanCatalog(
   return { rowsRead, rowsValid, hist, rejected: log.summary(), firstCarry, rowsBytes };
 }
 
-/** A scanned batch: its valid rows as a block, and its refused rows (row in the batch's file). */
-export interface ScannedBatch {
-  rows: number;
-  block: RowBlock;
-  rejected: Array<[row: number, objectId: string | undefined, reason: string]>;
-  /** Template values of the batch's first valid rows (at most 20). */
-  firstCarry: Array<Record<string, string>>;
-}
-
-/** The reader's batches converted and keyed (CSV from bytes when it can). */
-export async function* scanBatches(
-  reader: CatalogReader,
-  needed: string[],
-  outputs: OutputColumn[],
-  carry: string[],
-  f: number,
-  range?: CsvRange,
-): AsyncGenerator<ScannedBatch> {
-  for await (const b of convertedBatches(reader, needed, outputs, carry, range))
-    yield scanBatch(b.conv, b.startRow, f, outputs, carry);
-}
-
-/** A byte range of a plain CSV file (csv-bytes.ts options). */
-export interface CsvRange {
-  start?: number;
-  end?: number;
-  startRow?: number;
-  startLine?: number;
-  header?: boolean;
-  state?: { headerSeen: boolean; lines: number; rows: number };
-}
-
-function scanBatch(
-  conv: ConvertedBatch,
-  startRow: number,
-  f: number,
-  outputs: OutputColumn[],
-  carry: string[],
-): ScannedBatch {
-  const ok = validRows(conv.rows, conv.rejected);
-  const all = ok.length === conv.rows;
-  const ra = conv.columns.ra as Float64Array;
-  const dec = conv.columns.dec as Float64Array;
-  const keys = ang2pix(
-    KEY_ORDER,
-    all ? ra : (gatherRows(ra, 1, ok) as Float64Array),
-    all ? dec : (gatherRows(dec, 1, ok) as Float64Array),
-  );
-  const rejected: ScannedBatch["rejected"] = [];
-  for (const [r, reason] of conv.rejected)
-    rejected.push([startRow + r, idText(conv.columns.object_id, r), reason]);
-  const firstCarry: Array<Record<string, string>> = [];
-  for (const r of ok) {
-    if (firstCarry.length >= 20) break;
-    // Template values of the row: carried columns, and output columns by both names.
-    const values: Record<string, string> = emptyRecord();
-    for (const o of outputs) {
-      const v = String(conv.columns[o.spec.name][r]);
-      values[o.source] = v;
-      values[o.spec.name] = v;
-    }
-    for (const c of carry) values[c] = conv.carry[c][r];
-    firstCarry.push(values);
-  }
-  const block: RowBlock = {
-    rows: ok.length,
-    file: new Uint32Array(ok.length).fill(f),
-    row: Float64Array.from(ok, (r) => startRow + r),
-    key: keys,
-    columns: emptyRecord(),
-    carry: emptyRecord(),
-  };
-  for (const o of outputs) {
-    const v = conv.columns[o.spec.name];
-    block.columns[o.spec.name] = all ? v : gatherRows(v, 1, ok);
-  }
-  for (const c of carry) {
-    const v = conv.carry[c];
-    block.carry[c] = all ? v : (gatherRows(v, 1, ok) as string[]);
-  }
-  return { rows: conv.rows, block, rejected, firstCarry };
-}
-
-const EMPTY_BLOCK: RowBlock = {
-  rows: 0,
-  file: new Uint32Array(0),
-  row: new Float64Array(0),
-  key: new BigInt64Array(0),
-  columns: {},
-  carry: {},
-};
-
-/** Plain CSVs this big are scanned on two threads. */
-const SPLIT_MIN_BYTES = 32 * 2 ** 20;
-
-/**
- * Where a worker can start reading a plain CSV: the line after the middle, when the first half
- * has no quote (no quoted field can span that line end) and the file is big enough; else null.
- */
-async function splitPoint(reader: CatalogReader, file: string): Promise<number | null> {
-  if (!reader.byteBatches || cpus().length < 2) return null;
-  if (await isGzipFile(file)) return null;
-  const size = (await stat(file)).size;
-  if (size < SPLIT_MIN_BYTES) return null;
-  const mid = Math.floor(size / 2);
-  let split = -1;
-  for await (const chunk of byteChunks(file, { start: mid, chunkBytes: 1 << 16 })) {
-    const k = chunk.indexOf(0x0a);
-    if (k >= 0) split = mid + k + 1;
-    break;
-  }
-  if (split < 0 || split >= size) return null;
-  for await (const chunk of byteChunks(file, { end: split, chunkBytes: 4 << 20 }))
-    if (chunk.indexOf(0x22) >= 0) return null;
-  return split;
-}
-
 /** The reader's batches converted (CSV from bytes when it can), with their first row. */
 async function* convertedBatches(
   reader: CatalogReader,
   needed: string[],
   outputs: OutputColumn[],
   carry: string[],
-  range?: CsvRange,
 ): AsyncGenerator<{ startRow: number; rows: number; conv: ConvertedBatch }> {
-  const bytes = reader.byteBatches?.(needed, SCAN_BATCH, range);
+  const bytes = reader.byteBatches?.(needed, SCAN_BATCH);
   if (bytes) {
     for await (const b of bytes.batches)
       yield {

@@ -25,16 +25,6 @@ export interface CsvByteOptions {
   header: boolean;
   /** Bytes read at a time (default 1 MiB). */
   chunkBytes?: number;
-  /**
-   * A byte range of a plain file (`end` exclusive), read as a file of its own: it must start
-   * and end at record boundaries. `startRow` / `startLine`: the rows and lines before it.
-   */
-  start?: number;
-  end?: number;
-  startRow?: number;
-  startLine?: number;
-  /** Filled at the end: was the header read, the line after the last, rows read in all. */
-  state?: { headerSeen: boolean; lines: number; rows: number };
 }
 
 /** Rows of a batch: for each row and slot, the raw bytes of the field in `buf`. */
@@ -116,11 +106,11 @@ export async function* csvByteBatches(
   let n = 0;
   let batchStart = 0; // first byte of the batch's first record
   let pos = 0; // where the next record starts
-  let line = options.startLine ?? 1;
-  let recordLine = line;
+  let line = 1;
+  let recordLine = 1;
   let rows = 0;
   let fieldsInBatch = 0;
-  let startRow = options.startRow ?? 0;
+  let startRow = 0;
   let first = true;
   let cap = Math.min(batchRows, 1 << 16);
   let start = new Int32Array(cap * slots);
@@ -335,13 +325,12 @@ export async function* csvByteBatches(
     batchStart = 0;
   };
 
-  const range = { chunkBytes: options.chunkBytes, start: options.start, end: options.end };
-  for await (let chunk of byteChunks(path, range)) {
-    if (first && (options.start ?? 0) === 0) {
+  for await (let chunk of byteChunks(path, { chunkBytes: options.chunkBytes })) {
+    if (first) {
       if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf)
         chunk = chunk.subarray(3);
+      first = false;
     }
-    first = false;
     rebase(chunk);
     while (record(false)) {
       if (full()) {
@@ -362,9 +351,4 @@ export async function* csvByteBatches(
     if (pos === before) break;
   }
   if (rows > 0 || widthError) yield flush();
-  if (options.state) {
-    options.state.headerSeen = !skipHeader;
-    options.state.lines = line;
-    options.state.rows = startRow;
-  }
 }

@@ -80,15 +80,11 @@ export async function* textChunks(
  */
 export async function* byteChunks(
   path: string,
-  options: { chunkBytes?: number; start?: number; end?: number } = {},
+  options: { chunkBytes?: number } = {},
 ): AsyncGenerator<Buffer> {
   const highWaterMark = options.chunkBytes ?? 1 << 20;
-  const ranged = options.start !== undefined || options.end !== undefined;
-  if (ranged || !(await isGzipFile(path))) {
-    // A byte range (`end` exclusive) is for plain files only.
-    const end = options.end === undefined ? undefined : options.end - 1;
-    if (end !== undefined && end < (options.start ?? 0)) return;
-    const stream = createReadStream(path, { highWaterMark, start: options.start, end });
+  if (!(await isGzipFile(path))) {
+    const stream = createReadStream(path, { highWaterMark });
     try {
       yield* stream as AsyncIterable<Buffer>;
     } finally {
