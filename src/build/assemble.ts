@@ -1,9 +1,11 @@
-// Assembly: the units' files become the dataset. Units hold disjoint, ordered key ranges within
-// one partition pixel each, so each pixel's files are the units' files in unit order, renamed to
-// `<k>-of-<n>.hdf5`. The mapping is written to assembly.json before the first rename, every step
-// is idempotent (a file already at its final path is checked against its sha256 instead), the
-// object_id index is merged from the units' indexes, the positions sidecar is copied from the
-// units' sidecars in final file order, and the manifest is replaced last.
+// Assembly: the units' files become the dataset. Units hold disjoint, ordered key ranges, so
+// each partition pixel's files are the units' files of that pixel in unit order, renamed to
+// `<k>-of-<n>.hdf5` in the layout's directory. The mapping is written to assembly.json before
+// the first rename, every step is idempotent (a file already at its final path is checked
+// against its sha256 instead), the object_id index is merged from the units' indexes and the
+// positions sidecar copied from the units' sidecars in final file order (one unit: both are
+// renamed into place, they already describe the final file list), and the manifest is replaced
+// last.
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { ColumnSpec } from "../core/columns.ts";
@@ -14,11 +16,12 @@ import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
 import { ID_INDEX_COLUMNS, ID_INDEX_NAME, writeIdIndex } from "../storage/id-index.ts";
 import { fileListIdentity } from "../storage/identity.ts";
-import { partitionPath } from "../storage/layout.ts";
+import { layoutPath } from "../storage/layout.ts";
 import {
   type ColumnEntry,
   emptyManifest,
   type FileEntry,
+  fileOrder,
   type IdIndexEntry,
   type Manifest,
   type PositionsEntry,
@@ -59,25 +62,27 @@ export function columnEntries(
 
 function planMoves(out: string, paths: StatePaths, plan: BuildPlan, done: UnitDone[]): Move[] {
   const config = plan.spec.config;
-  const byPixel = new Map<number, Array<{ unit: number; f: FileEntry }>>();
-  for (const d of done) {
-    for (const f of d.files) {
-      const list = byPixel.get(f.pixel) ?? [];
-      list.push({ unit: d.unit, f });
-      byPixel.set(f.pixel, list);
-    }
+  // Files in key order (units are, and so are each unit's files), grouped by pixel.
+  const files = done.flatMap((d) => d.files.map((f) => ({ unit: d.unit, f })));
+  const count = new Map<string, number>();
+  for (const { f } of files) {
+    const at = `${fileOrder(f)}/${f.pixel}`;
+    count.set(at, (count.get(at) ?? 0) + 1);
   }
-  const moves: Move[] = [];
-  for (const pixel of [...byPixel.keys()].sort((a, b) => a - b)) {
-    const list = byPixel.get(pixel)!;
-    list.forEach(({ unit, f }, k) => {
-      moves.push({
-        unit,
-        from: join(unitDir(paths, unit), f.path),
-        entry: { ...f, path: partitionPath(config, pixel, k + 1, list.length) },
-      });
-    });
-  }
+  const seen = new Map<string, number>();
+  const moves: Move[] = files.map(({ unit, f }) => {
+    const at = `${fileOrder(f)}/${f.pixel}`;
+    const k = (seen.get(at) ?? 0) + 1;
+    seen.set(at, k);
+    return {
+      unit,
+      from: join(unitDir(paths, unit), f.path),
+      entry: {
+        ...f,
+        path: layoutPath(plan.layout, config, fileOrder(f), f.pixel, k, count.get(at)!),
+      },
+    };
+  });
   // Sanity: files in final order must have increasing, disjoint key ranges.
   for (let i = 1; i < moves.length; i++) {
     if (BigInt(moves[i].entry.keyMin) <= BigInt(moves[i - 1].entry.keyMax))
@@ -94,21 +99,21 @@ async function sizeOf(path: string): Promise<number | null> {
   }
 }
 
-/** Removes files under the config directory that the new dataset does not list. */
+/** Removes files under the config's pixel directories that the new dataset does not list. */
 async function removeStrays(out: string, config: string, keep: Set<string>): Promise<void> {
   const base = join(out, config);
-  let dirs: string[];
-  try {
-    dirs = await readdir(base);
-  } catch {
-    return;
-  }
-  for (const d of dirs) {
-    if (!d.startsWith("healpix=")) continue;
-    for (const name of await readdir(join(base, d))) {
-      const rel = posix.join(config, d, name);
-      if (!keep.has(rel)) await rm(join(base, d, name), { force: true });
+  const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+  const clean = async (rel: string) => {
+    for (const name of await list(join(out, rel))) {
+      const file = posix.join(rel, name);
+      if (!keep.has(file)) await rm(join(out, file), { force: true });
     }
+  };
+  for (const d of await list(base)) {
+    if (d.startsWith("healpix=")) await clean(posix.join(config, d));
+    else if (/^order=\d+$/.test(d))
+      for (const p of await list(join(base, d)))
+        if (p.startsWith("healpix=")) await clean(posix.join(config, d, p));
   }
 }
 
@@ -151,13 +156,17 @@ export async function assemble(
     }
     crashPoint(`assemble:${++k}`);
   }
-  const idIndex = await mergeIdIndexes(out, paths, plan, done, assembly.moves, memoryBytes);
-  const positions = await assemblePositions(out, paths, plan, done, assembly.moves);
+  const single = await singleUnitSidecars(out, paths, done);
+  const idIndex =
+    single?.idIndex ?? (await mergeIdIndexes(out, paths, plan, done, assembly.moves, memoryBytes));
+  const positions =
+    single?.positions ?? (await assemblePositions(out, paths, plan, done, assembly.moves));
   const manifest =
     (await readManifest(out).catch(() => null)) ??
     emptyManifest(
       plan.spec.name ?? (out.split(/[\\/]/).filter(Boolean).pop() || "dataset"),
       plan.spec.provenance,
+      plan.layout,
     );
   const files = assembly.moves.map((m) => m.entry);
   manifest.configs[config] = {
@@ -173,6 +182,35 @@ export async function assemble(
   await writeCard(out, manifest);
   crashPoint("manifest");
   return { manifest, files };
+}
+
+/**
+ * With one unit, its sidecars describe the final file list as they are (the list's identity
+ * depends on the files' identities, sha256 and rows, not on their paths): renamed into place.
+ * Null when there are several units (or the unit wrote none).
+ */
+async function singleUnitSidecars(
+  out: string,
+  paths: StatePaths,
+  done: UnitDone[],
+): Promise<{ idIndex?: IdIndexEntry; positions: PositionsEntry } | null> {
+  if (done.length !== 1) return null;
+  const d = done[0];
+  if (!d.positions || d.files.length === 0) return null;
+  for (const entry of [d.idIndex, d.positions]) {
+    if (!entry) continue;
+    const from = join(unitDir(paths, d.unit), entry.path);
+    const to = join(out, entry.path);
+    if ((await sizeOf(from)) === entry.bytes) {
+      await mkdir(dirname(to), { recursive: true });
+      await rename(from, to);
+    } else if ((await sizeOf(to)) !== entry.bytes || (await sha256File(to)) !== entry.sha256)
+      throw new BuildStateError(
+        "a sidecar of the finished unit is missing or changed; delete the build state (.astropile-build) and build again",
+        { file: to },
+      );
+  }
+  return { idIndex: d.idIndex, positions: d.positions };
 }
 
 /** The object_id index of the dataset: the units' indexes, file ordinals shifted, re-sorted. */

@@ -15,6 +15,12 @@ import { SchemaError, SpecError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/csv.ts";
 import {
+  byteReadable,
+  type CsvByteBatch,
+  csvByteBatches,
+  fieldText,
+} from "../formats/csv-bytes.ts";
+import {
   type CsvReader,
   type EcsvReader,
   type FitsFile,
@@ -63,6 +69,14 @@ export interface CatalogReader {
   /** Source columns with their types (CSV: inferred from the first rows). */
   specs: ColumnSpec[];
   batches(columns: string[], batchRows: number): AsyncGenerator<RawBatch>;
+  /**
+   * CSV only (and only the dialects the byte reader reads): the same rows as byte ranges, with
+   * each column's slot in the batch (convertByteBatch converts them).
+   */
+  byteBatches?(
+    columns: string[],
+    batchRows: number,
+  ): { slotOf: Record<string, number>; batches: AsyncGenerator<CsvByteBatch> };
   close(): Promise<void>;
 }
 
@@ -85,6 +99,24 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
       async *batches(columns, batchRows) {
         for await (const b of text.batches(batchRows)) yield pick(b, columns);
       },
+      byteBatches: byteReadable(opts.delimiter ?? ",", opts.comment)
+        ? (columns, batchRows) => {
+            const slotOf: Record<string, number> = emptyRecord();
+            const fields = columns.map((c, k) => {
+              slotOf[c] = k;
+              return names.indexOf(c);
+            });
+            const options = {
+              delimiter: opts.delimiter ?? ",",
+              comment: opts.comment,
+              file: path,
+              width: names.length,
+              fields,
+              header: true,
+            };
+            return { slotOf, batches: csvByteBatches(path, options, batchRows) };
+          }
+        : undefined,
       close: async () => {},
     };
   }
@@ -223,6 +255,89 @@ function textOf(values: ColumnValues, r: number): string {
   return Number.isInteger(v) ? String(v) : String(v);
 }
 
+type Refuse = (r: number, why: string) => void;
+
+function refuser(col: OutputColumn, rejected: Map<number, string>): Refuse {
+  const { spec } = col;
+  const where = `column ${spec.name}${col.source !== spec.name ? ` (source ${col.source})` : ""}`;
+  return (r, why) => {
+    if (!rejected.has(r)) rejected.set(r, `${where}: ${why}`);
+  };
+}
+
+/** A missing value: NaN in a float column, the fill value, or the row refused. */
+function storeMissing(col: OutputColumn, out: ColumnValues, r: number, refuse: Refuse): void {
+  const { spec } = col;
+  if (col.required) refuse(r, "missing value");
+  else if (spec.dtype === "float32" || spec.dtype === "float64")
+    (out as Float64Array)[r] = Number.NaN;
+  else if (col.fill !== undefined) storeFill(out, r, spec.dtype, col.fill);
+  else if (spec.dtype !== "string")
+    refuse(r, `missing value (a ${spec.dtype} column cannot hold it; give a "fill" value)`);
+}
+
+/** A float value: refused when NaN in a required column or outside the range, stored anyway. */
+function storeFloat(col: OutputColumn, out: ColumnValues, r: number, x: number, refuse: Refuse) {
+  if (Number.isNaN(x) && col.required) refuse(r, "NaN");
+  else if (col.range && !Number.isNaN(x) && (x < col.range[0] || x > col.range[1]))
+    refuse(r, `${x} outside [${col.range[0]}, ${col.range[1]}]`);
+  (out as Float64Array)[r] = x;
+}
+
+/** Converts the text of one value (`isNull`: an unquoted empty field) into `out[r]`. */
+function convertText(
+  col: OutputColumn,
+  out: ColumnValues,
+  r: number,
+  text: string,
+  isNull: boolean,
+  refuse: Refuse,
+): void {
+  const { spec } = col;
+  if (isNull || (spec.dtype !== "string" && text.trim() === "")) {
+    storeMissing(col, out, r, refuse);
+    return;
+  }
+  if (spec.dtype === "string") {
+    if (col.required && text.trim() === "") refuse(r, "empty value");
+    else if (spec.stringLength !== undefined && utf8Length(text) > spec.stringLength)
+      refuse(r, `"${text}" is longer than ${spec.stringLength} bytes`);
+    (out as string[])[r] = text;
+    return;
+  }
+  if (spec.dtype === "float32" || spec.dtype === "float64") {
+    const x = parseFloatText(text);
+    if (x === null) refuse(r, `"${text}" is not a ${spec.dtype} value`);
+    else storeFloat(col, out, r, x, refuse);
+    return;
+  }
+  if (spec.dtype === "bool") {
+    const b = parseBool(text);
+    if (b === null) refuse(r, `"${text}" is not a bool value`);
+    else (out as Uint8Array)[r] = b ? 1 : 0;
+    return;
+  }
+  const big = parseInteger(text, spec.dtype);
+  if (big === null) {
+    refuse(r, `"${text}" is not a ${spec.dtype} value`);
+    return;
+  }
+  storeInteger(col, out, r, big, refuse);
+}
+
+function storeInteger(
+  col: OutputColumn,
+  out: ColumnValues,
+  r: number,
+  big: bigint,
+  refuse: Refuse,
+): void {
+  if (col.range && (Number(big) < col.range[0] || Number(big) > col.range[1]))
+    refuse(r, `${big} outside [${col.range[0]}, ${col.range[1]}]`);
+  if (out instanceof BigInt64Array || out instanceof BigUint64Array) out[r] = big;
+  else (out as Int32Array)[r] = Number(big);
+}
+
 /** Converts one source column to the output type; refusals go to `rejected`. */
 function convertColumn(
   col: OutputColumn,
@@ -233,26 +348,20 @@ function convertColumn(
 ): ColumnValues {
   const { spec } = col;
   const out = allocate(spec, rows);
-  const where = `column ${spec.name}${col.source !== spec.name ? ` (source ${col.source})` : ""}`;
-  const refuse = (r: number, why: string) => {
-    if (!rejected.has(r)) rejected.set(r, `${where}: ${why}`);
-  };
-  const text = Array.isArray(values) ? values : null;
+  const refuse = refuser(col, rejected);
+  if (Array.isArray(values)) {
+    const text = values as string[];
+    for (let r = 0; r < rows; r++)
+      convertText(col, out, r, text[r], (nulls?.[r] ?? 0) !== 0, refuse);
+    return out;
+  }
   for (let r = 0; r < rows; r++) {
-    const missing =
-      (nulls?.[r] ?? 0) !== 0 ||
-      (text !== null && text[r].trim() === "" && spec.dtype !== "string");
-    if (missing) {
-      if (col.required) refuse(r, "missing value");
-      else if (spec.dtype === "float32" || spec.dtype === "float64")
-        (out as Float64Array)[r] = Number.NaN;
-      else if (col.fill !== undefined) storeFill(out, r, spec.dtype, col.fill);
-      else if (spec.dtype !== "string")
-        refuse(r, `missing value (a ${spec.dtype} column cannot hold it; give a "fill" value)`);
+    if ((nulls?.[r] ?? 0) !== 0) {
+      storeMissing(col, out, r, refuse);
       continue;
     }
     if (spec.dtype === "string") {
-      const s = text ? text[r] : textOf(values, r);
+      const s = textOf(values, r);
       if (col.required && s.trim() === "") refuse(r, "empty value");
       else if (spec.stringLength !== undefined && utf8Length(s) > spec.stringLength)
         refuse(r, `"${s}" is longer than ${spec.stringLength} bytes`);
@@ -260,51 +369,26 @@ function convertColumn(
       continue;
     }
     if (spec.dtype === "float32" || spec.dtype === "float64") {
-      let x: number | null;
-      if (text) x = parseFloatText(text[r]);
-      else {
-        const v = (values as NumericArray)[r];
-        x = typeof v === "bigint" ? Number(v) : v;
-      }
-      if (x === null) {
-        refuse(r, `"${text?.[r]}" is not a ${spec.dtype} value`);
-        continue;
-      }
-      if (Number.isNaN(x) && col.required) refuse(r, "NaN");
-      else if (col.range && !Number.isNaN(x) && (x < col.range[0] || x > col.range[1]))
-        refuse(r, `${x} outside [${col.range[0]}, ${col.range[1]}]`);
-      (out as Float64Array)[r] = x;
+      const v = (values as NumericArray)[r];
+      storeFloat(col, out, r, typeof v === "bigint" ? Number(v) : v, refuse);
       continue;
     }
     if (spec.dtype === "bool") {
-      let b: boolean | null;
-      if (text) b = parseBool(text[r]);
-      else b = Number((values as NumericArray)[r]) !== 0;
-      if (b === null) refuse(r, `"${text?.[r]}" is not a bool value`);
-      else (out as Uint8Array)[r] = b ? 1 : 0;
+      (out as Uint8Array)[r] = Number((values as NumericArray)[r]) !== 0 ? 1 : 0;
       continue;
     }
     // Integers: exact through BigInt; floats must be integral.
+    const v = (values as NumericArray)[r];
     let big: bigint | null = null;
-    if (text) big = parseInteger(text[r], spec.dtype);
-    else {
-      const v = (values as NumericArray)[r];
-      if (typeof v === "bigint") big = v;
-      else if (Number.isInteger(v)) big = BigInt(v);
-      const [lo, hi] = INT_RANGES[spec.dtype];
-      if (big !== null && (big < lo || big > hi)) big = null;
-    }
+    if (typeof v === "bigint") big = v;
+    else if (Number.isInteger(v)) big = BigInt(v);
+    const [lo, hi] = INT_RANGES[spec.dtype];
+    if (big !== null && (big < lo || big > hi)) big = null;
     if (big === null) {
-      refuse(
-        r,
-        `${text ? `"${text[r]}"` : String((values as NumericArray)[r])} is not a ${spec.dtype} value`,
-      );
+      refuse(r, `${String(v)} is not a ${spec.dtype} value`);
       continue;
     }
-    if (col.range && (Number(big) < col.range[0] || Number(big) > col.range[1]))
-      refuse(r, `${big} outside [${col.range[0]}, ${col.range[1]}]`);
-    if (out instanceof BigInt64Array || out instanceof BigUint64Array) out[r] = big;
-    else (out as Int32Array)[r] = Number(big);
+    storeInteger(col, out, r, big, refuse);
   }
   return out;
 }
@@ -319,6 +403,196 @@ function storeFill(
   else if (out instanceof BigInt64Array || out instanceof BigUint64Array)
     out[r] = BigInt(Number(fill));
   else (out as Int32Array)[r] = Number(fill);
+}
+
+/** Rows whose ra/dec are not a position are refused; ra outside [0, 360) is wrapped. */
+function checkPositions(
+  columns: Record<string, ColumnValues>,
+  rows: number,
+  rejected: Map<number, string>,
+): void {
+  const ra = columns.ra as Float64Array;
+  const dec = columns.dec as Float64Array;
+  for (let r = 0; r < rows; r++) {
+    if (rejected.has(r)) continue;
+    if (!Number.isFinite(ra[r])) rejected.set(r, `column ra: not a finite number (${ra[r]})`);
+    else if (!(ra[r] >= -360 && ra[r] <= 360))
+      rejected.set(r, `column ra: ${ra[r]} is not a right ascension in [-360, 360] degrees`);
+    else if (!(Number.isFinite(dec[r]) && dec[r] >= -90 && dec[r] <= 90))
+      rejected.set(r, `column dec: ${dec[r]} is not a declination in [-90, 90]`);
+    else if (ra[r] < 0 || ra[r] >= 360) {
+      // Only out-of-range values are wrapped: arithmetic on the others would change their bits.
+      const w = ((ra[r] % 360) + 360) % 360;
+      ra[r] = w === 360 ? 0 : w;
+    }
+  }
+}
+
+/**
+ * convertBatch for CSV rows read as bytes (formats/csv-bytes.ts): numbers are parsed from the
+ * bytes when they are plain decimals that convert exactly (the same doubles as Number() of the
+ * text), every other value goes through the text path, so values and refusals are the same.
+ * `slotOf`: the batch's slot of each source column.
+ */
+export function convertByteBatch(
+  batch: CsvByteBatch,
+  outputs: OutputColumn[],
+  carry: string[],
+  slotOf: Record<string, number>,
+): ConvertedBatch {
+  const rejected = new Map<number, string>();
+  const columns: Record<string, ColumnValues> = emptyRecord();
+  const { rows } = batch;
+  for (const col of outputs)
+    columns[col.spec.name] = convertBytesColumn(col, batch, slotOf[col.source], rejected);
+  checkPositions(columns, rows, rejected);
+  const carried: Record<string, string[]> = {};
+  const { buf, start, end, slots } = batch;
+  for (const name of carry) {
+    const k = slotOf[name];
+    carried[name] = Array.from({ length: rows }, (_, r) => {
+      const s = start[r * slots + k];
+      const e = end[r * slots + k];
+      return s === e ? "" : fieldText(buf, s, e).text.trim();
+    });
+  }
+  return { rows, columns, carry: carried, rejected };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function convertBytesColumn(
+  col: OutputColumn,
+  batch: CsvByteBatch,
+  slot: number,
+  rejected: Map<number, string>,
+): ColumnValues {
+  const { spec } = col;
+  const { rows, buf, start, end, slots } = batch;
+  const out = allocate(spec, rows);
+  const refuse = refuser(col, rejected);
+  const float = spec.dtype === "float32" || spec.dtype === "float64";
+  const integer = isInteger(spec.dtype);
+  const wide = out instanceof BigInt64Array || out instanceof BigUint64Array;
+  const words = wide && LITTLE_ENDIAN ? new Int32Array(out.buffer, out.byteOffset, rows * 2) : null;
+  const [lo, hi] = integer ? INT_RANGES[spec.dtype].map(Number) : [0, 0];
+  const range = col.range;
+  for (let r = 0; r < rows; r++) {
+    const s = start[r * slots + slot];
+    const e = end[r * slots + slot];
+    if (s !== e && buf[s] !== 0x22) {
+      if (float) {
+        const x = parsePlainFloat(buf, s, e);
+        if (!Number.isNaN(x)) {
+          storeFloat(col, out, r, x, refuse);
+          continue;
+        }
+      } else if (integer && (words !== null || !wide)) {
+        const v = parsePlainInteger(buf, s, e);
+        if (v !== null && v >= lo && v <= hi && (!range || (v >= range[0] && v <= range[1]))) {
+          if (words !== null) {
+            const h = Math.floor(v / 4294967296);
+            words[2 * r] = (v - h * 4294967296) | 0;
+            words[2 * r + 1] = h;
+          } else (out as Int32Array)[r] = v;
+          continue;
+        }
+      }
+    }
+    const { text, quoted } = fieldText(buf, s, e);
+    convertText(col, out, r, text, text === "" && !quoted, refuse);
+  }
+  return out;
+}
+
+/** Exact powers of ten as doubles (10^22 is the largest). */
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+
+/**
+ * A plain decimal ([+-]digits[.digits][e[+-]digits], no blanks) of at most 15 significant
+ * digits whose power of ten is within 10^±22, as a double: m * 10^k or m / 10^-k with m and
+ * 10^|k| exact is one correctly rounded operation, the same double as Number(text). NaN for
+ * anything else (the caller then takes the text path).
+ */
+export function parsePlainFloat(buf: Uint8Array, s: number, e: number): number {
+  let i = s;
+  let neg = false;
+  const c0 = buf[i];
+  if (c0 === 0x2d) {
+    neg = true;
+    i++;
+  } else if (c0 === 0x2b) i++;
+  let m = 0;
+  let digits = 0;
+  let exp = 0;
+  let saw = false;
+  for (; i < e; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) break;
+    saw = true;
+    if (m !== 0 || d !== 0) {
+      m = m * 10 + d;
+      digits++;
+    }
+  }
+  if (i < e && buf[i] === 0x2e) {
+    i++;
+    for (; i < e; i++) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) break;
+      saw = true;
+      exp--;
+      if (m !== 0 || d !== 0) {
+        m = m * 10 + d;
+        digits++;
+      }
+    }
+  }
+  if (!saw) return Number.NaN;
+  if (i < e && (buf[i] | 0x20) === 0x65) {
+    i++;
+    let eneg = false;
+    if (buf[i] === 0x2d) {
+      eneg = true;
+      i++;
+    } else if (buf[i] === 0x2b) i++;
+    let x = 0;
+    let xd = 0;
+    for (; i < e; i++) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) break;
+      x = x * 10 + d;
+      xd++;
+    }
+    if (xd === 0 || xd > 6) return Number.NaN;
+    exp += eneg ? -x : x;
+  }
+  if (i !== e || digits > 15) return Number.NaN;
+  if (m === 0) return neg ? -0 : 0;
+  let v: number;
+  if (exp >= 0 && exp <= 22) v = m * POW10[exp];
+  else if (exp < 0 && exp >= -22) v = m / POW10[-exp];
+  else return Number.NaN;
+  return neg ? -v : v;
+}
+
+/** A plain integer ([+-]digits, at most 15 digits, no blanks) as a number, else null. */
+export function parsePlainInteger(buf: Uint8Array, s: number, e: number): number | null {
+  let i = s;
+  let neg = false;
+  const c0 = buf[i];
+  if (c0 === 0x2d) {
+    neg = true;
+    i++;
+  } else if (c0 === 0x2b) i++;
+  if (i === e || e - i > 15) return null;
+  let v = 0;
+  for (; i < e; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return null;
+    v = v * 10 + d;
+  }
+  return neg ? -v : v;
 }
 
 /**
@@ -341,21 +615,7 @@ export function convertBatch(
       raw.rows,
       rejected,
     );
-  const ra = columns.ra as Float64Array;
-  const dec = columns.dec as Float64Array;
-  for (let r = 0; r < raw.rows; r++) {
-    if (rejected.has(r)) continue;
-    if (!Number.isFinite(ra[r])) rejected.set(r, `column ra: not a finite number (${ra[r]})`);
-    else if (!(ra[r] >= -360 && ra[r] <= 360))
-      rejected.set(r, `column ra: ${ra[r]} is not a right ascension in [-360, 360] degrees`);
-    else if (!(Number.isFinite(dec[r]) && dec[r] >= -90 && dec[r] <= 90))
-      rejected.set(r, `column dec: ${dec[r]} is not a declination in [-90, 90]`);
-    else if (ra[r] < 0 || ra[r] >= 360) {
-      // Only out-of-range values are wrapped: arithmetic on the others would change their bits.
-      const w = ((ra[r] % 360) + 360) % 360;
-      ra[r] = w === 360 ? 0 : w;
-    }
-  }
+  checkPositions(columns, raw.rows, rejected);
   const carried: Record<string, string[]> = {};
   for (const name of carry) {
     const v = raw.columns[name];

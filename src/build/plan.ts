@@ -1,29 +1,51 @@
-// Planning a build: scan the catalog once (validate every row, count the valid ones per sky
-// cell), cut the sky into work units, then route each valid row to its unit's bucket file.
+// Planning a build: scan the catalog once (parse, convert and validate every row, count the valid
+// ones per sky cell, and keep them, converted, in a binary scratch file so nothing parses the
+// catalog again), choose the partition pixels from those counts (storage/partitioning.ts: sized
+// by the data, or order 4 in the mmu layout), group them into work units, then route each valid
+// row to its unit's bucket file.
 //
-// A work unit is a contiguous range of `_healpix_29` keys inside one partition pixel (order 4),
-// sized to about `unitBytes` of output. Units are the resumable, parallel pieces of a build: each
-// becomes its own small dataset, and since their key ranges are disjoint and ordered, the final
-// dataset is their files renamed into place. The cells are counted in a sparse histogram that
-// coarsens itself when it grows, so memory stays bounded whatever the catalog size.
+// A work unit is a contiguous range of `_healpix_29` keys holding whole planned pieces (a piece:
+// a partition pixel, or a key range of a dense one), about `unitBytes` of uncompressed output; a
+// piece larger than that is cut into several units (then several files). Units are the
+// resumable, parallel pieces of a build: each becomes its own small dataset, and since their key
+// ranges are disjoint and ordered, the final dataset is their files renamed into place. The
+// cells are counted in a sparse histogram that coarsens itself when it grows, so memory stays
+// bounded whatever the catalog size.
 import { createHash } from "node:crypto";
-import { mkdir, open, rm, stat } from "node:fs/promises";
-import type { ColumnValues, Dtype } from "../core/columns.ts";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { bytesPerRow, type ColumnValues, type Dtype, gatherRows } from "../core/columns.ts";
 import { emptyRecord } from "../core/records.ts";
 import { ang2pix } from "../sky/index.ts";
-import { KEY_ORDER, PARTITION_ORDER } from "../storage/layout.ts";
-import { checkSourceColumns, convertBatch, type OutputColumn, openCatalog } from "./catalog.ts";
+import { KEY_ORDER } from "../storage/layout.ts";
+import {
+  CellHistogram,
+  type CellIndex,
+  type PartitionPiece,
+  type PieceJson,
+  pieceToJson,
+} from "../storage/partitioning.ts";
+import {
+  type CatalogReader,
+  type ConvertedBatch,
+  checkSourceColumns,
+  convertBatch,
+  convertByteBatch,
+  type OutputColumn,
+  openCatalog,
+} from "./catalog.ts";
 import { displayPath } from "./glob.ts";
+import { type RowBlock, RowFileWriter, readRowFile } from "./rows-file.ts";
 import type { CatalogSource } from "./spec.ts";
 import { bucketPath, type StatePaths, toJson } from "./state.ts";
 
 export interface UnitPlan {
   index: number;
-  pixel: number;
-  /** Inclusive `_healpix_29` key range, as decimal strings. */
+  /** Inclusive `_healpix_29` key range, as decimal strings (from its first piece to its last). */
   keyLo: string;
   keyHi: string;
   rows: number;
+  /** The planned pieces (partition pixels, or key ranges of them) whose files this unit writes. */
+  pieces: PieceJson[];
 }
 
 export interface RejectedRow {
@@ -90,59 +112,47 @@ export class RejectLog {
   }
 }
 
-/** Counts per HEALPix cell; halves its resolution when it holds too many cells. */
-export class CellHistogram {
-  order: number;
-  readonly counts = new Map<number, number>();
-  private readonly maxCells: number;
-
-  constructor(order = 12, maxCells = 1 << 20) {
-    this.order = order;
-    this.maxCells = maxCells;
-  }
-
-  add(key29: bigint): void {
-    const cell = Number(key29 >> BigInt(2 * (KEY_ORDER - this.order)));
-    this.counts.set(cell, (this.counts.get(cell) ?? 0) + 1);
-    if (this.counts.size > this.maxCells && this.order > PARTITION_ORDER) this.coarsen();
-  }
-
-  private coarsen(): void {
-    const old = [...this.counts];
-    this.counts.clear();
-    this.order--;
-    for (const [cell, n] of old) {
-      const c = Math.floor(cell / 4);
-      this.counts.set(c, (this.counts.get(c) ?? 0) + n);
-    }
-  }
-}
-
-/** Units of about `unitBytes` each; never spanning two partition pixels or splitting a cell. */
-export function makeUnits(hist: CellHistogram, rowBytes: number, unitBytes: number): UnitPlan[] {
-  const cells = [...hist.counts.keys()].sort((a, b) => a - b);
-  const shift = 2 * (hist.order - PARTITION_ORDER);
-  const keyShift = BigInt(2 * (KEY_ORDER - hist.order));
+/**
+ * Work units of about `unitBytes` each (rows x `rowBytes`): consecutive whole pieces; a piece
+ * larger than `unitBytes` is cut (at histogram cells) into pieces of about `unitBytes`, one unit
+ * each.
+ */
+export function makeUnits(
+  pieces: PartitionPiece[],
+  index: CellIndex,
+  rowBytes: number,
+  unitBytes: number,
+): UnitPlan[] {
   const units: UnitPlan[] = [];
-  let cur: { pixel: number; lo: number; hi: number; rows: number } | null = null;
+  let cur: PartitionPiece[] = [];
+  let curRows = 0;
   const close = () => {
-    if (!cur) return;
+    if (cur.length === 0) return;
     units.push({
       index: units.length,
-      pixel: cur.pixel,
-      keyLo: (BigInt(cur.lo) << keyShift).toString(),
-      keyHi: (((BigInt(cur.hi) + 1n) << keyShift) - 1n).toString(),
-      rows: cur.rows,
+      keyLo: cur[0].keyLo.toString(),
+      keyHi: cur[cur.length - 1].keyHi.toString(),
+      rows: curRows,
+      pieces: cur.map(pieceToJson),
     });
-    cur = null;
+    cur = [];
+    curRows = 0;
   };
-  for (const cell of cells) {
-    const n = hist.counts.get(cell)!;
-    const pixel = Math.floor(cell / 2 ** shift);
-    if (cur && (cur.pixel !== pixel || (cur.rows + n) * rowBytes > unitBytes)) close();
-    if (!cur) cur = { pixel, lo: cell, hi: cell, rows: 0 };
-    cur.hi = cell;
-    cur.rows += n;
+  for (const piece of pieces) {
+    const bytes = piece.rows * rowBytes;
+    if (bytes > unitBytes) {
+      close();
+      const n = Math.ceil(bytes / unitBytes);
+      for (const part of index.cut(piece.order, piece.pixel, piece.keyLo, piece.keyHi, n)) {
+        cur = [part];
+        curRows = part.rows;
+        close();
+      }
+      continue;
+    }
+    if (cur.length > 0 && (curRows + piece.rows) * rowBytes > unitBytes) close();
+    cur.push(piece);
+    curRows += piece.rows;
   }
   close();
   return units;
@@ -181,17 +191,30 @@ export interface ScanResult {
   rejected: RejectSummary;
   /** Template values of the first valid rows (to find a first modality file). */
   firstCarry: Array<Record<string, string>>;
+  /** Bytes of the scratch file holding the valid rows. */
+  rowsBytes: number;
 }
 
 const SCAN_BATCH = 16384;
 
-/** Pass 1: every row converted and validated; valid rows counted per cell. */
+/** The dtypes of a row file's output columns (by output name). */
+export function rowDtypes(outputs: OutputColumn[]): Record<string, Dtype> {
+  const dtypes: Record<string, Dtype> = emptyRecord();
+  for (const o of outputs) dtypes[o.spec.name] = o.spec.dtype;
+  return dtypes;
+}
+
+/**
+ * The one pass over the catalog: every row converted and validated; valid rows counted per
+ * cell and written, converted, with their origin and `_healpix_29` key, to `rowsPath`.
+ */
 export async function scanCatalog(
   source: CatalogSource,
   files: string[],
   root: string,
   outputs: OutputColumn[],
   carry: string[],
+  rowsPath: string,
   onRows: (rows: number) => void,
 ): Promise<ScanResult> {
   const hist = new CellHistogram();
@@ -200,57 +223,104 @@ export async function scanCatalog(
   let rowsRead = 0;
   let rowsValid = 0;
   const needed = [...new Set([...outputs.map((o) => o.source), ...carry])];
-  for (const file of files) {
-    const reader = await openCatalog(file, source);
-    try {
-      checkSourceColumns(reader, needed);
-      for await (const raw of reader.batches(needed, SCAN_BATCH)) {
-        const conv = convertBatch(raw, outputs, carry);
-        const ok = validRows(conv.rows, conv.rejected);
-        const ra = conv.columns.ra as Float64Array;
-        const dec = conv.columns.dec as Float64Array;
-        const keys = ang2pix(KEY_ORDER, pickRows(ra, ok), pickRows(dec, ok));
-        for (const key of keys) hist.add(key);
-        for (const [r, reason] of conv.rejected) {
-          log.add({
-            stage: "catalog",
-            file: displayPath(file, root),
-            row: raw.startRow + r,
-            objectId: idText(conv.columns.object_id, r),
-            reason,
-          });
-        }
-        for (const r of ok) {
-          if (firstCarry.length >= 20) break;
-          // Template values of the row: carried columns, and output columns by both names.
-          const values: Record<string, string> = emptyRecord();
-          for (const o of outputs) {
-            const v = String(conv.columns[o.spec.name][r]);
-            values[o.source] = v;
-            values[o.spec.name] = v;
+  const writer = await RowFileWriter.create(rowsPath, rowDtypes(outputs));
+  try {
+    for (const [f, file] of files.entries()) {
+      const reader = await openCatalog(file, source);
+      try {
+        checkSourceColumns(reader, needed);
+        for await (const raw of convertedBatches(reader, needed, outputs, carry)) {
+          const conv = raw.conv;
+          const ok = validRows(conv.rows, conv.rejected);
+          const all = ok.length === conv.rows;
+          const ra = conv.columns.ra as Float64Array;
+          const dec = conv.columns.dec as Float64Array;
+          const keys = ang2pix(
+            KEY_ORDER,
+            all ? ra : (gatherRows(ra, 1, ok) as Float64Array),
+            all ? dec : (gatherRows(dec, 1, ok) as Float64Array),
+          );
+          hist.addKeys(keys);
+          for (const [r, reason] of conv.rejected) {
+            log.add({
+              stage: "catalog",
+              file: displayPath(file, root),
+              row: raw.startRow + r,
+              objectId: idText(conv.columns.object_id, r),
+              reason,
+            });
           }
-          for (const c of carry) values[c] = conv.carry[c][r];
-          firstCarry.push(values);
+          for (const r of ok) {
+            if (firstCarry.length >= 20) break;
+            // Template values of the row: carried columns, and output columns by both names.
+            const values: Record<string, string> = emptyRecord();
+            for (const o of outputs) {
+              const v = String(conv.columns[o.spec.name][r]);
+              values[o.source] = v;
+              values[o.spec.name] = v;
+            }
+            for (const c of carry) values[c] = conv.carry[c][r];
+            firstCarry.push(values);
+          }
+          const block: RowBlock = {
+            rows: ok.length,
+            file: new Uint32Array(ok.length).fill(f),
+            row: Float64Array.from(ok, (r) => raw.startRow + r),
+            key: keys,
+            columns: emptyRecord(),
+            carry: emptyRecord(),
+          };
+          for (const o of outputs) {
+            const v = conv.columns[o.spec.name];
+            block.columns[o.spec.name] = all ? v : gatherRows(v, 1, ok);
+          }
+          for (const c of carry) {
+            const v = conv.carry[c];
+            block.carry[c] = all ? v : (gatherRows(v, 1, ok) as string[]);
+          }
+          await writer.append(block);
+          rowsRead += raw.rows;
+          rowsValid += ok.length;
+          onRows(raw.rows);
         }
-        rowsRead += raw.rows;
-        rowsValid += ok.length;
-        onRows(raw.rows);
+      } finally {
+        await reader.close();
       }
-    } finally {
-      await reader.close();
     }
+  } catch (err) {
+    await writer.abort();
+    throw err;
   }
-  return { rowsRead, rowsValid, hist, rejected: log.summary(), firstCarry };
+  const rowsBytes = await writer.close();
+  return { rowsRead, rowsValid, hist, rejected: log.summary(), firstCarry, rowsBytes };
+}
+
+/** The reader's batches converted (CSV from bytes when it can), with their first row. */
+async function* convertedBatches(
+  reader: CatalogReader,
+  needed: string[],
+  outputs: OutputColumn[],
+  carry: string[],
+): AsyncGenerator<{ startRow: number; rows: number; conv: ConvertedBatch }> {
+  const bytes = reader.byteBatches?.(needed, SCAN_BATCH);
+  if (bytes) {
+    for await (const b of bytes.batches)
+      yield {
+        startRow: b.startRow,
+        rows: b.rows,
+        conv: convertByteBatch(b, outputs, carry, bytes.slotOf),
+      };
+    return;
+  }
+  for await (const raw of reader.batches(needed, SCAN_BATCH))
+    yield { startRow: raw.startRow, rows: raw.rows, conv: convertBatch(raw, outputs, carry) };
 }
 
 function validRows(rows: number, rejected: Map<number, string>): number[] {
+  if (rejected.size === 0) return Array.from({ length: rows }, (_, r) => r);
   const ok: number[] = [];
   for (let r = 0; r < rows; r++) if (!rejected.has(r)) ok.push(r);
   return ok;
-}
-
-function pickRows(values: Float64Array, rows: number[]): Float64Array {
-  return Float64Array.from(rows, (r) => values[r]);
 }
 
 export function idText(values: ColumnValues | undefined, r: number): string | undefined {
@@ -259,96 +329,86 @@ export function idText(values: ColumnValues | undefined, r: number): string | un
   return v === undefined ? undefined : typeof v === "string" ? v : String(v);
 }
 
-// Bucket rows are JSON arrays: [fileIndex, row, ...output values, ...carried text].
-// Non-finite floats and 64-bit integers are strings so JSON keeps them exact.
-
-export function encodeValue(values: ColumnValues, r: number, dtype: Dtype): unknown {
-  const v = values[r];
-  if (typeof v === "bigint") return v.toString();
-  if (typeof v === "number" && (dtype === "float32" || dtype === "float64") && !Number.isFinite(v))
-    return String(v);
-  return v;
-}
-
-export function decodeInto(values: ColumnValues, r: number, dtype: Dtype, v: unknown): void {
-  if (dtype === "string") (values as string[])[r] = v as string;
-  else if (dtype === "int64" || dtype === "uint64")
-    (values as BigInt64Array)[r] = BigInt(v as string);
-  else if (typeof v === "string") (values as Float64Array)[r] = Number(v);
-  else (values as Float64Array)[r] = v as number;
-}
-
-/** Pass 2: each valid row appended to its unit's bucket; buffers bounded by `bufferChars`. */
-export async function scatterCatalog(
-  source: CatalogSource,
-  files: string[],
+/**
+ * Routes the scanned rows (`rowsPath`) to their units' buckets, in the same binary format;
+ * buffers bounded by `bufferBytes`. Returns each bucket's rows and bytes. The buckets are on disk
+ * (fsynced) when it returns.
+ */
+export async function scatterRows(
+  rowsPath: string,
   outputs: OutputColumn[],
-  carry: string[],
   units: UnitPlan[],
   paths: StatePaths,
   onRows: (rows: number) => void,
-  bufferChars = 16 << 20,
+  bufferBytes = 16 << 20,
 ): Promise<Array<{ rows: number; bytes: number }>> {
   await rm(paths.buckets, { recursive: true, force: true });
   await mkdir(paths.buckets, { recursive: true });
+  const dtypes = rowDtypes(outputs);
+  // Bytes a routed row holds in memory, about: origin, key, its columns (text ~16 bytes).
+  const rowBytes = 20 + outputs.reduce((s, o) => s + bytesPerRow(o.spec), 0);
   const los = units.map((u) => BigInt(u.keyLo));
-  const pending: string[][] = units.map(() => []);
+  const pending: RowBlock[][] = units.map(() => []);
   const stats = units.map(() => ({ rows: 0, bytes: 0 }));
   let buffered = 0;
   const flush = async () => {
-    for (const [u, lines] of pending.entries()) {
-      if (lines.length === 0) continue;
-      const text = `${lines.join("\n")}\n`;
-      const handle = await open(bucketPath(paths, u), "a");
+    for (const [u, blocks] of pending.entries()) {
+      if (blocks.length === 0) continue;
+      const writer = await RowFileWriter.create(bucketPath(paths, u), dtypes, { append: true });
       try {
-        await handle.writeFile(text);
-      } finally {
-        await handle.close();
+        for (const b of blocks) await writer.append(b);
+        stats[u].bytes += await writer.close(false);
+      } catch (err) {
+        await writer.abort();
+        throw err;
       }
-      stats[u].bytes += Buffer.byteLength(text);
       pending[u] = [];
     }
     buffered = 0;
   };
-  const needed = [...new Set([...outputs.map((o) => o.source), ...carry])];
-  for (const [f, file] of files.entries()) {
-    const reader = await openCatalog(file, source);
-    try {
-      for await (const raw of reader.batches(needed, SCAN_BATCH)) {
-        const conv = convertBatch(raw, outputs, carry);
-        const ok = validRows(conv.rows, conv.rejected);
-        const ra = conv.columns.ra as Float64Array;
-        const dec = conv.columns.dec as Float64Array;
-        const keys = ang2pix(KEY_ORDER, pickRows(ra, ok), pickRows(dec, ok));
-        for (const [i, r] of ok.entries()) {
-          const u = unitOf(units, los, keys[i]);
-          if (u < 0) continue;
-          const row: unknown[] = [f, raw.startRow + r];
-          for (const o of outputs)
-            row.push(encodeValue(conv.columns[o.spec.name], r, o.spec.dtype));
-          for (const c of carry) row.push(conv.carry[c][r]);
-          const line = JSON.stringify(row);
-          pending[u].push(line);
-          stats[u].rows++;
-          buffered += line.length;
-        }
-        if (buffered > bufferChars) await flush();
-        onRows(raw.rows);
-      }
-    } finally {
-      await reader.close();
+  for await (const block of readRowFile(rowsPath)) {
+    // Rows are in catalog order: route each, then gather each unit's rows.
+    const unitOfRow = new Int32Array(block.rows);
+    const counts = new Uint32Array(units.length);
+    for (let i = 0; i < block.rows; i++) {
+      const u = unitOf(units, los, block.key[i]);
+      unitOfRow[i] = u;
+      if (u >= 0) counts[u]++;
     }
+    const rowsOf = Array.from(counts, (c) => (c > 0 ? new Uint32Array(c) : null));
+    const filled = new Uint32Array(units.length);
+    for (let i = 0; i < block.rows; i++) {
+      const u = unitOfRow[i];
+      if (u >= 0) rowsOf[u]![filled[u]++] = i;
+    }
+    for (const [u, rows] of rowsOf.entries()) {
+      if (!rows) continue;
+      const part: RowBlock = {
+        rows: rows.length,
+        file: gatherRows(block.file, 1, rows) as Uint32Array,
+        row: gatherRows(block.row, 1, rows) as Float64Array,
+        key: gatherRows(block.key, 1, rows) as BigInt64Array,
+        columns: emptyRecord(),
+        carry: emptyRecord(),
+      };
+      for (const [name, v] of Object.entries(block.columns))
+        part.columns[name] = gatherRows(v, 1, rows);
+      for (const [name, v] of Object.entries(block.carry))
+        part.carry[name] = gatherRows(v, 1, rows) as string[];
+      pending[u].push(part);
+      stats[u].rows += rows.length;
+    }
+    buffered += block.rows;
+    // About bufferBytes of rows held at once (scan blocks are a few MB at most).
+    if (buffered * rowBytes > bufferBytes) await flush();
+    onRows(block.rows);
   }
   await flush();
   // The buckets must be on disk before scatter.json says they are complete.
   for (let u = 0; u < units.length; u++) {
     if (stats[u].bytes === 0) continue;
-    const handle = await open(bucketPath(paths, u), "r+");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const writer = await RowFileWriter.create(bucketPath(paths, u), dtypes, { append: true });
+    await writer.close(true);
   }
   return stats;
 }

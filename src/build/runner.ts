@@ -1,8 +1,9 @@
 // The build runner: spec → parent dataset, resumable and parallel.
 //
-//   1. plan     scan the catalog (validate rows, count per sky cell), read tile headers, cut the
-//               sky into work units                                          → plan.json
-//   2. scatter  route each valid catalog row to its unit's bucket            → scatter.json
+//   1. plan     scan the catalog once (convert and validate rows, count them per sky cell, keep
+//               them in binary), read tile headers, choose the partition pixels from the
+//               counts, group them into work units                         → rows.bin, plan.json
+//   2. scatter  route each valid row to its unit's bucket (one unit: rename) → scatter.json
 //   3. units    each unit (in worker threads, or in-process with 1 worker) cuts stamps / reads
 //               spectra, rejects rows that cannot be completed, writes its own small dataset
 //                                                                            → units/<u>.done.json
@@ -14,7 +15,7 @@
 // result is the same dataset as an uninterrupted run. Changed inputs (spec, file sizes or times)
 // discard the old state. A complete build re-run is a no-op.
 
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import {
@@ -28,8 +29,21 @@ import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/
 import { sha256File } from "../core/hash.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { emptyRecord } from "../core/records.ts";
-import { type FileEntry, type Manifest, readManifest } from "../storage/manifest.ts";
+import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
+import { DEFAULT_LAYOUT, type Layout } from "../storage/layout.ts";
+import {
+  type FileEntry,
+  type Manifest,
+  manifestLayout,
+  readManifest,
+} from "../storage/manifest.ts";
 import { lockOutput, removeLeftovers } from "../storage/output-lock.ts";
+import {
+  CellIndex,
+  choosePartitionsOf,
+  DEFAULT_FILE_BYTES,
+  DEFAULT_FILE_ROWS,
+} from "../storage/partitioning.ts";
 import { assemble } from "./assemble.ts";
 import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
 import { globAll } from "./glob.ts";
@@ -41,7 +55,7 @@ import {
   RejectLog,
   type RejectSummary,
   scanCatalog,
-  scatterCatalog,
+  scatterRows,
 } from "./plan.ts";
 import { runUnitsInWorkers } from "./pool.ts";
 import { fillTemplate, type ResolvedSpec, sourceName, templateFields } from "./spec.ts";
@@ -122,6 +136,8 @@ export const REPORT_NAME = "build-report.json";
  */
 export const ROWS_IN_MEMORY = 8;
 const DEFAULT_UNIT_BYTES = 64 * 2 ** 20;
+/** plan.json of another version (before partitions sized by the data: 1) is started over. */
+const PLAN_VERSION = 2;
 const WORKER_MIN_BYTES = 48 * 2 ** 20;
 
 export function defaultWorkers(): number {
@@ -154,6 +170,8 @@ async function makePlan(
   fp: string,
   catalogFiles: string[],
   options: BuildOptions,
+  paths: StatePaths,
+  layout: Layout,
 ): Promise<BuildPlan> {
   const t0 = performance.now();
   const first = await openCatalog(catalogFiles[0], spec.catalog);
@@ -178,10 +196,18 @@ async function makePlan(
     }
   }
   let rowsSeen = 0;
-  const scan = await scanCatalog(spec.catalog, catalogFiles, spec.root, outputs, carry, (n) => {
-    rowsSeen += n;
-    options.onProgress?.({ phase: "scan", rows: rowsSeen, unitsDone: 0, unitsTotal: 0 });
-  });
+  const scan = await scanCatalog(
+    spec.catalog,
+    catalogFiles,
+    spec.root,
+    outputs,
+    carry,
+    paths.rows,
+    (n) => {
+      rowsSeen += n;
+      options.onProgress?.({ phase: "scan", rows: rowsSeen, unitsDone: 0, unitsTotal: 0 });
+    },
+  );
   let modality: ModalityPlan = { kind: "catalog" };
   let modalColumns: ColumnSpec[] = [];
   if (spec.image?.kind === "tiles") {
@@ -211,14 +237,26 @@ async function makePlan(
   }
   const standardNames: Record<string, string> = emptyRecord();
   for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
-  const rowBytes = columns.reduce((s, c) => s + bytesPerRow(c), 0);
-  const units = makeUnits(scan.hist, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
+  // Partition pixels sized by the stored rows (healpix and _healpix_29 included).
+  const rowBytes = [...columns, ...STANDARD_COLUMNS].reduce((s, c) => s + bytesPerRow(c), 0);
+  const cells = new CellIndex(scan.hist);
+  const pieces = choosePartitionsOf(cells, {
+    layout,
+    rowBytes,
+    maxRows: spec.build?.maxRowsPerFile ?? DEFAULT_FILE_ROWS,
+    maxBytes: spec.build?.fileBytes ?? DEFAULT_FILE_BYTES,
+  });
+  const units = makeUnits(pieces, cells, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
+  const orders = [...new Set(pieces.map((p) => p.order))].sort((a, b) => a - b);
   options.log?.(
-    `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ${units.length} work units`,
+    `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ` +
+      `${layout} layout, ${pieces.length} partition pieces (order ${orders.join(", ") || "-"}), ${units.length} work units`,
   );
   return {
-    version: 1,
+    version: PLAN_VERSION,
     fingerprint: fp,
+    layout,
+    rowsBytes: scan.rowsBytes,
     spec,
     catalogFiles,
     outputs,
@@ -253,6 +291,35 @@ async function firstExisting(
     }
   }
   return null;
+}
+
+/** Size of a file, or null when it is not there. */
+async function sizeOf(path: string): Promise<number | null> {
+  return stat(path).then(
+    (s) => s.size,
+    () => null,
+  );
+}
+
+/** Whether every bucket has the size scatter.json recorded. */
+async function bucketsThere(
+  plan: BuildPlan,
+  scatter: Array<{ rows: number; bytes: number }>,
+  paths: StatePaths,
+): Promise<boolean> {
+  if (scatter.length !== plan.units.length) return false;
+  for (const [u, s] of scatter.entries())
+    if (s.bytes > 0 && (await sizeOf(bucketPath(paths, u))) !== s.bytes) return false;
+  return true;
+}
+
+/**
+ * Whether the scan's rows are there to route: rows.bin with its planned size, or (one unit)
+ * already renamed into the unit's bucket.
+ */
+async function scannedRowsThere(plan: BuildPlan, paths: StatePaths): Promise<boolean> {
+  if ((await sizeOf(paths.rows)) === plan.rowsBytes) return true;
+  return plan.units.length === 1 && (await sizeOf(bucketPath(paths, 0))) === plan.rowsBytes;
 }
 
 /** A finished unit whose files are all there with their sha256, or null. */
@@ -341,10 +408,36 @@ async function buildLocked(
     );
   }
 
+  // A config added to an existing dataset takes its layout.
+  const layout: Layout = existing
+    ? manifestLayout(existing)
+    : (spec.build?.layout ?? DEFAULT_LAYOUT);
+  if (existing && spec.build?.layout && spec.build.layout !== layout)
+    throw new UsageError(
+      `${out} has the "${layout}" layout: config "${spec.config}" cannot be built into it with build.layout "${spec.build.layout}" (build into another directory)`,
+    );
+
   let resumed = false;
   let plan = await readJson<BuildPlan>(paths.plan);
-  if (plan && plan.fingerprint !== fp) {
-    log("inputs changed since the interrupted build: starting over");
+  if (plan && (plan.version !== PLAN_VERSION || plan.fingerprint !== fp)) {
+    log(
+      plan.version !== PLAN_VERSION
+        ? "the interrupted build was planned by another version of AstroPile: starting over"
+        : "inputs changed since the interrupted build: starting over",
+    );
+    await removeState(paths);
+    plan = null;
+  }
+  let scatter = plan ? await readJson<Array<{ rows: number; bytes: number }>>(paths.scatter) : null;
+  if (plan && scatter && !(await bucketsThere(plan, scatter, paths))) {
+    // The scan's rows were dropped once routed: a damaged bucket means scanning again.
+    log("a bucket of the interrupted build is missing or changed: starting over");
+    await removeState(paths);
+    plan = null;
+    scatter = null;
+  }
+  if (plan && !scatter && !(await scannedRowsThere(plan, paths))) {
+    log("the interrupted build's scanned rows are gone: scanning again");
     await removeState(paths);
     plan = null;
   }
@@ -353,7 +446,8 @@ async function buildLocked(
     log(`resuming the interrupted build of "${spec.config}"`);
   } else {
     await mkdir(paths.dir, { recursive: true });
-    plan = await makePlan(spec, fp, inputs.catalog, options);
+    plan = await makePlan(spec, fp, inputs.catalog, options, paths, layout);
+    // plan.json only once rows.bin is complete: the scan wrote and fsynced it.
     await writeJsonAtomic(paths.plan, plan);
   }
   // Sizes learned from the files too (a spectrum or cube length), and on resume with this budget.
@@ -362,40 +456,29 @@ async function buildLocked(
   const units = plan.units;
   const validRows = plan.scan.rowsValid;
 
-  // Scatter: skipped when its marker is there and every bucket has its recorded size.
-  const scatter = await readJson<Array<{ rows: number; bytes: number }>>(paths.scatter);
-  let scatterOk = scatter !== null && scatter.length === units.length;
-  if (scatterOk && scatter) {
-    for (const [u, s] of scatter.entries()) {
-      const size = await stat(bucketPath(paths, u)).then(
-        (x) => x.size,
-        () => 0,
-      );
-      if (size !== s.bytes) scatterOk = false;
-    }
-  }
-  if (!scatterOk) {
-    let rowsSeen = 0;
-    const stats = await scatterCatalog(
-      spec.catalog,
-      plan.catalogFiles,
-      plan.outputs,
-      plan.carry,
-      units,
-      paths,
-      (n) => {
+  // Scatter: skipped when its marker is there (and every bucket has its recorded size).
+  if (!scatter) {
+    if (units.length === 1) {
+      // One unit: its bucket is the scanned rows themselves.
+      await mkdir(paths.buckets, { recursive: true });
+      if ((await sizeOf(paths.rows)) !== null) await rename(paths.rows, bucketPath(paths, 0));
+      scatter = [{ rows: units[0].rows, bytes: plan.rowsBytes }];
+    } else {
+      let rowsSeen = 0;
+      scatter = await scatterRows(paths.rows, plan.outputs, units, paths, (n) => {
         rowsSeen += n;
         options.onProgress?.({
           phase: "scatter",
           rows: rowsSeen,
-          total: plan!.scan.rowsRead,
+          total: plan!.scan.rowsValid,
           unitsDone: 0,
           unitsTotal: units.length,
         });
-      },
-    );
-    await writeJsonAtomic(paths.scatter, stats);
+      });
+    }
+    await writeJsonAtomic(paths.scatter, scatter);
   } else if (resumed) log("scatter: reused");
+  await rm(paths.rows, { force: true });
   crashPoint("scatter");
 
   // Units: reuse the verified ones, build the others.

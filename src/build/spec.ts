@@ -23,7 +23,7 @@ import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
 import { SpecError } from "../core/errors.ts";
 import { own, ownRecordSchema } from "../core/records.ts";
-import { isSafeConfigName } from "../storage/layout.ts";
+import { isSafeConfigName, LAYOUTS } from "../storage/layout.ts";
 
 const hduRef = z.union([z.string().min(1), z.number().int().nonnegative()]);
 const globs = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -185,7 +185,20 @@ export const BuilderSpecSchema = z
     ifu: IfuSourceSchema.optional(),
     build: z
       .object({
-        maxRowsPerFile: z.number().int().positive().optional(),
+        /**
+         * "adaptive" (default): partition pixels sized by the data; "mmu": Multimodal Universe's
+         * fixed order-4 `healpix=N` layout, for datasets its loaders must read.
+         */
+        layout: z.enum(LAYOUTS).optional(),
+        /** Most rows in one file (default 1,000,000). */
+        maxRowsPerFile: z
+          .number()
+          .int()
+          .positive()
+          .max(2 ** 31)
+          .optional(),
+        /** Most uncompressed bytes in one file (default 128 MiB). */
+        fileBytes: z.number().int().positive().optional(),
         compression: z.enum(["gzip", "none"]).optional(),
         /** Target uncompressed bytes of one work unit (a resumable, parallel piece). */
         unitBytes: z.number().int().positive().optional(),

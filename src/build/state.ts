@@ -1,9 +1,11 @@
 // The build's state on disk, what makes a build resumable. Everything lives under
 // `<out>/.astropile-build/<config>/` until the dataset is assembled:
 //
-//   plan.json           inputs' fingerprint, output schema, work units (key ranges), scan report
-//   buckets/<u>.ndjson  the catalog rows of unit u (written by the scatter pass)
-//   scatter.json        written once every bucket is complete
+//   rows.bin            the valid catalog rows, converted (the scan's, kept until scattered)
+//   plan.json           inputs' fingerprint, output schema, partition pieces grouped into work
+//                       units (key ranges), scan report; written once rows.bin is complete
+//   buckets/<u>.bin     the catalog rows of unit u (rows-file.ts; routed from rows.bin)
+//   scatter.json        written once every bucket is complete (rows.bin is then removed)
 //   units/<u>/          unit u's own small dataset (DatasetWriter output, with its manifest)
 //   units/<u>.done.json written after the unit's manifest: the unit is complete
 //   assembly.json       staging → final path of every file, written before the first rename
@@ -19,6 +21,8 @@ export const STATE_DIR = ".astropile-build";
 
 export interface StatePaths {
   dir: string;
+  /** The scan's valid rows (rows-file.ts). */
+  rows: string;
   plan: string;
   buckets: string;
   scatter: string;
@@ -30,6 +34,7 @@ export function statePaths(out: string, config: string): StatePaths {
   const dir = join(out, STATE_DIR, config);
   return {
     dir,
+    rows: join(dir, "rows.bin"),
     plan: join(dir, "plan.json"),
     buckets: join(dir, "buckets"),
     scatter: join(dir, "scatter.json"),
@@ -47,7 +52,7 @@ export function unitDonePath(paths: StatePaths, unit: number): string {
 }
 
 export function bucketPath(paths: StatePaths, unit: number): string {
-  return join(paths.buckets, `${String(unit).padStart(5, "0")}.ndjson`);
+  return join(paths.buckets, `${String(unit).padStart(5, "0")}.bin`);
 }
 
 /** JSON with bigint as decimal strings. */
@@ -88,9 +93,9 @@ export async function removeState(paths: StatePaths): Promise<void> {
 }
 
 /**
- * Keeps of a build's state only what a resume uses: plan.json, the buckets once scatter.json
- * is written, the finished units (with their `.done.json`), assembly.json. Removes unfinished
- * units, the assembly's sort runs, and the whole state when there is no plan. Temp files are
+ * Keeps of a build's state only what a resume uses: plan.json with the scanned rows, the buckets
+ * once scatter.json is written, the finished units (with their `.done.json`), assembly.json.
+ * Removes unfinished units, the assembly's sort runs, and the whole state when there is no plan. Temp files are
  * removed by the output's cleanup (`lockOutput`). Call it only while holding the output's lock.
  */
 export async function tidyState(paths: StatePaths): Promise<void> {

@@ -2,10 +2,8 @@
 // spectrum, a cube), rows that cannot get theirs rejected with the reason, the rest written
 // through the storage writer into the unit's own small dataset. A `.done.json` written after
 // that dataset's manifest marks the unit complete; a unit without it is redone from scratch.
-import { createReadStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import {
   allocate,
   bytesPerRow,
@@ -13,11 +11,14 @@ import {
   type ColumnSpec,
   type ColumnValues,
   gatherRows,
+  sliceRows,
   valuesPerRow,
 } from "../core/columns.ts";
 import { emptyRecord, recordOf } from "../core/records.ts";
 import { DatasetWriter } from "../storage/dataset-writer.ts";
+import type { Layout } from "../storage/layout.ts";
 import type { FileEntry, IdIndexEntry, PositionsEntry } from "../storage/manifest.ts";
+import { pieceFromJson } from "../storage/partitioning.ts";
 import type { OutputColumn } from "./catalog.ts";
 import { displayPath } from "./glob.ts";
 import { type IfuPlan, IfuReader } from "./ifu.ts";
@@ -28,7 +29,8 @@ import {
   type TileImagePlan,
   TileStamper,
 } from "./image.ts";
-import { decodeInto, RejectLog, type RejectSummary, type UnitPlan } from "./plan.ts";
+import { RejectLog, type RejectSummary, type UnitPlan } from "./plan.ts";
+import { type RowBlock, readRowFile } from "./rows-file.ts";
 import { fillTemplate, type ResolvedSpec } from "./spec.ts";
 import { type SpectrumPlan, SpectrumReader } from "./spectrum.ts";
 import {
@@ -49,8 +51,12 @@ export type ModalityPlan =
 
 /** What plan.json holds (besides the spec). */
 export interface BuildPlan {
-  version: 1;
+  version: 2;
   fingerprint: string;
+  /** The output's layout ("adaptive": pixels sized by the data; "mmu": order 4). */
+  layout: Layout;
+  /** Bytes of the scan's rows file (rows.bin), checked before it is routed. */
+  rowsBytes: number;
   spec: ResolvedSpec;
   catalogFiles: string[];
   outputs: OutputColumn[];
@@ -172,51 +178,28 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
   }
 }
 
-/** Rows of a bucket in chunks, decoded into catalog columns plus carried text. */
-async function* bucketChunks(
-  path: string,
-  plan: BuildPlan,
-  chunkRows: number,
-): AsyncGenerator<{
-  rows: number;
-  catalog: Record<string, ColumnValues>;
-  carry: Array<Record<string, string>>;
-  origin: Array<[number, number]>;
-}> {
-  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 });
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let pending: unknown[][] = [];
-  const decode = () => {
-    const n = pending.length;
-    const catalog: Record<string, ColumnValues> = emptyRecord();
-    for (const o of plan.outputs) catalog[o.spec.name] = allocate(o.spec, n);
-    const carry: Array<Record<string, string>> = [];
-    const origin: Array<[number, number]> = [];
-    for (let r = 0; r < n; r++) {
-      const row = pending[r];
-      origin.push([row[0] as number, row[1] as number]);
-      plan.outputs.forEach((o, k) => {
-        decodeInto(catalog[o.spec.name], r, o.spec.dtype, row[2 + k]);
-      });
-      const c: Record<string, string> = emptyRecord();
-      plan.carry.forEach((name, k) => {
-        c[name] = row[2 + plan.outputs.length + k] as string;
-      });
-      carry.push(c);
+/** A bucket's rows in chunks of at most `chunkRows` (blocks as written, split when larger). */
+async function* bucketChunks(path: string, chunkRows: number): AsyncGenerator<RowBlock> {
+  for await (const block of readRowFile(path)) {
+    if (block.rows <= chunkRows) {
+      yield block;
+      continue;
     }
-    pending = [];
-    return { rows: n, catalog, carry, origin };
-  };
-  try {
-    for await (const line of lines) {
-      if (line === "") continue;
-      pending.push(JSON.parse(line) as unknown[]);
-      if (pending.length >= chunkRows) yield decode();
+    for (let at = 0; at < block.rows; at += chunkRows) {
+      const end = Math.min(block.rows, at + chunkRows);
+      const part: RowBlock = {
+        rows: end - at,
+        file: block.file.subarray(at, end),
+        row: block.row.subarray(at, end),
+        key: block.key.subarray(at, end),
+        columns: emptyRecord(),
+        carry: emptyRecord(),
+      };
+      for (const [name, v] of Object.entries(block.columns))
+        part.columns[name] = sliceRows(v, 1, at, end);
+      for (const [name, v] of Object.entries(block.carry)) part.carry[name] = v.slice(at, end);
+      yield part;
     }
-    if (pending.length > 0) yield decode();
-  } finally {
-    lines.close();
-    stream.destroy();
   }
 }
 
@@ -243,7 +226,11 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
     provenance: plan.spec.provenance,
     ...(plan.spec.name ? { name: plan.spec.name } : {}),
     ...(plan.spec.build?.maxRowsPerFile ? { maxRowsPerFile: plan.spec.build.maxRowsPerFile } : {}),
+    ...(plan.spec.build?.fileBytes ? { maxBytesPerFile: plan.spec.build.fileBytes } : {}),
     compression: plan.spec.build?.compression ?? "gzip",
+    layout: plan.layout,
+    // The unit's files are the pieces the plan gave it (and cuts at the caps inside them).
+    partitions: unit.pieces.map(pieceFromJson),
     memoryBytes: opts.memoryBytes,
     standardNames: plan.standardNames,
     // The build holds the lock of the whole output, the unit's directory included.
@@ -251,45 +238,59 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
   });
   const log = new RejectLog();
   const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
-  // A chunk (and its copy without rejected rows) within a quarter of the writer's budget.
+  const modal = plan.modality.kind !== "catalog";
+  // A chunk (and its copy without rejected rows) within a quarter of the writer's budget; rows
+  // with modality data (read one by one) in chunks of at most 4096 for steady progress.
   const chunkBytes = Math.min(16 << 20, Math.floor(opts.memoryBytes / 4));
-  const chunkRows = Math.max(1, Math.min(4096, Math.floor(chunkBytes / Math.max(1, rowBytes))));
+  const chunkRows = Math.max(
+    1,
+    Math.min(
+      modal ? 4096 : Number.POSITIVE_INFINITY,
+      Math.floor(chunkBytes / Math.max(1, rowBytes)),
+    ),
+  );
   let rowsIn = 0;
   let rows = 0;
   let chunks = 0;
+  const stage =
+    plan.modality.kind === "tiles" || plan.modality.kind === "cutouts"
+      ? "image"
+      : plan.modality.kind;
   try {
-    for await (const chunk of bucketChunks(bucketPath(paths, unit.index), plan, chunkRows)) {
-      const modal: Record<string, ColumnValues> = emptyRecord();
-      for (const c of fill.columns) modal[c.name] = allocate(c, chunk.rows);
+    for await (const chunk of bucketChunks(bucketPath(paths, unit.index), chunkRows)) {
+      const modalValues: Record<string, ColumnValues> = emptyRecord();
+      for (const c of fill.columns) modalValues[c.name] = allocate(c, chunk.rows);
       const keep: number[] = [];
-      for (let r = 0; r < chunk.rows; r++) {
-        const reason = await fill.fill(modal, r, chunk.catalog, r, chunk.carry[r]);
-        if (reason === null) keep.push(r);
-        else {
-          const [f, row] = chunk.origin[r];
-          log.add({
-            stage:
-              plan.modality.kind === "tiles" || plan.modality.kind === "cutouts"
-                ? "image"
-                : plan.modality.kind,
-            file: displayPath(plan.catalogFiles[f], plan.spec.root),
-            row,
-            objectId: String(chunk.catalog.object_id[r]),
-            reason,
-          });
+      if (modal) {
+        for (let r = 0; r < chunk.rows; r++) {
+          const carry: Record<string, string> = emptyRecord();
+          for (const name of plan.carry) carry[name] = chunk.carry[name][r];
+          const reason = await fill.fill(modalValues, r, chunk.columns, r, carry);
+          if (reason === null) keep.push(r);
+          else {
+            log.add({
+              stage,
+              file: displayPath(plan.catalogFiles[chunk.file[r]], plan.spec.root),
+              row: chunk.row[r],
+              objectId: String(chunk.columns.object_id[r]),
+              reason,
+            });
+          }
         }
       }
+      const all = !modal || keep.length === chunk.rows;
       const batch: ColumnBatch = emptyRecord();
-      const all = keep.length === chunk.rows;
       for (const s of catalogSpecs)
         batch[s.name] = all
-          ? chunk.catalog[s.name]
-          : gatherRows(chunk.catalog[s.name], valuesPerRow(s), keep);
+          ? chunk.columns[s.name]
+          : gatherRows(chunk.columns[s.name], valuesPerRow(s), keep);
       for (const s of fill.columns)
-        batch[s.name] = all ? modal[s.name] : gatherRows(modal[s.name], valuesPerRow(s), keep);
+        batch[s.name] = all
+          ? modalValues[s.name]
+          : gatherRows(modalValues[s.name], valuesPerRow(s), keep);
       await writer.write(batch);
       rowsIn += chunk.rows;
-      rows += keep.length;
+      rows += all ? chunk.rows : keep.length;
       opts.onRows?.(chunk.rows);
       if (++chunks === 1) crashPoint(`unit-write:${unit.index}`);
     }

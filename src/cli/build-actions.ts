@@ -180,11 +180,16 @@ function printDemo(r: DemoResult, shown: string): void {
       `  ${key.padEnd(7)}  ${rep.survey} ${rep.config}: ${formatCount(rep.rows)} objects, ${rep.files} files, ${formatBytes(rep.bytes)}; ${what}` +
         `  ${rep.status === "unchanged" ? "(already built)" : formatSeconds(rep.seconds)}`,
     );
-    const pixels = summary.pixels.map(
-      (p) => `${p.pixel} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
-    );
+    const pixels = summary.pixels
+      .slice(0, 8)
+      .map(
+        (p) =>
+          `${p.order}/${p.pixel} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
+      );
+    if (summary.pixels.length > 8) pixels.push("...");
     out(
-      `           sky: ${areaText(summary.areaDeg2)} covered, in ${summary.pixels.length} HEALPix pixels (nside 16; centre ra, dec in deg): ${pixels.join(", ")}`,
+      `           sky: ${areaText(summary.areaDeg2)} covered (order-${summary.coverageOrder} cells holding a row), ` +
+        `${summary.layout} layout, ${summary.pixels.length} HEALPix pixels (order/pixel, centre ra, dec in deg): ${pixels.join(", ")}`,
     );
     for (const line of rejectLines(rep, build.reportPath)) out(`  ${line}`);
   }

@@ -19,7 +19,9 @@ The spec is JSON: where the survey's files are and how their columns map to the 
              wavelength, flux, ivar|variance|sigma, mask, lsfSigma (HDUs), length}
   ifu       {file: "cubes/manga-{PLATEIFU}-LOGCUBE.fits", flux, ivar, mask, wavelength, lsfSigma (HDUs),
              spaxelSize (arcsec) | keyword, maps: [{label, file, hdu}]}
-  build     {maxRowsPerFile, compression: "gzip"|"none", unitBytes}
+  build     {layout: "adaptive" (default: pixels sized by the data) | "mmu" (Multimodal Universe's
+             order-4 healpix=N), maxRowsPerFile (1,000,000), fileBytes (uncompressed, 128 MiB),
+             compression: "gzip"|"none", unitBytes (uncompressed bytes of a work unit, 64 MiB)}
 Print a complete example: astropile build --print-spec hsc   (or desi, manga)
 
 Rows that fail validation (unparseable values, NaN or out-of-range positions, no tile or

@@ -7,9 +7,16 @@ import type { ColumnValues } from "../core/columns.ts";
 import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { formatBytes } from "../core/units.ts";
-import { type Dataset, openDataset, summarizeDataset } from "../dataset/index.ts";
+import {
+  type Dataset,
+  densestPixels,
+  openDataset,
+  pixelAreaDeg2,
+  summarizeDataset,
+} from "../dataset/index.ts";
 import { GROUPS } from "../schema/standard.ts";
-import { readManifest } from "../storage/manifest.ts";
+import type { Layout } from "../storage/layout.ts";
+import { manifestLayout, readManifest } from "../storage/manifest.ts";
 import { lockOutput } from "../storage/output-lock.ts";
 import { areaText, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
@@ -30,7 +37,13 @@ function pickConfig(configs: string[], wanted: string | undefined, dir: string):
 
 const shapeText = (shape: number[]) => (shape.length ? `[${shape.join(",")}]` : "");
 
-export async function info(dir: string, flags: { config?: string; json?: boolean }): Promise<void> {
+/** Pixels `info` lists without --pixels: the densest. */
+const DENSEST = 10;
+
+export async function info(
+  dir: string,
+  flags: { config?: string; json?: boolean; pixels?: boolean },
+): Promise<void> {
   const root = resolve(dir);
   const manifest = await readManifest(root);
   const configs = flags.config
@@ -48,6 +61,7 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
       path: root,
       name: manifest.name,
       provenance: manifest.provenance,
+      layout: manifestLayout(manifest),
       updated: manifest.updated,
       configs: Object.fromEntries(
         details.map(({ config, entry, summary, report }) => [
@@ -57,7 +71,11 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
             files: summary.files,
             bytes: summary.bytes,
             compression: entry.compression,
+            layout: summary.layout,
+            partitionAreaDeg2: summary.partitionAreaDeg2,
             areaDeg2: summary.areaDeg2,
+            coverageOrder: summary.coverageOrder,
+            orders: summary.orders,
             columns: entry.columns,
             pixels: summary.pixels,
             rejected: report?.rejected.count,
@@ -72,12 +90,23 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
   out(
     `  survey ${p.survey}${p.release ? `, release ${p.release}` : ""}${p.project ? `, project ${p.project}` : ""}; updated ${manifest.updated ?? "?"}`,
   );
+  out(`  layout ${layoutText(manifestLayout(manifest))}`);
   for (const { config, entry, summary, report } of details) {
     out("");
     out(
-      `config ${config}: ${formatCount(entry.rows)} rows, ${summary.files} files, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"}), ` +
-        `${summary.pixels.length} HEALPix pixels (nside 16), ${areaText(summary.areaDeg2)} covered` +
+      `config ${config}: ${formatCount(entry.rows)} rows, ${summary.files} files, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"})` +
         (report ? `; build: ${formatCount(report.rejected.count)} rows rejected` : ""),
+    );
+    const orders = summary.orders
+      .map((o) => `order ${o.order}: ${formatCount(o.pixels)}`)
+      .join(", ");
+    out(
+      `  partitions: ${formatCount(summary.pixels.length)} HEALPix pixels (${orders || "none"}), their area ${areaText(summary.partitionAreaDeg2)}`,
+    );
+    out(
+      Number.isNaN(summary.areaDeg2)
+        ? `  coverage: ${areaText(summary.areaDeg2)}`
+        : `  coverage: ${areaText(summary.areaDeg2)} (order-${summary.coverageOrder} cells holding a row, ${areaText(pixelAreaDeg2(summary.coverageOrder))} each)`,
     );
     out("");
     out(
@@ -93,10 +122,17 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
       ),
     );
     out("");
+    const shown = flags.pixels ? summary.pixels : densestPixels(summary.pixels, DENSEST);
+    out(
+      flags.pixels || shown.length === summary.pixels.length
+        ? `pixels (${summary.pixels.length}):`
+        : `densest pixels (${shown.length} of ${formatCount(summary.pixels.length)}; --pixels lists all):`,
+    );
     out(
       table(
-        ["HEALPIX", "RA_DEG", "DEC_DEG", "FILES", "ROWS", "BYTES"],
-        summary.pixels.map((px) => [
+        ["ORDER", "HEALPIX", "RA_DEG", "DEC_DEG", "FILES", "ROWS", "BYTES"],
+        shown.map((px) => [
+          String(px.order),
           String(px.pixel),
           px.ra.toFixed(3),
           px.dec.toFixed(3),
@@ -104,10 +140,16 @@ export async function info(dir: string, flags: { config?: string; json?: boolean
           formatCount(px.rows),
           formatBytes(px.bytes),
         ]),
-        [true, true, true, true, true, true],
+        [true, true, true, true, true, true, true],
       ),
     );
   }
+}
+
+function layoutText(layout: Layout): string {
+  return layout === "mmu"
+    ? "mmu (Multimodal Universe v1: order-4 pixels, <config>/healpix=<N>/)"
+    : "adaptive (pixels sized by the data: <config>/order=<K>/healpix=<N>/)";
 }
 
 /** Text of one cell: scalars as they are, arrays as dtype[shape] (short ones in full). */

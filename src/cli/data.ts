@@ -10,12 +10,13 @@ export function registerDataCommands(program: Command): void {
     .exitOverride()
     .argument("<dir>", "dataset directory (holds astropile.json)")
     .description(
-      "Summarise a dataset: provenance, configs, rows, files, sizes, sky coverage, the schema (dtype, shape, unit), and rows per HEALPix pixel.",
+      "Summarise a dataset: provenance, layout, configs, rows, files, sizes, partition pixels per HEALPix order and their area, the sky coverage (occupied cells at a stated order), the schema (dtype, shape, unit), and the densest pixels.",
     )
     .option("--config <name>", "only this config")
-    .option("--json", "print everything as JSON")
+    .option("--pixels", "list every partition pixel, not only the 10 densest")
+    .option("--json", "print everything as JSON (every pixel)")
     .action(
-      action(async (dir: string, flags: { config?: string; json?: boolean }) =>
+      action(async (dir: string, flags: { config?: string; json?: boolean; pixels?: boolean }) =>
         (await import("./data-actions.ts")).info(dir, flags),
       ),
     );

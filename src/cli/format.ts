@@ -46,7 +46,11 @@ export function printJsonRows(
 /** A sky area: deg² above 1, else arcmin²; NaN (not computed) says why. */
 export function areaText(deg2: number): string {
   if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
-  return deg2 >= 1 ? `${deg2.toFixed(2)} deg2` : `${(deg2 * 3600).toFixed(1)} arcmin2`;
+  if (deg2 >= 1)
+    return `${deg2.toLocaleString("en-US", { maximumFractionDigits: 2, minimumFractionDigits: 2 })} deg2`;
+  return deg2 * 3600 >= 0.1
+    ? `${(deg2 * 3600).toFixed(1)} arcmin2`
+    : `${(deg2 * 3600 * 3600).toFixed(1)} arcsec2`;
 }
 
 export function formatCount(n: number): string {

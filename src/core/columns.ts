@@ -183,7 +183,16 @@ export function gatherRows(
   }
   const ctor = values.constructor as ArrayCtor;
   const out = new ctor(n * per);
-  if (per === 1) {
+  if (per === 1 && values.BYTES_PER_ELEMENT === 8 && values.byteOffset % 4 === 0) {
+    // 64-bit values moved as two 32-bit words: no BigInt made per value, NaN payloads kept.
+    const o = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
+    const v = new Uint32Array(values.buffer, values.byteOffset, 2 * values.length);
+    for (let i = 0; i < n; i++) {
+      const src = 2 * indices[i];
+      o[2 * i] = v[src];
+      o[2 * i + 1] = v[src + 1];
+    }
+  } else if (per === 1) {
     // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides
     const o = out as any;
     // biome-ignore lint/suspicious/noExplicitAny: same element type on both sides

@@ -18,7 +18,12 @@ import { emptyRecord } from "../core/records.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
-import type { Manifest, Provenance } from "../storage/manifest.ts";
+import {
+  type Manifest,
+  manifestLayout,
+  type Provenance,
+  readManifest,
+} from "../storage/manifest.ts";
 import type { Compression } from "../storage/partition-writer.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
@@ -576,9 +581,10 @@ export class Dataset {
   }
 
   /**
-   * Writes this view as a new parent dataset in the same layout (standard names kept, healpix
-   * and _healpix_29 recomputed, object_id/ra/dec always included). Holds `path`'s writer lock
-   * while writing (`lock`, `wait`: see DatasetWriterOptions).
+   * Writes this view as a new parent dataset (standard names kept, healpix and _healpix_29
+   * recomputed, object_id/ra/dec always included), in the layout of the dataset it comes from
+   * unless `layout` says otherwise (see DatasetWriterOptions). Holds `path`'s writer lock while
+   * writing (`lock`, `wait`: see DatasetWriterOptions).
    */
   async saveToDisk(
     path: string,
@@ -588,7 +594,7 @@ export class Dataset {
       maxRowsPerFile?: number;
       memoryBytes?: number;
       name?: string;
-    } & Pick<DatasetWriterOptions, "lock" | "wait"> = {},
+    } & Pick<DatasetWriterOptions, "lock" | "wait" | "layout" | "maxBytesPerFile"> = {},
   ): Promise<Manifest> {
     const names = [...new Set(["object_id", "ra", "dec", ...this.columns])].filter(
       (n) => n !== "healpix" && n !== "_healpix_29",
@@ -607,6 +613,13 @@ export class Dataset {
       name: options.name,
       compression: options.compression,
       maxRowsPerFile: options.maxRowsPerFile,
+      maxBytesPerFile: options.maxBytesPerFile,
+      // A new dataset keeps the source's layout; a config added to an existing one takes its.
+      layout:
+        options.layout ??
+        ((await readManifest(path).catch(() => null))
+          ? undefined
+          : manifestLayout(this.s.sources[0].manifest)),
       memoryBytes: options.memoryBytes,
       lock: options.lock,
       wait: options.wait,

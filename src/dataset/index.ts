@@ -19,8 +19,13 @@ export type { Feature } from "./source.ts";
 export {
   COVERAGE_MAX_ROWS,
   COVERAGE_ORDER,
+  COVERAGE_ROWS_PER_CELL,
   type DatasetSummary,
+  densestPixels,
+  type OrderSummary,
+  orderSummaries,
   type PixelSummary,
+  pixelAreaDeg2,
   pixelSummaries,
   type SummaryOptions,
   summarizeDataset,

@@ -1,21 +1,39 @@
-// What a parent dataset config holds, for people and tools: sizes, partition pixels, and the sky
-// it covers (the HEALPix order-12 cells, ~0.74 arcmin² each, that hold at least one object). The
-// sizes come from the manifest; the coverage reads only the `_healpix_29` column, in blocks.
+// What a parent dataset config holds, for people and tools: sizes, partition pixels (per order,
+// and the densest ones), and two sky figures that say what they measure:
+//   - the area of the partition pixels (each file's pixel, at its own order), from the manifest
+//     alone: the sky the files cover (for the adaptive layout of an all-sky catalog, the sky);
+//   - a MOC-style coverage: the area of the HEALPix cells holding at least one row, at a stated
+//     order (by default the finest order, at most 12, at which occupied cells hold 10 rows on
+//     average, so sparse catalogs are not measured as the sum of their points' tiny cells). It
+//     reads the `_healpix_29` column, in blocks, for configs of at most 5,000,000 rows.
+import { UsageError } from "../core/errors.ts";
 import { pix2ang } from "../sky/index.ts";
-import type { Manifest } from "../storage/manifest.ts";
+import type { Layout } from "../storage/layout.ts";
+import { fileOrder, type Manifest, manifestLayout } from "../storage/manifest.ts";
 import type { Dataset } from "./dataset.ts";
 import { Source } from "./source.ts";
 
-/** HEALPix order of the cells the sky coverage counts (~0.74 arcmin² each). */
+/** Finest order of the coverage cells (~0.74 arcmin² each). */
 export const COVERAGE_ORDER = 12;
 /** Above this many rows the coverage (a scan of the key column) is not computed: NaN. */
 export const COVERAGE_MAX_ROWS = 5_000_000;
+/** The default coverage order is the finest whose occupied cells hold this many rows on average. */
+export const COVERAGE_ROWS_PER_CELL = 10;
 
 const SKY_DEG2 = 4 * Math.PI * (180 / Math.PI) ** 2;
 const KEY_BLOCK_ROWS = 1 << 16;
+/** Orders compared at this depth (exact in a double for partition orders up to 24). */
+const DEPTH = 24;
+
+/** Area of one HEALPix pixel at `order` (deg²). */
+export function pixelAreaDeg2(order: number): number {
+  return SKY_DEG2 / (12 * 4 ** order);
+}
 
 export interface PixelSummary {
-  /** Partition pixel (HEALPix NESTED, order 4 / nside 16). */
+  /** HEALPix order of the partition pixel (4 in the mmu layout). */
+  order: number;
+  /** Partition pixel (HEALPix NESTED, at `order`). */
   pixel: number;
   /** Centre of the pixel (deg). */
   ra: number;
@@ -25,6 +43,17 @@ export interface PixelSummary {
   bytes: number;
 }
 
+/** The partition pixels of one order. */
+export interface OrderSummary {
+  order: number;
+  pixels: number;
+  files: number;
+  rows: number;
+  bytes: number;
+  /** Area of these pixels (deg²). */
+  areaDeg2: number;
+}
+
 export interface DatasetSummary {
   /** Dataset directory. */
   root: string;
@@ -32,16 +61,24 @@ export interface DatasetSummary {
   config: string;
   survey: string;
   release?: string;
+  /** "adaptive" (pixels sized by the data) or "mmu" (Multimodal Universe: order 4). */
+  layout: Layout;
   rows: number;
   files: number;
   bytes: number;
-  /** Partition pixels in ascending order, with their files, rows and bytes. */
+  /** Partition pixels in key order (coarse and fine interleaved as on the sky), with their files, rows and bytes. */
   pixels: PixelSummary[];
+  /** Partition pixels per order, coarsest first. */
+  orders: OrderSummary[];
+  /** Area of the partition pixels (deg²): the sky the files cover, from the manifest alone. */
+  partitionAreaDeg2: number;
   /**
-   * Sky area covered (deg²): the area of the order-12 cells that hold at least one row. NaN
-   * when the config has more than `coverageMaxRows` rows (the coverage was not computed).
+   * MOC-style coverage (deg²): the area of the cells at `coverageOrder` holding at least one
+   * row. NaN when the config has more than `coverageMaxRows` rows (not computed).
    */
   areaDeg2: number;
+  /** Order of the coverage cells (NaN when the coverage was not computed). */
+  coverageOrder: number;
 }
 
 export interface SummaryOptions {
@@ -49,24 +86,59 @@ export interface SummaryOptions {
   config?: string;
   /** Largest config whose coverage is computed (default 5,000,000 rows); 0 never computes it. */
   coverageMaxRows?: number;
+  /**
+   * Order of the coverage cells (0..12). Default: the finest order at which occupied cells hold
+   * COVERAGE_ROWS_PER_CELL rows on average (at most 12, at least the coarsest that has them).
+   */
+  coverageOrder?: number;
 }
 
-/** Rows, files and bytes per partition pixel of a config, from the manifest alone. */
+/** Rows, files and bytes per partition pixel of a config, from the manifest alone, in key order. */
 export function pixelSummaries(manifest: Manifest, config: string): PixelSummary[] {
-  const by = new Map<number, PixelSummary>();
+  const by = new Map<string, PixelSummary>();
   for (const f of manifest.files) {
     if (f.config !== config) continue;
-    let p = by.get(f.pixel);
+    const order = fileOrder(f);
+    const at = `${order}/${f.pixel}`;
+    let p = by.get(at);
     if (!p) {
-      const c = pix2ang(4, f.pixel);
-      p = { pixel: f.pixel, ra: c.ra, dec: c.dec, files: 0, rows: 0, bytes: 0 };
-      by.set(f.pixel, p);
+      const c = pix2ang(order, f.pixel);
+      p = { order, pixel: f.pixel, ra: c.ra, dec: c.dec, files: 0, rows: 0, bytes: 0 };
+      by.set(at, p);
     }
     p.files++;
     p.rows += f.rows;
     p.bytes += f.bytes;
   }
-  return [...by.values()].sort((a, b) => a.pixel - b.pixel);
+  // Key order: a pixel's first key is pixel << 2 * (29 - order).
+  return [...by.values()].sort(
+    (a, b) => a.pixel * 4 ** (DEPTH - a.order) - b.pixel * 4 ** (DEPTH - b.order),
+  );
+}
+
+/** The partition pixels grouped by order, coarsest first. */
+export function orderSummaries(pixels: PixelSummary[]): OrderSummary[] {
+  const by = new Map<number, OrderSummary>();
+  for (const p of pixels) {
+    let o = by.get(p.order);
+    if (!o) {
+      o = { order: p.order, pixels: 0, files: 0, rows: 0, bytes: 0, areaDeg2: 0 };
+      by.set(p.order, o);
+    }
+    o.pixels++;
+    o.files += p.files;
+    o.rows += p.rows;
+    o.bytes += p.bytes;
+    o.areaDeg2 += pixelAreaDeg2(p.order);
+  }
+  return [...by.values()].sort((a, b) => a.order - b.order);
+}
+
+/** The `n` pixels holding the most rows (then the most bytes), densest first. */
+export function densestPixels(pixels: PixelSummary[], n: number): PixelSummary[] {
+  return [...pixels]
+    .sort((a, b) => b.rows - a.rows || b.bytes - a.bytes || a.order - b.order || a.pixel - b.pixel)
+    .slice(0, n);
 }
 
 /**
@@ -84,35 +156,76 @@ export async function summarizeDataset(
   try {
     const { manifest, config } = source;
     const maxRows = options.coverageMaxRows ?? COVERAGE_MAX_ROWS;
+    const pixels = pixelSummaries(manifest, config);
+    const orders = orderSummaries(pixels);
+    const coverage =
+      source.rows > maxRows
+        ? { areaDeg2: Number.NaN, order: Number.NaN }
+        : await coverageOf(source, options.coverageOrder);
     return {
       root: source.root,
       name: manifest.name,
       config,
       survey: manifest.provenance.survey,
       release: manifest.provenance.release,
+      layout: manifestLayout(manifest),
       rows: source.rows,
       files: source.files.length,
       bytes: source.files.reduce((s, f) => s + f.bytes, 0),
-      pixels: pixelSummaries(manifest, config),
-      areaDeg2: source.rows > maxRows ? Number.NaN : await coverage(source),
+      pixels,
+      orders,
+      partitionAreaDeg2: orders.reduce((s, o) => s + o.areaDeg2, 0),
+      areaDeg2: coverage.areaDeg2,
+      coverageOrder: coverage.order,
     };
   } finally {
     source.close();
   }
 }
 
-/** Area (deg²) of the order-12 cells holding at least one row; reads `_healpix_29` in blocks. */
-async function coverage(source: Source): Promise<number> {
-  const cells = new Set<bigint>();
+/**
+ * The cells holding at least one row at `order` (or the default order, see SummaryOptions) and
+ * their area; reads `_healpix_29` in blocks.
+ */
+async function coverageOf(
+  source: Source,
+  order?: number,
+): Promise<{ areaDeg2: number; order: number }> {
+  if (order !== undefined && !(Number.isInteger(order) && order >= 0 && order <= COVERAGE_ORDER))
+    throw new UsageError(`coverage order ${order} must be an integer in [0, ${COVERAGE_ORDER}]`);
+  const cells = new Set<number>();
   const shift = BigInt(2 * (29 - COVERAGE_ORDER));
+  let rows = 0;
   for (let f = 0; f < source.files.length; f++) {
-    const rows = source.files[f].rows;
-    for (let at = 0; at < rows; at += KEY_BLOCK_ROWS) {
-      const end = Math.min(rows, at + KEY_BLOCK_ROWS);
+    const n = source.files[f].rows;
+    for (let at = 0; at < n; at += KEY_BLOCK_ROWS) {
+      const end = Math.min(n, at + KEY_BLOCK_ROWS);
       const keys = (await source.readRange(f, ["_healpix_29"], at, end))
         ._healpix_29 as BigInt64Array;
-      for (const k of keys) cells.add(k >> shift);
+      for (const k of keys) cells.add(Number(k >> shift));
+      rows += keys.length;
     }
   }
-  return (cells.size * SKY_DEG2) / (12 * 4 ** COVERAGE_ORDER);
+  // Occupied cells at every order up to 12, from the order-12 ones.
+  const occupied: number[] = new Array(COVERAGE_ORDER + 1).fill(0);
+  let level = cells;
+  for (let k = COVERAGE_ORDER; k >= 0; k--) {
+    occupied[k] = level.size;
+    if (k > 0) {
+      const up = new Set<number>();
+      for (const c of level) up.add(Math.floor(c / 4));
+      level = up;
+    }
+  }
+  let chosen = order;
+  if (chosen === undefined) {
+    chosen = 0;
+    for (let k = COVERAGE_ORDER; k >= 0; k--) {
+      if (occupied[k] > 0 && rows / occupied[k] >= COVERAGE_ROWS_PER_CELL) {
+        chosen = k;
+        break;
+      }
+    }
+  }
+  return { areaDeg2: occupied[chosen] * pixelAreaDeg2(chosen), order: chosen };
 }

@@ -73,3 +73,43 @@ export async function* textChunks(
     gunzip.destroy();
   }
 }
+
+/**
+ * The file's bytes (decompressed when it is gzip), in chunks of about `chunkBytes`; the same
+ * errors as textChunks. For readers that parse bytes without decoding them all to text.
+ */
+export async function* byteChunks(
+  path: string,
+  options: { chunkBytes?: number } = {},
+): AsyncGenerator<Buffer> {
+  const highWaterMark = options.chunkBytes ?? 1 << 20;
+  if (!(await isGzipFile(path))) {
+    const stream = createReadStream(path, { highWaterMark });
+    try {
+      yield* stream as AsyncIterable<Buffer>;
+    } finally {
+      stream.destroy();
+    }
+    return;
+  }
+  const input = createReadStream(path, { highWaterMark });
+  const gunzip = createGunzip({ chunkSize: highWaterMark });
+  input.on("error", (e) => gunzip.destroy(e));
+  input.pipe(gunzip);
+  let done = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      done += chunk.length;
+      yield chunk;
+    }
+  } catch (e) {
+    throw new FormatError(
+      `gzip stream cannot be decompressed: ${(e as Error).message}`,
+      { file: path, detail: `after ${done} decompressed bytes` },
+      { cause: e },
+    );
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}

@@ -4,7 +4,7 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic-file.ts";
-import type { ColumnEntry, Manifest } from "./manifest.ts";
+import { type ColumnEntry, fileOrder, type Manifest, manifestLayout } from "./manifest.ts";
 
 export const CARD_NAME = "README.md";
 
@@ -42,7 +42,7 @@ export function renderCard(manifest: Manifest): string {
       `- config_name: ${yamlScalar(name)}`,
       "  data_files:",
       "  - split: train",
-      `    path: ${yamlScalar(`${name}/healpix=*/*.hdf5`)}`,
+      `    path: ${yamlScalar(manifestLayout(manifest) === "mmu" ? `${name}/healpix=*/*.hdf5` : `${name}/order=*/healpix=*/*.hdf5`)}`,
     );
   }
   y.push("dataset_info:");
@@ -61,21 +61,30 @@ export function renderCard(manifest: Manifest): string {
   }
   y.push("---", "");
   const p = manifest.provenance;
+  const layout =
+    manifestLayout(manifest) === "mmu"
+      ? "Layout **mmu** (Multimodal Universe v1, read by its loaders): HDF5 files partitioned by HEALPix pixel " +
+        "(NESTED, order 4 / nside 16), `<config>/healpix=<N>/<k>-of-<n>.hdf5`"
+      : "Layout **adaptive**: HDF5 files partitioned by HEALPix pixels sized by the data (NESTED; coarse pixels " +
+        "where the sky is sparse, finer ones where it is dense), `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` " +
+        "(N a pixel at order K; each file's order and pixel are in the manifest). Not the fixed order-4 layout " +
+        "Multimodal Universe's loaders expect";
   const body: string[] = [
     `# ${manifest.name}`,
     "",
     `Survey **${p.survey}**${p.release ? `, release ${p.release}` : ""}${p.project ? ` (${p.project})` : ""}. ` +
-      "An AstroPile parent dataset: HDF5 files partitioned by HEALPix pixel (NESTED, order 4 / nside 16), " +
+      `An AstroPile parent dataset. ${layout}; the files of a pixel hold disjoint \`_healpix_29\` ranges, ` +
       "rows sorted by `_healpix_29` within each file. `astropile.json` is the manifest; this card is generated from it.",
     "",
   ];
   for (const [name, cfg] of configs) {
     const files = manifest.files.filter((f) => f.config === name);
-    const pixels = new Set(files.map((f) => f.pixel)).size;
+    const pixels = new Set(files.map((f) => `${fileOrder(f)}/${f.pixel}`)).size;
+    const orders = [...new Set(files.map(fileOrder))].sort((a, b) => a - b);
     body.push(
       `## Config \`${name}\``,
       "",
-      `${cfg.rows} rows in ${files.length} files over ${pixels} HEALPix pixels, compression ${cfg.compression ?? "unknown"}.`,
+      `${cfg.rows} rows in ${files.length} files over ${pixels} HEALPix pixels (order ${orders.join(", ") || "-"}), compression ${cfg.compression ?? "unknown"}.`,
       "",
       "| column | dtype | shape per row | unit | standard name | description |",
       "|---|---|---|---|---|---|",

@@ -1,11 +1,14 @@
 // Writes a whole parent dataset (one config) from row batches arriving in any sky order, with
 // memory bounded by `memoryBytes` whatever the dataset size:
 //   1. each batch gets `healpix` (order 4) and `_healpix_29` and goes to an external sort by key
-//      (sorted runs spilled to scratch HDF5 files when the buffer passes the budget);
-//   2. at finish the merged, key-ordered rows are cut into partition files at pixel changes and
-//      at the row/byte caps (only where the key changes, so key ranges are disjoint), while an
-//      object_id index (id key → file, row) is sorted the same way, and ra, dec, object_id go to
-//      the positions sidecar in that same row order;
+//      (sorted runs spilled to scratch HDF5 files when the buffer passes the budget), and its
+//      keys to a histogram of rows per sky cell;
+//   2. at finish the partition pixels are chosen from the histogram (partitioning.ts: pixels
+//      sized by the data in the adaptive layout, order 4 in the mmu layout), and the merged,
+//      key-ordered rows are cut into partition files at each planned piece and at the row/byte
+//      caps (only where the key changes, so key ranges are disjoint), while an object_id index
+//      (id key → file, row) is sorted the same way, and ra, dec, object_id go to the positions
+//      sidecar in that same row order;
 //   3. the manifest is written last, atomically, then the dataset card.
 import { rename, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -19,7 +22,7 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { crashPoint } from "../core/crash-point.ts";
-import { SchemaError, UsageError } from "../core/errors.ts";
+import { InternalError, SchemaError, UsageError } from "../core/errors.ts";
 import type { WriterLock } from "../core/lock.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { ang2pix } from "../sky/index.ts";
@@ -33,18 +36,35 @@ import {
   fileListIdentity,
   IDENTITY_ATTRIBUTE,
 } from "./identity.ts";
-import { isSafeConfigName, KEY_ORDER, PARTITION_SHIFT, partitionPath, pixelDir } from "./layout.ts";
+import {
+  DEFAULT_LAYOUT,
+  isSafeConfigName,
+  KEY_ORDER,
+  LAYOUTS,
+  type Layout,
+  layoutPath,
+  PARTITION_SHIFT,
+  pixelDir,
+} from "./layout.ts";
 import {
   type ColumnEntry,
   emptyManifest,
   type FileEntry,
   type Manifest,
+  manifestLayout,
   type Provenance,
   readManifest,
   writeManifest,
 } from "./manifest.ts";
 import { lockOutput } from "./output-lock.ts";
 import { PartitionWriter, type WriterOptions } from "./partition-writer.ts";
+import {
+  CellHistogram,
+  choosePartitions,
+  DEFAULT_FILE_BYTES,
+  DEFAULT_FILE_ROWS,
+  type PartitionPiece,
+} from "./partitioning.ts";
 import { PositionsWriter } from "./positions.ts";
 
 export interface DatasetWriterOptions
@@ -54,10 +74,26 @@ export interface DatasetWriterOptions
   provenance: Provenance;
   /** Dataset name in the manifest; default the root directory's name. */
   name?: string;
-  /** A pixel gets another file when its current one would pass either cap. */
+  /**
+   * Directory scheme: "adaptive" (default for a new dataset: partition pixels chosen by the
+   * data, see `choosePartitions`) or "mmu" (Multimodal Universe's fixed order-4 `healpix=N`
+   * layout, for datasets its loaders must read). A config added to an existing dataset takes the
+   * dataset's layout (asking for another is a UsageError).
+   */
+  layout?: Layout;
+  /**
+   * Target of one file: at most this many rows (default 1,000,000) and `maxBytesPerFile`
+   * uncompressed bytes (default 128 MiB). Partition pixels are chosen to fit it; a file is also
+   * cut when it reaches either cap (only where the `_healpix_29` key changes).
+   */
   maxRowsPerFile?: number;
-  /** Uncompressed bytes per file cap. */
+  /** Uncompressed bytes per file (rows x bytes of one row); default 128 MiB. */
   maxBytesPerFile?: number;
+  /**
+   * The pieces to cut the rows into, instead of choosing them from the rows written (the build
+   * runner gives each work unit its part of the whole build's plan). Every row must fall in one.
+   */
+  partitions?: PartitionPiece[];
   /** Bytes of rows held in memory before spilling to sorted runs (also bounds merge blocks). */
   memoryBytes?: number;
   /** Standard names of survey columns (e.g. {"FLUX_G": "flux_g"}), recorded in the manifest. */
@@ -101,8 +137,8 @@ export const STANDARD_COLUMNS: ColumnSpec[] = [
 ];
 
 const DEFAULTS = {
-  maxRowsPerFile: 1_000_000,
-  maxBytesPerFile: 2 ** 30,
+  maxRowsPerFile: DEFAULT_FILE_ROWS,
+  maxBytesPerFile: DEFAULT_FILE_BYTES,
   memoryBytes: 256 * 2 ** 20,
 };
 
@@ -113,6 +149,9 @@ export class DatasetWriter {
   private readonly options: DatasetWriterOptions & typeof DEFAULTS;
   private readonly scratch: string;
   private readonly rows: ExternalSorter;
+  /** Rows per sky cell, from which the partition pixels are chosen at finish. */
+  private readonly hist = new CellHistogram();
+  private readonly layout: Layout;
   private rowsIn = 0;
   private state: "open" | "finished" | "aborted" = "open";
   /** The lock this writer checks before publishing; `ownLock` when it took it itself. */
@@ -123,10 +162,12 @@ export class DatasetWriter {
     root: string,
     inputSpecs: ColumnSpec[],
     options: DatasetWriterOptions,
+    layout: Layout,
     lock: WriterLock | null,
     ownLock: WriterLock | null,
   ) {
     this.root = root;
+    this.layout = layout;
     this.lock = lock;
     this.ownLock = ownLock;
     this.inputSpecs = inputSpecs;
@@ -170,6 +211,10 @@ export class DatasetWriter {
     }
     if ((options.maxRowsPerFile ?? 0) > 2 ** 31)
       throw new UsageError("maxRowsPerFile must be at most 2^31");
+    if (options.layout !== undefined && !LAYOUTS.includes(options.layout))
+      throw new UsageError(
+        `layout must be one of ${LAYOUTS.join(", ")}, got ${JSON.stringify(options.layout)}`,
+      );
     const inputSpecs = columns.filter((c) => !STANDARD_COLUMNS.some((s) => s.name === c.name));
     for (const name of ["object_id", "ra", "dec"]) {
       if (!inputSpecs.some((c) => c.name === name))
@@ -200,6 +245,7 @@ export class DatasetWriter {
         throw new UsageError(`the lock given is the lock of ${lock.dir}, not of ${resolve(root)}`);
       lock.assertHeld();
     }
+    let layout = options.layout ?? DEFAULT_LAYOUT;
     try {
       const existing = await readManifest(root).catch(() => null);
       if (existing?.configs[options.config]) {
@@ -207,11 +253,19 @@ export class DatasetWriter {
           `config "${options.config}" already exists in ${root}; write to a new config or a new directory`,
         );
       }
+      if (existing) {
+        const theirs = manifestLayout(existing);
+        if (options.layout !== undefined && options.layout !== theirs)
+          throw new UsageError(
+            `${root} has the "${theirs}" layout: a config added to it cannot have the "${options.layout}" layout (write to a new directory)`,
+          );
+        layout = theirs;
+      }
     } catch (err) {
       await ownLock?.release();
       throw err;
     }
-    return new DatasetWriter(root, inputSpecs, options, lock, ownLock);
+    return new DatasetWriter(root, inputSpecs, options, layout, lock, ownLock);
   }
 
   /** Adds a batch of rows in any sky order. */
@@ -241,6 +295,8 @@ export class DatasetWriter {
     for (const spec of this.inputSpecs) full[spec.name] = batch[spec.name];
     full.healpix = healpix;
     full._healpix_29 = keys;
+    // Planned pieces given: nothing is chosen from the rows.
+    if (!this.options.partitions) this.hist.addKeys(keys);
     await this.rows.add(full, n);
     this.rowsIn += n;
     this.options.onProgress?.({ phase: "ingest", rowsIn: this.rowsIn, rowsOut: 0, files: 0 });
@@ -263,9 +319,20 @@ export class DatasetWriter {
       const idSpec = this.specs.find((s) => s.name === "object_id")!;
       const idKey = idKeyFunction(idSpec);
       positions = await PositionsWriter.create(this.root, this.options.config, idSpec);
+      const rowBytes = this.specs.reduce((sum, s) => sum + bytesPerRow(s), 0);
+      const pieces =
+        this.options.partitions ??
+        choosePartitions(this.hist, {
+          layout: this.layout,
+          rowBytes,
+          maxRows: this.options.maxRowsPerFile,
+          maxBytes: this.options.maxBytesPerFile,
+        });
       const out = new PartitionFiles(
         this.root,
         this.options.config,
+        this.layout,
+        pieces,
         this.specs,
         this.options,
         ids,
@@ -299,7 +366,15 @@ export class DatasetWriter {
       );
       const manifest =
         (await readManifest(this.root).catch(() => null)) ??
-        emptyManifest(this.options.name ?? basename(this.root), this.options.provenance);
+        emptyManifest(
+          this.options.name ?? basename(this.root),
+          this.options.provenance,
+          this.layout,
+        );
+      if (manifestLayout(manifest) !== this.layout)
+        throw new UsageError(
+          `${this.root} got the "${manifestLayout(manifest)}" layout while this writer wrote "${this.layout}" files`,
+        );
       if (manifest.configs[this.options.config]) {
         throw new UsageError(
           `config "${this.options.config}" appeared in ${this.root} while writing`,
@@ -356,13 +431,18 @@ function columnEntry(spec: ColumnSpec, standardNames: Record<string, string> = {
 }
 
 /**
- * The partition files of a config, written in key order: a new file starts at each pixel change
- * and when the current file reaches the caps, but never between equal keys, so files of a pixel
- * hold disjoint, contiguous key ranges. Files are named k-of-n once a pixel is complete.
+ * The partition files of a config, written in key order: a new file starts at each planned piece
+ * (partitioning.ts) and when the current file reaches the caps, but never between equal keys, so
+ * the files of a pixel hold disjoint, contiguous key ranges. Files are named k-of-n once their
+ * pixel is complete.
  */
 class PartitionFiles {
   private writer: PartitionWriter | null = null;
+  /** Current pixel (order, pixel) and the piece of the open file. */
+  private order = -1;
   private pixel = -1;
+  private piece = 0;
+  private filePiece = -1;
   private rows = 0;
   private keyMin = 0n;
   private keyMax = 0n;
@@ -382,6 +462,8 @@ class PartitionFiles {
   constructor(
     private readonly root: string,
     private readonly config: string,
+    private readonly layout: Layout,
+    private readonly pieces: PartitionPiece[],
     private readonly specs: ColumnSpec[],
     private readonly options: DatasetWriterOptions & typeof DEFAULTS,
     private readonly ids: ExternalSorter,
@@ -403,28 +485,32 @@ class PartitionFiles {
     const keys = batch._healpix_29 as BigInt64Array;
     let at = 0;
     while (at < keys.length) {
-      const pixel = Number(keys[at] >> PARTITION_SHIFT);
-      if (pixel !== this.pixel) {
+      const key = keys[at];
+      while (this.piece < this.pieces.length && key > this.pieces[this.piece].keyHi) this.piece++;
+      const piece = this.pieces[this.piece];
+      if (!piece || key < piece.keyLo)
+        throw new InternalError(
+          `row with _healpix_29 ${key} falls in none of the ${this.pieces.length} planned partition pieces`,
+          { file: this.root },
+        );
+      if (piece.order !== this.order || piece.pixel !== this.pixel) {
         await this.finishPixel();
-        this.pixel = pixel;
+        this.order = piece.order;
+        this.pixel = piece.pixel;
       }
+      if (this.writer && this.filePiece !== this.piece) await this.closeFile();
       // A full file is closed only once the key changes, so equal keys never straddle two files.
-      if (this.writer && this.rows >= this.maxRows && keys[at] !== this.keyMax)
-        await this.closeFile();
-      if (!this.writer) await this.openFile(keys[at]);
-      let take = Math.max(1, Math.min(keys.length - at, this.maxRows - this.rows));
-      while (at + take < keys.length && keys[at + take] === keys[at + take - 1]) take++;
-      // ...and never past the end of this pixel.
-      const lastKeyOfPixel = ((BigInt(pixel) + 1n) << PARTITION_SHIFT) - 1n;
-      if (keys[at + take - 1] > lastKeyOfPixel) {
-        take = 1;
-        while (at + take < keys.length && keys[at + take] <= lastKeyOfPixel) take++;
-      }
-      const piece: ColumnBatch = emptyRecord();
+      if (this.writer && this.rows >= this.maxRows && key !== this.keyMax) await this.closeFile();
+      if (!this.writer) await this.openFile(key);
+      // This file takes rows up to the cap (and every row equal to its last), within the piece.
+      const end = upperBound(keys, piece.keyHi, at + 1);
+      let take = Math.max(1, Math.min(end - at, this.maxRows - this.rows));
+      while (at + take < end && keys[at + take] === keys[at + take - 1]) take++;
+      const slice: ColumnBatch = emptyRecord();
       for (const spec of this.specs)
-        piece[spec.name] = sliceRows(batch[spec.name], valuesPerRow(spec), at, at + take);
-      this.writer!.append(piece);
-      await this.indexIds(piece.object_id, take);
+        slice[spec.name] = sliceRows(batch[spec.name], valuesPerRow(spec), at, at + take);
+      this.writer!.append(slice);
+      await this.indexIds(slice.object_id, take);
       this.rows += take;
       this.keyMax = keys[at + take - 1];
       at += take;
@@ -437,19 +523,26 @@ class PartitionFiles {
     for (let i = 0; i < n; i++) idKeys[i] = this.idKey(values, i * this.idColumnPer);
     const ordinal = this.entries.length + this.pixelFiles.length;
     const file = new Uint32Array(n).fill(ordinal);
-    const row = Uint32Array.from({ length: n }, (_, i) => this.rows + i);
+    const row = new Uint32Array(n);
+    for (let i = 0; i < n; i++) row[i] = this.rows + i;
     await this.ids.add({ id_key: idKeys, file, row }, n);
+  }
+
+  /** Directory of the current pixel's files in this layout. */
+  private dir(): string {
+    return pixelDir(this.config, this.pixel, this.layout === "mmu" ? undefined : this.order);
   }
 
   private async openFile(firstKey: bigint): Promise<void> {
     const k = this.pixelFiles.length + 1;
-    const pending = join(this.root, pixelDir(this.config, this.pixel), `.pending-${k}.hdf5`);
+    const pending = join(this.root, this.dir(), `.pending-${k}.hdf5`);
     this.writer = await PartitionWriter.create(pending, this.specs, {
       compression: this.options.compression,
       gzipLevel: this.options.gzipLevel,
       chunkBytes: this.options.chunkBytes,
     });
     crashPoint(`dataset-writer:file-${this.fileCount + 1}`);
+    this.filePiece = this.piece;
     this.rows = 0;
     this.keyMin = firstKey;
     this.keyMax = firstKey;
@@ -462,6 +555,7 @@ class PartitionFiles {
     const content = contentDigest(this.writer.contentLines());
     const identity = fileIdentity({
       config: this.config,
+      order: this.order,
       pixel: this.pixel,
       keyMin: this.keyMin,
       keyMax: this.keyMax,
@@ -487,11 +581,12 @@ class PartitionFiles {
     await this.closeFile();
     const n = this.pixelFiles.length;
     for (const [i, f] of this.pixelFiles.entries()) {
-      const rel = partitionPath(this.config, this.pixel, i + 1, n);
+      const rel = layoutPath(this.layout, this.config, this.order, this.pixel, i + 1, n);
       await rename(f.pending, join(this.root, rel));
       this.entries.push({
         path: rel,
         config: this.config,
+        order: this.order,
         pixel: this.pixel,
         keyMin: f.keyMin.toString(),
         keyMax: f.keyMax.toString(),
@@ -508,6 +603,18 @@ class PartitionFiles {
     await this.finishPixel();
     return this.entries;
   }
+}
+
+/** First index in [from, keys.length) whose key is greater than `key` (keys sorted). */
+function upperBound(keys: BigInt64Array, key: bigint, from: number): number {
+  let lo = from;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Writes a whole config from an iterable of batches; returns the new manifest. */

@@ -16,6 +16,7 @@ import {
 } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
+import { sortOrderInt64 } from "../core/sort.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 
@@ -70,9 +71,8 @@ export class ExternalSorter {
     for (const spec of this.specs)
       joined[spec.name] = concatValues(this.pieces.map((p) => p[spec.name]));
     const keys = joined[this.keyColumn] as BigInt64Array;
-    const n = this.bufferedRows;
-    const order = Array.from({ length: n }, (_, i) => i);
-    order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b));
+    // Stable: equal keys keep their arrival order.
+    const order = sortOrderInt64(keys);
     const sorted: ColumnBatch = emptyRecord();
     for (const spec of this.specs)
       sorted[spec.name] = gatherRows(joined[spec.name], valuesPerRow(spec), order);

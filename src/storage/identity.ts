@@ -4,7 +4,7 @@
 // - A partition file's content digest is a SHA-256 over each column (name, dtype, shape, string
 //   length, and a SHA-256 of the values as the writer received them), stored as the root
 //   attribute `astropile_content`. Its identity is a SHA-256 over what the manifest says about it
-//   (config, pixel, `_healpix_29` range as the writer saw it in the rows, rows) and that content
+//   (config, order (when not 4), pixel, `_healpix_29` range as the writer saw it in the rows, rows) and that content
 //   digest, stored as the root attribute `astropile_identity` and in its manifest entry
 //   (`identity`). A reader recomputes the identity from the manifest entry and the file's content
 //   digest (two small attributes, no data read): a file that is not the one the entry names, or
@@ -79,6 +79,8 @@ export function contentDigest(columns: readonly string[]): string {
 /** What a file's identity commits to: its manifest entry's fields and its content digest. */
 export interface IdentityParts {
   config: string;
+  /** HEALPix order of `pixel`; absent or 4 (the mmu layout's order) adds nothing to the identity. */
+  order?: number;
   pixel: number;
   keyMin: bigint | string;
   keyMax: bigint | string;
@@ -92,6 +94,8 @@ export function fileIdentity(parts: IdentityParts): string {
   const text = [
     "astropile-file-identity/1",
     `config=${parts.config}`,
+    // Files at order 4 have the identity they had before files had an order.
+    ...(parts.order !== undefined && parts.order !== 4 ? [`order=${parts.order}`] : []),
     `pixel=${parts.pixel}`,
     `keys=${parts.keyMin}..${parts.keyMax}`,
     `rows=${parts.rows}`,

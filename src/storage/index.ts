@@ -36,21 +36,30 @@ export {
   type ListedFile,
 } from "./identity.ts";
 export {
+  DEFAULT_LAYOUT,
   KEY_ORDER,
+  LAYOUTS,
+  type Layout,
+  layoutPath,
   MANIFEST_NAME,
+  MAX_PARTITION_ORDER,
   PARTITION_ORDER,
+  type ParsedPartitionPath,
   parsePartitionPath,
   partitionFileName,
   partitionPath,
   pixelDir,
+  pixelKeyRange,
 } from "./layout.ts";
 export {
   type ColumnEntry,
   type ConfigEntry,
   type FileEntry,
   FORMAT_VERSION,
+  fileOrder,
   type IdIndexEntry,
   type Manifest,
+  manifestLayout,
   type PositionsEntry,
   type Provenance,
   parseManifest,
@@ -77,6 +86,15 @@ export {
   type WriterOptions,
   type WrittenFile,
 } from "./partition-writer.ts";
+export {
+  CellHistogram,
+  choosePartitions,
+  DEFAULT_FILE_BYTES,
+  DEFAULT_FILE_ROWS,
+  HISTOGRAM_ORDER,
+  type PartitionPiece,
+  type PartitionTarget,
+} from "./partitioning.ts";
 export { buildPositions, POSITIONS_NAME, PositionsFile } from "./positions.ts";
 export {
   type ReindexOptions,

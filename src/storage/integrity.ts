@@ -5,8 +5,14 @@
 import { join } from "node:path";
 import { ManifestMismatchError } from "../core/errors.ts";
 import { fileListIdentity } from "./identity.ts";
-import { MANIFEST_NAME, PARTITION_SHIFT, parsePartitionPath } from "./layout.ts";
-import type { ConfigEntry, FileEntry, Manifest } from "./manifest.ts";
+import { MANIFEST_NAME, orderShift, parsePartitionPath } from "./layout.ts";
+import {
+  type ConfigEntry,
+  type FileEntry,
+  fileOrder,
+  type Manifest,
+  manifestLayout,
+} from "./manifest.ts";
 import { type FileExpectation, PartitionFile } from "./partition-file.ts";
 
 /** What kind of problem verifyDataset found (stable strings; see {@link VerifyProblem}). */
@@ -56,6 +62,8 @@ export interface VerifyProblem {
 /** A listed file as a reader knows it (a FileEntry, or a cross-match worker's copy of one). */
 export interface ListedFileEntry {
   config: string;
+  /** Absent: order 4 (manifests of the mmu era). */
+  order?: number;
   pixel: number;
   keyMin: string | bigint;
   keyMax: string | bigint;
@@ -74,12 +82,17 @@ export function expectationOf(
   columns: ConfigEntry["columns"],
   entry: ListedFileEntry,
 ): FileExpectation {
-  const { config, pixel, keyMin, keyMax, rows } = entry;
+  const { config, order, pixel, keyMin, keyMax, rows } = entry;
   return {
     bytes: entry.bytes,
     columns,
     ...(entry.identity
-      ? { identity: { value: entry.identity, entry: { config, pixel, keyMin, keyMax, rows } } }
+      ? {
+          identity: {
+            value: entry.identity,
+            entry: { config, order, pixel, keyMin, keyMax, rows },
+          },
+        }
       : {
           identity: null,
           keyRange: rows > 0 ? { min: BigInt(keyMin), max: BigInt(keyMax) } : undefined,
@@ -122,26 +135,35 @@ export function fileListProblems(
   const entry = manifest.configs[config];
   if (!entry) return problems;
   const files = manifest.files.filter((f) => f.config === config);
+  const layout = manifestLayout(manifest);
   let previous: FileEntry | null = null;
   let rows = 0;
   for (const f of files) {
     rows += f.rows;
     const file = join(root, f.path);
+    const order = fileOrder(f);
     const parsed = parsePartitionPath(f.path);
-    if (parsed && (parsed.config !== config || parsed.pixel !== f.pixel))
+    if (
+      parsed &&
+      (parsed.config !== config ||
+        parsed.pixel !== f.pixel ||
+        parsed.order !== order ||
+        parsed.layout !== layout)
+    )
       problems.push({
         file,
         kind: "pixel",
-        detail: `the manifest says config "${config}", pixel ${f.pixel} but the path says config "${parsed.config}", pixel ${parsed.pixel}`,
+        detail: `the manifest says config "${config}", order ${order}, pixel ${f.pixel} (layout ${layout}) but the path says config "${parsed.config}", order ${parsed.order}, pixel ${parsed.pixel} (layout ${parsed.layout})`,
       });
     if (f.rows === 0) continue;
     const lo = BigInt(f.keyMin);
     const hi = BigInt(f.keyMax);
-    if (lo >> PARTITION_SHIFT !== BigInt(f.pixel) || hi >> PARTITION_SHIFT !== BigInt(f.pixel))
+    const shift = orderShift(order);
+    if (lo >> shift !== BigInt(f.pixel) || hi >> shift !== BigInt(f.pixel))
       problems.push({
         file,
         kind: "pixel",
-        detail: `the manifest says pixel ${f.pixel} but its _healpix_29 range ${lo}..${hi} lies in pixel ${lo >> PARTITION_SHIFT}${hi >> PARTITION_SHIFT !== lo >> PARTITION_SHIFT ? `..${hi >> PARTITION_SHIFT}` : ""}`,
+        detail: `the manifest says pixel ${f.pixel} (order ${order}) but its _healpix_29 range ${lo}..${hi} lies in pixel ${lo >> shift}${hi >> shift !== lo >> shift ? `..${hi >> shift}` : ""}`,
       });
     if (previous && lo <= BigInt(previous.keyMax))
       problems.push({

@@ -11,7 +11,14 @@ import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
 import { AstroPileError, InternalError, ManifestError, NotFoundError } from "../core/errors.ts";
 import { emptyRecord, ownRecordSchema } from "../core/records.ts";
-import { isSafeConfigName, MANIFEST_NAME, PARTITION_ORDER } from "./layout.ts";
+import {
+  isSafeConfigName,
+  LAYOUTS,
+  type Layout,
+  MANIFEST_NAME,
+  MAX_PARTITION_ORDER,
+  PARTITION_ORDER,
+} from "./layout.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -38,6 +45,12 @@ export const FileEntrySchema = z.object({
       "a relative path inside the dataset",
     ),
   config: z.string(),
+  /**
+   * HEALPix order of the file's partition pixel (NESTED). Absent in manifests written before the
+   * adaptive layout: order 4, the Multimodal Universe layout (see {@link fileOrder}).
+   */
+  order: z.number().int().min(0).max(MAX_PARTITION_ORDER).optional(),
+  /** The partition pixel (NESTED, at `order`); every row's `_healpix_29 >> 2*(29-order)` is it. */
   pixel: z.number().int().nonnegative(),
   /** Smallest and largest `_healpix_29` key in the file (inclusive). */
   keyMin: decimalInt64,
@@ -100,7 +113,16 @@ export const ManifestSchema = z.object({
   provenance: z
     .object({ project: z.string().optional(), survey: z.string(), release: z.string().optional() })
     .catchall(z.string()),
-  /** HEALPix order of the partition pixels: 4 (nside 16), NESTED. */
+  /**
+   * The directory scheme: "adaptive" (partition pixels of any order, chosen by the data; each
+   * file's order in `files[].order`) or "mmu" (Multimodal Universe v1: every file at order 4).
+   * Absent in manifests written before it existed: "mmu" (see {@link manifestLayout}).
+   */
+  layout: z.enum(LAYOUTS).optional(),
+  /**
+   * HEALPix order of the `healpix` column (4, nside 16, in every layout) and of files whose entry
+   * has no `order`.
+   */
   partitionOrder: z.literal(PARTITION_ORDER),
   /** Keyed by config name; every name is an own key (a config may be called "constructor"). */
   configs: ownRecordSchema(
@@ -122,12 +144,27 @@ export type Provenance = Manifest["provenance"];
 /** Manifest larger than this is refused before parsing (a hostile or corrupt file). */
 const MAX_MANIFEST_BYTES = 1 << 30;
 
-export function emptyManifest(name: string, provenance: Provenance): Manifest {
+/** HEALPix order of a file's partition pixel: its `order`, else 4 (manifests of the mmu era). */
+export function fileOrder(file: { order?: number }): number {
+  return file.order ?? PARTITION_ORDER;
+}
+
+/** A dataset's layout: its `layout`, else "mmu" (manifests written before the field existed). */
+export function manifestLayout(manifest: Pick<Manifest, "layout">): Layout {
+  return manifest.layout ?? "mmu";
+}
+
+export function emptyManifest(
+  name: string,
+  provenance: Provenance,
+  layout: Layout = "adaptive",
+): Manifest {
   return {
     format: "astropile",
     formatVersion: FORMAT_VERSION,
     name,
     provenance,
+    layout,
     partitionOrder: PARTITION_ORDER,
     configs: emptyRecord(),
     files: [],
@@ -202,6 +239,16 @@ export function parseManifest(text: string, path: string): Manifest {
     if (BigInt(f.keyMin) > BigInt(f.keyMax) && f.rows > 0) {
       throw new ManifestError(`files.${i} has keyMin > keyMax`, { file: path });
     }
+    if (manifestLayout(manifest) === "mmu" && fileOrder(f) !== PARTITION_ORDER)
+      throw new ManifestError(
+        `files.${i} is at order ${f.order} but the dataset's layout is "mmu" (every file at order ${PARTITION_ORDER})`,
+        { file: path },
+      );
+    if (f.pixel >= 12 * 4 ** fileOrder(f))
+      throw new ManifestError(
+        `files.${i} has pixel ${f.pixel}, which order ${fileOrder(f)} does not have (${12 * 4 ** fileOrder(f)} pixels)`,
+        { file: path },
+      );
   }
   return manifest;
 }

@@ -8,8 +8,8 @@
 //   <name>.tmp-<pid>-<hex>         the cross-match catalog CSV
 //   .pending-<k>.hdf5              a DatasetWriter's finished files of a pixel not yet renamed
 //   .astropile-scratch-*/          a DatasetWriter's external sort (sorted runs)
-// They sit in the root, in config directories and in their healpix=<N> directories (and, for a
-// build, anywhere under its state directory). Files with final names that no manifest lists are
+// They sit in the root, in config directories and in their healpix=<N> and order=<K>/healpix=<N>
+// directories (and, for a build, anywhere under its state directory). Files with final names that no manifest lists are
 // not touched: the manifest decides what a reader sees, and the next writer of that config
 // replaces them.
 import { readdir, rm, stat } from "node:fs/promises";
@@ -74,6 +74,10 @@ export async function removeLeftovers(root: string, cleanUnder: string[] = []): 
     await rm(path, { recursive: true, force: true });
   };
   const isTemp = (name: string) => TEMP_FILE.test(name) || CSV_TEMP.test(name);
+  const cleanPixel = async (pixel: string) => {
+    for (const p of await list(pixel))
+      if (p.isFile() && (isTemp(p.name) || PENDING.test(p.name))) await remove(join(pixel, p.name));
+  };
   for (const e of await list(root)) {
     if (e.isDirectory()) {
       if (SCRATCH_DIR.test(e.name)) await remove(join(root, e.name));
@@ -83,11 +87,13 @@ export async function removeLeftovers(root: string, cleanUnder: string[] = []): 
         const config = join(root, e.name);
         for (const c of await list(config)) {
           if (c.isFile() && isTemp(c.name)) await remove(join(config, c.name));
-          else if (c.isDirectory() && c.name.startsWith("healpix=")) {
-            const pixel = join(config, c.name);
-            for (const p of await list(pixel))
-              if (p.isFile() && (isTemp(p.name) || PENDING.test(p.name)))
-                await remove(join(pixel, p.name));
+          else if (c.isDirectory() && c.name.startsWith("healpix="))
+            await cleanPixel(join(config, c.name));
+          else if (c.isDirectory() && /^order=\d+$/.test(c.name)) {
+            const order = join(config, c.name);
+            for (const o of await list(order))
+              if (o.isDirectory() && o.name.startsWith("healpix="))
+                await cleanPixel(join(order, o.name));
           }
         }
       }

@@ -125,6 +125,10 @@ export class PartitionWriter {
 
   private readonly durable: boolean;
   private readonly reproducible: boolean;
+  private readonly options: WriterOptions;
+  private readonly compression: Compression;
+  /** Whether rows were written yet (the chunked columns are created at the first write). */
+  private created = false;
 
   private constructor(
     path: string,
@@ -132,8 +136,11 @@ export class PartitionWriter {
     specs: ColumnSpec[],
     file: H5File,
     options: WriterOptions,
+    compression: Compression,
   ) {
     this.path = path;
+    this.options = options;
+    this.compression = compression;
     this.durable = options.durable ?? true;
     this.reproducible = options.reproducible ?? this.durable;
     const rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
@@ -175,12 +182,16 @@ export class PartitionWriter {
       { file: tempPath },
       "cannot create HDF5 file",
       WriteError,
-      () => new h5wasm.File(tempPath, "w", { libver: "v110" }),
+      () => new h5wasm.File(tempPath, "w", { libver: ["v110", "v110"] }),
     );
-    const writer = new PartitionWriter(path, tempPath, specs, file, options);
+    const writer = new PartitionWriter(path, tempPath, specs, file, options, compression);
     try {
       for (const [k, v] of Object.entries(options.attrs ?? {})) file.create_attribute(k, v);
-      for (const spec of specs) writer.createColumn(spec, compression, options);
+      for (const spec of specs) {
+        if (spec.dtype === "string" && spec.stringLength === undefined)
+          writer.pendingStrings.set(spec.name, []);
+        else writer.buffered.set(spec.name, []);
+      }
     } catch (err) {
       await writer.abort();
       throw err;
@@ -193,31 +204,35 @@ export class PartitionWriter {
     return this.rowCount + this.bufferedRows;
   }
 
-  private createColumn(spec: ColumnSpec, compression: Compression, options: WriterOptions): void {
+  /**
+   * Creates a chunked column, at the first write. With `data` (every row of a file that fits in
+   * one write block, a small file), the column is created with it, exactly that long (not
+   * resizable) and in chunks no longer than the file, so a file of 100 rows takes a few kB, not
+   * whole 256 KiB chunks and the index of a growable dataset. Otherwise it starts empty and grows
+   * block by block, in chunks of about `chunkBytes`.
+   */
+  private createColumn(spec: ColumnSpec, data: ColumnValues | null): Dataset {
     const place = { file: this.path, column: spec.name };
-    if (spec.dtype === "string" && spec.stringLength === undefined) {
-      this.pendingStrings.set(spec.name, []);
-      return;
-    }
-    const chunks = [chunkRows(spec, options.chunkBytes), ...spec.shape];
+    const rows = chunkRows(spec, this.options.chunkBytes);
+    const n = data === null ? 0 : data.length / valuesPerRow(spec);
     const dataset = guard(place, "cannot create column", WriteError, () =>
       this.file.create_dataset({
         name: spec.name,
-        data: allocate(spec, 0) as string[] | Float64Array,
-        shape: [0, ...spec.shape],
-        maxshape: [null, ...spec.shape],
-        chunks,
+        data: (data ?? allocate(spec, 0)) as string[] | Float64Array,
+        shape: [n, ...spec.shape],
+        maxshape: [data === null ? null : n, ...spec.shape],
+        chunks: [data === null ? rows : Math.min(rows, n), ...spec.shape],
         dtype: h5wasmDtype(spec.dtype, spec.stringLength),
         // Uncompressed chunks get the Fletcher32 checksum filter (HDF5 filter 3), so libhdf5
         // notices changed bytes on read; gzip chunks are covered by zlib's Adler-32.
-        ...(compression === "gzip"
-          ? { compression: "gzip" as const, compression_opts: options.gzipLevel ?? 4 }
+        ...(this.compression === "gzip"
+          ? { compression: "gzip" as const, compression_opts: this.options.gzipLevel ?? 4 }
           : { compression: FLETCHER32, compression_opts: [] }),
       }),
     );
     this.annotate(dataset, spec);
     this.datasets.set(spec.name, dataset);
-    this.buffered.set(spec.name, []);
+    return dataset;
   }
 
   private annotate(dataset: Dataset, spec: ColumnSpec): void {
@@ -245,9 +260,20 @@ export class PartitionWriter {
     while (this.bufferedRows >= this.blockRows) this.flush(this.blockRows);
   }
 
-  /** Writes the first `n` gathered rows: one resize and one slice write per column. */
-  private flush(n = this.bufferedRows): void {
-    if (n === 0) return;
+  /**
+   * Writes the first `n` gathered rows: one resize and one slice write per column. `final`: the
+   * last write of the file; if it is also the first, the columns are created with their rows.
+   */
+  private flush(n = this.bufferedRows, final = false): void {
+    const whole = final && !this.created && n > 0;
+    this.created ||= n > 0 || final;
+    if (n === 0) {
+      // An empty file still has its (empty, growable) columns.
+      for (const spec of this.specs)
+        if (this.buffered.has(spec.name) && !this.datasets.has(spec.name))
+          this.createColumn(spec, null);
+      return;
+    }
     const start = this.rowCount;
     for (const [name, pieces] of this.buffered) {
       const spec = this.specs.find((s) => s.name === name)!;
@@ -256,7 +282,11 @@ export class PartitionWriter {
       const values = n === this.bufferedRows ? all : sliceRows(all, per, 0, n);
       pieces.length = 0;
       if (n < this.bufferedRows) pieces.push(sliceRows(all, per, n, this.bufferedRows));
-      const dataset = this.datasets.get(name)!;
+      if (whole) {
+        this.createColumn(spec, values);
+        continue;
+      }
+      const dataset = this.datasets.get(name) ?? this.createColumn(spec, null);
       guard({ file: this.path, column: name }, "cannot write rows", WriteError, () => {
         dataset.resize([start + n, ...spec.shape]);
         dataset.write_slice([[start, start + n]], values);
@@ -278,7 +308,7 @@ export class PartitionWriter {
   async close(options: CloseOptions = {}): Promise<WrittenFile> {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     try {
-      this.flush();
+      this.flush(this.bufferedRows, true);
       for (const [name, pieces] of this.pendingStrings) {
         const spec = this.specs.find((s) => s.name === name)!;
         const values = concatValues(pieces) as string[];

@@ -28,9 +28,17 @@ const outDesi = tempDir();
 const scratch = tempDir();
 let sky: SynthResult;
 
+/** The HSC spec with small work units, so that the build has several (one per worker and more). */
+function hscUnits() {
+  return checkSpec(
+    { ...hscSpec(STAMP), root: hscDir(sky), build: { unitBytes: 600_000 } },
+    hscDir(sky),
+  );
+}
+
 before(async () => {
   sky = await tinySurveys(srcDir, 4);
-  await build(builtinSpec("hsc", hscDir(sky), { stampSize: STAMP }), { out: outHsc, workers: 1 });
+  await build(hscUnits(), { out: outHsc, workers: 1 });
   await build(builtinSpec("desi", desiDir(sky)), { out: outDesi, workers: 1 });
 });
 
@@ -188,7 +196,7 @@ describe("imaging builder (tiles + WCS)", () => {
   });
 
   test("two worker threads build the same dataset as one; a finished build re-run changes nothing", async () => {
-    const r = await build(builtinSpec("hsc", hscDir(sky), { stampSize: STAMP }), {
+    const r = await build(hscUnits(), {
       out: outHsc2,
       workers: 2,
     });
@@ -196,7 +204,7 @@ describe("imaging builder (tiles + WCS)", () => {
     assert.ok(r.report.units >= 2, `${r.report.units} units`);
     await assertSameDataset(outHsc, outHsc2, "pdr3_dud");
     const before = statSync(join(outHsc2, "astropile.json")).mtimeMs;
-    const again = await build(builtinSpec("hsc", hscDir(sky), { stampSize: STAMP }), {
+    const again = await build(hscUnits(), {
       out: outHsc2,
       workers: 2,
     });

@@ -123,7 +123,10 @@ describe("astropile demo, info, head, cone", () => {
     assert.equal(text.code, 0);
     assert.match(text.stdout, /COLUMN\s+DTYPE\s+SHAPE\s+UNIT\s+DESCRIPTION/);
     assert.match(text.stdout, /image_psf_fwhm\s+float32\s+\[5\]\s+arcsec/);
-    assert.match(text.stdout, /HEALPIX\s+RA_DEG\s+DEC_DEG\s+FILES\s+ROWS\s+BYTES/);
+    assert.match(text.stdout, /ORDER\s+HEALPIX\s+RA_DEG\s+DEC_DEG\s+FILES\s+ROWS\s+BYTES/);
+    assert.match(text.stdout, /layout (adaptive|mmu)/);
+    assert.match(text.stdout, /partitions: \d+ HEALPix pixels \(order \d+: \d+/);
+    assert.match(text.stdout, /coverage: .* \(order-\d+ cells holding a row/);
   });
 
   test("head: the first rows, as stored; arrays in full when asked for", async () => {

@@ -8,6 +8,7 @@ import {
 } from "../../src/core/errors.ts";
 import { concatenate, type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { imageRows, layouts } from "./fixtures.ts";
@@ -134,6 +135,8 @@ describe("queries give the same answers whatever the partitioning", () => {
     [200, -89.99, 3600],
     [123.4, 5.6, 36000],
     [10, 10, 0.5],
+    [300, 60, 360_000],
+    [10, -80, 648_000],
   ];
   test("coneSearch equals brute force, in every layout (poles, RA wrap, tiny and wide)", async () => {
     const { ra: cra, dec: cdec } = {
@@ -189,6 +192,57 @@ describe("queries give the same answers whatever the partitioning", () => {
           (i) => i % 7 >= 1 && i % 7 <= 2 && i % 4 === 0,
         ).length,
       );
+    }
+  });
+
+  test("the layouts are what they say: order-4 pixels (mmu), pixels of several orders (adaptive)", async () => {
+    const manifests = await Promise.all(roots.map((r) => readManifest(r)));
+    assert.deepEqual(
+      manifests.map((m) => m.layout),
+      ["mmu", "adaptive", "adaptive"],
+    );
+    const orders = manifests.map((m) => new Set(m.files.map((f) => f.order)));
+    assert.deepEqual([...orders[0]], [4]);
+    assert.ok(orders[1].size >= 3, `adaptive, small files: orders ${[...orders[1]]}`);
+    assert.ok(orders[2].size >= 2, `adaptive: orders ${[...orders[2]]}`);
+  });
+
+  test("boxes at the poles, across RA 0, tiny and the whole sky equal brute force", async () => {
+    const boxes: Array<[number, number, number, number]> = [
+      [0, 360, 80, 90],
+      [100, 300, -90, -85],
+      [355, 5, -20, 20],
+      // Around a row away from the poles.
+      ...[...ra.keys()]
+        .filter((i) => Math.abs(dec[i]) < 80)
+        .slice(0, 1)
+        .map(
+          (i) =>
+            [ra[i] - 0.001, ra[i] + 0.001, dec[i] - 0.001, dec[i] + 0.001] as [
+              number,
+              number,
+              number,
+              number,
+            ],
+        ),
+      [0, 360, -90, 90],
+    ];
+    for (const [a, b, c, d] of boxes) {
+      const want: string[] = [];
+      for (let i = 0; i < N; i++) {
+        const width = b - a;
+        const span = (((b - a) % 360) + 360) % 360;
+        const off = (((ra[i] - a) % 360) + 360) % 360;
+        if (dec[i] >= c && dec[i] <= d && (width >= 360 || off <= span))
+          want.push(ids[i].toString());
+      }
+      assert.ok(want.length > 0 || a === 100, `box ${a}..${b} ${c}..${d} holds rows`);
+      for (const ds of datasets)
+        assert.deepEqual(
+          await idsOf(ds.boxSearch(a, b, c, d)),
+          want.sort(),
+          `box ${a}..${b} ${c}..${d}`,
+        );
     }
   });
 

@@ -79,15 +79,21 @@ export function permutation(n: number, seed: number): Uint32Array {
   return a;
 }
 
-/** Writes the same rows as several layouts: one file per pixel, and many files per pixel. */
+/**
+ * Writes the same rows as several layouts: the mmu layout (order-4 pixels, one file each), and
+ * the adaptive layout with files of at most 37 rows (pixels of many orders, several files in
+ * dense ones) and of at most 120 rows.
+ */
 export async function layouts(dir: string, n: number, seed = 5): Promise<string[]> {
   const all = imageRows(n, seed);
   const roots: string[] = [];
+  // Multimodal Universe's order-4 pixels; then adaptive pixels of many orders (small files), and
+  // of a few orders.
   const variants = [
-    { maxRowsPerFile: 1_000_000, memoryBytes: 64 * 2 ** 20, batch: 1000, order: 1 },
-    { maxRowsPerFile: 37, memoryBytes: 200_000, batch: 77, order: 2 },
-    { maxRowsPerFile: 211, memoryBytes: 300_000, batch: 500, order: 3 },
-  ];
+    { layout: "mmu", maxRowsPerFile: 1_000_000, memoryBytes: 64 * 2 ** 20, batch: 1000, order: 1 },
+    { layout: "adaptive", maxRowsPerFile: 37, memoryBytes: 200_000, batch: 77, order: 2 },
+    { layout: "adaptive", maxRowsPerFile: 120, memoryBytes: 300_000, batch: 500, order: 3 },
+  ] as const;
   for (const [i, v] of variants.entries()) {
     const root = join(dir, `layout-${seed}-${i}`);
     await writeDataset(
@@ -97,6 +103,7 @@ export async function layouts(dir: string, n: number, seed = 5): Promise<string[
       {
         config: "pdr3_wide",
         provenance: { project: "test", survey: "HSC", release: "pdr3" },
+        layout: v.layout,
         maxRowsPerFile: v.maxRowsPerFile,
         memoryBytes: v.memoryBytes,
         compression: i === 1 ? "none" : "gzip",

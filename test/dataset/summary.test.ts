@@ -3,7 +3,12 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { NotFoundError, UsageError } from "../../src/core/errors.ts";
-import { openDataset, summarizeDataset } from "../../src/dataset/index.ts";
+import {
+  densestPixels,
+  openDataset,
+  pixelAreaDeg2,
+  summarizeDataset,
+} from "../../src/dataset/index.ts";
 import { ang2pixNumber } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
@@ -22,15 +27,9 @@ before(async () => {
 });
 
 test("rows, files, bytes and pixels agree with the manifest and with the rows written", async () => {
-  // Rows per order-4 pixel and the order-12 cells holding a row, counted from the truth.
-  const perPixel = new Map<number, number>();
+  // Order-12 cells holding a row, counted from the truth.
   const cells = new Set<number>();
-  for (let i = 0; i < N; i++) {
-    const p = ang2pixNumber(4, ra[i], dec[i]);
-    perPixel.set(p, (perPixel.get(p) ?? 0) + 1);
-    cells.add(ang2pixNumber(12, ra[i], dec[i]));
-  }
-  const cellDeg2 = (4 * Math.PI * (180 / Math.PI) ** 2) / (12 * 4 ** 12);
+  for (let i = 0; i < N; i++) cells.add(ang2pixNumber(12, ra[i], dec[i]));
   for (const root of roots) {
     const s = await summarizeDataset(root);
     const manifest = await readManifest(root);
@@ -38,23 +37,70 @@ test("rows, files, bytes and pixels agree with the manifest and with the rows wr
     assert.equal(s.config, "pdr3_wide");
     assert.equal(s.survey, "HSC");
     assert.equal(s.release, "pdr3");
+    assert.equal(s.layout, manifest.layout);
     assert.equal(s.rows, N);
     assert.equal(s.files, manifest.files.length);
     assert.equal(
       s.bytes,
       manifest.files.reduce((a, f) => a + f.bytes, 0),
     );
+    // Rows per partition pixel, counted from the truth at each pixel's own order.
+    const want = s.pixels.map((p) => {
+      let rows = 0;
+      for (let i = 0; i < N; i++) if (ang2pixNumber(p.order, ra[i], dec[i]) === p.pixel) rows++;
+      return [p.order, p.pixel, rows];
+    });
     assert.deepEqual(
-      s.pixels.map((p) => [p.pixel, p.rows]),
-      [...perPixel.entries()].sort((a, b) => a[0] - b[0]),
+      s.pixels.map((p) => [p.order, p.pixel, p.rows]),
+      want,
+    );
+    assert.equal(
+      s.pixels.reduce((a, p) => a + p.rows, 0),
+      N,
+      "partition pixels do not overlap",
     );
     assert.equal(
       s.pixels.reduce((a, p) => a + p.files, 0),
       s.files,
     );
-    // The same rows in any layout cover the same cells.
-    assert.ok(Math.abs(s.areaDeg2 - cells.size * cellDeg2) < 1e-12, `${s.areaDeg2}`);
+    // Per order: the pixels, files, rows and area of that order.
+    assert.deepEqual(
+      s.orders.map((o) => o.order),
+      [...new Set(manifest.files.map((f) => f.order))].sort((a, b) => a! - b!),
+    );
+    assert.equal(
+      s.orders.reduce((a, o) => a + o.rows, 0),
+      N,
+    );
+    const area = s.pixels.reduce((a, p) => a + pixelAreaDeg2(p.order), 0);
+    assert.ok(Math.abs(s.partitionAreaDeg2 - area) < 1e-9);
+    // The coverage at its stated order: the cells of that order holding a row.
+    assert.ok(s.coverageOrder >= 0 && s.coverageOrder <= 12);
+    const atOrder = new Set([...cells].map((c) => Math.floor(c / 4 ** (12 - s.coverageOrder))));
+    assert.ok(N / atOrder.size >= 10, "occupied cells hold 10 rows on average");
+    if (s.coverageOrder < 12) {
+      const finer = new Set([...cells].map((c) => Math.floor(c / 4 ** (11 - s.coverageOrder))));
+      assert.ok(N / finer.size < 10, "a finer order would not");
+    }
+    assert.ok(Math.abs(s.areaDeg2 - atOrder.size * pixelAreaDeg2(s.coverageOrder)) < 1e-9);
+    // At order 12, as asked: the same rows in any layout cover the same cells.
+    const at12 = await summarizeDataset(root, { coverageOrder: 12 });
+    assert.equal(at12.coverageOrder, 12);
+    assert.ok(Math.abs(at12.areaDeg2 - cells.size * pixelAreaDeg2(12)) < 1e-12, `${at12.areaDeg2}`);
   }
+  const [mmu, adaptive] = await Promise.all(roots.slice(0, 2).map((r) => summarizeDataset(r)));
+  assert.deepEqual(
+    mmu.orders.map((o) => o.order),
+    [4],
+  );
+  assert.ok(adaptive.orders.length >= 3);
+  assert.deepEqual(
+    densestPixels(adaptive.pixels, 3).map((p) => p.rows),
+    adaptive.pixels
+      .map((p) => p.rows)
+      .sort((a, b) => b - a)
+      .slice(0, 3),
+  );
 });
 
 test("an opened dataset or view summarises its parent config; a coverage limit gives NaN", async () => {

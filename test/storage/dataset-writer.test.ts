@@ -15,7 +15,7 @@ import { ManifestError, NotFoundError, SchemaError, UsageError } from "../../src
 import { ang2pix } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { parsePartitionPath } from "../../src/storage/layout.ts";
-import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
+import { fileOrder, type Manifest, readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
@@ -78,7 +78,8 @@ async function readAll(
     for (let i = 0; i < keys.length; i++) {
       assert.ok(i === 0 || keys[i - 1] <= keys[i], `${f.path} sorted by _healpix_29`);
       assert.equal((b.healpix as BigInt64Array)[i], keys[i] >> 50n, "healpix = key >> 50");
-      assert.equal(Number(keys[i] >> 50n), f.pixel, "row in its file's pixel");
+      const shift = BigInt(2 * (29 - fileOrder(f)));
+      assert.equal(Number(keys[i] >> shift), f.pixel, "row in its file's pixel");
       const id = (b.object_id as BigInt64Array)[i];
       assert.ok(!rows.has(id), `object ${id} written once`);
       rows.set(id, {
@@ -97,14 +98,18 @@ async function readAll(
 describe("partitioned dataset writer", () => {
   let reference: Awaited<ReturnType<typeof readAll>>;
 
-  test("one file per pixel, everything in memory", async () => {
+  test("mmu layout: one file per order-4 pixel, everything in memory", async () => {
     const root = join(dir, "simple");
     const manifest = await writeDataset(root, COLUMNS, batches(shuffled(N, 1), 1000), {
       config: "main",
       provenance: { survey: "TEST" },
+      layout: "mmu",
     });
     assert.equal(manifest.configs.main.rows, N);
+    assert.equal(manifest.layout, "mmu");
     assert.ok(manifest.files.every((f) => /^main\/healpix=\d+\/001-of-001\.hdf5$/.test(f.path)));
+    assert.ok(manifest.files.every((f) => f.order === 4));
+    assert.ok(manifest.files.length > 100, "the uniform part makes many order-4 pixels");
     reference = await readAll(root, manifest);
     assert.equal(reference.size, N);
     const { ra, dec } = skyPoints(N, 7, 0.05);
@@ -114,6 +119,30 @@ describe("partitioned dataset writer", () => {
       assert.equal(row.key, keys[i]);
       assert.equal(row.label, `obj${i}`);
       assert.equal(row.image[17], Math.fround(i + 0.17));
+    }
+    assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+  });
+
+  test("adaptive layout (the default): few files, pixels of several orders, the same rows", async () => {
+    const root = join(dir, "adaptive");
+    const manifest = await writeDataset(root, COLUMNS, batches(shuffled(N, 5), 700), {
+      config: "main",
+      provenance: { survey: "TEST" },
+      maxRowsPerFile: 300,
+    });
+    assert.equal(manifest.layout, "adaptive");
+    const rows = await readAll(root, manifest);
+    assert.equal(rows.size, N);
+    for (const [id, r] of reference)
+      assert.deepEqual({ ...rows.get(id)!, file: "" }, { ...r, file: "" });
+    const orders = new Set(manifest.files.map((f) => f.order));
+    assert.ok(orders.size >= 2, `pixels of several orders: ${[...orders]}`);
+    // 6000 rows in files of at most 300: not one per order-4 pixel (hundreds).
+    assert.ok(manifest.files.length < 60, `${manifest.files.length} files`);
+    for (const f of manifest.files) {
+      const p = parsePartitionPath(f.path)!;
+      assert.deepEqual([p.layout, p.order, p.pixel], ["adaptive", f.order, f.pixel], f.path);
+      assert.ok(f.rows <= 300 || f.keyMin === f.keyMax, `${f.path}: ${f.rows} rows`);
     }
     assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
   });
@@ -134,8 +163,11 @@ describe("partitioned dataset writer", () => {
       assert.deepEqual({ ...got, file: "" }, { ...r, file: "" });
     }
     // dense pixels got several files with disjoint, ordered key ranges named k-of-n
-    const byPixel = new Map<number, typeof manifest.files>();
-    for (const f of manifest.files) byPixel.set(f.pixel, [...(byPixel.get(f.pixel) ?? []), f]);
+    const byPixel = new Map<string, typeof manifest.files>();
+    for (const f of manifest.files) {
+      const at = `${f.order}/${f.pixel}`;
+      byPixel.set(at, [...(byPixel.get(at) ?? []), f]);
+    }
     const split = [...byPixel.values()].filter((fs) => fs.length > 1);
     assert.ok(split.length > 0, "some pixel has several files");
     for (const fs of byPixel.values()) {
@@ -265,7 +297,12 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
     assert.match(card, /^---\npretty_name: guarded\n/);
     assert.match(
       card,
-      /- config_name: main\n {2}data_files:\n {2}- split: train\n {4}path: main\/healpix=\*\/\*.hdf5/,
+      /- config_name: main\n {2}data_files:\n {2}- split: train\n {4}path: main\/order=\*\/healpix=\*\/\*.hdf5/,
+    );
+    assert.match(card, /Layout \*\*adaptive\*\*/);
+    await assert.rejects(
+      writeDataset(root, COLUMNS, [], { config: "m3", provenance: { survey: "T" }, layout: "mmu" }),
+      /has the "adaptive" layout/,
     );
     assert.match(card, /- config_name: second/);
     assert.match(card, /num_examples: 60\n/);

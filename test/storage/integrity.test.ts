@@ -64,6 +64,8 @@ const options = (name: string) => ({
   config: "main",
   name,
   provenance: { survey: "T" },
+  // Order-4 pixels with several files each (the adaptive layout is tampered with below).
+  layout: "mmu" as const,
   compression: "none" as const,
   maxRowsPerFile: 100,
   idIndexBlockRows: 64,
@@ -450,6 +452,47 @@ describe("every read refuses a tampered dataset, naming the file", () => {
   });
 });
 
+test("adaptive layout: an edited order or pixel is refused, naming the file", async () => {
+  const root = join(dir, "adaptive");
+  const manifest = await writeDataset(root, COLUMNS, [rows(1000n)], {
+    ...options("adaptive"),
+    layout: "adaptive",
+    maxRowsPerFile: 300,
+  });
+  assert.equal(manifest.layout, "adaptive");
+  const i = manifest.files.findIndex((f) => f.order !== undefined && f.order > 0);
+  assert.ok(i >= 0, `some file finer than order 0: ${manifest.files.map((f) => f.order)}`);
+  const victim = join(root, manifest.files[i].path);
+  await withDataset(root, async (ds) => {
+    assert.equal((await ds.take(Array.from({ length: N }, (_, k) => k))).length, N);
+  });
+  assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+  for (const edit of ["order-1", "order+1", "pixel"] as const) {
+    const edited = structuredClone(manifest);
+    const f = edited.files[i];
+    if (edit === "pixel") f.pixel += 1;
+    else {
+      // The same sky at another order: the pixel that holds the file's keys there.
+      const order = f.order! + (edit === "order+1" ? 1 : -1);
+      f.order = order;
+      f.pixel = Number(BigInt(f.keyMin) >> BigInt(2 * (29 - order)));
+    }
+    saveManifest(root, edited);
+    // Refused on open (the path and key range disagree with the entry) or on reading the file.
+    await assert.rejects(
+      withDataset(root, (ds) => ds.take(Array.from({ length: N }, (_, k) => k))),
+      names(victim),
+    );
+    const problems = await verifyDataset(root);
+    assert.ok(
+      problems.some((p) => p.file === victim && ["pixel", "identity"].includes(p.kind)),
+      `${edit}: ${JSON.stringify(problems)}`,
+    );
+  }
+  saveManifest(root, manifest);
+  assert.deepEqual(await verifyDataset(root), []);
+});
+
 test("a file's identity is what identity.ts says: recomputed from the rows read back", async () => {
   const entry = base.files[VICTIM];
   const f = await PartitionFile.open(join(BASE, entry.path));
@@ -494,9 +537,12 @@ async function legacyCopy(): Promise<{ root: string; manifest: Manifest }> {
     return { bytes: statSync(path).size, sha256: await sha256File(path) };
   };
   await hdf5Ready();
+  // Manifests of that time had no layout and no file orders either.
+  delete manifest.layout;
   for (const f of manifest.files) {
     Object.assign(f, await strip(f.path, ["astropile_identity", "astropile_content"]));
     delete f.identity;
+    delete f.order;
   }
   const main = manifest.configs.main;
   for (const sidecar of [main.positions!, main.idIndex!]) {

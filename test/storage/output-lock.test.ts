@@ -136,11 +136,8 @@ describe("dataset writers take the output's lock", () => {
     const out = fresh();
     await writeDataset(out, COLUMNS, [rows()], options);
     const before = tree(out);
-    const pixelDir = before
-      .find((p) => p.includes("healpix="))!
-      .split("/")
-      .slice(0, 2)
-      .join("/");
+    // A data file's directory: <config>/order=<K>/healpix=<N> (or <config>/healpix=<N>).
+    const pixelDir = before.find((p) => p.includes("healpix="))!.replace(/\/[^/]+$/, "");
     const leftovers = [
       "astropile.json.12345.k2j3h4.tmp",
       `${pixelDir}/..pending-1.hdf5.12345.0fz9q1x.tmp`,
