@@ -358,12 +358,16 @@ test("PartitionWriter's libver v110 files: extensible array with super blocks an
     [
       { name: "b", dtype: "bool", shape: [] },
       { name: "k", dtype: "int16", shape: [] },
+      // 64 bytes a row in all, so the rows (8.7 MB) pass one 8 MiB write block: the columns are
+      // then growable (extensible array), not written whole at their final length (fixed array).
+      { name: "pad", dtype: "uint8", shape: [61] },
     ],
     { compression: "none", chunkBytes: 1 },
   );
   const b = Uint8Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0));
   const k = Int16Array.from({ length: n }, (_, i) => ((i * 31) % 65536) - 32768);
-  w.append({ b, k });
+  const pad = Uint8Array.from({ length: n * 61 }, (_, i) => i % 251);
+  w.append({ b, k, pad });
   await w.close();
   const bytes = readFileSync(path);
   assert.ok(bytes.indexOf("EASB") > 0 && bytes.indexOf("EADB") > 0, "super and data blocks");
@@ -401,7 +405,7 @@ test("PartitionWriter's libver v110 files: extensible array with super blocks an
   closeSync(fd);
   const damaged = await PartitionFile.open(path);
   try {
-    const errors = ["b", "k"].map((c) => {
+    const errors = ["b", "k", "pad"].map((c) => {
       try {
         damaged.readRange([c], 0, n);
         return null;
