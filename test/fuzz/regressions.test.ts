@@ -43,7 +43,11 @@ describe("verifyDataset", () => {
     });
     const problems = await verifyDataset(root);
     const z = problems.filter((p) => p.kind === "column" && p.column === "z");
-    assert.equal(z.length, 6, JSON.stringify(problems));
+    const files = JSON.parse(readFileSync(join(root, "astropile.json"), "utf8")).files.filter(
+      (f: Json) => f.config === "cat",
+    );
+    assert.ok(files.length >= 1);
+    assert.equal(z.length, files.length, JSON.stringify(problems));
     assert.match(z[0].detail, /does not list/);
   });
 });
@@ -67,20 +71,24 @@ describe("cross-match from the positions sidecar", () => {
   ] as const) {
     test(`${name}: refused (the catalog named files its rows are not in)`, async () => {
       const root = withManifest(edit);
-      const left = await openDataset(root, { config: "main" });
-      const r = await openDataset(right);
-      try {
-        await assert.rejects(
-          crossMatch(left, r, { radiusArcsec: 2, threads: 0 }),
-          (e) => isAstroPileError(e, "ASTROPILE_MANIFEST_MISMATCH") && /file list/.test(e.message),
-        );
-        await assert.rejects(crossMatch(r, left, { radiusArcsec: 2, threads: 0 }), (e) =>
+      // Refused when the dataset is opened (a path that disagrees with its entry's pixel) or
+      // when the cross-match reads the sidecar (a file list other than the one it was built from).
+      const match = async (leftSide: boolean) => {
+        const left = await openDataset(root, { config: "main" });
+        const r = await openDataset(right);
+        try {
+          await (leftSide
+            ? crossMatch(left, r, { radiusArcsec: 2, threads: 0 })
+            : crossMatch(r, left, { radiusArcsec: 2, threads: 0 }));
+        } finally {
+          left.close();
+          r.close();
+        }
+      };
+      for (const leftSide of [true, false])
+        await assert.rejects(match(leftSide), (e) =>
           isAstroPileError(e, "ASTROPILE_MANIFEST_MISMATCH"),
         );
-      } finally {
-        left.close();
-        r.close();
-      }
       const problems = await verifyDataset(root);
       assert.ok(
         problems.some((p) => p.kind === "sidecar-list"),
