@@ -194,3 +194,21 @@ export const FILTER_NAMES: Record<number, string> = {
 export function compressionOf(filters: string[]): string {
   return filters.filter((n) => n !== "shuffle" && n !== "fletcher32").join("+") || "none";
 }
+
+/**
+ * Writes an attribute. Strings are stored as fixed-length UTF-8 (exactly their bytes), not as
+ * variable-length strings: those live in a global heap, which has no checksum, and libhdf5 (h5py's
+ * too) loops forever on some damaged global heaps. Fixed-length values sit in the object header,
+ * under its checksum. h5py reads them as bytes (`.decode()` gives the text); h5wasm as text.
+ */
+export function writeAttribute(
+  entity: {
+    create_attribute(name: string, data: string | number, shape?: null, dtype?: string): void;
+  },
+  name: string,
+  value: string | number,
+): void {
+  if (typeof value === "string")
+    entity.create_attribute(name, value, null, `S${Math.max(1, Buffer.byteLength(value, "utf8"))}`);
+  else entity.create_attribute(name, value);
+}

@@ -29,6 +29,7 @@ import {
   h5wasm,
   h5wasmDtype,
   hdf5Ready,
+  writeAttribute,
 } from "./hdf5.ts";
 import { clearObjectTimes } from "./hdf5-times.ts";
 import { ContentDigest } from "./identity.ts";
@@ -186,7 +187,7 @@ export class PartitionWriter {
     );
     const writer = new PartitionWriter(path, tempPath, specs, file, options, compression);
     try {
-      for (const [k, v] of Object.entries(options.attrs ?? {})) file.create_attribute(k, v);
+      for (const [k, v] of Object.entries(options.attrs ?? {})) writeAttribute(file, k, v);
       for (const spec of specs) {
         if (spec.dtype === "string" && spec.stringLength === undefined)
           writer.pendingStrings.set(spec.name, []);
@@ -236,9 +237,9 @@ export class PartitionWriter {
   }
 
   private annotate(dataset: Dataset, spec: ColumnSpec): void {
-    if (spec.unit) dataset.create_attribute("unit", spec.unit);
-    if (spec.description) dataset.create_attribute("description", spec.description);
-    if (spec.dtype === "bool") dataset.create_attribute(BOOL_ATTRIBUTE, "bool");
+    if (spec.unit) writeAttribute(dataset, "unit", spec.unit);
+    if (spec.description) writeAttribute(dataset, "description", spec.description);
+    if (spec.dtype === "bool") writeAttribute(dataset, BOOL_ATTRIBUTE, "bool");
   }
 
   /** Appends a batch of rows (every column, same row count). */
@@ -324,7 +325,7 @@ export class PartitionWriter {
         });
       }
       const objects = guard({ file: this.path }, "cannot finish HDF5 file", WriteError, () => {
-        for (const [k, v] of Object.entries(options.attrs ?? {})) this.file.create_attribute(k, v);
+        for (const [k, v] of Object.entries(options.attrs ?? {})) writeAttribute(this.file, k, v);
         // Where each column's object header is: with more than 8 columns the root group keeps its
         // links in a fractal heap, which clearObjectTimes does not walk.
         return this.reproducible ? [...this.datasets.values()].map(objectAddress) : [];

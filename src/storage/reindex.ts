@@ -16,7 +16,7 @@ import { ManifestMismatchError, UsageError, WriteError } from "../core/errors.ts
 import { sha256File } from "../core/hash.ts";
 import type { WriterLock } from "../core/lock.ts";
 import { ExternalSorter } from "./external-sort.ts";
-import { guard, h5wasm, hdf5Ready } from "./hdf5.ts";
+import { guard, h5wasm, hdf5Ready, writeAttribute } from "./hdf5.ts";
 import { clearObjectTimes } from "./hdf5-times.ts";
 import { FENCE_ROWS, ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "./id-index.ts";
 import {
@@ -208,8 +208,8 @@ async function stamp(
     guard({ file: temp }, "cannot add the identity", WriteError, () => {
       const h5 = new h5wasm.File(temp, "a");
       try {
-        h5.create_attribute(CONTENT_ATTRIBUTE, content);
-        h5.create_attribute(IDENTITY_ATTRIBUTE, identity);
+        writeAttribute(h5, CONTENT_ATTRIBUTE, content);
+        writeAttribute(h5, IDENTITY_ATTRIBUTE, identity);
       } finally {
         h5.close();
       }
