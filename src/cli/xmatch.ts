@@ -32,6 +32,7 @@ export interface XmatchFlags {
   memory?: string;
   quiet?: boolean;
   wait?: boolean;
+  layout?: string;
 }
 
 export function registerXmatchCommand(program: Command): void {
@@ -75,6 +76,10 @@ export function registerXmatchCommand(program: Command): void {
       "--wait",
       "with --out: if another process is writing DIR (its lock DIR/.astropile.lock is held), wait for it to finish instead of failing at once",
     )
+    .option(
+      "--layout <layout>",
+      "with --out (not --catalog-only): the new dataset's partition layout, adaptive (files sized by the data) or mmu (Multimodal Universe's fixed order-4 healpix=N directories, for MMU's loaders); default adaptive",
+    )
     .option("--left-config <name>", "config of the left dataset")
     .option("--right-config <name>", "config of the right dataset")
     .option(
@@ -112,6 +117,11 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const limit = numberOption(flags.limit, "--limit", (x) => Number.isInteger(x) && x >= 0) ?? 20;
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
   if (flags.wait && !flags.out) throw new UsageError("--wait needs --out DIR");
+  const layout = flags.layout; // checked here, passed on by xmatchLocked (flags)
+  if (layout !== undefined && layout !== "adaptive" && layout !== "mmu")
+    throw new UsageError(`--layout must be adaptive or mmu, not ${JSON.stringify(layout)}`);
+  if (layout !== undefined && (!flags.out || flags.catalogOnly))
+    throw new UsageError("--layout needs --out DIR (a dataset, not --catalog-only)");
   const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
   const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
@@ -194,7 +204,10 @@ async function xmatchLocked(
       lock?.assertHeld();
       await writeCatalogCsv(catalog, written, { locations });
     } else {
-      await dataset.saveToDisk(dir, { lock: lock ?? undefined });
+      await dataset.saveToDisk(dir, {
+        lock: lock ?? undefined,
+        layout: flags.layout as "adaptive" | "mmu" | undefined,
+      });
       written = dir;
     }
   }

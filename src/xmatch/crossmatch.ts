@@ -529,7 +529,7 @@ export class MatchedDataset {
     path: string,
     options: { config?: string; name?: string; memoryBytes?: number } & Pick<
       DatasetWriterOptions,
-      "lock" | "wait"
+      "lock" | "wait" | "layout"
     > = {},
   ): Promise<Manifest> {
     const L = this.left;
@@ -612,6 +612,7 @@ export class MatchedDataset {
       name: options.name,
       lock: options.lock,
       wait: options.wait,
+      layout: options.layout,
       memoryBytes: Math.max(1, Math.floor(budget.bytes / 8)),
       provenance: {
         ...lp,
