@@ -196,10 +196,12 @@ export function compressionOf(filters: string[]): string {
 }
 
 /**
- * Writes an attribute. Strings are stored as fixed-length UTF-8 (exactly their bytes), not as
- * variable-length strings: those live in a global heap, which has no checksum, and libhdf5 (h5py's
- * too) loops forever on some damaged global heaps. Fixed-length values sit in the object header,
- * under its checksum. h5py reads them as bytes (`.decode()` gives the text); h5wasm as text.
+ * Writes an attribute. Strings are stored as fixed-length strings, not variable-length ones:
+ * those live in a global heap, which has no checksum, and libhdf5 (h5py's too) loops forever on
+ * some damaged global heaps. Fixed-length values sit in the object header, under its checksum.
+ * ASCII text is stored null-terminated (exact, trailing spaces included); other UTF-8 text as
+ * UTF-8 of exactly its bytes, except text ending in white space, which that type's space padding
+ * would trim: it stays variable-length. h5py reads fixed-length strings as bytes (`.decode()`).
  */
 export function writeAttribute(
   entity: {
@@ -208,7 +210,13 @@ export function writeAttribute(
   name: string,
   value: string | number,
 ): void {
-  if (typeof value === "string")
-    entity.create_attribute(name, value, null, `S${Math.max(1, Buffer.byteLength(value, "utf8"))}`);
+  if (typeof value !== "string") {
+    entity.create_attribute(name, value);
+    return;
+  }
+  const bytes = Buffer.byteLength(value, "utf8");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII without NUL is the test
+  if (/^[\x01-\x7f]*$/.test(value)) entity.create_attribute(name, value, null, `A${bytes + 1}`);
+  else if (!/\s$/.test(value)) entity.create_attribute(name, value, null, `S${bytes}`);
   else entity.create_attribute(name, value);
 }
