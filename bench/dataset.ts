@@ -52,10 +52,13 @@ const SPECS: ColumnSpec[] = [
 ];
 
 const H5PY_ITERATE = `
-import sys, json, time, glob, h5py, resource
+import sys, json, time, h5py, resource
 root = sys.argv[1]
 t = time.time(); rows = 0; nbytes = 0
-for path in sorted(glob.glob(root + "/*/healpix=*/*.hdf5")):
+# The files in the manifest's order (either layout's directories: order=K/healpix=N or healpix=N).
+with open(root + "/astropile.json") as fh:
+    files = [root + "/" + f["path"] for f in json.load(fh)["files"]]
+for path in files:
     with h5py.File(path, "r") as f:
         n = f["ra"].shape[0]
         for s in range(0, n, 256):
