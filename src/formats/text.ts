@@ -29,62 +29,28 @@ export async function* textChunks(
   path: string,
   options: { start?: number; chunkBytes?: number } = {},
 ): AsyncGenerator<string> {
-  const start = options.start ?? 0;
-  const highWaterMark = options.chunkBytes ?? 1 << 20;
-  if (!(await isGzipFile(path))) {
-    const stream = createReadStream(path, { encoding: "utf8", start, highWaterMark });
-    try {
-      yield* stream as AsyncIterable<string>;
-    } finally {
-      stream.destroy();
-    }
-    return;
-  }
-  const input = createReadStream(path, { highWaterMark });
-  const gunzip = createGunzip({ chunkSize: highWaterMark });
-  input.on("error", (e) => gunzip.destroy(e));
-  input.pipe(gunzip);
   const decoder = new StringDecoder("utf8");
-  let skip = start;
-  let done = 0;
-  try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      done += chunk.length;
-      let bytes = chunk;
-      if (skip > 0) {
-        const cut = Math.min(skip, bytes.length);
-        bytes = bytes.subarray(cut);
-        skip -= cut;
-        if (bytes.length === 0) continue;
-      }
-      const text = decoder.write(bytes);
-      if (text) yield text;
-    }
-    const tail = decoder.end();
-    if (tail) yield tail;
-  } catch (e) {
-    throw new FormatError(
-      `gzip stream cannot be decompressed: ${(e as Error).message}`,
-      { file: path, detail: `after ${done} decompressed bytes` },
-      { cause: e },
-    );
-  } finally {
-    input.destroy();
-    gunzip.destroy();
+  for await (const bytes of byteChunks(path, options)) {
+    const text = decoder.write(bytes);
+    if (text) yield text;
   }
+  const tail = decoder.end();
+  if (tail) yield tail;
 }
 
 /**
- * The file's bytes (decompressed when it is gzip), in chunks of about `chunkBytes`; the same
- * errors as textChunks. For readers that parse bytes without decoding them all to text.
+ * The file's bytes (decompressed when it is gzip) from (decompressed) byte `start`, in chunks of
+ * about `chunkBytes`; the same errors as textChunks. For readers that parse bytes without
+ * decoding them all to text.
  */
 export async function* byteChunks(
   path: string,
-  options: { chunkBytes?: number } = {},
+  options: { start?: number; chunkBytes?: number } = {},
 ): AsyncGenerator<Buffer> {
+  const start = options.start ?? 0;
   const highWaterMark = options.chunkBytes ?? 1 << 20;
   if (!(await isGzipFile(path))) {
-    const stream = createReadStream(path, { highWaterMark });
+    const stream = createReadStream(path, { start, highWaterMark });
     try {
       yield* stream as AsyncIterable<Buffer>;
     } finally {
@@ -96,11 +62,17 @@ export async function* byteChunks(
   const gunzip = createGunzip({ chunkSize: highWaterMark });
   input.on("error", (e) => gunzip.destroy(e));
   input.pipe(gunzip);
+  let skip = start;
   let done = 0;
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       done += chunk.length;
-      yield chunk;
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      yield skip > 0 ? chunk.subarray(skip) : chunk;
+      skip = 0;
     }
   } catch (e) {
     throw new FormatError(
