@@ -24,13 +24,13 @@ import { LOCK_FILE } from "../../src/core/lock.ts";
 import { hostToken } from "../../src/core/process-owner.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { hscSpec } from "../../src/demo/index.ts";
-import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { assertSameDataset } from "../build/helpers.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";
 
@@ -183,36 +183,7 @@ before(async () => {
   await build(checkSpec(spec, work), { out: refBuild, workers: 1 });
   // A patch of 8 x 8 degrees: about a dozen order-4 pixels (one or two files in the adaptive
   // layout, which sizes partitions by the data).
-  let seed = 12345;
-  const rand = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
-  const ra = Float64Array.from({ length: 3000 }, () => 146 + 8 * rand());
-  const dec = Float64Array.from({ length: 3000 }, () => -2 + 8 * rand());
-  for (const [root, prefix] of [
-    [A, "a"],
-    [B, "b"],
-  ] as const) {
-    await writeDataset(
-      root,
-      [
-        { name: "object_id", dtype: "string", shape: [], stringLength: 8 },
-        { name: "ra", dtype: "float64", shape: [] },
-        { name: "dec", dtype: "float64", shape: [] },
-        { name: "mag", dtype: "float32", shape: [] },
-      ],
-      [
-        {
-          object_id: Array.from({ length: 3000 }, (_, i) => `${prefix}${i}`),
-          ra,
-          dec,
-          mag: Float32Array.from({ length: 3000 }, (_, i) => 18 + (i % 70) / 10),
-        },
-      ],
-      { config: "c", provenance: { survey: prefix.toUpperCase() } },
-    );
-  }
+  await writePatchCatalogs(A, B, { rows: 3000, seed: 12345 });
   const { dataset } = await crossMatch(await openDataset(A), await openDataset(B), {
     radiusArcsec: 30,
   });

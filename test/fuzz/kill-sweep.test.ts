@@ -17,12 +17,12 @@ import { before, describe, test } from "node:test";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { hscSpec } from "../../src/demo/index.ts";
-import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { assertSameDataset } from "../build/helpers.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";
 
@@ -92,37 +92,8 @@ before(async () => {
   units = r.report.units;
   buildFiles = (await readManifest(refBuild)).files.length;
   assert.ok(units >= 4, `the sweep needs several units, got ${units}`);
-  // Two catalogs over 8 x 8 degrees: a dozen partition pixels, so the output has several files.
-  let seed = 4242;
-  const rand = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
-  const ra = Float64Array.from({ length: 1500 }, () => 146 + 8 * rand());
-  const dec = Float64Array.from({ length: 1500 }, () => -2 + 8 * rand());
-  for (const [root, prefix] of [
-    [A, "a"],
-    [B, "b"],
-  ] as const) {
-    await writeDataset(
-      root,
-      [
-        { name: "object_id", dtype: "string", shape: [], stringLength: 8 },
-        { name: "ra", dtype: "float64", shape: [] },
-        { name: "dec", dtype: "float64", shape: [] },
-        { name: "mag", dtype: "float32", shape: [] },
-      ],
-      [
-        {
-          object_id: Array.from({ length: 1500 }, (_, i) => `${prefix}${i}`),
-          ra,
-          dec,
-          mag: Float32Array.from({ length: 1500 }, (_, i) => 18 + (i % 70) / 10),
-        },
-      ],
-      { config: "c", provenance: { survey: prefix.toUpperCase() } },
-    );
-  }
+  // Two catalogs over 8 x 8 degrees: a dozen order-4 pixels, so the mmu output has several files.
+  await writePatchCatalogs(A, B, { rows: 1500, seed: 4242 });
   const { dataset } = await crossMatch(await openDataset(A), await openDataset(B), {
     radiusArcsec: 30,
   });
