@@ -19,6 +19,7 @@ const RANK: Record<string, number> = {
   xmatch: 6,
   cache: 6,
   synth: 7,
+  interop: 7,
   demo: 8,
   cli: 9,
 };

@@ -266,7 +266,9 @@ function encodeRows(
               { file, column: name },
             );
           }
-          out.fill(32, at, at + p.width);
+          // NUL-padded, as astropy and CFITSIO write them: numpy strips trailing NULs, not the
+          // spaces the standard also allows, so space padding would come back in the values.
+          out.fill(0, at, at + p.width);
           for (let c = 0; c < s.length; c++) out[at + c] = s.charCodeAt(c);
         }
       }
