@@ -254,7 +254,7 @@ function chooseColumns(ds: Dataset, flags: RowsFlags): { names: string[]; explic
 
 const GROUP_NAMES = Object.keys(GROUPS);
 
-async function openFor(dir: string, config: string | undefined): Promise<Dataset> {
+export async function openFor(dir: string, config: string | undefined): Promise<Dataset> {
   const root = resolve(dir);
   const manifest = await readManifest(root);
   return openDataset(root, { config: pickConfig(Object.keys(manifest.configs), config, dir) });

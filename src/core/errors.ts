@@ -128,6 +128,13 @@ export class LockedError extends AstroPileError {
 export class MemoryBudgetError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_MEMORY_BUDGET";
 }
+/**
+ * An optional dependency a feature needs is not installed (or has no native build for this
+ * platform); the message names the package and how to install it.
+ */
+export class DependencyError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_MISSING_DEPENDENCY";
+}
 /** Something that cannot happen did: a bug in AstroPile. Please report it with the message. */
 export class InternalError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_INTERNAL";
@@ -175,6 +182,7 @@ const CORE_CLASSES: Array<typeof AstroPileError> = [
   BuildStateError,
   LockedError,
   MemoryBudgetError,
+  DependencyError,
   InternalError,
 ];
 
