@@ -1,5 +1,7 @@
 /**
  * The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
+ * Exports to other tools' formats: `exportDataset` (FITS, ECSV, CSV; `registerExporter` adds
+ * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency).
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.
@@ -45,6 +47,7 @@ export {
   BuildStateError,
   ColumnLengthError,
   CorruptFileError,
+  DependencyError,
   type ErrorPlace,
   FormatError,
   InternalError,
@@ -64,6 +67,31 @@ export { sha256File } from "./core/hash.ts";
 export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./demo/index.ts";
+export {
+  type ExportBox,
+  type ExportCone,
+  type Exporter,
+  type ExporterContext,
+  type ExportOptions,
+  type ExportProgress,
+  type ExportResult,
+  exportDataset,
+  exporterFor,
+  exportFormats,
+  registerExporter,
+} from "./interop/export.ts";
+export {
+  openSql,
+  type SqlColumn,
+  type SqlOptions,
+  type SqlProgress,
+  type SqlResult,
+  type SqlRows,
+  SqlSession,
+  type SqlValue,
+  sqlQuery,
+  sqlStream,
+} from "./interop/sql.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

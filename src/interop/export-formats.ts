@@ -48,17 +48,88 @@ async function stringWidths(
   return widths;
 }
 
+/** Common non-ASCII characters of units and descriptions, and their ASCII spelling. */
+const ASCII_SPELLING: Record<string, string> = {
+  "\u00c5": "Angstrom",
+  "\u212b": "Angstrom",
+  "\u00b5": "u",
+  "\u03bc": "u",
+  "\u2212": "-",
+  "\u00d7": "x",
+  "\u00b0": "deg",
+  "\u2013": "-",
+  "\u2014": "-",
+  "\u2018": "'",
+  "\u2019": "'",
+  "\u201c": '"',
+  "\u201d": '"',
+};
+
+/**
+ * FITS headers are ASCII: a text spelled in ASCII (the symbols above spelled out, accents
+ * dropped, superscripts as digits), or null when a character has no spelling. Symbols are
+ * spelled before decomposing: NFKD would turn the angstrom sign into A (ampere).
+ */
+function asciiSpelling(text: string, product: string): string | null {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (code >= 32 && code <= 126) {
+      out += ch;
+      continue;
+    }
+    if (ch === "\u00b7" || ch === "\u22c5") {
+      out += product;
+      continue;
+    }
+    if (ASCII_SPELLING[ch] !== undefined) {
+      out += ASCII_SPELLING[ch];
+      continue;
+    }
+    for (const part of ch.normalize("NFKD")) {
+      const c = part.codePointAt(0)!;
+      if (c >= 0x300 && c <= 0x36f) continue; // a combining accent
+      if (c < 32 || c > 126) return null;
+      out += part;
+    }
+  }
+  return out;
+}
+
+/** Why a column cannot go into a FITS table (null when it can): a unit with no ASCII spelling. */
+function fitsUnsupported(column: ColumnSpec): string | null {
+  if (column.unit === undefined || asciiSpelling(column.unit, ".") !== null) return null;
+  return `unit ${JSON.stringify(column.unit)} has characters a FITS header (ASCII) cannot hold; export it to ECSV, or give the column an ASCII unit`;
+}
+
+/** Units and descriptions as a FITS header holds them (descriptions are comments: best effort). */
+function fitsSpec(spec: ColumnSpec): ColumnSpec {
+  const out = { ...spec };
+  if (spec.unit !== undefined) {
+    const why = fitsUnsupported(spec);
+    if (why) throw new SchemaError(why, { column: spec.name });
+    // A product of units is "." in the FITS unit standard.
+    out.unit = asciiSpelling(spec.unit, ".")!;
+  }
+  if (spec.description !== undefined) {
+    out.description =
+      asciiSpelling(spec.description, "*") ??
+      [...spec.description].map((ch) => asciiSpelling(ch, "*") ?? "?").join("");
+  }
+  return out;
+}
+
 const fits: Exporter = {
   format: "fits",
   description: "FITS binary table: every column; arrays as vector columns (TDIMn), units in TUNITn",
   output: "file",
-  unsupported: () => null,
+  unsupported: fitsUnsupported,
   async write(rows, schema, ctx) {
     if (schema.length > 999)
       throw new SchemaError(`FITS tables hold at most 999 columns; ${schema.length} asked for`);
     const widths = await stringWidths(schema, ctx);
     const specs = schema.map((s) =>
-      widths.has(s.name) ? { ...s, stringLength: widths.get(s.name)! } : s,
+      fitsSpec(widths.has(s.name) ? { ...s, stringLength: widths.get(s.name)! } : s),
     );
     const cards: FitsCardInput[] = Object.entries(metadata(ctx)).map(([keyword, value]) => ({
       keyword,
@@ -78,11 +149,49 @@ const fits: Exporter = {
   },
 };
 
+/** astropy's ECSV reader (Python's csv module) refuses fields longer than this. */
+const ASTROPY_FIELD_LIMIT = 131072;
+
+/** Most characters one element of an ECSV array cell can take, separator included. */
+const ELEMENT_CHARS: Record<string, number> = {
+  float32: 16, // -1.17549435e-38,
+  float64: 25, // -2.2250738585072014e-308,
+  int8: 5,
+  uint8: 4,
+  int16: 7,
+  uint16: 6,
+  int32: 12,
+  uint32: 11,
+  int64: 21,
+  uint64: 21,
+  bool: 6,
+};
+
+/** Why an array column would make an ECSV field astropy cannot read (null when it cannot). */
+function ecsvTooWide(column: ColumnSpec): string | null {
+  if (column.shape.length === 0) return null;
+  const per = column.shape.reduce((a, b) => a * b, 1);
+  // Strings: quotes, separator, and a JSON escape for every character at worst.
+  const element =
+    column.dtype === "string"
+      ? column.stringLength === undefined
+        ? 0
+        : 2 * column.stringLength + 3
+      : ELEMENT_CHARS[column.dtype];
+  let brackets = 0;
+  for (let k = 0, outer = 1; k < column.shape.length; outer *= column.shape[k], k++)
+    brackets += 2 * outer;
+  const chars = per * element + brackets;
+  if (chars <= ASTROPY_FIELD_LIMIT) return null;
+  return `ECSV writes an array cell as one JSON text field, and this column's (${per} values per row, up to ${chars} characters) is longer than the ${ASTROPY_FIELD_LIMIT} characters astropy's reader accepts; export it to FITS`;
+}
+
 const ecsv: Exporter = {
   format: "ecsv",
-  description: "ECSV (astropy's text table): every column, units and dtypes; arrays as JSON",
+  description:
+    "ECSV (astropy's text table): units and dtypes; arrays as JSON (up to astropy's field limit)",
   output: "file",
-  unsupported: () => null,
+  unsupported: (column) => ecsvTooWide(column),
   async write(rows, schema, ctx) {
     const meta: Record<string, string> = {};
     for (const [k, v] of Object.entries(metadata(ctx))) meta[k.toLowerCase()] = v;

@@ -2,13 +2,13 @@
 // the rows that went in; bad arguments exit 2, bad data 1, with one-line errors. Commands run in
 // one child process (test/helpers/cli-runner.ts).
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { parse } from "csv-parse/sync";
-import { ROOT } from "../helpers/cli-process.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { exportRows, writeExportDataset } from "../interop/export-fixture.ts";
 
@@ -211,4 +211,42 @@ test("sql: refusals are one-line errors", async () => {
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1);
   }
+});
+
+test("sql without DuckDB installed: a DependencyError naming the package, exit 1", () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      join(ROOT, "test", "helpers", "no-duckdb.mjs"),
+      ...cliArgs("sql", root, "SELECT count(*) FROM data", "--quiet"),
+    ],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^astropile: SQL needs the optional package @duckdb\/node-api .*npm install @duckdb\/node-api\n$/,
+  );
+  // Exports do not need it.
+  const e = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      join(ROOT, "test", "helpers", "no-duckdb.mjs"),
+      ...cliArgs(
+        "export",
+        root,
+        "--to",
+        "csv",
+        "--columns",
+        "z",
+        "--out",
+        join(dir, "no-duckdb.csv"),
+        "--quiet",
+      ),
+    ],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  assert.equal(e.status, 0, e.stderr);
 });

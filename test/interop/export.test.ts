@@ -20,6 +20,7 @@ import { openCsv } from "../../src/formats/csv.ts";
 import { openEcsv } from "../../src/formats/ecsv.ts";
 import { openFits } from "../../src/formats/fits.ts";
 import { exportDataset, exportFormats, registerExporter } from "../../src/interop/export.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { EXPORT_COLUMNS, exportRows, SCALAR_NAMES, writeExportDataset } from "./export-fixture.ts";
@@ -460,5 +461,75 @@ describe("bad requests: typed errors, nothing left behind", () => {
       readdirSync(dir).filter((f) => f.startsWith(".failing")),
       [],
     );
+  });
+});
+
+describe("what a format cannot hold", () => {
+  let odd: Dataset;
+  before(async () => {
+    const specs: ColumnSpec[] = [
+      { name: "object_id", dtype: "int64", shape: [] },
+      { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+      { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+      { name: "wave", dtype: "float32", shape: [3], unit: "Å", description: "vacuum λ · 1" },
+      { name: "cube", dtype: "float32", shape: [100, 100] },
+      { name: "snow", dtype: "float32", shape: [], unit: "☃" },
+    ];
+    const n = 4;
+    await writeDataset(
+      join(dir, "odd"),
+      specs,
+      [
+        {
+          object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+          ra: Float64Array.from({ length: n }, (_, i) => 10 + i),
+          dec: new Float64Array(n),
+          wave: Float32Array.from({ length: 3 * n }, (_, k) => 4000 + k),
+          cube: new Float32Array(10000 * n).fill(-1.17549435e-38),
+          snow: new Float32Array(n),
+        },
+      ],
+      { config: "odd", provenance: { survey: "T" } },
+    );
+    odd = await openDataset(join(dir, "odd"));
+  });
+
+  test("ecsv: an array cell longer than astropy's field limit is left out, or refused by name", async () => {
+    const out = join(dir, "odd.ecsv");
+    const r = await exportDataset(odd, { to: "ecsv", out });
+    assert.deepEqual(
+      r.skipped.map((s) => s.column),
+      ["cube"],
+    );
+    assert.match(r.skipped[0].reason, /10000 values per row.*131072 characters astropy/);
+    await assert.rejects(
+      exportDataset(odd, { to: "ecsv", out: join(dir, "cube.ecsv"), columns: ["cube"] }),
+      (e: Error & { column?: string }) =>
+        isAstroPileError(e, "ASTROPILE_SCHEMA") && e.column === "cube",
+    );
+  });
+
+  test("fits: units and descriptions spelled in ASCII; a unit with no spelling is refused", async () => {
+    const out = join(dir, "odd.fits");
+    await assert.rejects(
+      exportDataset(odd, { to: "fits", out, columns: ["object_id", "snow"] }),
+      (e: Error & { column?: string }) =>
+        isAstroPileError(e, "ASTROPILE_SCHEMA") && e.column === "snow" && /ASCII/.test(e.message),
+    );
+    assert.equal(existsSync(out), false);
+    const r = await exportDataset(odd, { to: "fits", out });
+    assert.deepEqual(
+      r.skipped.map((s) => s.column),
+      ["snow"],
+    );
+    const f = await openFits(out);
+    try {
+      const h = f.hdu(1).header;
+      assert.equal(h.get("TUNIT4"), "Angstrom");
+      assert.equal(h.card("TTYPE4")?.comment, "vacuum ? * 1");
+      assert.equal(h.get("TDIM5"), "(100,100)");
+    } finally {
+      await f.close();
+    }
   });
 });
