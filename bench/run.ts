@@ -12,6 +12,7 @@ const PARTS = [
   "formats",
   "cli",
   "catalog",
+  "export",
 ] as const;
 
 export interface BenchModule {

@@ -557,14 +557,29 @@ export function openCsv(path: string, options: CsvReadOptions = {}): Promise<Csv
 // ---------------------------------------------------------------------------------------------
 // Writer
 
+/** Does x (a float32) read back from `p` significant digits? */
+function float32RoundTrips(x: number, p: number): boolean {
+  return Math.fround(Number(x.toPrecision(p))) === x;
+}
+
 /** Shortest decimal that reads back as the same float32. */
 export function formatFloat32(x: number): string {
   if (!Number.isFinite(x)) return formatFloat64(x);
-  for (let p = 1; p <= 9; p++) {
-    const s = x.toPrecision(p);
-    if (Math.fround(Number(s)) === x) return formatFloat64(Number(s));
-  }
-  return formatFloat64(x);
+  // Whether p digits read back is monotonic in p (the nearest p-digit decimal is also a
+  // (p+1)-digit one, so p+1 digits are never farther from x), and 9 always do: search from 7,
+  // where most measured values land, instead of counting up from 1 (2 tries instead of 7-9).
+  let p: number;
+  if (float32RoundTrips(x, 7)) {
+    let lo = 1;
+    let hi = 7;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (float32RoundTrips(x, mid)) hi = mid;
+      else lo = mid + 1;
+    }
+    p = lo;
+  } else p = float32RoundTrips(x, 8) ? 8 : 9;
+  return formatFloat64(Number(x.toPrecision(p)));
 }
 
 /** Python-like repr: shortest round-trip decimal, nan / inf / -inf, -0.0 kept. */
