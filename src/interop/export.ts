@@ -154,6 +154,12 @@ export interface Exporter {
   output: "file" | "directory";
   /** Columns the format always writes (added to the selection when present), e.g. `_healpix_29`. */
   requiredColumns?: string[];
+  /**
+   * Directory formats: whether an existing directory at the output is an earlier output of this
+   * format, which `force` may then replace. Without it, `force` replaces only an empty directory
+   * (never, say, a home directory given by mistake).
+   */
+  recognizes?(path: string): Promise<boolean>;
   /** Why this column cannot be written in this format (null when it can). */
   unsupported(column: ColumnSpec, options: ExportOptions): string | null;
   /**
@@ -243,7 +249,7 @@ async function sizeOf(path: string): Promise<number> {
 }
 
 /** Checks the output can be written before anything is read: directory there and writable, no clash. */
-async function checkOutput(out: string, force: boolean): Promise<void> {
+async function checkOutput(out: string, force: boolean, exporter: Exporter): Promise<void> {
   const dir = dirname(out);
   let dirStat: Awaited<ReturnType<typeof stat>>;
   try {
@@ -266,8 +272,25 @@ async function checkOutput(out: string, force: boolean): Promise<void> {
       { cause: e },
     );
   }
-  if (!force && (await exists(out)))
+  if (!(await exists(out))) return;
+  if (!force)
     throw new UsageError(`${out} exists; pass force (--force) to replace it`, { file: out });
+  const isDir = (await lstat(out)).isDirectory();
+  if (exporter.output === "file" && isDir)
+    throw new UsageError(`${out} is a directory; ${exporter.format} writes a file`, { file: out });
+  if (exporter.output === "directory") {
+    if (!isDir)
+      throw new UsageError(`${out} is a file; ${exporter.format} writes a directory`, {
+        file: out,
+      });
+    const own = exporter.recognizes ? await exporter.recognizes(out) : false;
+    if (!own && (await readdir(out)).length > 0) {
+      throw new UsageError(
+        `${out} is a directory that is not an earlier ${exporter.format} export; --force replaces only those (or an empty directory)`,
+        { file: out },
+      );
+    }
+  }
 }
 
 /** The columns to export: asked-for (each must fit) or every column that fits (the others listed). */
@@ -359,7 +382,7 @@ export async function exportDataset(
   const view = filtered.select(names);
   const features = view.features;
   const schema = features.map(specOf);
-  await checkOutput(out, options.force === true);
+  await checkOutput(out, options.force === true, exporter);
 
   const rowBytes = schema.reduce((sum, s) => sum + bytesPerRow(s), 0);
   const batchRows =

@@ -379,6 +379,36 @@ describe("bad requests: typed errors, nothing left behind", () => {
     const r = await exportDataset(ds, { to: "csv", out, columns: ["z"], force: true });
     assert.equal(r.rows, N);
     assert.match(readFileSync(out, "utf8"), /^z\n/);
+    // force never replaces a directory by a file, nor a directory that is not an earlier export.
+    const home = join(dir, "home");
+    mkdirSync(home);
+    writeFileSync(join(home, "thesis.tex"), "years of work");
+    await assert.rejects(
+      exportDataset(ds, { to: "csv", out: home, columns: ["z"], force: true }),
+      (e: Error) => isAstroPileError(e, "ASTROPILE_USAGE") && /is a directory/.test(e.message),
+    );
+    registerExporter({
+      format: "dir-test",
+      description: "a directory of one CSV",
+      output: "directory",
+      unsupported: (c) => (c.shape.length > 0 ? "arrays" : null),
+      async write(rows, schema, ctx) {
+        mkdirSync(ctx.path);
+        return exportFormats()
+          .find((e) => e.format === "csv")!
+          .write(rows, schema, { ...ctx, path: join(ctx.path, "part-0.csv") });
+      },
+    });
+    await assert.rejects(
+      exportDataset(ds, { to: "dir-test", out: home, columns: ["z"], force: true }),
+      (e: Error) =>
+        isAstroPileError(e, "ASTROPILE_USAGE") && /not an earlier dir-test export/.test(e.message),
+    );
+    assert.equal(readFileSync(join(home, "thesis.tex"), "utf8"), "years of work");
+    const empty = join(dir, "empty-dir");
+    mkdirSync(empty);
+    await exportDataset(ds, { to: "dir-test", out: empty, columns: ["z"], force: true });
+    assert.deepEqual(readdirSync(empty), ["part-0.csv"]);
   });
 
   test("a missing or unwritable output directory is a WriteError naming the output", async () => {
