@@ -86,7 +86,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       csv_same: boolean;
     };
     console.log(
-      `rows ${n}, ${SPECS.length + 1} columns (healpix included); astropy read (h5py + vstack) ${ref.read_s.toFixed(2)} s`,
+      `rows ${n}, ${SPECS.length + 1} columns (healpix included); astropy read (h5py + vstack) ${ref.read_s.toFixed(2)} s; export process peak RSS ${(child.maxRssBytes / 2 ** 20).toFixed(0)} MiB`,
     );
     console.log(
       "| output | AstroPile exportDataset (read HDF5 + write) | astropy Table.write (in memory) | ratio | bytes (ours) | same values (astropy reads ours) |",
