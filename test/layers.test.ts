@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   cache: 6,
   synth: 7,
   demo: 8,
+  interop: 8,
   cli: 9,
 };
 

@@ -1,0 +1,612 @@
+// Multimodal Universe (MMU) v1 trees used in place, read-only: `<survey>/<config>/healpix=N/*.hdf5`
+// written by h5py from astropy Tables, with no astropile.json. Adopting a tree scans it once and
+// writes what AstroPile needs beyond the files into an index directory (never into the tree
+// unless asked): a derived manifest (configs, columns, per-file shapes, rows, pixel and
+// `_healpix_29` ranges computed from ra/dec, sizes), the positions sidecar and the object_id
+// index, plus a link per data file, so the index directory is a dataset root every reader
+// (openDataset, the CLI, the cross-match workers) opens as it is. The tree's files are read
+// through those links: nothing is copied or converted.
+//
+// The index records each file's size and mtime; any difference (a file changed, added or
+// removed) makes it stale, and readers refuse it with a NotAdoptedError naming the file and the
+// command to run. MMU files are not sorted by `_healpix_29` (most have no such column), so the
+// manifest marks them `rowOrder: "any"`: cones, boxes and cross-matches prune files by their
+// computed key ranges and filter rows by their ra/dec.
+import { createHash } from "node:crypto";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink } from "node:fs/promises";
+import { basename, dirname, join, posix, relative, resolve } from "node:path";
+import { defaultCacheDir } from "../cache/config.ts";
+import { writeFileAtomic } from "../core/atomic-file.ts";
+import type { Dtype } from "../core/columns.ts";
+import {
+  AstroPileError,
+  type ErrorPlace,
+  isAstroPileError,
+  SchemaError,
+  UsageError,
+} from "../core/errors.ts";
+import { emptyRecord } from "../core/records.ts";
+import { registerRootResolver } from "../dataset/source.ts";
+import { padRuleOf } from "../schema/padding.ts";
+import { ang2pixOrder29 } from "../sky/index.ts";
+import { fileListIdentity } from "../storage/identity.ts";
+import { PARTITION_ORDER, PARTITION_SHIFT } from "../storage/layout.ts";
+import {
+  type ColumnEntry,
+  emptyManifest,
+  type FileEntry,
+  type Manifest,
+  writeManifest,
+} from "../storage/manifest.ts";
+import { PartitionFile } from "../storage/partition-file.ts";
+import { copyPositions, objectIdSpecOf } from "../storage/positions.ts";
+import { buildIdIndex } from "../storage/reindex.ts";
+
+/** An MMU tree that has no fresh index: the message says which command to run. */
+export class NotAdoptedError extends AstroPileError {
+  static override readonly code: string = "ASTROPILE_NOT_ADOPTED";
+}
+
+/** A file of an MMU tree that cannot be adopted (reported, and skipped with `skipBad`). */
+export interface BadMmuFile {
+  /** Absolute path of the file (or directory). */
+  file: string;
+  /** The stable code of the error (e.g. ASTROPILE_SCHEMA, ASTROPILE_CORRUPT_FILE). */
+  code: string;
+  message: string;
+  /** The column or member concerned, when there is one. */
+  column?: string;
+}
+
+export interface AdoptProgress {
+  /** "scan": listing the tree; "files": reading each file's columns and positions; "sidecars": positions and id index. */
+  phase: "scan" | "files" | "sidecars";
+  done: number;
+  total: number;
+  /** Path relative to the tree of the file being read. */
+  file?: string;
+}
+
+export interface AdoptOptions {
+  /**
+   * Directory under which the index is kept (default `<cache dir>/mmu-index`, see
+   * defaultCacheDir). The index of a tree is `<indexDir>/<name>-<hash of its absolute path>`.
+   */
+  indexDir?: string;
+  /** Keep the index inside the tree, in `<dir>/.astropile-index` (the tree must be writable). */
+  inPlace?: boolean;
+  /** Report bad files (see {@link BadMmuFile}) and adopt the rest, instead of failing on the first. */
+  skipBad?: boolean;
+  /** Rebuild even when a fresh index exists. */
+  force?: boolean;
+  onProgress?: (progress: AdoptProgress) => void;
+}
+
+export interface AdoptResult {
+  /** The tree (absolute). */
+  dir: string;
+  /** The index directory: a dataset root openDataset reads. */
+  indexRoot: string;
+  /** True when a fresh index already existed and nothing was rebuilt. */
+  reused: boolean;
+  configs: string[];
+  files: number;
+  rows: number;
+  /** Files left out (with `skipBad`). */
+  skipped: BadMmuFile[];
+}
+
+/** The index's record of the tree: its path, and each adopted file's size and mtime. */
+interface TreeRecord {
+  format: "astropile-mmu-index";
+  version: 1;
+  tree: string;
+  adopted: string;
+  files: Array<{ path: string; bytes: number; mtimeMs: number }>;
+  skipped: BadMmuFile[];
+}
+
+/** Name of the record beside the derived manifest in an index directory. */
+export const TREE_RECORD_NAME = "mmu-tree.json";
+/** Name of the index directory inside a tree adopted with `inPlace`. */
+export const IN_PLACE_INDEX_NAME = ".astropile-index";
+/**
+ * Trees up to this many files and bytes are adopted on the fly by openDataset (and every CLI
+ * command) into the default index directory; larger ones need `astropile adopt DIR`.
+ */
+export const ADOPT_ON_THE_FLY_MAX_FILES = 64;
+export const ADOPT_ON_THE_FLY_MAX_BYTES = 256 * 2 ** 20;
+
+/** Rows of ra/dec read per call while computing keys. */
+const READ_ROWS = 65536;
+const PIXEL_DIR = /^healpix=(\d+)$/;
+
+interface Listed {
+  config: string;
+  pixel: number;
+  /** Relative to the tree, forward slashes. */
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+}
+
+/** Where the index of `dir` lives (whether or not it exists). */
+export function mmuIndexRoot(
+  dir: string,
+  options: Pick<AdoptOptions, "indexDir" | "inPlace"> = {},
+): string {
+  const tree = resolve(dir);
+  if (options.inPlace) return join(tree, IN_PLACE_INDEX_NAME);
+  const base = options.indexDir ? resolve(options.indexDir) : join(defaultCacheDir(), "mmu-index");
+  const hash = createHash("sha256").update(tree, "utf8").digest("hex").slice(0, 16);
+  const name = basename(tree).replace(/[^A-Za-z0-9._-]/g, "_") || "root";
+  return join(base, `${name}-${hash}`);
+}
+
+/**
+ * True when `dir` looks like an MMU survey directory: no astropile.json, and at least one
+ * `<config>/healpix=N/` directory.
+ */
+export async function isMmuTree(dir: string): Promise<boolean> {
+  try {
+    await stat(join(dir, "astropile.json"));
+    return false;
+  } catch {}
+  let configs: string[];
+  try {
+    configs = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name);
+  } catch {
+    return false;
+  }
+  for (const c of configs) {
+    const inner = await readdir(join(dir, c)).catch(() => [] as string[]);
+    if (inner.some((n) => PIXEL_DIR.test(n))) return true;
+  }
+  return false;
+}
+
+/** Lists the tree's partition files (sorted by config, pixel, name) and empty pixel directories. */
+async function listTree(tree: string): Promise<{ files: Listed[]; empty: string[] }> {
+  const files: Listed[] = [];
+  const empty: string[] = [];
+  const configs = (await readdir(tree, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    .map((e) => e.name)
+    .sort();
+  for (const config of configs) {
+    const pixels = (await readdir(join(tree, config), { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && PIXEL_DIR.test(e.name))
+      .map((e) => ({ name: e.name, pixel: Number(PIXEL_DIR.exec(e.name)![1]) }))
+      .sort((a, b) => a.pixel - b.pixel);
+    for (const { name, pixel } of pixels) {
+      const names = (await readdir(join(tree, config, name)))
+        .filter((n) => n.endsWith(".hdf5") && !n.startsWith("."))
+        .sort();
+      if (names.length === 0) empty.push(join(tree, config, name));
+      for (const n of names) {
+        const rel = posix.join(config, name, n);
+        const s = await stat(join(tree, rel));
+        files.push({ config, pixel, path: rel, bytes: s.size, mtimeMs: s.mtimeMs });
+      }
+    }
+  }
+  return { files, empty };
+}
+
+/** What one file holds, as adopt reads it. */
+interface Scanned {
+  listed: Listed;
+  columns: ColumnEntry[];
+  rows: number;
+  keyMin: bigint;
+  keyMax: bigint;
+  /** Rows sorted by a `_healpix_29` column equal to the keys computed from ra/dec. */
+  sorted: boolean;
+  attrs: Record<string, unknown>;
+}
+
+function fail(message: string, options: ErrorPlace): never {
+  throw new SchemaError(message, options);
+}
+
+/** Reads one file's columns, rows and key range (ra/dec in blocks). */
+async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
+  const path = join(tree, listed.path);
+  const file = await PartitionFile.open(path);
+  try {
+    const infos = file.columns();
+    if (infos.length === 0)
+      fail(
+        "no columns at the file's root: group-per-object files (MaNGA's layout) are not adopted yet",
+        { file: path },
+      );
+    for (const c of ["ra", "dec", "object_id"]) {
+      if (!infos.some((i) => i.name === c))
+        fail(`no "${c}" column: an MMU file needs object_id, ra and dec`, {
+          file: path,
+          column: c,
+        });
+    }
+    for (const c of ["ra", "dec"]) {
+      const info = infos.find((i) => i.name === c)!;
+      if ((info.dtype !== "float64" && info.dtype !== "float32") || info.shape.length !== 0)
+        fail(`"${c}" is ${info.dtype}[${info.shape.join(", ")}], not a float per row`, {
+          file: path,
+          column: c,
+        });
+    }
+    const columns: ColumnEntry[] = infos.map((i) => {
+      const entry: ColumnEntry = { name: i.name, dtype: i.dtype as Dtype, shape: i.shape };
+      if (i.stringLength !== undefined) entry.stringLength = i.stringLength;
+      return entry;
+    });
+    const hasKeys = infos.some(
+      (i) => i.name === "_healpix_29" && i.dtype === "int64" && i.shape.length === 0,
+    );
+    let keyMin = 0n;
+    let keyMax = -1n;
+    let sorted = hasKeys;
+    let last = -1n;
+    for (let at = 0; at < file.length; at += READ_ROWS) {
+      const end = Math.min(file.length, at + READ_ROWS);
+      const names = hasKeys ? ["ra", "dec", "_healpix_29"] : ["ra", "dec"];
+      const batch = file.readRange(names, at, end);
+      const ra = batch.ra as Float64Array;
+      const dec = batch.dec as Float64Array;
+      for (let i = 0; i < ra.length; i++) {
+        if (!(Number.isFinite(ra[i]) && Number.isFinite(dec[i]) && Math.abs(dec[i]) <= 90))
+          fail(`row ${at + i} has ra ${ra[i]}, dec ${dec[i]}: not a position on the sky`, {
+            file: path,
+            column: "ra",
+          });
+      }
+      const keys = ang2pixOrder29(ra, dec);
+      const stored = hasKeys ? (batch._healpix_29 as BigInt64Array) : null;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (at + i === 0) {
+          keyMin = k;
+          keyMax = k;
+        } else {
+          if (k < keyMin) keyMin = k;
+          if (k > keyMax) keyMax = k;
+        }
+        if (sorted && (stored![i] !== k || k < last)) sorted = false;
+        last = k;
+      }
+    }
+    return { listed, columns, rows: file.length, keyMin, keyMax, sorted, attrs: file.attrs() };
+  } finally {
+    file.close();
+  }
+}
+
+/** A file's columns against its config's (the first good file's): same names and dtypes; spectra may differ in length. */
+function schemaProblem(
+  config: ColumnEntry[],
+  file: ColumnEntry[],
+): { message: string; column: string } | null {
+  const mine = new Map(file.map((c) => [c.name, c]));
+  for (const c of config) {
+    const f = mine.get(c.name);
+    if (!f)
+      return {
+        message: `lacks column "${c.name}" that other files of its config have`,
+        column: c.name,
+      };
+    if (f.dtype !== c.dtype)
+      return {
+        message: `column "${c.name}" is ${f.dtype} here, ${c.dtype} in other files of its config`,
+        column: c.name,
+      };
+    const sameShape = f.shape.join("x") === c.shape.join("x");
+    if (!sameShape && !(padRuleOf(c.name) && f.shape.length === 1 && c.shape.length === 1))
+      return {
+        message: `column "${c.name}" is [${f.shape.join(", ")}] per row here, [${c.shape.join(", ")}] in other files of its config`,
+        column: c.name,
+      };
+  }
+  for (const f of file)
+    if (!config.some((c) => c.name === f.name))
+      return {
+        message: `has column "${f.name}" that other files of its config lack`,
+        column: f.name,
+      };
+  return null;
+}
+
+/** The SHA-256 field of an adopted file: a digest of its path, size and mtime (the data is not hashed). */
+function statDigest(l: Listed): string {
+  return createHash("sha256")
+    .update(`mmu-stat ${l.path} ${l.bytes} ${l.mtimeMs}`, "utf8")
+    .digest("hex");
+}
+
+function badOf(err: unknown, file: string): BadMmuFile {
+  if (isAstroPileError(err)) {
+    const e = err as AstroPileError & { column?: string };
+    const bad: BadMmuFile = { file: e.file ?? file, code: e.code, message: e.message };
+    if (e.column) bad.column = e.column;
+    return bad;
+  }
+  throw err;
+}
+
+/**
+ * Adopts an MMU survey directory (see the module comment): scans it with progress, writes the
+ * derived manifest, positions sidecar and object_id index into its index directory (see
+ * {@link mmuIndexRoot}), and returns where. A fresh index is reused unless `force`. Never
+ * writes into `dir` unless `inPlace`.
+ * @throws NotFoundError / SchemaError / CorruptFileError naming the file (and column) of the
+ * first bad file, unless `skipBad`; UsageError when `dir` is not an MMU tree.
+ */
+export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Promise<AdoptResult> {
+  const tree = resolve(dir);
+  if (!(await isMmuTree(tree)))
+    throw new UsageError(
+      `${tree} is not a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5, no astropile.json)`,
+    );
+  const indexRoot = mmuIndexRoot(tree, options);
+  const report = (p: AdoptProgress) => options.onProgress?.(p);
+  report({ phase: "scan", done: 0, total: 1 });
+  const { files: listed, empty } = await listTree(tree);
+  report({ phase: "scan", done: 1, total: 1 });
+  if (!options.force) {
+    const record = await readRecord(indexRoot);
+    if (record && record.tree === tree && staleReason(record, listed, tree) === null)
+      return {
+        dir: tree,
+        indexRoot,
+        reused: true,
+        configs: [...new Set(record.files.map((f) => f.path.split("/")[0]!))],
+        files: record.files.length,
+        rows: -1,
+        skipped: record.skipped,
+      };
+  }
+  const skipped: BadMmuFile[] = [];
+  const bad = (b: BadMmuFile) => {
+    if (!options.skipBad)
+      throw new SchemaError(`${b.message} (adopt with --skip-bad to leave it out)`, {
+        file: b.file,
+        ...(b.column ? { column: b.column } : {}),
+      });
+    skipped.push(b);
+  };
+  for (const e of empty)
+    bad({ file: e, code: SchemaError.code, message: "empty pixel directory: no .hdf5 file in it" });
+  const scanned: Scanned[] = [];
+  const schemas = new Map<string, ColumnEntry[]>();
+  for (const [i, l] of listed.entries()) {
+    report({ phase: "files", done: i, total: listed.length, file: l.path });
+    let s: Scanned;
+    try {
+      s = await scanFile(tree, l);
+    } catch (err) {
+      bad(badOf(err, join(tree, l.path)));
+      continue;
+    }
+    const schema = schemas.get(l.config);
+    if (!schema) schemas.set(l.config, s.columns);
+    else {
+      const problem = schemaProblem(schema, s.columns);
+      if (problem) {
+        bad({ file: join(tree, l.path), code: SchemaError.code, ...problem });
+        continue;
+      }
+    }
+    scanned.push(s);
+  }
+  report({ phase: "files", done: listed.length, total: listed.length });
+  if (scanned.length === 0) throw new SchemaError("no adoptable file in the tree", { file: tree });
+  const manifest = deriveManifest(tree, scanned);
+  // Built beside the final place and swapped in: a reader never sees half an index.
+  const temp = `${indexRoot}.tmp-${process.pid}`;
+  await rm(temp, { recursive: true, force: true });
+  await mkdir(temp, { recursive: true });
+  try {
+    for (const f of manifest.files) {
+      const link = join(temp, f.path);
+      await mkdir(dirname(link), { recursive: true });
+      // Relative links keep an in-place index valid when the tree moves; absolute otherwise.
+      const target = join(tree, f.path);
+      await symlink(
+        options.inPlace ? relative(dirname(join(indexRoot, f.path)), target) : target,
+        link,
+      );
+    }
+    await writeManifest(temp, manifest);
+    const configs = Object.keys(manifest.configs);
+    for (const [k, config] of configs.entries()) {
+      report({ phase: "sidecars", done: k, total: configs.length });
+      await writeSidecars(temp, manifest, config);
+    }
+    report({ phase: "sidecars", done: configs.length, total: configs.length });
+    await writeManifest(temp, manifest);
+    const used = new Set(manifest.files.map((f) => f.path));
+    const record: TreeRecord = {
+      format: "astropile-mmu-index",
+      version: 1,
+      tree,
+      adopted: new Date().toISOString(),
+      files: listed
+        .filter((l) => used.has(l.path))
+        .map((l) => ({ path: l.path, bytes: l.bytes, mtimeMs: l.mtimeMs })),
+      skipped,
+    };
+    await writeFileAtomic(join(temp, TREE_RECORD_NAME), `${JSON.stringify(record, null, 1)}\n`);
+    await mkdir(dirname(indexRoot), { recursive: true });
+    await rm(indexRoot, { recursive: true, force: true });
+    await rename(temp, indexRoot);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    dir: tree,
+    indexRoot,
+    reused: false,
+    configs: Object.keys(manifest.configs),
+    files: manifest.files.length,
+    rows: manifest.files.reduce((a, f) => a + f.rows, 0),
+    skipped,
+  };
+}
+
+/** Positions sidecar and object_id index of one config, recorded in the manifest. */
+async function writeSidecars(root: string, manifest: Manifest, config: string): Promise<void> {
+  const files = manifest.files.filter((f) => f.config === config);
+  const fileList = fileListIdentity(config, files);
+  const positions = await copyPositions(
+    root,
+    config,
+    objectIdSpecOf(manifest, config),
+    files.map((f) => ({ path: join(root, f.path), fileRows: f.rows, start: 0, end: f.rows })),
+    fileList,
+  );
+  const idIndex = await buildIdIndex(root, config, manifest, files, fileList, {}, () => {});
+  manifest.configs[config] = { ...manifest.configs[config]!, positions, idIndex };
+}
+
+/** The derived manifest: one config per config directory, files in pixel order. */
+function deriveManifest(tree: string, scanned: Scanned[]): Manifest {
+  const attrs = scanned[0]!.attrs;
+  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const provenance: Manifest["provenance"] = { survey: text(attrs.survey) ?? basename(tree) };
+  if (text(attrs.project)) provenance.project = text(attrs.project)!;
+  if (text(attrs.release)) provenance.release = text(attrs.release)!;
+  provenance.adoptedFrom = tree;
+  const manifest = emptyManifest(basename(tree), provenance, "mmu");
+  const configs = [...new Set(scanned.map((s) => s.listed.config))];
+  for (const config of configs) {
+    const mine = scanned.filter((s) => s.listed.config === config);
+    // The config's shape of each column: the longest of its files (shorter ones padded on read).
+    const columns: ColumnEntry[] = mine[0]!.columns.map((c) => {
+      const out = { ...c, shape: [...c.shape] };
+      for (const s of mine) {
+        const f = s.columns.find((x) => x.name === c.name)!;
+        if (f.shape.length === 1 && f.shape[0]! > out.shape[0]!) out.shape = [f.shape[0]!];
+        if (f.stringLength !== undefined && f.stringLength > (out.stringLength ?? 0))
+          out.stringLength = f.stringLength;
+      }
+      return out;
+    });
+    manifest.configs[config] = {
+      columns,
+      rows: mine.reduce((a, s) => a + s.rows, 0),
+    };
+    for (const s of mine) {
+      const entry: FileEntry = {
+        path: s.listed.path,
+        config,
+        order: PARTITION_ORDER,
+        pixel: s.listed.pixel,
+        keyMin: (s.rows > 0 ? s.keyMin : 0n).toString(),
+        keyMax: (s.rows > 0 ? s.keyMax : 0n).toString(),
+        rows: s.rows,
+        bytes: s.listed.bytes,
+        sha256: statDigest(s.listed),
+      };
+      // A sorted file whose keys stay in its pixel reads like an AstroPile file; any other is "any".
+      const inPixel =
+        s.rows === 0 ||
+        (s.keyMin >> PARTITION_SHIFT === BigInt(s.listed.pixel) &&
+          s.keyMax >> PARTITION_SHIFT === BigInt(s.listed.pixel));
+      if (!(s.sorted && inPixel)) entry.rowOrder = "any";
+      const shapes = emptyRecord<number[]>();
+      const lengths = emptyRecord<number>();
+      for (const c of columns) {
+        const f = s.columns.find((x) => x.name === c.name)!;
+        if (f.shape.join("x") !== c.shape.join("x")) shapes[c.name] = f.shape;
+        if (f.stringLength !== c.stringLength && f.stringLength !== undefined)
+          lengths[c.name] = f.stringLength;
+      }
+      if (Object.keys(shapes).length > 0) entry.shapes = shapes;
+      if (Object.keys(lengths).length > 0) entry.stringLengths = lengths;
+      manifest.files.push(entry);
+    }
+  }
+  return manifest;
+}
+
+async function readRecord(indexRoot: string): Promise<TreeRecord | null> {
+  try {
+    const record = JSON.parse(
+      await readFile(join(indexRoot, TREE_RECORD_NAME), "utf8"),
+    ) as TreeRecord;
+    return record.format === "astropile-mmu-index" && record.version === 1 ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why the record no longer describes the tree (a file changed, added or removed), or null. */
+function staleReason(record: TreeRecord, listed: Listed[], tree: string): string | null {
+  const now = new Map(listed.map((l) => [l.path, l]));
+  for (const f of record.files) {
+    const l = now.get(f.path);
+    if (!l) return `${join(tree, f.path)} was removed since the tree was adopted`;
+    if (l.bytes !== f.bytes || l.mtimeMs !== f.mtimeMs)
+      return `${join(tree, f.path)} changed since the tree was adopted (size ${f.bytes} -> ${l.bytes} bytes, mtime ${new Date(f.mtimeMs).toISOString()} -> ${new Date(l.mtimeMs).toISOString()})`;
+    now.delete(f.path);
+  }
+  const skipped = new Set(record.skipped.map((s) => s.file));
+  for (const l of now.values())
+    if (!skipped.has(join(tree, l.path)))
+      return `${join(tree, l.path)} was added since the tree was adopted`;
+  return null;
+}
+
+export interface OpenMmuOptions extends Pick<AdoptOptions, "indexDir" | "onProgress"> {
+  /** Adopt small trees on the fly (see ADOPT_ON_THE_FLY_MAX_FILES); default true. */
+  adoptSmall?: boolean;
+}
+
+/**
+ * The dataset root to read for an MMU tree: its fresh index (in the tree with `inPlace`, else
+ * under `indexDir`); a small tree without one is adopted on the fly into `indexDir`; else a
+ * NotAdoptedError says which command to run. Returns null when `dir` is not an MMU tree.
+ */
+export async function mmuDatasetRoot(
+  dir: string,
+  options: OpenMmuOptions = {},
+): Promise<string | null> {
+  const tree = resolve(dir);
+  if (!(await isMmuTree(tree))) return null;
+  const { files: listed } = await listTree(tree);
+  let reason = "it has not been adopted";
+  for (const root of [mmuIndexRoot(tree, { inPlace: true }), mmuIndexRoot(tree, options)]) {
+    const record = await readRecord(root);
+    if (!record || record.tree !== tree) continue;
+    const why = staleReason(record, listed, tree);
+    if (why === null) return root;
+    reason = why;
+  }
+  const bytes = listed.reduce((a, l) => a + l.bytes, 0);
+  const small = listed.length <= ADOPT_ON_THE_FLY_MAX_FILES && bytes <= ADOPT_ON_THE_FLY_MAX_BYTES;
+  const command = `astropile adopt ${JSON.stringify(tree)}${options.indexDir ? ` --index-dir ${JSON.stringify(resolve(options.indexDir))}` : ""}`;
+  if (small && options.adoptSmall !== false) {
+    // A changed tree is adopted again in full; a bad file fails here as it would in adopt.
+    return (
+      await adoptMmuTree(tree, {
+        indexDir: options.indexDir,
+        force: true,
+        onProgress: options.onProgress,
+      })
+    ).indexRoot;
+  }
+  throw new NotAdoptedError(
+    `${tree} is a Multimodal Universe tree without a current index: ${reason}. Run \`${command}\` (${listed.length} files, ${bytes} bytes; trees up to ${ADOPT_ON_THE_FLY_MAX_FILES} files and ${ADOPT_ON_THE_FLY_MAX_BYTES / 2 ** 20} MiB are adopted on the fly)`,
+    { file: tree },
+  );
+}
+
+// openDataset (and everything built on Source.open) reads MMU trees through their index.
+registerRootResolver((dir) => mmuDatasetRoot(dir));
+
+/** @internal For tests: whether `path` inside an index is a link (never a copy of data). */
+export async function isLink(path: string): Promise<boolean> {
+  return (await lstat(path)).isSymbolicLink();
+}
