@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerAdoptCommand } from "./adopt.ts";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerBuildCommands(program);
   registerDataCommands(program);
+  registerAdoptCommand(program);
   registerCacheCommand(program);
   registerXmatchCommand(program);
   registerVerifyCommand(program);

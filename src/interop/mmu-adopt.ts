@@ -610,3 +610,11 @@ registerRootResolver((dir) => mmuDatasetRoot(dir));
 export async function isLink(path: string): Promise<boolean> {
   return (await lstat(path)).isSymbolicLink();
 }
+
+/**
+ * The dataset root to read for `dir`: an MMU tree's index (see {@link mmuDatasetRoot}), else
+ * `dir` itself (an AstroPile dataset). What every CLI command calls before opening.
+ */
+export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): Promise<string> {
+  return (await mmuDatasetRoot(dir, options)) ?? resolve(dir);
+}

@@ -120,7 +120,8 @@ test("openDataset on an adopted tree: every value equals the file's (read by the
     const f = await PartitionFile.open(join(dir, "dr10_south_21", p, "001-of-001.hdf5"));
     const source = names.map((n) => (n === "image_array" ? "image_flux" : n));
     const v = f.readRange(source, 0, f.length);
-    names.forEach((n, i) => want[n]!.push(...Array.from(v[source[i]!] as ArrayLike<unknown>)));
+    for (const [i, n] of names.entries())
+      want[n]!.push(...Array.from(v[source[i]!] as ArrayLike<unknown>));
     f.close();
   }
   assert.deepEqual(got, want);
