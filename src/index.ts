@@ -64,6 +64,24 @@ export { sha256File } from "./core/hash.ts";
 export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./demo/index.ts";
+export {
+  ADOPT_ON_THE_FLY_MAX_BYTES,
+  ADOPT_ON_THE_FLY_MAX_FILES,
+  type AdoptOptions,
+  type AdoptProgress,
+  type AdoptResult,
+  adoptMmuTree,
+  type BadMmuFile,
+  datasetRootOf,
+  IN_PLACE_INDEX_NAME,
+  isMmuTree,
+  mmuDatasetRoot,
+  mmuIndexRoot,
+  NotAdoptedError,
+  type OpenMmuOptions,
+  TREE_RECORD_NAME,
+} from "./interop/mmu-adopt.ts";
+export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

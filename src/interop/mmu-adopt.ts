@@ -115,6 +115,7 @@ export const IN_PLACE_INDEX_NAME = ".astropile-index";
  * command) into the default index directory; larger ones need `astropile adopt DIR`.
  */
 export const ADOPT_ON_THE_FLY_MAX_FILES = 64;
+/** Trees of at most this many bytes (and ADOPT_ON_THE_FLY_MAX_FILES files) are adopted on the fly. */
 export const ADOPT_ON_THE_FLY_MAX_BYTES = 256 * 2 ** 20;
 
 /** Rows of ra/dec read per call while computing keys. */
