@@ -27,6 +27,7 @@ import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { RightNeighbourhood, type SideTable } from "../../src/xmatch/plan.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -214,10 +215,20 @@ test("cone and box on unsorted rows equal a brute-force scan of every file's ra/
 });
 
 /** Pairs of a cross-match, as [left id, right id, sep arcsec rounded to 1e-6], sorted. */
-async function pairsOf(leftDir: string, rightDir: string, radiusArcsec: number) {
+async function pairsOf(
+  leftDir: string,
+  rightDir: string,
+  radiusArcsec: number,
+  options: { inMemory?: boolean; unitRows?: number; rightSliceRows?: number } = {},
+) {
   const left = await openDataset(leftDir);
   const right = await openDataset(rightDir);
-  const { catalog } = await crossMatch(left, right, { radiusArcsec, mode: "all" });
+  const { catalog } = await crossMatch(left, right, {
+    radiusArcsec,
+    mode: "all",
+    threads: 0,
+    ...options,
+  });
   const out: Array<[string, string, number]> = [];
   for (let i = 0; i < catalog.length; i++)
     out.push([
@@ -246,8 +257,15 @@ function samePairs(
 test("cross-match MMU x MMU equals astropy search_around_sky, pairs across pixel borders included", async () => {
   for (const [name, ref] of Object.entries(expected.xmatch)) {
     const [a, b] = name.split("-") as [string, string];
-    const got = await pairsOf(join(A, a), join(A, b), ref.radiusArcsec);
-    samePairs(got, [...ref.pairs].sort() as Array<[string, string, number]>, name);
+    const want = [...ref.pairs].sort() as Array<[string, string, number]>;
+    samePairs(await pairsOf(join(A, a), join(A, b), ref.radiusArcsec), want, name);
+    // Out of core: units of a few left rows, right files found by their (overlapping) key ranges.
+    const units = { inMemory: false, unitRows: 3, rightSliceRows: 4 };
+    samePairs(
+      await pairsOf(join(A, a), join(A, b), ref.radiusArcsec, units),
+      want,
+      `${name} in units`,
+    );
   }
   assert.ok(expected.xmatch["hsc-desi"]!.straddling > 0, "the fixture has pairs across borders");
 });
@@ -348,4 +366,54 @@ test("bad trees: typed errors naming the file and column; --skip-bad reports and
   const ds = await openDataset(root!);
   assert.equal(ds.length, 30 - lost);
   assert.equal(snapshot(tree), snap, "nothing in the data directory was touched");
+});
+
+test("two files in one pixel with overlapping key ranges: whole and out-of-core matches agree with astropy", async () => {
+  const work = tempDir("astropile-mmu-overlap-");
+  const tree = join(work, "desi");
+  cpSync(join(A, "desi"), tree, { recursive: true });
+  // A second file of pixel 1001 holding the same rows: its key range overlaps the first's.
+  const first = join(tree, "dr1_main", "healpix=1001", "001-of-001.hdf5");
+  cpSync(first, join(tree, "dr1_main", "healpix=1001", "002-of-002.hdf5"));
+  await adoptMmuTree(tree, { indexDir: join(work, "idx") });
+  const root = (await mmuDatasetRoot(tree, { indexDir: join(work, "idx"), adoptSmall: false }))!;
+  const f = await PartitionFile.open(first);
+  const dup = new Set(Array.from(f.readRange(["object_id"], 0, f.length).object_id!, String));
+  f.close();
+  // astropy's pairs, with each pair whose DESI object is in pixel 1001 twice (once per file).
+  const want = expected.xmatch["hsc-desi"]!.pairs.flatMap((p) =>
+    dup.has(p[1]) ? [p, p] : [p],
+  ) as Array<[string, string, number]>;
+  want.sort();
+  assert.ok(want.length > expected.xmatch["hsc-desi"]!.pairs.length);
+  samePairs(await pairsOf(join(A, "hsc"), root, 1), want, "whole");
+  samePairs(
+    await pairsOf(join(A, "hsc"), root, 1, { inMemory: false, unitRows: 3, rightSliceRows: 4 }),
+    want,
+    "units",
+  );
+  samePairs(
+    (await pairsOf(root, join(A, "hsc"), 1, { inMemory: false, unitRows: 5 }))
+      .map(([a, b, s]) => [b, a, s] as [string, string, number])
+      .sort(),
+    want,
+    "units, overlapping side on the left",
+  );
+});
+
+test("right files with nested key ranges (an adopted file spanning pixels, another inside it) are all found", () => {
+  const shift4 = 50n; // order 29 -> order 4
+  const table = {
+    paths: ["wide.hdf5", "inner.hdf5"],
+    starts: Float64Array.from([0, 10, 20]),
+    // wide: order-4 pixels 0..255 (base pixel 0); inner: pixel 0 only
+    keyMin: BigInt64Array.from([0n, 0n]),
+    keyMax: BigInt64Array.from([(256n << shift4) - 1n, (1n << shift4) - 1n]),
+  } as unknown as SideTable;
+  const near = new RightNeighbourhood(table, 1 / 3600);
+  const out = new Set<number>();
+  const k = 200n << shift4; // a left file in order-4 pixel 200, far from pixel 0
+  near.add(k, k + 1000n, out);
+  assert.ok(out.has(0), "the wide file, whose range holds the left file's keys");
+  assert.ok(!out.has(1), "not the inner file, far away");
 });
