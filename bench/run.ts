@@ -12,6 +12,7 @@ const PARTS = [
   "formats",
   "cli",
   "catalog",
+  "mmu",
 ] as const;
 
 export interface BenchModule {
