@@ -17,7 +17,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink } from "node
 import { basename, dirname, join, posix, relative, resolve } from "node:path";
 import { defaultCacheDir } from "../cache/config.ts";
 import { writeFileAtomic } from "../core/atomic-file.ts";
-import type { Dtype } from "../core/columns.ts";
+import type { ColumnBatch, Dtype } from "../core/columns.ts";
 import {
   AstroPileError,
   type ErrorPlace,
@@ -39,8 +39,10 @@ import {
   writeManifest,
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
+import { PartitionWriter } from "../storage/partition-writer.ts";
 import { copyPositions, objectIdSpecOf } from "../storage/positions.ts";
 import { buildIdIndex } from "../storage/reindex.ts";
+import { MmuIfuFile } from "./mmu-ifu.ts";
 
 /** An MMU tree that has no fresh index: the message says which command to run. */
 export class NotAdoptedError extends AstroPileError {
@@ -206,6 +208,11 @@ interface Scanned {
   /** Rows sorted by a `_healpix_29` column equal to the keys computed from ra/dec. */
   sorted: boolean;
   attrs: Record<string, unknown>;
+  /**
+   * A group-per-object (MaNGA) file: its objects' scalars as catalog rows, written into the index
+   * as a derived catalog file (the tree's file stays where it is; MmuIfuFile reads its IFU data).
+   */
+  catalog?: ColumnBatch;
 }
 
 function fail(message: string, options: ErrorPlace): never {
@@ -218,11 +225,7 @@ async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
   const file = await PartitionFile.open(path);
   try {
     const infos = file.columns();
-    if (infos.length === 0)
-      fail(
-        "no columns at the file's root: group-per-object files (MaNGA's layout) are not adopted yet",
-        { file: path },
-      );
+    if (infos.length === 0) return await scanGroupFile(path, listed);
     for (const c of ["ra", "dec", "object_id"]) {
       if (!infos.some((i) => i.name === c))
         fail(`no "${c}" column: an MMU file needs object_id, ra and dec`, {
@@ -281,6 +284,78 @@ async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
     return { listed, columns, rows: file.length, keyMin, keyMax, sorted, attrs: file.attrs() };
   } finally {
     file.close();
+  }
+}
+
+/** Members every object of a MaNGA file must have (checked on adopt, cheaply: names only). */
+const IFU_MEMBERS = ["object_id", "ra", "dec", "spaxels", "images", "maps"];
+
+/** Columns of the catalog derived from a MaNGA file: the scalars of each object. */
+const IFU_CATALOG: ColumnEntry[] = [
+  { name: "object_id", dtype: "string", shape: [], stringLength: 64 },
+  { name: "ra", dtype: "float64", shape: [] },
+  { name: "dec", dtype: "float64", shape: [] },
+  { name: "healpix", dtype: "int64", shape: [] },
+  { name: "z", dtype: "float32", shape: [] },
+  { name: "spaxel_size", dtype: "float32", shape: [] },
+];
+
+/** A group-per-object (MaNGA) file: its objects' scalars and key range. */
+async function scanGroupFile(path: string, listed: Listed): Promise<Scanned> {
+  const ifu = await MmuIfuFile.open(path);
+  try {
+    for (const object of ifu.objects) {
+      const members = ifu.members(object);
+      for (const m of IFU_MEMBERS)
+        if (!members.includes(m))
+          fail(`object "${object}" has no member "${m}"`, { file: path, column: `${object}/${m}` });
+    }
+    const { ra, dec, objectId } = ifu.positions();
+    const n = ra.length;
+    const healpix = new BigInt64Array(n);
+    const z = new Float32Array(n).fill(Number.NaN);
+    const spaxelSize = new Float32Array(n).fill(Number.NaN);
+    for (let i = 0; i < n; i++) {
+      if (!(Number.isFinite(ra[i]) && Number.isFinite(dec[i]) && Math.abs(dec[i]) <= 90))
+        fail(
+          `object "${ifu.objects[i]}" has ra ${ra[i]}, dec ${dec[i]}: not a position on the sky`,
+          {
+            file: path,
+            column: `${ifu.objects[i]}/ra`,
+          },
+        );
+      const members = ifu.members(ifu.objects[i]!);
+      if (members.includes("z")) z[i] = Number(ifu.scalar(ifu.objects[i]!, "z"));
+      if (members.includes("spaxel_size"))
+        spaxelSize[i] = Number(ifu.scalar(ifu.objects[i]!, "spaxel_size"));
+    }
+    const keys = ang2pixOrder29(ra, dec);
+    let keyMin = keys[0] ?? 0n;
+    let keyMax = keys[0] ?? -1n;
+    for (let i = 0; i < n; i++) {
+      healpix[i] = keys[i]! >> PARTITION_SHIFT;
+      if (keys[i]! < keyMin) keyMin = keys[i]!;
+      if (keys[i]! > keyMax) keyMax = keys[i]!;
+    }
+    const longest = objectId.reduce((a, id) => Math.max(a, Buffer.byteLength(id)), 1);
+    if (longest > 64)
+      fail(`an object_id of ${longest} bytes is longer than 64`, {
+        file: path,
+        column: "object_id",
+      });
+    const attrs: Record<string, unknown> = { ...ifu.provenance };
+    return {
+      listed,
+      columns: IFU_CATALOG,
+      rows: n,
+      keyMin,
+      keyMax,
+      sorted: false,
+      attrs,
+      catalog: { object_id: objectId, ra, dec, healpix, z, spaxel_size: spaxelSize },
+    };
+  } finally {
+    ifu.close();
   }
 }
 
@@ -402,13 +477,24 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   }
   report({ phase: "files", done: listed.length, total: listed.length });
   if (scanned.length === 0) throw new SchemaError("no adoptable file in the tree", { file: tree });
-  const manifest = deriveManifest(tree, scanned);
   // Built beside the final place and swapped in: a reader never sees half an index.
   const temp = `${indexRoot}.tmp-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });
   try {
+    const derived = new Map<string, { bytes: number; sha256: string }>();
+    for (const s of scanned) {
+      if (!s.catalog) continue;
+      const path = join(temp, s.listed.path);
+      await mkdir(dirname(path), { recursive: true });
+      const writer = await PartitionWriter.create(path, s.columns, { compression: "gzip" });
+      writer.append(s.catalog);
+      const written = await writer.close();
+      derived.set(s.listed.path, { bytes: written.bytes, sha256: written.sha256 });
+    }
+    const manifest = deriveManifest(tree, scanned, derived);
     for (const f of manifest.files) {
+      if (derived.has(f.path)) continue;
       const link = join(temp, f.path);
       await mkdir(dirname(link), { recursive: true });
       // Relative links keep an in-place index valid when the tree moves; absolute otherwise.
@@ -449,9 +535,9 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     dir: tree,
     indexRoot,
     reused: false,
-    configs: Object.keys(manifest.configs),
-    files: manifest.files.length,
-    rows: manifest.files.reduce((a, f) => a + f.rows, 0),
+    configs: [...new Set(scanned.map((s) => s.listed.config))],
+    files: scanned.length,
+    rows: scanned.reduce((a, s) => a + s.rows, 0),
     skipped,
   };
 }
@@ -472,7 +558,11 @@ async function writeSidecars(root: string, manifest: Manifest, config: string): 
 }
 
 /** The derived manifest: one config per config directory, files in pixel order. */
-function deriveManifest(tree: string, scanned: Scanned[]): Manifest {
+function deriveManifest(
+  tree: string,
+  scanned: Scanned[],
+  derived: Map<string, { bytes: number; sha256: string }>,
+): Manifest {
   const attrs = scanned[0]!.attrs;
   const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
   const provenance: Manifest["provenance"] = { survey: text(attrs.survey) ?? basename(tree) };
@@ -507,8 +597,8 @@ function deriveManifest(tree: string, scanned: Scanned[]): Manifest {
         keyMin: (s.rows > 0 ? s.keyMin : 0n).toString(),
         keyMax: (s.rows > 0 ? s.keyMax : 0n).toString(),
         rows: s.rows,
-        bytes: s.listed.bytes,
-        sha256: statDigest(s.listed),
+        bytes: derived.get(s.listed.path)?.bytes ?? s.listed.bytes,
+        sha256: derived.get(s.listed.path)?.sha256 ?? statDigest(s.listed),
       };
       // A sorted file whose keys stay in its pixel reads like an AstroPile file; any other is "any".
       const inPixel =

@@ -135,6 +135,15 @@ export class MmuIfuFile {
     return ds;
   }
 
+  /** Names of an object's members (datasets), in link order. */
+  members(object: string): string[] {
+    const group = this.file.get(object) as H5Like | null;
+    if (!group) throw new SchemaError(`no object "${object}"`, { file: this.path, column: object });
+    return guard({ file: this.path, column: object }, "cannot list members", CorruptFileError, () =>
+      group.keys(),
+    );
+  }
+
   /** A scalar dataset of an object (number, bigint or string). */
   scalar(object: string, name: string): Value {
     const ds = this.member(object, name);

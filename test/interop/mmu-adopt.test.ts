@@ -23,6 +23,7 @@ import {
   mmuDatasetRoot,
   NotAdoptedError,
 } from "../../src/interop/mmu-adopt.ts";
+import { MmuIfuFile } from "../../src/interop/mmu-ifu.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
@@ -332,11 +333,13 @@ test("bad trees: typed errors naming the file and column; --skip-bad reports and
       e.file!.endsWith("healpix=1000/001-of-001.hdf5") &&
       e.column === "ra",
   );
-  // MaNGA group files (missing members or not): not adopted yet, said so, naming the file
+  // a MaNGA group without its spaxels table
   await assert.rejects(
     adoptMmuTree(join(TREES, "bad", "manga_missing"), { indexDir: index }),
-    (e: Error & { file?: string }) =>
-      /group-per-object/.test(e.message) && e.file!.endsWith("0001-of-0001.hdf5"),
+    (e: Error & { code?: string; file?: string; column?: string }) =>
+      e.code === "ASTROPILE_SCHEMA" &&
+      e.file!.endsWith("healpix=1000/0001-of-0001.hdf5") &&
+      e.column === "8001-1901/spaxels",
   );
   // a truncated file, a file of another survey's schema, an empty pixel directory
   const tree = join(base, "desi");
@@ -416,4 +419,47 @@ test("right files with nested key ranges (an adopted file spanning pixels, anoth
   near.add(k, k + 1000n, out);
   assert.ok(out.has(0), "the wide file, whose range holds the left file's keys");
   assert.ok(!out.has(1), "not the inner file, far away");
+});
+
+test("MaNGA trees: adopt derives a catalog of the groups (in the index); cone and rows equal the groups' scalars", async () => {
+  const dir = join(A, "manga");
+  const r = await adoptMmuTree(dir, { indexDir, force: true });
+  const root = (await mmuDatasetRoot(dir, { indexDir, adoptSmall: false }))!;
+  assert.equal(root, r.indexRoot);
+  const manifest = await readManifest(root);
+  const want: Array<{ id: string; ra: number; dec: number; z: number }> = [];
+  for (const f of manifest.files) {
+    assert.equal(await isLink(join(root, f.path)), false, "a derived catalog, not a link");
+    const ifu = await MmuIfuFile.open(join(dir, f.path));
+    for (let i = 0; i < ifu.length; i++) {
+      const ex = ifu.example(i);
+      want.push({ id: ex.object_id, ra: ex.ra, dec: ex.dec, z: ex.z! });
+    }
+    ifu.close();
+  }
+  const ds = await openDataset(dir);
+  assert.equal(ds.length, want.length);
+  const got: typeof want = [];
+  for await (const b of ds.select(["object_id", "ra", "dec", "z"]).batches())
+    for (let i = 0; i < b.length; i++)
+      got.push({
+        id: String(b.columns.object_id![i]),
+        ra: (b.columns.ra as Float64Array)[i]!,
+        dec: (b.columns.dec as Float64Array)[i]!,
+        z: (b.columns.z as Float32Array)[i]!,
+      });
+  assert.deepEqual(got, want);
+  const [ra0, dec0] = expected.centre;
+  const inCone = want
+    .filter((o) => angularSeparationDeg(ra0, dec0, o.ra, o.dec) <= 0.2)
+    .map((o) => o.id);
+  const cone: string[] = [];
+  for await (const b of ds
+    .coneSearch(ra0, dec0, 0.2 * 3600)
+    .select(["object_id"])
+    .batches())
+    cone.push(...Array.from(b.columns.object_id as string[]));
+  assert.ok(inCone.length > 0 && inCone.length < want.length, `${inCone.length} of ${want.length} in the cone`);
+  assert.deepEqual(cone.sort(), inCone.sort());
+  ds.close();
 });
