@@ -17,7 +17,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink } from "node
 import { basename, dirname, join, posix, relative, resolve } from "node:path";
 import { defaultCacheDir } from "../cache/config.ts";
 import { writeFileAtomic } from "../core/atomic-file.ts";
-import type { ColumnBatch, Dtype } from "../core/columns.ts";
+import type { ColumnBatch, ColumnSpec, ColumnValues, Dtype } from "../core/columns.ts";
 import {
   AstroPileError,
   type ErrorPlace,
@@ -29,6 +29,8 @@ import { emptyRecord } from "../core/records.ts";
 import { registerRootResolver } from "../dataset/source.ts";
 import { padRuleOf } from "../schema/padding.ts";
 import { ang2pixOrder29 } from "../sky/index.ts";
+import { ExternalSorter } from "../storage/external-sort.ts";
+import { ID_INDEX_COLUMNS, idKeyFunction, writeIdIndex } from "../storage/id-index.ts";
 import { fileListIdentity } from "../storage/identity.ts";
 import { PARTITION_ORDER, PARTITION_SHIFT } from "../storage/layout.ts";
 import {
@@ -40,7 +42,7 @@ import {
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
 import { PartitionWriter } from "../storage/partition-writer.ts";
-import { copyPositions, objectIdSpecOf } from "../storage/positions.ts";
+import { copyPositions, objectIdSpecOf, PositionsWriter } from "../storage/positions.ts";
 import { buildIdIndex } from "../storage/reindex.ts";
 import { MmuIfuFile } from "./mmu-ifu.ts";
 
@@ -122,6 +124,8 @@ export const ADOPT_ON_THE_FLY_MAX_BYTES = 256 * 2 ** 20;
 
 /** Rows of ra/dec read per call while computing keys. */
 const READ_ROWS = 65536;
+/** Memory for sorting one config's object_id index. */
+const SORT_MEMORY_BYTES = 256 * 2 ** 20;
 const PIXEL_DIR = /^healpix=(\d+)$/;
 
 interface Listed {
@@ -198,6 +202,31 @@ async function listTree(tree: string): Promise<{ files: Listed[]; empty: string[
   return { files, empty };
 }
 
+/** What scanFile tells the caller: the file's columns (which may refuse it), then its rows. */
+interface ScanHooks {
+  /** Throws (a SchemaError) to refuse the file before any row is read. */
+  accept(columns: ColumnEntry[]): void;
+  /** ra, dec and object_id of a block of rows, in file order. */
+  rows(batch: ColumnBatch): Promise<void>;
+}
+
+/**
+ * A config's sidecars written during the scan (each file is opened once). Falls back to copying
+ * from the files after the scan (`broken`) when a file failed half-way, or when object_id strings
+ * turn out longer than the first file's (the sidecar's column is fixed-length).
+ */
+interface StreamedSidecars {
+  spec: ColumnSpec;
+  positions: PositionsWriter;
+  sorter: ExternalSorter;
+  key: (values: ColumnValues, i: number) => bigint;
+  scratch: string;
+  /** Ordinal of the file being scanned in the config's file list. */
+  ordinal: number;
+  row: number;
+  broken: boolean;
+}
+
 /** What one file holds, as adopt reads it. */
 interface Scanned {
   listed: Listed;
@@ -220,12 +249,17 @@ function fail(message: string, options: ErrorPlace): never {
 }
 
 /** Reads one file's columns, rows and key range (ra/dec in blocks). */
-async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
+async function scanFile(tree: string, listed: Listed, hooks: ScanHooks): Promise<Scanned> {
   const path = join(tree, listed.path);
   const file = await PartitionFile.open(path);
   try {
     const infos = file.columns();
-    if (infos.length === 0) return await scanGroupFile(path, listed);
+    if (infos.length === 0) {
+      const scanned = await scanGroupFile(path, listed);
+      hooks.accept(scanned.columns);
+      await hooks.rows(scanned.catalog!);
+      return scanned;
+    }
     for (const c of ["ra", "dec", "object_id"]) {
       if (!infos.some((i) => i.name === c))
         fail(`no "${c}" column: an MMU file needs object_id, ra and dec`, {
@@ -246,6 +280,7 @@ async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
       if (i.stringLength !== undefined) entry.stringLength = i.stringLength;
       return entry;
     });
+    hooks.accept(columns);
     const hasKeys = infos.some(
       (i) => i.name === "_healpix_29" && i.dtype === "int64" && i.shape.length === 0,
     );
@@ -255,8 +290,11 @@ async function scanFile(tree: string, listed: Listed): Promise<Scanned> {
     let last = -1n;
     for (let at = 0; at < file.length; at += READ_ROWS) {
       const end = Math.min(file.length, at + READ_ROWS);
-      const names = hasKeys ? ["ra", "dec", "_healpix_29"] : ["ra", "dec"];
+      const names = hasKeys
+        ? ["ra", "dec", "object_id", "_healpix_29"]
+        : ["ra", "dec", "object_id"];
       const batch = file.readRange(names, at, end);
+      await hooks.rows(batch);
       const ra = batch.ra as Float64Array;
       const dec = batch.dec as Float64Array;
       for (let i = 0; i < ra.length; i++) {
@@ -455,33 +493,73 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     bad({ file: e, code: SchemaError.code, message: "empty pixel directory: no .hdf5 file in it" });
   const scanned: Scanned[] = [];
   const schemas = new Map<string, ColumnEntry[]>();
-  for (const [i, l] of listed.entries()) {
-    report({ phase: "files", done: i, total: listed.length, file: l.path });
-    let s: Scanned;
-    try {
-      s = await scanFile(tree, l);
-    } catch (err) {
-      bad(badOf(err, join(tree, l.path)));
-      continue;
-    }
-    const schema = schemas.get(l.config);
-    if (!schema) schemas.set(l.config, s.columns);
-    else {
-      const problem = schemaProblem(schema, s.columns);
-      if (problem) {
-        bad({ file: join(tree, l.path), code: SchemaError.code, ...problem });
-        continue;
-      }
-    }
-    scanned.push(s);
-  }
-  report({ phase: "files", done: listed.length, total: listed.length });
-  if (scanned.length === 0) throw new SchemaError("no adoptable file in the tree", { file: tree });
   // Built beside the final place and swapped in: a reader never sees half an index.
   const temp = `${indexRoot}.tmp-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });
+  const streams = new Map<string, StreamedSidecars>();
   try {
+    for (const [i, l] of listed.entries()) {
+      report({ phase: "files", done: i, total: listed.length, file: l.path });
+      let stream = streams.get(l.config);
+      let s: Scanned;
+      let started = false;
+      try {
+        s = await scanFile(tree, l, {
+          accept: (columns) => {
+            const schema = schemas.get(l.config);
+            if (schema) {
+              const problem = schemaProblem(schema, columns);
+              if (problem)
+                fail(problem.message, { file: join(tree, l.path), column: problem.column });
+            }
+          },
+          rows: async (batch) => {
+            if (!stream) return;
+            started = true;
+            if (stream.broken) return;
+            const ids = batch.object_id!;
+            if (
+              stream.spec.dtype === "string" &&
+              (ids as string[]).some((id) => Buffer.byteLength(id) > stream!.spec.stringLength!)
+            ) {
+              stream.broken = true;
+              return;
+            }
+            stream.positions.append(batch);
+            const n = ids.length;
+            const id_key = new BigInt64Array(n);
+            for (let k = 0; k < n; k++) id_key[k] = stream.key(ids, k);
+            const row = Uint32Array.from({ length: n }, (_, k) => stream!.row + k);
+            stream.row += n;
+            await stream.sorter.add(
+              { id_key, file: new Uint32Array(n).fill(stream.ordinal), row },
+              n,
+            );
+          },
+        });
+      } catch (err) {
+        if (stream && started) stream.broken = true;
+        bad(badOf(err, join(tree, l.path)));
+        continue;
+      }
+      if (!schemas.has(l.config)) {
+        schemas.set(l.config, s.columns);
+        // The first good file of a config: its sidecars start now, from its rows (read again
+        // below, once, since the stream did not exist while it was scanned).
+        stream = await startSidecars(temp, l.config, s.columns);
+        streams.set(l.config, stream);
+        await feedFromFile(stream, s.catalog ? null : join(tree, l.path), s);
+      }
+      if (stream) {
+        stream.ordinal++;
+        stream.row = 0;
+      }
+      scanned.push(s);
+    }
+    report({ phase: "files", done: listed.length, total: listed.length });
+    if (scanned.length === 0)
+      throw new SchemaError("no adoptable file in the tree", { file: tree });
     const derived = new Map<string, { bytes: number; sha256: string }>();
     for (const s of scanned) {
       if (!s.catalog) continue;
@@ -508,7 +586,9 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     const configs = Object.keys(manifest.configs);
     for (const [k, config] of configs.entries()) {
       report({ phase: "sidecars", done: k, total: configs.length });
-      await writeSidecars(temp, manifest, config);
+      const stream = streams.get(config)!;
+      streams.delete(config);
+      await finishSidecars(temp, manifest, config, stream);
     }
     report({ phase: "sidecars", done: configs.length, total: configs.length });
     await writeManifest(temp, manifest);
@@ -528,6 +608,10 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     await rm(indexRoot, { recursive: true, force: true });
     await rename(temp, indexRoot);
   } catch (err) {
+    for (const st of streams.values()) {
+      await st.positions.abort().catch(() => {});
+      await st.sorter.close().catch(() => {});
+    }
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
@@ -540,6 +624,78 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     rows: scanned.reduce((a, s) => a + s.rows, 0),
     skipped,
   };
+}
+
+/** A config's streamed sidecars, started at its first good file. */
+async function startSidecars(
+  root: string,
+  config: string,
+  columns: ColumnEntry[],
+): Promise<StreamedSidecars> {
+  const id = columns.find((c) => c.name === "object_id")!;
+  const spec: ColumnSpec = { name: "object_id", dtype: id.dtype, shape: id.shape };
+  if (id.stringLength !== undefined) spec.stringLength = id.stringLength;
+  const scratch = join(root, `.scratch-${config}`);
+  return {
+    spec,
+    positions: await PositionsWriter.create(root, config, spec),
+    sorter: new ExternalSorter(ID_INDEX_COLUMNS, "id_key", scratch, SORT_MEMORY_BYTES),
+    key: idKeyFunction(spec),
+    scratch,
+    ordinal: 0,
+    row: 0,
+    broken: false,
+  };
+}
+
+/** Feeds the first file of a config (scanned before its stream existed). */
+async function feedFromFile(
+  stream: StreamedSidecars,
+  path: string | null,
+  s: Scanned,
+): Promise<void> {
+  const add = async (batch: ColumnBatch) => {
+    stream.positions.append(batch);
+    const ids = batch.object_id!;
+    const n = ids.length;
+    const id_key = new BigInt64Array(n);
+    for (let k = 0; k < n; k++) id_key[k] = stream.key(ids, k);
+    const row = Uint32Array.from({ length: n }, (_, k) => stream.row + k);
+    stream.row += n;
+    await stream.sorter.add({ id_key, file: new Uint32Array(n).fill(stream.ordinal), row }, n);
+  };
+  if (!path) return add(s.catalog!);
+  const file = await PartitionFile.open(path, { expectRows: s.rows });
+  try {
+    for (let at = 0; at < s.rows; at += READ_ROWS)
+      await add(file.readRange(["ra", "dec", "object_id"], at, Math.min(s.rows, at + READ_ROWS)));
+  } finally {
+    file.close();
+  }
+}
+
+/** Closes a config's streamed sidecars into the manifest, or rebuilds them from the files. */
+async function finishSidecars(
+  root: string,
+  manifest: Manifest,
+  config: string,
+  stream: StreamedSidecars,
+): Promise<void> {
+  const files = manifest.files.filter((f) => f.config === config);
+  const fileList = fileListIdentity(config, files);
+  const column = manifest.configs[config]!.columns.find((c) => c.name === "object_id")!;
+  try {
+    if (stream.broken || column.stringLength !== stream.spec.stringLength) {
+      await stream.positions.abort();
+      return await writeSidecars(root, manifest, config);
+    }
+    const positions = await stream.positions.close(fileList);
+    const idIndex = await writeIdIndex(root, config, stream.sorter, fileList);
+    manifest.configs[config] = { ...manifest.configs[config]!, positions, idIndex };
+  } finally {
+    await stream.sorter.close();
+    await rm(stream.scratch, { recursive: true, force: true });
+  }
 }
 
 /** Positions sidecar and object_id index of one config, recorded in the manifest. */

@@ -459,7 +459,57 @@ test("MaNGA trees: adopt derives a catalog of the groups (in the index); cone an
     .select(["object_id"])
     .batches())
     cone.push(...Array.from(b.columns.object_id as string[]));
-  assert.ok(inCone.length > 0 && inCone.length < want.length, `${inCone.length} of ${want.length} in the cone`);
+  assert.ok(
+    inCone.length > 0 && inCone.length < want.length,
+    `${inCone.length} of ${want.length} in the cone`,
+  );
   assert.deepEqual(cone.sort(), inCone.sort());
   ds.close();
+});
+
+test("a file failing half-way through its rows (NaN ra) is skipped; the sidecars are rebuilt without it: getById and cross-match exact", {
+  skip: referenceSkip(["h5py", "numpy"]),
+}, async () => {
+  const work = tempDir("astropile-mmu-nan-");
+  const tree = join(work, "desi");
+  cpSync(join(A, "desi"), tree, { recursive: true });
+  const broken = join(tree, "dr1_main", "healpix=1001", "001-of-001.hdf5");
+  // The last row's ra becomes NaN: the file is read (and streamed) up to it before it fails.
+  runPython(
+    `
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    ra = f["ra"][()]
+    ra[-1] = np.nan
+    f["ra"][...] = ra
+`,
+    [broken],
+  );
+  const r = await adoptMmuTree(tree, { indexDir: join(work, "idx"), skipBad: true });
+  assert.deepEqual(
+    r.skipped.map((s) => [s.file, s.code, s.column]),
+    [[broken, "ASTROPILE_SCHEMA", "ra"]],
+  );
+  const root = (await mmuDatasetRoot(tree, { indexDir: join(work, "idx"), adoptSmall: false }))!;
+  const ds = await openDataset(root);
+  const lost = expected.files["desi/dr1_main/healpix=1001/001-of-001.hdf5"]!.rows;
+  assert.equal(ds.length, 30 - lost);
+  // every id found through the object_id index, at the row that holds it
+  for (let i = 0; i < ds.length; i++) {
+    const ex = await ds.get(i);
+    const byId = await ds.getById(ex.object_id as bigint);
+    assert.equal(byId.object_id, ex.object_id);
+    assert.equal(byId.ra, ex.ra);
+  }
+  ds.close();
+  // pairs: astropy's, without the DESI objects of the skipped file
+  const f = await PartitionFile.open(
+    join(A, "desi", "dr1_main", "healpix=1001", "001-of-001.hdf5"),
+  );
+  const gone = new Set(Array.from(f.readRange(["object_id"], 0, f.length).object_id!, String));
+  f.close();
+  const want = expected.xmatch["hsc-desi"]!.pairs.filter((p) => !gone.has(p[1])).sort() as Array<
+    [string, string, number]
+  >;
+  samePairs(await pairsOf(join(A, "hsc"), root, 1), want, "hsc x desi without the bad file");
 });
