@@ -51,7 +51,10 @@ async function coneSeconds(dir: string, cones: Array<[number, number]>, radiusAr
   let rows = 0;
   const t = performance.now();
   for (const [ra, dec] of cones) {
-    for await (const b of ds.coneSearch(ra, dec, radiusArcsec).select(["object_id", "ra", "dec"]).batches({ size: 4096 }))
+    for await (const b of ds
+      .coneSearch(ra, dec, radiusArcsec)
+      .select(["object_id", "ra", "dec"])
+      .batches({ size: 4096 }))
       rows += b.length;
   }
   const seconds = (performance.now() - t) / 1000;
@@ -67,11 +70,23 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     let t = performance.now();
     const w = spawnSync(PYTHON, ["-c", WRITE_TREE, tree, String(n)], { encoding: "utf8" });
     if (w.status !== 0) throw new Error(`h5py could not write the tree: ${w.stderr}`);
-    console.log(`h5py wrote ${n} rows in 3072 files: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `h5py wrote ${n} rows in 3072 files: ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     const index = join(work, "index");
     const a = spawnSync(
       process.execPath,
-      ["--import", "h5wasm/node", "--import", "tsx", "--input-type=module", "-e", ADOPT_CHILD, tree, index],
+      [
+        "--import",
+        "h5wasm/node",
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        ADOPT_CHILD,
+        tree,
+        index,
+      ],
       { encoding: "utf8", cwd: join(import.meta.dirname, "..") },
     );
     if (a.status !== 0) throw new Error(`adopt failed: ${a.stderr}`);
@@ -85,7 +100,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const src = await openDataset(root);
     await src.saveToDisk(built);
     src.close();
-    console.log(`the same rows saved by AstroPile: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `the same rows saved by AstroPile: ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     // Cones at random places (fixed seed), two radii; each side run twice, the second timed.
     let s = 12345;
     const rand = () => {

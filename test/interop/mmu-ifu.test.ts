@@ -10,6 +10,28 @@ import { referenceSkip, runPython } from "../helpers/python.ts";
 const MANGA = join(import.meta.dirname, "..", "fixtures", "mmu", "a", "manga", "dr17");
 const BAD = join(import.meta.dirname, "..", "fixtures", "mmu", "bad", "manga_missing", "dr17");
 
+/** One group as the Python snippet prints it. */
+interface H5pyObject {
+  name: string;
+  object_id: string;
+  ra: number;
+  dec: number;
+  z: number;
+  healpix: number;
+  spaxels: Array<{
+    flux: number[];
+    ivar: number[];
+    lsf_sigma: number[];
+    lambda: number[];
+    mask_bits: number[];
+    x: number;
+    y: number;
+    flux_units: string;
+  }>;
+  images: Array<{ label: string; data: number[]; psf: number[]; scale: number }>;
+  maps: Array<{ label: string; data: number[]; ivar: number[]; mask: number[] }>;
+}
+
 const num = (a: ArrayLike<number | bigint>) => Array.from(a, Number);
 
 test("MaNGA groups read as IFU examples equal h5py's values", {
@@ -47,7 +69,7 @@ print(json.dumps(out))
 `,
         [path],
       ),
-    ) as Array<Record<string, any>>;
+    ) as H5pyObject[];
     const file = await MmuIfuFile.open(path);
     assert.equal(file.length, want.length);
     assert.equal(file.provenance.survey, "MaNGA");
@@ -73,7 +95,7 @@ print(json.dumps(out))
         );
         assert.deepEqual(
           num(s.mask.data),
-          e.mask_bits.map((b: number) => (b !== 0 ? 1 : 0)),
+          e.mask_bits.map((b) => (b !== 0 ? 1 : 0)),
         );
         assert.equal(s.x, e.x);
         assert.equal(s.y, e.y);
@@ -82,7 +104,7 @@ print(json.dumps(out))
       });
       assert.deepEqual(
         ex.images.map((m) => m.label),
-        w.images.map((m: { label: string }) => m.label),
+        w.images.map((m) => m.label),
       );
       ex.images.forEach((m, k) => {
         assert.deepEqual(num(m.data.data), w.images[k].data);
