@@ -81,6 +81,12 @@ export {
   type OpenMmuOptions,
   TREE_RECORD_NAME,
 } from "./interop/mmu-adopt.ts";
+export {
+  type MmuIfuExample,
+  MmuIfuFile,
+  type MmuIfuImage,
+  type MmuSpaxel,
+} from "./interop/mmu-ifu.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";
 export {
