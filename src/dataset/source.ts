@@ -1,8 +1,9 @@
 // One parent dataset config opened for reading: its manifest entries, the mapping of its columns
 // to view names, and a small pool of open partition files. Opening reads the manifest only.
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
-import { ManifestError, MissingColumnError, UsageError } from "../core/errors.ts";
+import { MissingColumnError, UsageError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { padRows, padRuleOf } from "../schema/padding.ts";
 import {
@@ -16,6 +17,7 @@ import {
 } from "../schema/standard.ts";
 import { openIdIndex } from "../storage/id-index.ts";
 import { checkFileList, configFileList, openListed } from "../storage/integrity.ts";
+import { MANIFEST_NAME } from "../storage/layout.ts";
 import type {
   ColumnEntry,
   ConfigEntry,
@@ -70,17 +72,17 @@ export function registerRootResolver(resolver: RootResolver): void {
  * readManifest when none does.
  */
 export async function resolveDatasetRoot(dir: string): Promise<string> {
-  try {
-    await readManifest(dir);
-    return dir;
-  } catch (err) {
-    if (!(err instanceof ManifestError) || !/no manifest/.test(err.message)) throw err;
-    for (const resolver of rootResolvers) {
-      const root = await resolver(dir);
-      if (root !== null) return root;
-    }
-    throw err;
+  // A stat, not a parse: Source.open reads the manifest right after.
+  const hasManifest = await stat(join(dir, MANIFEST_NAME)).then(
+    () => true,
+    () => false,
+  );
+  if (hasManifest) return dir;
+  for (const resolver of rootResolvers) {
+    const root = await resolver(dir);
+    if (root !== null) return root;
   }
+  return dir; // readManifest then says what is wrong with it
 }
 
 const MAX_OPEN_FILES = 16;

@@ -38,6 +38,7 @@ import {
   emptyManifest,
   type FileEntry,
   type Manifest,
+  readManifest,
   writeManifest,
 } from "../storage/manifest.ts";
 import { PartitionFile } from "../storage/partition-file.ts";
@@ -476,7 +477,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
         reused: true,
         configs: [...new Set(record.files.map((f) => f.path.split("/")[0]!))],
         files: record.files.length,
-        rows: -1,
+        rows: (await readManifest(indexRoot)).files.reduce((a, f) => a + f.rows, 0),
         skipped: record.skipped,
       };
   }
