@@ -86,6 +86,7 @@ export {
   MmuIfuFile,
   type MmuIfuImage,
   type MmuSpaxel,
+  readMmuIfuExamples,
 } from "./interop/mmu-ifu.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";

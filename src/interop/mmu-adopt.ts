@@ -337,6 +337,9 @@ const IFU_CATALOG: ColumnEntry[] = [
   { name: "healpix", dtype: "int64", shape: [] },
   { name: "z", dtype: "float32", shape: [] },
   { name: "spaxel_size", dtype: "float32", shape: [] },
+  /** Where the object's IFU data is: the tree file (relative path) and the group's place in it. */
+  { name: "mmu_file", dtype: "string", shape: [], stringLength: 255 },
+  { name: "mmu_object", dtype: "int32", shape: [] },
 ];
 
 /** A group-per-object (MaNGA) file: its objects' scalars and key range. */
@@ -376,6 +379,8 @@ async function scanGroupFile(path: string, listed: Listed): Promise<Scanned> {
       if (keys[i]! < keyMin) keyMin = keys[i]!;
       if (keys[i]! > keyMax) keyMax = keys[i]!;
     }
+    if (Buffer.byteLength(listed.path) > 255)
+      fail(`a path of more than 255 bytes inside the tree`, { file: path });
     const longest = objectId.reduce((a, id) => Math.max(a, Buffer.byteLength(id)), 1);
     if (longest > 64)
       fail(`an object_id of ${longest} bytes is longer than 64`, {
@@ -391,7 +396,16 @@ async function scanGroupFile(path: string, listed: Listed): Promise<Scanned> {
       keyMax,
       sorted: false,
       attrs,
-      catalog: { object_id: objectId, ra, dec, healpix, z, spaxel_size: spaxelSize },
+      catalog: {
+        object_id: objectId,
+        ra,
+        dec,
+        healpix,
+        z,
+        spaxel_size: spaxelSize,
+        mmu_file: new Array<string>(n).fill(listed.path),
+        mmu_object: Int32Array.from({ length: n }, (_, i) => i),
+      },
     };
   } finally {
     ifu.close();

@@ -7,8 +7,11 @@
 // mask [H, W], array_units). Written by scripts/manga/build_parent_sample.py of
 // github:MultimodalUniverse/MultimodalUniverse. Members a reader needs that are missing are a
 // SchemaError naming the file and the member (`<object>/spaxels`, `<object>/spaxels.flux`).
+
+import { join } from "node:path";
 import type { NumericArray } from "../core/columns.ts";
-import { CorruptFileError, SchemaError } from "../core/errors.ts";
+import { CorruptFileError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
+import type { Dataset } from "../dataset/dataset.ts";
 import type { Example, NDArray, Value } from "../dataset/example.ts";
 import { guard, type H5File, openHdf5 } from "../storage/hdf5.ts";
 import type { Provenance } from "../storage/manifest.ts";
@@ -309,4 +312,45 @@ function memberValue(m: Member, v: unknown): Value {
   if (m.type === H5T_STRING) return String(v).replace(/\0+$/, "");
   if (m.type === H5T_FLOAT || m.type === H5T_INTEGER) return v as number | bigint;
   return v as Value;
+}
+
+/**
+ * The IFU examples of rows of a dataset opened on an adopted MaNGA tree (any view: a cone, a
+ * filter, a shuffle; `indices` as for `take`): each row's catalog says which tree file and
+ * which group hold its data (`mmu_file`, `mmu_object`), read here as h5py reads it. The group's
+ * object_id must be the row's (else a ManifestMismatchError: the tree changed since adopted).
+ */
+export async function readMmuIfuExamples(
+  dataset: Dataset,
+  indices: ArrayLike<number>,
+): Promise<MmuIfuExample[]> {
+  const tree = dataset.provenance.adoptedFrom;
+  if (!tree || !dataset.columns.includes("mmu_file"))
+    throw new SchemaError(
+      "not a dataset of an adopted MaNGA tree (no mmu_file column, no provenance.adoptedFrom)",
+      { file: dataset.root },
+    );
+  const rows = await dataset.select(["object_id", "mmu_file", "mmu_object"]).take(indices);
+  const open = new Map<string, MmuIfuFile>();
+  try {
+    const out: MmuIfuExample[] = [];
+    for (const row of rows) {
+      const rel = String(row.mmu_file);
+      let file = open.get(rel);
+      if (!file) {
+        file = await MmuIfuFile.open(join(tree, rel));
+        open.set(rel, file);
+      }
+      const ex = file.example(Number(row.mmu_object));
+      if (ex.object_id !== String(row.object_id))
+        throw new ManifestMismatchError(
+          `group ${row.mmu_object} is object "${ex.object_id}", but the index says "${row.object_id}": the tree changed since it was adopted`,
+          { file: file.path },
+        );
+      out.push(ex);
+    }
+    return out;
+  } finally {
+    for (const f of open.values()) f.close();
+  }
 }

@@ -23,7 +23,7 @@ import {
   mmuDatasetRoot,
   NotAdoptedError,
 } from "../../src/interop/mmu-adopt.ts";
-import { MmuIfuFile } from "../../src/interop/mmu-ifu.ts";
+import { MmuIfuFile, readMmuIfuExamples } from "../../src/interop/mmu-ifu.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
@@ -464,6 +464,22 @@ test("MaNGA trees: adopt derives a catalog of the groups (in the index); cone an
     `${inCone.length} of ${want.length} in the cone`,
   );
   assert.deepEqual(cone.sort(), inCone.sort());
+  // IFU examples of the rows of a cone: the same as reading each file's groups directly.
+  const view = ds.coneSearch(ra0, dec0, 0.2 * 3600);
+  const n = await view.count();
+  const examples = await readMmuIfuExamples(
+    view,
+    Array.from({ length: n }, (_, i) => i),
+  );
+  assert.deepEqual(examples.map((e) => e.object_id).sort(), inCone.sort());
+  for (const ex of examples) {
+    assert.ok(ex.spaxels.length > 0 && ex.images.length === 4 && ex.maps.length === 2);
+  }
+  const direct = await MmuIfuFile.open(join(dir, manifest.files[0]!.path));
+  const first = direct.example(0);
+  direct.close();
+  const [viaDataset] = await readMmuIfuExamples(ds, [0]);
+  assert.deepEqual(viaDataset, first);
   ds.close();
 });
 
