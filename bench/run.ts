@@ -13,6 +13,7 @@ const PARTS = [
   "cli",
   "catalog",
   "export",
+  "mmu",
 ] as const;
 
 export interface BenchModule {

@@ -13,8 +13,14 @@ import json
 import sys
 from pathlib import Path
 
+import shutil
+
 import h5py
+import healpy as hp
 import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord, search_around_sky
+from astropy.table import Table
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/storage")
 OUT.mkdir(parents=True, exist_ok=True)
@@ -154,8 +160,301 @@ def ragged():
         f.create_dataset("dec", data=np.arange(9, dtype="f8"))
 
 
+# ---- whole Multimodal Universe trees: <survey>/<config>/healpix=N/*.hdf5, no astropile.json ----
+#
+# Each survey is written the way its build script in github:MultimodalUniverse/MultimodalUniverse
+# (scripts/<survey>/build_parent_sample.py) writes it: an astropy Table per healpix group, each
+# column handed to h5py.create_dataset. MMU v1 writes no _healpix_29 column and does not sort
+# rows by position (SDSS rows come out of an astropy join, sorted by object_id). All surveys
+# share one small field around a vertex of four nside-16 pixels, so objects straddle pixel
+# borders and partners of a cross-match fall in different pixels.
+
+NSIDE = 16
+
+
+def field_centre():
+    """A corner shared by several nside-16 NESTED pixels (away from the poles and ra=0)."""
+    corners = hp.boundaries(NSIDE, 1000, step=1, nest=True)  # (3, 4) unit vectors
+    ra, dec = hp.vec2ang(corners[:, 0], lonlat=True)
+    return float(ra[0]), float(dec[0])
+
+
+def scatter(rng, n, ra0, dec0, radius_deg):
+    ra = ra0 + (rng.random(n) - 0.5) * 2 * radius_deg / np.cos(np.radians(dec0))
+    dec = dec0 + (rng.random(n) - 0.5) * 2 * radius_deg
+    return ra, dec
+
+
+def offset(rng, ra, dec, max_arcsec):
+    """Partners within max_arcsec (uniform in a square of that half-size, scaled down)."""
+    d = max_arcsec / 3600 / 1.5
+    return ra + (rng.random(len(ra)) - 0.5) * 2 * d / np.cos(np.radians(dec)), dec + (rng.random(len(ra)) - 0.5) * 2 * d
+
+
+def healpix16(ra, dec):
+    return hp.ang2pix(NSIDE, ra, dec, lonlat=True, nest=True).astype(np.int64)
+
+
+def key29(ra, dec):
+    return hp.ang2pix(2**29, ra, dec, lonlat=True, nest=True).astype(np.int64)
+
+
+def write_table(path, table, **kw):
+    """What every MMU build script does: one create_dataset per Table column."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        for key in table.colnames:
+            f.create_dataset(key, data=table[key], **kw)
+
+
+def by_pixel(table):
+    table["healpix"] = healpix16(np.asarray(table["ra"]), np.asarray(table["dec"]))
+    return table.group_by(["healpix"]).groups
+
+
+def hsc_tree(root, rng, ra, dec):
+    """HSC: chunked gzip 4, maxshape None, grown by resize; big-endian ids and positions.
+    This tree carries a _healpix_29 column (as AstroPile's MMU layout writes it): sorted in one
+    pixel's file, left unsorted in the others."""
+    n = len(ra)
+    bands, h, w = 5, 4, 4
+    t = Table()
+    t["object_id"] = (np.arange(n, dtype=np.int64) + 36407037746397184).astype(">i8")
+    t["ra"] = ra.astype(">f8")
+    t["dec"] = dec.astype(">f8")
+    t["image_band"] = np.array([[b"hsc-g", b"hsc-r", b"hsc-i", b"hsc-z", b"hsc-y"]] * n)
+    t["image_array"] = rng.normal(size=(n, bands, h, w)).astype(np.float32)
+    t["image_ivar"] = rng.random((n, bands, h, w)).astype(np.float32)
+    t["image_mask"] = rng.random((n, bands, h, w)) > 0.1
+    t["image_psf_fwhm"] = rng.random((n, bands)).astype(np.float32)
+    t["image_scale"] = np.full((n, bands), 0.168, dtype=np.float32)
+    t["forced.g_cmodel_mag"] = (22 + rng.random(n)).astype(">f4")
+    t["_healpix_29"] = key29(ra, dec)
+    for k, g in enumerate(by_pixel(t)):
+        if k == 0:
+            g = g[np.argsort(np.asarray(g["_healpix_29"]), kind="stable")]
+        path = root / "hsc" / "pdr3_dud_22.5" / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            for key in g.colnames:
+                data = np.asarray(g[key])
+                shape = data.shape[1:]
+                f.create_dataset(key, data=data, compression="gzip", chunks=True, maxshape=(None, *shape))
+
+
+def desi_tree(root, rng, ra, dec):
+    """DESI: contiguous, int64 TARGETID as object_id, spectra of one length."""
+    n, length = len(ra), 60
+    t = Table()
+    t["object_id"] = np.arange(n, dtype=np.int64) + 39627835576420141
+    t["ra"] = ra.astype(">f8")
+    t["dec"] = dec.astype(">f8")
+    t["Z"] = rng.random(n).astype(">f8")
+    t["ZWARN"] = rng.integers(0, 4, n).astype(">i8")
+    t["spectrum_flux"] = rng.normal(size=(n, length)).astype(np.float32)
+    t["spectrum_ivar"] = rng.random((n, length)).astype(np.float32)
+    t["spectrum_lambda"] = np.repeat(np.linspace(3600, 9824, length, dtype=np.float32)[None], n, axis=0)
+    t["spectrum_lsf_sigma"] = (1 + rng.random((n, length))).astype(np.float32)
+    t["spectrum_mask"] = rng.random((n, length)) > 0.95
+    for g in by_pixel(t):
+        write_table(root / "desi" / "dr1_main" / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5", g)
+
+
+def legacy_tree(root, rng, ra, dec):
+    """Legacy Survey: chunked LZF, S16 brick-style ids, one 2-D mask for all bands."""
+    n = len(ra)
+    t = Table()
+    t["object_id"] = np.array([f"1518p024-{4036 + i}".encode() for i in range(n)], dtype="S16")
+    t["ra"] = ra.astype(">f8")
+    t["dec"] = dec.astype(">f8")
+    t["image_band"] = np.array([[b"des-g", b"des-r", b"des-z"]] * n)
+    img = rng.normal(size=(n, 3, 8, 8)).astype(np.float32)
+    img[::2] = np.float32(1.5)
+    t["image_flux"] = img
+    t["image_mask"] = rng.random((n, 8, 8)) > 0.5
+    t["FLUX_G"] = rng.random(n).astype(">f4")
+    for g in by_pixel(t):
+        write_table(root / "legacysurvey" / "dr10_south_21" / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5",
+                    g, compression="lzf", chunks=True)
+
+
+def sdss_tree(root, rng, ra, dec):
+    """SDSS boss: per healpix file, spectra padded to the longest plate of that file only (so files
+    differ: 232 and 240 here, 4640 and 4648 in the real data); rows come out of a join on
+    object_id (sorted by it, not by position)."""
+    groups = by_pixel(Table({"ra": ra, "dec": dec}))
+    for k, g in enumerate(groups):
+        n = len(g)
+        length = 240 if k % 2 == 0 else 232
+        flux = np.zeros((n, length), np.float32)
+        ivar = np.zeros((n, length), np.float32)
+        lam = np.full((n, length), -1.0, np.float32)
+        lsf = np.zeros((n, length), np.float32)
+        mask = np.ones((n, length), bool)
+        for i in range(n):
+            native = length if i % 2 == 0 else length - 8
+            flux[i, :native] = rng.normal(size=native)
+            lsf[i, :native] = 1 + rng.random(native)
+            ivar[i, :native] = rng.random(native)
+            lam[i, :native] = 10 ** (3.5523 + 1e-4 * np.arange(native))
+            mask[i, :native] = rng.random(native) > 0.9
+            flux[i, native:] = flux[i, native - 1]
+            lsf[i, native:] = lsf[i, native - 1]
+        t = Table()
+        ids = [f"{299489677444933632 + 1000 * k + i:019d}" for i in range(n)]
+        t["object_id"] = np.array([s.encode() for s in ids], dtype="S19")
+        t["ra"] = np.asarray(g["ra"]).astype(">f8")
+        t["dec"] = np.asarray(g["dec"]).astype(">f8")
+        t["PLUG_RA"] = t["ra"]
+        t["PLUG_DEC"] = t["dec"]
+        t["Z"] = rng.random(n).astype(">f4")
+        t["SURVEY"] = np.array([b"boss    "] * n)
+        t["healpix"] = np.asarray(g["healpix"])
+        t["spectrum_flux"] = flux
+        t["spectrum_ivar"] = ivar
+        t["spectrum_lambda"] = lam
+        t["spectrum_lsf_sigma"] = lsf
+        t["spectrum_mask"] = mask
+        order = rng.permutation(n)  # not in sky order
+        write_table(root / "sdss" / "boss" / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5", t[order])
+
+
+def manga_tree(root, rng, ra, dec):
+    """MaNGA: one group per object keyed by plateifu (track_order), scalars as group attributes
+    and as scalar datasets, compound tables spaxels/images/maps with array members; files named
+    0001-of-0001.hdf5."""
+    utf8_5 = h5py.string_dtype("utf-8", 5)
+    nwave, npix = 12, 4
+    groups = by_pixel(Table({"ra": ra, "dec": dec}))
+    for k, g in enumerate(groups):
+        path = root / "manga" / "dr17" / f"healpix={g['healpix'][0]}" / "0001-of-0001.hdf5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            f.attrs["project"] = "SDSS"
+            f.attrs["survey"] = "MaNGA"
+            f.attrs["release"] = "DR17"
+            for i in range(len(g)):
+                plateifu = f"{8000 + 10 * k + i}-{1901 + i}"
+                hg = f.create_group(plateifu, track_order=True)
+                scalars = {
+                    "object_id": plateifu,
+                    "ra": float(g["ra"][i]),
+                    "dec": float(g["dec"][i]),
+                    "healpix": int(g["healpix"][i]),
+                    "z": np.float32(rng.random()),
+                    "spaxel_size": np.float32(0.5),
+                    "spaxel_size_unit": "arcsec",
+                }
+                for key, v in scalars.items():
+                    hg.attrs[key] = v
+                    hg.create_dataset(key, data=v)
+                nsp = 3 + i
+                spax = Table()
+                spax["flux"] = rng.normal(size=(nsp, nwave)).astype(np.float32)
+                spax["ivar"] = rng.random((nsp, nwave)).astype(np.float32)
+                spax["mask"] = rng.choice([0, 1024], (nsp, nwave)).astype(">i4")  # FITS MASK HDU
+                spax["lsf_sigma"] = (1 + rng.random((nsp, nwave))).astype(">f8")
+                spax["lambda"] = np.repeat(np.geomspace(3622, 10354, nwave).astype(np.float32)[None], nsp, axis=0)
+                spax["x"] = np.arange(nsp, dtype=np.int64) % 2
+                spax["y"] = np.arange(nsp, dtype=np.int64) // 2
+                spax["spaxel_idx"] = np.arange(nsp, dtype=np.int64)
+                spax["flux_units"] = np.array([b"1e-17 erg/s/cm^2/Ang/spaxel"] * nsp)
+                spax["lambda_units"] = np.array([b"Angstrom"] * nsp)
+                spax["skycoo_x"] = rng.random(nsp)
+                spax["skycoo_y"] = rng.random(nsp)
+                hg.create_dataset("spaxels", data=spax)
+                im = Table()  # one row per filter (Table(res['images'][0]) in the build script)
+                im["image_band"] = np.array([b"g", b"r", b"i", b"z"], dtype="S5")
+                im["image_array"] = rng.random((4, npix, npix)).astype(">f4")
+                im["image_array_units"] = np.array([b"nanomaggies/pixel"] * 4)
+                im["image_psf"] = rng.random((4, npix, npix)).astype(">f4")
+                im["image_psf_units"] = np.array([b"nanomaggies/pixel"] * 4)
+                im["image_scale"] = np.full(4, 0.5)
+                im["image_scale_units"] = np.array([b"arcsec"] * 4)
+                hg.create_dataset("images", data=im)
+                mp = Table()
+                mp["group"] = np.array([b"spx_mflux", b"emline_gflux"])
+                mp["label"] = np.array([b"spx_mflux", b"emline_gflux_ha_6564"])
+                mp["array"] = rng.random((2, npix, npix)).astype(np.float32)
+                mp["ivar"] = rng.random((2, npix, npix)).astype(np.float32)
+                mp["mask"] = rng.integers(0, 2, (2, npix, npix)).astype(np.float32)
+                mp["array_units"] = np.array([b"1e-17 erg/s/cm^2/spaxel", b"1e-17 erg/s/cm^2/spaxel"])
+                hg.create_dataset("maps", data=mp)
+
+
+def tree_expected(root):
+    """Per tree file: what h5py reads (flat files), keys and pixels from healpy."""
+    out = {}
+    for path in sorted(root.rglob("*.hdf5")):
+        rel = str(path.relative_to(root))
+        with h5py.File(path, "r") as f:
+            if "ra" in f and isinstance(f["ra"], h5py.Dataset):
+                ra, dec = f["ra"][()], f["dec"][()]
+                keys = key29(ra, dec)
+                out[rel] = {"rows": len(ra), "keyMin": str(int(keys.min())), "keyMax": str(int(keys.max())),
+                            "pixels": sorted(set(int(p) for p in healpix16(ra, dec)))}
+    return out
+
+
+def mmu_trees(root):
+    if root.exists():
+        shutil.rmtree(root)
+    rng = np.random.default_rng(20261206)
+    ra0, dec0 = field_centre()
+    base_ra, base_dec = scatter(rng, 40, ra0, dec0, 0.25)
+    # The first 8 sit within 0.6 arcsec of the corner: their partners often lie across a border.
+    corner_ra, corner_dec = scatter(rng, 8, ra0, dec0, 0.6 / 3600)
+    base_ra[:8], base_dec[:8] = corner_ra, corner_dec
+    hsc_tree(root / "a", rng, base_ra, base_dec)
+    # DESI: 24 of the HSC objects moved by < 1 arcsec (some cross a pixel border), and 6 others.
+    pra, pdec = offset(rng, base_ra[:24], base_dec[:24], 1.0)
+    xra, xdec = scatter(rng, 6, ra0, dec0, 0.25)
+    desi_tree(root / "a", rng, np.concatenate([pra, xra]), np.concatenate([pdec, xdec]))
+    lra, ldec = offset(rng, base_ra[10:34], base_dec[10:34], 1.0)
+    legacy_tree(root / "a", rng, lra, ldec)
+    sra, sdec = offset(rng, base_ra[::3], base_dec[::3], 1.0)
+    sdss_tree(root / "a", rng, sra, sdec)
+    mra, mdec = scatter(rng, 5, ra0, dec0, 0.25)
+    manga_tree(root / "a", rng, mra, mdec)
+    # A survey directory without _healpix_29 in any file, rows in no particular order: desi.
+    # Bad trees (each one problem; the tests copy good files next to them for the rest).
+    bad = root / "bad"
+    t = Table({"object_id": np.arange(3, dtype=np.int64), "flux": np.ones(3, np.float32)})
+    write_table(bad / "no_radec" / "dr1" / "healpix=1000" / "001-of-001.hdf5", t)
+    mg = bad / "manga_missing" / "dr17" / "healpix=1000" / "0001-of-0001.hdf5"
+    mg.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(mg, "w") as f:
+        hg = f.create_group("8001-1901", track_order=True)
+        hg.create_dataset("object_id", data="8001-1901")
+        hg.create_dataset("ra", data=float(ra0))
+        hg.create_dataset("dec", data=float(dec0))
+        # no spaxels member
+    expected = {"centre": [ra0, dec0], "files": tree_expected(root / "a")}
+    # Cross-match references: astropy search_around_sky on the positions h5py reads.
+    def positions(survey):
+        ra, dec, ids = [], [], []
+        for path in sorted((root / "a" / survey).rglob("*.hdf5")):
+            with h5py.File(path, "r") as f:
+                ra.extend(f["ra"][()].tolist()); dec.extend(f["dec"][()].tolist())
+                ids.extend([x.decode() if isinstance(x, bytes) else str(x) for x in f["object_id"][()]])
+        return np.array(ra), np.array(dec), ids
+    pairs = {}
+    for a, b in [("hsc", "desi"), ("desi", "legacysurvey"), ("hsc", "sdss")]:
+        ara, adec, aid = positions(a)
+        bra, bdec, bid = positions(b)
+        i, j, d, _ = search_around_sky(SkyCoord(ara * u.deg, adec * u.deg), SkyCoord(bra * u.deg, bdec * u.deg), 1.0 * u.arcsec)
+        straddle = sum(1 for x, y in zip(i, j) if healpix16(ara[x:x+1], adec[x:x+1])[0] != healpix16(bra[y:y+1], bdec[y:y+1])[0])
+        pairs[f"{a}-{b}"] = {"radiusArcsec": 1.0, "straddling": straddle,
+                             "pairs": sorted([[aid[x], bid[y], float(s.to(u.arcsec).value)] for x, y, s in zip(i, j, d)])}
+    expected["xmatch"] = pairs
+    with open(root / "expected.json", "w") as fh:
+        json.dump(expected, fh, indent=1)
+    print("wrote MMU trees to", root, {k: (len(v["pairs"]), v["straddling"]) for k, v in pairs.items()})
+
+
 hsc_like()
 legacy_like()
 ragged()
 sdss_like()
 print("wrote fixtures to", OUT)
+mmu_trees(OUT.parent / "mmu")

@@ -81,6 +81,30 @@ export {
   registerExporter,
 } from "./interop/export.ts";
 export {
+  ADOPT_ON_THE_FLY_MAX_BYTES,
+  ADOPT_ON_THE_FLY_MAX_FILES,
+  type AdoptOptions,
+  type AdoptProgress,
+  type AdoptResult,
+  adoptMmuTree,
+  type BadMmuFile,
+  datasetRootOf,
+  IN_PLACE_INDEX_NAME,
+  isMmuTree,
+  mmuDatasetRoot,
+  mmuIndexRoot,
+  NotAdoptedError,
+  type OpenMmuOptions,
+  TREE_RECORD_NAME,
+} from "./interop/mmu-adopt.ts";
+export {
+  type MmuIfuExample,
+  MmuIfuFile,
+  type MmuIfuImage,
+  type MmuSpaxel,
+  readMmuIfuExamples,
+} from "./interop/mmu-ifu.ts";
+export {
   openSql,
   type SqlColumn,
   type SqlOptions,
@@ -92,6 +116,7 @@ export {
   sqlQuery,
   sqlStream,
 } from "./interop/sql.ts";
+export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerAdoptCommand } from "./adopt.ts";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerBuildCommands(program);
   registerDataCommands(program);
+  registerAdoptCommand(program);
   registerCacheCommand(program);
   registerXmatchCommand(program);
   registerInteropCommands(program);

@@ -174,8 +174,9 @@ async function xmatchLocked(
   const { radius, minRadius, mode, how, k, limit, threads, memoryBytes } = o;
   const { openDataset } = await import("../dataset/index.ts");
   const { crossMatch, writeCatalogCsv } = await import("../xmatch/crossmatch.ts");
-  const left = await openDataset(resolve(leftDir), { config: flags.leftConfig });
-  const right = await openDataset(resolve(rightDir), { config: flags.rightConfig });
+  const { datasetRootOf } = await import("../interop/mmu-adopt.ts");
+  const left = await openDataset(await datasetRootOf(leftDir), { config: flags.leftConfig });
+  const right = await openDataset(await datasetRootOf(rightDir), { config: flags.rightConfig });
   const started = performance.now();
   const view = progress("xmatch", { quiet: flags.quiet });
   let result: Awaited<ReturnType<typeof crossMatch>>;

@@ -822,6 +822,9 @@ export class Dataset {
       const touching = ranges.filter(([a, b]) => a <= hi && b > lo);
       if (touching.length === 0) return [];
       if (touching.some(([a, b]) => a <= lo && b > hi)) continue; // the whole file is inside the cover
+      // Rows in no key order (an adopted Multimodal Universe file): every row is a candidate,
+      // and blockMask keeps those whose ra/dec lie in the region.
+      if (entry.rowOrder === "any") continue;
       const keys = (await src.readRange(f, ["_healpix_29"], 0, entry.rows))
         ._healpix_29 as BigInt64Array;
       const mine: Array<[number, number]> = touching.map(([a, b]) => [

@@ -1,9 +1,11 @@
 // One parent dataset config opened for reading: its manifest entries, the mapping of its columns
 // to view names, and a small pool of open partition files. Opening reads the manifest only.
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
 import { MissingColumnError, UsageError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
+import { padRows, padRuleOf } from "../schema/padding.ts";
 import {
   type ColumnMapping,
   columnModality,
@@ -15,6 +17,7 @@ import {
 } from "../schema/standard.ts";
 import { openIdIndex } from "../storage/id-index.ts";
 import { checkFileList, configFileList, openListed } from "../storage/integrity.ts";
+import { MANIFEST_NAME } from "../storage/layout.ts";
 import type {
   ColumnEntry,
   ConfigEntry,
@@ -40,6 +43,46 @@ export interface Feature {
   modality: Modality | "core";
   /** A conversion applied on read (e.g. sigma to inverse variance). */
   conversion?: string;
+  /**
+   * Set when some files of the config hold this column at a shorter length (Multimodal Universe
+   * SDSS: each file padded to its own longest spectrum): how rows of those files are padded on
+   * read to `shape`, by MMU's rules (see padRows).
+   */
+  padding?: string;
+}
+
+/**
+ * Finds the dataset root to read for a directory that has no astropile.json (an adopted
+ * Multimodal Universe tree: the interop layer registers one). Returns null when it does not
+ * handle the directory.
+ * @internal
+ */
+export type RootResolver = (dir: string) => Promise<string | null>;
+
+const rootResolvers: RootResolver[] = [];
+
+/** @internal Registers a RootResolver (the interop layer does, for Multimodal Universe trees). */
+export function registerRootResolver(resolver: RootResolver): void {
+  if (!rootResolvers.includes(resolver)) rootResolvers.push(resolver);
+}
+
+/**
+ * The root whose manifest describes `dir`: `dir` itself when it has astropile.json, else what a
+ * registered resolver gives (e.g. the index of an adopted MMU tree); the ManifestError of
+ * readManifest when none does.
+ */
+export async function resolveDatasetRoot(dir: string): Promise<string> {
+  // A stat, not a parse: Source.open reads the manifest right after.
+  const hasManifest = await stat(join(dir, MANIFEST_NAME)).then(
+    () => true,
+    () => false,
+  );
+  if (hasManifest) return dir;
+  for (const resolver of rootResolvers) {
+    const root = await resolver(dir);
+    if (root !== null) return root;
+  }
+  return dir; // readManifest then says what is wrong with it
 }
 
 const MAX_OPEN_FILES = 16;
@@ -72,12 +115,13 @@ export class Source {
     for (let i = 0; i < this.files.length; i++)
       this.starts[i + 1] = this.starts[i] + this.files[i].rows;
     const mapping = mapColumns(this.entry.columns, manifest.provenance.survey);
-    this.features = this.entry.columns.map((c, i) => feature(c, mapping[i]));
+    this.features = this.entry.columns.map((c, i) => feature(c, mapping[i], this.files));
     for (const f of this.features) this.byName.set(f.name, f);
     this.modality = modalityOf(this.byName.keys());
   }
 
-  static async open(root: string, config?: string): Promise<Source> {
+  static async open(dir: string, config?: string): Promise<Source> {
+    const root = await resolveDatasetRoot(dir);
     const manifest = await readManifest(root);
     const configs = Object.keys(manifest.configs);
     if (config === undefined) {
@@ -191,7 +235,7 @@ export class Source {
       start,
       end,
     );
-    return this.convert(names, raw);
+    return this.convert(names, raw, fileIndex, end - start);
   }
 
   /** Reads view columns for the given rows of a file (any order), conversions applied. */
@@ -205,17 +249,32 @@ export class Source {
       names.map((n) => this.feature(n).source),
       rows,
     );
-    return this.convert(names, raw);
+    return this.convert(names, raw, fileIndex, rows.length);
   }
 
   private convert(
     names: string[],
     raw: Record<string, ColumnValues>,
+    fileIndex: number,
+    rows: number,
   ): Record<string, ColumnValues> {
     const out: Record<string, ColumnValues> = emptyRecord();
+    const own = this.files[fileIndex].shapes;
     for (const name of names) {
       const f = this.feature(name);
-      const v = raw[f.source];
+      let v = raw[f.source];
+      const shape = own?.[f.source];
+      if (shape) {
+        // A file padded to a shorter length than the config's (see Feature.padding).
+        const rule = padRuleOf(f.source);
+        const from = shape.reduce((a, b) => a * b, 1);
+        if (!rule || shape.length !== 1 || f.shape.length !== 1)
+          throw new MissingColumnError(
+            `column is [${shape.join(", ")}] in this file, [${f.shape.join(", ")}] in the config, and has no padding rule`,
+            { file: join(this.root, this.files[fileIndex].path), column: f.source },
+          );
+        v = padRows(v, rows, from, f.shape[0], rule, f.source);
+      }
       out[name] = f.conversion === "sigma_to_ivar" ? sigmaToIvar(v as Float32Array) : v;
     }
     return out;
@@ -261,7 +320,7 @@ export class Source {
   }
 }
 
-function feature(c: ColumnEntry, m: ColumnMapping): Feature {
+function feature(c: ColumnEntry, m: ColumnMapping, files: FileEntry[]): Feature {
   const f: Feature = {
     name: m.name,
     source: c.name,
@@ -273,6 +332,15 @@ function feature(c: ColumnEntry, m: ColumnMapping): Feature {
   if (c.unit) f.unit = c.unit;
   if (c.description) f.description = c.description;
   if (m.name !== c.name || c.standardName) f.standardName = m.name;
+  const lengths = new Set<number>();
+  for (const file of files) {
+    const own = file.shapes?.[c.name];
+    if (own) lengths.add(own[0]);
+  }
+  if (lengths.size > 0) {
+    const rule = padRuleOf(c.name);
+    f.padding = `files hold ${[...lengths].sort((a, b) => a - b).join(", ")} or ${c.shape[0]} values per row; shorter rows are padded on read to ${c.shape[0]} by Multimodal Universe's rule: ${rule?.kind === "edge" ? "the last value repeated" : `the constant ${rule?.kind === "constant" ? rule.value : "?"}`}`;
+  }
   if (m.convert) {
     f.conversion = m.convert;
     f.unit = undefined;

@@ -7,7 +7,7 @@
 //     average, so sparse catalogs are not measured as the sum of their points' tiny cells). It
 //     reads the `_healpix_29` column, in blocks, for configs of at most 5,000,000 rows.
 import { UsageError } from "../core/errors.ts";
-import { pix2ang } from "../sky/index.ts";
+import { ang2pixOrder29, pix2ang } from "../sky/index.ts";
 import type { Layout } from "../storage/layout.ts";
 import { fileOrder, type Manifest, manifestLayout } from "../storage/manifest.ts";
 import type { Dataset } from "./dataset.ts";
@@ -200,8 +200,13 @@ async function coverageOf(
     const n = source.files[f].rows;
     for (let at = 0; at < n; at += KEY_BLOCK_ROWS) {
       const end = Math.min(n, at + KEY_BLOCK_ROWS);
-      const keys = (await source.readRange(f, ["_healpix_29"], at, end))
-        ._healpix_29 as BigInt64Array;
+      // Files without a trustworthy key column (adopted MMU files): keys from ra/dec.
+      const keys =
+        source.has("_healpix_29") && source.files[f].rowOrder !== "any"
+          ? ((await source.readRange(f, ["_healpix_29"], at, end))._healpix_29 as BigInt64Array)
+          : await source
+              .readRange(f, ["ra", "dec"], at, end)
+              .then((b) => ang2pixOrder29(b.ra as Float64Array, b.dec as Float64Array));
       for (const k of keys) cells.add(Number(k >> shift));
       rows += keys.length;
     }

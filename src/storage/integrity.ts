@@ -70,6 +70,28 @@ export interface ListedFileEntry {
   rows: number;
   bytes: number;
   identity?: string | null;
+  /** "any": rows unsorted, key range computed from ra/dec (see FileEntry.rowOrder). */
+  rowOrder?: "any";
+  /** Per-file row shapes and string lengths that differ from the config's (see FileEntry). */
+  shapes?: Record<string, number[]>;
+  stringLengths?: Record<string, number>;
+}
+
+/** The config's columns as this file holds them (its own shapes and string lengths, if any). */
+export function fileColumns(
+  columns: ConfigEntry["columns"],
+  entry: Pick<ListedFileEntry, "shapes" | "stringLengths">,
+): ConfigEntry["columns"] {
+  if (!entry.shapes && !entry.stringLengths) return columns;
+  return columns.map((c) => {
+    const shape = entry.shapes?.[c.name];
+    const stringLength = entry.stringLengths?.[c.name];
+    return {
+      ...c,
+      ...(shape ? { shape } : {}),
+      ...(stringLength ? { stringLength } : {}),
+    };
+  });
 }
 
 /**
@@ -85,7 +107,7 @@ export function expectationOf(
   const { config, order, pixel, keyMin, keyMax, rows } = entry;
   return {
     bytes: entry.bytes,
-    columns,
+    columns: fileColumns(columns, entry),
     ...(entry.identity
       ? {
           identity: {
@@ -95,7 +117,11 @@ export function expectationOf(
         }
       : {
           identity: null,
-          keyRange: rows > 0 ? { min: BigInt(keyMin), max: BigInt(keyMax) } : undefined,
+          // Unsorted rows (an adopted Multimodal Universe file): the range came from ra/dec.
+          keyRange:
+            rows > 0 && entry.rowOrder !== "any"
+              ? { min: BigInt(keyMin), max: BigInt(keyMax) }
+              : undefined,
         }),
   };
 }
@@ -156,6 +182,9 @@ export function fileListProblems(
         detail: `the manifest says config "${config}", order ${order}, pixel ${f.pixel} (layout ${layout}) but the path says config "${parsed.config}", order ${parsed.order}, pixel ${parsed.pixel} (layout ${parsed.layout})`,
       });
     if (f.rows === 0) continue;
+    // Adopted Multimodal Universe files: rows in any order, key ranges computed from ra/dec that
+    // may overlap (and stray across the pixel border where healpy and this code round apart).
+    if (f.rowOrder === "any") continue;
     const lo = BigInt(f.keyMin);
     const hi = BigInt(f.keyMax);
     const shift = orderShift(order);

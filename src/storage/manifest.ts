@@ -66,6 +66,21 @@ export const FileEntrySchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * "any": the file's rows are in no particular order and it may lack `_healpix_29` (a
+   * Multimodal Universe file adopted in place, see `adoptMmuTree`): keyMin/keyMax were computed
+   * from its ra/dec, files of a config may overlap in key range, and readers filter its rows by
+   * position. Absent: rows sorted by `_healpix_29`, files disjoint (every file AstroPile writes).
+   */
+  rowOrder: z.literal("any").optional(),
+  /**
+   * Row shapes of columns whose shape in this file differs from the config's (a Multimodal
+   * Universe SDSS file whose spectra were padded to a shorter length than another file's):
+   * readers pad them on read to the config's shape (see `padToShape`).
+   */
+  shapes: z.record(z.string(), z.array(z.number().int().positive())).optional(),
+  /** Fixed string lengths of columns whose length in this file differs from the config's. */
+  stringLengths: z.record(z.string(), z.number().int().positive()).optional(),
 });
 
 /** Identity of the ordered file list a sidecar was built from (see identity.ts). */

@@ -252,8 +252,8 @@ async function stampedEarlier(
   return { bytes: (await stat(path)).size, sha256: await sha256File(path) };
 }
 
-/** The object_id index of the config's files (in this order), sorted out of core. */
-async function buildIdIndex(
+/** The object_id index of the config's files (in this order), sorted out of core. @internal */
+export async function buildIdIndex(
   root: string,
   config: string,
   manifest: Manifest,

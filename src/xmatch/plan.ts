@@ -292,6 +292,11 @@ export class RightNeighbourhood {
   private readonly lo: bigint[] = [];
   private readonly hi: bigint[] = [];
   private readonly near = new Map<string, { files: number[]; rows: number }>();
+  /**
+   * False when some key ranges overlap or are out of order (adopted Multimodal Universe files:
+   * rows in any order, several files per pixel): files are then found by a linear scan.
+   */
+  private readonly disjoint: boolean;
 
   constructor(
     private readonly right: SideTable,
@@ -305,6 +310,7 @@ export class RightNeighbourhood {
       this.lo.push(right.keyMin[f]!);
       this.hi.push(right.keyMax[f]!);
     }
+    this.disjoint = this.lo.every((lo, j) => j === 0 || lo > this.hi[j - 1]!);
   }
 
   /** Adds to `out` the right files near a left file with keys [kmin, kmax]. */
@@ -328,6 +334,11 @@ export class RightNeighbourhood {
   private filesIn(ranges: Array<[bigint, bigint]>): number[] {
     const files: number[] = [];
     const n = this.file.length;
+    if (!this.disjoint) {
+      for (let j = 0; j < n; j++)
+        if (ranges.some(([a, b]) => this.lo[j]! < b && this.hi[j]! >= a)) files.push(this.file[j]!);
+      return files;
+    }
     let last = -1;
     for (const [a, b] of ranges) {
       // First file whose range ends at or after a (files are disjoint and in key order).
