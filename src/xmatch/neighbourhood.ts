@@ -2,11 +2,12 @@
 // of neighbouring cells dilated by the match radius (sky/healpix.ts `dilateKeyRanges`), as key
 // ranges, mapped to row spans of the right files. Rows of a file are sorted by `_healpix_29`, so
 // a key range is a run of rows; where it starts and ends is found by binary search on keys
-// sampled every SAMPLE_ROWS rows of the file, computed from the positions sidecar's ra/dec once
-// per file and thread (the sidecar is uncompressed: that costs a sequential read of the file's
-// positions, far less than matching them). A unit then reads its own right rows and a thin
-// margin, whatever the size of the files: whole files bordering a unit were most of the sky with
-// the adaptive layout's order-0 files (41.7M right rows read for 10M at 1e7 x 1e7).
+// sampled every SAMPLE_ROWS rows of the file, computed from the positions sidecar's ra/dec:
+// once per match for all threads (crossMatch, while the worker threads start: a sequential read
+// of the uncompressed sidecar, far less than matching the rows), or here per file when the side
+// table carries no samples. A unit then reads its own right rows and a thin margin, whatever the
+// size of the files: whole files bordering a unit were most of the sky with the adaptive
+// layout's order-0 files (41.7M right rows read for 10M at 1e7 x 1e7).
 //
 // Every key a right point within the radius of a unit's point can have lies in the cover (see
 // dilateKeyRanges), and a span only ever grows to the sample around its ends, so no partner is
