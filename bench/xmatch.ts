@@ -237,6 +237,7 @@ async function outOfCore(n: number): Promise<void> {
   if (child.status !== 0) throw new Error(`out-of-core run failed: ${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split("\n").pop()!) as {
     seconds: number[];
+    cpuSeconds: number[];
     rows: number;
     units: number;
     threads: number;
@@ -249,6 +250,7 @@ async function outOfCore(n: number): Promise<void> {
   console.log(
     `out of core, ${n} x ${n} rows (gzip partition files + positions sidecars), radius ${RADIUS_ARCSEC}", nearest: ` +
       `${r.seconds.map((x) => x.toFixed(2)).join(" / ")} s (best ${best.toFixed(2)} s) = ${(n / best / 1e6).toFixed(2)}M left rows/s; ` +
+      `CPU ${r.cpuSeconds.map((x) => x.toFixed(2)).join(" / ")} s; ` +
       `${r.units} units on ${r.threads} threads, ${r.rightRowsRead} right rows read; peak RSS ${r.maxRssMiB.toFixed(0)} MiB; ` +
       `${r.rows} matches (in-memory kernel: ${expect})${r.rows === expect ? "" : " WARNING: differ"}`,
   );

@@ -972,6 +972,154 @@ export function coneKeyRanges(
   return keyRangesOf(new DiscRegion(raDeg, decDeg, radiusDeg), maxRanges);
 }
 
+/**
+ * Sorted, merged half-open ranges of order-29 keys covering every point within `radiusDeg`
+ * (degrees) of the region that the half-open key ranges `ranges` describe: the ranges widened to
+ * whole pixels at `order`, plus the pixels at `order` (or coarser ones, held whole) that a point
+ * within the radius of them can lie in. A cross-match margin: the points of another catalog
+ * within the radius of points whose keys lie in `ranges` all have keys in the result. Finer
+ * orders give a tighter margin for more work (about 4 * 2^(order - o) discs per pixel of order o
+ * in the region).
+ *
+ * Why only borders: a point outside the region but within the radius of it is within the radius
+ * of a pixel on the region's border (the shortest arc to it leaves the region through one), and
+ * every such pixel is on the edge of one of the aligned blocks the region is made of. Each edge
+ * pixel becomes the disc of (pixel radius bound + radius) around its centre, and the sky is
+ * walked once for all discs, a pixel tested only against the discs that partly cover its parent.
+ */
+export function dilateKeyRanges(
+  ranges: ReadonlyArray<readonly [bigint, bigint]>,
+  radiusDeg: number,
+  order: number,
+): Array<[bigint, bigint]> {
+  checkOrder(order);
+  checkRadius(radiusDeg);
+  const end = 12n << BigInt(2 * MAX_ORDER);
+  const shift = BigInt(2 * (MAX_ORDER - order));
+  // The region at `order`: sorted, merged pixel-aligned key ranges.
+  const widened: Array<[bigint, bigint]> = [];
+  for (const [a, b] of [...ranges].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))) {
+    const lo = a < 0n ? 0n : a;
+    const hi = b > end ? end : b;
+    if (hi <= lo) continue;
+    const wlo = (lo >> shift) << shift;
+    const whi = (((hi - 1n) >> shift) + 1n) << shift;
+    const last = widened[widened.length - 1];
+    if (last && last[1] >= wlo) {
+      if (whi > last[1]) last[1] = whi;
+    } else widened.push([wlo, whi]);
+  }
+  if (widened.length === 0) return [];
+  const radius = Math.min(radiusDeg, 180) * DEG2RAD;
+  const reach = radius + pixelRadiusBoundRad(order) + GEOMETRY_SLACK;
+  if (reach >= Math.PI) return [[0n, end]];
+  // Centres of the edge pixels of every aligned block of the region, as unit vectors.
+  const px: number[] = [];
+  const py: number[] = [];
+  const pz: number[] = [];
+  const disc = (face: number, ix: number, iy: number) => {
+    pixelCentreVector(face, ix, iy, order);
+    px.push(cx);
+    py.push(cy);
+    pz.push(cz);
+  };
+  for (const [a, b] of widened) {
+    let lo = a;
+    while (lo < b) {
+      // The largest aligned block starting at lo within [lo, b): level = 29 - its order.
+      let level = MAX_ORDER - order;
+      while (level < MAX_ORDER) {
+        const size = 1n << BigInt(2 * (level + 1));
+        if (lo % size !== 0n || lo + size > b) break;
+        level++;
+      }
+      const blockOrder = MAX_ORDER - level;
+      decodePixel(blockOrder, lo >> BigInt(2 * level));
+      const face = outFace;
+      const n = POW2[order - blockOrder]!;
+      const x0 = outX * n;
+      const y0 = outY * n;
+      for (let t = 0; t < n; t++) {
+        disc(face, x0 + t, y0);
+        if (n > 1) disc(face, x0 + t, y0 + n - 1);
+      }
+      for (let t = 1; t < n - 1; t++) {
+        disc(face, x0, y0 + t);
+        disc(face, x0 + n - 1, y0 + t);
+      }
+      lo += 1n << BigInt(2 * level);
+    }
+  }
+  const discs = px.length;
+  const vx = Float64Array.from(px);
+  const vy = Float64Array.from(py);
+  const vz = Float64Array.from(pz);
+  // Candidate discs per depth of the walk (a pixel's list is its parent's, filtered).
+  const lists = Array.from({ length: order + 2 }, () => new Int32Array(discs));
+  for (let i = 0; i < discs; i++) lists[0]![i] = i;
+  const margin: Array<[bigint, bigint]> = [];
+  const emit = (o: number, face: number, ix: number, iy: number) => {
+    const s = BigInt(2 * (MAX_ORDER - o));
+    const lo = encodeBig(face, ix, iy, o) << s;
+    const hi = lo + (1n << s);
+    const last = margin[margin.length - 1];
+    if (last && last[1] === lo) last[1] = hi;
+    else margin.push([lo, hi]);
+  };
+  const visit = (o: number, face: number, ix: number, iy: number, count: number) => {
+    pixelCentreVector(face, ix, iy, o);
+    const qx = cx;
+    const qy = cy;
+    const qz = cz;
+    const bound = pixelRadiusBoundRad(o) + GEOMETRY_SLACK;
+    const from = lists[o]!;
+    const next = lists[o + 1]!;
+    let m = 0;
+    for (let i = 0; i < count; i++) {
+      const d = from[i]!;
+      const ax = vy[d]! * qz - vz[d]! * qy;
+      const ay = vz[d]! * qx - vx[d]! * qz;
+      const az = vx[d]! * qy - vy[d]! * qx;
+      const dist = Math.atan2(
+        Math.sqrt(ax * ax + ay * ay + az * az),
+        vx[d]! * qx + vy[d]! * qy + vz[d]! * qz,
+      );
+      if (dist - bound > reach) continue;
+      if (dist + bound <= reach) {
+        emit(o, face, ix, iy);
+        return;
+      }
+      next[m++] = d;
+    }
+    if (m === 0) return;
+    if (o === order) {
+      emit(o, face, ix, iy);
+      return;
+    }
+    for (let k = 0; k < 4; k++) visit(o + 1, face, 2 * ix + (k & 1), 2 * iy + (k >> 1), m);
+  };
+  for (let face = 0; face < 12; face++) visit(0, face, 0, 0, discs);
+  return unionRanges(widened, margin);
+}
+
+/** Union of two sorted lists of disjoint half-open ranges, merged where they touch. */
+function unionRanges(
+  a: ReadonlyArray<readonly [bigint, bigint]>,
+  b: ReadonlyArray<readonly [bigint, bigint]>,
+): Array<[bigint, bigint]> {
+  const out: Array<[bigint, bigint]> = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const r = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
+    const last = out[out.length - 1];
+    if (last && last[1] >= r[0]) {
+      if (r[1] > last[1]) last[1] = r[1];
+    } else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
 function makeBox(raMinDeg: number, raMaxDeg: number, decMinDeg: number, decMaxDeg: number) {
   checkRa(raMinDeg, "raMinDeg");
   checkRa(raMaxDeg, "raMaxDeg");

@@ -1,14 +1,15 @@
 // Out-of-core cross-match of two parent datasets, unit by unit, on worker threads.
 //
-// The left side is cut into units of up to 2.5M rows: runs of consecutive files, which are neighbours
-// on the sky since files follow `_healpix_29` order (a dense pixel's files are key ranges of
-// it, so a dense pixel becomes several units). For each unit a worker reads the left rows'
-// ra/dec, then the right files of every pixel within (pixel extent + radius) of each left
-// file's pixel, narrowed by key ranges in dense regions (src/xmatch/plan.ts): no pair is lost at pixel or file borders,
-// whatever the radius (larger radii reach more files; a neighbourhood larger than a slice is
-// matched slice by slice). Positions come from each config's positions sidecar, one file read
-// in large slices; object ids are read only for the rows in the catalog. Memory per thread is
-// bounded by the unit and slice sizes, never by the dataset.
+// The left side is cut into units of equal size (up to 2.5M rows): consecutive row ranges, so
+// each is a run of `_healpix_29` keys, a compact patch of sky (files follow key order). For each
+// unit a worker reads the left rows' ra/dec, then only the right rows that can be within the
+// radius of them: the unit's cells plus a margin dilated by the radius, as key ranges, mapped to
+// row spans of the right files by keys sampled from the positions sidecar (src/xmatch/
+// neighbourhood.ts). No pair is lost at pixel, file or unit borders, whatever the radius (larger
+// radii reach further; a neighbourhood larger than a slice is matched slice by slice).
+// Positions come from each config's positions sidecar, one file read in large slices; object ids
+// are read only for the rows in the catalog. Memory per thread is bounded by the unit and slice
+// sizes, never by the dataset.
 
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
@@ -31,6 +32,7 @@ import type { DatasetWriterOptions } from "../storage/dataset-writer.ts";
 import type { Manifest } from "../storage/manifest.ts";
 import type { PositionsFile } from "../storage/positions.ts";
 import { countLeftMatched, type MatchCatalog } from "./catalog.ts";
+import { sampleKeys } from "./neighbourhood.ts";
 import { addKeyRanges, fileOfRow, planUnits, type SideTable, sideTable } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
@@ -290,7 +292,18 @@ export async function crossMatch(
     const units = planUnits(L, Math.ceil(total / count));
     unitCount = units.length;
     progress.unitsTotal = units.length;
-    await runUnits({ units, left: L, right: R, spec, threads, onResult });
+    // The right side's keys, sampled once for every thread from its sidecar (see
+    // neighbourhood.ts); without one, units read the right files their cover meets whole.
+    const prepare = async () => {
+      if (!R.positions) return;
+      const reader = await SideReader.open(R);
+      try {
+        R.keySamples = await sampleKeys(R, reader);
+      } finally {
+        reader.close();
+      }
+    };
+    await runUnits({ units, left: L, right: R, spec, threads, onResult, prepare });
   }
   const catalog = assemble(results, L, R, how);
   return {

@@ -2,10 +2,11 @@
 // main thread sends, one at a time, and posts each unit's rows back (buffers transferred).
 import { parentPort } from "node:worker_threads";
 import { InternalError, serializeError } from "../core/errors.ts";
-import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
+import type { RightNeighbourhood } from "./neighbourhood.ts";
+import type { SideTable, Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit } from "./unit.ts";
-import { type ToWorker, transferables } from "./workers.ts";
+import { neighbourhoodOf, type ToWorker, transferables } from "./workers.ts";
 
 const port = parentPort;
 if (!port) throw new InternalError("match-worker runs only as a worker thread");
@@ -20,12 +21,8 @@ let readers: {
 async function init(left: SideTable, right: SideTable, spec: MatchSpec): Promise<void> {
   const L = await SideReader.open(left);
   try {
-    readers = {
-      L,
-      R: await SideReader.open(right),
-      near: new RightNeighbourhood(right, spec.radiusDeg, spec.refineRows),
-      spec,
-    };
+    const R = await SideReader.open(right);
+    readers = { L, R, near: neighbourhoodOf(R, spec), spec };
   } catch (err) {
     L.close();
     throw err;

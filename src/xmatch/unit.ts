@@ -3,8 +3,10 @@
 // rows as typed arrays, ready to be transferred.
 
 import { allocate, type ColumnValues, concatValues, copyRow, gatherRows } from "../core/columns.ts";
+import { ang2pixOrder29 } from "../sky/index.ts";
 import { matchAll, matchNearest, type Pairs, SkyIndex } from "./kernel.ts";
-import { fileRuns, lowerBound, type RightNeighbourhood, type Unit } from "./plan.ts";
+import type { CutOptions, RightNeighbourhood } from "./neighbourhood.ts";
+import { lowerBound, type SideTable, type Unit } from "./plan.ts";
 import type { SideReader } from "./side-reader.ts";
 
 export interface MatchSpec {
@@ -20,8 +22,8 @@ export interface MatchSpec {
   how: "inner" | "left";
   /** Right rows held at once; a larger neighbourhood is matched slice by slice and merged. */
   sliceRows: number;
-  /** Candidate right rows above which key ranges narrow a left file's files (default 100k). */
-  refineRows?: number;
+  /** How finely right files are cut to the rows a unit needs (defaults in neighbourhood.ts). */
+  cut?: CutOptions;
 }
 
 /** The unit's catalog rows: by left row, then nearest first ("nearest") or by right row ("all"). */
@@ -76,18 +78,62 @@ function pick(a: Float64Array, rows: Float64Array, base: number): Float64Array {
   return out;
 }
 
-/** The left rows of a unit (the selected ones, for a filtered view). */
-async function leftPoints(unit: Unit, L: SideReader): Promise<Points> {
-  const { ra, dec } = await L.readRange(unit.start, unit.end);
+/**
+ * The left rows of a unit (the selected ones, for a filtered view), and the positions of all its
+ * rows [start, end).
+ */
+async function leftPoints(
+  unit: Unit,
+  L: SideReader,
+): Promise<{ points: Points; all: { ra: Float64Array; dec: Float64Array } }> {
+  const all = await L.readRange(unit.start, unit.end);
+  const { ra, dec } = all;
   const sel = L.table.selection;
-  if (!sel) return { ra, dec, row: null, runs: [[0, unit.start]] };
+  if (!sel) return { points: { ra, dec, row: null, runs: [[0, unit.start]] }, all };
   const rows = sel.subarray(lowerBound(sel, unit.start), lowerBound(sel, unit.end));
   return {
-    ra: pick(ra, rows, unit.start),
-    dec: pick(dec, rows, unit.start),
-    row: rows.slice(),
-    runs: [],
+    points: {
+      ra: pick(ra, rows, unit.start),
+      dec: pick(dec, rows, unit.start),
+      row: rows.slice(),
+      runs: [],
+    },
+    all,
   };
+}
+
+/**
+ * Inclusive `_healpix_29` ranges holding the unit's rows, one per file it takes rows of: the
+ * manifest's key range for a whole file; for part of a file, the keys of its first and last
+ * rows (rows are sorted by key; a file whose manifest says `rowOrder: "any"` gives its whole
+ * range), computed from their positions as the writer computed them (the
+ * file's range if they fall outside it: never narrower than the file says).
+ */
+export function unitKeyRanges(
+  unit: Unit,
+  t: SideTable,
+  all: { ra: Float64Array; dec: Float64Array },
+): Array<[bigint, bigint]> {
+  const out: Array<[bigint, bigint]> = [];
+  for (let f = unit.fileStart; f < unit.fileEnd; f++) {
+    const s = Math.max(unit.start, t.starts[f]!);
+    const e = Math.min(unit.end, t.starts[f + 1]!);
+    if (e <= s) continue;
+    const lo = t.keyMin[f]!;
+    const hi = t.keyMax[f]!;
+    // Rows of a file in any order (adopted MMU files): only the file's range bounds a part.
+    if ((s > t.starts[f]! || e < t.starts[f + 1]!) && t.files[f]!.rowOrder !== "any") {
+      const a = s - unit.start;
+      const b = e - 1 - unit.start;
+      const [k0, k1] = ang2pixOrder29([all.ra[a]!, all.ra[b]!], [all.dec[a]!, all.dec[b]!]);
+      if (k0! >= lo && k1! <= hi && k0! <= k1!) {
+        out.push([k0!, k1!]);
+        continue;
+      }
+    }
+    out.push([lo, hi]);
+  }
+  return out;
 }
 
 /** Right rows [start, end) of the dataset, cut into slices of at most sliceRows. */
@@ -336,15 +382,10 @@ export async function matchUnit(
   neighbourhood: RightNeighbourhood | null,
   spec: MatchSpec,
 ): Promise<UnitResult> {
-  const left = await leftPoints(unit, L);
+  const { points: left, all } = await leftPoints(unit, L);
   let runs: Array<[number, number]>;
   if (neighbourhood) {
-    const near = new Set<number>();
-    for (let f = unit.fileStart; f < unit.fileEnd; f++) {
-      if (L.table.starts[f + 1]! > L.table.starts[f]!)
-        neighbourhood.add(L.table.keyMin[f]!, L.table.keyMax[f]!, near);
-    }
-    runs = fileRuns(R.table, near);
+    runs = left.ra.length > 0 ? await neighbourhood.spans(unitKeyRanges(unit, L.table, all)) : [];
   } else {
     const rows = R.table.starts[R.table.starts.length - 1]!;
     runs = rows > 0 ? [[0, rows]] : [];

@@ -4,7 +4,8 @@
 import { Worker } from "node:worker_threads";
 import { deserializeError, type SerializedError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
-import { RightNeighbourhood, type SideTable, type Unit } from "./plan.ts";
+import { RightNeighbourhood } from "./neighbourhood.ts";
+import type { SideTable, Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit, type UnitResult } from "./unit.ts";
 
@@ -40,15 +41,26 @@ export interface RunOptions {
   onResult: (r: UnitResult) => void;
   /** Worker module (default: match-worker beside this module, see core/worker-url.ts). */
   script?: URL;
+  /**
+   * Work done once the worker threads are starting and before they get the sides (their
+   * start-up hides it): crossMatch samples the right side's keys here.
+   */
+  prepare?: () => Promise<void>;
+}
+
+/** A unit's right rows, sampled from the right side's sidecar (without one: whole files). */
+export function neighbourhoodOf(R: SideReader, spec: MatchSpec): RightNeighbourhood {
+  return new RightNeighbourhood(R.table, spec.radiusDeg, R.table.positions ? R : null, spec.cut);
 }
 
 export async function runUnits(o: RunOptions): Promise<void> {
   if (o.threads <= 0) {
+    await o.prepare?.();
     const L = await SideReader.open(o.left);
     let R: SideReader | undefined;
     try {
       R = await SideReader.open(o.right);
-      const near = new RightNeighbourhood(o.right, o.spec.radiusDeg, o.spec.refineRows);
+      const near = neighbourhoodOf(R, o.spec);
       for (const u of o.units) o.onResult(await matchUnit(u, L, R, near, o.spec));
     } finally {
       L.close();
@@ -96,13 +108,18 @@ export async function runUnits(o: RunOptions): Promise<void> {
         w.on("exit", (code) => {
           if (code !== 0) fail(new Error(`cross-match worker exited with code ${code}`));
         });
-        w.postMessage({
-          type: "init",
-          left: o.left,
-          right: o.right,
-          spec: o.spec,
-        } satisfies ToWorker);
       }
+      const init = () => {
+        for (const w of workers)
+          w.postMessage({
+            type: "init",
+            left: o.left,
+            right: o.right,
+            spec: o.spec,
+          } satisfies ToWorker);
+      };
+      if (o.prepare) o.prepare().then(init, fail);
+      else init();
     });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

@@ -28,7 +28,8 @@ import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
-import { RightNeighbourhood, type SideTable } from "../../src/xmatch/plan.ts";
+import { RightNeighbourhood } from "../../src/xmatch/neighbourhood.ts";
+import type { SideTable } from "../../src/xmatch/plan.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -267,6 +268,14 @@ test("cross-match MMU x MMU equals astropy search_around_sky, pairs across pixel
       want,
       `${name} in units`,
     );
+    // Reversed: units of 2 rows cut the right side's files (sdss: rows in object_id order, not
+    // by position), so a unit's keys are bounded by its file's range, not its first/last rows.
+    const swapped = want.map(([l, r, sep]) => [r, l, sep] as [string, string, number]).sort();
+    samePairs(
+      await pairsOf(join(A, b), join(A, a), ref.radiusArcsec, { ...units, unitRows: 2 }),
+      swapped,
+      `${b}-${a} in units of 2 rows`,
+    );
   }
   assert.ok(expected.xmatch["hsc-desi"]!.straddling > 0, "the fixture has pairs across borders");
 });
@@ -404,21 +413,24 @@ test("two files in one pixel with overlapping key ranges: whole and out-of-core 
   );
 });
 
-test("right files with nested key ranges (an adopted file spanning pixels, another inside it) are all found", () => {
+test("right files with nested key ranges (an adopted file spanning pixels, another inside it) are all found", async () => {
   const shift4 = 50n; // order 29 -> order 4
   const table = {
     paths: ["wide.hdf5", "inner.hdf5"],
+    files: [{ rowOrder: "any" }, { rowOrder: "any" }],
     starts: Float64Array.from([0, 10, 20]),
     // wide: order-4 pixels 0..255 (base pixel 0); inner: pixel 0 only
     keyMin: BigInt64Array.from([0n, 0n]),
     keyMax: BigInt64Array.from([(256n << shift4) - 1n, (1n << shift4) - 1n]),
   } as unknown as SideTable;
-  const near = new RightNeighbourhood(table, 1 / 3600);
-  const out = new Set<number>();
+  const near = new RightNeighbourhood(table, 1 / 3600, null);
   const k = 200n << shift4; // a left file in order-4 pixel 200, far from pixel 0
-  near.add(k, k + 1000n, out);
-  assert.ok(out.has(0), "the wide file, whose range holds the left file's keys");
-  assert.ok(!out.has(1), "not the inner file, far away");
+  const spans = await near.spans([[k, k + 1000n]]);
+  assert.deepEqual(
+    spans,
+    [[0, 10]],
+    "the wide file (rows 0-9), whose range holds the left keys; not the inner one",
+  );
 });
 
 test("MaNGA trees: adopt derives a catalog of the groups (in the index); cone and rows equal the groups' scalars", async () => {

@@ -18,6 +18,7 @@ import {
   type MatchCatalog,
 } from "../../src/xmatch/crossmatch.ts";
 import { matchAll, matchNearest, type Points } from "../../src/xmatch/kernel.ts";
+import type { CutOptions } from "../../src/xmatch/neighbourhood.ts";
 import { planUnits, sideTable } from "../../src/xmatch/plan.ts";
 import { runUnits } from "../../src/xmatch/workers.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
@@ -569,40 +570,41 @@ test("minRadiusArcsec is recorded in a saved match's provenance", async () => {
   );
 });
 
-test("dense regions: right files narrowed by key ranges still give every pair", async () => {
-  // Force the key-range refinement on every left file (it runs above 100k candidate rows).
+test("right files cut to the key ranges a unit needs still give every pair", async () => {
+  // Right files cut to the key ranges a unit needs, to the row (by default keys are sampled
+  // every 64 rows, spans merged across 256 and files of up to 1024 rows read whole).
   const { table: left } = await sideTable(leftMany, "left");
-  const { table: right } = await sideTable(rightMany, "right");
-  for (const [mode, r] of [
-    ["all", 30],
-    ["all", 600],
-    ["nearest", 4 * 3600],
-  ] as const) {
-    const run = async (refineRows: number) => {
-      const rows: string[] = [];
-      let read = 0;
-      await runUnits({
-        units: planUnits(left, 300),
-        left,
-        right,
-        spec: { radiusDeg: r / 3600, mode, k: 3, how: "inner", sliceRows: 1e6, refineRows },
-        threads: 0,
-        onResult: (u) => {
-          read += u.rightRowsRead;
-          for (let i = 0; i < u.leftRow.length; i++)
-            rows.push(`${u.leftRow[i]}:${u.rightRow[i]}:${u.sepArcsec[i]}`);
-        },
-      });
-      return { rows: rows.sort(), read };
-    };
-    const plain = await run(Number.POSITIVE_INFINITY);
-    const refined = await run(0);
-    assert.deepEqual(refined.rows, plain.rows, `${mode} ${r}"`);
-    if (r <= 30)
-      assert.ok(
-        refined.read < plain.read,
-        `refined reads fewer rows: ${refined.read} vs ${plain.read}`,
-      );
+  for (const rightDs of [rightMany, rightOne]) {
+    const { table: right } = await sideTable(rightDs, "right");
+    for (const [mode, r] of [
+      ["all", 30],
+      ["all", 600],
+      ["nearest", 4 * 3600],
+    ] as const) {
+      const run = async (cut: CutOptions) => {
+        const rows: string[] = [];
+        let read = 0;
+        await runUnits({
+          units: planUnits(left, 300),
+          left,
+          right,
+          spec: { radiusDeg: r / 3600, mode, k: 3, how: "inner", sliceRows: 1e6, cut },
+          threads: 0,
+          onResult: (u) => {
+            read += u.rightRowsRead;
+            for (let i = 0; i < u.leftRow.length; i++)
+              rows.push(`${u.leftRow[i]}:${u.rightRow[i]}:${u.sepArcsec[i]}`);
+          },
+        });
+        return { rows: rows.sort(), read };
+      };
+      const whole = await run({ wholeFileRows: Number.POSITIVE_INFINITY });
+      // Every key sampled, no spans merged: the cut is exactly the cover's key ranges.
+      const cut = await run({ wholeFileRows: 0, sampleRows: 1, gapRows: 0 });
+      assert.deepEqual(cut.rows, whole.rows, `${mode} ${r}"`);
+      if (r <= 30)
+        assert.ok(cut.read < whole.read, `cut files read fewer rows: ${cut.read} vs ${whole.read}`);
+    }
   }
 });
 

@@ -1,29 +1,21 @@
-// The cross-match planner finds a unit's right files from key ranges alone, so files at any
+// The cross-match planner finds a unit's right rows from key ranges alone, so files at any
 // HEALPix order work: coarse files spanning many order-4 pixels (sparse sky), files finer than
 // a pixel, key-range splits of one pixel. Such layouts are made here from ordinary datasets by
 // regrouping their rows into "virtual" files (the positions sidecar serves every row whatever
-// the file list says), and must give the same rows as the real order-4 layout.
+// the file list says), and must give the same rows as the real layout, whether right files are
+// read whole or cut to the key ranges a unit needs.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/index.ts";
-import {
-  ang2pixOrder29,
-  angularSeparationDeg,
-  pix2ang,
-  pixelRadiusBoundDeg,
-} from "../../src/sky/index.ts";
+import { ang2pixOrder29, angularSeparationDeg } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { matchAll, matchNearest } from "../../src/xmatch/kernel.ts";
-import {
-  enclosingPixel,
-  planUnits,
-  RightNeighbourhood,
-  type SideTable,
-  sideTable,
-} from "../../src/xmatch/plan.ts";
+import { RightNeighbourhood } from "../../src/xmatch/neighbourhood.ts";
+import { planUnits, type SideTable, sideTable } from "../../src/xmatch/plan.ts";
+import { SideReader } from "../../src/xmatch/side-reader.ts";
 import type { MatchSpec } from "../../src/xmatch/unit.ts";
 import { runUnits } from "../../src/xmatch/workers.ts";
 import { mulberry32, skyPoints } from "../helpers/sky-points.ts";
@@ -126,6 +118,9 @@ function regroup(
   };
 }
 
+/** Every right key sampled and no spans merged: a unit reads exactly its cover's rows. */
+const EXACT_CUT = { wholeFileRows: 0, sampleRows: 1, gapRows: 0 };
+
 const shiftOf = (order: number) => BigInt(2 * (29 - order));
 /** Base pixels 0-3: order 1 files (coarse); 4-7: order 6 (fine); 8-11: order 3, cut every 9 rows. */
 const mixed = {
@@ -173,18 +168,16 @@ async function rows(
   return { rows: out.sort(), read };
 }
 
-test("enclosingPixel: the deepest pixel holding a key range, null across base pixels", () => {
-  const k = (order: number, pixel: bigint) => pixel << shiftOf(order);
-  assert.deepEqual(enclosingPixel(k(4, 77n), k(4, 78n) - 1n), { order: 4, pixel: 77n });
-  assert.deepEqual(enclosingPixel(k(2, 5n), k(2, 5n)), { order: 29, pixel: k(2, 5n) });
-  assert.deepEqual(enclosingPixel(k(4, 4n * 9n), k(4, 4n * 9n + 3n)), { order: 3, pixel: 9n });
-  assert.deepEqual(enclosingPixel(k(0, 3n), k(0, 4n) - 1n), { order: 0, pixel: 3n });
-  assert.equal(enclosingPixel(k(0, 3n), k(0, 4n)), null);
-});
+/** The order of the deepest pixel holding every key of [kmin, kmax]; -1 across base pixels. */
+function enclosingOrder(kmin: bigint, kmax: bigint): number {
+  for (let order = 29; order >= 0; order--)
+    if (kmin >> shiftOf(order) === kmax >> shiftOf(order)) return order;
+  return -1;
+}
 
 test("the regrouped layouts hold files coarser and finer than order 4, and key-range splits", () => {
   const orders = (t: SideTable) =>
-    Array.from(t.keyMin, (lo, f) => enclosingPixel(lo, t.keyMax[f]!)?.order ?? -1);
+    Array.from(t.keyMin, (lo, f) => enclosingOrder(lo, t.keyMax[f]!));
   for (const t of [virtualL, virtualR]) {
     const o = orders(t);
     assert.ok(
@@ -233,12 +226,13 @@ test("files of mixed orders: every layout pairing gives the order-4 layout's row
         ["real", realR],
         ["mixed", virtualR],
       ] as const) {
-        for (const refineRows of [undefined, 0]) {
-          const got = await rows(l, r, { ...spec, refineRows }, 150);
+        // By default files this small are read whole; EXACT_CUT cuts them to the row.
+        for (const cut of [undefined, EXACT_CUT]) {
+          const got = await rows(l, r, { ...spec, cut }, 150);
           assert.deepEqual(
             got.rows,
             want.rows,
-            `${mode} ${radiusArcsec}" left ${ln} right ${rn} refine ${refineRows}`,
+            `${mode} ${radiusArcsec}" left ${ln} right ${rn} cut ${JSON.stringify(cut)}`,
           );
         }
       }
@@ -246,32 +240,44 @@ test("files of mixed orders: every layout pairing gives the order-4 layout's row
   }
 });
 
-test("a small region reads only the right files near it, coarse files included", async () => {
-  const near = new RightNeighbourhood(virtualR, 5 / 3600);
-  const out = new Set<number>();
-  // A left file of one order-10 pixel, in a clump of right points.
-  const clump = ang2pixOrder29([right.ra[5]!], [right.dec[5]!])[0]! >> shiftOf(10);
-  const k = clump << shiftOf(10);
-  near.add(k, k + (1n << shiftOf(10)) - 1n, out);
-  const rows = [...out].reduce((s, f) => s + virtualR.starts[f + 1]! - virtualR.starts[f]!, 0);
-  assert.ok(rows < right.ra.length / 5, `${rows} of ${right.ra.length} rows`);
-  // Every right point within the reach of the cell lies in one of those files.
-  const centre = pix2ang(10, clump);
-  const reach = pixelRadiusBoundDeg(10) + 5 / 3600;
-  let inside = 0;
-  for (let j = 0; j < right.ra.length; j++) {
-    // Row order of the dataset differs from point order: find the point's row by its key.
-    if (angularSeparationDeg(centre.ra, centre.dec, right.ra[j]!, right.dec[j]!) > reach) continue;
-    inside++;
-    const key = ang2pixOrder29([right.ra[j]!], [right.dec[j]!])[0]!;
-    const f = Array.from(virtualR.keyMin).findIndex(
-      (lo, g) => lo <= key && key <= virtualR.keyMax[g]!,
-    );
-    assert.ok(out.has(f), `point ${j} in file ${f}`);
+test("a small region reads only the right rows near it, coarse files included", async () => {
+  const reader = await SideReader.open(virtualR);
+  try {
+    const all = await reader.readRange(0, virtualR.starts[virtualR.paths.length]!);
+    // A left region of one order-10 pixel, in a clump of right points.
+    const clump = ang2pixOrder29([right.ra[5]!], [right.dec[5]!])[0]! >> shiftOf(10);
+    const k = clump << shiftOf(10);
+    const region: Array<[bigint, bigint]> = [[k, k + (1n << shiftOf(10)) - 1n]];
+    const RADIUS = 90 / 3600;
+    for (const cut of [EXACT_CUT, {}]) {
+      const near = new RightNeighbourhood(virtualR, RADIUS, reader, cut);
+      const spans = await near.spans(region);
+      const read = spans.reduce((s, [a, b]) => s + b - a, 0);
+      assert.ok(read < all.ra.length / 5, `${read} of ${all.ra.length} rows`);
+      // Every right row within the radius of a point of the cell (the right points inside it
+      // stand for the left ones) lies in a span, and so does every row of the cell.
+      const keys = ang2pixOrder29(all.ra, all.dec);
+      const cell = Array.from(keys.keys()).filter((row) => keys[row]! >> shiftOf(10) === clump);
+      assert.ok(cell.length > 3, `${cell.length} points in the cell`);
+      let inside = 0;
+      for (let row = 0; row < all.ra.length; row++) {
+        const near = cell.some(
+          (c) =>
+            angularSeparationDeg(all.ra[c]!, all.dec[c]!, all.ra[row]!, all.dec[row]!) <= RADIUS,
+        );
+        if (!near) continue;
+        inside++;
+        assert.ok(
+          spans.some(([a, b]) => a <= row && row < b),
+          `row ${row} in a span (cut ${JSON.stringify(cut)})`,
+        );
+      }
+      assert.ok(inside > cell.length, "points near the cell");
+    }
+    // A radius of 180 degrees reaches every row.
+    const everything = await new RightNeighbourhood(virtualR, 180, reader).spans(region);
+    assert.deepEqual(everything, [[0, all.ra.length]]);
+  } finally {
+    reader.close();
   }
-  assert.ok(inside > 0, "points near the cell");
-  // Every file holding a point within the reach is among them (checked against all files).
-  const all = new Set<number>();
-  new RightNeighbourhood(virtualR, 180).add(k, k, all);
-  assert.equal(all.size, virtualR.paths.length, "a radius of 180 degrees reaches every file");
 });
