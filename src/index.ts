@@ -64,6 +64,34 @@ export { sha256File } from "./core/hash.ts";
 export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./demo/index.ts";
+export {
+  type ParquetCompression,
+  ParquetReader,
+  type ParquetWriteOptions,
+  type ParquetWriteResult,
+  writeParquetFile,
+} from "./formats/parquet.ts";
+export {
+  type DatasetHatsExportOptions,
+  exportHats,
+  type HatsExportOptions,
+  type HatsExportResult,
+  type HatsPartitionInfo,
+  writeHatsExport,
+} from "./interop/hats.ts";
+export {
+  HatsCatalog,
+  type HatsConeResult,
+  type HatsPartition,
+  openHatsCatalog,
+} from "./interop/hats-read.ts";
+export {
+  type DatasetParquetExportOptions,
+  exportParquet,
+  type ParquetExportOptions,
+  type ParquetExportResult,
+  writeParquetExport,
+} from "./interop/parquet-export.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

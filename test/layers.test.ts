@@ -17,6 +17,7 @@ const RANK: Record<string, number> = {
   dataset: 5,
   build: 6,
   xmatch: 6,
+  interop: 6,
   cache: 6,
   synth: 7,
   demo: 8,

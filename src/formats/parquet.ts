@@ -10,6 +10,7 @@ import { openAsBlob } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm";
+import { discardFile, publishFile, tempPathFor } from "../core/atomic-file.ts";
 import {
   batchRows,
   type ColumnBatch,
@@ -19,7 +20,6 @@ import {
   isDtype,
   valuesPerRow,
 } from "../core/columns.ts";
-import { discardFile, publishFile, tempPathFor } from "../core/atomic-file.ts";
 import {
   AstroPileError,
   CorruptFileError,
@@ -96,10 +96,10 @@ function checkSpec(spec: ColumnSpec, file?: string): void {
     });
   }
   if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new SchemaError(
-      `shape [${String(spec.shape)}] is not a list of positive integers`,
-      { file, column: spec.name },
-    );
+    throw new SchemaError(`shape [${String(spec.shape)}] is not a list of positive integers`, {
+      file,
+      column: spec.name,
+    });
   }
   if (valuesPerRow(spec) > 2 ** 31 - 1) {
     throw new SchemaError(`rows of shape [${spec.shape.join(", ")}] are too large for Parquet`, {
@@ -213,11 +213,26 @@ export function defaultRowGroupRows(specs: ColumnSpec[]): number {
     const per = s.dtype === "string" ? (s.stringLength ?? 16) : bytesOf(s.dtype);
     rowBytes += per * valuesPerRow(s);
   }
-  return Math.max(1, Math.min(MAX_ROW_GROUP_ROWS, Math.floor(ROW_GROUP_BYTES / Math.max(1, rowBytes))));
+  return Math.max(
+    1,
+    Math.min(MAX_ROW_GROUP_ROWS, Math.floor(ROW_GROUP_BYTES / Math.max(1, rowBytes))),
+  );
 }
 
 function bytesOf(dtype: Exclude<Dtype, "string">): number {
-  return { float32: 4, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1 }[dtype];
+  return {
+    float32: 4,
+    float64: 8,
+    int8: 1,
+    int16: 2,
+    int32: 4,
+    int64: 8,
+    uint8: 1,
+    uint16: 2,
+    uint32: 4,
+    uint64: 8,
+    bool: 1,
+  }[dtype];
 }
 
 async function openTemp(path: string): Promise<{ handle: FileHandle; temp: string }> {
@@ -225,7 +240,11 @@ async function openTemp(path: string): Promise<{ handle: FileHandle; temp: strin
   try {
     return { handle: await open(temp, "w"), temp };
   } catch (e) {
-    throw new WriteError(`cannot write ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+    throw new WriteError(
+      `cannot write ${path}: ${(e as Error).message}`,
+      { file: path },
+      { cause: e },
+    );
   }
 }
 
@@ -245,7 +264,8 @@ export async function writeParquetFile(
   const compression = options.compression ?? "zstd";
   if (!["zstd", "snappy", "none"].includes(compression))
     throw new UsageError(`compression "${compression}" is not one of zstd, snappy, none`);
-  if (specs.length === 0) throw new SchemaError("a Parquet file needs at least one column", { file: path });
+  if (specs.length === 0)
+    throw new SchemaError("a Parquet file needs at least one column", { file: path });
   const metadata = options.metadata ?? {};
   const schema = arrowSchemaFor(specs, metadata, path);
   const rowGroupRows = options.rowGroupRows ?? defaultRowGroupRows(specs);
@@ -345,7 +365,11 @@ export class ParquetReader {
     try {
       blob = await openAsBlob(path);
     } catch (e) {
-      throw new CorruptFileError(`cannot open ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+      throw new CorruptFileError(
+        `cannot open ${path}: ${(e as Error).message}`,
+        { file: path },
+        { cause: e },
+      );
     }
     try {
       const file = await pw.ParquetFile.fromFile(blob);
@@ -446,7 +470,10 @@ function specOfField(field: arrow.Field, file: string): ColumnSpec {
 function columnValues(vector: arrow.Vector, spec: ColumnSpec, file: string): ColumnValues {
   let leaf: arrow.Vector = vector;
   if (vector.nullCount > 0 && spec.shape.length > 0)
-    throw new FormatError("null rows in an array column are not supported", { file, column: spec.name });
+    throw new FormatError("null rows in an array column are not supported", {
+      file,
+      column: spec.name,
+    });
   const leafData: arrow.Data[] = [];
   for (const d of vector.data) {
     let x: arrow.Data = d;
@@ -470,7 +497,10 @@ function columnValues(vector: arrow.Vector, spec: ColumnSpec, file: string): Col
   const values = leaf.toArray() as ColumnValues;
   if (leaf.nullCount > 0) {
     if (spec.dtype !== "float32" && spec.dtype !== "float64")
-      throw new FormatError(`${leaf.nullCount} null values in an integer column`, { file, column: spec.name });
+      throw new FormatError(`${leaf.nullCount} null values in an integer column`, {
+        file,
+        column: spec.name,
+      });
     const v = values as Float64Array;
     for (let i = 0; i < leaf.length; i++) if (!leaf.isValid(i)) v[i] = Number.NaN;
   }

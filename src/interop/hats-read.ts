@@ -74,7 +74,8 @@ export class HatsCatalog {
 
   static async open(dir: string): Promise<HatsCatalog> {
     const dirStat = await stat(dir).catch(() => null);
-    if (!dirStat?.isDirectory()) throw new NotFoundError(`no such directory: ${dir}`, { file: dir });
+    if (!dirStat?.isDirectory())
+      throw new NotFoundError(`no such directory: ${dir}`, { file: dir });
     let text: string | null = null;
     let propsFile = join(dir, "hats.properties");
     for (const name of ["hats.properties", "properties"]) {
@@ -97,7 +98,12 @@ export class HatsCatalog {
     const pixels = listed ?? (await listPartitions(join(dir, "dataset"), suffix));
     const partitions: HatsPartition[] = [];
     for (const { order, pixel } of pixels) {
-      const base = join(dir, "dataset", `Norder=${order}`, `Dir=${Math.floor(pixel / 10000) * 10000}`);
+      const base = join(
+        dir,
+        "dataset",
+        `Norder=${order}`,
+        `Dir=${Math.floor(pixel / 10000) * 10000}`,
+      );
       if (suffix === "/") {
         const d = join(base, `Npix=${pixel}`);
         const files = (await readdir(d).catch(() => null))?.filter((f) => f.endsWith(".parquet"));
@@ -107,11 +113,15 @@ export class HatsCatalog {
       } else {
         const f = join(base, `Npix=${pixel}${suffix}`);
         if (!(await stat(f).catch(() => null))?.isFile())
-          throw new NotFoundError("partition file listed in partition_info.csv is missing", { file: f });
+          throw new NotFoundError("partition file listed in partition_info.csv is missing", {
+            file: f,
+          });
         partitions.push({ order, pixel, files: [f] });
       }
     }
-    partitions.sort((a, b) => (keyRange(a.order, a.pixel)[0] < keyRange(b.order, b.pixel)[0] ? -1 : 1));
+    partitions.sort((a, b) =>
+      keyRange(a.order, a.pixel)[0] < keyRange(b.order, b.pixel)[0] ? -1 : 1,
+    );
     const common = join(dir, "dataset", "_common_metadata");
     const schemaFile = (await stat(common).catch(() => null)) ? common : partitions[0]?.files[0];
     let specs: ColumnSpec[] = [];
@@ -162,7 +172,9 @@ export class HatsCatalog {
       return ranges.some(([a, b]) => a < hi && b > lo);
     });
     const read = [...new Set([this.raColumn, this.decColumn, ...names])];
-    const pieces: Record<string, ColumnBatch[string][]> = Object.fromEntries(names.map((n) => [n, []]));
+    const pieces: Record<string, ColumnBatch[string][]> = Object.fromEntries(
+      names.map((n) => [n, []]),
+    );
     const dists: Float64Array[] = [];
     for (const p of touched) {
       for (const f of p.files) {
@@ -181,7 +193,8 @@ export class HatsCatalog {
             }
           }
           if (keep.length === 0) continue;
-          for (const s of specs) pieces[s.name].push(gatherRows(columns[s.name], valuesPerRow(s), keep));
+          for (const s of specs)
+            pieces[s.name].push(gatherRows(columns[s.name], valuesPerRow(s), keep));
           dists.push(Float64Array.from(d));
         } finally {
           r.close();
@@ -189,13 +202,18 @@ export class HatsCatalog {
       }
     }
     const out: ColumnBatch = {};
-    for (const n of names) out[n] = pieces[n].length ? concatValues(pieces[n]) : emptyTyped(specs.find((s) => s.name === n)!);
+    for (const n of names)
+      out[n] = pieces[n].length
+        ? concatValues(pieces[n])
+        : emptyTyped(specs.find((s) => s.name === n)!);
     const distArcsec = concatValues(dists.length ? dists : [new Float64Array(0)]) as Float64Array;
     return { length: distArcsec.length, columns: out, distArcsec, partitionsRead: touched.length };
   }
 
   /** Every row, partition by partition (one partition file's asked-for columns at a time). */
-  async *batches(options: { columns?: string[] } = {}): AsyncGenerator<{ length: number; columns: ColumnBatch; partition: HatsPartition }> {
+  async *batches(
+    options: { columns?: string[] } = {},
+  ): AsyncGenerator<{ length: number; columns: ColumnBatch; partition: HatsPartition }> {
     for (const p of this.partitions) {
       for (const f of p.files) {
         const r = await ParquetReader.open(f);
@@ -240,28 +258,45 @@ export function parseProperties(text: string): Record<string, string> {
   return out;
 }
 
-async function readPartitionInfo(path: string): Promise<Array<{ order: number; pixel: number }> | null> {
+async function readPartitionInfo(
+  path: string,
+): Promise<Array<{ order: number; pixel: number }> | null> {
   const text = await readFile(path, "utf8").catch(() => null);
   if (text === null) return null;
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
   const header = (lines[0] ?? "").split(",").map((h) => h.trim());
   const io = header.indexOf("Norder");
   const ip = header.indexOf("Npix");
-  if (io < 0 || ip < 0) throw new FormatError("partition_info.csv lacks the Norder,Npix header", { file: path });
+  if (io < 0 || ip < 0)
+    throw new FormatError("partition_info.csv lacks the Norder,Npix header", { file: path });
   return lines.slice(1).map((l, i) => {
     const cells = l.split(",");
     const order = Number(cells[io]);
     const pixel = Number(cells[ip]);
-    if (!(Number.isInteger(order) && order >= 0 && order <= 29 && Number.isSafeInteger(pixel) && pixel >= 0 && pixel < 12 * 4 ** order))
+    if (
+      !(
+        Number.isInteger(order) &&
+        order >= 0 &&
+        order <= 29 &&
+        Number.isSafeInteger(pixel) &&
+        pixel >= 0 &&
+        pixel < 12 * 4 ** order
+      )
+    )
       throw new FormatError(`bad partition "${l}"`, { file: path, detail: `line ${i + 2}` });
     return { order, pixel };
   });
 }
 
-async function listPartitions(dataset: string, suffix: string): Promise<Array<{ order: number; pixel: number }>> {
+async function listPartitions(
+  dataset: string,
+  suffix: string,
+): Promise<Array<{ order: number; pixel: number }>> {
   const out: Array<{ order: number; pixel: number }> = [];
   const orders = await readdir(dataset).catch(() => {
-    throw new NotFoundError("not a HATS catalog: no partition_info.csv and no dataset directory", { file: dataset });
+    throw new NotFoundError("not a HATS catalog: no partition_info.csv and no dataset directory", {
+      file: dataset,
+    });
   });
   for (const o of orders) {
     const mo = /^Norder=(\d+)$/.exec(o);
@@ -269,7 +304,10 @@ async function listPartitions(dataset: string, suffix: string): Promise<Array<{ 
     for (const d of await readdir(join(dataset, o))) {
       if (!/^Dir=\d+$/.test(d)) continue;
       for (const f of await readdir(join(dataset, o, d))) {
-        const mp = suffix === "/" ? /^Npix=(\d+)$/.exec(f) : new RegExp(`^Npix=(\\d+)${suffix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`).exec(f);
+        const mp =
+          suffix === "/"
+            ? /^Npix=(\d+)$/.exec(f)
+            : new RegExp(`^Npix=(\\d+)${suffix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`).exec(f);
         if (mp) out.push({ order: Number(mo[1]), pixel: Number(mp[1]) });
       }
     }

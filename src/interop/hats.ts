@@ -16,13 +16,8 @@ import { basename, join } from "node:path";
 import { parquetMetadata } from "hyparquet";
 import { ByteWriter } from "hyparquet-writer";
 import { writeMetadata } from "hyparquet-writer/src/metadata.js";
-import {
-  type ColumnBatch,
-  type ColumnSpec,
-  sliceRows,
-  valuesPerRow,
-} from "../core/columns.ts";
 import { writeFileAtomic } from "../core/atomic-file.ts";
+import { type ColumnBatch, type ColumnSpec, sliceRows, valuesPerRow } from "../core/columns.ts";
 import {
   isAstroPileError,
   MissingColumnError,
@@ -151,17 +146,30 @@ export async function writeHatsExport(
     const s = schema.find((x) => x.name === c);
     if (!s) throw new SchemaError(`HATS needs the position column "${c}" (degrees)`, { column: c });
     if (s.dtype !== "float64" && s.dtype !== "float32")
-      throw new SchemaError(`position column must be float32 or float64, not ${s.dtype}`, { column: c });
+      throw new SchemaError(`position column must be float32 or float64, not ${s.dtype}`, {
+        column: c,
+      });
   }
   const given = schema.find((s) => s.name === KEY);
   if (given && (given.dtype !== "int64" || given.shape.length !== 0))
     throw new SchemaError(`${KEY} must be a scalar int64 column`, { column: KEY });
   // `_healpix_29` first, as hats writes it.
   const specs: ColumnSpec[] = [
-    given ?? { name: KEY, dtype: "int64", shape: [], description: "HEALPix NESTED pixel at order 29" },
+    given ?? {
+      name: KEY,
+      dtype: "int64",
+      shape: [],
+      description: "HEALPix NESTED pixel at order 29",
+    },
     ...schema.filter((s) => s.name !== KEY),
   ];
-  if (!options.overwrite && (await stat(outDir).then(() => true, () => false)))
+  if (
+    !options.overwrite &&
+    (await stat(outDir).then(
+      () => true,
+      () => false,
+    ))
+  )
     throw new UsageError(`${outDir} exists: remove it or pass overwrite`);
 
   const keyed = async function* (): AsyncGenerator<KeyedBatch> {
@@ -174,7 +182,9 @@ export async function writeHatsExport(
         throw new SchemaError("batch lacks numeric ra/dec columns", { column: raName });
       const given = batch[KEY];
       const keys =
-        given instanceof BigInt64Array ? given : ang2pixOrder29(ra as Float64Array, dec as Float64Array);
+        given instanceof BigInt64Array
+          ? given
+          : ang2pixOrder29(ra as Float64Array, dec as Float64Array);
       for (let i = 0; i < keys.length; i++) {
         if (keys[i] < last)
           throw new UsageError(
@@ -202,7 +212,11 @@ export async function writeHatsExport(
   try {
     await mkdir(join(temp, "dataset"), { recursive: true });
   } catch (e) {
-    throw new WriteError(`cannot create ${outDir}: ${(e as Error).message}`, { file: outDir }, { cause: e });
+    throw new WriteError(
+      `cannot create ${outDir}: ${(e as Error).message}`,
+      { file: outDir },
+      { cause: e },
+    );
   }
   try {
     // Pass 2: the rows of each partition, in order, into its file.
@@ -259,7 +273,8 @@ export async function writeHatsExport(
       results.push(r);
     }
     const rest = cur ?? (await input.next()).value;
-    if (rest) throw new UsageError("the rows changed between the two passes: more rows the second time");
+    if (rest)
+      throw new UsageError("the rows changed between the two passes: more rows the second time");
 
     // _common_metadata: the schema, no rows.
     await writeParquetFile(join(temp, "dataset", "_common_metadata"), specs, [], {

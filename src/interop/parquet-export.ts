@@ -7,9 +7,9 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
-import { type ColumnBatch, type ColumnSpec, sliceRows, valuesPerRow } from "../core/columns.ts";
-import { WriteError, UsageError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/atomic-file.ts";
+import { type ColumnBatch, type ColumnSpec, sliceRows, valuesPerRow } from "../core/columns.ts";
+import { UsageError, WriteError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import {
   type ParquetWriteOptions,
@@ -101,12 +101,18 @@ export async function writeParquetExport(
     throw new UsageError(`maxRowsPerFile ${maxRows} must be a positive integer`);
   const split = options.split ?? "train";
   if (!/^[A-Za-z0-9_]+$/.test(split))
-    throw new UsageError(`split "${split}" must be letters, digits and _ (a HuggingFace split name)`);
+    throw new UsageError(
+      `split "${split}" must be letters, digits and _ (a HuggingFace split name)`,
+    );
   const temp = `${outPath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     await mkdir(join(temp, "data"), { recursive: true });
   } catch (e) {
-    throw new WriteError(`cannot create ${outPath}: ${(e as Error).message}`, { file: outPath }, { cause: e });
+    throw new WriteError(
+      `cannot create ${outPath}: ${(e as Error).message}`,
+      { file: outPath },
+      { cause: e },
+    );
   }
   try {
     const iterator =
@@ -157,10 +163,13 @@ export async function writeParquetExport(
         else pending = r2.value;
       }
     } while (!exhausted || pending !== null);
-    await writeFileAtomic(join(temp, "README.md"), datasetCard(schema, split, rows, files.length, {
-      name: options.name ?? basename(outPath),
-      description: options.description,
-    }));
+    await writeFileAtomic(
+      join(temp, "README.md"),
+      datasetCard(schema, split, rows, files.length, {
+        name: options.name ?? basename(outPath),
+        description: options.description,
+      }),
+    );
     if (overwrite) await rm(outPath, { recursive: true, force: true });
     await rename(temp, outPath);
     return {
@@ -184,9 +193,7 @@ export function datasetCard(
   info: { name: string; description?: string },
 ): string {
   const front = stringify({
-    configs: [
-      { config_name: "default", data_files: [{ split, path: `data/${split}-*.parquet` }] },
-    ],
+    configs: [{ config_name: "default", data_files: [{ split, path: `data/${split}-*.parquet` }] }],
   });
   const esc = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");
   const lines = [
@@ -205,7 +212,7 @@ export function datasetCard(
     "",
     "```python",
     "from datasets import load_dataset",
-    "ds = load_dataset(\"path/to/this/directory\")",
+    'ds = load_dataset("path/to/this/directory")',
     "```",
     "",
     "```sql",
@@ -278,6 +285,6 @@ export async function* datasetBatches(
   let rowBytes = 0;
   for (const s of specs)
     rowBytes += valuesPerRow(s) * (s.dtype === "string" ? (s.stringLength ?? 16) : 8);
-  const size = Math.max(1, Math.min(65536, Math.floor(32 * 2 ** 20 / Math.max(1, rowBytes))));
+  const size = Math.max(1, Math.min(65536, Math.floor((32 * 2 ** 20) / Math.max(1, rowBytes))));
   for await (const b of view.batches({ size, columns: specs.map((s) => s.name) })) yield b.columns;
 }

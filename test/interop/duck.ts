@@ -7,7 +7,12 @@ export async function duck(): Promise<(sql: string) => Promise<Record<string, un
 }
 
 /** A column of the dataset's values, row by row: scalars as numbers/bigints/strings, arrays flat. */
-export function rowValues(values: ArrayLike<unknown>, per: number, i: number, dtype: string): unknown {
+export function rowValues(
+  values: ArrayLike<unknown>,
+  per: number,
+  i: number,
+  dtype: string,
+): unknown {
   const conv = (v: unknown) => (dtype === "bool" ? v === 1 : v);
   if (per === 1 && !isArrayColumn(dtype)) return conv(values[i]);
   return Array.from({ length: per }, (_, j) => conv(values[i * per + j]));

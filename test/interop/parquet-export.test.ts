@@ -10,8 +10,8 @@ import { isAstroPileError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import { ParquetReader } from "../../src/formats/parquet.ts";
 import { exportParquet, writeParquetExport } from "../../src/interop/parquet-export.ts";
-import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { duck } from "./duck.ts";
 
@@ -38,7 +38,11 @@ async function datasetRows(view: Dataset, columns: string[]): Promise<ColumnBatc
 }
 
 /** Compares DuckDB's rows (ordered as the dataset's) with the dataset's values, every column. */
-function assertSameRows(rows: Record<string, unknown>[], batches: ColumnBatch[], specs: ColumnSpec[]) {
+function assertSameRows(
+  rows: Record<string, unknown>[],
+  batches: ColumnBatch[],
+  specs: ColumnSpec[],
+) {
   let i = 0;
   for (const b of batches) {
     const n = (b.ra as Float64Array).length;
@@ -48,7 +52,9 @@ function assertSameRows(rows: Record<string, unknown>[], batches: ColumnBatch[],
         const v = b[s.name] as ArrayLike<unknown>;
         const conv = (x: unknown) => (s.dtype === "bool" ? x === 1 : x);
         const want =
-          s.shape.length === 0 ? conv(v[r]) : Array.from({ length: per }, (_, j) => conv(v[r * per + j]));
+          s.shape.length === 0
+            ? conv(v[r])
+            : Array.from({ length: per }, (_, j) => conv(v[r * per + j]));
         assert.deepEqual(rows[i][s.name], want, `row ${i} column ${s.name}`);
       }
     }
@@ -126,7 +132,7 @@ test("writeParquetExport: spectra and a cone view, files split by maxRowsPerFile
     object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i) * 1000000007n - 5n),
     ra: Float64Array.from({ length: n }, (_, i) => i * 1.37),
     spectrum_flux: Float32Array.from({ length: n * L }, (_, k) => Math.sin(k) * 1e3),
-    spectrum_mask: Uint8Array.from({ length: n * L }, (_, k) => k % 3 === 0),
+    spectrum_mask: Uint8Array.from({ length: n * L }, (_, k) => (k % 3 === 0 ? 1 : 0)),
     z: Float64Array.from({ length: n }, (_, i) => (i === 7 ? Number.NaN : i / 100)),
     flags: Uint16Array.from({ length: n }, (_, i) => 65535 - i),
   };
@@ -145,7 +151,10 @@ test("writeParquetExport: spectra and a cone view, files split by maxRowsPerFile
   const counts = await q(
     `SELECT filename, count(*) AS n FROM read_parquet('${out}/data/*.parquet', filename=true) GROUP BY 1 ORDER BY 1`,
   );
-  assert.deepEqual(counts.map((c) => Number(c.n)), [100, 100, 50]);
+  assert.deepEqual(
+    counts.map((c) => Number(c.n)),
+    [100, 100, 50],
+  );
   const rows = await q(
     `SELECT * FROM read_parquet('${out}/data/*.parquet', filename=true) ORDER BY filename, file_row_number`.replace(
       "filename=true)",
@@ -158,8 +167,13 @@ test("writeParquetExport: spectra and a cone view, files split by maxRowsPerFile
   }
   // NaN compares equal in deepEqual (Object.is).
   assertSameRows(rows, [all], specs);
-  const meta = await q(`SELECT DISTINCT compression FROM parquet_metadata('${out}/data/*.parquet')`);
-  assert.deepEqual(meta.map((m) => m.compression), ["SNAPPY"]);
+  const meta = await q(
+    `SELECT DISTINCT compression FROM parquet_metadata('${out}/data/*.parquet')`,
+  );
+  assert.deepEqual(
+    meta.map((m) => m.compression),
+    ["SNAPPY"],
+  );
 });
 
 test("a single .parquet path: one file, zstd, no card; a cone view exports only its rows", async () => {
@@ -174,7 +188,10 @@ test("a single .parquet path: one file, zstd, no card; a cone view exports only 
   assert.equal(r.rows, await view.count());
   assert.equal(Number(bad), 0);
   const meta = await q(`SELECT DISTINCT compression FROM parquet_metadata('${out}')`);
-  assert.deepEqual(meta.map((m) => m.compression), ["ZSTD"]);
+  assert.deepEqual(
+    meta.map((m) => m.compression),
+    ["ZSTD"],
+  );
 });
 
 test("bad inputs: typed errors and nothing left behind", async () => {
@@ -190,8 +207,9 @@ test("bad inputs: typed errors and nothing left behind", async () => {
   );
   // Unsupported dtype.
   const bad = [{ name: "c", dtype: "complex64", shape: [] }] as unknown as ColumnSpec[];
-  await assert.rejects(writeParquetExport([], bad, join(dir, "bad.parquet")), (e) =>
-    isAstroPileError(e, "ASTROPILE_SCHEMA") && /complex64/.test((e as Error).message),
+  await assert.rejects(
+    writeParquetExport([], bad, join(dir, "bad.parquet")),
+    (e) => isAstroPileError(e, "ASTROPILE_SCHEMA") && /complex64/.test((e as Error).message),
   );
   // A batch that does not match the schema, after good ones: no file, no temporary.
   const sub = join(dir, "badbatch");
@@ -200,8 +218,9 @@ test("bad inputs: typed errors and nothing left behind", async () => {
     yield { x: new Float64Array([1, 2, 3]) };
     yield { x: new Float32Array([1]) };
   }
-  await assert.rejects(writeParquetExport(batches(), specs, join(sub, "o.parquet")), (e) =>
-    isAstroPileError(e, "ASTROPILE_SCHEMA") && (e as { column?: string }).column === "x",
+  await assert.rejects(
+    writeParquetExport(batches(), specs, join(sub, "o.parquet")),
+    (e) => isAstroPileError(e, "ASTROPILE_SCHEMA") && (e as { column?: string }).column === "x",
   );
   await assert.rejects(writeParquetExport(batches(), specs, join(sub, "o")), (e) =>
     isAstroPileError(e, "ASTROPILE_SCHEMA"),
@@ -219,7 +238,11 @@ test("bad inputs: typed errors and nothing left behind", async () => {
   assert.deepEqual(await q(`SELECT x FROM '${join(sub, "o.parquet")}'`), [{ x: 5 }]);
   // Ragged rows of an array column.
   await assert.rejects(
-    writeParquetExport([{ s: new Float32Array(5) }], [{ name: "s", dtype: "float32", shape: [2] }], join(sub, "r.parquet")),
+    writeParquetExport(
+      [{ s: new Float32Array(5) }],
+      [{ name: "s", dtype: "float32", shape: [2] }],
+      join(sub, "r.parquet"),
+    ),
     (e) => isAstroPileError(e, "ASTROPILE_COLUMN_LENGTH"),
   );
   assert.deepEqual(readdirSync(sub), ["o.parquet"]);
