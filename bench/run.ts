@@ -12,6 +12,8 @@ const PARTS = [
   "formats",
   "cli",
   "catalog",
+  "parquet",
+  "parquet-writers",
 ] as const;
 
 export interface BenchModule {

@@ -290,7 +290,9 @@ export async function writeParquetFile(
       rows += rb.numRows;
       const table = pw.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table([rb]), "stream"));
       options.onProgress?.(rows);
-      return table.recordBatches();
+      const out = table.recordBatches();
+      table.free(); // the batches hold their own references; wasm memory is not kept for GC
+      return out;
     }
   };
   try {

@@ -397,8 +397,5 @@ export async function exportHats(
     view = dataset.select([...new Set([ra, dec, ...base.filter((n) => n !== KEY)])]); // keys computed
   }
   const specs = datasetSpecs(view);
-  return writeHatsExport(() => datasetBatches(view, specs), specs, out, {
-    name: options.name ?? basename(out),
-    ...options,
-  });
+  return writeHatsExport(() => datasetBatches(view, specs), specs, out, options);
 }
