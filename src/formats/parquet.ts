@@ -9,7 +9,6 @@
 import { openAsBlob } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import * as arrow from "apache-arrow";
-import * as pw from "parquet-wasm";
 import { discardFile, publishFile, tempPathFor } from "../core/atomic-file.ts";
 import {
   batchRows,
@@ -28,6 +27,12 @@ import {
   UsageError,
   WriteError,
 } from "../core/errors.ts";
+import {
+  parquetWasm,
+  type WasmParquetFile,
+  type WasmRecordBatch,
+  type WasmWriterProperties,
+} from "./parquet-wasm.ts";
 
 /** Compression codecs of the Parquet writer. */
 export type ParquetCompression = "zstd" | "snappy" | "none";
@@ -114,7 +119,7 @@ function checkSpec(spec: ColumnSpec, file?: string): void {
  * of the flattened row, with `shape` (JSON), `dtype`, `unit` and `description` in the field
  * metadata. Columns are not nullable (the column model has no nulls).
  */
-export function arrowSchemaFor(
+function arrowSchemaFor(
   specs: ColumnSpec[],
   metadata: Record<string, string> = {},
   file?: string,
@@ -164,7 +169,7 @@ function leafData(spec: ColumnSpec, values: ColumnValues): arrow.Data {
 }
 
 /** One batch of the column model as an Arrow record batch of `schema` (values are not copied). */
-export function toArrowBatch(
+function toArrowBatch(
   schema: arrow.Schema,
   specs: ColumnSpec[],
   batch: ColumnBatch,
@@ -190,7 +195,8 @@ function writerProperties(
   compression: ParquetCompression,
   rowGroupRows: number,
   metadata: Record<string, string>,
-): pw.WriterProperties {
+): WasmWriterProperties {
+  const pw = parquetWasm();
   const codec =
     compression === "zstd"
       ? pw.Compression.ZSTD
@@ -272,6 +278,7 @@ export async function writeParquetFile(
   if (!(Number.isInteger(rowGroupRows) && rowGroupRows > 0))
     throw new UsageError(`rowGroupRows ${rowGroupRows} must be a positive integer`);
   const props = writerProperties(compression, rowGroupRows, metadata);
+  const pw = parquetWasm();
   const { handle, temp } = await openTemp(path);
   let rows = 0;
   // An error thrown by the input (or by a batch check) is kept to rethrow as it is: the wasm
@@ -281,7 +288,7 @@ export async function writeParquetFile(
     Symbol.asyncIterator in batches
       ? (batches as AsyncIterable<ColumnBatch>)[Symbol.asyncIterator]()
       : (batches as Iterable<ColumnBatch>)[Symbol.iterator]();
-  const nextWasmBatches = async (): Promise<pw.RecordBatch[] | null> => {
+  const nextWasmBatches = async (): Promise<WasmRecordBatch[] | null> => {
     for (;;) {
       const r = await iterator.next();
       if (r.done) return null;
@@ -302,8 +309,8 @@ export async function writeParquetFile(
       const empty = pw.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(schema), "stream"));
       await handle.write(pw.writeParquet(empty, props));
     } else {
-      let pending: pw.RecordBatch[] | null = first;
-      const input = new ReadableStream({
+      let pending: WasmRecordBatch[] | null = first;
+      const input = new ReadableStream<WasmRecordBatch>({
         async pull(ctrl) {
           try {
             const out = pending ?? (await nextWasmBatches());
@@ -349,9 +356,9 @@ export class ParquetReader {
   readonly rowGroups: number;
   /** Key-value metadata of the Arrow schema. */
   readonly metadata: Record<string, string>;
-  private readonly file: pw.ParquetFile;
+  private readonly file: WasmParquetFile;
 
-  private constructor(path: string, file: pw.ParquetFile, schema: arrow.Schema) {
+  private constructor(path: string, file: WasmParquetFile, schema: arrow.Schema) {
     this.path = path;
     this.file = file;
     const md = file.metadata();
@@ -374,7 +381,7 @@ export class ParquetReader {
       );
     }
     try {
-      const file = await pw.ParquetFile.fromFile(blob);
+      const file = await parquetWasm().ParquetFile.fromFile(blob);
       const schema = arrow.tableFromIPC(file.schema().intoIPCStream()).schema;
       return new ParquetReader(path, file, schema);
     } catch (e) {
