@@ -14,6 +14,7 @@ const PARTS = [
   "catalog",
   "parquet",
   "parquet-writers",
+  "parquet-memory",
 ] as const;
 
 export interface BenchModule {
