@@ -1,4 +1,4 @@
-// The few parts of parquet-wasm (the Rust arrow-rs Parquet reader/writer compiled to
+// The few parts of parquet-wasm (the Rust arrow-rs Parquet writer compiled to
 // WebAssembly) that AstroPile uses, typed here and loaded on first use. Its own declarations
 // need the DOM's WebAssembly types, which a Node program (and a consumer's strict build) lacks,
 // so they are kept out of the type check; loading it lazily also keeps its 15 MB wasm module out
@@ -24,26 +24,10 @@ export interface WasmWriterPropertiesBuilder {
   setKeyValueMetadata(metadata: Map<string, string>): WasmWriterPropertiesBuilder;
   build(): WasmWriterProperties;
 }
-export interface WasmParquetFile {
-  metadata(): {
-    fileMetadata(): { numRows(): number };
-    numRowGroups(): number;
-  };
-  schema(): { intoIPCStream(): Uint8Array };
-  read(options?: {
-    columns?: string[];
-    rowGroups?: number[];
-    offset?: number;
-    limit?: number;
-  }): Promise<WasmTable>;
-  free(): void;
-}
-
 export interface ParquetWasm {
   Compression: { UNCOMPRESSED: number; SNAPPY: number; ZSTD: number };
   Table: { fromIPCStream(buf: Uint8Array): WasmTable };
   WriterPropertiesBuilder: new () => WasmWriterPropertiesBuilder;
-  ParquetFile: { fromFile(blob: Blob): Promise<WasmParquetFile> };
   writeParquet(table: WasmTable, properties?: WasmWriterProperties): Uint8Array;
   transformParquetStream(
     batches: ReadableStream<WasmRecordBatch>,

@@ -4,13 +4,17 @@
 // Array columns become Arrow fixed-size lists of the flattened row (row-major), with the row
 // shape, unit and dtype in the field's metadata; the Arrow schema is stored in the file
 // (`ARROW:schema`), so pyarrow gets the fixed-size lists back and DuckDB reads plain lists.
-// Reading (used for HATS catalogs) uses parquet-wasm too, by row group and column.
+// Reading (used for HATS catalogs) uses hyparquet, pure JavaScript, whose errors on a damaged
+// file can be caught (parquet-wasm's reader aborts the process on damaged data pages).
 
-import { openAsBlob } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import * as arrow from "apache-arrow";
+import type { AsyncBuffer, FileMetaData, SchemaTree } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
 import { discardFile, publishFile, tempPathFor } from "../core/atomic-file.ts";
 import {
+  allocate,
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
@@ -27,12 +31,7 @@ import {
   UsageError,
   WriteError,
 } from "../core/errors.ts";
-import {
-  parquetWasm,
-  type WasmParquetFile,
-  type WasmRecordBatch,
-  type WasmWriterProperties,
-} from "./parquet-wasm.ts";
+import { parquetWasm, type WasmRecordBatch, type WasmWriterProperties } from "./parquet-wasm.ts";
 
 /** Compression codecs of the Parquet writer. */
 export type ParquetCompression = "zstd" | "snappy" | "none";
@@ -347,43 +346,66 @@ export async function writeParquetFile(
   return { path, rows, bytes: (await stat(path)).size };
 }
 
-/** A Parquet file opened for reading (footer and schema read; columns read on demand). */
+/**
+ * A Parquet file opened for reading: footer and schema read at open, columns read on demand.
+ * Reading uses hyparquet (pure JavaScript, with hyparquet-compressors for zstd, gzip, brotli,
+ * lz4): a damaged file throws an error that is caught and reported, where the wasm reader
+ * aborted the process on damaged pages.
+ */
 export class ParquetReader {
   readonly path: string;
   /** The columns as the column model sees them (dtype, shape from fixed-size lists, unit). */
   readonly specs: ColumnSpec[];
+  /** Columns of types the column model has no dtype for (timestamps, nested lists...): not readable. */
+  readonly unsupported: string[];
   readonly rows: number;
   readonly rowGroups: number;
-  /** Key-value metadata of the Arrow schema. */
+  /** Key-value metadata of the file (the Arrow schema's metadata when the file has one). */
   readonly metadata: Record<string, string>;
-  private readonly file: WasmParquetFile;
+  private readonly file: AsyncBuffer;
+  private readonly footer: FileMetaData;
 
-  private constructor(path: string, file: WasmParquetFile, schema: arrow.Schema) {
+  private constructor(path: string, file: AsyncBuffer, footer: FileMetaData) {
     this.path = path;
     this.file = file;
-    const md = file.metadata();
-    const fmd = md.fileMetadata();
-    this.rows = Number(fmd.numRows());
-    this.rowGroups = md.numRowGroups();
-    this.metadata = Object.fromEntries(schema.metadata);
-    this.specs = schema.fields.map((f) => specOfField(f, path));
+    this.footer = footer;
+    this.rows = Number(footer.num_rows);
+    this.rowGroups = footer.row_groups.length;
+    const kv = Object.fromEntries(
+      (footer.key_value_metadata ?? []).map((k) => [k.key, k.value ?? ""]),
+    );
+    const arrowSchema = decodeArrowSchema(kv["ARROW:schema"]);
+    this.metadata = arrowSchema ? Object.fromEntries(arrowSchema.metadata) : kv;
+    const specs: ColumnSpec[] = [];
+    const unsupported: string[] = [];
+    const top = parquetSchema(footer).children;
+    for (const node of top) {
+      const name = node.element.name;
+      const field = arrowSchema?.fields.find((f) => f.name === name);
+      try {
+        specs.push(field ? specOfField(field, path) : specOfParquet(node, path));
+      } catch (e) {
+        if (!(e instanceof SchemaError)) throw e;
+        unsupported.push(name);
+      }
+    }
+    this.specs = specs;
+    this.unsupported = unsupported;
   }
 
   static async open(path: string): Promise<ParquetReader> {
-    let blob: Blob;
+    let file: AsyncBuffer;
     try {
-      blob = await openAsBlob(path);
+      file = await asyncBufferFromFile(path);
     } catch (e) {
       throw new CorruptFileError(
-        `cannot open ${path}: ${(e as Error).message}`,
+        `cannot open: ${(e as Error).message}`,
         { file: path },
         { cause: e },
       );
     }
     try {
-      const file = await parquetWasm().ParquetFile.fromFile(blob);
-      const schema = arrow.tableFromIPC(file.schema().intoIPCStream()).schema;
-      return new ParquetReader(path, file, schema);
+      return new ParquetReader(path, file, await parquetMetadataAsync(file));
     } catch (e) {
       if (e instanceof AstroPileError) throw e;
       throw new CorruptFileError(
@@ -400,35 +422,168 @@ export class ParquetReader {
     range: { offset?: number; limit?: number } = {},
   ): Promise<{ length: number; columns: ColumnBatch }> {
     const names = columns ?? this.specs.map((s) => s.name);
-    for (const n of names) {
-      if (!this.specs.some((s) => s.name === n))
+    const specs = names.map((n) => {
+      const spec = this.specs.find((s) => s.name === n);
+      if (!spec)
         throw new SchemaError(
-          `no such column; the file has: ${this.specs.map((s) => s.name).join(", ")}`,
+          `no such column (or of a type AstroPile cannot read); the file has: ${this.specs.map((s) => s.name).join(", ")}`,
           { file: this.path, column: n },
         );
-    }
-    let table: arrow.Table;
+      return spec;
+    });
+    const start = Math.min(this.rows, Math.max(0, range.offset ?? 0));
+    const end = Math.min(this.rows, start + (range.limit ?? this.rows));
+    const n = end - start;
+    const out: ColumnBatch = {};
+    for (const s of specs) out[s.name] = allocate(s, n);
+    const filled = new Map<string, number>(names.map((c) => [c, 0]));
     try {
-      const t = await this.file.read({ columns: names, offset: range.offset, limit: range.limit });
-      table = arrow.tableFromIPC(t.intoIPCStream());
+      await parquetRead({
+        file: this.file,
+        metadata: this.footer,
+        columns: names,
+        rowStart: start,
+        rowEnd: end,
+        compressors,
+        onChunk: (chunk) => {
+          const spec = specs.find((s) => s.name === chunk.columnName);
+          if (!spec) return;
+          const lo = Math.max(chunk.rowStart, start);
+          const hi = Math.min(chunk.rowEnd, end);
+          if (hi <= lo) return;
+          storeRows(
+            spec,
+            chunk.columnData,
+            lo - chunk.rowStart,
+            hi - lo,
+            out[spec.name],
+            lo - start,
+            this.path,
+          );
+          filled.set(spec.name, (filled.get(spec.name) ?? 0) + (hi - lo));
+        },
+      });
     } catch (e) {
+      if (e instanceof AstroPileError) throw e;
       throw new CorruptFileError(
         `cannot read columns ${names.join(", ")}: ${(e as Error)?.message ?? String(e)}`,
         { file: this.path },
         { cause: e },
       );
     }
-    const out: ColumnBatch = {};
-    for (const n of names) {
-      const spec = this.specs.find((s) => s.name === n)!;
-      out[n] = columnValues(table.getChild(n)!, spec, this.path);
+    for (const [c, got] of filled) {
+      if (got !== n)
+        throw new CorruptFileError(`column gave ${got} of ${n} rows`, {
+          file: this.path,
+          column: c,
+        });
     }
-    return { length: table.numRows, columns: out };
+    return { length: n, columns: out };
   }
 
-  close(): void {
-    this.file.free();
+  /** Nothing to release (kept for symmetry with the writers; reads hold no open descriptor). */
+  close(): void {}
+}
+
+/** The Arrow schema stored in a Parquet file by Arrow writers (`ARROW:schema`, base64 IPC). */
+function decodeArrowSchema(value: string | undefined): arrow.Schema | null {
+  if (!value) return null;
+  try {
+    return arrow.tableFromIPC(Buffer.from(value, "base64")).schema;
+  } catch {
+    return null; // a schema we cannot decode: fall back to the Parquet schema
   }
+}
+
+const PARQUET_TYPES: Record<string, Dtype> = {
+  BOOLEAN: "bool",
+  INT32: "int32",
+  INT64: "int64",
+  FLOAT: "float32",
+  DOUBLE: "float64",
+};
+const CONVERTED: Record<string, Dtype> = {
+  INT_8: "int8",
+  INT_16: "int16",
+  INT_32: "int32",
+  INT_64: "int64",
+  UINT_8: "uint8",
+  UINT_16: "uint16",
+  UINT_32: "uint32",
+  UINT_64: "uint64",
+  UTF8: "string",
+};
+
+/** A scalar column of a Parquet file without an Arrow schema. */
+function specOfParquet(node: SchemaTree, file: string): ColumnSpec {
+  const e = node.element;
+  const name = e.name;
+  if (node.children.length > 0 || e.repetition_type === "REPEATED")
+    throw new SchemaError("nested or repeated columns need the Arrow schema", {
+      file,
+      column: name,
+    });
+  const lt = e.logical_type as { type?: string; bitWidth?: number; isSigned?: boolean } | undefined;
+  let dtype: Dtype | undefined;
+  if (lt?.type === "INTEGER" && lt.bitWidth)
+    dtype = `${lt.isSigned ? "int" : "uint"}${lt.bitWidth}` as Dtype;
+  else if (lt?.type === "STRING") dtype = "string";
+  else if (e.converted_type) dtype = CONVERTED[e.converted_type];
+  else if (e.type) dtype = PARQUET_TYPES[e.type];
+  if (!dtype)
+    throw new SchemaError(`Parquet type ${e.type} is not supported`, { file, column: name });
+  return { name, dtype, shape: [] };
+}
+
+/** Writes `count` rows of a decoded chunk (from row `from`) into the output at row `at`. */
+function storeRows(
+  spec: ColumnSpec,
+  data: ArrayLike<unknown>,
+  from: number,
+  count: number,
+  out: ColumnValues,
+  at: number,
+  file: string,
+): void {
+  const per = valuesPerRow(spec);
+  const o = out as unknown as unknown[];
+  const store = (value: unknown, k: number) => {
+    if (value === null || value === undefined) {
+      if (spec.dtype === "float32" || spec.dtype === "float64") o[k] = Number.NaN;
+      else if (spec.dtype === "string") o[k] = "";
+      else
+        throw new FormatError(`null value in a ${spec.dtype} column`, {
+          file,
+          column: spec.name,
+          detail: `row ${Math.floor(k / per)}`,
+        });
+    } else if (spec.dtype === "bool") o[k] = value ? 1 : 0;
+    else if (spec.dtype === "int64" || spec.dtype === "uint64") o[k] = BigInt(value as bigint);
+    else if (spec.dtype === "string") o[k] = String(value);
+    else o[k] = Number(value);
+  };
+  if (spec.shape.length === 0) {
+    for (let i = 0; i < count; i++) store(data[from + i], at + i);
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const flat: unknown[] = [];
+    flatten(data[from + i], flat);
+    if (flat.length !== per)
+      throw new FormatError(`row holds ${flat.length} values, not ${per}`, {
+        file,
+        column: spec.name,
+        detail: `row ${at + i}`,
+      });
+    for (let j = 0; j < per; j++) store(flat[j], (at + i) * per + j);
+  }
+}
+
+function flatten(value: unknown, out: unknown[]): void {
+  if (value !== null && typeof value === "object" && "length" in (value as object)) {
+    const a = value as ArrayLike<unknown>;
+    for (let i = 0; i < a.length; i++) flatten(a[i], out);
+  } else out.push(value);
 }
 
 function dtypeOfArrow(type: arrow.DataType, file: string, column: string): Dtype {
@@ -473,45 +628,4 @@ function specOfField(field: arrow.Field, file: string): ColumnSpec {
   const description = meta.get("description");
   if (description) spec.description = description;
   return spec;
-}
-
-/** An Arrow column as the column model's values; nulls become NaN (floats) or an error. */
-function columnValues(vector: arrow.Vector, spec: ColumnSpec, file: string): ColumnValues {
-  let leaf: arrow.Vector = vector;
-  if (vector.nullCount > 0 && spec.shape.length > 0)
-    throw new FormatError("null rows in an array column are not supported", {
-      file,
-      column: spec.name,
-    });
-  const leafData: arrow.Data[] = [];
-  for (const d of vector.data) {
-    let x: arrow.Data = d;
-    while (arrow.DataType.isFixedSizeList(x.type)) {
-      const size = (x.type as arrow.FixedSizeList).listSize;
-      x = x.children[0].slice(x.offset * size, x.length * size);
-    }
-    leafData.push(x);
-  }
-  leaf = new arrow.Vector(leafData);
-  if (spec.dtype === "string") {
-    const out = new Array<string>(leaf.length);
-    for (let i = 0; i < leaf.length; i++) out[i] = leaf.get(i) ?? "";
-    return out;
-  }
-  if (spec.dtype === "bool") {
-    const out = new Uint8Array(leaf.length);
-    for (let i = 0; i < leaf.length; i++) out[i] = leaf.get(i) ? 1 : 0;
-    return out;
-  }
-  const values = leaf.toArray() as ColumnValues;
-  if (leaf.nullCount > 0) {
-    if (spec.dtype !== "float32" && spec.dtype !== "float64")
-      throw new FormatError(`${leaf.nullCount} null values in an integer column`, {
-        file,
-        column: spec.name,
-      });
-    const v = values as Float64Array;
-    for (let i = 0; i < leaf.length; i++) if (!leaf.isValid(i)) v[i] = Number.NaN;
-  }
-  return values;
 }
