@@ -14,6 +14,9 @@ const PARTS = [
   "catalog",
   "export",
   "mmu",
+  "parquet",
+  "parquet-writers",
+  "parquet-memory",
 ] as const;
 
 export interface BenchModule {

@@ -117,6 +117,34 @@ export {
   sqlStream,
 } from "./interop/sql.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
+export {
+  type ParquetCompression,
+  ParquetReader,
+  type ParquetWriteOptions,
+  type ParquetWriteResult,
+  writeParquetFile,
+} from "./formats/parquet.ts";
+export {
+  type DatasetHatsExportOptions,
+  exportHats,
+  type HatsExportOptions,
+  type HatsExportResult,
+  type HatsPartitionInfo,
+  writeHatsExport,
+} from "./interop/hats.ts";
+export {
+  HatsCatalog,
+  type HatsConeResult,
+  type HatsPartition,
+  openHatsCatalog,
+} from "./interop/hats-read.ts";
+export {
+  type DatasetParquetExportOptions,
+  exportParquet,
+  type ParquetExportOptions,
+  type ParquetExportResult,
+  writeParquetExport,
+} from "./interop/parquet-export.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

@@ -27,6 +27,12 @@ test("the package entry exports the public API", () => {
     "formatBytes",
     "parseBytes",
     "sha256File",
+    "exportParquet",
+    "writeParquetExport",
+    "exportHats",
+    "writeHatsExport",
+    "openHatsCatalog",
+    "writeParquetFile",
   ]) {
     assert.equal(typeof (astropile as Record<string, unknown>)[name], "function", name);
   }

@@ -1,5 +1,5 @@
 /**
- * Readers and writers of outside formats: FITS (with TAN WCS), CSV and ECSV. Columns come out
+ * Readers and writers of outside formats: FITS (with TAN WCS), CSV, ECSV and Parquet. Columns come out
  * in the storage column model (ColumnSpec / ColumnBatch) with null masks beside them.
  *
  * @module astropile/formats
@@ -55,6 +55,13 @@ export {
   FitsWriter,
   writeFits,
 } from "./fits-writer.ts";
+export {
+  type ParquetCompression,
+  ParquetReader,
+  type ParquetWriteOptions,
+  type ParquetWriteResult,
+  writeParquetFile,
+} from "./parquet.ts";
 export {
   type Cutout,
   cutout,
