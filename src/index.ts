@@ -68,6 +68,13 @@ export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./demo/index.ts";
 export {
+  type ParquetCompression,
+  ParquetReader,
+  type ParquetWriteOptions,
+  type ParquetWriteResult,
+  writeParquetFile,
+} from "./formats/parquet.ts";
+export {
   type ExportBox,
   type ExportCone,
   type Exporter,
@@ -80,6 +87,20 @@ export {
   exportFormats,
   registerExporter,
 } from "./interop/export.ts";
+export {
+  type DatasetHatsExportOptions,
+  exportHats,
+  type HatsExportOptions,
+  type HatsExportResult,
+  type HatsPartitionInfo,
+  writeHatsExport,
+} from "./interop/hats.ts";
+export {
+  HatsCatalog,
+  type HatsConeResult,
+  type HatsPartition,
+  openHatsCatalog,
+} from "./interop/hats-read.ts";
 export {
   ADOPT_ON_THE_FLY_MAX_BYTES,
   ADOPT_ON_THE_FLY_MAX_FILES,
@@ -105,6 +126,13 @@ export {
   readMmuIfuExamples,
 } from "./interop/mmu-ifu.ts";
 export {
+  type DatasetParquetExportOptions,
+  exportParquet,
+  type ParquetExportOptions,
+  type ParquetExportResult,
+  writeParquetExport,
+} from "./interop/parquet-export.ts";
+export {
   openSql,
   type SqlColumn,
   type SqlOptions,
@@ -117,34 +145,6 @@ export {
   sqlStream,
 } from "./interop/sql.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
-export {
-  type ParquetCompression,
-  ParquetReader,
-  type ParquetWriteOptions,
-  type ParquetWriteResult,
-  writeParquetFile,
-} from "./formats/parquet.ts";
-export {
-  type DatasetHatsExportOptions,
-  exportHats,
-  type HatsExportOptions,
-  type HatsExportResult,
-  type HatsPartitionInfo,
-  writeHatsExport,
-} from "./interop/hats.ts";
-export {
-  HatsCatalog,
-  type HatsConeResult,
-  type HatsPartition,
-  openHatsCatalog,
-} from "./interop/hats-read.ts";
-export {
-  type DatasetParquetExportOptions,
-  exportParquet,
-  type ParquetExportOptions,
-  type ParquetExportResult,
-  writeParquetExport,
-} from "./interop/parquet-export.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,
