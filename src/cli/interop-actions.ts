@@ -16,6 +16,9 @@ export interface ExportFlags {
   box?: string;
   config?: string;
   flatten?: boolean;
+  compression?: string;
+  partitionRows?: string;
+  fileRows?: string;
   force?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -63,9 +66,12 @@ function columnList(text: string | undefined): string[] | undefined {
   return list;
 }
 
+const positiveInteger = (x: number) => Number.isInteger(x) && x > 0;
+
 export async function exportCommand(dir: string, flags: ExportFlags): Promise<void> {
   const { exportDataset, exporterFor } = await import("../interop/export.ts");
-  if (!flags.to) throw new UsageError("export needs --to FORMAT (fits, ecsv, csv)");
+  if (!flags.to)
+    throw new UsageError("export needs --to FORMAT (fits, ecsv, csv, parquet, huggingface, hats)");
   if (!flags.out) throw new UsageError("export needs --out PATH");
   exporterFor(flags.to);
   const options = {
@@ -77,6 +83,15 @@ export async function exportCommand(dir: string, flags: ExportFlags): Promise<vo
     box: parseBox(flags.box),
     force: flags.force,
     flattenArrays: flags.flatten,
+    formatOptions: {
+      ...(flags.compression !== undefined && { compression: flags.compression }),
+      ...(flags.partitionRows !== undefined && {
+        maxRowsPerPartition: numberOption(flags.partitionRows, "--partition-rows", positiveInteger),
+      }),
+      ...(flags.fileRows !== undefined && {
+        maxRowsPerFile: numberOption(flags.fileRows, "--file-rows", positiveInteger),
+      }),
+    },
   };
   const ds = await openFor(dir, flags.config);
   const display = progress(`export ${flags.to}`, { quiet: flags.quiet });

@@ -11,6 +11,14 @@ Formats (--to):
   ecsv   ECSV (astropy's text table): every column with its unit and dtype; arrays as JSON.
   csv    header row and scalar columns; array columns are left out (listed) unless named, or
          written as one column per element with --flatten (name[i] or name[i,j,...]).
+  parquet      one Parquet file (zstd): arrays as fixed-size lists, shape/unit/dtype in the
+               field metadata. Opens in DuckDB, pandas/pyarrow, polars.
+  huggingface  a directory: data/train-NNNNN.parquet (--file-rows per file) and a README.md
+               dataset card whose configs/data_files datasets.load_dataset(DIR) reads.
+  hats         a HATS catalog (LSDB): Norder=K/Dir=D/Npix=N.parquet partitions of at most
+               --partition-rows rows (default 1,000,000), _healpix_29 first, properties,
+               partition_info.csv, _metadata. Needs rows in _healpix_29 order (a view of one
+               config, not shuffled).
 Default columns: all but _healpix_29 that the format can hold. The output appears when the
 export is complete (written under a temporary name, then renamed); an existing output is
 replaced only with --force. Memory: about 8 MiB of rows at a time, whatever the dataset's size.
@@ -37,9 +45,12 @@ export function registerInteropCommands(program: Command): void {
     .exitOverride()
     .argument("<dir>", "dataset directory")
     .description(
-      "Write a dataset (or the rows and columns chosen) to a file other tools open as it is: FITS binary table, ECSV or CSV. Streams with bounded memory; progress on stderr.",
+      "Write a dataset (or the rows and columns chosen) to files other tools open as they are: FITS binary table, ECSV, CSV, Parquet, a HuggingFace dataset directory or a HATS catalog. Streams with bounded memory; progress on stderr.",
     )
-    .option("--to <format>", "output format: fits, ecsv, csv (and any registered)")
+    .option(
+      "--to <format>",
+      "output format: fits, ecsv, csv, parquet, huggingface, hats (and any registered)",
+    )
     .option("--out <path>", "output file")
     .option(
       "--columns <list>",
@@ -56,6 +67,9 @@ export function registerInteropCommands(program: Command): void {
     )
     .option("--config <name>", "config to export (needed when the dataset has several)")
     .option("--flatten", "csv: write array columns as one column per element")
+    .option("--compression <codec>", "parquet, huggingface, hats: zstd (default), snappy or none")
+    .option("--partition-rows <n>", "hats: most rows in one partition (default 1000000)")
+    .option("--file-rows <n>", "huggingface: most rows in one data file (default: one file)")
     .option("--force", "replace an existing output")
     .option(
       "--json",

@@ -15,6 +15,7 @@ import { EcsvWriter } from "../formats/ecsv.ts";
 import type { FitsCardInput } from "../formats/fits-header.ts";
 import { FitsWriter } from "../formats/fits-writer.ts";
 import type { Exporter, ExporterContext } from "./export.ts";
+import { COLUMNAR_EXPORTERS } from "./export-columnar.ts";
 
 /** Provenance and origin as table metadata (FITS cards, ECSV meta). */
 function metadata(ctx: ExporterContext): Record<string, string> {
@@ -295,4 +296,4 @@ const csv: Exporter = {
 };
 
 /** The formats registered when the export framework loads. */
-export const BUILTIN_EXPORTERS: Exporter[] = [fits, ecsv, csv];
+export const BUILTIN_EXPORTERS: Exporter[] = [fits, ecsv, csv, ...COLUMNAR_EXPORTERS];
