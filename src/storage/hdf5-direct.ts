@@ -28,6 +28,7 @@ import {
   type V4Index,
 } from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./hdf5-times.ts";
+import { openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
 export { NotCovered };
 
@@ -81,10 +82,18 @@ export interface ChunkIndex {
 export class DirectFile {
   readonly path: string;
   private fd: number;
+  /** A remote file (virtual path, see remote-hook.ts): read by ranges instead of an fd. */
+  private readonly remote: RemoteBytes | undefined;
   readonly length: number;
 
   constructor(path: string) {
     this.path = path;
+    if (remoteUrl(path) !== null) {
+      this.remote = openRemote(path);
+      this.fd = -1;
+      this.length = this.remote.size;
+      return;
+    }
     this.fd = openSync(path, "r");
     try {
       this.length = fstatSync(this.fd).size;
@@ -126,6 +135,10 @@ export class DirectFile {
         `${what}: bytes ${at}..${at + n} lie past the end of the file (${this.length} bytes; truncated?)`,
         place,
       );
+    if (this.remote) {
+      this.remote.read(buf, to, n, at);
+      return;
+    }
     let got = 0;
     while (got < n) {
       const k = readSync(this.fd, buf, to + got, n - got, at + got);
