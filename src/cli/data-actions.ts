@@ -14,6 +14,7 @@ import {
   pixelAreaDeg2,
   summarizeDataset,
 } from "../dataset/index.ts";
+import { datasetRoot } from "../remote/index.ts";
 import { GROUPS } from "../schema/standard.ts";
 import type { Layout } from "../storage/layout.ts";
 import { manifestLayout, readManifest } from "../storage/manifest.ts";
@@ -44,7 +45,7 @@ export async function info(
   dir: string,
   flags: { config?: string; json?: boolean; pixels?: boolean },
 ): Promise<void> {
-  const root = resolve(dir);
+  const root = datasetRoot(dir);
   const manifest = await readManifest(root);
   const configs = flags.config
     ? [pickConfig(Object.keys(manifest.configs), flags.config, dir)]
@@ -255,7 +256,7 @@ function chooseColumns(ds: Dataset, flags: RowsFlags): { names: string[]; explic
 const GROUP_NAMES = Object.keys(GROUPS);
 
 async function openFor(dir: string, config: string | undefined): Promise<Dataset> {
-  const root = resolve(dir);
+  const root = datasetRoot(dir);
   const manifest = await readManifest(root);
   return openDataset(root, { config: pickConfig(Object.keys(manifest.configs), config, dir) });
 }

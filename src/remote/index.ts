@@ -7,7 +7,8 @@
  *
  * @module astropile/remote
  */
-import { remotePath } from "../storage/remote-hook.ts";
+import { resolve } from "node:path";
+import { isRemoteUrl, remotePath } from "../storage/remote-hook.ts";
 import { configureRemote, type RemoteOptions } from "./remote-file.ts";
 
 export { isRemoteUrl, remotePath, remoteUrl } from "../storage/remote-hook.ts";
@@ -31,4 +32,12 @@ export function remoteRoot(url: string, options: RemoteOptions = {}): string {
   const clean = url.replace(/\/+$/, "");
   configureRemote(clean, options);
   return remotePath(clean);
+}
+
+/**
+ * A dataset root as the storage layer takes it: a local directory resolved to an absolute path,
+ * or an `http(s)://` / `s3://` location registered for ranged reads (see {@link remoteRoot}).
+ */
+export function datasetRoot(location: string, options: RemoteOptions = {}): string {
+  return isRemoteUrl(location) ? remoteRoot(location, options) : resolve(location);
 }

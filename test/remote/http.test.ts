@@ -1,6 +1,7 @@
 // Remote datasets over HTTP: a dataset written by the real writer, served by a real HTTP server
 // (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -10,6 +11,7 @@ import { openRemoteFile } from "../../src/remote/remote-file.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { type RangeServer, startRangeServer } from "../helpers/range-server.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -147,4 +149,24 @@ test("prefetch files fetches each file whole, checked against the manifest's sha
   const local = await openDataset(join(dir, "hsc"));
   assert.deepEqual(await remote.get(2999), await local.get(2999));
   assert.equal((await server.stats()).requests, 0);
+});
+
+test("the CLI takes a URL where it takes a dataset directory", () => {
+  const env = { ...process.env, ASTROPILE_CACHE_DIR: cacheDir };
+  for (const args of [["head", "-n", "3"]]) {
+    const run = (where: string) =>
+      spawnSync(process.execPath, cliArgs(args[0], where, ...args.slice(1)), {
+        encoding: "utf8",
+        env,
+      });
+    const local = run(join(dir, "hsc"));
+    const remote = run(`${server.url}/hsc`);
+    assert.equal(remote.status, 0, remote.stderr);
+    assert.equal(local.status, 0, local.stderr);
+    const scrub = (s: string) =>
+      s
+        .replaceAll(join(dir, "hsc"), "ROOT")
+        .replaceAll(`/@remote/http/${server.url.slice(7)}/hsc`, "ROOT");
+    assert.equal(scrub(remote.stdout), scrub(local.stdout));
+  }
 });
