@@ -41,3 +41,10 @@ export function remoteRoot(url: string, options: RemoteOptions = {}): string {
 export function datasetRoot(location: string, options: RemoteOptions = {}): string {
   return isRemoteUrl(location) ? remoteRoot(location, options) : resolve(location);
 }
+export {
+  type PublishItem,
+  type PublishOptions,
+  type PublishProgress,
+  type PublishResult,
+  publishDataset,
+} from "./publish.ts";
