@@ -12,6 +12,7 @@ const PARTS = [
   "formats",
   "cli",
   "catalog",
+  "remote",
 ] as const;
 
 export interface BenchModule {

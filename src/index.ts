@@ -64,6 +64,7 @@ export { sha256File } from "./core/hash.ts";
 export { formatBytes, parseBytes } from "./core/units.ts";
 export * from "./dataset/index.ts";
 export * from "./demo/index.ts";
+export * from "./remote/index.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

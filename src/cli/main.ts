@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
+import { registerPublishCommand } from "./publish.ts";
 import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerCacheCommand(program);
   registerXmatchCommand(program);
+  registerPublishCommand(program);
   registerVerifyCommand(program);
   return program;
 }

@@ -2,7 +2,7 @@
 // (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";

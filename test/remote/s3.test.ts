@@ -1,6 +1,7 @@
 // Remote datasets on S3: published to an S3-API server (s3rver, in a child process on
 // 127.0.0.1) with publishDataset, then opened by s3:// URL and read by ranged GETs.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -8,6 +9,7 @@ import { openDataset } from "../../src/dataset/dataset.ts";
 import { publishDataset } from "../../src/remote/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "../helpers/s3-server.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -102,4 +104,25 @@ test("S3 errors are typed: missing key, wrong credentials; secrets never in mess
   } finally {
     Object.assign(process.env, S3RVER_CREDENTIALS);
   }
+});
+
+test("astropile publish --dry-run lists what would move, and uploads nothing", () => {
+  const run = spawnSync(
+    process.execPath,
+    cliArgs(
+      "publish",
+      join(dir, "hsc"),
+      "s3://bucket/cli-dry",
+      "--endpoint",
+      s3.endpoint,
+      "--dry-run",
+      "--json",
+    ),
+    { encoding: "utf8", env: { ...process.env, ...S3RVER_CREDENTIALS } },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const plan = JSON.parse(run.stdout);
+  assert.equal(plan.dryRun, true);
+  assert.ok(plan.files.some((f: { path: string }) => f.path === "astropile.json"));
+  assert.ok(!run.stdout.includes("S3RVER") && !run.stderr.includes("S3RVER"));
 });
