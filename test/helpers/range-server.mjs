@@ -135,7 +135,7 @@ const server = createServer(async (req, res) => {
   });
   s.pipe(res);
 });
-server.keepAliveTimeout = 5000;
+server.keepAliveTimeout = 65_000;
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`PORT ${server.address().port}\n`);
 });

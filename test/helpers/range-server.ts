@@ -38,6 +38,14 @@ export async function startRangeServer(dir: string): Promise<RangeServer> {
     child.once("exit", (code) => reject(new Error(`range server exited with ${code}`)));
   });
   const url = `http://127.0.0.1:${port}`;
+  // A kept-alive socket the server closed meanwhile fails once: the control calls try twice.
+  const fetch = async (input: string, init?: RequestInit): Promise<Response> => {
+    try {
+      return await globalThis.fetch(input, init);
+    } catch {
+      return globalThis.fetch(input, init);
+    }
+  };
   return {
     url,
     async faults(list) {
