@@ -2,6 +2,7 @@
 // remote partition against a whole-file fetch, and a ~100-row cone search on the remote dataset
 // cold (empty range cache) and warm, as ratios to the same query on local disk. The server is
 // test/helpers/range-server.mjs (Node's http, Range/ETag) in a child process on 127.0.0.1.
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,14 +69,23 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const local = await openDataset(join(dir, "big"));
 
     // get(i): bytes over the wire (server count, every byte of every response).
-    clearRemoteMemory();
-    await server.reset();
-    const remote = await openDataset(url, { remote: { maxCacheBytes: 0 } });
-    const got = await time(() => remote.get(Math.floor(n / 2)));
-    const wire = await server.stats();
-    console.log(
-      `get(i) remote: ${(wire.bytes / 1e3).toFixed(0)} kB over the wire in ${wire.requests} requests (manifest included), ${got.ms.toFixed(0)} ms; whole-file fetch: ${(fileBytes / 1e6).toFixed(1)} MB; ratio ${(wire.bytes / fileBytes).toFixed(4)}`,
-    );
+    const middle = Math.floor(n / 2);
+    const expected = await local.get(middle);
+    for (const [label, options] of [
+      ["whole chunks (Fletcher32 verified)", {}],
+      ["partialChunks", { partialChunks: true }],
+      ["partialChunks, 8 KiB blocks", { partialChunks: true, blockBytes: 8192 }],
+    ] as const) {
+      clearRemoteMemory();
+      const remote = await openDataset(url, { remote: { maxCacheBytes: 0, ...options } });
+      await server.reset();
+      const got = await time(() => remote.get(middle));
+      assert.deepEqual(got.value, expected, "remote row differs from the local one");
+      const wire = await server.stats();
+      console.log(
+        `get(i) remote, ${label}: ${(wire.bytes / 1e3).toFixed(0)} kB over the wire in ${wire.requests} requests, ${got.ms.toFixed(0)} ms; whole-file fetch: ${(fileBytes / 1e6).toFixed(1)} MB; ratio ${(wire.bytes / fileBytes).toFixed(4)}`,
+      );
+    }
     await server.reset();
     const whole = await time(() =>
       openDataset(url, { prefetch: "files", remote: { cacheDir: mkdtempSync(join(cache, "w")) } }),

@@ -5,7 +5,7 @@
 // modification time is its last use).
 //
 //   <dir>/ranges/<urlkey>/version.json        the version whose blocks are kept (written last)
-//   <dir>/ranges/<urlkey>/<vkey>/<block>      block <block> of that version
+//   <dir>/ranges/<urlkey>/<vkey>/<size>-<i>   block i (of <size> bytes) of that version
 //   <dir>/ranges/<urlkey>/<vkey>/whole        a whole small file (manifest)
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -29,6 +29,12 @@ export interface RemoteVersion {
   size: number;
   etag?: string;
   lastModified?: string;
+}
+
+/** Blocks of one size of one version (a block's index means nothing without its size). */
+export interface BlockSet {
+  version: RemoteVersion;
+  blockBytes: number;
 }
 
 function sha(text: string): string {
@@ -81,8 +87,8 @@ export class RangeCache {
   }
 
   /** Block `index` of a version, or undefined. A hit counts as a use (LRU). */
-  getBlock(v: RemoteVersion, index: number, length: number): Uint8Array | undefined {
-    const file = path.join(this.versionDir(v), String(index));
+  getBlock(set: BlockSet, index: number, length: number): Uint8Array | undefined {
+    const file = path.join(this.versionDir(set.version), `${set.blockBytes}-${index}`);
     let fd: number;
     try {
       fd = openSync(file, "r");
@@ -108,12 +114,12 @@ export class RangeCache {
   }
 
   /** Stores a block (atomically), then evicts the oldest blocks if over the cap. */
-  putBlock(v: RemoteVersion, index: number, bytes: Uint8Array): void {
+  putBlock(set: BlockSet, index: number, bytes: Uint8Array): void {
     if (this.maxBytes <= 0) return;
-    const dir = this.versionDir(v);
+    const dir = this.versionDir(set.version);
     try {
       mkdirSync(dir, { recursive: true });
-      this.writeAtomic(path.join(dir, String(index)), bytes);
+      this.writeAtomic(path.join(dir, `${set.blockBytes}-${index}`), bytes);
     } catch {
       return; // the cache is an optimisation: a full disk must not fail the read
     }

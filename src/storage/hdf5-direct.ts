@@ -148,6 +148,11 @@ export class DirectFile {
     }
   }
 
+  /** A remote file whose reader asked for partial chunk reads (see RemoteBytes.partialChunks). */
+  get partialChunks(): boolean {
+    return this.remote?.partialChunks === true;
+  }
+
   close(): void {
     if (this.fd < 0) return;
     closeSync(this.fd);
@@ -414,6 +419,12 @@ export class DirectColumn {
           this.readInPlace(cell, out, (r0 - start) * this.rowBytes)
         )
           continue;
+        if (
+          whole &&
+          this.file.partialChunks &&
+          this.readRowsInPlace(cell, out, (r0 - start) * this.rowBytes, r0 - o0, r1 - r0)
+        )
+          continue;
         const bytes = this.chunk(cell);
         if (!bytes) return null;
         if (whole) {
@@ -451,6 +462,42 @@ export class DirectColumn {
     const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
     this.file.readInto(out, at, address, stored, place, "chunk");
     if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    return true;
+  }
+
+  /**
+   * Remote files read with partialChunks: rows [first, first+rows) of a chunk without compression
+   * read on their own (a ranged read of those bytes, not the chunk; a Fletcher32 checksum is not
+   * verified then); false when the chunk is compressed or absent.
+   */
+  private readRowsInPlace(
+    cell: number,
+    out: Uint8Array,
+    at: number,
+    first: number,
+    rows: number,
+  ): boolean {
+    const index = this.index!;
+    const address = index.address[cell];
+    if (address < 0 || this.cached?.cell === cell) return false;
+    const mask = index.mask[cell];
+    const filters = this.layout.filters;
+    let fletcher = false;
+    for (let i = 0; i < filters.length; i++) {
+      if ((mask >>> i) & 1) continue;
+      if (filters[i].id !== FILTER_FLETCHER32) return false;
+      fletcher = true;
+    }
+    if (index.size[cell] !== this.chunkBytes + (fletcher ? 4 : 0)) return false;
+    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    this.file.readInto(
+      out,
+      at,
+      address + first * this.rowBytes,
+      rows * this.rowBytes,
+      place,
+      "rows",
+    );
     return true;
   }
 

@@ -38,6 +38,11 @@ export function remoteUrl(path: string): string | null {
 export interface RemoteBytes {
   /** The file's length in bytes, as the server reported it when first opened. */
   readonly size: number;
+  /**
+   * Read only the rows asked for from chunks without compression, instead of whole chunks: fewer
+   * bytes over the wire, but a Fletcher32 chunk checksum cannot be verified on a partial read.
+   */
+  readonly partialChunks?: boolean;
   /** Fills `buf[offset, offset+length)` with the file's bytes at `position`; throws on failure. */
   read(buf: Uint8Array, offset: number, length: number, position: number): void;
 }

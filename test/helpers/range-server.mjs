@@ -12,7 +12,7 @@ import path from "node:path";
 
 const root = path.resolve(process.argv[2]);
 let faults = [];
-let stats = { requests: 0, bytes: 0, ranges: 0 };
+let stats = { requests: 0, bytes: 0, ranges: 0, log: [] };
 
 function etagOf(st) {
   return `"${st.size.toString(16)}-${Math.round(st.mtimeMs * 1000).toString(16)}"`;
@@ -42,7 +42,7 @@ const server = createServer(async (req, res) => {
   }
   if (url.pathname === "/__reset" && req.method === "POST") {
     faults = [];
-    stats = { requests: 0, bytes: 0, ranges: 0 };
+    stats = { requests: 0, bytes: 0, ranges: 0, log: [] };
     res.end("ok");
     return;
   }
@@ -105,6 +105,7 @@ const server = createServer(async (req, res) => {
     res.statusCode = 206;
     res.setHeader("content-range", `bytes ${start}-${end - 1}/${st.size}`);
     stats.ranges++;
+    if (stats.log.length < 1000) stats.log.push(`${rel} ${start}-${end}`);
   }
   res.setHeader("content-length", end - start);
   if (req.method === "HEAD") {
