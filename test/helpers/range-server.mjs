@@ -6,12 +6,15 @@
 //   POST /__faults  [{ "match": "suffix", "kind": "status"|"reset"|"short", "status": 503, "times": 1 }]
 //   GET  /__stats   { "requests": n, "bytes": n, "ranges": n }
 //   POST /__reset   clears faults and counters
+//   POST /__ignore-conditionals  "true": answer as if If-Match were absent
 import { createReadStream, statSync } from "node:fs";
 import { createServer } from "node:http";
 import path from "node:path";
 
 const root = path.resolve(process.argv[2]);
 let faults = [];
+/** When set, If-Match / If-Unmodified-Since are ignored, as some servers do. */
+let ignoreConditionals = false;
 let stats = { requests: 0, bytes: 0, ranges: 0, log: [] };
 
 function etagOf(st) {
@@ -35,6 +38,11 @@ const server = createServer(async (req, res) => {
     res.end("ok");
     return;
   }
+  if (url.pathname === "/__ignore-conditionals" && req.method === "POST") {
+    ignoreConditionals = (await body(req)) === "true";
+    res.end("ok");
+    return;
+  }
   if (url.pathname === "/__stats") {
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify(stats));
@@ -42,6 +50,7 @@ const server = createServer(async (req, res) => {
   }
   if (url.pathname === "/__reset" && req.method === "POST") {
     faults = [];
+    ignoreConditionals = false;
     stats = { requests: 0, bytes: 0, ranges: 0, log: [] };
     res.end("ok");
     return;
@@ -80,7 +89,7 @@ const server = createServer(async (req, res) => {
   res.setHeader("last-modified", new Date(st.mtimeMs).toUTCString());
   res.setHeader("accept-ranges", "bytes");
   const ifMatch = req.headers["if-match"];
-  if (ifMatch && ifMatch !== etag) {
+  if (ifMatch && ifMatch !== etag && !ignoreConditionals) {
     res.statusCode = 412;
     res.end();
     return;

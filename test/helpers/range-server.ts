@@ -19,6 +19,8 @@ export interface RangeServer {
   faults(list: Fault[]): Promise<void>;
   stats(): Promise<{ requests: number; bytes: number; ranges: number }>;
   reset(): Promise<void>;
+  /** Makes the server ignore If-Match (until reset), as some servers do. */
+  ignoreConditionals(on: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,9 @@ export async function startRangeServer(dir: string): Promise<RangeServer> {
         bytes: number;
         ranges: number;
       };
+    },
+    async ignoreConditionals(on) {
+      await fetch(`${url}/__ignore-conditionals`, { method: "POST", body: String(on) });
     },
     async reset() {
       await fetch(`${url}/__reset`, { method: "POST" });

@@ -2,7 +2,7 @@
 // (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, utimesSync } from "node:fs";
+import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
@@ -113,27 +113,33 @@ test("faults: 5xx then success is retried; 404 and 403 are typed; a changed file
   await server.reset();
 });
 
-test("a file that changes on the server between two range reads is refused, never mixed", async () => {
-  const manifest = JSON.parse(readFileSync(join(dir, "hsc", "astropile.json"), "utf8"));
-  const rel: string = manifest.files[0].path;
-  const path = join(dir, "hsc", rel);
-  clearRemoteMemory(); // blocks of this version read by earlier tests would need no request
-  remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0, blockBytes: 4096 });
-  const file = openRemoteFile(`${server.url}/hsc/${rel}`);
-  const head = new Uint8Array(16);
-  file.read(head, 0, 16, 0);
-  assert.deepEqual(head, new Uint8Array(readFileSync(path).subarray(0, 16)));
-  // Same bytes, new modification time: a new version (new ETag) on the server.
-  const later = new Date(Date.now() + 5000);
-  utimesSync(path, later, later);
-  const tail = new Uint8Array(16);
-  assert.throws(() => file.read(tail, 0, 16, file.size - 16), { code: "ASTROPILE_REMOTE_CHANGED" });
-  // Reopened, the file is read at its new version.
-  remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0 });
-  const again = openRemoteFile(`${server.url}/hsc/${rel}`);
-  again.read(tail, 0, 16, again.size - 16);
-  assert.deepEqual(tail, new Uint8Array(readFileSync(path).subarray(again.size - 16)));
-});
+for (const ignoring of [false, true]) {
+  test(`a file that changes on the server between two range reads is refused, never mixed${ignoring ? " (server ignores If-Match: the answer's ETag is compared)" : ""}`, async () => {
+    await server.ignoreConditionals(ignoring);
+    const manifest = JSON.parse(readFileSync(join(dir, "hsc", "astropile.json"), "utf8"));
+    const rel: string = manifest.files[0].path;
+    const path = join(dir, "hsc", rel);
+    clearRemoteMemory(); // blocks of this version read by earlier tests would need no request
+    remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0, blockBytes: 4096 });
+    const file = openRemoteFile(`${server.url}/hsc/${rel}`);
+    const head = new Uint8Array(16);
+    file.read(head, 0, 16, 0);
+    assert.deepEqual(head, new Uint8Array(readFileSync(path).subarray(0, 16)));
+    // Same bytes, new modification time: a new version (new ETag) on the server.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(path, later, later);
+    const tail = new Uint8Array(16);
+    assert.throws(() => file.read(tail, 0, 16, file.size - 16), {
+      code: "ASTROPILE_REMOTE_CHANGED",
+    });
+    // Reopened, the file is read at its new version.
+    remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0 });
+    const again = openRemoteFile(`${server.url}/hsc/${rel}`);
+    again.read(tail, 0, 16, again.size - 16);
+    assert.deepEqual(tail, new Uint8Array(readFileSync(path).subarray(again.size - 16)));
+    await server.reset();
+  });
+}
 
 test("offline mode reads what the range cache holds, and refuses the rest", async () => {
   const own = tempDir();
@@ -175,5 +181,22 @@ test("the CLI takes a URL where it takes a dataset directory", () => {
         .replaceAll(join(dir, "hsc"), "ROOT")
         .replaceAll(`/@remote/http/${server.url.slice(7)}/hsc`, "ROOT");
     assert.equal(scrub(remote.stdout), scrub(local.stdout));
+  }
+});
+
+test("a manifest whose files disagree with the server: missing or resized files are typed errors", async () => {
+  const copy = tempDir();
+  cpSync(join(dir, "hsc"), join(copy, "hsc"), { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(copy, "hsc", "astropile.json"), "utf8"));
+  const files: Array<{ path: string; rows: number }> = manifest.files;
+  rmSync(join(copy, "hsc", files[0].path));
+  appendFileSync(join(copy, "hsc", files[1].path), "extra bytes");
+  const srv = await startRangeServer(copy);
+  try {
+    const remote = await openDataset(`${srv.url}/hsc`, { remote: { maxCacheBytes: 0 } });
+    await assert.rejects(remote.get(0), { code: "ASTROPILE_MANIFEST_MISMATCH" });
+    await assert.rejects(remote.get(files[0].rows), { code: "ASTROPILE_MANIFEST_MISMATCH" });
+  } finally {
+    await srv.close();
   }
 });

@@ -2,7 +2,7 @@
 // 127.0.0.1) with publishDataset, then opened by s3:// URL and read by ranged GETs.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
@@ -79,7 +79,6 @@ test("a changed local file is the only one re-published", async () => {
       ["README.md"],
     );
   } finally {
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(card, before);
   }
 });
@@ -125,4 +124,35 @@ test("astropile publish --dry-run lists what would move, and uploads nothing", (
   assert.equal(plan.dryRun, true);
   assert.ok(plan.files.some((f: { path: string }) => f.path === "astropile.json"));
   assert.ok(!run.stdout.includes("S3RVER") && !run.stderr.includes("S3RVER"));
+});
+
+test("a publish that fails half-way leaves the previous version readable, and a re-run resumes", async () => {
+  const dest = "s3://bucket/surveys/resume";
+  const root = tempDir();
+  cpSync(join(dir, "hsc"), join(root, "hsc"), { recursive: true });
+  await publishDataset(join(root, "hsc"), dest, { endpoint: s3.endpoint });
+  mkdirSync(join(root, "hsc", "notes"));
+  writeFileSync(join(root, "hsc", "notes", "a.txt"), "new file\n");
+  writeFileSync(join(root, "hsc", "notes", "b.txt"), "another\n");
+  appendFileSync(join(root, "hsc", "README.md"), "\nChanged.\n");
+  let uploads = 0;
+  await assert.rejects(
+    publishDataset(join(root, "hsc"), dest, {
+      endpoint: s3.endpoint,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.action === "upload" && ++uploads === 1) throw new Error("killed");
+      },
+    }),
+    /killed/,
+  );
+  // The previous version is what readers see: its card, and its rows.
+  const remote = await openDataset(dest, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
+  const local = await openDataset(join(dir, "hsc"));
+  assert.deepEqual(await remote.get(5), await local.get(5));
+  const resumed = await publishDataset(join(root, "hsc"), dest, { endpoint: s3.endpoint });
+  assert.deepEqual(
+    resumed.files.filter((f) => f.action === "upload").map((f) => f.path),
+    ["README.md", "notes/b.txt"],
+  );
 });
