@@ -382,6 +382,24 @@ export function configureRemote(prefix: string, options: RemoteOptions): void {
   for (const url of [...open.keys()]) if (url.startsWith(base)) open.delete(url);
 }
 
+/**
+ * The remote settings of this thread, for a worker thread to adopt (workerData): prefixes and
+ * their options, without custom HTTP headers (they may hold credentials).
+ */
+export function remoteSettings(): Array<{ prefix: string; options: RemoteOptions }> {
+  return prefixes.map((p) => {
+    const { headers: _headers, ...options } = p.options;
+    return { prefix: p.prefix, options };
+  });
+}
+
+/** Adopts settings from remoteSettings() (in a worker thread reading remote datasets). */
+export function adoptRemoteSettings(settings: unknown): void {
+  if (!Array.isArray(settings)) return;
+  for (const s of settings as Array<{ prefix: string; options: RemoteOptions }>)
+    if (typeof s?.prefix === "string") configureRemote(s.prefix, s.options ?? {});
+}
+
 /** Opens (or reuses) a remote file. */
 export function openRemoteFile(url: string): RemoteFile {
   let f = open.get(url);

@@ -62,6 +62,31 @@ test("crossMatch of two remote datasets equals the local match (positions sideca
   assert.ok(b.stats.leftSidecar && b.stats.rightSidecar);
   assert.equal(b.catalog.length, a.catalog.length);
   assert.ok(a.catalog.length >= ROWS);
+  // By units on two worker threads, which read the remote files with this thread's settings.
+  const c = await crossMatch(remote, remote.select(["object_id", "ra", "dec"]), {
+    radiusArcsec: 30,
+    inMemory: false,
+    threads: 2,
+    unitRows: 400,
+  });
+  assert.equal(c.stats.threads, 2);
+  assert.equal(c.catalog.length, a.catalog.length);
+});
+
+test("the loader's worker threads read a remote dataset", async () => {
+  const local = await openDataset(join(dir, "hsc"));
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir } });
+  const rows = async (d: typeof local) => {
+    let n = 0;
+    let sum = 0;
+    for await (const b of d.loader({ batchSize: 500, columns: ["ra", "tract"], workers: 2 })) {
+      const ra = (b as { columns: Record<string, { data: Float64Array }> }).columns.ra.data;
+      n += ra.length;
+      for (const x of ra) sum += x;
+    }
+    return { n, sum };
+  };
+  assert.deepEqual(await rows(remote), await rows(local));
 });
 
 test("get(i) fetches the file's metadata and the chunks of one row, not the file", async () => {
