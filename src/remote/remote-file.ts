@@ -23,7 +23,7 @@ import {
   type Validator,
 } from "./transport.ts";
 
-/** How remote datasets are read (see {@link openDataset}'s `remote` option). */
+/** How remote datasets are read (`openDataset(url, { remote })`). */
 export interface RemoteOptions extends TransportOptions {
   /** Cache directory of the range cache (default: the download cache's, $ASTROPILE_CACHE_DIR). */
   cacheDir?: string;
