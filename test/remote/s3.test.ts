@@ -64,6 +64,11 @@ test("publish to S3, then open the s3:// dataset: the same rows; re-publish move
     return out;
   };
   assert.deepEqual(await cone(remote), await cone(local));
+  // Unsigned requests (public buckets): s3rver serves them; signed wrong ones it refuses (below).
+  const anonymous = await openDataset(dest, {
+    remote: { endpoint: s3.endpoint, anonymous: true, maxCacheBytes: 0 },
+  });
+  assert.deepEqual(await anonymous.get(321), await local.get(321));
 });
 
 test("a changed local file is the only one re-published", async () => {
