@@ -14,7 +14,7 @@ export interface PublishFlags {
 }
 
 const HELP = `
-Order: data files first (in parallel; multipart above 64 MiB), each read back and checked
+Order: data files first (in parallel; multipart above 16 MiB), each read back and checked
 against its sha256; then README.md; then astropile.json last, so readers see the previous
 version until the new one is complete. Files already at DEST with the same sha256 (kept as
 object metadata) are skipped: a re-publish moves only what changed, and a publish that was

@@ -2,7 +2,7 @@
 //  1. plan: every file of the dataset directory; files already at the destination with the same
 //     size and sha256 (recorded as object metadata at upload) are skipped, so a re-publish moves
 //     only changed files and a publish killed half-way resumes where it stopped;
-//  2. data files uploaded in parallel (multipart for large ones), each verified by reading it
+//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default), each verified by reading it
 //     back and hashing it against the local sha256 (the manifest's, for partition files);
 //  3. the dataset card, then the manifest, last: a reader opening the destination sees the
 //     previous manifest until the new one is complete.
@@ -24,9 +24,10 @@ export interface PublishOptions extends TransportOptions {
   dryRun?: boolean;
   /** Files uploaded at once (default 4). */
   concurrency?: number;
-  /** Files larger than this go up in parts (default 64 MiB). */
-  multipartThreshold?: number;
-  /** Part size of multipart uploads (default 16 MiB; S3's minimum is 5 MiB). */
+  /**
+   * Part size of multipart uploads (default 16 MiB; S3's minimum is 5 MiB): a file larger than
+   * one part goes up in parts, four at a time.
+   */
   partBytes?: number;
   /** Read each uploaded object back and compare its sha256 (default true). */
   verify?: boolean;

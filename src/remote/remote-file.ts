@@ -15,7 +15,6 @@ import {
 } from "./errors.ts";
 import { fetchRangesSync } from "./sync-bridge.ts";
 import {
-  bounded,
   fetchRanges,
   fetchWhole,
   TransportFailure,

@@ -45,7 +45,6 @@ test("publish to S3, then open the s3:// dataset: the same rows; re-publish move
   const order: string[] = [];
   const first = await publishDataset(join(dir, "hsc"), dest, {
     endpoint: s3.endpoint,
-    multipartThreshold: 1,
     onProgress: (p) => order.push(p.file),
   });
   assert.equal(first.skippedBytes, 0);
@@ -135,7 +134,14 @@ test("a publish that fails half-way leaves the previous version readable, and a 
   const dest = "s3://bucket/surveys/resume";
   const root = tempDir();
   cpSync(join(dir, "hsc"), join(root, "hsc"), { recursive: true });
-  await publishDataset(join(root, "hsc"), dest, { endpoint: s3.endpoint });
+  // A file of three 5 MiB parts goes up as a multipart upload, read back and checked.
+  const big = Uint8Array.from({ length: 11 << 20 }, (_, i) => (i * 7919) % 256);
+  writeFileSync(join(root, "hsc", "big.bin"), big);
+  const first = await publishDataset(join(root, "hsc"), dest, {
+    endpoint: s3.endpoint,
+    partBytes: 5 << 20,
+  });
+  assert.ok(first.files.some((f) => f.path === "big.bin" && f.action === "upload"));
   mkdirSync(join(root, "hsc", "notes"));
   writeFileSync(join(root, "hsc", "notes", "a.txt"), "new file\n");
   writeFileSync(join(root, "hsc", "notes", "b.txt"), "another\n");
