@@ -17,6 +17,7 @@ const PARTS = [
   "parquet",
   "parquet-writers",
   "parquet-memory",
+  "remote",
 ] as const;
 
 export interface BenchModule {

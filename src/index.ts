@@ -144,6 +144,7 @@ export {
   sqlQuery,
   sqlStream,
 } from "./interop/sql.ts";
+export * from "./remote/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";
 export {

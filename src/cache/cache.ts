@@ -56,6 +56,7 @@ import {
   tmpOwner,
   validatorHash,
 } from "./layout.ts";
+import { RangeCache } from "./range-cache.ts";
 
 /** A download's progress, as `onProgress` receives it. */
 export interface DownloadProgress {
@@ -1124,6 +1125,12 @@ export class DownloadCache {
       if (hadMeta) entries++;
       bytes += freed;
     }
+    if (url === undefined) {
+      // Everything: the byte ranges of remote reads too.
+      const ranges = new RangeCache(this.dir, this.maxBytes);
+      bytes += ranges.measure();
+      ranges.clear();
+    }
     const now = Date.now();
     const onlyKey = url === undefined ? null : keys[0]!;
     for (const name of (await ignoreMissing(fsp.readdir(this.layout.partialDir))) ?? []) {
@@ -1239,7 +1246,8 @@ export class DownloadCache {
     let entries = 0;
     let ok = 0;
     // Top level: only our own names belong here.
-    const known = new Set(["entries", "tmp", "partial", CACHEDIR_TAG]);
+    // ranges/: the byte-range cache of remote reads (range-cache.ts), managed there.
+    const known = new Set(["entries", "tmp", "partial", "ranges", CACHEDIR_TAG]);
     for (const name of (await ignoreMissing(fsp.readdir(this.dir))) ?? []) {
       if (known.has(name)) continue;
       const p = path.join(this.dir, name);

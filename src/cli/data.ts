@@ -8,7 +8,7 @@ export function registerDataCommands(program: Command): void {
     .command("info")
     // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
     .exitOverride()
-    .argument("<dir>", "dataset directory (holds astropile.json)")
+    .argument("<dir>", "dataset directory (holds astropile.json), or its http(s):// or s3:// URL")
     .description(
       "Summarise a dataset: provenance, layout, configs, rows, files, sizes, partition pixels per HEALPix order and their area, the sky coverage (occupied cells at a stated order), the schema (dtype, shape, unit), and the densest pixels.",
     )
@@ -25,7 +25,7 @@ export function registerDataCommands(program: Command): void {
     .command("head")
     // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
     .exitOverride()
-    .argument("<dir>", "dataset directory")
+    .argument("<dir>", "dataset directory, or its http(s):// or s3:// URL")
     .description(
       "Print the first rows. Arrays (images, spectra) show as dtype[shape] with their min..max; short ones in full.",
     )
@@ -46,7 +46,7 @@ export function registerDataCommands(program: Command): void {
     .command("cone")
     // Help and parse errors throw (main() maps them to exit codes) instead of exiting.
     .exitOverride()
-    .argument("<dir>", "dataset directory")
+    .argument("<dir>", "dataset directory, or its http(s):// or s3:// URL")
     .description(
       "Rows within a radius of a sky position (ICRS), nearest first, with exact great-circle distances in arcsec.",
     )

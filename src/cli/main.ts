@@ -4,6 +4,7 @@ import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
 import { registerInteropCommands } from "./interop.ts";
+import { registerPublishCommand } from "./publish.ts";
 import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerCacheCommand(program);
   registerXmatchCommand(program);
   registerInteropCommands(program);
+  registerPublishCommand(program);
   registerVerifyCommand(program);
   return program;
 }

@@ -39,8 +39,8 @@ export function registerXmatchCommand(program: Command): void {
   program
     .command("xmatch")
     .exitOverride()
-    .argument("<left>", "left dataset directory")
-    .argument("<right>", "right dataset directory")
+    .argument("<left>", "left dataset directory or URL (http(s)://, s3://)")
+    .argument("<right>", "right dataset directory or URL (http(s)://, s3://)")
     .description(
       "Cross-match two datasets by sky position: pairs within --radius arcsec, no pair lost at pixel or file borders. Sides that fit the memory budget are matched whole in one pass; larger ones out of core (runs of neighbouring files on worker threads, never a whole catalog in memory). Reads ra, dec, object_id from each config's positions.hdf5 (`astropile index DIR` adds it to older datasets).",
     )

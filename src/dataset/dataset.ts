@@ -1,3 +1,4 @@
+import { join } from "node:path";
 // The lazy Dataset API over parent datasets on disk (HuggingFace-datasets-like). Every view
 // operation (select, filter, coneSearch, boxSearch, shuffle, trainTestSplit, concatenate) returns
 // a new view and reads nothing; rows are read when asked for, only the columns asked for, from
@@ -15,6 +16,8 @@ import {
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
+import { remoteRoot } from "../remote/index.ts";
+import { openRemoteFile, type RemoteOptions } from "../remote/remote-file.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
@@ -25,6 +28,7 @@ import {
   readManifest,
 } from "../storage/manifest.ts";
 import type { Compression } from "../storage/partition-writer.ts";
+import { isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
 import { Loader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
@@ -107,12 +111,34 @@ const SCAN_BLOCK_BYTES = 32 * 2 ** 20;
 export interface OpenOptions {
   /** Config to open; may be omitted when the dataset has one. */
   config?: string;
+  /**
+   * Remote datasets (`http(s)://` and `s3://` locations): "ranges" (default) reads each file by
+   * byte ranges as rows are asked for; "files" fetches every file of the config whole into the
+   * range cache at open (checked against the manifest's sha256), for queries that touch most of
+   * the data.
+   */
+  prefetch?: "ranges" | "files";
+  /** Remote datasets: transport, credentials and range-cache settings. */
+  remote?: RemoteOptions;
 }
 
-/** Opens a parent dataset: reads its manifest only. */
+/**
+ * Opens a parent dataset: reads its manifest only. `path` is a local directory, or an
+ * `http(s)://` URL or `s3://bucket/prefix` of a dataset directory, read by byte ranges.
+ */
 export async function openDataset(path: string, options: OpenOptions = {}): Promise<Dataset> {
-  const source = await Source.open(path, options.config);
+  const root = isRemoteUrl(path) ? remoteRoot(path, options.remote) : path;
+  const source = await Source.open(root, options.config);
+  if (options.prefetch === "files" && isRemoteUrl(path)) await prefetchFiles(source);
   return Dataset.fromSources([source]);
+}
+
+/** Fetches every file of a remote source whole into the range cache, sha256-checked. */
+async function prefetchFiles(source: Source): Promise<void> {
+  for (const f of source.files) {
+    const url = remoteUrl(join(source.root, f.path));
+    if (url) await openRemoteFile(url).prefetch(f.sha256 ?? undefined);
+  }
 }
 
 /** Rows of several datasets one after the other; their columns must agree in name, dtype and shape. */

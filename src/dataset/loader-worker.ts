@@ -1,15 +1,20 @@
 // A loader worker thread: opens the parent datasets once (manifests only; files are opened and
 // checked against the manifest on first use, then kept open), then reads the batches the main
 // thread sends, one at a time, and posts each back with its buffers transferred.
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { crashThreadPoint } from "../core/crash-point.ts";
 import { InternalError, serializeError } from "../core/errors.ts";
+import { adoptRemoteSettings } from "../remote/remote-file.ts";
 import { type ReadTask, readTask, transferList } from "./loader-read.ts";
 import { Source } from "./source.ts";
 
 export type ToLoaderWorker =
   | { type: "init"; sources: Array<{ root: string; config: string }> }
   | { type: "read"; task: ReadTask };
+
+// Remote datasets are read with the parent thread's remote settings (and this registers the
+// remote byte source for the storage layer in this thread).
+adoptRemoteSettings((workerData as { remote?: unknown } | null)?.remote);
 
 const port = parentPort;
 if (!port) throw new InternalError("loader-worker runs only as a worker thread");

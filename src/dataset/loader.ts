@@ -11,6 +11,7 @@ import {
   UsageError,
 } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
+import { remoteSettings } from "../remote/remote-file.ts";
 import { type FileGroup, type ReadTask, readTask } from "./loader-read.ts";
 import type { ToLoaderWorker } from "./loader-worker.ts";
 import { Permutation } from "./permutation.ts";
@@ -257,7 +258,8 @@ class WorkerPool {
   private spawn(): Worker {
     const script = this.host.script ?? workerUrl("loader-worker", import.meta.url);
     // The module needs no loader: the parent's --import flags are not passed on.
-    const w = new Worker(script, { execArgv: [] });
+    // Remote datasets: the thread reads them with this thread's remote settings.
+    const w = new Worker(script, { execArgv: [], workerData: { remote: remoteSettings() } });
     w.postMessage({
       type: "init",
       sources: this.host.sources.map((s) => ({ root: s.root, config: s.config })),

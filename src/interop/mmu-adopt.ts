@@ -27,6 +27,7 @@ import {
 } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import { registerRootResolver } from "../dataset/source.ts";
+import { datasetRoot, isRemoteUrl } from "../remote/index.ts";
 import { padRuleOf } from "../schema/padding.ts";
 import { ang2pixOrder29 } from "../sky/index.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
@@ -878,5 +879,7 @@ export async function isLink(path: string): Promise<boolean> {
  * `dir` itself (an AstroPile dataset). What every CLI command calls before opening.
  */
 export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): Promise<string> {
+  // A URL (http(s)://, s3://) is a remote AstroPile dataset: its root is the remote layer's path.
+  if (isRemoteUrl(dir)) return datasetRoot(dir);
   return (await mmuDatasetRoot(dir, options)) ?? resolve(dir);
 }

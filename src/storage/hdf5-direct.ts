@@ -28,6 +28,7 @@ import {
   type V4Index,
 } from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./hdf5-times.ts";
+import { openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
 export { NotCovered };
 
@@ -81,10 +82,18 @@ export interface ChunkIndex {
 export class DirectFile {
   readonly path: string;
   private fd: number;
+  /** A remote file (virtual path, see remote-hook.ts): read by ranges instead of an fd. */
+  private readonly remote: RemoteBytes | undefined;
   readonly length: number;
 
   constructor(path: string) {
     this.path = path;
+    if (remoteUrl(path) !== null) {
+      this.remote = openRemote(path);
+      this.fd = -1;
+      this.length = this.remote.size;
+      return;
+    }
     this.fd = openSync(path, "r");
     try {
       this.length = fstatSync(this.fd).size;
@@ -126,6 +135,10 @@ export class DirectFile {
         `${what}: bytes ${at}..${at + n} lie past the end of the file (${this.length} bytes; truncated?)`,
         place,
       );
+    if (this.remote) {
+      this.remote.read(buf, to, n, at);
+      return;
+    }
     let got = 0;
     while (got < n) {
       const k = readSync(this.fd, buf, to + got, n - got, at + got);
@@ -133,6 +146,11 @@ export class DirectFile {
         throw new CorruptFileError(`${what}: file ended at byte ${at + got} while reading`, place);
       got += k;
     }
+  }
+
+  /** A remote file whose reader asked for partial chunk reads (see RemoteBytes.partialChunks). */
+  get partialChunks(): boolean {
+    return this.remote?.partialChunks === true;
   }
 
   close(): void {
@@ -401,6 +419,12 @@ export class DirectColumn {
           this.readInPlace(cell, out, (r0 - start) * this.rowBytes)
         )
           continue;
+        if (
+          whole &&
+          this.file.partialChunks &&
+          this.readRowsInPlace(cell, out, (r0 - start) * this.rowBytes, r0 - o0, r1 - r0)
+        )
+          continue;
         const bytes = this.chunk(cell);
         if (!bytes) return null;
         if (whole) {
@@ -438,6 +462,42 @@ export class DirectColumn {
     const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
     this.file.readInto(out, at, address, stored, place, "chunk");
     if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    return true;
+  }
+
+  /**
+   * Remote files read with partialChunks: rows [first, first+rows) of a chunk without compression
+   * read on their own (a ranged read of those bytes, not the chunk; a Fletcher32 checksum is not
+   * verified then); false when the chunk is compressed or absent.
+   */
+  private readRowsInPlace(
+    cell: number,
+    out: Uint8Array,
+    at: number,
+    first: number,
+    rows: number,
+  ): boolean {
+    const index = this.index!;
+    const address = index.address[cell];
+    if (address < 0 || this.cached?.cell === cell) return false;
+    const mask = index.mask[cell];
+    const filters = this.layout.filters;
+    let fletcher = false;
+    for (let i = 0; i < filters.length; i++) {
+      if ((mask >>> i) & 1) continue;
+      if (filters[i].id !== FILTER_FLETCHER32) return false;
+      fletcher = true;
+    }
+    if (index.size[cell] !== this.chunkBytes + (fletcher ? 4 : 0)) return false;
+    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    this.file.readInto(
+      out,
+      at,
+      address + first * this.rowBytes,
+      rows * this.rowBytes,
+      place,
+      "rows",
+    );
     return true;
   }
 

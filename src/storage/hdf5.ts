@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import h5wasm, { type Dataset, type File as H5File, type Metadata } from "h5wasm/node";
 import type { Dtype } from "../core/columns.ts";
 import { AstroPileError, CorruptFileError, type ErrorPlace } from "../core/errors.ts";
+import { openRemote, REMOTE_PREFIX, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
 export type { Dataset, H5File, Metadata };
 export { h5wasm };
@@ -24,6 +25,7 @@ export function hdf5Ready(): Promise<void> {
     const pluginsDir = join(dirname(require.resolve("h5wasm-plugins/package.json")), "plugins");
     module.insert_plugin_search_path(pluginsDir, 0);
     module.activate_throwing_error_handler();
+    routeRemotePaths(module.FS as unknown as EmscriptenFs);
   })();
   return initialised;
 }
@@ -47,10 +49,13 @@ export function guard<T>(
   errorClass: typeof AstroPileError,
   fn: () => T,
 ): T {
+  lastRemoteError = undefined;
   try {
     return fn();
   } catch (err) {
     if (err instanceof AstroPileError) throw err;
+    const remote = takeRemoteError();
+    if (remote instanceof AstroPileError) throw remote;
     throw new errorClass(`${what}: ${hdf5Reason(err)}`, place, { cause: err });
   }
 }
@@ -62,6 +67,18 @@ const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
  * handing the file to libhdf5, so "not HDF5" is reported as such rather than as a library trace.
  */
 export function checkSignature(path: string): void {
+  if (remoteUrl(path) !== null) {
+    const bytes = openRemote(path);
+    const buf = new Uint8Array(8);
+    for (let at = 0; at + 8 <= bytes.size; at = at === 0 ? 512 : at * 2) {
+      bytes.read(buf, 0, 8, at);
+      if (Buffer.from(buf).equals(SIGNATURE)) return;
+    }
+    throw new CorruptFileError(
+      bytes.size === 0 ? "empty file, not HDF5" : "not an HDF5 file (no HDF5 signature)",
+      { file: path },
+    );
+  }
   let size: number;
   try {
     size = statSync(path).size;
@@ -94,6 +111,138 @@ export async function openHdf5(path: string): Promise<H5File> {
     CorruptFileError,
     () => new h5wasm.File(path, "r"),
   );
+}
+
+// The parts of Emscripten's file system (h5wasm's Node build: NODERAWFS, the real file system)
+// that remote files are routed through.
+interface EmscriptenStream {
+  fd: number;
+  position: number;
+  remote?: RemoteBytes;
+}
+interface EmscriptenFs {
+  open(path: string, flags: number | string, mode?: number): EmscriptenStream;
+  fstat(fd: number): unknown;
+  stat(path: string, dontFollow?: boolean): unknown;
+  lstat(path: string): unknown;
+  getStream(fd: number): EmscriptenStream | null;
+  createStream(stream: object, fd?: number): EmscriptenStream;
+  ErrnoError: new (errno: number) => Error;
+}
+
+const EIO = 29;
+const EINVAL = 28;
+
+/**
+ * Makes libhdf5 read virtual remote paths (see remote-hook.ts) through their RemoteBytes: open
+ * creates a stream whose read does a ranged read, fstat reports the remote size. A stream that
+ * has stream_ops is read through Emscripten's VFS even under NODERAWFS, so only open and fstat
+ * need wrapping; everything else (local files) goes on to the real file system untouched.
+ */
+function routeRemotePaths(fs: EmscriptenFs): void {
+  const open = fs.open.bind(fs);
+  const fstat = fs.fstat.bind(fs);
+  fs.open = (path, flags, mode) => {
+    if (typeof path !== "string" || !path.startsWith(REMOTE_PREFIX)) return open(path, flags, mode);
+    let remote: RemoteBytes;
+    try {
+      remote = openRemote(path);
+    } catch (err) {
+      lastRemoteError = err;
+      throw new fs.ErrnoError(EIO);
+    }
+    const node = { mode: 0o100444, id: 0, path, node_ops: {} };
+    const streamOps = {
+      read(_s: EmscriptenStream, buffer: Uint8Array, offset: number, length: number, pos: number) {
+        const n = Math.max(0, Math.min(length, remote.size - pos));
+        try {
+          remote.read(buffer, offset, n, pos);
+        } catch (err) {
+          lastRemoteError = err;
+          throw new fs.ErrnoError(EIO);
+        }
+        return n;
+      },
+      llseek(s: EmscriptenStream, offset: number, whence: number) {
+        const at =
+          whence === 0 ? offset : whence === 1 ? s.position + offset : remote.size + offset;
+        if (at < 0) throw new fs.ErrnoError(EINVAL);
+        return at;
+      },
+    };
+    return fs.createStream({
+      path,
+      flags: 0,
+      node,
+      seekable: true,
+      position: 0,
+      stream_ops: streamOps,
+      remote,
+    });
+  };
+  const stat = fs.stat.bind(fs);
+  const lstat = fs.lstat.bind(fs);
+  const statOf = (path: string) => {
+    try {
+      return statRemote(openRemote(path));
+    } catch (err) {
+      lastRemoteError = err;
+      throw new fs.ErrnoError(EIO);
+    }
+  };
+  fs.stat = (path, dontFollow) =>
+    typeof path === "string" && path.startsWith(REMOTE_PREFIX)
+      ? statOf(path)
+      : stat(path, dontFollow);
+  fs.lstat = (path) =>
+    typeof path === "string" && path.startsWith(REMOTE_PREFIX) ? statOf(path) : lstat(path);
+  fs.fstat = (fd) => {
+    const stream = fs.getStream(fd);
+    return stream?.remote ? statRemote(stream.remote) : fstat(fd);
+  };
+}
+
+/** Inode numbers of remote files: libhdf5 takes two files with one (dev, ino) for the same file. */
+const inodes = new WeakMap<RemoteBytes, number>();
+let nextInode = 1;
+
+/** A stat record (as Emscripten's writeStat reads it) of a remote file: read-only, its size. */
+function statRemote(remote: RemoteBytes): object {
+  let ino = inodes.get(remote);
+  if (ino === undefined) {
+    ino = nextInode++;
+    inodes.set(remote, ino);
+  }
+  const t = new Date(0);
+  const size = remote.size;
+  return {
+    dev: 0x7e307e,
+    ino,
+    mode: 0o100444,
+    nlink: 1,
+    uid: 0,
+    gid: 0,
+    rdev: 0,
+    size,
+    blksize: 4096,
+    blocks: Math.ceil(size / 512),
+    atime: t,
+    mtime: t,
+    ctime: t,
+  };
+}
+
+/**
+ * The error a remote read raised inside libhdf5 (which only sees EIO): re-thrown by openHdf5 and
+ * by reads, so a changed file or a network failure keeps its type instead of becoming "corrupt".
+ */
+let lastRemoteError: unknown;
+
+/** Takes (and clears) the last remote read failure, if any. */
+export function takeRemoteError(): unknown {
+  const e = lastRemoteError;
+  lastRemoteError = undefined;
+  return e;
 }
 
 // HDF5 type classes as h5wasm reports them in Metadata.type.

@@ -19,6 +19,7 @@ import {
   MAX_PARTITION_ORDER,
   PARTITION_ORDER,
 } from "./layout.ts";
+import { remoteAccess, remoteUrl } from "./remote-hook.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -193,6 +194,16 @@ export function emptyManifest(
 export async function readManifest(root: string): Promise<Manifest> {
   const path = join(root, MANIFEST_NAME);
   let text: string;
+  if (remoteUrl(path) !== null) {
+    const url = remoteUrl(path) as string;
+    const bytes = await remoteAccess(path).readWhole(url);
+    if (bytes.length > MAX_MANIFEST_BYTES)
+      throw new ManifestError(
+        `manifest of ${bytes.length} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`,
+        { file: path },
+      );
+    return parseManifest(new TextDecoder().decode(bytes), path);
+  }
   try {
     const { size } = await stat(path);
     if (size > MAX_MANIFEST_BYTES)

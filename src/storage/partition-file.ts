@@ -13,10 +13,12 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import {
+  AstroPileError,
   ColumnLengthError,
   CorruptFileError,
   ManifestMismatchError,
   MissingColumnError,
+  NotFoundError,
   SchemaError,
   UsageError,
 } from "../core/errors.ts";
@@ -40,6 +42,7 @@ import {
   IDENTITY_ATTRIBUTE,
   type IdentityParts,
 } from "./identity.ts";
+import { openRemote, remoteUrl } from "./remote-hook.ts";
 
 export interface ColumnInfo extends ColumnSpec {
   /** Storage details as found in the file. */
@@ -527,8 +530,17 @@ function damaged(info: ColumnInfo, reason: string): string {
 function checkSize(path: string, bytes: number): void {
   let size: number;
   try {
-    size = statSync(path).size;
+    size = remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size;
   } catch (err) {
+    if (err instanceof NotFoundError)
+      throw new ManifestMismatchError(
+        "file listed in the manifest does not exist on the server",
+        {
+          file: path,
+        },
+        { cause: err },
+      );
+    if (err instanceof AstroPileError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT")
       throw new ManifestMismatchError("file listed in the manifest does not exist", { file: path });
     throw new CorruptFileError(`cannot open: ${(err as Error).message}`, { file: path });

@@ -1,12 +1,16 @@
 // The cross-match worker thread: opens both sides' readers once, then matches the units the
 // main thread sends, one at a time, and posts each unit's rows back (buffers transferred).
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { InternalError, serializeError } from "../core/errors.ts";
+import { adoptRemoteSettings } from "../remote/remote-file.ts";
 import type { RightNeighbourhood } from "./neighbourhood.ts";
 import type { SideTable, Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
 import { type MatchSpec, matchUnit } from "./unit.ts";
 import { neighbourhoodOf, type ToWorker, transferables } from "./workers.ts";
+
+// Remote datasets are read with the parent thread's remote settings.
+adoptRemoteSettings((workerData as { remote?: unknown } | null)?.remote);
 
 const port = parentPort;
 if (!port) throw new InternalError("match-worker runs only as a worker thread");

@@ -4,6 +4,7 @@
 import { Worker } from "node:worker_threads";
 import { deserializeError, type SerializedError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
+import { remoteSettings } from "../remote/remote-file.ts";
 import { RightNeighbourhood } from "./neighbourhood.ts";
 import type { SideTable, Unit } from "./plan.ts";
 import { SideReader } from "./side-reader.ts";
@@ -72,7 +73,12 @@ export async function runUnits(o: RunOptions): Promise<void> {
   if (count === 0) return;
   const script = o.script ?? workerUrl("match-worker", import.meta.url);
   // The module needs no loader: the parent's --import flags are not passed on.
-  const workers = Array.from({ length: count }, () => new Worker(script, { execArgv: [] }));
+  // Remote datasets: each thread reads them with this thread's remote settings.
+  const workerData = { remote: remoteSettings() };
+  const workers = Array.from(
+    { length: count },
+    () => new Worker(script, { execArgv: [], workerData }),
+  );
   let next = 0;
   try {
     await new Promise<void>((resolve, reject) => {

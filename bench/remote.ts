@@ -1,0 +1,126 @@
+// Remote reads (issue 16): bytes over the wire for get(i) of one ~80 kB image row from a large
+// remote partition against a whole-file fetch, and a ~100-row cone search on the remote dataset
+// cold (empty range cache) and warm, as ratios to the same query on local disk. The server is
+// test/helpers/range-server.mjs (Node's http, Range/ETag) in a child process on 127.0.0.1.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ColumnBatch, ColumnSpec } from "../src/core/columns.ts";
+import { openDataset } from "../src/dataset/dataset.ts";
+import { remoteStats } from "../src/remote/index.ts";
+import { clearRemoteMemory } from "../src/remote/remote-file.ts";
+import { writeDataset } from "../src/storage/dataset-writer.ts";
+import { startRangeServer } from "../test/helpers/range-server.ts";
+
+const COLUMNS: ColumnSpec[] = [
+  { name: "object_id", dtype: "int64", shape: [] },
+  { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+  { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+  { name: "image_array", dtype: "float32", shape: [5, 64, 64] },
+  { name: "mag", dtype: "float32", shape: [] },
+];
+
+function* rows(n: number): Generator<ColumnBatch> {
+  const per = 5 * 64 * 64;
+  let seed = 1;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  for (let s = 0; s < n; s += 100) {
+    const k = Math.min(100, n - s);
+    const img = new Float32Array(k * per);
+    for (let i = 0; i < img.length; i++) img[i] = rnd();
+    yield {
+      object_id: BigInt64Array.from({ length: k }, (_, i) => BigInt(s + i)),
+      // One small patch of sky (one partition file): ~0.5 deg across.
+      ra: Float64Array.from({ length: k }, () => 150 + rnd() * 0.5),
+      dec: Float64Array.from({ length: k }, () => 2 + rnd() * 0.5),
+      image_array: img,
+      mag: Float32Array.from({ length: k }, () => 18 + rnd() * 6),
+    };
+  }
+}
+
+async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t, value };
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const n = quick ? 600 : 2600;
+  const dir = mkdtempSync(join(tmpdir(), "astropile-bench-remote-"));
+  const cache = mkdtempSync(join(tmpdir(), "astropile-bench-remote-cache-"));
+  const server = await startRangeServer(dir);
+  try {
+    const manifest = await writeDataset(join(dir, "big"), COLUMNS, rows(n), {
+      config: "c",
+      provenance: { project: "bench", survey: "BENCH", release: "1" },
+      compression: "none",
+      maxRowsPerFile: 1_000_000,
+    });
+    const fileBytes = manifest.files.reduce((s, f) => s + f.bytes, 0);
+    console.log(
+      `dataset: ${n} rows of 80 kB images, ${manifest.files.length} file(s), ${(fileBytes / 1e6).toFixed(1)} MB`,
+    );
+    const url = `${server.url}/big`;
+    const local = await openDataset(join(dir, "big"));
+
+    // get(i): bytes over the wire (server count, every byte of every response).
+    const middle = Math.floor(n / 2);
+    const expected = await local.get(middle);
+    for (const [label, options] of [
+      ["whole chunks (Fletcher32 verified)", {}],
+      ["partialChunks", { partialChunks: true }],
+      ["partialChunks, 8 KiB blocks", { partialChunks: true, blockBytes: 8192 }],
+    ] as const) {
+      clearRemoteMemory();
+      const remote = await openDataset(url, { remote: { maxCacheBytes: 0, ...options } });
+      await server.reset();
+      const got = await time(() => remote.get(middle));
+      assert.deepEqual(got.value, expected, "remote row differs from the local one");
+      const wire = await server.stats();
+      console.log(
+        `get(i) remote, ${label}: ${(wire.bytes / 1e3).toFixed(0)} kB over the wire in ${wire.requests} requests, ${got.ms.toFixed(0)} ms; whole-file fetch: ${(fileBytes / 1e6).toFixed(1)} MB; ratio ${(wire.bytes / fileBytes).toFixed(4)}`,
+      );
+    }
+    await server.reset();
+    const whole = await time(() =>
+      openDataset(url, { prefetch: "files", remote: { cacheDir: mkdtempSync(join(cache, "w")) } }),
+    );
+    console.log(
+      `prefetch files: ${((await server.stats()).bytes / 1e6).toFixed(1)} MB in ${whole.ms.toFixed(0)} ms`,
+    );
+
+    // Cone search of ~100 rows, all columns.
+    const ra = 150.25;
+    const dec = 2.25;
+    const radius = 3600 * Math.sqrt(((100 / n) * 0.25) / Math.PI);
+    const cone = async (d: typeof local) => {
+      let k = 0;
+      for await (const b of d.coneSearch(ra, dec, radius).batches({ size: 128 })) k += b.length;
+      return k;
+    };
+    const l1 = await time(() => cone(local));
+    const l2 = await time(() => cone(local));
+    clearRemoteMemory();
+    await server.reset();
+    remoteStats(true);
+    const cold = await openDataset(url, { remote: { cacheDir: mkdtempSync(join(cache, "c")) } });
+    const c1 = await time(() => cone(cold));
+    const coldBytes = (await server.stats()).bytes;
+    const c2 = await time(() => cone(cold));
+    const localMs = Math.min(l1.ms, l2.ms);
+    console.log(
+      `cone ${l1.value} rows: local ${localMs.toFixed(1)} ms; remote cold ${c1.ms.toFixed(1)} ms (${(c1.ms / localMs).toFixed(2)}x, ${(coldBytes / 1e6).toFixed(2)} MB over the wire), warm ${c2.ms.toFixed(1)} ms (${(c2.ms / localMs).toFixed(2)}x; target <= 1.2x)`,
+    );
+    if (c1.value !== l1.value)
+      throw new Error(`remote cone found ${c1.value} rows, local ${l1.value}`);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(cache, { recursive: true, force: true });
+  }
+}

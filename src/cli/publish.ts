@@ -1,0 +1,71 @@
+// `astropile publish DIR DEST`: a thin layer over publishDataset (src/remote/publish.ts).
+import type { Command } from "commander";
+import { formatBytes } from "../core/units.ts";
+import { action, out, printJson } from "./format.ts";
+
+export interface PublishFlags {
+  endpoint?: string;
+  region?: string;
+  dryRun?: boolean;
+  concurrency?: string;
+  verify?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const HELP = `
+Order: data files first (in parallel; multipart above 16 MiB), each read back and checked
+against its sha256; then README.md; then astropile.json last, so readers see the previous
+version until the new one is complete. Files already at DEST with the same sha256 (kept as
+object metadata) are skipped: a re-publish moves only what changed, and a publish that was
+killed resumes. Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE, roles); never printed. S3-compatible stores (MinIO, Ceph): --endpoint or
+AWS_ENDPOINT_URL.`;
+
+export function registerPublishCommand(program: Command): void {
+  program
+    .command("publish")
+    .exitOverride()
+    .argument("<dir>", "dataset directory (holds astropile.json)")
+    .argument("<dest>", "destination, s3://bucket/prefix")
+    .description(
+      "Upload a dataset to S3 so that openDataset(s3://...) and the CLI read it in place.",
+    )
+    .option("--endpoint <url>", "S3-compatible endpoint (default $AWS_ENDPOINT_URL, else AWS)")
+    .option("--region <name>", "S3 region (default $AWS_REGION, else us-east-1)")
+    .option("--dry-run", "list what would be uploaded and skipped; upload nothing")
+    .option("--concurrency <n>", "files uploaded at once", "4")
+    .option("--no-verify", "do not read uploads back to check their sha256")
+    .option("--json", "print the plan/result as JSON")
+    .option("--quiet", "no progress on stderr")
+    .addHelpText("after", HELP)
+    .action(
+      action(async (dir: string, dest: string, flags: PublishFlags) => publish(dir, dest, flags)),
+    );
+}
+
+export async function publish(dir: string, dest: string, flags: PublishFlags): Promise<void> {
+  const { publishDataset } = await import("../remote/publish.ts");
+  const result = await publishDataset(dir, dest, {
+    endpoint: flags.endpoint,
+    region: flags.region,
+    dryRun: flags.dryRun,
+    concurrency: Number(flags.concurrency ?? 4),
+    verify: flags.verify !== false,
+    onProgress: flags.quiet
+      ? undefined
+      : (p) =>
+          process.stderr.write(
+            `publish: ${p.filesDone}/${p.filesTotal} files, ${formatBytes(p.bytesUploaded)} uploaded (${p.action} ${p.file})\n`,
+          ),
+  });
+  if (flags.json) {
+    printJson(result);
+    return;
+  }
+  for (const f of result.files)
+    out(`${result.dryRun ? "would " : ""}${f.action} ${f.path} (${formatBytes(f.bytes)})`);
+  out(
+    `${result.dryRun ? "would upload" : "uploaded"} ${formatBytes(result.uploadedBytes)}, skipped ${formatBytes(result.skippedBytes)} (already at ${result.destination})`,
+  );
+}

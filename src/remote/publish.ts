@@ -1,0 +1,225 @@
+// Publishing a local dataset to S3 (the design's push_to_hub). Order and checks:
+//  1. plan: every file of the dataset directory; files already at the destination with the same
+//     size and sha256 (recorded as object metadata at upload) are skipped, so a re-publish moves
+//     only changed files and a publish killed half-way resumes where it stopped;
+//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default), each verified by reading it
+//     back and hashing it against the local sha256 (the manifest's, for partition files);
+//  3. the dataset card, then the manifest, last: a reader opening the destination sees the
+//     previous manifest until the new one is complete.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join, posix, relative, sep } from "node:path";
+import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { UsageError } from "../core/errors.ts";
+import { sha256File } from "../core/hash.ts";
+import { readManifest } from "../storage/manifest.ts";
+import { PublishError, redactUrl } from "./errors.ts";
+import { bounded, parseS3, s3Client, type TransportOptions } from "./transport.ts";
+
+/** Options of {@link publishDataset}. */
+export interface PublishOptions extends TransportOptions {
+  /** List what would move, upload nothing. */
+  dryRun?: boolean;
+  /** Files uploaded at once (default 4). */
+  concurrency?: number;
+  /**
+   * Part size of multipart uploads (default 16 MiB; S3's minimum is 5 MiB): a file larger than
+   * one part goes up in parts, four at a time.
+   */
+  partBytes?: number;
+  /** Read each uploaded object back and compare its sha256 (default true). */
+  verify?: boolean;
+  /** Called after each file. */
+  onProgress?: (p: PublishProgress) => void;
+}
+
+export interface PublishProgress {
+  file: string;
+  action: "upload" | "skip";
+  filesDone: number;
+  filesTotal: number;
+  bytesUploaded: number;
+}
+
+/** One file of a publish plan. */
+export interface PublishItem {
+  /** Path relative to the dataset root (POSIX separators). */
+  path: string;
+  bytes: number;
+  sha256: string;
+  action: "upload" | "skip";
+}
+
+export interface PublishResult {
+  destination: string;
+  files: PublishItem[];
+  uploadedBytes: number;
+  skippedBytes: number;
+  dryRun: boolean;
+}
+
+const MANIFEST = "astropile.json";
+const CARD = "README.md";
+
+/** Files of a dataset directory to publish (lock, temporary and hidden files left out). */
+async function datasetFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name.startsWith(".") || /\.(tmp|part|lock)$/.test(e.name) || e.name.includes(".tmp"))
+        continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) out.push(relative(root, p).split(sep).join(posix.sep));
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+/** sha256 the destination recorded for an object, with its size; undefined when absent. */
+async function remoteState(
+  bucket: string,
+  key: string,
+  options: TransportOptions,
+): Promise<{ bytes: number; sha256?: string } | undefined> {
+  try {
+    const h = await s3Client(options).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { bytes: h.ContentLength ?? -1, sha256: h.Metadata?.sha256 };
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404)
+      return undefined;
+    throw publishFailure(err, `s3://${bucket}/${key}`, "cannot inspect the destination");
+  }
+}
+
+function publishFailure(err: unknown, where: string, what: string): PublishError {
+  const e = err as { name?: string; message?: string };
+  // The SDK's messages name the operation and the error code, never the credentials.
+  return new PublishError(`${what}: ${e.name ?? "Error"}: ${e.message ?? String(err)}`, {
+    file: redactUrl(where),
+  });
+}
+
+async function hashObject(bucket: string, key: string, options: TransportOptions): Promise<string> {
+  const out = await s3Client(options).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash("sha256");
+  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/**
+ * Publishes the dataset at `dir` to `dest` (`s3://bucket/prefix`): uploads files that are not
+ * already there with the same sha256 (parallel, multipart for large files), verifies each by
+ * reading it back, then uploads the dataset card and the manifest last. Re-running after a
+ * failure or a kill resumes: what is already there and verified is skipped. Credentials come
+ * from the standard AWS chain ($AWS_ACCESS_KEY_ID, profiles, roles); `endpoint` (or
+ * $AWS_ENDPOINT_URL) points at an S3-compatible store (MinIO, Ceph).
+ */
+export async function publishDataset(
+  dir: string,
+  dest: string,
+  options: PublishOptions = {},
+): Promise<PublishResult> {
+  if (!dest.startsWith("s3://"))
+    throw new UsageError(`publish destination must be s3://bucket/prefix, got ${redactUrl(dest)}`);
+  const { bucket, key: prefixRaw } = parseS3(dest);
+  const prefix = prefixRaw.replace(/\/+$/, "");
+  const keyOf = (rel: string) => (prefix ? `${prefix}/${rel}` : rel);
+  const manifest = await readManifest(dir);
+  const listed = new Map(manifest.files.map((f) => [f.path, f]));
+  const files = await datasetFiles(dir);
+  if (!files.includes(MANIFEST)) throw new UsageError(`no ${MANIFEST} in ${dir}`);
+  for (const f of manifest.files)
+    if (!files.includes(f.path))
+      throw new PublishError("file listed in the manifest is missing", { file: join(dir, f.path) });
+
+  // Plan: local sha256 (the manifest's where it has one, checked against the file's size).
+  const plan: PublishItem[] = await bounded(
+    4,
+    files.map((rel) => async () => {
+      const path = join(dir, rel);
+      const { size } = await stat(path);
+      const entry = listed.get(rel);
+      if (entry && entry.bytes !== size)
+        throw new PublishError(`file has ${size} bytes but the manifest says ${entry.bytes}`, {
+          file: path,
+        });
+      const sha256 = entry?.sha256 ?? (await sha256File(path));
+      const there = await remoteState(bucket, keyOf(rel), options);
+      const same = there !== undefined && there.bytes === size && there.sha256 === sha256;
+      return { path: rel, bytes: size, sha256, action: same ? "skip" : "upload" } as PublishItem;
+    }),
+  );
+  const result: PublishResult = {
+    destination: redactUrl(dest),
+    files: plan,
+    uploadedBytes: plan.filter((p) => p.action === "upload").reduce((s, p) => s + p.bytes, 0),
+    skippedBytes: plan.filter((p) => p.action === "skip").reduce((s, p) => s + p.bytes, 0),
+    dryRun: options.dryRun === true,
+  };
+  if (options.dryRun) return result;
+
+  let done = 0;
+  let uploaded = 0;
+  const last = new Set([MANIFEST, CARD]);
+  const put = async (item: PublishItem) => {
+    if (item.action === "upload") {
+      const key = keyOf(item.path);
+      const path = join(dir, item.path);
+      try {
+        const upload = new Upload({
+          client: s3Client(options),
+          params: {
+            Bucket: bucket,
+            Key: key,
+            Body: createReadStream(path),
+            ContentLength: item.bytes,
+            Metadata: { sha256: item.sha256 },
+          },
+          partSize: Math.max(5 << 20, options.partBytes ?? 16 << 20),
+          queueSize: 4,
+          leavePartsOnError: false,
+        });
+        await upload.done();
+      } catch (err) {
+        throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
+      }
+      if (options.verify !== false) {
+        let got: string;
+        try {
+          got = await hashObject(bucket, key, options);
+        } catch (err) {
+          throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
+        }
+        if (got !== item.sha256)
+          throw new PublishError(
+            `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
+            { file: redactUrl(`s3://${bucket}/${key}`) },
+          );
+      }
+      uploaded += item.bytes;
+    }
+    done++;
+    options.onProgress?.({
+      file: item.path,
+      action: item.action,
+      filesDone: done,
+      filesTotal: plan.length,
+      bytesUploaded: uploaded,
+    });
+  };
+  await bounded(
+    options.concurrency ?? 4,
+    plan.filter((p) => !last.has(p.path)).map((p) => () => put(p)),
+  );
+  // The card, then the manifest: the commit point of the publish.
+  for (const name of [CARD, MANIFEST]) {
+    const item = plan.find((p) => p.path === name);
+    if (item) await put(item);
+  }
+  return result;
+}

@@ -1,0 +1,227 @@
+// Remote datasets over HTTP: a dataset written by the real writer, served by a real HTTP server
+// (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openDataset } from "../../src/dataset/dataset.ts";
+import { remoteRoot } from "../../src/remote/index.ts";
+import { clearRemoteMemory, openRemoteFile } from "../../src/remote/remote-file.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
+import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
+import { type RangeServer, startRangeServer } from "../helpers/range-server.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const ROWS = 3000;
+const dir = tempDir();
+const cacheDir = tempDir();
+let server: RangeServer;
+
+before(async () => {
+  const all = imageRows(ROWS);
+  await writeDataset(join(dir, "hsc"), IMAGE_COLUMNS, inBatches(all, IMAGE_COLUMNS, 500), {
+    config: "pdr3",
+    provenance: { project: "test", survey: "HSC", release: "pdr3" },
+    maxRowsPerFile: 800,
+  });
+  server = await startRangeServer(dir);
+});
+after(async () => {
+  await server?.close();
+});
+
+test("a remote dataset reads the same rows as the local one, by byte ranges", async () => {
+  const local = await openDataset(join(dir, "hsc"));
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir } });
+  assert.equal(remote.length, local.length);
+  for (const i of [0, 1234, ROWS - 1]) assert.deepEqual(await remote.get(i), await local.get(i));
+  // Partial chunk reads (only the rows asked for): the same rows.
+  const partial = await openDataset(`${server.url}/hsc`, {
+    remote: { maxCacheBytes: 0, partialChunks: true, blockBytes: 4096 },
+  });
+  for (const i of [3, 777, 2222]) assert.deepEqual(await partial.get(i), await local.get(i));
+  assert.deepEqual(await partial.take([5, 2999, 100]), await local.take([5, 2999, 100]));
+  const near = (d: typeof local) => d.coneSearch(0.5, 0.5, 3600).select(["object_id", "ra"]);
+  const a: unknown[] = [];
+  for await (const b of near(remote).batches({ size: 100 })) a.push(b);
+  const b: unknown[] = [];
+  for await (const x of near(local).batches({ size: 100 })) b.push(x);
+  assert.deepEqual(a, b);
+});
+
+test("crossMatch of two remote datasets equals the local match (positions sidecars over ranges)", async () => {
+  const local = await openDataset(join(dir, "hsc"));
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir } });
+  const a = await crossMatch(local, local.select(["object_id", "ra", "dec"]), { radiusArcsec: 30 });
+  const b = await crossMatch(remote, remote.select(["object_id", "ra", "dec"]), {
+    radiusArcsec: 30,
+  });
+  assert.ok(b.stats.leftSidecar && b.stats.rightSidecar);
+  assert.equal(b.catalog.length, a.catalog.length);
+  assert.ok(a.catalog.length >= ROWS);
+  // By units on two worker threads, which read the remote files with this thread's settings.
+  const c = await crossMatch(remote, remote.select(["object_id", "ra", "dec"]), {
+    radiusArcsec: 30,
+    inMemory: false,
+    threads: 2,
+    unitRows: 400,
+  });
+  assert.equal(c.stats.threads, 2);
+  assert.equal(c.catalog.length, a.catalog.length);
+});
+
+test("the loader's worker threads read a remote dataset", async () => {
+  const local = await openDataset(join(dir, "hsc"));
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir } });
+  const rows = async (d: typeof local) => {
+    let n = 0;
+    let sum = 0;
+    for await (const b of d.loader({ batchSize: 500, columns: ["ra", "tract"], workers: 2 })) {
+      const ra = (b as { columns: Record<string, { data: Float64Array }> }).columns.ra.data;
+      n += ra.length;
+      for (const x of ra) sum += x;
+    }
+    return { n, sum };
+  };
+  assert.deepEqual(await rows(remote), await rows(local));
+});
+
+test("get(i) fetches the file's metadata and the chunks of one row, not the file", async () => {
+  const big = tempDir();
+  const n = 2000;
+  await writeDataset(
+    join(big, "one"),
+    IMAGE_COLUMNS,
+    inBatches(imageRows(n, 9), IMAGE_COLUMNS, 500),
+    {
+      config: "c",
+      provenance: { project: "test", survey: "HSC", release: "pdr3" },
+      maxRowsPerFile: 1_000_000,
+      layout: "mmu",
+    },
+  );
+  const srv = await startRangeServer(big);
+  try {
+    const remote = await openDataset(`${srv.url}/one`, { remote: { maxCacheBytes: 0 } });
+    const local = await openDataset(join(big, "one"));
+    await srv.reset();
+    assert.deepEqual(await remote.get(1500), await local.get(1500));
+    const { bytes } = await srv.stats();
+    const manifest = JSON.parse(readFileSync(join(big, "one", "astropile.json"), "utf8"));
+    const fileBytes = manifest.files.reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
+    assert.ok(bytes < fileBytes / 4, `${bytes} bytes over the wire for a ${fileBytes}-byte file`);
+  } finally {
+    await srv.close();
+  }
+});
+
+test("faults: 5xx then success is retried; 404 and 403 are typed; a changed file is refused", async () => {
+  const remote = await openDataset(`${server.url}/hsc`, {
+    remote: { maxCacheBytes: 0, retries: 2 },
+  });
+  const local = await openDataset(join(dir, "hsc"));
+  await server.faults([{ match: ".hdf5", kind: "status", status: 503, times: 2 }]);
+  assert.deepEqual(await remote.get(10), await local.get(10));
+  await server.faults([{ match: ".hdf5", kind: "reset", times: 1, onRange: true }]);
+  assert.deepEqual(await remote.get(900), await local.get(900));
+  await server.faults([{ match: ".hdf5", kind: "short", times: 1, onRange: true }]);
+  assert.deepEqual(await remote.get(1900), await local.get(1900));
+  await server.reset();
+  await server.faults([{ match: "astropile.json", kind: "status", status: 403, times: 1 }]);
+  await assert.rejects(openDataset(`${server.url}/hsc`), { code: "ASTROPILE_REMOTE_DENIED" });
+  await assert.rejects(openDataset(`${server.url}/nothing-here`), { code: "ASTROPILE_NOT_FOUND" });
+  await server.faults([{ match: ".hdf5", kind: "status", status: 500, times: 50 }]);
+  await assert.rejects(remote.get(2500), { code: "ASTROPILE_REMOTE" });
+  await server.reset();
+});
+
+for (const ignoring of [false, true]) {
+  test(`a file that changes on the server between two range reads is refused, never mixed${ignoring ? " (server ignores If-Match: the answer's ETag is compared)" : ""}`, async () => {
+    await server.ignoreConditionals(ignoring);
+    const manifest = JSON.parse(readFileSync(join(dir, "hsc", "astropile.json"), "utf8"));
+    const rel: string = manifest.files[0].path;
+    const path = join(dir, "hsc", rel);
+    clearRemoteMemory(); // blocks of this version read by earlier tests would need no request
+    remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0, blockBytes: 4096 });
+    const file = openRemoteFile(`${server.url}/hsc/${rel}`);
+    const head = new Uint8Array(16);
+    file.read(head, 0, 16, 0);
+    assert.deepEqual(head, new Uint8Array(readFileSync(path).subarray(0, 16)));
+    // Same bytes, new modification time: a new version (new ETag) on the server.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(path, later, later);
+    const tail = new Uint8Array(16);
+    assert.throws(() => file.read(tail, 0, 16, file.size - 16), {
+      code: "ASTROPILE_REMOTE_CHANGED",
+    });
+    // Reopened, the file is read at its new version.
+    remoteRoot(`${server.url}/hsc`, { maxCacheBytes: 0 });
+    const again = openRemoteFile(`${server.url}/hsc/${rel}`);
+    again.read(tail, 0, 16, again.size - 16);
+    assert.deepEqual(tail, new Uint8Array(readFileSync(path).subarray(again.size - 16)));
+    await server.reset();
+  });
+}
+
+test("offline mode reads what the range cache holds, and refuses the rest", async () => {
+  const own = tempDir();
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir: own } });
+  const row = await remote.get(42);
+  const offline = await openDataset(`${server.url}/hsc`, {
+    remote: { cacheDir: own, offline: true },
+  });
+  assert.deepEqual(await offline.get(42), row);
+  await assert.rejects(offline.get(ROWS - 2), { code: "ASTROPILE_REMOTE_OFFLINE" });
+});
+
+test("prefetch files fetches each file whole, checked against the manifest's sha256", async () => {
+  const own = tempDir();
+  const remote = await openDataset(`${server.url}/hsc`, {
+    prefetch: "files",
+    remote: { cacheDir: own },
+  });
+  await server.reset();
+  const local = await openDataset(join(dir, "hsc"));
+  assert.deepEqual(await remote.get(2999), await local.get(2999));
+  assert.equal((await server.stats()).requests, 0);
+});
+
+test("the CLI takes a URL where it takes a dataset directory", () => {
+  const env = { ...process.env, ASTROPILE_CACHE_DIR: cacheDir };
+  for (const args of [["head", "-n", "3"]]) {
+    const run = (where: string) =>
+      spawnSync(process.execPath, cliArgs(args[0], where, ...args.slice(1)), {
+        encoding: "utf8",
+        env,
+      });
+    const local = run(join(dir, "hsc"));
+    const remote = run(`${server.url}/hsc`);
+    assert.equal(remote.status, 0, remote.stderr);
+    assert.equal(local.status, 0, local.stderr);
+    const scrub = (s: string) =>
+      s
+        .replaceAll(join(dir, "hsc"), "ROOT")
+        .replaceAll(`/@remote/http/${server.url.slice(7)}/hsc`, "ROOT");
+    assert.equal(scrub(remote.stdout), scrub(local.stdout));
+  }
+});
+
+test("a manifest whose files disagree with the server: missing or resized files are typed errors", async () => {
+  const copy = tempDir();
+  cpSync(join(dir, "hsc"), join(copy, "hsc"), { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(copy, "hsc", "astropile.json"), "utf8"));
+  const files: Array<{ path: string; rows: number }> = manifest.files;
+  rmSync(join(copy, "hsc", files[0].path));
+  appendFileSync(join(copy, "hsc", files[1].path), "extra bytes");
+  const srv = await startRangeServer(copy);
+  try {
+    const remote = await openDataset(`${srv.url}/hsc`, { remote: { maxCacheBytes: 0 } });
+    await assert.rejects(remote.get(0), { code: "ASTROPILE_MANIFEST_MISMATCH" });
+    await assert.rejects(remote.get(files[0].rows), { code: "ASTROPILE_MANIFEST_MISMATCH" });
+  } finally {
+    await srv.close();
+  }
+});

@@ -1,0 +1,169 @@
+// Remote datasets on S3: published to an S3-API server (s3rver, in a child process on
+// 127.0.0.1) with publishDataset, then opened by s3:// URL and read by ranged GETs.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openDataset } from "../../src/dataset/dataset.ts";
+import { publishDataset } from "../../src/remote/index.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
+import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "../helpers/s3-server.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir();
+const store = tempDir();
+const cacheDir = tempDir();
+let s3: S3Server;
+const saved = { ...process.env };
+
+before(async () => {
+  Object.assign(process.env, S3RVER_CREDENTIALS);
+  await writeDataset(
+    join(dir, "hsc"),
+    IMAGE_COLUMNS,
+    inBatches(imageRows(1500, 3), IMAGE_COLUMNS, 500),
+    {
+      config: "pdr3",
+      provenance: { project: "test", survey: "HSC", release: "pdr3" },
+      maxRowsPerFile: 600,
+    },
+  );
+  s3 = await startS3Server(store, ["bucket"]);
+});
+after(async () => {
+  await s3?.close();
+  process.env = saved;
+});
+
+test("publish to S3, then open the s3:// dataset: the same rows; re-publish moves nothing", async () => {
+  const dest = "s3://bucket/surveys/hsc";
+  const dry = await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint, dryRun: true });
+  assert.ok(dry.files.length > 4 && dry.files.every((f) => f.action === "upload"));
+  const order: string[] = [];
+  const first = await publishDataset(join(dir, "hsc"), dest, {
+    endpoint: s3.endpoint,
+    onProgress: (p) => order.push(p.file),
+  });
+  assert.equal(first.skippedBytes, 0);
+  assert.deepEqual(order.slice(-2), ["README.md", "astropile.json"]);
+  const again = await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint });
+  assert.equal(again.uploadedBytes, 0);
+  assert.ok(again.files.every((f) => f.action === "skip"));
+
+  const remote = await openDataset(dest, { remote: { endpoint: s3.endpoint, cacheDir } });
+  const local = await openDataset(join(dir, "hsc"));
+  assert.equal(remote.length, local.length);
+  for (const i of [0, 700, 1499]) assert.deepEqual(await remote.get(i), await local.get(i));
+  const cone = async (d: typeof local) => {
+    const out: unknown[] = [];
+    for await (const b of d.coneSearch(0.3, 0.3, 3600).batches({ size: 64 })) out.push(b);
+    return out;
+  };
+  assert.deepEqual(await cone(remote), await cone(local));
+  // Unsigned requests (public buckets): s3rver serves them; signed wrong ones it refuses (below).
+  const anonymous = await openDataset(dest, {
+    remote: { endpoint: s3.endpoint, anonymous: true, maxCacheBytes: 0 },
+  });
+  assert.deepEqual(await anonymous.get(321), await local.get(321));
+});
+
+test("a changed local file is the only one re-published", async () => {
+  const dest = "s3://bucket/surveys/changed";
+  await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint });
+  const card = join(dir, "hsc", "README.md");
+  const before = readFileSync(card);
+  appendFileSync(card, "\nMore notes.\n");
+  try {
+    const r = await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint });
+    assert.deepEqual(
+      r.files.filter((f) => f.action === "upload").map((f) => f.path),
+      ["README.md"],
+    );
+  } finally {
+    writeFileSync(card, before);
+  }
+});
+
+test("S3 errors are typed: missing key, wrong credentials; secrets never in messages", async () => {
+  await assert.rejects(
+    openDataset("s3://bucket/not-there", { remote: { endpoint: s3.endpoint } }),
+    { code: "ASTROPILE_NOT_FOUND" },
+  );
+  process.env.AWS_ACCESS_KEY_ID = "NOT-A-KEY";
+  process.env.AWS_SECRET_ACCESS_KEY = "wrong-secret-value";
+  try {
+    const err = await openDataset("s3://bucket/surveys/hsc", {
+      remote: { endpoint: s3.endpoint, region: "eu-west-1" },
+    }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    assert.ok(err, "opened with a wrong secret");
+    assert.equal((err as { code?: string }).code, "ASTROPILE_REMOTE_DENIED");
+    assert.ok(!String(err.message).includes("wrong-secret-value"));
+  } finally {
+    Object.assign(process.env, S3RVER_CREDENTIALS);
+  }
+});
+
+test("astropile publish --dry-run lists what would move, and uploads nothing", () => {
+  const run = spawnSync(
+    process.execPath,
+    cliArgs(
+      "publish",
+      join(dir, "hsc"),
+      "s3://bucket/cli-dry",
+      "--endpoint",
+      s3.endpoint,
+      "--dry-run",
+      "--json",
+    ),
+    { encoding: "utf8", env: { ...process.env, ...S3RVER_CREDENTIALS } },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const plan = JSON.parse(run.stdout);
+  assert.equal(plan.dryRun, true);
+  assert.ok(plan.files.some((f: { path: string }) => f.path === "astropile.json"));
+  assert.ok(!run.stdout.includes("S3RVER") && !run.stderr.includes("S3RVER"));
+});
+
+test("a publish that fails half-way leaves the previous version readable, and a re-run resumes", async () => {
+  const dest = "s3://bucket/surveys/resume";
+  const root = tempDir();
+  cpSync(join(dir, "hsc"), join(root, "hsc"), { recursive: true });
+  // A file of three 5 MiB parts goes up as a multipart upload, read back and checked.
+  const big = Uint8Array.from({ length: 11 << 20 }, (_, i) => (i * 7919) % 256);
+  writeFileSync(join(root, "hsc", "big.bin"), big);
+  const first = await publishDataset(join(root, "hsc"), dest, {
+    endpoint: s3.endpoint,
+    partBytes: 5 << 20,
+  });
+  assert.ok(first.files.some((f) => f.path === "big.bin" && f.action === "upload"));
+  mkdirSync(join(root, "hsc", "notes"));
+  writeFileSync(join(root, "hsc", "notes", "a.txt"), "new file\n");
+  writeFileSync(join(root, "hsc", "notes", "b.txt"), "another\n");
+  appendFileSync(join(root, "hsc", "README.md"), "\nChanged.\n");
+  let uploads = 0;
+  await assert.rejects(
+    publishDataset(join(root, "hsc"), dest, {
+      endpoint: s3.endpoint,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.action === "upload" && ++uploads === 1) throw new Error("killed");
+      },
+    }),
+    /killed/,
+  );
+  // The previous version is what readers see: its card, and its rows.
+  const remote = await openDataset(dest, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
+  const local = await openDataset(join(dir, "hsc"));
+  assert.deepEqual(await remote.get(5), await local.get(5));
+  const resumed = await publishDataset(join(root, "hsc"), dest, { endpoint: s3.endpoint });
+  assert.deepEqual(
+    resumed.files.filter((f) => f.action === "upload").map((f) => f.path),
+    ["README.md", "notes/b.txt"],
+  );
+});
