@@ -5,6 +5,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  arrayClass,
   type ColumnBatch,
   type ColumnSpec,
   concatValues,
@@ -229,21 +230,7 @@ export class HatsCatalog {
 }
 
 function emptyTyped(spec: ColumnSpec): ColumnBatch[string] {
-  const ctor = {
-    float32: Float32Array,
-    float64: Float64Array,
-    int8: Int8Array,
-    int16: Int16Array,
-    int32: Int32Array,
-    int64: BigInt64Array,
-    uint8: Uint8Array,
-    uint16: Uint16Array,
-    uint32: Uint32Array,
-    uint64: BigUint64Array,
-    bool: Uint8Array,
-    string: null,
-  }[spec.dtype];
-  return ctor ? new ctor(0) : [];
+  return spec.dtype === "string" ? [] : new (arrayClass(spec.dtype))(0);
 }
 
 /** Java-style properties as HATS writes them: `key=value` lines, `#` comments. */

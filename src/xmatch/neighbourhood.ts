@@ -16,7 +16,7 @@
 import { dilateKeyRanges, pixelRadiusBoundDeg } from "../sky/healpix.ts";
 import { ang2pixOrder29 } from "../sky/index.ts";
 import { KEY_ORDER } from "../storage/layout.ts";
-import type { SideTable } from "./plan.ts";
+import { lowerBound, type SideTable } from "./plan.ts";
 
 /** Reads ra/dec of dataset rows [start, end) (a SideReader). */
 export interface PositionSource {
@@ -150,9 +150,9 @@ export class RightNeighbourhood {
         const [a, b] = cover[i]!;
         // Rows before the last sample below a hold keys below a; the first sample at or above
         // b starts the rows at or above b.
-        const below = lowerBoundKey(keys, a);
+        const below = lowerBound(keys, a);
         const first = below === 0 ? 0 : (below - 1) * every + 1;
-        const above = lowerBoundKey(keys, b);
+        const above = lowerBound(keys, b);
         const end = above === keys.length ? rows : above * every;
         if (end > first) spans.push([start + first, start + end]);
       }
@@ -258,15 +258,4 @@ async function sampleFile(
   if (keys[0]! < t.keyMin[f]! || keys[n - 1]! > t.keyMax[f]!) return null;
   for (let i = 1; i < n; i++) if (keys[i]! < keys[i - 1]!) return null;
   return keys;
-}
-
-function lowerBoundKey(a: BigInt64Array, x: bigint): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const m = (lo + hi) >>> 1;
-    if (a[m]! < x) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
 }

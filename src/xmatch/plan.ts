@@ -155,7 +155,7 @@ export function fileOfRow(starts: Float64Array, row: number): number {
   return lo;
 }
 
-export function lowerBound(a: ArrayLike<number>, x: number): number {
+export function lowerBound<T extends number | bigint>(a: ArrayLike<T>, x: T): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
