@@ -90,11 +90,18 @@ interface Kernel {
 
 let kernel: Kernel | null | undefined;
 
+/** The little of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
 function getKernel(): Kernel | null {
   if (kernel !== undefined) return kernel;
   try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(WASM));
-    const memory = instance.exports.m as WebAssembly.Memory;
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const instance = new wasm.Instance(new wasm.Module(WASM));
+    const memory = instance.exports.m as { buffer: ArrayBuffer };
     kernel = {
       f: instance.exports.f as Kernel["f"],
       bytes: new Uint8Array(memory.buffer),
