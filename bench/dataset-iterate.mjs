@@ -20,6 +20,7 @@ let bytes = 0;
 let checksum = 0;
 let seconds = 0;
 const epochs = [];
+const epochRss = [];
 if (mode === "loader") {
   // Three epochs in view order on 2 worker threads started once; the figure is the last epoch.
   const loader = ds.loader({ batchSize: 256, workers: 2, prefetch: 4 });
@@ -35,6 +36,8 @@ if (mode === "loader") {
       sample();
     }
     epochs.push((performance.now() - t) / 1000);
+    sample();
+    epochRss.push(peakRss); // peak so far: flat from epoch to epoch if memory is bounded
   }
   await loader.close();
   seconds = epochs.at(-1);
@@ -54,5 +57,5 @@ if (mode === "loader") {
 clearInterval(timer);
 const cpu = process.cpuUsage();
 process.stdout.write(
-  `${JSON.stringify({ rows, bytes, seconds, epochs, cpu: (cpu.user + cpu.system) / 1e6, peakRss, peakHeap, checksum })}\n`,
+  `${JSON.stringify({ rows, bytes, seconds, epochs, epochRss, cpu: (cpu.user + cpu.system) / 1e6, peakRss, peakHeap, checksum })}\n`,
 );

@@ -308,6 +308,7 @@ async function heapLimited(quick: boolean): Promise<void> {
         peakRss: number;
         peakHeap?: number;
         epochs?: number[];
+        epochRss?: number[];
       }
     > = {};
     // The loader runs with a heap a quarter of the dataset's size (the issue's "4x larger than
@@ -339,7 +340,7 @@ async function heapLimited(quick: boolean): Promise<void> {
         name === "h5py"
           ? "h5py, files in order, 256-row slices"
           : name === "loader"
-            ? `AstroPile loader(256), 2 workers, 3rd epoch, --max-old-space-size=${loaderHeapMB} (epochs ${r.epochs?.map((e) => e.toFixed(2)).join(", ")} s)`
+            ? `AstroPile loader(256), 2 workers, 3rd epoch, --max-old-space-size=${loaderHeapMB} (epochs ${r.epochs?.map((e) => e.toFixed(2)).join(", ")} s; peak RSS after each ${r.epochRss?.map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MiB)`
             : `AstroPile batches(256), ${name}, --max-old-space-size=${HEAP_MB}`;
       console.log(
         `| ${label} | ${(r.rows / r.seconds).toFixed(0)} | ${(r.bytes / 2 ** 20 / r.seconds).toFixed(0)} | ${(r.peakRss / 2 ** 20).toFixed(0)} | ${r.peakHeap ? (r.peakHeap / 2 ** 20).toFixed(0) : "-"} |`,
