@@ -47,7 +47,7 @@ export interface LoaderOptions<T = LoaderBatch> {
    * and the same for the same seed and epoch). Omit for the view's order.
    */
   shuffle?: { seed: number };
-  /** Epoch number: with `shuffle`, selects the epoch's order. Default 0. */
+  /** Epoch of a loop over the loader itself: with `shuffle`, its order. Default 0 (see {@link Loader.epoch}). */
   epoch?: number;
   /** First batch to yield (resume after batch startBatch - 1 of this epoch). Default 0. */
   startBatch?: number;
