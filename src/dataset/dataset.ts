@@ -730,6 +730,12 @@ export class Dataset {
       group.at.push(at);
       group.fileRows.push(r);
     }
+    // Every row in one file (a get, or rows close together): the reader returns them in the
+    // asked order in arrays of its own, which are the result (no zeroed copy to fill).
+    if (groups.size === 1) {
+      const [group] = groups.values();
+      return this.s.sources[group.k].readRows(group.f, names, group.fileRows);
+    }
     const first = this.s.sources[0];
     const out: Record<string, ColumnValues> = emptyRecord();
     for (const n of names) out[n] = allocate(first.spec(n), rows.length);
