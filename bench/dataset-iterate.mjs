@@ -4,7 +4,7 @@
 // would share the heap limit, and transforming h5wasm's 4 MB module alone would exceed it.
 import { openDataset } from "astropile";
 
-const [root, mode] = process.argv.slice(2);
+const [root, mode, epochCount = "3"] = process.argv.slice(2);
 const ds = await openDataset(root);
 let peakRss = 0;
 let peakHeap = 0;
@@ -22,9 +22,9 @@ let seconds = 0;
 const epochs = [];
 const epochRss = [];
 if (mode === "loader") {
-  // Three epochs in view order on 2 worker threads started once; the figure is the last epoch.
+  // Epochs (default 3) in view order on 2 worker threads started once; the figure is the last.
   const loader = ds.loader({ batchSize: 256, workers: 2, prefetch: 4 });
-  for (let e = 0; e < 3; e++) {
+  for (let e = 0; e < Number(epochCount); e++) {
     const t = performance.now();
     rows = 0;
     bytes = 0;
