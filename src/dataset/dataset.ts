@@ -513,30 +513,54 @@ export class Dataset {
         }
       : this.s.order;
     const shapes = Object.fromEntries(names.map((n) => [n, this.s.sources[0].feature(n).shape]));
-    const pending: Array<Record<string, ColumnValues>> = [];
-    let pendingRows = 0;
     const per = Object.fromEntries(names.map((n) => [n, shapes[n].reduce((a, b) => a * b, 1)]));
-    // Rows read so far are cut into batches of exactly `size`; the remainder waits for more.
-    const emit = function* (final: boolean): Generator<Batch> {
-      if (pendingRows < size && !(final && pendingRows > 0)) return;
-      const joined = Object.fromEntries(
-        names.map((n) => [n, concatValues(pending.map((p) => p[n]))]),
-      );
-      let at = 0;
-      while (pendingRows - at >= size || (final && pendingRows - at > 0)) {
-        const take = Math.min(size, pendingRows - at);
+    // Pieces read so far, not yet handed out; the first piece's rows before `head` are gone.
+    // A batch inside one piece is a view of it (no copy); only a batch straddling pieces (at
+    // file and block borders) is assembled, copying its own rows - never the whole piece.
+    const pending: Array<{ data: Record<string, ColumnValues>; rows: number }> = [];
+    let pendingRows = 0;
+    let head = 0;
+    const takeRows = (take: number): Record<string, ColumnValues> => {
+      const first = pending[0];
+      if (first.rows - head >= take) {
         const columns = Object.fromEntries(
-          names.map((n) => [n, sliceRows(joined[n], per[n], at, at + take)]),
+          names.map((n) => [n, sliceRows(first.data[n], per[n], head, head + take)]),
         );
-        yield { length: take, columns, shapes };
-        at += take;
+        head += take;
+        if (head === first.rows) {
+          pending.shift();
+          head = 0;
+        }
+        return columns;
       }
-      pending.length = 0;
-      if (pendingRows > at)
-        pending.push(
-          Object.fromEntries(names.map((n) => [n, sliceRows(joined[n], per[n], at, pendingRows)])),
-        );
-      pendingRows -= at;
+      const columns = Object.fromEntries(
+        names.map((n) => [n, allocate(this.s.sources[0].spec(n), take)]),
+      );
+      for (let at = 0; at < take; ) {
+        const piece = pending[0];
+        const k = Math.min(take - at, piece.rows - head);
+        for (const n of names)
+          copyRow(piece.data[n], head * per[n], columns[n], at * per[n], k * per[n]);
+        at += k;
+        head += k;
+        if (head === piece.rows) {
+          pending.shift();
+          head = 0;
+        }
+      }
+      return columns;
+    };
+    const add = (data: Record<string, ColumnValues>, rows: number) => {
+      if (rows === 0) return;
+      pending.push({ data, rows });
+      pendingRows += rows;
+    };
+    const emit = function* (final: boolean): Generator<Batch> {
+      while (pendingRows >= size || (final && pendingRows > 0)) {
+        const take = Math.min(size, pendingRows);
+        yield { length: take, columns: takeRows(take), shapes };
+        pendingRows -= take;
+      }
     };
     if (order) {
       const space = await this.sizeForIndexing();
@@ -547,14 +571,12 @@ export class Dataset {
           for (let p = a; p < b; p++) positions.push(p);
         const perm = shuffle.windowPermutation(w);
         const rows = positions.map((_, j) => this.indexToGlobal(positions[perm.at(j)]));
-        pending.push(await this.readGlobal(rows, names));
-        pendingRows += rows.length;
+        add(await this.readGlobal(rows, names), rows.length);
         yield* emit(false);
       }
     } else {
       for await (const piece of this.scan(names)) {
-        pending.push(piece.data);
-        pendingRows += piece.rows.length;
+        add(piece.data, piece.rows.length);
         yield* emit(false);
       }
     }
@@ -733,6 +755,12 @@ export class Dataset {
       }
       group.at.push(at);
       group.fileRows.push(r);
+    }
+    // Every row in one file (a get, or rows close together): the reader returns them in the
+    // asked order in arrays of its own, which are the result (no zeroed copy to fill).
+    if (groups.size === 1) {
+      const [group] = groups.values();
+      return this.s.sources[group.k].readRows(group.f, names, group.fileRows);
     }
     const first = this.s.sources[0];
     const out: Record<string, ColumnValues> = emptyRecord();

@@ -30,6 +30,14 @@ export async function readTask(
   task: ReadTask,
 ): Promise<Record<string, ColumnValues>> {
   const first = sources[0];
+  // The whole batch from one file, in the file's order (sequential loaders, except at file
+  // borders): the arrays the reader returned are the batch, no copy into a new one.
+  if (task.groups.length === 1) {
+    const g = task.groups[0];
+    let identity = g.at.length === task.size;
+    for (let j = 0; identity && j < g.at.length; j++) identity = g.at[j] === j;
+    if (identity) return sources[g.k].readRows(g.f, task.names, g.rows);
+  }
   const out: Record<string, ColumnValues> = emptyRecord();
   for (const n of task.names) out[n] = allocate(first.spec(n), task.size);
   for (const g of task.groups) {
@@ -43,15 +51,21 @@ export async function readTask(
   return out;
 }
 
-/** The buffers of a batch's typed arrays, to move (not copy) across threads. */
+/**
+ * The buffers of a batch's typed arrays, to move (not copy) across threads: those the array
+ * covers whole, or all but a few bytes past its end (the fast path reads chunks into buffers with
+ * 4 bytes of slack for a checksum). Every array a read returns is its own (the readers copy out of
+ * their caches and of WebAssembly memory); views into Node's shared 8 KiB Buffer pool are under
+ * 4 KiB and not whole, so never moved.
+ */
 export function transferList(columns: Record<string, ColumnValues>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
-  for (const v of Object.values(columns))
-    if (
-      !Array.isArray(v) &&
-      v.buffer instanceof ArrayBuffer &&
-      v.byteLength === v.buffer.byteLength
-    )
-      out.add(v.buffer);
+  for (const v of Object.values(columns)) {
+    if (Array.isArray(v) || !(v.buffer instanceof ArrayBuffer)) continue;
+    const whole = v.byteLength === v.buffer.byteLength;
+    const slack =
+      v.byteOffset === 0 && v.byteLength >= 4096 && v.buffer.byteLength - v.byteLength <= 8;
+    if (whole || slack) out.add(v.buffer);
+  }
   return [...out];
 }

@@ -48,7 +48,7 @@ export interface LoaderOptions<T = LoaderBatch> {
    * and the same for the same seed and epoch). Omit for the view's order.
    */
   shuffle?: { seed: number };
-  /** Epoch number: with `shuffle`, selects the epoch's order. Default 0. */
+  /** Epoch of a loop over the loader itself: with `shuffle`, its order. Default 0 (see {@link Loader.epoch}). */
   epoch?: number;
   /** First batch to yield (resume after batch startBatch - 1 of this epoch). Default 0. */
   startBatch?: number;
@@ -87,13 +87,15 @@ const ATTEMPTS = 2;
 
 /**
  * Batches of a dataset view for training: `for await (const batch of loader)`. Read and decoded
- * on worker threads ahead of the consumer; see {@link LoaderOptions}. Breaking out of the loop
- * (or an error) stops the workers; {@link Loader.close} does it explicitly.
+ * on worker threads ahead of the consumer; see {@link LoaderOptions}. The threads outlive a loop
+ * that runs to its end, so the next epoch ({@link Loader.epoch}) does not start them again;
+ * while idle they do not keep the process alive. Breaking out of a loop (or an error) stops
+ * them; {@link Loader.close} does it explicitly.
  */
 export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
   private readonly host: LoaderHost;
   private readonly batchSize: number;
-  private readonly epoch: number;
+  private readonly firstEpoch: number;
   private readonly startBatch: number;
   private readonly workers: number;
   private readonly prefetch: number;
@@ -110,7 +112,7 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
     this.host = host;
     this.options = options;
     this.batchSize = int("batchSize", options.batchSize ?? 256, 1);
-    this.epoch = int("epoch", options.epoch ?? 0, 0);
+    this.firstEpoch = int("epoch", options.epoch ?? 0, 0);
     this.startBatch = int("startBatch", options.startBatch ?? 0, 0);
     this.workers = int("workers", options.workers ?? Math.min(4, availableParallelism()), 0);
     this.prefetch = int("prefetch", options.prefetch ?? Math.max(2, 2 * this.workers), 1);
@@ -133,11 +135,30 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
     return this.options.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this.run(this.firstEpoch, this.startBatch);
+  }
+
+  /**
+   * The batches of epoch `epoch` (with `shuffle`, that epoch's order), from batch `startBatch`
+   * (default 0), read by this loader's worker threads: a training loop calls
+   * `for await (const b of loader.epoch(e))` for e = 0, 1, 2, ... and pays thread start-up once.
+   */
+  epoch(epoch: number, options: { startBatch?: number } = {}): AsyncIterable<T> {
+    for (const [name, v] of [
+      ["epoch", epoch],
+      ["startBatch", options.startBatch ?? 0],
+    ] as const)
+      if (!(Number.isSafeInteger(v) && v >= 0))
+        throw new UsageError(`loader ${name} ${v} must be an integer >= 0`);
+    return { [Symbol.asyncIterator]: () => this.run(epoch, options.startBatch ?? 0) };
+  }
+
+  private async *run(epoch: number, startBatch: number): AsyncGenerator<T> {
     const n = await this.host.length();
     const count = await this.batchCount();
     const order = this.options.shuffle
-      ? new Permutation(n, (this.options.shuffle.seed >>> 0) + 2 ** 32 * (this.epoch % 2 ** 20))
+      ? new Permutation(n, (this.options.shuffle.seed >>> 0) + 2 ** 32 * (epoch % 2 ** 20))
       : null;
     const names = this.host.names;
     const plan = (index: number): { task: ReadTask; positions: Float64Array } => {
@@ -156,9 +177,10 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
       ? (task: ReadTask) => pool.read(task)
       : (task: ReadTask) => readTask(this.host.sources, task);
     const ahead = new Map<number, { positions: Float64Array; result: Promise<Result> }>();
-    let next = this.startBatch;
+    let next = startBatch;
+    let finished = false;
     try {
-      for (let index = this.startBatch; index < count; index++) {
+      for (let index = startBatch; index < count; index++) {
         while (next < count && next - index < this.prefetch) {
           const { task, positions } = plan(next);
           const result = run(task).then(
@@ -180,7 +202,7 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
           };
         const batch: LoaderBatch = {
           index,
-          epoch: this.epoch,
+          epoch,
           length: got.positions.length,
           positions: got.positions,
           columns,
@@ -189,8 +211,10 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
           ? await this.options.transform(batch)
           : (batch as unknown as T);
       }
+      finished = true;
     } finally {
-      await this.close();
+      // A loop run to its end keeps the threads for the next epoch (idle: unref'd).
+      if (!finished) await this.close();
     }
   }
 
@@ -260,6 +284,8 @@ class WorkerPool {
     // The module needs no loader: the parent's --import flags are not passed on.
     // Remote datasets: the thread reads them with this thread's remote settings.
     const w = new Worker(script, { execArgv: [], workerData: { remote: remoteSettings() } });
+    // Idle threads do not keep the process alive; a thread with a batch to read does.
+    w.unref();
     w.postMessage({
       type: "init",
       sources: this.host.sources.map((s) => ({ root: s.root, config: s.config })),
@@ -276,6 +302,7 @@ class WorkerPool {
         this.busy.delete(w);
         if (m.type === "done") job.resolve(m.columns);
         else job.reject(deserializeError(m.error));
+        w.unref();
         this.idle.push(w);
         this.pump();
       },
@@ -321,6 +348,7 @@ class WorkerPool {
       const w = this.idle.pop()!;
       const job = this.queue.shift()!;
       this.busy.set(w, job);
+      w.ref();
       w.postMessage({ type: "read", task: job.task } satisfies ToLoaderWorker);
     }
   }

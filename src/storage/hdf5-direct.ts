@@ -19,6 +19,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
+import { fletcher32 } from "./fletcher32.ts";
 import {
   MAX_INDEX_ENTRIES,
   NotCovered,
@@ -30,7 +31,7 @@ import {
 import { lookup3 } from "./hdf5-times.ts";
 import { openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
-export { NotCovered };
+export { fletcher32, NotCovered };
 
 const MSG_DATASPACE = 0x01;
 const MSG_DATATYPE = 0x03;
@@ -634,51 +635,6 @@ function checkFletcher32(bytes: Uint8Array, place: ErrorPlace): Uint8Array {
       place,
     );
   return data;
-}
-
-/** HDF5's Fletcher32 (H5_checksum_fletcher32): 16-bit big-endian words, sums folded mod 65535. */
-export function fletcher32(data: Uint8Array): number {
-  let sum1 = 0;
-  let sum2 = 0;
-  const words = data.length >>> 1;
-  let p = 0;
-  // Aligned data is read four bytes (two words) at a time; the sums are the same.
-  const quads =
-    data.byteOffset % 4 === 0
-      ? new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2)
-      : undefined;
-  for (let left = words; left > 0; ) {
-    const n = Math.min(left, 360);
-    left -= n;
-    let i = 0;
-    if (quads && (p & 3) === 0) {
-      let q = p >>> 2;
-      for (; i + 1 < n; i += 2) {
-        const x = quads[q++];
-        sum1 += ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
-        sum2 += sum1;
-        sum1 += ((x >>> 8) & 0xff00) | (x >>> 24);
-        sum2 += sum1;
-      }
-      p = q << 2;
-    }
-    for (; i < n; i++) {
-      sum1 += (data[p] << 8) | data[p + 1];
-      p += 2;
-      sum2 += sum1;
-    }
-    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
-  }
-  if (data.length & 1) {
-    sum1 += data[p] << 8;
-    sum2 += sum1;
-    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
-  }
-  sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-  sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
-  return ((sum2 << 16) | sum1) >>> 0;
 }
 
 /** Undoes HDF5's shuffle: byte j of element i was stored at j * n + i. */

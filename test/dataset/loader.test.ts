@@ -1,5 +1,6 @@
 // dataset.loader(): batches decoded on real worker threads, against the dataset's own batches().
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { closeSync, openSync, readdirSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -211,4 +212,55 @@ test("bad loader options are UsageErrors", () => {
   assert.throws(() => ds.loader({ batchSize: 0 }), UsageError);
   assert.throws(() => ds.loader({ workers: -1 }), UsageError);
   assert.throws(() => ds.loader({ startBatch: 1.5 }), UsageError);
+});
+
+test("loader.epoch(e) reuses the threads of the loop before it and gives epoch e's order", async () => {
+  const options = { batchSize: 64, columns: COLUMNS, shuffle: { seed: 3 }, workers: 2 };
+  const loader = ds.loader(options);
+  try {
+    const first: LoaderBatch[] = [];
+    for await (const b of loader) first.push(b);
+    const pool = Reflect.get(loader, "pool");
+    assert.ok(pool, "a loop run to its end keeps its worker threads");
+    const second: LoaderBatch[] = [];
+    for await (const b of loader.epoch(1)) second.push(b);
+    assert.equal(Reflect.get(loader, "pool"), pool, "the next epoch ran on the same threads");
+    const resumed: LoaderBatch[] = [];
+    for await (const b of loader.epoch(1, { startBatch: 5 })) resumed.push(b);
+    const order = (bs: LoaderBatch[]) => bs.flatMap((b) => Array.from(b.positions));
+    assert.deepEqual(order(first), order(await collect({ ...options, epoch: 0 })));
+    assert.deepEqual(order(second), order(await collect({ ...options, epoch: 1, workers: 0 })));
+    assert.notDeepEqual(order(second), order(first));
+    assert.deepEqual(order(resumed), order(second).slice(5 * 64));
+    assert.deepEqual(
+      second.map((b) => b.epoch),
+      second.map(() => 1),
+    );
+    for (const b of [...second.slice(0, 2), ...resumed.slice(-2)]) checkBatch(b);
+    assert.throws(() => loader.epoch(-1), UsageError);
+  } finally {
+    await loader.close();
+  }
+  assert.equal(Reflect.get(loader, "pool"), null);
+});
+
+test("idle loader threads left open do not keep the process from exiting", () => {
+  // A child process that runs one epoch on 2 workers and never calls close(): it must exit.
+  const script = `
+    import { openDataset } from ${JSON.stringify(new URL("../../src/dataset/index.ts", import.meta.url).href)};
+    const ds = await openDataset(${JSON.stringify(root)});
+    const loader = ds.loader({ batchSize: 100, columns: ["object_id"], workers: 2 });
+    let rows = 0;
+    for await (const b of loader) rows += b.length;
+    console.log("rows", rows);
+  `;
+  const out = execFileSync(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", script],
+    {
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
+  assert.match(out, new RegExp(`rows ${N}`));
 });
