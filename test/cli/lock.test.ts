@@ -34,9 +34,9 @@ import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";
 
-// Rounds of each concurrent-writer race: 4 in a normal run (the whole suite stays within its
+// Rounds of each concurrent-writer race: 2 in a normal run (the whole suite stays within its
 // time), more with ASTROPILE_STRESS_ROUNDS=N (e.g. 50 before a release).
-const ROUNDS = Number(process.env.ASTROPILE_STRESS_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.ASTROPILE_STRESS_ROUNDS ?? 2);
 const srcDir = tempDir();
 const work = tempDir();
 const specPath = join(work, "spec.json");
