@@ -46,3 +46,30 @@ export function skyPoints(
   }
   return { ra, dec };
 }
+
+/** The point at `distDeg` from (ra, dec) towards `bearingDeg` (east of north). */
+export function destination(ra: number, dec: number, bearingDeg: number, distDeg: number) {
+  const r = Math.PI / 180;
+  const p1 = dec * r;
+  const d = distDeg * r;
+  const t = bearingDeg * r;
+  const sinP2 = Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(t);
+  const p2 = Math.asin(Math.max(-1, Math.min(1, sinP2)));
+  const l = Math.atan2(
+    Math.sin(t) * Math.sin(d) * Math.cos(p1),
+    Math.cos(d) - Math.sin(p1) * Math.sin(p2),
+  );
+  return { ra: (((ra + l / r) % 360) + 360) % 360, dec: p2 / r };
+}
+
+/**
+ * Great-circle distance in arcsec by the haversine formula: a reference written apart from the
+ * library's own distance code, for tests that select rows independently.
+ */
+export function haversineArcsec(ra1: number, dec1: number, ra2: number, dec2: number): number {
+  const rad = Math.PI / 180;
+  const h =
+    Math.sin(((dec2 - dec1) * rad) / 2) ** 2 +
+    Math.cos(dec1 * rad) * Math.cos(dec2 * rad) * Math.sin(((ra2 - ra1) * rad) / 2) ** 2;
+  return ((2 * Math.asin(Math.sqrt(h))) / rad) * 3600;
+}

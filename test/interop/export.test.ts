@@ -22,6 +22,7 @@ import { openFits } from "../../src/formats/fits.ts";
 import { exportDataset, exportFormats, registerExporter } from "../../src/interop/export.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
+import { haversineArcsec } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { EXPORT_COLUMNS, exportRows, SCALAR_NAMES, writeExportDataset } from "./export-fixture.ts";
 
@@ -265,16 +266,9 @@ describe("astropy reads the exports", { skip: referenceSkip(["astropy"]) }, () =
       filter: "z > 0.5 and is_star == false",
       cone,
     });
-    const rad = Math.PI / 180;
     const want: string[] = [];
     for (let i = 0; i < N; i++) {
-      // Haversine, written here apart from the library's own distance code.
-      const h =
-        Math.sin(((dec[i] - cone.dec) * rad) / 2) ** 2 +
-        Math.cos(dec[i] * rad) *
-          Math.cos(cone.dec * rad) *
-          Math.sin(((ra[i] - cone.ra) * rad) / 2) ** 2;
-      const sepArcsec = ((2 * Math.asin(Math.sqrt(h))) / rad) * 3600;
+      const sepArcsec = haversineArcsec(cone.ra, cone.dec, ra[i], dec[i]);
       const z = (all.z as Float64Array)[i];
       if (sepArcsec <= cone.radiusArcsec && z > 0.5 && (all.is_star as Uint8Array)[i] === 0)
         want.push(String((all.object_id as BigInt64Array)[i]));

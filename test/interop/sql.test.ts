@@ -7,6 +7,7 @@ import { before, test } from "node:test";
 import { isAstroPileError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { openSql, sqlQuery, sqlStream } from "../../src/interop/sql.ts";
+import { haversineArcsec } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { exportRows, writeExportDataset } from "./export-fixture.ts";
 
@@ -90,16 +91,10 @@ test("a cone and a filter load only their rows; a stream yields every row once",
   const ra = all.ra as Float64Array;
   const dec = all.dec as Float64Array;
   const cone = { ra: ra[10], dec: dec[10], radiusArcsec: 4 * 3600 };
-  const rad = Math.PI / 180;
   const want: bigint[] = [];
   for (let i = 0; i < N; i++) {
-    const h =
-      Math.sin(((dec[i] - cone.dec) * rad) / 2) ** 2 +
-      Math.cos(dec[i] * rad) *
-        Math.cos(cone.dec * rad) *
-        Math.sin(((ra[i] - cone.ra) * rad) / 2) ** 2;
     if (
-      ((2 * Math.asin(Math.sqrt(h))) / rad) * 3600 <= cone.radiusArcsec &&
+      haversineArcsec(cone.ra, cone.dec, ra[i], dec[i]) <= cone.radiusArcsec &&
       (all.z as Float64Array)[i] > 0.6
     )
       want.push((all.object_id as BigInt64Array)[i]);

@@ -8,28 +8,13 @@ import { test } from "node:test";
 import { UsageError } from "../../src/core/errors.ts";
 import { dilateKeyRanges } from "../../src/sky/healpix.ts";
 import { ang2pixOrder29, angularSeparationDeg, boundaries } from "../../src/sky/index.ts";
-import { mulberry32 } from "../helpers/sky-points.ts";
+import { destination, mulberry32 } from "../helpers/sky-points.ts";
 
 const shift = (order: number) => BigInt(2 * (29 - order));
 const pixelRange = (order: number, pix: bigint): [bigint, bigint] => [
   pix << shift(order),
   (pix + 1n) << shift(order),
 ];
-
-/** The point at `distDeg` from (ra, dec) towards `bearingDeg` (east of north). */
-function destination(ra: number, dec: number, bearingDeg: number, distDeg: number) {
-  const r = Math.PI / 180;
-  const p1 = dec * r;
-  const d = distDeg * r;
-  const t = bearingDeg * r;
-  const sinP2 = Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(t);
-  const p2 = Math.asin(Math.max(-1, Math.min(1, sinP2)));
-  const l = Math.atan2(
-    Math.sin(t) * Math.sin(d) * Math.cos(p1),
-    Math.cos(d) - Math.sin(p1) * Math.sin(p2),
-  );
-  return { ra: (((ra + l / r) % 360) + 360) % 360, dec: p2 / r };
-}
 
 const inRanges = (ranges: Array<[bigint, bigint]>, key: bigint) =>
   ranges.some(([a, b]) => a <= key && key < b);

@@ -16,7 +16,7 @@ import type { CutOptions } from "../../src/xmatch/neighbourhood.ts";
 import { planUnits, type SideTable, sideTable, type Unit } from "../../src/xmatch/plan.ts";
 import type { MatchSpec } from "../../src/xmatch/unit.ts";
 import { runUnits } from "../../src/xmatch/workers.ts";
-import { mulberry32 } from "../helpers/sky-points.ts";
+import { destination, mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir("astropile-xmatch-neighbourhood-");
@@ -42,21 +42,6 @@ async function write(root: string, p: Sky) {
     { config: "c", provenance: { survey: "S" } },
   );
   return (await sideTable(await openDataset(root), "side")).table;
-}
-
-/** The point at `distDeg` from (ra, dec) towards `bearingDeg`. */
-function destination(ra: number, dec: number, bearingDeg: number, distDeg: number) {
-  const r = Math.PI / 180;
-  const p1 = dec * r;
-  const d = distDeg * r;
-  const t = bearingDeg * r;
-  const sinP2 = Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(t);
-  const p2 = Math.asin(Math.max(-1, Math.min(1, sinP2)));
-  const l = Math.atan2(
-    Math.sin(t) * Math.sin(d) * Math.cos(p1),
-    Math.cos(d) - Math.sin(p1) * Math.sin(p2),
-  );
-  return { ra: (((ra + l / r) % 360) + 360) % 360, dec: p2 / r };
 }
 
 /** Left: points on the borders of pixels of orders 0-6 (poles, RA 0, corners) and uniform ones. */
