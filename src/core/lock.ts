@@ -26,6 +26,7 @@ import { closeSync, existsSync, statSync, unlinkSync } from "node:fs";
 import {
   type FileHandle,
   link,
+  lstat,
   mkdir,
   open,
   readdir,
@@ -421,9 +422,20 @@ async function readLockFile(path: string): Promise<Seen | null> {
  * first and hard-linked into place (link fails when the target exists, like O_EXCL), so the lock
  * file never exists without its owner: a second writer never reads a half-written lock.
  */
+/** Whether anything (file, link, even a dangling one) is at `path`. */
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function createExclusive(path: string, content: Buffer): Promise<FileHandle | null> {
   // A winner's leftover sweep may remove our temp file before it is linked: write it again.
   for (let attempt = 0; ; attempt++) {
+    // A held lock is the common case while waiting: answer it without writing (and syncing) a
+    // temp file on every poll. The link below still decides races between writers.
+    if (await exists(path)) return null;
     const temp = `${path}.${randomBytes(8).toString("hex")}.new.tmp`;
     let handle: FileHandle;
     try {
