@@ -15,6 +15,8 @@ const RANK: Record<string, number> = {
   // The download cache needs only core; remote reads (remote/) cache ranges in it and are read
   // through by the dataset layer.
   cache: 2,
+  // Pixels and plots (stretches, colormaps, PNG): arrays in, bytes out; needs only core.
+  render: 2,
   storage: 3,
   schema: 4,
   remote: 4,
@@ -24,7 +26,11 @@ const RANK: Record<string, number> = {
   synth: 7,
   interop: 7,
   demo: 8,
-  cli: 9,
+  // The HTTP service over the library, and the viewer it serves (browser code, bundled at build
+  // time; nothing in Node imports it).
+  server: 9,
+  web: 9,
+  cli: 10,
 };
 
 function* files(dir: string): Generator<string> {
