@@ -116,7 +116,10 @@ test("an all-bad image renders (transparent), a flat image renders at the low en
     { cmap: "magma" },
   );
   assert.equal(nan.channels, 4);
-  assert.ok(nan.data.every((b) => b === 0));
+  assert.ok(
+    nan.data.every((b) => b === 0),
+    "all transparent",
+  );
   const flat = renderImage({ data: new Float32Array(6).fill(3), shape: [2, 3] }, { cmap: "magma" });
   assert.deepEqual([flat.interval.vmin, flat.interval.vmax], [3, 3]);
   assert.deepEqual([...flat.data.subarray(0, 3)], [0, 0, 3]); // magma's first entry

@@ -57,7 +57,7 @@ test("makeLuptonRgb and makeLinearRgb equal astropy's bytes for float64 bands", 
   assert.equal(n, 6);
   // the fixture is not trivial: saturated pixels (the colour-keeping clip) and black ones
   const first = fx.cases[0]!.rgb;
-  assert.ok(first.includes(255) && first.includes(0));
+  assert.ok(first.includes(255) && first.includes(0), "saturated and black pixels");
 });
 
 test("float32 bands: the renderer follows numpy's float32 arithmetic and equals astropy's bytes", () => {
@@ -88,7 +88,7 @@ test("float32 bands: the renderer follows numpy's float32 arithmetic and equals 
       if (v !== c.rgbFloat32![i]) differ++;
     });
   }
-  assert.ok(differ > 0);
+  assert.ok(differ > 0, "float32 arithmetic exercised");
 });
 
 test("renderRgbPng: percentile limits of the mean intensity as the fixture derives them, through PNG", () => {
