@@ -62,7 +62,7 @@ export {
 } from "./spectrum.ts";
 export {
   type NormalizeOptions,
-  normalize,
+  normalizePixels,
   STRETCHES,
   type Stretch,
   type StretchName,

@@ -229,11 +229,27 @@ export function drawSpectrum(
     if (b < y0 || a > y1) return;
     a = Math.max(a, y0);
     b = Math.min(b, y1);
-    for (let y = a; y <= b; y++) paint(x, y, c);
+    const step = width * 3;
+    for (let at = (a * width + x) * 3, end = (b * width + x) * 3; at <= end; at += step) {
+      data[at] = c[0];
+      data[at + 1] = c[1];
+      data[at + 2] = c[2];
+    }
   };
   const line = (xa: number, ya: number, xb: number, yb: number, c: Rgb) => {
-    // Bresenham on rounded ends; vertical runs far outside the box are cut first
+    // Dense spectra (several samples a column) are vertical runs: drawn as columns, the two
+    // halves of a one-column step meeting at the middle row.
     let ax = Math.round(xa);
+    if (Math.abs(Math.round(xb) - ax) <= 1) {
+      if (Math.round(xb) === ax) column(ax, ya, yb, c);
+      else {
+        const ym = (ya + yb) / 2;
+        column(ax, ya, ym, c);
+        column(Math.round(xb), ym, yb, c);
+      }
+      return;
+    }
+    // Bresenham on rounded ends; vertical runs far outside the box are cut first
     let ay = Math.round(Math.max(Math.min(ya, y1 + 2 * height), y0 - 2 * height));
     const bx = Math.round(xb);
     const by = Math.round(Math.max(Math.min(yb, y1 + 2 * height), y0 - 2 * height));

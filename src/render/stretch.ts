@@ -63,7 +63,7 @@ export function stretchFunction(stretch: StretchName | Stretch): (x: number) => 
   }
 }
 
-/** Options of {@link normalize}. */
+/** Options of {@link normalizePixels}. */
 export interface NormalizeOptions {
   /** Pixels left out (NaN in the result), see `maskMeaning`. */
   mask?: PixelMask;
@@ -77,7 +77,7 @@ export interface NormalizeOptions {
  * come out as NaN (astropy clips +-Inf to the ends instead; here they count as bad pixels). When
  * vmax equals vmin every good value comes out 0 (astropy would divide by zero).
  */
-export function normalize(
+export function normalizePixels(
   values: PixelValues,
   interval: Interval,
   stretch: StretchName | Stretch,

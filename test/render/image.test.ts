@@ -8,7 +8,7 @@ import { isAstroPileError } from "../../src/core/errors.ts";
 import {
   type ImageRenderOptions,
   ifuSlice,
-  normalize,
+  normalizePixels,
   renderIfuSlicePng,
   renderImage,
   renderImagePng,
@@ -61,7 +61,7 @@ test("renderImage equals astropy ImageNormalize(clip=True) + matplotlib colormap
       const r = renderImage({ data, shape: img.shape }, options);
       assert.deepEqual([r.interval.vmin, r.interval.vmax], [c.vmin, c.vmax], label);
       // the stretched values: equal up to the last bits of libm's asinh/log
-      const norm = normalize(data, r.interval, stretchOf(c.stretch), { mask: img.mask });
+      const norm = normalizePixels(data, r.interval, stretchOf(c.stretch), { mask: img.mask });
       toNumbers(c.normalized).forEach((want, i) => {
         if (Number.isNaN(want))
           assert.ok(Number.isNaN(norm[i]), `${label} pixel ${i} should be bad`);
