@@ -146,6 +146,7 @@ export {
 } from "./interop/sql.ts";
 export * from "./remote/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
+export * from "./server/index.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,
