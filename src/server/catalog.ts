@@ -26,7 +26,12 @@ import {
 import type { RemoteOptions } from "../remote/index.ts";
 import { queryDisc } from "../sky/index.ts";
 import { COVERAGE_ORDER, describeDataset } from "./describe.ts";
-import { type CatalogEntry, type CatalogQuery, DATASET_NAME, type DatasetDirectory } from "./directory.ts";
+import {
+  type CatalogEntry,
+  type CatalogQuery,
+  DATASET_NAME,
+  type DatasetDirectory,
+} from "./directory.ts";
 
 /** A catalog file that is not a DuckDB database, not an AstroPile catalog, corrupt, or of a newer version. */
 export class CatalogFileError extends AstroPileError {
@@ -120,7 +125,8 @@ function queued<T>(file: string, fn: () => Promise<T>): Promise<T> {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
-const isLockConflict = (e: unknown) => /Could not set lock on file|Conflicting lock/i.test(messageOf(e));
+const isLockConflict = (e: unknown) =>
+  /Could not set lock on file|Conflicting lock/i.test(messageOf(e));
 
 type Connection = DuckDB.DuckDBConnection;
 
@@ -170,12 +176,18 @@ export class DatasetCatalog implements DatasetDirectory {
     const exists = await stat(path).then(
       (s) => {
         if (s.isDirectory())
-          throw new CatalogFileError("a catalog must be a file, this is a directory", { file: path });
+          throw new CatalogFileError("a catalog must be a file, this is a directory", {
+            file: path,
+          });
         return true;
       },
       (e: NodeJS.ErrnoException) => {
         if (e.code === "ENOENT") return false;
-        throw new CatalogFileError(`cannot read the catalog: ${e.message}`, { file: path }, { cause: e });
+        throw new CatalogFileError(
+          `cannot read the catalog: ${e.message}`,
+          { file: path },
+          { cause: e },
+        );
       },
     );
     if (!exists) {
@@ -198,7 +210,11 @@ export class DatasetCatalog implements DatasetDirectory {
    * touched. Throws UsageError for a bad name, DatasetExistsError when the name is taken (unless
    * `replace`), and describeDataset's errors when `location` is not a readable dataset.
    */
-  async add(name: string, location: string, options: AddDatasetOptions = {}): Promise<CatalogEntry> {
+  async add(
+    name: string,
+    location: string,
+    options: AddDatasetOptions = {},
+  ): Promise<CatalogEntry> {
     this.checkOpen();
     checkName(name);
     if (options.description !== undefined && typeof options.description !== "string")
@@ -405,9 +421,12 @@ export class DatasetCatalog implements DatasetDirectory {
       await c.runAndReadAll(`SELECT format, version FROM ${VERSION_TABLE}`)
     ).getRowObjectsJS();
     if (rows.length !== 1 || rows[0].format !== CATALOG_FORMAT)
-      throw new CatalogFileError(`not an AstroPile catalog (its ${VERSION_TABLE} table is not one)`, {
-        file: this.file,
-      });
+      throw new CatalogFileError(
+        `not an AstroPile catalog (its ${VERSION_TABLE} table is not one)`,
+        {
+          file: this.file,
+        },
+      );
     const version = Number(rows[0].version);
     if (version !== CATALOG_VERSION)
       throw new CatalogFileError(
@@ -449,7 +468,10 @@ export class DatasetCatalog implements DatasetDirectory {
     });
   }
 
-  private async openInstance(duckdb: DuckDBModule, mode: "read" | "write"): Promise<DuckDB.DuckDBInstance> {
+  private async openInstance(
+    duckdb: DuckDBModule,
+    mode: "read" | "write",
+  ): Promise<DuckDB.DuckDBInstance> {
     const timeout = this.options.lockTimeoutMs ?? 15_000;
     const started = Date.now();
     let wait = 5;
@@ -484,8 +506,16 @@ export class DatasetCatalog implements DatasetDirectory {
     if (isAstroPileError(e)) return e;
     const message = messageOf(e);
     if (/not a valid DuckDB database file/i.test(message))
-      return new CatalogFileError("not a catalog: the file is not a DuckDB database", { file: this.file }, { cause: e });
-    return new CatalogFileError(`the catalog database failed: ${message}`, { file: this.file }, { cause: e });
+      return new CatalogFileError(
+        "not a catalog: the file is not a DuckDB database",
+        { file: this.file },
+        { cause: e },
+      );
+    return new CatalogFileError(
+      `the catalog database failed: ${message}`,
+      { file: this.file },
+      { cause: e },
+    );
   }
 }
 
@@ -501,7 +531,8 @@ function checkCone(cone: NonNullable<CatalogQuery["cone"]>): void {
   for (const [k, v] of Object.entries({ raDeg, decDeg, radiusDeg }))
     if (typeof v !== "number" || !Number.isFinite(v))
       throw new UsageError(`cone.${k} must be a finite number (degrees), got ${String(v)}`);
-  if (decDeg < -90 || decDeg > 90) throw new UsageError(`cone.decDeg must be in -90..90, got ${decDeg}`);
+  if (decDeg < -90 || decDeg > 90)
+    throw new UsageError(`cone.decDeg must be in -90..90, got ${decDeg}`);
   if (!(radiusDeg > 0) || radiusDeg > 180)
     throw new UsageError(`cone.radiusDeg must be in (0, 180] degrees, got ${radiusDeg}`);
 }

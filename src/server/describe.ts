@@ -52,7 +52,9 @@ export async function describeDataset(
 ): Promise<DatasetDescription> {
   const order = options.coverageOrder ?? COVERAGE_ORDER;
   if (!Number.isInteger(order) || order < 0 || order > MAX_COVERAGE_ORDER)
-    throw new UsageError(`coverageOrder must be an integer in 0..${MAX_COVERAGE_ORDER}, got ${order}`);
+    throw new UsageError(
+      `coverageOrder must be an integer in 0..${MAX_COVERAGE_ORDER}, got ${order}`,
+    );
   if (typeof location !== "string" || location.trim() === "")
     throw new UsageError("a dataset location must be a directory or a URL, got an empty string");
   const remote = isRemoteUrl(location);
@@ -60,7 +62,8 @@ export async function describeDataset(
   if (!remote) {
     where = resolve(location);
     const s = await stat(where).catch(() => null);
-    if (!s) throw new NotFoundError("no dataset there: the location does not exist", { file: where });
+    if (!s)
+      throw new NotFoundError("no dataset there: the location does not exist", { file: where });
     if (!s.isDirectory())
       throw new NotFoundError("a dataset location must be a directory", { file: where });
   }
@@ -121,7 +124,9 @@ export async function describeDataset(
  */
 export function coverageOf(manifest: Pick<Manifest, "files">, order: number): number[] {
   if (!Number.isInteger(order) || order < 0 || order > MAX_COVERAGE_ORDER)
-    throw new UsageError(`coverage order must be an integer in 0..${MAX_COVERAGE_ORDER}, got ${order}`);
+    throw new UsageError(
+      `coverage order must be an integer in 0..${MAX_COVERAGE_ORDER}, got ${order}`,
+    );
   const shift = BigInt(2 * (MAX_ORDER - order));
   const pixels = new Set<number>();
   for (const f of manifest.files) {

@@ -70,7 +70,7 @@ export async function writeFixtureDataset(
   await writeDataset(root, [...BASE, ...columns], [batch], {
     config,
     provenance: { project: "catalog-test", survey, release },
-    maxRowsPerFile: 10,
+    maxRowsPerFile: 16,
   });
   return { root, survey, modality: kind, rows: n, ra, dec };
 }
