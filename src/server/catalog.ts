@@ -15,6 +15,7 @@
 import { mkdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type * as DuckDB from "@duckdb/node-api";
+import { defaultCacheDir } from "../cache/config.ts";
 import {
   AstroPileError,
   DependencyError,
@@ -93,6 +94,15 @@ const SCHEMA = [
 ];
 const ENTRY_COLUMNS =
   "name, location, survey, project, release, modality, row_count, byte_count, configs, columns, coverage_order, coverage, description, added_at";
+
+/**
+ * The catalog file used when none is named: `$ASTROPILE_CATALOG`, else `catalog.duckdb` in the
+ * cache directory (`$ASTROPILE_CACHE_DIR` or the XDG cache directory).
+ */
+export function defaultCatalogFile(env: NodeJS.ProcessEnv = process.env): string {
+  const named = env.ASTROPILE_CATALOG;
+  return named ? resolve(named) : join(defaultCacheDir(env), "catalog.duckdb");
+}
 
 type DuckDBModule = typeof DuckDB;
 let duckdbModule: Promise<DuckDBModule> | undefined;
