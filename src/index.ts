@@ -1,7 +1,9 @@
 /**
  * The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
  * Exports to other tools' formats: `exportDataset` (FITS, ECSV, CSV; `registerExporter` adds
- * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency).
+ * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency). The data
+ * service's dataset catalog: `DatasetCatalog` (a DuckDB file of named datasets, searched by text,
+ * survey, modality and sky coverage) and `describeDataset` (a catalog entry from a manifest).
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.
@@ -146,6 +148,29 @@ export {
 } from "./interop/sql.ts";
 export * from "./remote/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
+export {
+  type AddDatasetOptions,
+  CATALOG_FORMAT,
+  CATALOG_VERSION,
+  CatalogFileError,
+  type CatalogOptions,
+  DatasetCatalog,
+  DatasetExistsError,
+  defaultCatalogFile,
+} from "./server/catalog.ts";
+export {
+  COVERAGE_ORDER,
+  coverageOf,
+  type DatasetDescription,
+  type DescribeOptions,
+  describeDataset,
+} from "./server/describe.ts";
+export {
+  type CatalogEntry,
+  type CatalogQuery,
+  DATASET_NAME,
+  type DatasetDirectory,
+} from "./server/directory.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,
