@@ -182,6 +182,7 @@ export class DatasetCatalog implements DatasetDirectory {
       if (!Number.isInteger(o) || o < 0 || o > 13)
         throw new UsageError(`coverageOrder must be an integer in 0..13, got ${o}`);
     }
+    await loadDuckDB(); // without DuckDB, fail before creating anything
     let path = resolve(file);
     const exists = await stat(path).then(
       (s) => {

@@ -3,15 +3,15 @@
 // bad arguments exit 2 and bad data 1 with one-line errors naming the file. Commands run in one
 // child process (test/helpers/cli-runner.ts), with $ASTROPILE_CATALOG set for the default file.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { DatasetCatalog } from "../../src/server/catalog.ts";
 import type { CatalogEntry } from "../../src/server/directory.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
-import { ROOT } from "../helpers/cli-process.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { type FixtureDataset, writeFixtureDataset } from "../server/catalog-fixture.ts";
 
@@ -190,4 +190,23 @@ test("--catalog FILE, refresh, and errors: bad arguments exit 2, bad data 1, nam
   r = await cli("catalog", "search", "--help");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /--radius <deg>\s+cone radius \(degrees/);
+});
+
+test("without DuckDB installed: a DependencyError naming the package, exit 1, no file made", () => {
+  const file = join(dir, "no-duckdb", "catalog.duckdb");
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      join(ROOT, "test", "helpers", "no-duckdb.mjs"),
+      ...cliArgs("catalog", "ls", "--catalog", file),
+    ],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^astropile: the dataset catalog needs the optional package @duckdb\/node-api .*npm install @duckdb\/node-api\n$/,
+  );
+  assert.equal(existsSync(join(dir, "no-duckdb")), false);
 });
