@@ -92,6 +92,8 @@ const SCHEMA = [
     added_at VARCHAR NOT NULL
   )`,
 ];
+/** Longest q, survey or modality a search takes (characters). */
+const MAX_QUERY_TEXT = 1024;
 const ENTRY_COLUMNS =
   "name, location, survey, project, release, modality, row_count, byte_count, configs, columns, coverage_order, coverage, description, added_at";
 
@@ -326,6 +328,8 @@ export class DatasetCatalog implements DatasetDirectory {
     const duckdb = await loadDuckDB();
     if (query.q !== undefined && query.q !== "") {
       if (typeof query.q !== "string") throw new UsageError("q must be a string");
+      if (query.q.length > MAX_QUERY_TEXT)
+        throw new UsageError(`q is longer than ${MAX_QUERY_TEXT} characters`);
       values.q = query.q.toLowerCase();
       types.q = duckdb.VARCHAR;
       where.push(
@@ -339,6 +343,8 @@ export class DatasetCatalog implements DatasetDirectory {
       const v = query[key];
       if (v === undefined || v === "") continue;
       if (typeof v !== "string") throw new UsageError(`${key} must be a string`);
+      if (v.length > MAX_QUERY_TEXT)
+        throw new UsageError(`${key} is longer than ${MAX_QUERY_TEXT} characters`);
       values[key] = v.toLowerCase();
       types[key] = duckdb.VARCHAR;
       where.push(`lower(${key}) = $${key}`);

@@ -10,12 +10,14 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { isAstroPileError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { datasetRootOf } from "../../src/interop/mmu-adopt.ts";
+import { publishDataset } from "../../src/remote/index.ts";
 import { CatalogFileError, DatasetCatalog, DatasetExistsError } from "../../src/server/catalog.ts";
 import { COVERAGE_ORDER, coverageOf, describeDataset } from "../../src/server/describe.ts";
 import { angularSeparationDeg, pix2ang, pixelRadiusBoundDeg } from "../../src/sky/index.ts";
 import { fileOrder, readManifest } from "../../src/storage/manifest.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { type RangeServer, startRangeServer } from "../helpers/range-server.ts";
+import { S3RVER_CREDENTIALS, startS3Server } from "../helpers/s3-server.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { type FixtureDataset, writeFixtureDataset } from "./catalog-fixture.ts";
@@ -152,6 +154,33 @@ test("an adopted Multimodal Universe tree: described through its index, coverage
   for (const p of healpyPixels([{ ra, dec }])[0]) assert.ok(covered.has(p), `pixel ${p}`);
 });
 
+test("an s3:// dataset: the same entry as the local one it was published from", async () => {
+  const saved = { ...process.env };
+  Object.assign(process.env, S3RVER_CREDENTIALS);
+  const s3 = await startS3Server(tempDir("astropile-catalog-s3-"), ["bucket"]);
+  try {
+    const remote = { endpoint: s3.endpoint, cacheDir: tempDir("astropile-catalog-s3-cache-") };
+    await publishDataset(fixtures.legacy.root, "s3://bucket/legacy", { endpoint: s3.endpoint });
+    const catalog = await DatasetCatalog.open(catalogFile("s3"), { remote });
+    const entry = await catalog.add("legacy-s3", "s3://bucket/legacy");
+    assert.equal(entry.location, "s3://bucket/legacy");
+    assert.deepEqual(
+      { ...entry, location: "" },
+      {
+        ...(await describeDataset(fixtures.legacy.root)),
+        location: "",
+        name: "legacy-s3",
+        addedAt: entry.addedAt,
+      },
+    );
+    assert.deepEqual(await catalog.get("legacy-s3"), entry);
+    catalog.close();
+  } finally {
+    await s3.close();
+    process.env = saved;
+  }
+});
+
 test("add, get, list, remove: entries as described, kept in the file across opens", async () => {
   const file = catalogFile("basic");
   const catalog = await DatasetCatalog.open(file);
@@ -221,6 +250,14 @@ test("list: q searches names, provenance, descriptions and column names; survey 
   assert.deepEqual(await names({ modality: "spectrum" }), ["desi_edr"]);
   assert.deepEqual(await names({ modality: "image", q: "desi" }), []);
   assert.equal((await catalog.list()).length, 3);
+  await assert.rejects(
+    catalog.list({ q: "x".repeat(5000) }),
+    (e) => codeOf(e) === "ASTROPILE_USAGE",
+  );
+  await assert.rejects(
+    catalog.list({ survey: 42 as unknown as string }),
+    (e) => codeOf(e) === "ASTROPILE_USAGE",
+  );
   catalog.close();
 });
 
