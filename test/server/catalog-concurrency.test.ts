@@ -107,7 +107,7 @@ test("two processes adding at once: every entry lands, one wins the shared name,
 test("a process holding the file: others wait for it, or fail with LockedError after lockTimeoutMs", async () => {
   const file = join(dir, "held.duckdb");
   (await DatasetCatalog.open(file)).close();
-  const holder = child("hold", file, "2500");
+  const holder = child("hold", file);
   await holder.printed("holding");
   await assert.rejects(DatasetCatalog.open(file, { lockTimeoutMs: 300 }), (e) => {
     assert.ok(isAstroPileError(e, "ASTROPILE_LOCKED"));
@@ -115,7 +115,10 @@ test("a process holding the file: others wait for it, or fail with LockedError a
     return true;
   });
   // With the default timeout, the same call waits for the holder and then succeeds.
-  const catalog = await DatasetCatalog.open(file);
+  const waiting = DatasetCatalog.open(file);
+  await new Promise((r) => setTimeout(r, 300));
+  holder.go();
+  const catalog = await waiting;
   await catalog.add("after-wait", dataset.root);
   assert.equal((await holder.output).code, 0);
   assert.equal((await catalog.list()).length, 1);
@@ -134,9 +137,13 @@ test("a writer killed mid-way: the catalog opens with whole entries only", async
   w.kill();
   const out = await w.output;
   assert.equal(out.signal, "SIGKILL");
+  // A read-only reader first (it may find the killed writer's WAL), then a writer.
+  const seen = await catalog.list();
+  assert.ok(seen.length >= 3);
   const again = await DatasetCatalog.open(file);
   const entries = await again.list();
   assert.ok(entries.length >= 3, `${entries.length} entries`);
+  assert.deepEqual(entries, seen);
   for (const e of entries) {
     assert.equal(e.rows, dataset.rows);
     assert.ok(e.coverage.pixels.length > 0);

@@ -1,7 +1,7 @@
 // Child process of the catalog concurrency tests (not a test file itself):
 //   add FILE PREFIX COUNT LOCATION   adds PREFIX-0 .. PREFIX-(COUNT-1), then "shared"
 //   read FILE COUNT                  lists the catalog COUNT times
-//   hold FILE MS                     keeps the file open (DuckDB's process lock) for MS ms
+//   hold FILE                        keeps the file open (DuckDB's process lock) until a stdin line
 // and prints one JSON line of what happened. add and read open the catalog, print "ready" and
 // wait for a line on stdin before they start, so the test starts them all at once.
 import { createInterface } from "node:readline";
@@ -21,7 +21,7 @@ if (mode === "hold") {
   const db = await DuckDBInstance.create(file);
   const c = await db.connect();
   process.stdout.write("holding\n");
-  await new Promise((r) => setTimeout(r, Number(rest[0])));
+  await createInterface({ input: process.stdin })[Symbol.asyncIterator]().next();
   c.closeSync();
   db.closeSync();
 } else if (mode === "add") {
