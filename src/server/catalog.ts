@@ -92,6 +92,8 @@ const SCHEMA = [
     added_at VARCHAR NOT NULL
   )`,
 ];
+/** Searches whose results a catalog object keeps while the file is unchanged. */
+const MAX_CACHED_QUERIES = 64;
 /** Longest q, survey or modality a search takes (characters). */
 const MAX_QUERY_TEXT = 1024;
 const ENTRY_COLUMNS =
@@ -164,6 +166,8 @@ export class DatasetCatalog implements DatasetDirectory {
   private closed = false;
   // get() answers from a snapshot of every entry, reloaded when the file (or its WAL) changes.
   private snapshot: { signature: string; entries: Map<string, CatalogEntry> } | undefined;
+  // list() results of recent queries, dropped as a whole when the file changes.
+  private results: { signature: string; byQuery: Map<string, CatalogEntry[]> } | undefined;
 
   private constructor(file: string, options: CatalogOptions) {
     this.file = file;
@@ -310,7 +314,9 @@ export class DatasetCatalog implements DatasetDirectory {
       });
       this.snapshot = { signature, entries: new Map(entries.map((e) => [e.name, e])) };
     }
-    return this.snapshot.entries.get(name);
+    const entry = this.snapshot.entries.get(name);
+    // A copy: the caller may change it, the snapshot must not change.
+    return entry && structuredClone(entry);
   }
 
   /**
@@ -350,9 +356,20 @@ export class DatasetCatalog implements DatasetDirectory {
       where.push(`lower(${key}) = $${key}`);
     }
     const cone = query.cone;
-    return this.session("read", async (c) => {
+    if (cone !== undefined) checkCone(cone);
+    // Repeated searches (a viewer's listing) are answered from memory while the file is unchanged.
+    const signature = await this.signature();
+    if (this.results?.signature !== signature) this.results = { signature, byQuery: new Map() };
+    const key = JSON.stringify([
+      values.q,
+      values.survey,
+      values.modality,
+      cone && [cone.raDeg, cone.decDeg, cone.radiusDeg],
+    ]);
+    const known = this.results.byQuery.get(key);
+    if (known) return structuredClone(known);
+    const found = await this.session("read", async (c) => {
       if (cone) {
-        checkCone(cone);
         // A disc query at each coverage order present (one, unless coverageOrder was changed).
         const orders = (
           await c.runAndReadAll("SELECT DISTINCT coverage_order AS o FROM datasets ORDER BY o")
@@ -372,12 +389,19 @@ export class DatasetCatalog implements DatasetDirectory {
       const r = await c.runAndReadAll(sql, values, types);
       return r.getRowObjectsJS().map(toEntry);
     });
+    const cache = this.results;
+    if (cache.signature === signature) {
+      if (cache.byQuery.size >= MAX_CACHED_QUERIES) cache.byQuery.clear();
+      cache.byQuery.set(key, structuredClone(found));
+    }
+    return found;
   }
 
   /** Ends the use of this catalog object (it holds no connection between calls). */
   close(): void {
     this.closed = true;
     this.snapshot = undefined;
+    this.results = undefined;
   }
 
   // ---- internals -------------------------------------------------------------------------
@@ -544,6 +568,8 @@ function checkName(name: string): void {
 }
 
 function checkCone(cone: NonNullable<CatalogQuery["cone"]>): void {
+  if (typeof cone !== "object" || cone === null)
+    throw new UsageError("cone must be {raDeg, decDeg, radiusDeg} (degrees)");
   const { raDeg, decDeg, radiusDeg } = cone;
   for (const [k, v] of Object.entries({ raDeg, decDeg, radiusDeg }))
     if (typeof v !== "number" || !Number.isFinite(v))

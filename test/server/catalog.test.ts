@@ -442,10 +442,22 @@ test("get sees changes made through another catalog object", async () => {
   const a = await DatasetCatalog.open(file);
   const b = await DatasetCatalog.open(file);
   assert.equal(await a.get("hsc"), undefined);
+  assert.deepEqual(await a.list({ q: "hsc" }), []);
   await b.add("hsc", fixtures.hsc.root);
   assert.equal((await a.get("hsc"))?.rows, fixtures.hsc.rows);
+  assert.deepEqual(
+    (await a.list({ q: "hsc" })).map((e) => e.name),
+    ["hsc"],
+  );
+  // What a caller does to a returned entry does not reach the next answer.
+  const got = await a.get("hsc");
+  (got as { rows: number }).rows = -1;
+  (await a.list({ q: "hsc" }))[0].columns.length = 0;
+  assert.equal((await a.get("hsc"))?.rows, fixtures.hsc.rows);
+  assert.ok((await a.list({ q: "hsc" }))[0].columns.length > 0);
   await b.remove("hsc");
   assert.equal(await a.get("hsc"), undefined);
+  assert.deepEqual(await a.list({ q: "hsc" }), []);
   // Calls on one file from one process at once are queued, not interleaved.
   await Promise.all([
     a.add("one", fixtures.hsc.root),
