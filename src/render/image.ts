@@ -14,6 +14,7 @@ import {
   intParam,
   MAX_CUBE_VALUES,
   MAX_RENDER_PIXELS,
+  percentParam,
   RenderParameterError,
   RenderTooLargeError,
 } from "./limits.ts";
@@ -240,6 +241,9 @@ export function renderRgb(
     );
   const n = h * w;
   checkMask(options.mask, n);
+  const pmin = percentParam("pmin", options.pmin ?? 1);
+  const pmax = percentParam("pmax", options.pmax ?? 99.5);
+  if (pmin > pmax) throw new RenderParameterError("pmin", `pmin ${pmin} is above pmax ${pmax}`);
   const [r, g, b] = bands.map((band) => band.data) as [PixelValues, PixelValues, PixelValues];
   const good = new Uint8Array(n);
   const intensity = new Float64Array(n);
@@ -258,10 +262,7 @@ export function renderRgb(
     options.minimum === undefined ||
     (stretch === "asinh" ? options.range === undefined : options.maximum === undefined);
   const [pLo, pHi] = needLimits
-    ? (percentiles(intensity, [options.pmin ?? 1, options.pmax ?? 99.5], { mask: good }) as [
-        number,
-        number,
-      ])
+    ? (percentiles(intensity, [pmin, pmax], { mask: good }) as [number, number])
     : [0, 0];
   const minimum = options.minimum ?? (Number.isFinite(pLo) ? pLo : 0);
   const level = typeof minimum === "number" ? minimum : (minimum[0] + minimum[1] + minimum[2]) / 3;
