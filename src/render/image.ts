@@ -1,7 +1,7 @@
 // The renderers the data service and the CLI call: a band as a colormapped PNG, three bands as
 // a Lupton RGB composite, one wavelength channel of an IFU cube. Limits from percentiles of the
 // good pixels (astropy's intervals), stretches and colormaps as astropy and matplotlib draw them.
-import { type ColormapName, colormapIndex, colormapLut, toColormap } from "./colormap.ts";
+import { type ColormapName, colormapLut, toColormap } from "./colormap.ts";
 import {
   asymmetricPercentileInterval,
   type Interval,
@@ -166,7 +166,9 @@ export function renderImage(image: ImageArray, options: ImageRenderOptions = {})
       const at = row + x * channels;
       const isBad = Number.isNaN(v);
       if (isBad && alpha) continue; // (0, 0, 0, 0): matplotlib's bad colour
-      const k = isBad ? 0 : colormapIndex(v) * 3;
+      // colormapIndex(v), inlined: floor(v * 256), 1 -> 255 (v is in [0, 1])
+      const s = v * 256;
+      const k = isBad ? 0 : (s >= 255 ? 255 : Math.floor(s)) * 3;
       if (gray) out[at] = lut[k]!;
       else {
         out[at] = lut[k]!;
