@@ -9,7 +9,7 @@ import { type ImageRenderOptions, renderImagePng, renderRgbPng } from "../../src
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const CHECK = String.raw`
+const CHECK = `
 import json, sys
 import numpy as np
 from PIL import Image
