@@ -1,0 +1,290 @@
+// The write side: a dataset published to a real server over HTTP (uploadRoutes + the http publish
+// client), read back over the files route and from the published directory; keys, checksums,
+// manifest order, traversal, replace and resume.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openDataset } from "../../src/dataset/dataset.ts";
+import { publishDataset } from "../../src/remote/publish.ts";
+import { createServer } from "../../src/server/app.ts";
+import type { CatalogEntry, DatasetDirectory } from "../../src/server/directory.ts";
+import { KeyStore } from "../../src/server/keys.ts";
+import { LocalDirectory } from "../../src/server/local-directory.ts";
+import { uploadRoutes } from "../../src/server/routes-upload.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { call, type Running, writeHsc } from "./fixtures.ts";
+
+const dir = tempDir();
+const pub = join(dir, "published");
+let source: string;
+let server: Running;
+let writeKey: string;
+let otherWriteKey: string;
+let readKey: string;
+const published: string[] = [];
+
+/** A directory over the published datasets, re-read by onPublished (the real LocalDirectory). */
+let current: LocalDirectory;
+const directory: DatasetDirectory = {
+  list: (q) => current.list(q),
+  get: (name: string): Promise<CatalogEntry | undefined> => current.get(name),
+};
+
+const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+
+before(async () => {
+  source = await writeHsc(join(dir, "src"), 600);
+  const keys = await KeyStore.open(join(dir, "keys.json"));
+  writeKey = (await keys.create({ name: "publisher", scope: "write" })).key;
+  otherWriteKey = (await keys.create({ name: "other", scope: "write" })).key;
+  readKey = (await keys.create({ name: "reader", scope: "read" })).key;
+  current = await LocalDirectory.open([]);
+  const app = await createServer({
+    directory,
+    keys,
+    // Far below the files' size: uploads must not be held to the app's body limit.
+    limits: { bodyBytes: 4096 },
+    routes: [
+      uploadRoutes({
+        root: pub,
+        maxFileBytes: 50 * 1024 * 1024,
+        onPublished: async (name, location) => {
+          published.push(name);
+          const locations = [...new Set([...published.map((n) => join(pub, n)), location])];
+          current = await LocalDirectory.open(locations);
+        },
+      }),
+    ],
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const address = app.server.address();
+  if (!address || typeof address === "string") throw new Error("no port");
+  server = { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+});
+after(async () => {
+  await server?.close();
+});
+
+/** A raw request whose path is sent as written (fetch would normalise `..`). */
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ status: number; json: { error?: { code: string; message: string; parameter?: string } } }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(server.url);
+    const req = request(
+      { host: u.hostname, port: u.port, method, path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+/** Every row of a dataset (scalar columns), for comparing two copies. */
+async function rowsOf(location: string): Promise<Record<string, unknown[]>> {
+  const ds = await openDataset(location);
+  try {
+    const out: Record<string, unknown[]> = {};
+    for await (const b of ds.select(["object_id", "ra", "dec"]).batches({ size: 250 }))
+      for (const [k, v] of Object.entries(b.columns))
+        (out[k] ??= []).push(...Array.from(v as ArrayLike<unknown>));
+    return out;
+  } finally {
+    ds.close();
+  }
+}
+
+test("a write key is needed: none is 401, a read key 403", async () => {
+  const url = `${server.url}/api/v1/datasets/hsc/files/x.hdf5`;
+  const headers = { "x-checksum-sha256": sha("abc") };
+  const none = await call(url, { method: "PUT", headers, body: "abc" });
+  assert.equal(none.status, 401);
+  const reader = await call(url, { method: "PUT", headers: { ...headers, ...bearer(readKey) }, body: "abc" });
+  assert.equal(reader.status, 403);
+  assert.equal(reader.body.error.code, "ASTROPILE_FORBIDDEN");
+  const status = await call(`${server.url}/api/v1/datasets/hsc/upload`, { headers: bearer(readKey) });
+  assert.equal(status.status, 403);
+  const abort = await call(`${server.url}/api/v1/datasets/hsc/upload`, { method: "DELETE" });
+  assert.equal(abort.status, 401);
+  assert.equal(existsSync(join(pub, ".staging", "hsc")), false, "nothing staged by refused requests");
+});
+
+test("paths outside the dataset are refused with 400 naming the path", async () => {
+  const body = Buffer.from("x");
+  const headers = { ...bearer(writeKey), "x-checksum-sha256": sha(body) };
+  for (const path of [
+    "../evil",
+    "a/../../evil",
+    "%2e%2e/evil",
+    "..%2fevil",
+    "%252e%252e/evil",
+    "a%00b",
+    "a%5Cb",
+    "a\\b",
+    "/etc/passwd",
+    "./a",
+    "a//b",
+  ]) {
+    const res = await raw("PUT", `/api/v1/datasets/trav/files/${path}`, headers, body);
+    assert.equal(res.status, 400, `${path} refused`);
+    assert.equal(res.json.error?.parameter, "path", path);
+  }
+  // The router resolved nothing outside the staging area.
+  assert.equal(existsSync(join(pub, "evil")), false);
+  assert.equal(existsSync(join(pub, ".staging", "evil")), false);
+  assert.equal(existsSync(join(dir, "evil")), false);
+  await call(`${server.url}/api/v1/datasets/trav/upload`, { method: "DELETE", headers: bearer(writeKey) });
+});
+
+test("a checksum mismatch is 400 naming the header and keeps nothing", async () => {
+  const body = Buffer.from("some bytes");
+  const res = await call(`${server.url}/api/v1/datasets/bad/files/a/b.hdf5`, {
+    method: "PUT",
+    headers: { ...bearer(writeKey), "x-checksum-sha256": sha("other bytes") },
+    body,
+  });
+  assert.equal(res.status, 400);
+  assert.equal(res.body.error.parameter, "X-Checksum-SHA256");
+  const missing = await call(`${server.url}/api/v1/datasets/bad/files/a/b.hdf5`, {
+    method: "PUT",
+    headers: bearer(writeKey),
+    body,
+  });
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.error.parameter, "X-Checksum-SHA256");
+  const status = await call(`${server.url}/api/v1/datasets/bad/upload`, { headers: bearer(writeKey) });
+  assert.deepEqual(status.body.files, []);
+  assert.deepEqual(readdirSync(join(pub, ".staging", "bad", "tmp")), [], "no partial file left");
+  assert.equal(existsSync(join(pub, ".staging", "bad", "files", "a", "b.hdf5")), false);
+  const abort = await call(`${server.url}/api/v1/datasets/bad/upload`, {
+    method: "DELETE",
+    headers: bearer(writeKey),
+  });
+  assert.equal(abort.status, 204);
+  assert.equal(existsSync(join(pub, ".staging", "bad")), false);
+});
+
+test("a manifest before its files is 409 naming a missing file; a bad one is 400", async () => {
+  const manifest = readFileSync(join(source, "astropile.json"));
+  const first = (await readManifest(source)).files[0]!.path;
+  const early = await call(`${server.url}/api/v1/datasets/early/files/astropile.json`, {
+    method: "PUT",
+    headers: { ...bearer(writeKey), "x-checksum-sha256": sha(manifest) },
+    body: manifest,
+  });
+  assert.equal(early.status, 409);
+  assert.equal(early.body.error.code, "ASTROPILE_UPLOAD_INCOMPLETE");
+  assert.match(early.body.error.message, new RegExp(first.replace(/[.]/g, "\\.")));
+  assert.equal(existsSync(join(pub, "early")), false, "nothing published");
+
+  const broken = Buffer.from('{"format": "astropile", "formatVersion": 1}');
+  const bad = await call(`${server.url}/api/v1/datasets/early/files/astropile.json`, {
+    method: "PUT",
+    headers: { ...bearer(writeKey), "x-checksum-sha256": sha(broken) },
+    body: broken,
+  });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, "ASTROPILE_BAD_MANIFEST");
+  assert.equal(bad.body.error.parameter, "astropile.json");
+  assert.equal(existsSync(join(pub, "early")), false);
+});
+
+test("one staging area per name: another key's upload is 409 until aborted", async () => {
+  const body = Buffer.from("x");
+  const put = (key: string) =>
+    call(`${server.url}/api/v1/datasets/shared/files/a.bin`, {
+      method: "PUT",
+      headers: { ...bearer(key), "x-checksum-sha256": sha(body) },
+      body,
+    });
+  assert.equal((await put(writeKey)).status, 201);
+  const other = await put(otherWriteKey);
+  assert.equal(other.status, 409);
+  assert.equal(other.body.error.code, "ASTROPILE_UPLOAD_BUSY");
+  await call(`${server.url}/api/v1/datasets/shared/upload`, { method: "DELETE", headers: bearer(writeKey) });
+  assert.equal((await put(otherWriteKey)).status, 201);
+  await call(`${server.url}/api/v1/datasets/shared/upload`, { method: "DELETE", headers: bearer(writeKey) });
+});
+
+test("publish over HTTP: served rows identical, locally and through the files route", async () => {
+  const dest = `${server.url}/api/v1/datasets/hsc`;
+  const denied = await publishDataset(source, dest, { apiKey: readKey }).catch((e) => e);
+  assert.equal(denied.code, "ASTROPILE_REMOTE_DENIED");
+  const progress: string[] = [];
+  const result = await publishDataset(source, dest, {
+    apiKey: writeKey,
+    onProgress: (p) => progress.push(`${p.filesDone}/${p.filesTotal} ${p.file}`),
+  });
+  const manifest = await readManifest(source);
+  assert.ok(manifest.files.length >= 2, "several files");
+  assert.ok(result.uploadedBytes > 4096, "files larger than the app's body limit went up");
+  assert.equal(progress.length, result.files.length);
+  assert.match(progress.at(-1)!, /astropile\.json$/, "manifest last");
+  assert.deepEqual(published, ["hsc"]);
+  assert.equal(existsSync(join(pub, ".staging", "hsc")), false, "staging removed");
+  for (const f of manifest.files)
+    assert.deepEqual(readFileSync(join(pub, "hsc", f.path)), readFileSync(join(source, f.path)));
+
+  const expected = await rowsOf(source);
+  assert.equal(expected.object_id!.length, 600);
+  assert.deepEqual(await rowsOf(join(pub, "hsc")), expected);
+  assert.deepEqual(await rowsOf(`${server.url}/api/v1/datasets/hsc/files/`), expected);
+
+  // Published: a second publish without replace is refused before anything moves.
+  const again = await publishDataset(source, dest, { apiKey: writeKey }).catch((e) => e);
+  assert.equal(again.code, "ASTROPILE_PUBLISH");
+  assert.match(again.message, /replace/);
+});
+
+test("replace: a new version takes the place of the old one", async () => {
+  const v2 = await writeHsc(join(dir, "v2"), 300);
+  const dest = `${server.url}/api/v1/datasets/hsc`;
+  await publishDataset(v2, dest, { apiKey: writeKey, replace: true });
+  assert.deepEqual(await rowsOf(join(pub, "hsc")), await rowsOf(v2));
+  assert.equal((await rowsOf(`${server.url}/api/v1/datasets/hsc/files/`)).object_id!.length, 300);
+  assert.deepEqual(
+    readdirSync(join(pub, ".staging")).filter((n) => n.startsWith("hsc")),
+    [],
+    "old version and staging deleted",
+  );
+});
+
+test("an interrupted publish resumes: staged files are skipped", async () => {
+  const dest = `${server.url}/api/v1/datasets/resumed`;
+  let seen = 0;
+  const stopped = await publishDataset(source, dest, {
+    apiKey: writeKey,
+    concurrency: 1,
+    onProgress: () => {
+      if (++seen === 2) throw new Error("stopped");
+    },
+  }).catch((e) => e);
+  assert.equal(stopped.message, "stopped");
+  assert.equal(existsSync(join(pub, "resumed")), false, "not published half-way");
+  const dry = await publishDataset(source, dest, { apiKey: writeKey, dryRun: true });
+  const skipped = dry.files.filter((f) => f.action === "skip").map((f) => f.path);
+  assert.equal(skipped.length, 2);
+  assert.ok(!skipped.includes("astropile.json"));
+  const result = await publishDataset(source, dest, { apiKey: writeKey });
+  assert.deepEqual(
+    result.files.filter((f) => f.action === "skip").map((f) => f.path),
+    skipped,
+  );
+  assert.deepEqual(await rowsOf(join(pub, "resumed")), await rowsOf(source));
+});
