@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import { KeyStore } from "../../src/server/keys.ts";
 import { LocalDirectory } from "../../src/server/local-directory.ts";
 import { uploadRoutes } from "../../src/server/routes-upload.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { call, type Running, writeHsc } from "./fixtures.ts";
 
@@ -314,4 +315,32 @@ test("an interrupted publish resumes: staged files are skipped", async () => {
     skipped,
   );
   assert.deepEqual(await rowsOf(join(pub, "resumed")), await rowsOf(source));
+});
+
+test("astropile publish to a server: killed mid-way, run again it resumes", async () => {
+  const dest = `${server.url}/api/v1/datasets/killed`;
+  const child = spawn(process.execPath, cliArgs("publish", source, dest, "--concurrency", "1"), {
+    env: { ...process.env, ASTROPILE_API_KEY: writeKey },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on("exit", (_code, signal) => resolve(signal)),
+  );
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+    if (/publish: 1\/\d+ files/.test(stderr)) child.kill("SIGKILL");
+  });
+  assert.equal(await exited, "SIGKILL", `killed after the first file (stderr: ${stderr})`);
+  assert.equal(existsSync(join(pub, "killed")), false, "not published by the killed run");
+  assert.doesNotMatch(stderr, new RegExp(writeKey), "the key is never printed");
+
+  const again = await run(
+    process.execPath,
+    cliArgs("publish", source, dest, "--key", writeKey, "--json", "--quiet"),
+  );
+  const result = JSON.parse(again.stdout) as { files: { path: string; action: string }[] };
+  assert.ok(result.files.filter((f) => f.action === "skip").length >= 1, "staged files skipped");
+  assert.equal(result.files.find((f) => f.path === "astropile.json")?.action, "upload");
+  assert.deepEqual(await rowsOf(join(pub, "killed")), await rowsOf(source));
 });
