@@ -47,7 +47,10 @@ export function registerPublishCommand(program: Command): void {
     .option("--dry-run", "list what would be uploaded and skipped; upload nothing")
     .option("--concurrency <n>", "files uploaded at once", "4")
     .option("--no-verify", "do not read uploads back to check their sha256")
-    .option("--key <key>", "AstroPile server: API key with the write scope (default $ASTROPILE_API_KEY)")
+    .option(
+      "--key <key>",
+      "AstroPile server: API key with the write scope (default $ASTROPILE_API_KEY)",
+    )
     .option("--replace", "AstroPile server: replace a dataset already published under that name")
     .option("--json", "print the plan/result as JSON")
     .option("--quiet", "no progress on stderr")

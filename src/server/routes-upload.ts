@@ -12,7 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { isAstroPileError } from "../core/errors.ts";
@@ -96,7 +96,10 @@ export function checkUploadPath(path: string, parameter = "path"): void {
 function checksumOf(req: FastifyRequest): string {
   const raw = req.headers[CHECKSUM_HEADER];
   if (typeof raw !== "string" || raw.trim() === "")
-    throw badParameter("X-Checksum-SHA256", "the X-Checksum-SHA256 header (hex sha256) is required");
+    throw badParameter(
+      "X-Checksum-SHA256",
+      "the X-Checksum-SHA256 header (hex sha256) is required",
+    );
   const hex = raw.trim().toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(hex))
     throw badParameter("X-Checksum-SHA256", "X-Checksum-SHA256 must be 64 hex digits");
@@ -229,7 +232,8 @@ async function receive(
 function requiredFiles(manifest: Manifest): { path: string; bytes: number; sha256?: string }[] {
   const out = manifest.files.map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 }));
   for (const c of Object.values(manifest.configs)) {
-    if (c.idIndex) out.push({ path: c.idIndex.path, bytes: c.idIndex.bytes, sha256: c.idIndex.sha256 });
+    if (c.idIndex)
+      out.push({ path: c.idIndex.path, bytes: c.idIndex.bytes, sha256: c.idIndex.sha256 });
     if (c.positions)
       out.push({ path: c.positions.path, bytes: c.positions.bytes, sha256: c.positions.sha256 });
   }
@@ -271,9 +275,13 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
         const keyId = req.apiKey?.id ?? "";
         await mkdir(staging.dir, { recursive: true });
         try {
-          await writeFile(staging.owner, JSON.stringify({ keyId, started: new Date().toISOString() }), {
-            flag: "wx",
-          });
+          await writeFile(
+            staging.owner,
+            JSON.stringify({ keyId, started: new Date().toISOString() }),
+            {
+              flag: "wx",
+            },
+          );
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
           const owner = JSON.parse(await readFile(staging.owner, "utf8").catch(() => "{}")) as {
@@ -299,8 +307,7 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
         config: { scope: "write" },
         bodyLimit: Math.max(maxFileBytes, maxManifestBytes),
         schema: {
-          summary:
-            "Upload one file of a dataset being published (the manifest last publishes it)",
+          summary: "Upload one file of a dataset being published (the manifest last publishes it)",
           tags: ["write"],
           params: {
             type: "object",
@@ -354,7 +361,9 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
             );
             await mkdir(dirname(staging.sumPath(rel)), { recursive: true });
             await writeFile(staging.sumPath(rel), JSON.stringify(record));
-            return reply.status(201).send({ path: rel, bytes: record.bytes, sha256: record.sha256 });
+            return reply
+              .status(201)
+              .send({ path: rel, bytes: record.bytes, sha256: record.sha256 });
           }
           committing.add(name);
           try {
@@ -383,8 +392,7 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
           try {
             manifest = parseManifest(await readFile(manifestTmp, "utf8"), MANIFEST);
           } catch (err) {
-            if (isAstroPileError(err))
-              throw new ServiceError(400, err.code, err.message, MANIFEST);
+            if (isAstroPileError(err)) throw new ServiceError(400, err.code, err.message, MANIFEST);
             throw err;
           }
           const required = requiredFiles(manifest);
@@ -398,9 +406,13 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
               continue;
             }
             if (record.bytes !== f.bytes)
-              missing.push(`${f.path} (${record.bytes} bytes staged, the manifest says ${f.bytes})`);
+              missing.push(
+                `${f.path} (${record.bytes} bytes staged, the manifest says ${f.bytes})`,
+              );
             else if (f.sha256 && record.sha256 !== f.sha256)
-              missing.push(`${f.path} (staged sha256 ${record.sha256}, the manifest says ${f.sha256})`);
+              missing.push(
+                `${f.path} (staged sha256 ${record.sha256}, the manifest says ${f.sha256})`,
+              );
             bytes += record.bytes;
           }
           if (missing.length > 0)
@@ -483,7 +495,8 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
               "name",
             );
           const staging = new Staging(options.root, name);
-          if (!(await exists(staging.dir))) throw notFound(`no upload of dataset ${name} in progress`, "name");
+          if (!(await exists(staging.dir)))
+            throw notFound(`no upload of dataset ${name} in progress`, "name");
           await rm(staging.dir, { recursive: true, force: true });
           return reply.status(204).send();
         },

@@ -2,14 +2,14 @@
 // client), read back over the files route and from the published directory; keys, checksums,
 // manifest order, traversal, replace and resume.
 import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
-import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { publishDataset } from "../../src/remote/publish.ts";
 import { createServer } from "../../src/server/app.ts";
@@ -80,20 +80,20 @@ function raw(
   path: string,
   headers: Record<string, string>,
   body?: Buffer,
-): Promise<{ status: number; json: { error?: { code: string; message: string; parameter?: string } } }> {
+): Promise<{
+  status: number;
+  json: { error?: { code: string; message: string; parameter?: string } };
+}> {
   return new Promise((resolve, reject) => {
     const u = new URL(server.url);
-    const req = request(
-      { host: u.hostname, port: u.port, method, path, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} });
-        });
-      },
-    );
+    const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} });
+      });
+    });
     req.on("error", reject);
     req.end(body);
   });
@@ -116,7 +116,15 @@ async function rowsOverHttp(location: string): Promise<Record<string, unknown[]>
     process.stdout.write(JSON.stringify(out));`;
   const { stdout } = await run(
     process.execPath,
-    ["--import", "./test/helpers/preload.mjs", "--import", "tsx", "--input-type=module", "-e", code],
+    [
+      "--import",
+      "./test/helpers/preload.mjs",
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      code,
+    ],
     { maxBuffer: 64 << 20 },
   );
   return JSON.parse(stdout);
@@ -128,10 +136,12 @@ async function rowsOf(location: string): Promise<Record<string, unknown[]>> {
   try {
     const out: Record<string, unknown[]> = {};
     for await (const b of ds.select(["object_id", "ra", "dec"]).batches({ size: 250 }))
-      for (const [k, v] of Object.entries(b.columns))
-        (out[k] ??= []).push(
+      for (const [k, v] of Object.entries(b.columns)) {
+        out[k] = out[k] ?? [];
+        out[k].push(
           ...Array.from(v as ArrayLike<unknown>, (x) => (typeof x === "bigint" ? x.toString() : x)),
         );
+      }
     return out;
   } finally {
     ds.close();
@@ -143,14 +153,24 @@ test("a write key is needed: none is 401, a read key 403", async () => {
   const headers = { "x-checksum-sha256": sha("abc") };
   const none = await call(url, { method: "PUT", headers, body: "abc" });
   assert.equal(none.status, 401);
-  const reader = await call(url, { method: "PUT", headers: { ...headers, ...bearer(readKey) }, body: "abc" });
+  const reader = await call(url, {
+    method: "PUT",
+    headers: { ...headers, ...bearer(readKey) },
+    body: "abc",
+  });
   assert.equal(reader.status, 403);
   assert.equal(reader.body.error.code, "ASTROPILE_FORBIDDEN");
-  const status = await call(`${server.url}/api/v1/datasets/hsc/upload`, { headers: bearer(readKey) });
+  const status = await call(`${server.url}/api/v1/datasets/hsc/upload`, {
+    headers: bearer(readKey),
+  });
   assert.equal(status.status, 403);
   const abort = await call(`${server.url}/api/v1/datasets/hsc/upload`, { method: "DELETE" });
   assert.equal(abort.status, 401);
-  assert.equal(existsSync(join(pub, ".staging", "hsc")), false, "nothing staged by refused requests");
+  assert.equal(
+    existsSync(join(pub, ".staging", "hsc")),
+    false,
+    "nothing staged by refused requests",
+  );
 });
 
 test("paths outside the dataset are refused with 400 naming the path", async () => {
@@ -177,7 +197,10 @@ test("paths outside the dataset are refused with 400 naming the path", async () 
   assert.equal(existsSync(join(pub, "evil")), false);
   assert.equal(existsSync(join(pub, ".staging", "evil")), false);
   assert.equal(existsSync(join(dir, "evil")), false);
-  await call(`${server.url}/api/v1/datasets/trav/upload`, { method: "DELETE", headers: bearer(writeKey) });
+  await call(`${server.url}/api/v1/datasets/trav/upload`, {
+    method: "DELETE",
+    headers: bearer(writeKey),
+  });
 });
 
 test("a checksum mismatch is 400 naming the header and keeps nothing", async () => {
@@ -196,7 +219,9 @@ test("a checksum mismatch is 400 naming the header and keeps nothing", async () 
   });
   assert.equal(missing.status, 400);
   assert.equal(missing.body.error.parameter, "X-Checksum-SHA256");
-  const status = await call(`${server.url}/api/v1/datasets/bad/upload`, { headers: bearer(writeKey) });
+  const status = await call(`${server.url}/api/v1/datasets/bad/upload`, {
+    headers: bearer(writeKey),
+  });
   assert.deepEqual(status.body.files, []);
   assert.deepEqual(readdirSync(join(pub, ".staging", "bad", "tmp")), [], "no partial file left");
   assert.equal(existsSync(join(pub, ".staging", "bad", "files", "a", "b.hdf5")), false);
@@ -245,9 +270,15 @@ test("one staging area per name: another key's upload is 409 until aborted", asy
   const other = await put(otherWriteKey);
   assert.equal(other.status, 409);
   assert.equal(other.body.error.code, "ASTROPILE_UPLOAD_BUSY");
-  await call(`${server.url}/api/v1/datasets/shared/upload`, { method: "DELETE", headers: bearer(writeKey) });
+  await call(`${server.url}/api/v1/datasets/shared/upload`, {
+    method: "DELETE",
+    headers: bearer(writeKey),
+  });
   assert.equal((await put(otherWriteKey)).status, 201);
-  await call(`${server.url}/api/v1/datasets/shared/upload`, { method: "DELETE", headers: bearer(writeKey) });
+  await call(`${server.url}/api/v1/datasets/shared/upload`, {
+    method: "DELETE",
+    headers: bearer(writeKey),
+  });
 });
 
 test("publish over HTTP: served rows identical, locally and through the files route", async () => {
@@ -285,7 +316,10 @@ test("replace: a new version takes the place of the old one", async () => {
   const dest = `${server.url}/api/v1/datasets/hsc`;
   await publishDataset(v2, dest, { apiKey: writeKey, replace: true });
   assert.deepEqual(await rowsOf(join(pub, "hsc")), await rowsOf(v2));
-  assert.equal((await rowsOverHttp(`${server.url}/api/v1/datasets/hsc/files/`)).object_id!.length, 300);
+  assert.equal(
+    (await rowsOverHttp(`${server.url}/api/v1/datasets/hsc/files/`)).object_id!.length,
+    300,
+  );
   assert.deepEqual(
     readdirSync(join(pub, ".staging")).filter((n) => n.startsWith("hsc")),
     [],
