@@ -222,6 +222,14 @@ async function receive(
     if (err instanceof ServiceError) throw err;
     const e = err as NodeJS.ErrnoException;
     // The client went away or the stream broke: a 400 nobody reads, nothing kept.
+    // A file where the path needs a directory, or the reverse (`a` staged, then `a/b`).
+    if (e.code === "ENOTDIR" || e.code === "EISDIR" || e.code === "EEXIST")
+      throw new ServiceError(
+        409,
+        "ASTROPILE_UPLOAD_CONFLICT",
+        `${parameter} clashes with a file or directory already staged`,
+        "path",
+      );
     if (e.code === "ERR_STREAM_PREMATURE_CLOSE" || e.code === "ECONNRESET" || e.code === "EPIPE")
       throw new ServiceError(400, "ASTROPILE_UPLOAD_ABORTED", `${parameter}: upload interrupted`);
     throw err;

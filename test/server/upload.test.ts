@@ -267,6 +267,13 @@ test("one staging area per name: another key's upload is 409 until aborted", asy
       body,
     });
   assert.equal((await put(writeKey)).status, 201);
+  const clash = await call(`${server.url}/api/v1/datasets/shared/files/a.bin/b.bin`, {
+    method: "PUT",
+    headers: { ...bearer(writeKey), "x-checksum-sha256": sha(body) },
+    body,
+  });
+  assert.equal(clash.status, 409, "a file staged where a directory would be");
+  assert.equal(clash.body.error.code, "ASTROPILE_UPLOAD_CONFLICT");
   const other = await put(otherWriteKey);
   assert.equal(other.status, 409);
   assert.equal(other.body.error.code, "ASTROPILE_UPLOAD_BUSY");
