@@ -9,8 +9,8 @@
 // under an in-process lock (the server is one process).
 
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createWriteStream, type Dirent } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -155,10 +155,9 @@ async function stagedRecord(staging: Staging, rel: string): Promise<SumRecord | 
 
 /** Every staged file with a valid record (paths relative, forward slashes). */
 async function listStaged(staging: Staging): Promise<StagedFile[]> {
-  const { readdir } = await import("node:fs/promises");
   const out: StagedFile[] = [];
   const walk = async (dir: string, prefix: string) => {
-    let entries: import("node:fs").Dirent[];
+    let entries: Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch {
