@@ -385,3 +385,38 @@ test("astropile publish to a server: killed mid-way, run again it resumes", asyn
   assert.equal(result.files.find((f) => f.path === "astropile.json")?.action, "upload");
   assert.deepEqual(await rowsOf(join(pub, "killed")), await rowsOf(source));
 });
+
+test("the per-file cap: 413 from Content-Length or while streaming, nothing kept", async () => {
+  const declared = await raw("PUT", "/api/v1/datasets/big/files/huge.bin", {
+    ...bearer(writeKey),
+    "x-checksum-sha256": sha("x"),
+    "content-length": String(60 << 20),
+  }).catch((e: Error) => ({ status: 0, json: { error: { code: e.message, message: "" } } }));
+  assert.equal(declared.status, 413);
+  // Chunked (no Content-Length): counted while written, refused past 50 MiB.
+  const chunk = Buffer.alloc(1 << 20, 7);
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent++ < 51) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
+  const streamed = await fetch(`${server.url}/api/v1/datasets/big/files/huge.bin`, {
+    method: "PUT",
+    headers: { ...bearer(writeKey), "x-checksum-sha256": sha("x") },
+    body,
+    duplex: "half",
+  } as RequestInit).then(
+    (r) => r.status,
+    () => 0, // The server may close the connection before the client reads its answer.
+  );
+  assert.ok(streamed === 413 || streamed === 0, `refused (${streamed})`);
+  const staging = join(pub, ".staging", "big");
+  assert.deepEqual(existsSync(join(staging, "tmp")) ? readdirSync(join(staging, "tmp")) : [], []);
+  assert.equal(existsSync(join(staging, "files", "huge.bin")), false);
+  await call(`${server.url}/api/v1/datasets/big/upload`, {
+    method: "DELETE",
+    headers: bearer(writeKey),
+  });
+});
