@@ -3,7 +3,8 @@
 //     the name is published; staged files with the local sha256 are skipped (a killed publish
 //     resumes), and a published name needs `replace`;
 //  2. every other file goes up with `PUT <dest>/files/<path>` and `X-Checksum-SHA256` (streamed
-//     from disk; the server verifies the hash before keeping the file);
+//     from disk; the server verifies the hash before keeping the file; network failures, 5xx and
+//     429 retried with backoff);
 //  3. the manifest last (`?replace=true` when asked): the server checks every file it names and
 //     moves the dataset into place.
 import { createReadStream } from "node:fs";
@@ -47,6 +48,9 @@ function send(
       u,
       {
         method,
+        // A connection per request: no idle keep-alive socket the server may close under a
+        // reused request ("socket hang up"); a file's upload costs far more than a handshake.
+        agent: false,
         headers: file
           ? { ...headers, "content-type": "application/octet-stream", "content-length": file.bytes }
           : headers,
@@ -119,6 +123,7 @@ export async function publishToServer(
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (apiKey) headers.authorization = `Bearer ${apiKey}`;
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const retries = options.retries ?? 3;
 
   const manifest = await readManifest(dir);
   const listed = new Map(manifest.files.map((f) => [f.path, f]));
@@ -179,17 +184,23 @@ export async function publishToServer(
       const encoded = item.path.split("/").map(encodeURIComponent).join("/");
       const query = item.path === MANIFEST && options.replace ? "?replace=true" : "";
       const url = `${base}/files/${encoded}${query}`;
-      let answer: Answer;
-      try {
-        answer = await send(
-          "PUT",
-          url,
-          { ...headers, "x-checksum-sha256": item.sha256 },
-          { path: join(dir, item.path), bytes: item.bytes },
-          timeoutMs,
-        );
-      } catch (err) {
-        throw networkFailure(err, url, `upload of ${item.path} failed`);
+      // Network failures, 5xx and 429 are retried (the server keeps nothing of a failed PUT);
+      // other refusals are final.
+      let answer: Answer | undefined;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          answer = await send(
+            "PUT",
+            url,
+            { ...headers, "x-checksum-sha256": item.sha256 },
+            { path: join(dir, item.path), bytes: item.bytes },
+            timeoutMs,
+          );
+          if ((answer.status < 500 && answer.status !== 429) || attempt >= retries) break;
+        } catch (err) {
+          if (attempt >= retries) throw networkFailure(err, url, `upload of ${item.path} failed`);
+        }
+        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
       }
       if (answer.status !== 201 && answer.status !== 200)
         throw failure(answer, url, `upload of ${item.path} refused`);

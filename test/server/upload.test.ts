@@ -30,6 +30,7 @@ let writeKey: string;
 let otherWriteKey: string;
 let readKey: string;
 const published: string[] = [];
+let flakyFailures = 0;
 
 /** A directory over the published datasets, re-read by onPublished (the real LocalDirectory). */
 let current: LocalDirectory;
@@ -54,6 +55,18 @@ before(async () => {
     // Far below the files' size: uploads must not be held to the app's body limit.
     limits: { bodyBytes: 4096 },
     routes: [
+      // A transient failure: the first PUT of each file of dataset "flaky" is answered 503.
+      async (app) => {
+        const failed = new Set<string>();
+        app.addHook("onRequest", async (req, reply) => {
+          if (req.method !== "PUT" || !req.url.startsWith("/api/v1/datasets/flaky/")) return;
+          if (failed.has(req.url)) return;
+          failed.add(req.url);
+          flakyFailures++;
+          reply.status(503).send({ error: { code: "TEST_UNAVAILABLE", message: "try again" } });
+          return reply;
+        });
+      },
       uploadRoutes({
         root: pub,
         maxFileBytes: 50 * 1024 * 1024,
@@ -419,4 +432,12 @@ test("the per-file cap: 413 from Content-Length or while streaming, nothing kept
     method: "DELETE",
     headers: bearer(writeKey),
   });
+});
+
+test("transient server failures (503) are retried", async () => {
+  const result = await publishDataset(source, `${server.url}/api/v1/datasets/flaky`, {
+    apiKey: writeKey,
+  });
+  assert.equal(flakyFailures, result.files.length, "every file failed once");
+  assert.deepEqual(await rowsOf(join(pub, "flaky")), await rowsOf(source));
 });
