@@ -1,7 +1,9 @@
 /**
  * The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
  * Exports to other tools' formats: `exportDataset` (FITS, ECSV, CSV; `registerExporter` adds
- * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency).
+ * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency). The data
+ * service's jobs (cross-matches and exports run in the background on BullMQ over Redis):
+ * `JobQueue`, and their HTTP routes for a Fastify app: `jobRoutes`.
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.
@@ -146,6 +148,28 @@ export {
 } from "./interop/sql.ts";
 export * from "./remote/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
+export {
+  type ExportJobRequest,
+  JOB_CANCELLED,
+  JOB_TIMEOUT,
+  JOB_WORKER_LOST,
+  type JobError,
+  type JobKind,
+  JobNotDoneError,
+  JobQueue,
+  JobQueueFullError,
+  type JobQueueOptions,
+  JobQueueUnavailableError,
+  type JobRequest,
+  JobRequestError,
+  type JobResult,
+  type JobResultFile,
+  type JobState,
+  type JobStatus,
+  parseJobRequest,
+  type XmatchJobRequest,
+} from "./server/jobs.ts";
+export { type JobRoutesOptions, jobErrorStatus, jobRoutes } from "./server/routes-jobs.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

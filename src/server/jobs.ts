@@ -11,8 +11,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { lstat, mkdir, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { type Job, Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
+// Types only: bullmq and ioredis load when a queue opens, not with the package.
+import type { Job, Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
 import { AstroPileError, isAstroPileError, NotFoundError, UsageError } from "../core/errors.ts";
 import { type Dataset, openDataset } from "../dataset/index.ts";
 import { exportDataset, exporterFor, filteredView } from "../interop/export.ts";
@@ -391,6 +392,7 @@ export class JobQueue {
     const name = options.queueName ?? "astropile-jobs";
     const prefix = options.prefix ?? "bull";
     const url = options.connection;
+    const [{ Queue, Worker }, { Redis }] = await Promise.all([import("bullmq"), import("ioredis")]);
     // Commands of the queue give up after a few reconnection attempts (a 503, not a hung
     // request); the worker's connection waits for Redis to come back, as BullMQ requires.
     const client = new Redis(url, {
