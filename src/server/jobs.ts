@@ -873,7 +873,7 @@ export class JobQueue {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     if (options.force) {
-      for (const c of this.running.values()) c.abort(new JobQueueUnavailableError("worker closed"));
+      for (const c of this.running.values()) c.abort(WORKER_CLOSED);
     }
     try {
       await this.worker?.close(options.force === true);
@@ -959,8 +959,11 @@ export class JobQueue {
       };
     } catch (e) {
       await rm(work, { recursive: true, force: true }).catch(() => {});
-      await progress.settle();
       const reason = controller.signal.aborted ? controller.signal.reason : e;
+      // This worker was closed under the job: record nothing (its lock lapses, and the next
+      // worker's stalled check runs it again), and never settle, holding no timer or handle.
+      if (reason === WORKER_CLOSED) return new Promise<JobResult>(() => {});
+      await progress.settle();
       throw new Error(JSON.stringify(failureOf(reason)));
     } finally {
       progress.stop();
@@ -1078,6 +1081,9 @@ export class JobQueue {
     }
   }
 }
+
+/** The reason local jobs stop when their queue is closed with `force`. */
+const WORKER_CLOSED = new JobQueueUnavailableError("the worker running the job was closed");
 
 function cancelledError(): AstroPileError {
   return new AstroPileError("the job was cancelled", {}, { code: JOB_CANCELLED });

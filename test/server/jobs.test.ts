@@ -439,6 +439,30 @@ describe("jobs", { skip, timeout: 60_000 }, () => {
     assert.equal(timedOut.error?.code, "ASTROPILE_TIMEOUT");
   });
 
+  test("a queue closed under a running job leaves it to the next worker, which runs it", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let calls = 0;
+    const gated = async (name: string) => {
+      if (++calls === 2) await gate; // the run's first resolve waits; the submit's did not
+      return resolveDataset(name);
+    };
+    const short = { lockDurationMs: 500, stalledIntervalMs: 200 };
+    const first = await openQueue({ queueName: "closing", resolveDataset: gated, ...short });
+    const { id } = await first.submit({ kind: "export", dataset: "left", to: "csv" });
+    while ((await first.status(id)).state !== "running")
+      await new Promise((r) => setTimeout(r, 20));
+    await first.close({ force: true });
+    release(); // the abandoned attempt goes on, finds its queue closed, and records nothing
+    const second = await openQueue({ queueName: "closing", ...short });
+    const s = await settled(second, id);
+    assert.equal(s.state, "done", JSON.stringify(s.error));
+    assert.equal(s.attempts, 2);
+    assert.deepEqual(s.result!.files, ["left.csv"]);
+  });
+
   test("a killed worker's job is run again once, or failed: never left running", async () => {
     const child = spawn(
       process.execPath,
