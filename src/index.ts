@@ -149,6 +149,7 @@ export {
 export * from "./remote/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export {
+  datasetResolver,
   type ExportJobRequest,
   JOB_CANCELLED,
   JOB_TIMEOUT,

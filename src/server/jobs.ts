@@ -20,6 +20,7 @@ import { exportDataset, exporterFor, filteredView } from "../interop/export.ts";
 import { datasetRootOf } from "../interop/mmu-adopt.ts";
 import { readManifest } from "../storage/manifest.ts";
 import { crossMatch, writeCatalogCsv } from "../xmatch/crossmatch.ts";
+import type { DatasetDirectory } from "./directory.ts";
 import {
   type ExportJobRequest,
   type JobKind,
@@ -1080,6 +1081,18 @@ export class JobQueue {
       ds.close();
     }
   }
+}
+
+/**
+ * The `resolveDataset` of {@link JobQueueOptions} for the datasets a server serves: a name's
+ * catalog entry's location, a NotFoundError for a name the directory does not have.
+ */
+export function datasetResolver(directory: DatasetDirectory): (name: string) => Promise<string> {
+  return async (name) => {
+    const entry = await directory.get(name);
+    if (!entry) throw new NotFoundError(`no dataset named "${name}" in the catalog`);
+    return entry.location;
+  };
 }
 
 /** The reason local jobs stop when their queue is closed with `force`. */

@@ -15,9 +15,14 @@ import { parse as parseCsv } from "csv-parse/sync";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { extract } from "tar-stream";
-import { NotFoundError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/index.ts";
-import { JobQueue, type JobQueueOptions, type JobStatus } from "../../src/server/jobs.ts";
+import type { CatalogEntry, DatasetDirectory } from "../../src/server/directory.ts";
+import {
+  datasetResolver,
+  JobQueue,
+  type JobQueueOptions,
+  type JobStatus,
+} from "../../src/server/jobs.ts";
 import { jobRoutes } from "../../src/server/routes-jobs.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
@@ -29,11 +34,13 @@ const dir = tempDir("astropile-jobs-");
 const LEFT = join(dir, "left");
 const RIGHT = join(dir, "right");
 const CATALOG: Record<string, string> = { left: LEFT, right: RIGHT };
-const resolveDataset = async (name: string) => {
-  const location = CATALOG[name];
-  if (!location) throw new NotFoundError(`no dataset ${name}`);
-  return location;
+// The datasets a server serves, as the app's catalog answers for them.
+const directory: DatasetDirectory = {
+  list: async () => [],
+  get: async (name) =>
+    CATALOG[name] ? ({ name, location: CATALOG[name] } as CatalogEntry) : undefined,
 };
+const resolveDataset = datasetResolver(directory);
 
 let redis: RedisServer;
 const open: JobQueue[] = [];
@@ -515,7 +522,7 @@ describe("jobs", { skip, timeout: 60_000 }, () => {
     assert.equal(again.attempts, 2);
     const lost = await settled(failing, b.id);
     assert.equal(lost.state, "failed");
-    assert.equal(lost.error?.code, "ASTROPILE_WORKER_LOST");
+    assert.equal(lost.error?.code, "ASTROPILE_WORKER_LOST", JSON.stringify(lost));
   });
 
   test("a restarted queue on the same Redis still answers for finished jobs", async () => {
