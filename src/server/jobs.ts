@@ -222,13 +222,14 @@ function parseFailure(reason: string | undefined): JobError {
     } catch {
       // BullMQ's own reasons are plain text.
     }
-    if (/stalled/i.test(reason))
-      return {
-        code: JOB_WORKER_LOST,
-        message: `the worker running the job was lost (${reason})`,
-      };
   }
-  return { code: "ASTROPILE_INTERNAL", message: reason || "the job failed" };
+  // Every failure the processor records is JSON: anything else is BullMQ failing the job
+  // itself, which it does to a job whose workers were lost ("job stalled more than allowable
+  // limit", recorded when the next worker takes it; under load the reason can be empty).
+  return {
+    code: JOB_WORKER_LOST,
+    message: `the worker running the job was lost${reason ? ` (${reason})` : ""}`,
+  };
 }
 
 /** Every regular file under dir, `/`-separated relative paths, sorted. */
@@ -613,7 +614,7 @@ export class JobQueue {
 
   /** The status of a job; a NotFoundError for an unknown (or expired) id. */
   async status(id: string): Promise<JobStatus> {
-    const job = await this.getJob(id);
+    let job = await this.getJob(id);
     if (!job) {
       const tombstone = await this.redis("read the job", () =>
         this.client.get(this.key(`cancelled:${id}`)),
@@ -621,7 +622,11 @@ export class JobQueue {
       if (tombstone) return JSON.parse(tombstone) as JobStatus;
       throw new NotFoundError(`no job ${id} (unknown, or removed after its result expired)`);
     }
-    const state = await this.redis("read the job", () => job.getState());
+    const read = job;
+    const state = await this.redis("read the job", () => read.getState());
+    // The job finished between the two reads: read it again, with its result.
+    if ((state === "completed" || state === "failed") && !job.finishedOn)
+      job = (await this.getJob(id)) ?? job;
     const status = this.describe(job, state);
     if (this.expired(status)) {
       await this.removeJob(job);
@@ -661,8 +666,8 @@ export class JobQueue {
       attempts: job.attemptsStarted ?? 0,
       ...(job.processedOn && { startedAt: new Date(job.processedOn).toISOString() }),
     };
-    if (bullState === "completed") {
-      const r = job.returnvalue;
+    const r = job.returnvalue;
+    if (bullState === "completed" && r) {
       return {
         ...base,
         state: "done",
@@ -688,7 +693,7 @@ export class JobQueue {
         error,
       };
     }
-    if (bullState === "active")
+    if (bullState === "active" || bullState === "completed")
       return {
         ...base,
         state: "running",

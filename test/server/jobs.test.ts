@@ -428,7 +428,7 @@ describe("jobs", { skip, timeout: 60_000 }, () => {
     assert.equal(cancelling.state, "running");
     release();
     const cancelled = await settled(q, id);
-    assert.equal(cancelled.state, "cancelled");
+    assert.equal(cancelled.state, "cancelled", JSON.stringify(cancelled));
     assert.equal(cancelled.error?.code, "ASTROPILE_CANCELLED");
     assert.equal(existsSync(join(dir, "data", "jobs", id)), false);
 
