@@ -8,8 +8,11 @@ import type { DatasetDirectory } from "./directory.ts";
 import { badParameter, errorAnswer, ServiceError } from "./errors.ts";
 import type { ApiKeyIdentity, KeyStore, Scope } from "./keys.ts";
 import { OpenDatasets } from "./open-datasets.ts";
+import { registerCoverageRoutes } from "./routes-coverage.ts";
 import { registerDatasetRoutes } from "./routes-datasets.ts";
+import { registerExampleRoutes } from "./routes-examples.ts";
 import { registerFileRoutes } from "./routes-files.ts";
+import { registerRowRoutes } from "./routes-rows.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -272,6 +275,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   );
   registerDatasetRoutes(app, context);
   registerFileRoutes(app, context);
+  registerRowRoutes(app, context);
+  registerExampleRoutes(app, context);
+  registerCoverageRoutes(app, context);
   for (const routes of options.routes ?? []) await routes(app, context);
 
   if (options.webRoot) {
