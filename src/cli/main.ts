@@ -5,6 +5,7 @@ import { registerCacheCommand } from "./cache.ts";
 import { registerDataCommands } from "./data.ts";
 import { registerInteropCommands } from "./interop.ts";
 import { registerPublishCommand } from "./publish.ts";
+import { registerServeCommands } from "./serve.ts";
 import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerInteropCommands(program);
   registerPublishCommand(program);
   registerVerifyCommand(program);
+  registerServeCommands(program);
   return program;
 }
 
