@@ -88,6 +88,9 @@ export function blameSync<T>(parameter: string, fn: () => T): T {
 
 function withParameter(err: unknown, parameter: string): unknown {
   if (err instanceof ServiceError) return err;
+  // A parameter nested deep enough to exhaust the parser's stack is the request's fault.
+  if (err instanceof RangeError && /call stack/i.test(err.message))
+    return badParameter(parameter, `${parameter} is nested too deeply`);
   if (isAstroPileError(err)) {
     const status = LIBRARY_STATUS[err.code];
     if (status !== undefined && status < 500)

@@ -7,7 +7,7 @@ import { bytesPerRow, type ColumnValues, sliceRows } from "../core/columns.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Source } from "../dataset/source.ts";
 import type { AnswerColumn, RowBatch } from "./encode.ts";
-import { blameSync, ServiceError, tooLarge } from "./errors.ts";
+import { badParameter, blameSync, ServiceError, tooLarge } from "./errors.ts";
 import { parseBox, parseColumns, parseCone } from "./params.ts";
 
 /** Bytes of the asked-for columns read per batch (bounds the memory of one answer). */
@@ -37,6 +37,7 @@ export function rowQuery(
   let narrowed = false;
   if (q.filter !== undefined && q.filter.trim() !== "") {
     const text = q.filter;
+    checkNesting(text);
     view = blameSync("filter", () => view.filter(text));
     narrowed = true;
   }
@@ -57,6 +58,23 @@ export function rowQuery(
     unit: f.unit,
   }));
   return { view, columns, narrowed };
+}
+
+/** Deepest parenthesis nesting a filter may have (the parser recurses once per level). */
+const MAX_FILTER_DEPTH = 64;
+
+/** Refuses a filter nested deeper than {@link MAX_FILTER_DEPTH} before it is parsed. */
+function checkNesting(text: string): void {
+  let depth = 0;
+  for (const ch of text) {
+    if (ch === "(" || ch === "[") depth++;
+    else if (ch === ")" || ch === "]") depth--;
+    if (depth > MAX_FILTER_DEPTH)
+      throw badParameter(
+        "filter",
+        `the filter nests more than ${MAX_FILTER_DEPTH} parentheses deep`,
+      );
+  }
 }
 
 /** Bytes of one row of these columns as stored. */

@@ -49,9 +49,16 @@ async function sendRows(
   batches: AsyncGenerator<RowBatch>,
   deadline: number,
   timeoutMs: number,
+  blameFilter = false,
 ): Promise<FastifyReply> {
   const guarded = untilDeadline(batches, deadline, timeoutMs);
-  const first = await withDeadline(deadline, timeoutMs, guarded.next());
+  // A filter is checked against the column types as it is evaluated, on the first block read:
+  // its errors then are the filter's.
+  const first = await withDeadline(
+    deadline,
+    timeoutMs,
+    blameFilter ? blame("filter", () => guarded.next()) : guarded.next(),
+  );
   const body = rowsBody(format, columns, head, first.done ? undefined : first.value, guarded);
   reply.type(CONTENT_TYPES[format]);
   return reply.send(body);
@@ -125,6 +132,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
         batches,
         deadline,
         limits.queryTimeoutMs,
+        Boolean(q.filter),
       );
     },
   );
