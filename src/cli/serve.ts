@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
+import type { DatasetDirectory } from "../server/directory.ts";
 import type { Scope } from "../server/keys.ts";
 import { action, numberOption, out, printJson, table, usageExit } from "./format.ts";
 
@@ -22,7 +23,7 @@ export interface ServeFlags {
 }
 
 const SERVE_HELP = `
-Serves each DIR as a dataset named by its basename: GET /api/v1/datasets lists them, and
+Serves each DIR as a dataset named by its basename, and every dataset of each catalog file: GET /api/v1/datasets lists them, and
 /api/v1/openapi.json describes every route (docs/service.md). The viewer (dist/web of the
 package, or --web DIR) is served at /. Anonymous requests may read unless --no-anonymous;
 anything else needs an API key (astropile keys create), sent as "Authorization: Bearer <key>"
@@ -51,7 +52,10 @@ export function registerServeCommands(program: Command): void {
   program
     .command("serve")
     .exitOverride()
-    .argument("<dirs...>", "dataset directories (each holds astropile.json) or http(s)/s3 URLs")
+    .argument(
+      "<dirs...>",
+      "dataset directories (each holds astropile.json), http(s)/s3 URLs, or catalog files (astropile catalog add)",
+    )
     .description(
       "Serve datasets over HTTP: catalog, rows, cones, examples, files; the viewer at /.",
     )
@@ -151,16 +155,36 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
     (x) => Number.isInteger(x) && x >= 0,
   )!;
   const timeoutS = numberOption(flags.timeout, "--timeout", (x) => x > 0 && x <= 86400)!;
-  const [{ createServer }, { LocalDirectory }, { KeyStore }] = await Promise.all([
-    import("../server/app.ts"),
-    import("../server/local-directory.ts"),
-    import("../server/keys.ts"),
-  ]);
+  const [{ createServer }, { LocalDirectory, combineDirectories }, { KeyStore }] =
+    await Promise.all([
+      import("../server/app.ts"),
+      import("../server/local-directory.ts"),
+      import("../server/keys.ts"),
+    ]);
   const keysPath = flags.keys ?? process.env.ASTROPILE_KEYS;
   const keys = keysPath ? await KeyStore.open(keysPath) : null;
   if (flags.anonymous === false && !keys)
     throw usageExit(new UsageError("--no-anonymous needs --keys FILE: nobody could read anything"));
-  const directory = await LocalDirectory.open(dirs);
+  // A file among the arguments is a catalog database (astropile catalog add); the rest are
+  // dataset directories or URLs. Names given on the command line come first.
+  const { stat } = await import("node:fs/promises");
+  const catalogs: string[] = [];
+  const datasets: string[] = [];
+  for (const d of dirs) {
+    const isFile = await stat(d).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    (isFile ? catalogs : datasets).push(d);
+  }
+  const directories: DatasetDirectory[] = [];
+  if (datasets.length > 0) directories.push(await LocalDirectory.open(datasets));
+  if (catalogs.length > 0) {
+    const { DatasetCatalog } = await import("../server/catalog.ts");
+    for (const file of catalogs)
+      directories.push(await DatasetCatalog.open(file, { create: false }));
+  }
+  const directory = directories.length === 1 ? directories[0]! : combineDirectories(directories);
   const app = await createServer({
     directory,
     keys,

@@ -23,6 +23,23 @@ export {
   type ServerRoutes,
 } from "./app.ts";
 export {
+  type AddDatasetOptions,
+  CATALOG_FORMAT,
+  CATALOG_VERSION,
+  CatalogFileError,
+  type CatalogOptions,
+  DatasetCatalog,
+  DatasetExistsError,
+  defaultCatalogFile,
+} from "./catalog.ts";
+export {
+  CATALOG_COVERAGE_ORDER,
+  coverageOf,
+  type DatasetDescription,
+  type DescribeOptions,
+  describeDataset,
+} from "./describe.ts";
+export {
   type CatalogEntry,
   type CatalogQuery,
   DATASET_NAME,
@@ -38,13 +55,5 @@ export {
   scopeGrants,
   scopesOf,
 } from "./keys.ts";
-export {
-  datasetCoverage,
-  ENTRY_COVERAGE_MAX_ROWS,
-  ENTRY_COVERAGE_ORDER,
-  entryForDataset,
-  entryMatches,
-  LocalDirectory,
-  manifestCoverage,
-} from "./local-directory.ts";
+export { combineDirectories, entryMatches, LocalDirectory } from "./local-directory.ts";
 export { OpenDatasets } from "./open-datasets.ts";
