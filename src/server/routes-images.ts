@@ -180,7 +180,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
       let picked: ImageBand[];
       if (q.bands) {
         const names = q.bands.split(",").map((s) => s.trim());
-        if (names.length !== 3)
+        if (names.length !== 3 || names.some((n) => n === ""))
           throw badParameter("bands", "bands names three bands: red,green,blue");
         picked = names.map((n) => pickBand(bands, n, "bands"));
       } else {

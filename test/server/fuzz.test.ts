@@ -142,6 +142,34 @@ function cases(): Array<[string, string | null]> {
   ])
     out.push([`${d}/examples/${id}`, "id"]);
   out.push([`${d}/examples/12345`, "id"]);
+  // Picture routes: bad ids, bad options (the fixture's first object id is real).
+  const real = "36407037746397184";
+  for (const pic of ["image.png", "rgb.png", "spectrum.json", "spectrum.png"]) {
+    out.push([`${d}/examples/abc/${pic}`, pic.startsWith("spectrum") ? "name" : "id"]);
+    out.push([
+      `${d}/examples/${"9".repeat(30)}/${pic}`,
+      pic.startsWith("spectrum") ? "name" : "id",
+    ]);
+  }
+  for (const v of BAD_NUMBERS) {
+    out.push([`${d}/examples/${real}/image.png?pmin=${v}`, "pmin"]);
+    out.push([`${d}/examples/${real}/rgb.png?q=${v}`, "q"]);
+  }
+  for (const [q, p] of [
+    ["band=nope", "band"],
+    ["band=" + "x".repeat(100), "band"],
+    ["cmap=__proto__", "cmap"],
+    ["stretch=constructor", "stretch"],
+    ["pmin=80&pmax=20", "pmin"],
+  ] as const)
+    out.push([`${d}/examples/${real}/image.png?${q}`, p]);
+  for (const [q, p] of [
+    ["bands=a,b", "bands"],
+    ["bands=,,", "bands"],
+    ["bands=hsc-g,hsc-g,nope", "bands"],
+    ["stretch=log", "stretch"],
+  ] as const)
+    out.push([`${d}/examples/${real}/rgb.png?${q}`, p]);
   for (const name of ["..", "%2e%2e", "a%2Fb", "-x", "a".repeat(200), "%00", "a%20b", "nope"])
     out.push([
       `/api/v1/datasets/${name}`,
