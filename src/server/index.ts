@@ -57,3 +57,11 @@ export {
 } from "./keys.ts";
 export { combineDirectories, entryMatches, LocalDirectory } from "./local-directory.ts";
 export { OpenDatasets } from "./open-datasets.ts";
+export {
+  checkUploadPath,
+  type PublishedAnswer,
+  type StagedFile,
+  type UploadOptions,
+  type UploadStatus,
+  uploadRoutes,
+} from "./routes-upload.ts";
