@@ -206,8 +206,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
 
   // Numbers in the query string: only decimal numbers are numbers (ajv's own coercion would take
-  // "0x10", " 5", "Infinity" and "1e400"). Numeric parameters are converted here, before the
-  // schema is checked; anything else stays a string and fails the schema with a 400 naming it.
+  // "0x10", " 5", "Infinity" and "1e400"). Numeric parameters (and booleans: "true", "false")
+  // are converted here, before the schema is checked; anything else stays a string and fails
+  // the schema with a 400 naming it.
   app.addHook("preValidation", async (req) => {
     const schema = req.routeOptions.schema?.querystring as
       | { properties?: Record<string, { type?: unknown }> }
@@ -215,9 +216,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const query = req.query as Record<string, unknown> | undefined;
     if (!schema?.properties || !query) return;
     for (const [name, prop] of Object.entries(schema.properties)) {
-      if (prop.type !== "number" && prop.type !== "integer") continue;
       const raw = query[name];
       if (typeof raw !== "string") continue;
+      if (prop.type === "boolean") {
+        if (raw === "true" || raw === "false") query[name] = raw === "true";
+        continue;
+      }
+      if (prop.type !== "number" && prop.type !== "integer") continue;
       if (!DECIMAL.test(raw)) continue;
       const x = Number(raw);
       if (!Number.isFinite(x)) throw badParameter(name, `${name} must be a finite number`);
