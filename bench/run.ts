@@ -19,6 +19,7 @@ const PARTS = [
   "parquet-memory",
   "remote",
   "render",
+  "serve",
 ] as const;
 
 export interface BenchModule {

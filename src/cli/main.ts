@@ -6,6 +6,7 @@ import { registerCatalogCommand } from "./catalog.ts";
 import { registerDataCommands } from "./data.ts";
 import { registerInteropCommands } from "./interop.ts";
 import { registerPublishCommand } from "./publish.ts";
+import { registerServeCommands } from "./serve.ts";
 import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPublishCommand(program);
   registerVerifyCommand(program);
   registerCatalogCommand(program);
+  registerServeCommands(program);
   return program;
 }
 

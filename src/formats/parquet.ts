@@ -116,9 +116,11 @@ function checkSpec(spec: ColumnSpec, file?: string): void {
 /**
  * The Arrow schema of a Parquet export: scalars as they are, array columns as fixed-size lists
  * of the flattened row, with `shape` (JSON), `dtype`, `unit` and `description` in the field
- * metadata. Columns are not nullable (the column model has no nulls).
+ * metadata. Columns are not nullable (the column model has no nulls). Also the schema of the
+ * service's Arrow answers.
+ * @internal
  */
-function arrowSchemaFor(
+export function arrowSchemaFor(
   specs: ColumnSpec[],
   metadata: Record<string, string> = {},
   file?: string,
@@ -167,8 +169,11 @@ function leafData(spec: ColumnSpec, values: ColumnValues): arrow.Data {
   return arrow.makeData({ type: type as any, length: values.length, data: values as any });
 }
 
-/** One batch of the column model as an Arrow record batch of `schema` (values are not copied). */
-function toArrowBatch(
+/**
+ * @internal One batch of the column model as an Arrow record batch of `schema` (values are not
+ * copied).
+ */
+export function toArrowBatch(
   schema: arrow.Schema,
   specs: ColumnSpec[],
   batch: ColumnBatch,

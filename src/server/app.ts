@@ -8,8 +8,12 @@ import type { DatasetDirectory } from "./directory.ts";
 import { badParameter, errorAnswer, ServiceError } from "./errors.ts";
 import type { ApiKeyIdentity, KeyStore, Scope } from "./keys.ts";
 import { OpenDatasets } from "./open-datasets.ts";
+import { registerCoverageRoutes } from "./routes-coverage.ts";
 import { registerDatasetRoutes } from "./routes-datasets.ts";
+import { registerExampleRoutes } from "./routes-examples.ts";
 import { registerFileRoutes } from "./routes-files.ts";
+import { registerImageRoutes } from "./routes-images.ts";
+import { registerRowRoutes } from "./routes-rows.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -94,6 +98,9 @@ export const DEFAULT_LIMITS: ServerContext["limits"] = {
   openDatasets: 32,
 };
 
+/** A decimal number as people write it: 12, -0.5, .5, 1e-6; no hex, no Infinity, no blanks. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** Headers that carry keys: never logged. */
 const REDACTED = ["req.headers.authorization", 'req.headers["x-api-key"]'];
 
@@ -150,7 +157,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // Long parameters reach the routes, which refuse them with a 400 naming the parameter
     // (the router would answer 404 above its limit).
     routerOptions: { maxParamLength: 4096 },
-    ajv: { customOptions: { coerceTypes: true, removeAdditional: true, allErrors: false } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
   }) as unknown as FastifyInstance;
 
   app.decorateRequest("apiKey", null);
@@ -198,14 +205,28 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       );
   });
 
-  // Schema validation lets "1e400" and "Infinity" through as numbers: refuse them here.
-  app.addHook("preHandler", async (req) => {
-    for (const part of [req.query, req.params]) {
-      if (!part || typeof part !== "object") continue;
-      for (const [name, value] of Object.entries(part)) {
-        if (typeof value === "number" && !Number.isFinite(value))
-          throw badParameter(name, `${name} must be a finite number`);
+  // Numbers in the query string: only decimal numbers are numbers (ajv's own coercion would take
+  // "0x10", " 5", "Infinity" and "1e400"). Numeric parameters (and booleans: "true", "false")
+  // are converted here, before the schema is checked; anything else stays a string and fails
+  // the schema with a 400 naming it.
+  app.addHook("preValidation", async (req) => {
+    const schema = req.routeOptions.schema?.querystring as
+      | { properties?: Record<string, { type?: unknown }> }
+      | undefined;
+    const query = req.query as Record<string, unknown> | undefined;
+    if (!schema?.properties || !query) return;
+    for (const [name, prop] of Object.entries(schema.properties)) {
+      const raw = query[name];
+      if (typeof raw !== "string") continue;
+      if (prop.type === "boolean") {
+        if (raw === "true" || raw === "false") query[name] = raw === "true";
+        continue;
       }
+      if (prop.type !== "number" && prop.type !== "integer") continue;
+      if (!DECIMAL.test(raw)) continue;
+      const x = Number(raw);
+      if (!Number.isFinite(x)) throw badParameter(name, `${name} must be a finite number`);
+      query[name] = x;
     }
   });
 
@@ -272,6 +293,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   );
   registerDatasetRoutes(app, context);
   registerFileRoutes(app, context);
+  registerRowRoutes(app, context);
+  registerExampleRoutes(app, context);
+  registerCoverageRoutes(app, context);
+  registerImageRoutes(app, context);
   for (const routes of options.routes ?? []) await routes(app, context);
 
   if (options.webRoot) {

@@ -88,10 +88,20 @@ export function blameSync<T>(parameter: string, fn: () => T): T {
 
 function withParameter(err: unknown, parameter: string): unknown {
   if (err instanceof ServiceError) return err;
+  // A parameter nested deep enough to exhaust the parser's stack is the request's fault.
+  if (err instanceof RangeError && /call stack/i.test(err.message))
+    return badParameter(parameter, `${parameter} is nested too deeply`);
   if (isAstroPileError(err)) {
     const status = LIBRARY_STATUS[err.code];
+    // Errors that name their own parameter (the render layer's) keep it.
+    const own = (err as { parameter?: unknown }).parameter;
     if (status !== undefined && status < 500)
-      return new ServiceError(status, err.code, err.message, parameter);
+      return new ServiceError(
+        status,
+        err.code,
+        err.message,
+        typeof own === "string" ? (own === "Q" ? "q" : own) : parameter,
+      );
   }
   return err;
 }

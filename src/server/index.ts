@@ -55,15 +55,7 @@ export {
   scopeGrants,
   scopesOf,
 } from "./keys.ts";
-export {
-  datasetCoverage,
-  ENTRY_COVERAGE_MAX_ROWS,
-  ENTRY_COVERAGE_ORDER,
-  entryForDataset,
-  entryMatches,
-  LocalDirectory,
-  manifestCoverage,
-} from "./local-directory.ts";
+export { combineDirectories, entryMatches, LocalDirectory } from "./local-directory.ts";
 export { OpenDatasets } from "./open-datasets.ts";
 export {
   checkUploadPath,

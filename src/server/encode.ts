@@ -1,0 +1,187 @@
+// Rows as the service answers them (docs/service.md, "Dataset routes"): JSON (int64 as strings,
+// NaN and infinities as null, array cells as {dtype, shape, data}), CSV (header line; array cells
+// as JSON text) and Arrow IPC streams. Each encoder turns one batch into one chunk, so an answer
+// streams with the memory of one batch.
+
+import { type Duplex, Readable } from "node:stream";
+import { RecordBatchStreamWriter } from "apache-arrow";
+import {
+  allocate,
+  type ColumnSpec,
+  type ColumnValues,
+  type NumericArray,
+} from "../core/columns.ts";
+import { arrowSchemaFor, toArrowBatch } from "../formats/parquet.ts";
+
+/** One batch of rows, column by column (the column model). */
+export interface RowBatch {
+  length: number;
+  columns: Record<string, ColumnValues>;
+}
+
+/** A column of an answer: name, dtype, shape of one row, unit. */
+export type AnswerColumn = Pick<ColumnSpec, "name" | "dtype" | "shape" | "unit">;
+
+/** Formats of the rows and cone answers. */
+export type RowsFormat = "json" | "csv" | "arrow";
+
+export const CONTENT_TYPES: Record<RowsFormat, string> = {
+  json: "application/json; charset=utf-8",
+  csv: "text/csv; charset=utf-8",
+  arrow: "application/vnd.apache.arrow.stream",
+};
+
+/** A number as JSON: non-finite values have no JSON form and become null. */
+function jsonNumber(x: number): string {
+  return Number.isFinite(x) ? String(x) : "null";
+}
+
+function scalarJson(column: AnswerColumn, values: ColumnValues, i: number): string {
+  const v = values[i]!;
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `"${v}"`;
+  if (column.dtype === "bool") return v ? "true" : "false";
+  return jsonNumber(v);
+}
+
+/** The flat values of one array cell as JSON text. */
+function cellDataJson(
+  column: AnswerColumn,
+  values: ColumnValues,
+  start: number,
+  n: number,
+): string {
+  const parts = new Array<string>(n);
+  if (Array.isArray(values)) {
+    for (let k = 0; k < n; k++) parts[k] = JSON.stringify(values[start + k]);
+  } else if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    for (let k = 0; k < n; k++) parts[k] = `"${values[start + k]}"`;
+  } else if (column.dtype === "bool") {
+    for (let k = 0; k < n; k++) parts[k] = values[start + k] ? "true" : "false";
+  } else {
+    const a = values as Exclude<NumericArray, BigInt64Array | BigUint64Array>;
+    for (let k = 0; k < n; k++) parts[k] = jsonNumber(a[start + k]!);
+  }
+  return `[${parts.join(",")}]`;
+}
+
+function perRow(column: AnswerColumn): number {
+  return column.shape.reduce((a, b) => a * b, 1);
+}
+
+/** One value of a row (scalar or array cell) as JSON text. */
+export function cellJson(column: AnswerColumn, values: ColumnValues, row: number): string {
+  if (column.shape.length === 0) return scalarJson(column, values, row);
+  const n = perRow(column);
+  return `{"dtype":"${column.dtype}","shape":${JSON.stringify(column.shape)},"data":${cellDataJson(column, values, row * n, n)}}`;
+}
+
+/** The rows of a batch as JSON objects joined by commas (no brackets). */
+export function batchJson(columns: AnswerColumn[], batch: RowBatch): string {
+  const keys = columns.map((c) => `${JSON.stringify(c.name)}:`);
+  const rows = new Array<string>(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    let text = "{";
+    for (let c = 0; c < columns.length; c++) {
+      if (c > 0) text += ",";
+      text += keys[c] + cellJson(columns[c]!, batch.columns[columns[c]!.name]!, i);
+    }
+    rows[i] = `${text}}`;
+  }
+  return rows.join(",");
+}
+
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** The header line of a CSV answer. */
+export function csvHeader(columns: AnswerColumn[]): string {
+  return `${columns.map((c) => csvField(c.name)).join(",")}\n`;
+}
+
+/** The rows of a batch as CSV lines (array cells as JSON arrays; non-finite floats empty). */
+export function batchCsv(columns: AnswerColumn[], batch: RowBatch): string {
+  let out = "";
+  for (let i = 0; i < batch.length; i++) {
+    const fields = columns.map((c) => {
+      const values = batch.columns[c.name]!;
+      if (c.shape.length > 0) {
+        const n = perRow(c);
+        return csvField(cellDataJson(c, values, i * n, n));
+      }
+      const v = values[i]!;
+      if (typeof v === "string") return csvField(v);
+      if (typeof v === "bigint") return String(v);
+      if (c.dtype === "bool") return v ? "true" : "false";
+      return Number.isFinite(v) ? String(v) : "";
+    });
+    out += `${fields.join(",")}\n`;
+  }
+  return out;
+}
+
+/**
+ * The body of a rows answer: the first batch is already read (so a bad request failed before
+ * the status was sent); the rest are read as the client takes the bytes.
+ */
+export function rowsBody(
+  format: RowsFormat,
+  columns: AnswerColumn[],
+  head: { offset: number; limit: number; total: number | null },
+  first: RowBatch | undefined,
+  rest: AsyncIterator<RowBatch>,
+): Readable | Duplex {
+  async function* batches(): AsyncGenerator<RowBatch> {
+    if (first) yield first;
+    for (;;) {
+      const next = await rest.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  if (format === "arrow") {
+    const schema = arrowSchemaFor(columns as ColumnSpec[]);
+    const writer = RecordBatchStreamWriter.throughNode();
+    async function* records() {
+      let any = false;
+      for await (const b of batches()) {
+        any = true;
+        yield toArrowBatch(schema, columns as ColumnSpec[], b.columns);
+      }
+      // An empty answer still carries its schema.
+      if (!any)
+        yield toArrowBatch(
+          schema,
+          columns as ColumnSpec[],
+          Object.fromEntries(columns.map((c) => [c.name, allocate(c as ColumnSpec, 0)])),
+        );
+    }
+    const source = Readable.from(records());
+    const out = writer as unknown as Duplex;
+    source.on("error", (err) => out.destroy(err));
+    return source.pipe(out);
+  }
+  async function* text(): AsyncGenerator<string> {
+    if (format === "csv") {
+      yield csvHeader(columns);
+      for await (const b of batches()) yield batchCsv(columns, b);
+      return;
+    }
+    const described = columns.map((c) => ({
+      name: c.name,
+      dtype: c.dtype,
+      shape: c.shape,
+      unit: c.unit ?? null,
+    }));
+    yield `{"offset":${head.offset},"limit":${head.limit},"total":${head.total === null ? "null" : head.total},"columns":${JSON.stringify(described)},"rows":[`;
+    let firstRows = true;
+    for await (const b of batches()) {
+      if (b.length === 0) continue;
+      yield (firstRows ? "" : ",") + batchJson(columns, b);
+      firstRows = false;
+    }
+    yield "]}";
+  }
+  return Readable.from(text());
+}

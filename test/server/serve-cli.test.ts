@@ -1,0 +1,105 @@
+// `astropile serve` and `astropile keys` as processes: the served files read by the remote reader
+// (openDataset over HTTP byte ranges; the server runs in another process because the reader
+// blocks its own thread while a read is under way) equal the local dataset; keys created, listed
+// and revoked by the CLI work against the running server; SIGTERM stops it with exit code 0.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openDataset } from "../../src/dataset/dataset.ts";
+import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { call, writeHsc } from "./fixtures.ts";
+
+const dir = tempDir();
+const cacheDir = tempDir();
+let root: string;
+let child: ChildProcess;
+let url: string;
+const keysFile = join(dir, "keys.json");
+let stderr = "";
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, cliArgs(...args), { cwd: ROOT, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(async () => {
+  root = await writeHsc(dir);
+  child = spawn(
+    process.execPath,
+    cliArgs("serve", root, "--port", "0", "--keys", keysFile, "--cors", "https://viewer.example"),
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stderr?.on("data", (c) => {
+    stderr += c;
+  });
+  url = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    child.stdout?.on("data", (c) => {
+      text += c;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+  });
+});
+after(() => {
+  if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+test("openDataset over the files route reads the served dataset identical to the local one", async () => {
+  const local = await openDataset(root);
+  const remote = await openDataset(`${url}/api/v1/datasets/hsc/files/`, { remote: { cacheDir } });
+  assert.equal(remote.length, local.length);
+  assert.deepEqual(remote.features, local.features);
+  for (const i of [0, 400, 1999]) assert.deepEqual(await remote.get(i), await local.get(i));
+  const id = (await local.get(1234)).object_id as bigint;
+  assert.deepEqual(await remote.getById(id), await local.getById(id));
+  const rows = async (d: typeof local) => {
+    const out: unknown[] = [];
+    for await (const b of d
+      .coneSearch(80, 36, 7200)
+      .select(["object_id", "ra", "image_array"])
+      .batches({ size: 64 }))
+      out.push(b);
+    return out;
+  };
+  assert.deepEqual(await rows(remote), await rows(local));
+});
+
+test("keys made by the CLI work on the running server; revoked ones stop", async () => {
+  const made = cli("keys", "create", "--scope", "read", "--name", "ci reader", "--keys", keysFile);
+  assert.equal(made.status, 0, made.stderr);
+  const key = made.stdout.trim();
+  assert.match(key, /^ap_[0-9a-f]{16}_[0-9a-f]{64}$/);
+  const listed = cli("keys", "ls", "--keys", keysFile, "--json");
+  const keys = JSON.parse(listed.stdout);
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].name, "ci reader");
+  assert.deepEqual(keys[0].scopes, ["read"]);
+  assert.ok(!listed.stdout.includes(key.split("_")[2]!));
+  const withKey = { headers: { authorization: `Bearer ${key}` } };
+  assert.equal((await call(`${url}/api/v1/datasets`, withKey)).status, 200);
+  assert.equal(cli("keys", "revoke", keys[0].id, "--keys", keysFile).status, 0);
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await call(`${url}/api/v1/datasets`, withKey)).status, 401);
+});
+
+test("CORS answers the allowed origin only", async () => {
+  const ok = await fetch(`${url}/api/v1/datasets`, {
+    headers: { origin: "https://viewer.example" },
+  });
+  assert.equal(ok.headers.get("access-control-allow-origin"), "https://viewer.example");
+  const other = await fetch(`${url}/api/v1/datasets`, {
+    headers: { origin: "https://evil.example" },
+  });
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+});
+
+test("SIGTERM stops the server with exit code 0", async () => {
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, stderr);
+  assert.match(stderr, /SIGTERM: stopping/);
+});
