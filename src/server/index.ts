@@ -47,25 +47,6 @@ export {
 } from "./directory.ts";
 export { type ErrorBody, ServiceError } from "./errors.ts";
 export {
-  type ApiKeyEntry,
-  type ApiKeyIdentity,
-  KeyStore,
-  SCOPES,
-  type Scope,
-  scopeGrants,
-  scopesOf,
-} from "./keys.ts";
-export { combineDirectories, entryMatches, LocalDirectory } from "./local-directory.ts";
-export { OpenDatasets } from "./open-datasets.ts";
-export {
-  checkUploadPath,
-  type PublishedAnswer,
-  type StagedFile,
-  type UploadOptions,
-  type UploadStatus,
-  uploadRoutes,
-} from "./routes-upload.ts";
-export {
   datasetResolver,
   type ExportJobRequest,
   JOB_CANCELLED,
@@ -87,4 +68,23 @@ export {
   parseJobRequest,
   type XmatchJobRequest,
 } from "./jobs.ts";
+export {
+  type ApiKeyEntry,
+  type ApiKeyIdentity,
+  KeyStore,
+  SCOPES,
+  type Scope,
+  scopeGrants,
+  scopesOf,
+} from "./keys.ts";
+export { combineDirectories, entryMatches, LocalDirectory } from "./local-directory.ts";
+export { OpenDatasets } from "./open-datasets.ts";
 export { type JobRoutesOptions, jobErrorStatus, jobRoutes } from "./routes-jobs.ts";
+export {
+  checkUploadPath,
+  type PublishedAnswer,
+  type StagedFile,
+  type UploadOptions,
+  type UploadStatus,
+  uploadRoutes,
+} from "./routes-upload.ts";
