@@ -6,7 +6,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
+import type { ServerRoutes } from "../server/app.ts";
 import type { DatasetDirectory } from "../server/directory.ts";
+import type { JobQueue } from "../server/jobs.ts";
 import type { Scope } from "../server/keys.ts";
 import { action, numberOption, out, printJson, table, usageExit } from "./format.ts";
 
@@ -20,11 +22,19 @@ export interface ServeFlags {
   rateLimit?: string;
   timeout?: string;
   log?: boolean;
+  redis?: string;
+  jobsDir?: string;
+  uploads?: string;
 }
 
 const SERVE_HELP = `
-Serves each DIR as a dataset named by its basename, and every dataset of each catalog file: GET /api/v1/datasets lists them, and
-/api/v1/openapi.json describes every route (docs/service.md). The viewer (dist/web of the
+Serves each DIR as a dataset named by its basename, and every dataset of each catalog file:
+GET /api/v1/datasets lists them, and /api/v1/openapi.json describes every route
+(docs/service.md). Cross-matches and exports run as jobs (POST /api/v1/jobs, write scope) when
+--redis names a Redis server; their results go under --jobs-dir (default <cache dir>/jobs).
+With --uploads DIR, datasets published to the server (astropile publish DIR
+http://host:port/api/v1/datasets/NAME --key KEY, write scope) land in DIR/NAME and are served
+at once; the datasets already in DIR are served too. The viewer (dist/web of the
 package, or --web DIR) is served at /. Anonymous requests may read unless --no-anonymous;
 anything else needs an API key (astropile keys create), sent as "Authorization: Bearer <key>"
 or "X-API-Key: <key>". Listens on 127.0.0.1 unless --host says otherwise: put a TLS proxy in
@@ -53,7 +63,7 @@ export function registerServeCommands(program: Command): void {
     .command("serve")
     .exitOverride()
     .argument(
-      "<dirs...>",
+      "[dirs...]",
       "dataset directories (each holds astropile.json), http(s)/s3 URLs, or catalog files (astropile catalog add)",
     )
     .description(
@@ -76,6 +86,12 @@ export function registerServeCommands(program: Command): void {
     )
     .option("--timeout <seconds>", "longest a query may run before it answers 504", "30")
     .option("--log", "log each request (method, path, status, time; never keys) to stdout")
+    .option(
+      "--redis <url>",
+      "Redis for the job queue (redis://host:port); without it, jobs answer 503",
+    )
+    .option("--jobs-dir <dir>", "where job results are written (default <cache dir>/jobs)")
+    .option("--uploads <dir>", "receive published datasets into this directory (write scope)")
     .addHelpText("after", SERVE_HELP)
     .action(action(async (dirs: string[], flags: ServeFlags) => serve(dirs, flags)));
 
@@ -144,6 +160,10 @@ export function registerServeCommands(program: Command): void {
 }
 
 export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
+  if (dirs.length === 0 && !flags.uploads)
+    throw usageExit(
+      new UsageError("name the datasets to serve (DIR, URL or catalog file), or --uploads DIR"),
+    );
   const port = numberOption(
     flags.port,
     "--port",
@@ -179,12 +199,43 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   }
   const directories: DatasetDirectory[] = [];
   if (datasets.length > 0) directories.push(await LocalDirectory.open(datasets));
+  // Published datasets: those already under --uploads, and each new one as it lands.
+  const routes: ServerRoutes[] = [];
+  if (flags.uploads) {
+    const { mkdir, readdir } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const { uploadRoutes } = await import("../server/routes-upload.ts");
+    await mkdir(flags.uploads, { recursive: true });
+    const present: string[] = [];
+    for (const e of await readdir(flags.uploads, { withFileTypes: true }))
+      if (
+        e.isDirectory() &&
+        !e.name.startsWith(".") &&
+        existsSync(join(flags.uploads, e.name, "astropile.json"))
+      )
+        present.push(join(flags.uploads, e.name));
+    const published = await LocalDirectory.open(present);
+    directories.push(published);
+    routes.push(
+      uploadRoutes({
+        root: flags.uploads,
+        onPublished: async (_name, dir) => {
+          await published.add(dir);
+        },
+      }),
+    );
+  }
   if (catalogs.length > 0) {
     const { DatasetCatalog } = await import("../server/catalog.ts");
     for (const file of catalogs)
       directories.push(await DatasetCatalog.open(file, { create: false }));
   }
   const directory = directories.length === 1 ? directories[0]! : combineDirectories(directories);
+  const queue = flags.redis ? await openJobQueue(flags.redis, flags.jobsDir, directory) : null;
+  const { jobRoutes } = await import("../server/routes-jobs.ts");
+  routes.push(async (app) => {
+    await app.register(jobRoutes, { queue });
+  });
   const app = await createServer({
     directory,
     keys,
@@ -199,6 +250,7 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
       queryTimeoutMs: timeoutS * 1000,
     },
     logger: flags.log ? { level: "info" } : false,
+    routes,
   });
   const stopped = new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
@@ -220,4 +272,23 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   const signal = await stopped;
   process.stderr.write(`astropile: ${signal}: stopping\n`);
   await app.close();
+  // A job under way is taken up again by the next server on the same Redis.
+  await queue?.close({ force: true });
+}
+
+async function openJobQueue(
+  redis: string,
+  jobsDir: string | undefined,
+  directory: DatasetDirectory,
+): Promise<JobQueue> {
+  const [{ JobQueue, datasetResolver }, { defaultCacheDir }, { join }] = await Promise.all([
+    import("../server/jobs.ts"),
+    import("../cache/config.ts"),
+    import("node:path"),
+  ]);
+  return JobQueue.open({
+    connection: redis,
+    dataDir: jobsDir ?? join(defaultCacheDir(), "jobs"),
+    resolveDataset: datasetResolver(directory),
+  });
 }

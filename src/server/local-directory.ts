@@ -80,6 +80,26 @@ export class LocalDirectory implements DatasetDirectory {
     return dir;
   }
 
+  /**
+   * Adds the dataset at `location` (named by its basename), or reads it again when the name is
+   * already served: how a dataset published to the server (uploadRoutes) becomes visible.
+   */
+  async add(location: string): Promise<CatalogEntry> {
+    const where = resolve(location);
+    const name = basename(where);
+    if (!DATASET_NAME.test(name))
+      throw new UsageError(
+        `dataset name "${name}" (the basename of ${location}) must match ${DATASET_NAME.source}`,
+      );
+    const held: Held = {
+      location: where,
+      stamp: await manifestStamp(where).catch(() => ""),
+      entry: await entryFor(name, where, new Date().toISOString()),
+    };
+    this.held.set(name, held);
+    return held.entry;
+  }
+
   async list(query?: CatalogQuery): Promise<CatalogEntry[]> {
     const out: CatalogEntry[] = [];
     for (const name of [...this.held.keys()].sort()) {
