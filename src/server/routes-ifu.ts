@@ -63,7 +63,7 @@ async function ifuExample(
   const entry = await entryNamed(context, name);
   const dataset = await context.datasets.get(entry, config);
   const flux = dataset.features.find((f) => f.name === "ifu_flux");
-  if (!flux || flux.shape.length !== 3)
+  if (flux?.shape.length !== 3)
     throw notFound(`dataset ${name} has no IFU cube (ifu_flux)`, "name");
   const [ny, nx, nl] = flux.shape as [number, number, number];
   if (ny * nx * nl > MAX_CUBE_VALUES)
