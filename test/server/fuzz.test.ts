@@ -117,6 +117,8 @@ function cases(): Array<[string, string | null]> {
     ["filter", "image_array > 0"],
     ["filter", `${"not ".repeat(1000)}tract > 1 and`],
     ["filter", "x".repeat(5000)],
+    ["filter", `${"not ".repeat(65)}tract > 1`],
+    ["filter", `${"(".repeat(1500)}tract > 1${")".repeat(1500)}`],
     ["filter", `${"(".repeat(3000)}tract > 1${")".repeat(3000)}`.slice(0, 4000)],
     ["cone", "1,2"],
     ["cone", "NaN,1,1"],
