@@ -163,10 +163,31 @@ function tokenize(src: string): Token[] {
   return tokens;
 }
 
-/** Parses "z > 0.5 and (mag < 22 or flag == true)", "object_id in [1, 2]", "z between 0.1 and 0.3". */
+/**
+ * Deepest nesting of `not`s and parentheses a filter string may have: the parser recurses once
+ * per level, so a hostile filter (thousands of `(` or `not`) would otherwise exhaust the stack.
+ */
+const MAX_FILTER_DEPTH = 64;
+
+/**
+ * Parses "z > 0.5 and (mag < 22 or flag == true)", "object_id in [1, 2]", "z between 0.1 and 0.3".
+ * `not`s and parentheses nest at most 64 deep; deeper filters are refused with a UsageError
+ * (`ASTROPILE_USAGE`) naming the character where the limit was passed.
+ */
 export function parseExpr(src: string): Expr {
   const t = tokenize(src);
   let i = 0;
+  let depth = 0;
+  const deeper = <T>(tok: Token, fn: () => T): T => {
+    if (depth >= MAX_FILTER_DEPTH)
+      throw new UsageError(
+        `filter "${src.length > 100 ? `${src.slice(0, 100)}..." (${src.length} characters)` : `${src}"`}: nested more than ${MAX_FILTER_DEPTH} deep (not, parentheses) at "${tok.text}" (character ${tok.at})`,
+      );
+    depth++;
+    const out = fn();
+    depth--;
+    return out;
+  };
   const peek = () => t[i];
   const fail = (what: string): never => {
     const tok = t[i];
@@ -198,15 +219,19 @@ export function parseExpr(src: string): Expr {
   const comparison = (): Expr => {
     const tok = peek();
     if (tok?.kind === "word" && tok.text === "not") {
-      i++;
-      return { not: comparison() };
+      return deeper(tok, () => {
+        i++;
+        return { not: comparison() };
+      });
     }
     if (tok?.kind === "punct" && tok.text === "(") {
-      i++;
-      const e = disjunction();
-      if (peek()?.text !== ")") fail('")"');
-      i++;
-      return e;
+      return deeper(tok, () => {
+        i++;
+        const e = disjunction();
+        if (peek()?.text !== ")") fail('")"');
+        i++;
+        return e;
+      });
     }
     if (tok?.kind !== "ident") return fail("a column name");
     i++;

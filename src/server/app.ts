@@ -12,6 +12,7 @@ import { registerCoverageRoutes } from "./routes-coverage.ts";
 import { registerDatasetRoutes } from "./routes-datasets.ts";
 import { registerExampleRoutes } from "./routes-examples.ts";
 import { registerFileRoutes } from "./routes-files.ts";
+import { registerIfuRoutes } from "./routes-ifu.ts";
 import { registerImageRoutes } from "./routes-images.ts";
 import { registerRowRoutes } from "./routes-rows.ts";
 
@@ -297,6 +298,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   registerExampleRoutes(app, context);
   registerCoverageRoutes(app, context);
   registerImageRoutes(app, context);
+  registerIfuRoutes(app, context);
   for (const routes of options.routes ?? []) await routes(app, context);
 
   if (options.webRoot) {

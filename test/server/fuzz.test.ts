@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { build } from "../../src/build/index.ts";
+import { openDataset } from "../../src/dataset/dataset.ts";
+import { builtinSpec } from "../../src/demo/index.ts";
 import { KeyStore } from "../../src/server/keys.ts";
+import { generateSurveys } from "../../src/synth/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { call, type Running, startServer, writeHsc } from "./fixtures.ts";
 
@@ -14,13 +18,21 @@ let server: Running;
 let keys: KeyStore;
 let readKey: string;
 let writeKey: string;
+/** An object id of the served MaNGA-like IFU dataset. */
+let mangaId: string;
 
 before(async () => {
   root = await writeHsc(dir, 800);
+  await generateSurveys({ dir: join(dir, "src"), size: "tiny", seed: 3, surveys: ["manga"] });
+  const manga = join(dir, "manga");
+  await build(builtinSpec("manga", join(dir, "src", "manga")), { out: manga, workers: 1 });
+  const mangaData = await openDataset(manga);
+  mangaId = String((await mangaData.get(0)).object_id);
+  mangaData.close();
   keys = await KeyStore.open(join(dir, "keys.json"));
   readKey = (await keys.create({ name: "reader", scope: "read" })).key;
   writeKey = (await keys.create({ name: "writer", scope: "write" })).key;
-  server = await startServer([root], {
+  server = await startServer([root, manga], {
     keys,
     limits: { bodyBytes: 1024 },
     routes: [
@@ -105,6 +117,8 @@ function cases(): Array<[string, string | null]> {
     ["filter", "image_array > 0"],
     ["filter", `${"not ".repeat(1000)}tract > 1 and`],
     ["filter", "x".repeat(5000)],
+    ["filter", `${"not ".repeat(65)}tract > 1`],
+    ["filter", `${"(".repeat(1500)}tract > 1${")".repeat(1500)}`],
     ["filter", `${"(".repeat(3000)}tract > 1${")".repeat(3000)}`.slice(0, 4000)],
     ["cone", "1,2"],
     ["cone", "NaN,1,1"],
@@ -170,6 +184,46 @@ function cases(): Array<[string, string | null]> {
     ["stretch=log", "stretch"],
   ] as const)
     out.push([`${d}/examples/${real}/rgb.png?${q}`, p]);
+  // IFU routes: a dataset without cubes, bad ids and indexes, bad channels, wavelengths, spaxels.
+  for (const pic of ["slice.png?channel=1", "spaxel.json?x=0&y=0"]) {
+    out.push([`${d}/examples/${real}/ifu/${pic}`, "name"]);
+    out.push([`${d}/examples/ifu/${pic}&index=0`, "name"]);
+    out.push([`/api/v1/datasets/manga/examples/abc/ifu/${pic}`, "id"]);
+    out.push([`/api/v1/datasets/manga/examples/${"x".repeat(300)}/ifu/${pic}`, "id"]);
+    out.push([`/api/v1/datasets/manga/examples/ifu/${pic}`, "index"]);
+    out.push([`/api/v1/datasets/manga/examples/ifu/${pic}&index=99`, "index"]);
+    for (const v of BAD_NUMBERS)
+      out.push([`/api/v1/datasets/manga/examples/ifu/${pic}&index=${v}`, "index"]);
+  }
+  const ifu = () => `/api/v1/datasets/manga/examples/${encodeURIComponent(mangaId)}/ifu`;
+  for (const v of BAD_NUMBERS) {
+    out.push([`${ifu()}/slice.png?channel=${v}`, "channel"]);
+    out.push([`${ifu()}/slice.png?wavelength=${v}`, "wavelength"]);
+    out.push([`${ifu()}/spaxel.json?x=${v}&y=0`, "x"]);
+    out.push([`${ifu()}/spaxel.json?x=0&y=${v}`, "y"]);
+  }
+  for (const [q, p] of [
+    ["channel=99999", "channel"],
+    ["channel=-1", "channel"],
+    ["channel=1e300", "channel"],
+    ["wavelength=-5000", "wavelength"],
+    ["wavelength=1e300", "wavelength"],
+    ["wavelength=5000&channel=1", "wavelength"],
+    ["", "channel"],
+    ["channel=1&cmap=__proto__", "cmap"],
+    ["channel=1&stretch=constructor", "stretch"],
+    ["channel=1&pmin=80&pmax=20", "pmin"],
+  ] as const)
+    out.push([`${ifu()}/slice.png?${q}`, p]);
+  for (const [q, p] of [
+    ["x=11&y=0", "x"],
+    ["x=0&y=11", "y"],
+    ["x=-1&y=0", "x"],
+    ["x=99999999999&y=0", "x"],
+    ["x=0", "y"],
+    ["y=0", "x"],
+  ] as const)
+    out.push([`${ifu()}/spaxel.json?${q}`, p]);
   for (const name of ["..", "%2e%2e", "a%2Fb", "-x", "a".repeat(200), "%00", "a%20b", "nope"])
     out.push([
       `/api/v1/datasets/${name}`,
