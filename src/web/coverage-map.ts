@@ -88,6 +88,10 @@ export function drawSky(canvas: HTMLCanvasElement, c: Coverage): void {
   const scale = (cssWidth / 2 - pad) / MOLLWEIDE_HALF_WIDTH;
   const cx = cssWidth / 2;
   const cy = (cssHeight - 16) / 2;
+  // The map's geometry (CSS pixels), so a reader of the canvas can find a position on it.
+  canvas.dataset.centreX = String(cx);
+  canvas.dataset.centreY = String(cy);
+  canvas.dataset.scale = String(scale);
   const toScreen = (ra: number, dec: number) => {
     const p = mollweideForward(ra, dec);
     return { x: cx + p.x * scale, y: cy - p.y * scale };

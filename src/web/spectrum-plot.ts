@@ -105,7 +105,7 @@ export function spectrumPlot(
     step: "0.0001",
     min: "-0.01",
     max: "10",
-    value: z === null ? "" : String(z),
+    value: z === null ? "" : String(Number(z.toFixed(5))),
     className: "redshift",
   });
   const reset = h("button", { type: "button", className: "reset-zoom" }, "Reset zoom");
@@ -215,7 +215,18 @@ export function spectrumPlot(
           { label: "Flux", stroke: "#1f5fae", width: 1 },
           { label: "1σ noise", stroke: "#9aa5b1", width: 1 },
         ],
-        hooks: { drawClear: [drawMask], draw: [drawLines] },
+        hooks: {
+          drawClear: [drawMask],
+          draw: [drawLines],
+          // The wavelength range shown, on the figure (what a zoom did, for tests and tools).
+          setScale: [
+            (self: uPlot, key: string) => {
+              if (key !== "x") return;
+              element.dataset.xMin = String(self.scales.x!.min);
+              element.dataset.xMax = String(self.scales.x!.max);
+            },
+          ],
+        },
       };
       u = new uPlot(opts, [data.lambda, data.flux, data.sigma] as uPlot.AlignedData, holder);
       element.dataset.points = String(data.lambda.length);
