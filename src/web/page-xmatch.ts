@@ -1,7 +1,17 @@
 // Cross-matches: a form that submits a cross-match job (left and right datasets, radius), and a
 // job page that follows its progress and then shows the pairs side by side: each left object
 // next to its right match, with their pictures (images or spectra) and the separation.
-import { apiUrl, errorBox, getJson, getText, isAbort, loadImage, postJson, seg } from "./api.ts";
+import {
+  ApiError,
+  apiUrl,
+  errorBox,
+  getJson,
+  getText,
+  isAbort,
+  loadImage,
+  postJson,
+  seg,
+} from "./api.ts";
 import { field, h, replaceChildren, select } from "./dom.ts";
 import { formatValue, routes } from "./format.ts";
 import type { PageContext } from "./page.ts";
@@ -48,6 +58,8 @@ export async function xmatchPage(ctx: PageContext): Promise<void> {
           left: left.value,
           right: right.value,
           radiusArcsec: Number(radius.value),
+          // The pair catalog (xmatch.csv) is what the job page shows.
+          output: "catalog",
         },
         ctx.signal,
       );
@@ -95,18 +107,19 @@ export async function xmatchJobPage(ctx: PageContext, jobId: string): Promise<vo
     job = await getJson<JobStatus>(apiUrl(`jobs/${seg(jobId)}`), ctx.signal);
     progress.value = Math.max(0, Math.min(1, job.progress ?? 0));
     state.textContent = `${job.state}${job.message ? `: ${job.message}` : ""} (${Math.round(progress.value * 100)}%)`;
-    if (job.state === "done" || job.state === "failed") break;
+    if (job.state === "done" || job.state === "failed" || job.state === "cancelled") break;
     await sleep(500, ctx.signal);
   }
-  if (job.state === "failed") {
+  if (job.state !== "done") {
     const e = typeof job.error === "string" ? { message: job.error } : (job.error ?? {});
-    replaceChildren(
-      body,
-      errorBox(
-        Object.assign(new Error(e.message ?? "the job failed"), {}),
-        "The cross-match failed",
-      ),
+    const error = new ApiError(
+      e.message ?? `the job is ${job.state}`,
+      0,
+      e.code ?? "ASTROPILE_JOB_FAILED",
+      e.parameter,
     );
+    const what = job.state === "cancelled" ? "was cancelled" : "failed";
+    replaceChildren(body, errorBox(error, `The cross-match ${what}`));
     return;
   }
   const leftName = ctx.params.get("left") ?? stringField(job, "left");

@@ -109,6 +109,11 @@ export function spectrumPlot(
     className: "redshift",
   });
   const reset = h("button", { type: "button", className: "reset-zoom" }, "Reset zoom");
+  // The range shown, also as inputs: zooming without a mouse.
+  const rangeInput = (name: string) =>
+    h("input", { type: "number", name, step: "any", className: "range", inputmode: "decimal" });
+  const fromInput = rangeInput("from");
+  const toInput = rangeInput("to");
   const note = h(
     "p",
     { className: "hint" },
@@ -121,6 +126,8 @@ export function spectrumPlot(
       "div",
       { className: "plot-controls" },
       options.showRedshift === false ? null : field("Redshift z (line markers)", zInput),
+      field(`From (${lambdaUnit})`, fromInput),
+      field(`To (${lambdaUnit})`, toInput),
       reset,
     ),
     holder,
@@ -188,6 +195,15 @@ export function spectrumPlot(
     z = zInput.value.trim() === "" || !Number.isFinite(v) ? null : v;
     u?.redraw(false);
   });
+  const zoomTo = () => {
+    const lo = Number(fromInput.value);
+    const hi = Number(toInput.value);
+    if (u && fromInput.value !== "" && toInput.value !== "" && hi > lo) {
+      u.setScale("x", { min: lo, max: hi });
+    }
+  };
+  fromInput.addEventListener("change", zoomTo);
+  toInput.addEventListener("change", zoomTo);
   reset.addEventListener("click", () => {
     if (u && data.lambda.length > 1) {
       u.setScale("x", { min: data.lambda[0]!, max: data.lambda[data.lambda.length - 1]! });
@@ -222,8 +238,11 @@ export function spectrumPlot(
           setScale: [
             (self: uPlot, key: string) => {
               if (key !== "x") return;
-              element.dataset.xMin = String(self.scales.x!.min);
-              element.dataset.xMax = String(self.scales.x!.max);
+              const { min, max } = self.scales.x!;
+              element.dataset.xMin = String(min);
+              element.dataset.xMax = String(max);
+              fromInput.value = min === undefined ? "" : min.toFixed(1);
+              toInput.value = max === undefined ? "" : max.toFixed(1);
             },
           ],
         },

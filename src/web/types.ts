@@ -75,10 +75,12 @@ export interface SpectrumBody {
 export interface JobStatus {
   id: string;
   kind: string;
-  state: "queued" | "running" | "done" | "failed";
+  state: "queued" | "running" | "done" | "failed" | "cancelled";
   progress: number;
   message?: string;
-  error?: { code?: string; message?: string } | string;
+  error?: { code?: string; message?: string; parameter?: string } | string;
+  /** The body the job was submitted with. */
+  request?: { left?: string; right?: string; radiusArcsec?: number; [key: string]: unknown };
   result?: {
     files: Array<string | { name?: string; path?: string; bytes?: number }>;
     bytes?: number;

@@ -346,6 +346,15 @@ test("a spectrum is a zoomable plot with its mask and redshifted lines", { skip 
     Number(f.dataset.xMax),
   ]);
   assert.deepEqual(reset, full);
+  // Without a mouse: the range typed in.
+  await figure.locator("input[name=from]").fill("5000");
+  await figure.locator("input[name=to]").fill("5500");
+  await figure.locator("input[name=to]").press("Enter");
+  const typed = await figure.evaluate((f: HTMLElement) => [
+    Number(f.dataset.xMin),
+    Number(f.dataset.xMax),
+  ]);
+  assert.deepEqual(typed, [5000, 5500]);
   assertClean("the spectrum object page");
 });
 
