@@ -245,9 +245,8 @@ function imageSection(
 
 function rgbComposite(ctx: PageContext, base: string, bands: string[]) {
   if (bands.length < 3) return null;
-  // Bands come blue to red: the reddest three of the first few make i, r, g for HSC.
-  const n = bands.length;
-  const pick = n >= 3 ? [bands[Math.min(2, n - 1)]!, bands[1]!, bands[0]!] : bands;
+  // Bands come blue to red: the third, second and first make red, green, blue (i, r, g for HSC).
+  const pick = [bands[2]!, bands[1]!, bands[0]!];
   const selects = ["Red", "Green", "Blue"].map((c, i) =>
     select(`rgb-${c.toLowerCase()}`, bands, pick[i]!),
   );
@@ -431,7 +430,7 @@ function ifuSection(ctx: PageContext, base: string, shape: number[], z: number |
   const placeMarker = () => {
     marker.hidden = false;
     marker.style.left = `${(selected.x / nx) * 100}%`;
-    marker.style.top = `${(selected.y / ny) * 100}%`;
+    marker.style.top = `${((ny - 1 - selected.y) / ny) * 100}%`;
     marker.style.width = `${100 / nx}%`;
     marker.style.height = `${100 / ny}%`;
   };
@@ -466,12 +465,13 @@ function ifuSection(ctx: PageContext, base: string, shape: number[], z: number |
     }
   };
 
-  // PNG row 0 is the top of the image: spaxel (x, y) is column x, row y of the slice.
+  // The server draws slices as astronomers do (origin "lower", src/render): array row 0, spaxel
+  // y = 0, is the bottom row of the picture.
   const selectAt = (clientX: number, clientY: number) => {
     const r = img.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) return;
     const x = Math.floor(((clientX - r.left) / r.width) * nx);
-    const y = Math.floor(((clientY - r.top) / r.height) * ny);
+    const y = ny - 1 - Math.floor(((clientY - r.top) / r.height) * ny);
     if (x < 0 || y < 0 || x >= nx || y >= ny) return;
     selected = { x, y };
     void loadSpaxel().catch(() => {});
@@ -481,8 +481,8 @@ function ifuSection(ctx: PageContext, base: string, shape: number[], z: number |
     const moves: Record<string, [number, number]> = {
       ArrowLeft: [-1, 0],
       ArrowRight: [1, 0],
-      ArrowUp: [0, -1],
-      ArrowDown: [0, 1],
+      ArrowUp: [0, 1],
+      ArrowDown: [0, -1],
     };
     const m = moves[e.key];
     if (!m) return;

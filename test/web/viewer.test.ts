@@ -80,8 +80,18 @@ async function open(hash: string): Promise<void> {
   await waitIdle(page);
 }
 
-function assertClean(where: string): void {
+/** No console errors, failed requests or refused responses; every form control has a label. */
+async function assertClean(where: string): Promise<void> {
   assert.deepEqual(problems.all(), [], `problems on ${where}`);
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea")]
+      .filter((el) => {
+        const c = el as HTMLInputElement;
+        return c.labels?.length === 0 && !c.getAttribute("aria-label");
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unlabelled, [], `form controls without a label on ${where}`);
 }
 
 /** The text of the first element matched, trimmed. */
@@ -117,7 +127,7 @@ test("the dataset list shows every dataset, and the search box narrows it", { sk
   );
   await waitIdle(page);
   assert.deepEqual(await texts("table.datasets tbody th a"), ["desi"]);
-  assertClean("the dataset list");
+  await assertClean("the dataset list");
 });
 
 test("a dataset page shows its schema, its objects and its sky coverage", { skip }, async () => {
@@ -181,7 +191,7 @@ test("a dataset page shows its schema, its objects and its sky coverage", { skip
   assert.ok(close.inked > 1000, JSON.stringify(close));
   assert.match(await text(".coverage figcaption"), /HEALPix pixels? at order/);
   await screenshot(page, "dataset-hsc");
-  assertClean("the dataset page");
+  await assertClean("the dataset page");
 });
 
 test("the rows table pages, filters and searches a cone", { skip }, async () => {
@@ -245,7 +255,7 @@ test("the rows table pages, filters and searches a cone", { skip }, async () => 
   const cone = await ids();
   assert.ok(cone.includes(String(t.object_id)), cone.join(","));
   assert.ok(cone.length < 50, `${cone.length} rows in a 3 arcsec cone`);
-  assertClean("the rows page");
+  await assertClean("the rows page");
 
   // A filter the server refuses: its error, code and parameter are shown.
   await page.getByLabel("RA (deg)").fill("");
@@ -296,7 +306,7 @@ test("an object's bands are images whose stretch and colormap the user changes",
   const rgb = await inkOf(page, "img.rgb-image");
   assert.ok(rgb.inked > 10 && rgb.coloured > 10, JSON.stringify(rgb));
   await screenshot(page, "object-hsc");
-  assertClean("the image object page");
+  await assertClean("the image object page");
 });
 
 test("a spectrum is a zoomable plot with its mask and redshifted lines", { skip }, async () => {
@@ -355,7 +365,7 @@ test("a spectrum is a zoomable plot with its mask and redshifted lines", { skip 
     Number(f.dataset.xMax),
   ]);
   assert.deepEqual(typed, [5000, 5500]);
-  assertClean("the spectrum object page");
+  await assertClean("the spectrum object page");
 });
 
 test("an IFU cube shows a wavelength slice, and a click shows that spaxel's spectrum", {
@@ -374,17 +384,24 @@ test("an IFU cube shows a wavelength slice, and a click shows that spaxel's spec
     String(Math.floor(nx / 2)),
     String(Math.floor(ny / 2)),
   ]);
-  // Click the spaxel at column 2, row 3.
+  // Click the picture's column 2, row 3 from the top: spaxel x 2, y ny - 4 (row 0 of the cube is
+  // drawn at the bottom, origin "lower").
   const box = (await page.locator("img.slice-image").boundingBox())!;
   await page.mouse.click(box.x + (2.5 / nx) * box.width, box.y + (3.5 / ny) * box.height);
   await waitIdle(page);
-  assert.deepEqual(await frame.evaluate((f: HTMLElement) => [f.dataset.x, f.dataset.y]), [
-    "2",
-    "3",
-  ]);
-  assert.equal(await text(".spaxel h3"), "Spaxel (x 2, y 3)");
+  const spaxelXY = () => frame.evaluate((f: HTMLElement) => [f.dataset.x, f.dataset.y]);
+  const y = ny - 4;
+  assert.deepEqual(await spaxelXY(), ["2", String(y)]);
+  assert.equal(await text(".spaxel h3"), `Spaxel (x 2, y ${y})`);
+  // The keyboard moves the spaxel too: up is +y.
+  await frame.press("ArrowUp");
+  await waitIdle(page);
+  assert.deepEqual(await spaxelXY(), ["2", String(y + 1)]);
+  await frame.press("ArrowDown");
+  await waitIdle(page);
+  assert.deepEqual(await spaxelXY(), ["2", String(y)]);
   const spaxel = await api<{ lambda: number[] }>(
-    `datasets/manga/examples/${encodeURIComponent(id)}/ifu/spaxel.json?x=2&y=3`,
+    `datasets/manga/examples/${encodeURIComponent(id)}/ifu/spaxel.json?x=2&y=${y}`,
   );
   assert.equal(
     Number(await page.locator(".spaxel figure.spectrum").getAttribute("data-points")),
@@ -401,7 +418,7 @@ test("an IFU cube shows a wavelength slice, and a click shows that spaxel's spec
   await waitIdle(page);
   assert.notEqual((await inkOf(page, "img.slice-image")).digest, slice.digest);
   await screenshot(page, "object-manga");
-  assertClean("the IFU object page");
+  await assertClean("the IFU object page");
 });
 
 test("errors from the API are shown to the user with their code", { skip }, async () => {
@@ -412,5 +429,5 @@ test("errors from the API are shown to the user with their code", { skip }, asyn
   assert.equal(problems.exceptions.length, 0);
   await open("#/nowhere");
   assert.equal(await text("h1"), "Page not found");
-  assertClean("the not-found page");
+  await assertClean("the not-found page");
 });
