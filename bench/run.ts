@@ -18,6 +18,7 @@ const PARTS = [
   "parquet-writers",
   "parquet-memory",
   "remote",
+  "render",
 ] as const;
 
 export interface BenchModule {

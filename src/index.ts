@@ -2,6 +2,8 @@
  * The package's public API: `import { openDataset, crossMatch, downloadFile } from "astropile"`.
  * Exports to other tools' formats: `exportDataset` (FITS, ECSV, CSV; `registerExporter` adds
  * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency).
+ * Pictures (PNG bytes from arrays, checked against astropy.visualization and matplotlib):
+ * `renderImagePng`, `renderRgbPng` (Lupton), `renderSpectrumPng`, `renderIfuSlicePng`.
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.
@@ -145,6 +147,7 @@ export {
   sqlStream,
 } from "./interop/sql.ts";
 export * from "./remote/index.ts";
+export * from "./render/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
 export * from "./sky/index.ts";
 export {
