@@ -149,6 +149,7 @@ export {
 export * from "./remote/index.ts";
 export * from "./render/index.ts";
 export { MMU_SPECTRUM_PADDING, type PadRule, padRows, padRuleOf } from "./schema/padding.ts";
+export * from "./server/index.ts";
 export * from "./sky/index.ts";
 export {
   buildPositions,

@@ -1,0 +1,50 @@
+/**
+ * The AstroPile data service: a Fastify app (`createServer`) serving datasets over HTTP
+ * (docs/service.md), its API keys (`KeyStore`) and the directory of datasets it serves.
+ *
+ * ```ts
+ * import { createServer, KeyStore, LocalDirectory } from "astropile";
+ * const app = await createServer({
+ *   directory: await LocalDirectory.open(["data/hsc", "data/desi"]),
+ *   keys: await KeyStore.open("keys.json"),
+ * });
+ * await app.listen({ host: "127.0.0.1", port: 8765 });
+ * ```
+ *
+ * @module astropile/server
+ */
+export {
+  createServer,
+  DEFAULT_LIMITS,
+  type ServerContext,
+  type ServerCors,
+  type ServerLimits,
+  type ServerOptions,
+  type ServerRoutes,
+} from "./app.ts";
+export {
+  type CatalogEntry,
+  type CatalogQuery,
+  DATASET_NAME,
+  type DatasetDirectory,
+} from "./directory.ts";
+export { type ErrorBody, ServiceError } from "./errors.ts";
+export {
+  type ApiKeyEntry,
+  type ApiKeyIdentity,
+  KeyStore,
+  SCOPES,
+  type Scope,
+  scopeGrants,
+  scopesOf,
+} from "./keys.ts";
+export {
+  datasetCoverage,
+  ENTRY_COVERAGE_MAX_ROWS,
+  ENTRY_COVERAGE_ORDER,
+  entryForDataset,
+  entryMatches,
+  LocalDirectory,
+  manifestCoverage,
+} from "./local-directory.ts";
+export { OpenDatasets } from "./open-datasets.ts";

@@ -1,0 +1,106 @@
+// Catalog and metadata routes: the list of datasets (searchable) and one dataset's entry,
+// manifest, card and schema (docs/service.md, "Catalog" and "Dataset routes").
+
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { isRemoteUrl } from "../storage/remote-hook.ts";
+import type { ServerContext } from "./app.ts";
+import type { CatalogEntry, CatalogQuery } from "./directory.ts";
+import { badParameter, notFound } from "./errors.ts";
+import { CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+
+/** Largest dataset card (README.md) included in the metadata answer. */
+const MAX_CARD_BYTES = 1024 * 1024;
+
+/** The catalog entry named `name`, or 404 naming the `name` parameter. */
+export async function entryNamed(context: ServerContext, name: string): Promise<CatalogEntry> {
+  const entry = await context.directory.get(name);
+  if (!entry) throw notFound(`no dataset named "${name}"`, "name");
+  return entry;
+}
+
+export function registerDatasetRoutes(app: FastifyInstance, context: ServerContext): void {
+  app.get<{
+    Querystring: {
+      q?: string;
+      survey?: string;
+      modality?: string;
+      ra?: number;
+      dec?: number;
+      radius?: number;
+    };
+  }>(
+    "/api/v1/datasets",
+    {
+      config: { scope: "read" },
+      schema: {
+        summary: "List and search the datasets served",
+        tags: ["catalog"],
+        querystring: {
+          type: "object",
+          properties: {
+            q: {
+              type: "string",
+              maxLength: 200,
+              description: "Substring of names, provenance, descriptions, column names.",
+            },
+            survey: { type: "string", maxLength: 200 },
+            modality: { type: "string", maxLength: 64 },
+            ra: { type: "number", minimum: 0, maximum: 360, description: "Cone centre (deg)." },
+            dec: { type: "number", minimum: -90, maximum: 90, description: "Cone centre (deg)." },
+            radius: {
+              type: "number",
+              exclusiveMinimum: 0,
+              maximum: 180,
+              description: "Cone radius (deg); ra, dec and radius go together.",
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { q, survey, modality, ra, dec, radius } = req.query;
+      const query: CatalogQuery = {};
+      if (q) query.q = q;
+      if (survey) query.survey = survey;
+      if (modality) query.modality = modality;
+      const given = [ra, dec, radius].filter((x) => x !== undefined).length;
+      if (given !== 0 && given !== 3) {
+        const missing = ra === undefined ? "ra" : dec === undefined ? "dec" : "radius";
+        throw badParameter(missing, "ra, dec and radius go together (a cone search)");
+      }
+      if (given === 3) query.cone = { raDeg: ra!, decDeg: dec!, radiusDeg: radius! };
+      return { datasets: await context.directory.list(query) };
+    },
+  );
+
+  app.get<{ Params: { name: string }; Querystring: { config?: string } }>(
+    "/api/v1/datasets/:name",
+    {
+      config: { scope: "read" },
+      schema: {
+        summary: "One dataset: catalog entry, manifest, card and schema",
+        tags: ["datasets"],
+        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        querystring: { type: "object", properties: { config: CONFIG_PARAM } },
+      },
+    },
+    async (req) => {
+      const entry = await entryNamed(context, req.params.name);
+      const dataset = await context.datasets.get(entry, req.query.config);
+      let card: string | undefined;
+      if (!isRemoteUrl(entry.location)) {
+        const text = await readFile(join(dataset.root, "README.md")).catch(() => undefined);
+        if (text && text.length <= MAX_CARD_BYTES) card = text.toString("utf8");
+      }
+      return {
+        entry,
+        config: dataset.config,
+        manifest: dataset.manifest,
+        card,
+        features: dataset.features,
+      };
+    },
+  );
+}
