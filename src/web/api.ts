@@ -36,10 +36,34 @@ export function apiUrl(path: string, params: Params = {}): string {
 /** Encodes one path segment (dataset name, object id, job id). */
 export const seg = encodeURIComponent;
 
+const KEY_STORAGE = "astropile.apiKey";
+
+/** The API key this tab sends (kept for the session only), or "". */
+export function apiKey(): string {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** Remembers (or, with "", forgets) the API key sent with every request of this tab. */
+export function setApiKey(key: string): void {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // storage refused (private mode): the key is not remembered
+  }
+}
+
 async function request(url: string, init: RequestInit = {}): Promise<Response> {
   let res: Response;
+  const key = apiKey();
+  const headers = new Headers(init.headers);
+  if (key) headers.set("Authorization", `Bearer ${key}`);
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, { ...init, headers });
   } catch (err) {
     if ((err as Error).name === "AbortError") throw err;
     throw new ApiError(`the server did not answer (${(err as Error).message})`, 0, "NETWORK");
@@ -130,6 +154,9 @@ export function errorBox(err: unknown, what?: string): HTMLElement {
       h("code", null, e.code),
       e.parameter ? [" · parameter ", h("code", { className: "param" }, e.parameter)] : null,
     ),
+    e.status === 401 || e.status === 403
+      ? h("div", { className: "error-meta" }, "This needs an API key with the right scope.")
+      : null,
   );
 }
 

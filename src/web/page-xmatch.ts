@@ -3,6 +3,7 @@
 // next to its right match, with their pictures (images or spectra) and the separation.
 import {
   ApiError,
+  apiKey,
   apiUrl,
   errorBox,
   getJson,
@@ -11,6 +12,7 @@ import {
   loadImage,
   postJson,
   seg,
+  setApiKey,
 } from "./api.ts";
 import { field, h, replaceChildren, select } from "./dom.ts";
 import { formatValue, routes } from "./format.ts";
@@ -33,6 +35,13 @@ export async function xmatchPage(ctx: PageContext): Promise<void> {
     max: "3600",
     step: "any",
   });
+  const key = h("input", {
+    type: "password",
+    name: "key",
+    value: apiKey(),
+    autocomplete: "off",
+    placeholder: "ap_…",
+  });
   const status = h("div", { className: "status", role: "status" });
   const form = h(
     "form",
@@ -40,6 +49,11 @@ export async function xmatchPage(ctx: PageContext): Promise<void> {
     field("Left dataset", left),
     field("Right dataset", right),
     field("Radius (arcsec)", radius),
+    field(
+      "API key",
+      key,
+      "Submitting a job needs a key with the write scope; kept for this tab only",
+    ),
     h(
       "div",
       { className: "buttons" },
@@ -50,6 +64,7 @@ export async function xmatchPage(ctx: PageContext): Promise<void> {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     replaceChildren(status, "Submitting…");
+    setApiKey(key.value.trim());
     try {
       const job = await postJson<{ id: string }>(
         apiUrl("jobs"),

@@ -35,13 +35,16 @@ let close: (() => Promise<void>) | undefined;
 
 /** The datasets: hsc and desi from the demo (tiny), manga from the synthetic IFU survey. */
 async function buildDatasets(): Promise<string[]> {
+  const manga = async () => {
+    const sources = join(dir, "manga-sources");
+    await generateSurveys({ dir: sources, size: "tiny", seed: 7, surveys: ["manga"] });
+    await build(builtinSpec("manga", join(sources, "manga")), {
+      out: join(dir, "manga"),
+      workers: 1,
+    });
+  };
   await runDemo({ out: dir, size: "tiny", seed: 7, stampSize: 16, workers: 1 });
-  const sources = join(dir, "manga-sources");
-  await generateSurveys({ dir: sources, size: "tiny", seed: 7, surveys: ["manga"] });
-  await build(builtinSpec("manga", join(sources, "manga")), {
-    out: join(dir, "manga"),
-    workers: 1,
-  });
+  await manga();
   return ["hsc", "desi", "manga"].map((n) => join(dir, n));
 }
 
