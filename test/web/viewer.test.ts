@@ -283,6 +283,7 @@ test("an object's bands are images whose stretch and colormap the user changes",
     (await api<Rows>("datasets/hsc/rows?columns=object_id&limit=1")).rows[0]!.object_id,
   );
   await open(`#/d/hsc/o/${id}`);
+  assert.deepEqual(problems.all(), [], "every request of the page answered");
   assert.equal(await page.locator("figure.band").count(), 5);
   const bands = await page
     .locator("figure.band")
@@ -319,6 +320,7 @@ test("a spectrum is a zoomable plot with its mask and redshifted lines", { skip 
     `datasets/desi/examples/${id}/spectrum.json`,
   );
   await open(`#/d/desi/o/${id}`);
+  assert.deepEqual(problems.all(), [], "every request of the page answered");
   const figure = page.locator("figure.spectrum");
   const data = await figure.evaluate((f: HTMLElement) => ({ ...f.dataset }));
   const valid = spectrum.lambda.filter((l) => l > 0).length;
@@ -380,6 +382,7 @@ test("an IFU cube shows a wavelength slice, and a click shows that spaxel's spec
   const info = await api<{ features: Array<{ name: string; shape: number[] }> }>("datasets/manga");
   const [ny, nx] = info.features.find((f) => f.name === "ifu_flux")!.shape as [number, number];
   await open(`#/d/manga/o/${encodeURIComponent(id)}`);
+  assert.deepEqual(problems.all(), [], "every request of the page answered");
   const slice = await inkOf(page, "img.slice-image");
   assert.ok(slice.inked > 10 && slice.coloured > 0, JSON.stringify(slice));
   const frame = page.locator(".slice-frame");
