@@ -4,6 +4,9 @@
  * more) and SQL over catalog columns: `sqlQuery` (DuckDB, an optional dependency).
  * Pictures (PNG bytes from arrays, checked against astropy.visualization and matplotlib):
  * `renderImagePng`, `renderRgbPng` (Lupton), `renderSpectrumPng`, `renderIfuSlicePng`.
+ * The data service: `createServer` (Fastify, docs/service.md), its dataset catalog
+ * `DatasetCatalog` (a DuckDB file of named datasets, searched by text, survey, modality and sky
+ * coverage) and `describeDataset` (a catalog entry from a manifest).
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerAdoptCommand } from "./adopt.ts";
 import { registerBuildCommands } from "./build.ts";
 import { registerCacheCommand } from "./cache.ts";
+import { registerCatalogCommand } from "./catalog.ts";
 import { registerDataCommands } from "./data.ts";
 import { registerInteropCommands } from "./interop.ts";
 import { registerPublishCommand } from "./publish.ts";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerInteropCommands(program);
   registerPublishCommand(program);
   registerVerifyCommand(program);
+  registerCatalogCommand(program);
   return program;
 }
 

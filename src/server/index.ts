@@ -23,6 +23,23 @@ export {
   type ServerRoutes,
 } from "./app.ts";
 export {
+  type AddDatasetOptions,
+  CATALOG_FORMAT,
+  CATALOG_VERSION,
+  CatalogFileError,
+  type CatalogOptions,
+  DatasetCatalog,
+  DatasetExistsError,
+  defaultCatalogFile,
+} from "./catalog.ts";
+export {
+  CATALOG_COVERAGE_ORDER,
+  coverageOf,
+  type DatasetDescription,
+  type DescribeOptions,
+  describeDataset,
+} from "./describe.ts";
+export {
   type CatalogEntry,
   type CatalogQuery,
   DATASET_NAME,
