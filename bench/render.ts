@@ -48,7 +48,7 @@ function time(fn: () => unknown, reps: number): number {
   return t[Math.floor(t.length / 2)]!;
 }
 
-const PY = String.raw`
+const PY = `
 import json, sys, time, io
 import numpy as np
 import matplotlib

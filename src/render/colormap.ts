@@ -4,10 +4,19 @@ import { COLORMAP_HEX } from "./colormaps.generated.ts";
 import { RenderParameterError } from "./limits.ts";
 
 /** The colormaps: matplotlib's gray, viridis, magma and inferno. */
-export type ColormapName = keyof typeof COLORMAP_HEX;
+export type ColormapName = "gray" | "viridis" | "magma" | "inferno";
+
+// the generated module holds exactly these (a compile error when they drift apart)
+const _sameNames: [ColormapName, keyof typeof COLORMAP_HEX] extends [
+  keyof typeof COLORMAP_HEX,
+  ColormapName,
+]
+  ? true
+  : never = true;
+void _sameNames;
 
 /** The colormap names, for validating a request parameter. */
-export const COLORMAPS = Object.keys(COLORMAP_HEX) as ColormapName[];
+export const COLORMAPS: readonly ColormapName[] = ["gray", "viridis", "magma", "inferno"];
 
 const luts = new Map<ColormapName, Uint8Array>();
 
@@ -17,7 +26,7 @@ export function toColormap(
   fallback: ColormapName = "gray",
 ): ColormapName {
   const n = name ?? fallback;
-  if (!(COLORMAPS as string[]).includes(n))
+  if (!(COLORMAPS as readonly string[]).includes(n))
     throw new RenderParameterError(
       "cmap",
       `unknown colormap ${JSON.stringify(n)}; one of ${COLORMAPS.join(", ")}`,

@@ -1,7 +1,7 @@
 // The renderers the data service and the CLI call: a band as a colormapped PNG, three bands as
 // a Lupton RGB composite, one wavelength channel of an IFU cube. Limits from percentiles of the
 // good pixels (astropy's intervals), stretches and colormaps as astropy and matplotlib draw them.
-import { type ColormapName, colormapIndex, colormapLut, toColormap } from "./colormap.ts";
+import { type ColormapName, colormapLut, toColormap } from "./colormap.ts";
 import {
   asymmetricPercentileInterval,
   type Interval,
@@ -14,6 +14,7 @@ import {
   intParam,
   MAX_CUBE_VALUES,
   MAX_RENDER_PIXELS,
+  percentParam,
   RenderParameterError,
   RenderTooLargeError,
 } from "./limits.ts";
@@ -165,7 +166,9 @@ export function renderImage(image: ImageArray, options: ImageRenderOptions = {})
       const at = row + x * channels;
       const isBad = Number.isNaN(v);
       if (isBad && alpha) continue; // (0, 0, 0, 0): matplotlib's bad colour
-      const k = isBad ? 0 : colormapIndex(v) * 3;
+      // colormapIndex(v), inlined: floor(v * 256), 1 -> 255 (v is in [0, 1])
+      const s = v * 256;
+      const k = isBad ? 0 : (s >= 255 ? 255 : Math.floor(s)) * 3;
       if (gray) out[at] = lut[k]!;
       else {
         out[at] = lut[k]!;
@@ -240,6 +243,9 @@ export function renderRgb(
     );
   const n = h * w;
   checkMask(options.mask, n);
+  const pmin = percentParam("pmin", options.pmin ?? 1);
+  const pmax = percentParam("pmax", options.pmax ?? 99.5);
+  if (pmin > pmax) throw new RenderParameterError("pmin", `pmin ${pmin} is above pmax ${pmax}`);
   const [r, g, b] = bands.map((band) => band.data) as [PixelValues, PixelValues, PixelValues];
   const good = new Uint8Array(n);
   const intensity = new Float64Array(n);
@@ -258,10 +264,7 @@ export function renderRgb(
     options.minimum === undefined ||
     (stretch === "asinh" ? options.range === undefined : options.maximum === undefined);
   const [pLo, pHi] = needLimits
-    ? (percentiles(intensity, [options.pmin ?? 1, options.pmax ?? 99.5], { mask: good }) as [
-        number,
-        number,
-      ])
+    ? (percentiles(intensity, [pmin, pmax], { mask: good }) as [number, number])
     : [0, 0];
   const minimum = options.minimum ?? (Number.isFinite(pLo) ? pLo : 0);
   const level = typeof minimum === "number" ? minimum : (minimum[0] + minimum[1] + minimum[2]) / 3;

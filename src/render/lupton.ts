@@ -84,7 +84,7 @@ function convert(
     if (g0 < 0) g0 = 0;
     if (b0 < 0) b0 = 0;
     // the brightest band at or above 255 scales all three down to keep the colour
-    const top = r0 > g0 ? (r0 > b0 ? r0 : b0) : g0 > b0 ? g0 : b0;
+    const top = r0 > g0 ? Math.max(r0, b0) : Math.max(g0, b0);
     const at = i * 3;
     if (top >= PIXMAX) {
       out[at] = toUint8(round(round(r0 * PIXMAX) / top));

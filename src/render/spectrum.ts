@@ -27,6 +27,8 @@ export interface SpectrumData {
   mask?: PixelMask;
   /** Redshift: lines are marked at (1 + z) * rest wavelength. None marked without it. */
   z?: number | null;
+  /** Lines to mark, when the options do not say (see {@link SpectrumPlotOptions.lines}). */
+  lines?: readonly SpectralLine[] | boolean;
 }
 
 /** Options of {@link drawSpectrum}. */
@@ -330,12 +332,11 @@ export function drawSpectrum(
 
   // spectral lines at (1 + z) * rest, dashed
   const marked: SpectrumPlot["marked"] = [];
+  const wanted = options.lines ?? spectrum.lines;
   const lineList =
-    options.lines === false
-      ? []
-      : options.lines === true || options.lines === undefined
-        ? SPECTRAL_LINES
-        : options.lines;
+    wanted === false ? [] : wanted === true || wanted === undefined ? SPECTRAL_LINES : wanted;
+  if (!Array.isArray(lineList))
+    throw new RenderParameterError("lines", "lines must be true, false or a list of lines");
   if (z !== undefined) {
     for (const ln of lineList) {
       const observed = (1 + z) * finiteParam("lines.rest", ln.rest);

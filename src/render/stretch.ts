@@ -105,7 +105,7 @@ export function normalizePixels(
       continue;
     }
     let x = flat ? 0 : (v - vmin) / range;
-    x = x < 0 ? 0 : x > 1 ? 1 : x;
+    x = x < 0 ? 0 : Math.min(x, 1);
     if (kind === 1) x = Math.sqrt(x);
     else if (kind === 2) x = Math.log(x * a + 1) / norm;
     else if (kind === 3) x = Math.asinh(x / a) / norm;

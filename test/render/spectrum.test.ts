@@ -143,6 +143,8 @@ test("without z no lines are marked; lines: false and a custom list", () => {
   const s = galaxySpectrum();
   assert.equal(drawSpectrum({ ...s, z: null }).marked.length, 0);
   assert.equal(drawSpectrum(s, { lines: false }).marked.length, 0);
+  assert.equal(drawSpectrum({ ...s, lines: false }).marked.length, 0);
+  assert.ok(drawSpectrum({ ...s, lines: false }, { lines: true }).marked.length > 5, "options win");
   const custom = drawSpectrum(s, { lines: [{ name: "X", rest: 5000, kind: "absorption" }] });
   assert.deepEqual(
     custom.marked.map((m) => [m.name, m.observed]),
@@ -226,4 +228,5 @@ test("bad spectra and options: typed errors naming the parameter", () => {
     () => renderSpectrumPng(s, { lines: [{ name: "X", rest: Number.NaN, kind: "emission" }] }),
     "lines.rest",
   );
+  check(() => renderSpectrumPng(s, { lines: "all" as never }), "lines");
 });
