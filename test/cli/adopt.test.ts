@@ -36,7 +36,13 @@ test("adopt, then info, cone and xmatch on MMU trees; the trees are not touched"
   // One CLI process (test/helpers/cli-runner.ts) serves every command.
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "..", "helpers", "cli-runner.ts")],
+    [
+      "--import",
+      "h5wasm/node",
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "..", "helpers", "cli-runner.ts"),
+    ],
     { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] },
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

@@ -38,7 +38,13 @@ function json<T = Record<string, unknown>>(r: Result): T {
 before(async () => {
   child = spawn(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "..", "helpers", "cli-runner.ts")],
+    [
+      "--import",
+      "h5wasm/node",
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "..", "helpers", "cli-runner.ts"),
+    ],
     {
       cwd: ROOT,
       stdio: ["pipe", "pipe", "pipe"],

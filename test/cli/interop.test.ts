@@ -35,7 +35,7 @@ before(async () => {
   root = await writeExportDataset(dir, N);
   child = spawn(
     process.execPath,
-    ["--import", "tsx", join(ROOT, "test", "helpers", "cli-runner.ts")],
+    ["--import", "h5wasm/node", "--import", "tsx", join(ROOT, "test", "helpers", "cli-runner.ts")],
     { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] },
   );
   lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

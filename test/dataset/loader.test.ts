@@ -256,7 +256,7 @@ test("idle loader threads left open do not keep the process from exiting", () =>
   `;
   const out = execFileSync(
     process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", script],
+    ["--import", "h5wasm/node", "--import", "tsx", "--input-type=module", "-e", script],
     {
       encoding: "utf8",
       timeout: 60_000,

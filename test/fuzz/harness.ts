@@ -4,7 +4,7 @@
 //
 // Environment:
 //   ASTROPILE_FUZZ_SEED=N      the run's seed (default 1; "random" draws one and prints it)
-//   ASTROPILE_FUZZ_CASES=N     cases per family (default: each family's own, >= 1,000 in all)
+//   ASTROPILE_FUZZ_CASES=N     cases per family (default: each family's own, 950 in all)
 //   ASTROPILE_FUZZ_FAMILY=F    only family F (see fuzz.test.ts)
 //   ASTROPILE_FUZZ_CASE=K      run only case K (replay one failure)
 //   ASTROPILE_FUZZ_CASE_MS=N   time bound of one case (default 20000 ms: a hang, not a slow case)
