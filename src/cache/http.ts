@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import { STATUS_CODES } from "node:http";
 import type { Readable } from "node:stream";
-import { Transform } from "node:stream";
+import { finished, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
 import { DownloadError } from "./errors.ts";
@@ -231,8 +231,12 @@ export async function receiveBody(
   });
   // A body that fails (reset, timeout, abort) still has its bytes so far written, so a
   // resume starts after them: the failure ends the counter instead of destroying the file.
+  // `finished`, not an "error" listener: under load the server can reset the connection while
+  // the partial file is being set up, before this function runs; the body is then already
+  // destroyed, emits nothing more, and piping it would wait forever.
   let bodyError: unknown = null;
-  res.body.once("error", (e) => {
+  finished(res.body, (e) => {
+    if (!e) return;
     bodyError = e;
     counter.end();
   });

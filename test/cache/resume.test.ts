@@ -2,8 +2,11 @@
 // cleanly where it does not, and pick up after a process killed with SIGKILL.
 import assert from "node:assert/strict";
 import { promises as fsp } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { streamHash } from "../../src/cache/hasher.ts";
+import { httpGet, receiveBody } from "../../src/cache/http.ts";
 import { ChecksumMismatchError, DownloadError } from "../../src/cache/index.ts";
 import { setup, startChild, waitFor } from "./helpers.ts";
 import { bytes, etagOf, sha256 } from "./server.ts";
@@ -137,4 +140,32 @@ test("hashing in a worker thread (used for big files) gives the same sha256, acr
   const p = await cache.download(url, { sha256: sha256(content) });
   assert.deepEqual(await fsp.readFile(p), content);
   assert.equal((await cache.lookup(url))!.sha256, sha256(content));
+});
+
+test("a body reset before it is read (the server was faster than the partial file's setup) ends the download, not a hang", async (t) => {
+  const { server } = await setup(t);
+  const content = bytes(300_000, 13);
+  const url = server.set("/early.hdf5", content);
+  server.fail("/early.hdf5", { kind: "reset", afterBytes: 100_000 });
+  const ctx = { url, source: url, timeoutMs: 10_000 };
+  const res = await httpGet(url, {}, ctx);
+  // What a loaded machine does between the response headers and the body being read: the reset
+  // arrives and the body stream is destroyed before anyone listens to it.
+  res.body.destroy(new Error("socket hang up"));
+  await new Promise((r) => setImmediate(r));
+  assert.ok(res.body.destroyed);
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "astropile-early-"));
+  t.after(() => fsp.rm(dir, { recursive: true, force: true }));
+  const hash = streamHash(null);
+  const failed = receiveBody(res, { path: path.join(dir, "part"), offset: 0, hash }, 300_000, ctx);
+  const timeout = new Promise((_, reject) => {
+    const timer = setTimeout(() => reject(new Error("receiveBody hung on a dead body")), 5000);
+    timer.unref();
+  });
+  await assert.rejects(Promise.race([failed, timeout]), (err: unknown) => {
+    assert.ok(err instanceof DownloadError, String(err));
+    assert.equal(err.reason, "truncated");
+    return true;
+  });
+  hash.close();
 });
