@@ -11,6 +11,8 @@ export interface PublishFlags {
   verify?: boolean;
   json?: boolean;
   quiet?: boolean;
+  key?: string;
+  replace?: boolean;
 }
 
 const HELP = `
@@ -20,22 +22,36 @@ version until the new one is complete. Files already at DEST with the same sha25
 object metadata) are skipped: a re-publish moves only what changed, and a publish that was
 killed resumes. Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE, roles); never printed. S3-compatible stores (MinIO, Ceph): --endpoint or
-AWS_ENDPOINT_URL.`;
+AWS_ENDPOINT_URL.
+
+To an AstroPile server (DEST = http(s)://host:port/api/v1/datasets/NAME): each file is PUT
+with its sha256 (the server verifies it), files the server already staged with the same sha256
+are skipped (a killed publish resumes), and astropile.json goes last: the server checks every
+file it names, then makes the dataset visible at once. The API key needs the write scope:
+--key KEY or ASTROPILE_API_KEY (never printed). A name already published needs --replace.`;
 
 export function registerPublishCommand(program: Command): void {
   program
     .command("publish")
     .exitOverride()
     .argument("<dir>", "dataset directory (holds astropile.json)")
-    .argument("<dest>", "destination, s3://bucket/prefix")
+    .argument(
+      "<dest>",
+      "destination: s3://bucket/prefix, or an AstroPile server http(s)://host:port/api/v1/datasets/NAME",
+    )
     .description(
-      "Upload a dataset to S3 so that openDataset(s3://...) and the CLI read it in place.",
+      "Upload a dataset to S3 or to an AstroPile server, so that openDataset(...) and the CLI read it there.",
     )
     .option("--endpoint <url>", "S3-compatible endpoint (default $AWS_ENDPOINT_URL, else AWS)")
     .option("--region <name>", "S3 region (default $AWS_REGION, else us-east-1)")
     .option("--dry-run", "list what would be uploaded and skipped; upload nothing")
     .option("--concurrency <n>", "files uploaded at once", "4")
     .option("--no-verify", "do not read uploads back to check their sha256")
+    .option(
+      "--key <key>",
+      "AstroPile server: API key with the write scope (default $ASTROPILE_API_KEY)",
+    )
+    .option("--replace", "AstroPile server: replace a dataset already published under that name")
     .option("--json", "print the plan/result as JSON")
     .option("--quiet", "no progress on stderr")
     .addHelpText("after", HELP)
@@ -52,6 +68,8 @@ export async function publish(dir: string, dest: string, flags: PublishFlags): P
     dryRun: flags.dryRun,
     concurrency: Number(flags.concurrency ?? 4),
     verify: flags.verify !== false,
+    apiKey: flags.key,
+    replace: flags.replace,
     onProgress: flags.quiet
       ? undefined
       : (p) =>

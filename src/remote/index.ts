@@ -1,6 +1,6 @@
 /**
  * Remote datasets: AstroPile datasets on HTTP(S) servers and S3-compatible object stores, read by
- * byte ranges through the range cache, and published to S3.
+ * byte ranges through the range cache, and published to S3 or to an AstroPile server.
  *
  * `openDataset("https://host/path/dataset")` and `openDataset("s3://bucket/prefix")` (from
  * "astropile") use this layer; import it directly for publishing and for the counters.

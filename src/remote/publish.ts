@@ -33,6 +33,13 @@ export interface PublishOptions extends TransportOptions {
   verify?: boolean;
   /** Called after each file. */
   onProgress?: (p: PublishProgress) => void;
+  /**
+   * API key with the write scope, for an AstroPile server destination (`http(s)://host/api/v1/
+   * datasets/NAME`); default $ASTROPILE_API_KEY. Sent as `Authorization: Bearer`, never logged.
+   */
+  apiKey?: string;
+  /** AstroPile server destination: replace a dataset already published under that name. */
+  replace?: boolean;
 }
 
 export interface PublishProgress {
@@ -64,7 +71,7 @@ const MANIFEST = "astropile.json";
 const CARD = "README.md";
 
 /** Files of a dataset directory to publish (lock, temporary and hidden files left out). */
-async function datasetFiles(root: string): Promise<string[]> {
+export async function datasetFiles(root: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (dir: string) => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -112,8 +119,10 @@ async function hashObject(bucket: string, key: string, options: TransportOptions
 }
 
 /**
- * Publishes the dataset at `dir` to `dest` (`s3://bucket/prefix`): uploads files that are not
- * already there with the same sha256 (parallel, multipart for large files), verifies each by
+ * Publishes the dataset at `dir` to `dest`: an S3 prefix (`s3://bucket/prefix`) or an AstroPile
+ * server (`http(s)://host:port/api/v1/datasets/NAME`: each file is PUT with its sha256, files
+ * already staged with the same sha256 are skipped, the manifest goes last and publishes; see
+ * {@link PublishOptions.apiKey}). To S3 it uploads files that are not already there with the same sha256 (parallel, multipart for large files), verifies each by
  * reading it back, then uploads the dataset card and the manifest last. Re-running after a
  * failure or a kill resumes: what is already there and verified is skipped. Credentials come
  * from the standard AWS chain ($AWS_ACCESS_KEY_ID, profiles, roles); `endpoint` (or
@@ -124,8 +133,14 @@ export async function publishDataset(
   dest: string,
   options: PublishOptions = {},
 ): Promise<PublishResult> {
+  if (/^https?:\/\//.test(dest)) {
+    const { publishToServer } = await import("./publish-http.ts");
+    return publishToServer(dir, dest, options);
+  }
   if (!dest.startsWith("s3://"))
-    throw new UsageError(`publish destination must be s3://bucket/prefix, got ${redactUrl(dest)}`);
+    throw new UsageError(
+      `publish destination must be s3://bucket/prefix or http(s)://host/api/v1/datasets/NAME, got ${redactUrl(dest)}`,
+    );
   const { bucket, key: prefixRaw } = parseS3(dest);
   const prefix = prefixRaw.replace(/\/+$/, "");
   const keyOf = (rel: string) => (prefix ? `${prefix}/${rel}` : rel);

@@ -65,3 +65,11 @@ export {
   manifestCoverage,
 } from "./local-directory.ts";
 export { OpenDatasets } from "./open-datasets.ts";
+export {
+  checkUploadPath,
+  type PublishedAnswer,
+  type StagedFile,
+  type UploadOptions,
+  type UploadStatus,
+  uploadRoutes,
+} from "./routes-upload.ts";
