@@ -6,7 +6,8 @@
  * `renderImagePng`, `renderRgbPng` (Lupton), `renderSpectrumPng`, `renderIfuSlicePng`.
  * The data service: `createServer` (Fastify, docs/service.md), its dataset catalog
  * `DatasetCatalog` (a DuckDB file of named datasets, searched by text, survey, modality and sky
- * coverage) and `describeDataset` (a catalog entry from a manifest).
+ * coverage) and `describeDataset` (a catalog entry from a manifest); its jobs (cross-matches and
+ * exports run in the background on BullMQ over Redis): `JobQueue` and their routes `jobRoutes`.
  * Every capability is here; the subpaths (`astropile/cache`, `astropile/storage`,
  * `astropile/sky`, `astropile/formats`, `astropile/synth`) hold the same functions grouped by
  * layer, plus the low-level pieces of each.

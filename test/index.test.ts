@@ -33,10 +33,13 @@ test("the package entry exports the public API", () => {
     "writeHatsExport",
     "openHatsCatalog",
     "writeParquetFile",
+    "jobRoutes",
+    "parseJobRequest",
   ]) {
     assert.equal(typeof (astropile as Record<string, unknown>)[name], "function", name);
   }
   assert.equal(typeof astropile.Dataset.prototype.nearest, "function");
+  assert.equal(typeof astropile.JobQueue.open, "function");
   // The library draws no progress bar: that is the CLI's.
   assert.equal((astropile as Record<string, unknown>).terminalProgress, undefined);
 });

@@ -73,3 +73,26 @@ export {
   type UploadStatus,
   uploadRoutes,
 } from "./routes-upload.ts";
+export {
+  datasetResolver,
+  type ExportJobRequest,
+  JOB_CANCELLED,
+  JOB_TIMEOUT,
+  JOB_WORKER_LOST,
+  type JobError,
+  type JobKind,
+  JobNotDoneError,
+  JobQueue,
+  JobQueueFullError,
+  type JobQueueOptions,
+  JobQueueUnavailableError,
+  type JobRequest,
+  JobRequestError,
+  type JobResult,
+  type JobResultFile,
+  type JobState,
+  type JobStatus,
+  parseJobRequest,
+  type XmatchJobRequest,
+} from "./jobs.ts";
+export { type JobRoutesOptions, jobErrorStatus, jobRoutes } from "./routes-jobs.ts";
