@@ -5,13 +5,20 @@
 // tables that change when filtered and paged, images that change with the stretch. Screenshots
 // are kept under test-artifacts/web/.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, type TestContext, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { buildWeb } from "../../scripts/build-web.mjs";
 import { build } from "../../src/build/runner.ts";
+import { NotFoundError } from "../../src/core/errors.ts";
 import { builtinSpec, runDemo } from "../../src/demo/index.ts";
-import { createServer, LocalDirectory } from "../../src/server/index.ts";
+import {
+  createServer,
+  JobQueue,
+  jobRoutes,
+  KeyStore,
+  LocalDirectory,
+} from "../../src/server/index.ts";
 import { generateSurveys } from "../../src/synth/index.ts";
 import { mollweideForward } from "../../src/web/mollweide.ts";
 import {
@@ -22,6 +29,7 @@ import {
   screenshot,
   waitIdle,
 } from "../helpers/browser.ts";
+import { redisSkip, startTestRedis } from "../helpers/redis.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const skip = browserSkip();
@@ -32,6 +40,7 @@ let page: Page;
 let problems: PageProblems;
 let base = "";
 let close: (() => Promise<void>) | undefined;
+let writeKey = "";
 
 /** The datasets: hsc and desi from the demo (tiny), manga from the synthetic IFU survey. */
 async function buildDatasets(): Promise<string[]> {
@@ -58,9 +67,41 @@ before(async () => {
     launchBrowser(),
   ]);
   browser = launched;
-  const app = await createServer({ directory: await LocalDirectory.open(datasets), webRoot });
+  // Jobs (the cross-match page) on a private Redis, when there is one; submitting needs a key.
+  const keys = await KeyStore.open(join(dir, "keys.json"));
+  writeKey = (await keys.create({ name: "viewer test", scope: "write" })).key;
+  let queue: JobQueue | null = null;
+  if (!redisSkip()) {
+    const redis = await startTestRedis();
+    const locations = new Map(datasets.map((d) => [basename(d), d]));
+    queue = await JobQueue.open({
+      connection: redis.url,
+      dataDir: join(dir, "jobs"),
+      resolveDataset: async (name) => {
+        const location = locations.get(name);
+        if (!location) throw new NotFoundError(`no dataset ${name}`);
+        return location;
+      },
+      progressIntervalMs: 0,
+      // Matched in this thread: tiny catalogs, and no worker thread to start under tsx.
+      xmatchThreads: 0,
+    });
+  }
+  const app = await createServer({
+    directory: await LocalDirectory.open(datasets),
+    webRoot,
+    keys,
+    routes: [
+      async (a) => {
+        await a.register(jobRoutes, { queue });
+      },
+    ],
+  });
   base = await app.listen({ host: "127.0.0.1", port: 0 });
-  close = () => app.close();
+  close = async () => {
+    await app.close();
+    await queue?.close({ force: true });
+  };
   page = await launched.newPage({ viewport: { width: 1280, height: 900 } });
   problems = new PageProblems(page);
 });
@@ -454,6 +495,73 @@ test("an IFU cube shows a wavelength slice, and a click shows that spaxel's spec
   assert.notEqual((await inkOf(page, "img.slice-image")).digest, slice.digest);
   await screenshot(page, "object-manga");
   await assertClean("the IFU object page");
+});
+
+test("a cross-match job shows its pairs side by side", { skip: skip || redisSkip() }, async () => {
+  await open("#/xmatch");
+  await page.getByLabel("Left dataset").selectOption("hsc");
+  await page.getByLabel("Right dataset").selectOption("desi");
+  await page.getByLabel("Radius (arcsec)").fill("1");
+  // Without a key the server refuses the job (write scope), and the page says so.
+  await page.getByRole("button", { name: "Cross-match" }).click();
+  await page.locator(".xmatch-form .error").waitFor();
+  assert.match(
+    (await page.locator(".xmatch-form .error").textContent()) ?? "",
+    /ASTROPILE_UNAUTHORIZED/,
+  );
+  assert.deepEqual(
+    problems.badResponses.map((r) => r.split(" ")[0]),
+    ["401"],
+  );
+  problems.clear();
+  await page.getByLabel("API key").fill(writeKey);
+  await page.getByRole("button", { name: "Cross-match" }).click();
+  await page.waitForURL(/#\/xmatch\/[^/?]+\?/);
+  await waitIdle(page, 30_000);
+  const jobId = decodeURIComponent(/#\/xmatch\/([^/?]+)/.exec(page.url())![1]!);
+  const status = await api<{ state: string; result: { files: string[] } }>(`jobs/${jobId}`);
+  assert.equal(status.state, "done");
+  assert.ok(status.result.files.includes("xmatch.csv"), status.result.files.join(","));
+  const csv = await (await fetch(`${base}/api/v1/jobs/${jobId}/result/xmatch.csv`)).text();
+  const pairs = csv.trim().split("\n").slice(1);
+  assert.ok(pairs.length > 0, "the demo's spectra are of imaged objects");
+  assert.match(
+    await text(".xmatch-body h2"),
+    new RegExp(`^${pairs.length} pairs? of hsc and desi`),
+  );
+  const shown = Math.min(10, pairs.length);
+  assert.equal(await page.locator(".pair").count(), shown);
+  const [leftId, rightId] = pairs[0]!.split(",");
+  const first = page.locator(".pair").first();
+  assert.equal(
+    await first.locator(".pair-side a").first().getAttribute("href"),
+    `#/d/hsc/o/${leftId}`,
+  );
+  assert.equal(
+    await first.locator(".pair-side a").nth(1).getAttribute("href"),
+    `#/d/desi/o/${rightId}`,
+  );
+  for (const sep of await texts(".pair-sep")) assert.ok(Number.parseFloat(sep) <= 1, sep);
+  await screenshot(page, "xmatch");
+  // The previews are the rendered images and spectra: refused only while those routes are missing.
+  const renderMissing = problems.badResponses.filter((r) => /^404 .*\/(rgb|spectrum)\.png/.test(r));
+  if (renderMissing.length > 0) {
+    const rgb = await fetch(`${base}/api/v1/datasets/hsc/examples/${leftId}/rgb.png`);
+    assert.match(await rgb.text(), /no route/);
+    problems.badResponses.splice(
+      0,
+      problems.badResponses.length,
+      ...problems.badResponses.filter((r) => !renderMissing.includes(r)),
+    );
+    problems.console.splice(
+      0,
+      problems.console.length,
+      ...problems.console.filter((c) => !/404/.test(c)),
+    );
+  } else {
+    assert.ok((await inkOf(page, ".pair img.thumb", 0)).inked > 10);
+  }
+  await assertClean("the cross-match page");
 });
 
 test("errors from the API are shown to the user with their code", { skip }, async () => {
