@@ -121,7 +121,7 @@ export async function xmatchJobPage(ctx: PageContext, jobId: string): Promise<vo
   for (;;) {
     job = await getJson<JobStatus>(apiUrl(`jobs/${seg(jobId)}`), ctx.signal);
     progress.value = Math.max(0, Math.min(1, job.progress ?? 0));
-    state.textContent = `${job.state}${job.message ? `: ${job.message}` : ""} (${Math.round(progress.value * 100)}%)`;
+    state.textContent = `${job.state}${job.message && job.message !== job.state ? `: ${job.message}` : ""} (${Math.round(progress.value * 100)}%)`;
     if (job.state === "done" || job.state === "failed" || job.state === "cancelled") break;
     await sleep(500, ctx.signal);
   }
