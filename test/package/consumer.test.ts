@@ -130,7 +130,12 @@ test("npm pack: dist (JS, .d.ts, maps), src without dev entries, README and pack
       !/^(dist|src)\//.test(p),
   );
   assert.deepEqual(stray, [], "files outside dist/ and src/ (test, bench, scripts, docs, config?)");
-  const js = [...paths].filter((p) => p.startsWith("dist/") && p.endsWith(".js"));
+  // The web viewer is one bundle (scripts/build-web.mjs), not compiled module by module.
+  const VIEWER = ["index.html", "app.js", "app.js.map", "app.css", "app.css.map"];
+  for (const f of VIEWER) assert.ok(paths.has(`dist/web/${f}`), `dist/web/${f} missing`);
+  const js = [...paths].filter(
+    (p) => p.startsWith("dist/") && p.endsWith(".js") && !p.startsWith("dist/web/"),
+  );
   assert.ok(js.length > 50, `only ${js.length} JS files in dist/`);
   for (const p of js) {
     const stem = p.slice(0, -3);
@@ -142,10 +147,15 @@ test("npm pack: dist (JS, .d.ts, maps), src without dev entries, README and pack
     assert.ok(paths.has(ts), `${ts} (source of ${p}) missing from the tarball`);
   }
   for (const p of paths) {
-    if (p.startsWith("dist/")) {
+    if (p.startsWith("dist/web/")) {
+      assert.ok(VIEWER.includes(p.slice("dist/web/".length)), `unexpected file in dist/web/: ${p}`);
+    } else if (p.startsWith("dist/")) {
       assert.match(p, /\.(js|d\.ts)(\.map)?$/, `unexpected file in dist/: ${p}`);
     }
-    if (p.startsWith("src/")) assert.match(p, /\.ts$/, `unexpected file in src/: ${p}`);
+    // The viewer's page and stylesheet are sources of the bundle (its maps point at them).
+    if (p.startsWith("src/web/")) {
+      assert.match(p, /\.(ts|css|html)$/, `unexpected file in src/web/: ${p}`);
+    } else if (p.startsWith("src/")) assert.match(p, /\.ts$/, `unexpected file in src/: ${p}`);
     assert.doesNotMatch(p, /\.dev\.mjs$|\.test\.|tsbuildinfo|fixtures\//, `should not ship: ${p}`);
   }
   for (const [subpath, target] of Object.entries(pkg.exports)) {
