@@ -12,6 +12,20 @@ export const NAME_PARAM = {
   description: "Dataset name, `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.",
 } as const;
 
+/** Path parameters of a dataset route: `:name`. */
+export const NAME_PARAMS = {
+  type: "object",
+  properties: { name: NAME_PARAM },
+  required: ["name"],
+} as const;
+
+/** Path parameters of an example route: `:name` and `:id` (an object_id). */
+export const ID_PARAMS = {
+  type: "object",
+  properties: { name: NAME_PARAM, id: { type: "string", description: "object_id" } },
+  required: ["name", "id"],
+} as const;
+
 /** `config` query parameter. */
 export const CONFIG_PARAM = {
   type: "string",

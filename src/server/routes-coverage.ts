@@ -10,7 +10,7 @@ import { ang2pixNumber } from "../sky/index.ts";
 import { fileOrder } from "../storage/manifest.ts";
 import type { ServerContext } from "./app.ts";
 import { tooLarge } from "./errors.ts";
-import { CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+import { CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
 import { entryNamed } from "./routes-datasets.ts";
 
@@ -61,7 +61,7 @@ export function registerCoverageRoutes(app: FastifyInstance, context: ServerCont
       schema: {
         summary: "HEALPix pixels (NESTED) holding rows, with row counts",
         tags: ["datasets"],
-        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        params: NAME_PARAMS,
         querystring: {
           type: "object",
           properties: {

@@ -8,7 +8,7 @@ import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { ServerContext } from "./app.ts";
 import type { CatalogEntry, CatalogQuery } from "./directory.ts";
 import { badParameter, notFound } from "./errors.ts";
-import { CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+import { CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
 
 /** Largest dataset card (README.md) included in the metadata answer. */
 const MAX_CARD_BYTES = 1024 * 1024;
@@ -82,7 +82,7 @@ export function registerDatasetRoutes(app: FastifyInstance, context: ServerConte
       schema: {
         summary: "One dataset: catalog entry, manifest, card and schema",
         tags: ["datasets"],
-        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        params: NAME_PARAMS,
         querystring: { type: "object", properties: { config: CONFIG_PARAM } },
       },
     },

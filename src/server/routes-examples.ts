@@ -6,7 +6,7 @@ import { bytesPerRow } from "../core/columns.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { ServerContext } from "./app.ts";
 import { badParameter, blame, tooLarge } from "./errors.ts";
-import { CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+import { CONFIG_PARAM, NAME_PARAM, NAME_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
 import { entryNamed } from "./routes-datasets.ts";
 
@@ -155,7 +155,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
       schema: {
         ...schemaBase,
         summary: "One example by row index (0-based, in storage order)",
-        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        params: NAME_PARAMS,
         querystring: {
           type: "object",
           required: ["index"],

@@ -18,16 +18,10 @@ import {
 } from "../render/index.ts";
 import type { ServerContext } from "./app.ts";
 import { badParameter, blame, notFound } from "./errors.ts";
-import { CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+import { CONFIG_PARAM, ID_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
 import { entryNamed } from "./routes-datasets.ts";
 import { parseObjectId, toJsonValue } from "./routes-examples.ts";
-
-const ID_PARAMS = {
-  type: "object",
-  properties: { name: NAME_PARAM, id: { type: "string", description: "object_id" } },
-  required: ["name", "id"],
-} as const;
 
 const PERCENTILE = { type: "number", minimum: 0, maximum: 100 } as const;
 

@@ -12,7 +12,7 @@ import {
   rowsBody,
 } from "./encode.ts";
 import { badParameter, blame } from "./errors.ts";
-import { COLUMNS_PARAM, CONFIG_PARAM, NAME_PARAM } from "./params.ts";
+import { COLUMNS_PARAM, CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
 import { checkAnswerSize, queryRows, rowQuery, untilDeadline, withDeadline } from "./query.ts";
 import { entryNamed } from "./routes-datasets.ts";
 
@@ -73,7 +73,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
       schema: {
         summary: "Rows of a dataset: columns, filter, cone or box, paging; JSON, CSV or Arrow",
         tags: ["datasets"],
-        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        params: NAME_PARAMS,
         querystring: {
           type: "object",
           properties: {
@@ -144,7 +144,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
       schema: {
         summary: "The rows of a cone, nearest its centre first, with separation_arcsec",
         tags: ["datasets"],
-        params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+        params: NAME_PARAMS,
         querystring: {
           type: "object",
           required: ["ra", "dec", "radius"],

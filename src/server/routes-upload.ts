@@ -19,7 +19,7 @@ import { isAstroPileError } from "../core/errors.ts";
 import { type Manifest, parseManifest } from "../storage/manifest.ts";
 import type { ServerContext, ServerRoutes } from "./app.ts";
 import { badParameter, notFound, ServiceError, tooLarge } from "./errors.ts";
-import { NAME_PARAM } from "./params.ts";
+import { NAME_PARAM, NAME_PARAMS } from "./params.ts";
 
 /** Options of {@link uploadRoutes}. */
 export interface UploadOptions {
@@ -470,7 +470,7 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
         schema: {
           summary: "Files staged so far for a dataset being published (to resume a publish)",
           tags: ["write"],
-          params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+          params: NAME_PARAMS,
         },
         handler: async (req): Promise<UploadStatus> => {
           const name = req.params.name;
@@ -490,7 +490,7 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
         schema: {
           summary: "Abort a publish: remove the dataset's staging area",
           tags: ["write"],
-          params: { type: "object", properties: { name: NAME_PARAM }, required: ["name"] },
+          params: NAME_PARAMS,
         },
         handler: async (req, reply) => {
           const name = req.params.name;
