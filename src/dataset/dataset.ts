@@ -999,14 +999,23 @@ class NearestHeap {
 
 const keyRangeCache = new WeakMap<Region, Array<[bigint, bigint]>>();
 
-/** The order-29 key ranges covering a region, computed once per region (it costs milliseconds). */
+/**
+ * Key ranges a region query plans with. Rows are tested exactly after the read, so the cover
+ * only has to be tight enough: 32 ranges cover a cone with ~1.3-1.5x its area in ~0.3
+ * millisecond, where 1000 ranges (1.01x) cost ~9 ms per query, more than reading the extra rows.
+ */
+const REGION_MAX_RANGES = 32;
+
+/** The order-29 key ranges covering a region, computed once per region. */
 function regionKeyRanges(region: Region): Array<[bigint, bigint]> {
   let ranges = keyRangeCache.get(region);
   if (!ranges) {
     ranges =
       region.kind === "cone"
-        ? coneKeyRanges(region.ra, region.dec, region.radiusDeg)
-        : boxKeyRanges(region.raMin, region.raMax, region.decMin, region.decMax);
+        ? coneKeyRanges(region.ra, region.dec, region.radiusDeg, { maxRanges: REGION_MAX_RANGES })
+        : boxKeyRanges(region.raMin, region.raMax, region.decMin, region.decMax, {
+            maxRanges: REGION_MAX_RANGES,
+          });
     keyRangeCache.set(region, ranges);
   }
   return ranges;

@@ -51,8 +51,66 @@ const MAX_CONTINUATIONS = 64;
 const MAX_BTREE_DEPTH = 32;
 /** Chunk grids larger than this are left to h5wasm (the index arrays would be large). */
 const MAX_GRID_CELLS = MAX_INDEX_ENTRIES;
-/** Decoded chunks up to this size are kept (one per column) for the next read of the same rows. */
+/** Decoded chunks up to this size are kept for the next read of the same rows. */
 const CACHE_CHUNK_BYTES = 1 << 20;
+/**
+ * Decoded chunks kept across reads by all open columns together (bytes). A service answering
+ * nearby queries, or a reader going back over the same rows, re-reads the same chunks: inflating
+ * them again was a third of a cone query's time. h5py keeps 1 MiB per open dataset.
+ */
+const DECODED_CHUNKS_BYTES = 32 << 20;
+
+/** Keys of chunks handed to their reader (not cached) that are remembered, to cache a second read. */
+const REMEMBERED_KEYS = 8192;
+
+/** Least recently used decoded chunks, bounded by their total bytes. */
+class DecodedChunks {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytes = 0;
+  private readonly handedOut = new Map<string, true>();
+
+  /**
+   * A chunk given to its reader to keep is cached only when read a second time: one pass over
+   * the data then costs no copies, while a chunk asked for again (a service's hot rows) is
+   * decoded once more and kept.
+   */
+  readAgain(key: string): boolean {
+    if (this.handedOut.delete(key)) return true;
+    this.handedOut.set(key, true);
+    if (this.handedOut.size > REMEMBERED_KEYS)
+      this.handedOut.delete(this.handedOut.keys().next().value as string);
+    return false;
+  }
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(key: string): Uint8Array | undefined {
+    const hit = this.map.get(key);
+    if (hit) {
+      this.map.delete(key);
+      this.map.set(key, hit);
+    }
+    return hit;
+  }
+
+  set(key: string, value: Uint8Array): void {
+    const old = this.map.get(key);
+    if (old) {
+      this.bytes -= old.length;
+      this.map.delete(key);
+    }
+    this.map.set(key, value);
+    this.bytes += value.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.maxBytes) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+}
+
+const decodedChunks = new DecodedChunks(DECODED_CHUNKS_BYTES);
+let nextColumnId = 0;
 
 export interface DirectLayout {
   /** Dataset dimensions (axis 0 the row). */
@@ -357,7 +415,8 @@ export class DirectColumn {
   private index: ChunkIndex | undefined;
   private readonly chunkBytes: number;
   private readonly rowBytes: number;
-  private cached: { cell: number; bytes: Uint8Array } | undefined;
+  /** Names this column's chunks in the shared cache (a reopened file gets new ids). */
+  private readonly cacheId = nextColumnId++;
 
   constructor(file: DirectFile, layout: DirectLayout, place: ErrorPlace) {
     this.file = file;
@@ -449,7 +508,7 @@ export class DirectColumn {
   private readInPlace(cell: number, out: Uint8Array, at: number): boolean {
     const index = this.index!;
     const address = index.address[cell];
-    if (address < 0 || this.cached?.cell === cell) return false;
+    if (address < 0 || decodedChunks.get(`${this.cacheId}:${cell}`)) return false;
     const mask = index.mask[cell];
     let fletcher = false;
     const filters = this.layout.filters;
@@ -480,7 +539,7 @@ export class DirectColumn {
   ): boolean {
     const index = this.index!;
     const address = index.address[cell];
-    if (address < 0 || this.cached?.cell === cell) return false;
+    if (address < 0 || decodedChunks.get(`${this.cacheId}:${cell}`)) return false;
     const mask = index.mask[cell];
     const filters = this.layout.filters;
     let fletcher = false;
@@ -551,10 +610,12 @@ export class DirectColumn {
 
   /**
    * One chunk's decoded bytes (full chunk size), or null if it was never written. `own`: the
-   * caller keeps the bytes (they are not cached, and a cached chunk is copied).
+   * caller keeps the bytes (a cached chunk is copied; see DecodedChunks.readAgain).
    */
   private chunk(cell: number, own = false): Uint8Array | null {
-    if (this.cached?.cell === cell) return own ? this.cached.bytes.slice() : this.cached.bytes;
+    const key = `${this.cacheId}:${cell}`;
+    const hit = decodedChunks.get(key);
+    if (hit) return own ? hit.slice() : hit;
     const index = this.index!;
     const address = index.address[cell];
     if (address < 0) return null;
@@ -578,7 +639,12 @@ export class DirectColumn {
         `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
         place,
       );
-    if (!own && this.chunkBytes <= CACHE_CHUNK_BYTES) this.cached = { cell, bytes };
+    if (this.chunkBytes > CACHE_CHUNK_BYTES) return bytes;
+    if (!own) decodedChunks.set(key, bytes);
+    else if (decodedChunks.readAgain(key)) {
+      decodedChunks.set(key, bytes);
+      return bytes.slice();
+    }
     return bytes;
   }
 }

@@ -221,6 +221,50 @@ test("files PartitionWriter writes (gzip, and uncompressed with Fletcher32) take
   }
 });
 
+test("decoded chunks are cached across reads, and rows handed out are never the cached bytes", async () => {
+  const path = join(tempDir(), "heavy.hdf5");
+  // 16 KiB rows: one row per chunk, so a one-row read is handed the chunk's decoded bytes.
+  const w = await PartitionWriter.create(path, [
+    { name: "img", dtype: "float32", shape: [64, 64] },
+    { name: "x", dtype: "float64", shape: [] },
+  ]);
+  const n = 6;
+  w.append({
+    img: Float32Array.from({ length: 4096 * n }, (_, i) => i),
+    x: Float64Array.from({ length: n }, (_, i) => i + 0.5),
+  });
+  await w.close();
+  const file = await PartitionFile.open(path);
+  try {
+    assert.equal(file.readPath("img"), "direct");
+    const want = Float32Array.from({ length: 4096 }, (_, i) => 2 * 4096 + i);
+    // The first read hands the chunk out, the second caches it, later ones copy from the cache:
+    // a caller scribbling over its rows must not change what the next read returns.
+    for (let k = 0; k < 4; k++) {
+      const row = file.readRange(["img"], 2, 3).img as Float32Array;
+      assert.deepEqual(row, want, `read ${k}`);
+      row.fill(-1);
+    }
+    for (let k = 0; k < 4; k++) {
+      const picked = file.readRows(["img", "x"], [3, 2, 2]);
+      assert.deepEqual(
+        (picked.img as Float32Array).subarray(4096),
+        Float32Array.from([...want, ...want]),
+        `rows ${k}`,
+      );
+      (picked.img as Float32Array).fill(-2);
+      (picked.x as Float64Array).fill(-3);
+      const x = file.readRange(["x"], 0, n).x;
+      assert.deepEqual(
+        x,
+        Float64Array.from({ length: n }, (_, i) => i + 0.5),
+      );
+    }
+  } finally {
+    file.close();
+  }
+});
+
 test("a damaged compressed chunk is a CorruptFileError naming file, column and chunk", async () => {
   const dir = tempDir();
   for (const name of ["gzip", "lzf", "fletcher32"]) {
