@@ -81,6 +81,16 @@ export {
   writeParquetFile,
 } from "./formats/parquet.ts";
 export {
+  decodeExample,
+  decodeSafetensors,
+  EXAMPLE_METADATA_KEY,
+  encodeExample,
+  encodeSafetensors,
+  type Safetensors,
+  type SafetensorsDtype,
+  type Tensor,
+} from "./formats/safetensors.ts";
+export {
   type ExportBox,
   type ExportCone,
   type Exporter,

@@ -63,6 +63,16 @@ export {
   writeParquetFile,
 } from "./parquet.ts";
 export {
+  decodeExample,
+  decodeSafetensors,
+  EXAMPLE_METADATA_KEY,
+  encodeExample,
+  encodeSafetensors,
+  type Safetensors,
+  type SafetensorsDtype,
+  type Tensor,
+} from "./safetensors.ts";
+export {
   type Cutout,
   cutout,
   type ImageArray,

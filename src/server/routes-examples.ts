@@ -1,9 +1,11 @@
-// One example by object id (or by row index) as JSON: arrays as {dtype, shape, data}, int64 as
-// strings, non-finite floats as null (docs/service.md, "Dataset routes").
+// One example by object id (or by row index) as JSON (arrays as {dtype, shape, data}, int64 as
+// strings, non-finite floats as null) or, with format=safetensors, as safetensors bytes: each
+// array a tensor with its dtype and shape, sent as stored (docs/service.md, "Dataset routes").
 
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { bytesPerRow } from "../core/columns.ts";
 import type { Dataset } from "../dataset/dataset.ts";
+import { encodeExample } from "../formats/safetensors.ts";
 import type { ServerContext } from "./app.ts";
 import { badParameter, blame, tooLarge } from "./errors.ts";
 import { CONFIG_PARAM, NAME_PARAM, NAME_PARAMS } from "./params.ts";
@@ -95,19 +97,41 @@ export function parseObjectId(dataset: Dataset, text: string): string | bigint {
   return id;
 }
 
+/** Formats of one example. */
+export type ExampleFormat = "json" | "safetensors";
+
+const FORMAT_PARAM = {
+  type: "string",
+  enum: ["json", "safetensors"],
+  default: "json",
+  description:
+    "json: arrays as {dtype, shape, data}; safetensors: the arrays as tensors (dtype, shape, little-endian bytes), the rest of the example in the metadata key astropile.example (decodeExample in the library reads it back).",
+} as const;
+
 export function registerExampleRoutes(app: FastifyInstance, context: ServerContext): void {
   const { limits } = context;
-  const answer = async (dataset: Dataset, pick: (d: Dataset) => Promise<unknown>) => {
+  const answer = async (
+    dataset: Dataset,
+    format: ExampleFormat,
+    reply: FastifyReply,
+    pick: (d: Dataset) => Promise<unknown>,
+  ) => {
     const bytes = dataset.features.reduce(
       (sum, f) => sum + bytesPerRow({ name: f.name, dtype: f.dtype, shape: f.shape }),
       0,
     );
-    if (bytes * 3 > limits.responseBytes)
+    // JSON spends ~3 bytes of text on each byte of values.
+    const sent = format === "json" ? bytes * 3 : bytes;
+    if (sent > limits.responseBytes)
       throw tooLarge(
-        `one example of this dataset makes about ${Math.round((bytes * 3) / 2 ** 20)} MiB of JSON`,
+        `one example of this dataset makes about ${Math.round(sent / 2 ** 20)} MiB of ${format}`,
       );
     const deadline = Date.now() + limits.queryTimeoutMs;
-    return toJsonValue(await withDeadline(deadline, limits.queryTimeoutMs, pick(dataset)));
+    const example = await withDeadline(deadline, limits.queryTimeoutMs, pick(dataset));
+    if (format === "json") return toJsonValue(example);
+    reply.type("application/octet-stream");
+    const body = encodeExample(example);
+    return Buffer.from(body.buffer, body.byteOffset, body.length);
   };
   const schemaBase = {
     tags: ["datasets"],
@@ -115,14 +139,14 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
 
   app.get<{
     Params: { name: string; id: string };
-    Querystring: { config?: string; format?: "json" };
+    Querystring: { config?: string; format?: ExampleFormat };
   }>(
     "/api/v1/datasets/:name/examples/:id",
     {
       config: { scope: "read" },
       schema: {
         ...schemaBase,
-        summary: "One example by object id (arrays as {dtype, shape, data})",
+        summary: "One example by object id, as JSON or safetensors",
         params: {
           type: "object",
           properties: { name: NAME_PARAM, id: { type: "string", description: "object_id" } },
@@ -132,22 +156,24 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
           type: "object",
           properties: {
             config: CONFIG_PARAM,
-            format: { type: "string", enum: ["json"], default: "json" },
+            format: FORMAT_PARAM,
           },
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const entry = await entryNamed(context, req.params.name);
       const dataset = await context.datasets.get(entry, req.query.config);
       const id = parseObjectId(dataset, req.params.id);
-      return answer(dataset, (d) => blame("id", () => d.getById(id)));
+      return answer(dataset, req.query.format ?? "json", reply, (d) =>
+        blame("id", () => d.getById(id)),
+      );
     },
   );
 
   app.get<{
     Params: { name: string };
-    Querystring: { index: number; config?: string; format?: "json" };
+    Querystring: { index: number; config?: string; format?: ExampleFormat };
   }>(
     "/api/v1/datasets/:name/examples",
     {
@@ -162,18 +188,20 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
           properties: {
             index: { type: "integer", minimum: 0, maximum: 1e15 },
             config: CONFIG_PARAM,
-            format: { type: "string", enum: ["json"], default: "json" },
+            format: FORMAT_PARAM,
           },
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const entry = await entryNamed(context, req.params.name);
       const dataset = await context.datasets.get(entry, req.query.config);
       const index = req.query.index;
       if (index >= dataset.length)
         throw badParameter("index", `index ${index} is past the last row (${dataset.length} rows)`);
-      return answer(dataset, (d) => blame("index", () => d.get(index)));
+      return answer(dataset, req.query.format ?? "json", reply, (d) =>
+        blame("index", () => d.get(index)),
+      );
     },
   );
 }

@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 import { tableFromIPC } from "apache-arrow";
 import { parse } from "csv-parse/sync";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
+import { decodeExample, decodeSafetensors } from "../../src/formats/safetensors.ts";
 import { ServiceError } from "../../src/server/errors.ts";
 import { withDeadline } from "../../src/server/query.ts";
 import { toJsonValue } from "../../src/server/routes-examples.ts";
@@ -213,6 +214,31 @@ test("one example by id or index equals the library's example", async () => {
   const missing = await call(`${api}/examples/12345`);
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.parameter, "id");
+});
+
+test("format=safetensors sends the example's arrays as tensors that decode to the library's example", async () => {
+  const ex = await local.get(700);
+  for (const url of [
+    `${api}/examples/${ex.object_id}?format=safetensors`,
+    `${api}/examples?index=700&format=safetensors`,
+  ]) {
+    const res = await fetch(url);
+    assert.equal(res.status, 200, url);
+    assert.equal(res.headers.get("content-type"), "application/octet-stream");
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const back = decodeExample(bytes, url);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(toJsonValue(back))),
+      JSON.parse(JSON.stringify(toJsonValue(ex))),
+    );
+    const flux = decodeSafetensors(bytes).tensors["image.1.flux"]!;
+    assert.equal(flux.dtype, "F32");
+    assert.deepEqual(flux.shape, [4, 4]);
+    assert.deepEqual(flux.data, ex.image![1]!.flux.data);
+  }
+  const bad = await call(`${api}/examples/${ex.object_id}?format=npy`);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.parameter, "format");
 });
 
 test("cone answers nearest first with the separation of each row", async () => {
