@@ -89,6 +89,7 @@ export {
   type Safetensors,
   type SafetensorsDtype,
   type Tensor,
+  type TensorData,
 } from "./formats/safetensors.ts";
 export {
   type ExportBox,

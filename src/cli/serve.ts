@@ -25,6 +25,7 @@ export interface ServeFlags {
   redis?: string;
   jobsDir?: string;
   uploads?: string;
+  cache?: string;
 }
 
 const SERVE_HELP = `
@@ -85,6 +86,11 @@ export function registerServeCommands(program: Command): void {
       "6000",
     )
     .option("--timeout <seconds>", "longest a query may run before it answers 504", "30")
+    .option(
+      "--cache <MiB>",
+      "memory for answers kept between requests (rows pages, cones, examples, pictures; each up to 2 MiB, dropped when the dataset's manifest changes); 0: none",
+      "64",
+    )
     .option("--log", "log each request (method, path, status, time; never keys) to stdout")
     .option(
       "--redis <url>",
@@ -175,6 +181,7 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
     (x) => Number.isInteger(x) && x >= 0,
   )!;
   const timeoutS = numberOption(flags.timeout, "--timeout", (x) => x > 0 && x <= 86400)!;
+  const cacheMiB = numberOption(flags.cache, "--cache", (x) => x >= 0 && x <= 1024 * 1024)!;
   const [{ createServer }, { LocalDirectory, combineDirectories }, { KeyStore }] =
     await Promise.all([
       import("../server/app.ts"),
@@ -250,6 +257,7 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
       queryTimeoutMs: timeoutS * 1000,
     },
     logger: flags.log ? { level: "info" } : false,
+    answerCache: cacheMiB === 0 ? false : { maxBytes: Math.round(cacheMiB * 2 ** 20) },
     routes,
   });
   const stopped = new Promise<string>((resolve) => {

@@ -71,6 +71,7 @@ export {
   type Safetensors,
   type SafetensorsDtype,
   type Tensor,
+  type TensorData,
 } from "./safetensors.ts";
 export {
   type Cutout,

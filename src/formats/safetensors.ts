@@ -6,8 +6,13 @@
 
 import { FormatError } from "../core/errors.ts";
 
+type TypedArrayClass = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
 /** Safetensors dtype names for the typed arrays the column model uses. */
-const DTYPES = {
+const DTYPES: Record<SafetensorsDtype, TypedArrayClass> = {
   BOOL: Uint8Array,
   U8: Uint8Array,
   I8: Int8Array,
@@ -19,11 +24,24 @@ const DTYPES = {
   U64: BigUint64Array,
   F32: Float32Array,
   F64: Float64Array,
-} as const;
+};
 
-export type SafetensorsDtype = keyof typeof DTYPES;
+/** The dtypes this reader and writer know (BOOL is one byte per value, as U8). */
+export type SafetensorsDtype =
+  | "BOOL"
+  | "U8"
+  | "I8"
+  | "I16"
+  | "U16"
+  | "I32"
+  | "U32"
+  | "I64"
+  | "U64"
+  | "F32"
+  | "F64";
 
-type TensorData =
+/** The values of a tensor, flat. */
+export type TensorData =
   | Uint8Array
   | Int8Array
   | Int16Array

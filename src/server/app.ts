@@ -4,6 +4,7 @@
 // loaded when a server is created, so `import "astropile"` does not pay for them.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { AnswerCache, type AnswerCacheOptions, registerAnswerCache } from "./answer-cache.ts";
 import type { DatasetDirectory } from "./directory.ts";
 import { badParameter, errorAnswer, ServiceError } from "./errors.ts";
 import type { ApiKeyIdentity, KeyStore, Scope } from "./keys.ts";
@@ -87,6 +88,11 @@ export interface ServerOptions {
   logger?: boolean | Record<string, unknown>;
   /** Extra routes registered after the core ones. */
   routes?: ServerRoutes[];
+  /**
+   * Answers of the dataset routes kept in memory, keyed by URL and manifest stamp (sizes, or
+   * false for none). Default 64 MiB, answers up to 2 MiB. ETags are sent either way.
+   */
+  answerCache?: AnswerCacheOptions | false;
 }
 
 export const DEFAULT_LIMITS: ServerContext["limits"] = {
@@ -244,7 +250,15 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         "If-None-Match",
         "X-Checksum-SHA256",
       ],
-      exposedHeaders: ["ETag", "Content-Range", "Accept-Ranges", "Content-Length"],
+      exposedHeaders: [
+        "ETag",
+        "Content-Range",
+        "Accept-Ranges",
+        "Content-Length",
+        "X-AstroPile-Cache",
+        "X-AstroPile-Channel",
+        "X-AstroPile-Wavelength",
+      ],
     });
   }
   if (limits.rateLimit) {
@@ -288,6 +302,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     keys,
   };
   app.addHook("onClose", async () => context.datasets.close());
+  // After the auth and rate-limit hooks: a cached answer is still authorised and counted.
+  registerAnswerCache(
+    app,
+    context,
+    options.answerCache === false ? null : new AnswerCache(options.answerCache ?? {}),
+  );
 
   app.get("/api/v1/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () =>
     app.swagger(),

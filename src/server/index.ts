@@ -13,6 +13,7 @@
  *
  * @module astropile/server
  */
+export { AnswerCache, type AnswerCacheOptions, type CachedAnswer } from "./answer-cache.ts";
 export {
   createServer,
   DEFAULT_LIMITS,

@@ -57,7 +57,7 @@ export function registerCoverageRoutes(app: FastifyInstance, context: ServerCont
   app.get<{ Params: { name: string }; Querystring: { order?: number; config?: string } }>(
     "/api/v1/datasets/:name/coverage",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "HEALPix pixels (NESTED) holding rows, with row counts",
         tags: ["datasets"],

@@ -143,7 +143,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
   }>(
     "/api/v1/datasets/:name/examples/:id",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         ...schemaBase,
         summary: "One example by object id, as JSON or safetensors",
@@ -177,7 +177,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
   }>(
     "/api/v1/datasets/:name/examples",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         ...schemaBase,
         summary: "One example by row index (0-based, in storage order)",

@@ -231,7 +231,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string; id: string }; Querystring: SliceQuery }>(
     "/api/v1/datasets/:name/examples/:id/ifu/slice.png",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "One wavelength slice of an example's IFU cube as a PNG",
         tags: ["pictures"],
@@ -244,7 +244,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string }; Querystring: SliceQuery & { index: number } }>(
     "/api/v1/datasets/:name/examples/ifu/slice.png",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "One wavelength slice of the IFU cube of the example at a row index, as a PNG",
         tags: ["pictures"],
@@ -292,7 +292,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string; id: string }; Querystring: SpaxelQuery }>(
     "/api/v1/datasets/:name/examples/:id/ifu/spaxel.json",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "The spectrum of one spaxel (x, y) of an example's IFU cube, as spectrum.json",
         tags: ["pictures"],
@@ -305,7 +305,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string }; Querystring: SpaxelQuery & { index: number } }>(
     "/api/v1/datasets/:name/examples/ifu/spaxel.json",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "The spectrum of one spaxel (x, y) of the IFU cube of the example at a row index",
         tags: ["pictures"],

@@ -92,7 +92,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
   }>(
     "/api/v1/datasets/:name/examples/:id/image.png",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "One band of an example's image cutout as a PNG",
         tags: ["pictures"],
@@ -144,7 +144,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
   }>(
     "/api/v1/datasets/:name/examples/:id/rgb.png",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "An RGB composite of three bands (Lupton asinh or linear) as a PNG",
         tags: ["pictures"],
@@ -220,7 +220,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
   app.get<{ Params: { name: string; id: string }; Querystring: { config?: string } }>(
     "/api/v1/datasets/:name/examples/:id/spectrum.json",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "An example's spectrum: lambda, flux, ivar, mask, z, units",
         tags: ["pictures"],
@@ -263,7 +263,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
   }>(
     "/api/v1/datasets/:name/examples/:id/spectrum.png",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "An example's spectrum plotted as a PNG (mask shaded, lines at the redshift)",
         tags: ["pictures"],

@@ -69,7 +69,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string }; Querystring: RowsQuerystring }>(
     "/api/v1/datasets/:name/rows",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "Rows of a dataset: columns, filter, cone or box, paging; JSON, CSV or Arrow",
         tags: ["datasets"],
@@ -140,7 +140,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
   app.get<{ Params: { name: string }; Querystring: ConeQuerystring }>(
     "/api/v1/datasets/:name/cone",
     {
-      config: { scope: "read" },
+      config: { scope: "read", cacheable: true },
       schema: {
         summary: "The rows of a cone, nearest its centre first, with separation_arcsec",
         tags: ["datasets"],
