@@ -76,19 +76,41 @@ export function cellJson(column: AnswerColumn, values: ColumnValues, row: number
   return `{"dtype":"${column.dtype}","shape":${JSON.stringify(column.shape)},"data":${cellDataJson(column, values, row * n, n)}}`;
 }
 
+/** JSON text of each row's value of one column (a loop per storage type: no per-value dispatch). */
+function columnJson(column: AnswerColumn, values: ColumnValues, n: number): string[] {
+  const out = new Array<string>(n);
+  if (column.shape.length > 0) {
+    for (let i = 0; i < n; i++) out[i] = cellJson(column, values, i);
+  } else if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    for (let i = 0; i < n; i++) out[i] = `"${values[i]}"`;
+  } else if (values instanceof Float64Array || values instanceof Float32Array) {
+    for (let i = 0; i < n; i++) {
+      const x = values[i]!;
+      out[i] = x - x === 0 ? `${x}` : "null"; // x - x is NaN for NaN and the infinities
+    }
+  } else if (Array.isArray(values)) {
+    for (let i = 0; i < n; i++) out[i] = JSON.stringify(values[i]);
+  } else if (column.dtype === "bool") {
+    for (let i = 0; i < n; i++) out[i] = values[i] ? "true" : "false";
+  } else {
+    for (let i = 0; i < n; i++) out[i] = `${values[i]}`;
+  }
+  return out;
+}
+
 /** The rows of a batch as JSON objects joined by commas (no brackets). */
 export function batchJson(columns: AnswerColumn[], batch: RowBatch): string {
-  const keys = columns.map((c) => `${JSON.stringify(c.name)}:`);
-  const rows = new Array<string>(batch.length);
-  for (let i = 0; i < batch.length; i++) {
-    let text = "{";
-    for (let c = 0; c < columns.length; c++) {
-      if (c > 0) text += ",";
-      text += keys[c] + cellJson(columns[c]!, batch.columns[columns[c]!.name]!, i);
-    }
-    rows[i] = `${text}}`;
+  const n = batch.length;
+  if (n === 0) return "";
+  if (columns.length === 0) return new Array<string>(n).fill("{}").join(",");
+  const texts = columns.map((c) => columnJson(c, batch.columns[c.name]!, n));
+  const keys = columns.map((c, i) => `${i === 0 ? "{" : ","}${JSON.stringify(c.name)}:`);
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    if (i > 0) out += "},";
+    for (let c = 0; c < columns.length; c++) out += keys[c]! + texts[c]![i]!;
   }
-  return rows.join(",");
+  return `${out}}`;
 }
 
 function csvField(text: string): string {
