@@ -1,20 +1,24 @@
 // The data service under load (issue 17): autocannon on loopback, 32 connections, against
-// `astropile serve` (a child process, so its RSS is its own) over the demo datasets plus a
-// 200,000-row catalog. Each route alone (metadata, a rows page of 1000 catalog rows, a cone of
-// ~100 rows, an example by id, a cutout PNG): requests/s and p50/p99 latency; then all of them
-// mixed: requests/s, errors, and the server's RSS during and after the load. The rows route is
-// compared with the same 1000 rows served as a static JSON file by the same server (the
-// ceiling: no HDF5 read, no encoding).
+// `astropile serve` from the built package (dist/cli/bin.js, what `npx astropile serve` runs; a
+// child process, so its RSS is its own) over the demo datasets plus a 200,000-row catalog.
+// Each route alone (metadata, a rows page of 1000 catalog rows, a cone of 100 rows, an example
+// by id as JSON and as safetensors, a cutout PNG) twice: answers made per request (`--cache 0`)
+// and with the answer cache (the default), then all routes mixed over many distinct URLs for
+// 60 s (5 s with --quick): requests/s, errors, and the server's RSS during and after the load.
+// The rows route is compared with the same 1000 rows served as a static JSON file by the same
+// server (the ceiling: no HDF5 read, no encoding). Run `npm run build` first.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import type { ColumnBatch, ColumnSpec } from "../src/core/columns.ts";
 import { runDemo } from "../src/demo/demo.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
-import { cliArgs, ROOT } from "../test/helpers/cli-process.ts";
+import { ROOT } from "../test/helpers/cli-process.ts";
+
+const BIN = join(ROOT, "dist", "cli", "bin.js");
 
 const CATALOG: ColumnSpec[] = [
   { name: "object_id", dtype: "int64", shape: [] },
@@ -55,10 +59,16 @@ function rssMiB(pid: number): number {
 async function startServe(
   dirs: string[],
   web: string,
+  cacheMiB: number,
 ): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    cliArgs("serve", ...dirs, "--port", "0", "--rate-limit", "0", "--web", web),
+    [
+      BIN,
+      "serve",
+      ...dirs,
+      ...["--port", "0", "--rate-limit", "0", "--web", web, "--cache", String(cacheMiB)],
+    ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   const url = await new Promise<string>((resolve, reject) => {
@@ -97,15 +107,25 @@ async function load(url: string, paths: string[], seconds: number): Promise<Figu
   };
 }
 
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<void> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` first`);
   const seconds = quick ? 2 : 10;
+  const mixedSeconds = quick ? 5 : 60;
+  const total = quick ? 50_000 : 200_000;
   const dir = mkdtempSync(join(tmpdir(), "astropile-bench-serve-"));
   let child: ChildProcess | undefined;
   try {
     const t0 = performance.now();
     const demo = await runDemo({ out: join(dir, "demo"), size: "small", stampSize: 64 });
     const catalogDir = join(dir, "catalog");
-    await writeDataset(catalogDir, CATALOG, catalogRows(quick ? 50_000 : 200_000), {
+    await writeDataset(catalogDir, CATALOG, catalogRows(total), {
       config: "dr1",
       provenance: { survey: "SYNTH", release: "dr1" },
     });
@@ -113,98 +133,120 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const web = join(dir, "web");
     mkdirSync(web);
     writeFileSync(join(web, "index.html"), "<!doctype html>");
-    const started = await startServe([...demo.datasets.map((d) => d.dir), catalogDir], web);
+    const dirs = [...demo.datasets.map((d) => d.dir), catalogDir];
+
+    // URL sets. Each route alone cycles through 20 URLs; the mixed load draws from hundreds.
+    let started = await startServe(dirs, web, 0);
     child = started.child;
-    const { url } = started;
-    const pid = child.pid!;
     const get = async (path: string) => {
-      const res = await fetch(`${url}${path}`);
+      const res = await fetch(`${started.url}${path}`);
       assert.equal(res.status, 200, `${path}: ${res.status}`);
       return res;
     };
     // The static ceiling: rows 0..999 as the rows route answers them, as a file.
-    const page = await (await get("/api/v1/datasets/catalog/rows?limit=1000")).text();
-    writeFileSync(join(web, "rows.json"), page);
-    const images = demo.datasets.find((d) => d.key === "hsc")!;
-    const imageIds = (
-      (await (await get(`/api/v1/datasets/hsc/rows?columns=object_id&limit=50`)).json()) as {
+    writeFileSync(
+      join(web, "rows.json"),
+      await (await get("/api/v1/datasets/catalog/rows?limit=1000")).text(),
+    );
+    const ids = (
+      (await (await get("/api/v1/datasets/hsc/rows?columns=object_id&limit=1000")).json()) as {
         rows: Array<{ object_id: string }>;
       }
     ).rows.map((r) => r.object_id);
-    assert.ok(images && imageIds.length > 0);
-    const total = quick ? 50_000 : 200_000;
-    const pages = Array.from(
-      { length: 20 },
-      (_, i) => `/api/v1/datasets/catalog/rows?offset=${(i * 7919) % (total - 1000)}&limit=1000`,
-    );
-    // ~2000 rows per square degree: 100 rows lie within ~450 arcsec.
-    const cones = Array.from(
-      { length: 20 },
-      (_, i) =>
-        `/api/v1/datasets/catalog/cone?ra=${151 + (i % 8)}&dec=${-4 + (i % 7)}&radius=600&limit=100`,
-    );
-    const conesBody = (await (await get(cones[0]!)).json()) as { rows: unknown[] };
-    const examples = imageIds.slice(0, 20).map((id) => `/api/v1/datasets/hsc/examples/${id}`);
-    const cutouts = imageIds
-      .slice(0, 20)
-      .map((id) => `/api/v1/datasets/hsc/examples/${id}/image.png?band=r`);
+    const pageAt = (i: number) =>
+      `/api/v1/datasets/catalog/rows?offset=${(i * 7919) % (total - 1000)}&limit=1000`;
+    // ~2000 rows per square degree: a 600 arcsec cone holds ~170, the first 100 are answered.
+    const coneAt = (i: number) =>
+      `/api/v1/datasets/catalog/cone?ra=${(151 + ((i * 0.37) % 8)).toFixed(3)}&dec=${(-4 + ((i * 0.53) % 7)).toFixed(3)}&radius=600&limit=100`;
+    const exampleAt = (i: number, format = "") =>
+      `/api/v1/datasets/hsc/examples/${ids[i % ids.length]}${format}`;
+    const cutoutAt = (i: number) => `${exampleAt(i)}/image.png?band=r`;
+    const conesBody = (await (await get(coneAt(0))).json()) as { rows: unknown[] };
     const metadata = [
       "/api/v1/datasets",
       "/api/v1/datasets/hsc",
       "/api/v1/datasets/catalog",
       "/api/v1/datasets/desi",
     ];
+    const twenty = (f: (i: number) => string) => Array.from({ length: 20 }, (_, i) => f(i));
     const routes: Array<[string, string[]]> = [
       ["metadata", metadata],
-      ["rows page (1000 rows, JSON)", pages],
+      ["rows page (1000 rows, JSON)", twenty(pageAt)],
       ["rows page as a static file", ["/rows.json"]],
-      [`cone (${conesBody.rows.length} rows)`, cones],
-      ["example by id (64x64 image bands, JSON)", examples],
-      ["cutout PNG (64x64)", cutouts],
+      [`cone (${conesBody.rows.length} rows)`, twenty(coneAt)],
+      ["example by id (5 bands 64x64 + catalog, JSON)", twenty((i) => exampleAt(i))],
+      ["example by id (safetensors)", twenty((i) => exampleAt(i, "?format=safetensors"))],
+      ["cutout PNG (64x64)", twenty(cutoutAt)],
     ];
-    console.log(`server RSS at start: ${rssMiB(pid).toFixed(0)} MiB`);
-    console.log("\n| route | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|");
-    const figures: Record<string, Figures> = {};
-    for (const [name, paths] of routes) {
-      const f = await load(url, paths, seconds);
-      figures[name] = f;
+    const figures: Record<string, Record<string, Figures>> = { made: {}, cached: {} };
+    for (const mode of ["made", "cached"] as const) {
+      if (mode === "cached") {
+        await stop(child);
+        started = await startServe(dirs, web, 64);
+        child = started.child;
+      }
       console.log(
-        `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.errors + f.non2xx} |`,
+        `\n${mode === "made" ? "Answers made per request (serve --cache 0)" : "With the answer cache (serve --cache 64, the default): the same 20 URLs per route, so after the first round every answer is a hit"}`,
       );
+      console.log(`server RSS at start: ${rssMiB(child.pid!).toFixed(0)} MiB`);
+      console.log("\n| route | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|");
+      for (const [name, paths] of routes) {
+        const f = await load(started.url, paths, seconds);
+        figures[mode]![name] = f;
+        console.log(
+          `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.errors + f.non2xx} |`,
+        );
+      }
     }
-    let peak = 0;
+
+    // Mixed: a fresh cached server, URLs drawn from 200 pages, 500 cones, 1000 objects, so most
+    // answers are made at first and more are hits as the run goes on.
+    await stop(child);
+    started = await startServe(dirs, web, 64);
+    child = started.child;
+    const pid = child.pid!;
+    const mixedPaths = [
+      ...metadata,
+      ...Array.from({ length: 200 }, (_, i) => pageAt(i)),
+      ...Array.from({ length: 500 }, (_, i) => coneAt(i)),
+      ...Array.from({ length: 1000 }, (_, i) => exampleAt(i)),
+      ...Array.from({ length: 1000 }, (_, i) => cutoutAt(i)),
+    ];
+    // Shuffled (seeded), so autocannon's cycle interleaves the routes.
+    let seed = 11;
+    for (let i = mixedPaths.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const j = seed % (i + 1);
+      [mixedPaths[i], mixedPaths[j]] = [mixedPaths[j]!, mixedPaths[i]!];
+    }
+    const startRss = rssMiB(pid);
+    let peak = startRss;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMiB(pid));
     }, 250);
-    const mixedPaths = [
-      ...metadata,
-      ...pages.slice(0, 5),
-      ...cones.slice(0, 5),
-      ...examples.slice(0, 5),
-      ...cutouts.slice(0, 5),
-    ];
-    const mixed = await load(url, mixedPaths, quick ? 3 : 20);
+    const mixed = await load(started.url, mixedPaths, mixedSeconds);
     clearInterval(sampler);
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 5000));
     const after = rssMiB(pid);
     console.log(
-      `\nmixed load (${quick ? 3 : 20} s, 32 connections): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
+      `\nmixed load (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
     );
     console.log(
-      `server RSS: peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 2 s after`,
+      `server RSS: ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after`,
     );
-    const rows = figures["rows page (1000 rows, JSON)"]!;
-    const ceiling = figures["rows page as a static file"]!;
-    console.log(
-      `rows route / static file: ${(rows.rps / ceiling.rps).toFixed(2)}x the requests/s (1.0 = the ceiling)`,
-    );
-    const bad = Object.values(figures).reduce(
-      (s, f) => s + f.errors + f.non2xx,
-      mixed.errors + mixed.non2xx,
-    );
+    for (const mode of ["made", "cached"] as const) {
+      const rows = figures[mode]!["rows page (1000 rows, JSON)"]!;
+      const ceiling = figures[mode]!["rows page as a static file"]!;
+      console.log(
+        `rows route / static file (${mode}): ${(rows.rps / ceiling.rps).toFixed(2)}x the requests/s (1.0 = the ceiling)`,
+      );
+    }
+    const bad = Object.values(figures)
+      .flatMap((m) => Object.values(m))
+      .reduce((s, f) => s + f.errors + f.non2xx, mixed.errors + mixed.non2xx);
     assert.equal(bad, 0, "requests failed under load");
   } finally {
-    child?.kill("SIGTERM");
+    await stop(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }

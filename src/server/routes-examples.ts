@@ -1,6 +1,6 @@
-// One example by object id (or by row index) as JSON (arrays as {dtype, shape, data}, int64 as
-// strings, non-finite floats as null) or, with format=safetensors, as safetensors bytes: each
-// array a tensor with its dtype and shape, sent as stored (docs/service.md, "Dataset routes").
+// One example by object id (or by row index) as safetensors bytes (the default: each array a
+// tensor with its dtype and shape, sent as stored) or, with format=json, as JSON (arrays as
+// {dtype, shape, data}, int64 as strings, non-finite floats as null); docs/service.md.
 
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { bytesPerRow } from "../core/columns.ts";
@@ -102,10 +102,10 @@ export type ExampleFormat = "json" | "safetensors";
 
 const FORMAT_PARAM = {
   type: "string",
-  enum: ["json", "safetensors"],
-  default: "json",
+  enum: ["safetensors", "json"],
+  default: "safetensors",
   description:
-    "json: arrays as {dtype, shape, data}; safetensors: the arrays as tensors (dtype, shape, little-endian bytes), the rest of the example in the metadata key astropile.example (decodeExample in the library reads it back).",
+    "safetensors (default): the arrays as tensors (dtype, shape, little-endian bytes), the rest of the example in the metadata key astropile.example (decodeExample in the library reads it back); json: arrays as {dtype, shape, data}.",
 } as const;
 
 export function registerExampleRoutes(app: FastifyInstance, context: ServerContext): void {
@@ -165,7 +165,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
       const entry = await entryNamed(context, req.params.name);
       const dataset = await context.datasets.get(entry, req.query.config);
       const id = parseObjectId(dataset, req.params.id);
-      return answer(dataset, req.query.format ?? "json", reply, (d) =>
+      return answer(dataset, req.query.format ?? "safetensors", reply, (d) =>
         blame("id", () => d.getById(id)),
       );
     },
@@ -199,7 +199,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
       const index = req.query.index;
       if (index >= dataset.length)
         throw badParameter("index", `index ${index} is past the last row (${dataset.length} rows)`);
-      return answer(dataset, req.query.format ?? "json", reply, (d) =>
+      return answer(dataset, req.query.format ?? "safetensors", reply, (d) =>
         blame("index", () => d.get(index)),
       );
     },

@@ -199,7 +199,7 @@ test("array columns named in columns come as {dtype, shape, data}", async () => 
 
 test("one example by id or index equals the library's example", async () => {
   const ex = await local.get(1500);
-  const byId = await call(`${api}/examples/${ex.object_id}`);
+  const byId = await call(`${api}/examples/${ex.object_id}?format=json`);
   assert.equal(byId.status, 200);
   assert.deepEqual(byId.body, JSON.parse(JSON.stringify(toJsonValue(ex))));
   assert.equal(byId.body.object_id, String(ex.object_id));
@@ -209,18 +209,19 @@ test("one example by id or index equals the library's example", async () => {
     byId.body.image[1].flux.data,
     Array.from(ex.image![1]!.flux.data as Float32Array),
   );
-  const byIndex = await call(`${api}/examples?index=1500`);
+  const byIndex = await call(`${api}/examples?index=1500&format=json`);
   assert.deepEqual(byIndex.body, byId.body);
   const missing = await call(`${api}/examples/12345`);
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.parameter, "id");
 });
 
-test("format=safetensors sends the example's arrays as tensors that decode to the library's example", async () => {
+test("examples come as safetensors (the default): tensors that decode to the library's example", async () => {
   const ex = await local.get(700);
   for (const url of [
     `${api}/examples/${ex.object_id}?format=safetensors`,
-    `${api}/examples?index=700&format=safetensors`,
+    `${api}/examples/${ex.object_id}`,
+    `${api}/examples?index=700`,
   ]) {
     const res = await fetch(url);
     assert.equal(res.status, 200, url);
@@ -314,11 +315,19 @@ test("bad queries are 4xx naming the parameter; a slow query is 504", async () =
   );
   const slow = await startServer([root], { limits: { queryTimeoutMs: 1 } });
   try {
-    const res = await call(
-      `${slow.url}/api/v1/datasets/hsc/rows?filter=tract%20%3E%200&limit=5000&format=csv`,
+    // A query past its 1 ms is 504 when the time runs out before the first batch is read, and
+    // cut short (never a complete 200) when it runs out later: which one depends on how warm
+    // the chunk cache is, so either is accepted, and a complete answer is not.
+    const url = `${slow.url}/api/v1/datasets/hsc/rows?filter=tract%20%3E%200&limit=5000&format=csv`;
+    const outcome = await call(url).then(
+      (res) => res,
+      (err: Error) => err,
     );
-    assert.equal(res.status, 504);
-    assert.equal(res.body.error.code, "ASTROPILE_TIMEOUT");
+    if (outcome instanceof Error) assert.match(String(outcome.message), /terminated/);
+    else {
+      assert.equal(outcome.status, 504, outcome.text.slice(0, 200));
+      assert.equal(outcome.body.error.code, "ASTROPILE_TIMEOUT");
+    }
     assert.equal((await call(`${slow.url}/api/v1/datasets`)).status, 200, "still serving");
   } finally {
     await slow.close();
