@@ -160,6 +160,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       `/api/v1/datasets/catalog/cone?ra=${(151 + ((i * 0.37) % 8)).toFixed(3)}&dec=${(-4 + ((i * 0.53) % 7)).toFixed(3)}&radius=600&limit=100`;
     const exampleAt = (i: number, format = "") =>
       `/api/v1/datasets/hsc/examples/${ids[i % ids.length]}${format}`;
+    // The client's ceiling for a binary answer of this size (autocannon decodes every body as
+    // text, which costs more for binary bytes than for JSON): one example as a static file.
+    writeFileSync(
+      join(web, "example.safetensors"),
+      Buffer.from(await (await get(exampleAt(0))).arrayBuffer()),
+    );
     const cutoutAt = (i: number) => `${exampleAt(i)}/image.png?band=r`;
     const conesBody = (await (await get(coneAt(0))).json()) as { rows: unknown[] };
     const metadata = [
@@ -174,8 +180,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       ["rows page (1000 rows, JSON)", twenty(pageAt)],
       ["rows page as a static file", ["/rows.json"]],
       [`cone (${conesBody.rows.length} rows)`, twenty(coneAt)],
-      ["example by id (5 bands 64x64 + catalog, JSON)", twenty((i) => exampleAt(i))],
-      ["example by id (safetensors)", twenty((i) => exampleAt(i, "?format=safetensors"))],
+      [
+        "example by id (5 bands 64x64 + catalog, JSON)",
+        twenty((i) => exampleAt(i, "?format=json")),
+      ],
+      ["example by id (safetensors, the default)", twenty((i) => exampleAt(i))],
+      ["the same example as a static file", ["/example.safetensors"]],
       ["cutout PNG (64x64)", twenty(cutoutAt)],
     ];
     const figures: Record<string, Record<string, Figures>> = { made: {}, cached: {} };
@@ -224,13 +234,43 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMiB(pid));
     }, 250);
+    // Latency per route under the mixed load: one more connection fetching one URL of each
+    // route in turn (the aggregate figures come from autocannon's 32).
+    const kinds: Array<[string, (i: number) => string]> = [
+      ["metadata", (i) => metadata[i % metadata.length]!],
+      ["rows page", pageAt],
+      ["cone", coneAt],
+      ["example (safetensors)", (i) => exampleAt(i)],
+      ["cutout PNG", cutoutAt],
+    ];
+    const probes = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
+    let probing = true;
+    const probe = (async () => {
+      for (let i = 0; probing; i++) {
+        for (const [kind, at] of kinds) {
+          const t = performance.now();
+          const res = await fetch(`${started.url}${at((i * 7) % 1000)}`);
+          await res.arrayBuffer();
+          if (res.status === 200) probes.get(kind)!.push(performance.now() - t);
+        }
+      }
+    })();
     const mixed = await load(started.url, mixedPaths, mixedSeconds);
+    probing = false;
+    await probe;
     clearInterval(sampler);
     await new Promise((r) => setTimeout(r, 5000));
     const after = rssMiB(pid);
     console.log(
       `\nmixed load (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
     );
+    const pct = (xs: number[], q: number) =>
+      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+    console.log("\n| route, under the mixed load | probes | p50 ms | p99 ms |\n|---|---|---|---|");
+    for (const [kind, xs] of probes)
+      console.log(
+        `| ${kind} | ${xs.length} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`,
+      );
     console.log(
       `server RSS: ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after`,
     );

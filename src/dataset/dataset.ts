@@ -879,12 +879,9 @@ export class Dataset {
       // Rows in no key order (an adopted Multimodal Universe file): every row is a candidate,
       // and blockMask keeps those whose ra/dec lie in the region.
       if (entry.rowOrder === "any") continue;
-      const keys = (await src.readRange(f, ["_healpix_29"], 0, entry.rows))
-        ._healpix_29 as BigInt64Array;
-      const mine: Array<[number, number]> = touching.map(([a, b]) => [
-        lowerBound(keys, a),
-        lowerBound(keys, b),
-      ]);
+      const mine: Array<[number, number]> = [];
+      for (const [a, b] of touching)
+        mine.push([await keyLowerBound(src, f, a), await keyLowerBound(src, f, b)]);
       intervals = intersect(
         intervals,
         mine.filter(([a, b]) => b > a),
@@ -1030,6 +1027,50 @@ export function inRegion(region: Region, ra: number, dec: number): boolean {
   const span = (((region.raMax - region.raMin) % 360) + 360) % 360;
   const offset = (((ra - region.raMin) % 360) + 360) % 360;
   return offset <= span;
+}
+
+/** Rows between two kept keys of a file's `_healpix_29` column (see keyFences). */
+const KEY_FENCE_ROWS = 1024;
+
+/**
+ * Every KEY_FENCE_ROWS-th `_healpix_29` key of each file of a source, read once per open source
+ * (in blocks): a region query then reads one block of keys per bound instead of the whole
+ * column (1.6 MB for a 200,000-row file, on every query).
+ */
+const keyFences = new WeakMap<Source, Map<number, BigInt64Array>>();
+
+async function fencesOf(src: Source, f: number): Promise<BigInt64Array> {
+  let perFile = keyFences.get(src);
+  if (!perFile) {
+    perFile = new Map();
+    keyFences.set(src, perFile);
+  }
+  let fences = perFile.get(f);
+  if (!fences) {
+    const rows = src.files[f].rows;
+    fences = new BigInt64Array(Math.ceil(rows / KEY_FENCE_ROWS));
+    for (let start = 0; start < rows; start += SCAN_BLOCK_ROWS) {
+      const end = Math.min(rows, start + SCAN_BLOCK_ROWS);
+      const keys = (await src.readRange(f, ["_healpix_29"], start, end))
+        ._healpix_29 as BigInt64Array;
+      for (let r = start; r < end; r += KEY_FENCE_ROWS)
+        fences[r / KEY_FENCE_ROWS] = keys[r - start];
+    }
+    perFile.set(f, fences);
+  }
+  return fences;
+}
+
+/** The first row of file f whose `_healpix_29` is >= key (the file's rows are in key order). */
+async function keyLowerBound(src: Source, f: number, key: bigint): Promise<number> {
+  const fences = await fencesOf(src, f);
+  // The first kept key >= key: the answer is at most its row, and past the kept key before it.
+  const next = lowerBound(fences, key);
+  if (next === 0) return 0;
+  const start = (next - 1) * KEY_FENCE_ROWS;
+  const end = Math.min(src.files[f].rows, next * KEY_FENCE_ROWS);
+  const keys = (await src.readRange(f, ["_healpix_29"], start, end))._healpix_29 as BigInt64Array;
+  return start + lowerBound(keys, key);
 }
 
 function lowerBound(keys: BigInt64Array, key: bigint): number {
