@@ -10,7 +10,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, type Dirent } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -38,6 +38,12 @@ export interface UploadOptions {
   maxFileBytes?: number;
   /** Largest manifest accepted (bytes). Default 256 MiB. */
   maxManifestBytes?: number;
+  /**
+   * A staging area with no upload for this long is abandoned (a publisher that died and never
+   * resumed): it is removed by a sweep (at start, then hourly) and another key may take the name
+   * over. Default 24 hours.
+   */
+  stagingTtlMs?: number;
 }
 
 /** One file of a staging area, as listed by `GET /api/v1/datasets/:name/upload`. */
@@ -139,6 +145,37 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** When the staging area last received an upload (ms since the epoch; its owner file is touched by each). */
+async function lastActivity(staging: Staging): Promise<number> {
+  const s = await stat(staging.owner).catch(() => stat(staging.dir));
+  return s.mtimeMs;
+}
+
+const DEFAULT_STAGING_TTL_MS = 24 * 3600 * 1000;
+
+/**
+ * Removes the staging areas under `root` (a publish root) with no upload for `ttlMs`, except
+ * those named in `busy` (being committed). Returns the names removed.
+ */
+export async function sweepStaging(
+  root: string,
+  ttlMs = DEFAULT_STAGING_TTL_MS,
+  busy: ReadonlySet<string> = new Set(),
+  now = Date.now(),
+): Promise<string[]> {
+  const removed: string[] = [];
+  const entries = await readdir(join(root, STAGING), { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory() || busy.has(e.name)) continue;
+    const staging = new Staging(root, e.name);
+    const last = await lastActivity(staging).catch(() => now);
+    if (now - last <= ttlMs) continue;
+    await rm(staging.dir, { recursive: true, force: true });
+    removed.push(e.name);
+  }
+  return removed;
 }
 
 /** The staged file's verified record, if the file is there unchanged since it was verified. */
@@ -260,10 +297,22 @@ function requiredFiles(manifest: Manifest): { path: string; bytes: number; sha25
 export function uploadRoutes(options: UploadOptions): ServerRoutes {
   const maxFileBytes = options.maxFileBytes ?? 64 * 1024 ** 3;
   const maxManifestBytes = options.maxManifestBytes ?? 256 * 1024 ** 2;
+  const stagingTtlMs = options.stagingTtlMs ?? DEFAULT_STAGING_TTL_MS;
   /** Names whose publish is being committed (the manifest's PUT holds it). */
   const committing = new Set<string>();
 
   return async (app: FastifyInstance, _context: ServerContext) => {
+    const sweep = () =>
+      sweepStaging(options.root, stagingTtlMs, committing).then(
+        (names) => {
+          if (names.length > 0) app.log.info({ names }, "abandoned staging areas removed");
+        },
+        (err) => app.log.error({ err }, "staging sweep failed"),
+      );
+    await sweep();
+    const timer = setInterval(sweep, Math.min(stagingTtlMs, 3600 * 1000));
+    timer.unref();
+    app.addHook("onClose", async () => clearInterval(timer));
     await app.register(async (scope) => {
       // Bodies reach the handler as the raw stream, whatever their content type.
       scope.removeAllContentTypeParsers();
@@ -294,13 +343,21 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
           const owner = JSON.parse(await readFile(staging.owner, "utf8").catch(() => "{}")) as {
             keyId?: string;
           };
-          if (owner.keyId !== keyId)
+          if (owner.keyId !== keyId) {
+            // Abandoned (no upload for the TTL): the new publisher starts afresh.
+            if (Date.now() - (await lastActivity(staging)) > stagingTtlMs) {
+              await rm(staging.dir, { recursive: true, force: true });
+              return openStaging(req, name);
+            }
             throw new ServiceError(
               409,
               "ASTROPILE_UPLOAD_BUSY",
-              `another API key is uploading dataset ${name}; it must finish, or DELETE /api/v1/datasets/${name}/upload aborts it`,
+              `another API key is uploading dataset ${name}; it must finish, or DELETE /api/v1/datasets/${name}/upload aborts it (or it is abandoned after ${Math.round(stagingTtlMs / 3.6e6)} h without uploads)`,
               "name",
             );
+          }
+          const now = new Date();
+          await utimes(staging.owner, now, now);
         }
         return staging;
       };

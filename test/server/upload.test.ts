@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, utimesSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -16,7 +16,7 @@ import { createServer } from "../../src/server/app.ts";
 import type { CatalogEntry, DatasetDirectory } from "../../src/server/directory.ts";
 import { KeyStore } from "../../src/server/keys.ts";
 import { LocalDirectory } from "../../src/server/local-directory.ts";
-import { uploadRoutes } from "../../src/server/routes-upload.ts";
+import { sweepStaging, uploadRoutes } from "../../src/server/routes-upload.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -298,6 +298,44 @@ test("one staging area per name: another key's upload is 409 until aborted", asy
   await call(`${server.url}/api/v1/datasets/shared/upload`, {
     method: "DELETE",
     headers: bearer(writeKey),
+  });
+});
+
+test("an abandoned staging area (no upload for the TTL) is taken over by another key, and swept", async () => {
+  const body = Buffer.from("abandoned");
+  const put = (key: string, name: string) =>
+    call(`${server.url}/api/v1/datasets/${name}/files/a.bin`, {
+      method: "PUT",
+      headers: { ...bearer(key), "x-checksum-sha256": sha(body) },
+      body,
+    });
+  assert.equal((await put(writeKey, "left")).status, 201);
+  assert.equal((await put(otherWriteKey, "left")).status, 409, "still in use");
+  // Its publisher went away two days ago.
+  const owner = join(pub, ".staging", "left", "owner.json");
+  const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+  utimesSync(owner, old, old);
+  assert.equal((await put(otherWriteKey, "left")).status, 201, "taken over");
+  const status = await call(`${server.url}/api/v1/datasets/left/upload`, {
+    headers: bearer(otherWriteKey),
+  });
+  assert.deepEqual(
+    status.body.files.map((f: { path: string }) => f.path),
+    ["a.bin"],
+  );
+  // A second PUT by the owner counts as activity: a recent area is not swept.
+  assert.equal((await put(otherWriteKey, "left")).status, 201);
+  assert.deepEqual(await sweepStaging(pub), []);
+  // The sweep removes what was abandoned, and nothing being committed.
+  assert.equal((await put(writeKey, "gone")).status, 201);
+  utimesSync(join(pub, ".staging", "gone", "owner.json"), old, old);
+  utimesSync(owner, old, old);
+  assert.deepEqual(await sweepStaging(pub, undefined, new Set(["left"])), ["gone"]);
+  assert.ok(!existsSync(join(pub, ".staging", "gone")));
+  assert.ok(existsSync(join(pub, ".staging", "left")));
+  await call(`${server.url}/api/v1/datasets/left/upload`, {
+    method: "DELETE",
+    headers: bearer(otherWriteKey),
   });
 });
 
