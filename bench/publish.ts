@@ -53,7 +53,10 @@ async function bounded<T>(items: T[], limit: number, fn: (item: T) => Promise<vo
   );
 }
 
-async function startServe(uploads: string, keys: string): Promise<{ child: ChildProcess; url: string }> {
+async function startServe(
+  uploads: string,
+  keys: string,
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [BIN, "serve", "--uploads", uploads, "--keys", keys, "--port", "0", "--rate-limit", "0"],

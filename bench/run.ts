@@ -20,6 +20,7 @@ const PARTS = [
   "remote",
   "render",
   "serve",
+  "publish",
 ] as const;
 
 export interface BenchModule {

@@ -16,8 +16,9 @@ export interface PublishFlags {
 }
 
 const HELP = `
-Order: data files first (in parallel; multipart above 16 MiB), each read back and checked
-against its sha256; then README.md; then astropile.json last, so readers see the previous
+Order: data files first (in parallel; multipart above 16 MiB), each checked against its sha256
+as sent and by the store's ETag (MD5; read back and hashed when the store's ETag is not an MD5);
+then README.md; then astropile.json last, so readers see the previous
 version until the new one is complete. Files already at DEST with the same sha256 (kept as
 object metadata) are skipped: a re-publish moves only what changed, and a publish that was
 killed resumes. Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,

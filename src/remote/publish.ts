@@ -2,14 +2,19 @@
 //  1. plan: every file of the dataset directory; files already at the destination with the same
 //     size and sha256 (recorded as object metadata at upload) are skipped, so a re-publish moves
 //     only changed files and a publish killed half-way resumes where it stopped;
-//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default), each verified by reading it
-//     back and hashing it against the local sha256 (the manifest's, for partition files);
+//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default), each
+//     verified: the bytes sent are hashed on the way (sha256 against the manifest's, so a file
+//     changed under the publish is caught, and MD5 per part), and the store's ETag must be the
+//     MD5 of what it received (S3's ETag of a plain or multipart upload); a store whose ETag is
+//     not that (SSE-KMS, some S3-compatible stores) or disagrees has the object read back and
+//     hashed against the local sha256 instead;
 //  3. the dataset card, then the manifest, last: a reader opening the destination sees the
 //     previous manifest until the new one is complete.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { UsageError } from "../core/errors.ts";
@@ -29,7 +34,10 @@ export interface PublishOptions extends TransportOptions {
    * one part goes up in parts, four at a time.
    */
   partBytes?: number;
-  /** Read each uploaded object back and compare its sha256 (default true). */
+  /**
+   * Check each uploaded object (default true): by its ETag when the store makes it the MD5 of
+   * the bytes received (S3), else by reading it back and comparing its sha256.
+   */
   verify?: boolean;
   /** Called after each file. */
   onProgress?: (p: PublishProgress) => void;
@@ -119,11 +127,52 @@ async function hashObject(bucket: string, key: string, options: TransportOptions
 }
 
 /**
+ * Passes a file's bytes through to the upload, hashing them: sha256 of the whole, MD5 of the
+ * whole and of each `partBytes` part (from which S3's ETag of the upload follows).
+ */
+class UploadHasher extends Transform {
+  private readonly sha = createHash("sha256");
+  private readonly md5 = createHash("md5");
+  private part = createHash("md5");
+  private inPart = 0;
+  private readonly parts: Buffer[] = [];
+
+  constructor(private readonly partBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.sha.update(chunk);
+    this.md5.update(chunk);
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(chunk.length - at, this.partBytes - this.inPart);
+      this.part.update(chunk.subarray(at, at + take));
+      this.inPart += take;
+      at += take;
+      if (this.inPart === this.partBytes) {
+        this.parts.push(this.part.digest());
+        this.part = createHash("md5");
+        this.inPart = 0;
+      }
+    }
+    done(null, chunk);
+  }
+
+  /** The sha256 of the bytes sent, and the ETags S3 gives them as one object or in parts. */
+  digests(): { sha256: string; etags: string[] } {
+    const parts = this.inPart > 0 ? [...this.parts, this.part.digest()] : this.parts;
+    const whole = this.md5.digest("hex");
+    const multipart = `${createHash("md5").update(Buffer.concat(parts)).digest("hex")}-${parts.length}`;
+    return { sha256: this.sha.digest("hex"), etags: [whole, multipart] };
+  }
+}
+
+/**
  * Publishes the dataset at `dir` to `dest`: an S3 prefix (`s3://bucket/prefix`) or an AstroPile
  * server (`http(s)://host:port/api/v1/datasets/NAME`: each file is PUT with its sha256, files
  * already staged with the same sha256 are skipped, the manifest goes last and publishes; see
- * {@link PublishOptions.apiKey}). To S3 it uploads files that are not already there with the same sha256 (parallel, multipart for large files), verifies each by
- * reading it back, then uploads the dataset card and the manifest last. Re-running after a
+ * {@link PublishOptions.apiKey}). To S3 it uploads files that are not already there with the same sha256 (parallel, multipart for large files), verifies each (the sha256 of the bytes sent,
+ * and the store's ETag as their MD5, else by reading it back), then uploads the dataset card and the manifest last. Re-running after a
  * failure or a kill resumes: what is already there and verified is skipped. Credentials come
  * from the standard AWS chain ($AWS_ACCESS_KEY_ID, profiles, roles); `endpoint` (or
  * $AWS_ENDPOINT_URL) points at an S3-compatible store (MinIO, Ceph).
@@ -185,25 +234,37 @@ export async function publishDataset(
     if (item.action === "upload") {
       const key = keyOf(item.path);
       const path = join(dir, item.path);
+      const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
+      const hasher = new UploadHasher(partSize);
+      let etag = "";
       try {
+        const source = createReadStream(path);
+        source.on("error", (err) => hasher.destroy(err));
         const upload = new Upload({
           client: s3Client(options),
           params: {
             Bucket: bucket,
             Key: key,
-            Body: createReadStream(path),
+            Body: source.pipe(hasher),
             ContentLength: item.bytes,
             Metadata: { sha256: item.sha256 },
           },
-          partSize: Math.max(5 << 20, options.partBytes ?? 16 << 20),
+          partSize,
           queueSize: 4,
           leavePartsOnError: false,
         });
-        await upload.done();
+        etag = ((await upload.done()) as { ETag?: string }).ETag?.replace(/"/g, "") ?? "";
       } catch (err) {
         throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
       }
-      if (options.verify !== false) {
+      const sent = hasher.digests();
+      if (sent.sha256 !== item.sha256)
+        throw new PublishError(
+          `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,
+          { file: path },
+        );
+      // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
+      if (options.verify !== false && !sent.etags.includes(etag)) {
         let got: string;
         try {
           got = await hashObject(bucket, key, options);

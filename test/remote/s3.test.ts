@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
@@ -165,5 +167,79 @@ test("a publish that fails half-way leaves the previous version readable, and a 
   assert.deepEqual(
     resumed.files.filter((f) => f.action === "upload").map((f) => f.path),
     ["README.md", "notes/b.txt"],
+  );
+});
+
+/**
+ * A proxy in front of the S3 server counting GETs, and flipping one byte of the body of PUTs
+ * whose path contains `corrupt` (the signed headers stay as sent: what a faulty link would do).
+ */
+async function startProxy(target: string, corrupt: string | null) {
+  const seen = { gets: 0, puts: 0 };
+  const server = createServer((req, res) => {
+    if (req.method === "GET") seen.gets++;
+    if (req.method === "PUT") seen.puts++;
+    const flip = req.method === "PUT" && corrupt !== null && (req.url ?? "").includes(corrupt);
+    let flipped = false;
+    const up = request(
+      `${target}${req.url}`,
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.on("data", (chunk: Buffer) => {
+      if (flip && !flipped && chunk.length > 100) {
+        chunk = Buffer.from(chunk);
+        chunk[50] ^= 0xff;
+        flipped = true;
+      }
+      up.write(chunk);
+    });
+    req.on("end", () => up.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+test("uploads are verified by the store's ETag (no read-back); bytes damaged on the way are caught", async () => {
+  const honest = await startProxy(s3.endpoint, null);
+  try {
+    const result = await publishDataset(join(dir, "hsc"), "s3://bucket/etag-checked", {
+      endpoint: honest.endpoint,
+      // Small parts, so partition files go up in several parts (multipart ETags).
+      partBytes: 5 << 20,
+    });
+    assert.ok(result.uploadedBytes > 0);
+    // HEADs for the plan, PUTs for the files: no GET reads an object back.
+    assert.equal(honest.seen.gets, 0, "nothing was read back");
+    assert.ok(honest.seen.puts >= result.files.length);
+  } finally {
+    await honest.close();
+  }
+  const faulty = await startProxy(s3.endpoint, ".hdf5");
+  try {
+    await assert.rejects(
+      publishDataset(join(dir, "hsc"), "s3://bucket/damaged", { endpoint: faulty.endpoint }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.name, "PublishError", String(err));
+        // The ETag (MD5 of what the store got) disagreed, the read-back found other bytes.
+        assert.match(err.message, /uploaded object has sha256 \w+, not the local file's/);
+        return true;
+      },
+    );
+  } finally {
+    await faulty.close();
+  }
+  // The damaged publish never wrote its manifest: nothing readable at that prefix.
+  await assert.rejects(
+    openDataset("s3://bucket/damaged", { remote: { endpoint: s3.endpoint, cacheDir } }),
   );
 });
