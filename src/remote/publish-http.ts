@@ -8,19 +8,16 @@
 //  3. the manifest last (`?replace=true` when asked): the server checks every file it names and
 //     moves the dataset into place.
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { sha256File } from "../core/hash.ts";
-import { readManifest } from "../storage/manifest.ts";
 import { PublishError, RemoteAccessDeniedError, redactUrl } from "./errors.ts";
 import {
-  datasetFiles,
   type PublishItem,
   type PublishOptions,
   type PublishResult,
+  planPublish,
 } from "./publish.ts";
 import { bounded } from "./transport.ts";
 
@@ -125,57 +122,31 @@ export async function publishToServer(
   const timeoutMs = options.timeoutMs ?? 120_000;
   const retries = options.retries ?? 3;
 
-  const manifest = await readManifest(dir);
-  const listed = new Map(manifest.files.map((f) => [f.path, f]));
-  const files = await datasetFiles(dir);
-  if (!files.includes(MANIFEST)) throw new UsageError(`no ${MANIFEST} in ${dir}`);
-  for (const f of manifest.files)
-    if (!files.includes(f.path))
-      throw new PublishError("file listed in the manifest is missing", { file: join(dir, f.path) });
-
-  // What the server already holds for this name.
-  let status: Answer;
-  try {
-    status = await send("GET", `${base}/upload`, headers, undefined, timeoutMs);
-  } catch (err) {
-    throw networkFailure(err, base, "cannot reach the server");
-  }
-  if (status.status !== 200) throw failure(status, base, "cannot read the upload status");
-  const staged = new Map<string, { bytes: number; sha256: string }>();
-  for (const f of (status.json?.files ?? []) as { path: string; bytes: number; sha256: string }[])
-    staged.set(f.path, f);
-  if (status.json?.published === true && !options.replace && !options.dryRun)
-    throw new PublishError(
-      "a dataset of this name is already published; pass replace (--replace) to replace it",
-      { file: redactUrl(base) },
-    );
-
-  const plan: PublishItem[] = await bounded(
-    4,
-    files.map((rel) => async () => {
-      const path = join(dir, rel);
-      const { size } = await stat(path);
-      const entry = listed.get(rel);
-      if (entry && entry.bytes !== size)
-        throw new PublishError(`file has ${size} bytes but the manifest says ${entry.bytes}`, {
-          file: path,
-        });
-      const sha256 = entry?.sha256 ?? (await sha256File(path));
+  const result = await planPublish(dir, redactUrl(base), options, async () => {
+    // What the server already holds for this name.
+    let status: Answer;
+    try {
+      status = await send("GET", `${base}/upload`, headers, undefined, timeoutMs);
+    } catch (err) {
+      throw networkFailure(err, base, "cannot reach the server");
+    }
+    if (status.status !== 200) throw failure(status, base, "cannot read the upload status");
+    const staged = new Map<string, { bytes: number; sha256: string }>();
+    for (const f of (status.json?.files ?? []) as { path: string; bytes: number; sha256: string }[])
+      staged.set(f.path, f);
+    if (status.json?.published === true && !options.replace && !options.dryRun)
+      throw new PublishError(
+        "a dataset of this name is already published; pass replace (--replace) to replace it",
+        { file: redactUrl(base) },
+      );
+    return async (rel, bytes, sha256) => {
       const there = staged.get(rel);
       // The manifest always goes up: it is the commit.
-      const same =
-        rel !== MANIFEST && there !== undefined && there.bytes === size && there.sha256 === sha256;
-      return { path: rel, bytes: size, sha256, action: same ? "skip" : "upload" } as PublishItem;
-    }),
-  );
-  const result: PublishResult = {
-    destination: redactUrl(base),
-    files: plan,
-    uploadedBytes: plan.filter((p) => p.action === "upload").reduce((s, p) => s + p.bytes, 0),
-    skippedBytes: plan.filter((p) => p.action === "skip").reduce((s, p) => s + p.bytes, 0),
-    dryRun: options.dryRun === true,
-  };
+      return rel !== MANIFEST && there?.bytes === bytes && there.sha256 === sha256;
+    };
+  });
   if (options.dryRun) return result;
+  const plan = result.files;
 
   let done = 0;
   let uploaded = 0;

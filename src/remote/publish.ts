@@ -126,13 +126,61 @@ async function hashObject(bucket: string, key: string, options: TransportOptions
   return hash.digest("hex");
 }
 
+/** Is `rel` already at the destination with these bytes and sha256 (then it is skipped)? */
+export type AlreadyThere = (rel: string, bytes: number, sha256: string) => Promise<boolean>;
+
 /**
- * Passes a file's bytes through to the upload, hashing them: sha256 of the whole, MD5 of the
- * whole and of each `partBytes` part (from which S3's ETag of the upload follows).
+ * What a publish of `dir` moves: every file of the dataset directory, checked against the
+ * manifest (listed files present, sizes as recorded), with its sha256 (the manifest's, else
+ * hashed) and `skip` where `lookup` (made once the dataset checked out) says the destination
+ * holds it already.
+ */
+export async function planPublish(
+  dir: string,
+  destination: string,
+  options: Pick<PublishOptions, "dryRun">,
+  lookup: () => Promise<AlreadyThere>,
+): Promise<PublishResult> {
+  const manifest = await readManifest(dir);
+  const listed = new Map(manifest.files.map((f) => [f.path, f]));
+  const files = await datasetFiles(dir);
+  if (!files.includes(MANIFEST)) throw new UsageError(`no ${MANIFEST} in ${dir}`);
+  for (const f of manifest.files)
+    if (!files.includes(f.path))
+      throw new PublishError("file listed in the manifest is missing", { file: join(dir, f.path) });
+  const there = await lookup();
+  // Local sha256: the manifest's where it has one, checked against the file's size.
+  const plan: PublishItem[] = await bounded(
+    4,
+    files.map((rel) => async () => {
+      const path = join(dir, rel);
+      const { size } = await stat(path);
+      const entry = listed.get(rel);
+      if (entry && entry.bytes !== size)
+        throw new PublishError(`file has ${size} bytes but the manifest says ${entry.bytes}`, {
+          file: path,
+        });
+      const sha256 = entry?.sha256 ?? (await sha256File(path));
+      const same = await there(rel, size, sha256);
+      return { path: rel, bytes: size, sha256, action: same ? "skip" : "upload" } as PublishItem;
+    }),
+  );
+  return {
+    destination,
+    files: plan,
+    uploadedBytes: plan.filter((p) => p.action === "upload").reduce((s, p) => s + p.bytes, 0),
+    skippedBytes: plan.filter((p) => p.action === "skip").reduce((s, p) => s + p.bytes, 0),
+    dryRun: options.dryRun === true,
+  };
+}
+
+/**
+ * Passes a file's bytes through to the upload, hashing them: sha256 of the whole, MD5 of each
+ * `partBytes` part (from which S3's ETag of the upload follows: the MD5 itself for one part, the
+ * MD5 of the parts' MD5s for a multipart upload). One MD5 pass: it is the slower hash.
  */
 class UploadHasher extends Transform {
   private readonly sha = createHash("sha256");
-  private readonly md5 = createHash("md5");
   private part = createHash("md5");
   private inPart = 0;
   private readonly parts: Buffer[] = [];
@@ -143,7 +191,6 @@ class UploadHasher extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.sha.update(chunk);
-    this.md5.update(chunk);
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(chunk.length - at, this.partBytes - this.inPart);
       this.part.update(chunk.subarray(at, at + take));
@@ -158,12 +205,13 @@ class UploadHasher extends Transform {
     done(null, chunk);
   }
 
-  /** The sha256 of the bytes sent, and the ETags S3 gives them as one object or in parts. */
+  /** The sha256 of the bytes sent, and the ETags S3 gives them (as one object, or in parts). */
   digests(): { sha256: string; etags: string[] } {
-    const parts = this.inPart > 0 ? [...this.parts, this.part.digest()] : this.parts;
-    const whole = this.md5.digest("hex");
+    const parts =
+      this.inPart > 0 || this.parts.length === 0 ? [...this.parts, this.part.digest()] : this.parts;
     const multipart = `${createHash("md5").update(Buffer.concat(parts)).digest("hex")}-${parts.length}`;
-    return { sha256: this.sha.digest("hex"), etags: [whole, multipart] };
+    const etags = parts.length === 1 ? [parts[0]!.toString("hex"), multipart] : [multipart];
+    return { sha256: this.sha.digest("hex"), etags };
   }
 }
 
@@ -193,39 +241,14 @@ export async function publishDataset(
   const { bucket, key: prefixRaw } = parseS3(dest);
   const prefix = prefixRaw.replace(/\/+$/, "");
   const keyOf = (rel: string) => (prefix ? `${prefix}/${rel}` : rel);
-  const manifest = await readManifest(dir);
-  const listed = new Map(manifest.files.map((f) => [f.path, f]));
-  const files = await datasetFiles(dir);
-  if (!files.includes(MANIFEST)) throw new UsageError(`no ${MANIFEST} in ${dir}`);
-  for (const f of manifest.files)
-    if (!files.includes(f.path))
-      throw new PublishError("file listed in the manifest is missing", { file: join(dir, f.path) });
-
-  // Plan: local sha256 (the manifest's where it has one, checked against the file's size).
-  const plan: PublishItem[] = await bounded(
-    4,
-    files.map((rel) => async () => {
-      const path = join(dir, rel);
-      const { size } = await stat(path);
-      const entry = listed.get(rel);
-      if (entry && entry.bytes !== size)
-        throw new PublishError(`file has ${size} bytes but the manifest says ${entry.bytes}`, {
-          file: path,
-        });
-      const sha256 = entry?.sha256 ?? (await sha256File(path));
+  const result = await planPublish(dir, redactUrl(dest), options, async () => {
+    return async (rel, bytes, sha256) => {
       const there = await remoteState(bucket, keyOf(rel), options);
-      const same = there !== undefined && there.bytes === size && there.sha256 === sha256;
-      return { path: rel, bytes: size, sha256, action: same ? "skip" : "upload" } as PublishItem;
-    }),
-  );
-  const result: PublishResult = {
-    destination: redactUrl(dest),
-    files: plan,
-    uploadedBytes: plan.filter((p) => p.action === "upload").reduce((s, p) => s + p.bytes, 0),
-    skippedBytes: plan.filter((p) => p.action === "skip").reduce((s, p) => s + p.bytes, 0),
-    dryRun: options.dryRun === true,
-  };
+      return there !== undefined && there.bytes === bytes && there.sha256 === sha256;
+    };
+  });
   if (options.dryRun) return result;
+  const plan = result.files;
 
   let done = 0;
   let uploaded = 0;
