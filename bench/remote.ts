@@ -1,6 +1,8 @@
 // Remote reads (issue 16): bytes over the wire for get(i) of one ~80 kB image row from a large
 // remote partition against a whole-file fetch, and a ~100-row cone search on the remote dataset
-// cold (empty range cache) and warm, as ratios to the same query on local disk. The server is
+// cold (empty range cache) and warm, as ratios to the same query on local disk; and a
+// cross-match of two remote 1e6-row catalogs (2e5 with --quick), which reads their positions
+// sidecars over the wire, against the same cross-match on local disk. The server is
 // test/helpers/range-server.mjs (Node's http, Range/ETag) in a child process on 127.0.0.1.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,6 +13,7 @@ import { openDataset } from "../src/dataset/dataset.ts";
 import { remoteStats } from "../src/remote/index.ts";
 import { clearRemoteMemory } from "../src/remote/remote-file.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
+import { crossMatch } from "../src/xmatch/crossmatch.ts";
 import { startRangeServer } from "../test/helpers/range-server.ts";
 
 const COLUMNS: ColumnSpec[] = [
@@ -39,6 +42,44 @@ function* rows(n: number): Generator<ColumnBatch> {
       dec: Float64Array.from({ length: k }, () => 2 + rnd() * 0.5),
       image_array: img,
       mag: Float32Array.from({ length: k }, () => 18 + rnd() * 6),
+    };
+  }
+}
+
+const CATALOG_COLUMNS: ColumnSpec[] = [
+  { name: "object_id", dtype: "int64", shape: [] },
+  { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+  { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+  { name: "mag", dtype: "float32", shape: [] },
+];
+
+/** An all-sky catalog: row i at the same place in every call; `keep` of them, moved by jitter. */
+function* catalogRows(n: number, keep: number, jitterArcsec: number): Generator<ColumnBatch> {
+  let seed = 5;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  for (let s = 0; s < n; s += 50_000) {
+    const k = Math.min(50_000, n - s);
+    const ids: bigint[] = [];
+    const ra: number[] = [];
+    const dec: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const r = rnd() * 360;
+      const d = Math.asin(2 * rnd() - 1) * (180 / Math.PI);
+      const jr = (rnd() - 0.5) * 2 * (jitterArcsec / 3600);
+      const jd = (rnd() - 0.5) * 2 * (jitterArcsec / 3600);
+      if (rnd() >= keep) continue;
+      ids.push(BigInt(s + i));
+      ra.push((r + jr / Math.max(0.01, Math.cos((d * Math.PI) / 180)) + 360) % 360);
+      dec.push(Math.max(-90, Math.min(90, d + jd)));
+    }
+    yield {
+      object_id: BigInt64Array.from(ids),
+      ra: Float64Array.from(ra),
+      dec: Float64Array.from(dec),
+      mag: Float32Array.from(ra, (_, i) => 16 + ((i * 7) % 80) / 10),
     };
   }
 }
@@ -118,6 +159,39 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     );
     if (c1.value !== l1.value)
       throw new Error(`remote cone found ${c1.value} rows, local ${l1.value}`);
+
+    // Cross-match of two catalogs: all-sky, the second a jittered copy of 80% of the first.
+    const rowsEach = quick ? 200_000 : 1_000_000;
+    const catalog = (name: string, keep: number, jitterArcsec: number) =>
+      writeDataset(join(dir, name), CATALOG_COLUMNS, catalogRows(rowsEach, keep, jitterArcsec), {
+        config: "c",
+        provenance: { survey: name.toUpperCase() },
+      });
+    await catalog("left", 1, 0);
+    await catalog("right", 0.8, 0.5);
+    const match = async (left: string, right: string, remote?: { cacheDir: string }) => {
+      const options = remote ? { remote } : {};
+      const l = await openDataset(left, options);
+      const r = await openDataset(right, options);
+      const res = await time(() => crossMatch(l, r, { radiusArcsec: 2 }));
+      return { ms: res.ms, pairs: res.value.catalog.length };
+    };
+    const localMatch = await match(join(dir, "left"), join(dir, "right"));
+    clearRemoteMemory();
+    await server.reset();
+    const xcache = mkdtempSync(join(cache, "x"));
+    const coldMatch = await match(`${server.url}/left`, `${server.url}/right`, {
+      cacheDir: xcache,
+    });
+    const xBytes = (await server.stats()).bytes;
+    const warmMatch = await match(`${server.url}/left`, `${server.url}/right`, {
+      cacheDir: xcache,
+    });
+    assert.equal(coldMatch.pairs, localMatch.pairs, "remote cross-match differs from local");
+    assert.equal(warmMatch.pairs, localMatch.pairs);
+    console.log(
+      `cross-match ${rowsEach} x ${rowsEach} rows at 2 arcsec, ${localMatch.pairs} pairs: local ${(localMatch.ms / 1000).toFixed(2)} s; remote cold ${(coldMatch.ms / 1000).toFixed(2)} s (${(coldMatch.ms / localMatch.ms).toFixed(2)}x, ${(xBytes / 1e6).toFixed(1)} MB over the wire), warm (range cache on disk) ${(warmMatch.ms / 1000).toFixed(2)} s (${(warmMatch.ms / localMatch.ms).toFixed(2)}x)`,
+    );
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,8 @@
 //  1. plan: every file of the dataset directory; files already at the destination with the same
 //     size and sha256 (recorded as object metadata at upload) are skipped, so a re-publish moves
 //     only changed files and a publish killed half-way resumes where it stopped;
-//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default), each
+//  2. data files uploaded in parallel (multipart above one part, 16 MiB by default, the parts of
+//     a file in order, each read straight from the file), each
 //     verified: the bytes sent are hashed on the way (sha256 against the manifest's, so a file
 //     changed under the publish is caught, and MD5 per part), and the store's ETag must be the
 //     MD5 of what it received (S3's ETag of a plain or multipart upload); a store whose ETag is
@@ -14,9 +15,16 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { readManifest } from "../storage/manifest.ts";
@@ -175,21 +183,37 @@ export async function planPublish(
 }
 
 /**
- * Passes a file's bytes through to the upload, hashing them: sha256 of the whole, MD5 of each
- * `partBytes` part (from which S3's ETag of the upload follows: the MD5 itself for one part, the
- * MD5 of the parts' MD5s for a multipart upload). One MD5 pass: it is the slower hash.
+ * Hashes a file's bytes as they go up, in order: sha256 of the whole, MD5 of each `partBytes`
+ * part (from which S3's ETag of the upload follows: the MD5 itself for one part, the MD5 of the
+ * parts' MD5s for a multipart upload). One MD5 pass: it is the slower hash.
  */
-class UploadHasher extends Transform {
+class UploadHasher {
   private readonly sha = createHash("sha256");
   private part = createHash("md5");
   private inPart = 0;
   private readonly parts: Buffer[] = [];
 
-  constructor(private readonly partBytes: number) {
-    super();
+  constructor(private readonly partBytes: number) {}
+
+  /** A stream of `path`'s bytes [start, end) passing through this hasher. */
+  read(path: string, start: number, end: number): Readable {
+    const hasher = this;
+    const pass = new Transform({
+      transform(chunk: Buffer, _encoding, done: TransformCallback) {
+        hasher.update(chunk);
+        done(null, chunk);
+      },
+    });
+    if (end <= start) {
+      pass.end();
+      return pass;
+    }
+    const source = createReadStream(path, { start, end: end - 1 });
+    source.on("error", (err) => pass.destroy(err));
+    return source.pipe(pass);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  private update(chunk: Buffer): void {
     this.sha.update(chunk);
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(chunk.length - at, this.partBytes - this.inPart);
@@ -202,7 +226,6 @@ class UploadHasher extends Transform {
         this.inPart = 0;
       }
     }
-    done(null, chunk);
   }
 
   /** The sha256 of the bytes sent, and the ETags S3 gives them (as one object, or in parts). */
@@ -213,6 +236,71 @@ class UploadHasher extends Transform {
     const etags = parts.length === 1 ? [parts[0]!.toString("hex"), multipart] : [multipart];
     return { sha256: this.sha.digest("hex"), etags };
   }
+}
+
+/**
+ * Uploads one file: a PutObject up to `partBytes`, else a multipart upload of `partBytes` parts
+ * read straight from the file in order (no part is buffered in memory; a failed one aborts the
+ * upload). Returns the store's ETag and the hashes of what was sent.
+ */
+async function uploadFile(
+  options: TransportOptions,
+  target: { bucket: string; key: string },
+  path: string,
+  bytes: number,
+  metadata: Record<string, string>,
+  partBytes: number,
+): Promise<{ etag: string; sent: { sha256: string; etags: string[] } }> {
+  const client = s3Client(options);
+  const { bucket: Bucket, key: Key } = target;
+  const hasher = new UploadHasher(partBytes);
+  let etag: string | undefined;
+  if (bytes <= partBytes) {
+    const out = await client.send(
+      new PutObjectCommand({
+        Bucket,
+        Key,
+        Body: hasher.read(path, 0, bytes),
+        ContentLength: bytes,
+        Metadata: metadata,
+      }),
+    );
+    etag = out.ETag;
+  } else {
+    const { UploadId } = await client.send(
+      new CreateMultipartUploadCommand({ Bucket, Key, Metadata: metadata }),
+    );
+    try {
+      const parts: Array<{ ETag?: string; PartNumber: number }> = [];
+      for (let start = 0, n = 1; start < bytes; start += partBytes, n++) {
+        const end = Math.min(bytes, start + partBytes);
+        const out = await client.send(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId,
+            PartNumber: n,
+            Body: hasher.read(path, start, end),
+            ContentLength: end - start,
+          }),
+        );
+        parts.push({ ETag: out.ETag, PartNumber: n });
+      }
+      const out = await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      etag = out.ETag;
+    } catch (err) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+      throw err;
+    }
+  }
+  return { etag: etag?.replace(/"/g, "") ?? "", sent: hasher.digests() };
 }
 
 /**
@@ -258,29 +346,20 @@ export async function publishDataset(
       const key = keyOf(item.path);
       const path = join(dir, item.path);
       const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
-      const hasher = new UploadHasher(partSize);
-      let etag = "";
+      let etag: string;
+      let sent: { sha256: string; etags: string[] };
       try {
-        const source = createReadStream(path);
-        source.on("error", (err) => hasher.destroy(err));
-        const upload = new Upload({
-          client: s3Client(options),
-          params: {
-            Bucket: bucket,
-            Key: key,
-            Body: source.pipe(hasher),
-            ContentLength: item.bytes,
-            Metadata: { sha256: item.sha256 },
-          },
+        ({ etag, sent } = await uploadFile(
+          options,
+          { bucket, key },
+          path,
+          item.bytes,
+          { sha256: item.sha256 },
           partSize,
-          queueSize: 4,
-          leavePartsOnError: false,
-        });
-        etag = ((await upload.done()) as { ETag?: string }).ETag?.replace(/"/g, "") ?? "";
+        ));
       } catch (err) {
         throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
       }
-      const sent = hasher.digests();
       if (sent.sha256 !== item.sha256)
         throw new PublishError(
           `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,

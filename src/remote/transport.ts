@@ -74,6 +74,10 @@ export function s3Client(options: TransportOptions = {}): S3Client {
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
       // The SDK retries on its own; AstroPile's loop bounds the attempts instead.
       maxAttempts: 1,
+      // Uploads stream from disk and are checked by AstroPile (sha256 as sent, the ETag as MD5).
+      // The SDK's default CRC32 trailer sends a streamed body in aws-chunked framing, which not
+      // every S3-compatible store decodes (s3rver stored the framing as the object's bytes).
+      requestChecksumCalculation: "WHEN_REQUIRED",
       ...(options.anonymous
         ? {
             credentials: { accessKeyId: "", secretAccessKey: "" },
