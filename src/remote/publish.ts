@@ -185,15 +185,22 @@ export async function planPublish(
 /**
  * Hashes a file's bytes as they go up, in order: sha256 of the whole, MD5 of each `partBytes`
  * part (from which S3's ETag of the upload follows: the MD5 itself for one part, the MD5 of the
- * parts' MD5s for a multipart upload). One MD5 pass: it is the slower hash.
+ * parts' MD5s for a multipart upload) and, for several parts, the MD5 of the whole (the ETag
+ * some S3-compatible stores, s3rver among them, give a multipart upload).
  */
 class UploadHasher {
   private readonly sha = createHash("sha256");
+  private readonly whole: ReturnType<typeof createHash> | null;
   private part = createHash("md5");
   private inPart = 0;
   private readonly parts: Buffer[] = [];
 
-  constructor(private readonly partBytes: number) {}
+  constructor(
+    private readonly partBytes: number,
+    bytes: number,
+  ) {
+    this.whole = bytes > partBytes ? createHash("md5") : null;
+  }
 
   /** A stream of `path`'s bytes [start, end) passing through this hasher. */
   read(path: string, start: number, end: number): Readable {
@@ -215,6 +222,7 @@ class UploadHasher {
 
   private update(chunk: Buffer): void {
     this.sha.update(chunk);
+    this.whole?.update(chunk);
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(chunk.length - at, this.partBytes - this.inPart);
       this.part.update(chunk.subarray(at, at + take));
@@ -233,7 +241,8 @@ class UploadHasher {
     const parts =
       this.inPart > 0 || this.parts.length === 0 ? [...this.parts, this.part.digest()] : this.parts;
     const multipart = `${createHash("md5").update(Buffer.concat(parts)).digest("hex")}-${parts.length}`;
-    const etags = parts.length === 1 ? [parts[0]!.toString("hex"), multipart] : [multipart];
+    const whole = this.whole ? this.whole.digest("hex") : parts[0]!.toString("hex");
+    const etags = [whole, multipart];
     return { sha256: this.sha.digest("hex"), etags };
   }
 }
@@ -253,7 +262,7 @@ async function uploadFile(
 ): Promise<{ etag: string; sent: { sha256: string; etags: string[] } }> {
   const client = s3Client(options);
   const { bucket: Bucket, key: Key } = target;
-  const hasher = new UploadHasher(partBytes);
+  const hasher = new UploadHasher(partBytes, bytes);
   let etag: string | undefined;
   if (bytes <= partBytes) {
     const out = await client.send(
