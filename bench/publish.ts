@@ -5,7 +5,7 @@
 // this machine); then to the AstroPile data service (`astropile serve --uploads`, dist/) over
 // HTTP, checked against its sha256 on the server side.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,12 @@ import { KeyStore } from "../src/server/keys.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
 import { ROOT } from "../test/helpers/cli-process.ts";
 import { S3RVER_CREDENTIALS, startS3Server } from "../test/helpers/s3-server.ts";
+import {
+  type ServeProcess,
+  startServeProcess,
+  stopServeProcess,
+} from "../test/helpers/serve-process.ts";
+import { lcg } from "./random.ts";
 
 const BIN = join(ROOT, "dist", "cli", "bin.js");
 
@@ -27,11 +33,7 @@ const COLUMNS: ColumnSpec[] = [
 ];
 
 function* rows(n: number): Generator<ColumnBatch> {
-  let seed = 3;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const rnd = lcg(3);
   for (let s = 0; s < n; s += 200) {
     const k = Math.min(200, n - s);
     const img = new Float32Array(k * 5 * 64 * 64);
@@ -54,25 +56,11 @@ async function bounded<T>(items: T[], limit: number, fn: (item: T) => Promise<vo
   );
 }
 
-async function startServe(
-  uploads: string,
-  keys: string,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--uploads", uploads, "--keys", keys, "--port", "0", "--rate-limit", "0"],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = "";
-    child.stdout?.on("data", (c) => {
-      text += c;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return { child, url };
+function startServe(uploads: string, keys: string): Promise<ServeProcess> {
+  return startServeProcess([
+    BIN,
+    ...["serve", "--uploads", uploads, "--keys", keys, "--port", "0", "--rate-limit", "0"],
+  ]);
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
@@ -166,11 +154,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       `re-publish with nothing changed: ${againS.toFixed(1)} s (${(again.skippedBytes / 1e6).toFixed(0)} MB skipped by sha256)`,
     );
   } finally {
-    if (serve && serve.exitCode === null) {
-      const done = new Promise((r) => serve!.once("exit", r));
-      serve.kill("SIGTERM");
-      await done;
-    }
+    await stopServeProcess(serve);
     await s3.close();
     rmSync(dir, { recursive: true, force: true });
   }

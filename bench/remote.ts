@@ -15,6 +15,7 @@ import { clearRemoteMemory } from "../src/remote/remote-file.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
 import { crossMatch } from "../src/xmatch/crossmatch.ts";
 import { startRangeServer } from "../test/helpers/range-server.ts";
+import { lcg } from "./random.ts";
 
 const COLUMNS: ColumnSpec[] = [
   { name: "object_id", dtype: "int64", shape: [] },
@@ -26,11 +27,7 @@ const COLUMNS: ColumnSpec[] = [
 
 function* rows(n: number): Generator<ColumnBatch> {
   const per = 5 * 64 * 64;
-  let seed = 1;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const rnd = lcg(1);
   for (let s = 0; s < n; s += 100) {
     const k = Math.min(100, n - s);
     const img = new Float32Array(k * per);
@@ -55,11 +52,7 @@ const CATALOG_COLUMNS: ColumnSpec[] = [
 
 /** An all-sky catalog: row i at the same place in every call; `keep` of them, moved by jitter. */
 function* catalogRows(n: number, keep: number, jitterArcsec: number): Generator<ColumnBatch> {
-  let seed = 5;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const rnd = lcg(5);
   for (let s = 0; s < n; s += 50_000) {
     const k = Math.min(50_000, n - s);
     const ids: bigint[] = [];

@@ -8,7 +8,7 @@
 // The rows route is compared with the same 1000 rows served as a static JSON file by the same
 // server (the ceiling: no HDF5 read, no encoding). Run `npm run build` first.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,12 @@ import type { ColumnBatch, ColumnSpec } from "../src/core/columns.ts";
 import { runDemo } from "../src/demo/demo.ts";
 import { writeDataset } from "../src/storage/dataset-writer.ts";
 import { ROOT } from "../test/helpers/cli-process.ts";
+import {
+  type ServeProcess,
+  startServeProcess,
+  stopServeProcess,
+} from "../test/helpers/serve-process.ts";
+import { lcg } from "./random.ts";
 
 const BIN = join(ROOT, "dist", "cli", "bin.js");
 
@@ -31,11 +37,7 @@ const CATALOG: ColumnSpec[] = [
 ];
 
 function* catalogRows(n: number): Generator<ColumnBatch> {
-  let seed = 7;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
+  const rnd = lcg(7);
   for (let s = 0; s < n; s += 20_000) {
     const k = Math.min(20_000, n - s);
     yield {
@@ -56,31 +58,13 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function startServe(
-  dirs: string[],
-  web: string,
-  cacheMiB: number,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "serve",
-      ...dirs,
-      ...["--port", "0", "--rate-limit", "0", "--web", web, "--cache", String(cacheMiB)],
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = "";
-    child.stdout?.on("data", (c) => {
-      text += c;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return { child, url };
+function startServe(dirs: string[], web: string, cacheMiB: number): Promise<ServeProcess> {
+  return startServeProcess([
+    BIN,
+    "serve",
+    ...dirs,
+    ...["--port", "0", "--rate-limit", "0", "--web", web, "--cache", String(cacheMiB)],
+  ]);
 }
 
 interface Figures {
@@ -107,12 +91,7 @@ async function load(url: string, paths: string[], seconds: number): Promise<Figu
   };
 }
 
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
+const stop = stopServeProcess;
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` first`);

@@ -171,7 +171,7 @@ function cases(): Array<[string, string | null]> {
   }
   for (const [q, p] of [
     ["band=nope", "band"],
-    ["band=" + "x".repeat(100), "band"],
+    [`band=${"x".repeat(100)}`, "band"],
     ["cmap=__proto__", "cmap"],
     ["stretch=constructor", "stretch"],
     ["pmin=80&pmax=20", "pmin"],

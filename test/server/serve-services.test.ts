@@ -2,15 +2,19 @@
 // write key is served at once (and again after a restart, from DIR), and an export job posted to
 // it runs on the private Redis and its result holds every row.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { publishDataset } from "../../src/remote/publish.ts";
 import { KeyStore } from "../../src/server/keys.ts";
-import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { type RedisServer, redisSkip, startTestRedis } from "../helpers/redis.ts";
+import {
+  type ServeProcess,
+  startServeProcess,
+  stopServeProcess,
+} from "../helpers/serve-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { call, writeHsc } from "./fixtures.ts";
 
@@ -21,9 +25,8 @@ const jobsDir = join(dir, "jobs");
 const keysFile = join(dir, "keys.json");
 
 /** Starts `astropile serve` with the services on; resolves with its base URL. */
-async function serve(redis: RedisServer): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
+function serve(redis: RedisServer): Promise<ServeProcess> {
+  return startServeProcess(
     cliArgs(
       "serve",
       "--port",
@@ -37,34 +40,14 @@ async function serve(redis: RedisServer): Promise<{ child: ChildProcess; url: st
       "--uploads",
       uploads,
     ),
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stderr = "";
-  child.stderr?.on("data", (c) => {
-    stderr += c;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = "";
-    child.stdout?.on("data", (c) => {
-      text += c;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
+const stop = stopServeProcess;
 
 describe("serve with --redis and --uploads", { skip }, () => {
   let redis: RedisServer;
-  let server: { child: ChildProcess; url: string };
+  let server: ServeProcess;
   let writeKey: string;
   let source: string;
 
