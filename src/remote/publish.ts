@@ -39,7 +39,8 @@ export interface PublishOptions extends TransportOptions {
   concurrency?: number;
   /**
    * Part size of multipart uploads (default 16 MiB; S3's minimum is 5 MiB): a file larger than
-   * one part goes up in parts, four at a time.
+   * one part goes up in parts, in order, each read straight from the file (files go up in
+   * parallel: `concurrency`).
    */
   partBytes?: number;
   /**
