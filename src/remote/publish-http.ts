@@ -14,15 +14,12 @@ import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { PublishError, RemoteAccessDeniedError, redactUrl } from "./errors.ts";
 import {
-  type PublishItem,
+  carryOut,
+  MANIFEST,
   type PublishOptions,
   type PublishResult,
   planPublish,
 } from "./publish.ts";
-import { bounded } from "./transport.ts";
-
-const MANIFEST = "astropile.json";
-const CARD = "README.md";
 
 interface Answer {
   status: number;
@@ -146,54 +143,31 @@ export async function publishToServer(
     };
   });
   if (options.dryRun) return result;
-  const plan = result.files;
 
-  let done = 0;
-  let uploaded = 0;
-  const put = async (item: PublishItem) => {
-    if (item.action === "upload") {
-      const encoded = item.path.split("/").map(encodeURIComponent).join("/");
-      const query = item.path === MANIFEST && options.replace ? "?replace=true" : "";
-      const url = `${base}/files/${encoded}${query}`;
-      // Network failures, 5xx and 429 are retried (the server keeps nothing of a failed PUT);
-      // other refusals are final.
-      let answer: Answer | undefined;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          answer = await send(
-            "PUT",
-            url,
-            { ...headers, "x-checksum-sha256": item.sha256 },
-            { path: join(dir, item.path), bytes: item.bytes },
-            timeoutMs,
-          );
-          if ((answer.status < 500 && answer.status !== 429) || attempt >= retries) break;
-        } catch (err) {
-          if (attempt >= retries) throw networkFailure(err, url, `upload of ${item.path} failed`);
-        }
-        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+  await carryOut(result.files, options, async (item) => {
+    const encoded = item.path.split("/").map(encodeURIComponent).join("/");
+    const query = item.path === MANIFEST && options.replace ? "?replace=true" : "";
+    const url = `${base}/files/${encoded}${query}`;
+    // Network failures, 5xx and 429 are retried (the server keeps nothing of a failed PUT);
+    // other refusals are final.
+    let answer: Answer | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        answer = await send(
+          "PUT",
+          url,
+          { ...headers, "x-checksum-sha256": item.sha256 },
+          { path: join(dir, item.path), bytes: item.bytes },
+          timeoutMs,
+        );
+        if ((answer.status < 500 && answer.status !== 429) || attempt >= retries) break;
+      } catch (err) {
+        if (attempt >= retries) throw networkFailure(err, url, `upload of ${item.path} failed`);
       }
-      if (answer.status !== 201 && answer.status !== 200)
-        throw failure(answer, url, `upload of ${item.path} refused`);
-      uploaded += item.bytes;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
     }
-    done++;
-    options.onProgress?.({
-      file: item.path,
-      action: item.action,
-      filesDone: done,
-      filesTotal: plan.length,
-      bytesUploaded: uploaded,
-    });
-  };
-  const last = new Set([MANIFEST, CARD]);
-  await bounded(
-    options.concurrency ?? 4,
-    plan.filter((p) => !last.has(p.path)).map((p) => () => put(p)),
-  );
-  for (const name of [CARD, MANIFEST]) {
-    const item = plan.find((p) => p.path === name);
-    if (item) await put(item);
-  }
+    if (answer.status !== 201 && answer.status !== 200)
+      throw failure(answer, url, `upload of ${item.path} refused`);
+  });
   return result;
 }

@@ -84,8 +84,9 @@ export interface PublishResult {
   dryRun: boolean;
 }
 
-const MANIFEST = "astropile.json";
-const CARD = "README.md";
+/** The manifest (uploaded last: the commit) and the dataset card (just before it). */
+export const MANIFEST = "astropile.json";
+export const CARD = "README.md";
 
 /** Files of a dataset directory to publish (lock, temporary and hidden files left out). */
 export async function datasetFiles(root: string): Promise<string[]> {
@@ -181,6 +182,43 @@ export async function planPublish(
     skippedBytes: plan.filter((p) => p.action === "skip").reduce((s, p) => s + p.bytes, 0),
     dryRun: options.dryRun === true,
   };
+}
+
+/**
+ * Uploads the planned files with `upload` (those marked `upload`; the others only counted): the
+ * data files `concurrency` at a time, then the dataset card, then the manifest, the commit point
+ * of a publish. Progress after each file.
+ */
+export async function carryOut(
+  plan: PublishItem[],
+  options: Pick<PublishOptions, "concurrency" | "onProgress">,
+  upload: (item: PublishItem) => Promise<void>,
+): Promise<void> {
+  let done = 0;
+  let uploaded = 0;
+  const put = async (item: PublishItem) => {
+    if (item.action === "upload") {
+      await upload(item);
+      uploaded += item.bytes;
+    }
+    done++;
+    options.onProgress?.({
+      file: item.path,
+      action: item.action,
+      filesDone: done,
+      filesTotal: plan.length,
+      bytesUploaded: uploaded,
+    });
+  };
+  const last = new Set([MANIFEST, CARD]);
+  await bounded(
+    options.concurrency ?? 4,
+    plan.filter((p) => !last.has(p.path)).map((p) => () => put(p)),
+  );
+  for (const name of [CARD, MANIFEST]) {
+    const item = plan.find((p) => p.path === name);
+    if (item) await put(item);
+  }
 }
 
 /**
@@ -346,68 +384,43 @@ export async function publishDataset(
     };
   });
   if (options.dryRun) return result;
-  const plan = result.files;
-
-  let done = 0;
-  let uploaded = 0;
-  const last = new Set([MANIFEST, CARD]);
-  const put = async (item: PublishItem) => {
-    if (item.action === "upload") {
-      const key = keyOf(item.path);
-      const path = join(dir, item.path);
-      const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
-      let etag: string;
-      let sent: { sha256: string; etags: string[] };
-      try {
-        ({ etag, sent } = await uploadFile(
-          options,
-          { bucket, key },
-          path,
-          item.bytes,
-          { sha256: item.sha256 },
-          partSize,
-        ));
-      } catch (err) {
-        throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
-      }
-      if (sent.sha256 !== item.sha256)
-        throw new PublishError(
-          `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,
-          { file: path },
-        );
-      // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
-      if (options.verify !== false && !sent.etags.includes(etag)) {
-        let got: string;
-        try {
-          got = await hashObject(bucket, key, options);
-        } catch (err) {
-          throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
-        }
-        if (got !== item.sha256)
-          throw new PublishError(
-            `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
-            { file: redactUrl(`s3://${bucket}/${key}`) },
-          );
-      }
-      uploaded += item.bytes;
+  await carryOut(result.files, options, async (item) => {
+    const key = keyOf(item.path);
+    const path = join(dir, item.path);
+    const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
+    let etag: string;
+    let sent: { sha256: string; etags: string[] };
+    try {
+      ({ etag, sent } = await uploadFile(
+        options,
+        { bucket, key },
+        path,
+        item.bytes,
+        { sha256: item.sha256 },
+        partSize,
+      ));
+    } catch (err) {
+      throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
     }
-    done++;
-    options.onProgress?.({
-      file: item.path,
-      action: item.action,
-      filesDone: done,
-      filesTotal: plan.length,
-      bytesUploaded: uploaded,
-    });
-  };
-  await bounded(
-    options.concurrency ?? 4,
-    plan.filter((p) => !last.has(p.path)).map((p) => () => put(p)),
-  );
-  // The card, then the manifest: the commit point of the publish.
-  for (const name of [CARD, MANIFEST]) {
-    const item = plan.find((p) => p.path === name);
-    if (item) await put(item);
-  }
+    if (sent.sha256 !== item.sha256)
+      throw new PublishError(
+        `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,
+        { file: path },
+      );
+    // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
+    if (options.verify !== false && !sent.etags.includes(etag)) {
+      let got: string;
+      try {
+        got = await hashObject(bucket, key, options);
+      } catch (err) {
+        throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
+      }
+      if (got !== item.sha256)
+        throw new PublishError(
+          `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
+          { file: redactUrl(`s3://${bucket}/${key}`) },
+        );
+    }
+  });
   return result;
 }
