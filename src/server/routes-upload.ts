@@ -318,9 +318,8 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
-      /** Opens (or joins) the staging area of `name` for the request's key; 409 otherwise. */
-      const openStaging = async (req: FastifyRequest, name: string): Promise<Staging> => {
-        const staging = new Staging(options.root, name);
+      /** 409 while `name`'s manifest is being committed (uploads and aborts wait for it). */
+      const refuseWhileCommitting = (name: string): void => {
         if (committing.has(name))
           throw new ServiceError(
             409,
@@ -328,6 +327,12 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
             `dataset ${name} is being published right now`,
             "name",
           );
+      };
+
+      /** Opens (or joins) the staging area of `name` for the request's key; 409 otherwise. */
+      const openStaging = async (req: FastifyRequest, name: string): Promise<Staging> => {
+        const staging = new Staging(options.root, name);
+        refuseWhileCommitting(name);
         const keyId = req.apiKey?.id ?? "";
         await mkdir(staging.dir, { recursive: true });
         try {
@@ -551,13 +556,7 @@ export function uploadRoutes(options: UploadOptions): ServerRoutes {
         },
         handler: async (req, reply) => {
           const name = req.params.name;
-          if (committing.has(name))
-            throw new ServiceError(
-              409,
-              "ASTROPILE_UPLOAD_BUSY",
-              `dataset ${name} is being published right now`,
-              "name",
-            );
+          refuseWhileCommitting(name);
           const staging = new Staging(options.root, name);
           if (!(await exists(staging.dir)))
             throw notFound(`no upload of dataset ${name} in progress`, "name");

@@ -1,7 +1,9 @@
 // Small served datasets, written by the real writer, and a server on 127.0.0.1 that a test starts
 // and stops itself.
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { PNG } from "pngjs";
 import { createServer, type ServerOptions } from "../../src/server/app.ts";
 import { LocalDirectory } from "../../src/server/local-directory.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
@@ -54,4 +56,17 @@ export async function call(
     body = undefined;
   }
   return { status: res.status, headers: res.headers, body, text };
+}
+
+/** GET a PNG answer: 200 and image/png checked, decoded by pngjs (an independent reader). */
+export async function getPng(url: string): Promise<{ png: PNG; bytes: Buffer; headers: Headers }> {
+  const res = await fetch(url);
+  assert.equal(
+    res.status,
+    200,
+    `${url}: ${res.status} ${res.status !== 200 ? await res.text() : ""}`,
+  );
+  assert.equal(res.headers.get("content-type"), "image/png");
+  const bytes = Buffer.from(await res.arrayBuffer());
+  return { png: PNG.sync.read(bytes), bytes, headers: res.headers };
 }

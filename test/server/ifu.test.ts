@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { PNG } from "pngjs";
 import { build } from "../../src/build/index.ts";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import type { Example } from "../../src/dataset/example.ts";
@@ -12,7 +11,7 @@ import { builtinSpec } from "../../src/demo/index.ts";
 import { type CubeArray, nearestChannel, renderIfuSlicePng } from "../../src/render/index.ts";
 import { generateSurveys } from "../../src/synth/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { call, type Running, startServer, writeHsc } from "./fixtures.ts";
+import { call, getPng, type Running, startServer, writeHsc } from "./fixtures.ts";
 
 const dir = tempDir();
 let server: Running;
@@ -42,18 +41,6 @@ function cube(ex: Example, key: "flux" | "mask"): { data: Float64Array; shape: n
     for (let k = 0; k < nl; k++) data[(p.y * nx + p.x) * nl + k] = a[k]!;
   }
   return { data, shape: [ny, nx, nl] };
-}
-
-async function getPng(url: string): Promise<{ png: PNG; bytes: Buffer; headers: Headers }> {
-  const res = await fetch(url);
-  assert.equal(
-    res.status,
-    200,
-    `${url}: ${res.status} ${res.status !== 200 ? await res.text() : ""}`,
-  );
-  assert.equal(res.headers.get("content-type"), "image/png");
-  const bytes = Buffer.from(await res.arrayBuffer());
-  return { png: PNG.sync.read(bytes), bytes, headers: res.headers };
 }
 
 function expectedSlice(ex: Example, channel: number, options: Record<string, unknown> = {}) {

@@ -4,14 +4,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { PNG } from "pngjs";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import type { ImageArray } from "../../src/render/index.ts";
 import { renderImagePng, renderRgbPng } from "../../src/render/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { call, type Running, startServer, writeHsc } from "./fixtures.ts";
+import { call, getPng, type Running, startServer, writeHsc } from "./fixtures.ts";
 
 const dir = tempDir();
 let server: Running;
@@ -60,18 +59,6 @@ before(async () => {
 after(async () => {
   await server?.close();
 });
-
-async function getPng(url: string): Promise<{ png: PNG; bytes: Buffer }> {
-  const res = await fetch(url);
-  assert.equal(
-    res.status,
-    200,
-    `${url}: ${res.status} ${res.status !== 200 ? await res.text() : ""}`,
-  );
-  assert.equal(res.headers.get("content-type"), "image/png");
-  const bytes = Buffer.from(await res.arrayBuffer());
-  return { png: PNG.sync.read(bytes), bytes };
-}
 
 test("a band of a cutout and an RGB composite are the render layer's pictures of that example", async () => {
   const ex = await hsc.get(42);
