@@ -7,6 +7,8 @@ export interface ServeProcess {
   child: ChildProcess;
   /** http://127.0.0.1:PORT */
   url: string;
+  /** What the process wrote to stderr so far. */
+  stderr(): string;
 }
 
 /** Runs `node ...nodeArgs` (which start `astropile serve ... --port 0`) and waits for its URL. */
@@ -28,7 +30,7 @@ export async function startServeProcess(nodeArgs: string[]): Promise<ServeProces
     });
     child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
-  return { child, url };
+  return { child, url, stderr: () => stderr };
 }
 
 /** Stops a serve process (SIGTERM) and waits for it to exit. */

@@ -3,11 +3,12 @@
 // blocks its own thread while a read is under way) equal the local dataset; keys created, listed
 // and revoked by the CLI work against the running server; SIGTERM stops it with exit code 0.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
+import { startServeProcess } from "../helpers/serve-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { call, writeHsc } from "./fixtures.ts";
 
@@ -17,7 +18,7 @@ let root: string;
 let child: ChildProcess;
 let url: string;
 const keysFile = join(dir, "keys.json");
-let stderr = "";
+let stderr: () => string;
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, cliArgs(...args), { cwd: ROOT, encoding: "utf8" });
@@ -26,23 +27,11 @@ function cli(...args: string[]) {
 
 before(async () => {
   root = await writeHsc(dir);
-  child = spawn(
-    process.execPath,
+  const started = await startServeProcess(
     cliArgs("serve", root, "--port", "0", "--keys", keysFile, "--cors", "https://viewer.example"),
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
-  child.stderr?.on("data", (c) => {
-    stderr += c;
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let text = "";
-    child.stdout?.on("data", (c) => {
-      text += c;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
+  ({ child, url } = started);
+  stderr = started.stderr;
 });
 after(() => {
   if (child.exitCode === null) child.kill("SIGKILL");
@@ -100,6 +89,6 @@ test("CORS answers the allowed origin only", async () => {
 test("SIGTERM stops the server with exit code 0", async () => {
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   child.kill("SIGTERM");
-  assert.equal(await exited, 0, stderr);
-  assert.match(stderr, /SIGTERM: stopping/);
+  assert.equal(await exited, 0, stderr());
+  assert.match(stderr(), /SIGTERM: stopping/);
 });
