@@ -191,7 +191,8 @@ export function registerAnswerCache(
     req.answerKey = undefined;
     const keep = (body: Buffer) => cache.set(key, { body, headers: answerHeaders(reply) });
     if (typeof payload === "string") {
-      keep(Buffer.from(payload));
+      // Measured before copying: an answer too large to keep is not copied at all.
+      if (Buffer.byteLength(payload) <= cache.maxEntryBytes) keep(Buffer.from(payload));
       return payload;
     }
     if (Buffer.isBuffer(payload)) {
