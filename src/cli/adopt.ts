@@ -7,6 +7,7 @@ export interface AdoptFlags {
   inPlace?: boolean;
   skipBad?: boolean;
   force?: boolean;
+  endpoint?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -15,13 +16,16 @@ export function registerAdoptCommand(program: Command): void {
   program
     .command("adopt")
     .exitOverride()
-    .argument("<dir>", "a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5)")
+    .argument(
+      "<dir>",
+      "a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5): a local path, an http(s):// URL served with directory listings (Apache, nginx), or s3://bucket/prefix",
+    )
     .description(
-      "Use a Multimodal Universe v1 tree in place, read-only: scan every file once (columns, rows, the _healpix_29 range computed from ra/dec) and write a derived manifest, the positions sidecar and the object_id index into an index directory, so info, head, cone and xmatch read the tree as it is. Nothing is written into DIR unless --in-place. The index records each file's size and mtime: a changed, added or removed file makes it stale (commands then say to run adopt again). Trees of at most 64 files and 256 MiB are adopted on the fly by any command.",
+      "Use a Multimodal Universe v1 tree in place, read-only: scan every file once (columns, rows, the _healpix_29 range computed from ra/dec) and write a derived manifest, the positions sidecar and the object_id index into an index directory, so info, head, cone and xmatch read the tree as it is. Nothing is written into DIR unless --in-place. The index records each file's size and mtime: a changed, added or removed file makes it stale (commands then say to run adopt again). Trees of at most 64 files and 256 MiB are adopted on the fly by any command. A tree on a server is listed (Apache/nginx index pages; links outside the tree are ignored; S3 prefix listings), each file read by byte ranges, and the index kept locally; a file replaced on the server after adoption is refused when read (adopt again with --force).",
     )
     .option(
       "--index-dir <dir>",
-      "where indexes are kept (default: <cache dir>/mmu-index, see `astropile cache`); each tree gets <dir>/<name>-<hash of its absolute path>",
+      "where indexes are kept (default: <cache dir>/mmu-index, see `astropile cache`); each tree gets <dir>/<name>-<hash of its absolute path or URL>",
     )
     .option(
       "--in-place",
@@ -32,6 +36,10 @@ export function registerAdoptCommand(program: Command): void {
       "report bad files (unreadable, other schema, no ra/dec, empty pixel directories) and adopt the rest",
     )
     .option("--force", "rebuild even when a current index exists")
+    .option(
+      "--endpoint <url>",
+      "S3-compatible endpoint for s3:// trees (default $AWS_ENDPOINT_URL, else AWS); credentials from the standard AWS chain",
+    )
     .option("--json", "print the result as JSON")
     .option("--quiet", "no progress on stderr")
     .action(

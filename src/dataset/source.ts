@@ -3,7 +3,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
-import { MissingColumnError, UsageError } from "../core/errors.ts";
+import { MissingColumnError, NotFoundError, UsageError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { padRows, padRuleOf } from "../schema/padding.ts";
 import {
@@ -27,6 +27,7 @@ import type {
 } from "../storage/manifest.ts";
 import { readManifest } from "../storage/manifest.ts";
 import type { PartitionFile } from "../storage/partition-file.ts";
+import { remoteUrl } from "../storage/remote-hook.ts";
 
 export interface Feature {
   name: string;
@@ -72,17 +73,39 @@ export function registerRootResolver(resolver: RootResolver): void {
  * readManifest when none does.
  */
 export async function resolveDatasetRoot(dir: string): Promise<string> {
+  // A remote root is asked for its manifest first (Source.open); resolvers only when it has none.
+  if (remoteUrl(dir) !== null) return dir;
   // A stat, not a parse: Source.open reads the manifest right after.
   const hasManifest = await stat(join(dir, MANIFEST_NAME)).then(
     () => true,
     () => false,
   );
   if (hasManifest) return dir;
+  return (await resolveByResolvers(dir)) ?? dir; // readManifest then says what is wrong with it
+}
+
+async function resolveByResolvers(dir: string): Promise<string | null> {
   for (const resolver of rootResolvers) {
     const root = await resolver(dir);
     if (root !== null) return root;
   }
-  return dir; // readManifest then says what is wrong with it
+  return null;
+}
+
+/**
+ * The manifest of `dir` and the root it is in. A remote location without astropile.json may be
+ * a tree a resolver knows (an MMU tree on a server): its index is read instead.
+ */
+async function manifestOf(dir: string): Promise<{ root: string; manifest: Manifest }> {
+  const root = await resolveDatasetRoot(dir);
+  try {
+    return { root, manifest: await readManifest(root) };
+  } catch (err) {
+    if (!(remoteUrl(root) !== null && err instanceof NotFoundError)) throw err;
+    const adopted = await resolveByResolvers(root);
+    if (adopted === null) throw err;
+    return { root: adopted, manifest: await readManifest(adopted) };
+  }
 }
 
 const MAX_OPEN_FILES = 16;
@@ -121,8 +144,7 @@ export class Source {
   }
 
   static async open(dir: string, config?: string): Promise<Source> {
-    const root = await resolveDatasetRoot(dir);
-    const manifest = await readManifest(root);
+    const { root, manifest } = await manifestOf(dir);
     const configs = Object.keys(manifest.configs);
     if (config === undefined) {
       if (configs.length !== 1) {

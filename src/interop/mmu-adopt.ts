@@ -12,6 +12,13 @@
 // command to run. MMU files are not sorted by `_healpix_29` (most have no such column), so the
 // manifest marks them `rowOrder: "any"`: cones, boxes and cross-matches prune files by their
 // computed key ranges and filter rows by their ra/dec.
+//
+// A tree on a server (`https://…/survey` with Apache or nginx directory listings, or
+// `s3://bucket/survey`) is adopted the same way: listed level by level (remote/listing.ts), each
+// file read by byte ranges, the index kept locally, its links pointing at the files' virtual
+// remote paths (storage/remote-hook.ts). The record keeps what the listing says of each file and
+// the version (size, ETag / Last-Modified) the file had when read; a reopen lists the tree again,
+// and a file whose version differs is refused when it is opened (RemoteChangedError).
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink } from "node:fs/promises";
 import { basename, dirname, join, posix, relative, resolve } from "node:path";
@@ -22,12 +29,22 @@ import {
   AstroPileError,
   type ErrorPlace,
   isAstroPileError,
+  NotFoundError,
   SchemaError,
   UsageError,
 } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import { registerRootResolver } from "../dataset/source.ts";
-import { datasetRoot, isRemoteUrl } from "../remote/index.ts";
+import { datasetRoot, isRemoteUrl, redactUrl, remotePath, remoteUrl } from "../remote/index.ts";
+import { remoteLister } from "../remote/listing.ts";
+import {
+  configureRemote,
+  openRemoteFile,
+  optionsFor,
+  type RemoteOptions,
+  readWholeRemote,
+} from "../remote/remote-file.ts";
+import type { Validator } from "../remote/transport.ts";
 import { padRuleOf } from "../schema/padding.ts";
 import { ang2pixOrder29 } from "../sky/index.ts";
 import { ExternalSorter } from "../storage/external-sort.ts";
@@ -79,8 +96,10 @@ export interface AdoptOptions {
    * defaultCacheDir). The index of a tree is `<indexDir>/<name>-<hash of its absolute path>`.
    */
   indexDir?: string;
-  /** Keep the index inside the tree, in `<dir>/.astropile-index` (the tree must be writable). */
+  /** Keep the index inside the tree, in `<dir>/.astropile-index` (the tree must be writable; not for remote trees). */
   inPlace?: boolean;
+  /** How a remote tree (`http(s)://`, `s3://`) is read: endpoint, credentials, cache. */
+  remote?: RemoteOptions;
   /** Report bad files (see {@link BadMmuFile}) and adopt the rest, instead of failing on the first. */
   skipBad?: boolean;
   /** Rebuild even when a fresh index exists. */
@@ -89,7 +108,7 @@ export interface AdoptOptions {
 }
 
 export interface AdoptResult {
-  /** The tree (absolute). */
+  /** The tree: an absolute path, or the URL of a remote tree. */
   dir: string;
   /** The index directory: a dataset root openDataset reads. */
   indexRoot: string;
@@ -108,7 +127,15 @@ interface TreeRecord {
   version: 1;
   tree: string;
   adopted: string;
-  files: Array<{ path: string; bytes: number; mtimeMs: number }>;
+  files: Array<{
+    path: string;
+    bytes: number;
+    mtimeMs: number;
+    /** Remote trees: what the listing said of the file (see RemoteEntry.stamp). */
+    stamp?: string;
+    /** Remote trees: the version the file had when it was read. */
+    version?: Validator;
+  }>;
   skipped: BadMmuFile[];
 }
 
@@ -135,8 +162,68 @@ interface Listed {
   pixel: number;
   /** Relative to the tree, forward slashes. */
   path: string;
+  /** Size in bytes; -1 when a remote listing does not say it exactly (learned on reading). */
   bytes: number;
+  /** Local trees: the file's mtime; remote trees: 0. */
   mtimeMs: number;
+  /** Remote trees: what the listing says of the file's version. */
+  stamp?: string;
+  /** Remote trees: the version the file had when adopt read it. */
+  version?: Validator;
+}
+
+/** The URL of a remote tree given as a URL or as its virtual path, or null for a local tree. */
+function remoteTree(dir: string): string | null {
+  const url = isRemoteUrl(dir) ? dir : remoteUrl(dir);
+  return url === null ? null : url.replace(/\/+$/, "");
+}
+
+/** The tree as adopt names it: an absolute directory, or a remote tree's URL. */
+function treeOf(dir: string): string {
+  return remoteTree(dir) ?? resolve(dir);
+}
+
+/** The path a file of the tree is opened by (a remote file's virtual path). */
+function fileOf(tree: string, rel: string): string {
+  return isRemoteUrl(tree) ? remotePath(`${tree}/${rel}`) : join(tree, rel);
+}
+
+/** A file of the tree as errors name it (a remote file's URL, without credentials). */
+function nameOf(tree: string, rel: string): string {
+  return isRemoteUrl(tree) ? redactUrl(`${tree}/${rel}`) : join(tree, rel);
+}
+
+/** One level of a tree: its subdirectories and files (a local readdir, or a remote listing). */
+interface TreeEntry {
+  name: string;
+  directory: boolean;
+  bytes?: number;
+  mtimeMs?: number;
+  stamp?: string;
+}
+
+/** Lists a directory of the tree ("" for the top); `withStats`: sizes and mtimes of files. */
+type TreeLister = (rel: string, withStats: boolean) => Promise<TreeEntry[]>;
+
+async function treeLister(tree: string): Promise<TreeLister> {
+  if (isRemoteUrl(tree)) {
+    const list = await remoteLister(tree, optionsFor(`${tree}/`));
+    return (rel) => list(rel);
+  }
+  return async (rel, withStats) => {
+    const dir = join(tree, rel);
+    const out: TreeEntry[] = [];
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const entry: TreeEntry = { name: e.name, directory: e.isDirectory() };
+      if (withStats && e.isFile()) {
+        const s = await stat(join(dir, e.name));
+        entry.bytes = s.size;
+        entry.mtimeMs = s.mtimeMs;
+      }
+      out.push(entry);
+    }
+    return out;
+  };
 }
 
 /** Where the index of `dir` lives (whether or not it exists). */
@@ -144,11 +231,23 @@ export function mmuIndexRoot(
   dir: string,
   options: Pick<AdoptOptions, "indexDir" | "inPlace"> = {},
 ): string {
-  const tree = resolve(dir);
-  if (options.inPlace) return join(tree, IN_PLACE_INDEX_NAME);
+  const tree = treeOf(dir);
+  const remote = isRemoteUrl(tree);
+  if (options.inPlace) {
+    if (remote)
+      throw new UsageError(
+        `${redactUrl(tree)} is a remote tree: its index is kept locally (--index-dir), not in it`,
+      );
+    return join(tree, IN_PLACE_INDEX_NAME);
+  }
   const base = options.indexDir ? resolve(options.indexDir) : join(defaultCacheDir(), "mmu-index");
-  const hash = createHash("sha256").update(tree, "utf8").digest("hex").slice(0, 16);
-  const name = basename(tree).replace(/[^A-Za-z0-9._-]/g, "_") || "root";
+  // A remote tree is keyed by its URL without credentials or query (never written to disk).
+  const key = remote ? redactUrl(tree) : tree;
+  const hash = createHash("sha256").update(key, "utf8").digest("hex").slice(0, 16);
+  const last = remote
+    ? (new URL(key).pathname.split("/").filter(Boolean).pop() ?? "")
+    : basename(tree);
+  const name = last.replace(/[^A-Za-z0-9._-]/g, "_") || "root";
   return join(base, `${name}-${hash}`);
 }
 
@@ -157,21 +256,35 @@ export function mmuIndexRoot(
  * `<config>/healpix=N/` directory.
  */
 export async function isMmuTree(dir: string): Promise<boolean> {
-  try {
-    await stat(join(dir, "astropile.json"));
-    return false;
-  } catch {}
+  const tree = treeOf(dir);
+  if (isRemoteUrl(tree)) {
+    try {
+      await readWholeRemote(`${tree}/astropile.json`);
+      return false;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  } else {
+    try {
+      await stat(join(tree, "astropile.json"));
+      return false;
+    } catch {}
+  }
   let configs: string[];
+  let listLevel: TreeLister;
   try {
-    configs = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    listLevel = await treeLister(tree);
+    configs = (await listLevel("", false))
+      .filter((e) => e.directory && !e.name.startsWith("."))
       .map((e) => e.name);
-  } catch {
+  } catch (err) {
+    // A remote tree that cannot be listed is an error worth seeing; a local one is "not a tree".
+    if (isRemoteUrl(tree) && !(err instanceof NotFoundError)) throw err;
     return false;
   }
   for (const c of configs) {
-    const inner = await readdir(join(dir, c)).catch(() => [] as string[]);
-    if (inner.some((n) => PIXEL_DIR.test(n))) return true;
+    const inner = await listLevel(c, false).catch(() => [] as TreeEntry[]);
+    if (inner.some((e) => e.directory && PIXEL_DIR.test(e.name))) return true;
   }
   return false;
 }
@@ -180,24 +293,31 @@ export async function isMmuTree(dir: string): Promise<boolean> {
 async function listTree(tree: string): Promise<{ files: Listed[]; empty: string[] }> {
   const files: Listed[] = [];
   const empty: string[] = [];
-  const configs = (await readdir(tree, { withFileTypes: true }))
-    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+  const listLevel = await treeLister(tree);
+  const configs = (await listLevel("", false))
+    .filter((e) => e.directory && !e.name.startsWith("."))
     .map((e) => e.name)
     .sort();
   for (const config of configs) {
-    const pixels = (await readdir(join(tree, config), { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && PIXEL_DIR.test(e.name))
+    const pixels = (await listLevel(config, false))
+      .filter((e) => e.directory && PIXEL_DIR.test(e.name))
       .map((e) => ({ name: e.name, pixel: Number(PIXEL_DIR.exec(e.name)![1]) }))
       .sort((a, b) => a.pixel - b.pixel);
     for (const { name, pixel } of pixels) {
-      const names = (await readdir(join(tree, config, name)))
-        .filter((n) => n.endsWith(".hdf5") && !n.startsWith("."))
-        .sort();
-      if (names.length === 0) empty.push(join(tree, config, name));
-      for (const n of names) {
-        const rel = posix.join(config, name, n);
-        const s = await stat(join(tree, rel));
-        files.push({ config, pixel, path: rel, bytes: s.size, mtimeMs: s.mtimeMs });
+      const entries = (await listLevel(posix.join(config, name), true))
+        .filter((e) => !e.directory && e.name.endsWith(".hdf5") && !e.name.startsWith("."))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      if (entries.length === 0) empty.push(nameOf(tree, posix.join(config, name)));
+      for (const e of entries) {
+        const listed: Listed = {
+          config,
+          pixel,
+          path: posix.join(config, name, e.name),
+          bytes: e.bytes ?? -1,
+          mtimeMs: e.mtimeMs ?? 0,
+        };
+        if (e.stamp !== undefined) listed.stamp = e.stamp;
+        files.push(listed);
       }
     }
   }
@@ -252,7 +372,7 @@ function fail(message: string, options: ErrorPlace): never {
 
 /** Reads one file's columns, rows and key range (ra/dec in blocks). */
 async function scanFile(tree: string, listed: Listed, hooks: ScanHooks): Promise<Scanned> {
-  const path = join(tree, listed.path);
+  const path = fileOf(tree, listed.path);
   const file = await PartitionFile.open(path);
   try {
     const infos = file.columns();
@@ -449,9 +569,20 @@ function schemaProblem(
 
 /** The SHA-256 field of an adopted file: a digest of its path, size and mtime (the data is not hashed). */
 function statDigest(l: Listed): string {
+  const version = l.version ? (l.version.etag ?? l.version.lastModified ?? "") : l.mtimeMs;
   return createHash("sha256")
-    .update(`mmu-stat ${l.path} ${l.bytes} ${l.mtimeMs}`, "utf8")
+    .update(`mmu-stat ${l.path} ${l.bytes} ${version}`, "utf8")
     .digest("hex");
+}
+
+/**
+ * Registers the versions an adopted remote tree's files had when read: each file is opened with
+ * If-Match and checked, so a file replaced on the server is refused (RemoteChangedError).
+ */
+function expectVersions(tree: string, record: TreeRecord): void {
+  const versions: Record<string, Validator> = {};
+  for (const f of record.files) if (f.version) versions[`${tree}/${f.path}`] = f.version;
+  configureRemote(tree, { ...optionsFor(`${tree}/`), versions });
 }
 
 function badOf(err: unknown, file: string): BadMmuFile {
@@ -473,10 +604,15 @@ function badOf(err: unknown, file: string): BadMmuFile {
  * first bad file, unless `skipBad`; UsageError when `dir` is not an MMU tree.
  */
 export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Promise<AdoptResult> {
-  const tree = resolve(dir);
+  const tree = treeOf(dir);
+  const remote = isRemoteUrl(tree);
+  // A remote tree's files are read by byte ranges with the caller's options (checked against
+  // no earlier versions: adopt reads what the server has now).
+  if (remote)
+    configureRemote(tree, { ...(options.remote ?? optionsFor(`${tree}/`)), versions: {} });
   if (!(await isMmuTree(tree)))
     throw new UsageError(
-      `${tree} is not a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5, no astropile.json)`,
+      `${remote ? redactUrl(tree) : tree} is not a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5, no astropile.json)`,
     );
   const indexRoot = mmuIndexRoot(tree, options);
   const report = (p: AdoptProgress) => options.onProgress?.(p);
@@ -485,9 +621,10 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   report({ phase: "scan", done: 1, total: 1 });
   if (!options.force) {
     const record = await readRecord(indexRoot);
-    if (record && record.tree === tree && staleReason(record, listed, tree) === null)
+    if (record && record.tree === tree && staleReason(record, listed, tree) === null) {
+      if (remote) expectVersions(tree, record);
       return {
-        dir: tree,
+        dir: remote ? redactUrl(tree) : tree,
         indexRoot,
         reused: true,
         configs: [...new Set(record.files.map((f) => f.path.split("/")[0]!))],
@@ -495,6 +632,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
         rows: (await readManifest(indexRoot)).files.reduce((a, f) => a + f.rows, 0),
         skipped: record.skipped,
       };
+    }
   }
   const skipped: BadMmuFile[] = [];
   const bad = (b: BadMmuFile) => {
@@ -507,6 +645,18 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   };
   for (const e of empty)
     bad({ file: e, code: SchemaError.code, message: "empty pixel directory: no .hdf5 file in it" });
+  // A remote file is read by its URL, which these characters would change.
+  const readable = remote
+    ? listed.filter((l) => {
+        if (!/[%#?\\]/.test(l.path)) return true;
+        bad({
+          file: nameOf(tree, l.path),
+          code: SchemaError.code,
+          message: "a file name with %, #, ? or \\ cannot be read by URL",
+        });
+        return false;
+      })
+    : listed;
   const scanned: Scanned[] = [];
   const schemas = new Map<string, ColumnEntry[]>();
   // Built beside the final place and swapped in: a reader never sees half an index.
@@ -515,8 +665,8 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   await mkdir(temp, { recursive: true });
   const streams = new Map<string, StreamedSidecars>();
   try {
-    for (const [i, l] of listed.entries()) {
-      report({ phase: "files", done: i, total: listed.length, file: l.path });
+    for (const [i, l] of readable.entries()) {
+      report({ phase: "files", done: i, total: readable.length, file: l.path });
       let stream = streams.get(l.config);
       let s: Scanned;
       let started = false;
@@ -527,7 +677,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
             if (schema) {
               const problem = schemaProblem(schema, columns);
               if (problem)
-                fail(problem.message, { file: join(tree, l.path), column: problem.column });
+                fail(problem.message, { file: nameOf(tree, l.path), column: problem.column });
             }
           },
           rows: async (batch) => {
@@ -556,8 +706,17 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
         });
       } catch (err) {
         if (stream && started) stream.broken = true;
-        bad(badOf(err, join(tree, l.path)));
+        // The server failing (network, credentials, a file changing) is not a bad file.
+        if (isAstroPileError(err) && (err as AstroPileError).code.startsWith("ASTROPILE_REMOTE"))
+          throw err;
+        bad(badOf(err, nameOf(tree, l.path)));
         continue;
+      }
+      if (remote) {
+        // The version read is the one recorded: a later change is refused, never mixed in.
+        const { version } = openRemoteFile(`${tree}/${l.path}`);
+        l.version = { size: version.size, etag: version.etag, lastModified: version.lastModified };
+        l.bytes = version.size;
       }
       if (!schemas.has(l.config)) {
         schemas.set(l.config, s.columns);
@@ -565,7 +724,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
         // below, once, since the stream did not exist while it was scanned).
         stream = await startSidecars(temp, l.config, s.columns);
         streams.set(l.config, stream);
-        await feedFromFile(stream, s.catalog ? null : join(tree, l.path), s);
+        await feedFromFile(stream, s.catalog ? null : fileOf(tree, l.path), s);
       }
       if (stream) {
         stream.ordinal++;
@@ -573,7 +732,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
       }
       scanned.push(s);
     }
-    report({ phase: "files", done: listed.length, total: listed.length });
+    report({ phase: "files", done: readable.length, total: readable.length });
     if (scanned.length === 0)
       throw new SchemaError("no adoptable file in the tree", { file: tree });
     const derived = new Map<string, { bytes: number; sha256: string }>();
@@ -591,8 +750,9 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
       if (derived.has(f.path)) continue;
       const link = join(temp, f.path);
       await mkdir(dirname(link), { recursive: true });
-      // Relative links keep an in-place index valid when the tree moves; absolute otherwise.
-      const target = join(tree, f.path);
+      // Relative links keep an in-place index valid when the tree moves; absolute otherwise. A
+      // remote file's link points at its virtual path (storage/remote-hook.ts followRemoteLink).
+      const target = fileOf(tree, f.path);
       await symlink(
         options.inPlace ? relative(dirname(join(indexRoot, f.path)), target) : target,
         link,
@@ -616,7 +776,13 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
       adopted: new Date().toISOString(),
       files: listed
         .filter((l) => used.has(l.path))
-        .map((l) => ({ path: l.path, bytes: l.bytes, mtimeMs: l.mtimeMs })),
+        .map((l) => ({
+          path: l.path,
+          bytes: l.bytes,
+          mtimeMs: l.mtimeMs,
+          ...(l.stamp !== undefined ? { stamp: l.stamp } : {}),
+          ...(l.version ? { version: l.version } : {}),
+        })),
       skipped,
     };
     await writeFileAtomic(join(temp, TREE_RECORD_NAME), `${JSON.stringify(record, null, 1)}\n`);
@@ -631,8 +797,9 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
+  if (remote) expectVersions(tree, (await readRecord(indexRoot))!);
   return {
-    dir: tree,
+    dir: remote ? redactUrl(tree) : tree,
     indexRoot,
     reused: false,
     configs: [...new Set(scanned.map((s) => s.listed.config))],
@@ -810,19 +977,25 @@ function staleReason(record: TreeRecord, listed: Listed[], tree: string): string
   const now = new Map(listed.map((l) => [l.path, l]));
   for (const f of record.files) {
     const l = now.get(f.path);
-    if (!l) return `${join(tree, f.path)} was removed since the tree was adopted`;
-    if (l.bytes !== f.bytes || l.mtimeMs !== f.mtimeMs)
-      return `${join(tree, f.path)} changed since the tree was adopted (size ${f.bytes} -> ${l.bytes} bytes, mtime ${new Date(f.mtimeMs).toISOString()} -> ${new Date(l.mtimeMs).toISOString()})`;
+    const name = nameOf(tree, f.path);
+    if (!l) return `${name} was removed since the tree was adopted`;
+    if (isRemoteUrl(tree)) {
+      // A listing says what it can: S3 an ETag and the size, nginx a date and the size, Apache a
+      // date and a rounded size. The version check on opening the file catches the rest.
+      if (l.stamp !== f.stamp || (l.bytes >= 0 && l.bytes !== f.bytes))
+        return `${name} changed since the tree was adopted (listed as ${f.stamp ?? "?"}, ${f.bytes} bytes; now ${l.stamp ?? "?"}${l.bytes >= 0 ? `, ${l.bytes} bytes` : ""})`;
+    } else if (l.bytes !== f.bytes || l.mtimeMs !== f.mtimeMs)
+      return `${name} changed since the tree was adopted (size ${f.bytes} -> ${l.bytes} bytes, mtime ${new Date(f.mtimeMs).toISOString()} -> ${new Date(l.mtimeMs).toISOString()})`;
     now.delete(f.path);
   }
   const skipped = new Set(record.skipped.map((s) => s.file));
   for (const l of now.values())
-    if (!skipped.has(join(tree, l.path)))
-      return `${join(tree, l.path)} was added since the tree was adopted`;
+    if (!skipped.has(nameOf(tree, l.path)))
+      return `${nameOf(tree, l.path)} was added since the tree was adopted`;
   return null;
 }
 
-export interface OpenMmuOptions extends Pick<AdoptOptions, "indexDir" | "onProgress"> {
+export interface OpenMmuOptions extends Pick<AdoptOptions, "indexDir" | "onProgress" | "remote"> {
   /** Adopt small trees on the fly (see ADOPT_ON_THE_FLY_MAX_FILES); default true. */
   adoptSmall?: boolean;
 }
@@ -836,20 +1009,29 @@ export async function mmuDatasetRoot(
   dir: string,
   options: OpenMmuOptions = {},
 ): Promise<string | null> {
-  const tree = resolve(dir);
+  const tree = treeOf(dir);
+  const remote = isRemoteUrl(tree);
+  if (remote && options.remote) configureRemote(tree, options.remote);
   if (!(await isMmuTree(tree))) return null;
   const { files: listed } = await listTree(tree);
   let reason = "it has not been adopted";
-  for (const root of [mmuIndexRoot(tree, { inPlace: true }), mmuIndexRoot(tree, options)]) {
+  const roots = remote
+    ? [mmuIndexRoot(tree, options)]
+    : [mmuIndexRoot(tree, { inPlace: true }), mmuIndexRoot(tree, options)];
+  for (const root of roots) {
     const record = await readRecord(root);
     if (!record || record.tree !== tree) continue;
     const why = staleReason(record, listed, tree);
-    if (why === null) return root;
+    if (why === null) {
+      if (remote) expectVersions(tree, record);
+      return root;
+    }
     reason = why;
   }
-  const bytes = listed.reduce((a, l) => a + l.bytes, 0);
+  const bytes = listed.reduce((a, l) => a + Math.max(0, l.bytes), 0);
   const small = listed.length <= ADOPT_ON_THE_FLY_MAX_FILES && bytes <= ADOPT_ON_THE_FLY_MAX_BYTES;
-  const command = `astropile adopt ${JSON.stringify(tree)}${options.indexDir ? ` --index-dir ${JSON.stringify(resolve(options.indexDir))}` : ""}`;
+  const shown = remote ? redactUrl(tree) : tree;
+  const command = `astropile adopt ${JSON.stringify(shown)}${options.indexDir ? ` --index-dir ${JSON.stringify(resolve(options.indexDir))}` : ""}`;
   if (small && options.adoptSmall !== false) {
     // A changed tree is adopted again in full; a bad file fails here as it would in adopt.
     return (
@@ -857,12 +1039,13 @@ export async function mmuDatasetRoot(
         indexDir: options.indexDir,
         force: true,
         onProgress: options.onProgress,
+        ...(options.remote ? { remote: options.remote } : {}),
       })
     ).indexRoot;
   }
   throw new NotAdoptedError(
-    `${tree} is a Multimodal Universe tree without a current index: ${reason}. Run \`${command}\` (${listed.length} files, ${bytes} bytes; trees up to ${ADOPT_ON_THE_FLY_MAX_FILES} files and ${ADOPT_ON_THE_FLY_MAX_BYTES / 2 ** 20} MiB are adopted on the fly)`,
-    { file: tree },
+    `${shown} is a Multimodal Universe tree without a current index: ${reason}. Run \`${command}\` (${listed.length} files${bytes > 0 ? `, ${bytes} bytes` : ""}; trees up to ${ADOPT_ON_THE_FLY_MAX_FILES} files and ${ADOPT_ON_THE_FLY_MAX_BYTES / 2 ** 20} MiB are adopted on the fly)`,
+    { file: shown },
   );
 }
 
@@ -879,7 +1062,17 @@ export async function isLink(path: string): Promise<boolean> {
  * `dir` itself (an AstroPile dataset). What every CLI command calls before opening.
  */
 export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): Promise<string> {
-  // A URL (http(s)://, s3://) is a remote AstroPile dataset: its root is the remote layer's path.
-  if (isRemoteUrl(dir)) return datasetRoot(dir);
+  // A URL (http(s)://, s3://): an AstroPile dataset (its root is the remote layer's path), or
+  // an MMU tree on a server when it has no manifest.
+  if (isRemoteUrl(dir)) {
+    const root = datasetRoot(dir, options.remote);
+    try {
+      await readManifest(root);
+      return root;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      return (await mmuDatasetRoot(root, options)) ?? root;
+    }
+  }
   return (await mmuDatasetRoot(dir, options)) ?? resolve(dir);
 }

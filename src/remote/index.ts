@@ -20,6 +20,14 @@ export {
   RemoteOfflineError,
   redactUrl,
 } from "./errors.ts";
+export {
+  MAX_LISTING_BYTES,
+  MAX_LISTING_ENTRIES,
+  parseIndexPage,
+  type RemoteEntry,
+  type RemoteLister,
+  remoteLister,
+} from "./listing.ts";
 export { type RemoteOptions, type RemoteStats, remoteStats } from "./remote-file.ts";
 export { stopFetchWorker } from "./sync-bridge.ts";
 export type { TransportOptions } from "./transport.ts";

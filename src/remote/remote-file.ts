@@ -17,6 +17,7 @@ import { fetchRangesSync } from "./sync-bridge.ts";
 import {
   fetchRanges,
   fetchWhole,
+  sameVersion,
   TransportFailure,
   type TransportOptions,
   type Validator,
@@ -38,6 +39,11 @@ export interface RemoteOptions extends TransportOptions {
    * with large chunks; the bytes are then trusted to the transport and the file's version check.
    */
   partialChunks?: boolean;
+  /**
+   * The version each file must have, by URL (an adopted remote MMU tree's files as they were
+   * when adopted): a file found different is a RemoteChangedError, never read.
+   */
+  versions?: Record<string, Validator>;
 }
 
 const DEFAULT_BLOCK = 32 * 1024;
@@ -181,11 +187,21 @@ export class RemoteFile implements RemoteBytes {
       return new RemoteFile(url, v, options, cache);
     }
     const block = options.blockBytes ?? DEFAULT_BLOCK;
+    const want = options.versions?.[url];
     let got: { validator: Validator; parts: Uint8Array[] };
     try {
-      got = fetchRangesSync(url, [[0, block]], undefined, options);
+      // A known version is asked for (If-Match) and checked: the server's answer must be it.
+      got = fetchRangesSync(url, [[0, block]], want, options);
+      if (want && !sameVersion(want, got.validator))
+        throw new TransportFailure("changed", "the file is not the version expected");
     } catch (err) {
-      throw typedFailure(err, url);
+      const typed = typedFailure(err, url);
+      if (want && typed instanceof RemoteChangedError)
+        throw new RemoteChangedError(
+          `changed on the server since its tree was adopted (${typed.message}); adopt the tree again (\`astropile adopt URL --force\`)`,
+          { file: redactUrl(url) },
+        );
+      throw typed;
     }
     stats.requests++;
     stats.bytesFetched += got.parts[0].length;

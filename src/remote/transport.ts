@@ -6,7 +6,12 @@
 // Last-Modified, and the total size from Content-Range): a file that changed on the server is a
 // "changed" failure, never bytes of the new version mixed with cached bytes of the old one. The
 // request also carries If-Match / If-Unmodified-Since so a server that honours them answers 412.
-import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
 
 /** Where a remote file is and how to reach it. */
 export interface TransportOptions {
@@ -90,7 +95,8 @@ export function s3Client(options: TransportOptions = {}): S3Client {
   return c;
 }
 
-function sameVersion(expect: Validator, got: Validator): boolean {
+/** True when `got` is the version `expect` describes (size, then ETag, else Last-Modified). */
+export function sameVersion(expect: Validator, got: Validator): boolean {
   if (got.size !== expect.size) return false;
   if (expect.etag !== undefined && got.etag !== undefined) return expect.etag === got.etag;
   if (expect.lastModified !== undefined && got.lastModified !== undefined)
@@ -427,6 +433,60 @@ export async function fetchValidator(
       throw s3Failure(err, "HEAD");
     }
   });
+}
+
+/** An object under an S3 prefix: its key below the prefix, size and version. */
+export interface S3Object {
+  key: string;
+  bytes: number;
+  etag?: string;
+  lastModified?: string;
+}
+
+/**
+ * Every object under `s3://bucket/prefix/`, in one paginated listing without a delimiter (fewer
+ * requests than a walk level by level, and what every S3-compatible store answers alike), up to
+ * `maxEntries` (then a "usage" failure).
+ */
+export async function listS3Objects(
+  url: string,
+  maxEntries: number,
+  options: TransportOptions = {},
+): Promise<S3Object[]> {
+  const { bucket, key } = parseS3(url);
+  const prefix = key === "" || key.endsWith("/") ? key : `${key}/`;
+  const out: S3Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await withRetries(options, async (signal) => {
+      try {
+        return await s3Client(options).send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+          { abortSignal: signal },
+        );
+      } catch (err) {
+        throw s3Failure(err, "listing");
+      }
+    });
+    for (const o of page.Contents ?? []) {
+      const rel = (o.Key ?? "").slice(prefix.length);
+      if (rel === "") continue; // a "directory marker" some tools write
+      out.push({
+        key: rel,
+        bytes: o.Size ?? 0,
+        ...(o.ETag ? { etag: o.ETag } : {}),
+        ...(o.LastModified ? { lastModified: o.LastModified.toUTCString() } : {}),
+      });
+    }
+    if (out.length > maxEntries)
+      throw new TransportFailure("usage", `listing has more than ${maxEntries} objects`);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
 }
 
 /** Runs `tasks` with at most `limit` at once; the first failure rejects (the rest still settle). */

@@ -29,7 +29,7 @@ import {
   type V4Index,
 } from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./hdf5-times.ts";
-import { openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
+import { followRemoteLink, openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
 export { fletcher32, NotCovered };
 
@@ -147,6 +147,7 @@ export class DirectFile {
 
   constructor(path: string) {
     this.path = path;
+    path = followRemoteLink(path);
     if (remoteUrl(path) !== null) {
       this.remote = openRemote(path);
       this.fd = -1;

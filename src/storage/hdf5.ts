@@ -7,7 +7,13 @@ import { dirname, join } from "node:path";
 import h5wasm, { type Dataset, type File as H5File, type Metadata } from "h5wasm/node";
 import type { Dtype } from "../core/columns.ts";
 import { AstroPileError, CorruptFileError, type ErrorPlace } from "../core/errors.ts";
-import { openRemote, REMOTE_PREFIX, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
+import {
+  followRemoteLink,
+  openRemote,
+  REMOTE_PREFIX,
+  type RemoteBytes,
+  remoteUrl,
+} from "./remote-hook.ts";
 
 export type { Dataset, H5File, Metadata };
 export { h5wasm };
@@ -104,6 +110,7 @@ export function checkSignature(path: string): void {
 /** Opens an HDF5 file read-only with typed errors. */
 export async function openHdf5(path: string): Promise<H5File> {
   await hdf5Ready();
+  path = followRemoteLink(path);
   checkSignature(path);
   return guard(
     { file: path },

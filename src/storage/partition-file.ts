@@ -42,7 +42,7 @@ import {
   IDENTITY_ATTRIBUTE,
   type IdentityParts,
 } from "./identity.ts";
-import { openRemote, remoteUrl } from "./remote-hook.ts";
+import { followRemoteLink, openRemote, remoteUrl } from "./remote-hook.ts";
 
 export interface ColumnInfo extends ColumnSpec {
   /** Storage details as found in the file. */
@@ -528,6 +528,7 @@ function damaged(info: ColumnInfo, reason: string): string {
 
 /** The size on disk against the manifest's, before libhdf5 reads anything. */
 function checkSize(path: string, bytes: number): void {
+  path = followRemoteLink(path);
   let size: number;
   try {
     size = remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size;

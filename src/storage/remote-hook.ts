@@ -3,6 +3,7 @@
 // `https://host/a/b`), so every `join(root, file)` in the layers above works unchanged, and the
 // few places that touch bytes (h5wasm's file system, the direct reader, the manifest) ask the
 // registered RemoteAccess (installed by src/remote) for them.
+import { readlinkSync } from "node:fs";
 import { UsageError } from "../core/errors.ts";
 
 /** Prefix of the virtual paths that stand for remote files. */
@@ -32,6 +33,22 @@ export function remoteUrl(path: string): string | null {
   const slash = rest.indexOf("/");
   if (slash <= 0) return null;
   return `${rest.slice(0, slash)}://${rest.slice(slash + 1)}`;
+}
+
+/**
+ * The path to read for `path`: the index of an adopted remote Multimodal Universe tree
+ * (interop/mmu-adopt.ts) links each data file to its virtual remote path, so a link whose target
+ * is one stands for that remote file; any other path is itself.
+ */
+export function followRemoteLink(path: string): string {
+  if (path.startsWith(REMOTE_PREFIX)) return path;
+  let target: string;
+  try {
+    target = readlinkSync(path);
+  } catch {
+    return path; // not a link (EINVAL), or no such file: the caller's open says so
+  }
+  return target.startsWith(REMOTE_PREFIX) ? target : path;
 }
 
 /** A remote file read synchronously by byte ranges (h5wasm's reads are synchronous). */
