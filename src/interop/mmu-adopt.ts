@@ -907,7 +907,8 @@ function deriveManifest(
   const provenance: Manifest["provenance"] = { survey: text(attrs.survey) ?? basename(tree) };
   if (text(attrs.project)) provenance.project = text(attrs.project)!;
   if (text(attrs.release)) provenance.release = text(attrs.release)!;
-  provenance.adoptedFrom = tree;
+  // A URL is recorded without credentials (they are never written to disk).
+  provenance.adoptedFrom = isRemoteUrl(tree) ? redactUrl(tree) : tree;
   const manifest = emptyManifest(basename(tree), provenance, "mmu");
   const configs = [...new Set(scanned.map((s) => s.listed.config))];
   for (const config of configs) {

@@ -15,6 +15,7 @@ import type { Dataset } from "../dataset/dataset.ts";
 import type { Example, NDArray, Value } from "../dataset/example.ts";
 import { guard, type H5File, openHdf5 } from "../storage/hdf5.ts";
 import type { Provenance } from "../storage/manifest.ts";
+import { isRemoteUrl, remotePath } from "../storage/remote-hook.ts";
 
 /** One spaxel of an IFU example read from an MMU MaNGA file. */
 export interface MmuSpaxel {
@@ -338,7 +339,10 @@ export async function readMmuIfuExamples(
       const rel = String(row.mmu_file);
       let file = open.get(rel);
       if (!file) {
-        file = await MmuIfuFile.open(join(tree, rel));
+        // A tree on a server (adopted by URL) is read by byte ranges through its virtual path.
+        file = await MmuIfuFile.open(
+          isRemoteUrl(tree) ? remotePath(`${tree}/${rel}`) : join(tree, rel),
+        );
         open.set(rel, file);
       }
       const ex = file.example(Number(row.mmu_object));

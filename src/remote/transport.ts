@@ -98,7 +98,10 @@ export function s3Client(options: TransportOptions = {}): S3Client {
 /** True when `got` is the version `expect` describes (size, then ETag, else Last-Modified). */
 export function sameVersion(expect: Validator, got: Validator): boolean {
   if (got.size !== expect.size) return false;
-  if (expect.etag !== undefined && got.etag !== undefined) return expect.etag === got.etag;
+  // Weak comparison (RFC 9110 8.8.3.2): Apache tags a file modified in the last second
+  // W/"…" and the same file a moment later "…", one version with one opaque tag.
+  if (expect.etag !== undefined && got.etag !== undefined)
+    return expect.etag.replace(/^W\//, "") === got.etag.replace(/^W\//, "");
   if (expect.lastModified !== undefined && got.lastModified !== undefined)
     return expect.lastModified === got.lastModified;
   return true;
