@@ -14,6 +14,7 @@ import { adoptMmuTree, mmuDatasetRoot, NotAdoptedError } from "../../src/interop
 import { readMmuIfuExamples } from "../../src/interop/mmu-ifu.ts";
 import { parseIndexPage } from "../../src/remote/listing.ts";
 import { s3Client, sameVersion } from "../../src/remote/transport.ts";
+import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import {
   type AutoindexKind,
   autoindexSkip,
@@ -25,6 +26,9 @@ import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "../helpers/s3-
 import { tempDir } from "../helpers/tmp.ts";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "mmu", "a");
+const expected = JSON.parse(readFileSync(join(FIXTURES, "..", "expected.json"), "utf8")) as {
+  xmatch: Record<string, { radiusArcsec: number; pairs: Array<[string, string, number]> }>;
+};
 const COLUMNS = ["object_id", "ra", "dec", "image_band", "image_array", "FLUX_G"];
 const saved = { ...process.env };
 process.env.ASTROPILE_CACHE_DIR = tempDir("astropile-mmu-remote-cache-");
@@ -51,7 +55,7 @@ async function rowsOf(ds: Dataset, columns: string[]): Promise<Record<string, un
 /** A copy of the fixture surveys in a directory a server can serve (and a test may change). */
 function servedCopy(): string {
   const root = tempDir("astropile-mmu-served-");
-  for (const survey of ["legacysurvey", "hsc", "manga"])
+  for (const survey of ["legacysurvey", "hsc", "desi", "manga"])
     cpSync(join(FIXTURES, survey), join(root, survey), { recursive: true });
   return root;
 }
@@ -81,6 +85,18 @@ for (const kind of ["nginx", "apache"] as AutoindexKind[]) {
       assert.deepEqual(await ids(remoteHsc), await ids(localHsc));
       const id = (await localHsc.get(5)).object_id as string;
       assert.equal((await remoteHsc.getById(id))?.object_id, id);
+      // Cross-match of two remote trees on 2 threads (the workers read with the tree's recorded
+      // versions) equals astropy's search_around_sky on the same files (fixtures/mmu/expected.json).
+      const ref = expected.xmatch["hsc-desi"]!;
+      const { catalog } = await crossMatch(remoteHsc, await openDataset(`${server.url}/desi`), {
+        radiusArcsec: ref.radiusArcsec,
+        mode: "all",
+        threads: 2,
+      });
+      const pairs = Array.from({ length: catalog.length }, (_, i) =>
+        [String(catalog.left_object_id[i]), String(catalog.right_object_id[i])].join(" "),
+      ).sort();
+      assert.deepEqual(pairs, ref.pairs.map(([l, r]) => `${l} ${r}`).sort());
       if (kind === "nginx") {
         // The CLI as a user runs it: adopt the URL (index in the cache dir), then a cone by URL.
         const env = { ...process.env, ASTROPILE_CACHE_DIR: tempDir("astropile-mmu-cli-") };
