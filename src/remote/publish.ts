@@ -11,6 +11,10 @@
 //     hashed against the local sha256 instead;
 //  3. the dataset card, then the manifest, last: a reader opening the destination sees the
 //     previous manifest until the new one is complete.
+// A file the destination already has with other bytes (a partition file rewritten since the last
+// publish) is not overwritten while it uploads: it goes to `<prefix>/.astropile-staging/` and is
+// copied into place (a server-side copy, verified) only once every file is up, just before the
+// card and the manifest. A publish that fails while uploading leaves the previous version whole.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
@@ -19,7 +23,9 @@ import { type Readable, Transform, type TransformCallback } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -87,6 +93,21 @@ export interface PublishResult {
 /** The manifest (uploaded last: the commit) and the dataset card (just before it). */
 export const MANIFEST = "astropile.json";
 export const CARD = "README.md";
+/** Where replacements of files the destination already has wait until the commit (S3). */
+export const STAGING = ".astropile-staging";
+/**
+ * The x-amz-copy-source of an object: its key URL-encoded, but "=" left as it is (AstroPile's
+ * `healpix=N` paths): s3rver decodes the header with decodeURI, which leaves "%3D" encoded.
+ */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key
+    .split("/")
+    .map((seg) => encodeURIComponent(seg).replace(/%3D/g, "="))
+    .join("/")}`;
+}
+
+/** S3's largest single CopyObject: larger replaced files are overwritten in place. */
+const MAX_COPY_BYTES = 5 * 2 ** 30;
 
 /** Files of a dataset directory to publish (lock, temporary and hidden files left out). */
 export async function datasetFiles(root: string): Promise<string[]> {
@@ -193,6 +214,8 @@ export async function carryOut(
   plan: PublishItem[],
   options: Pick<PublishOptions, "concurrency" | "onProgress">,
   upload: (item: PublishItem) => Promise<void>,
+  /** Runs after the data files, before the card and the manifest (S3: staged files into place). */
+  beforeCommit?: () => Promise<void>,
 ): Promise<void> {
   let done = 0;
   let uploaded = 0;
@@ -215,6 +238,7 @@ export async function carryOut(
     options.concurrency ?? 4,
     plan.filter((p) => !last.has(p.path)).map((p) => () => put(p)),
   );
+  await beforeCommit?.();
   for (const name of [CARD, MANIFEST]) {
     const item = plan.find((p) => p.path === name);
     if (item) await put(item);
@@ -377,50 +401,110 @@ export async function publishDataset(
   const { bucket, key: prefixRaw } = parseS3(dest);
   const prefix = prefixRaw.replace(/\/+$/, "");
   const keyOf = (rel: string) => (prefix ? `${prefix}/${rel}` : rel);
+  const stagedKeyOf = (rel: string) => keyOf(`${STAGING}/${rel}`);
+  // Files the destination has with other bytes: uploaded to staging, moved at the commit.
+  const replaced = new Set<string>();
   const result = await planPublish(dir, redactUrl(dest), options, async () => {
     return async (rel, bytes, sha256) => {
       const there = await remoteState(bucket, keyOf(rel), options);
-      return there !== undefined && there.bytes === bytes && there.sha256 === sha256;
+      if (there !== undefined && there.bytes === bytes && there.sha256 === sha256) return true;
+      if (there !== undefined && rel !== MANIFEST && rel !== CARD && bytes <= MAX_COPY_BYTES)
+        replaced.add(rel);
+      return false;
     };
   });
   if (options.dryRun) return result;
-  await carryOut(result.files, options, async (item) => {
-    const key = keyOf(item.path);
-    const path = join(dir, item.path);
-    const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
-    let etag: string;
-    let sent: { sha256: string; etags: string[] };
-    try {
-      ({ etag, sent } = await uploadFile(
-        options,
-        { bucket, key },
-        path,
-        item.bytes,
-        { sha256: item.sha256 },
-        partSize,
-      ));
-    } catch (err) {
-      throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
-    }
-    if (sent.sha256 !== item.sha256)
-      throw new PublishError(
-        `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,
-        { file: path },
-      );
-    // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
-    if (options.verify !== false && !sent.etags.includes(etag)) {
-      let got: string;
-      try {
-        got = await hashObject(bucket, key, options);
-      } catch (err) {
-        throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
+  /** What each staged file's bytes hash to, for checking the copy into place. */
+  const stagedEtags = new Map<string, string[]>();
+  const commitStaged = async () => {
+    const staged = result.files.filter((f) => f.action === "upload" && replaced.has(f.path));
+    await bounded(
+      options.concurrency ?? 4,
+      staged.map((item) => async () => {
+        const from = stagedKeyOf(item.path);
+        const to = keyOf(item.path);
+        const where = `s3://${bucket}/${to}`;
+        let etag: string;
+        try {
+          const out = await s3Client(options).send(
+            new CopyObjectCommand({
+              Bucket: bucket,
+              Key: to,
+              CopySource: copySource(bucket, from),
+              MetadataDirective: "COPY",
+            }),
+          );
+          etag = out.CopyObjectResult?.ETag?.replace(/"/g, "") ?? "";
+        } catch (err) {
+          throw publishFailure(err, where, "cannot move the staged file into place");
+        }
+        if (options.verify !== false && !(stagedEtags.get(item.path) ?? []).includes(etag)) {
+          const got = await hashObject(bucket, to, options).catch((err) => {
+            throw publishFailure(err, where, "cannot read back the moved file");
+          });
+          if (got !== item.sha256)
+            throw new PublishError(
+              `moved object has sha256 ${got}, not the local file's ${item.sha256}`,
+              { file: redactUrl(where) },
+            );
+        }
+        await s3Client(options)
+          .send(new DeleteObjectCommand({ Bucket: bucket, Key: from }))
+          .catch((err) => {
+            throw publishFailure(err, `s3://${bucket}/${from}`, "cannot remove the staged file");
+          });
+      }),
+    );
+  };
+  await carryOut(
+    result.files,
+    options,
+    async (item) => {
+      const staging = replaced.has(item.path);
+      const key = staging ? stagedKeyOf(item.path) : keyOf(item.path);
+      const path = join(dir, item.path);
+      if (staging) {
+        // Staged by a publish that stopped before its commit: verified then, moved now.
+        const there = await remoteState(bucket, key, options);
+        if (there?.bytes === item.bytes && there.sha256 === item.sha256) return;
       }
-      if (got !== item.sha256)
+      const partSize = Math.max(5 << 20, options.partBytes ?? 16 << 20);
+      let etag: string;
+      let sent: { sha256: string; etags: string[] };
+      try {
+        ({ etag, sent } = await uploadFile(
+          options,
+          { bucket, key },
+          path,
+          item.bytes,
+          { sha256: item.sha256 },
+          partSize,
+        ));
+      } catch (err) {
+        throw publishFailure(err, `s3://${bucket}/${key}`, "upload failed");
+      }
+      stagedEtags.set(item.path, sent.etags);
+      if (sent.sha256 !== item.sha256)
         throw new PublishError(
-          `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
-          { file: redactUrl(`s3://${bucket}/${key}`) },
+          `the file's bytes have sha256 ${sent.sha256}, not the manifest's ${item.sha256}: it changed during the publish, or the manifest is wrong`,
+          { file: path },
         );
-    }
-  });
+      // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
+      if (options.verify !== false && !sent.etags.includes(etag)) {
+        let got: string;
+        try {
+          got = await hashObject(bucket, key, options);
+        } catch (err) {
+          throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
+        }
+        if (got !== item.sha256)
+          throw new PublishError(
+            `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
+            { file: redactUrl(`s3://${bucket}/${key}`) },
+          );
+      }
+    },
+    commitStaged,
+  );
   return result;
 }

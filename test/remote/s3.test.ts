@@ -7,9 +7,12 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { publishDataset } from "../../src/remote/index.ts";
+import { s3Client } from "../../src/remote/transport.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { readManifest } from "../../src/storage/manifest.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from "../helpers/s3-server.ts";
@@ -208,6 +211,55 @@ async function startProxy(target: string, corrupt: string | null) {
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+test("re-publishing rewritten partition files: a failure before the commit leaves the previous version whole; the re-run moves the staged files into place", async () => {
+  const dest = "s3://bucket/surveys/rewritten";
+  await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint });
+  // The same rows and files, other magnitudes: every partition file has other bytes.
+  const v2 = tempDir();
+  const rows = imageRows(1500, 3);
+  (rows["forced.g_cmodel_mag"] as Float32Array).forEach((_, i, a) => {
+    a[i] = 30 - (i % 50) / 10;
+  });
+  await writeDataset(join(v2, "hsc"), IMAGE_COLUMNS, inBatches(rows, IMAGE_COLUMNS, 500), {
+    config: "pdr3",
+    provenance: { project: "test", survey: "HSC", release: "pdr3" },
+    maxRowsPerFile: 600,
+  });
+  const v1Files = (await readManifest(join(dir, "hsc"))).files.map((f) => f.path);
+  assert.deepEqual(
+    (await readManifest(join(v2, "hsc"))).files.map((f) => f.path),
+    v1Files,
+  );
+  let uploads = 0;
+  await assert.rejects(
+    publishDataset(join(v2, "hsc"), dest, {
+      endpoint: s3.endpoint,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.action === "upload" && ++uploads === 2) throw new Error("killed");
+      },
+    }),
+    /killed/,
+  );
+  const all = Array.from({ length: 1500 }, (_, i) => i);
+  const mags = async (root: string) => {
+    const ds = await openDataset(root, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
+    return (await ds.select(["object_id", "forced.g_cmodel_mag"]).take(all)).map((r) => [
+      r.object_id,
+      r["forced.g_cmodel_mag"],
+    ]);
+  };
+  // Two rewritten files are up (staged), none in place: readers see the first version whole.
+  assert.deepEqual(await mags(dest), await mags(join(dir, "hsc")));
+  const resumed = await publishDataset(join(v2, "hsc"), dest, { endpoint: s3.endpoint });
+  assert.ok(resumed.files.filter((f) => f.action === "upload").length >= v1Files.length);
+  assert.deepEqual(await mags(dest), await mags(join(v2, "hsc")));
+  const left = await s3Client({ endpoint: s3.endpoint }).send(
+    new ListObjectsV2Command({ Bucket: "bucket", Prefix: "surveys/rewritten/.astropile-staging/" }),
+  );
+  assert.equal(left.KeyCount ?? 0, 0, "no staged file is left behind");
+});
 
 test("uploads are verified by the store's ETag (no read-back); bytes damaged on the way are caught", async () => {
   const honest = await startProxy(s3.endpoint, null);
