@@ -13,7 +13,6 @@ export async function adopt(dir: string, flags: AdoptFlags): Promise<void> {
       inPlace: flags.inPlace,
       skipBad: flags.skipBad,
       force: flags.force,
-      ...(flags.endpoint ? { remote: { endpoint: flags.endpoint } } : {}),
       onProgress: (p) =>
         view.update({
           phase: p.phase,

@@ -7,7 +7,6 @@ export interface AdoptFlags {
   inPlace?: boolean;
   skipBad?: boolean;
   force?: boolean;
-  endpoint?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -36,10 +35,6 @@ export function registerAdoptCommand(program: Command): void {
       "report bad files (unreadable, other schema, no ra/dec, empty pixel directories) and adopt the rest",
     )
     .option("--force", "rebuild even when a current index exists")
-    .option(
-      "--endpoint <url>",
-      "S3-compatible endpoint for s3:// trees (default $AWS_ENDPOINT_URL, else AWS); credentials from the standard AWS chain",
-    )
     .option("--json", "print the result as JSON")
     .option("--quiet", "no progress on stderr")
     .action(

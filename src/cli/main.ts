@@ -19,7 +19,18 @@ export function buildProgram(): Command {
       "Build, store, cross-match and serve multimodal astronomical datasets (HDF5 files partitioned by HEALPix).",
     )
     .option("--verbose", "print stack traces on errors")
-    .showHelpAfterError();
+    .option(
+      "--endpoint <url>",
+      "S3-compatible endpoint for every s3:// location (MinIO, Ceph; default $AWS_ENDPOINT_URL, else AWS)",
+    )
+    .showHelpAfterError()
+    // Each command's --help lists --endpoint and --verbose too.
+    .configureHelp({ showGlobalOptions: true })
+    // Before any command runs (and any fetch thread starts, which takes the environment then).
+    .hook("preAction", () => {
+      const endpoint = (program.opts() as { endpoint?: string }).endpoint;
+      if (endpoint !== undefined) process.env.AWS_ENDPOINT_URL = endpoint;
+    });
   registerBuildCommands(program);
   registerDataCommands(program);
   registerAdoptCommand(program);

@@ -4,7 +4,6 @@ import { formatBytes } from "../core/units.ts";
 import { action, out, printJson } from "./format.ts";
 
 export interface PublishFlags {
-  endpoint?: string;
   region?: string;
   dryRun?: boolean;
   concurrency?: string;
@@ -22,8 +21,8 @@ then README.md; then astropile.json last, so readers see the previous
 version until the new one is complete. Files already at DEST with the same sha256 (kept as
 object metadata) are skipped: a re-publish moves only what changed, and a publish that was
 killed resumes. Credentials: the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
-AWS_PROFILE, roles); never printed. S3-compatible stores (MinIO, Ceph): --endpoint or
-AWS_ENDPOINT_URL.
+AWS_PROFILE, roles); never printed. S3-compatible stores (MinIO, Ceph): --endpoint (any
+command takes it) or AWS_ENDPOINT_URL.
 
 To an AstroPile server (DEST = http(s)://host:port/api/v1/datasets/NAME): each file is PUT
 with its sha256 (the server verifies it), files the server already staged with the same sha256
@@ -43,7 +42,6 @@ export function registerPublishCommand(program: Command): void {
     .description(
       "Upload a dataset to S3 or to an AstroPile server, so that openDataset(...) and the CLI read it there.",
     )
-    .option("--endpoint <url>", "S3-compatible endpoint (default $AWS_ENDPOINT_URL, else AWS)")
     .option("--region <name>", "S3 region (default $AWS_REGION, else us-east-1)")
     .option("--dry-run", "list what would be uploaded and skipped; upload nothing")
     .option("--concurrency <n>", "files uploaded at once", "4")
@@ -64,7 +62,6 @@ export function registerPublishCommand(program: Command): void {
 export async function publish(dir: string, dest: string, flags: PublishFlags): Promise<void> {
   const { publishDataset } = await import("../remote/publish.ts");
   const result = await publishDataset(dir, dest, {
-    endpoint: flags.endpoint,
     region: flags.region,
     dryRun: flags.dryRun,
     concurrency: Number(flags.concurrency ?? 4),

@@ -187,6 +187,16 @@ test("an MMU tree under an S3 prefix opens by s3:// URL: the same rows as local"
       remote: { endpoint: s3.endpoint },
     });
     assert.deepEqual(await rowsOf(ds, COLUMNS), local);
+    // The CLI reaches an S3-compatible store with the global --endpoint, on any command.
+    const env = { ...process.env, ASTROPILE_CACHE_DIR: tempDir("astropile-mmu-cli-") };
+    delete env.AWS_ENDPOINT_URL;
+    const r = spawnSync(
+      process.execPath,
+      cliArgs("info", "s3://bucket/mmu/legacysurvey", "--endpoint", s3.endpoint, "--json"),
+      { env, encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.stringify(JSON.parse(r.stdout)).includes(`"rows":${local.ra!.length}`), true);
   } finally {
     await s3.close();
   }
