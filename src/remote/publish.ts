@@ -35,7 +35,7 @@ import { UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { readManifest } from "../storage/manifest.ts";
 import { PublishError, redactUrl } from "./errors.ts";
-import { bounded, parseS3, s3Client, type TransportOptions } from "./transport.ts";
+import { bounded, parseS3, s3Client, type TransportOptions, withRetries } from "./transport.ts";
 
 /** Options of {@link publishDataset}. */
 export interface PublishOptions extends TransportOptions {
@@ -448,13 +448,18 @@ export async function publishDataset(
               { file: redactUrl(where) },
             );
         }
-        await s3Client(options)
-          .send(new DeleteObjectCommand({ Bucket: bucket, Key: from }))
-          .catch((err) => {
-            throw publishFailure(err, `s3://${bucket}/${from}`, "cannot remove the staged file");
-          });
       }),
     );
+    // The staged copies go one at a time once all are in place (s3rver's file store fails
+    // concurrent deletes in sibling directories); a leftover is harmless, but is retried.
+    for (const item of staged) {
+      const from = stagedKeyOf(item.path);
+      await withRetries(options, () =>
+        s3Client(options).send(new DeleteObjectCommand({ Bucket: bucket, Key: from })),
+      ).catch((err) => {
+        throw publishFailure(err, `s3://${bucket}/${from}`, "cannot remove the staged file");
+      });
+    }
   };
   await carryOut(
     result.files,

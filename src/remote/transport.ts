@@ -120,7 +120,7 @@ async function sleep(ms: number): Promise<void> {
 }
 
 /** Runs `attempt` until it succeeds, fails for good, or the retries are spent. */
-async function withRetries<T>(
+export async function withRetries<T>(
   options: TransportOptions,
   attempt: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
