@@ -30,6 +30,7 @@ import {
 import type { Compression } from "../storage/partition-writer.ts";
 import { isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
+import type { ExportOptions, ExportResult } from "./export-options.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
 import { Loader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
 import { BlockShuffle } from "./permutation.ts";
@@ -139,6 +140,20 @@ async function prefetchFiles(source: Source): Promise<void> {
     const url = remoteUrl(join(source.root, f.path));
     if (url) await openRemoteFile(url).prefetch(f.sha256 ?? undefined);
   }
+}
+
+/**
+ * What Dataset.export runs: exportDataset of the interop layer, which registers it when loaded
+ * (the dataset layer may not import it).
+ * @internal
+ */
+export type DatasetExport = (dataset: Dataset, options: ExportOptions) => Promise<ExportResult>;
+
+let datasetExport: DatasetExport | null = null;
+
+/** @internal Registers what Dataset.export runs (src/interop/export.ts does: exportDataset). */
+export function registerDatasetExport(run: DatasetExport): void {
+  datasetExport = run;
 }
 
 /** Rows of several datasets one after the other; their columns must agree in name, dtype and shape. */
@@ -713,6 +728,30 @@ export class Dataset {
         this.features.filter((f) => f.standardName).map((f) => [f.name, f.name]),
       ),
     });
+  }
+
+  /**
+   * Writes this view to a file (or a directory) other tools open as it is: FITS, ECSV, CSV,
+   * Parquet, a HuggingFace directory, a HATS catalog, or a format added with
+   * `registerExporter`. The same export as `exportDataset(view, options)`, with its options and
+   * result (see {@link ExportOptions}): `to` (the format), `out`, and `columns`, `filter`,
+   * `cone`, `box` narrowing this view further; `force`, `onProgress`...
+   *
+   * ```ts
+   * const r = await hsc.coneSearch(150.1, 2.2, 60).export({ to: "fits", out: "near.fits" });
+   * r.rows; r.bytes; r.columns; r.skipped;
+   * ```
+   *
+   * @throws UsageError when the export implementation (the interop layer) is not loaded: it is
+   *   whenever the package is imported as `astropile`; only code importing the dataset layer's
+   *   modules alone can meet this.
+   */
+  async export(options: ExportOptions): Promise<ExportResult> {
+    if (!datasetExport)
+      throw new UsageError(
+        'Dataset.export needs the export formats of the interop layer, which is not loaded: import from "astropile" (or call exportDataset from src/interop/export.ts)',
+      );
+    return datasetExport(this, options);
   }
 
   /** Closes the open partition files (views share them; reopened on demand). */
