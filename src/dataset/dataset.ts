@@ -125,7 +125,9 @@ export interface OpenOptions {
 
 /**
  * Opens a parent dataset: reads its manifest only. `path` is a local directory, or an
- * `http(s)://` URL or `s3://bucket/prefix` of a dataset directory, read by byte ranges.
+ * `http(s)://` URL or `s3://bucket/prefix` of a dataset directory, read by byte ranges; a
+ * Multimodal Universe tree is read through its index (`adoptMmuTree`). A HATS catalog directory
+ * is not a dataset: a UsageError says to read it with `openHatsCatalog`.
  */
 export async function openDataset(path: string, options: OpenOptions = {}): Promise<Dataset> {
   const root = isRemoteUrl(path) ? remoteRoot(path, options.remote) : path;
