@@ -319,6 +319,66 @@ def sdss_tree(root, rng, ra, dec):
         write_table(root / "sdss" / "boss" / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5", t[order])
 
 
+# The other four configs of MMU's SDSS parent sample. Its build script splits specObj-dr17 by the
+# SURVEY column (values 'sdss  ', 'segue1', 'segue2', 'boss  ', 'eboss ': 6 characters, space
+# padded) and writes each survey as config <SURVEY stripped>/healpix=N/001-of-001.hdf5, the same
+# way as boss: per file, the spectra of each plate (spPlate HDUs: flux, ivar, and_mask, lsf_sigma;
+# lambda = 10**(CRVAL1 + CD1_1 * (i + 1 - CRPIX1)), so each plate starts at its own CRVAL1) are
+# padded to the longest plate of that file (flux and lsf_sigma by edge, ivar 0, lambda -1,
+# mask True), then joined with the catalog on object_id (rows sorted by it). The SDSS-I/II
+# spectrograph (sdss, segue1, segue2) gives ~3800-3900 pixels per spectrum from ~3800 A; the BOSS
+# one (boss, eboss) ~4600 from ~3600 A: scaled down here by 20 as for boss.
+# (config, SURVEY value, rows, log10 start wavelength, native lengths of its plates, id base)
+SDSS_CONFIGS = [
+    ("sdss", b"sdss  ", 5, 3.5797, [192, 190], 299489677444933632),
+    ("segue1", b"segue1", 4, 3.5798, [191, 187], 1862165574452832256),
+    ("segue2", b"segue2", 3, 3.5796, [194], 3295546627548227584),
+    ("eboss", b"eboss ", 5, 3.5524, [232, 240], 8459631244718276608),
+]
+
+
+def sdss_other_configs(root, rng, ra0, dec0):
+    """sdss, segue1, segue2, eboss: a few rows each in the common field, written as MMU writes
+    every SDSS config (see SDSS_CONFIGS). Drawn from their own random stream, so the boss files
+    and everything written before them stay as they were."""
+    for config, survey, n, loglam0, natives, id_base in SDSS_CONFIGS:
+        ra, dec = scatter(rng, n, ra0, dec0, 0.25)
+        t = Table()
+        t["object_id"] = np.array([f"{id_base + int(x):019d}".encode() for x in rng.choice(10**6, n, replace=False)], dtype="S19")
+        t["ra"] = ra.astype(">f8")
+        t["dec"] = dec.astype(">f8")
+        t["PLUG_RA"] = t["ra"]
+        t["PLUG_DEC"] = t["dec"]
+        t["PLATE"] = rng.choice(np.arange(266, 266 + len(natives)), n).astype(">i4")
+        t["Z"] = rng.random(n).astype(">f4")
+        t["SURVEY"] = np.array([survey] * n)
+        for g in by_pixel(t):
+            m = len(g)
+            plates = np.asarray(g["PLATE"]) - 266
+            length = max(natives[p] for p in plates)
+            flux = np.zeros((m, length), np.float32)
+            ivar = np.zeros((m, length), np.float32)
+            lam = np.full((m, length), -1.0, np.float32)
+            lsf = np.zeros((m, length), np.float32)
+            mask = np.ones((m, length), bool)
+            for i, p in enumerate(plates):
+                native = natives[p]
+                flux[i, :native] = rng.normal(size=native)
+                lsf[i, :native] = 1 + rng.random(native)
+                ivar[i, :native] = rng.random(native)
+                lam[i, :native] = 10 ** (loglam0 + 1e-4 * p + 1e-4 * np.arange(native))
+                mask[i, :native] = (rng.random(native) > 0.9) | (ivar[i, :native] <= 1e-6)
+                flux[i, native:] = flux[i, native - 1]
+                lsf[i, native:] = lsf[i, native - 1]
+            g["spectrum_flux"] = flux
+            g["spectrum_ivar"] = ivar
+            g["spectrum_lambda"] = lam
+            g["spectrum_lsf_sigma"] = lsf
+            g["spectrum_mask"] = mask
+            g = g[np.argsort(np.asarray(g["object_id"]), kind="stable")]  # the join on object_id
+            write_table(root / "sdss" / config / f"healpix={g['healpix'][0]}" / "001-of-001.hdf5", g)
+
+
 def manga_tree(root, rng, ra, dec):
     """MaNGA: one group per object keyed by plateifu (track_order), scalars as group attributes
     and as scalar datasets, compound tables spaxels/images/maps with array members; files named
@@ -416,6 +476,7 @@ def mmu_trees(root):
     sdss_tree(root / "a", rng, sra, sdec)
     mra, mdec = scatter(rng, 5, ra0, dec0, 0.25)
     manga_tree(root / "a", rng, mra, mdec)
+    sdss_other_configs(root / "a", np.random.default_rng(20261215), ra0, dec0)
     # A survey directory without _healpix_29 in any file, rows in no particular order: desi.
     # Bad trees (each one problem; the tests copy good files next to them for the rest).
     bad = root / "bad"
@@ -431,9 +492,11 @@ def mmu_trees(root):
         # no spaxels member
     expected = {"centre": [ra0, dec0], "files": tree_expected(root / "a")}
     # Cross-match references: astropy search_around_sky on the positions h5py reads.
+    # SDSS: the boss config (the other configs are checked against h5py by the tests directly).
     def positions(survey):
         ra, dec, ids = [], [], []
-        for path in sorted((root / "a" / survey).rglob("*.hdf5")):
+        top = root / "a" / survey / ("boss" if survey == "sdss" else "")
+        for path in sorted(top.rglob("*.hdf5")):
             with h5py.File(path, "r") as f:
                 ra.extend(f["ra"][()].tolist()); dec.extend(f["dec"][()].tolist())
                 ids.extend([x.decode() if isinstance(x, bytes) else str(x) for x in f["object_id"][()]])

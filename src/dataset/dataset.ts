@@ -30,10 +30,11 @@ import {
 import type { Compression } from "../storage/partition-writer.ts";
 import { isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
+import type { ExportOptions, ExportResult } from "./export-options.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
 import { Loader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
 import { BlockShuffle } from "./permutation.ts";
-import { type Feature, Source } from "./source.ts";
+import { type ExampleExtension, type Feature, Source } from "./source.ts";
 
 export type Region =
   | { kind: "cone"; ra: number; dec: number; radiusDeg: number }
@@ -124,7 +125,9 @@ export interface OpenOptions {
 
 /**
  * Opens a parent dataset: reads its manifest only. `path` is a local directory, or an
- * `http(s)://` URL or `s3://bucket/prefix` of a dataset directory, read by byte ranges.
+ * `http(s)://` URL or `s3://bucket/prefix` of a dataset directory, read by byte ranges; a
+ * Multimodal Universe tree is read through its index (`adoptMmuTree`). A HATS catalog directory
+ * is not a dataset: a UsageError says to read it with `openHatsCatalog`.
  */
 export async function openDataset(path: string, options: OpenOptions = {}): Promise<Dataset> {
   const root = isRemoteUrl(path) ? remoteRoot(path, options.remote) : path;
@@ -139,6 +142,20 @@ async function prefetchFiles(source: Source): Promise<void> {
     const url = remoteUrl(join(source.root, f.path));
     if (url) await openRemoteFile(url).prefetch(f.sha256 ?? undefined);
   }
+}
+
+/**
+ * What Dataset.export runs: exportDataset of the interop layer, which registers it when loaded
+ * (the dataset layer may not import it).
+ * @internal
+ */
+export type DatasetExport = (dataset: Dataset, options: ExportOptions) => Promise<ExportResult>;
+
+let datasetExport: DatasetExport | null = null;
+
+/** @internal Registers what Dataset.export runs (src/interop/export.ts does: exportDataset). */
+export function registerDatasetExport(run: DatasetExport): void {
+  datasetExport = run;
 }
 
 /** Rows of several datasets one after the other; their columns must agree in name, dtype and shape. */
@@ -436,12 +453,25 @@ export class Dataset {
 
   // ---- rows ------------------------------------------------------------------------------
 
-  /** The example at position i of the view. */
+  /**
+   * The example at position i of the view. On a dataset opened on an adopted Multimodal Universe
+   * MaNGA tree, an unselected view's examples are IFU examples (see {@link Dataset.take}).
+   */
   async get(i: number): Promise<Example> {
     return (await this.take([i]))[0];
   }
 
-  /** Examples at these positions, in this order (rows are read file by file, coalesced). */
+  /**
+   * Examples at these positions, in this order (rows are read file by file, coalesced).
+   *
+   * On a dataset opened on an adopted Multimodal Universe MaNGA tree (`adoptMmuTree`), whose rows
+   * are a catalog of the tree's objects, each example of a view without `select` (the whole
+   * dataset, a cone, a filter, a shuffle) is the object's IFU example as `MmuIfuFile` reads it
+   * from the tree (`spaxels`, `images`, `maps`, `extra`) merged with its catalog row (object_id,
+   * ra, dec, healpix, z, spaxel_size, mmu_file, mmu_object; the dataset's provenance). A view
+   * with `select` reads exactly the columns named, so `select([...]).take()` stays a catalog
+   * read.
+   */
   async take(indices: ArrayLike<number>): Promise<Example[]> {
     const n = await this.sizeForIndexing();
     const rows = Array.from(indices, (i) => {
@@ -452,7 +482,10 @@ export class Dataset {
     return this.examplesFor(rows, this.columns);
   }
 
-  /** The example whose object_id equals `id` (compared by value). Uses the id index, no scan. */
+  /**
+   * The example whose object_id equals `id` (compared by value). Uses the id index, no scan.
+   * An adopted MaNGA tree's unselected view gives the IFU example (see {@link Dataset.take}).
+   */
   async getById(id: string | number | bigint): Promise<Example> {
     const names = this.columns;
     for (const [k, src] of this.s.sources.entries()) {
@@ -499,7 +532,11 @@ export class Dataset {
     return out;
   }
 
-  /** Iterates the view in batches of `size` rows with bounded memory. */
+  /**
+   * Iterates the view in batches of `size` rows with bounded memory. Batches hold the view's
+   * columns only: on an adopted MaNGA tree, its catalog (IFU data through `take`, `get`,
+   * `getById`, `examples` or `readMmuIfuExamples`).
+   */
   async *batches(options: BatchOptions = {}): AsyncGenerator<Batch> {
     const size = options.size ?? 256;
     if (!(Number.isInteger(size) && size > 0))
@@ -609,17 +646,35 @@ export class Dataset {
     );
   }
 
-  /** Iterates examples one by one (read in batches underneath). */
+  /**
+   * Iterates examples one by one (read in batches underneath). Without `options.columns`, an
+   * adopted MaNGA tree's unselected view yields IFU examples as {@link Dataset.take} does, each
+   * object's IFU data read when it is yielded (one object's in memory at a time).
+   */
   async *examples(options: BatchOptions = {}): AsyncGenerator<Example> {
     const src = this.s.sources[0];
+    const extension = options.columns ? null : this.extension();
     for await (const batch of this.batches(options)) {
       const cols: Record<string, RowColumn> = emptyRecord();
       for (const [n, values] of Object.entries(batch.columns)) {
         const f = src.feature(n);
         cols[n] = { values, shape: f.shape, dtype: f.dtype, unit: f.unit };
       }
-      for (let i = 0; i < batch.length; i++) yield toExample(src.modality, src.provenance, cols, i);
+      for (let i = 0; i < batch.length; i++) {
+        const ex = toExample(src.modality, src.provenance, cols, i);
+        yield extension ? (await extension.extend([ex]))[0] : ex;
+      }
     }
+  }
+
+  /**
+   * What completes this view's examples beyond its rows (an adopted MaNGA tree's IFU data; see
+   * ExampleExtender), or null: only for whole rows (no `select`) of one parent dataset.
+   */
+  private extension(): ExampleExtension | null {
+    return this.s.selected === null && this.s.sources.length === 1
+      ? this.s.sources[0].exampleExtension
+      : null;
   }
 
   /** Computes (and keeps) the filtered rows, so `length`, `get` and shuffles work on them. */
@@ -675,6 +730,30 @@ export class Dataset {
         this.features.filter((f) => f.standardName).map((f) => [f.name, f.name]),
       ),
     });
+  }
+
+  /**
+   * Writes this view to a file (or a directory) other tools open as it is: FITS, ECSV, CSV,
+   * Parquet, a HuggingFace directory, a HATS catalog, or a format added with
+   * `registerExporter`. The same export as `exportDataset(view, options)`, with its options and
+   * result (see {@link ExportOptions}): `to` (the format), `out`, and `columns`, `filter`,
+   * `cone`, `box` narrowing this view further; `force`, `onProgress`...
+   *
+   * ```ts
+   * const r = await hsc.coneSearch(150.1, 2.2, 60).export({ to: "fits", out: "near.fits" });
+   * r.rows; r.bytes; r.columns; r.skipped;
+   * ```
+   *
+   * @throws UsageError when the export implementation (the interop layer) is not loaded: it is
+   *   whenever the package is imported as `astropile`; only code importing the dataset layer's
+   *   modules alone can meet this.
+   */
+  async export(options: ExportOptions): Promise<ExportResult> {
+    if (!datasetExport)
+      throw new UsageError(
+        'Dataset.export needs the export formats of the interop layer, which is not loaded: import from "astropile" (or call exportDataset from src/interop/export.ts)',
+      );
+    return datasetExport(this, options);
   }
 
   /** Closes the open partition files (views share them; reopened on demand). */
@@ -792,10 +871,13 @@ export class Dataset {
       const f = first.feature(n);
       cols[n] = { values: data[n], shape: f.shape, dtype: f.dtype, unit: f.unit };
     }
-    return rows.map((g, i) => {
+    const examples = rows.map((g, i) => {
       const src = this.s.sources[this.sourceOf(g)];
       return toExample(src.modality, src.provenance, cols, i);
     });
+    // Callers pass the view's own columns (take, getById): whole rows when nothing is selected.
+    const extension = this.extension();
+    return extension ? extension.extend(examples) : examples;
   }
 
   /** Does one row pass every filter of the view? */

@@ -28,6 +28,7 @@ import type {
 import { readManifest } from "../storage/manifest.ts";
 import type { PartitionFile } from "../storage/partition-file.ts";
 import { remoteUrl } from "../storage/remote-hook.ts";
+import type { Example } from "./example.ts";
 
 export interface Feature {
   name: string;
@@ -65,6 +66,37 @@ const rootResolvers: RootResolver[] = [];
 /** @internal Registers a RootResolver (the interop layer does, for Multimodal Universe trees). */
 export function registerRootResolver(resolver: RootResolver): void {
   if (!rootResolvers.includes(resolver)) rootResolvers.push(resolver);
+}
+
+/**
+ * What an {@link ExampleExtender} adds to the examples of one opened source.
+ * @internal
+ */
+export interface ExampleExtension {
+  /**
+   * Completes examples read from the source as whole rows (every column, an unselected view),
+   * given in view order; resolves to the completed examples in the same order.
+   */
+  extend(examples: Example[]): Promise<Example[]>;
+  /** Releases what it keeps open (called by Source.close). */
+  close(): void;
+}
+
+/**
+ * Gives the extension of a source whose examples hold more than its rows (the IFU data of an
+ * adopted Multimodal Universe MaNGA tree, which its catalog rows only point at: the interop
+ * layer registers one), or null when it does not apply. Asked once per opened source, the first
+ * time examples are built from it; it decides from the manifest alone (no file is read), so a
+ * dataset it does not apply to does no more work than that.
+ * @internal
+ */
+export type ExampleExtender = (source: Source) => ExampleExtension | null;
+
+const exampleExtenders: ExampleExtender[] = [];
+
+/** @internal Registers an ExampleExtender (the interop layer does, for adopted MaNGA trees). */
+export function registerExampleExtender(extender: ExampleExtender): void {
+  if (!exampleExtenders.includes(extender)) exampleExtenders.push(extender);
 }
 
 /**
@@ -124,6 +156,8 @@ export class Source {
   private readonly open = new Map<number, PartitionFile>();
   private idIndex: PartitionFile | undefined;
   private list: string | undefined;
+  /** undefined until asked (see exampleExtension). */
+  private extension: ExampleExtension | null | undefined;
 
   private constructor(root: string, manifest: Manifest, config: string) {
     this.root = root;
@@ -315,6 +349,25 @@ export class Source {
     return valuesPerRow(this.feature(name));
   }
 
+  /**
+   * What completes this source's whole-row examples (see ExampleExtender), or null: asked of the
+   * registered extenders once, on first use.
+   * @internal
+   */
+  get exampleExtension(): ExampleExtension | null {
+    if (this.extension === undefined) {
+      this.extension = null;
+      for (const extender of exampleExtenders) {
+        const x = extender(this);
+        if (x) {
+          this.extension = x;
+          break;
+        }
+      }
+    }
+    return this.extension;
+  }
+
   /** Identity of this config's file list in the manifest: what its sidecars must carry. */
   get fileList(): string {
     this.list ??= configFileList(this.manifest, this.config);
@@ -339,6 +392,7 @@ export class Source {
     this.open.clear();
     this.idIndex?.close();
     this.idIndex = undefined;
+    this.extension?.close();
   }
 }
 

@@ -3,7 +3,7 @@
 // exact cone searches that open only the partitions whose pixel the cone touches.
 
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   arrayClass,
   type ColumnBatch,
@@ -13,8 +13,10 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { FormatError, NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
+import { registerRootResolver } from "../dataset/source.ts";
 import { ParquetReader } from "../formats/parquet.ts";
 import { angularSeparationDeg, coneKeyRanges, keyRange } from "../sky/index.ts";
+import { isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
 
 /** One partition of a HATS catalog: a HEALPix NESTED pixel and its Parquet file(s). */
 export interface HatsPartition {
@@ -306,7 +308,52 @@ async function listPartitions(
  * Opens a HATS catalog (the directory holding `hats.properties` / `properties`,
  * `partition_info.csv` and `dataset/`) read-only: reads its properties, partition list and
  * schema; rows are read by {@link HatsCatalog.coneSearch} and {@link HatsCatalog.batches}.
+ * (`openDataset` on such a directory is a UsageError pointing here: a HATS catalog is not a
+ * Dataset source.)
  */
 export async function openHatsCatalog(dir: string): Promise<HatsCatalog> {
   return HatsCatalog.open(dir);
 }
+
+/**
+ * True when `dir` is a local HATS catalog directory: a `hats.properties` (or the older
+ * `properties`) file beside a `partition_info.csv` file or a `dataset/` directory. Reads
+ * nothing but directory entries.
+ */
+export async function isHatsCatalog(dir: string): Promise<boolean> {
+  if (isRemoteUrl(dir) || remoteUrl(dir) !== null) return false;
+  const is = async (name: string, kind: "file" | "directory") => {
+    const s = await stat(join(dir, name)).catch(() => null);
+    return kind === "file" ? s?.isFile() === true : s?.isDirectory() === true;
+  };
+  return (
+    ((await is("hats.properties", "file")) || (await is("properties", "file"))) &&
+    ((await is("partition_info.csv", "file")) || (await is("dataset", "directory")))
+  );
+}
+
+/**
+ * The UsageError for opening a HATS catalog directory (without astropile.json) as a dataset, or
+ * null when `dir` is not one. A HATS catalog is not a Dataset source: its partitions are Parquet
+ * files, which the Dataset API's readers (HDF5 partition files, their manifest, position
+ * sidecars and id index) do not read; the error says what does.
+ * @internal
+ */
+export async function hatsCatalogError(dir: string): Promise<UsageError | null> {
+  if (!(await isHatsCatalog(dir))) return null;
+  if (await stat(join(dir, "astropile.json")).catch(() => null)) return null;
+  const shown = resolve(dir);
+  return new UsageError(
+    `${shown} is a HATS catalog (hats.properties, partition_info.csv, dataset/Norder=K/Dir=D/Npix=N.parquet), not an AstroPile dataset: openDataset and the astropile commands read HDF5 datasets with an astropile.json manifest, or Multimodal Universe trees. Read it with openHatsCatalog(${JSON.stringify(shown)}) from "astropile" (its properties, schema, coneSearch and batches), or with LSDB (lsdb.open_catalog)`,
+    { file: shown },
+  );
+}
+
+// openDataset given a HATS catalog: that UsageError instead of "no manifest" (resolvers are
+// asked only for a directory without astropile.json). The CLI and the server open through
+// datasetRootOf (mmu-adopt.ts), which asks hatsCatalogError too.
+registerRootResolver(async (dir) => {
+  const error = await hatsCatalogError(dir);
+  if (error) throw error;
+  return null;
+});

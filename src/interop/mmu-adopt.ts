@@ -63,6 +63,7 @@ import { PartitionFile } from "../storage/partition-file.ts";
 import { PartitionWriter } from "../storage/partition-writer.ts";
 import { copyPositions, objectIdSpecOf, PositionsWriter } from "../storage/positions.ts";
 import { buildIdIndex } from "../storage/reindex.ts";
+import { hatsCatalogError } from "./hats-read.ts";
 import { MmuIfuFile } from "./mmu-ifu.ts";
 
 /** An MMU tree that has no fresh index: the message says which command to run. */
@@ -1060,7 +1061,8 @@ export async function isLink(path: string): Promise<boolean> {
 
 /**
  * The dataset root to read for `dir`: an MMU tree's index (see {@link mmuDatasetRoot}), else
- * `dir` itself (an AstroPile dataset). What every CLI command calls before opening.
+ * `dir` itself (an AstroPile dataset); a HATS catalog directory is a UsageError naming
+ * openHatsCatalog. What every CLI command calls before opening.
  */
 export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): Promise<string> {
   // A URL (http(s)://, s3://): an AstroPile dataset (its root is the remote layer's path), or
@@ -1075,5 +1077,10 @@ export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): 
       return (await mmuDatasetRoot(root, options)) ?? root;
     }
   }
-  return (await mmuDatasetRoot(dir, options)) ?? resolve(dir);
+  const mmu = await mmuDatasetRoot(dir, options);
+  if (mmu !== null) return mmu;
+  // A HATS catalog: a UsageError saying what reads it, not "no manifest" later.
+  const hats = await hatsCatalogError(dir);
+  if (hats) throw hats;
+  return resolve(dir);
 }

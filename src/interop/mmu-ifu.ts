@@ -13,6 +13,7 @@ import type { NumericArray } from "../core/columns.ts";
 import { CorruptFileError, ManifestMismatchError, SchemaError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Example, NDArray, Value } from "../dataset/example.ts";
+import { type ExampleExtension, registerExampleExtender } from "../dataset/source.ts";
 import { guard, type H5File, openHdf5 } from "../storage/hdf5.ts";
 import type { Provenance } from "../storage/manifest.ts";
 import { isRemoteUrl, remotePath } from "../storage/remote-hook.ts";
@@ -315,11 +316,59 @@ function memberValue(m: Member, v: unknown): Value {
   return v as Value;
 }
 
+/** Files a tree's IFU reader keeps open (the least recently used is closed past this). */
+const IFU_OPEN_FILES = 4;
+
+/**
+ * Reads the IFU examples that catalog rows of an adopted MaNGA tree point at (`mmu_file`: the
+ * tree file, relative to the tree; `mmu_object`: the group's place in it), keeping a few files
+ * open. The group's object_id must be the row's, else a ManifestMismatchError (the tree changed
+ * since it was adopted).
+ */
+class IfuReader {
+  private readonly open = new Map<string, MmuIfuFile>();
+
+  constructor(private readonly tree: string) {}
+
+  async example(row: { object_id?: unknown; mmu_file?: unknown; mmu_object?: unknown }) {
+    const rel = String(row.mmu_file);
+    let file = this.open.get(rel);
+    if (file) {
+      this.open.delete(rel); // most recently used last
+    } else {
+      // A tree on a server (adopted by URL) is read by byte ranges through its virtual path.
+      file = await MmuIfuFile.open(
+        isRemoteUrl(this.tree) ? remotePath(`${this.tree}/${rel}`) : join(this.tree, rel),
+      );
+      if (this.open.size >= IFU_OPEN_FILES) {
+        const [oldest, f] = this.open.entries().next().value as [string, MmuIfuFile];
+        f.close();
+        this.open.delete(oldest);
+      }
+    }
+    this.open.set(rel, file);
+    const ex = file.example(Number(row.mmu_object));
+    if (ex.object_id !== String(row.object_id))
+      throw new ManifestMismatchError(
+        `group ${row.mmu_object} is object "${ex.object_id}", but the index says "${row.object_id}": the tree changed since it was adopted`,
+        { file: file.path },
+      );
+    return ex;
+  }
+
+  close(): void {
+    for (const f of this.open.values()) f.close();
+    this.open.clear();
+  }
+}
+
 /**
  * The IFU examples of rows of a dataset opened on an adopted MaNGA tree (any view: a cone, a
  * filter, a shuffle; `indices` as for `take`): each row's catalog says which tree file and
  * which group hold its data (`mmu_file`, `mmu_object`), read here as h5py reads it. The group's
  * object_id must be the row's (else a ManifestMismatchError: the tree changed since adopted).
+ * The same data comes merged with the catalog rows from `get`, `take`, `getById` and
+ * `examples` of a view without `select` (see {@link Dataset.take}).
  */
 export async function readMmuIfuExamples(
   dataset: Dataset,
@@ -331,30 +380,57 @@ export async function readMmuIfuExamples(
       "not a dataset of an adopted MaNGA tree (no mmu_file column, no provenance.adoptedFrom)",
       { file: dataset.root },
     );
+  // A selected view: catalog rows only (the IFU data is read here, once).
   const rows = await dataset.select(["object_id", "mmu_file", "mmu_object"]).take(indices);
-  const open = new Map<string, MmuIfuFile>();
+  const reader = new IfuReader(tree);
   try {
     const out: MmuIfuExample[] = [];
-    for (const row of rows) {
-      const rel = String(row.mmu_file);
-      let file = open.get(rel);
-      if (!file) {
-        // A tree on a server (adopted by URL) is read by byte ranges through its virtual path.
-        file = await MmuIfuFile.open(
-          isRemoteUrl(tree) ? remotePath(`${tree}/${rel}`) : join(tree, rel),
-        );
-        open.set(rel, file);
-      }
-      const ex = file.example(Number(row.mmu_object));
-      if (ex.object_id !== String(row.object_id))
-        throw new ManifestMismatchError(
-          `group ${row.mmu_object} is object "${ex.object_id}", but the index says "${row.object_id}": the tree changed since it was adopted`,
-          { file: file.path },
-        );
-      out.push(ex);
-    }
+    for (const row of rows) out.push(await reader.example(row));
     return out;
   } finally {
-    for (const f of open.values()) f.close();
+    reader.close();
   }
 }
+
+/**
+ * The examples of a dataset opened on an adopted MaNGA tree, through the Dataset API: the
+ * catalog row (object_id, ra, dec, healpix, z, spaxel_size, mmu_file, mmu_object, and the
+ * dataset's provenance) with the object's `spaxels`, `images`, `maps` and `extra` as
+ * {@link MmuIfuFile.example} reads them.
+ */
+class MangaExamples implements ExampleExtension {
+  private readonly reader: IfuReader;
+
+  constructor(tree: string) {
+    this.reader = new IfuReader(tree);
+  }
+
+  async extend(examples: Example[]): Promise<Example[]> {
+    const out: Example[] = [];
+    for (const row of examples) {
+      const ifu = await this.reader.example(row);
+      out.push({
+        ...row,
+        spaxels: ifu.spaxels,
+        images: ifu.images,
+        maps: ifu.maps,
+        extra: ifu.extra,
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+}
+
+// get, take, getById and examples of an adopted MaNGA tree's dataset give IFU examples: a source
+// whose manifest says it was adopted and whose catalog points into the tree (mmu_file,
+// mmu_object). Any other source is answered null from its manifest, once.
+registerExampleExtender((source) => {
+  const tree = source.provenance.adoptedFrom;
+  return tree && source.has("mmu_file") && source.has("mmu_object")
+    ? new MangaExamples(tree)
+    : null;
+});

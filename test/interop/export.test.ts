@@ -3,6 +3,7 @@
 // column choices export exactly the rows and columns asked for; bad requests are typed errors
 // that leave nothing behind.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -19,7 +20,13 @@ import { type Dataset, openDataset } from "../../src/dataset/index.ts";
 import { openCsv } from "../../src/formats/csv.ts";
 import { openEcsv } from "../../src/formats/ecsv.ts";
 import { openFits } from "../../src/formats/fits.ts";
-import { exportDataset, exportFormats, registerExporter } from "../../src/interop/export.ts";
+import {
+  type ExportOptions,
+  type ExportResult,
+  exportDataset,
+  exportFormats,
+  registerExporter,
+} from "../../src/interop/export.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { haversineArcsec } from "../helpers/sky-points.ts";
@@ -332,6 +339,68 @@ describe("exports read back in plain Node", () => {
       rows += b.rows;
     }
     assert.equal(rows, N);
+  });
+});
+
+describe("Dataset.export: the method is exportDataset", () => {
+  test("view.export(options) writes the same bytes, rows and result as exportDataset(view, options)", async () => {
+    const cone = { ra: all.ra![0] as number, dec: all.dec![0] as number, radiusArcsec: 40 * 3600 };
+    const cases: Array<[Dataset, ExportOptions]> = [
+      [ds, { to: "fits", out: "" }],
+      [ds.filter("z > 0.5"), { to: "csv", out: "", cone, columns: ["object_id", "name", "z"] }],
+      [ds, { to: "ecsv", out: "", box: { raMin: 0, raMax: 360, decMin: -90, decMax: 0 } }],
+    ];
+    for (const [k, [view, options]] of cases.entries()) {
+      const a = join(dir, `method-${k}.${options.to}`);
+      const b = join(dir, `function-${k}.${options.to}`);
+      const viaMethod = await view.export({ ...options, out: a });
+      const viaFunction = await exportDataset(view, { ...options, out: b });
+      assert.ok(readFileSync(a).equals(readFileSync(b)), `${options.to}: the same bytes`);
+      const same = (r: ExportResult) => ({ ...r, path: "", seconds: 0 });
+      assert.deepEqual(same(viaMethod), same(viaFunction), options.to);
+      assert.ok(viaMethod.rows > 0, `${options.to}: ${viaMethod.rows} rows`);
+      if (k === 1) assert.ok(viaMethod.rows < N, "the cone and filter narrowed the rows");
+      // Its errors are exportDataset's: an existing output without force.
+      await assert.rejects(view.export({ ...options, out: a }), /force/);
+    }
+  });
+
+  test("without the interop layer loaded, export is a UsageError saying what to import", () => {
+    // A process that imports the dataset layer alone (never the interop layer).
+    const code = `
+import { openDataset } from ${JSON.stringify(join(import.meta.dirname, "..", "..", "src", "dataset", "index.ts"))};
+const ds = await openDataset(process.argv[1]);
+try {
+  await ds.export({ to: "csv", out: process.argv[2] });
+  console.log(JSON.stringify({ exported: true }));
+} catch (e) {
+  console.log(JSON.stringify({ code: e.code, message: e.message }));
+}`;
+    const out = join(dir, "never.csv");
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "h5wasm/node",
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        code,
+        ds.root,
+        out,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+      code?: string;
+      message?: string;
+    };
+    assert.equal(got.code, "ASTROPILE_USAGE", r.stdout);
+    assert.match(got.message!, /interop layer/);
+    assert.match(got.message!, /import from "astropile"/);
+    assert.equal(existsSync(out), false);
   });
 });
 

@@ -1,18 +1,21 @@
 // HATS export checked with DuckDB and against the HATS layout rules; the read side checked on
 // the real HATS test catalog small_sky_order1 (test/fixtures/hats, from astronomy-commons/hats).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { parquetMetadata } from "hyparquet";
 import type { ColumnSpec } from "../../src/core/columns.ts";
-import { isAstroPileError } from "../../src/core/errors.ts";
+import { isAstroPileError, UsageError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import { exportHats, writeHatsExport } from "../../src/interop/hats.ts";
 import { openHatsCatalog, parseProperties } from "../../src/interop/hats-read.ts";
+import { datasetRootOf } from "../../src/interop/mmu-adopt.ts";
 import { ang2pixOrder29 } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
+import { cliArgs } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { duck } from "./duck.ts";
 
@@ -247,6 +250,39 @@ test("the real HATS test catalog small_sky_order1: opened read-only, cone search
   // A partition-wide cone reads some partitions, not all.
   const small = await cat.coneSearch(315, -66, 60);
   assert.ok(small.partitionsRead < 4, "not every partition read");
+});
+
+test('openDataset and the CLI on a HATS catalog: a UsageError naming openHatsCatalog, not "no manifest"', async () => {
+  const saysWhatReadsIt = (where: string) => (e: Error & { code?: string; file?: string }) => {
+    assert.ok(e instanceof UsageError, `${e.name}: ${e.message}`);
+    assert.equal(e.code, "ASTROPILE_USAGE");
+    assert.equal(e.file, where);
+    assert.match(e.message, /is a HATS catalog/);
+    assert.ok(e.message.includes(`openHatsCatalog(${JSON.stringify(where)})`), e.message);
+    return true;
+  };
+  await assert.rejects(openDataset(FIXTURE), saysWhatReadsIt(FIXTURE));
+  // What the CLI and the server open through.
+  await assert.rejects(datasetRootOf(FIXTURE), saysWhatReadsIt(FIXTURE));
+  // Without partition_info.csv (the dataset/ directory lists the partitions): the same.
+  const copy = join(dir, "small_sky_copy");
+  cpSync(FIXTURE, copy, { recursive: true });
+  rmSync(join(copy, "partition_info.csv"));
+  await assert.rejects(openDataset(copy), saysWhatReadsIt(copy));
+  // The catalog itself still opens as what it is.
+  assert.equal((await openHatsCatalog(copy)).rows, 131);
+  // A directory that is neither a dataset nor a HATS catalog: the manifest error, as before.
+  rmSync(join(copy, "hats.properties"));
+  rmSync(join(copy, "properties"));
+  await assert.rejects(openDataset(copy), (e: Error & { code?: string }) => {
+    assert.equal(e.code, "ASTROPILE_BAD_MANIFEST", e.message);
+    return true;
+  });
+  // The command as a user runs it: exit code 2 (usage) and the same sentence.
+  const r = spawnSync(process.execPath, cliArgs("info", FIXTURE), { encoding: "utf8" });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /is a HATS catalog/);
+  assert.match(r.stderr, /openHatsCatalog\(/);
 });
 
 test("bad inputs: rows out of order, missing partitions, no properties, an existing output", async () => {

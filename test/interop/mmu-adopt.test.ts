@@ -14,7 +14,7 @@ import {
   truncateSync,
   utimesSync,
 } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { after, test } from "node:test";
 import { openDataset } from "../../src/dataset/index.ts";
 import {
@@ -130,56 +130,117 @@ test("openDataset on an adopted tree: every value equals the file's (read by the
   assert.deepEqual(got, want);
 });
 
-test("SDSS files of two spectrum lengths: one shape per config, padded on read as np.pad does in MMU's script", {
+/** MMU's SDSS parent sample: one config per SDSS survey (its build script's SURVEYS). */
+const SDSS_CONFIGS = ["boss", "eboss", "sdss", "segue1", "segue2"];
+/** Trees of several configs: the config the cross-match references (expected.json) use. */
+const XMATCH_CONFIG: Record<string, string> = { sdss: "boss" };
+
+test("SDSS, all 5 configs: every column of every row equals h5py's, spectra of two lengths padded on read as np.pad does in MMU's script", {
   skip: referenceSkip(["h5py", "numpy"]),
 }, async () => {
   const dir = join(A, "sdss");
-  const ds = await openDataset(dir); // small: adopted on the fly
-  const flux = ds.features.find((f) => f.name === "spectrum_flux")!;
-  assert.deepEqual(flux.shape, [240]);
-  assert.match(flux.padding ?? "", /232 or 240/);
-  const cols = [
-    "object_id",
-    "spectrum_flux",
-    "spectrum_ivar",
-    "spectrum_lambda",
-    "spectrum_lsf_sigma",
-    "spectrum_mask",
-  ];
-  const got: Record<string, unknown[]> = Object.fromEntries(cols.map((n) => [n, []]));
-  for await (const b of ds.select(cols).batches({ size: 5 }))
-    for (const n of cols) got[n]!.push(...Array.from(b.columns[n] as ArrayLike<unknown>));
+  const r = await adoptMmuTree(dir, { indexDir, force: true });
+  assert.deepEqual(r.configs.sort(), SDSS_CONFIGS);
+  const root = (await mmuDatasetRoot(dir, { indexDir, adoptSmall: false }))!;
+  // What h5py reads, per config: files in pixel order, rows in file order, each spectrum column
+  // padded to the config's longest (np.pad with MMU's modes), strings decoded, int64 as text.
   const py = runPython(
     `
 import glob, json, sys, h5py, numpy as np
-files = sorted(glob.glob(sys.argv[1] + "/boss/healpix=*/*.hdf5"), key=lambda p: int(p.split("healpix=")[1].split("/")[0]))
-out = {k: [] for k in ["object_id", "spectrum_flux", "spectrum_ivar", "spectrum_lambda", "spectrum_lsf_sigma", "spectrum_mask"]}
-for p in files:
-    with h5py.File(p, "r") as f:
-        n = 240 - f["spectrum_flux"].shape[1]
-        pad = lambda k, **kw: np.pad(f[k][()], ((0, 0), (0, n)), **kw)
-        out["object_id"] += [x.decode() for x in f["object_id"][()]]
-        out["spectrum_flux"] += pad("spectrum_flux", mode="edge").astype(float).ravel().tolist()
-        out["spectrum_ivar"] += pad("spectrum_ivar", mode="constant").astype(float).ravel().tolist()
-        out["spectrum_lambda"] += pad("spectrum_lambda", mode="constant", constant_values=-1).astype(float).ravel().tolist()
-        out["spectrum_lsf_sigma"] += pad("spectrum_lsf_sigma", mode="edge").astype(float).ravel().tolist()
-        out["spectrum_mask"] += pad("spectrum_mask", mode="constant", constant_values=True).astype(int).ravel().tolist()
+PAD = {"spectrum_flux": dict(mode="edge"), "spectrum_lsf_sigma": dict(mode="edge"),
+       "spectrum_ivar": dict(mode="constant"), "spectrum_lambda": dict(mode="constant", constant_values=-1),
+       "spectrum_mask": dict(mode="constant", constant_values=True)}
+out = {}
+for config in sys.argv[2:]:
+    files = sorted(glob.glob(f"{sys.argv[1]}/{config}/healpix=*/*.hdf5"), key=lambda p: int(p.split("healpix=")[1].split("/")[0]))
+    longest = 0
+    for p in files:
+        with h5py.File(p, "r") as f:
+            longest = max(longest, f["spectrum_flux"].shape[1])
+    cols, lengths = {}, set()
+    for p in files:
+        with h5py.File(p, "r") as f:
+            lengths.add(f["spectrum_flux"].shape[1])
+            for k, ds in f.items():
+                v = ds[()]
+                if k in PAD:
+                    v = np.pad(v, ((0, 0), (0, longest - v.shape[1])), **PAD[k])
+                if v.dtype.kind == "S":
+                    vals = [x.decode() for x in v.ravel()]
+                elif v.dtype.kind == "b":
+                    vals = v.astype(int).ravel().tolist()
+                elif v.dtype.kind == "i" and v.dtype.itemsize == 8:
+                    vals = [str(int(x)) for x in v.ravel()]
+                else:
+                    vals = v.astype(float if v.dtype.kind == "f" else int).ravel().tolist()
+                cols.setdefault(k, []).extend(vals)
+    out[config] = {"longest": longest, "lengths": sorted(lengths), "columns": cols}
 print(json.dumps(out))
 `,
-    [dir],
+    [dir, ...SDSS_CONFIGS],
   );
-  const want = JSON.parse(py) as Record<string, unknown[]>;
-  assert.ok((want.spectrum_flux as number[]).length === 14 * 240);
-  assert.deepEqual(got, want);
+  const want = JSON.parse(py) as Record<
+    string,
+    { longest: number; lengths: number[]; columns: Record<string, unknown[]> }
+  >;
+  const rows = new Map<string, number>();
+  for (const [p, e] of Object.entries(expected.files))
+    if (p.startsWith("sdss/"))
+      rows.set(p.split("/")[1]!, (rows.get(p.split("/")[1]!) ?? 0) + e.rows);
+  for (const config of SDSS_CONFIGS) {
+    const w = want[config]!;
+    for (const ds of [await openDataset(root, { config }), await openDataset(dir, { config })]) {
+      assert.equal(ds.config, config);
+      assert.equal(ds.length, rows.get(config), `${config}: rows`);
+      const flux = ds.features.find((f) => f.name === "spectrum_flux")!;
+      assert.deepEqual(flux.shape, [w.longest], `${config}: the longest spectrum`);
+      if (w.lengths.length > 1)
+        assert.match(flux.padding ?? "", new RegExp(`${w.lengths[0]} or ${w.longest}`), config);
+      else assert.equal(flux.padding, undefined, config);
+      // Columns by their names in the files (the view renames a few: Z is z).
+      const viewName = new Map(ds.features.map((f) => [f.source, f.name]));
+      assert.deepEqual(
+        [...viewName.keys()].sort(),
+        Object.keys(w.columns).sort(),
+        `${config}: columns`,
+      );
+      const got: Record<string, unknown[]> = Object.fromEntries(
+        Object.keys(w.columns).map((n) => [n, []]),
+      );
+      for await (const b of ds.select([...viewName.values()]).batches({ size: 3 }))
+        for (const [source, name] of viewName)
+          got[source]!.push(
+            ...Array.from(b.columns[name] as ArrayLike<unknown>, (v) =>
+              typeof v === "bigint" ? v.toString() : v,
+            ),
+          );
+      assert.deepEqual(got, w.columns, config);
+      // One row through get(): the example's spectrum is the padded one.
+      const last = await ds.get(ds.length - 1);
+      assert.equal(last.object_id, w.columns.object_id!.at(-1));
+      ds.close();
+    }
+  }
+  // The configs hold what MMU's script writes per survey: some files padded, one config not.
+  assert.deepEqual(
+    SDSS_CONFIGS.filter((c) => want[c]!.lengths.length > 1),
+    ["boss", "eboss", "sdss", "segue1"],
+  );
+  assert.equal(want.boss!.longest, 240);
 });
 
 test("cone and box on unsorted rows equal a brute-force scan of every file's ra/dec", async () => {
   const [ra0, dec0] = expected.centre;
-  for (const survey of ["hsc", "desi", "sdss", "legacysurvey"]) {
+  const trees = [
+    ...["hsc", "desi", "legacysurvey"].map((survey) => ({ survey, config: undefined })),
+    ...SDSS_CONFIGS.map((config) => ({ survey: "sdss", config })),
+  ];
+  for (const { survey, config } of trees) {
     const dir = join(A, survey);
-    const ds = await openDataset(dir);
+    const ds = await openDataset(dir, { config });
+    const prefix = config ? `${survey}/${config}/` : `${survey}/`;
     const all: Array<{ id: string; ra: number; dec: number }> = [];
-    for (const p of Object.keys(expected.files).filter((x) => x.startsWith(`${survey}/`))) {
+    for (const p of Object.keys(expected.files).filter((x) => x.startsWith(prefix))) {
       const f = await PartitionFile.open(join(A, p));
       const v = f.readRange(["object_id", "ra", "dec"], 0, f.length);
       for (let i = 0; i < f.length; i++)
@@ -198,7 +259,7 @@ test("cone and box on unsorted rows equal a brute-force scan of every file's ra/
       const got: string[] = [];
       for await (const b of ds.coneSearch(ra0, dec0, radius).select(["object_id"]).batches())
         got.push(...Array.from(b.columns.object_id as ArrayLike<unknown>, String));
-      assert.deepEqual(got.sort(), want, `${survey} cone ${radius}"`);
+      assert.deepEqual(got.sort(), want, `${prefix} cone ${radius}"`);
     }
     const box = [ra0 - 0.1, ra0 + 0.2, dec0 - 0.05, dec0 + 0.1] as const;
     const want = all
@@ -211,7 +272,7 @@ test("cone and box on unsorted rows equal a brute-force scan of every file's ra/
       .select(["object_id"])
       .batches())
       got.push(...Array.from(b.columns.object_id as ArrayLike<unknown>, String));
-    assert.deepEqual(got.sort(), want, `${survey} box`);
+    assert.deepEqual(got.sort(), want, `${prefix} box`);
     ds.close();
   }
 });
@@ -223,8 +284,8 @@ async function pairsOf(
   radiusArcsec: number,
   options: { inMemory?: boolean; unitRows?: number; rightSliceRows?: number } = {},
 ) {
-  const left = await openDataset(leftDir);
-  const right = await openDataset(rightDir);
+  const left = await openDataset(leftDir, { config: XMATCH_CONFIG[basename(leftDir)] });
+  const right = await openDataset(rightDir, { config: XMATCH_CONFIG[basename(rightDir)] });
   const { catalog } = await crossMatch(left, right, {
     radiusArcsec,
     mode: "all",
