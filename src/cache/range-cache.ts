@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -111,6 +112,15 @@ export class RangeCache {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** How many of blocks 0..count-1 of a version are not on disk (a stat each, nothing read). */
+  missingBlocks(set: BlockSet, count: number): number {
+    const dir = this.versionDir(set.version);
+    let missing = 0;
+    for (let i = 0; i < count; i++)
+      if (!existsSync(path.join(dir, `${set.blockBytes}-${i}`))) missing++;
+    return missing;
   }
 
   /** Stores a block (atomically), then evicts the oldest blocks if over the cap. */

@@ -17,7 +17,7 @@ import {
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import { remoteRoot } from "../remote/index.ts";
-import { openRemoteFile, type RemoteOptions } from "../remote/remote-file.ts";
+import { openRemoteFile, prefetchWhole, type RemoteOptions } from "../remote/remote-file.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
 import { fnv1a64, idKeyOf, lookupIdKey } from "../storage/id-index.ts";
@@ -28,7 +28,7 @@ import {
   readManifest,
 } from "../storage/manifest.ts";
 import type { Compression } from "../storage/partition-writer.ts";
-import { isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
+import { followRemoteLink, isRemoteUrl, remoteUrl } from "../storage/remote-hook.ts";
 import { type Example, type RowColumn, toExample } from "./example.ts";
 import type { ExportOptions, ExportResult } from "./export-options.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
@@ -988,7 +988,9 @@ export class Dataset {
     );
     for (const [k, src] of this.s.sources.entries()) {
       for (let f = 0; f < src.files.length; f++) {
-        for (const [a, b] of await this.candidateIntervals(src, f)) {
+        const intervals = await this.candidateIntervals(src, f);
+        await prefetchIfMost(src, f, intervals, names);
+        for (const [a, b] of intervals) {
           for (let start = a; start < b; start += blockRows) {
             const end = Math.min(b, start + blockRows);
             let rows: Uint32Array;
@@ -1014,6 +1016,30 @@ export class Dataset {
       }
     }
   }
+}
+
+/**
+ * A remote file of which a scan reads most of the bytes (its rows asked for, times the share of
+ * a row's bytes in the asked columns) is fetched whole first, in large ranges into the range
+ * cache, sha256-checked against the manifest (see prefetchWhole); its reads then hit the cache.
+ * Adopted MMU files are not: their manifest sha256 is a digest of path, size and version only.
+ */
+async function prefetchIfMost(
+  src: Source,
+  f: number,
+  intervals: Array<[number, number]>,
+  names: string[],
+): Promise<void> {
+  const entry = src.files[f];
+  const url = remoteUrl(followRemoteLink(join(src.root, entry.path)));
+  if (url === null || entry.rows === 0) return;
+  let asked = 0;
+  for (const [a, b] of intervals) asked += b - a;
+  const all = src.entry.columns.reduce((sum, c) => sum + bytesPerRow(c), 0);
+  const mine = names.reduce((sum, n) => sum + bytesPerRow(src.spec(n)), 0);
+  if (all === 0 || (asked / entry.rows) * Math.min(1, mine / all) < 0.5) return;
+  const adopted = src.manifest.provenance.adoptedFrom !== undefined;
+  await prefetchWhole(url, adopted ? undefined : (entry.sha256 ?? undefined));
 }
 
 /**

@@ -216,6 +216,11 @@ export class RemoteFile implements RemoteBytes {
     return { version: this.version, blockBytes: this.block };
   }
 
+  /** This file's version and block size: how its blocks are keyed in the range cache. */
+  blockSet(): { version: RemoteVersion; blockBytes: number } {
+    return this.blocks();
+  }
+
   private blockLength(index: number): number {
     return Math.min(this.block, this.size - index * this.block);
   }
@@ -459,4 +464,22 @@ setRemoteAccess(access);
 export function clearRemoteMemory(): void {
   memory.clear();
   memoryBytes = 0;
+}
+
+/**
+ * Fetches a remote file whole into the range cache (sha256-checked when one is given), unless its
+ * blocks are all there already; a scan that reads most of a file calls it. Does nothing and
+ * returns false offline, without a disk cache to keep it in, or when the file would take more
+ * than half of the cache: reads then go by ranges, with read-ahead on sequential runs.
+ */
+export async function prefetchWhole(url: string, sha256?: string): Promise<boolean> {
+  const options = optionsFor(url);
+  if (options.offline ?? offlineFromEnv()) return false;
+  const cache = rangeCacheFor(options);
+  const file = openRemoteFile(url);
+  if (!cache || file.size > cache.maxBytes / 2) return false;
+  if (cache.missingBlocks(file.blockSet(), Math.ceil(file.size / file.blockSet().blockBytes)) === 0)
+    return false;
+  await file.prefetch(sha256);
+  return true;
 }

@@ -189,6 +189,51 @@ test("prefetch files fetches each file whole, checked against the manifest's sha
   assert.equal((await server.stats()).requests, 0);
 });
 
+test("a scan that reads most of a remote file fetches it whole, sha256-checked; a second scan reads the range cache", async () => {
+  const cache = tempDir();
+  const local = await openDataset(join(dir, "hsc"));
+  const all = async (d: typeof local) => {
+    const out: unknown[] = [];
+    for await (const b of d.batches({ size: 700 })) out.push(b);
+    return out;
+  };
+  const files = (
+    JSON.parse(readFileSync(join(dir, "hsc", "astropile.json"), "utf8")) as {
+      files: Array<{ path: string; bytes: number }>;
+    }
+  ).files;
+  clearRemoteMemory();
+  await server.reset();
+  const remote = await openDataset(`${server.url}/hsc`, { remote: { cacheDir: cache } });
+  assert.deepEqual(await all(remote), await all(local));
+  // The server logs each request's byte range [start-end); opening a file reads its first block.
+  const whole = (f: { path: string; bytes: number }) => `/hsc/${f.path} 0-${f.bytes}`;
+  const opening = (f: { path: string; bytes: number }) =>
+    `/hsc/${f.path} 0-${Math.min(32768, f.bytes)}`;
+  const large = files.filter((f) => f.bytes > 2 * 32768);
+  assert.ok(large.length > 0, "some file spans several blocks");
+  const { log } = (await server.stats()) as unknown as { log: string[] };
+  for (const f of large) assert.ok(log.includes(whole(f)), `${f.path} fetched whole: ${log}`);
+  // Again, from the cache: nothing of a partition file but its first block (the version check).
+  clearRemoteMemory();
+  await server.reset();
+  const again = await openDataset(`${server.url}/hsc`, { remote: { cacheDir: cache } });
+  assert.deepEqual(await all(again), await all(local));
+  const second = ((await server.stats()) as unknown as { log: string[] }).log;
+  assert.deepEqual(
+    second.filter((l) => files.some((f) => l.startsWith(`/hsc/${f.path} `) && l !== opening(f))),
+    [],
+  );
+  // A narrow scan (one light column of a wide row) reads by ranges, not whole files.
+  clearRemoteMemory();
+  await server.reset();
+  const narrow = await openDataset(`${server.url}/hsc`, { remote: { cacheDir: tempDir() } });
+  for await (const _ of narrow.select(["tract"]).batches({ size: 3000 })) {
+  }
+  const third = ((await server.stats()) as unknown as { log: string[] }).log;
+  for (const f of large) assert.ok(!third.includes(whole(f)), f.path);
+});
+
 test("the CLI takes a URL where it takes a dataset directory", () => {
   const env = { ...process.env, ASTROPILE_CACHE_DIR: cacheDir };
   for (const args of [["head", "-n", "3"]]) {
