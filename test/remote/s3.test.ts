@@ -43,6 +43,21 @@ after(async () => {
   process.env = saved;
 });
 
+/** A publish, one file at a time, that dies after its `n`th upload (as a killed process would). */
+async function publishKilledAfter(n: number, dir: string, dest: string): Promise<void> {
+  let uploads = 0;
+  await assert.rejects(
+    publishDataset(dir, dest, {
+      endpoint: s3.endpoint,
+      concurrency: 1,
+      onProgress: (p) => {
+        if (p.action === "upload" && ++uploads === n) throw new Error("killed");
+      },
+    }),
+    /killed/,
+  );
+}
+
 test("publish to S3, then open the s3:// dataset: the same rows; re-publish moves nothing", async () => {
   const dest = "s3://bucket/surveys/hsc";
   const dry = await publishDataset(join(dir, "hsc"), dest, { endpoint: s3.endpoint, dryRun: true });
@@ -151,17 +166,7 @@ test("a publish that fails half-way leaves the previous version readable, and a 
   writeFileSync(join(root, "hsc", "notes", "a.txt"), "new file\n");
   writeFileSync(join(root, "hsc", "notes", "b.txt"), "another\n");
   appendFileSync(join(root, "hsc", "README.md"), "\nChanged.\n");
-  let uploads = 0;
-  await assert.rejects(
-    publishDataset(join(root, "hsc"), dest, {
-      endpoint: s3.endpoint,
-      concurrency: 1,
-      onProgress: (p) => {
-        if (p.action === "upload" && ++uploads === 1) throw new Error("killed");
-      },
-    }),
-    /killed/,
-  );
+  await publishKilledAfter(1, join(root, "hsc"), dest);
   // The previous version is what readers see: its card, and its rows.
   const remote = await openDataset(dest, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
   const local = await openDataset(join(dir, "hsc"));
@@ -231,17 +236,7 @@ test("re-publishing rewritten partition files: a failure before the commit leave
     (await readManifest(join(v2, "hsc"))).files.map((f) => f.path),
     v1Files,
   );
-  let uploads = 0;
-  await assert.rejects(
-    publishDataset(join(v2, "hsc"), dest, {
-      endpoint: s3.endpoint,
-      concurrency: 1,
-      onProgress: (p) => {
-        if (p.action === "upload" && ++uploads === 2) throw new Error("killed");
-      },
-    }),
-    /killed/,
-  );
+  await publishKilledAfter(2, join(v2, "hsc"), dest);
   const all = Array.from({ length: 1500 }, (_, i) => i);
   const mags = async (root: string) => {
     const ds = await openDataset(root, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
