@@ -6,8 +6,10 @@
 // coneSearch, getById, crossMatch, `xmatch --out` through the CLI) fails with a typed error
 // naming the file, and verifyDataset lists the problem with its file and kind. Datasets written
 // before identities still read, verify says they lack them, and `astropile index --force` adds them.
+// The tampering tests each damage their own copy, so two run at once; each starts its `xmatch
+// --out` process before its in-process reads and checks it after them.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
   openSync,
@@ -137,6 +139,33 @@ function names(file: string | string[], detail?: RegExp) {
   };
 }
 
+let outs = 0;
+
+/** `astropile xmatch root RIGHT --out ...` as a process: its exit code and output. */
+function xmatchOut(root: string): Promise<{ status: number | null; stderr: string; all: string }> {
+  const out = join(dir, `xmatch-out-${++outs}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      cliArgs("xmatch", root, RIGHT, "--radius", "1", "--out", out, "--quiet"),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => {
+      rmSync(out, { recursive: true, force: true });
+      resolve({ status, stderr, all: stdout + stderr });
+    });
+  });
+}
+
 async function withDataset<T>(root: string, fn: (ds: Dataset) => Promise<T>): Promise<T> {
   const ds = await openDataset(root);
   try {
@@ -146,7 +175,10 @@ async function withDataset<T>(root: string, fn: (ds: Dataset) => Promise<T>): Pr
   }
 }
 
-/** Every read in `reads` fails with a typed error naming `file` (and matching `detail`). */
+/**
+ * Every read in `reads` fails with a typed error naming `file` (and matching `detail`). The
+ * `xmatch --out` process starts first and is checked after the reads in this process.
+ */
 async function assertReadsFail(
   root: string,
   file: string | string[],
@@ -155,7 +187,33 @@ async function assertReadsFail(
 ) {
   const files = typeof file === "string" ? [file] : file;
   const check = names(file, detail);
+  const cli = reads.includes("xmatch --out") ? xmatchOut(root) : null;
+  try {
+    await assertInProcessReadsFail(root, file, reads, check);
+  } catch (err) {
+    await cli?.catch(() => undefined);
+    throw err;
+  }
+  if (cli) {
+    const r = await cli;
+    assert.equal(r.status, 1, `xmatch --out exits 1: ${r.all}`);
+    assert.ok(
+      files.some((f) => r.stderr.includes(f)),
+      `stderr names ${files.join(" or ")}: ${r.stderr}`,
+    );
+    if (detail) assert.match(r.stderr, detail);
+  }
+}
+
+/** The reads of `reads` other than `xmatch --out`, each failing as `check` says. */
+async function assertInProcessReadsFail(
+  root: string,
+  file: string | string[],
+  reads: Read[],
+  check: (err: unknown) => boolean,
+) {
   for (const read of reads) {
+    if (read === "xmatch --out") continue;
     const run = async () => {
       switch (read) {
         case "open":
@@ -189,26 +247,9 @@ async function assertReadsFail(
               }
             }),
           );
-        case "xmatch --out": {
-          const out = join(dir, `xmatch-out-${copies}`);
-          const r = spawnSync(
-            process.execPath,
-            cliArgs("xmatch", root, RIGHT, "--radius", "1", "--out", out, "--quiet"),
-            { encoding: "utf8" },
-          );
-          assert.equal(r.status, 1, `xmatch --out exits 1: ${r.stdout}${r.stderr}`);
-          assert.ok(
-            files.some((f) => r.stderr.includes(f)),
-            `stderr names ${files.join(" or ")}: ${r.stderr}`,
-          );
-          if (detail) assert.match(r.stderr, detail);
-          rmSync(out, { recursive: true, force: true });
-          return;
-        }
       }
     };
-    if (read === "xmatch --out") await run();
-    else await assert.rejects(run(), check, `${read} fails naming ${file}`);
+    await assert.rejects(run(), check, `${read} fails naming ${file}`);
   }
 }
 
@@ -229,7 +270,7 @@ async function listed(
 const positionsOf = (root: string) => join(root, "main", "positions.hdf5");
 const idIndexOf = (root: string) => join(root, "main", "object_id_index.hdf5");
 
-describe("every read refuses a tampered dataset, naming the file", () => {
+describe("every read refuses a tampered dataset, naming the file", { concurrency: 2 }, () => {
   test("the untampered copy reads, matches and cross-matches", async () => {
     const { root } = copy();
     await withDataset(root, async (ds) => {
