@@ -64,10 +64,7 @@ interface Line {
 
 /**
  * Runs cases [0, cases) of `family` (or only ASTROPILE_FUZZ_CASE) in child processes, `workers`
- * at a time, each case under the time bound and each child under the memory bound. Worker w
- * runs cases w, w + workers, w + 2 * workers, ...: interleaved, the workers get an even share of
- * the slow cases and of the first cases a child runs (before its code is warm), and finish
- * together (contiguous halves differ by a third).
+ * at a time, each case under the time bound and each child under the memory bound.
  */
 export async function runFamily(
   family: string,
@@ -96,17 +93,14 @@ export async function runFamily(
   const t0 = Date.now();
   const work = mkdtempSync(join(tmpdir(), `astropile-fuzz-${family}-`));
 
-  /**
-   * Runs cases a, a + step, ... below b in children, a new child after each case that killed
-   * one.
-   */
-  async function lane(a: number, b: number, step: number, w: number): Promise<void> {
+  /** Runs [a, b) in children, a new child after each case that killed one. */
+  async function slice(a: number, b: number, w: number): Promise<void> {
     let next = a;
-    while (next < b) next = await child(next, b, step, join(work, `w${w}-${next}`));
+    while (next < b) next = await child(next, b, join(work, `w${w}-${next}`));
   }
 
-  /** One child from case `a` (every `step`th); resolves with the case to go on from. */
-  function child(a: number, b: number, step: number, dir: string): Promise<number> {
+  /** One child from case `a`; resolves with the case to go on from. */
+  function child(a: number, b: number, dir: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const proc = spawn(
         process.execPath,
@@ -122,7 +116,6 @@ export async function runFamily(
           String(a),
           String(b),
           dir,
-          String(step),
         ],
         { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
       );
@@ -183,7 +176,7 @@ export async function runFamily(
               );
               killedFor = "rss";
               proc.kill("SIGKILL");
-              resolveWith = i + step;
+              resolveWith = i + 1;
             }
           } else if (line.t === "end") {
             ended = true;
@@ -206,14 +199,19 @@ export async function runFamily(
         }
         report.cases++;
         fail(current, why);
-        resolve(current + step);
+        resolve(current + 1);
       });
     });
   }
 
   try {
     const workers = Math.max(1, Math.min(options.workers ?? 1, to - from));
-    await Promise.all(Array.from({ length: workers }, (_, w) => lane(from + w, to, workers, w)));
+    const per = Math.ceil((to - from) / workers);
+    await Promise.all(
+      Array.from({ length: workers }, (_, w) =>
+        slice(from + w * per, Math.min(to, from + (w + 1) * per), w),
+      ),
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
