@@ -62,14 +62,36 @@ export async function assertPositions(root: string, config: string): Promise<voi
   }
 }
 
+/** A reference dataset's config as assertSameDataset compares it, read (and checked) once. */
+export interface Reference {
+  root: string;
+  config: string;
+  contents: Awaited<ReturnType<typeof readAll>>;
+}
+
+/**
+ * Reads config `config` of `root` for assertSameDataset, after checking its positions sidecar:
+ * a test that compares many outputs with one reference reads the reference once.
+ */
+export async function readReference(root: string, config: string): Promise<Reference> {
+  await assertPositions(root, config);
+  return { root, config, contents: await readAll(root, config) };
+}
+
 /**
  * Two builds hold the same dataset: same files (path, pixel, rows, key range) and values, and
- * each a positions sidecar consistent with its files.
+ * each a positions sidecar consistent with its files. `a` is a directory, or a reference read
+ * once with readReference (of the same config).
  */
-export async function assertSameDataset(a: string, b: string, config: string): Promise<void> {
-  await assertPositions(a, config);
+export async function assertSameDataset(
+  a: string | Reference,
+  b: string,
+  config: string,
+): Promise<void> {
+  const ref = typeof a === "string" ? await readReference(a, config) : a;
+  assert.equal(ref.config, config, "the reference was read for another config");
   await assertPositions(b, config);
-  const x = await readAll(a, config);
+  const x = ref.contents;
   const y = await readAll(b, config);
   const files = (m: Manifest) =>
     m.files

@@ -2,11 +2,14 @@
 // SIGKILL at several points (by itself at named points, and once from outside), then re-run;
 // the result must be the same dataset as an uninterrupted build. The killed runs are fresh
 // processes; the runs that finish a build go to one long-lived CLI process
-// (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each.
+// (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each. Each test has
+// its own output (the one that changes its inputs, its own copy of them), so two run at once:
+// the chain of kills beside the others.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
   closeSync,
+  cpSync,
   existsSync,
   openSync,
   readdirSync,
@@ -16,7 +19,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { statePaths } from "../../src/build/state.ts";
@@ -27,19 +30,20 @@ import { cliArgs } from "../helpers/cli-process.ts";
 import { type CliResult, type CliSession, cliSession } from "../helpers/cli-session.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, tinySurveys } from "../synth/fixture.ts";
-import { assertSameDataset } from "./helpers.ts";
+import { assertSameDataset, type Reference, readReference } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const srcDir = tempDir();
 const work = tempDir();
-const reference = join(work, "reference");
+const referenceDir = join(work, "reference");
 const specPath = join(work, "spec.json");
 let sky: SynthResult;
 let session: CliSession;
+let reference: Reference;
 
 /** The hsc spec, small stamps and small units so a tiny survey makes several units. */
-function spec() {
-  return { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
+function spec(root = hscDir(sky)) {
+  return { ...hscSpec(20), root, build: { unitBytes: 600_000 } };
 }
 
 interface Run {
@@ -55,11 +59,12 @@ function runBuild(
   env: Record<string, string> = {},
   killWhen?: RegExp,
   workers = 2,
+  spec = specPath,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      cliArgs("build", specPath, "--out", out, "--workers", String(workers), "--json"),
+      cliArgs("build", spec, "--out", out, "--workers", String(workers), "--json"),
       { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";
@@ -85,8 +90,8 @@ function killedAt(r: Run, point: string): void {
 }
 
 /** Runs `astropile build` to its end in the session. */
-function finishBuild(out: string, workers = 2): Promise<CliResult> {
-  return session.run("build", specPath, "--out", out, "--workers", String(workers), "--json");
+function finishBuild(out: string, workers = 2, spec = specPath): Promise<CliResult> {
+  return session.run("build", spec, "--out", out, "--workers", String(workers), "--json");
 }
 
 function finished(r: CliResult | Run): {
@@ -103,13 +108,14 @@ before(async () => {
   session = cliSession();
   sky = await tinySurveys(srcDir, 0);
   writeFileSync(specPath, JSON.stringify(spec(), null, 1));
-  const r = await build(checkSpec(spec(), work), { out: reference, workers: 1 });
+  const r = await build(checkSpec(spec(), work), { out: referenceDir, workers: 1 });
   assert.ok(r.report.units >= 4, `the test needs several units, got ${r.report.units}`);
+  reference = await readReference(referenceDir, "pdr3_dud");
 });
 
 after(() => session?.close());
 
-describe("resume after kill -9", () => {
+describe("resume after kill -9", { concurrency: 2 }, () => {
   test("killed at six points in turn, the re-runs finish the same dataset as an uninterrupted build", async () => {
     const out = join(work, "chain");
     const state = statePaths(out, "pdr3_dud");
@@ -165,11 +171,19 @@ describe("resume after kill -9", () => {
   });
 
   test("inputs changed after a kill: the old state is dropped and the build starts over", async () => {
+    // A copy of the survey: the other tests, running meanwhile, build from the unchanged one.
+    const inputs = join(work, "changed-inputs");
+    cpSync(hscDir(sky), inputs, { recursive: true });
+    const ownSpec = join(work, "changed-spec.json");
+    writeFileSync(ownSpec, JSON.stringify(spec(inputs), null, 1));
     const out = join(work, "changed");
-    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "unit-done:1" }, undefined, 1), "unit-done");
+    killedAt(
+      await runBuild(out, { ASTROPILE_CRASH_AT: "unit-done:1" }, undefined, 1, ownSpec),
+      "unit-done",
+    );
     const later = new Date(Date.now() + 5000);
-    utimesSync(sky.hsc!.catalogPath, later, later);
-    const r = await finishBuild(out, 1);
+    utimesSync(join(inputs, relative(hscDir(sky), sky.hsc!.catalogPath)), later, later);
+    const r = await finishBuild(out, 1, ownSpec);
     const report = finished(r);
     assert.match(r.stderr, /inputs changed since the interrupted build: starting over/);
     assert.equal(report.unitsReused, 0);

@@ -8,7 +8,8 @@
 // on, so the test knows the others tried while the lock was held (no timing involved). The
 // contenders are fresh processes (their pids are in the lock and the messages); the runs that
 // follow a race, a kill or a foreign lock go to one long-lived CLI process
-// (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each.
+// (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each. Every test
+// has its own outputs, so two tests run at once; outputs are compared with references read once.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
@@ -31,7 +32,7 @@ import { readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import type { SynthResult } from "../../src/synth/index.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
-import { assertSameDataset } from "../build/helpers.ts";
+import { assertSameDataset, type Reference, readReference } from "../build/helpers.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
 import { type CliSession, cliSession } from "../helpers/cli-session.ts";
 import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
@@ -54,6 +55,8 @@ const refMatch = join(work, "ref-match");
 const XCONFIG = "c_x_c";
 let sky: SynthResult;
 let session: CliSession;
+let refBuildData: Reference;
+let refMatchData: Reference;
 let n = 0;
 const fresh = (name: string) => join(work, `${name}-${n++}`);
 
@@ -202,6 +205,8 @@ const xmatchArgs = (out: string, ...more: string[]) => [
 ];
 
 before(async () => {
+  // The session starts (loads the CLI) beside the fixtures below.
+  session = cliSession();
   sky = await tinySurveys(srcDir, 0);
   const spec = { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
   writeFileSync(specPath, JSON.stringify(spec));
@@ -213,19 +218,20 @@ before(async () => {
     radiusArcsec: 30,
   });
   await dataset.saveToDisk(refMatch);
-  session = cliSession();
+  refBuildData = await readReference(refBuild, "pdr3_dud");
+  refMatchData = await readReference(refMatch, XCONFIG);
 });
 
 after(() => session?.close());
 
-describe("one writer per output, real processes", { timeout: 600_000 }, () => {
+describe("one writer per output, real processes", { timeout: 600_000, concurrency: 2 }, () => {
   test(`3 builds into one --out at once, ${ROUNDS} round(s): one builds, two are refused`, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const out = fresh("build");
       const results = await contend([buildArgs(out), buildArgs(out), buildArgs(out)]);
       const winner = oneWinner(results, out, /locked by build "pdr3_dud" /);
       assert.equal(JSON.parse(winner.stdout).status, "built", `round ${round}`);
-      await assertSameDataset(refBuild, out, "pdr3_dud");
+      await assertSameDataset(refBuildData, out, "pdr3_dud");
       assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
       assertClean(out);
     }
@@ -243,7 +249,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
         assert.deepEqual(readdirSync(out), ["xmatch.csv"]);
         continue;
       }
-      await assertSameDataset(refMatch, out, XCONFIG);
+      await assertSameDataset(refMatchData, out, XCONFIG);
       assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
       assertClean(out);
     }
@@ -260,7 +266,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
       /waiting for .*: locked by build "pdr3_dud"/.test(r.stderr),
     );
     assert.equal(waited.length, 2);
-    await assertSameDataset(refBuild, out, "pdr3_dud");
+    await assertSameDataset(refBuildData, out, "pdr3_dud");
     assertClean(out);
   });
 
@@ -282,8 +288,8 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
       assert.equal(again.code, 0, again.stderr);
       const manifest = await readManifest(out);
       assert.deepEqual(Object.keys(manifest.configs).sort(), [XCONFIG, "pdr3_dud"]);
-      await assertSameDataset(refMatch, out, XCONFIG);
-      await assertSameDataset(refBuild, out, "pdr3_dud");
+      await assertSameDataset(refMatchData, out, XCONFIG);
+      await assertSameDataset(refBuildData, out, "pdr3_dud");
       assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
       assertClean(out);
     }
@@ -300,7 +306,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
         if (r.code === 0) assert.equal(JSON.parse(r.stdout).status, "unchanged");
         else assert.match(r.stderr, /^astropile: .* is locked by build "pdr3_dud" \(pid /);
       }
-      await assertSameDataset(refBuild, out, "pdr3_dud");
+      await assertSameDataset(refBuildData, out, "pdr3_dud");
       assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
       assertClean(out);
     }
@@ -319,7 +325,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
       r.stderr,
       new RegExp(`took over the lock of .* from build "pdr3_dud" \\(pid ${killed.pid} .*is gone`),
     );
-    await assertSameDataset(refBuild, out, "pdr3_dud");
+    await assertSameDataset(refBuildData, out, "pdr3_dud");
     assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
     assertClean(out);
   });
@@ -355,7 +361,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
     const r = await session.run(...buildArgs(out));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /took over the lock .* compute-node-17.*no heartbeat for \d+ s/);
-    await assertSameDataset(refBuild, out, "pdr3_dud");
+    await assertSameDataset(refBuildData, out, "pdr3_dud");
     assertClean(out);
   });
 
@@ -379,7 +385,7 @@ describe("one writer per output, real processes", { timeout: 600_000 }, () => {
     assert.match(r.stderr, /took over the lock .* from xmatch --out/);
     assert.match(r.stderr, /removed \d+ temporary file\(s\)/);
     for (const p of left) assert.ok(!existsSync(join(out, p)), `${p} removed`);
-    await assertSameDataset(refMatch, out, XCONFIG);
+    await assertSameDataset(refMatchData, out, XCONFIG);
     assert.deepEqual(await verifyDataset(out, { checksums: true }), []);
     assertClean(out);
   });

@@ -11,19 +11,21 @@
 // first unit's write, a middle unit's end (some units done, some not), the first file moved into
 // place (the re-run meets moved and unmoved files), and the first and last output file of a
 // cross-match. The killed runs are fresh processes; the re-runs go to one long-lived CLI process
-// per lane (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each.
+// per lane (test/helpers/cli-session.ts), which saves a process start (~1.5 s of CPU) each. The
+// points of both tests share LANES lanes (each point its own output), and each output is
+// compared with a reference read once.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { hscSpec } from "../../src/demo/index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
-import { assertSameDataset } from "../build/helpers.ts";
+import { assertSameDataset, type Reference, readReference } from "../build/helpers.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
 import { type CliSession, cliSession } from "../helpers/cli-session.ts";
 import { writePatchCatalogs } from "../helpers/patch-catalogs.ts";
@@ -39,6 +41,15 @@ const A = join(work, "a");
 const B = join(work, "b");
 const refMatch = join(work, "ref-match");
 const XCONFIG = "c_x_c";
+/**
+ * Kill points under way at once, across both tests: a point is a killed process, a re-run in
+ * its lane's session, then checks in this process, so a third lane keeps two cores busy while
+ * one lane checks.
+ */
+const LANES = 3;
+let refBuildData: Reference;
+let refMatchData: Reference;
+let lanes: CliSession[] = [];
 let units = 0;
 let buildFiles = 0;
 let matchFiles = 0;
@@ -89,12 +100,15 @@ const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 before(async () => {
+  // The sessions start (load the CLI) beside the fixtures below.
+  lanes = Array.from({ length: LANES }, () => cliSession());
   const sky = await tinySurveys(srcDir, 0);
   const spec = { ...hscSpec(20), root: hscDir(sky), build: { unitBytes: 600_000 } };
   writeFileSync(specPath, JSON.stringify(spec));
   const r = await build(checkSpec(spec, work), { out: refBuild, workers: 1 });
   units = r.report.units;
   buildFiles = (await readManifest(refBuild)).files.length;
+  refBuildData = await readReference(refBuild, "pdr3_dud");
   assert.ok(units >= 4, `the sweep needs several units, got ${units}`);
   // Two catalogs over 8 x 8 degrees: a dozen order-4 pixels, so the mmu output has several files.
   await writePatchCatalogs(A, B, { rows: 1500, seed: 4242 });
@@ -105,14 +119,17 @@ before(async () => {
   await dataset.saveToDisk(refMatch, { layout: "mmu" });
   matchFiles = (await readManifest(refMatch)).files.length;
   assert.ok(matchFiles >= 4, `the sweep needs several output files, got ${matchFiles}`);
+  refMatchData = await readReference(refMatch, XCONFIG);
 });
+
+after(() => Promise.all(lanes.map((s) => s.close())));
 
 /** Kills a run at `point`, re-runs it in `session`, and checks the result against `reference`. */
 async function killAndResume(
   session: CliSession,
   args: (out: string) => string[],
   point: string,
-  reference: string,
+  reference: Reference,
   config: string,
 ): Promise<void> {
   const out = join(work, `out-${n++}`);
@@ -130,27 +147,33 @@ async function killAndResume(
   assert.ok(existsSync(join(out, "astropile.json")));
 }
 
-/**
- * Runs `points` two at a time (the machine's cores), each with its own output; each lane re-runs
- * in its own CLI session.
- */
+/** Sessions of lanes that no point is using, and the points waiting for one. */
+const waiting: Array<(session: CliSession) => void> = [];
+let idle: CliSession[] | null = null;
+
+/** Runs `fn` with a lane's session once one is free (the lanes are shared by both tests). */
+async function inLane<T>(fn: (session: CliSession) => Promise<T>): Promise<T> {
+  idle ??= [...lanes];
+  const session = idle.pop() ?? (await new Promise<CliSession>((resolve) => waiting.push(resolve)));
+  try {
+    return await fn(session);
+  } finally {
+    const next = waiting.shift();
+    if (next) next(session);
+    else idle.push(session);
+  }
+}
+
+/** Runs `points`, each with its own output, in the shared lanes. */
 async function sweep(
   points: string[],
   one: (session: CliSession, point: string) => Promise<void>,
 ): Promise<void> {
-  const queue = [...points];
-  const lane = async () => {
-    const session = cliSession();
-    try {
-      for (let p = queue.shift(); p !== undefined; p = queue.shift()) await one(session, p);
-    } finally {
-      await session.close();
-    }
-  };
-  await Promise.all([lane(), lane()]);
+  await Promise.all(points.map((p) => inLane((session) => one(session, p))));
 }
 
-describe("kill -9 sweep", { timeout: 600_000 }, () => {
+// The two tests run at once: their points share the lanes.
+describe("kill -9 sweep", { timeout: 600_000, concurrency: true }, () => {
   test("build: killed at each crash point, the re-run gives the uninterrupted build's dataset", async (t) => {
     const points = [
       "plan",
@@ -161,7 +184,7 @@ describe("kill -9 sweep", { timeout: 600_000 }, () => {
       ...thin(range(1, buildFiles), ["first"]).map((k) => `assemble:${k}`),
       "manifest",
     ];
-    await sweep(points, (s, p) => killAndResume(s, buildArgs, p, refBuild, "pdr3_dud"));
+    await sweep(points, (s, p) => killAndResume(s, buildArgs, p, refBuildData, "pdr3_dud"));
     t.diagnostic(`build: ${points.length} kill points (${units} units, ${buildFiles} files)`);
   });
 
@@ -169,7 +192,7 @@ describe("kill -9 sweep", { timeout: 600_000 }, () => {
     const points = thin(range(1, matchFiles), ["first", "last"]).map(
       (k) => `dataset-writer:file-${k}`,
     );
-    await sweep(points, (s, p) => killAndResume(s, xmatchArgs, p, refMatch, XCONFIG));
+    await sweep(points, (s, p) => killAndResume(s, xmatchArgs, p, refMatchData, XCONFIG));
     t.diagnostic(`xmatch --out: ${points.length} kill points (${matchFiles} output files)`);
   });
 });

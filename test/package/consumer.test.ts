@@ -7,6 +7,10 @@
 // build never replaces this checkout's dist/ under other test files that import it. The tarball
 // (with @types/node) is installed once, into the plain project; the TypeScript project links
 // that node_modules (an npm install of the package's dependency tree costs ~12 s of CPU).
+//
+// After the pack, the tests run at once, each waiting only for what it uses: publint, attw and
+// the install of the plain project together; then the installed command (its demo datasets)
+// beside the TypeScript project's type-check, whose compiled consumer runs on those datasets.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
@@ -19,7 +23,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { before, type TestContext, test } from "node:test";
+import { before, describe, type TestContext, test } from "node:test";
 import { publint } from "publint";
 import { formatMessage } from "publint/utils";
 import { tempDir } from "../helpers/tmp.ts";
@@ -79,6 +83,35 @@ async function step(
     );
   }
   return r;
+}
+
+/**
+ * A step one test does and others wait for: the test that does it settles it (failing it when
+ * the test fails first, so no dependant waits forever), the others await `done`.
+ */
+function milestone(what: string) {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const done = new Promise<void>((a, b) => {
+    resolve = a;
+    reject = b;
+  });
+  done.catch(() => undefined); // a dependant may not be waiting yet
+  return {
+    done,
+    reached: () => resolve(),
+    failed: (err: unknown) => reject(new Error(`${what} failed: ${(err as Error)?.message}`)),
+  };
+}
+
+/** Runs `body`, failing `m` if it throws (after `m` was reached, failing it changes nothing). */
+async function settling(m: ReturnType<typeof milestone>, body: () => Promise<void>) {
+  try {
+    await body();
+  } catch (err) {
+    m.failed(err);
+    throw err;
+  }
 }
 
 interface PackedFile {
@@ -175,102 +208,128 @@ test("npm pack: dist (JS, .d.ts, maps), src without dev entries, README and pack
   }
 });
 
-test("publint (strict) finds nothing in the tarball", async (t) => {
-  t.diagnostic(`publint --strict ${tarball}`);
-  const buf = readFileSync(tarball);
-  const { messages, pkg: manifest } = await publint({
-    pack: { tarball: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) },
-    strict: true,
-  });
-  const text = messages.map((m) => `${m.type}: ${formatMessage(m, manifest) ?? m.code}`);
-  assert.deepEqual(text, [], "publint messages");
-});
-
-test("are-the-types-wrong (ESM-only profile) finds no problem in the tarball", async (t) => {
-  await step(t, "attw", join(BIN, "attw"), [tarball, "--profile", "esm-only", "--no-color"], tmp);
-});
-
 const plain = join(tmp, "plain");
 // @types/node 20.x, for the TypeScript project: the version the repo is locked to (in the npm
 // cache after npm ci). Types only: nothing the plain project runs loads it.
 const typesNode = JSON.parse(
   readFileSync(join(ROOT, "node_modules", "@types", "node", "package.json"), "utf8"),
 ).version as string;
+/** The plain project has the tarball and @types/node installed (the TypeScript project links it). */
+const plainInstalled = milestone('the install of test "plain Node ESM project"');
+/** The installed command wrote the demo datasets (the TypeScript consumer reads them). */
+const demoBuilt = milestone('the demo of test "installed command"');
+const demoOut = join(tmp, "demo");
 
-test("plain Node ESM project: install the tarball, import every entry point", async (t) => {
-  mkdirSync(plain);
-  writeFileSync(
-    join(plain, "package.json"),
-    JSON.stringify({ name: "plain-consumer", private: true, type: "module" }),
-  );
-  assert.match(typesNode, /^20\./);
-  await step(
-    t,
-    `install the tarball and @types/node@${typesNode}`,
-    "npm",
-    ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, `@types/node@${typesNode}`],
-    plain,
-  );
-  const ok = await step(
-    t,
-    "import the entry",
-    process.execPath,
-    ["-e", 'import("astropile").then(m => m.downloadFile && m.openDataset && console.log("ok"))'],
-    plain,
-  );
-  assert.equal(ok.stdout.trim(), "ok");
-  // Every subpath, from the installed package, exports the same names as its source module.
-  const subpaths = Object.keys(pkg.exports).filter((s) => s !== "./package.json");
-  const script =
-    "const out = {};\n" +
-    `for (const s of ${JSON.stringify(subpaths)}) out[s] = Object.keys(await import(s === "." ? "astropile" : "astropile" + s.slice(1))).sort();\n` +
-    'out["./package.json"] = (await import("astropile/package.json", { with: { type: "json" } })).default.name;\n' +
-    "console.log(JSON.stringify(out));\n";
-  writeFileSync(join(plain, "imports.mjs"), script);
-  const r = await step(t, "import every subpath", process.execPath, ["imports.mjs"], plain);
-  const installed = JSON.parse(r.stdout) as Record<string, string[] | string>;
-  assert.equal(installed["./package.json"], "astropile");
-  for (const s of subpaths) {
-    const src = s === "." ? "../../src/index.ts" : `../../src/${s.slice(2)}/index.ts`;
-    const expected = Object.keys(await import(src)).sort();
-    assert.deepEqual(installed[s], expected, `exports of astropile${s.slice(1)} (dist vs src)`);
-  }
-});
+describe("the tarball checked, installed and used", { concurrency: true }, () => {
+  test("publint (strict) finds nothing in the tarball", async (t) => {
+    t.diagnostic(`publint --strict ${tarball}`);
+    const buf = readFileSync(tarball);
+    const { messages, pkg: manifest } = await publint({
+      pack: { tarball: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) },
+      strict: true,
+    });
+    const text = messages.map((m) => `${m.type}: ${formatMessage(m, manifest) ?? m.code}`);
+    assert.deepEqual(text, [], "publint messages");
+  });
 
-test("installed command: --help, demo, info, xmatch on worker threads", async (t) => {
-  const astropile = join(plain, "node_modules", ".bin", "astropile");
-  assert.ok(statSync(astropile).mode & 0o111, "node_modules/.bin/astropile is not executable");
-  const help = await step(t, "help", astropile, ["--help"], plain);
-  assert.match(help.stdout, /Usage: astropile/);
-  assert.match(help.stdout, /xmatch/);
-  const out = join(tmp, "demo");
-  await step(t, "demo (build workers)", astropile, ["demo", "--size", "tiny", "--out", out], plain);
-  const hsc = join(out, "hsc");
-  const desi = join(out, "desi");
-  const info = await step(t, "info", astropile, ["info", hsc, "--json"], plain);
-  const rows = Object.values(
-    (JSON.parse(info.stdout) as { configs: Record<string, { rows: number }> }).configs,
-  ).map((c) => c.rows);
-  assert.ok(rows.length > 0 && rows.every((n) => n > 0), `info: rows per config ${rows}`);
-  const xm = await step(
-    t,
-    "xmatch (match workers)",
-    astropile,
-    ["xmatch", hsc, desi, "--radius", "1", "--threads", "2", "--json"],
-    plain,
-  );
-  const result = JSON.parse(xm.stdout) as {
-    rows: number;
-    threads: number;
-    pairs: Array<{ sep_arcsec: number; right_object_id: unknown }>;
-  };
-  assert.ok(result.threads >= 1, `xmatch ran on ${result.threads} worker threads`);
-  assert.ok(result.rows > 0 && result.pairs.length > 0, "xmatch found no pairs");
-  for (const p of result.pairs)
-    assert.ok(p.right_object_id !== null && p.sep_arcsec <= 1, JSON.stringify(p));
-});
+  test("are-the-types-wrong (ESM-only profile) finds no problem in the tarball", async (t) => {
+    await step(t, "attw", join(BIN, "attw"), [tarball, "--profile", "esm-only", "--no-color"], tmp);
+  });
 
-const CONSUMER_TS = `// A TypeScript user of the package: the public API with its types.
+  test("plain Node ESM project: install the tarball, import every entry point", async (t) => {
+    await settling(plainInstalled, async () => {
+      mkdirSync(plain);
+      writeFileSync(
+        join(plain, "package.json"),
+        JSON.stringify({ name: "plain-consumer", private: true, type: "module" }),
+      );
+      assert.match(typesNode, /^20\./);
+      await step(
+        t,
+        `install the tarball and @types/node@${typesNode}`,
+        "npm",
+        [
+          "install",
+          "--no-audit",
+          "--no-fund",
+          "--prefer-offline",
+          tarball,
+          `@types/node@${typesNode}`,
+        ],
+        plain,
+      );
+    });
+    plainInstalled.reached();
+    const ok = await step(
+      t,
+      "import the entry",
+      process.execPath,
+      ["-e", 'import("astropile").then(m => m.downloadFile && m.openDataset && console.log("ok"))'],
+      plain,
+    );
+    assert.equal(ok.stdout.trim(), "ok");
+    // Every subpath, from the installed package, exports the same names as its source module.
+    const subpaths = Object.keys(pkg.exports).filter((s) => s !== "./package.json");
+    const script =
+      "const out = {};\n" +
+      `for (const s of ${JSON.stringify(subpaths)}) out[s] = Object.keys(await import(s === "." ? "astropile" : "astropile" + s.slice(1))).sort();\n` +
+      'out["./package.json"] = (await import("astropile/package.json", { with: { type: "json" } })).default.name;\n' +
+      "console.log(JSON.stringify(out));\n";
+    writeFileSync(join(plain, "imports.mjs"), script);
+    const r = await step(t, "import every subpath", process.execPath, ["imports.mjs"], plain);
+    const installed = JSON.parse(r.stdout) as Record<string, string[] | string>;
+    assert.equal(installed["./package.json"], "astropile");
+    for (const s of subpaths) {
+      const src = s === "." ? "../../src/index.ts" : `../../src/${s.slice(2)}/index.ts`;
+      const expected = Object.keys(await import(src)).sort();
+      assert.deepEqual(installed[s], expected, `exports of astropile${s.slice(1)} (dist vs src)`);
+    }
+  });
+
+  test("installed command: --help, demo, info, xmatch on worker threads", async (t) => {
+    const astropile = join(plain, "node_modules", ".bin", "astropile");
+    const out = demoOut;
+    await settling(demoBuilt, async () => {
+      await plainInstalled.done;
+      assert.ok(statSync(astropile).mode & 0o111, "node_modules/.bin/astropile is not executable");
+      const help = await step(t, "help", astropile, ["--help"], plain);
+      assert.match(help.stdout, /Usage: astropile/);
+      assert.match(help.stdout, /xmatch/);
+      await step(
+        t,
+        "demo (build workers)",
+        astropile,
+        ["demo", "--size", "tiny", "--out", out],
+        plain,
+      );
+    });
+    demoBuilt.reached();
+    const hsc = join(out, "hsc");
+    const desi = join(out, "desi");
+    const info = await step(t, "info", astropile, ["info", hsc, "--json"], plain);
+    const rows = Object.values(
+      (JSON.parse(info.stdout) as { configs: Record<string, { rows: number }> }).configs,
+    ).map((c) => c.rows);
+    assert.ok(rows.length > 0 && rows.every((n) => n > 0), `info: rows per config ${rows}`);
+    const xm = await step(
+      t,
+      "xmatch (match workers)",
+      astropile,
+      ["xmatch", hsc, desi, "--radius", "1", "--threads", "2", "--json"],
+      plain,
+    );
+    const result = JSON.parse(xm.stdout) as {
+      rows: number;
+      threads: number;
+      pairs: Array<{ sep_arcsec: number; right_object_id: unknown }>;
+    };
+    assert.ok(result.threads >= 1, `xmatch ran on ${result.threads} worker threads`);
+    assert.ok(result.rows > 0 && result.pairs.length > 0, "xmatch found no pairs");
+    for (const p of result.pairs)
+      assert.ok(p.right_object_id !== null && p.sep_arcsec <= 1, JSON.stringify(p));
+  });
+
+  const CONSUMER_TS = `// A TypeScript user of the package: the public API with its types.
 import {
   type AstroPileError,
   type CrossMatchOptions,
@@ -342,51 +401,54 @@ console.log(
 );
 `;
 
-test("strict TypeScript project: the shipped declarations type-check, and the code runs", async (t) => {
-  const dir = join(tmp, "typescript");
-  mkdirSync(dir);
-  writeFileSync(
-    join(dir, "package.json"),
-    JSON.stringify({ name: "ts-consumer", private: true, type: "module" }),
-  );
-  writeFileSync(
-    join(dir, "tsconfig.json"),
-    JSON.stringify(
-      {
-        compilerOptions: {
-          target: "ES2022",
-          lib: ["ES2022"],
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          strict: true,
-          skipLibCheck: false,
-          types: ["node"],
-          rootDir: ".",
-          outDir: "out",
+  test("strict TypeScript project: the shipped declarations type-check, and the code runs", async (t) => {
+    const dir = join(tmp, "typescript");
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({ name: "ts-consumer", private: true, type: "module" }),
+    );
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify(
+        {
+          compilerOptions: {
+            target: "ES2022",
+            lib: ["ES2022"],
+            module: "NodeNext",
+            moduleResolution: "NodeNext",
+            strict: true,
+            skipLibCheck: false,
+            types: ["node"],
+            rootDir: ".",
+            outDir: "out",
+          },
+          include: ["consumer.ts"],
         },
-        include: ["consumer.ts"],
-      },
-      null,
-      2,
-    ),
-  );
-  writeFileSync(join(dir, "consumer.ts"), CONSUMER_TS);
-  const out = join(tmp, "demo");
-  assert.ok(existsSync(join(out, "desi")), "the demo datasets of the previous test are missing");
-  // The plain project's install: the tarball and @types/node.
-  assert.ok(existsSync(join(plain, "node_modules", "@types", "node")), "plain project installed");
-  symlinkSync(join(plain, "node_modules"), join(dir, "node_modules"), "dir");
-  await step(t, "type-check and compile with the repo's tsc", join(BIN, "tsc"), ["-p", "."], dir);
-  const r = await step(
-    t,
-    "run the compiled consumer",
-    process.execPath,
-    [join(dir, "out", "consumer.js"), join(out, "hsc"), join(out, "desi")],
-    dir,
-  );
-  const got = JSON.parse(r.stdout) as Record<string, number | string>;
-  assert.ok((got.rows as number) > 0, "no pairs");
-  assert.ok((got.maxSep as number) <= 1);
-  assert.ok(Number.isFinite(got.ra));
-  assert.equal(got.code, "ASTROPILE_NOT_FOUND");
+        null,
+        2,
+      ),
+    );
+    writeFileSync(join(dir, "consumer.ts"), CONSUMER_TS);
+    const out = demoOut;
+    // The plain project's install: the tarball and @types/node.
+    await plainInstalled.done;
+    assert.ok(existsSync(join(plain, "node_modules", "@types", "node")), "plain project installed");
+    symlinkSync(join(plain, "node_modules"), join(dir, "node_modules"), "dir");
+    await step(t, "type-check and compile with the repo's tsc", join(BIN, "tsc"), ["-p", "."], dir);
+    await demoBuilt.done;
+    assert.ok(existsSync(join(out, "desi")), "the demo datasets of the other test are missing");
+    const r = await step(
+      t,
+      "run the compiled consumer",
+      process.execPath,
+      [join(dir, "out", "consumer.js"), join(out, "hsc"), join(out, "desi")],
+      dir,
+    );
+    const got = JSON.parse(r.stdout) as Record<string, number | string>;
+    assert.ok((got.rows as number) > 0, "no pairs");
+    assert.ok((got.maxSep as number) <= 1);
+    assert.ok(Number.isFinite(got.ra));
+    assert.equal(got.code, "ASTROPILE_NOT_FOUND");
+  });
 });
