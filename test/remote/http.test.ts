@@ -2,13 +2,13 @@
 // (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { remoteRoot } from "../../src/remote/index.ts";
-import { clearRemoteMemory, openRemoteFile } from "../../src/remote/remote-file.ts";
+import { clearRemoteMemory, openRemoteFile, RemoteFile } from "../../src/remote/remote-file.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
@@ -172,6 +172,39 @@ test("get(i) with chunk checksums verified moves the metadata and one chunk per 
         `get(${i}): ${bytes} bytes over the wire (bound ${bound}; file ${manifest.files[0].bytes}):\n${log.join("\n")}`,
       );
     }
+  } finally {
+    await srv.close();
+  }
+});
+
+test("read-ahead: a lone chunk-sized read fetches exactly its blocks; a sequential scan earns read-ahead", async () => {
+  const block = 4096;
+  const root = tempDir();
+  const bytes = Uint8Array.from({ length: 80 * block }, (_, i) => (i * 31 + (i >> 12)) & 255);
+  writeFileSync(join(root, "blob.bin"), bytes);
+  const srv = await startRangeServer(root);
+  try {
+    const file = RemoteFile.open(`${srv.url}/blob.bin`, { maxCacheBytes: 0, blockBytes: block });
+    await srv.reset();
+    const read = (at: number, n: number) => {
+      const buf = new Uint8Array(n);
+      file.read(buf, 0, n, at);
+      assert.deepEqual(buf, bytes.subarray(at, at + n));
+    };
+    // Two small metadata reads, then a chunk-sized read right after them: its own blocks only.
+    read(10 * block + 100, 200);
+    read(10 * block + 300, 60);
+    read(10 * block + 360, 3 * block);
+    let stats = await srv.stats();
+    assert.equal(stats.bytes, 4 * block, stats.log.join("\n"));
+    // A scan: each read starts where the last ended; the read-ahead grows, requests are fewer.
+    await srv.reset();
+    const reads = 40;
+    for (let k = 0; k < reads; k++) read((20 + k) * block, block);
+    stats = await srv.stats();
+    assert.ok(stats.requests <= 10, `${stats.requests} requests for ${reads} sequential reads`);
+    // It reads ahead no further than the scan had read: at most twice the bytes asked for.
+    assert.ok(stats.bytes <= 2 * reads * block, stats.log.join("\n"));
   } finally {
     await srv.close();
   }
