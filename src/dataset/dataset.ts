@@ -16,7 +16,13 @@ import {
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
-import { remoteRoot } from "../remote/index.ts";
+import {
+  type PublishOptions,
+  type PublishResult,
+  publishDataset,
+  redactUrl,
+  remoteRoot,
+} from "../remote/index.ts";
 import { openRemoteFile, prefetchWhole, type RemoteOptions } from "../remote/remote-file.ts";
 import { angularSeparationDeg, boxKeyRanges, coneKeyRanges } from "../sky/index.ts";
 import { type DatasetWriterOptions, writeDataset } from "../storage/dataset-writer.ts";
@@ -754,6 +760,42 @@ export class Dataset {
         'Dataset.export needs the export formats of the interop layer, which is not loaded: import from "astropile" (or call exportDataset from src/interop/export.ts)',
       );
     return datasetExport(this, options);
+  }
+
+  /**
+   * Publishes this dataset to `dest`, an S3 prefix (`s3://bucket/prefix`) or an AstroPile data
+   * service (`http(s)://host:port/api/v1/datasets/NAME`), as `astropile publish DIR DEST` does
+   * (see {@link publishDataset}): the whole dataset directory (every config, the dataset card,
+   * the manifest last), each file verified, files already there with the same sha256 skipped (a
+   * publish that failed resumes). Returns the plan as carried out.
+   *
+   * Only a whole local dataset opened from its directory (`openDataset(dir)`, any config) can be
+   * published: its directory is what goes up. A remote dataset, a concatenation or a view
+   * (selected columns, a filter, a cone or box search, a split, a shuffle) is a UsageError:
+   * write a view or a concatenation with {@link Dataset.saveToDisk} first, then publish that.
+   */
+  async publish(dest: string, options: PublishOptions = {}): Promise<PublishResult> {
+    const refusal = this.notPublishable();
+    if (refusal)
+      throw new UsageError(
+        `cannot publish ${refusal}: only a whole local dataset opened from its directory (openDataset(dir)) is published; saveToDisk(dir) this one first, then publish the new dataset`,
+      );
+    return publishDataset(this.root, dest, options);
+  }
+
+  /** Why this is not a whole local dataset opened from one directory, or null. */
+  private notPublishable(): string | null {
+    const s = this.s;
+    if (s.sources.length !== 1) return `a concatenation of ${s.sources.length} datasets`;
+    const url = remoteUrl(this.root);
+    if (url !== null) return `a remote dataset (${redactUrl(url)}), which is already published`;
+    const view: string[] = [];
+    if (s.selected !== null) view.push("selected columns");
+    if (s.exprs.length > 0 || s.fns.length > 0) view.push("a filter");
+    if (s.regions.length > 0) view.push(`a ${s.regions.map((r) => r.kind).join(" and ")} search`);
+    if (s.split !== null) view.push(`the ${s.split.part} part of a split`);
+    if (s.order !== null) view.push("a shuffle");
+    return view.length > 0 ? `a view (${view.join(", ")})` : null;
   }
 
   /** Closes the open partition files (views share them; reopened on demand). */

@@ -49,6 +49,8 @@ export interface RemoteOptions extends TransportOptions {
 const DEFAULT_BLOCK = 32 * 1024;
 /** Largest read-ahead on sequential reads. */
 const MAX_READAHEAD = 4 * 1024 * 1024;
+/** Sequential reads a run needs before the next one earns read-ahead. */
+const SEQUENTIAL_READS = 2;
 /** Decoded blocks kept in memory across files (bytes). */
 const MEMORY_BYTES = 64 * 1024 * 1024;
 /** A manifest larger than this is refused (the storage layer's own limit is checked again). */
@@ -148,9 +150,11 @@ export class RemoteFile implements RemoteBytes {
   private readonly cache: RangeCache | undefined;
   private readonly block: number;
   private readonly key: string;
-  /** End of the last read: a read starting there is sequential and earns read-ahead. */
+  /** End of the last read: a read starting there continues a sequential run. */
   private lastEnd = -1;
-  private readahead = 0;
+  /** Reads in the current sequential run, and their bytes. */
+  private runReads = 0;
+  private runBytes = 0;
 
   private constructor(
     url: string,
@@ -259,15 +263,23 @@ export class RemoteFile implements RemoteBytes {
         stats.cacheHits++;
       } else missing.push(b);
     }
-    // Sequential reads double their read-ahead (up to MAX_READAHEAD); a seek resets it.
-    this.readahead =
-      position === this.lastEnd
-        ? Math.min(MAX_READAHEAD, Math.max(this.block, this.readahead * 2))
-        : 0;
+    // Read-ahead: a read that continues a run of at least SEQUENTIAL_READS earlier reads, each
+    // starting where the last ended, fetches as many whole blocks past its own as the run has
+    // read so far (up to MAX_READAHEAD), so a scan's requests grow geometrically. A lone read
+    // (a chunk, an object header), or one that follows a few small metadata reads, fetches
+    // exactly its blocks.
+    if (position === this.lastEnd) this.runReads++;
+    else {
+      this.runReads = 0;
+      this.runBytes = 0;
+    }
+    const readahead =
+      this.runReads >= SEQUENTIAL_READS ? Math.min(MAX_READAHEAD, this.runBytes) : 0;
+    this.runBytes += length;
     this.lastEnd = position + length;
     if (missing.length > 0) {
       const lastBlock = Math.floor((this.size - 1) / this.block);
-      const extra = Math.ceil(this.readahead / this.block);
+      const extra = Math.floor(readahead / this.block);
       const runs: Array<[number, number]> = [];
       for (const b of missing) {
         const run = runs[runs.length - 1];

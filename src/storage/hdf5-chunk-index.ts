@@ -161,14 +161,26 @@ export function parseLayoutV4(
   return { chunk, flags, index };
 }
 
-/** Fills `table` (all cells -1 on entry) from a version-4 chunk index. */
+/**
+ * Locates the chunks of cells [from, to) that are not located yet (cells in row-major order of
+ * the current grid); an index read in pieces (see readV4Index) fills its table through it.
+ */
+export type IndexLoader = (from: number, to: number) => void;
+
+/**
+ * Fills `table` (all cells -1 on entry) from a version-4 chunk index. An extensible array (the
+ * index of a growable dataset, one entry per chunk in blocks spread through the file as it grew)
+ * is read in pieces: its header and index block now, each data block when a read first needs
+ * its rows, through the loader returned; a random row read then costs one data block (or page)
+ * of index, not all of them, which matters over the network. Other indexes are read whole (null).
+ */
 export function readV4Index(
   src: ByteSource,
   index: V4Index,
   g: ChunkGeometry,
   table: ChunkTable,
   place: ErrorPlace,
-): void {
+): IndexLoader | null {
   const rank = g.dims.length;
   const unlimited = g.maxDims.map((m) => m === UNDEFINED);
   for (let i = 0; i < rank; i++)
@@ -185,19 +197,27 @@ export function readV4Index(
   switch (index.type) {
     case "single":
       readSingle(index, g, put, place);
-      return;
+      return null;
     case "implicit":
       readImplicit(src, index, g, put, place);
-      return;
+      return null;
     case "fixed":
       readFixed(src, index, g, put, place);
-      return;
-    case "earray":
-      readEarray(src, index, g, put, place);
-      return;
+      return null;
+    case "earray": {
+      const ea = openEarray(src, index, g, put, place);
+      if (!ea) return null;
+      // Entry numbers are cell numbers when the unlimited axis is the first and the other axes
+      // are at their maximum: otherwise the whole array is read now.
+      if (!put.linearIsCell) {
+        ea(0, put.limit);
+        return null;
+      }
+      return ea;
+    }
     case "btree2":
       readBtree2(src, index, g, put, place);
-      return;
+      return null;
   }
 }
 
@@ -216,6 +236,8 @@ class Placer {
   /** Entries numbered below this can hold chunks of the current grid. */
   readonly limit: number;
   readonly chunkBytes: number;
+  /** Entry n is cell n of the current grid (row-major order, every axis spanned as it is now). */
+  readonly linearIsCell: boolean;
   constructor(src: ByteSource, g: ChunkGeometry, table: ChunkTable, place: ErrorPlace) {
     this.src = src;
     this.table = table;
@@ -233,6 +255,8 @@ class Placer {
     this.limit = limit;
     this.coords = new Array<number>(rank).fill(0);
     this.chunkBytes = g.chunkBytes;
+    this.linearIsCell =
+      this.order.every((axis, k) => axis === k) && this.span.every((s, i) => s === table.grid[i]);
   }
 
   /** Total entries of the maximum grid (fixed dims only). */
@@ -400,14 +424,21 @@ function readFixed(
   }
 }
 
-function readEarray(
+/**
+ * Opens an extensible array: checks its header, reads its index block (and places the entries it
+ * holds), and returns the loader of the other entries (null: no index block, no chunks). Data
+ * blocks and super blocks are read when entries in them are first asked for, each once; the
+ * checks that decide whether the array is covered at all (NotCovered) are made here, so a read
+ * never falls into a layout the fast path leaves to h5wasm.
+ */
+function openEarray(
   src: ByteSource,
   index: Extract<V4Index, { type: "earray" }>,
   g: ChunkGeometry,
   put: Placer,
   place: ErrorPlace,
-): void {
-  if (index.address === UNDEFINED) return;
+): IndexLoader | null {
+  if (index.address === UNDEFINED) return null;
   const at = index.address;
   const what = `extensible array header at byte ${at}`;
   const hdr = structure(src, at, 72, "EAHD", place, what);
@@ -442,16 +473,18 @@ function readEarray(
     throw new CorruptFileError(`${what}: impossible parameters`, place);
   if (put.limit > MAX_INDEX_ENTRIES) throw new NotCovered(`${put.limit} chunks`);
   const iblockAt = u64(v, 60);
-  if (iblockAt === UNDEFINED) return;
+  if (iblockAt === UNDEFINED) return null;
   // Super block u holds 2^floor(u/2) data blocks of 2^floor((u+1)/2) * minElements entries.
   const nsblks = 1 + maxBits - Math.log2(minElements);
-  const info: Array<{ ndblks: number; nelmts: number; start: number }> = [];
+  const info: Array<{ ndblks: number; nelmts: number; start: number; firstBlock: number }> = [];
   let start = 0;
+  let blocks = 0;
   for (let u = 0; u < nsblks; u++) {
     const ndblks = 2 ** Math.floor(u / 2);
     const nelmts = 2 ** Math.floor((u + 1) / 2) * minElements;
-    info.push({ ndblks, nelmts, start });
+    info.push({ ndblks, nelmts, start, firstBlock: blocks });
     start += ndblks * nelmts;
+    blocks += ndblks;
   }
   const ibSblks = 2 * Math.log2(minPointers);
   const ndblkAddrs = 2 * (minPointers - 1);
@@ -473,85 +506,97 @@ function readEarray(
   const ibv = dv(ib);
   entries.put(ib, 14, Math.min(indexElements, put.limit), 0, put, ibWhat);
 
-  /** One data block of `nelmts` entries numbered from `first`; `pages`: its page bitmap. */
-  const dataBlock = (
-    addr: number,
-    nelmts: number,
-    first: number,
-    pageInit: ((p: number) => boolean) | null,
-  ) => {
+  // What the fast path does not cover is known from the index block: refused now, not mid-read.
+  for (let u = 0; u < nsblks; u++) {
+    const { ndblks, nelmts } = info[u];
+    if (indexElements + info[u].start >= put.limit) break;
+    if (u < ibSblks) {
+      if (nelmts <= pageN) continue;
+      for (let d = 0; d < ndblks; d++)
+        if (u64(ibv, 14 + indexElements * e + (info[u].firstBlock + d) * 8) !== UNDEFINED)
+          throw new NotCovered("paged data block in the index block");
+    } else if (ndblks > MAX_INDEX_ENTRIES) throw new NotCovered(`${ndblks} data blocks`);
+  }
+
+  /** Super blocks read so far (null: never written). */
+  const superBlocks = new Map<number, Uint8Array | null>();
+  const superBlock = (u: number): Uint8Array | null => {
+    const known = superBlocks.get(u);
+    if (known !== undefined) return known;
+    const s = u - ibSblks;
+    const addr = u64(ibv, 14 + indexElements * e + ndblkAddrs * 8 + s * 8);
+    let sb: Uint8Array | null = null;
+    if (addr !== UNDEFINED) {
+      const { ndblks, nelmts } = info[u];
+      const sWhat = `extensible array super block at byte ${addr}`;
+      const bitmapBytes = nelmts > pageN ? ndblks * Math.ceil(nelmts / pageN / 8) : 0;
+      sb = structure(src, addr, 14 + offBytes + bitmapBytes + ndblks * 8 + 4, "EASB", place, sWhat);
+      owner(sb, cls, at, sWhat, place);
+    }
+    superBlocks.set(u, sb);
+    return sb;
+  };
+  /** Data blocks (or pages of one, "u:d:p") whose entries are placed. */
+  const done = new Set<string>();
+  /** Data blocks whose prefix (signature, owner, checksum) was checked, when paged. */
+  const prefixes = new Set<string>();
+
+  /** Places the entries of data block d of super block u (or of its page holding entry n). */
+  const load = (u: number, d: number, n: number): number => {
+    const { ndblks, nelmts } = info[u];
+    const first = indexElements + info[u].start + d * nelmts;
+    const paged = u >= ibSblks && nelmts > pageN;
+    const p = paged ? Math.floor((n - first) / pageN) : 0;
+    const key = paged ? `${u}:${d}:${p}` : `${u}:${d}`;
+    const next = paged ? first + (p + 1) * pageN : first + nelmts;
+    if (done.has(key)) return next;
+    done.add(key);
+    let addr: number;
+    let sb: Uint8Array | null = null;
+    if (u < ibSblks) addr = u64(ibv, 14 + indexElements * e + (info[u].firstBlock + d) * 8);
+    else {
+      sb = superBlock(u);
+      if (sb === null) return next;
+      const bitmapBytes = paged ? ndblks * Math.ceil(nelmts / pageN / 8) : 0;
+      addr = u64(dv(sb), 14 + offBytes + bitmapBytes + d * 8);
+    }
+    if (addr === UNDEFINED) return next;
     const dWhat = `extensible array data block at byte ${addr}`;
     // Its "block offset" field is not checked: libhdf5 fills it inconsistently for the data
     // blocks of the index block, and the checksum already covers it.
-    if (pageInit === null) {
-      const d = structure(src, addr, 14 + offBytes + nelmts * e + 4, "EADB", place, dWhat);
-      owner(d, cls, at, dWhat, place);
-      entries.put(d, 14 + offBytes, nelmts, first, put, dWhat);
-      return;
+    if (!paged) {
+      const block = structure(src, addr, 14 + offBytes + nelmts * e + 4, "EADB", place, dWhat);
+      owner(block, cls, at, dWhat, place);
+      entries.put(block, 14 + offBytes, nelmts, first, put, dWhat);
+      return next;
     }
-    const d = structure(src, addr, 14 + offBytes + 4, "EADB", place, dWhat);
-    owner(d, cls, at, dWhat, place);
-    const pageBytes = pageN * e + 4;
-    for (let p = 0; p * pageN < nelmts; p++) {
-      if (first + p * pageN >= put.limit) break;
-      if (!pageInit(p)) continue;
-      const pageAt = addr + d.length + p * pageBytes;
-      const where = `extensible array data block page ${p} at byte ${pageAt}`;
-      const page = checked(src, pageAt, pageN * e + 4, place, where);
-      entries.put(page, 0, pageN, first + p * pageN, put, where);
+    const prefixBytes = 14 + offBytes + 4;
+    if (!prefixes.has(`${u}:${d}`)) {
+      const prefix = structure(src, addr, prefixBytes, "EADB", place, dWhat);
+      owner(prefix, cls, at, dWhat, place);
+      prefixes.add(`${u}:${d}`);
     }
+    // The super block's bitmap says which pages were ever written (a page never written: no chunks).
+    if (!bit(sb as Uint8Array, 14 + offBytes, d * (nelmts / pageN) + p)) return next;
+    const pageAt = addr + prefixBytes + p * (pageN * e + 4);
+    const where = `extensible array data block page ${p} at byte ${pageAt}`;
+    const page = checked(src, pageAt, pageN * e + 4, place, where);
+    entries.put(page, 0, pageN, first + p * pageN, put, where);
+    return next;
   };
 
-  // Data blocks whose addresses the index block holds (super blocks 0 .. ibSblks-1).
-  let k = 0;
-  for (let u = 0; u < ibSblks; u++) {
-    const { ndblks, nelmts } = info[u];
-    for (let d = 0; d < ndblks; d++, k++) {
-      const first = indexElements + info[u].start + d * nelmts;
-      if (first >= put.limit) return;
-      const addr = u64(ibv, 14 + indexElements * e + k * 8);
-      if (addr === UNDEFINED) continue;
-      if (nelmts > pageN) throw new NotCovered("paged data block in the index block");
-      dataBlock(addr, nelmts, first, null);
+  return (from: number, to: number) => {
+    // Entries past what the array can hold are left unlocated (chunks never written).
+    const end = Math.min(to, put.limit, indexElements + start);
+    let n = Math.max(from, indexElements);
+    let u = 0;
+    while (n < end) {
+      const rel = n - indexElements;
+      while (u + 1 < nsblks && info[u + 1].start <= rel) u++;
+      const d = Math.floor((rel - info[u].start) / info[u].nelmts);
+      n = load(u, d, n);
     }
-  }
-  // Super blocks, each with its data blocks' addresses (and their pages' bitmaps).
-  for (let s = 0; s < nsblkAddrs; s++) {
-    const u = ibSblks + s;
-    const { ndblks, nelmts } = info[u];
-    const first = indexElements + info[u].start;
-    if (first >= put.limit) return;
-    const addr = u64(ibv, 14 + indexElements * e + ndblkAddrs * 8 + s * 8);
-    if (addr === UNDEFINED) continue;
-    const sWhat = `extensible array super block at byte ${addr}`;
-    const paged = nelmts > pageN;
-    const npages = paged ? nelmts / pageN : 0;
-    const bitmapBytes = paged ? ndblks * Math.ceil(npages / 8) : 0;
-    if (ndblks > MAX_INDEX_ENTRIES) throw new NotCovered(`${ndblks} data blocks`);
-    const sb = structure(
-      src,
-      addr,
-      14 + offBytes + bitmapBytes + ndblks * 8 + 4,
-      "EASB",
-      place,
-      sWhat,
-    );
-    owner(sb, cls, at, sWhat, place);
-    const sbv = dv(sb);
-    const addrsAt = 14 + offBytes + bitmapBytes;
-    for (let d = 0; d < ndblks; d++) {
-      const dFirst = first + d * nelmts;
-      if (dFirst >= put.limit) return;
-      const dAddr = u64(sbv, addrsAt + d * 8);
-      if (dAddr === UNDEFINED) continue;
-      dataBlock(
-        dAddr,
-        nelmts,
-        dFirst,
-        paged ? (p) => bit(sb, 14 + offBytes, d * npages + p) : null,
-      );
-    }
-  }
+  };
 }
 
 function readBtree2(

@@ -9,7 +9,8 @@
 // shuffle (2), Fletcher32 (3) and LZF (32000), honouring each chunk's filter mask. Anything else
 // Layout message version 4 (libver "v18" and later, PartitionWriter's "v110") is covered too:
 // its chunk indexes (single chunk, implicit, fixed array, extensible array, version-2 B-tree)
-// are parsed in hdf5-chunk-index.ts. Anything else (compact storage, shared messages, other
+// are parsed in hdf5-chunk-index.ts; an extensible array's data blocks are read when a read first
+// needs their rows (a remote row read then moves one block of index, not the whole index). Anything else (compact storage, shared messages, other
 // filters, chunks never written) is "not covered": the caller reads that column through h5wasm.
 //
 // Files are untrusted: every address and size is checked against the file's length and the
@@ -21,6 +22,7 @@ import { inflateSync } from "node:zlib";
 import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
 import { fletcher32 } from "./fletcher32.ts";
 import {
+  type IndexLoader,
   MAX_INDEX_ENTRIES,
   NotCovered,
   parseLayoutV4,
@@ -135,6 +137,11 @@ export interface ChunkIndex {
   address: Float64Array;
   size: Float64Array;
   mask: Uint32Array;
+  /**
+   * An index read in pieces (an extensible array): locates cells [from, to) before they are
+   * looked at. Absent: every cell is located.
+   */
+  load?: IndexLoader;
 }
 
 /** One open partition file as raw bytes: its fd, its length, and its columns' layouts. */
@@ -346,7 +353,7 @@ export class DirectFile {
     if (layout.storage.v4) {
       let chunkBytes = layout.elementSize;
       for (const c of chunk) chunkBytes *= c;
-      readV4Index(
+      const load = readV4Index(
         this,
         layout.storage.v4,
         {
@@ -359,6 +366,7 @@ export class DirectFile {
         index,
         place,
       );
+      if (load) index.load = load;
       return index;
     }
     if (btree === UNDEFINED) return index;
@@ -435,6 +443,7 @@ export class DirectColumn {
   /** How many chunks the index locates (chunks never written are not counted). */
   storedChunks(): number {
     if (!this.index) return 0;
+    this.index.load?.(0, this.index.address.length);
     let n = 0;
     for (const a of this.index.address) if (a >= 0) n++;
     return n;
@@ -465,6 +474,7 @@ export class DirectColumn {
     const innerCells = index.grid.slice(1).reduce((a, b) => a * b, 1);
     const first = Math.floor(start / chunk[0]);
     const last = Math.floor((end - 1) / chunk[0]);
+    index.load?.(first * innerCells, (last + 1) * innerCells);
     const whole = rank === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
     if (whole && first === last && start === first * chunk[0] && end === start + chunk[0])
       return this.chunk(first, true); // exactly one chunk: its bytes as they are

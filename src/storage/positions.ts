@@ -35,9 +35,15 @@ export const POSITIONS_NAME = "positions.hdf5";
 const COPY_ROWS = 65536;
 
 export interface PositionsOptions {
-  /** Target bytes per chunk (default: the partition writer's, ~256 KiB). */
+  /** Target bytes per chunk (default 256 KiB: the sidecar is scanned, not read a row at a time). */
   chunkBytes?: number;
 }
+
+/**
+ * Cross-matches scan the sidecar from end to end, so its chunks stay larger than the partition
+ * files' (whose rows are also read one at a time, where every chunk read whole costs).
+ */
+const SCAN_CHUNK_BYTES = 256 * 1024;
 
 /** The sidecar's columns: ra, dec and the dataset's object_id type (name, dtype, length only). */
 export function positionsColumns(objectIdSpec: ColumnSpec): ColumnSpec[] {
@@ -79,7 +85,7 @@ export class PositionsWriter {
     const specs = positionsColumns(objectIdSpec);
     const writer = await PartitionWriter.create(join(root, rel), specs, {
       compression: "none",
-      chunkBytes: options.chunkBytes,
+      chunkBytes: options.chunkBytes ?? SCAN_CHUNK_BYTES,
       reproducible: true,
     });
     return new PositionsWriter(rel, specs, writer);

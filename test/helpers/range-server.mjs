@@ -4,7 +4,7 @@
 //
 //   node range-server.mjs DIR       prints "PORT <n>" once listening on 127.0.0.1
 //   POST /__faults  [{ "match": "suffix", "kind": "status"|"reset"|"short", "status": 503, "times": 1 }]
-//   GET  /__stats   { "requests": n, "bytes": n, "ranges": n }
+//   GET  /__stats   { "requests": n, "bytes": n, "ranges": n, "log": ["/path start-end", ...] }
 //   POST /__reset   clears faults and counters
 //   POST /__ignore-conditionals  "true": answer as if If-Match were absent
 import { createReadStream, statSync } from "node:fs";

@@ -13,11 +13,20 @@ export interface Fault {
   onRange?: boolean;
 }
 
+export interface RangeStats {
+  requests: number;
+  /** Bytes of every response body. */
+  bytes: number;
+  ranges: number;
+  log: string[];
+}
+
 export interface RangeServer {
   /** http://127.0.0.1:PORT */
   url: string;
   faults(list: Fault[]): Promise<void>;
-  stats(): Promise<{ requests: number; bytes: number; ranges: number }>;
+  /** Counters since the last reset; `log`: the first 1000 ranged requests, "path start-end". */
+  stats(): Promise<RangeStats>;
   reset(): Promise<void>;
   /** Makes the server ignore If-Match (until reset), as some servers do. */
   ignoreConditionals(on: boolean): Promise<void>;
@@ -54,11 +63,7 @@ export async function startRangeServer(dir: string): Promise<RangeServer> {
       await fetch(`${url}/__faults`, { method: "POST", body: JSON.stringify(list) });
     },
     async stats() {
-      return (await (await fetch(`${url}/__stats`)).json()) as {
-        requests: number;
-        bytes: number;
-        ranges: number;
-      };
+      return (await (await fetch(`${url}/__stats`)).json()) as RangeStats;
     },
     async ignoreConditionals(on) {
       await fetch(`${url}/__ignore-conditionals`, { method: "POST", body: String(on) });

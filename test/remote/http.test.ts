@@ -2,12 +2,13 @@
 // (Node's, in a child process, with Range/ETag) on 127.0.0.1, opened by URL and read by ranges.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { appendFileSync, cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/dataset.ts";
 import { remoteRoot } from "../../src/remote/index.ts";
-import { clearRemoteMemory, openRemoteFile } from "../../src/remote/remote-file.ts";
+import { clearRemoteMemory, openRemoteFile, RemoteFile } from "../../src/remote/remote-file.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
@@ -113,6 +114,97 @@ test("get(i) fetches the file's metadata and the chunks of one row, not the file
     const manifest = JSON.parse(readFileSync(join(big, "one", "astropile.json"), "utf8"));
     const fileBytes = manifest.files.reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
     assert.ok(bytes < fileBytes / 4, `${bytes} bytes over the wire for a ${fileBytes}-byte file`);
+  } finally {
+    await srv.close();
+  }
+});
+
+test("get(i) with chunk checksums verified moves the metadata and one chunk per column, not the chunk index (issue 16)", async () => {
+  // One growable file (33 MB, more than one 8 MiB write block): the image column has one chunk
+  // per row (16 KiB rows), indexed by an extensible array whose data blocks lie spread through
+  // the file as it grew; the six light columns (object_id, ra, dec, mag, healpix, _healpix_29)
+  // have ~32 KiB chunks of thousands of rows. Every chunk is read whole, its Fletcher32 checked.
+  const root = tempDir();
+  const n = 2000;
+  const side = 64;
+  const specs: ColumnSpec[] = [
+    { name: "object_id", dtype: "int64", shape: [] },
+    { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+    { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+    { name: "mag", dtype: "float32", shape: [] },
+    { name: "image_array", dtype: "float32", shape: [1, side, side] },
+  ];
+  function* rows(): Generator<ColumnBatch> {
+    for (let s = 0; s < n; s += 100)
+      yield {
+        object_id: BigInt64Array.from({ length: 100 }, (_, i) => BigInt(s + i)),
+        ra: Float64Array.from({ length: 100 }, (_, i) => 150 + ((s + i) % 97) / 400),
+        dec: Float64Array.from({ length: 100 }, (_, i) => 2 + ((s + i) % 89) / 400),
+        mag: Float32Array.from({ length: 100 }, (_, i) => 18 + ((s + i) % 60) / 10),
+        image_array: Float32Array.from({ length: 100 * side * side }, (_, k) => s + k / 7),
+      };
+  }
+  const manifest = await writeDataset(join(root, "big"), specs, rows(), {
+    config: "c",
+    provenance: { project: "test", survey: "BIG", release: "1" },
+    compression: "none",
+    maxRowsPerFile: 1_000_000,
+  });
+  assert.equal(manifest.files.length, 1);
+  const srv = await startRangeServer(root);
+  try {
+    const local = await openDataset(join(root, "big"));
+    assert.equal(local.columns.length, 7);
+    // Reads go by 32 KiB blocks. Each column's chunk holding the row (at most 32 KiB and its 4
+    // checksum bytes) spans two of them; the metadata (superblock, root group, the columns'
+    // object headers and index headers, one data block of the image column's index) a few
+    // more. Its whole index was ~10 more blocks; 256 KiB chunks, 7 more blocks per column.
+    const block = 32 * 1024;
+    const bound = (7 * 2 + 5) * block;
+    for (const i of [n / 2, n - 2]) {
+      clearRemoteMemory();
+      const remote = await openDataset(`${srv.url}/big`, { remote: { maxCacheBytes: 0 } });
+      await srv.reset();
+      assert.deepEqual(await remote.get(i), await local.get(i));
+      const { bytes, log } = await srv.stats();
+      assert.ok(
+        bytes <= bound,
+        `get(${i}): ${bytes} bytes over the wire (bound ${bound}; file ${manifest.files[0].bytes}):\n${log.join("\n")}`,
+      );
+    }
+  } finally {
+    await srv.close();
+  }
+});
+
+test("read-ahead: a lone chunk-sized read fetches exactly its blocks; a sequential scan earns read-ahead", async () => {
+  const block = 4096;
+  const root = tempDir();
+  const bytes = Uint8Array.from({ length: 80 * block }, (_, i) => (i * 31 + (i >> 12)) & 255);
+  writeFileSync(join(root, "blob.bin"), bytes);
+  const srv = await startRangeServer(root);
+  try {
+    const file = RemoteFile.open(`${srv.url}/blob.bin`, { maxCacheBytes: 0, blockBytes: block });
+    await srv.reset();
+    const read = (at: number, n: number) => {
+      const buf = new Uint8Array(n);
+      file.read(buf, 0, n, at);
+      assert.deepEqual(buf, bytes.subarray(at, at + n));
+    };
+    // Two small metadata reads, then a chunk-sized read right after them: its own blocks only.
+    read(10 * block + 100, 200);
+    read(10 * block + 300, 60);
+    read(10 * block + 360, 3 * block);
+    let stats = await srv.stats();
+    assert.equal(stats.bytes, 4 * block, stats.log.join("\n"));
+    // A scan: each read starts where the last ended; the read-ahead grows, requests are fewer.
+    await srv.reset();
+    const reads = 40;
+    for (let k = 0; k < reads; k++) read((20 + k) * block, block);
+    stats = await srv.stats();
+    assert.ok(stats.requests <= 10, `${stats.requests} requests for ${reads} sequential reads`);
+    // It reads ahead no further than the scan had read: at most twice the bytes asked for.
+    assert.ok(stats.bytes <= 2 * reads * block, stats.log.join("\n"));
   } finally {
     await srv.close();
   }

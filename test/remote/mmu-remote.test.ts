@@ -188,7 +188,10 @@ test("an MMU tree under an S3 prefix opens by s3:// URL: the same rows as local"
     });
     assert.deepEqual(await rowsOf(ds, COLUMNS), local);
     // The CLI reaches an S3-compatible store with the global --endpoint, on any command.
-    const env: NodeJS.ProcessEnv = { ...process.env, ASTROPILE_CACHE_DIR: tempDir("astropile-mmu-cli-") };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ASTROPILE_CACHE_DIR: tempDir("astropile-mmu-cli-"),
+    };
     delete env.AWS_ENDPOINT_URL;
     const r = spawnSync(
       process.execPath,

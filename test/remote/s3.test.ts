@@ -8,7 +8,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { openDataset } from "../../src/dataset/dataset.ts";
+import { UsageError } from "../../src/core/errors.ts";
+import { concatenate, openDataset } from "../../src/dataset/dataset.ts";
 import { publishDataset } from "../../src/remote/index.ts";
 import { s3Client } from "../../src/remote/transport.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
@@ -88,6 +89,57 @@ test("publish to S3, then open the s3:// dataset: the same rows; re-publish move
     remote: { endpoint: s3.endpoint, anonymous: true, maxCacheBytes: 0 },
   });
   assert.deepEqual(await anonymous.get(321), await local.get(321));
+});
+
+test("dataset.publish(dest) publishes the dataset's directory: the s3:// dataset reads the same rows", async () => {
+  const dest = "s3://bucket/surveys/method";
+  const local = await openDataset(join(dir, "hsc"));
+  const result = await local.publish(dest, { endpoint: s3.endpoint });
+  assert.equal(result.destination, dest);
+  assert.equal(result.skippedBytes, 0);
+  // What publishDataset(dir) plans: every file of the directory, the manifest last.
+  const plan = await publishDataset(join(dir, "hsc"), dest, {
+    endpoint: s3.endpoint,
+    dryRun: true,
+  });
+  assert.deepEqual(
+    result.files.map((f) => f.path),
+    plan.files.map((f) => f.path),
+  );
+  assert.ok(plan.files.every((f) => f.action === "skip"));
+  const remote = await openDataset(dest, { remote: { endpoint: s3.endpoint, maxCacheBytes: 0 } });
+  assert.equal(remote.length, local.length);
+  assert.deepEqual(remote.manifest, local.manifest);
+  for (const i of [0, 777, 1499]) assert.deepEqual(await remote.get(i), await local.get(i));
+  // The s3:// dataset is not published again from here: it has no local directory.
+  await assert.rejects(remote.publish("s3://bucket/surveys/copy", { endpoint: s3.endpoint }), {
+    code: "ASTROPILE_USAGE",
+    message: /cannot publish a remote dataset \(s3:\/\/bucket\/surveys\/method\)/,
+  });
+});
+
+test("dataset.publish refuses a view or a concatenation (UsageError), and uploads nothing", async () => {
+  const local = await openDataset(join(dir, "hsc"));
+  const dest = "s3://bucket/surveys/refused";
+  const refused = async (d: typeof local, why: RegExp) =>
+    assert.rejects(d.publish(dest, { endpoint: s3.endpoint }), (err: Error) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.match(err.message, why);
+      assert.match(err.message, /saveToDisk/);
+      return true;
+    });
+  await refused(local.select(["object_id", "ra", "dec"]), /a view \(selected columns\)/);
+  await refused(local.filter("tract > 9802"), /a view \(a filter\)/);
+  await refused(local.coneSearch(0.3, 0.3, 3600), /a view \(a cone search\)/);
+  await refused(local.trainTestSplit({ testSize: 0.2 }).test, /the test part of a split/);
+  await refused(local.shuffle(1), /a view \(a shuffle\)/);
+  await refused(concatenate([local, local]), /a concatenation of 2 datasets/);
+  // Nothing went up.
+  const plan = await publishDataset(join(dir, "hsc"), dest, {
+    endpoint: s3.endpoint,
+    dryRun: true,
+  });
+  assert.ok(plan.files.every((f) => f.action === "upload"));
 });
 
 test("a changed local file is the only one re-published", async () => {

@@ -279,10 +279,10 @@ describe("reader errors name the file and the place", () => {
   });
 });
 
-test("chunking: one row per chunk for heavy rows, ~256 KiB chunks for light ones", async () => {
+test("chunking: one row per chunk for heavy rows, ~32 KiB chunks for light ones", async () => {
   const { chunkRows } = await import("../../src/storage/partition-writer.ts");
   assert.equal(chunkRows({ name: "image_array", dtype: "float32", shape: [5, 64, 64] }), 1);
   assert.equal(chunkRows({ name: "spectrum_flux", dtype: "float32", shape: [7781] }), 1);
-  assert.equal(chunkRows({ name: "ra", dtype: "float64", shape: [] }), 32768);
-  assert.equal(chunkRows({ name: "image_psf_fwhm", dtype: "float32", shape: [5] }), 13107);
+  assert.equal(chunkRows({ name: "ra", dtype: "float64", shape: [] }), 4096);
+  assert.equal(chunkRows({ name: "image_psf_fwhm", dtype: "float32", shape: [5] }), 1638);
 });
