@@ -184,6 +184,11 @@ function treeOf(dir: string): string {
   return remoteTree(dir) ?? resolve(dir);
 }
 
+/** The tree as its index records it: a remote tree's URL without credentials or query. */
+function recordedTree(tree: string): string {
+  return isRemoteUrl(tree) ? redactUrl(tree) : tree;
+}
+
 /** The path a file of the tree is opened by (a remote file's virtual path). */
 function fileOf(tree: string, rel: string): string {
   return isRemoteUrl(tree) ? remotePath(`${tree}/${rel}`) : join(tree, rel);
@@ -622,7 +627,11 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   report({ phase: "scan", done: 1, total: 1 });
   if (!options.force) {
     const record = await readRecord(indexRoot);
-    if (record && record.tree === tree && staleReason(record, listed, tree) === null) {
+    if (
+      record &&
+      record.tree === recordedTree(tree) &&
+      staleReason(record, listed, tree) === null
+    ) {
       if (remote) expectVersions(tree, record);
       return {
         dir: remote ? redactUrl(tree) : tree,
@@ -773,7 +782,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
     const record: TreeRecord = {
       format: "astropile-mmu-index",
       version: 1,
-      tree,
+      tree: recordedTree(tree),
       adopted: new Date().toISOString(),
       files: listed
         .filter((l) => used.has(l.path))
@@ -1022,7 +1031,7 @@ export async function mmuDatasetRoot(
     : [mmuIndexRoot(tree, { inPlace: true }), mmuIndexRoot(tree, options)];
   for (const root of roots) {
     const record = await readRecord(root);
-    if (!record || record.tree !== tree) continue;
+    if (!record || record.tree !== recordedTree(tree)) continue;
     const why = staleReason(record, listed, tree);
     if (why === null) {
       if (remote) expectVersions(tree, record);
