@@ -157,6 +157,33 @@ async function hashObject(bucket: string, key: string, options: TransportOptions
   return hash.digest("hex");
 }
 
+/**
+ * Checks an object just written: its ETag is one of `etags` (the MD5s of the bytes sent, S3's
+ * rule), else it is read back and its sha256 must be `sha256`.
+ */
+async function checkObject(
+  bucket: string,
+  key: string,
+  sha256: string,
+  etag: string,
+  etags: string[],
+  options: TransportOptions,
+  what: "uploaded" | "moved",
+): Promise<void> {
+  if (etags.includes(etag)) return;
+  const where = `s3://${bucket}/${key}`;
+  let got: string;
+  try {
+    got = await hashObject(bucket, key, options);
+  } catch (err) {
+    throw publishFailure(err, where, `cannot read back the ${what} object`);
+  }
+  if (got !== sha256)
+    throw new PublishError(`${what} object has sha256 ${got}, not the local file's ${sha256}`, {
+      file: redactUrl(where),
+    });
+}
+
 /** Is `rel` already at the destination with these bytes and sha256 (then it is skipped)? */
 export type AlreadyThere = (rel: string, bytes: number, sha256: string) => Promise<boolean>;
 
@@ -438,16 +465,16 @@ export async function publishDataset(
         } catch (err) {
           throw publishFailure(err, where, "cannot move the staged file into place");
         }
-        if (options.verify !== false && !(stagedEtags.get(item.path) ?? []).includes(etag)) {
-          const got = await hashObject(bucket, to, options).catch((err) => {
-            throw publishFailure(err, where, "cannot read back the moved file");
-          });
-          if (got !== item.sha256)
-            throw new PublishError(
-              `moved object has sha256 ${got}, not the local file's ${item.sha256}`,
-              { file: redactUrl(where) },
-            );
-        }
+        if (options.verify !== false)
+          await checkObject(
+            bucket,
+            to,
+            item.sha256,
+            etag,
+            stagedEtags.get(item.path) ?? [],
+            options,
+            "moved",
+          );
       }),
     );
     // The staged copies go one at a time once all are in place (s3rver's file store fails
@@ -495,19 +522,8 @@ export async function publishDataset(
           { file: path },
         );
       // The store's ETag is the MD5 of what it received (S3's rule): it agrees, nothing to read back.
-      if (options.verify !== false && !sent.etags.includes(etag)) {
-        let got: string;
-        try {
-          got = await hashObject(bucket, key, options);
-        } catch (err) {
-          throw publishFailure(err, `s3://${bucket}/${key}`, "cannot read back the upload");
-        }
-        if (got !== item.sha256)
-          throw new PublishError(
-            `uploaded object has sha256 ${got}, not the local file's ${item.sha256}`,
-            { file: redactUrl(`s3://${bucket}/${key}`) },
-          );
-      }
+      if (options.verify !== false)
+        await checkObject(bucket, key, item.sha256, etag, sent.etags, options, "uploaded");
     },
     commitStaged,
   );

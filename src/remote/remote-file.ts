@@ -216,13 +216,9 @@ export class RemoteFile implements RemoteBytes {
     return file;
   }
 
-  private blocks(): { version: RemoteVersion; blockBytes: number } {
-    return { version: this.version, blockBytes: this.block };
-  }
-
   /** This file's version and block size: how its blocks are keyed in the range cache. */
   blockSet(): { version: RemoteVersion; blockBytes: number } {
-    return this.blocks();
+    return { version: this.version, blockBytes: this.block };
   }
 
   private blockLength(index: number): number {
@@ -231,14 +227,14 @@ export class RemoteFile implements RemoteBytes {
 
   private store(index: number, bytes: Uint8Array): void {
     remember(`${this.key}:${index}`, bytes);
-    this.cache?.putBlock(this.blocks(), index, bytes);
+    this.cache?.putBlock(this.blockSet(), index, bytes);
   }
 
   private lookup(index: number): Uint8Array | undefined {
     const k = `${this.key}:${index}`;
     const m = recall(k);
     if (m) return m;
-    const d = this.cache?.getBlock(this.blocks(), index, this.blockLength(index));
+    const d = this.cache?.getBlock(this.blockSet(), index, this.blockLength(index));
     if (d) remember(k, d);
     return d;
   }
@@ -363,7 +359,7 @@ export class RemoteFile implements RemoteBytes {
         hash.update(part);
         for (let at = 0; at < part.length; at += this.block)
           this.cache?.putBlock(
-            this.blocks(),
+            this.blockSet(),
             (a + at) / this.block,
             part.subarray(at, at + this.block),
           );
@@ -490,8 +486,8 @@ export async function prefetchWhole(url: string, sha256?: string): Promise<boole
   const cache = rangeCacheFor(options);
   const file = openRemoteFile(url);
   if (!cache || file.size > cache.maxBytes / 2) return false;
-  if (cache.missingBlocks(file.blockSet(), Math.ceil(file.size / file.blockSet().blockBytes)) === 0)
-    return false;
+  const set = file.blockSet();
+  if (cache.missingBlocks(set, Math.ceil(file.size / set.blockBytes)) === 0) return false;
   await file.prefetch(sha256);
   return true;
 }
