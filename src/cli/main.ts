@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerAdoptCommand } from "./adopt.ts";
 import { registerBuildCommands } from "./build.ts";
@@ -10,6 +11,12 @@ import { registerServeCommands } from "./serve.ts";
 import { registerVerifyCommand } from "./verify.ts";
 import { registerXmatchCommand } from "./xmatch.ts";
 
+/** The package's version, from its package.json (two levels up from src/cli and dist/cli). */
+function packageVersion(): string {
+  const url = new URL("../../package.json", import.meta.url);
+  return (JSON.parse(readFileSync(url, "utf8")) as { version: string }).version;
+}
+
 /** Builds the `astropile` command. Subcommands register themselves here. */
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +25,7 @@ export function buildProgram(): Command {
     .description(
       "Build, store, cross-match and serve multimodal astronomical datasets (HDF5 files partitioned by HEALPix).",
     )
+    .version(packageVersion(), "-V, --version", "print the AstroPile version")
     .option("--verbose", "print stack traces on errors")
     .option(
       "--endpoint <url>",

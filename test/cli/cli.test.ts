@@ -2,7 +2,7 @@
 // errors. Commands run in a child process (test/cli/runner.ts); two go through the real launcher.
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
@@ -360,6 +360,12 @@ describe("errors and exit codes", () => {
     }
     const cone = await cli("cone", "--help");
     assert.match(cone.stdout, /--ra <deg>.*degrees/);
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const version = await cli(flag);
+      assert.equal(version.code, 0, flag);
+      assert.equal(version.stdout.trim(), pkg.version, flag);
+    }
     assert.match(cone.stdout, /--radius <arcsec>.*arcseconds/);
   });
 
