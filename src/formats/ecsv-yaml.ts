@@ -4,25 +4,17 @@
 // aliases, directives, collection keys and tags other than !!omap !!str !!map !!seq are refused,
 // and the nesting depth is checked while the parser (which does not recurse) reads the text,
 // before any node is composed: a deeply nested header is a FormatError, not a stack overflow.
-import {
-  type CollectionTag,
-  Composer,
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
+import type {
+  CollectionTag,
   CST,
-  Document,
-  type DocumentOptions,
-  isCollection,
-  isMap,
-  isScalar,
-  Lexer,
-  LineCounter,
-  type ParseOptions,
-  Parser,
-  type ScalarTag,
-  type SchemaOptions,
-  type Tags,
-  visit,
-  YAMLMap,
-  type YAMLSeq,
+  DocumentOptions,
+  ParseOptions,
+  ScalarTag,
+  SchemaOptions,
+  Tags,
+  YAMLSeq,
 } from "yaml";
 import { FormatError } from "../core/errors.ts";
 
@@ -36,6 +28,20 @@ export type EcsvMetaValue =
   | { [key: string]: EcsvMetaValue };
 
 /** Nesting deeper than this is refused (astropy's own headers use 3 or 4 levels). */
+const require = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | undefined;
+
+/** The yaml package, loaded on first use: ~40 ms of every command and script otherwise. */
+export function yamlLib(): typeof Yaml {
+  yamlModule ??= require("yaml") as typeof Yaml;
+  return yamlModule;
+}
+
+/** `yaml.X` reads X from the package loaded on first use (see yamlLib). */
+const yaml = new Proxy({} as typeof Yaml, {
+  get: (_, name) => yamlLib()[name as keyof typeof Yaml],
+});
+
 const MAX_DEPTH = 100;
 const ALLOWED_TAGS = new Set(["!!omap", "!!str", "!!map", "!!seq"]);
 
@@ -95,9 +101,9 @@ const OMAP: CollectionTag = {
   collection: "seq",
   default: false,
   resolve(seq, onError) {
-    const map = new YAMLMap();
+    const map = new yaml.YAMLMap();
     for (const item of (seq as YAMLSeq).items) {
-      if (isMap(item) && item.items.length === 1) map.items.push(item.items[0]);
+      if (yaml.isMap(item) && item.items.length === 1) map.items.push(item.items[0]);
       else onError("!!omap entries must be single-key mappings");
     }
     return map;
@@ -117,7 +123,7 @@ const OPTIONS: DocumentOptions & ParseOptions & SchemaOptions = {
  * FormatErrors naming `file` and the line of the file (`firstLine` is the line of YAML line 1).
  */
 export function parseHeaderYaml(text: string, file: string, firstLine: number): EcsvMetaValue {
-  const lines = new LineCounter();
+  const lines = new yaml.LineCounter();
   lines.addNewLine(0);
   const fail = (message: string, offset: number): never => {
     const line = lines.linePos(offset).line + firstLine - 1;
@@ -125,28 +131,28 @@ export function parseHeaderYaml(text: string, file: string, firstLine: number): 
   };
   // The parser's stack is the nesting at the current token: checked as it grows, so a deeply
   // nested header stops early, in bounded memory.
-  const parser = new Parser(lines.addNewLine);
+  const parser = new yaml.Parser(lines.addNewLine);
   const tokens: CST.Token[] = [];
-  for (const lexeme of new Lexer().lex(text)) {
+  for (const lexeme of new yaml.Lexer().lex(text)) {
     for (const token of parser.next(lexeme)) tokens.push(token);
     if (parser.stack.length > MAX_DEPTH + 1)
       fail(`YAML nested deeper than ${MAX_DEPTH} levels`, parser.offset);
   }
   for (const token of parser.end()) tokens.push(token);
   checkTokens(tokens, fail);
-  const docs = [...new Composer(OPTIONS).compose(tokens)];
+  const docs = [...new yaml.Composer(OPTIONS).compose(tokens)];
   if (docs.length === 0) return null;
   if (docs.length > 1) fail("more than one YAML document", docs[1].range[0]);
   const problem = docs[0].errors[0] ?? docs[0].warnings[0];
   if (problem) fail(`${problem.message} (YAML ${problem.code})`, problem.pos[0]);
   // Keys as the JS object will hold them (1 and '1' are one key there).
-  visit(docs[0], {
+  yaml.visit(docs[0], {
     Map(_, map) {
       const seen = new Set<string>();
       for (const { key } of map.items) {
-        const name = String(isScalar(key) ? key.value : key);
+        const name = String(yaml.isScalar(key) ? key.value : key);
         if (seen.has(name))
-          fail(`duplicate key "${name}"`, (isScalar(key) ? key : map).range?.[0] ?? 0);
+          fail(`duplicate key "${name}"`, (yaml.isScalar(key) ? key : map).range?.[0] ?? 0);
         seen.add(name);
       }
     },
@@ -176,12 +182,12 @@ function checkTokens(tokens: CST.Token[], fail: (message: string, offset: number
       props(token.start);
       if (token.value) stack.push(token.value);
     } else if (token.type === "block-scalar") props(token.props);
-    else if (CST.isCollection(token)) {
+    else if (yaml.CST.isCollection(token)) {
       for (const item of token.items) {
         props(item.start);
         props(item.sep);
         if (item.key) {
-          if (CST.isCollection(item.key))
+          if (yaml.CST.isCollection(item.key))
             fail("only scalar mapping keys are supported", item.key.offset);
           stack.push(item.key);
         }
@@ -200,18 +206,19 @@ export function stringifyHeaderYaml(
   flowItems: string[],
   flowKeys: string[],
 ): string {
-  const doc = new Document(header, { ...OPTIONS, aliasDuplicateObjects: false });
+  const doc = new yaml.Document(header, { ...OPTIONS, aliasDuplicateObjects: false });
   for (const key of flowItems) {
     const seq = doc.get(key);
-    if (isCollection(seq)) for (const item of seq.items) if (isCollection(item)) item.flow = true;
+    if (yaml.isCollection(seq))
+      for (const item of seq.items) if (yaml.isCollection(item)) item.flow = true;
   }
   for (const key of flowKeys) {
     const node = doc.get(key);
-    if (isCollection(node)) node.flow = true;
+    if (yaml.isCollection(node)) node.flow = true;
   }
   // Tabs and line breaks in double quotes, escaped: PyYAML refuses tabs in plain scalars and
   // folds multi-line plain scalars in flow collections differently; one line per entry.
-  visit(doc, {
+  yaml.visit(doc, {
     Scalar(_, node) {
       if (typeof node.value === "string" && /[\t\n\r]/.test(node.value)) node.type = "QUOTE_DOUBLE";
     },

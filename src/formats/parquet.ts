@@ -8,10 +8,9 @@
 // file can be caught (parquet-wasm's reader aborts the process on damaged data pages).
 
 import { type FileHandle, open, stat } from "node:fs/promises";
-import * as arrow from "apache-arrow";
+import { createRequire } from "node:module";
+import type * as Arrow from "apache-arrow";
 import type { AsyncBuffer, FileMetaData, SchemaTree } from "hyparquet";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet";
-import { compressors } from "hyparquet-compressors";
 import { discardFile, publishFile, tempPathFor } from "../core/atomic-file.ts";
 import {
   allocate,
@@ -32,6 +31,36 @@ import {
   WriteError,
 } from "../core/errors.ts";
 import { parquetWasm, type WasmRecordBatch, type WasmWriterProperties } from "./parquet-wasm.ts";
+
+const require = createRequire(import.meta.url);
+let arrowModule: typeof Arrow | undefined;
+
+/**
+ * apache-arrow, loaded on first use: importing it took ~85 ms of every command and script,
+ * Parquet or not. Its CommonJS build, so synchronous callers can have it; every use in AstroPile
+ * goes through here, so one copy is ever loaded (Arrow's classes are compared by identity).
+ */
+export function arrowLib(): typeof Arrow {
+  arrowModule ??= require("apache-arrow") as typeof Arrow;
+  return arrowModule;
+}
+
+/**
+ * hyparquet and its codecs, loaded on first use (ESM only, so asynchronously): a ParquetReader
+ * is made by `open`, which loads them first.
+ */
+async function hyparquetLib() {
+  const [hyparquet, { compressors }] = await Promise.all([
+    import("hyparquet"),
+    import("hyparquet-compressors"),
+  ]);
+  return { ...hyparquet, compressors };
+}
+
+/** `arrow.X` reads X from the module loaded on first use (see arrowLib). */
+const arrow = new Proxy({} as typeof Arrow, {
+  get: (_, name) => arrowLib()[name as keyof typeof Arrow],
+});
 
 /** Compression codecs of the Parquet writer. */
 export type ParquetCompression = "zstd" | "snappy" | "none";
@@ -62,7 +91,7 @@ export interface ParquetWriteResult {
 const ROW_GROUP_BYTES = 64 * 2 ** 20;
 const MAX_ROW_GROUP_ROWS = 1 << 20;
 
-function arrowScalarType(spec: ColumnSpec): arrow.DataType {
+function arrowScalarType(spec: ColumnSpec): Arrow.DataType {
   switch (spec.dtype) {
     case "float32":
       return new arrow.Float32();
@@ -124,7 +153,7 @@ export function arrowSchemaFor(
   specs: ColumnSpec[],
   metadata: Record<string, string> = {},
   file?: string,
-): arrow.Schema {
+): Arrow.Schema {
   const names = new Set<string>();
   const fields = specs.map((spec) => {
     checkSpec(spec, file);
@@ -153,14 +182,14 @@ function packBits(values: Uint8Array): Uint8Array {
   return out;
 }
 
-function leafData(spec: ColumnSpec, values: ColumnValues): arrow.Data {
+function leafData(spec: ColumnSpec, values: ColumnValues): Arrow.Data {
   const type = arrowScalarType(spec);
   if (spec.dtype === "string") {
     return arrow.vectorFromArray(values as string[], new arrow.Utf8()).data[0];
   }
   if (spec.dtype === "bool") {
     return arrow.makeData({
-      type: type as arrow.Bool,
+      type: type as Arrow.Bool,
       length: values.length,
       data: packBits(values as Uint8Array),
     });
@@ -174,17 +203,17 @@ function leafData(spec: ColumnSpec, values: ColumnValues): arrow.Data {
  * copied).
  */
 export function toArrowBatch(
-  schema: arrow.Schema,
+  schema: Arrow.Schema,
   specs: ColumnSpec[],
   batch: ColumnBatch,
   file?: string,
-): arrow.RecordBatch {
+): Arrow.RecordBatch {
   const n = batchRows(batch, specs, file);
   const children = specs.map((spec, i) => {
     const leaf = leafData(spec, batch[spec.name]);
     if (spec.shape.length === 0) return leaf;
     return arrow.makeData({
-      type: schema.fields[i].type as arrow.FixedSizeList,
+      type: schema.fields[i].type as Arrow.FixedSizeList,
       length: n,
       child: leaf,
     });
@@ -369,9 +398,16 @@ export class ParquetReader {
   readonly metadata: Record<string, string>;
   private readonly file: AsyncBuffer;
   private readonly footer: FileMetaData;
+  private readonly lib: Awaited<ReturnType<typeof hyparquetLib>>;
 
-  private constructor(path: string, file: AsyncBuffer, footer: FileMetaData) {
+  private constructor(
+    path: string,
+    file: AsyncBuffer,
+    footer: FileMetaData,
+    lib: Awaited<ReturnType<typeof hyparquetLib>>,
+  ) {
     this.path = path;
+    this.lib = lib;
     this.file = file;
     this.footer = footer;
     this.rows = Number(footer.num_rows);
@@ -383,7 +419,7 @@ export class ParquetReader {
     this.metadata = arrowSchema ? Object.fromEntries(arrowSchema.metadata) : kv;
     const specs: ColumnSpec[] = [];
     const unsupported: string[] = [];
-    const top = parquetSchema(footer).children;
+    const top = lib.parquetSchema(footer).children;
     for (const node of top) {
       const name = node.element.name;
       const field = arrowSchema?.fields.find((f) => f.name === name);
@@ -399,9 +435,10 @@ export class ParquetReader {
   }
 
   static async open(path: string): Promise<ParquetReader> {
+    const lib = await hyparquetLib();
     let file: AsyncBuffer;
     try {
-      file = await asyncBufferFromFile(path);
+      file = await lib.asyncBufferFromFile(path);
     } catch (e) {
       throw new CorruptFileError(
         `cannot open: ${(e as Error).message}`,
@@ -410,7 +447,7 @@ export class ParquetReader {
       );
     }
     try {
-      return new ParquetReader(path, file, await parquetMetadataAsync(file));
+      return new ParquetReader(path, file, await lib.parquetMetadataAsync(file), lib);
     } catch (e) {
       if (e instanceof AstroPileError) throw e;
       throw new CorruptFileError(
@@ -443,13 +480,13 @@ export class ParquetReader {
     for (const s of specs) out[s.name] = allocate(s, n);
     const filled = new Map<string, number>(names.map((c) => [c, 0]));
     try {
-      await parquetRead({
+      await this.lib.parquetRead({
         file: this.file,
         metadata: this.footer,
         columns: names,
         rowStart: start,
         rowEnd: end,
-        compressors,
+        compressors: this.lib.compressors,
         onChunk: (chunk) => {
           const spec = specs.find((s) => s.name === chunk.columnName);
           if (!spec) return;
@@ -491,7 +528,7 @@ export class ParquetReader {
 }
 
 /** The Arrow schema stored in a Parquet file by Arrow writers (`ARROW:schema`, base64 IPC). */
-function decodeArrowSchema(value: string | undefined): arrow.Schema | null {
+function decodeArrowSchema(value: string | undefined): Arrow.Schema | null {
   if (!value) return null;
   try {
     return arrow.tableFromIPC(Buffer.from(value, "base64")).schema;
@@ -591,7 +628,7 @@ function flatten(value: unknown, out: unknown[]): void {
   } else out.push(value);
 }
 
-function dtypeOfArrow(type: arrow.DataType, file: string, column: string): Dtype {
+function dtypeOfArrow(type: Arrow.DataType, file: string, column: string): Dtype {
   if (arrow.DataType.isFloat(type)) {
     if (type.precision === arrow.Precision.SINGLE) return "float32";
     if (type.precision === arrow.Precision.DOUBLE) return "float64";
@@ -605,7 +642,7 @@ function dtypeOfArrow(type: arrow.DataType, file: string, column: string): Dtype
   throw new SchemaError(`Arrow type ${String(type)} is not supported`, { file, column });
 }
 
-function specOfField(field: arrow.Field, file: string): ColumnSpec {
+function specOfField(field: Arrow.Field, file: string): ColumnSpec {
   const meta = field.metadata;
   let type = field.type;
   const shape: number[] = [];

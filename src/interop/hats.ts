@@ -13,9 +13,6 @@
 
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { parquetMetadata } from "hyparquet";
-import { ByteWriter } from "hyparquet-writer";
-import { writeMetadata } from "hyparquet-writer/src/metadata.js";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { type ColumnBatch, type ColumnSpec, sliceRows, valuesPerRow } from "../core/columns.ts";
 import {
@@ -321,6 +318,12 @@ export async function writeHatsExport(
 
 /** `dataset/_metadata`: the row groups of every partition file, each chunk's file_path set. */
 async function writeMetadataFile(root: string, partitions: HatsPartitionInfo[]): Promise<void> {
+  // Loaded here, not at the library's import (ESM only; ~60 ms every command paid).
+  const [{ parquetMetadata }, { ByteWriter }, { writeMetadata }] = await Promise.all([
+    import("hyparquet"),
+    import("hyparquet-writer"),
+    import("hyparquet-writer/src/metadata.js"),
+  ]);
   // biome-ignore lint/suspicious/noExplicitAny: hyparquet's FileMetaData objects pass through
   let merged: any = null;
   for (const p of partitions) {

@@ -6,11 +6,11 @@
 
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { stringify } from "yaml";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { type ColumnBatch, type ColumnSpec, sliceRows, valuesPerRow } from "../core/columns.ts";
 import { UsageError, WriteError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
+import { yamlLib } from "../formats/ecsv-yaml.ts";
 import {
   type ParquetWriteOptions,
   type ParquetWriteResult,
@@ -192,7 +192,7 @@ export function datasetCard(
   files: number,
   info: { name: string; description?: string },
 ): string {
-  const front = stringify({
+  const front = yamlLib().stringify({
     configs: [{ config_name: "default", data_files: [{ split, path: `data/${split}-*.parquet` }] }],
   });
   const esc = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");

@@ -20,22 +20,18 @@ import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, posix, relative, sep } from "node:path";
 import { type Readable, Transform, type TransformCallback } from "node:stream";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
 import { UsageError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { readManifest } from "../storage/manifest.ts";
 import { PublishError, redactUrl } from "./errors.ts";
-import { bounded, parseS3, s3Client, type TransportOptions, withRetries } from "./transport.ts";
+import {
+  bounded,
+  parseS3,
+  s3Client,
+  s3Sdk,
+  type TransportOptions,
+  withRetries,
+} from "./transport.ts";
 
 /** Options of {@link publishDataset}. */
 export interface PublishOptions extends TransportOptions {
@@ -132,7 +128,9 @@ async function remoteState(
   options: TransportOptions,
 ): Promise<{ bytes: number; sha256?: string } | undefined> {
   try {
-    const h = await s3Client(options).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const h = await (await s3Client(options)).send(
+      new (await s3Sdk()).HeadObjectCommand({ Bucket: bucket, Key: key }),
+    );
     return { bytes: h.ContentLength ?? -1, sha256: h.Metadata?.sha256 };
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -151,7 +149,9 @@ function publishFailure(err: unknown, where: string, what: string): PublishError
 }
 
 async function hashObject(bucket: string, key: string, options: TransportOptions): Promise<string> {
-  const out = await s3Client(options).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const out = await (await s3Client(options)).send(
+    new (await s3Sdk()).GetObjectCommand({ Bucket: bucket, Key: key }),
+  );
   const hash = createHash("sha256");
   for await (const chunk of out.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
   return hash.digest("hex");
@@ -350,13 +350,13 @@ async function uploadFile(
   metadata: Record<string, string>,
   partBytes: number,
 ): Promise<{ etag: string; sent: { sha256: string; etags: string[] } }> {
-  const client = s3Client(options);
+  const client = await s3Client(options);
   const { bucket: Bucket, key: Key } = target;
   const hasher = new UploadHasher(partBytes, bytes);
   let etag: string | undefined;
   if (bytes <= partBytes) {
     const out = await client.send(
-      new PutObjectCommand({
+      new (await s3Sdk()).PutObjectCommand({
         Bucket,
         Key,
         Body: hasher.read(path, 0, bytes),
@@ -367,14 +367,14 @@ async function uploadFile(
     etag = out.ETag;
   } else {
     const { UploadId } = await client.send(
-      new CreateMultipartUploadCommand({ Bucket, Key, Metadata: metadata }),
+      new (await s3Sdk()).CreateMultipartUploadCommand({ Bucket, Key, Metadata: metadata }),
     );
     try {
       const parts: Array<{ ETag?: string; PartNumber: number }> = [];
       for (let start = 0, n = 1; start < bytes; start += partBytes, n++) {
         const end = Math.min(bytes, start + partBytes);
         const out = await client.send(
-          new UploadPartCommand({
+          new (await s3Sdk()).UploadPartCommand({
             Bucket,
             Key,
             UploadId,
@@ -386,7 +386,7 @@ async function uploadFile(
         parts.push({ ETag: out.ETag, PartNumber: n });
       }
       const out = await client.send(
-        new CompleteMultipartUploadCommand({
+        new (await s3Sdk()).CompleteMultipartUploadCommand({
           Bucket,
           Key,
           UploadId,
@@ -395,7 +395,9 @@ async function uploadFile(
       );
       etag = out.ETag;
     } catch (err) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+      await client
+        .send(new (await s3Sdk()).AbortMultipartUploadCommand({ Bucket, Key, UploadId }))
+        .catch(() => {});
       throw err;
     }
   }
@@ -453,8 +455,8 @@ export async function publishDataset(
         const where = `s3://${bucket}/${to}`;
         let etag: string;
         try {
-          const out = await s3Client(options).send(
-            new CopyObjectCommand({
+          const out = await (await s3Client(options)).send(
+            new (await s3Sdk()).CopyObjectCommand({
               Bucket: bucket,
               Key: to,
               CopySource: copySource(bucket, from),
@@ -481,8 +483,10 @@ export async function publishDataset(
     // concurrent deletes in sibling directories); a leftover is harmless, but is retried.
     for (const item of staged) {
       const from = stagedKeyOf(item.path);
-      await withRetries(options, () =>
-        s3Client(options).send(new DeleteObjectCommand({ Bucket: bucket, Key: from })),
+      await withRetries(options, async () =>
+        (await s3Client(options)).send(
+          new (await s3Sdk()).DeleteObjectCommand({ Bucket: bucket, Key: from }),
+        ),
       ).catch((err) => {
         throw publishFailure(err, `s3://${bucket}/${from}`, "cannot remove the staged file");
       });

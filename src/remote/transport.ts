@@ -6,12 +6,7 @@
 // Last-Modified, and the total size from Content-Range): a file that changed on the server is a
 // "changed" failure, never bytes of the new version mixed with cached bytes of the old one. The
 // request also carries If-Match / If-Unmodified-Since so a server that honours them answers 412.
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import type * as S3 from "@aws-sdk/client-s3";
 
 /** Where a remote file is and how to reach it. */
 export interface TransportOptions {
@@ -64,10 +59,22 @@ export function parseS3(url: string): { bucket: string; key: string } {
   return { bucket: m[1], key: decodeURIComponent(m[2]) };
 }
 
-const clients = new Map<string, S3Client>();
+let sdk: Promise<typeof S3> | undefined;
+
+/**
+ * The AWS SDK's S3 module, loaded on first use: importing it takes ~150 ms, which every command
+ * and script paid whether it touched S3 or not.
+ */
+export function s3Sdk(): Promise<typeof S3> {
+  sdk ??= import("@aws-sdk/client-s3");
+  return sdk;
+}
+
+const clients = new Map<string, S3.S3Client>();
 
 /** One S3 client per endpoint, region and signing mode (standard credential chain). */
-export function s3Client(options: TransportOptions = {}): S3Client {
+export async function s3Client(options: TransportOptions = {}): Promise<S3.S3Client> {
+  const { S3Client } = await s3Sdk();
   const endpoint =
     options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   const region = options.region ?? process.env.AWS_REGION ?? "us-east-1";
@@ -319,8 +326,8 @@ async function s3Range(
   const { bucket, key } = parseS3(url);
   const what = `bytes ${start}-${end}`;
   try {
-    const out = await s3Client(options).send(
-      new GetObjectCommand({
+    const out = await (await s3Client(options)).send(
+      new (await s3Sdk()).GetObjectCommand({
         Bucket: bucket,
         Key: key,
         Range: `bytes=${start}-${end - 1}`,
@@ -350,8 +357,8 @@ export async function fetchWhole(
     if (isS3(url)) {
       const { bucket, key } = parseS3(url);
       try {
-        const out = await s3Client(options).send(
-          new GetObjectCommand({ Bucket: bucket, Key: key }),
+        const out = await (await s3Client(options)).send(
+          new (await s3Sdk()).GetObjectCommand({ Bucket: bucket, Key: key }),
           {
             abortSignal: signal,
           },
@@ -421,8 +428,8 @@ export async function fetchValidator(
   return withRetries(options, async (signal) => {
     const { bucket, key } = parseS3(url);
     try {
-      const out = await s3Client(options).send(
-        new HeadObjectCommand({ Bucket: bucket, Key: key }),
+      const out = await (await s3Client(options)).send(
+        new (await s3Sdk()).HeadObjectCommand({ Bucket: bucket, Key: key }),
         {
           abortSignal: signal,
         },
@@ -463,8 +470,8 @@ export async function listS3Objects(
   do {
     const page = await withRetries(options, async (signal) => {
       try {
-        return await s3Client(options).send(
-          new ListObjectsV2Command({
+        return await (await s3Client(options)).send(
+          new (await s3Sdk()).ListObjectsV2Command({
             Bucket: bucket,
             Prefix: prefix,
             ...(token ? { ContinuationToken: token } : {}),

@@ -4,14 +4,13 @@
 // streams with the memory of one batch.
 
 import { type Duplex, Readable } from "node:stream";
-import { RecordBatchStreamWriter } from "apache-arrow";
 import {
   allocate,
   type ColumnSpec,
   type ColumnValues,
   type NumericArray,
 } from "../core/columns.ts";
-import { arrowSchemaFor, toArrowBatch } from "../formats/parquet.ts";
+import { arrowLib, arrowSchemaFor, toArrowBatch } from "../formats/parquet.ts";
 
 /** One batch of rows, column by column (the column model). */
 export interface RowBatch {
@@ -164,7 +163,7 @@ export function rowsBody(
   }
   if (format === "arrow") {
     const schema = arrowSchemaFor(columns as ColumnSpec[]);
-    const writer = RecordBatchStreamWriter.throughNode();
+    const writer = arrowLib().RecordBatchStreamWriter.throughNode();
     async function* records() {
       let any = false;
       for await (const b of batches()) {

@@ -168,7 +168,7 @@ test("an MMU tree under an S3 prefix opens by s3:// URL: the same rows as local"
   const store = tempDir("astropile-mmu-s3-");
   const s3: S3Server = await startS3Server(store, ["bucket"]);
   try {
-    const client = s3Client({ endpoint: s3.endpoint });
+    const client = await s3Client({ endpoint: s3.endpoint });
     const walk = async (dir: string, key: string): Promise<void> => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
         if (e.isDirectory()) await walk(join(dir, e.name), `${key}/${e.name}`);

@@ -302,7 +302,7 @@ test("re-publishing rewritten partition files: a failure before the commit leave
   const resumed = await publishDataset(join(v2, "hsc"), dest, { endpoint: s3.endpoint });
   assert.ok(resumed.files.filter((f) => f.action === "upload").length >= v1Files.length);
   assert.deepEqual(await mags(dest), await mags(join(v2, "hsc")));
-  const left = await s3Client({ endpoint: s3.endpoint }).send(
+  const left = await (await s3Client({ endpoint: s3.endpoint })).send(
     new ListObjectsV2Command({ Bucket: "bucket", Prefix: "surveys/rewritten/.astropile-staging/" }),
   );
   assert.equal(left.KeyCount ?? 0, 0, "no staged file is left behind");
