@@ -3,8 +3,6 @@
 // file size. The file is written under a temporary name, fsynced and renamed: a reader never
 // sees a half-written file under the final name.
 
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fsyncDir } from "../core/atomic-file.ts";
@@ -21,6 +19,7 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { SchemaError, UsageError, WriteError } from "../core/errors.ts";
+import { sha256Of } from "../core/hash.ts";
 import {
   BOOL_ATTRIBUTE,
   type Dataset,
@@ -341,11 +340,12 @@ export class PartitionWriter {
       guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
       this.state = "closed";
       if (this.reproducible) clearObjectTimes(this.tempPath, objects);
-      const sha256 = this.durable ? await fsyncAndHash(this.tempPath) : "";
+      const digest = this.durable
+        ? await fsyncAndHash(this.tempPath)
+        : { sha256: "", bytes: (await stat(this.tempPath)).size };
       await rename(this.tempPath, this.path);
       if (this.durable) await fsyncDir(dirname(this.path));
-      const { size } = await stat(this.path);
-      return { path: this.path, rows: this.rowCount, bytes: size, sha256 };
+      return { path: this.path, rows: this.rowCount, bytes: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
       await this.abort();
       throw err;
@@ -412,23 +412,17 @@ function checkValues(spec: ColumnSpec, values: ColumnValues, file: string, first
   }
 }
 
-/** Streams the file once: sha256 for the manifest, then fsync so the rename publishes durable bytes. */
-async function fsyncAndHash(path: string): Promise<string> {
-  const digest = async () => {
-    const hash = createHash("sha256");
-    for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }))
-      hash.update(chunk as Buffer);
-    return hash.digest("hex");
-  };
-  const sync = async () => {
-    const handle = await open(path, "r+");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  };
-  // Hashing reads from the page cache while the kernel writes back: overlap the two.
-  const [sha256] = await Promise.all([digest(), sync()]);
-  return sha256;
+/**
+ * Streams the file once: sha256 and length for the manifest, and fsync so the rename publishes
+ * durable bytes; both on one handle, overlapped (the hash reads the page cache while the kernel
+ * writes back).
+ */
+async function fsyncAndHash(path: string): Promise<{ sha256: string; bytes: number }> {
+  const handle = await open(path, "r+");
+  try {
+    const [digest] = await Promise.all([sha256Of(handle), handle.sync()]);
+    return digest;
+  } finally {
+    await handle.close();
+  }
 }
