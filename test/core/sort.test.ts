@@ -16,9 +16,12 @@ test("sortOrderInt64: stable ascending order of signed 64-bit keys, every digit 
   const cases: BigInt64Array[] = [
     new BigInt64Array(0),
     BigInt64Array.of(5n),
-    // Full 64-bit keys, negatives included, with duplicates (stability).
-    BigInt64Array.from({ length: 5000 }, (_, i) =>
-      i % 7 === 0 ? -3n : BigInt.asIntN(64, (word() << 32n) | word()),
+    // Full 64-bit keys, negatives included, with duplicates (stability); a large sort (16-bit
+    // digits) and a small one (8-bit digits).
+    ...[5000, 1000].map((length) =>
+      BigInt64Array.from({ length }, (_, i) =>
+        i % 7 === 0 ? -3n : BigInt.asIntN(64, (word() << 32n) | word()),
+      ),
     ),
     // Keys below 2^32: the two upper passes are skipped.
     BigInt64Array.from({ length: 3000 }, () => word() % 1000n),
