@@ -211,6 +211,28 @@ interface TreeEntry {
 /** Lists a directory of the tree ("" for the top); `withStats`: sizes and mtimes of files. */
 type TreeLister = (rel: string, withStats: boolean) => Promise<TreeEntry[]>;
 
+/**
+ * A lister that lists each directory once: the tree check and the full listing of one open ask
+ * for the same levels (each a request on a remote tree). Made per open, so every open still sees
+ * the tree as it is now.
+ */
+function onceLister(tree: string): TreeLister {
+  let lister: Promise<TreeLister> | undefined;
+  const seen = new Map<string, Promise<TreeEntry[]>>();
+  return (rel, withStats) => {
+    // A listing with stats serves one without; remote listings always carry them.
+    const key = `${withStats || isRemoteUrl(tree) ? "s" : "n"}:${rel}`;
+    let listed = seen.get(key) ?? (withStats ? undefined : seen.get(`s:${rel}`));
+    if (!listed) {
+      // Made at the first listing (an S3 tree is listed whole then), so its errors come there.
+      lister ??= treeLister(tree);
+      listed = lister.then((list) => list(rel, withStats));
+      seen.set(key, listed);
+    }
+    return listed;
+  };
+}
+
 async function treeLister(tree: string): Promise<TreeLister> {
   if (isRemoteUrl(tree)) {
     const list = await remoteLister(tree, optionsFor(`${tree}/`));
@@ -263,7 +285,21 @@ export function mmuIndexRoot(
  */
 export async function isMmuTree(dir: string): Promise<boolean> {
   const tree = treeOf(dir);
-  if (isRemoteUrl(tree)) {
+  return mmuTreeCheck(tree, onceLister(tree), false);
+}
+
+/**
+ * isMmuTree with the open's lister and, when the caller already knows there is no astropile.json
+ * (a 404, a failed stat), without asking again.
+ */
+async function mmuTreeCheck(
+  tree: string,
+  listLevel: TreeLister,
+  manifestAbsent: boolean,
+): Promise<boolean> {
+  if (manifestAbsent) {
+    // Known: no manifest.
+  } else if (isRemoteUrl(tree)) {
     try {
       await readWholeRemote(`${tree}/astropile.json`);
       return false;
@@ -277,9 +313,7 @@ export async function isMmuTree(dir: string): Promise<boolean> {
     } catch {}
   }
   let configs: string[];
-  let listLevel: TreeLister;
   try {
-    listLevel = await treeLister(tree);
     configs = (await listLevel("", false))
       .filter((e) => e.directory && !e.name.startsWith("."))
       .map((e) => e.name);
@@ -296,10 +330,12 @@ export async function isMmuTree(dir: string): Promise<boolean> {
 }
 
 /** Lists the tree's partition files (sorted by config, pixel, name) and empty pixel directories. */
-async function listTree(tree: string): Promise<{ files: Listed[]; empty: string[] }> {
+async function listTree(
+  tree: string,
+  listLevel: TreeLister,
+): Promise<{ files: Listed[]; empty: string[] }> {
   const files: Listed[] = [];
   const empty: string[] = [];
-  const listLevel = await treeLister(tree);
   const configs = (await listLevel("", false))
     .filter((e) => e.directory && !e.name.startsWith("."))
     .map((e) => e.name)
@@ -616,14 +652,15 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   // no earlier versions: adopt reads what the server has now).
   if (remote)
     configureRemote(tree, { ...(options.remote ?? optionsFor(`${tree}/`)), versions: {} });
-  if (!(await isMmuTree(tree)))
+  const lister = onceLister(tree);
+  if (!(await mmuTreeCheck(tree, lister, false)))
     throw new UsageError(
       `${remote ? redactUrl(tree) : tree} is not a Multimodal Universe survey directory (<config>/healpix=N/*.hdf5, no astropile.json)`,
     );
   const indexRoot = mmuIndexRoot(tree, options);
   const report = (p: AdoptProgress) => options.onProgress?.(p);
   report({ phase: "scan", done: 0, total: 1 });
-  const { files: listed, empty } = await listTree(tree);
+  const { files: listed, empty } = await listTree(tree, lister);
   report({ phase: "scan", done: 1, total: 1 });
   if (!options.force) {
     const record = await readRecord(indexRoot);
@@ -1020,11 +1057,21 @@ export async function mmuDatasetRoot(
   dir: string,
   options: OpenMmuOptions = {},
 ): Promise<string | null> {
+  return mmuRootOf(dir, options, false);
+}
+
+/** mmuDatasetRoot, told whether `dir` is already known to have no astropile.json. */
+async function mmuRootOf(
+  dir: string,
+  options: OpenMmuOptions,
+  manifestAbsent: boolean,
+): Promise<string | null> {
   const tree = treeOf(dir);
   const remote = isRemoteUrl(tree);
   if (remote && options.remote) configureRemote(tree, options.remote);
-  if (!(await isMmuTree(tree))) return null;
-  const { files: listed } = await listTree(tree);
+  const lister = onceLister(tree);
+  if (!(await mmuTreeCheck(tree, lister, manifestAbsent))) return null;
+  const { files: listed } = await listTree(tree, lister);
   let reason = "it has not been adopted";
   const roots = remote
     ? [mmuIndexRoot(tree, options)]
@@ -1061,7 +1108,8 @@ export async function mmuDatasetRoot(
 }
 
 // openDataset (and everything built on Source.open) reads MMU trees through their index.
-registerRootResolver((dir) => mmuDatasetRoot(dir));
+// Resolvers are asked only for a location without a manifest (a failed stat, a 404).
+registerRootResolver((dir) => mmuRootOf(dir, {}, true));
 
 /** @internal For tests: whether `path` inside an index is a link (never a copy of data). */
 export async function isLink(path: string): Promise<boolean> {
@@ -1083,7 +1131,7 @@ export async function datasetRootOf(dir: string, options: OpenMmuOptions = {}): 
       return root;
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
-      return (await mmuDatasetRoot(root, options)) ?? root;
+      return (await mmuRootOf(root, options, true)) ?? root;
     }
   }
   const mmu = await mmuDatasetRoot(dir, options);

@@ -4,7 +4,7 @@
 // Range and ETag as they do in production. In CI (CI=true) they must be installed (.ci/run);
 // elsewhere tests skip with a visible message.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -29,6 +29,8 @@ export function autoindexSkip(kind: AutoindexKind): false | string {
 export interface AutoindexServer {
   /** http://127.0.0.1:PORT */
   url: string;
+  /** nginx only: the paths asked for so far (its access log), in order. */
+  requests(): string[];
   close(): Promise<void>;
 }
 
@@ -76,7 +78,8 @@ pid ${run}/nginx.pid;
 error_log ${run}/error.log warn;
 events { worker_connections 64; }
 http {
-  access_log off;
+  log_format paths '$request_uri';
+  access_log ${run}/access.log paths;
   default_type application/octet-stream;
   client_body_temp_path ${run}/body;
   proxy_temp_path ${run}/proxy;
@@ -152,6 +155,11 @@ export async function startAutoindexServer(
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    requests() {
+      if (kind !== "nginx") throw new Error("requests(): nginx only");
+      const log = join(run, "access.log");
+      return existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
+    },
     async close() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));

@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
-import { adoptMmuTree, mmuDatasetRoot, NotAdoptedError } from "../../src/interop/mmu-adopt.ts";
+import {
+  adoptMmuTree,
+  datasetRootOf,
+  mmuDatasetRoot,
+  NotAdoptedError,
+} from "../../src/interop/mmu-adopt.ts";
 import { readMmuIfuExamples } from "../../src/interop/mmu-ifu.ts";
 import { parseIndexPage } from "../../src/remote/listing.ts";
 import { s3Client, sameVersion } from "../../src/remote/transport.ts";
@@ -132,6 +137,32 @@ for (const kind of ["nginx", "apache"] as AutoindexKind[]) {
     }
   });
 }
+
+test("opening a served MMU tree asks once for its manifest and lists each directory once", {
+  skip: autoindexSkip("nginx"),
+}, async () => {
+  const served = servedCopy();
+  const nginx = await startAutoindexServer("nginx", served);
+  try {
+    const url = `${nginx.url}/legacysurvey`;
+    // Adopted into the default index location (this file's cache dir), where opens look.
+    await adoptMmuTree(url);
+    // Each way in: the library's openDataset (its manifest 404, then the tree's resolver) and
+    // datasetRootOf (what every CLI command calls), on a tree already adopted.
+    for (const open of [() => openDataset(url), () => datasetRootOf(url)]) {
+      const before = nginx.requests().length;
+      await open();
+      const asked = nginx.requests().slice(before);
+      const count = (p: string) => asked.filter((a) => a === p).length;
+      assert.equal(count("/legacysurvey/astropile.json"), 1, asked.join("\n"));
+      const listings = asked.filter((a) => a.endsWith("/"));
+      assert.ok(listings.length > 2, asked.join("\n"));
+      assert.deepEqual(listings, [...new Set(listings)], "a directory listed twice");
+    }
+  } finally {
+    await nginx.close();
+  }
+});
 
 test("a MaNGA tree (a group per object) served by Apache: catalog rows and IFU examples equal the local tree's", {
   skip: autoindexSkip("apache"),
