@@ -988,7 +988,6 @@ export class Dataset {
     return mask;
   }
 
-  /** Row intervals of file f that can hold region rows: from the file's sorted _healpix_29 keys. */
   /** False when file f's key range meets no key range of some region of the view. */
   private mayMeetRegions(src: Source, f: number): boolean {
     if (this.s.regions.length === 0) return true;
@@ -999,6 +998,7 @@ export class Dataset {
     return true;
   }
 
+  /** Row intervals of file f that can hold region rows: from the file's sorted _healpix_29 keys. */
   private async candidateIntervals(src: Source, f: number): Promise<Array<[number, number]>> {
     const entry = src.files[f];
     if (this.s.regions.length === 0) return [[0, entry.rows]];
@@ -1179,7 +1179,6 @@ const keyRangeCache = new WeakMap<Region, Array<[bigint, bigint]>>();
  */
 const REGION_MAX_RANGES = 32;
 
-/** The order-29 key ranges covering a region, computed once per region. */
 /**
  * Each file's inclusive key range as numbers, parsed once per source: region queries test every
  * file, and parsing two decimal keys per file per query cost ~3 ms a cone over 3072 files.
@@ -1222,6 +1221,7 @@ function touchingRanges(
   return out;
 }
 
+/** The order-29 key ranges covering a region, computed once per region. */
 function regionKeyRanges(region: Region): Array<[bigint, bigint]> {
   let ranges = keyRangeCache.get(region);
   if (!ranges) {
