@@ -137,6 +137,45 @@ test("transform runs on each batch; dropLast drops the short one", async () => {
   assert.ok(sums.every((s) => typeof s === "number" && s > 0));
 });
 
+test("reuse: batches share prefetch + 1 buffers across epochs, each intact until the next is asked for", async () => {
+  for (const workers of [0, 2]) {
+    const prefetch = 3;
+    const loader = ds.loader({
+      batchSize: 32,
+      columns: COLUMNS,
+      shuffle: { seed: 11 },
+      workers,
+      prefetch,
+      reuse: true,
+    });
+    const buffers = new Set<ArrayBufferLike>();
+    let count = 0;
+    try {
+      for (const epoch of [0, 1]) {
+        const positions: number[] = [];
+        for await (const b of loader.epoch(epoch)) {
+          buffers.add((b.columns.image_array.data as Float32Array).buffer);
+          // Reads ahead go on meanwhile: none may land in the batch held here.
+          await new Promise((resolve) => setTimeout(resolve, 15));
+          checkBatch(b);
+          positions.push(...b.positions);
+          count++;
+        }
+        assert.deepEqual(
+          positions.sort((x, y) => x - y),
+          Array.from({ length: N }, (_, i) => i),
+        );
+      }
+    } finally {
+      await loader.close();
+    }
+    assert.equal(count, 2 * Math.ceil(N / 32));
+    assert.ok(buffers.size <= prefetch + 1, `${buffers.size} buffers for ${count} batches`);
+    for (const b of buffers)
+      assert.equal(b instanceof SharedArrayBuffer, workers > 0, "workers write shared memory");
+  }
+});
+
 test("a worker that crashes is replaced and its batch retried once", async () => {
   const marker = join(DIR, "crashed-once");
   process.env.ASTROPILE_CRASH_AT = "loader-worker:batch-2";
