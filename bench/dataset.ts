@@ -209,11 +209,16 @@ async function fastPath(quick: boolean): Promise<void> {
         h5py.sequential,
         n * rowMB,
       ]);
-      for (const workers of [1, 2]) {
+      for (const [workers, reuse] of [
+        [1, false],
+        [2, false],
+        [1, true],
+        [2, true],
+      ] as const) {
         // One loader, its threads started in the warm-up epoch and reused by the timed ones.
-        const loader = img.loader({ batchSize: 256, workers, prefetch: 2 * workers });
+        const loader = img.loader({ batchSize: 256, workers, prefetch: 2 * workers, reuse });
         results.push([
-          `iterate image_array, loader(256), ${workers} worker${workers > 1 ? "s" : ""}, epochs after the first`,
+          `iterate image_array, loader(256), ${workers} worker${workers > 1 ? "s" : ""}${reuse ? ", reuse" : ""}, epochs after the first`,
           await best(repeat, async () => {
             let rows = 0;
             for await (const b of loader.epoch(0)) rows += b.length;
