@@ -1021,7 +1021,10 @@ export class Dataset {
    * are a whole number of such batches (at least one), so that batches are views of a block and
    * only those at file borders are assembled by copying.
    */
-  private async *scan(names: string[], batchRows?: number): AsyncGenerator<{
+  private async *scan(
+    names: string[],
+    batchRows?: number,
+  ): AsyncGenerator<{
     source: number;
     file: number;
     rows: Uint32Array;
