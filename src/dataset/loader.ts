@@ -4,7 +4,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ColumnValues, type Dtype, exactBytesPerRow } from "../core/columns.ts";
-import { AstroPileError, deserializeError, UsageError } from "../core/errors.ts";
+import { AstroPileError, deserializeError, InternalError, UsageError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { remoteSettings } from "../remote/remote-file.ts";
 import {
@@ -375,7 +375,10 @@ class WorkerPool {
 
   read(task: ReadTask, buffer: ArrayBufferLike | undefined): Promise<Read> {
     return new Promise((resolve, reject) => {
-      const shared = buffer as SharedArrayBuffer | undefined;
+      // A plain ArrayBuffer would be copied to the thread, which would then fill its copy.
+      if (buffer && !(buffer instanceof SharedArrayBuffer))
+        throw new InternalError("loader: a reused buffer for a worker thread must be shared");
+      const shared = buffer;
       this.queue.push({ task, buffer: shared, attempts: 0, resolve, reject });
       this.pump();
     });

@@ -177,14 +177,30 @@ test("reuse: batches share prefetch + 1 buffers across epochs, each intact until
 });
 
 test("a worker that crashes is replaced and its batch retried once", async () => {
-  const marker = join(DIR, "crashed-once");
   process.env.ASTROPILE_CRASH_AT = "loader-worker:batch-2";
-  process.env.ASTROPILE_CRASH_ONCE = marker;
   try {
+    const marker = join(DIR, "crashed-once");
+    process.env.ASTROPILE_CRASH_ONCE = marker;
     const batches = await collect({ batchSize: 100, columns: COLUMNS, workers: 2 });
     assert.ok(statSync(marker).isFile(), "the worker did crash");
     assert.equal(batches.length, 5);
     for (const b of batches) checkBatch(b);
+    // reuse: the batch is read again into the same shared buffer by the new thread, and that
+    // buffer serves later batches.
+    const again = join(DIR, "crashed-once-reuse");
+    process.env.ASTROPILE_CRASH_ONCE = again;
+    let count = 0;
+    for await (const b of ds.loader({
+      batchSize: 50,
+      columns: COLUMNS,
+      workers: 2,
+      reuse: true,
+    })) {
+      checkBatch(b);
+      count++;
+    }
+    assert.ok(statSync(again).isFile(), "the worker did crash");
+    assert.equal(count, 10);
   } finally {
     delete process.env.ASTROPILE_CRASH_AT;
     delete process.env.ASTROPILE_CRASH_ONCE;
