@@ -184,6 +184,8 @@ async function fastPath(quick: boolean): Promise<void> {
     // the loaders, the default (non-reuse) ones last: the batch buffers they move from their
     // threads outlive young-generation collections, and V8 then frees every later batch-sized
     // buffer of the process with mark-compacts (2-3x the time of the cases measured after them).
+    // batches() also gets slower (new memory page-faulted in again) while a loader's long-lived
+    // buffers are alive: it runs first, in the state a process that only iterates is in.
     const sets = [];
     for (const compression of ["gzip", "none"] as const) {
       const root = join(dir, compression);
@@ -206,7 +208,9 @@ async function fastPath(quick: boolean): Promise<void> {
       sets.push({ compression, ds, img: ds.select(["image_array"]), h5py, results });
     }
     const loaderLabel = (workers: number, reuse: boolean) =>
-      `iterate image_array, loader(256), ${workers} worker${workers > 1 ? "s" : ""}${reuse ? ", reuse" : ""}, epochs after the first`;
+      workers === 0
+        ? `iterate image_array, loader(256), 0 workers (this thread)${reuse ? ", reuse" : ""}`
+        : `iterate image_array, loader(256), ${workers} worker${workers > 1 ? "s" : ""}${reuse ? ", reuse" : ""}, epochs after the first`;
     for (const { ds, img, h5py, results } of sets) {
       results.set("iterate image_array, batches(256), 1 thread", [
         await best(repeat, async () => {
@@ -232,9 +236,14 @@ async function fastPath(quick: boolean): Promise<void> {
     }
     for (const reuse of [true, false])
       for (const { img, h5py, results } of sets)
-        for (const workers of [1, 2]) {
+        for (const workers of reuse ? [0, 1, 2] : [1, 2]) {
           // One loader, its threads started in the warm-up epoch and reused by the timed ones.
-          const loader = img.loader({ batchSize: 256, workers, prefetch: 2 * workers, reuse });
+          const loader = img.loader({
+            batchSize: 256,
+            workers,
+            prefetch: Math.max(2, 2 * workers),
+            reuse,
+          });
           results.set(loaderLabel(workers, reuse), [
             await best(repeat, async () => {
               let rows = 0;
@@ -252,6 +261,7 @@ async function fastPath(quick: boolean): Promise<void> {
         "iterate image_array, batches(256), 1 thread",
         loaderLabel(1, false),
         loaderLabel(2, false),
+        loaderLabel(0, true),
         loaderLabel(1, true),
         loaderLabel(2, true),
         "get(i) x 1000 random rows, every column",
