@@ -21,9 +21,14 @@ let checksum = 0;
 let seconds = 0;
 const epochs = [];
 const epochRss = [];
-if (mode === "loader") {
+if (mode === "loader" || mode === "loader-reuse") {
   // Epochs (default 3) in view order on 2 worker threads started once; the figure is the last.
-  const loader = ds.loader({ batchSize: 256, workers: 2, prefetch: 4 });
+  const loader = ds.loader({
+    batchSize: 256,
+    workers: 2,
+    prefetch: 4,
+    reuse: mode === "loader-reuse",
+  });
   for (let e = 0; e < Number(epochCount); e++) {
     const t = performance.now();
     rows = 0;

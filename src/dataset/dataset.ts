@@ -618,7 +618,7 @@ export class Dataset {
         yield* emit(false);
       }
     } else {
-      for await (const piece of this.scan(names)) {
+      for await (const piece of this.scan(names, size)) {
         add(piece.data, piece.rows.length);
         yield* emit(false);
       }
@@ -1026,7 +1026,15 @@ export class Dataset {
   }
 
   /** The rows of the view, file by file, in blocks, with the asked columns read. */
-  private async *scan(names: string[]): AsyncGenerator<{
+  /**
+   * Reads the view's rows file by file in blocks of about SCAN_BLOCK_BYTES. `batchRows`: blocks
+   * are a whole number of such batches (at least one), so that batches are views of a block and
+   * only those at file borders are assembled by copying.
+   */
+  private async *scan(
+    names: string[],
+    batchRows?: number,
+  ): AsyncGenerator<{
     source: number;
     file: number;
     rows: Uint32Array;
@@ -1034,10 +1042,11 @@ export class Dataset {
   }> {
     const filtered = this.filtered;
     const rowBytes = names.reduce((sum, n) => sum + bytesPerRow(this.s.sources[0].spec(n)), 0);
-    const blockRows = Math.max(
+    let blockRows = Math.max(
       1,
       Math.min(SCAN_BLOCK_ROWS, Math.floor(SCAN_BLOCK_BYTES / Math.max(1, rowBytes))),
     );
+    if (batchRows) blockRows = Math.max(1, Math.floor(blockRows / batchRows)) * batchRows;
     for (const [k, src] of this.s.sources.entries()) {
       for (let f = 0; f < src.files.length; f++) {
         // Most files of a large dataset are far from a region: skipped without an await.

@@ -1,7 +1,15 @@
-// One loader batch read from a parent dataset's files: rows grouped by file (each group read in
-// one readRows call, sorted and coalesced underneath) and scattered into the batch's order.
-// Shared by the loader's worker threads and its in-thread mode.
-import { allocate, type ColumnValues, copyRow } from "../core/columns.ts";
+// One loader batch read from a parent dataset's files into the batch's own buffer: numeric and
+// bool columns are written straight into their place in one buffer per batch (rows grouped by
+// file, runs of consecutive rows read in place, no intermediate arrays); string columns are
+// read into arrays. Shared by the loader's worker threads and its in-thread mode.
+import {
+  allocate,
+  arrayClass,
+  type ColumnSpec,
+  copyRow,
+  type NumericArray,
+  valuesPerRow,
+} from "../core/columns.ts";
 import { emptyRecord } from "../core/records.ts";
 import type { Source } from "./source.ts";
 
@@ -16,56 +24,98 @@ export interface FileGroup {
   rows: Float64Array;
 }
 
+/**
+ * Where a batch's numeric and bool columns lie in its buffer: each column row-major from its
+ * byte offset, room for the loader's batchSize rows plus SLACK bytes.
+ */
+export interface BatchLayout {
+  offsets: Record<string, number>;
+  /** Bytes of the whole buffer. */
+  bytes: number;
+}
+
 /** A batch to read. */
 export interface ReadTask {
   index: number;
   size: number;
   names: string[];
   groups: FileGroup[];
+  layout: BatchLayout;
 }
 
-/** Reads a task: every column of `names`, `size` rows in batch order. */
-export async function readTask(
-  sources: readonly Source[],
-  task: ReadTask,
-): Promise<Record<string, ColumnValues>> {
-  const first = sources[0];
-  // The whole batch from one file, in the file's order (sequential loaders, except at file
-  // borders): the arrays the reader returned are the batch, no copy into a new one.
-  if (task.groups.length === 1) {
-    const g = task.groups[0];
-    let identity = g.at.length === task.size;
-    for (let j = 0; identity && j < g.at.length; j++) identity = g.at[j] === j;
-    if (identity) return sources[g.k].readRows(g.f, task.names, g.rows);
+/**
+ * Bytes after each column's rows: a chunk read in place with its Fletcher32 checksum writes 4
+ * bytes past its end (see DirectColumn.readInto), and offsets stay 8-byte aligned.
+ */
+const SLACK = 8;
+
+/** The layout of batches of `batchSize` rows of these columns (string columns are not in it). */
+export function batchLayout(specs: ColumnSpec[], batchSize: number): BatchLayout {
+  const offsets: Record<string, number> = emptyRecord();
+  let bytes = 0;
+  for (const spec of specs) {
+    if (spec.dtype === "string") continue;
+    offsets[spec.name] = bytes;
+    const size = batchSize * valuesPerRow(spec) * arrayClass(spec.dtype).BYTES_PER_ELEMENT;
+    bytes += Math.ceil((size + SLACK) / 8) * 8;
   }
-  const out: Record<string, ColumnValues> = emptyRecord();
-  for (const n of task.names) out[n] = allocate(first.spec(n), task.size);
-  for (const g of task.groups) {
-    const data = await sources[g.k].readRows(g.f, task.names, g.rows);
-    for (const n of task.names) {
-      const per = first.perRow(n);
-      const values = data[n];
-      for (let j = 0; j < g.at.length; j++) copyRow(values, j * per, out[n], g.at[j] * per, per);
-    }
+  return { offsets, bytes };
+}
+
+/** Typed arrays over the first `size` rows of each numeric column of a batch buffer. */
+export function batchViews(
+  buffer: ArrayBufferLike,
+  layout: BatchLayout,
+  specs: ColumnSpec[],
+  size: number,
+): Record<string, NumericArray> {
+  const out: Record<string, NumericArray> = emptyRecord();
+  for (const spec of specs) {
+    if (spec.dtype === "string") continue;
+    const Ctor = arrayClass(spec.dtype) as unknown as new (
+      buffer: ArrayBufferLike,
+      offset: number,
+      length: number,
+    ) => NumericArray;
+    out[spec.name] = new Ctor(buffer, layout.offsets[spec.name], size * valuesPerRow(spec));
   }
   return out;
 }
 
+/** A new buffer for one batch: not zeroed (every byte a view shows is written by the read). */
+export function newBatchBuffer(layout: BatchLayout): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(layout.bytes).buffer as ArrayBuffer;
+}
+
 /**
- * The buffers of a batch's typed arrays, to move (not copy) across threads: those the array
- * covers whole, or all but a few bytes past its end (the fast path reads chunks into buffers with
- * 4 bytes of slack for a checksum). Every array a read returns is its own (the readers copy out of
- * their caches and of WebAssembly memory); views into Node's shared 8 KiB Buffer pool are under
- * 4 KiB and not whole, so never moved.
+ * Reads a task: every column of `names`, `size` rows in batch order, numeric ones into `buffer`
+ * (laid out as task.layout says); returns the string columns.
  */
-export function transferList(columns: Record<string, ColumnValues>): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const v of Object.values(columns)) {
-    if (Array.isArray(v) || !(v.buffer instanceof ArrayBuffer)) continue;
-    const whole = v.byteLength === v.buffer.byteLength;
-    const slack =
-      v.byteOffset === 0 && v.byteLength >= 4096 && v.buffer.byteLength - v.byteLength <= 8;
-    if (whole || slack) out.add(v.buffer);
+export async function readTask(
+  sources: readonly Source[],
+  task: ReadTask,
+  buffer: ArrayBufferLike,
+): Promise<Record<string, string[]>> {
+  const first = sources[0];
+  const specs = task.names.map((n) => first.spec(n));
+  const views = batchViews(buffer, task.layout, specs, task.size);
+  const numeric = specs.filter((s) => s.dtype !== "string").map((s) => s.name);
+  const strings = specs.filter((s) => s.dtype === "string");
+  const out: Record<string, string[]> = emptyRecord();
+  for (const s of strings) out[s.name] = allocate(s, task.size) as string[];
+  for (const g of task.groups) {
+    if (numeric.length > 0) await sources[g.k].readRowsInto(g.f, numeric, g.rows, g.at, views);
+    if (strings.length === 0) continue;
+    const data = await sources[g.k].readRows(
+      g.f,
+      strings.map((s) => s.name),
+      g.rows,
+    );
+    for (const s of strings) {
+      const per = valuesPerRow(s);
+      for (let j = 0; j < g.at.length; j++)
+        copyRow(data[s.name], j * per, out[s.name], g.at[j] * per, per);
+    }
   }
-  return [...out];
+  return out;
 }

@@ -4,16 +4,19 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ColumnValues, type Dtype, exactBytesPerRow } from "../core/columns.ts";
-import {
-  AstroPileError,
-  deserializeError,
-  type SerializedError,
-  UsageError,
-} from "../core/errors.ts";
+import { AstroPileError, deserializeError, InternalError, UsageError } from "../core/errors.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { remoteSettings } from "../remote/remote-file.ts";
-import { type FileGroup, type ReadTask, readTask } from "./loader-read.ts";
-import type { ToLoaderWorker } from "./loader-worker.ts";
+import {
+  type BatchLayout,
+  batchLayout,
+  batchViews,
+  type FileGroup,
+  newBatchBuffer,
+  type ReadTask,
+  readTask,
+} from "./loader-read.ts";
+import type { FromLoaderWorker, ToLoaderWorker } from "./loader-worker.ts";
 import { Permutation } from "./permutation.ts";
 import type { Source } from "./source.ts";
 
@@ -64,6 +67,18 @@ export interface LoaderOptions<T = LoaderBatch> {
   prefetch?: number;
   /** Skip the last batch if it is short. Default false. */
   dropLast?: boolean;
+  /**
+   * Read batches into a fixed pool of `prefetch + 1` buffers that are used again, instead of new
+   * memory for every batch: no allocation, page faults or garbage collection of batch-sized
+   * buffers while the loop runs (on uncompressed data that is most of the time a batch costs),
+   * and memory fixed at `prefetch + 1` batches. The contract: **a batch's arrays (and whatever
+   * `transform` made that still points at them, such as a tensor over the same memory) stay
+   * valid only until the loop asks this loader for its next batch** (of this epoch or another);
+   * then the buffer is filled with a later batch. Copy what you keep (`data.slice()`). With
+   * workers, the buffers are SharedArrayBuffers the worker threads write into. Default false:
+   * every batch has its own new buffer, which the consumer may keep.
+   */
+  reuse?: boolean;
   /** Applied to each batch on this thread before it is yielded (e.g. to build tensors). */
   transform?: (batch: LoaderBatch) => T | Promise<T>;
 }
@@ -101,6 +116,8 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
   private readonly prefetch: number;
   private readonly options: LoaderOptions<T>;
   private pool: WorkerPool | null = null;
+  /** Batch buffers free for the next batch (`reuse`), kept across epochs. */
+  private readonly free: ArrayBufferLike[] = [];
 
   /** @internal Use `dataset.loader(options)`. */
   constructor(host: LoaderHost, options: LoaderOptions<T> = {}) {
@@ -161,30 +178,49 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
       ? new Permutation(n, (this.options.shuffle.seed >>> 0) + 2 ** 32 * (epoch % 2 ** 20))
       : null;
     const names = this.host.names;
-    const plan = (index: number): { task: ReadTask; positions: Float64Array } => {
+    const plan = (
+      index: number,
+      layout: BatchLayout,
+    ): { task: ReadTask; positions: Float64Array } => {
       const from = index * this.batchSize;
       const size = Math.min(this.batchSize, n - from);
       const positions = new Float64Array(size);
       for (let j = 0; j < size; j++) positions[j] = order ? order.at(from + j) : from + j;
-      return { task: { index, size, names, groups: this.group(positions) }, positions };
+      return { task: { index, size, names, groups: this.group(positions), layout }, positions };
     };
     const first = this.host.sources[0];
+    const specs = names.map((c) => first.spec(c));
     const shapes = Object.fromEntries(names.map((c) => [c, first.feature(c).shape]));
     const dtypes = Object.fromEntries(names.map((c) => [c, first.feature(c).dtype]));
+    const layout = batchLayout(specs, this.batchSize);
     if (this.workers > 0 && !this.pool) this.pool = new WorkerPool(this.host, this.workers);
     const pool = this.pool;
+    const reuse = this.options.reuse === true;
+    // With workers, a reused buffer is shared memory the threads write into.
+    const acquire = (): ArrayBufferLike | undefined =>
+      reuse
+        ? (this.free.pop() ??
+          (pool ? new SharedArrayBuffer(layout.bytes) : new ArrayBuffer(layout.bytes)))
+        : undefined;
     const run = pool
-      ? (task: ReadTask) => pool.read(task)
-      : (task: ReadTask) => readTask(this.host.sources, task);
+      ? (task: ReadTask, buffer: ArrayBufferLike | undefined) => pool.read(task, buffer)
+      : async (task: ReadTask, buffer: ArrayBufferLike | undefined) => {
+          const into = buffer ?? newBatchBuffer(layout);
+          return { buffer: into, strings: await readTask(this.host.sources, task, into) };
+        };
     const ahead = new Map<number, { positions: Float64Array; result: Promise<Result> }>();
     let next = startBatch;
     let finished = false;
+    // The buffer of the batch the consumer holds (reuse): free again when it asks for the next.
+    let held: ArrayBufferLike | null = null;
     try {
       for (let index = startBatch; index < count; index++) {
+        if (held) this.free.push(held);
+        held = null;
         while (next < count && next - index < this.prefetch) {
-          const { task, positions } = plan(next);
-          const result = run(task).then(
-            (columns) => ({ columns }),
+          const { task, positions } = plan(next, layout);
+          const result = run(task, acquire()).then(
+            (read) => read,
             (error: unknown) => ({ error }),
           );
           ahead.set(next++, { positions, result });
@@ -193,26 +229,26 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
         ahead.delete(index);
         const r = await got.result;
         if ("error" in r) throw r.error;
+        if (reuse) held = r.buffer;
+        const length = got.positions.length;
+        const views = batchViews(r.buffer, layout, specs, length);
         const columns: Record<string, LoaderColumn> = {};
         for (const c of names)
           columns[c] = {
-            data: r.columns[c],
-            shape: [got.positions.length, ...shapes[c]],
+            data: (views[c] ?? r.strings[c]) as ColumnValues,
+            shape: [length, ...shapes[c]],
             dtype: dtypes[c],
           };
-        const batch: LoaderBatch = {
-          index,
-          epoch,
-          length: got.positions.length,
-          positions: got.positions,
-          columns,
-        };
+        const batch: LoaderBatch = { index, epoch, length, positions: got.positions, columns };
         yield this.options.transform
           ? await this.options.transform(batch)
           : (batch as unknown as T);
       }
       finished = true;
     } finally {
+      // The held buffer is free for a later loop. Buffers of batches still being read are
+      // dropped, not reused: a read in this thread may still be writing into one.
+      if (held) this.free.push(held);
       // A loop run to its end keeps the threads for the next epoch (idle: unref'd).
       if (!finished) await this.close();
     }
@@ -252,12 +288,20 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
   }
 }
 
-type Result = { columns: Record<string, ColumnValues> } | { error: unknown };
+/** A batch read: its buffer (numeric columns, see BatchLayout) and its string columns. */
+interface Read {
+  buffer: ArrayBufferLike;
+  strings: Record<string, string[]>;
+}
+
+type Result = Read | { error: unknown };
 
 interface Job {
   task: ReadTask;
+  /** The shared buffer to read into (reuse); none: the worker sends a new one back. */
+  buffer: SharedArrayBuffer | undefined;
   attempts: number;
-  resolve: (columns: Record<string, ColumnValues>) => void;
+  resolve: (read: Read) => void;
   reject: (err: unknown) => void;
 }
 
@@ -290,23 +334,16 @@ class WorkerPool {
       type: "init",
       sources: this.host.sources.map((s) => ({ root: s.root, config: s.config })),
     } satisfies ToLoaderWorker);
-    w.on(
-      "message",
-      (
-        m:
-          | { type: "done"; columns: Record<string, ColumnValues> }
-          | { type: "error"; error: SerializedError },
-      ) => {
-        const job = this.busy.get(w);
-        if (!job) return;
-        this.busy.delete(w);
-        if (m.type === "done") job.resolve(m.columns);
-        else job.reject(deserializeError(m.error));
-        w.unref();
-        this.idle.push(w);
-        this.pump();
-      },
-    );
+    w.on("message", (m: FromLoaderWorker) => {
+      const job = this.busy.get(w);
+      if (!job) return;
+      this.busy.delete(w);
+      if (m.type === "done") job.resolve({ buffer: m.buffer ?? job.buffer!, strings: m.strings });
+      else job.reject(deserializeError(m.error));
+      w.unref();
+      this.idle.push(w);
+      this.pump();
+    });
     let gone = false;
     const died = (why: string) => {
       if (gone) return;
@@ -336,9 +373,13 @@ class WorkerPool {
     return w;
   }
 
-  read(task: ReadTask): Promise<Record<string, ColumnValues>> {
+  read(task: ReadTask, buffer: ArrayBufferLike | undefined): Promise<Read> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, attempts: 0, resolve, reject });
+      // A plain ArrayBuffer would be copied to the thread, which would then fill its copy.
+      if (buffer && !(buffer instanceof SharedArrayBuffer))
+        throw new InternalError("loader: a reused buffer for a worker thread must be shared");
+      const shared = buffer;
+      this.queue.push({ task, buffer: shared, attempts: 0, resolve, reject });
       this.pump();
     });
   }
@@ -349,7 +390,7 @@ class WorkerPool {
       const job = this.queue.shift()!;
       this.busy.set(w, job);
       w.ref();
-      w.postMessage({ type: "read", task: job.task } satisfies ToLoaderWorker);
+      w.postMessage({ type: "read", task: job.task, buffer: job.buffer } satisfies ToLoaderWorker);
     }
   }
 

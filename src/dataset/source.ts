@@ -2,7 +2,13 @@
 // to view names, and a small pool of open partition files. Opening reads the manifest only.
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type ColumnSpec, type ColumnValues, valuesPerRow } from "../core/columns.ts";
+import {
+  type ColumnSpec,
+  type ColumnValues,
+  copyRow,
+  type NumericArray,
+  valuesPerRow,
+} from "../core/columns.ts";
 import { MissingColumnError, NotFoundError, UsageError } from "../core/errors.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { padRows, padRuleOf } from "../schema/padding.ts";
@@ -141,6 +147,11 @@ async function manifestOf(dir: string): Promise<{ root: string; manifest: Manife
 }
 
 const MAX_OPEN_FILES = 16;
+/**
+ * Rows smaller than this, wanted out of order, are read by readRows (nearby rows coalesced into
+ * one read) and copied, rather than one read each.
+ */
+const SMALL_ROW_BYTES = 4096;
 
 export class Source {
   readonly root: string;
@@ -306,6 +317,53 @@ export class Source {
       rows,
     );
     return this.convert(names, raw, fileIndex, rows.length);
+  }
+
+  /**
+   * The rows `rows` of a file (`rows[i]` is batch row `at[i]`) of numeric and bool columns,
+   * written into the batch's arrays `out[name]` (row-major). Runs of rows consecutive in both
+   * are read straight into place by the fast path; a column with a conversion, a layout that
+   * path leaves to h5wasm, or small rows out of order (where reading a whole stretch once is
+   * cheaper) goes through readRows and is copied.
+   */
+  async readRowsInto(
+    fileIndex: number,
+    names: string[],
+    rows: Float64Array,
+    at: Uint32Array,
+    out: Record<string, NumericArray>,
+  ): Promise<void> {
+    const file = await this.file(fileIndex);
+    const rest: string[] = [];
+    for (const name of names) {
+      const f = this.feature(name);
+      const v = out[name];
+      const rowBytes = valuesPerRow(f) * v.BYTES_PER_ELEMENT;
+      let direct =
+        f.conversion === undefined &&
+        !this.files[fileIndex].shapes?.[f.source] &&
+        file.column(f.source).dtype === f.dtype;
+      const runs: number[] = [];
+      for (let i = 0; direct && i < rows.length; ) {
+        let j = i + 1;
+        while (j < rows.length && rows[j] === rows[j - 1] + 1 && at[j] === at[j - 1] + 1) j++;
+        runs.push(i, j);
+        i = j;
+      }
+      if (runs.length > 2 && rowBytes < SMALL_ROW_BYTES) direct = false;
+      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      for (let r = 0; direct && r < runs.length; r += 2) {
+        const [i, j] = [runs[r], runs[r + 1]];
+        direct = file.readColumnInto(f.source, rows[i], rows[i] + j - i, bytes, at[i] * rowBytes);
+      }
+      if (!direct) rest.push(name);
+    }
+    if (rest.length === 0) return;
+    const data = await this.readRows(fileIndex, rest, rows);
+    for (const name of rest) {
+      const per = this.perRow(name);
+      for (let j = 0; j < at.length; j++) copyRow(data[name], j * per, out[name], at[j] * per, per);
+    }
   }
 
   private convert(

@@ -423,7 +423,8 @@ export class DirectColumn {
   private readonly place: ErrorPlace;
   private index: ChunkIndex | undefined;
   private readonly chunkBytes: number;
-  private readonly rowBytes: number;
+  /** Bytes of one row (all its elements). */
+  readonly rowBytes: number;
   /** Names this column's chunks in the shared cache (a reopened file gets new ids). */
   private readonly cacheId = nextColumnId++;
 
@@ -464,59 +465,87 @@ export class DirectColumn {
         "contiguous data",
       );
     }
+    const chunk = storage.chunk;
+    const first = Math.floor(start / chunk[0]);
+    const whole = dims.length === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
+    if (whole && start === first * chunk[0] && end === start + chunk[0]) {
+      this.index!.load?.(first * this.innerCells(), (first + 1) * this.innerCells());
+      return this.chunk(first * this.innerCells(), true); // exactly one chunk: its bytes as they are
+    }
     const n = (end - start) * this.rowBytes;
-    // Not zeroed: every byte is written below (a chunk missing returns null). Four bytes of
-    // slack take the checksum of a chunk read straight into place (see readInPlace).
+    // Not zeroed: every byte is written (a chunk missing returns null). Four bytes of slack
+    // take the checksum of a chunk read straight into place (see readInPlace).
     const out = new Uint8Array(Buffer.allocUnsafeSlow(n + 4).buffer, 0, n + 4);
+    return this.readInto(start, end, out, 0) ? out.subarray(0, n) : null;
+  }
+
+  /** Chunks of the grid per chunk along axis 0. */
+  private innerCells(): number {
+    return this.index!.grid.slice(1).reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * Rows [start, end) as bytes in the file's element and byte order, written into `out` from
+   * byte `at` (the loader's batch buffers: no array allocated for them). False, with `out` partly
+   * written, when a chunk in the range was never written (the fill value is h5wasm's job).
+   * Bytes of `out` outside the range are left as they were.
+   */
+  readInto(start: number, end: number, out: Uint8Array, at: number): boolean {
+    const { storage, dims } = this.layout;
+    const n = (end - start) * this.rowBytes;
+    if (at + n > out.length) throw new RangeError("readInto: the rows do not fit in the buffer");
+    if (storage.kind === "contiguous") {
+      if (storage.address === UNDEFINED) return false;
+      this.file.readInto(
+        out,
+        at,
+        storage.address + start * this.rowBytes,
+        n,
+        { ...this.place, detail: `rows ${start}..${end}` },
+        "contiguous data",
+      );
+      return true;
+    }
     const index = this.index!;
     const chunk = storage.chunk;
-    const rank = dims.length;
-    const innerCells = index.grid.slice(1).reduce((a, b) => a * b, 1);
+    const innerCells = this.innerCells();
     const first = Math.floor(start / chunk[0]);
     const last = Math.floor((end - 1) / chunk[0]);
     index.load?.(first * innerCells, (last + 1) * innerCells);
-    const whole = rank === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
-    if (whole && first === last && start === first * chunk[0] && end === start + chunk[0])
-      return this.chunk(first, true); // exactly one chunk: its bytes as they are
+    const whole = dims.length === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
     for (let g0 = first; g0 <= last; g0++) {
       for (let inner = 0; inner < innerCells; inner++) {
         const cell = g0 * innerCells + inner;
         const o0 = g0 * chunk[0];
         const r0 = Math.max(start, o0);
         const r1 = Math.min(end, o0 + chunk[0]);
-        if (
-          whole &&
-          r1 - r0 === chunk[0] &&
-          this.readInPlace(cell, out, (r0 - start) * this.rowBytes)
-        )
-          continue;
+        const to = at + (r0 - start) * this.rowBytes;
+        if (whole && r1 - r0 === chunk[0] && this.readInPlace(cell, out, to, at + n)) continue;
         if (
           whole &&
           this.file.partialChunks &&
-          this.readRowsInPlace(cell, out, (r0 - start) * this.rowBytes, r0 - o0, r1 - r0)
+          this.readRowsInPlace(cell, out, to, r0 - o0, r1 - r0)
         )
           continue;
         const bytes = this.chunk(cell);
-        if (!bytes) return null;
+        if (!bytes) return false;
         if (whole) {
-          out.set(
-            bytes.subarray((r0 - o0) * this.rowBytes, (r1 - o0) * this.rowBytes),
-            (r0 - start) * this.rowBytes,
-          );
+          out.set(bytes.subarray((r0 - o0) * this.rowBytes, (r1 - o0) * this.rowBytes), to);
         } else {
-          this.copyPart(bytes, cell, out, start, r0, r1);
+          this.copyPart(bytes, cell, out, at, start, r0, r1);
         }
       }
     }
-    return out.subarray(0, n);
+    return true;
   }
 
   /**
    * Reads an unfiltered chunk (none of its filters applied, or only Fletcher32) straight into
    * `out` at `at`, checksum verified; false when the chunk needs decoding (or is not there).
-   * The 4 checksum bytes land just past the chunk, where the next chunk or the slack goes.
+   * The 4 checksum bytes land just past the chunk: inside the range being read (`end`), where
+   * the next chunk goes; past it, where the bytes there are kept and put back.
    */
-  private readInPlace(cell: number, out: Uint8Array, at: number): boolean {
+  private readInPlace(cell: number, out: Uint8Array, at: number, end: number): boolean {
     const index = this.index!;
     const address = index.address[cell];
     if (address < 0 || decodedChunks.get(`${this.cacheId}:${cell}`)) return false;
@@ -531,8 +560,13 @@ export class DirectColumn {
     const stored = this.chunkBytes + (fletcher ? 4 : 0);
     if (index.size[cell] !== stored || at + stored > out.length) return false;
     const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
-    this.file.readInto(out, at, address, stored, place, "chunk");
-    if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    const spill = at + stored > end ? out.slice(at + this.chunkBytes, at + stored) : null;
+    try {
+      this.file.readInto(out, at, address, stored, place, "chunk");
+      if (fletcher) checkFletcher32(out.subarray(at, at + stored), place);
+    } finally {
+      if (spill) out.set(spill, at + this.chunkBytes);
+    }
     return true;
   }
 
@@ -572,11 +606,12 @@ export class DirectColumn {
     return true;
   }
 
-  /** Copies rows [r0, r1) of a chunk that covers part of the inner axes into `out`. */
+  /** Copies rows [r0, r1) of a chunk that covers part of the inner axes into `out` (row `start` at byte `at`). */
   private copyPart(
     bytes: Uint8Array,
     cell: number,
     out: Uint8Array,
+    at: number,
     start: number,
     r0: number,
     r1: number,
@@ -611,7 +646,10 @@ export class DirectColumn {
           src += idx[i] * cs[i];
           dst += (off[i] + idx[i]) * os[i];
         }
-        out.set(bytes.subarray(src * elementSize, src * elementSize + runBytes), dst * elementSize);
+        out.set(
+          bytes.subarray(src * elementSize, src * elementSize + runBytes),
+          at + dst * elementSize,
+        );
         let i = rank - 2;
         while (i >= 1 && ++idx[i] >= extent[i]) idx[i--] = 0;
         if (i < 1) break;

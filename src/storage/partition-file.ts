@@ -341,6 +341,42 @@ export class PartitionFile {
   }
 
   /**
+   * Rows [start, end) of a numeric or bool column, as values in native byte order, written into
+   * `out` from byte `at`: for callers that own the memory (the loader's batch buffers), so no
+   * array is allocated. False when the fast path does not cover the column or the range (read
+   * it with readRange then); the bytes of the range may have been written by then.
+   */
+  readColumnInto(name: string, start: number, end: number, out: Uint8Array, at: number): boolean {
+    this.checkOpen();
+    if (
+      !(
+        Number.isInteger(start) &&
+        Number.isInteger(end) &&
+        0 <= start &&
+        start <= end &&
+        end <= this.length
+      )
+    )
+      throw new UsageError(`row range [${start}, ${end}) outside [0, ${this.length})`, {
+        file: this.path,
+        column: name,
+      });
+    const info = this.column(name);
+    if (info.dtype === "string" || (info.dtype as string) === "unsupported") return false;
+    if (start === end) return true;
+    const direct = this.directColumn(info);
+    if (!direct?.readInto(start, end, out, at)) return false;
+    const size = direct.layout.elementSize;
+    if (direct.layout.bigEndian && size > 1) {
+      const b = Buffer.from(out.buffer, out.byteOffset + at, (end - start) * direct.rowBytes);
+      if (size === 2) b.swap16();
+      else if (size === 4) b.swap32();
+      else b.swap64();
+    }
+    return true;
+  }
+
+  /**
    * The rows at `rows` (any order, repeats allowed), returned in that order. Rows are sorted and
    * nearby rows coalesced so each column is read in a few contiguous slices.
    */

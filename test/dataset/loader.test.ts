@@ -4,11 +4,13 @@ import { execFileSync } from "node:child_process";
 import { closeSync, openSync, readdirSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { ColumnValues } from "../../src/core/columns.ts";
+import type { ColumnSpec, ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError, UsageError } from "../../src/core/errors.ts";
 import { type Dataset, type LoaderBatch, openDataset } from "../../src/dataset/index.ts";
 import { type Dataset as Dataset5, h5wasm, hdf5Ready } from "../../src/storage/hdf5.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { DirectFile } from "../../src/storage/hdf5-direct.ts";
+import { skyPoints } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { layouts } from "./fixtures.ts";
 
@@ -137,15 +139,154 @@ test("transform runs on each batch; dropLast drops the short one", async () => {
   assert.ok(sums.every((s) => typeof s === "number" && s > 0));
 });
 
+test("reuse: batches share prefetch + 1 buffers across epochs, each intact until the next is asked for", async () => {
+  for (const workers of [0, 2]) {
+    const prefetch = 3;
+    const loader = ds.loader({
+      batchSize: 32,
+      columns: COLUMNS,
+      shuffle: { seed: 11 },
+      workers,
+      prefetch,
+      reuse: true,
+    });
+    const buffers = new Set<ArrayBufferLike>();
+    let count = 0;
+    try {
+      for (const epoch of [0, 1]) {
+        const positions: number[] = [];
+        for await (const b of loader.epoch(epoch)) {
+          buffers.add((b.columns.image_array.data as Float32Array).buffer);
+          // Reads ahead go on meanwhile: none may land in the batch held here.
+          await new Promise((resolve) => setTimeout(resolve, 15));
+          checkBatch(b);
+          positions.push(...b.positions);
+          count++;
+        }
+        assert.deepEqual(
+          positions.sort((x, y) => x - y),
+          Array.from({ length: N }, (_, i) => i),
+        );
+      }
+    } finally {
+      await loader.close();
+    }
+    assert.equal(count, 2 * Math.ceil(N / 32));
+    assert.ok(buffers.size <= prefetch + 1, `${buffers.size} buffers for ${count} batches`);
+    for (const b of buffers)
+      assert.equal(b instanceof SharedArrayBuffer, workers > 0, "workers write shared memory");
+  }
+});
+
+test("shuffled rows of 16 KiB (one chunk each, read in place one by one) equal batches(), uncompressed and gzip", async () => {
+  // Rows this large are read straight into the batch buffer one run at a time (small ones go
+  // through readRows); a Fletcher32 chunk read in place writes 4 bytes past its row, on a
+  // neighbour that may already hold its row.
+  const n = 240;
+  const per = 4 * 32 * 32;
+  const specs: ColumnSpec[] = [
+    { name: "object_id", dtype: "int64", shape: [] },
+    { name: "ra", dtype: "float64", shape: [] },
+    { name: "dec", dtype: "float64", shape: [] },
+    { name: "image_array", dtype: "float32", shape: [4, 32, 32] },
+  ];
+  const { ra, dec } = skyPoints(n, 3, 0.03);
+  const rows = {
+    object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+    ra,
+    dec,
+    image_array: Float32Array.from(
+      { length: n * per },
+      (_, k) => Math.floor(k / per) + (k % per) / per,
+    ),
+  };
+  for (const [compression, modes] of [
+    [
+      "none",
+      [
+        { workers: 1, reuse: true },
+        { workers: 0, reuse: false },
+      ],
+    ],
+    [
+      "gzip",
+      [
+        { workers: 0, reuse: true },
+        { workers: 1, reuse: false },
+      ],
+    ],
+  ] as const) {
+    const at = join(DIR, `large-rows-${compression}`);
+    await writeDataset(at, specs, [rows], {
+      config: "main",
+      provenance: { survey: "TEST" },
+      layout: "adaptive",
+      maxRowsPerFile: 50,
+      compression,
+    });
+    const big = await openDataset(at);
+    try {
+      const ref = new Float32Array(n * per);
+      let filled = 0;
+      for await (const b of big.batches({ size: 1000, columns: ["image_array"] })) {
+        ref.set(b.columns.image_array as Float32Array, filled * per);
+        filled += b.length;
+      }
+      for (const mode of modes) {
+        const seen: number[] = [];
+        for await (const b of big.loader({
+          batchSize: 32,
+          columns: ["image_array", "object_id"],
+          shuffle: { seed: 4 },
+          ...mode,
+        })) {
+          const img = b.columns.image_array.data as Float32Array;
+          for (let j = 0; j < b.length; j++) {
+            const p = b.positions[j];
+            assert.deepEqual(
+              img.subarray(j * per, (j + 1) * per),
+              ref.subarray(p * per, (p + 1) * per),
+              `${compression} ${JSON.stringify(mode)}: row ${j} of batch ${b.index}`,
+            );
+          }
+          seen.push(...b.positions);
+        }
+        assert.deepEqual(
+          seen.sort((x, y) => x - y),
+          Array.from({ length: n }, (_, i) => i),
+        );
+      }
+    } finally {
+      big.close();
+    }
+  }
+});
+
 test("a worker that crashes is replaced and its batch retried once", async () => {
-  const marker = join(DIR, "crashed-once");
   process.env.ASTROPILE_CRASH_AT = "loader-worker:batch-2";
-  process.env.ASTROPILE_CRASH_ONCE = marker;
   try {
+    const marker = join(DIR, "crashed-once");
+    process.env.ASTROPILE_CRASH_ONCE = marker;
     const batches = await collect({ batchSize: 100, columns: COLUMNS, workers: 2 });
     assert.ok(statSync(marker).isFile(), "the worker did crash");
     assert.equal(batches.length, 5);
     for (const b of batches) checkBatch(b);
+    // reuse: the batch is read again into the same shared buffer by the new thread, and that
+    // buffer serves later batches.
+    const again = join(DIR, "crashed-once-reuse");
+    process.env.ASTROPILE_CRASH_ONCE = again;
+    let count = 0;
+    for await (const b of ds.loader({
+      batchSize: 50,
+      columns: COLUMNS,
+      workers: 2,
+      reuse: true,
+    })) {
+      checkBatch(b);
+      count++;
+    }
+    assert.ok(statSync(again).isFile(), "the worker did crash");
+    assert.equal(count, 10);
   } finally {
     delete process.env.ASTROPILE_CRASH_AT;
     delete process.env.ASTROPILE_CRASH_ONCE;

@@ -123,6 +123,7 @@ for (const [name, path] of LAYOUTS) {
           assert.deepEqual(a, b, `${column} rows ${s}..${e}: fast path vs h5wasm`);
           assert.deepEqual(a, all.slice(s * per, e * per), `${column} rows ${s}..${e}: vs h5py`);
         }
+        checkReadInto(fast, slow, column, expected.unwrittenRows);
         const rows = [36, 0, 5, 5, 20, 9];
         const a = comparable(fast.readRows([column], rows)[column]);
         assert.deepEqual(a, comparable(slow.readRows([column], rows)[column]), `${column} rows`);
@@ -149,6 +150,62 @@ for (const [name, path] of LAYOUTS) {
       slow.close();
     }
   });
+}
+
+/**
+ * readColumnInto (the loader's path) writes the values h5wasm reads, in native byte order, into
+ * a shared buffer: pieces laid end to end and read last to first, so a chunk read in place
+ * whose checksum lands past its piece lands on bytes already written, which must survive;
+ * bytes before and after the pieces stay as they were.
+ */
+function checkReadInto(
+  fast: PartitionFile,
+  slow: PartitionFile,
+  column: string,
+  unwritten: number[],
+): void {
+  if (fast.column(column).dtype === "string") {
+    assert.equal(fast.readColumnInto(column, 0, 1, new Uint8Array(64), 0), false);
+    return;
+  }
+  const pieces = [
+    [0, 5],
+    [5, 15],
+    [15, 16],
+    [17, fast.length],
+    [2, 3],
+  ];
+  const bytesOf = (v: ColumnValues) =>
+    new Uint8Array(
+      (v as Float64Array).buffer,
+      (v as Float64Array).byteOffset,
+      v.length === 0 ? 0 : (v as Float64Array).byteLength,
+    );
+  const want = pieces.map(([s, e]) => bytesOf(slow.readRange([column], s, e)[column]));
+  const total = want.reduce((a, w) => a + w.length, 0);
+  const buf = new Uint8Array(new SharedArrayBuffer(total + 16)).fill(0xa5);
+  const at: number[] = [];
+  for (let k = 0, o = 8; k < pieces.length; o += want[k++].length) at.push(o);
+  const ok: boolean[] = [];
+  for (let k = pieces.length - 1; k >= 0; k--) {
+    const [s, e] = pieces[k];
+    ok[k] = fast.readColumnInto(column, s, e, buf, at[k]);
+    // Only a range with rows never written is left to the caller (h5wasm has the fill value).
+    if (!ok[k])
+      assert.ok(
+        unwritten.some((r) => r >= s && r < e),
+        `${column} rows ${s}..${e}`,
+      );
+  }
+  for (let k = 0; k < pieces.length; k++)
+    if (ok[k])
+      assert.deepEqual(
+        buf.subarray(at[k], at[k] + want[k].length),
+        want[k],
+        `${column} rows ${pieces[k][0]}..${pieces[k][1]} read into place`,
+      );
+  assert.deepEqual(Array.from(buf.subarray(0, 8)), new Array(8).fill(0xa5));
+  assert.deepEqual(Array.from(buf.subarray(8 + total)), new Array(8).fill(0xa5));
 }
 
 /** The fast path's own index of each column: its kind, and as many chunks as libhdf5 counts. */
