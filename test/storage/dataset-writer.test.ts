@@ -286,6 +286,36 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
     );
   });
 
+  test("a file that cannot be put in place fails the write, after the files still closing", async () => {
+    // Files are hashed, fsynced and renamed while later ones are written: a failure there must
+    // still fail the write (no manifest), never be lost or left as an unhandled rejection.
+    const root = join(dir, "blocked");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // The one file of the last order-4 pixel cannot take its name (a directory is there): it
+      // is still closing when the rows end, so the failure must come out of finishing.
+      const { ra, dec } = skyPoints(N, 7, 0.05);
+      const pixel = Number(ang2pix(4, ra, dec).reduce((a, b) => (b > a ? b : a)));
+      const name = join(root, "main", `healpix=${pixel}`, "001-of-001.hdf5");
+      mkdirSync(join(name, "x"), { recursive: true });
+      await assert.rejects(
+        writeDataset(root, COLUMNS, batches(shuffled(N, 5), 1000), {
+          config: "main",
+          provenance: { survey: "T" },
+          layout: "mmu",
+        }),
+        /EISDIR|ENOTEMPTY|EEXIST/,
+      );
+      assert.ok(!existsSync(join(root, "astropile.json")), "no manifest");
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   test("a second config is added beside the first", async () => {
     const root = join(dir, "guarded");
     const m = await writeDataset(root, COLUMNS, batches(shuffled(60, 4), 60), {
