@@ -297,7 +297,7 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
       // The one file of the last order-4 pixel cannot take its name (a directory is there): it
       // is still closing when the rows end, so the failure must come out of finishing.
       const { ra, dec } = skyPoints(N, 7, 0.05);
-      const pixel = Number(ang2pix(4, ra, dec).reduce((a, b) => (b > a ? b : a)));
+      const pixel = Math.max(...Array.from(ang2pix(4, ra, dec), Number));
       const name = join(root, "main", `healpix=${pixel}`, "001-of-001.hdf5");
       mkdirSync(join(name, "x"), { recursive: true });
       await assert.rejects(
