@@ -291,7 +291,13 @@ export async function serveDatasets(options: ServeOptions): Promise<RunningServi
     throw new UsageError(`port must be an integer from 0 to 65535, got ${port}`);
   if (workers > 1) return startCluster(options, workers, host);
   const built = await buildService(options);
-  await built.app.listen({ host, port });
+  try {
+    await built.app.listen({ host, port });
+  } catch (err) {
+    // The port is taken (or the address wrong): nothing stays open behind the error.
+    await closeService(built).catch(() => {});
+    throw err;
+  }
   const address = built.app.server.address();
   const realPort = address && typeof address === "object" ? address.port : port;
   const datasets = (await built.directory.list()).map((e) => e.name);

@@ -81,6 +81,17 @@ async function fromWorkers(
   return seen;
 }
 
+/** The exit code of `child`, or a failure when it has not exited within `ms`. */
+function exitOf(child: ServeProcess["child"], ms = 30_000): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -114,7 +125,7 @@ before(async () => {
         ...["--port", "0", "--keys", keysFile, "--workers", "2", "--max-restarts", "1", ...jobs],
       ),
     ),
-    startServeProcess(cliArgs("serve", root, "--port", "0", "--workers", "2")),
+    startServeProcess(cliArgs("serve", root, "--port", "0", "--workers", "2", "--rate-limit", "3")),
   ]);
 });
 after(async () => {
@@ -232,7 +243,7 @@ test("a worker killed is replaced, and the service answers all along", async () 
 
 test("one death more than --max-restarts within the window stops the server: exit code 1, no worker left", async () => {
   const pids = [...(await fromWorkers(`${two.url}/api/v1/datasets`, 2)).keys()];
-  const exited = new Promise<number | null>((r) => two.child.once("exit", (code) => r(code)));
+  const exited = exitOf(two.child);
   process.kill(pids[0]!, "SIGKILL");
   assert.equal(await exited, 1, two.stderr());
   assert.match(
@@ -242,9 +253,25 @@ test("one death more than --max-restarts within the window stops the server: exi
   await until("every worker is gone", () => !pids.some(alive));
 });
 
+test("the rate limit is divided between the workers: each allows ceil(3 / 2) a minute", async () => {
+  const statuses = new Map<number, number[]>();
+  for (let i = 0; i < 8; i++) {
+    const a = await getFresh(`${other.url}/api/v1/datasets`);
+    statuses.set(a.worker!, [...(statuses.get(a.worker!) ?? []), a.status]);
+  }
+  assert.equal(statuses.size, 2, "both workers answered");
+  for (const [pid, got] of statuses) {
+    assert.equal(got.filter((s) => s === 200).length, 2, `worker ${pid}: ${got.join(", ")}`);
+    assert.ok(
+      got.slice(2).every((s) => s === 429),
+      `worker ${pid} refuses past its share: ${got}`,
+    );
+  }
+});
+
 test("SIGTERM to the primary exits 0 and leaves no worker", async () => {
   const pids = [...(await fromWorkers(`${other.url}/api/v1/datasets`, 2)).keys()];
-  const exited = new Promise<number | null>((r) => other.child.once("exit", (code) => r(code)));
+  const exited = exitOf(other.child);
   other.child.kill("SIGTERM");
   assert.equal(await exited, 0, other.stderr());
   assert.match(other.stderr(), /SIGTERM: stopping/);
@@ -255,7 +282,7 @@ test("--uploads with more than one worker is refused, saying why", () => {
   const r = spawnSync(
     process.execPath,
     cliArgs("serve", root, "--port", "0", "--workers", "2", "--uploads", join(dir, "up")),
-    { cwd: ROOT, encoding: "utf8" },
+    { cwd: ROOT, encoding: "utf8", timeout: 60_000 },
   );
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /--uploads needs --workers 1 \(got 2\)/);
