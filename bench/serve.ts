@@ -4,12 +4,22 @@
 // Each route alone (metadata, a rows page of 1000 catalog rows, a cone of 100 rows, an example
 // by id as JSON and as safetensors, a cutout PNG) twice: answers made per request (`--cache 0`)
 // and with the answer cache (the default), then all routes mixed over many distinct URLs for
-// 60 s (5 s with --quick): requests/s, errors, and the server's RSS during and after the load.
-// The rows route is compared with the same 1000 rows served as a static JSON file by the same
-// server (the ceiling: no HDF5 read, no encoding). Run `npm run build` first.
+// 60 s (5 s with --quick; ASTROPILE_BENCH_MIXED_SECONDS=N sets it), once with `serve --workers 1`
+// and once with `--workers 2` (same URLs, same duration): requests/s, p50/p99 per route, errors,
+// and the RSS of all the server's processes during and after the load. The rows route is
+// compared with the same 1000 rows served as a static JSON file by the same server (the
+// ceiling: no HDF5 read, no encoding). Run `npm run build` first.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
@@ -54,16 +64,47 @@ function* catalogRows(n: number): Generator<ColumnBatch> {
 }
 
 function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0; // gone
+  }
 }
 
-function startServe(dirs: string[], web: string, cacheMiB: number): Promise<ServeProcess> {
+/** Children of `pid` (from /proc/N/stat: the field after the parenthesised command is the ppid). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/** RSS of a server: its process and, with --workers, its workers. */
+function treeRssMiB(pid: number): number {
+  return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + rssMiB(p), 0);
+}
+
+function startServe(
+  dirs: string[],
+  web: string,
+  cacheMiB: number,
+  workers = 1,
+): Promise<ServeProcess> {
   return startServeProcess([
     BIN,
     "serve",
     ...dirs,
     ...["--port", "0", "--rate-limit", "0", "--web", web, "--cache", String(cacheMiB)],
+    ...["--workers", String(workers)],
   ]);
 }
 
@@ -96,7 +137,7 @@ const stop = stopServeProcess;
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` first`);
   const seconds = quick ? 2 : 10;
-  const mixedSeconds = quick ? 5 : 60;
+  const mixedSeconds = Number(process.env.ASTROPILE_BENCH_MIXED_SECONDS ?? (quick ? 5 : 60));
   const total = quick ? 50_000 : 200_000;
   const dir = mkdtempSync(join(tmpdir(), "astropile-bench-serve-"));
   let child: ChildProcess | undefined;
@@ -189,11 +230,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     }
 
     // Mixed: a fresh cached server, URLs drawn from 200 pages, 500 cones, 1000 objects, so most
-    // answers are made at first and more are hits as the run goes on.
+    // answers are made at first and more are hits as the run goes on. Once with one process,
+    // once with two workers (the same URLs in the same order, the same duration).
     await stop(child);
-    started = await startServe(dirs, web, 64);
-    child = started.child;
-    const pid = child.pid!;
+    child = undefined;
     const mixedPaths = [
       ...metadata,
       ...Array.from({ length: 200 }, (_, i) => pageAt(i)),
@@ -208,11 +248,6 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const j = seed % (i + 1);
       [mixedPaths[i], mixedPaths[j]] = [mixedPaths[j]!, mixedPaths[i]!];
     }
-    const startRss = rssMiB(pid);
-    let peak = startRss;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssMiB(pid));
-    }, 250);
     // Latency per route under the mixed load: one more connection fetching one URL of each
     // route in turn (the aggregate figures come from autocannon's 32).
     const kinds: Array<[string, (i: number) => string]> = [
@@ -222,36 +257,57 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       ["example (safetensors)", (i) => exampleAt(i)],
       ["cutout PNG", cutoutAt],
     ];
-    const probes = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
-    let probing = true;
-    const probe = (async () => {
-      for (let i = 0; probing; i++) {
-        for (const [kind, at] of kinds) {
-          const t = performance.now();
-          const res = await fetch(`${started.url}${at((i * 7) % 1000)}`);
-          await res.arrayBuffer();
-          if (res.status === 200) probes.get(kind)!.push(performance.now() - t);
-        }
-      }
-    })();
-    const mixed = await load(started.url, mixedPaths, mixedSeconds);
-    probing = false;
-    await probe;
-    clearInterval(sampler);
-    await new Promise((r) => setTimeout(r, 5000));
-    const after = rssMiB(pid);
-    console.log(
-      `\nmixed load (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
-    );
     const pct = (xs: number[], q: number) =>
       [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
-    console.log("\n| route, under the mixed load | probes | p50 ms | p99 ms |\n|---|---|---|---|");
-    for (const [kind, xs] of probes)
+    const mixedRuns: Array<{ workers: number; mixed: Figures }> = [];
+    for (const workers of [1, 2]) {
+      started = await startServe(dirs, web, 64, workers);
+      child = started.child;
+      const pid = child.pid!;
+      const startRss = treeRssMiB(pid);
+      let peak = startRss;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, treeRssMiB(pid));
+      }, 250);
+      const probes = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
+      let probing = true;
+      const url = started.url;
+      const probe = (async () => {
+        for (let i = 0; probing; i++) {
+          for (const [kind, at] of kinds) {
+            const t = performance.now();
+            const res = await fetch(`${url}${at((i * 7) % 1000)}`);
+            await res.arrayBuffer();
+            if (res.status === 200) probes.get(kind)!.push(performance.now() - t);
+          }
+        }
+      })();
+      const mixed = await load(url, mixedPaths, mixedSeconds);
+      probing = false;
+      await probe;
+      clearInterval(sampler);
+      await new Promise((r) => setTimeout(r, 5000));
+      const after = treeRssMiB(pid);
+      mixedRuns.push({ workers, mixed });
       console.log(
-        `| ${kind} | ${xs.length} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`,
+        `\nmixed load, serve --workers ${workers} (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
       );
+      console.log(
+        "\n| route, under the mixed load | probes | p50 ms | p99 ms |\n|---|---|---|---|",
+      );
+      for (const [kind, xs] of probes)
+        console.log(
+          `| ${kind} | ${xs.length} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`,
+        );
+      console.log(
+        `server RSS (all ${workers === 1 ? "of its one process" : `${workers + 1} processes: primary and workers`}): ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after`,
+      );
+      await stop(child);
+      child = undefined;
+    }
+    const [w1, w2] = mixedRuns;
     console.log(
-      `server RSS: ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after`,
+      `\nmixed load, --workers 2 / --workers 1: ${(w2!.mixed.rps / w1!.mixed.rps).toFixed(2)}x the requests/s`,
     );
     for (const mode of ["made", "cached"] as const) {
       const rows = figures[mode]!["rows page (1000 rows, JSON)"]!;
@@ -262,7 +318,8 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     }
     const bad = Object.values(figures)
       .flatMap((m) => Object.values(m))
-      .reduce((s, f) => s + f.errors + f.non2xx, mixed.errors + mixed.non2xx);
+      .concat(mixedRuns.map((r) => r.mixed))
+      .reduce((s, f) => s + f.errors + f.non2xx, 0);
     assert.equal(bad, 0, "requests failed under load");
   } finally {
     await stop(child);

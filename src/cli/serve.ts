@@ -5,10 +5,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { UsageError } from "../core/errors.ts";
-import type { ServerRoutes } from "../server/app.ts";
-import type { DatasetDirectory } from "../server/directory.ts";
-import type { JobQueue } from "../server/jobs.ts";
+import { isAstroPileError, UsageError } from "../core/errors.ts";
 import type { Scope } from "../server/keys.ts";
 import { action, numberOption, out, printJson, table, usageExit } from "./format.ts";
 
@@ -26,6 +23,8 @@ export interface ServeFlags {
   jobsDir?: string;
   uploads?: string;
   cache?: string;
+  workers?: string;
+  maxRestarts?: string;
 }
 
 const SERVE_HELP = `
@@ -39,7 +38,15 @@ at once; the datasets already in DIR are served too. The viewer (dist/web of the
 package, or --web DIR) is served at /. Anonymous requests may read unless --no-anonymous;
 anything else needs an API key (astropile keys create), sent as "Authorization: Bearer <key>"
 or "X-API-Key: <key>". Listens on 127.0.0.1 unless --host says otherwise: put a TLS proxy in
-front before opening it to a network. Stops on Ctrl-C (SIGINT) or SIGTERM.`;
+front before opening it to a network. Stops on Ctrl-C (SIGINT) or SIGTERM.
+
+--workers N runs N processes on the one port (the URL is printed once all listen; answers carry
+X-AstroPile-Worker: PID). Each worker has its own answer cache (--cache) and decoded-chunk cache:
+memory is N times. The rate limit is per worker: each allows ceil(--rate-limit / N) per key, so a
+client spread over connections gets about --rate-limit, one on a single connection its worker's
+share. Jobs run in one worker; every worker submits, answers and cancels them. --uploads is
+refused with N > 1. A worker that dies is replaced; more deaths in 60 s than --max-restarts stop
+the server (exit code 1).`;
 
 const KEYS_HELP = `
 The keys file holds the SHA-256 of each key's secret, never the key: a key is printed once, by
@@ -82,13 +89,13 @@ export function registerServeCommands(program: Command): void {
     .option("--web <dir>", "serve this directory at / instead of the bundled viewer")
     .option(
       "--rate-limit <n>",
-      "requests per minute per key (or per IP address); 0: no limit",
+      "requests per minute per key (or per IP address); 0: no limit; each of N workers allows ceil(n / N)",
       "6000",
     )
     .option("--timeout <seconds>", "longest a query may run before it answers 504", "30")
     .option(
       "--cache <MiB>",
-      "memory for answers kept between requests (rows pages, cones, examples, pictures; each up to 2 MiB, dropped when the dataset's manifest changes); 0: none",
+      "memory for answers kept between requests (rows pages, cones, examples, pictures; each up to 2 MiB, dropped when the dataset's manifest changes), per worker; 0: none",
       "64",
     )
     .option("--log", "log each request (method, path, status, time; never keys) to stdout")
@@ -97,7 +104,20 @@ export function registerServeCommands(program: Command): void {
       "Redis for the job queue (redis://host:port); without it, jobs answer 503",
     )
     .option("--jobs-dir <dir>", "where job results are written (default <cache dir>/jobs)")
-    .option("--uploads <dir>", "receive published datasets into this directory (write scope)")
+    .option(
+      "--uploads <dir>",
+      "receive published datasets into this directory (write scope; needs --workers 1)",
+    )
+    .option(
+      "--workers <n>",
+      "processes serving requests on one port (node:cluster); auto: one per core",
+      "1",
+    )
+    .option(
+      "--max-restarts <n>",
+      "with --workers: workers replaced within 60 s before the server gives up (exit code 1)",
+      "5",
+    )
     .addHelpText("after", SERVE_HELP)
     .action(action(async (dirs: string[], flags: ServeFlags) => serve(dirs, flags)));
 
@@ -166,10 +186,6 @@ export function registerServeCommands(program: Command): void {
 }
 
 export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
-  if (dirs.length === 0 && !flags.uploads)
-    throw usageExit(
-      new UsageError("name the datasets to serve (DIR, URL or catalog file), or --uploads DIR"),
-    );
   const port = numberOption(
     flags.port,
     "--port",
@@ -182,121 +198,52 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   )!;
   const timeoutS = numberOption(flags.timeout, "--timeout", (x) => x > 0 && x <= 86400)!;
   const cacheMiB = numberOption(flags.cache, "--cache", (x) => x >= 0 && x <= 1024 * 1024)!;
-  const [{ createServer }, { LocalDirectory, combineDirectories }, { KeyStore }] =
-    await Promise.all([
-      import("../server/app.ts"),
-      import("../server/local-directory.ts"),
-      import("../server/keys.ts"),
-    ]);
-  const keysPath = flags.keys ?? process.env.ASTROPILE_KEYS;
-  const keys = keysPath ? await KeyStore.open(keysPath) : null;
-  if (flags.anonymous === false && !keys)
-    throw usageExit(new UsageError("--no-anonymous needs --keys FILE: nobody could read anything"));
-  // A file among the arguments is a catalog database (astropile catalog add); the rest are
-  // dataset directories or URLs. Names given on the command line come first.
-  const { stat } = await import("node:fs/promises");
-  const catalogs: string[] = [];
-  const datasets: string[] = [];
-  for (const d of dirs) {
-    const isFile = await stat(d).then(
-      (s) => s.isFile(),
-      () => false,
-    );
-    (isFile ? catalogs : datasets).push(d);
-  }
-  const directories: DatasetDirectory[] = [];
-  if (datasets.length > 0) directories.push(await LocalDirectory.open(datasets));
-  // Published datasets: those already under --uploads, and each new one as it lands.
-  const routes: ServerRoutes[] = [];
-  if (flags.uploads) {
-    const { mkdir, readdir } = await import("node:fs/promises");
-    const { join } = await import("node:path");
-    const { uploadRoutes } = await import("../server/routes-upload.ts");
-    await mkdir(flags.uploads, { recursive: true });
-    const present: string[] = [];
-    for (const e of await readdir(flags.uploads, { withFileTypes: true }))
-      if (
-        e.isDirectory() &&
-        !e.name.startsWith(".") &&
-        existsSync(join(flags.uploads, e.name, "astropile.json"))
-      )
-        present.push(join(flags.uploads, e.name));
-    const published = await LocalDirectory.open(present);
-    directories.push(published);
-    routes.push(
-      uploadRoutes({
-        root: flags.uploads,
-        onPublished: async (_name, dir) => {
-          await published.add(dir);
-        },
-      }),
-    );
-  }
-  if (catalogs.length > 0) {
-    const { DatasetCatalog } = await import("../server/catalog.ts");
-    for (const file of catalogs)
-      directories.push(await DatasetCatalog.open(file, { create: false }));
-  }
-  const directory = directories.length === 1 ? directories[0]! : combineDirectories(directories);
-  const queue = flags.redis ? await openJobQueue(flags.redis, flags.jobsDir, directory) : null;
-  const { jobRoutes } = await import("../server/routes-jobs.ts");
-  routes.push(async (app) => {
-    await app.register(jobRoutes, { queue });
-  });
-  const app = await createServer({
-    directory,
-    keys,
+  const workers =
+    flags.workers === "auto"
+      ? "auto"
+      : numberOption(
+          flags.workers ?? "1",
+          "--workers",
+          (x) => Number.isInteger(x) && x >= 1 && x <= 1024,
+        )!;
+  const maxRestarts = numberOption(
+    flags.maxRestarts,
+    "--max-restarts",
+    (x) => Number.isInteger(x) && x >= 0,
+  )!;
+  const { serveDatasets, workerCount } = await import("../server/serve.ts");
+  const host = flags.host ?? "127.0.0.1";
+  const service = await serveDatasets({
+    locations: dirs,
+    host,
+    port,
+    ...(flags.keys !== undefined && { keysFile: flags.keys }),
     anonymousRead: flags.anonymous !== false,
-    webRoot: flags.web ?? defaultWebRoot(),
-    cors:
-      flags.cors && flags.cors.length > 0
-        ? { origin: flags.cors.flatMap((o) => o.split(",")) }
-        : false,
-    limits: {
-      rateLimit: perMinute === 0 ? false : { max: perMinute, windowMs: 60_000 },
-      queryTimeoutMs: timeoutS * 1000,
-    },
-    logger: flags.log ? { level: "info" } : false,
-    answerCache: cacheMiB === 0 ? false : { maxBytes: Math.round(cacheMiB * 2 ** 20) },
-    routes,
+    ...(flags.cors && { cors: flags.cors.flatMap((o) => o.split(",")) }),
+    ...((flags.web ?? defaultWebRoot()) && { webRoot: flags.web ?? defaultWebRoot() }),
+    rateLimitPerMinute: perMinute,
+    queryTimeoutMs: timeoutS * 1000,
+    answerCacheMiB: cacheMiB,
+    log: flags.log === true,
+    ...(flags.redis !== undefined && { redis: flags.redis }),
+    ...(flags.jobsDir !== undefined && { jobsDir: flags.jobsDir }),
+    ...(flags.uploads !== undefined && { uploads: flags.uploads }),
+    workers: workerCount(workers),
+    maxRestarts,
+  }).catch((err) => {
+    throw isAstroPileError(err, UsageError.code) ? usageExit(err) : err;
   });
   const stopped = new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  await app.listen({ host: flags.host ?? "127.0.0.1", port });
-  const address = app.server.address();
-  const realPort = address && typeof address === "object" ? address.port : port;
-  const host = (flags.host ?? "127.0.0.1").includes(":")
-    ? `[${flags.host}]`
-    : (flags.host ?? "127.0.0.1");
-  const names = (await directory.list()).map((e) => e.name);
+  const n = service.workerPids.length;
   out(
-    `astropile: serving ${names.length} dataset(s) (${names.join(", ")}) at http://${host}:${realPort}/`,
+    `astropile: serving ${service.datasets.length} dataset(s) (${service.datasets.join(", ")}) at ${service.url}/${n > 1 ? ` with ${n} workers` : ""}`,
   );
-  out(
-    `astropile: API http://${host}:${realPort}/api/v1/datasets, OpenAPI http://${host}:${realPort}/api/v1/openapi.json`,
-  );
-  const signal = await stopped;
+  out(`astropile: API ${service.url}/api/v1/datasets, OpenAPI ${service.url}/api/v1/openapi.json`);
+  // Either a signal, or the workers kept dying (the service then stopped itself: exit non-zero).
+  const signal = await Promise.race([stopped, service.stopped.then(() => "")]);
   process.stderr.write(`astropile: ${signal}: stopping\n`);
-  await app.close();
-  // A job under way is taken up again by the next server on the same Redis.
-  await queue?.close({ force: true });
-}
-
-async function openJobQueue(
-  redis: string,
-  jobsDir: string | undefined,
-  directory: DatasetDirectory,
-): Promise<JobQueue> {
-  const [{ JobQueue, datasetResolver }, { defaultCacheDir }, { join }] = await Promise.all([
-    import("../server/jobs.ts"),
-    import("../cache/config.ts"),
-    import("node:path"),
-  ]);
-  return JobQueue.open({
-    connection: redis,
-    dataDir: jobsDir ?? join(defaultCacheDir(), "jobs"),
-    resolveDataset: datasetResolver(directory),
-  });
+  await service.close();
 }

@@ -9,7 +9,7 @@ import { Transform } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { ServerContext } from "./app.ts";
-import { manifestStamp } from "./local-directory.ts";
+import { resolveEntry } from "./resolve.ts";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -158,10 +158,11 @@ export function registerAnswerCache(
     if (req.method !== "GET" || !req.routeOptions.config?.cacheable) return;
     const name = (req.params as { name?: string }).name;
     if (!name) return;
-    const entry = await context.directory.get(name);
+    // The same lookup (one stat of the manifest) the route then uses to open the dataset.
+    const resolved = await resolveEntry(context, req, name);
     // Remote datasets change without a local stamp: their answers are neither tagged nor kept.
-    if (!entry || isRemoteUrl(entry.location)) return;
-    const stamp = await manifestStamp(entry.location).catch(() => "");
+    if (!resolved || isRemoteUrl(resolved.entry.location)) return;
+    const { entry, stamp } = resolved;
     if (!stamp) return;
     const key = `${entry.location}\u0000${stamp}\u0000${req.url}`;
     const etag = `"${createHash("sha256").update(key).digest("base64url").slice(0, 32)}"`;

@@ -168,6 +168,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   }) as unknown as FastifyInstance;
 
   app.decorateRequest("apiKey", null);
+  app.decorateRequest("resolvedEntry", null);
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = errorAnswer(err);
     if (status >= 500) req.log.error({ err }, "request failed");

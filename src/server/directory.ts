@@ -34,10 +34,25 @@ export interface CatalogQuery {
   cone?: { raDeg: number; decDeg: number; radiusDeg: number };
 }
 
+/** A catalog entry with the stamp of its manifest read to check it (see {@link DatasetDirectory.getStamped}). */
+export interface StampedEntry {
+  entry: CatalogEntry;
+  /**
+   * The manifest's identity when looked up (inode, size, mtime); "" for a remote dataset or an
+   * unreadable manifest (answers are then neither tagged nor cached).
+   */
+  stamp: string;
+}
+
 /** The datasets a server serves. */
 export interface DatasetDirectory {
   list(query?: CatalogQuery): Promise<CatalogEntry[]>;
   get(name: string): Promise<CatalogEntry | undefined>;
+  /**
+   * Optional: the entry and the manifest stamp the lookup already read, so a request costs one
+   * stat of the manifest. Without it the server stats the manifest after `get`.
+   */
+  getStamped?(name: string): Promise<StampedEntry | undefined>;
 }
 
 /** Names a catalog accepts (also safe as one path segment and in a URL). */

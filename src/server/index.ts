@@ -45,6 +45,7 @@ export {
   type CatalogQuery,
   DATASET_NAME,
   type DatasetDirectory,
+  type StampedEntry,
 } from "./directory.ts";
 export { type ErrorBody, ServiceError } from "./errors.ts";
 export {
@@ -89,3 +90,10 @@ export {
   type UploadStatus,
   uploadRoutes,
 } from "./routes-upload.ts";
+export {
+  type RunningService,
+  type ServeOptions,
+  serveDatasets,
+  WorkersFailedError,
+  workerCount,
+} from "./serve.ts";

@@ -13,7 +13,9 @@ import {
   type CatalogQuery,
   DATASET_NAME,
   type DatasetDirectory,
+  type StampedEntry,
 } from "./directory.ts";
+import { stampedEntry } from "./resolve.ts";
 
 /** True when `entry` answers `query` (docs/service.md, "Catalog"). */
 export function entryMatches(entry: CatalogEntry, query: CatalogQuery = {}): boolean {
@@ -110,18 +112,21 @@ export class LocalDirectory implements DatasetDirectory {
   }
 
   async get(name: string): Promise<CatalogEntry | undefined> {
+    return (await this.getStamped(name))?.entry;
+  }
+
+  async getStamped(name: string): Promise<StampedEntry | undefined> {
     const held = this.held.get(name);
     if (!held) return undefined;
-    if (held.stamp) {
-      // Rebuilt since read: read the manifest again (a vanished one keeps the last entry; the
-      // dataset routes then answer with the error of opening it).
-      const stamp = await manifestStamp(held.location).catch(() => held.stamp);
-      if (stamp !== held.stamp) {
-        held.entry = await entryFor(name, held.location, held.entry.addedAt);
-        held.stamp = stamp;
-      }
+    if (!held.stamp) return { entry: held.entry, stamp: "" };
+    // Rebuilt since read: read the manifest again (a vanished one keeps the last entry, with no
+    // stamp; the dataset routes then answer with the error of opening it).
+    const stamp = await manifestStamp(held.location).catch(() => "");
+    if (stamp && stamp !== held.stamp) {
+      held.entry = await entryFor(name, held.location, held.entry.addedAt);
+      held.stamp = stamp;
     }
-    return held.entry;
+    return { entry: held.entry, stamp };
   }
 }
 
@@ -152,6 +157,13 @@ export function combineDirectories(directories: DatasetDirectory[]): DatasetDire
     async get(name) {
       for (const d of directories) {
         const e = await d.get(name);
+        if (e) return e;
+      }
+      return undefined;
+    },
+    async getStamped(name) {
+      for (const d of directories) {
+        const e = await stampedEntry(d, name);
         if (e) return e;
       }
       return undefined;

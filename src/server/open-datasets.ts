@@ -3,7 +3,7 @@
 
 import { type Dataset, openDataset } from "../dataset/dataset.ts";
 import { isRemoteUrl } from "../storage/remote-hook.ts";
-import type { CatalogEntry } from "./directory.ts";
+import type { CatalogEntry, StampedEntry } from "./directory.ts";
 import { notFound } from "./errors.ts";
 import { manifestStamp } from "./local-directory.ts";
 
@@ -21,15 +21,19 @@ export class OpenDatasets {
     this.max = Math.max(1, max);
   }
 
-  /** The dataset of `entry` opened at `config` (its default when omitted). */
-  async get(entry: CatalogEntry, config?: string): Promise<Dataset> {
+  /**
+   * The dataset of `entry` opened at `config` (its default when omitted), opened again when its
+   * manifest changed: `stamp` is the manifest's stamp when the caller read it already
+   * ({@link StampedEntry}), else it is read here.
+   */
+  async get(entry: CatalogEntry, config?: string, stamp?: string): Promise<Dataset> {
     if (config !== undefined && !entry.configs.includes(config))
       throw notFound(
         `dataset ${entry.name} has no config "${config}" (it has ${entry.configs.join(", ")})`,
         "config",
       );
     const key = `${entry.name}\u0000${entry.location}\u0000${config ?? ""}`;
-    const stamp = isRemoteUrl(entry.location)
+    stamp ??= isRemoteUrl(entry.location)
       ? ""
       : await manifestStamp(entry.location).catch(() => "");
     const hit = this.cache.get(key);

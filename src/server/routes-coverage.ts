@@ -12,7 +12,7 @@ import type { ServerContext } from "./app.ts";
 import { tooLarge } from "./errors.ts";
 import { CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed } from "./routes-datasets.ts";
 
 /** Finest order served (12: 201 million pixels of ~0.74 arcmin²). */
 const MAX_ORDER = 12;
@@ -73,8 +73,7 @@ export function registerCoverageRoutes(app: FastifyInstance, context: ServerCont
     },
     async (req) => {
       const order = req.query.order ?? 4;
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, req.query.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, req.query.config);
       let byOrder = cache.get(dataset);
       if (!byOrder) {
         byOrder = new Map();

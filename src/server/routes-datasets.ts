@@ -3,21 +3,47 @@
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Dataset } from "../dataset/dataset.ts";
 import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { ServerContext } from "./app.ts";
 import type { CatalogEntry, CatalogQuery } from "./directory.ts";
 import { badParameter, notFound } from "./errors.ts";
 import { CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
+import { resolveEntry } from "./resolve.ts";
 
 /** Largest dataset card (README.md) included in the metadata answer. */
 const MAX_CARD_BYTES = 1024 * 1024;
 
-/** The catalog entry named `name`, or 404 naming the `name` parameter. */
-export async function entryNamed(context: ServerContext, name: string): Promise<CatalogEntry> {
-  const entry = await context.directory.get(name);
-  if (!entry) throw notFound(`no dataset named "${name}"`, "name");
-  return entry;
+/**
+ * The catalog entry named `name`, or 404 naming the `name` parameter. Looked up once per request
+ * (resolveEntry): the answer cache and the route share one stat of the manifest.
+ */
+export async function entryNamed(
+  context: ServerContext,
+  req: FastifyRequest,
+  name: string,
+): Promise<CatalogEntry> {
+  const resolved = await resolveEntry(context, req, name);
+  if (!resolved) throw notFound(`no dataset named "${name}"`, "name");
+  return resolved.entry;
+}
+
+/**
+ * The dataset named `name` opened at `config` (its default when omitted), with its entry; 404
+ * naming `name` or `config`. The opened dataset is checked against the manifest stamp this
+ * request already read.
+ */
+export async function datasetNamed(
+  context: ServerContext,
+  req: FastifyRequest,
+  name: string,
+  config?: string,
+): Promise<{ entry: CatalogEntry; dataset: Dataset }> {
+  const resolved = await resolveEntry(context, req, name);
+  if (!resolved) throw notFound(`no dataset named "${name}"`, "name");
+  const dataset = await context.datasets.get(resolved.entry, config, resolved.stamp);
+  return { entry: resolved.entry, dataset };
 }
 
 export function registerDatasetRoutes(app: FastifyInstance, context: ServerContext): void {
@@ -87,8 +113,12 @@ export function registerDatasetRoutes(app: FastifyInstance, context: ServerConte
       },
     },
     async (req) => {
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, req.query.config);
+      const { entry, dataset } = await datasetNamed(
+        context,
+        req,
+        req.params.name,
+        req.query.config,
+      );
       let card: string | undefined;
       if (!isRemoteUrl(entry.location)) {
         const text = await readFile(join(dataset.root, "README.md")).catch(() => undefined);

@@ -10,7 +10,7 @@ import type { ServerContext } from "./app.ts";
 import { badParameter, blame, tooLarge } from "./errors.ts";
 import { CONFIG_PARAM, NAME_PARAM, NAME_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed } from "./routes-datasets.ts";
 
 /** Longest object id accepted (characters). */
 const MAX_ID_LENGTH = 256;
@@ -162,8 +162,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
       },
     },
     async (req, reply) => {
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, req.query.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, req.query.config);
       const id = parseObjectId(dataset, req.params.id);
       return answer(dataset, req.query.format ?? "safetensors", reply, (d) =>
         blame("id", () => d.getById(id)),
@@ -194,8 +193,7 @@ export function registerExampleRoutes(app: FastifyInstance, context: ServerConte
       },
     },
     async (req, reply) => {
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, req.query.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, req.query.config);
       const index = req.query.index;
       if (index >= dataset.length)
         throw badParameter("index", `index ${index} is past the last row (${dataset.length} rows)`);

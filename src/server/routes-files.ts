@@ -12,7 +12,7 @@ import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { ServerContext } from "./app.ts";
 import { badParameter, notFound, ServiceError } from "./errors.ts";
 import { NAME_PARAM } from "./params.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed, entryNamed } from "./routes-datasets.ts";
 
 /** Longest file path accepted (bytes of the decoded path). */
 const MAX_PATH_LENGTH = 1024;
@@ -103,12 +103,12 @@ export function registerFileRoutes(app: FastifyInstance, context: ServerContext)
     handler: async (req, reply) => {
       const rel = req.params["*"] ?? "";
       checkRequestPath(rel);
-      const entry = await entryNamed(context, req.params.name);
+      const entry = await entryNamed(context, req, req.params.name);
       if (isRemoteUrl(entry.location))
         throw notFound(
           `dataset ${entry.name} is read from ${entry.location}: fetch its files there`,
         );
-      const dataset = await context.datasets.get(entry);
+      const { dataset } = await datasetNamed(context, req, req.params.name);
       if (!servedPaths(dataset.manifest).has(rel))
         throw notFound(`dataset ${entry.name} has no file ${rel.slice(0, 200)}`, "path");
       const root = await realpath(dataset.root);

@@ -4,7 +4,7 @@
 // (`/examples/ifu/...?index=N`, as `/examples?index=N` stands for `/examples/:id`). Thin routes
 // over the render layer; the example is read with only the cube columns the answer needs.
 
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Dataset } from "../dataset/dataset.ts";
 import type { Example, NDArray, Spaxel } from "../dataset/example.ts";
 import {
@@ -21,7 +21,7 @@ import type { ServerContext } from "./app.ts";
 import { badParameter, blame, notFound, tooLarge } from "./errors.ts";
 import { CONFIG_PARAM, ID_PARAMS, NAME_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed } from "./routes-datasets.ts";
 import { parseObjectId, toJsonValue } from "./routes-examples.ts";
 
 const INDEX_PARAM = {
@@ -45,13 +45,13 @@ interface IfuExample {
 /** The example of `name` with only the IFU columns `wanted` (and object_id, z) read. */
 async function ifuExample(
   context: ServerContext,
+  req: FastifyRequest,
   name: string,
   ref: ExampleRef,
   config: string | undefined,
   wanted: string[],
 ): Promise<IfuExample> {
-  const entry = await entryNamed(context, name);
-  const dataset = await context.datasets.get(entry, config);
+  const { dataset } = await datasetNamed(context, req, name, config);
   const flux = dataset.features.find((f) => f.name === "ifu_flux");
   if (flux?.shape.length !== 3)
     throw notFound(`dataset ${name} has no IFU cube (ifu_flux)`, "name");
@@ -199,8 +199,14 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
       config: CONFIG_PARAM,
     },
   });
-  const slice = async (ref: ExampleRef, q: SliceQuery, name: string, reply: FastifyReply) => {
-    const { example, shape } = await ifuExample(context, name, ref, q.config, [
+  const slice = async (
+    req: FastifyRequest,
+    ref: ExampleRef,
+    q: SliceQuery,
+    name: string,
+    reply: FastifyReply,
+  ) => {
+    const { example, shape } = await ifuExample(context, req, name, ref, q.config, [
       "ifu_lambda",
       "ifu_mask",
     ]);
@@ -239,7 +245,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
         querystring: sliceQuery(false),
       },
     },
-    async (req, reply) => slice({ id: req.params.id }, req.query, req.params.name, reply),
+    async (req, reply) => slice(req, { id: req.params.id }, req.query, req.params.name, reply),
   );
   app.get<{ Params: { name: string }; Querystring: SliceQuery & { index: number } }>(
     "/api/v1/datasets/:name/examples/ifu/slice.png",
@@ -252,7 +258,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
         querystring: sliceQuery(true),
       },
     },
-    async (req, reply) => slice({ index: req.query.index }, req.query, req.params.name, reply),
+    async (req, reply) => slice(req, { index: req.query.index }, req.query, req.params.name, reply),
   );
 
   type SpaxelQuery = { x: number; y: number; config?: string; index?: number };
@@ -266,8 +272,8 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
       config: CONFIG_PARAM,
     },
   });
-  const spaxel = async (ref: ExampleRef, q: SpaxelQuery, name: string) => {
-    const { example, dataset, shape } = await ifuExample(context, name, ref, q.config, [
+  const spaxel = async (req: FastifyRequest, ref: ExampleRef, q: SpaxelQuery, name: string) => {
+    const { example, dataset, shape } = await ifuExample(context, req, name, ref, q.config, [
       "ifu_lambda",
       "ifu_ivar",
       "ifu_mask",
@@ -300,7 +306,7 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
         querystring: spaxelQuery(false),
       },
     },
-    async (req) => spaxel({ id: req.params.id }, req.query, req.params.name),
+    async (req) => spaxel(req, { id: req.params.id }, req.query, req.params.name),
   );
   app.get<{ Params: { name: string }; Querystring: SpaxelQuery & { index: number } }>(
     "/api/v1/datasets/:name/examples/ifu/spaxel.json",
@@ -313,6 +319,6 @@ export function registerIfuRoutes(app: FastifyInstance, context: ServerContext):
         querystring: spaxelQuery(true),
       },
     },
-    async (req) => spaxel({ index: req.query.index }, req.query, req.params.name),
+    async (req) => spaxel(req, { index: req.query.index }, req.query, req.params.name),
   );
 }

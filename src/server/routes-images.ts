@@ -3,8 +3,7 @@
 // linear), a spectrum as JSON and as a PNG plot. Thin routes over the render layer; the example
 // is read with only the columns the picture needs.
 
-import type { FastifyInstance } from "fastify";
-import type { Dataset } from "../dataset/dataset.ts";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Example, ImageBand, NDArray } from "../dataset/example.ts";
 import {
   COLORMAPS,
@@ -20,7 +19,7 @@ import type { ServerContext } from "./app.ts";
 import { badParameter, blame, notFound } from "./errors.ts";
 import { CONFIG_PARAM, ID_PARAMS } from "./params.ts";
 import { withDeadline } from "./query.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed } from "./routes-datasets.ts";
 import { parseObjectId, toJsonValue } from "./routes-examples.ts";
 
 const PERCENTILE = { type: "number", minimum: 0, maximum: 100 } as const;
@@ -28,13 +27,13 @@ const PERCENTILE = { type: "number", minimum: 0, maximum: 100 } as const;
 /** The example `id` of `name` with only `columns` read (a group name like "image" is fine). */
 async function exampleWith(
   context: ServerContext,
+  req: FastifyRequest,
   name: string,
   idText: string,
   config: string | undefined,
   group: "image" | "spectrum",
 ): Promise<Example> {
-  const entry = await entryNamed(context, name);
-  const dataset: Dataset = await context.datasets.get(entry, config);
+  const { dataset } = await datasetNamed(context, req, name, config);
   const has = dataset.features.some((f) => f.modality === group);
   if (!has) throw notFound(`dataset ${name} has no ${group} columns`, "name");
   const id = parseObjectId(dataset, idText);
@@ -116,7 +115,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
     },
     async (req, reply) => {
       const q = req.query;
-      const ex = await exampleWith(context, req.params.name, req.params.id, q.config, "image");
+      const ex = await exampleWith(context, req, req.params.name, req.params.id, q.config, "image");
       const band = pickBand(ex.image ?? [], q.band, "band");
       const bytes = await blame("band", () =>
         renderImagePng(band.flux as ImageArray, {
@@ -169,7 +168,7 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
     },
     async (req, reply) => {
       const q = req.query;
-      const ex = await exampleWith(context, req.params.name, req.params.id, q.config, "image");
+      const ex = await exampleWith(context, req, req.params.name, req.params.id, q.config, "image");
       const bands = ex.image ?? [];
       let picked: ImageBand[];
       if (q.bands) {
@@ -229,16 +228,16 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
       },
     },
     async (req) => {
-      const entry = await entryNamed(context, req.params.name);
       const ex = await exampleWith(
         context,
+        req,
         req.params.name,
         req.params.id,
         req.query.config,
         "spectrum",
       );
       const s = spectrumOf(ex);
-      const dataset = await context.datasets.get(entry, req.query.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, req.query.config);
       const unit = (n: string) => dataset.features.find((f) => f.name === n)?.unit ?? null;
       const flat = (a: NDArray | undefined) =>
         a ? (toJsonValue(a) as { data: unknown[] }).data : null;
@@ -280,7 +279,14 @@ export function registerImageRoutes(app: FastifyInstance, context: ServerContext
     },
     async (req, reply) => {
       const q = req.query;
-      const ex = await exampleWith(context, req.params.name, req.params.id, q.config, "spectrum");
+      const ex = await exampleWith(
+        context,
+        req,
+        req.params.name,
+        req.params.id,
+        q.config,
+        "spectrum",
+      );
       const s = spectrumOf(ex);
       if (!s.lambda) throw notFound("this spectrum has no wavelengths", "id");
       const bytes = await blame("id", () =>

@@ -14,7 +14,7 @@ import {
 import { badParameter, blame } from "./errors.ts";
 import { COLUMNS_PARAM, CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
 import { checkAnswerSize, queryRows, rowQuery, untilDeadline, withDeadline } from "./query.ts";
-import { entryNamed } from "./routes-datasets.ts";
+import { datasetNamed } from "./routes-datasets.ts";
 
 /** Largest offset accepted (rows). */
 const MAX_OFFSET = 1e15;
@@ -119,8 +119,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
           "limit",
           `limit ${limit} is more than ${limits.jsonRows} rows for JSON: page with offset, or ask for csv or arrow`,
         );
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, q.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, q.config);
       const query = rowQuery(dataset, q);
       checkAnswerSize(query.columns, limit, format, limits.responseBytes);
       const { total, batches } = await queryRows(query, offset, limit);
@@ -169,8 +168,7 @@ export function registerRowRoutes(app: FastifyInstance, context: ServerContext):
       const deadline = Date.now() + limits.queryTimeoutMs;
       const q = req.query;
       const limit = q.limit ?? 100;
-      const entry = await entryNamed(context, req.params.name);
-      const dataset = await context.datasets.get(entry, q.config);
+      const { dataset } = await datasetNamed(context, req, req.params.name, q.config);
       const { view, columns } = rowQuery(dataset, { columns: q.columns });
       checkAnswerSize(columns, limit, "json", limits.responseBytes);
       const names = columns.map((c) => c.name);

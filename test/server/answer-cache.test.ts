@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import { AnswerCache } from "../../src/server/answer-cache.ts";
+import { createServer } from "../../src/server/app.ts";
+import type { DatasetDirectory } from "../../src/server/directory.ts";
+import { LocalDirectory } from "../../src/server/local-directory.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { IMAGE_COLUMNS, imageRows, inBatches } from "../dataset/fixtures.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -134,6 +137,40 @@ test("a dataset rebuilt in place is answered from its new manifest, never the ol
     );
   } finally {
     rebuilt.close();
+  }
+});
+
+test("a request looks its dataset up once (one stat of the manifest), made or from the cache", async () => {
+  // The real directory, counted: every lookup of an entry (and so every stat of its manifest).
+  const real = await LocalDirectory.open([root]);
+  let lookups = 0;
+  const counted: DatasetDirectory = {
+    list: (q) => real.list(q),
+    get: (name) => {
+      lookups++;
+      return real.get(name);
+    },
+    getStamped: (name) => {
+      lookups++;
+      return real.getStamped(name);
+    },
+  };
+  const app = await createServer({ directory: counted, answerCache: { maxBytes: 1e6 } });
+  try {
+    for (const [path, cache] of [
+      ["/rows?offset=3&limit=4", "miss"],
+      ["/rows?offset=3&limit=4", "hit"],
+      ["/examples?index=2", "miss"],
+      ["/coverage", "miss"],
+    ]) {
+      lookups = 0;
+      const res = await app.inject(`/api/v1/datasets/hsc${path}`);
+      assert.equal(res.statusCode, 200, path);
+      assert.equal(res.headers["x-astropile-cache"], cache, path);
+      assert.equal(lookups, 1, `${path} (${cache}): one lookup`);
+    }
+  } finally {
+    await app.close();
   }
 });
 
