@@ -22,7 +22,7 @@ import {
   valuesPerRow,
 } from "../core/columns.ts";
 import { crashPoint } from "../core/crash-point.ts";
-import { InternalError, SchemaError, UsageError } from "../core/errors.ts";
+import { InternalError, SchemaError, UsageError, WriteError } from "../core/errors.ts";
 import type { WriterLock } from "../core/lock.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { ang2pix } from "../sky/index.ts";
@@ -596,7 +596,15 @@ class PartitionFiles {
       for (const [i, f] of files.entries()) {
         const w = await f.written;
         const rel = layoutPath(this.layout, this.config, order, pixel, i + 1, files.length);
-        await rename(w.path, join(this.root, rel));
+        try {
+          await rename(w.path, join(this.root, rel));
+        } catch (err) {
+          throw new WriteError(
+            `cannot put the partition file in place (${(err as Error).message})`,
+            { file: join(this.root, rel) },
+            { cause: err },
+          );
+        }
         entries.push({
           path: rel,
           config: this.config,

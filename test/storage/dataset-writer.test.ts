@@ -11,7 +11,13 @@ import {
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
-import { ManifestError, NotFoundError, SchemaError, UsageError } from "../../src/core/errors.ts";
+import {
+  ManifestError,
+  NotFoundError,
+  SchemaError,
+  UsageError,
+  WriteError,
+} from "../../src/core/errors.ts";
 import { ang2pix } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { parsePartitionPath } from "../../src/storage/layout.ts";
@@ -286,7 +292,7 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
     );
   });
 
-  test("a file that cannot be put in place fails the write, after the files still closing", async () => {
+  test("a file that cannot be put in place is a WriteError naming it, after the files still closing", async () => {
     // Files are hashed, fsynced and renamed while later ones are written: a failure there must
     // still fail the write (no manifest), never be lost or left as an unhandled rejection.
     const root = join(dir, "blocked");
@@ -306,7 +312,10 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
           provenance: { survey: "T" },
           layout: "mmu",
         }),
-        /EISDIR|ENOTEMPTY|EEXIST/,
+        (e: Error) =>
+          e instanceof WriteError &&
+          e.message.includes(name) &&
+          /EISDIR|ENOTEMPTY|EEXIST/.test(e.message),
       );
       assert.ok(!existsSync(join(root, "astropile.json")), "no manifest");
       await new Promise((r) => setTimeout(r, 100));
