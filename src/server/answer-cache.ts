@@ -7,7 +7,6 @@
 import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { ServerContext } from "./app.ts";
 import { resolveEntry } from "./resolve.ts";
 
@@ -160,10 +159,10 @@ export function registerAnswerCache(
     if (!name) return;
     // The same lookup (one stat of the manifest) the route then uses to open the dataset.
     const resolved = await resolveEntry(context, req, name);
-    // Remote datasets change without a local stamp: their answers are neither tagged nor kept.
-    if (!resolved || isRemoteUrl(resolved.entry.location)) return;
+    // Remote datasets change without a local stamp (""): their answers are neither tagged nor
+    // kept, nor are those of a dataset whose manifest cannot be read.
+    if (!resolved?.stamp) return;
     const { entry, stamp } = resolved;
-    if (!stamp) return;
     const key = `${entry.location}\u0000${stamp}\u0000${req.url}`;
     const etag = `"${createHash("sha256").update(key).digest("base64url").slice(0, 32)}"`;
     reply.header("etag", etag);

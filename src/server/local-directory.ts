@@ -3,8 +3,7 @@
 // dataset (describeDataset: from its manifest, no row read). Entries are re-read when a manifest
 // changes on disk (a dataset rebuilt while served).
 
-import { stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { queryDisc } from "../sky/index.ts";
 import { describeDataset } from "./describe.ts";
@@ -15,7 +14,7 @@ import {
   type DatasetDirectory,
   type StampedEntry,
 } from "./directory.ts";
-import { stampedEntry } from "./resolve.ts";
+import { manifestStamp, stampedEntry } from "./resolve.ts";
 
 /** True when `entry` answers `query` (docs/service.md, "Catalog"). */
 export function entryMatches(entry: CatalogEntry, query: CatalogQuery = {}): boolean {
@@ -169,10 +168,4 @@ export function combineDirectories(directories: DatasetDirectory[]): DatasetDire
       return undefined;
     },
   };
-}
-
-/** Changes whenever the manifest is replaced (atomic rename: new inode) or rewritten. */
-export async function manifestStamp(root: string): Promise<string> {
-  const s = await stat(join(root, "astropile.json"));
-  return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }

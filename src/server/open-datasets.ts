@@ -2,10 +2,9 @@
 // LRU (each open dataset holds a few open files), re-opened when the manifest changed on disk.
 
 import { type Dataset, openDataset } from "../dataset/dataset.ts";
-import { isRemoteUrl } from "../storage/remote-hook.ts";
 import type { CatalogEntry, StampedEntry } from "./directory.ts";
 import { notFound } from "./errors.ts";
-import { manifestStamp } from "./local-directory.ts";
+import { locationStamp } from "./resolve.ts";
 
 interface Cached {
   stamp: string;
@@ -33,9 +32,7 @@ export class OpenDatasets {
         "config",
       );
     const key = `${entry.name}\u0000${entry.location}\u0000${config ?? ""}`;
-    stamp ??= isRemoteUrl(entry.location)
-      ? ""
-      : await manifestStamp(entry.location).catch(() => "");
+    stamp ??= await locationStamp(entry.location);
     const hit = this.cache.get(key);
     if (hit && hit.stamp === stamp) {
       this.cache.delete(key);
