@@ -319,22 +319,26 @@ export class PartitionFile {
     );
   }
 
+  /** A UsageError unless [start, end) is a range of whole rows of the file. */
+  private checkRowRange(start: number, end: number, column?: string): void {
+    if (
+      Number.isInteger(start) &&
+      Number.isInteger(end) &&
+      0 <= start &&
+      start <= end &&
+      end <= this.length
+    )
+      return;
+    throw new UsageError(`row range [${start}, ${end}) outside [0, ${this.length})`, {
+      file: this.path,
+      ...(column !== undefined && { column }),
+    });
+  }
+
   /** Rows [start, end) of the given columns. */
   readRange(columns: string[], start: number, end: number): ColumnBatch {
     this.checkOpen();
-    if (
-      !(
-        Number.isInteger(start) &&
-        Number.isInteger(end) &&
-        0 <= start &&
-        start <= end &&
-        end <= this.length
-      )
-    ) {
-      throw new UsageError(`row range [${start}, ${end}) outside [0, ${this.length})`, {
-        file: this.path,
-      });
-    }
+    this.checkRowRange(start, end);
     const out: ColumnBatch = emptyRecord();
     for (const name of columns) out[name] = this.readColumnRange(this.column(name), start, end);
     return out;
@@ -348,19 +352,7 @@ export class PartitionFile {
    */
   readColumnInto(name: string, start: number, end: number, out: Uint8Array, at: number): boolean {
     this.checkOpen();
-    if (
-      !(
-        Number.isInteger(start) &&
-        Number.isInteger(end) &&
-        0 <= start &&
-        start <= end &&
-        end <= this.length
-      )
-    )
-      throw new UsageError(`row range [${start}, ${end}) outside [0, ${this.length})`, {
-        file: this.path,
-        column: name,
-      });
+    this.checkRowRange(start, end, name);
     const info = this.column(name);
     if (info.dtype === "string" || (info.dtype as string) === "unsupported") return false;
     if (start === end) return true;
