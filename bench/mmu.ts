@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../src/dataset/index.ts";
 import { mmuDatasetRoot } from "../src/interop/mmu-adopt.ts";
+import { moduleArgs } from "../test/helpers/cli-process.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -74,21 +75,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       `h5py wrote ${n} rows in 3072 files: ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
     const index = join(work, "index");
-    const a = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "h5wasm/node",
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        ADOPT_CHILD,
-        tree,
-        index,
-      ],
-      { encoding: "utf8", cwd: join(import.meta.dirname, "..") },
-    );
+    const a = spawnSync(process.execPath, moduleArgs(ADOPT_CHILD, tree, index), {
+      encoding: "utf8",
+      cwd: join(import.meta.dirname, ".."),
+    });
     if (a.status !== 0) throw new Error(`adopt failed: ${a.stderr}`);
     const adopted = JSON.parse(a.stdout.trim().split("\n").pop()!);
     console.log(

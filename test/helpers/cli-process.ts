@@ -15,3 +15,8 @@ export function cliArgs(...args: string[]): string[] {
     ...args,
   ];
 }
+
+/** Node arguments that run the ES module source `code` (importing src by path) with `args`. */
+export function moduleArgs(code: string, ...args: string[]): string[] {
+  return ["--import", "h5wasm/node", "--import", "tsx", "--input-type=module", "-e", code, ...args];
+}

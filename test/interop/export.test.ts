@@ -28,6 +28,7 @@ import {
   registerExporter,
 } from "../../src/interop/export.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { moduleArgs } from "../helpers/cli-process.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { haversineArcsec } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -377,21 +378,7 @@ try {
   console.log(JSON.stringify({ code: e.code, message: e.message }));
 }`;
     const out = join(dir, "never.csv");
-    const r = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "h5wasm/node",
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        code,
-        ds.root,
-        out,
-      ],
-      { encoding: "utf8" },
-    );
+    const r = spawnSync(process.execPath, moduleArgs(code, ds.root, out), { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
       code?: string;
