@@ -367,7 +367,9 @@ export function writeAttribute(
   value: string | number,
 ): void {
   if (typeof value !== "string") {
-    entity.create_attribute(name, value);
+    // h5wasm would store every integer as int32: larger ones as float64 (exact to 2^53).
+    const int32 = Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
+    entity.create_attribute(name, value, null, int32 ? "<i" : "<d");
     return;
   }
   const bytes = Buffer.byteLength(value, "utf8");

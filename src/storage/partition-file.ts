@@ -86,7 +86,7 @@ export interface FileExpectation {
    * it commits to: the identity recomputed from them and the file's content digest (root
    * attribute `astropile_content`) must be it too, so an entry whose pixel, key range or rows
    * were changed is caught without reading data. null: the manifest records none (a dataset
-   * written before identities), so nothing is compared (ask for keyRange instead).
+   * written before identities), so the file must have none either (ask for keyRange too).
    */
   identity?: { value: string; entry: Omit<IdentityParts, "content"> } | null;
   /** A sidecar's file-list identity (root attribute `astropile_file_list`); null as above. */
@@ -203,6 +203,13 @@ export class PartitionFile {
       if (info) this.compare(info);
     }
     if (expect.identity) this.checkIdentity(expect.identity.value, expect.identity.entry);
+    else if (expect.identity === null && this.rootAttr(IDENTITY_ATTRIBUTE) !== undefined)
+      // Stamped after this manifest was written (an `index --force` stopped before it saved the
+      // manifest): the file may have kept its size, so its bytes are not the listed ones.
+      throw new ManifestMismatchError(
+        "file has an identity but the manifest records none: it was rewritten after the manifest (run `astropile index --force` again)",
+        { file: this.path },
+      );
     if (typeof expect.fileList === "string") this.checkAttr(FILE_LIST_ATTRIBUTE, expect.fileList);
     if (expect.keyRange && this.length > 0) {
       const column = "_healpix_29";

@@ -1,9 +1,13 @@
-// Writing one HDF5 partition file. Rows arrive in batches; each column is a chunked, resizable
-// HDF5 dataset grown batch by batch, so memory stays bounded by the batch size whatever the
-// file size. The file is written under a temporary name, fsynced and renamed: a reader never
-// sees a half-written file under the final name.
+// Writing one HDF5 partition file. Rows arrive in batches and are written chunk by chunk, so
+// memory stays bounded by the batch size whatever the file size. Columns of numbers and
+// fixed-length strings (nearly every file) go through AstroPile's own writer (hdf5-writer.ts:
+// native zlib, one write per chunk); files with variable-length strings go through libhdf5
+// (h5wasm), each column a chunked, resizable dataset grown block by block. The file is written
+// under a temporary name, fsynced and renamed: a reader never sees a half-written file under the
+// final name.
 
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fsyncDir } from "../core/atomic-file.ts";
 import {
@@ -31,6 +35,7 @@ import {
   writeAttribute,
 } from "./hdf5.ts";
 import { clearObjectTimes } from "./hdf5-times.ts";
+import { Hdf5Writer, nativelyWritable } from "./hdf5-writer.ts";
 import { ContentDigest } from "./identity.ts";
 
 export type Compression = "none" | "gzip" | "lzf";
@@ -117,7 +122,9 @@ export class PartitionWriter {
   readonly path: string;
   private readonly tempPath: string;
   private readonly specs: ColumnSpec[];
-  private readonly file: H5File;
+  /** One of the two: libhdf5's file, or AstroPile's own writer. */
+  private readonly file: H5File | null;
+  private readonly native: Hdf5Writer | null;
   private readonly datasets = new Map<string, Dataset>();
   /** Variable-length strings: h5wasm cannot write slices of them, so they are written at close. */
   private readonly pendingStrings = new Map<string, string[][]>();
@@ -142,7 +149,7 @@ export class PartitionWriter {
     path: string,
     tempPath: string,
     specs: ColumnSpec[],
-    file: H5File,
+    file: H5File | Hdf5Writer,
     options: WriterOptions,
     compression: Compression,
   ) {
@@ -156,7 +163,8 @@ export class PartitionWriter {
     this.digest = new ContentDigest(specs);
     this.tempPath = tempPath;
     this.specs = specs;
-    this.file = file;
+    this.native = file instanceof Hdf5Writer ? file : null;
+    this.file = file instanceof Hdf5Writer ? null : file;
   }
 
   static async create(
@@ -186,15 +194,21 @@ export class PartitionWriter {
       dirname(path),
       `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
     );
-    const file = guard(
-      { file: tempPath },
-      "cannot create HDF5 file",
-      WriteError,
-      () => new h5wasm.File(tempPath, "w", { libver: ["v110", "v110"] }),
+    const native = specs.every(nativelyWritable) && endianness() === "LE";
+    const file = guard({ file: tempPath }, "cannot create HDF5 file", WriteError, () =>
+      native
+        ? new Hdf5Writer(
+            tempPath,
+            specs,
+            compression === "gzip" ? { gzip: options.gzipLevel ?? 4 } : "fletcher32",
+            (spec) => chunkRows(spec, options.chunkBytes),
+          )
+        : new h5wasm.File(tempPath, "w", { libver: ["v110", "v110"] }),
     );
     const writer = new PartitionWriter(path, tempPath, specs, file, options, compression);
     try {
-      for (const [k, v] of Object.entries(options.attrs ?? {})) writeAttribute(file, k, v);
+      for (const [k, v] of Object.entries(options.attrs ?? {})) writer.setRootAttribute(k, v);
+      if (writer.native) for (const spec of specs) writer.annotate(spec);
       for (const spec of specs) {
         if (spec.dtype === "string" && spec.stringLength === undefined)
           writer.pendingStrings.set(spec.name, []);
@@ -205,6 +219,11 @@ export class PartitionWriter {
       throw err;
     }
     return writer;
+  }
+
+  private setRootAttribute(name: string, value: string | number): void {
+    if (this.native) this.native.setAttribute(null, name, value);
+    else writeAttribute(this.file!, name, value);
   }
 
   /** Rows appended so far. */
@@ -224,7 +243,7 @@ export class PartitionWriter {
     const rows = chunkRows(spec, this.options.chunkBytes);
     const n = data === null ? 0 : data.length / valuesPerRow(spec);
     const dataset = guard(place, "cannot create column", WriteError, () =>
-      this.file.create_dataset({
+      this.file!.create_dataset({
         name: spec.name,
         data: (data ?? allocate(spec, 0)) as string[] | Float64Array,
         shape: [n, ...spec.shape],
@@ -238,15 +257,20 @@ export class PartitionWriter {
           : { compression: FLETCHER32, compression_opts: [] }),
       }),
     );
-    this.annotate(dataset, spec);
+    this.annotate(spec, dataset);
     this.datasets.set(spec.name, dataset);
     return dataset;
   }
 
-  private annotate(dataset: Dataset, spec: ColumnSpec): void {
-    if (spec.unit) writeAttribute(dataset, "unit", spec.unit);
-    if (spec.description) writeAttribute(dataset, "description", spec.description);
-    if (spec.dtype === "bool") writeAttribute(dataset, BOOL_ATTRIBUTE, "bool");
+  /** A column's attributes: on its libhdf5 dataset, or (without one) in the native writer. */
+  private annotate(spec: ColumnSpec, dataset?: Dataset): void {
+    const set = (name: string, value: string) => {
+      if (dataset) writeAttribute(dataset, name, value);
+      else this.native!.setAttribute(spec.name, name, value);
+    };
+    if (spec.unit) set("unit", spec.unit);
+    if (spec.description) set("description", spec.description);
+    if (spec.dtype === "bool") set(BOOL_ATTRIBUTE, "bool");
   }
 
   /** Appends a batch of rows (every column, same row count). */
@@ -256,6 +280,18 @@ export class PartitionWriter {
     if (n === 0) return;
     for (const spec of this.specs)
       checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
+    if (this.native) {
+      const native = this.native;
+      for (const spec of this.specs) {
+        const values = batch[spec.name];
+        this.digest.update(spec.name, values);
+        guard({ file: this.path, column: spec.name }, "cannot write rows", WriteError, () =>
+          native.append(spec.name, values, n),
+        );
+      }
+      this.rowCount += n;
+      return;
+    }
     for (const spec of this.specs) {
       const values = batch[spec.name];
       this.digest.update(spec.name, values);
@@ -316,47 +352,63 @@ export class PartitionWriter {
   async close(options: CloseOptions = {}): Promise<WrittenFile> {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     try {
+      if (this.native) {
+        const native = this.native;
+        guard({ file: this.path }, "cannot finish HDF5 file", WriteError, () => {
+          for (const [k, v] of Object.entries(options.attrs ?? {})) native.setAttribute(null, k, v);
+          native.close();
+        });
+        this.state = "closed";
+        return await this.publish();
+      }
       this.flush(this.bufferedRows, true);
       for (const [name, pieces] of this.pendingStrings) {
         const spec = this.specs.find((s) => s.name === name)!;
         const values = concatValues(pieces) as string[];
         guard({ file: this.path, column: name }, "cannot write strings", WriteError, () => {
-          const dataset = this.file.create_dataset({
+          const dataset = this.file!.create_dataset({
             name,
             data: values,
             shape: [values.length],
             dtype: "S",
           });
-          this.annotate(dataset, spec);
+          this.annotate(spec, dataset);
           this.datasets.set(name, dataset);
         });
       }
+      const file = this.file!;
       const objects = guard({ file: this.path }, "cannot finish HDF5 file", WriteError, () => {
-        for (const [k, v] of Object.entries(options.attrs ?? {})) writeAttribute(this.file, k, v);
+        for (const [k, v] of Object.entries(options.attrs ?? {})) writeAttribute(file, k, v);
         // Where each column's object header is: with more than 8 columns the root group keeps its
         // links in a fractal heap, which clearObjectTimes does not walk.
         return this.reproducible ? [...this.datasets.values()].map(objectAddress) : [];
       });
-      guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => this.file.close());
+      guard({ file: this.path }, "cannot close HDF5 file", WriteError, () => file.close());
       this.state = "closed";
       if (this.reproducible) clearObjectTimes(this.tempPath, objects);
-      const digest = this.durable
-        ? await fsyncAndHash(this.tempPath)
-        : { sha256: "", bytes: (await stat(this.tempPath)).size };
-      await rename(this.tempPath, this.path);
-      if (this.durable) await fsyncDir(dirname(this.path));
-      return { path: this.path, rows: this.rowCount, bytes: digest.bytes, sha256: digest.sha256 };
+      return await this.publish();
     } catch (err) {
       await this.abort();
       throw err;
     }
   }
 
+  /** Hashes and fsyncs the closed temporary file (when durable) and renames it into place. */
+  private async publish(): Promise<WrittenFile> {
+    const digest = this.durable
+      ? await fsyncAndHash(this.tempPath)
+      : { sha256: "", bytes: (await stat(this.tempPath)).size };
+    await rename(this.tempPath, this.path);
+    if (this.durable) await fsyncDir(dirname(this.path));
+    return { path: this.path, rows: this.rowCount, bytes: digest.bytes, sha256: digest.sha256 };
+  }
+
   /** Drops the temporary file; the final path is never touched. */
   async abort(): Promise<void> {
     if (this.state === "open") {
       try {
-        this.file.close();
+        if (this.native) this.native.abort();
+        else this.file!.close();
       } catch {
         // already failing; the temp file is removed below either way
       }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
-import { type Dataset, openHdf5 } from "../../src/storage/hdf5.ts";
+import { type Dataset, h5wasm, hdf5Ready, openHdf5 } from "../../src/storage/hdf5.ts";
 import {
   DirectColumn,
   DirectFile,
@@ -448,28 +448,40 @@ async function directOf(
   }
 }
 
-test("PartitionWriter's libver v110 files: extensible array with super blocks and paged data blocks, all on the fast path", async () => {
+test("files of libhdf5's libver v110 writer (AstroPile's before its own): extensible array with super blocks and paged data blocks, all on the fast path", async () => {
   // One row per chunk: past 131060 chunks the extensible array's data blocks (2048 entries)
-  // are split in pages of 1024 entries, each page with its own checksum.
+  // are split in pages of 1024 entries, each page with its own checksum. Growable columns
+  // written through h5wasm, as PartitionWriter wrote files larger than one 8 MiB block.
   const dir = tempDir();
   const path = join(dir, "paged.hdf5");
   const n = 135_500;
-  const w = await PartitionWriter.create(
-    path,
-    [
-      { name: "b", dtype: "bool", shape: [] },
-      { name: "k", dtype: "int16", shape: [] },
-      // 64 bytes a row in all, so the rows (8.7 MB) pass one 8 MiB write block: the columns are
-      // then growable (extensible array), not written whole at their final length (fixed array).
-      { name: "pad", dtype: "uint8", shape: [61] },
-    ],
-    { compression: "none", chunkBytes: 1 },
-  );
   const b = Uint8Array.from({ length: n }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0));
   const k = Int16Array.from({ length: n }, (_, i) => ((i * 31) % 65536) - 32768);
   const pad = Uint8Array.from({ length: n * 61 }, (_, i) => i % 251);
-  w.append({ b, k, pad });
-  await w.close();
+  await hdf5Ready();
+  const h5 = new h5wasm.File(path, "w", { libver: ["v110", "v110"] });
+  try {
+    for (const [name, dtype, row, data] of [
+      ["b", "<B", [], b],
+      ["k", "<h", [], k],
+      ["pad", "<B", [61], pad],
+    ] as const) {
+      const ds = h5.create_dataset({
+        name,
+        data: data.slice(0, 0),
+        shape: [0, ...row],
+        maxshape: [null, ...row],
+        chunks: [1, ...row],
+        dtype,
+        compression: 3, // Fletcher32
+        compression_opts: [],
+      });
+      ds.resize([n, ...row]);
+      ds.write_slice([[0, n]], data);
+    }
+  } finally {
+    h5.close();
+  }
   const bytes = readFileSync(path);
   assert.ok(bytes.indexOf("EASB") > 0 && bytes.indexOf("EADB") > 0, "super and data blocks");
   const { col, raw } = await directOf(path, "b");

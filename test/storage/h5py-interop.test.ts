@@ -2,12 +2,14 @@
 // and shapes, and h5dump -H must show the expected structure. Runs in CI (required there).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { POSITIONS_NAME } from "../../src/storage/positions.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
@@ -85,60 +87,116 @@ const EXPECTED_DTYPE: Record<string, string> = {
   tag: "|S16",
 };
 
-for (const compression of ["gzip", "none"] as const) {
-  test(`h5py reads what AstroPile writes (${compression})`, {
-    skip: referenceSkip(["h5py", "numpy"]),
-  }, async () => {
-    const path = join(dir, `w-${compression}.hdf5`);
-    const w = await PartitionWriter.create(path, SPECS, { compression });
-    w.append(batch(0, 100));
-    w.append(batch(100, 57));
-    await w.close();
-    const got = JSON.parse(runPython(DUMP, [path])) as Record<
-      string,
-      {
-        dtype: string;
-        shape: number[];
-        compression: string | null;
-        fletcher32: boolean;
-        attrs: Record<string, string>;
-        values: Array<string | number>;
+/** Columns AstroPile's own HDF5 writer takes (no variable-length strings). */
+const NATIVE_SPECS = SPECS.filter((s) => s.name !== "name");
+const ATTRS = { survey: "hsc", rows: 157, scale: 0.168, huge: 2 ** 40, note: "é, then a space " };
+
+const CASES = [
+  // A variable-length string column: the file goes through libhdf5 (h5wasm).
+  { label: "libhdf5", specs: SPECS, chunkBytes: undefined, batches: [100, 57], superblock: 3 },
+  {
+    label: "own writer",
+    specs: NATIVE_SPECS,
+    chunkBytes: undefined,
+    batches: [100, 57],
+    superblock: 2,
+  },
+  // Chunks of 1-2 rows: thousands of chunks, fixed arrays split in pages.
+  {
+    label: "own writer, paged fixed-array chunk indexes",
+    specs: NATIVE_SPECS,
+    chunkBytes: 16,
+    batches: [3000, 1, 1200],
+    superblock: 2,
+  },
+];
+
+for (const c of CASES)
+  for (const compression of ["gzip", "none"] as const) {
+    test(`h5py reads what AstroPile writes (${c.label}, ${compression})`, {
+      skip: referenceSkip(["h5py", "numpy"]),
+    }, async () => {
+      const path = join(dir, `w-${c.label.replaceAll(/\W+/g, "-")}-${compression}.hdf5`);
+      const w = await PartitionWriter.create(path, c.specs, {
+        compression,
+        chunkBytes: c.chunkBytes,
+        attrs: ATTRS,
+      });
+      let rows = 0;
+      for (const n of c.batches) {
+        w.append(batch(rows, n));
+        rows += n;
       }
-    >;
-    const want = batch(0, 157);
-    assert.deepEqual(Object.keys(got).sort(), SPECS.map((s) => s.name).sort());
-    for (const spec of SPECS) {
-      const g = got[spec.name];
-      assert.equal(g.dtype, EXPECTED_DTYPE[spec.name], `${spec.name} dtype`);
-      assert.deepEqual(g.shape, [157, ...spec.shape], `${spec.name} shape`);
-      if (spec.name !== "name") {
-        assert.equal(
-          g.compression,
-          compression === "gzip" ? "gzip" : null,
-          `${spec.name} compression`,
+      await w.close({ attrs: { astropile_identity: "x".repeat(64) } });
+      // Which writer made the file: libhdf5's v110 files have superblock version 3, ours 2.
+      assert.equal(readFileSync(path)[8], c.superblock, "superblock version");
+      const got = JSON.parse(runPython(DUMP, [path])) as Record<
+        string,
+        {
+          dtype: string;
+          shape: number[];
+          compression: string | null;
+          fletcher32: boolean;
+          attrs: Record<string, string>;
+          values: Array<string | number>;
+        }
+      >;
+      const want = batch(0, rows);
+      assert.deepEqual(Object.keys(got).sort(), c.specs.map((s) => s.name).sort());
+      for (const spec of c.specs) {
+        const g = got[spec.name];
+        assert.equal(g.dtype, EXPECTED_DTYPE[spec.name], `${spec.name} dtype`);
+        assert.deepEqual(g.shape, [rows, ...spec.shape], `${spec.name} shape`);
+        if (spec.name !== "name") {
+          assert.equal(
+            g.compression,
+            compression === "gzip" ? "gzip" : null,
+            `${spec.name} compression`,
+          );
+          // Uncompressed chunks carry HDF5's Fletcher32 checksum (gzip has zlib's Adler-32).
+          assert.equal(g.fletcher32, compression === "none", `${spec.name} fletcher32`);
+        }
+        const v = want[spec.name];
+        const expected = Array.isArray(v)
+          ? v
+          : v instanceof Float32Array || v instanceof Float64Array
+            ? Array.from(v)
+            : Array.from(v as Int32Array, String);
+        assert.deepEqual(g.values, expected, `${spec.name} values`);
+      }
+      assert.equal(got.ra.attrs.unit, "deg");
+      assert.equal(got.image_mask.attrs.astropile_dtype, "bool");
+      // Root attributes, as h5py and as AstroPile read them back.
+      const [root] = JSON.parse(runPython(ROOT_ATTRS, [path])) as Record<string, string>[];
+      const expectedRoot = { ...ATTRS, astropile_identity: "x".repeat(64) };
+      assert.deepEqual(
+        root,
+        // Integers past int32 are stored as float64 (h5py prints them so).
+        Object.fromEntries(
+          Object.entries(expectedRoot).map(([k, v]) => [k, k === "huge" ? `${v}.0` : String(v)]),
+        ),
+      );
+      const f = await PartitionFile.open(path);
+      try {
+        assert.deepEqual(f.attrs(), expectedRoot);
+        const back = f.readRange(["big", "tag"], rows - 2, rows);
+        assert.deepEqual(back.tag, want.tag.slice(rows - 2) as string[]);
+        assert.deepEqual(
+          Array.from(back.big as BigUint64Array),
+          Array.from((want.big as BigUint64Array).slice(rows - 2)),
         );
-        // Uncompressed chunks carry HDF5's Fletcher32 checksum (gzip has zlib's Adler-32).
-        assert.equal(g.fletcher32, compression === "none", `${spec.name} fletcher32`);
+      } finally {
+        f.close();
       }
-      const v = want[spec.name];
-      const expected = Array.isArray(v)
-        ? v
-        : v instanceof Float32Array || v instanceof Float64Array
-          ? Array.from(v)
-          : Array.from(v as Int32Array, String);
-      assert.deepEqual(g.values, expected, `${spec.name} values`);
-    }
-    assert.equal(got.ra.attrs.unit, "deg");
-    assert.equal(got.image_mask.attrs.astropile_dtype, "bool");
-  });
-}
+    });
+  }
 
 test("h5dump -H shows one dataset per column, chunked by row size, gzip", {
   skip: referenceSkip(["h5py"], ["h5dump"]),
 }, async () => {
-  // A small file (written in one block): each column exactly its length, one chunk no longer
-  // than the file.
-  const path = join(dir, "w-gzip.hdf5");
+  // A small file (from AstroPile's own writer): each column exactly its length, one chunk no
+  // longer than the file.
+  const path = join(dir, "w-own-writer-gzip.hdf5");
   const header = execFileSync("h5dump", ["-H", "-p", path], { encoding: "utf8" });
   assert.match(
     header,
@@ -149,16 +207,16 @@ test("h5dump -H shows one dataset per column, chunked by row size, gzip", {
   assert.match(header, /DATASET "object_id" \{\s+DATATYPE\s+H5T_STD_I64LE/);
   assert.match(header, /DATASET "tag" \{\s+DATATYPE\s+H5T_STRING \{\s+STRSIZE 16;/);
   const datasets = header.match(/DATASET "/g) ?? [];
-  assert.equal(datasets.length, SPECS.length);
-  // A large one (several write blocks): growable columns in chunks of ~32 KiB of rows.
+  assert.equal(datasets.length, NATIVE_SPECS.length);
+  // A large one: columns in chunks of ~32 KiB of rows, the last one zero-padded.
   const big = join(dir, "w-big.hdf5");
-  const w = await PartitionWriter.create(big, SPECS);
+  const w = await PartitionWriter.create(big, NATIVE_SPECS);
   for (let at = 0; at < 40_000; at += 10_000) w.append(batch(at, 10_000));
   await w.close();
   const bigHeader = execFileSync("h5dump", ["-H", "-p", big], { encoding: "utf8" });
   assert.match(
     bigHeader,
-    /DATASET "image_array" \{\s+DATATYPE\s+H5T_IEEE_F32LE\s+DATASPACE\s+SIMPLE \{ \( 40000, 2, 4, 4 \) \/ \( H5S_UNLIMITED, 2, 4, 4 \) \}/,
+    /DATASET "image_array" \{\s+DATATYPE\s+H5T_IEEE_F32LE\s+DATASPACE\s+SIMPLE \{ \( 40000, 2, 4, 4 \) \/ \( 40000, 2, 4, 4 \) \}/,
   );
   assert.match(bigHeader, /DATASET "image_array"[\s\S]*?CHUNKED \( 256, 2, 4, 4 \)/);
   const tail = JSON.parse(
