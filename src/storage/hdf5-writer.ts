@@ -351,7 +351,7 @@ function objectHeader(messages: Message[]): Buffer {
   b[4] = 2;
   b[5] = 0x02 | 0x10; // chunk-0 size in 4 bytes; attribute phase change values stored
   b.writeUInt16LE(Math.max(8, attributes), 6); // maximum compact attributes
-  b.writeUInt16LE(Math.min(6, Math.max(8, attributes)), 8); // minimum dense attributes
+  b.writeUInt16LE(6, 8); // minimum dense attributes (libhdf5's default)
   b.writeUInt32LE(size, 10);
   let p = 14;
   for (const m of messages) {
@@ -430,8 +430,8 @@ function datasetMessages(c: Column, index: Index, filter: ChunkFilter): Message[
   layout[2] = index.type === "single" ? 2 : 0; // a single chunk that went through the filters
   layout[3] = rank + 1;
   layout[4] = width;
-  chunk.forEach((d, i) => writeUintN(layout, d, 5 + width * i, width));
-  let p = 5 + width * (rank + 1);
+  for (let i = 0; i < chunk.length; i++) writeUintN(layout, chunk[i]!, 5 + width * i, width);
+  const p = 5 + width * (rank + 1);
   if (index.type === "single") {
     layout[p] = 1;
     layout.writeBigUInt64LE(BigInt(index.size), p + 1);
