@@ -414,7 +414,7 @@ async function benchWrites(
     });
     report.notes.push(
       `write ${label}: files ${(a.bytes / MiB).toFixed(0)} MiB (AstroPile) and ${(h.bytes / MiB).toFixed(0)} MiB (h5py), compression ratio ${(imageBytes / a.bytes).toFixed(2)}. ` +
-        `AstroPile close() took ${a.closeSeconds.toFixed(2)} s of ${a.seconds.toFixed(2)} s (HDF5 close + sha256 read-back + fsync + rename); ` +
+        `AstroPile close() took ${a.closeSeconds.toFixed(2)} s of ${a.seconds.toFixed(2)} s (metadata + sha256 read-back + fsync + rename); ` +
         `the sha256 read-back alone, timed on the warm file, ${hashSeconds.toFixed(2)} s: without it the ratio would be ~${((a.seconds - hashSeconds) / h.seconds).toFixed(2)}. ` +
         `h5py: f.close() ${h.close_seconds.toFixed(2)} s + fsync ${h.fsync_seconds.toFixed(2)} s. ` +
         `CPU time (user + sys, less sensitive to other load on the machine): AstroPile ${a.cpuSeconds.toFixed(2)} s, h5py ${h.cpu_seconds.toFixed(2)} s, ratio ${(a.cpuSeconds / h.cpu_seconds).toFixed(2)}`,
@@ -740,7 +740,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   const report: Report = { rows: [], notes: [], diagnostics: [] };
   const info = h5py<{ h5py: string; hdf5: string; numpy: string }>("info");
   console.log(
-    `AstroPile (h5wasm ${H5WASM_VERSION} via PartitionWriter/PartitionFile) vs h5py ${info.h5py} (HDF5 ${info.hdf5}, numpy ${info.numpy}, ${PYTHON})${quick ? " [quick: 1/20 sizes]" : ""}`,
+    `AstroPile (PartitionWriter: its own HDF5 writer, native zlib; PartitionFile: fast read path, h5wasm ${H5WASM_VERSION}) vs h5py ${info.h5py} (HDF5 ${info.hdf5}, numpy ${info.numpy}, ${PYTHON})${quick ? " [quick: 1/20 sizes]" : ""}`,
   );
   console.log(
     "reads: same warm files for both tools (page cache not dropped), one untimed pass then best of 3; writes: one timed run each, close + fsync included",
