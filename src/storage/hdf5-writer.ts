@@ -13,7 +13,7 @@
 // chunks in the order they filled, then per column its chunk index and object header, then the
 // root group's object header.
 import { closeSync, openSync, writeSync } from "node:fs";
-import { deflateSync } from "node:zlib";
+import { deflate, deflateSync } from "node:zlib";
 import type { ColumnSpec, ColumnValues, Dtype } from "../core/columns.ts";
 import { valuesPerRow } from "../core/columns.ts";
 import { WriteError } from "../core/errors.ts";
@@ -28,6 +28,11 @@ const SUPERBLOCK_BYTES = 48;
 const PAGE_BITS = 10;
 /** Writes to the file are gathered up to this many bytes. */
 const OUT_BUFFER_BYTES = 1 << 20;
+/**
+ * Uncompressed bytes of chunks being deflated on libuv's thread pool at once. Past it, `ready()`
+ * waits; a caller that appends without waiting has the oldest chunks deflated in its own thread.
+ */
+const IN_FLIGHT_BYTES = 16 << 20;
 
 const MSG_DATASPACE = 0x01;
 const MSG_LINK_INFO = 0x02;
@@ -44,6 +49,15 @@ export type ChunkFilter = { gzip: number } | "fletcher32";
 /** An attribute value: strings stored as fixed-length strings, numbers as int32 or float64. */
 export type AttributeValue = string | number;
 
+/** A chunk handed to the thread pool; written when it and every chunk before it are deflated. */
+interface Deflating {
+  column: Column;
+  raw: Buffer;
+  out: Buffer | null;
+  /** Deflated in the calling thread already (the pool's result is dropped). */
+  taken: boolean;
+}
+
 interface Column {
   spec: ColumnSpec;
   rowBytes: number;
@@ -53,6 +67,8 @@ interface Column {
   /** The rows of the chunk being filled. */
   pending: Uint8Array;
   pendingRows: number;
+  /** Chunks handed to writeChunk (some may still be deflating). */
+  chunks: number;
   /** Where each written chunk is, and its stored size. */
   chunkAt: number[];
   chunkSize: number[];
@@ -75,6 +91,12 @@ export class Hdf5Writer {
   /** File offset of out[0]. */
   private outAt = SUPERBLOCK_BYTES;
   private closed = false;
+  /** Chunks deflating, in file order. */
+  private readonly deflating: Deflating[] = [];
+  private deflatingBytes = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** The first failure of a write done in a callback, thrown by the next call. */
+  private failure: unknown = null;
 
   constructor(
     readonly path: string,
@@ -94,6 +116,7 @@ export class Hdf5Writer {
         rows: 0,
         pending: new Uint8Array(chunkRows === 1 ? 0 : chunkRows * rowBytes),
         pendingRows: 0,
+        chunks: 0,
         chunkAt: [],
         chunkSize: [],
         attrs: [],
@@ -109,44 +132,110 @@ export class Hdf5Writer {
     else list.push([name, value]);
   }
 
-  /** Appends `rows` rows of one column. */
-  append(name: string, values: ColumnValues, rows: number): void {
-    const c = this.columns.get(name)!;
-    const bytes = toBytes(c.spec, values, rows * c.rowBytes);
-    c.rows += rows;
-    let p = 0;
-    // Whole chunks straight from the input when nothing is pending (heavy rows: always).
-    if (c.pendingRows === 0) {
-      const whole = Math.floor(rows / c.chunkRows) * c.chunkRows * c.rowBytes;
-      const step = c.chunkRows * c.rowBytes;
-      for (; p < whole; p += step) this.writeChunk(c, bytes.subarray(p, p + step));
-    }
-    while (p < bytes.length) {
-      const take = Math.min(bytes.length - p, c.pending.length - c.pendingRows * c.rowBytes);
-      c.pending.set(bytes.subarray(p, p + take), c.pendingRows * c.rowBytes);
-      c.pendingRows += take / c.rowBytes;
-      p += take;
-      if (c.pendingRows === c.chunkRows) {
-        this.writeChunk(c, c.pending);
-        c.pendingRows = 0;
+  /**
+   * Appends `rows` rows of every column. Chunks are written in the order their last row arrives
+   * (columns in order for chunks ending on the same row): an order the batching does not change,
+   * so the same rows give the same bytes however they are appended.
+   */
+  append(batch: Record<string, ColumnValues>, rows: number): void {
+    const full: { end: number; column: Column; raw: Uint8Array }[] = [];
+    for (const c of this.columns.values()) {
+      const bytes = toBytes(c.spec, batch[c.spec.name]!, rows * c.rowBytes);
+      const first = c.rows;
+      c.rows += rows;
+      let p = 0;
+      // Whole chunks straight from the input when nothing is pending (heavy rows: always).
+      if (c.pendingRows === 0) {
+        const step = c.chunkRows * c.rowBytes;
+        const whole = Math.floor(rows / c.chunkRows) * step;
+        for (; p < whole; p += step)
+          full.push({
+            end: first + (p + step) / c.rowBytes,
+            column: c,
+            raw: bytes.subarray(p, p + step),
+          });
+      }
+      while (p < bytes.length) {
+        const take = Math.min(bytes.length - p, c.pending.length - c.pendingRows * c.rowBytes);
+        c.pending.set(bytes.subarray(p, p + take), c.pendingRows * c.rowBytes);
+        c.pendingRows += take / c.rowBytes;
+        p += take;
+        if (c.pendingRows === c.chunkRows) {
+          // A copy: the pending buffer takes the next rows.
+          full.push({ end: first + p / c.rowBytes, column: c, raw: c.pending.slice() });
+          c.pendingRows = 0;
+        }
       }
     }
+    // A stable sort: columns keep their order among chunks that end on the same row.
+    full.sort((x, y) => x.end - y.end);
+    for (const f of full) this.writeChunk(f.column, f.raw);
   }
 
   private writeChunk(c: Column, raw: Uint8Array): void {
-    const at = this.end;
-    if (this.filter === "fletcher32") {
+    if (this.failure) throw this.failure;
+    c.chunks++;
+    const filter = this.filter;
+    if (filter === "fletcher32") {
+      const at = this.end;
       const sum = Buffer.allocUnsafe(4);
       sum.writeUInt32LE(fletcher32(raw), 0);
       this.emit(raw);
       this.emit(sum);
       c.chunkSize.push(raw.length + 4);
-    } else {
-      const z = deflateSync(raw, { level: this.filter.gzip });
-      this.emit(z);
-      c.chunkSize.push(z.length);
+      c.chunkAt.push(at);
+      return;
     }
-    c.chunkAt.push(at);
+    // A copy: the caller may reuse its buffer (and `pending` is reused) once append returns.
+    const d: Deflating = { column: c, raw: Buffer.from(raw), out: null, taken: false };
+    this.deflating.push(d);
+    this.deflatingBytes += raw.length;
+    deflate(d.raw, { level: filter.gzip }, (err, out) => {
+      if (d.taken || this.closed) return;
+      if (err) this.failure ??= err;
+      else d.out = out;
+      this.writeDeflated();
+    });
+    // Over the bound without the caller waiting: deflate the oldest here.
+    while (this.deflatingBytes > IN_FLIGHT_BYTES) {
+      const head = this.deflating[0]!;
+      if (!head.out) {
+        head.out = deflateSync(head.raw, { level: filter.gzip });
+        head.taken = true;
+      }
+      this.writeDeflated();
+    }
+  }
+
+  /** Writes the deflated chunks at the head of the queue, in order. */
+  private writeDeflated(): void {
+    try {
+      while (this.deflating.length > 0 && this.deflating[0]!.out) {
+        const d = this.deflating.shift()!;
+        this.deflatingBytes -= d.raw.length;
+        const at = this.end;
+        this.emit(d.out!);
+        d.column.chunkAt.push(at);
+        d.column.chunkSize.push(d.out!.length);
+      }
+    } catch (err) {
+      this.failure ??= err;
+    }
+    if (this.deflatingBytes <= IN_FLIGHT_BYTES || this.failure)
+      for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  /** Resolves once the chunks deflating are under the memory bound (never rejects). */
+  ready(): Promise<void> {
+    if (this.deflatingBytes <= IN_FLIGHT_BYTES || this.failure) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Waits for every chunk handed to the thread pool to be written. */
+  private async settle(): Promise<void> {
+    while (this.deflating.length > 0 && !this.failure)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.failure) throw this.failure;
   }
 
   /** Appends bytes at the end of the file. */
@@ -177,11 +266,11 @@ export class Hdf5Writer {
   }
 
   /** Writes the last chunks and the metadata, then closes the file. */
-  close(): void {
+  async close(): Promise<void> {
     const links: { name: string; address: number }[] = [];
     for (const c of this.columns.values()) {
       if (c.pendingRows > 0) {
-        if (c.chunkAt.length === 0) {
+        if (c.chunks === 0) {
           // The whole column fits in one chunk: make it exactly that long (a small file stays small).
           c.chunkRows = c.pendingRows;
           this.writeChunk(c, c.pending.subarray(0, c.pendingRows * c.rowBytes));
@@ -192,6 +281,9 @@ export class Hdf5Writer {
         }
         c.pendingRows = 0;
       }
+    }
+    await this.settle();
+    for (const c of this.columns.values()) {
       const index = this.writeChunkIndex(c);
       links.push({ name: c.spec.name, address: this.end });
       this.emit(objectHeader(datasetMessages(c, index, this.filter)));

@@ -10,6 +10,7 @@ import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { sha256File } from "../../src/core/hash.ts";
 import { runDemo } from "../../src/demo/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -72,27 +73,37 @@ function* rows(n: number, size: number): Generator<ColumnBatch> {
   }
 }
 
-for (const compression of ["gzip", "none"] as const) {
-  test(`writeDataset twice, batched differently, gives identical files (${compression})`, async () => {
-    const roots = [join(dir, `${compression}-a`), join(dir, `${compression}-b`)];
-    for (const [k, root] of roots.entries())
-      await writeDataset(root, COLUMNS, rows(3000, k === 0 ? 1000 : 333), {
-        config: "main",
-        name: "same",
-        provenance: { survey: "T" },
-        compression,
-        maxRowsPerFile: 600,
-      });
-    const [a, b] = await Promise.all(roots.map(digests));
-    assert.ok(Object.keys(a).length > 10, "several partition files and both sidecars");
-    assert.ok(Object.keys(a).includes("main/positions.hdf5"));
-    assert.ok(Object.keys(a).includes("main/object_id_index.hdf5"));
-    assert.deepEqual(b, a);
-    assert.deepEqual(manifestWithoutTime(roots[1]), manifestWithoutTime(roots[0]));
-  });
-}
+for (const [writer, columns] of [
+  ["libhdf5", COLUMNS],
+  ["own writer", COLUMNS.filter((c) => c.name !== "name")],
+] as const)
+  for (const compression of ["gzip", "none"] as const) {
+    test(`writeDataset twice, batched differently, gives identical files (${writer}, ${compression})`, async () => {
+      const roots = [
+        join(dir, `${writer}-${compression}-a`),
+        join(dir, `${writer}-${compression}-b`),
+      ];
+      for (const [k, root] of roots.entries())
+        await writeDataset(root, columns, rows(3000, k === 0 ? 1000 : 333), {
+          config: "main",
+          name: "same",
+          provenance: { survey: "T" },
+          compression,
+          maxRowsPerFile: 600,
+        });
+      const [a, b] = await Promise.all(roots.map(digests));
+      assert.ok(Object.keys(a).length > 10, "several partition files and both sidecars");
+      assert.ok(Object.keys(a).includes("main/positions.hdf5"));
+      assert.ok(Object.keys(a).includes("main/object_id_index.hdf5"));
+      assert.deepEqual(b, a);
+      assert.deepEqual(manifestWithoutTime(roots[1]), manifestWithoutTime(roots[0]));
+    });
+  }
 
-test("PartitionWriter: the same rows appended in other batch sizes give the same bytes", async () => {
+/** Without the variable-length column: files written by AstroPile's own HDF5 writer. */
+const NATIVE_COLUMNS = COLUMNS.filter((c) => c.name !== "name");
+
+test("PartitionWriter through libhdf5: the same rows appended in other batch sizes give the same bytes", async () => {
   // 16 KiB rows: written in blocks of 512 rows whatever the appends, so chunks land alike.
   const paths = [join(dir, "w-a.hdf5"), join(dir, "w-b.hdf5")];
   for (const [k, path] of paths.entries()) {
@@ -101,6 +112,35 @@ test("PartitionWriter: the same rows appended in other batch sizes give the same
     await w.close();
   }
   assert.equal(await sha256File(paths[1]), await sha256File(paths[0]));
+});
+
+test("own HDF5 writer: the same bytes whatever the batches, and whether or not appends are awaited", async () => {
+  // 21 MB of rows in one append, not awaited: past the writer's 16 MiB of chunks in flight on the
+  // thread pool, the calling thread deflates the oldest itself; the other file is written in
+  // batches of 97 rows, each append awaited, so its chunks are deflated on the pool.
+  const paths = [join(dir, "own-a.hdf5"), join(dir, "own-b.hdf5")];
+  for (const [k, path] of paths.entries()) {
+    // 4 KiB chunks: light columns span several chunks too, the last one partly filled.
+    const w = await PartitionWriter.create(path, NATIVE_COLUMNS, {
+      compression: "gzip",
+      chunkBytes: 4096,
+    });
+    if (k === 0) for (const batch of rows(1300, 1300)) void w.append(batch);
+    else for (const batch of rows(1300, 97)) await w.append(batch);
+    await w.close();
+  }
+  assert.equal(readFileSync(paths[0])[8], 2, "superblock version 2: AstroPile's own writer");
+  assert.equal(await sha256File(paths[1]), await sha256File(paths[0]));
+  const f = await PartitionFile.open(paths[0]);
+  try {
+    const [want] = [...rows(1300, 1300)];
+    const got = f.readRange(["image", "tag", "object_id"], 0, 1300);
+    assert.deepEqual(got.image, want.image);
+    assert.deepEqual(got.tag, want.tag);
+    assert.deepEqual(got.object_id, want.object_id);
+  } finally {
+    f.close();
+  }
 });
 
 test("the demo built twice gives identical data files and manifests", async () => {
