@@ -788,7 +788,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
       const path = join(temp, s.listed.path);
       await mkdir(dirname(path), { recursive: true });
       const writer = await PartitionWriter.create(path, s.columns, { compression: "gzip" });
-      await writer.append(s.catalog);
+      writer.append(s.catalog);
       const written = await writer.close();
       derived.set(s.listed.path, { bytes: written.bytes, sha256: written.sha256 });
     }

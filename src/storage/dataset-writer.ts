@@ -521,7 +521,7 @@ class PartitionFiles {
       const slice: ColumnBatch = emptyRecord();
       for (const spec of this.specs)
         slice[spec.name] = sliceRows(batch[spec.name], valuesPerRow(spec), at, at + take);
-      await this.writer!.append(slice);
+      this.writer!.append(slice);
       await this.indexIds(slice.object_id, take);
       this.rows += take;
       this.keyMax = keys[at + take - 1];

@@ -89,7 +89,7 @@ export class ExternalSorter {
       durable: false,
     });
     try {
-      await writer.append(this.takeSorted());
+      writer.append(this.takeSorted());
       await writer.close();
     } catch (err) {
       await writer.abort();
@@ -124,7 +124,7 @@ export class ExternalSorter {
             sources.push(new FileSource(file, this.specs, this.keyColumn, blockRows));
           }
           for await (const batch of mergeSorted(sources, this.specs, blockRows))
-            await writer.append(batch);
+            writer.append(batch);
           await writer.close();
         } catch (err) {
           await writer.abort();

@@ -13,7 +13,7 @@
 // chunks in the order they filled, then per column its chunk index and object header, then the
 // root group's object header.
 import { closeSync, openSync, writeSync } from "node:fs";
-import { deflate, deflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
 import type { ColumnSpec, ColumnValues, Dtype } from "../core/columns.ts";
 import { valuesPerRow } from "../core/columns.ts";
 import { WriteError } from "../core/errors.ts";
@@ -28,11 +28,6 @@ const SUPERBLOCK_BYTES = 48;
 const PAGE_BITS = 10;
 /** Writes to the file are gathered up to this many bytes. */
 const OUT_BUFFER_BYTES = 1 << 20;
-/**
- * Uncompressed bytes of chunks being deflated on libuv's thread pool at once. Past it, `ready()`
- * waits; a caller that appends without waiting has the oldest chunks deflated in its own thread.
- */
-const IN_FLIGHT_BYTES = 16 << 20;
 
 const MSG_DATASPACE = 0x01;
 const MSG_LINK_INFO = 0x02;
@@ -49,15 +44,6 @@ export type ChunkFilter = { gzip: number } | "fletcher32";
 /** An attribute value: strings stored as fixed-length strings, numbers as int32 or float64. */
 export type AttributeValue = string | number;
 
-/** A chunk handed to the thread pool; written when it and every chunk before it are deflated. */
-interface Deflating {
-  column: Column;
-  raw: Buffer;
-  out: Buffer | null;
-  /** Deflated in the calling thread already (the pool's result is dropped). */
-  taken: boolean;
-}
-
 interface Column {
   spec: ColumnSpec;
   rowBytes: number;
@@ -67,7 +53,7 @@ interface Column {
   /** The rows of the chunk being filled. */
   pending: Uint8Array;
   pendingRows: number;
-  /** Chunks handed to writeChunk (some may still be deflating). */
+  /** Chunks written so far. */
   chunks: number;
   /** Where each written chunk is, and its stored size. */
   chunkAt: number[];
@@ -91,12 +77,6 @@ export class Hdf5Writer {
   /** File offset of out[0]. */
   private outAt = SUPERBLOCK_BYTES;
   private closed = false;
-  /** Chunks deflating, in file order. */
-  private readonly deflating: Deflating[] = [];
-  private deflatingBytes = 0;
-  private readonly waiting: (() => void)[] = [];
-  /** The first failure of a write done in a callback, thrown by the next call. */
-  private failure: unknown = null;
 
   constructor(
     readonly path: string,
@@ -172,70 +152,27 @@ export class Hdf5Writer {
     for (const f of full) this.writeChunk(f.column, f.raw);
   }
 
+  /**
+   * Deflates (or checksums) a chunk and writes it. In this thread, with deflateSync, which frees
+   * its zlib state at once: node:zlib's async deflate on the thread pool, tried here, allocates a
+   * zlib state per call that lives until garbage collection, and writing 2e7 rows took 3.7 GB of
+   * RSS and twice the time (see BENCHMARKS.md).
+   */
   private writeChunk(c: Column, raw: Uint8Array): void {
-    if (this.failure) throw this.failure;
     c.chunks++;
-    const filter = this.filter;
-    if (filter === "fletcher32") {
-      const at = this.end;
+    const at = this.end;
+    if (this.filter === "fletcher32") {
       const sum = Buffer.allocUnsafe(4);
       sum.writeUInt32LE(fletcher32(raw), 0);
       this.emit(raw);
       this.emit(sum);
       c.chunkSize.push(raw.length + 4);
-      c.chunkAt.push(at);
-      return;
+    } else {
+      const z = deflateSync(raw, { level: this.filter.gzip });
+      this.emit(z);
+      c.chunkSize.push(z.length);
     }
-    // A copy: the caller may reuse its buffer (and `pending` is reused) once append returns.
-    const d: Deflating = { column: c, raw: Buffer.from(raw), out: null, taken: false };
-    this.deflating.push(d);
-    this.deflatingBytes += raw.length;
-    deflate(d.raw, { level: filter.gzip }, (err, out) => {
-      if (d.taken || this.closed) return;
-      if (err) this.failure ??= err;
-      else d.out = out;
-      this.writeDeflated();
-    });
-    // Over the bound without the caller waiting: deflate the oldest here.
-    while (this.deflatingBytes > IN_FLIGHT_BYTES) {
-      const head = this.deflating[0]!;
-      if (!head.out) {
-        head.out = deflateSync(head.raw, { level: filter.gzip });
-        head.taken = true;
-      }
-      this.writeDeflated();
-    }
-  }
-
-  /** Writes the deflated chunks at the head of the queue, in order. */
-  private writeDeflated(): void {
-    try {
-      while (this.deflating.length > 0 && this.deflating[0]!.out) {
-        const d = this.deflating.shift()!;
-        this.deflatingBytes -= d.raw.length;
-        const at = this.end;
-        this.emit(d.out!);
-        d.column.chunkAt.push(at);
-        d.column.chunkSize.push(d.out!.length);
-      }
-    } catch (err) {
-      this.failure ??= err;
-    }
-    if (this.deflatingBytes <= IN_FLIGHT_BYTES || this.failure)
-      for (const wake of this.waiting.splice(0)) wake();
-  }
-
-  /** Resolves once the chunks deflating are under the memory bound (never rejects). */
-  ready(): Promise<void> {
-    if (this.deflatingBytes <= IN_FLIGHT_BYTES || this.failure) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  /** Waits for every chunk handed to the thread pool to be written. */
-  private async settle(): Promise<void> {
-    while (this.deflating.length > 0 && !this.failure)
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.failure) throw this.failure;
+    c.chunkAt.push(at);
   }
 
   /** Appends bytes at the end of the file. */
@@ -266,7 +203,7 @@ export class Hdf5Writer {
   }
 
   /** Writes the last chunks and the metadata, then closes the file. */
-  async close(): Promise<void> {
+  close(): void {
     const links: { name: string; address: number }[] = [];
     for (const c of this.columns.values()) {
       if (c.pendingRows > 0) {
@@ -282,7 +219,6 @@ export class Hdf5Writer {
         c.pendingRows = 0;
       }
     }
-    await this.settle();
     for (const c of this.columns.values()) {
       const index = this.writeChunkIndex(c);
       links.push({ name: c.spec.name, address: this.end });

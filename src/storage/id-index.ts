@@ -102,7 +102,7 @@ export async function writeIdIndex(
       for (let i = 0; i < keys.length; i++) {
         if ((rows + i) % blockRows === 0) fence.push(keys[i].toString());
       }
-      await writer.append(batch);
+      writer.append(batch);
       rows += keys.length;
     }
   } catch (err) {

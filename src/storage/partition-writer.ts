@@ -22,7 +22,7 @@ import {
   utf8Length,
   valuesPerRow,
 } from "../core/columns.ts";
-import { AstroPileError, SchemaError, UsageError, WriteError } from "../core/errors.ts";
+import { SchemaError, UsageError, WriteError } from "../core/errors.ts";
 import { sha256Of } from "../core/hash.ts";
 import {
   BOOL_ATTRIBUTE,
@@ -273,15 +273,11 @@ export class PartitionWriter {
     if (spec.dtype === "bool") set(BOOL_ATTRIBUTE, "bool");
   }
 
-  /**
-   * Appends a batch of rows (every column, same row count). The promise resolves once the chunks
-   * being compressed on the thread pool are under the writer's memory bound; await it between
-   * batches (not awaiting is correct, but then the calling thread compresses past the bound).
-   */
-  append(batch: ColumnBatch): Promise<void> {
+  /** Appends a batch of rows (every column, same row count). */
+  append(batch: ColumnBatch): void {
     if (this.state !== "open") throw new UsageError(`writer is ${this.state}`, { file: this.path });
     const n = batchRows(batch, this.specs, this.path);
-    if (n === 0) return DONE;
+    if (n === 0) return;
     for (const spec of this.specs)
       checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
     if (this.native) {
@@ -289,7 +285,7 @@ export class PartitionWriter {
       for (const spec of this.specs) this.digest.update(spec.name, batch[spec.name]);
       guard({ file: this.path }, "cannot write rows", WriteError, () => native.append(batch, n));
       this.rowCount += n;
-      return native.ready();
+      return;
     }
     for (const spec of this.specs) {
       const values = batch[spec.name];
@@ -301,7 +297,6 @@ export class PartitionWriter {
     this.bufferedRows += n;
     // Small batches are gathered first: each write into the wasm heap has a fixed cost.
     while (this.bufferedRows >= this.blockRows) this.flush(this.blockRows);
-    return DONE;
   }
 
   /**
@@ -354,17 +349,10 @@ export class PartitionWriter {
     try {
       if (this.native) {
         const native = this.native;
-        for (const [k, v] of Object.entries(options.attrs ?? {})) native.setAttribute(null, k, v);
-        try {
-          await native.close();
-        } catch (err) {
-          if (err instanceof AstroPileError) throw err;
-          throw new WriteError(
-            `cannot finish HDF5 file: ${(err as Error).message}`,
-            { file: this.path },
-            { cause: err },
-          );
-        }
+        guard({ file: this.path }, "cannot finish HDF5 file", WriteError, () => {
+          for (const [k, v] of Object.entries(options.attrs ?? {})) native.setAttribute(null, k, v);
+          native.close();
+        });
         this.state = "closed";
         return await this.publish();
       }
@@ -424,8 +412,6 @@ export class PartitionWriter {
     await rm(this.tempPath, { force: true });
   }
 }
-
-const DONE = Promise.resolve();
 
 /** HDF5's Fletcher32 checksum filter, as h5wasm's create_dataset takes it (with no options). */
 const FLETCHER32 = 3;

@@ -117,8 +117,7 @@ export class PositionsWriter {
       const block: ColumnBatch = {};
       for (const name of ["ra", "dec", "object_id"])
         block[name] = sliceRows(joined[name], 1, at, end);
-      // Uncompressed (Fletcher32): written before append returns, nothing to wait for.
-      void this.writer.append(block);
+      this.writer.append(block);
       at = end;
     }
     this.written += at;
@@ -166,7 +165,7 @@ export async function writePositions(
 ): Promise<PositionsEntry> {
   const writer = await PositionsWriter.create(root, config, objectIdSpec, options);
   try {
-    for await (const batch of rows) await writer.append(batch);
+    for await (const batch of rows) writer.append(batch);
   } catch (err) {
     await writer.abort();
     throw err;
@@ -205,7 +204,7 @@ export async function copyPositions(
         file = await PartitionFile.open(piece.path, { expectRows: piece.fileRows });
       }
       for (let at = piece.start; at < piece.end; at += COPY_ROWS)
-        await writer.append(
+        writer.append(
           file.readRange(["ra", "dec", "object_id"], at, Math.min(piece.end, at + COPY_ROWS)),
         );
     }
