@@ -1064,7 +1064,10 @@ export class Dataset {
               rows = new Uint32Array(count);
               for (let i = 0, j = 0; i < mask.length; i++) if (mask[i]) rows[j++] = start + i;
             } else {
-              rows = Uint32Array.from({ length: end - start }, (_, i) => start + i);
+              // A plain loop: Uint32Array.from with a map function was 5% of an uncompressed
+              // batches() epoch.
+              rows = new Uint32Array(end - start);
+              for (let i = 0; i < rows.length; i++) rows[i] = start + i;
             }
             if (rows.length === 0) continue;
             const data =
