@@ -48,7 +48,7 @@ test("fletcher32 equals libhdf5's loop across lengths, alignments and fills", ()
   const lengths = [0, 1, 2, 3, 4, 5, 15, 16, 17, 31, 32, 33, 47, 48, 255, 256, 257, 719, 720, 721];
   lengths.push(2047, 2048);
   lengths.push(2049, 2064, 4095, 4096, 4097, 4112, 65535, 65536, 65537, 65552, 81920, 81924);
-  lengths.push(131071, 131072, 131073, 131088, 300001);
+  lengths.push(131071, 131072, 131073, 131088, 300001, 1048593);
   const fills: Record<string, (i: number) => number> = {
     random: () => rand() & 0xff,
     ones: () => 0xff,
