@@ -863,6 +863,13 @@ export class Dataset {
 
   /** Reads columns of global rows, returned in the order given. */
   private async readGlobal(rows: number[], names: string[]): Promise<Record<string, ColumnValues>> {
+    if (rows.length === 1) {
+      // One row (a get): its file's reader returns it in arrays of its own, as below.
+      const k = this.sourceOf(rows[0]);
+      const src = this.s.sources[k];
+      const [f, r] = src.locate(rows[0] - this.sourceStarts[k]);
+      return src.readRows(f, names, [r]);
+    }
     const groups = new Map<string, { k: number; f: number; at: number[]; fileRows: number[] }>();
     for (const [at, g] of rows.entries()) {
       const k = this.sourceOf(g);

@@ -381,20 +381,21 @@ export class PartitionFile {
   readRows(columns: string[], rows: ArrayLike<number>): ColumnBatch {
     this.checkOpen();
     const n = rows.length;
-    const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i];
       if (!(Number.isInteger(r) && r >= 0 && r < this.length)) {
         throw new UsageError(`row ${r} outside [0, ${this.length})`, { file: this.path });
       }
-      order[i] = i;
     }
-    order.sort((a, b) => rows[a] - rows[b]);
-    const out: ColumnBatch = emptyRecord();
-    // One row, or rows already sorted and consecutive: one range read, no gathering copy.
+    // One row, or rows already sorted and consecutive: one range read, no gathering copy (and
+    // no sorted order to build: a get(i) comes this way).
     let consecutive = n > 0;
     for (let i = 1; i < n && consecutive; i++) consecutive = rows[i] === rows[i - 1] + 1;
     if (consecutive) return this.readRange(columns, rows[0], rows[n - 1] + 1);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => rows[a] - rows[b]);
+    const out: ColumnBatch = emptyRecord();
     for (const name of columns) {
       const info = this.column(name);
       const per = valuesPerRow(info);
