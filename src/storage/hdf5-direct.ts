@@ -65,8 +65,8 @@ const DECODED_CHUNKS_BYTES = 32 << 20;
 /** Chunks handed to their reader (not cached) that are remembered, to cache a second read. */
 const REMEMBERED_KEYS = 8192;
 
-/** A column's chunks in the shared cache: decoded chunks, and those handed out once. */
-class ColumnChunks {
+/** A column's chunks in the shared cache: decoded chunks, and those handed out once. @internal */
+export class ColumnChunks {
   readonly cached = new Map<number, CachedChunk>();
   /** Chunk number -> its slot in the ring of remembered hand-outs. */
   readonly handedOut = new Map<number, number>();
@@ -85,9 +85,10 @@ interface CachedChunk {
 /**
  * Least recently used decoded chunks, bounded by their total bytes. Each column looks its chunks
  * up by number in its own map; one list orders them all (a hit relinks its entry: no string keys
- * built or hashed, no map rewritten, on the per-row path).
+ * built or hashed, no map rewritten, on the per-row path). Exported for its tests.
+ * @internal
  */
-class DecodedChunks {
+export class DecodedChunks {
   private bytes = 0;
   private newest: CachedChunk | null = null;
   private oldest: CachedChunk | null = null;

@@ -8,6 +8,8 @@ import type { ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
 import { type Dataset, openHdf5 } from "../../src/storage/hdf5.ts";
 import {
+  ColumnChunks,
+  DecodedChunks,
   DirectColumn,
   DirectFile,
   fletcher32,
@@ -320,6 +322,36 @@ test("decoded chunks are cached across reads, and rows handed out are never the 
   } finally {
     file.close();
   }
+});
+
+test("the decoded-chunk cache keeps the most recently used chunks within its bytes, per column", () => {
+  const cache = new DecodedChunks(300);
+  const a = new ColumnChunks();
+  const b = new ColumnChunks();
+  const chunk = (v: number) => new Uint8Array(100).fill(v);
+  cache.set(a, 0, chunk(1));
+  cache.set(b, 0, chunk(2));
+  cache.set(a, 1, chunk(3));
+  // Same chunk number, other column: its own entry.
+  assert.equal(cache.get(a, 0)?.[0], 1);
+  assert.equal(cache.get(b, 0)?.[0], 2);
+  // a:0 was used last but one, a:1 least recently: a fourth chunk evicts a:1.
+  cache.set(b, 5, chunk(4));
+  assert.equal(cache.get(a, 1), undefined);
+  assert.deepEqual([cache.get(a, 0)?.[0], cache.get(b, 0)?.[0], cache.get(b, 5)?.[0]], [1, 2, 4]);
+  // Replacing a chunk counts its bytes once; a chunk of 200 bytes evicts the two oldest.
+  cache.set(b, 5, chunk(6));
+  assert.equal(cache.get(b, 5)?.[0], 6);
+  cache.set(a, 2, new Uint8Array(200).fill(7));
+  assert.equal(cache.get(a, 0), undefined);
+  assert.equal(cache.get(b, 0), undefined);
+  assert.equal(cache.get(b, 5)?.[0], 6);
+  assert.equal(cache.get(a, 2)?.[0], 7);
+  // A chunk handed out is remembered: the second read of it says so, once.
+  assert.equal(cache.readAgain(a, 9), false);
+  assert.equal(cache.readAgain(b, 9), false);
+  assert.equal(cache.readAgain(a, 9), true);
+  assert.equal(cache.readAgain(a, 9), false);
 });
 
 test("a damaged Fletcher32 chunk fails its first read and every later one, by every read path: never cached", async () => {
