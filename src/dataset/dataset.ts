@@ -479,7 +479,10 @@ export class Dataset {
    * read.
    */
   async take(indices: ArrayLike<number>): Promise<Example[]> {
-    const n = await this.sizeForIndexing();
+    // No await for a view without filters (a get(i) on a whole dataset).
+    const n = this.filtered
+      ? await this.sizeForIndexing()
+      : this.sourceStarts[this.s.sources.length];
     const rows = Array.from(indices, (i) => {
       if (!(Number.isInteger(i) && i >= 0 && i < n))
         throw new UsageError(`index ${i} outside [0, ${n})`);
