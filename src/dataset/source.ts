@@ -271,13 +271,8 @@ export class Source {
   }
 
   async file(index: number): Promise<PartitionFile> {
-    let f = this.open.get(index);
-    if (f) {
-      // Refresh its place in the LRU order.
-      this.open.delete(index);
-      this.open.set(index, f);
-      return f;
-    }
+    let f = this.openFile(index);
+    if (f) return f;
     // Checked against its manifest entry: size, rows, columns, key range, identity.
     f = await openListed(this.root, this.entry, this.files[index]);
     this.open.set(index, f);
@@ -289,6 +284,20 @@ export class Source {
     return f;
   }
 
+  /**
+   * File `index` if it is open (its place in the LRU order refreshed), else undefined: the
+   * readers below take an open file without an await (a get(i) is otherwise synchronous).
+   */
+  private openFile(index: number): PartitionFile | undefined {
+    const f = this.open.get(index);
+    if (f && this.open.size > 1) {
+      // Refresh its place in the LRU order.
+      this.open.delete(index);
+      this.open.set(index, f);
+    }
+    return f;
+  }
+
   /** Reads view columns for rows [start, end) of a file, conversions applied. */
   async readRange(
     fileIndex: number,
@@ -296,7 +305,7 @@ export class Source {
     start: number,
     end: number,
   ): Promise<Record<string, ColumnValues>> {
-    const file = await this.file(fileIndex);
+    const file = this.openFile(fileIndex) ?? (await this.file(fileIndex));
     const raw = file.readRange(
       names.map((n) => this.feature(n).source),
       start,
@@ -311,7 +320,7 @@ export class Source {
     names: string[],
     rows: ArrayLike<number>,
   ): Promise<Record<string, ColumnValues>> {
-    const file = await this.file(fileIndex);
+    const file = this.openFile(fileIndex) ?? (await this.file(fileIndex));
     const raw = file.readRows(
       names.map((n) => this.feature(n).source),
       rows,
@@ -333,7 +342,7 @@ export class Source {
     at: Uint32Array,
     out: Record<string, NumericArray>,
   ): Promise<void> {
-    const file = await this.file(fileIndex);
+    const file = this.openFile(fileIndex) ?? (await this.file(fileIndex));
     const rest: string[] = [];
     for (const name of names) {
       const f = this.feature(name);

@@ -62,57 +62,144 @@ const CACHE_CHUNK_BYTES = 1 << 20;
  */
 const DECODED_CHUNKS_BYTES = 32 << 20;
 
-/** Keys of chunks handed to their reader (not cached) that are remembered, to cache a second read. */
+/** Chunks handed to their reader (not cached) that are remembered, to cache a second read. */
 const REMEMBERED_KEYS = 8192;
 
-/** Least recently used decoded chunks, bounded by their total bytes. */
-class DecodedChunks {
-  private readonly map = new Map<string, Uint8Array>();
+/** A column's chunks in the shared cache: decoded chunks, and those handed out once. @internal */
+export class ColumnChunks {
+  readonly cached = new Map<number, CachedChunk>();
+  /** Chunk number -> its slot in the ring of remembered hand-outs. */
+  readonly handedOut = new Map<number, number>();
+}
+
+/** A decoded chunk in the cache, on the least-recently-used list. */
+interface CachedChunk {
+  owner: ColumnChunks;
+  cell: number;
+  bytes: Uint8Array;
+  /** Toward the most recently used end. */
+  newer: CachedChunk | null;
+  older: CachedChunk | null;
+}
+
+/**
+ * Least recently used decoded chunks, bounded by their total bytes. Each column looks its chunks
+ * up by number in its own map; one list orders them all (a hit relinks its entry: no string keys
+ * built or hashed, no map rewritten, on the per-row path). Exported for its tests.
+ * @internal
+ */
+export class DecodedChunks {
   private bytes = 0;
-  private readonly handedOut = new Map<string, true>();
+  private newest: CachedChunk | null = null;
+  private oldest: CachedChunk | null = null;
+  private readonly ringOwner: Array<ColumnChunks | undefined> = new Array(REMEMBERED_KEYS);
+  private readonly ringCell = new Float64Array(REMEMBERED_KEYS);
+  private ringAt = 0;
+
+  constructor(private readonly maxBytes: number) {}
 
   /**
    * A chunk given to its reader to keep is cached only when read a second time: one pass over
    * the data then costs no copies, while a chunk asked for again (a service's hot rows) is
-   * decoded once more and kept.
+   * decoded once more and kept. The last REMEMBERED_KEYS hand-outs are remembered.
    */
-  readAgain(key: string): boolean {
-    if (this.handedOut.delete(key)) return true;
-    this.handedOut.set(key, true);
-    if (this.handedOut.size > REMEMBERED_KEYS)
-      this.handedOut.delete(this.handedOut.keys().next().value as string);
+  readAgain(owner: ColumnChunks, cell: number): boolean {
+    if (owner.handedOut.delete(cell)) return true;
+    const slot = this.ringAt;
+    this.ringAt = (slot + 1) % REMEMBERED_KEYS;
+    const old = this.ringOwner[slot];
+    if (old && old.handedOut.get(this.ringCell[slot]) === slot)
+      old.handedOut.delete(this.ringCell[slot]);
+    this.ringOwner[slot] = owner;
+    this.ringCell[slot] = cell;
+    owner.handedOut.set(cell, slot);
     return false;
   }
 
-  constructor(private readonly maxBytes: number) {}
-
-  get(key: string): Uint8Array | undefined {
-    const hit = this.map.get(key);
-    if (hit) {
-      this.map.delete(key);
-      this.map.set(key, hit);
+  get(owner: ColumnChunks, cell: number): Uint8Array | undefined {
+    const hit = owner.cached.get(cell);
+    if (!hit) return undefined;
+    if (hit !== this.newest) {
+      this.unlink(hit);
+      this.link(hit);
     }
-    return hit;
+    return hit.bytes;
   }
 
-  set(key: string, value: Uint8Array): void {
-    const old = this.map.get(key);
+  set(owner: ColumnChunks, cell: number, bytes: Uint8Array): void {
+    const old = owner.cached.get(cell);
     if (old) {
-      this.bytes -= old.length;
-      this.map.delete(key);
+      this.bytes -= old.bytes.length;
+      this.unlink(old);
     }
-    this.map.set(key, value);
-    this.bytes += value.length;
-    for (const [k, v] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
-      this.map.delete(k);
-      this.bytes -= v.length;
+    const entry: CachedChunk = { owner, cell, bytes, newer: null, older: null };
+    owner.cached.set(cell, entry);
+    this.link(entry);
+    this.bytes += bytes.length;
+    while (this.bytes > this.maxBytes && this.oldest) {
+      const victim = this.oldest;
+      this.unlink(victim);
+      victim.owner.cached.delete(victim.cell);
+      this.bytes -= victim.bytes.length;
     }
+  }
+
+  /** Puts an unlinked entry at the most recently used end. */
+  private link(e: CachedChunk): void {
+    e.older = this.newest;
+    e.newer = null;
+    if (this.newest) this.newest.newer = e;
+    this.newest = e;
+    if (!this.oldest) this.oldest = e;
+  }
+
+  private unlink(e: CachedChunk): void {
+    if (e.newer) e.newer.older = e.older;
+    else this.newest = e.older;
+    if (e.older) e.older.newer = e.newer;
+    else this.oldest = e.newer;
+    e.newer = null;
+    e.older = null;
   }
 }
 
 const decodedChunks = new DecodedChunks(DECODED_CHUNKS_BYTES);
-let nextColumnId = 0;
+
+/** Reads up to this many bytes may go through the shared buffer (see DirectColumn.readShared). */
+export const SHARED_READ_BYTES = 64;
+/** The shared buffer, with room for a Fletcher32 checksum read in place past its rows. */
+const sharedBytes = new Uint8Array(SHARED_READ_BYTES + 4);
+
+/**
+ * Where a chunk or a row range of a column is, for an error message: the detail is spelled out
+ * only if an error is built (formatting it on every read was a measurable part of a row's read).
+ */
+class LazyPlace implements ErrorPlace {
+  readonly file: string | undefined;
+  readonly column: string | undefined;
+  constructor(
+    base: ErrorPlace,
+    private readonly what: "chunk" | "rows",
+    private readonly a: number,
+    private readonly b: number,
+  ) {
+    this.file = base.file;
+    this.column = base.column;
+  }
+
+  get detail(): string {
+    return this.what === "chunk"
+      ? `chunk ${this.a} at byte ${this.b}`
+      : `rows ${this.a}..${this.b}`;
+  }
+}
+
+/** A copy of `bytes` in new memory that is not zeroed first (every byte is overwritten). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
+  out.set(bytes);
+  return out;
+}
 
 export interface DirectLayout {
   /** Dataset dimensions (axis 0 the row). */
@@ -425,8 +512,8 @@ export class DirectColumn {
   private readonly chunkBytes: number;
   /** Bytes of one row (all its elements). */
   readonly rowBytes: number;
-  /** Names this column's chunks in the shared cache (a reopened file gets new ids). */
-  private readonly cacheId = nextColumnId++;
+  /** This column's chunks in the shared cache (a reopened file starts with none). */
+  private readonly cached = new ColumnChunks();
 
   constructor(file: DirectFile, layout: DirectLayout, place: ErrorPlace) {
     this.file = file;
@@ -451,6 +538,19 @@ export class DirectColumn {
   }
 
   /**
+   * Rows [start, end) of at most SHARED_READ_BYTES, as readBytes gives them, but in a buffer
+   * shared by every column and valid until the next read: the caller copies them out (into an
+   * array small enough for V8 to keep on its heap), so a one-row read of a light column
+   * allocates no ArrayBuffer. null as readBytes.
+   */
+  readShared(start: number, end: number): Uint8Array | null {
+    const n = (end - start) * this.rowBytes;
+    if (n > SHARED_READ_BYTES)
+      throw new RangeError("readShared: more rows than the shared buffer holds");
+    return this.readInto(start, end, sharedBytes, 0) ? sharedBytes.subarray(0, n) : null;
+  }
+
+  /**
    * Rows [start, end) as bytes in the file's element order and byte order (swap separately).
    * Returns null when a chunk in the range was never written (the fill value is h5wasm's job).
    */
@@ -461,7 +561,7 @@ export class DirectColumn {
       return this.file.read(
         storage.address + start * this.rowBytes,
         (end - start) * this.rowBytes,
-        { ...this.place, detail: `rows ${start}..${end}` },
+        new LazyPlace(this.place, "rows", start, end),
         "contiguous data",
       );
     }
@@ -501,7 +601,7 @@ export class DirectColumn {
         at,
         storage.address + start * this.rowBytes,
         n,
-        { ...this.place, detail: `rows ${start}..${end}` },
+        new LazyPlace(this.place, "rows", start, end),
         "contiguous data",
       );
       return true;
@@ -548,7 +648,7 @@ export class DirectColumn {
   private readInPlace(cell: number, out: Uint8Array, at: number, end: number): boolean {
     const index = this.index!;
     const address = index.address[cell];
-    if (address < 0 || decodedChunks.get(`${this.cacheId}:${cell}`)) return false;
+    if (address < 0 || this.cached.cached.has(cell)) return false;
     const mask = index.mask[cell];
     let fletcher = false;
     const filters = this.layout.filters;
@@ -559,7 +659,7 @@ export class DirectColumn {
     }
     const stored = this.chunkBytes + (fletcher ? 4 : 0);
     if (index.size[cell] !== stored || at + stored > out.length) return false;
-    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    const place = new LazyPlace(this.place, "chunk", cell, address);
     const spill = at + stored > end ? out.slice(at + this.chunkBytes, at + stored) : null;
     try {
       this.file.readInto(out, at, address, stored, place, "chunk");
@@ -584,7 +684,7 @@ export class DirectColumn {
   ): boolean {
     const index = this.index!;
     const address = index.address[cell];
-    if (address < 0 || decodedChunks.get(`${this.cacheId}:${cell}`)) return false;
+    if (address < 0 || this.cached.cached.has(cell)) return false;
     const mask = index.mask[cell];
     const filters = this.layout.filters;
     let fletcher = false;
@@ -594,7 +694,7 @@ export class DirectColumn {
       fletcher = true;
     }
     if (index.size[cell] !== this.chunkBytes + (fletcher ? 4 : 0)) return false;
-    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    const place = new LazyPlace(this.place, "chunk", cell, address);
     this.file.readInto(
       out,
       at,
@@ -662,15 +762,14 @@ export class DirectColumn {
    * caller keeps the bytes (a cached chunk is copied; see DecodedChunks.readAgain).
    */
   private chunk(cell: number, own = false): Uint8Array | null {
-    const key = `${this.cacheId}:${cell}`;
-    const hit = decodedChunks.get(key);
-    if (hit) return own ? hit.slice() : hit;
+    const hit = decodedChunks.get(this.cached, cell);
+    if (hit) return own ? copyOf(hit) : hit;
     const index = this.index!;
     const address = index.address[cell];
     if (address < 0) return null;
     const stored = index.size[cell];
     const mask = index.mask[cell];
-    const place = { ...this.place, detail: `chunk ${cell} at byte ${address}` };
+    const place = new LazyPlace(this.place, "chunk", cell, address);
     // A stored chunk is at most a little larger than the raw one (deflate or LZF overhead).
     if (stored > this.chunkBytes * 2 + 4096)
       throw new CorruptFileError(
@@ -679,8 +778,12 @@ export class DirectColumn {
       );
     let bytes = this.file.read(address, stored, place, "chunk");
     const filters = this.layout.filters;
+    // Whether a filter other than Fletcher32 transformed the bytes (decoding costs more than
+    // reading them again).
+    let decoded = false;
     for (let i = filters.length - 1; i >= 0; i--) {
       if ((mask >>> i) & 1) continue;
+      if (filters[i].id !== FILTER_FLETCHER32) decoded = true;
       bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
     }
     if (bytes.length !== this.chunkBytes)
@@ -689,10 +792,14 @@ export class DirectColumn {
         place,
       );
     if (this.chunkBytes > CACHE_CHUNK_BYTES) return bytes;
-    if (!own) decodedChunks.set(key, bytes);
-    else if (decodedChunks.readAgain(key)) {
-      decodedChunks.set(key, bytes);
-      return bytes.slice();
+    if (!own) decodedChunks.set(this.cached, cell, bytes);
+    // A stored chunk handed out whole (a heavy row) is not kept: reading it again from the page
+    // cache and checking it costs about what copying it out of the cache would, and random rows
+    // of a dataset larger than the cache only churned it (its copies and the collector's work
+    // on them were a third of a get(i)).
+    else if (decoded && decodedChunks.readAgain(this.cached, cell)) {
+      decodedChunks.set(this.cached, cell, bytes);
+      return copyOf(bytes);
     }
     return bytes;
   }

@@ -34,7 +34,13 @@ import {
   openHdf5,
   storedType,
 } from "./hdf5.ts";
-import { DirectColumn, DirectFile, type DirectLayout, NotCovered } from "./hdf5-direct.ts";
+import {
+  DirectColumn,
+  DirectFile,
+  type DirectLayout,
+  NotCovered,
+  SHARED_READ_BYTES,
+} from "./hdf5-direct.ts";
 import {
   CONTENT_ATTRIBUTE,
   FILE_LIST_ATTRIBUTE,
@@ -382,20 +388,21 @@ export class PartitionFile {
   readRows(columns: string[], rows: ArrayLike<number>): ColumnBatch {
     this.checkOpen();
     const n = rows.length;
-    const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i];
       if (!(Number.isInteger(r) && r >= 0 && r < this.length)) {
         throw new UsageError(`row ${r} outside [0, ${this.length})`, { file: this.path });
       }
-      order[i] = i;
     }
-    order.sort((a, b) => rows[a] - rows[b]);
-    const out: ColumnBatch = emptyRecord();
-    // One row, or rows already sorted and consecutive: one range read, no gathering copy.
+    // One row, or rows already sorted and consecutive: one range read, no gathering copy (and
+    // no sorted order to build: a get(i) comes this way).
     let consecutive = n > 0;
     for (let i = 1; i < n && consecutive; i++) consecutive = rows[i] === rows[i - 1] + 1;
     if (consecutive) return this.readRange(columns, rows[0], rows[n - 1] + 1);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => rows[a] - rows[b]);
+    const out: ColumnBatch = emptyRecord();
     for (const name of columns) {
       const info = this.column(name);
       const per = valuesPerRow(info);
@@ -486,25 +493,27 @@ export class PartitionFile {
   }
 
   private readColumnRange(info: ColumnInfo, start: number, end: number): ColumnValues {
-    const place = { file: this.path, column: info.name, detail: `rows ${start}..${end}` };
+    const place = () => ({ file: this.path, column: info.name, detail: `rows ${start}..${end}` });
     if ((info.dtype as string) === "unsupported") {
-      throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place);
+      throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place());
     }
     if (start === end) return allocate(info, 0);
     const direct = this.directColumn(info);
     if (direct) {
-      const bytes = direct.readBytes(start, end);
+      // A few bytes (a light column's row): read through the shared buffer, then copied.
+      const shared = (end - start) * direct.rowBytes <= SHARED_READ_BYTES;
+      const bytes = shared ? direct.readShared(start, end) : direct.readBytes(start, end);
       // null: a chunk in the range was never written; libhdf5 knows the fill value.
-      if (bytes) return fromBytes(info, direct.layout, bytes);
+      if (bytes) return fromBytes(info, direct.layout, bytes, shared);
     }
     const ds = this.handle(info);
     let raw: unknown;
     try {
       raw = ds.slice([[start, end]]);
     } catch (err) {
-      throw new CorruptFileError(damaged(info, hdf5Reason(err)), place, { cause: err });
+      throw new CorruptFileError(damaged(info, hdf5Reason(err)), place(), { cause: err });
     }
-    return normalise(info, raw, place);
+    return normalise(info, raw, place());
   }
 }
 
@@ -520,8 +529,16 @@ function agrees(info: ColumnInfo, layout: DirectLayout): boolean {
   return layout.typeClass === want && layout.elementSize === bytesOf(info.dtype);
 }
 
-/** Values from bytes in the file's order: byte-swapped to native if big-endian, strings decoded. */
-function fromBytes(info: ColumnInfo, layout: DirectLayout, bytes: Uint8Array): ColumnValues {
+/**
+ * Values from bytes in the file's order: byte-swapped to native if big-endian, strings decoded.
+ * `shared`: the bytes are the direct reader's shared buffer, copied into a new array.
+ */
+function fromBytes(
+  info: ColumnInfo,
+  layout: DirectLayout,
+  bytes: Uint8Array,
+  shared = false,
+): ColumnValues {
   const size = layout.elementSize;
   if (info.dtype === "string") {
     // As h5wasm decodes fixed-length strings: cut at the first NUL, then decode.
@@ -543,12 +560,15 @@ function fromBytes(info: ColumnInfo, layout: DirectLayout, bytes: Uint8Array): C
     else if (size === 4) b.swap32();
     else b.swap64();
   }
-  const Ctor = arrayClass(info.dtype) as unknown as new (
-    buffer: ArrayBufferLike,
-    offset: number,
-    length: number,
-  ) => ColumnValues;
-  return new Ctor(bytes.buffer, bytes.byteOffset, bytes.length / size);
+  const Ctor = arrayClass(info.dtype) as unknown as {
+    new (buffer: ArrayBufferLike, offset: number, length: number): Exclude<ColumnValues, string[]>;
+    new (length: number): Exclude<ColumnValues, string[]>;
+  };
+  const view = new Ctor(bytes.buffer, bytes.byteOffset, bytes.length / size);
+  if (!shared) return view;
+  const out = new Ctor(view.length);
+  out.set(view as never);
+  return out;
 }
 
 /** Why a read failed, in words: a filter failing on read means the stored bytes changed. */

@@ -8,6 +8,8 @@ import type { ColumnValues } from "../../src/core/columns.ts";
 import { CorruptFileError, isAstroPileError } from "../../src/core/errors.ts";
 import { type Dataset, h5wasm, hdf5Ready, openHdf5 } from "../../src/storage/hdf5.ts";
 import {
+  ColumnChunks,
+  DecodedChunks,
   DirectColumn,
   DirectFile,
   fletcher32,
@@ -317,6 +319,123 @@ test("decoded chunks are cached across reads, and rows handed out are never the 
         Float64Array.from({ length: n }, (_, i) => i + 0.5),
       );
     }
+  } finally {
+    file.close();
+  }
+});
+
+test("the decoded-chunk cache keeps the most recently used chunks within its bytes, per column", () => {
+  const cache = new DecodedChunks(300);
+  const a = new ColumnChunks();
+  const b = new ColumnChunks();
+  const chunk = (v: number) => new Uint8Array(100).fill(v);
+  cache.set(a, 0, chunk(1));
+  cache.set(b, 0, chunk(2));
+  cache.set(a, 1, chunk(3));
+  // Same chunk number, other column: its own entry.
+  assert.equal(cache.get(a, 0)?.[0], 1);
+  assert.equal(cache.get(b, 0)?.[0], 2);
+  // a:0 was used last but one, a:1 least recently: a fourth chunk evicts a:1.
+  cache.set(b, 5, chunk(4));
+  assert.equal(cache.get(a, 1), undefined);
+  assert.deepEqual([cache.get(a, 0)?.[0], cache.get(b, 0)?.[0], cache.get(b, 5)?.[0]], [1, 2, 4]);
+  // Replacing a chunk counts its bytes once; a chunk of 200 bytes evicts the two oldest.
+  cache.set(b, 5, chunk(6));
+  assert.equal(cache.get(b, 5)?.[0], 6);
+  cache.set(a, 2, new Uint8Array(200).fill(7));
+  assert.equal(cache.get(a, 0), undefined);
+  assert.equal(cache.get(b, 0), undefined);
+  assert.equal(cache.get(b, 5)?.[0], 6);
+  assert.equal(cache.get(a, 2)?.[0], 7);
+  // A chunk handed out is remembered: the second read of it says so, once.
+  assert.equal(cache.readAgain(a, 9), false);
+  assert.equal(cache.readAgain(b, 9), false);
+  assert.equal(cache.readAgain(a, 9), true);
+  assert.equal(cache.readAgain(a, 9), false);
+});
+
+test("a damaged Fletcher32 chunk fails its first read and every later one, by every read path: never cached", async () => {
+  const path = join(tempDir(), "damaged.hdf5");
+  // Uncompressed (Fletcher32): 16 KiB image rows, one row per chunk; x's rows all in one chunk.
+  const w = await PartitionWriter.create(
+    path,
+    [
+      { name: "img", dtype: "float32", shape: [64, 64] },
+      { name: "x", dtype: "float64", shape: [] },
+    ],
+    { compression: "none" },
+  );
+  const n = 6;
+  const img = Float32Array.from({ length: 4096 * n }, (_, i) => i);
+  const x = Float64Array.from({ length: n }, (_, i) => i + 0.5);
+  w.append({ img, x });
+  await w.close();
+  // Damage the stored bytes of image row 2 and of x's chunk (found by their values).
+  const stored = readFileSync(path);
+  const fd = openSync(path, "r+");
+  for (const values of [img.subarray(2 * 4096, 3 * 4096), x]) {
+    const at = stored.indexOf(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+    assert.ok(at > 0);
+    writeSync(fd, Buffer.from([0x5a, 0xa5, 0x5a, 0xa5]), 0, 4, at + 8);
+  }
+  closeSync(fd);
+  const file = await PartitionFile.open(path);
+  try {
+    assert.equal(file.readPath("img"), "direct");
+    assert.equal(file.readPath("x"), "direct");
+    const damaged = (column: string) => (err: unknown) => {
+      assert.ok(err instanceof CorruptFileError, String(err));
+      assert.equal(err.file, path);
+      assert.equal(err.column, column);
+      assert.match(err.message, /fletcher32 check failed/);
+      assert.match(err.message, /chunk \d+ at byte \d+/);
+      return true;
+    };
+    const batch = new Uint8Array(4 * 4096 * n);
+    for (let k = 0; k < 3; k++) {
+      // Rows of the undamaged chunks read as written, before and after the failures.
+      assert.deepEqual(file.readRange(["img"], 3, 4).img, img.subarray(3 * 4096, 4 * 4096));
+      // One row (the chunk handed out whole), rows picked, a range read in place, a batch buffer.
+      assert.throws(() => file.readRange(["img"], 2, 3), damaged("img"), `read ${k}`);
+      assert.throws(() => file.readRows(["img"], [4, 2]), damaged("img"), `rows ${k}`);
+      assert.throws(() => file.readRange(["img"], 0, n), damaged("img"), `range ${k}`);
+      assert.throws(() => file.readColumnInto("img", 1, 4, batch, 0), damaged("img"), `into ${k}`);
+      // A light column's row (read through the shared small-read buffer) and all its rows.
+      assert.throws(() => file.readRange(["x"], 1, 2), damaged("x"), `x row ${k}`);
+      assert.throws(() => file.readRange(["x"], 0, n), damaged("x"), `x rows ${k}`);
+    }
+  } finally {
+    file.close();
+  }
+});
+
+test("one-row reads of light columns through the shared buffer are arrays of their own", async () => {
+  const path = join(tempDir(), "light.hdf5");
+  const w = await PartitionWriter.create(
+    path,
+    [
+      { name: "x", dtype: "float64", shape: [] },
+      { name: "pair", dtype: "int16", shape: [2] },
+    ],
+    { compression: "none" },
+  );
+  const n = 50;
+  w.append({
+    x: Float64Array.from({ length: n }, (_, i) => i + 0.25),
+    pair: Int16Array.from({ length: 2 * n }, (_, i) => i - 40),
+  });
+  await w.close();
+  const file = await PartitionFile.open(path);
+  try {
+    const rows = [];
+    for (let r = 0; r < n; r++) rows.push(file.readRange(["x", "pair"], r, r + 1));
+    // Each row kept its own values after the later reads (none is a view of a reused buffer).
+    rows.forEach((row, r) => {
+      assert.deepEqual(row.x, Float64Array.from([r + 0.25]));
+      assert.deepEqual(row.pair, Int16Array.from([2 * r - 40, 2 * r - 39]));
+      (row.x as Float64Array)[0] = -1;
+    });
+    assert.deepEqual(file.readRange(["x"], 7, 8).x, Float64Array.from([7.25]));
   } finally {
     file.close();
   }
