@@ -78,6 +78,11 @@ export function valuesPerRow(spec: Pick<ColumnSpec, "shape">): number {
   return n;
 }
 
+/** Bytes of one value of a numeric dtype (bool: one byte). */
+export function dtypeBytes(dtype: Exclude<Dtype, "string">): number {
+  return CTORS[dtype].BYTES_PER_ELEMENT;
+}
+
 /** Bytes of one row as stored (variable-length strings are estimated at 16 bytes). */
 export function bytesPerRow(spec: ColumnSpec): number {
   const per =

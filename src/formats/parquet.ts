@@ -19,6 +19,7 @@ import {
   type ColumnSpec,
   type ColumnValues,
   type Dtype,
+  dtypeBytes,
   isDtype,
   valuesPerRow,
 } from "../core/columns.ts";
@@ -249,29 +250,13 @@ function writerProperties(
 export function defaultRowGroupRows(specs: ColumnSpec[]): number {
   let rowBytes = 0;
   for (const s of specs) {
-    const per = s.dtype === "string" ? (s.stringLength ?? 16) : bytesOf(s.dtype);
+    const per = s.dtype === "string" ? (s.stringLength ?? 16) : dtypeBytes(s.dtype);
     rowBytes += per * valuesPerRow(s);
   }
   return Math.max(
     1,
     Math.min(MAX_ROW_GROUP_ROWS, Math.floor(ROW_GROUP_BYTES / Math.max(1, rowBytes))),
   );
-}
-
-function bytesOf(dtype: Exclude<Dtype, "string">): number {
-  return {
-    float32: 4,
-    float64: 8,
-    int8: 1,
-    int16: 2,
-    int32: 4,
-    int64: 8,
-    uint8: 1,
-    uint16: 2,
-    uint32: 4,
-    uint64: 8,
-    bool: 1,
-  }[dtype];
 }
 
 async function openTemp(path: string): Promise<{ handle: FileHandle; temp: string }> {

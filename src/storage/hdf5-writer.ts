@@ -14,8 +14,8 @@
 // root group's object header.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { deflateSync } from "node:zlib";
-import type { ColumnSpec, ColumnValues, Dtype } from "../core/columns.ts";
-import { valuesPerRow } from "../core/columns.ts";
+import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
+import { dtypeBytes, valuesPerRow } from "../core/columns.ts";
 import { WriteError } from "../core/errors.ts";
 import { fletcher32 } from "./fletcher32.ts";
 import { lookup3 } from "./hdf5-times.ts";
@@ -304,22 +304,8 @@ export function nativelyWritable(spec: ColumnSpec): boolean {
   return spec.dtype !== "string" || spec.stringLength !== undefined;
 }
 
-const ELEMENT_BYTES: Record<Exclude<Dtype, "string">, number> = {
-  float32: 4,
-  float64: 8,
-  int8: 1,
-  int16: 2,
-  int32: 4,
-  int64: 8,
-  uint8: 1,
-  uint16: 2,
-  uint32: 4,
-  uint64: 8,
-  bool: 1,
-};
-
 function elementBytes(spec: ColumnSpec): number {
-  return spec.dtype === "string" ? spec.stringLength! : ELEMENT_BYTES[spec.dtype];
+  return spec.dtype === "string" ? spec.stringLength! : dtypeBytes(spec.dtype);
 }
 
 /** The stored bytes of `values` (little-endian, as the machine's typed arrays are here). */
@@ -412,7 +398,7 @@ function datatype(spec: ColumnSpec): Buffer {
   // Fixed-length strings as libhdf5's writer stored them here: UTF-8, space-padded type,
   // null-padded bytes (both readers strip the nulls).
   if (spec.dtype === "string") return stringType(spec.stringLength!, 2, 1);
-  const size = ELEMENT_BYTES[spec.dtype];
+  const size = dtypeBytes(spec.dtype);
   if (spec.dtype === "float32" || spec.dtype === "float64") {
     const b = Buffer.alloc(20);
     b[0] = 0x11;
