@@ -120,7 +120,7 @@ export class Hdf5Writer {
   append(batch: Record<string, ColumnValues>, rows: number): void {
     const full: { end: number; column: Column; raw: Uint8Array }[] = [];
     for (const c of this.columns.values()) {
-      const bytes = toBytes(c.spec, batch[c.spec.name]!, rows * c.rowBytes);
+      const bytes = toBytes(this.path, c.spec, batch[c.spec.name]!, rows * c.rowBytes);
       const first = c.rows;
       c.rows += rows;
       let p = 0;
@@ -309,11 +309,14 @@ function elementBytes(spec: ColumnSpec): number {
 }
 
 /** The stored bytes of `values` (little-endian, as the machine's typed arrays are here). */
-function toBytes(spec: ColumnSpec, values: ColumnValues, length: number): Uint8Array {
+function toBytes(file: string, spec: ColumnSpec, values: ColumnValues, length: number): Uint8Array {
   if (!Array.isArray(values)) {
     const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     if (bytes.length !== length)
-      throw new WriteError(`column ${spec.name}: ${bytes.length} bytes for ${length}`, {});
+      throw new WriteError(`${bytes.length} bytes of values for ${length}`, {
+        file,
+        column: spec.name,
+      });
     return bytes;
   }
   // Fixed-length strings: UTF-8, null-padded (the caller checked each fits).
