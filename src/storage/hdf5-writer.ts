@@ -38,6 +38,7 @@ const MSG_FILL_VALUE = 0x05;
 const MSG_LAYOUT = 0x08;
 const MSG_FILTERS = 0x0b;
 const MSG_ATTRIBUTE = 0x0c;
+const MSG_ATTRIBUTE_INFO = 0x15;
 
 export type ChunkFilter = { gzip: number } | "fletcher32";
 
@@ -358,9 +359,19 @@ interface Message {
  * A version-2 object header ("OHDR") holding `messages`, under its checksum; attribute phase
  * change values stored so that a header with more than 8 attributes stays compact for libhdf5.
  */
-function objectHeader(messages: Message[]): Buffer {
+function objectHeader(objectMessages: Message[]): Buffer {
   let attributes = 0;
-  for (const m of messages) if (m.type === MSG_ATTRIBUTE) attributes++;
+  for (const m of objectMessages) if (m.type === MSG_ATTRIBUTE) attributes++;
+  // Attribute info (version 0): attributes kept in the header (no fractal heap, no name index).
+  // libhdf5 counts a version-2 header's attributes only when it has one (h5py's len(attrs)
+  // was 0 without it, though every attribute read).
+  const attributeInfo = Buffer.alloc(18);
+  attributeInfo.writeBigUInt64LE(UNDEF, 2);
+  attributeInfo.writeBigUInt64LE(UNDEF, 10);
+  const messages: Message[] = [
+    ...objectMessages,
+    { type: MSG_ATTRIBUTE_INFO, body: attributeInfo },
+  ];
   let size = 0;
   for (const m of messages) size += 4 + m.body.length;
   const b = Buffer.alloc(4 + 2 + 4 + 4 + size + 4);

@@ -60,7 +60,7 @@ with h5py.File(sys.argv[1], "r") as f:
         else:
             vals = [float(x) for x in v.ravel()]
         out[k] = {"dtype": str(d.dtype), "shape": list(d.shape), "chunks": list(d.chunks) if d.chunks else None,
-                  "compression": d.compression, "fletcher32": d.fletcher32, "attrs": {a: (d.attrs[a].decode() if isinstance(d.attrs[a], bytes) else str(d.attrs[a])) for a in d.attrs}, "values": vals}
+                  "compression": d.compression, "fletcher32": d.fletcher32, "attrs": {a: (d.attrs[a].decode() if isinstance(d.attrs[a], bytes) else str(d.attrs[a])) for a in d.attrs}, "nattrs": len(d.attrs), "values": vals}
 print(json.dumps(out))
 `;
 
@@ -138,6 +138,7 @@ for (const c of CASES)
           compression: string | null;
           fletcher32: boolean;
           attrs: Record<string, string>;
+          nattrs: number;
           values: Array<string | number>;
         }
       >;
@@ -147,6 +148,7 @@ for (const c of CASES)
         const g = got[spec.name];
         assert.equal(g.dtype, EXPECTED_DTYPE[spec.name], `${spec.name} dtype`);
         assert.deepEqual(g.shape, [rows, ...spec.shape], `${spec.name} shape`);
+        assert.equal(g.nattrs, Object.keys(g.attrs).length, `${spec.name} len(attrs)`);
         if (spec.name !== "name") {
           assert.equal(
             g.compression,
@@ -169,6 +171,12 @@ for (const c of CASES)
       // Root attributes, as h5py and as AstroPile read them back.
       const [root] = JSON.parse(runPython(ROOT_ATTRS, [path])) as Record<string, string>[];
       const expectedRoot = { ...ATTRS, astropile_identity: "x".repeat(64) };
+      // len(attrs) is libhdf5's count, which needs an attribute-info message in the header.
+      const count = runPython(
+        "import sys, h5py\nwith h5py.File(sys.argv[1]) as f: print(len(f.attrs))",
+        [path],
+      );
+      assert.equal(Number(count), Object.keys(expectedRoot).length, "len(f.attrs)");
       assert.deepEqual(
         root,
         // Integers past int32 are stored as float64 (h5py prints them so).
