@@ -208,9 +208,11 @@ export class PartitionWriter {
     const writer = new PartitionWriter(path, tempPath, specs, file, options, compression);
     try {
       for (const [k, v] of Object.entries(options.attrs ?? {})) writer.setRootAttribute(k, v);
-      if (writer.native) for (const spec of specs) writer.annotate(spec);
+      // The native writer takes attributes now and rows as they come; libhdf5's file gathers
+      // rows in blocks, and its columns (and their attributes) are made at the first write.
       for (const spec of specs) {
-        if (spec.dtype === "string" && spec.stringLength === undefined)
+        if (writer.native) writer.annotate(spec);
+        else if (spec.dtype === "string" && spec.stringLength === undefined)
           writer.pendingStrings.set(spec.name, []);
         else writer.buffered.set(spec.name, []);
       }
