@@ -550,8 +550,8 @@ async function benchRandomRows(
  */
 async function h5wasmFloor(path: string, list: number[]): Promise<{ slice: number; raw: number }> {
   await hdf5Ready();
-  const module = await h5wasm.ready;
-  const file = new h5wasm.File(path, "r");
+  const module = await h5wasm().ready;
+  const file = new (h5wasm().File)(path, "r");
   try {
     const dataset = file.get("image") as Dataset;
     const slice = bestOf(() => {

@@ -4,7 +4,7 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import h5wasm, { type Dataset, type File as H5File, type Metadata } from "h5wasm/node";
+import type { Dataset, File as H5File, Metadata } from "h5wasm/node";
 import type { Dtype } from "../core/columns.ts";
 import { AstroPileError, CorruptFileError, type ErrorPlace } from "../core/errors.ts";
 import {
@@ -16,14 +16,22 @@ import {
 } from "./remote-hook.ts";
 
 export type { Dataset, H5File, Metadata };
-export { h5wasm };
+
+/** h5wasm's module object (File, Dataset, ready, ...). */
+export type H5wasm = typeof import("h5wasm/node").default;
 
 let initialised: Promise<void> | null = null;
+let lib: H5wasm | undefined;
 
-/** Loads libhdf5 once per process. Every storage entry point awaits this first. */
+/**
+ * Loads libhdf5 once per process. Every h5wasm entry point awaits this first. Loading costs
+ * ~0.2 s (compiling the WebAssembly), so it happens on first use, not at import: files the
+ * own writer writes and the direct read path reads may never need it.
+ */
 export function hdf5Ready(): Promise<void> {
   initialised ??= (async () => {
-    const module = await h5wasm.ready;
+    const loaded = (await import("h5wasm/node")).default;
+    const module = await loaded.ready;
     // h5wasm-plugins' install_plugins fetches a file:// URL, which Node's fetch refuses; pointing
     // the plugin search path at the package's directory works because the Node build of h5wasm
     // reads the real file system.
@@ -32,8 +40,15 @@ export function hdf5Ready(): Promise<void> {
     module.insert_plugin_search_path(pluginsDir, 0);
     module.activate_throwing_error_handler();
     routeRemotePaths(module.FS as unknown as EmscriptenFs);
+    lib = loaded;
   })();
   return initialised;
+}
+
+/** h5wasm, loaded: callers await {@link hdf5Ready} first. */
+export function h5wasm(): H5wasm {
+  if (!lib) throw new Error("internal: h5wasm used before hdf5Ready() resolved");
+  return lib;
 }
 
 /** The library's messages without the source paths: the innermost causes, most specific last. */
@@ -116,7 +131,7 @@ export async function openHdf5(path: string): Promise<H5File> {
     { file: path },
     "cannot open HDF5 file",
     CorruptFileError,
-    () => new h5wasm.File(path, "r"),
+    () => new (h5wasm().File)(path, "r"),
   );
 }
 

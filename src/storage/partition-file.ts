@@ -616,7 +616,7 @@ function bytesOf(dtype: Dtype): number {
 function describeEntity(path: string, file: H5File, name: string): ColumnInfo | undefined {
   const place = { file: path, column: name };
   const entity = guard(place, "cannot open dataset", CorruptFileError, () => file.get(name));
-  if (!(entity instanceof h5wasm.Dataset)) return undefined;
+  if (!(entity instanceof h5wasm().Dataset)) return undefined;
   return guard(place, "cannot read dataset metadata", CorruptFileError, () =>
     describe(name, entity),
   );

@@ -172,7 +172,6 @@ export class PartitionWriter {
     specs: ColumnSpec[],
     options: WriterOptions = {},
   ): Promise<PartitionWriter> {
-    await hdf5Ready();
     const compression = options.compression ?? "gzip";
     if (compression === "lzf") {
       // h5wasm registers every filter as mandatory; LZF then fails on any chunk it cannot shrink
@@ -195,6 +194,8 @@ export class PartitionWriter {
       `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
     );
     const native = specs.every(nativelyWritable) && endianness() === "LE";
+    // Only files libhdf5 writes load it (~0.2 s at first use).
+    if (!native) await hdf5Ready();
     const file = guard({ file: tempPath }, "cannot create HDF5 file", WriteError, () =>
       native
         ? new Hdf5Writer(
@@ -203,7 +204,7 @@ export class PartitionWriter {
             compression === "gzip" ? { gzip: options.gzipLevel ?? 4 } : "fletcher32",
             (spec) => chunkRows(spec, options.chunkBytes),
           )
-        : new h5wasm.File(tempPath, "w", { libver: ["v110", "v110"] }),
+        : new (h5wasm().File)(tempPath, "w", { libver: ["v110", "v110"] }),
     );
     const writer = new PartitionWriter(path, tempPath, specs, file, options, compression);
     try {

@@ -206,7 +206,7 @@ async function stamp(
   try {
     await copyFile(path, temp);
     guard({ file: temp }, "cannot add the identity", WriteError, () => {
-      const h5 = new h5wasm.File(temp, "a");
+      const h5 = new (h5wasm().File)(temp, "a");
       try {
         writeAttribute(h5, CONTENT_ATTRIBUTE, content);
         writeAttribute(h5, IDENTITY_ATTRIBUTE, identity);

@@ -321,7 +321,7 @@ test("a damaged file reaches the consumer as the worker's typed error", async ()
     .map((p) => join(gz, p))
     .sort();
   await hdf5Ready();
-  const h5 = new h5wasm.File(files[0], "r");
+  const h5 = new (h5wasm().File)(files[0], "r");
   const ref = (h5.get("image_array") as Dataset5).create_reference().ref_data;
   h5.close();
   const raw = new DirectFile(files[0]);

@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { h5wasm } from "../../src/storage/hdf5.ts";
+import { type H5File, h5wasm, hdf5Ready } from "../../src/storage/hdf5.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { answer, type Clean, CONFIGS, makeClean, probes } from "./clean-datasets.ts";
 import { type Family, FuzzFailure, typedOrValue } from "./family.ts";
@@ -240,9 +240,10 @@ function editAttribute(t: Target, rng: Rng): string {
   const rel = rng.pick(rng.chance(0.7) ? t.partitions : t.sidecars);
   const path = join(t.root, rel);
   if (!existsSync(path)) return `${rel}: already gone`;
-  let file: InstanceType<typeof h5wasm.File>;
+  const lib = h5wasm();
+  let file: H5File;
   try {
-    file = new h5wasm.File(path, "a");
+    file = new lib.File(path, "a");
   } catch {
     return `${rel}: does not open for writing`;
   }
@@ -710,6 +711,8 @@ function listing(root: string): string {
 
 export const family: Family = {
   async setup(work) {
+    // editAttribute rewrites attributes through libhdf5, synchronously: load it now.
+    await hdf5Ready();
     clean = await makeClean(work);
   },
 

@@ -1,9 +1,11 @@
 // Importing the library must not load the packages only some commands need: each cost every
-// command and script 20-150 ms at start (the AWS SDK ~150 ms, apache-arrow ~85 ms, yaml ~40 ms,
-// hyparquet and its writer ~80 ms). They are loaded on first use (src/remote/transport.ts s3Sdk,
-// src/formats/parquet.ts arrowLib, src/formats/ecsv-yaml.ts yamlLib, dynamic imports).
+// command and script 20-200 ms at start (h5wasm ~200 ms, the AWS SDK ~150 ms, apache-arrow
+// ~85 ms, yaml ~40 ms, hyparquet and its writer ~80 ms). They are loaded on first use
+// (src/storage/hdf5.ts hdf5Ready, src/remote/transport.ts s3Sdk, src/formats/parquet.ts
+// arrowLib, src/formats/ecsv-yaml.ts yamlLib, dynamic imports).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -22,12 +24,19 @@ function packagesLoaded(script: string): Set<string> {
   return new Set([...names].map((m) => m[1]));
 }
 
-const LAZY = ["@aws-sdk/client-s3", "apache-arrow", "yaml", "hyparquet", "hyparquet-writer"];
+const LAZY = [
+  "h5wasm",
+  "@aws-sdk/client-s3",
+  "apache-arrow",
+  "yaml",
+  "hyparquet",
+  "hyparquet-writer",
+];
 
-test("import of the library leaves the S3 SDK, Arrow, YAML and Parquet readers unloaded", () => {
+test("import of the library leaves libhdf5, the S3 SDK, Arrow, YAML and Parquet readers unloaded", () => {
   const loaded = packagesLoaded('await import("./src/index.ts");');
   // The log names what is loaded (else this test would pass on any output).
-  assert.ok(loaded.has("zod") && loaded.has("h5wasm"), [...loaded].join(", "));
+  assert.ok(loaded.has("zod") && loaded.has("commander") === false, [...loaded].join(", "));
   for (const name of LAZY) assert.ok(!loaded.has(name), `${name} is loaded at import`);
 });
 
@@ -36,10 +45,48 @@ test("the lazily loaded packages load when used", () => {
     const { arrowLib } = await import("./src/formats/parquet.ts");
     const { yamlLib } = await import("./src/formats/ecsv-yaml.ts");
     const { s3Sdk } = await import("./src/remote/transport.ts");
+    const { hdf5Ready } = await import("./src/storage/hdf5.ts");
+    await hdf5Ready();
     arrowLib().tableFromArrays({ x: new Float64Array(2) });
     yamlLib().parse("a: 1");
     await s3Sdk();
   `);
-  for (const name of ["@aws-sdk/client-s3", "apache-arrow", "yaml"])
+  for (const name of ["h5wasm", "@aws-sdk/client-s3", "apache-arrow", "yaml"])
     assert.ok(loaded.has(name), `${name} not loaded when used`);
+});
+
+test("a dataset the own HDF5 writer writes does not load libhdf5; reading it does", () => {
+  // Numbers and fixed-length strings go through src/storage/hdf5-writer.ts; only variable-length
+  // strings need h5wasm. The process writes a whole dataset (partitions, sidecars, manifest).
+  const dir = join(ROOT, "test", `.lazy-${process.pid}`);
+  const write = `
+    const { writeDataset } = await import("./src/index.ts");
+    const n = 1000;
+    const batch = {
+      object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+      ra: Float64Array.from({ length: n }, (_, i) => (i * 0.37) % 360),
+      dec: Float64Array.from({ length: n }, (_, i) => ((i * 0.11) % 170) - 85),
+      name: Array.from({ length: n }, (_, i) => "s" + i),
+    };
+    await writeDataset(${JSON.stringify(dir)}, [
+      { name: "object_id", dtype: "int64", shape: [] },
+      { name: "ra", dtype: "float64", shape: [], unit: "deg" },
+      { name: "dec", dtype: "float64", shape: [], unit: "deg" },
+      { name: "name", dtype: "string", shape: [], stringLength: 8 },
+    ], [batch], { config: "c", provenance: { survey: "lazy" } });
+  `;
+  try {
+    const loaded = packagesLoaded(write);
+    assert.ok(loaded.has("zod"), [...loaded].join(", "));
+    assert.ok(!loaded.has("h5wasm"), "h5wasm was loaded to write a dataset the own writer writes");
+    const read = packagesLoaded(`
+      const { openDataset } = await import("./src/index.ts");
+      const ds = await openDataset(${JSON.stringify(dir)});
+      const last = await ds.get(999);
+      if (ds.length !== 1000 || last.name !== "s" + last.object_id) throw new Error("read back wrong: " + ds.length + " " + JSON.stringify(last.name));
+    `);
+    assert.ok(read.has("h5wasm"), "reading opens files through libhdf5");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

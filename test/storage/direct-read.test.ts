@@ -578,7 +578,7 @@ test("files of libhdf5's libver v110 writer (AstroPile's before its own): extens
   const k = Int16Array.from({ length: n }, (_, i) => ((i * 31) % 65536) - 32768);
   const pad = Uint8Array.from({ length: n * 61 }, (_, i) => i % 251);
   await hdf5Ready();
-  const h5 = new h5wasm.File(path, "w", { libver: ["v110", "v110"] });
+  const h5 = new (h5wasm().File)(path, "w", { libver: ["v110", "v110"] });
   try {
     for (const [name, dtype, row, data] of [
       ["b", "<B", [], b],

@@ -558,7 +558,7 @@ async function legacyCopy(): Promise<{ root: string; manifest: Manifest }> {
   const { root, manifest } = copy();
   const strip = async (rel: string, names: string[]) => {
     const path = join(root, rel);
-    const h5 = new h5wasm.File(path, "a");
+    const h5 = new (h5wasm().File)(path, "a");
     try {
       for (const name of names) h5.delete_attribute(name);
     } finally {
