@@ -201,6 +201,13 @@ function copyOf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** One message of an object header. */
+export interface HeaderMessage {
+  type: number;
+  flags: number;
+  body: Uint8Array;
+}
+
 export interface DirectLayout {
   /** Dataset dimensions (axis 0 the row). */
   dims: number[];
@@ -213,6 +220,8 @@ export interface DirectLayout {
   bigEndian: boolean;
   /** Strings: 0 ASCII, 1 UTF-8. */
   cset: number;
+  /** Integers: two's complement (else unsigned). */
+  signed: boolean;
   storage:
     | { kind: "contiguous"; address: number; size: number }
     | { kind: "chunked"; btree: number; chunk: number[]; v4?: V4Index };
@@ -318,34 +327,12 @@ export class DirectFile {
    * this path leaves to h5wasm, CorruptFileError for headers that cannot be what they claim.
    */
   layout(address: number, place: ErrorPlace): DirectLayout {
-    const messages = this.headerMessages(address, place);
-    const get = (type: number) => {
-      const m = messages.filter((x) => x.type === type);
-      if (m.length > 1) throw new NotCovered(`message ${type} appears ${m.length} times`);
-      const one = m[0];
-      if (one && one.flags & 0x02) throw new NotCovered(`message ${type} is shared`);
-      return one?.body;
-    };
-    const space = get(MSG_DATASPACE);
-    const type = get(MSG_DATATYPE);
-    const layout = get(MSG_LAYOUT);
-    if (!space || !type || !layout)
-      throw new CorruptFileError("dataset header lacks a dataspace, datatype or layout", place);
-    const { dims, maxDims } = parseDataspace(space, place);
-    const t = parseDatatype(type);
-    const filters = parseFilters(get(MSG_FILTERS), place);
-    const storage = parseLayout(layout, dims, t.elementSize, filters.length > 0, place);
-    if (storage.kind === "contiguous" && filters.length > 0)
-      throw new CorruptFileError("contiguous dataset with a filter pipeline", place);
-    return { dims, maxDims, ...t, storage, filters };
+    return layoutOf(this.headerMessages(address, place), place);
   }
 
   /** Every message of an object header (version 1 or 2), continuation blocks followed. */
-  private headerMessages(
-    address: number,
-    place: ErrorPlace,
-  ): Array<{ type: number; flags: number; body: Uint8Array }> {
-    const out: Array<{ type: number; flags: number; body: Uint8Array }> = [];
+  headerMessages(address: number, place: ErrorPlace): HeaderMessage[] {
+    const out: HeaderMessage[] = [];
     const what = "object header";
     const first = this.read(address, 16, place, what);
     const view = dv(first);
@@ -399,7 +386,7 @@ export class DirectFile {
     to: number,
     v2: boolean,
     msgHead: number,
-    out: Array<{ type: number; flags: number; body: Uint8Array }>,
+    out: HeaderMessage[],
     blocks: Array<[number, number]>,
     place: ErrorPlace,
   ): void {
@@ -908,12 +895,12 @@ export function lzfDecompress(input: Uint8Array, expected: number, place: ErrorP
   return out;
 }
 
-function dv(b: Uint8Array): DataView {
+export function dv(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** An unsigned little-endian integer of 1-8 bytes (addresses beyond 2^53 come back inexact). */
-function uint(v: DataView, at: number, width: number): number {
+export function uint(v: DataView, at: number, width: number): number {
   if (at + width > v.byteLength) throw new RangeError("field past the end of its structure");
   switch (width) {
     case 1:
@@ -932,13 +919,39 @@ function uint(v: DataView, at: number, width: number): number {
   }
 }
 
-function checkLookup3(buf: Uint8Array, place: ErrorPlace, what: string): void {
+export function checkLookup3(buf: Uint8Array, place: ErrorPlace, what: string): void {
   const stored = dv(buf).getUint32(buf.length - 4, true);
   if (lookup3(buf.subarray(0, buf.length - 4)) !== stored)
     throw new CorruptFileError(`${what}: checksum mismatch`, place);
 }
 
-function parseDataspace(b: Uint8Array, place: ErrorPlace): { dims: number[]; maxDims: number[] } {
+/** The layout a dataset's header messages describe (see {@link DirectFile.layout}). */
+export function layoutOf(messages: HeaderMessage[], place: ErrorPlace): DirectLayout {
+  const get = (type: number) => {
+    const m = messages.filter((x) => x.type === type);
+    if (m.length > 1) throw new NotCovered(`message ${type} appears ${m.length} times`);
+    const one = m[0];
+    if (one && one.flags & 0x02) throw new NotCovered(`message ${type} is shared`);
+    return one?.body;
+  };
+  const space = get(MSG_DATASPACE);
+  const type = get(MSG_DATATYPE);
+  const layout = get(MSG_LAYOUT);
+  if (!space || !type || !layout)
+    throw new CorruptFileError("dataset header lacks a dataspace, datatype or layout", place);
+  const { dims, maxDims } = parseDataspace(space, place);
+  const t = parseDatatype(type);
+  const filters = parseFilters(get(MSG_FILTERS), place);
+  const storage = parseLayout(layout, dims, t.elementSize, filters.length > 0, place);
+  if (storage.kind === "contiguous" && filters.length > 0)
+    throw new CorruptFileError("contiguous dataset with a filter pipeline", place);
+  return { dims, maxDims, ...t, storage, filters };
+}
+
+export function parseDataspace(
+  b: Uint8Array,
+  place: ErrorPlace,
+): { dims: number[]; maxDims: number[] } {
   const v = dv(b);
   const version = b[0];
   const rank = b[1];
@@ -966,11 +979,12 @@ function parseDataspace(b: Uint8Array, place: ErrorPlace): { dims: number[]; max
   return { dims, maxDims };
 }
 
-function parseDatatype(b: Uint8Array): {
+export function parseDatatype(b: Uint8Array): {
   elementSize: number;
   typeClass: number;
   bigEndian: boolean;
   cset: number;
+  signed: boolean;
 } {
   if (b.length < 8) throw new NotCovered("short datatype message");
   const typeClass = b[0] & 0x0f;
@@ -978,16 +992,28 @@ function parseDatatype(b: Uint8Array): {
   const elementSize = dv(b).getUint32(4, true);
   if (elementSize < 1 || elementSize > 1 << 16) throw new NotCovered(`element size ${elementSize}`);
   switch (typeClass) {
-    case 0: // fixed-point
-      return { elementSize, typeClass, bigEndian: (bits & 1) === 1, cset: 0 };
+    case 0: // fixed-point; bit 3 set is signed
+      return {
+        elementSize,
+        typeClass,
+        bigEndian: (bits & 1) === 1,
+        cset: 0,
+        signed: (bits & 0x08) !== 0,
+      };
     case 1: // floating point; bit 6 set is VAX order
       if (bits & 0x40) throw new NotCovered("VAX float order");
-      return { elementSize, typeClass, bigEndian: (bits & 1) === 1, cset: 0 };
+      return { elementSize, typeClass, bigEndian: (bits & 1) === 1, cset: 0, signed: true };
     case 3: // fixed-length string
-      return { elementSize, typeClass, bigEndian: false, cset: (bits >> 4) & 0x0f };
+      return {
+        elementSize,
+        typeClass,
+        bigEndian: false,
+        cset: (bits >> 4) & 0x0f,
+        signed: false,
+      };
     case 8: // enum: only 1-byte (bool) values, whose byte order does not matter
       if (elementSize !== 1) throw new NotCovered("enum wider than a byte");
-      return { elementSize, typeClass, bigEndian: false, cset: 0 };
+      return { elementSize, typeClass, bigEndian: false, cset: 0, signed: false };
     default:
       throw new NotCovered(`datatype class ${typeClass}`);
   }

@@ -31,9 +31,11 @@ import {
   type H5File,
   h5wasm,
   hdf5Reason,
+  type Metadata,
   openHdf5,
   storedType,
 } from "./hdf5.ts";
+import { UNDEFINED } from "./hdf5-chunk-index.ts";
 import {
   DirectColumn,
   DirectFile,
@@ -41,6 +43,7 @@ import {
   NotCovered,
   SHARED_READ_BYTES,
 } from "./hdf5-direct.ts";
+import { type DatasetMetadata, readFileMetadata } from "./hdf5-metadata.ts";
 import {
   CONTENT_ATTRIBUTE,
   FILE_LIST_ATTRIBUTE,
@@ -110,7 +113,10 @@ export class PartitionFile {
   readonly path: string;
   /** Number of rows (the common axis-0 length of every column). */
   readonly length: number;
-  private readonly file: H5File;
+  /** The file opened through libhdf5; null when its metadata was read without (`own`). */
+  private readonly file: H5File | null;
+  /** A file of the own writer's structures, opened without libhdf5 (see hdf5-metadata.ts). */
+  private readonly own: OwnFile | null;
   /** Every dataset name at the root; described (metadata read) on first use. */
   private readonly names: string[];
   private readonly infos = new Map<string, ColumnInfo>();
@@ -130,13 +136,15 @@ export class PartitionFile {
 
   private constructor(
     path: string,
-    file: H5File,
+    file: H5File | OwnFile,
     names: string[],
     length: number,
     reader: "auto" | "h5wasm" = "auto",
   ) {
     this.path = path;
-    this.file = file;
+    this.own = file instanceof OwnFile ? file : null;
+    this.file = file instanceof OwnFile ? null : file;
+    if (this.own) this.raw = this.own.raw;
     this.names = names;
     this.length = length;
     this.reader = reader;
@@ -152,48 +160,78 @@ export class PartitionFile {
   static async open(path: string, options: OpenOptions = {}): Promise<PartitionFile> {
     const expect = options.expect;
     if (expect?.bytes !== undefined) checkSize(path, expect.bytes);
+    const own = options.reader === "h5wasm" ? null : OwnFile.open(path);
+    if (own) {
+      try {
+        return PartitionFile.opened(path, own, own.names, () => own.infos(), options);
+      } catch (err) {
+        own.close();
+        throw err;
+      }
+    }
     const file = await openHdf5(path);
     try {
       const names = guard({ file: path }, "cannot list datasets", CorruptFileError, () =>
         file.keys(),
       );
-      if (options.expectRows !== undefined) {
-        const pf = new PartitionFile(path, file, names, options.expectRows, options.reader);
-        if (expect) pf.check(expect);
-        return pf;
-      }
-      const infos: ColumnInfo[] = [];
-      for (const name of names) {
-        const info = describeEntity(path, file, name);
-        if (info) infos.push(info);
-      }
-      const first = infos[0];
-      const length = first ? first.rows : 0;
-      for (const info of infos) {
-        if (info.rows !== length) {
-          throw new ColumnLengthError(
-            `has ${info.rows} rows but column "${first?.name}" has ${length}`,
-            {
-              file: path,
-              column: info.name,
-            },
-          );
-        }
-      }
-      const pf = new PartitionFile(
+      return PartitionFile.opened(
         path,
         file,
-        infos.map((i) => i.name),
-        length,
-        options.reader,
+        names,
+        () => {
+          const infos: ColumnInfo[] = [];
+          for (const name of names) {
+            const info = describeEntity(path, file, name);
+            if (info) infos.push(info);
+          }
+          return infos;
+        },
+        options,
       );
-      for (const info of infos) pf.infos.set(info.name, info);
-      if (expect) pf.check(expect);
-      return pf;
     } catch (err) {
       file.close();
       throw err;
     }
+  }
+
+  /** The checks of `open` on a file opened either way; `describeAll` describes every column. */
+  private static opened(
+    path: string,
+    file: H5File | OwnFile,
+    names: string[],
+    describeAll: () => ColumnInfo[],
+    options: OpenOptions,
+  ): PartitionFile {
+    const expect = options.expect;
+    if (options.expectRows !== undefined) {
+      const pf = new PartitionFile(path, file, names, options.expectRows, options.reader);
+      if (expect) pf.check(expect);
+      return pf;
+    }
+    const infos = describeAll();
+    const first = infos[0];
+    const length = first ? first.rows : 0;
+    for (const info of infos) {
+      if (info.rows !== length) {
+        throw new ColumnLengthError(
+          `has ${info.rows} rows but column "${first?.name}" has ${length}`,
+          {
+            file: path,
+            column: info.name,
+          },
+        );
+      }
+    }
+    const pf = new PartitionFile(
+      path,
+      file,
+      infos.map((i) => i.name),
+      length,
+      options.reader,
+    );
+    for (const info of infos) pf.infos.set(info.name, info);
+    if (expect) pf.check(expect);
+    return pf;
   }
 
   /** The open-time checks of a manifest entry's promises (see FileExpectation). */
@@ -251,7 +289,8 @@ export class PartitionFile {
   /** One root attribute's value (only that one is read), or undefined. */
   private rootAttr(name: string): unknown {
     return guard({ file: this.path }, "cannot read file attributes", CorruptFileError, () => {
-      const attrs = this.file.attrs;
+      if (this.own) return Object.hasOwn(this.own.attrs, name) ? this.own.attrs[name] : undefined;
+      const attrs = this.file!.attrs;
       return name in attrs ? attrs[name].value : undefined;
     });
   }
@@ -287,7 +326,7 @@ export class PartitionFile {
   private describe(name: string): ColumnInfo | undefined {
     let info = this.infos.get(name);
     if (info || !this.names.includes(name)) return info;
-    info = describeEntity(this.path, this.file, name);
+    info = this.own ? this.own.info(name) : describeEntity(this.path, this.file!, name);
     if (!info) return undefined;
     this.compare(info);
     if (info.rows !== this.length) {
@@ -328,7 +367,7 @@ export class PartitionFile {
   /** File-level attributes (e.g. Multimodal Universe's project/survey/release). */
   attrs(): Record<string, unknown> {
     return guard({ file: this.path }, "cannot read file attributes", CorruptFileError, () =>
-      readAttrs(this.file),
+      this.own ? { ...this.own.attrs } : readAttrs(this.file!),
     );
   }
 
@@ -436,7 +475,7 @@ export class PartitionFile {
     if (this.closed) return;
     this.closed = true;
     this.raw?.close();
-    this.file.close();
+    this.file?.close();
   }
 
   /** Which path reads `column`: "direct" (plain file reads, native zlib) or "h5wasm". */
@@ -447,13 +486,16 @@ export class PartitionFile {
 
   /** The h5wasm dataset of a column, opened once. */
   private handle(info: ColumnInfo): Dataset {
+    // Every column of an own file is read by the fast path (all its chunks are stored).
+    if (!this.file) throw new Error(`internal: ${this.path} was opened without libhdf5`);
+    const file = this.file;
     let dataset = this.handles.get(info.name);
     if (!dataset) {
       dataset = guard(
         { file: this.path, column: info.name },
         "cannot open dataset",
         CorruptFileError,
-        () => this.file.get(info.name) as Dataset,
+        () => file.get(info.name) as Dataset,
       );
       this.handles.set(info.name, dataset);
     }
@@ -469,6 +511,7 @@ export class PartitionFile {
   private directColumn(info: ColumnInfo): DirectColumn | null {
     const known = this.direct.get(info.name);
     if (known !== undefined) return known;
+    if (this.own) return this.own.column(info.name);
     let column: DirectColumn | null = null;
     if (this.reader === "auto" && (info.dtype as string) !== "unsupported") {
       const place = { file: this.path, column: info.name };
@@ -673,4 +716,107 @@ function normalise(
   }
   if (!ArrayBuffer.isView(raw)) throw new SchemaError(`expected ${info.dtype} values`, place);
   return raw as ColumnValues;
+}
+
+/**
+ * A file whose metadata was read without libhdf5 (hdf5-metadata.ts) and whose every column the
+ * fast path reads whole: every chunk stored, so no fill value is ever needed.
+ */
+class OwnFile {
+  readonly names: string[];
+  private readonly columns = new Map<string, { info: ColumnInfo; column: DirectColumn }>();
+
+  private constructor(
+    readonly raw: DirectFile,
+    readonly attrs: Record<string, string | number>,
+    datasets: DatasetMetadata[],
+  ) {
+    this.names = datasets.map((d) => d.name);
+    for (const d of datasets) {
+      const place = { file: raw.path, column: d.name };
+      const info = infoOf(d);
+      if ((info.dtype as string) === "unsupported") throw new NotCovered(info.storedAs);
+      const column = new DirectColumn(raw, d.layout, place);
+      if (!stored(column, d.layout)) throw new NotCovered("chunks never written");
+      this.columns.set(d.name, { info, column });
+    }
+  }
+
+  /**
+   * The file opened this way, or null: its structures are not the ones read here, or are
+   * damaged (libhdf5 then opens it, or reports the damage as it always has).
+   */
+  static open(path: string): OwnFile | null {
+    // Remote files stay with libhdf5's reads (their request counts are tuned there).
+    if (remoteUrl(followRemoteLink(path)) !== null) return null;
+    let raw: DirectFile;
+    try {
+      raw = new DirectFile(path);
+    } catch {
+      return null;
+    }
+    try {
+      const meta = readFileMetadata(raw, { file: path });
+      return new OwnFile(raw, meta.attrs, meta.datasets);
+    } catch {
+      raw.close();
+      return null;
+    }
+  }
+
+  infos(): ColumnInfo[] {
+    return [...this.columns.values()].map((c) => c.info);
+  }
+
+  info(name: string): ColumnInfo | undefined {
+    return this.columns.get(name)?.info;
+  }
+
+  column(name: string): DirectColumn | null {
+    return this.columns.get(name)?.column ?? null;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** Every chunk of the column's grid is stored (or its contiguous storage allocated). */
+function stored(column: DirectColumn, layout: DirectLayout): boolean {
+  const { storage, dims } = layout;
+  if (storage.kind === "contiguous") return storage.address !== UNDEFINED;
+  let cells = 1;
+  for (let i = 0; i < dims.length; i++) cells *= Math.ceil(dims[i] / storage.chunk[i]);
+  return column.storedChunks() === cells;
+}
+
+/** A column's description from its parsed header, as {@link describe} gives it from h5wasm. */
+function infoOf(d: DatasetMetadata): ColumnInfo {
+  const { layout, attrs } = d;
+  const chunks = layout.storage.kind === "chunked" ? layout.storage.chunk : null;
+  const meta = {
+    type: layout.typeClass,
+    size: layout.elementSize,
+    signed: layout.signed,
+    littleEndian: !layout.bigEndian,
+    vlen: false,
+    shape: layout.dims,
+    chunks,
+  } as unknown as Metadata;
+  const type = storedType(meta, Object.keys(attrs));
+  const filters = layout.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
+  return {
+    name: d.name,
+    dtype: type.dtype as Dtype,
+    shape: layout.dims.slice(1),
+    stringLength: type.stringLength,
+    unit: typeof attrs.unit === "string" ? attrs.unit : undefined,
+    description: typeof attrs.description === "string" ? attrs.description : undefined,
+    chunks,
+    compression: compressionOf(filters),
+    filters,
+    storedAs: type.describe,
+    attrs: { ...attrs },
+    rows: layout.dims[0],
+  };
 }

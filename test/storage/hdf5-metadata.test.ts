@@ -1,0 +1,184 @@
+// Files of the own writer's structures are opened without libhdf5 (src/storage/hdf5-metadata.ts):
+// what that open reports (columns, dtypes, shapes, chunks, filters, attributes, values) must be
+// what libhdf5 reports for the same file, and files it does not cover must still open.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { CorruptFileError } from "../../src/core/errors.ts";
+import { DirectFile, NotCovered } from "../../src/storage/hdf5-direct.ts";
+import { readFileMetadata } from "../../src/storage/hdf5-metadata.ts";
+import { PartitionFile } from "../../src/storage/partition-file.ts";
+import { PartitionWriter } from "../../src/storage/partition-writer.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir();
+
+const SPECS: ColumnSpec[] = [
+  { name: "object_id", dtype: "int64", shape: [] },
+  { name: "ra", dtype: "float64", shape: [], unit: "deg", description: "right ascension" },
+  { name: "mag", dtype: "float32", shape: [], unit: "mag" },
+  { name: "i8", dtype: "int8", shape: [] },
+  { name: "i16", dtype: "int16", shape: [] },
+  { name: "i32", dtype: "int32", shape: [] },
+  { name: "u8", dtype: "uint8", shape: [] },
+  { name: "u16", dtype: "uint16", shape: [] },
+  { name: "u32", dtype: "uint32", shape: [] },
+  { name: "u64", dtype: "uint64", shape: [] },
+  { name: "flag", dtype: "bool", shape: [] },
+  { name: "name", dtype: "string", shape: [], stringLength: 12, description: "étoile ★" },
+  { name: "band", dtype: "string", shape: [3], stringLength: 5 },
+  { name: "image", dtype: "float32", shape: [3, 4, 5] },
+  { name: "mask", dtype: "bool", shape: [7] },
+];
+
+function batch(start: number, n: number): ColumnBatch {
+  const at = (i: number) => start + i;
+  return {
+    object_id: BigInt64Array.from({ length: n }, (_, i) => 2n ** 62n + BigInt(at(i))),
+    ra: Float64Array.from({ length: n }, (_, i) => at(i) * 0.001 + 1e-12),
+    mag: Float32Array.from({ length: n }, (_, i) => 20 + at(i) / 100),
+    i8: Int8Array.from({ length: n }, (_, i) => (at(i) % 256) - 128),
+    i16: Int16Array.from({ length: n }, (_, i) => -at(i)),
+    i32: Int32Array.from({ length: n }, (_, i) => -at(i) * 1000),
+    u8: Uint8Array.from({ length: n }, (_, i) => at(i) % 256),
+    u16: Uint16Array.from({ length: n }, (_, i) => at(i) % 65536),
+    u32: Uint32Array.from({ length: n }, (_, i) => 4e9 - at(i)),
+    u64: BigUint64Array.from({ length: n }, (_, i) => 2n ** 64n - 1n - BigInt(at(i))),
+    flag: Uint8Array.from({ length: n }, (_, i) => (at(i) % 3 === 0 ? 1 : 0)),
+    name: Array.from({ length: n }, (_, i) => `obj-${at(i)}-é`),
+    band: Array.from({ length: 3 * n }, (_, i) => ["hsc-g", "hsc-r", "hsc-i"][i % 3]),
+    image: Float32Array.from({ length: 60 * n }, (_, i) => start * 60 + i),
+    mask: Uint8Array.from({ length: 7 * n }, (_, i) => ((start * 7 + i) % 5 === 0 ? 1 : 0)),
+  };
+}
+
+const ROOT_ATTRS = {
+  survey: "HSC",
+  release: "pdr3 ★",
+  count: 42,
+  negative: -7,
+  big: 2 ** 40,
+  ratio: 0.125,
+};
+
+async function write(
+  name: string,
+  rows: number,
+  options: Parameters<typeof PartitionWriter.create>[2] = {},
+): Promise<string> {
+  const path = join(dir, name);
+  const w = await PartitionWriter.create(path, SPECS, { attrs: ROOT_ATTRS, ...options });
+  for (let s = 0; s < rows; s += 500) w.append(batch(s, Math.min(500, rows - s)));
+  await w.close();
+  return path;
+}
+
+/** Everything a reader sees of a file, opened one way. */
+async function seen(path: string, reader: "auto" | "h5wasm") {
+  const f = await PartitionFile.open(path, { reader });
+  try {
+    const columns = f.columns();
+    return {
+      length: f.length,
+      attrs: f.attrs(),
+      columns,
+      values: f.readRange(
+        columns.map((c) => c.name),
+        0,
+        f.length,
+      ),
+      paths: columns.map((c) => f.readPath(c.name)),
+    };
+  } finally {
+    f.close();
+  }
+}
+
+for (const [label, rows, options] of [
+  ["gzip, several chunks per column", 3000, { chunkBytes: 4096 }],
+  ["uncompressed (Fletcher32)", 1200, { compression: "none" as const }],
+  ["one chunk per column", 40, {}],
+  ["no rows", 0, {}],
+  ["past 1024 chunks (paged fixed arrays)", 2100, { chunkBytes: 8 }],
+] as const) {
+  test(`metadata read without libhdf5 is libhdf5's: ${label}`, async () => {
+    const path = await write(`${label.replace(/\W+/g, "-")}.hdf5`, rows, options);
+    // The file is one the own open covers (else this test compares libhdf5 with itself).
+    const raw = new DirectFile(path);
+    try {
+      assert.equal(readFileMetadata(raw, { file: path }).datasets.length, SPECS.length);
+    } finally {
+      raw.close();
+    }
+    const own = await seen(path, "auto");
+    const lib = await seen(path, "h5wasm");
+    assert.deepEqual(
+      own.columns.map((c) => c.name),
+      lib.columns.map((c) => c.name),
+    );
+    assert.deepEqual(own.columns, lib.columns);
+    assert.deepEqual(own.attrs, lib.attrs);
+    assert.deepEqual(own.attrs, ROOT_ATTRS);
+    assert.equal(own.length, rows);
+    assert.equal(lib.length, rows);
+    assert.deepEqual(own.values, lib.values);
+    assert.ok(own.paths.every((p) => p === "direct"));
+  });
+}
+
+test("files of other structures are not read here, and still open through libhdf5", async () => {
+  // A variable-length string column: written by libhdf5 (superblock 3, its own structures).
+  const path = join(dir, "vlen.hdf5");
+  const w = await PartitionWriter.create(path, [{ name: "note", dtype: "string", shape: [] }], {
+    attrs: { survey: "x" },
+  });
+  w.append({ note: ["a", "bb", "ccc"] });
+  await w.close();
+  const raw = new DirectFile(path);
+  try {
+    assert.throws(() => readFileMetadata(raw, { file: path }), NotCovered);
+  } finally {
+    raw.close();
+  }
+  const f = await PartitionFile.open(path);
+  try {
+    assert.deepEqual(f.readRange(["note"], 0, 3).note, ["a", "bb", "ccc"]);
+    assert.equal(f.attrs().survey, "x");
+  } finally {
+    f.close();
+  }
+});
+
+test("damaged metadata is refused, never read as other values", async () => {
+  const path = await write("damaged.hdf5", 100);
+  const clean = readFileSync(path);
+  const raw = new DirectFile(path);
+  let rootHeader: number;
+  try {
+    readFileMetadata(raw, { file: path });
+    rootHeader = Number(clean.readBigUInt64LE(36));
+  } finally {
+    raw.close();
+  }
+  // A byte in the superblock, and one in the root header (its link names and attributes).
+  for (const at of [30, rootHeader + 40, rootHeader + 200]) {
+    const bytes = Buffer.from(clean);
+    bytes[at] ^= 0x10;
+    const bad = join(dir, `damaged-${at}.hdf5`);
+    writeFileSync(bad, bytes);
+    const direct = new DirectFile(bad);
+    try {
+      assert.throws(
+        () => readFileMetadata(direct, { file: bad }),
+        (err) => err instanceof CorruptFileError || err instanceof NotCovered,
+        `byte ${at}`,
+      );
+    } finally {
+      direct.close();
+    }
+    // libhdf5 is then asked, and refuses the file too.
+    await assert.rejects(PartitionFile.open(bad), CorruptFileError, `byte ${at}`);
+  }
+});
