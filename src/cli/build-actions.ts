@@ -4,13 +4,8 @@ import { join, resolve } from "node:path";
 import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
 import { UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
-import {
-  BUILTIN_NAMES,
-  type BuiltinName,
-  builtinSpecJson,
-  type DemoResult,
-  runDemo,
-} from "../demo/index.ts";
+// The demo (and the synthetic sky it draws) loads only for `demo` and `--print-spec`.
+import type { BuiltinName, DemoResult } from "../demo/index.ts";
 import { areaText, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
 import { buildStep, progress, sourcesStep } from "./progress.ts";
 
@@ -71,6 +66,7 @@ async function runBuild(
 
 export async function buildCommand(specPath: string | undefined, flags: BuildFlags): Promise<void> {
   if (flags.printSpec) {
+    const { BUILTIN_NAMES, builtinSpecJson } = await import("../demo/index.ts");
     const name = flags.printSpec as BuiltinName;
     if (!BUILTIN_NAMES.includes(name))
       throw new UsageError(
@@ -123,6 +119,7 @@ export async function demo(flags: DemoFlags): Promise<void> {
   )!;
   const shown = flags.out ?? "demo-data";
   const view = progress("", { quiet: flags.quiet });
+  const { runDemo } = await import("../demo/index.ts");
   let result: DemoResult;
   try {
     result = await runDemo({
