@@ -19,7 +19,7 @@
 // structure and its byte offset (the caller's place names the file and column); a valid
 // structure this reader does not handle is NotCovered (the caller then reads through h5wasm).
 import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
-import { lookup3 } from "./hdf5-times.ts";
+import { lookup3 } from "./lookup3.ts";
 
 /** Why the fast path does not cover a dataset (the caller then uses h5wasm). */
 export class NotCovered extends Error {}

@@ -30,7 +30,7 @@ import {
   UNDEFINED,
   type V4Index,
 } from "./hdf5-chunk-index.ts";
-import { lookup3 } from "./hdf5-times.ts";
+import { lookup3 } from "./lookup3.ts";
 import { followRemoteLink, openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
 
 export { fletcher32, NotCovered };

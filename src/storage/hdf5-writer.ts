@@ -18,7 +18,7 @@ import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 import { dtypeBytes, valuesPerRow } from "../core/columns.ts";
 import { WriteError } from "../core/errors.ts";
 import { fletcher32 } from "./fletcher32.ts";
-import { lookup3 } from "./hdf5-times.ts";
+import { lookup3 } from "./lookup3.ts";
 
 const UNDEF = 0xffff_ffff_ffff_ffffn;
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];

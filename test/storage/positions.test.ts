@@ -29,7 +29,7 @@ import { ManifestMismatchError } from "../../src/core/errors.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { writeCsv } from "../../src/formats/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { lookup3 } from "../../src/storage/hdf5-times.ts";
+import { lookup3 } from "../../src/storage/lookup3.ts";
 import { readManifest, writeManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import {
