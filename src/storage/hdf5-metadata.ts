@@ -53,6 +53,13 @@ const GROUP_MESSAGES = new Set([
 /** Most links or attributes one header may hold here (the writer's files have a few dozen). */
 const MAX_ENTRIES = 4096;
 
+/** A hard link of the root group; `order` its creation order where the group tracks it. */
+interface Link {
+  name: string;
+  address: number;
+  order?: number;
+}
+
 /** A dataset at the root of the file. */
 export interface DatasetMetadata {
   name: string;
@@ -64,7 +71,7 @@ export interface DatasetMetadata {
 
 export interface FileMetadata {
   attrs: Record<string, string | number>;
-  /** Root datasets, in the order libhdf5 lists links (by name, byte order). */
+  /** Root datasets, in the order libhdf5 lists links (creation order if tracked, else name). */
   datasets: DatasetMetadata[];
 }
 
@@ -76,6 +83,8 @@ export function readFileMetadata(file: DirectFile, place: ErrorPlace): FileMetad
   const version = head[8];
   if (version !== 2 && version !== 3) throw new NotCovered(`superblock version ${version}`);
   if (head[9] !== 8 || head[10] !== 8) throw new NotCovered("offsets or lengths not 8 bytes");
+  // A file marked open for writing (or SWMR): libhdf5 decides what to make of it.
+  if (head[11] !== 0) throw new NotCovered(`superblock flags ${head[11]}`);
   checkLookup3(head, place, "superblock");
   const v = dv(head);
   if (uint(v, 12, 8) !== 0) throw new NotCovered("base address not 0");
@@ -86,21 +95,25 @@ export function readFileMetadata(file: DirectFile, place: ErrorPlace): FileMetad
   // Version-1 headers carry no checksum: left to libhdf5.
   if (!isVersion2Header(file, root, place)) throw new NotCovered("root header version 1");
   const messages = file.headerMessages(root, place);
-  const links: Array<{ name: string; address: number }> = [];
+  const links: Link[] = [];
   for (const m of messages) {
     if (!GROUP_MESSAGES.has(m.type)) {
       if (m.type === MSG_SYMBOL_TABLE) throw new NotCovered("symbol-table group");
       throw new NotCovered(`root header message ${m.type}`);
     }
     if (m.flags & 0x02) throw new NotCovered(`shared message ${m.type}`);
-    if (m.type === MSG_LINK_INFO) checkCompact(m.body, place, "link info");
+    if (m.type === MSG_LINK_INFO) checkCompact(m.body, place, "link info", 8);
     if (m.type === MSG_LINK) links.push(parseLink(m.body, place));
   }
   if (links.length > MAX_ENTRIES) throw new NotCovered("too many links");
   const attrs = attributesOf(messages, place);
-  const enc = new TextEncoder();
-  const bytes = new Map(links.map((l) => [l.name, enc.encode(l.name)]));
-  links.sort((a, b) => Buffer.compare(bytes.get(a.name)!, bytes.get(b.name)!));
+  // libhdf5 lists links in creation order where the group tracks it, else by name.
+  if (links.every((l) => l.order !== undefined)) links.sort((a, b) => a.order! - b.order!);
+  else {
+    const enc = new TextEncoder();
+    const bytes = new Map(links.map((l) => [l.name, enc.encode(l.name)]));
+    links.sort((a, b) => Buffer.compare(bytes.get(a.name)!, bytes.get(b.name)!));
+  }
   const datasets: DatasetMetadata[] = [];
   for (const link of links) {
     const at = { ...place, column: link.name };
@@ -125,10 +138,13 @@ function isVersion2Header(file: DirectFile, address: number, place: ErrorPlace):
   return b[0] === 0x4f && b[1] === 0x48 && b[2] === 0x44 && b[3] === 0x52;
 }
 
-/** Link info or attribute info: its fractal heap must be undefined (links/attributes compact). */
-function checkCompact(b: Uint8Array, place: ErrorPlace, what: string): void {
+/**
+ * Link info or attribute info: its fractal heap must be undefined (links/attributes compact).
+ * Flag bit 0: a maximum creation index comes first (8 bytes in link info, 2 in attribute info).
+ */
+function checkCompact(b: Uint8Array, place: ErrorPlace, what: string, indexBytes: number): void {
   if (b.length < 2 || b[0] !== 0) throw new NotCovered(`${what} version ${b[0]}`);
-  const at = b[1] & 0x01 ? 10 : 2;
+  const at = b[1] & 0x01 ? 2 + indexBytes : 2;
   let heap: number;
   try {
     heap = uint(dv(b), at, 8);
@@ -139,7 +155,7 @@ function checkCompact(b: Uint8Array, place: ErrorPlace, what: string): void {
 }
 
 /** A link message (version 1): a hard link's name and object header address. */
-function parseLink(b: Uint8Array, place: ErrorPlace): { name: string; address: number } {
+function parseLink(b: Uint8Array, place: ErrorPlace): Link {
   try {
     const v = dv(b);
     if (b[0] !== 1) throw new NotCovered(`link message version ${b[0]}`);
@@ -149,7 +165,11 @@ function parseLink(b: Uint8Array, place: ErrorPlace): { name: string; address: n
       if (b[p] !== 0) throw new NotCovered(`link type ${b[p]}`);
       p++;
     }
-    if (flags & 0x04) p += 8; // creation order
+    let order: number | undefined;
+    if (flags & 0x04) {
+      order = uint(v, p, 8);
+      p += 8;
+    }
     let utf8 = false;
     if (flags & 0x10) {
       if (b[p] > 1) throw new NotCovered(`link name charset ${b[p]}`);
@@ -161,12 +181,10 @@ function parseLink(b: Uint8Array, place: ErrorPlace): { name: string; address: n
     p += width;
     if (length < 1 || p + length + 8 > b.length)
       throw new CorruptFileError("link message is truncated", place);
-    const name = new TextDecoder(utf8 ? "utf-8" : "latin1", { fatal: utf8 }).decode(
-      b.subarray(p, p + length),
-    );
+    const name = decodeText(b.subarray(p, p + length), utf8);
     const address = uint(v, p + length, 8);
     if (address === UNDEFINED) throw new CorruptFileError(`link "${name}" has no address`, place);
-    return { name, address };
+    return { name, address, order };
   } catch (err) {
     if (err instanceof RangeError || err instanceof TypeError)
       throw new CorruptFileError("link message is unreadable", place, { cause: err });
@@ -181,7 +199,7 @@ function attributesOf(
   const out: Record<string, string | number> = {};
   let n = 0;
   for (const m of messages) {
-    if (m.type === MSG_ATTRIBUTE_INFO) checkCompact(m.body, place, "attribute info");
+    if (m.type === MSG_ATTRIBUTE_INFO) checkCompact(m.body, place, "attribute info", 2);
     if (m.type !== MSG_ATTRIBUTE) continue;
     if (++n > MAX_ENTRIES) throw new NotCovered("too many attributes");
     const [name, value] = parseAttribute(m.body, place);
@@ -215,9 +233,7 @@ function parseAttribute(b: Uint8Array, place: ErrorPlace): [string, string | num
     const nameBytes = b.subarray(p, p + nameSize);
     if (nameSize < 1 || nameBytes.length !== nameSize || nameBytes[nameSize - 1] !== 0)
       throw new CorruptFileError("attribute name is not null-terminated", place);
-    const name = new TextDecoder(utf8 ? "utf-8" : "latin1", { fatal: utf8 }).decode(
-      nameBytes.subarray(0, nameSize - 1),
-    );
+    const name = decodeText(nameBytes.subarray(0, nameSize - 1), utf8);
     p += pad(nameSize);
     const typeBytes = b.subarray(p, p + typeSize);
     p += pad(typeSize);
@@ -235,10 +251,7 @@ function parseAttribute(b: Uint8Array, place: ErrorPlace): [string, string | num
       if ((typeBytes[1] & 0x0f) > 1) throw new NotCovered("space-padded string attribute");
       let end = data.indexOf(0);
       if (end < 0) end = data.length;
-      return [
-        name,
-        new TextDecoder(type.cset === 1 ? "utf-8" : "ascii").decode(data.subarray(0, end)),
-      ];
+      return [name, decodeText(data.subarray(0, end), type.cset === 1)];
     }
     if (type.typeClass === 1 && type.elementSize === 8) return [name, d.getFloat64(0, le)];
     if (type.typeClass === 1 && type.elementSize === 4) return [name, d.getFloat32(0, le)];
@@ -267,4 +280,13 @@ function isScalar(b: Uint8Array, place: ErrorPlace): boolean {
   if (b[0] === 2) return b[3] === 0;
   if (b[0] === 1) return b[1] === 0;
   throw new NotCovered(`dataspace version ${b[0]}`);
+}
+
+/**
+ * Text of a name or string value: UTF-8 (invalid bytes refused), or ASCII. Bytes past 0x7f in
+ * "ASCII" text are decoded differently by different readers: left to libhdf5.
+ */
+function decodeText(bytes: Uint8Array, utf8: boolean): string {
+  if (!utf8 && bytes.some((x) => x > 0x7f)) throw new NotCovered("non-ASCII bytes in ASCII text");
+  return new TextDecoder(utf8 ? "utf-8" : "ascii", { fatal: utf8 }).decode(bytes);
 }

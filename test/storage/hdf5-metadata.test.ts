@@ -153,3 +153,45 @@ test("damaged metadata is refused, never read as other values", async () => {
     await assert.rejects(PartitionFile.open(bad), CorruptFileError, `byte ${at}`);
   }
 });
+
+const FIXTURES = join(import.meta.dirname, "..", "fixtures", "storage", "metadata");
+
+interface Expected {
+  covered: boolean;
+  attrs: Record<string, unknown>;
+  values: Record<string, unknown[]>;
+}
+
+// Files libhdf5 wrote (scripts/make_metadata_fixtures.py, h5py): the reader covers the v110 ones
+// (creation order tracked or not) and leaves dense attributes, superblock 0 and vlen to libhdf5.
+const expected = JSON.parse(readFileSync(join(FIXTURES, "expected.json"), "utf8")) as Record<
+  string,
+  Expected
+>;
+for (const [file, want] of Object.entries(expected)) {
+  test(`h5py's ${file}: ${want.covered ? "read without libhdf5" : "left to libhdf5"}, as h5py reads it`, async () => {
+    const path = join(FIXTURES, file);
+    const raw = new DirectFile(path);
+    try {
+      if (want.covered) readFileMetadata(raw, { file: path });
+      else assert.throws(() => readFileMetadata(raw, { file: path }), NotCovered);
+    } finally {
+      raw.close();
+    }
+    const own = await seen(path, "auto");
+    const lib = await seen(path, "h5wasm");
+    assert.deepEqual(own.columns, lib.columns);
+    assert.deepEqual(own.attrs, lib.attrs);
+    assert.deepEqual(own.values, lib.values);
+    for (const [k, v] of Object.entries(want.attrs))
+      assert.equal(own.attrs[k] instanceof Uint8Array ? undefined : own.attrs[k], v, k);
+    for (const [k, v] of Object.entries(want.values))
+      assert.deepEqual(
+        Array.from(own.values[k] as ArrayLike<unknown>, (x) =>
+          typeof x === "bigint" ? Number(x) : x,
+        ),
+        v,
+        k,
+      );
+  });
+}
