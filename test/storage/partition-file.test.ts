@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import {
   ColumnLengthError,
   CorruptFileError,
