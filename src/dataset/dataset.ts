@@ -12,6 +12,7 @@ import {
   type ColumnValues,
   concatValues,
   copyRow,
+  gatherRows,
   sliceRows,
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
@@ -959,6 +960,16 @@ export class Dataset {
     rows: number[] | null,
     range: [number, number] | null,
   ): Promise<Uint8Array> {
+    return (await this.filterBlock(src, f, rows, range)).mask;
+  }
+
+  /** blockMask's mask, and the filter columns it read for those rows. */
+  private async filterBlock(
+    src: Source,
+    f: number,
+    rows: number[] | null,
+    range: [number, number] | null,
+  ): Promise<{ mask: Uint8Array; data: Record<string, ColumnValues> }> {
     const cols = this.filterColumns();
     const data = range
       ? await src.readRange(f, cols, range[0], range[1])
@@ -995,7 +1006,7 @@ export class Dataset {
         if (!fn(row)) mask[i] = 0;
       }
     }
-    return mask;
+    return { mask, data };
   }
 
   /** False when file f's key range meets no key range of some region of the view. */
@@ -1023,16 +1034,18 @@ export class Dataset {
       // Rows in no key order (an adopted Multimodal Universe file): every row is a candidate,
       // and blockMask keeps those whose ra/dec lie in the region.
       if (entry.rowOrder === "any") continue;
+      const bounds = await keyLowerBounds(src, f, touching.flat());
       const mine: Array<[number, number]> = [];
-      for (const [a, b] of touching)
-        mine.push([await keyLowerBound(src, f, a), await keyLowerBound(src, f, b)]);
+      for (let i = 0; i < bounds.length; i += 2) mine.push([bounds[i], bounds[i + 1]]);
       intervals = intersect(
         intervals,
         mine.filter(([a, b]) => b > a),
       );
       if (intervals.length === 0) return [];
     }
-    return intervals;
+    // Every row read is tested against the regions (blockMask), so intervals a few rows apart
+    // are read as one: one read instead of two costs less than the rows between.
+    return mergeCloseIntervals(intervals, INTERVAL_GAP_ROWS);
   }
 
   /** The rows of the view, file by file, in blocks, with the asked columns read. */
@@ -1067,8 +1080,12 @@ export class Dataset {
           for (let start = a; start < b; start += blockRows) {
             const end = Math.min(b, start + blockRows);
             let rows: Uint32Array;
+            // The filter's columns as read for the mask: the asked columns are taken from them
+            // when they are all among them (a cone's ra and dec are not read twice).
+            let read: Record<string, ColumnValues> | null = null;
             if (filtered) {
-              const mask = await this.blockMask(src, f, null, [start, end]);
+              const { mask, data } = await this.filterBlock(src, f, null, [start, end]);
+              if (names.every((n) => data[n] !== undefined)) read = data;
               let count = 0;
               for (let i = 0; i < mask.length; i++) count += mask[i];
               rows = new Uint32Array(count);
@@ -1083,9 +1100,11 @@ export class Dataset {
             const data =
               names.length === 0
                 ? {}
-                : rows.length === end - start
-                  ? await src.readRange(f, names, start, end)
-                  : await src.readRows(f, names, rows);
+                : read
+                  ? pickRows(src, read, names, rows, start, end)
+                  : rows.length === end - start
+                    ? await src.readRange(f, names, start, end)
+                    : await src.readRows(f, names, rows);
             yield { source: k, file: f, rows, data };
           }
         }
@@ -1301,16 +1320,72 @@ async function fencesOf(src: Source, f: number): Promise<BigInt64Array> {
   return fences;
 }
 
-/** The first row of file f whose `_healpix_29` is >= key (the file's rows are in key order). */
-async function keyLowerBound(src: Source, f: number, key: bigint): Promise<number> {
+/**
+ * For each key, the first row of file f whose `_healpix_29` is >= it (the file's rows are in key
+ * order). Keys that fall between the same two kept keys share one read of the keys between them
+ * (a cone's 32 key ranges are mostly close together: their 64 bounds take a few reads, not 64).
+ */
+async function keyLowerBounds(src: Source, f: number, keys: bigint[]): Promise<number[]> {
   const fences = await fencesOf(src, f);
-  // The first kept key >= key: the answer is at most its row, and past the kept key before it.
-  const next = lowerBound(fences, key);
-  if (next === 0) return 0;
-  const start = (next - 1) * KEY_FENCE_ROWS;
-  const end = Math.min(src.files[f].rows, next * KEY_FENCE_ROWS);
-  const keys = (await src.readRange(f, ["_healpix_29"], start, end))._healpix_29 as BigInt64Array;
-  return start + lowerBound(keys, key);
+  const blocks = new Map<number, BigInt64Array>();
+  const out: number[] = [];
+  for (const key of keys) {
+    // The first kept key >= key: the answer is at most its row, and past the kept key before it.
+    const next = lowerBound(fences, key);
+    if (next === 0) {
+      out.push(0);
+      continue;
+    }
+    const start = (next - 1) * KEY_FENCE_ROWS;
+    let block = blocks.get(next);
+    if (!block) {
+      const end = Math.min(src.files[f].rows, next * KEY_FENCE_ROWS);
+      block = (await src.readRange(f, ["_healpix_29"], start, end))._healpix_29 as BigInt64Array;
+      blocks.set(next, block);
+    }
+    out.push(start + lowerBound(block, key));
+  }
+  return out;
+}
+
+/** Most rows between two candidate intervals of a file that are still read as one. */
+const INTERVAL_GAP_ROWS = 64;
+
+/** Sorted disjoint intervals, those at most `gap` rows apart joined. */
+function mergeCloseIntervals(
+  intervals: Array<[number, number]>,
+  gap: number,
+): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of intervals) {
+    const last = out[out.length - 1];
+    if (last && a - last[1] <= gap) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/**
+ * The rows `rows` (file rows, ascending, within [start, end)) of the columns `names`, taken from
+ * columns already read for rows [start, end).
+ */
+function pickRows(
+  src: Source,
+  data: Record<string, ColumnValues>,
+  names: string[],
+  rows: Uint32Array,
+  start: number,
+  end: number,
+): Record<string, ColumnValues> {
+  const out: Record<string, ColumnValues> = emptyRecord();
+  if (rows.length === end - start) {
+    for (const n of names) out[n] = data[n];
+    return out;
+  }
+  const at = new Uint32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) at[i] = rows[i] - start;
+  for (const n of names) out[n] = gatherRows(data[n], src.perRow(n), at);
+  return out;
 }
 
 function lowerBound(keys: BigInt64Array, key: bigint): number {

@@ -52,9 +52,9 @@ function goodValues(values: PixelValues, sel: PixelSelection = {}): Float64Array
 }
 
 /**
- * The k-th smallest value of `a` (0-based), partially reordering `a` in place (quickselect; falls
- * back to a sort of the remaining range when partitions stay unbalanced, so hostile data cannot
- * make it quadratic).
+ * The k-th smallest value of `a` (0-based), partially reordering `a` in place so that no value
+ * before index k is larger and none after it smaller (quickselect; falls back to a sort of the
+ * remaining range when partitions stay unbalanced, so hostile data cannot make it quadratic).
  */
 function select(a: Float64Array, k: number): number {
   let lo = 0;
@@ -91,6 +91,13 @@ function select(a: Float64Array, k: number): number {
   return a[k]!;
 }
 
+/** The smallest value of a[from..]. */
+function minFrom(a: Float64Array, from: number): number {
+  let m = a[from]!;
+  for (let i = from + 1; i < a.length; i++) if (a[i]! < m) m = a[i]!;
+  return m;
+}
+
 /** numpy's percentile (method "linear") of `sorted`-able `buf` (reordered in place). */
 function percentileOf(buf: Float64Array, p: number, float32: boolean): number {
   const n = buf.length;
@@ -106,7 +113,9 @@ function percentileOf(buf: Float64Array, p: number, float32: boolean): number {
   }
   const gamma = virtual - Math.floor(virtual);
   const a = select(buf, prev);
-  const b = next === prev ? a : select(buf, next);
+  // select leaves every value after `prev` at least a[prev]: the next order statistic is their
+  // minimum (one pass instead of a second select).
+  const b = next === prev ? a : minFrom(buf, next);
   // numpy's _lerp: the difference in the array's dtype, the rest in float64
   const diff = float32 ? Math.fround(b - a) : b - a;
   return gamma >= 0.5 ? b - diff * (1 - gamma) : a + diff * gamma;

@@ -143,18 +143,86 @@ export function batchCsv(columns: AnswerColumn[], batch: RowBatch): string {
 }
 
 /**
- * The body of a rows answer: the first batch is already read (so a bad request failed before
- * the status was sent); the rest are read as the client takes the bytes.
+ * True when the JSON text of these columns' rows is ASCII (no string column, ASCII names): it is
+ * then its own UTF-8, and goes to bytes as a copy (latin1) instead of a UTF-8 encoding.
+ */
+function asciiRows(columns: AnswerColumn[]): boolean {
+  for (const c of columns) {
+    if (c.dtype === "string") return false;
+    for (let i = 0; i < c.name.length; i++) if (c.name.charCodeAt(i) > 0x7f) return false;
+  }
+  return true;
+}
+
+/** The start of a JSON rows answer, up to the opening bracket of its rows. */
+function jsonHead(
+  columns: AnswerColumn[],
+  head: { offset: number; limit: number; total: number | null },
+): string {
+  const described = columns.map((c) => ({
+    name: c.name,
+    dtype: c.dtype,
+    shape: c.shape,
+    unit: c.unit ?? null,
+  }));
+  return `{"offset":${head.offset},"limit":${head.limit},"total":${head.total === null ? "null" : head.total},"columns":${JSON.stringify(described)},"rows":[`;
+}
+
+/** UTF-8 bytes of texts; those flagged ASCII are copied (latin1), the others encoded. */
+function utf8Bytes(texts: string[], ascii: boolean[]): Buffer {
+  const lengths = texts.map((t, i) => (ascii[i] ? t.length : Buffer.byteLength(t)));
+  const out = Buffer.allocUnsafe(lengths.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (let i = 0; i < texts.length; i++) {
+    out.write(texts[i]!, at, lengths[i], ascii[i] ? "latin1" : "utf8");
+    at += lengths[i]!;
+  }
+  return out;
+}
+
+/**
+ * The whole body of a JSON or CSV rows answer whose rows are all in `batches` (already read), as
+ * bytes: the same bytes {@link rowsBody} streams, in one piece.
+ */
+export function rowsBytes(
+  format: "json" | "csv",
+  columns: AnswerColumn[],
+  head: { offset: number; limit: number; total: number | null },
+  batches: RowBatch[],
+): Buffer {
+  const ascii = asciiRows(columns);
+  if (format === "csv") {
+    const texts = [csvHeader(columns), ...batches.map((b) => batchCsv(columns, b))];
+    return utf8Bytes(
+      texts,
+      texts.map((_, i) => i > 0 && ascii),
+    );
+  }
+  const texts = [jsonHead(columns, head)];
+  for (const b of batches) {
+    if (b.length === 0) continue;
+    texts.push((texts.length > 1 ? "," : "") + batchJson(columns, b));
+  }
+  texts.push("]}");
+  return utf8Bytes(
+    texts,
+    texts.map((_, i) => i > 0 && ascii),
+  );
+}
+
+/**
+ * The body of a rows answer: the batches in `read` are already read (so a bad request failed
+ * before the status was sent); the rest are read as the client takes the bytes.
  */
 export function rowsBody(
   format: RowsFormat,
   columns: AnswerColumn[],
   head: { offset: number; limit: number; total: number | null },
-  first: RowBatch | undefined,
+  read: RowBatch[],
   rest: AsyncIterator<RowBatch>,
 ): Readable | Duplex {
   async function* batches(): AsyncGenerator<RowBatch> {
-    if (first) yield first;
+    yield* read;
     for (;;) {
       const next = await rest.next();
       if (next.done) return;
@@ -183,26 +251,23 @@ export function rowsBody(
     source.on("error", (err) => out.destroy(err));
     return source.pipe(out);
   }
-  async function* text(): AsyncGenerator<string> {
+  const ascii = asciiRows(columns);
+  // Rows go out as bytes made here: the text of a batch copied when it is ASCII (see asciiRows).
+  const rowBytes = (text: string) => Buffer.from(text, ascii ? "latin1" : "utf8");
+  async function* text(): AsyncGenerator<Buffer> {
     if (format === "csv") {
-      yield csvHeader(columns);
-      for await (const b of batches()) yield batchCsv(columns, b);
+      yield Buffer.from(csvHeader(columns));
+      for await (const b of batches()) yield rowBytes(batchCsv(columns, b));
       return;
     }
-    const described = columns.map((c) => ({
-      name: c.name,
-      dtype: c.dtype,
-      shape: c.shape,
-      unit: c.unit ?? null,
-    }));
-    yield `{"offset":${head.offset},"limit":${head.limit},"total":${head.total === null ? "null" : head.total},"columns":${JSON.stringify(described)},"rows":[`;
+    yield Buffer.from(jsonHead(columns, head));
     let firstRows = true;
     for await (const b of batches()) {
       if (b.length === 0) continue;
-      yield (firstRows ? "" : ",") + batchJson(columns, b);
+      yield rowBytes((firstRows ? "" : ",") + batchJson(columns, b));
       firstRows = false;
     }
-    yield "]}";
+    yield Buffer.from("]}");
   }
   return Readable.from(text());
 }

@@ -11,7 +11,7 @@ import { badParameter, blameSync, ServiceError, tooLarge } from "./errors.ts";
 import { parseBox, parseColumns, parseCone } from "./params.ts";
 
 /** Bytes of the asked-for columns read per batch (bounds the memory of one answer). */
-const BATCH_BYTES = 4 * 1024 * 1024;
+export const BATCH_BYTES = 4 * 1024 * 1024;
 /** Most rows per batch. */
 const BATCH_MAX_ROWS = 4096;
 

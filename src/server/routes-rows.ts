@@ -10,10 +10,19 @@ import {
   type RowBatch,
   type RowsFormat,
   rowsBody,
+  rowsBytes,
 } from "./encode.ts";
 import { badParameter, blame } from "./errors.ts";
 import { COLUMNS_PARAM, CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
-import { checkAnswerSize, queryRows, rowQuery, untilDeadline, withDeadline } from "./query.ts";
+import {
+  BATCH_BYTES,
+  checkAnswerSize,
+  queryRows,
+  rowBytes,
+  rowQuery,
+  untilDeadline,
+  withDeadline,
+} from "./query.ts";
 import { datasetNamed } from "./routes-datasets.ts";
 
 /** Largest offset accepted (rows). */
@@ -54,14 +63,30 @@ async function sendRows(
   const guarded = untilDeadline(batches, deadline, timeoutMs);
   // A filter is checked against the column types as it is evaluated, on the first block read:
   // its errors then are the filter's.
-  const first = await withDeadline(
-    deadline,
-    timeoutMs,
-    blameFilter ? blame("filter", () => guarded.next()) : guarded.next(),
-  );
-  const body = rowsBody(format, columns, head, first.done ? undefined : first.value, guarded);
+  const next = () =>
+    withDeadline(
+      deadline,
+      timeoutMs,
+      blameFilter ? blame("filter", () => guarded.next()) : guarded.next(),
+    );
+  const read: RowBatch[] = [];
+  let last = await next();
+  if (!last.done) read.push(last.value);
   reply.type(CONTENT_TYPES[format]);
-  return reply.send(body);
+  if (format === "arrow") return reply.send(rowsBody(format, columns, head, read, guarded));
+  // Text answers of at most one batch's bytes (a page, a cone; a page across a file border
+  // comes in two batches) are read whole and go out as one buffer, not as a stream of pieces.
+  const wholeRows = Math.floor(BATCH_BYTES / Math.max(1, rowBytes(columns)));
+  let rows = read[0]?.length ?? 0;
+  while (!last.done && rows <= wholeRows) {
+    last = await next();
+    if (!last.done) {
+      read.push(last.value);
+      rows += last.value.length;
+    }
+  }
+  if (last.done) return reply.send(rowsBytes(format, columns, head, read));
+  return reply.send(rowsBody(format, columns, head, read, guarded));
 }
 
 export function registerRowRoutes(app: FastifyInstance, context: ServerContext): void {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { UsageError } from "../../src/core/errors.ts";
 import { type Dataset, openDataset } from "../../src/dataset/index.ts";
+import { Source } from "../../src/dataset/source.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { imageRows, layouts } from "./fixtures.ts";
@@ -70,6 +71,53 @@ test("nearest first, limited, counted: equal to brute force in every layout", as
         }
       }
     }
+  }
+});
+
+/** Every readRange and readRows call made while `work` runs: [columns, file, rows]. */
+async function readsDuring(
+  work: () => Promise<unknown>,
+): Promise<Array<[string, number, number[]]>> {
+  const proto = Source.prototype;
+  const { readRange, readRows } = proto;
+  const calls: Array<[string, number, number[]]> = [];
+  proto.readRange = function (f, names, start, end) {
+    calls.push([names.join(","), f, Array.from({ length: end - start }, (_, i) => start + i)]);
+    return readRange.call(this, f, names, start, end);
+  };
+  proto.readRows = function (f, names, rows) {
+    calls.push([names.join(","), f, Array.from(rows)]);
+    return readRows.call(this, f, names, rows);
+  };
+  try {
+    await work();
+  } finally {
+    proto.readRange = readRange;
+    proto.readRows = readRows;
+  }
+  return calls;
+}
+
+test("a cone reads each block of sorted keys once, and each candidate row's ra and dec once", async () => {
+  const c = 250;
+  const want = brute(ra[c], dec[c], 900);
+  assert.ok(want.length > 20, `${want.length} rows in the cone`);
+  for (const ds of datasets) {
+    await ds.nearest(ra[c], dec[c], 900, { limit: 0 }); // the files' kept keys are read once
+    let got: Awaited<ReturnType<Dataset["nearest"]>> | undefined;
+    const calls = await readsDuring(async () => {
+      got = await ds.nearest(ra[c], dec[c], 900, { limit: 5, columns: ["object_id"] });
+    });
+    check(got!, want, 5, ra[c], dec[c]);
+    const keyBlocks = calls
+      .filter(([names]) => names === "_healpix_29")
+      .map(([, f, rows]) => `${f}:${rows[0]}:${rows.length}`);
+    assert.equal(new Set(keyBlocks).size, keyBlocks.length, `key blocks read twice: ${keyBlocks}`);
+    const positions = calls
+      .filter(([names]) => names.includes("ra") || names.includes("dec"))
+      .flatMap(([names, f, rows]) => rows.map((r) => `${names}:${f}:${r}`));
+    // The cone's rows are read once for the test, not again as the columns asked of the scan.
+    assert.equal(new Set(positions).size, positions.length, "a row's ra/dec read twice");
   }
 });
 

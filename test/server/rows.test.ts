@@ -333,3 +333,21 @@ test("bad queries are 4xx naming the parameter; a slow query is 504", async () =
     await slow.close();
   }
 });
+
+test("an answer read in one batch goes out whole (content-length), with the streamed bytes", async () => {
+  for (const path of [
+    "/rows?limit=700&offset=390",
+    "/rows?limit=20&format=csv",
+    "/cone?ra=0&dec=0&radius=648000&limit=10",
+  ]) {
+    const res = await fetch(`${api}${path}`);
+    assert.equal(res.status, 200, path);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.equal(res.headers.get("content-length"), String(bytes.length), path);
+    assert.equal(res.headers.get("transfer-encoding"), null, path);
+  }
+  // Arrow answers stream.
+  const arrow = await fetch(`${api}/rows?limit=20&format=arrow`);
+  assert.equal(arrow.headers.get("transfer-encoding"), "chunked");
+  await arrow.arrayBuffer();
+});
