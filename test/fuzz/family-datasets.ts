@@ -52,7 +52,10 @@ function target(root: string, touched: Set<string>): Target {
   for (const f of manifest.files) configOf.set(f.path, f.config);
   let current = manifest;
   try {
-    current = JSON.parse(readFileSync(join(root, MANIFEST), "utf8"));
+    const now = JSON.parse(readFileSync(join(root, MANIFEST), "utf8"));
+    // Edits need files and configs to edit; an earlier step may have left neither (e.g. files
+    // emptied): edits then go to the clean one, as when the text no longer parses.
+    if (editable(now)) current = now;
   } catch {
     // Already damaged by an earlier step: edits go to the clean one.
   }
@@ -64,6 +67,22 @@ function target(root: string, touched: Set<string>): Target {
     configOf,
     touched,
   };
+}
+
+/** A manifest editManifest can edit: two or more file entries, configs with column lists. */
+function editable(m: Json): boolean {
+  const isObject = (x: unknown) => typeof x === "object" && x !== null && !Array.isArray(x);
+  return (
+    isObject(m) &&
+    Array.isArray(m.files) &&
+    m.files.length >= 2 &&
+    m.files.every(isObject) &&
+    isObject(m.configs) &&
+    Object.keys(m.configs).length > 0 &&
+    Object.values(m.configs as Record<string, Json>).every(
+      (c) => isObject(c) && Array.isArray(c.columns) && c.columns.length > 0,
+    )
+  );
 }
 
 /** Marks the config of `rel` (every config for the manifest) as touched. */
