@@ -106,6 +106,8 @@ export function readFileMetadata(file: DirectFile, place: ErrorPlace): FileMetad
     if (m.type === MSG_LINK) links.push(parseLink(m.body, place));
   }
   if (links.length > MAX_ENTRIES) throw new NotCovered("too many links");
+  if (new Set(links.map((l) => l.name)).size !== links.length)
+    throw new CorruptFileError("the root group links one name twice", place);
   const attrs = attributesOf(messages, place);
   // libhdf5 lists links in creation order where the group tracks it, else by name.
   if (links.every((l) => l.order !== undefined)) links.sort((a, b) => a.order! - b.order!);
@@ -203,6 +205,8 @@ function attributesOf(
     if (m.type !== MSG_ATTRIBUTE) continue;
     if (++n > MAX_ENTRIES) throw new NotCovered("too many attributes");
     const [name, value] = parseAttribute(m.body, place);
+    // Assigning "__proto__" on a plain object does not make a key: left to the other path.
+    if (name === "__proto__") throw new NotCovered("an attribute named __proto__");
     if (Object.hasOwn(out, name)) throw new CorruptFileError(`attribute "${name}" twice`, place);
     out[name] = value;
   }
