@@ -9,6 +9,7 @@ import type { ColumnBatch } from "../../src/core/columns.ts";
 import { CorruptFileError } from "../../src/core/errors.ts";
 import { DirectFile, NotCovered } from "../../src/storage/hdf5-direct.ts";
 import { readFileMetadata } from "../../src/storage/hdf5-metadata.ts";
+import { lookup3 } from "../../src/storage/lookup3.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { SPECS as ALL_SPECS, makeBatch } from "../helpers/sample-columns.ts";
@@ -195,3 +196,32 @@ for (const [file, want] of Object.entries(expected)) {
       );
   });
 }
+
+test("a root group linking one name twice is refused", async () => {
+  const path = join(dir, "twice.hdf5");
+  const specs = [
+    { name: "aa", dtype: "float64" as const, shape: [] },
+    { name: "ab", dtype: "float64" as const, shape: [] },
+  ];
+  const w = await PartitionWriter.create(path, specs);
+  w.append({ aa: new Float64Array([1, 2]), ab: new Float64Array([3, 4]) });
+  await w.close();
+  // Rename link "ab" to "aa" in the root header and give the header a valid checksum again.
+  const bytes = readFileSync(path);
+  const root = Number(bytes.readBigUInt64LE(36));
+  const size = bytes.readUInt32LE(root + 10);
+  const end = root + 14 + size;
+  const header = bytes.subarray(root, end + 4);
+  const at = header.indexOf(Buffer.from("ab"));
+  assert.ok(at > 0);
+  header[at + 1] = "a".charCodeAt(0);
+  header.writeUInt32LE(lookup3(header.subarray(0, header.length - 4)), header.length - 4);
+  const bad = join(dir, "twice-bad.hdf5");
+  writeFileSync(bad, bytes);
+  const raw = new DirectFile(bad);
+  try {
+    assert.throws(() => readFileMetadata(raw, { file: bad }), /links one name twice/);
+  } finally {
+    raw.close();
+  }
+});
