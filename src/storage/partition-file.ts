@@ -747,8 +747,6 @@ class OwnFile {
    * damaged (libhdf5 then opens it, or reports the damage as it always has).
    */
   static open(path: string): OwnFile | null {
-    // Remote files stay with libhdf5's reads (their request counts are tuned there).
-    if (remoteUrl(followRemoteLink(path)) !== null) return null;
     let raw: DirectFile;
     try {
       raw = new DirectFile(path);
