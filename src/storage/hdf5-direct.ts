@@ -331,7 +331,11 @@ export class DirectFile {
   }
 
   /** Every message of an object header (version 1 or 2), continuation blocks followed. */
-  headerMessages(address: number, place: ErrorPlace): HeaderMessage[] {
+  headerMessages(
+    address: number,
+    place: ErrorPlace,
+    options: { checksummed?: boolean } = {},
+  ): HeaderMessage[] {
     const out: HeaderMessage[] = [];
     const what = "object header";
     const first = this.read(address, 16, place, what);
@@ -354,6 +358,8 @@ export class DirectFile {
       checkLookup3(whole, place, what);
       this.messagesIn(whole, sizeAt + width, whole.length - 4, v2, msgHead, out, blocks, place);
     } else if (first[0] === 1) {
+      // `checksummed`: the caller trusts only what a checksum covers; version 1 has none.
+      if (options.checksummed) throw new NotCovered("object header version 1 (no checksum)");
       // Version 1: version, reserved, message count, reference count, header size, padding.
       const size = view.getUint32(8, true);
       if (size > MAX_HEADER_BYTES) throw new NotCovered("object header too large");

@@ -666,11 +666,25 @@ function describeEntity(path: string, file: H5File, name: string): ColumnInfo | 
 }
 
 function describe(name: string, dataset: Dataset): ColumnInfo {
-  const meta = dataset.metadata;
-  const attrs = readAttrs(dataset);
-  const type = storedType(meta, Object.keys(attrs));
+  return columnInfo(
+    name,
+    dataset.metadata,
+    readAttrs(dataset),
+    dataset.filters.map((f) => f.id),
+  );
+}
+
+/** A column's description from libhdf5's metadata (or the same fields parsed from the file). */
+function columnInfo(
+  name: string,
+  meta: Pick<Metadata, "type" | "size" | "signed" | "littleEndian" | "vlen" | "shape" | "chunks"> &
+    Partial<Metadata>,
+  attrs: Record<string, unknown>,
+  filterIds: number[],
+): ColumnInfo {
+  const type = storedType(meta as Metadata, Object.keys(attrs));
   const shape = meta.shape ?? [];
-  const filters = dataset.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
+  const filters = filterIds.map((id) => FILTER_NAMES[id] ?? `filter ${id}`);
   return {
     name,
     dtype: type.dtype as Dtype,
@@ -790,8 +804,7 @@ function stored(column: DirectColumn, layout: DirectLayout): boolean {
 
 /** A column's description from its parsed header, as {@link describe} gives it from h5wasm. */
 function infoOf(d: DatasetMetadata): ColumnInfo {
-  const { layout, attrs } = d;
-  const chunks = layout.storage.kind === "chunked" ? layout.storage.chunk : null;
+  const { layout } = d;
   const meta = {
     type: layout.typeClass,
     size: layout.elementSize,
@@ -799,22 +812,12 @@ function infoOf(d: DatasetMetadata): ColumnInfo {
     littleEndian: !layout.bigEndian,
     vlen: false,
     shape: layout.dims,
-    chunks,
-  } as unknown as Metadata;
-  const type = storedType(meta, Object.keys(attrs));
-  const filters = layout.filters.map((f) => FILTER_NAMES[f.id] ?? `filter ${f.id}`);
-  return {
-    name: d.name,
-    dtype: type.dtype as Dtype,
-    shape: layout.dims.slice(1),
-    stringLength: type.stringLength,
-    unit: typeof attrs.unit === "string" ? attrs.unit : undefined,
-    description: typeof attrs.description === "string" ? attrs.description : undefined,
-    chunks,
-    compression: compressionOf(filters),
-    filters,
-    storedAs: type.describe,
-    attrs: { ...attrs },
-    rows: layout.dims[0],
+    chunks: layout.storage.kind === "chunked" ? layout.storage.chunk : null,
   };
+  return columnInfo(
+    d.name,
+    meta,
+    { ...d.attrs },
+    layout.filters.map((f) => f.id),
+  );
 }
