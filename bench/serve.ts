@@ -6,11 +6,11 @@
 // and with the answer cache (the default), then all routes mixed over many distinct URLs for
 // 60 s (5 s with --quick; ASTROPILE_BENCH_MIXED_SECONDS=N sets it), once with `serve --workers 1`
 // and once with `--workers 2` (same URLs, same duration): requests/s, p50/p99 per route, errors,
-// and the RSS of all the server's processes during and after the load. The rows route is
-// compared with the same 1000 rows served as a static JSON file by the same server (the
-// ceiling: no HDF5 read, no encoding). Run `npm run build` first.
+// and the RSS of all the server's processes during and after the load (`--mixed-only`: only the
+// mixed load). The rows route is compared with the same 1000 rows served as a static JSON file by
+// the same server (the ceiling: no HDF5 read, no encoding). Run `npm run build` first.
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -137,6 +137,8 @@ const stop = stopServeProcess;
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` first`);
   const seconds = quick ? 2 : 10;
+  // --mixed-only: only the mixed load (once per --workers), not each route alone.
+  const mixedOnly = process.argv.includes("--mixed-only");
   const mixedSeconds = Number(process.env.ASTROPILE_BENCH_MIXED_SECONDS ?? (quick ? 5 : 60));
   const total = quick ? 50_000 : 200_000;
   const dir = mkdtempSync(join(tmpdir(), "astropile-bench-serve-"));
@@ -209,7 +211,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       ["cutout PNG (64x64)", twenty(cutoutAt)],
     ];
     const figures: Record<string, Record<string, Figures>> = { made: {}, cached: {} };
-    for (const mode of ["made", "cached"] as const) {
+    for (const mode of mixedOnly ? [] : (["made", "cached"] as const)) {
       if (mode === "cached") {
         await stop(child);
         started = await startServe(dirs, web, 64);
@@ -248,8 +250,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const j = seed % (i + 1);
       [mixedPaths[i], mixedPaths[j]] = [mixedPaths[j]!, mixedPaths[i]!];
     }
-    // Latency per route under the mixed load: one more connection fetching one URL of each
-    // route in turn (the aggregate figures come from autocannon's 32).
+    // Latency per route under the mixed load: one more connection, from a process of its own
+    // (bench/serve-probe.mjs), fetching one URL of each route in turn (the aggregate figures
+    // come from autocannon's 32).
     const kinds: Array<[string, (i: number) => string]> = [
       ["metadata", (i) => metadata[i % metadata.length]!],
       ["rows page", pageAt],
@@ -269,22 +272,21 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const sampler = setInterval(() => {
         peak = Math.max(peak, treeRssMiB(pid));
       }, 250);
-      const probes = new Map<string, number[]>(kinds.map(([k]) => [k, []]));
-      let probing = true;
-      const url = started.url;
-      const probe = (async () => {
-        for (let i = 0; probing; i++) {
-          for (const [kind, at] of kinds) {
-            const t = performance.now();
-            const res = await fetch(`${url}${at((i * 7) % 1000)}`);
-            await res.arrayBuffer();
-            if (res.status === 200) probes.get(kind)!.push(performance.now() - t);
-          }
-        }
-      })();
-      const mixed = await load(url, mixedPaths, mixedSeconds);
-      probing = false;
-      await probe;
+      const probe = fork(join(ROOT, "bench", "serve-probe.mjs"), [], { stdio: "inherit" });
+      const probed = new Promise<Record<string, number[]>>((resolve, reject) => {
+        probe.once("message", (m) => resolve(m as Record<string, number[]>));
+        probe.once("exit", (code) => reject(new Error(`the probe exited with ${code}`)));
+      });
+      probe.send({
+        url: started.url,
+        kinds: kinds.map(([k, at]) => [
+          k,
+          Array.from({ length: 1000 }, (_, i) => at((i * 7) % 1000)),
+        ]),
+      });
+      const mixed = await load(started.url, mixedPaths, mixedSeconds);
+      probe.send("stop");
+      const probes = Object.entries(await probed);
       clearInterval(sampler);
       await new Promise((r) => setTimeout(r, 5000));
       const after = treeRssMiB(pid);
@@ -309,7 +311,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     console.log(
       `\nmixed load, --workers 2 / --workers 1: ${(w2!.mixed.rps / w1!.mixed.rps).toFixed(2)}x the requests/s`,
     );
-    for (const mode of ["made", "cached"] as const) {
+    for (const mode of mixedOnly ? [] : (["made", "cached"] as const)) {
       const rows = figures[mode]!["rows page (1000 rows, JSON)"]!;
       const ceiling = figures[mode]!["rows page as a static file"]!;
       console.log(
