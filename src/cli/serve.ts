@@ -23,6 +23,7 @@ export interface ServeFlags {
   jobsDir?: string;
   uploads?: string;
   cache?: string;
+  trimIdle?: string;
   workers?: string;
   maxRestarts?: string;
 }
@@ -97,6 +98,11 @@ export function registerServeCommands(program: Command): void {
       "--cache <MiB>",
       "memory for answers kept between requests (rows pages, cones, examples, pictures; each up to 2 MiB, dropped when the dataset's manifest changes), per worker; 0: none",
       "64",
+    )
+    .option(
+      "--trim-idle <seconds>",
+      "after this long without a request, empty the answer cache and collect garbage, so memory comes back down after a burst of load; 0: never",
+      "10",
     )
     .option("--log", "log each request (method, path, status, time; never keys) to stdout")
     .option(
@@ -198,6 +204,7 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   )!;
   const timeoutS = numberOption(flags.timeout, "--timeout", (x) => x > 0 && x <= 86400)!;
   const cacheMiB = numberOption(flags.cache, "--cache", (x) => x >= 0 && x <= 1024 * 1024)!;
+  const trimIdleS = numberOption(flags.trimIdle, "--trim-idle", (x) => x >= 0 && x <= 86400)!;
   const workers =
     flags.workers === "auto"
       ? "auto"
@@ -224,6 +231,7 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
     rateLimitPerMinute: perMinute,
     queryTimeoutMs: timeoutS * 1000,
     answerCacheMiB: cacheMiB,
+    trimWhenIdleMs: trimIdleS * 1000,
     log: flags.log === true,
     ...(flags.redis !== undefined && { redis: flags.redis }),
     ...(flags.jobsDir !== undefined && { jobsDir: flags.jobsDir }),

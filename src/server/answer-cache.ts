@@ -70,6 +70,12 @@ export class AnswerCache {
     return hit;
   }
 
+  /** Drops every answer (the counters stay). */
+  clear(): void {
+    this.map.clear();
+    this.used = 0;
+  }
+
   set(key: string, answer: CachedAnswer): void {
     const size = answer.body.length + key.length;
     if (size > this.maxEntryBytes) return;

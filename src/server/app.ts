@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { AnswerCache, type AnswerCacheOptions, registerAnswerCache } from "./answer-cache.ts";
 import type { DatasetDirectory } from "./directory.ts";
 import { badParameter, errorAnswer, ServiceError } from "./errors.ts";
+import { DEFAULT_TRIM_WHEN_IDLE_MS, trimWhenIdle } from "./idle-trim.ts";
 import type { ApiKeyIdentity, KeyStore, Scope } from "./keys.ts";
 import { OpenDatasets } from "./open-datasets.ts";
 import { registerCoverageRoutes } from "./routes-coverage.ts";
@@ -93,6 +94,12 @@ export interface ServerOptions {
    * false for none). Default 64 MiB, answers up to 2 MiB. ETags are sent either way.
    */
   answerCache?: AnswerCacheOptions | false;
+  /**
+   * After this long without a request (ms), empty the answer cache and run a full garbage
+   * collection, so the process's memory comes back down after a burst of load; 0: never.
+   * Default 10,000.
+   */
+  trimWhenIdleMs?: number;
 }
 
 export const DEFAULT_LIMITS: ServerContext["limits"] = {
@@ -304,11 +311,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   };
   app.addHook("onClose", async () => context.datasets.close());
   // After the auth and rate-limit hooks: a cached answer is still authorised and counted.
-  registerAnswerCache(
-    app,
-    context,
-    options.answerCache === false ? null : new AnswerCache(options.answerCache ?? {}),
-  );
+  const answerCache =
+    options.answerCache === false ? null : new AnswerCache(options.answerCache ?? {});
+  registerAnswerCache(app, context, answerCache);
+  trimWhenIdle(app, answerCache, options.trimWhenIdleMs ?? DEFAULT_TRIM_WHEN_IDLE_MS);
 
   app.get("/api/v1/openapi.json", { schema: { hide: true }, config: { scope: "read" } }, async () =>
     app.swagger(),

@@ -45,6 +45,11 @@ export interface ServeOptions {
   queryTimeoutMs?: number;
   /** Memory of the answer cache of each process (MiB); 0: none. Default 64. */
   answerCacheMiB?: number;
+  /**
+   * After this long without a request (ms), each process empties its answer cache and collects
+   * garbage, so memory comes back down after a burst of load; 0: never. Default 10,000.
+   */
+  trimWhenIdleMs?: number;
   /** Log each request (never keys) to stdout. */
   log?: boolean;
   /** Redis URL of the job queue; without it, jobs answer 503. */
@@ -113,6 +118,9 @@ function checkOptions(options: ServeOptions, workers: number): void {
     throw new UsageError("name the datasets to serve (DIR, URL or catalog file), or --uploads DIR");
   if (options.anonymousRead === false && !(options.keysFile ?? process.env.ASTROPILE_KEYS))
     throw new UsageError("--no-anonymous needs --keys FILE: nobody could read anything");
+  const trim = options.trimWhenIdleMs;
+  if (trim !== undefined && !(Number.isFinite(trim) && trim >= 0))
+    throw new UsageError(`trimWhenIdleMs must be a number of milliseconds >= 0, got ${trim}`);
   if (workers > 1 && options.uploads)
     // Publishing is not safe across processes: the commit of a publish is serialised by a lock
     // held in the process that receives the manifest (not the output lock of the storage layer),
@@ -225,6 +233,7 @@ export async function buildService(
       },
       logger: options.log ? { level: "info" } : false,
       answerCache: cacheMiB === 0 ? false : { maxBytes: Math.round(cacheMiB * 2 ** 20) },
+      ...(options.trimWhenIdleMs !== undefined && { trimWhenIdleMs: options.trimWhenIdleMs }),
       routes,
     });
     return { app, directory, queue };

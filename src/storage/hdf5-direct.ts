@@ -144,6 +144,14 @@ export class DecodedChunks {
     }
   }
 
+  /** Drops every cached chunk (the remembered hand-outs stay). */
+  clear(): void {
+    for (let e = this.newest; e; e = e.older) e.owner.cached.delete(e.cell);
+    this.newest = null;
+    this.oldest = null;
+    this.bytes = 0;
+  }
+
   /** Puts an unlinked entry at the most recently used end. */
   private link(e: CachedChunk): void {
     e.older = this.newest;
@@ -164,6 +172,14 @@ export class DecodedChunks {
 }
 
 const decodedChunks = new DecodedChunks(DECODED_CHUNKS_BYTES);
+
+/**
+ * Empties this thread's cache of decoded chunks (up to 32 MiB): a service gives the memory back
+ * when it goes quiet (src/server/idle-trim.ts). Reads then decode again. @internal
+ */
+export function dropDecodedChunks(): void {
+  decodedChunks.clear();
+}
 
 /** Reads up to this many bytes may go through the shared buffer (see DirectColumn.readShared). */
 export const SHARED_READ_BYTES = 64;

@@ -1,6 +1,7 @@
 // The answer cache and ETags of the dataset routes (src/server/answer-cache.ts): a second answer
 // is the first one's bytes, a rebuilt dataset is never answered from the old one, errors are not
-// kept or tagged, and the cache stays within its bytes.
+// kept or tagged, the cache stays within its bytes, and a quiet spell empties it and gives the
+// memory back (src/server/idle-trim.ts).
 import assert from "node:assert/strict";
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -187,4 +188,37 @@ test("the cache keeps at most its bytes, least recently used out first", () => {
   cache.set("big", body(5_000));
   assert.equal(cache.get("big"), undefined, "an answer over the entry size is not kept");
   assert.ok(cache.size <= 10);
+});
+
+test("after a quiet spell the answers are dropped and memory comes back down", async () => {
+  const quiet = await startServer([root], {
+    answerCache: { maxBytes: 64 * 2 ** 20, maxEntryBytes: 2 ** 20 },
+    trimWhenIdleMs: 300,
+  });
+  try {
+    const url = `${quiet.url}/api/v1/datasets/hsc`;
+    const before = process.memoryUsage().arrayBuffers;
+    let kept = 0;
+    for (let i = 0; i < 600; i++) {
+      const answer = await fetch(`${url}/examples?index=${i}&format=safetensors`);
+      kept += (await answer.arrayBuffer()).byteLength;
+    }
+    const again = await fetch(`${url}/examples?index=5&format=safetensors`);
+    await again.arrayBuffer();
+    assert.equal(again.headers.get("x-astropile-cache"), "hit");
+    const filled = process.memoryUsage().arrayBuffers;
+    assert.ok(filled - before > kept / 2, `the cache holds the answers (${filled - before} bytes)`);
+    // No request for 300 ms: the next check (every 300 ms) trims. Nothing may be asked meanwhile.
+    await new Promise((r) => setTimeout(r, 1200));
+    const trimmed = process.memoryUsage().arrayBuffers;
+    assert.ok(
+      filled - trimmed > 0.8 * (filled - before),
+      `memory back down: ${before} before, ${filled} filled, ${trimmed} after the quiet spell`,
+    );
+    const later = await fetch(`${url}/examples?index=5&format=safetensors`);
+    await later.arrayBuffer();
+    assert.equal(later.headers.get("x-astropile-cache"), "miss");
+  } finally {
+    await quiet.close();
+  }
 });
