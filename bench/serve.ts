@@ -288,8 +288,11 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       probe.send("stop");
       const probes = Object.entries(await probed);
       clearInterval(sampler);
+      // The server trims its memory after 10 s without a request (serve --trim-idle).
       await new Promise((r) => setTimeout(r, 5000));
       const after = treeRssMiB(pid);
+      await new Promise((r) => setTimeout(r, 10_000));
+      const trimmed = treeRssMiB(pid);
       mixedRuns.push({ workers, mixed });
       console.log(
         `\nmixed load, serve --workers ${workers} (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
@@ -302,7 +305,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           `| ${kind} | ${xs.length} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`,
         );
       console.log(
-        `server RSS (all ${workers === 1 ? "of its one process" : `${workers + 1} processes: primary and workers`}): ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after`,
+        `server RSS (all ${workers === 1 ? "of its one process" : `${workers + 1} processes: primary and workers`}): ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after, ${trimmed.toFixed(0)} MiB 15 s after (trimmed after 10 s quiet)`,
       );
       await stop(child);
       child = undefined;
