@@ -88,6 +88,22 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0; // gone
+  }
+}
+
+/** CPU seconds of a server: its process and, with --workers, its workers. */
+function treeCpuSeconds(pid: number): number {
+  return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + cpuSeconds(p), 0);
+}
+
 /** RSS of a server: its process and, with --workers, its workers. */
 function treeRssMiB(pid: number): number {
   return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + rssMiB(p), 0);
@@ -284,7 +300,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           Array.from({ length: 1000 }, (_, i) => at((i * 7) % 1000)),
         ]),
       });
+      const cpuBefore = treeCpuSeconds(pid);
+      const loadStart = performance.now();
       const mixed = await load(started.url, mixedPaths, mixedSeconds);
+      const busy = (treeCpuSeconds(pid) - cpuBefore) / ((performance.now() - loadStart) / 1000);
       probe.send("stop");
       const probes = Object.entries(await probed);
       clearInterval(sampler);
@@ -295,7 +314,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const trimmed = treeRssMiB(pid);
       mixedRuns.push({ workers, mixed });
       console.log(
-        `\nmixed load, serve --workers ${workers} (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}`,
+        `\nmixed load, serve --workers ${workers} (${mixedSeconds} s, 32 connections, ${mixedPaths.length} distinct URLs, answer cache on): ${mixed.rps.toFixed(0)} req/s, p50 ${mixed.p50} ms, p99 ${mixed.p99} ms, errors ${mixed.errors}, non-2xx ${mixed.non2xx}; server CPU ${busy.toFixed(2)} cores`,
       );
       console.log(
         "\n| route, under the mixed load | probes | p50 ms | p99 ms |\n|---|---|---|---|",
