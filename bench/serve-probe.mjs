@@ -4,6 +4,7 @@
 // autocannon's event loop (which decodes every body of the 32 connections).
 //   node bench/serve-probe.mjs  (IPC: receives { url, kinds: [[name, [path, ...]], ...] },
 //                                then "stop"; sends back { name: [ms, ...] })
+const PAUSE_MS = 20;
 let probing = true;
 process.on("message", (message) => {
   if (message === "stop") probing = false;
@@ -18,6 +19,9 @@ async function probe({ url, kinds }) {
       const res = await fetch(`${url}${paths[i % paths.length]}`);
       await res.arrayBuffer();
       if (res.status === 200) times[name].push(performance.now() - t);
+      // A pause between requests: the probe observes the load, it is not part of it (back to
+      // back it added a third to autocannon's requests).
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
     }
   }
   process.send(times, () => process.exit(0));

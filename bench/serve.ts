@@ -288,7 +288,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const sampler = setInterval(() => {
         peak = Math.max(peak, treeRssMiB(pid));
       }, 250);
-      const probe = fork(join(ROOT, "bench", "serve-probe.mjs"), [], { stdio: "inherit" });
+      const probe = fork(join(ROOT, "bench", "serve-probe.mjs"), [], {
+        stdio: "inherit",
+        execArgv: [],
+      });
       const probed = new Promise<Record<string, number[]>>((resolve, reject) => {
         probe.once("message", (m) => resolve(m as Record<string, number[]>));
         probe.once("exit", (code) => reject(new Error(`the probe exited with ${code}`)));
