@@ -201,7 +201,7 @@ export class PartitionWriter {
         ? new Hdf5Writer(
             tempPath,
             specs,
-            compression === "gzip" ? { gzip: options.gzipLevel ?? 4 } : "fletcher32",
+            compression === "gzip" ? { gzip: options.gzipLevel ?? 4, shuffle: true } : "fletcher32",
             (spec) => chunkRows(spec, options.chunkBytes),
           )
         : new (h5wasm().File)(tempPath, "w", { libver: ["v110", "v110"] }),

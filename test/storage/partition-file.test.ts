@@ -234,6 +234,40 @@ describe("reader errors name the file and the place", () => {
   });
 });
 
+test("gzip files shuffle the bytes of scalar numbers before deflate; not strings, bools or arrays", async () => {
+  // Without libhdf5 (no variable-length string): AstroPile's own writer.
+  const specs = SPECS.filter((s) => s.name !== "note");
+  const path = join(dir, "shuffled.hdf5");
+  const w = await PartitionWriter.create(path, specs, { compression: "gzip" });
+  const batch = makeBatch(0, 5000);
+  w.append(Object.fromEntries(specs.map((s) => [s.name, batch[s.name]!])));
+  await w.close();
+  const f = await PartitionFile.open(path);
+  try {
+    for (const spec of specs) {
+      const wide =
+        spec.shape.length === 0 &&
+        spec.dtype !== "string" &&
+        spec.dtype !== "bool" &&
+        !/8$/.test(spec.dtype);
+      assert.deepEqual(
+        f.column(spec.name).filters,
+        wide ? ["shuffle", "gzip"] : ["gzip"],
+        `${spec.name} (${spec.dtype})`,
+      );
+      assert.equal(f.column(spec.name).compression, "gzip", spec.name);
+    }
+    const back = f.readRange(
+      specs.map((s) => s.name),
+      0,
+      5000,
+    );
+    for (const spec of specs) assert.deepEqual(back[spec.name], batch[spec.name], spec.name);
+  } finally {
+    f.close();
+  }
+});
+
 test("chunking: one row per chunk for heavy rows, ~32 KiB chunks for light ones", async () => {
   const { chunkRows } = await import("../../src/storage/partition-writer.ts");
   assert.equal(chunkRows({ name: "image_array", dtype: "float32", shape: [5, 64, 64] }), 1);
