@@ -32,6 +32,7 @@ import {
 } from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./lookup3.ts";
 import { followRemoteLink, openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
+import { unshuffle } from "./shuffle.ts";
 
 export { fletcher32, NotCovered };
 
@@ -46,8 +47,6 @@ const FILTER_SHUFFLE = 2;
 const FILTER_FLETCHER32 = 3;
 const FILTER_LZF = 32000;
 const SUPPORTED_FILTERS = new Set([FILTER_DEFLATE, FILTER_SHUFFLE, FILTER_FLETCHER32, FILTER_LZF]);
-/** Words are put together as stored (little-endian) only on a little-endian machine. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Bounds on what a header may make this parser read: more is not a dataset it covers. */
 const MAX_HEADER_BYTES = 1 << 20;
@@ -868,37 +867,6 @@ function checkFletcher32(bytes: Uint8Array, place: ErrorPlace): Uint8Array {
       place,
     );
   return data;
-}
-
-/**
- * Undoes HDF5's shuffle: byte j of element i was stored at j * n + i. Elements of 4 and 8 bytes
- * are put together as 32-bit words from four planes at a time (one store instead of four).
- */
-function unshuffle(bytes: Uint8Array, size: number): Uint8Array {
-  if (size <= 1) return bytes;
-  const n = Math.floor(bytes.length / size);
-  const out = new Uint8Array(bytes.length);
-  if ((size === 4 || size === 8) && LITTLE_ENDIAN) {
-    const words = new Uint32Array(out.buffer, 0, (n * size) >>> 2);
-    const step = size >>> 2;
-    for (let w = 0; w < step; w++) {
-      const p0 = 4 * w * n;
-      const p1 = p0 + n;
-      const p2 = p1 + n;
-      const p3 = p2 + n;
-      for (let i = 0, k = w; i < n; i++, k += step)
-        words[k] =
-          bytes[p0 + i]! | (bytes[p1 + i]! << 8) | (bytes[p2 + i]! << 16) | (bytes[p3 + i]! << 24);
-    }
-  } else {
-    for (let j = 0; j < size; j++) {
-      const from = j * n;
-      for (let i = 0, k = j; i < n; i++, k += size) out[k] = bytes[from + i]!;
-    }
-  }
-  // Bytes past the last whole element are stored as they were.
-  out.set(bytes.subarray(n * size), n * size);
-  return out;
 }
 
 /** LZF (liblzf, h5py's filter 32000) decompression into exactly `expected` bytes. */

@@ -19,6 +19,7 @@ import { dtypeBytes, valuesPerRow } from "../core/columns.ts";
 import { WriteError } from "../core/errors.ts";
 import { fletcher32 } from "./fletcher32.ts";
 import { lookup3 } from "./lookup3.ts";
+import { shuffle } from "./shuffle.ts";
 
 const UNDEF = 0xffff_ffff_ffff_ffffn;
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -41,8 +42,8 @@ const MSG_ATTRIBUTE = 0x0c;
 const MSG_ATTRIBUTE_INFO = 0x15;
 
 /**
- * The chunk filters: deflate at a level, after HDF5's byte shuffle of scalar numbers wider than a
- * byte (`shuffle`), or a Fletcher32 checksum of uncompressed chunks.
+ * The chunk filters: deflate at a level, after HDF5's byte shuffle of numbers (`shuffle`, see
+ * shuffledSize), or a Fletcher32 checksum of uncompressed chunks.
  */
 export type ChunkFilter = { gzip: number; shuffle?: boolean } | "fletcher32";
 
@@ -311,31 +312,18 @@ export function nativelyWritable(spec: ColumnSpec): boolean {
 }
 
 /**
- * The element size HDF5's shuffle groups bytes by, or 1 when the column is not shuffled: scalar
- * numbers only (catalog columns: sorted keys, ids, positions, where it saves 15-30% of the
- * deflated bytes). Not strings or bools (nothing to gain), nor arrays (images, spectra): undoing
- * the shuffle on every chunk read made reading images 1.2-1.3x h5py's time instead of 0.7x
- * (`npm run bench dataset -- --quick`), a target of the read path.
+ * The element size HDF5's shuffle groups bytes by, or 1 when the column is not shuffled. Numbers
+ * only (strings and bools gain nothing): scalars of any width (catalog columns: sorted keys, ids,
+ * positions) and arrays of 4-byte elements (float32 images and spectra: 8-50% fewer deflated
+ * bytes), which reads unshuffle with a SIMD kernel. Arrays of 2- and 8-byte elements are left as
+ * they are: unshuffling them in JavaScript on every chunk read made image reads 1.2-1.3x h5py's
+ * time instead of 0.7x (`npm run bench dataset -- --quick`).
  */
 function shuffledSize(spec: ColumnSpec, filter: ChunkFilter): number {
-  if (filter === "fletcher32" || !filter.shuffle || spec.shape.length > 0) return 1;
-  return spec.dtype === "string" || spec.dtype === "bool" ? 1 : dtypeBytes(spec.dtype);
-}
-
-/**
- * HDF5's shuffle filter (H5Z_filter_shuffle): byte j of element i goes to j * n + i, so the
- * like bytes of numbers (exponents, high bytes of sorted keys) stand together for deflate.
- * Bytes past the last whole element stay where they are.
- */
-function shuffle(bytes: Uint8Array, size: number): Uint8Array {
-  const n = Math.floor(bytes.length / size);
-  const out = new Uint8Array(bytes.length);
-  for (let j = 0; j < size; j++) {
-    const to = j * n;
-    for (let i = 0, k = j; i < n; i++, k += size) out[to + i] = bytes[k]!;
-  }
-  out.set(bytes.subarray(n * size), n * size);
-  return out;
+  if (filter === "fletcher32" || !filter.shuffle) return 1;
+  if (spec.dtype === "string" || spec.dtype === "bool") return 1;
+  const size = dtypeBytes(spec.dtype);
+  return spec.shape.length === 0 || size === 4 ? size : 1;
 }
 
 function elementBytes(spec: ColumnSpec): number {
