@@ -9,6 +9,8 @@
 // by 256. Each fold keeps a value nonzero iff it was, so the result is 0 exactly when every
 // byte is 0 and otherwise the residue with 65535 standing for 0 - what libhdf5 returns.
 
+import { instantiate, moduleBytes } from "./wasm-kernel.ts";
+
 /** Sums of 16-bit little-endian words mod 65535: a = sum of words, b = sum of running a. */
 interface Sums {
   a: number;
@@ -93,19 +95,7 @@ const BODY = [
     0x41, 0x00, 0x20, 0x05, 0xfd, 0x0b, 0x00, 0x20, 0x0b,
   ],
 );
-/** Unsigned LEB128, as the format spells sizes. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    const byte = n & 0x7f;
-    n >>>= 7;
-    out.push(n ? byte | 0x80 : byte);
-  } while (n);
-  return out;
-}
-// Code section: one body, its size and the section's counted rather than typed.
-const CODE = [0x01, ...leb(BODY.length), ...BODY];
-const WASM = Uint8Array.from([...HEAD, 0x0a, ...leb(CODE.length), ...CODE]);
+const WASM = moduleBytes(HEAD, BODY);
 
 /** Where the data goes in the kernel's memory, and how much per call. */
 const DATA_AT = 64;
@@ -125,26 +115,14 @@ interface Kernel {
 
 let kernel: Kernel | null | undefined;
 
-/** The little of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-
 function getKernel(): Kernel | null {
   if (kernel !== undefined) return kernel;
-  try {
-    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    const instance = new wasm.Instance(new wasm.Module(WASM));
-    const memory = instance.exports.m as { buffer: ArrayBuffer };
-    kernel = {
-      f: instance.exports.f as Kernel["f"],
-      bytes: new Uint8Array(memory.buffer),
-      lanes: new Int32Array(memory.buffer, 0, 12),
-    };
-  } catch {
-    kernel = null; // no WebAssembly SIMD here: JavaScript for everything
-  }
+  const instance = instantiate(WASM);
+  kernel = instance && {
+    f: instance.exports.f as Kernel["f"],
+    bytes: new Uint8Array(instance.memory),
+    lanes: new Int32Array(instance.memory, 0, 12),
+  };
   return kernel;
 }
 

@@ -4,6 +4,8 @@
 // that is made fast for 4-byte elements (float32 images and spectra, the bulk of the data): a
 // WebAssembly SIMD kernel puts 16 elements together from the four planes with 8 byte shuffles.
 
+import { instantiate, moduleBytes } from "./wasm-kernel.ts";
+
 /**
  * The kernel, hand-assembled (WebAssembly 1.0 + fixed-width SIMD): `u(src, dst, count, plane)`
  * reads `count` blocks of 16 bytes from each of four planes at src, src + plane, src + 2 plane,
@@ -58,16 +60,6 @@ const BODY = [
   // count -= 1; continue while count != 0; end loop, end block, end
   GET, 2, 0x41, 0x01, 0x6b, 0x22, 2, 0x0d, 0x00, 0x0b, 0x0b, 0x0b,
 ];
-/** Unsigned LEB128, as the format spells sizes. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    const byte = n & 0x7f;
-    n >>>= 7;
-    out.push(n ? byte | 0x80 : byte);
-  } while (n);
-  return out;
-}
 const HEAD = [
   // header; type section: (i32, i32, i32, i32) -> ()
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f,
@@ -77,8 +69,7 @@ const HEAD = [
   // export section: "u" function 0, "m" memory 0
   0x07, 0x09, 0x02, 0x01, 0x75, 0x00, 0x00, 0x01, 0x6d, 0x02, 0x00,
 ];
-const CODE = [0x01, ...leb(BODY.length), ...BODY];
-const WASM = Uint8Array.from([...HEAD, 0x0a, ...leb(CODE.length), ...CODE]);
+const WASM = moduleBytes(HEAD, BODY);
 
 /** Elements put together per kernel call: 4 planes of this many bytes in, 4 times that out. */
 const PIECE = 16_384;
@@ -94,22 +85,13 @@ interface Kernel {
 
 let kernel: Kernel | null | undefined;
 
-/** The little of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-
 function getKernel(): Kernel | null {
   if (kernel !== undefined) return kernel;
-  try {
-    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    const instance = new wasm.Instance(new wasm.Module(WASM));
-    const memory = instance.exports.m as { buffer: ArrayBuffer };
-    kernel = { u: instance.exports.u as Kernel["u"], bytes: new Uint8Array(memory.buffer) };
-  } catch {
-    kernel = null; // no WebAssembly SIMD here: JavaScript for everything
-  }
+  const instance = instantiate(WASM);
+  kernel = instance && {
+    u: instance.exports.u as Kernel["u"],
+    bytes: new Uint8Array(instance.memory),
+  };
   return kernel;
 }
 
