@@ -38,8 +38,9 @@ function fullCollection(): (() => void) | null {
 
 /**
  * Trims the process's memory after `idleMs` without a request (0: never): empties `cache` and the
- * decoded chunks, and runs a full collection, once per quiet spell. A request still streaming then is not disturbed
- * (its answer is not in the cache yet; the collection pauses it for some milliseconds).
+ * decoded chunks, and runs a full collection, once per quiet spell. A request still streaming
+ * then is not disturbed (its answer is not in the cache yet; the collection pauses it for some
+ * milliseconds).
  */
 export function trimWhenIdle(
   app: FastifyInstance,

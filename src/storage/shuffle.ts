@@ -103,7 +103,7 @@ export function unshuffleKernel(): boolean {
 /** Words are put together as stored (little-endian) only on a little-endian machine. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** HDF5's shuffle of `bytes` by elements of `size` bytes (bytes past the last whole element stay). */
+/** HDF5's shuffle of `bytes` by elements of `size` bytes (bytes past the last element stay). */
 export function shuffle(bytes: Uint8Array, size: number): Uint8Array {
   if (size <= 1) return bytes;
   const n = Math.floor(bytes.length / size);
