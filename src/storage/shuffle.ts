@@ -120,7 +120,8 @@ export function shuffle(bytes: Uint8Array, size: number): Uint8Array {
 export function unshuffle(bytes: Uint8Array, size: number, useKernel = true): Uint8Array {
   if (size <= 1) return bytes;
   const n = Math.floor(bytes.length / size);
-  const out = new Uint8Array(bytes.length);
+  // Not zeroed first: every byte is written below.
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
   const k = useKernel && size === 4 && n >= KERNEL_MIN && LITTLE_ENDIAN ? getKernel() : null;
   let done = 0;
   if (k) {
