@@ -159,16 +159,18 @@ export class PartitionFile {
    */
   static async open(path: string, options: OpenOptions = {}): Promise<PartitionFile> {
     const expect = options.expect;
-    if (expect?.bytes !== undefined) checkSize(path, expect.bytes);
     const own = options.reader === "h5wasm" ? null : OwnFile.open(path);
     if (own) {
       try {
+        // The length of the file it opened (no second stat); its reads stay within it.
+        if (expect?.bytes !== undefined) checkSize(path, expect.bytes, own.length);
         return PartitionFile.opened(path, own, own.names, () => own.infos(), options);
       } catch (err) {
         own.close();
         throw err;
       }
     }
+    if (expect?.bytes !== undefined) checkSize(path, expect.bytes);
     const file = await openHdf5(path);
     try {
       const names = guard({ file: path }, "cannot list datasets", CorruptFileError, () =>
@@ -624,12 +626,15 @@ function damaged(info: ColumnInfo, reason: string): string {
     : `cannot read: ${reason}`;
 }
 
-/** The size on disk against the manifest's, before libhdf5 reads anything. */
-function checkSize(path: string, bytes: number): void {
+/**
+ * The size on disk against the manifest's, before libhdf5 reads anything: `known` when the file
+ * is open already, else from a stat (or the server).
+ */
+function checkSize(path: string, bytes: number, known?: number): void {
   path = followRemoteLink(path);
   let size: number;
   try {
-    size = remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size;
+    size = known ?? (remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size);
   } catch (err) {
     if (err instanceof NotFoundError)
       throw new ManifestMismatchError(
@@ -786,6 +791,11 @@ class OwnFile {
 
   column(name: string): DirectColumn | null {
     return this.columns.get(name)?.column ?? null;
+  }
+
+  /** The file's length in bytes. */
+  get length(): number {
+    return this.raw.length;
   }
 
   close(): void {
