@@ -190,20 +190,18 @@ export function rowsBytes(
   head: { offset: number; limit: number; total: number | null },
   batches: RowBatch[],
 ): Buffer {
+  let texts: string[];
+  if (format === "csv") texts = [csvHeader(columns), ...batches.map((b) => batchCsv(columns, b))];
+  else {
+    texts = [jsonHead(columns, head)];
+    for (const b of batches) {
+      if (b.length === 0) continue;
+      texts.push((texts.length > 1 ? "," : "") + batchJson(columns, b));
+    }
+    texts.push("]}");
+  }
+  // The head may hold any text (names, units); the rows are ASCII when asciiRows says so.
   const ascii = asciiRows(columns);
-  if (format === "csv") {
-    const texts = [csvHeader(columns), ...batches.map((b) => batchCsv(columns, b))];
-    return utf8Bytes(
-      texts,
-      texts.map((_, i) => i > 0 && ascii),
-    );
-  }
-  const texts = [jsonHead(columns, head)];
-  for (const b of batches) {
-    if (b.length === 0) continue;
-    texts.push((texts.length > 1 ? "," : "") + batchJson(columns, b));
-  }
-  texts.push("]}");
   return utf8Bytes(
     texts,
     texts.map((_, i) => i > 0 && ascii),
