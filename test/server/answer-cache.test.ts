@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { type Dataset, openDataset } from "../../src/dataset/dataset.ts";
 import { AnswerCache } from "../../src/server/answer-cache.ts";
 import { createServer } from "../../src/server/app.ts";
@@ -197,7 +199,15 @@ test("after a quiet spell the answers are dropped and memory comes back down", a
   });
   try {
     const url = `${quiet.url}/api/v1/datasets/hsc`;
-    const before = process.memoryUsage().arrayBuffers;
+    // Each figure after a full collection: garbage of earlier tests collected between two
+    // readings would otherwise hide (or fake) what the cache holds.
+    setFlagsFromString("--expose-gc");
+    const collect = runInNewContext("gc") as () => void;
+    const heldBuffers = () => {
+      collect();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const before = heldBuffers();
     let kept = 0;
     for (let i = 0; i < 600; i++) {
       const answer = await fetch(`${url}/examples?index=${i}&format=safetensors`);
@@ -206,11 +216,11 @@ test("after a quiet spell the answers are dropped and memory comes back down", a
     const again = await fetch(`${url}/examples?index=5&format=safetensors`);
     await again.arrayBuffer();
     assert.equal(again.headers.get("x-astropile-cache"), "hit");
-    const filled = process.memoryUsage().arrayBuffers;
+    const filled = heldBuffers();
     assert.ok(filled - before > kept / 2, `the cache holds the answers (${filled - before} bytes)`);
     // No request for 300 ms: the next check (every 300 ms) trims. Nothing may be asked meanwhile.
     await new Promise((r) => setTimeout(r, 1200));
-    const trimmed = process.memoryUsage().arrayBuffers;
+    const trimmed = heldBuffers();
     assert.ok(
       filled - trimmed > 0.8 * (filled - before),
       `memory back down: ${before} before, ${filled} filled, ${trimmed} after the quiet spell`,
