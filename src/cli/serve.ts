@@ -2,11 +2,18 @@
 // LocalDirectory and KeyStore (src/server). serve prints its URL and runs until SIGINT/SIGTERM,
 // then stops accepting connections, finishes the requests under way and exits 0.
 
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { isAstroPileError, UsageError } from "../core/errors.ts";
 import type { Scope } from "../server/keys.ts";
+import {
+  SERVER_HEAP_FLOOR_MIB,
+  serverNodeFlags,
+  workerCount,
+} from "../server/serving-process.ts";
 import { action, numberOption, out, printJson, table, usageExit } from "./format.ts";
 
 export interface ServeFlags {
@@ -39,7 +46,9 @@ at once; the datasets already in DIR are served too. The viewer (dist/web of the
 package, or --web DIR) is served at /. Anonymous requests may read unless --no-anonymous;
 anything else needs an API key (astropile keys create), sent as "Authorization: Bearer <key>"
 or "X-API-Key: <key>". Listens on 127.0.0.1 unless --host says otherwise: put a TLS proxy in
-front before opening it to a network. Stops on Ctrl-C (SIGINT) or SIGTERM.
+front before opening it to a network. Stops on Ctrl-C (SIGINT) or SIGTERM. The server runs in
+a child node process started with --initial-old-space-size=${SERVER_HEAP_FLOOR_MIB} (fewer, shorter collection pauses
+under load; docs/service.md), unless node was started with an initial heap size of its own.
 
 --workers N runs N processes on the one port (the URL is printed once all listen; answers carry
 X-AstroPile-Worker: PID). Each worker has its own answer cache (--cache) and decoded-chunk cache:
@@ -191,6 +200,38 @@ export function registerServeCommands(program: Command): void {
     );
 }
 
+/** Set in the environment of the server process serveInChild starts. */
+const CHILD_ENV = "ASTROPILE_SERVE_CHILD";
+
+/**
+ * Runs this same command in a child node process given `nodeFlags` (the heap floor of a serving
+ * process, server/serving-process.ts: V8 reads it only at start) and exits with the child's code. The
+ * child has its own process group, so a Ctrl-C reaches it once, forwarded from here with every
+ * SIGINT, SIGTERM and SIGHUP; it stops when this process is gone (IPC disconnect).
+ */
+async function serveInChild(nodeFlags: string[]): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...nodeFlags, ...process.argv.slice(1)],
+    {
+      stdio: ["inherit", "inherit", "inherit", "ipc"],
+      detached: true,
+      env: { ...process.env, [CHILD_ENV]: "1" },
+    },
+  );
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of signals) process.on(s, forward);
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (c, signal) =>
+      resolve(c ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)),
+    );
+  });
+  for (const s of signals) process.off(s, forward);
+  process.exit(code);
+}
+
 export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   const port = numberOption(
     flags.port,
@@ -218,7 +259,10 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
     "--max-restarts",
     (x) => Number.isInteger(x) && x >= 0,
   )!;
-  const { serveDatasets, workerCount } = await import("../server/serve.ts");
+  // Before the server's modules load: this process only waits for the child.
+  const missing = serverNodeFlags(process.execArgv);
+  if (workerCount(workers) === 1 && missing.length > 0) return serveInChild(missing);
+  const { serveDatasets } = await import("../server/serve.ts");
   const host = flags.host ?? "127.0.0.1";
   const service = await serveDatasets({
     locations: dirs,
@@ -244,6 +288,11 @@ export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
   const stopped = new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
+    // Run by serveInChild: a parent that is gone (even killed) stops this server too.
+    if (process.env[CHILD_ENV] && process.channel) {
+      process.channel.unref();
+      process.once("disconnect", () => resolve("the parent process exited"));
+    }
   });
   const n = service.workerPids.length;
   out(

@@ -95,5 +95,5 @@ export {
   type ServeOptions,
   serveDatasets,
   WorkersFailedError,
-  workerCount,
 } from "./serve.ts";
+export { SERVER_HEAP_FLOOR_MIB, serverNodeFlags, workerCount } from "./serving-process.ts";

@@ -6,7 +6,6 @@
 
 import { existsSync } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
-import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
@@ -19,6 +18,7 @@ import {
 import type { ServerRoutes } from "./app.ts";
 import type { DatasetDirectory } from "./directory.ts";
 import type { JobQueue } from "./jobs.ts";
+import { serverNodeFlags, workerCount } from "./serving-process.ts";
 
 /** What {@link serveDatasets} serves and how: the options of `astropile serve`. Plain data (a cluster hands it to each worker). */
 export interface ServeOptions {
@@ -103,15 +103,6 @@ export interface WorkerSetup {
 export type WorkerMessage =
   | { type: "astropile:listening"; port: number; datasets: string[] }
   | { type: "astropile:failed"; error: SerializedError };
-
-/** `auto` (one per core: os.availableParallelism()) or a count, checked. */
-export function workerCount(value: number | "auto" | undefined): number {
-  if (value === undefined) return 1;
-  if (value === "auto") return availableParallelism();
-  if (!Number.isSafeInteger(value) || value < 1 || value > 1024)
-    throw new UsageError(`workers must be an integer from 1 to 1024 or "auto", got ${value}`);
-  return value;
-}
 
 function checkOptions(options: ServeOptions, workers: number): void {
   if (options.locations.length === 0 && !options.uploads)
@@ -284,6 +275,10 @@ function urlOf(host: string, port: number): string {
  * to stderr and replaced; more than `maxRestarts` in `restartWindowMs` stop the service
  * (`stopped` rejects with a WorkersFailedError).
  *
+ * A serving process wants a larger V8 heap than Node's default (see {@link serverNodeFlags}):
+ * cluster workers get it; with `workers: 1`, start node with those flags (`astropile serve`
+ * does).
+ *
  * ```ts
  * import { serveDatasets } from "astropile";
  * const service = await serveDatasets({ locations: ["data/hsc"], port: 0, workers: 2 });
@@ -343,8 +338,13 @@ async function startCluster(
     throw new UsageError("serveDatasets with workers > 1 must be called from a primary process");
   const maxRestarts = options.maxRestarts ?? 5;
   const windowMs = options.restartWindowMs ?? 60_000;
-  // Workers run the worker module with this process's Node options (a loader such as tsx too).
-  cluster.setupPrimary({ exec: workerModule(), args: [] });
+  // Workers run the worker module with this process's Node options (a loader such as tsx too),
+  // and the heap floor of a serving process (serving-process.ts).
+  cluster.setupPrimary({
+    exec: workerModule(),
+    args: [],
+    execArgv: [...process.execArgv, ...serverNodeFlags(process.execArgv)],
+  });
   type ClusterWorker = ReturnType<typeof cluster.fork>;
   const live = new Map<ClusterWorker, number>();
   /** Workers that said they listen (they have installed their "stop" handler). */

@@ -1,6 +1,7 @@
 // `astropile serve` as a child process (tests run it from the sources, benchmarks from dist/):
 // started on a free port, its URL read from what it prints, stopped with SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { ROOT } from "./cli-process.ts";
 
 export interface ServeProcess {
@@ -39,4 +40,36 @@ export async function stopServeProcess(child: ChildProcess | undefined): Promise
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   await exited;
+}
+
+/** Whether a process with this id exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ids of the processes whose parent is `pid` (from /proc: Linux). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // The fields after the parenthesised command name: state, then the parent's id.
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid)
+        out.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/** The command line of a process, argument by argument (from /proc: Linux). */
+export function commandLine(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
 }

@@ -7,8 +7,9 @@ import { type ChildProcess, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openDataset } from "../../src/dataset/dataset.ts";
+import { SERVER_HEAP_FLOOR_MIB, serverNodeFlags } from "../../src/server/serving-process.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
-import { startServeProcess } from "../helpers/serve-process.ts";
+import { childPids, commandLine, isAlive, startServeProcess } from "../helpers/serve-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { call, writeHsc } from "./fixtures.ts";
 
@@ -86,9 +87,52 @@ test("CORS answers the allowed origin only", async () => {
   assert.equal(other.headers.get("access-control-allow-origin"), null);
 });
 
+const FLOOR = `--initial-old-space-size=${SERVER_HEAP_FLOOR_MIB}`;
+
+/** Waits until `ok()` holds, checking every 50 ms for up to `ms`. */
+async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error(`${what}: not after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("serverNodeFlags: the heap floor unless the process sets its own initial heap", () => {
+  assert.deepEqual(serverNodeFlags(["--import", "tsx"]), [FLOOR]);
+  assert.deepEqual(serverNodeFlags(["--initial-old-space-size=64"]), []);
+  assert.deepEqual(serverNodeFlags(["--initial_heap_size=300"]), []);
+  assert.deepEqual(serverNodeFlags(["--max-old-space-size=4096"]), [FLOOR]);
+});
+
+/** The child processes of `pid` that run `astropile serve` (tsx may run esbuild beside them). */
+function serveChildren(pid: number): number[] {
+  return childPids(pid).filter((p) => commandLine(p).includes("serve"));
+}
+
+test("the server runs in a child node given the heap floor; this process only waits", () => {
+  assert.ok(!commandLine(child.pid!).includes(FLOOR), "the command itself was started plain");
+  const kids = serveChildren(child.pid!);
+  assert.equal(kids.length, 1, `one child: ${kids}`);
+  const line = commandLine(kids[0]!);
+  assert.ok(line.includes(FLOOR), line.join(" "));
+  assert.deepEqual(line.slice(-2), ["--cors", "https://viewer.example"], "the same arguments");
+});
+
 test("SIGTERM stops the server with exit code 0", async () => {
+  const server = serveChildren(child.pid!)[0]!;
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   child.kill("SIGTERM");
   assert.equal(await exited, 0, stderr());
   assert.match(stderr(), /SIGTERM: stopping/);
+  assert.equal(isAlive(server), false, "the server process is gone");
+});
+
+test("the command's process killed outright: its server stops too and frees the port", async () => {
+  const other = await startServeProcess(cliArgs("serve", root, "--port", "0"));
+  const server = serveChildren(other.child.pid!)[0]!;
+  assert.equal((await fetch(`${other.url}/api/v1/datasets`)).status, 200);
+  other.child.kill("SIGKILL");
+  await until("the server process is gone", () => !isAlive(server));
+  assert.match(other.stderr(), /the parent process exited: stopping/);
+  await assert.rejects(fetch(`${other.url}/api/v1/datasets`), "nothing listens any more");
 });

@@ -13,9 +13,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { KeyStore } from "../../src/server/keys.ts";
 import { type RunningService, serveDatasets } from "../../src/server/serve.ts";
+import { SERVER_HEAP_FLOOR_MIB } from "../../src/server/serving-process.ts";
 import { cliArgs, ROOT } from "../helpers/cli-process.ts";
 import { type RedisServer, redisSkip, startTestRedis } from "../helpers/redis.ts";
 import {
+  commandLine,
+  isAlive,
   type ServeProcess,
   startServeProcess,
   stopServeProcess,
@@ -90,15 +93,6 @@ function exitOf(child: ServeProcess["child"], ms = 30_000): Promise<number | nul
       resolve(code);
     });
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000) {
@@ -250,7 +244,7 @@ test("one death more than --max-restarts within the window stops the server: exi
     two.stderr(),
     /workers died 2 times within 60 s \(at most 1 are replaced\): stopping/,
   );
-  await until("every worker is gone", () => !pids.some(alive));
+  await until("every worker is gone", () => !pids.some(isAlive));
 });
 
 test("the rate limit is divided between the workers: each allows ceil(3 / 2) a minute", async () => {
@@ -271,11 +265,17 @@ test("the rate limit is divided between the workers: each allows ceil(3 / 2) a m
 
 test("SIGTERM to the primary exits 0 and leaves no worker", async () => {
   const pids = [...(await fromWorkers(`${other.url}/api/v1/datasets`, 2)).keys()];
+  // Forked with the heap floor of a serving process (server/serving-process.ts).
+  for (const pid of pids)
+    assert.ok(
+      commandLine(pid).includes(`--initial-old-space-size=${SERVER_HEAP_FLOOR_MIB}`),
+      `worker ${pid}: ${commandLine(pid).join(" ")}`,
+    );
   const exited = exitOf(other.child);
   other.child.kill("SIGTERM");
   assert.equal(await exited, 0, other.stderr());
   assert.match(other.stderr(), /SIGTERM: stopping/);
-  for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
+  for (const pid of pids) assert.equal(isAlive(pid), false, `worker ${pid} is gone`);
 });
 
 test("--uploads with more than one worker is refused, saying why", () => {
