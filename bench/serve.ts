@@ -99,12 +99,12 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** CPU seconds of a server: its process and, with --workers, its workers. */
+/** CPU seconds of a server: the command's process and its children (the server it runs, or its cluster workers). */
 function treeCpuSeconds(pid: number): number {
   return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + cpuSeconds(p), 0);
 }
 
-/** RSS of a server: its process and, with --workers, its workers. */
+/** RSS of a server: the command's process and its children (the server it runs, or its cluster workers). */
 function treeRssMiB(pid: number): number {
   return [pid, ...childrenOf(pid)].reduce((sum, p) => sum + rssMiB(p), 0);
 }
@@ -327,7 +327,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           `| ${kind} | ${xs.length} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`,
         );
       console.log(
-        `server RSS (all ${workers === 1 ? "of its one process" : `${workers + 1} processes: primary and workers`}): ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after, ${trimmed.toFixed(0)} MiB 15 s after (trimmed after 10 s quiet)`,
+        `server RSS (all ${workers === 1 ? "2 processes: the command's, which waits, and the server it started" : `${workers + 1} processes: primary and workers`}): ${startRss.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB during the load, ${after.toFixed(0)} MiB 5 s after, ${trimmed.toFixed(0)} MiB 15 s after (trimmed after 10 s quiet)`,
       );
       await stop(child);
       child = undefined;
