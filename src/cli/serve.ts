@@ -9,11 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { isAstroPileError, UsageError } from "../core/errors.ts";
 import type { Scope } from "../server/keys.ts";
-import {
-  SERVER_HEAP_FLOOR_MIB,
-  serverNodeFlags,
-  workerCount,
-} from "../server/serving-process.ts";
+import { SERVER_HEAP_FLOOR_MIB, serverNodeFlags, workerCount } from "../server/serving-process.ts";
 import { action, numberOption, out, printJson, table, usageExit } from "./format.ts";
 
 export interface ServeFlags {
