@@ -32,7 +32,7 @@ import {
 } from "./hdf5-chunk-index.ts";
 import { lookup3 } from "./lookup3.ts";
 import { followRemoteLink, openRemote, type RemoteBytes, remoteUrl } from "./remote-hook.ts";
-import { unshuffle } from "./shuffle.ts";
+import { unshuffle, unshuffleInto } from "./shuffle.ts";
 
 export { fletcher32, NotCovered };
 
@@ -209,6 +209,21 @@ class LazyPlace implements ErrorPlace {
       ? `chunk ${this.a} at byte ${this.b}`
       : `rows ${this.a}..${this.b}`;
   }
+}
+
+/** Largest stored chunk read through the scratch buffer; larger ones get their own array. */
+const SCRATCH_MAX_BYTES = 4 * 2 ** 20;
+let scratch = new Uint8Array(0);
+
+/**
+ * `n` bytes of this thread's scratch buffer, for stored bytes decoded at once (synchronously)
+ * into other memory: valid until the next call.
+ */
+function storedScratch(n: number): Uint8Array {
+  if (n > SCRATCH_MAX_BYTES) return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  if (scratch.length < n)
+    scratch = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(n, 2 * scratch.length)).buffer);
+  return scratch.subarray(0, n);
 }
 
 /** A copy of `bytes` in new memory that is not zeroed first (every byte is overwritten). */
@@ -630,7 +645,12 @@ export class DirectColumn {
         const r0 = Math.max(start, o0);
         const r1 = Math.min(end, o0 + chunk[0]);
         const to = at + (r0 - start) * this.rowBytes;
-        if (whole && r1 - r0 === chunk[0] && this.readInPlace(cell, out, to, at + n)) continue;
+        if (
+          whole &&
+          r1 - r0 === chunk[0] &&
+          (this.readInPlace(cell, out, to, at + n) || this.decodeInPlace(cell, out, to))
+        )
+          continue;
         if (
           whole &&
           this.file.partialChunks &&
@@ -677,6 +697,48 @@ export class DirectColumn {
     } finally {
       if (spill) out.set(spill, at + this.chunkBytes);
     }
+    return true;
+  }
+
+  /**
+   * Decodes a shuffled chunk straight into `out` at `at` (a whole chunk that goes there whole):
+   * the stored bytes are read into this thread's scratch buffer and the shuffle, the last filter
+   * undone, writes into place, so of the chunk-sized arrays only the decompressor's output is
+   * made, and the chunk is not kept in the decoded-chunk cache (a loader or a scan reads it once;
+   * the cache's churn and copies were a tenth of a batch of images). False when the chunk is not
+   * shuffled or not there or cached; chunk() then decodes it.
+   */
+  private decodeInPlace(cell: number, out: Uint8Array, at: number): boolean {
+    const index = this.index!;
+    const address = index.address[cell];
+    const filters = this.layout.filters;
+    const mask = index.mask[cell];
+    if (address < 0 || this.cached.cached.has(cell)) return false;
+    if (filters[0]?.id !== FILTER_SHUFFLE || mask & 1 || at + this.chunkBytes > out.length)
+      return false;
+    const stored = index.size[cell];
+    const place = new LazyPlace(this.place, "chunk", cell, address);
+    if (stored > this.chunkBytes * 2 + 4096)
+      throw new CorruptFileError(
+        `chunk claims ${stored} stored bytes for ${this.chunkBytes} bytes of values`,
+        place,
+      );
+    let bytes = storedScratch(stored);
+    this.file.readInto(bytes, 0, address, stored, place, "chunk");
+    for (let i = filters.length - 1; i >= 1; i--) {
+      if ((mask >>> i) & 1) continue;
+      bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
+    }
+    if (bytes.length !== this.chunkBytes)
+      throw new CorruptFileError(
+        `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
+        place,
+      );
+    unshuffleInto(
+      bytes,
+      filters[0].cd[0] ?? this.layout.elementSize,
+      out.subarray(at, at + this.chunkBytes),
+    );
     return true;
   }
 

@@ -119,9 +119,29 @@ export function shuffle(bytes: Uint8Array, size: number): Uint8Array {
 /** Undoes HDF5's shuffle: a new array of the elements as they were. */
 export function unshuffle(bytes: Uint8Array, size: number, useKernel = true): Uint8Array {
   if (size <= 1) return bytes;
-  const n = Math.floor(bytes.length / size);
-  // Not zeroed first: every byte is written below.
+  // Not zeroed first: every byte is written.
   const out = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
+  unshuffleInto(bytes, size, out, useKernel);
+  return out;
+}
+
+/**
+ * Undoes HDF5's shuffle into `out` (as long as `bytes`, not overlapping it): how a chunk is
+ * decoded straight into the place its rows go.
+ */
+export function unshuffleInto(
+  bytes: Uint8Array,
+  size: number,
+  out: Uint8Array,
+  useKernel = true,
+): void {
+  if (out.length !== bytes.length)
+    throw new RangeError(`unshuffleInto: ${out.length} bytes of room for ${bytes.length}`);
+  if (size <= 1) {
+    out.set(bytes);
+    return;
+  }
+  const n = Math.floor(bytes.length / size);
   const k = useKernel && size === 4 && n >= KERNEL_MIN && LITTLE_ENDIAN ? getKernel() : null;
   let done = 0;
   if (k) {
@@ -139,7 +159,6 @@ export function unshuffle(bytes: Uint8Array, size: number, useKernel = true): Ui
   }
   unshuffleFrom(bytes, out, size, n, done);
   out.set(bytes.subarray(n * size), n * size);
-  return out;
 }
 
 /** Elements [from, n) of a shuffled chunk of n elements into `out`, in JavaScript. */

@@ -4,7 +4,7 @@
 // checked on files h5py wrote (direct-read.test.ts) and h5py reading ours (h5py-interop.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { shuffle, unshuffle, unshuffleKernel } from "../../src/storage/shuffle.ts";
+import { shuffle, unshuffle, unshuffleInto, unshuffleKernel } from "../../src/storage/shuffle.ts";
 
 function bytesOf(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -47,4 +47,28 @@ test("unshuffle of a view into a larger buffer reads only the view", () => {
   const padded = new Uint8Array(shuffled.length + 13);
   padded.set(shuffled, 5);
   assert.deepEqual(unshuffle(padded.subarray(5, 5 + shuffled.length), 4), bytes);
+});
+
+test("unshuffleInto writes the elements into a view of a larger buffer, and nothing around it", () => {
+  for (const size of [1, 4, 8])
+    for (const offset of [0, 4, 3]) {
+      // Offsets 0 and 4 are word-aligned (the fast loops), 3 is not.
+      const bytes = bytesOf(size * 5000 + 1, size + offset);
+      const room = new Uint8Array(bytes.length + 20).fill(0xab);
+      unshuffleInto(shuffle(bytes, size), size, room.subarray(offset, offset + bytes.length));
+      const label = `size ${size}, offset ${offset}`;
+      assert.deepEqual(room.subarray(offset, offset + bytes.length), bytes, label);
+      assert.ok(
+        room.subarray(0, offset).every((b) => b === 0xab),
+        `${label}: before untouched`,
+      );
+      assert.ok(
+        room.subarray(offset + bytes.length).every((b) => b === 0xab),
+        `${label}: after untouched`,
+      );
+    }
+  assert.throws(
+    () => unshuffleInto(new Uint8Array(8), 4, new Uint8Array(12)),
+    /12 bytes of room for 8/,
+  );
 });
