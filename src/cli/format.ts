@@ -53,8 +53,18 @@ export function areaText(deg2: number): string {
     : `${(deg2 * 3600 * 3600).toFixed(1)} arcsec2`;
 }
 
+/**
+ * A count with its thousands grouped by commas, as `toLocaleString("en-US")` writes it, but
+ * without it for integers: its first call loads ICU's number formatting, ~17 ms of a short
+ * command's run.
+ */
 export function formatCount(n: number): string {
-  return n.toLocaleString("en-US");
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US");
+  const digits = String(Math.abs(n));
+  const head = digits.length % 3 || 3;
+  let out = digits.slice(0, head);
+  for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
+  return n < 0 ? `-${out}` : out;
 }
 
 export function formatSeconds(s: number): string {

@@ -1,0 +1,11 @@
+// The CLI's number formatting against what toLocaleString("en-US") writes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { formatCount } from "../../src/cli/format.ts";
+
+test("formatCount groups thousands as toLocaleString(en-US) does", () => {
+  const values = [0, 7, -7, 999, 1000, -1000, 12_345, 123_456, 1_234_567, -98_765_432];
+  for (let k = 0; k < 16; k++) values.push(10 ** k - 1, 10 ** k, 3 * 10 ** k + 17);
+  values.push(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5, 2 ** 60, Number.NaN);
+  for (const n of values) assert.equal(formatCount(n), n.toLocaleString("en-US"), String(n));
+});
