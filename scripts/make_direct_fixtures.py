@@ -73,6 +73,8 @@ def write(path, storage, endian="<", inner=False, libver=None, rows=5, resize=Fa
                     opts.update(compression="gzip", compression_opts=4)
                 elif storage == "shuffle":
                     opts.update(compression="gzip", compression_opts=4, shuffle=True)
+                elif storage == "shuffle_only":
+                    opts.update(shuffle=True)
                 elif storage == "lzf":
                     opts.update(compression="lzf")
                 elif storage == "fletcher32":
@@ -142,6 +144,8 @@ write(OUT / "gzip_be.hdf5", "gzip", endian=">")
 write(OUT / "gzip_inner.hdf5", "gzip", inner=True)
 write(OUT / "gzip_resized.hdf5", "gzip", rows=4, resize=True)
 write(OUT / "shuffle.hdf5", "shuffle")
+# The shuffle alone (no compression): for 1-byte elements (the bool enum) it changes nothing.
+write(OUT / "shuffle_only.hdf5", "shuffle_only")
 write(OUT / "lzf.hdf5", "lzf", rows=1)
 write(OUT / "fletcher32.hdf5", "fletcher32")
 write(OUT / "fletcher32_be.hdf5", "fletcher32", endian=">")

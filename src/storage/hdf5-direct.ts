@@ -848,14 +848,20 @@ export class DirectColumn {
         `chunk claims ${stored} stored bytes for ${this.chunkBytes} bytes of values`,
         place,
       );
-    let bytes = this.file.read(address, stored, place, "chunk");
     const filters = this.layout.filters;
-    // Whether a filter other than Fletcher32 transformed the bytes (decoding costs more than
-    // reading them again).
+    // Whether a filter other than Fletcher32 transforms the bytes (decoding costs more than
+    // reading them again). Its output is new memory, so the stored bytes are then read into the
+    // thread's scratch buffer instead of an array of their own.
     let decoded = false;
+    for (let i = 0; i < filters.length; i++)
+      if (!((mask >>> i) & 1) && makesNewBytes(filters[i], this.layout.elementSize)) decoded = true;
+    let bytes: Uint8Array;
+    if (decoded) {
+      bytes = storedScratch(stored);
+      this.file.readInto(bytes, 0, address, stored, place, "chunk");
+    } else bytes = this.file.read(address, stored, place, "chunk");
     for (let i = filters.length - 1; i >= 0; i--) {
       if ((mask >>> i) & 1) continue;
-      if (filters[i].id !== FILTER_FLETCHER32) decoded = true;
       bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
     }
     if (bytes.length !== this.chunkBytes)
@@ -875,6 +881,12 @@ export class DirectColumn {
     }
     return bytes;
   }
+}
+
+/** Whether undoing `filter` gives new memory (not its input, nor a view of it). */
+function makesNewBytes(filter: { id: number; cd: number[] }, elementSize: number): boolean {
+  if (filter.id === FILTER_SHUFFLE) return (filter.cd[0] ?? elementSize) > 1;
+  return filter.id === FILTER_DEFLATE || filter.id === FILTER_LZF;
 }
 
 function unfilter(

@@ -74,6 +74,7 @@ const LAYOUTS: Array<[string, "direct" | "h5wasm"]> = [
   ["gzip_inner", "direct"],
   ["gzip_resized", "direct"],
   ["shuffle", "direct"],
+  ["shuffle_only", "direct"],
   ["lzf", "direct"],
   ["fletcher32", "direct"],
   ["fletcher32_be", "direct"],
