@@ -716,24 +716,8 @@ export class DirectColumn {
     if (address < 0 || this.cached.cached.has(cell)) return false;
     if (filters[0]?.id !== FILTER_SHUFFLE || mask & 1 || at + this.chunkBytes > out.length)
       return false;
-    const stored = index.size[cell];
-    const place = new LazyPlace(this.place, "chunk", cell, address);
-    if (stored > this.chunkBytes * 2 + 4096)
-      throw new CorruptFileError(
-        `chunk claims ${stored} stored bytes for ${this.chunkBytes} bytes of values`,
-        place,
-      );
-    let bytes = storedScratch(stored);
-    this.file.readInto(bytes, 0, address, stored, place, "chunk");
-    for (let i = filters.length - 1; i >= 1; i--) {
-      if ((mask >>> i) & 1) continue;
-      bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
-    }
-    if (bytes.length !== this.chunkBytes)
-      throw new CorruptFileError(
-        `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
-        place,
-      );
+    // Every filter but the shuffle undone (the result is used before the next read).
+    const bytes = this.decodeStored(cell, 1, true);
     unshuffleInto(
       bytes,
       filters[0].cd[0] ?? this.layout.elementSize,
@@ -830,15 +814,14 @@ export class DirectColumn {
   }
 
   /**
-   * One chunk's decoded bytes (full chunk size), or null if it was never written. `own`: the
-   * caller keeps the bytes (a cached chunk is copied; see DecodedChunks.readAgain).
+   * The stored bytes of chunk `cell` (written) with its filters undone from the last down to
+   * filter `downTo` (0: all of them), checked to be a whole chunk. `scratch`: read into the
+   * thread's scratch buffer (the caller is done with them before the next read, or a filter
+   * undone gives new memory) instead of an array of their own.
    */
-  private chunk(cell: number, own = false): Uint8Array | null {
-    const hit = decodedChunks.get(this.cached, cell);
-    if (hit) return own ? copyOf(hit) : hit;
+  private decodeStored(cell: number, downTo: number, scratch: boolean): Uint8Array {
     const index = this.index!;
     const address = index.address[cell];
-    if (address < 0) return null;
     const stored = index.size[cell];
     const mask = index.mask[cell];
     const place = new LazyPlace(this.place, "chunk", cell, address);
@@ -848,19 +831,13 @@ export class DirectColumn {
         `chunk claims ${stored} stored bytes for ${this.chunkBytes} bytes of values`,
         place,
       );
-    const filters = this.layout.filters;
-    // Whether a filter other than Fletcher32 transforms the bytes (decoding costs more than
-    // reading them again). Its output is new memory, so the stored bytes are then read into the
-    // thread's scratch buffer instead of an array of their own.
-    let decoded = false;
-    for (let i = 0; i < filters.length; i++)
-      if (!((mask >>> i) & 1) && makesNewBytes(filters[i], this.layout.elementSize)) decoded = true;
     let bytes: Uint8Array;
-    if (decoded) {
+    if (scratch) {
       bytes = storedScratch(stored);
       this.file.readInto(bytes, 0, address, stored, place, "chunk");
     } else bytes = this.file.read(address, stored, place, "chunk");
-    for (let i = filters.length - 1; i >= 0; i--) {
+    const filters = this.layout.filters;
+    for (let i = filters.length - 1; i >= downTo; i--) {
       if ((mask >>> i) & 1) continue;
       bytes = unfilter(filters[i], bytes, this.chunkBytes, this.layout.elementSize, place);
     }
@@ -869,6 +846,27 @@ export class DirectColumn {
         `chunk decodes to ${bytes.length} bytes, expected ${this.chunkBytes}`,
         place,
       );
+    return bytes;
+  }
+
+  /**
+   * One chunk's decoded bytes (full chunk size), or null if it was never written. `own`: the
+   * caller keeps the bytes (a cached chunk is copied; see DecodedChunks.readAgain).
+   */
+  private chunk(cell: number, own = false): Uint8Array | null {
+    const hit = decodedChunks.get(this.cached, cell);
+    if (hit) return own ? copyOf(hit) : hit;
+    const index = this.index!;
+    if (index.address[cell] < 0) return null;
+    const filters = this.layout.filters;
+    const mask = index.mask[cell];
+    // Whether a filter other than Fletcher32 transforms the bytes (decoding costs more than
+    // reading them again). Its output is new memory, so the stored bytes are then read into the
+    // thread's scratch buffer instead of an array of their own.
+    let decoded = false;
+    for (let i = 0; i < filters.length; i++)
+      if (!((mask >>> i) & 1) && makesNewBytes(filters[i], this.layout.elementSize)) decoded = true;
+    const bytes = this.decodeStored(cell, 0, decoded);
     if (this.chunkBytes > CACHE_CHUNK_BYTES) return bytes;
     if (!own) decodedChunks.set(this.cached, cell, bytes);
     // A stored chunk handed out whole (a heavy row) is not kept: reading it again from the page
