@@ -43,8 +43,9 @@ package, or --web DIR) is served at /. Anonymous requests may read unless --no-a
 anything else needs an API key (astropile keys create), sent as "Authorization: Bearer <key>"
 or "X-API-Key: <key>". Listens on 127.0.0.1 unless --host says otherwise: put a TLS proxy in
 front before opening it to a network. Stops on Ctrl-C (SIGINT) or SIGTERM. The server runs in
-a child node process started with --initial-old-space-size=${SERVER_HEAP_FLOOR_MIB} (fewer, shorter collection pauses
-under load; docs/service.md), unless node was started with an initial heap size of its own.
+a child node process started with --initial-old-space-size=${SERVER_HEAP_FLOOR_MIB} (fewer and shorter
+collection pauses under load; docs/service.md), unless node was started with an initial heap
+size of its own.
 
 --workers N runs N processes on the one port (the URL is printed once all listen; answers carry
 X-AstroPile-Worker: PID). Each worker has its own answer cache (--cache) and decoded-chunk cache:
@@ -201,9 +202,9 @@ const CHILD_ENV = "ASTROPILE_SERVE_CHILD";
 
 /**
  * Runs this same command in a child node process given `nodeFlags` (the heap floor of a serving
- * process, server/serving-process.ts: V8 reads it only at start) and exits with the child's code. The
- * child has its own process group, so a Ctrl-C reaches it once, forwarded from here with every
- * SIGINT, SIGTERM and SIGHUP; it stops when this process is gone (IPC disconnect).
+ * process, server/serving-process.ts: V8 reads it only at start) and exits with the child's
+ * code. The child has its own process group, so a Ctrl-C reaches it once, forwarded from here
+ * with every SIGINT, SIGTERM and SIGHUP; it stops when this process is gone (IPC disconnect).
  */
 async function serveInChild(nodeFlags: string[]): Promise<void> {
   const child = spawn(
@@ -218,14 +219,17 @@ async function serveInChild(nodeFlags: string[]): Promise<void> {
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of signals) process.on(s, forward);
-  const code = await new Promise<number>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (c, signal) =>
-      resolve(c ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)),
-    );
-  });
-  for (const s of signals) process.off(s, forward);
-  process.exit(code);
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("exit", (c, signal) =>
+        resolve(c ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)),
+      );
+    });
+    process.exit(code);
+  } finally {
+    for (const s of signals) process.off(s, forward);
+  }
 }
 
 export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {

@@ -2,9 +2,9 @@
 //
 // The heap: V8's default sizes the old generation for a short script. A server holds ~25 MB of
 // live objects, and under load the external memory of its answers and decoded chunks (~100 MB/s)
-// then started a full collection every ~400 ms; their 8-18 ms pauses made the latency tail of every
-// route (bench serve, 30 s of mixed load: 60-70 full collections, cone p99 24-38 ms; with a 64 MiB
-// floor 5-12 and 10-17 ms, peak RSS about the same). V8 reads the floor once, when the heap is
+// then started a full collection every ~400 ms; their 8-18 ms pauses made the latency tail of
+// every route (bench serve, 30 s of mixed load: 60-70 full collections and a cone p99 of 24-38
+// ms; with a 64 MiB floor 5-12 collections and 10-20 ms, BENCHMARKS.md). V8 reads the floor once, when the heap is
 // set up, so it is a flag of the process: `astropile serve` runs its server in a child process
 // given it, cluster workers are forked with it, and a program calling serveDatasets in its own
 // process passes it to node itself.
