@@ -1,7 +1,7 @@
 // `astropile serve` as a child process (tests run it from the sources, benchmarks from dist/):
 // started on a free port, its URL read from what it prints, stopped with SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { ROOT } from "./cli-process.ts";
 
 export interface ServeProcess {
@@ -42,13 +42,18 @@ export async function stopServeProcess(child: ChildProcess | undefined): Promise
   await exited;
 }
 
-/** Whether a process with this id exists. */
+/** Whether a process with this id exists and has not exited (a zombie waiting to be reaped has). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return !existsSync("/proc/self/stat"); // gone meanwhile, or no /proc to ask (not Linux)
   }
 }
 
