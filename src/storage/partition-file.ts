@@ -628,13 +628,17 @@ function damaged(info: ColumnInfo, reason: string): string {
 
 /**
  * The size on disk against the manifest's, before libhdf5 reads anything: `known` when the file
- * is open already, else from a stat (or the server).
+ * is open already (nothing more is asked of the file system), else from a stat (or the server).
  */
 function checkSize(path: string, bytes: number, known?: number): void {
+  if (known !== undefined) {
+    if (known !== bytes) sizeMismatch(followRemoteLink(path), known, bytes);
+    return;
+  }
   path = followRemoteLink(path);
   let size: number;
   try {
-    size = known ?? (remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size);
+    size = remoteUrl(path) !== null ? openRemote(path).size : statSync(path).size;
   } catch (err) {
     if (err instanceof NotFoundError)
       throw new ManifestMismatchError(
@@ -649,10 +653,13 @@ function checkSize(path: string, bytes: number, known?: number): void {
       throw new ManifestMismatchError("file listed in the manifest does not exist", { file: path });
     throw new CorruptFileError(`cannot open: ${(err as Error).message}`, { file: path });
   }
-  if (size !== bytes)
-    throw new ManifestMismatchError(`file has ${size} bytes but the manifest says ${bytes}`, {
-      file: path,
-    });
+  if (size !== bytes) sizeMismatch(path, size, bytes);
+}
+
+function sizeMismatch(path: string, size: number, bytes: number): never {
+  throw new ManifestMismatchError(`file has ${size} bytes but the manifest says ${bytes}`, {
+    file: path,
+  });
 }
 
 function bytesOf(dtype: Dtype): number {
