@@ -9,7 +9,7 @@
 // by 256. Each fold keeps a value nonzero iff it was, so the result is 0 exactly when every
 // byte is 0 and otherwise the residue with 65535 standing for 0 - what libhdf5 returns.
 
-import { instantiate, moduleBytes } from "./wasm-kernel.ts";
+import { lazyKernel, moduleBytes } from "./wasm-kernel.ts";
 
 /** Sums of 16-bit little-endian words mod 65535: a = sum of words, b = sum of running a. */
 interface Sums {
@@ -113,18 +113,11 @@ interface Kernel {
   lanes: Int32Array;
 }
 
-let kernel: Kernel | null | undefined;
-
-function getKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
-  const instance = instantiate(WASM);
-  kernel = instance && {
-    f: instance.exports.f as Kernel["f"],
-    bytes: new Uint8Array(instance.memory),
-    lanes: new Int32Array(instance.memory, 0, 12),
-  };
-  return kernel;
-}
+const getKernel = lazyKernel<Kernel>(WASM, ({ exports, memory }) => ({
+  f: exports.f as Kernel["f"],
+  bytes: new Uint8Array(memory),
+  lanes: new Int32Array(memory, 0, 12),
+}));
 
 /** Whether the WebAssembly kernel is in use (false: this runtime lacks WebAssembly SIMD). */
 export function fletcher32Kernel(): boolean {

@@ -4,7 +4,7 @@
 // that is made fast for 4-byte elements (float32 images and spectra, the bulk of the data): a
 // WebAssembly SIMD kernel puts 16 elements together from the four planes with 8 byte shuffles.
 
-import { instantiate, moduleBytes } from "./wasm-kernel.ts";
+import { lazyKernel, moduleBytes } from "./wasm-kernel.ts";
 
 /**
  * The kernel, hand-assembled (WebAssembly 1.0 + fixed-width SIMD): `u(src, dst, count, plane)`
@@ -83,17 +83,10 @@ interface Kernel {
   bytes: Uint8Array;
 }
 
-let kernel: Kernel | null | undefined;
-
-function getKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
-  const instance = instantiate(WASM);
-  kernel = instance && {
-    u: instance.exports.u as Kernel["u"],
-    bytes: new Uint8Array(instance.memory),
-  };
-  return kernel;
-}
+const getKernel = lazyKernel<Kernel>(WASM, ({ exports, memory }) => ({
+  u: exports.u as Kernel["u"],
+  bytes: new Uint8Array(memory),
+}));
 
 /** Whether the WebAssembly kernel is in use (false: this runtime lacks WebAssembly SIMD). */
 export function unshuffleKernel(): boolean {

@@ -27,13 +27,32 @@ interface WasmApi {
   Instance: new (module: object) => { exports: Record<string, unknown> };
 }
 
+/** An instance of a kernel: its exports, and its memory `m`. */
+export interface KernelInstance {
+  exports: Record<string, unknown>;
+  memory: ArrayBuffer;
+}
+
 /**
- * The exports of an instance of `bytes`, with its memory `m` as bytes, or null where this runtime
- * cannot compile it (no WebAssembly SIMD): the caller then does everything in JavaScript.
+ * A getter of the kernel `unpack` makes from an instance of `bytes`, compiled on the first call
+ * and kept; null where this runtime cannot compile it (no WebAssembly SIMD): the caller then does
+ * everything in JavaScript.
  */
-export function instantiate(
+export function lazyKernel<K>(
   bytes: Uint8Array,
-): { exports: Record<string, unknown>; memory: ArrayBuffer } | null {
+  unpack: (instance: KernelInstance) => K,
+): () => K | null {
+  let kernel: K | null | undefined;
+  return () => {
+    if (kernel === undefined) {
+      const instance = instantiate(bytes);
+      kernel = instance && unpack(instance);
+    }
+    return kernel;
+  };
+}
+
+function instantiate(bytes: Uint8Array): KernelInstance | null {
   try {
     const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
     const instance = new wasm.Instance(new wasm.Module(bytes));
