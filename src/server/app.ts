@@ -95,9 +95,9 @@ export interface ServerOptions {
    */
   answerCache?: AnswerCacheOptions | false;
   /**
-   * After this long without a request (ms), empty the answer cache and run a full garbage
-   * collection, so the process's memory comes back down after a burst of load; 0: never.
-   * Default 10,000.
+   * After this long without a request (ms), empty the answer cache and this thread's decoded
+   * chunks (shared by every server of the thread) and run a full garbage collection, so the
+   * process's memory comes back down after a burst of load; 0: never. Default 10,000.
    */
   trimWhenIdleMs?: number;
 }
