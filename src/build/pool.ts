@@ -5,6 +5,7 @@
 // the main thread as the same typed error (class, message, file, column).
 import { Worker } from "node:worker_threads";
 import { deserializeError, type SerializedError } from "../core/errors.ts";
+import { stopWorker } from "../core/worker-stop.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { UnitDone } from "./unit.ts";
@@ -27,7 +28,7 @@ export type WorkerMessage =
 export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise<void> {
   const queue = [...units];
   const workers: Worker[] = [];
-  /** Workers this pool ended itself (terminate() makes them exit with code 1). */
+  /** Workers this pool ended itself (a thread terminated after the grace exits with code 1). */
   const ended = new Set<Worker>();
   return new Promise<void>((resolve, reject) => {
     let active = 0;
@@ -38,14 +39,14 @@ export function runUnitsInWorkers(units: UnitPlan[], opts: PoolOptions): Promise
       for (const w of workers) ended.add(w);
       // Rejected once every worker has stopped, so no unit is still writing when the caller
       // cleans up and releases the output's lock.
-      void Promise.allSettled(workers.map((w) => w.terminate())).then(() => reject(err));
+      void Promise.allSettled(workers.map((w) => stopWorker(w))).then(() => reject(err));
     };
     const next = (w: Worker) => {
       const unit = queue.shift();
       if (!unit) {
         active--;
         ended.add(w);
-        void w.terminate();
+        void stopWorker(w);
         if (active === 0 && !failed) resolve();
         return;
       }

@@ -1,6 +1,7 @@
 // A build worker thread: loads the plan, then builds the units the pool sends it.
 import { parentPort, workerData } from "node:worker_threads";
 import { BuildStateError, serializeError } from "../core/errors.ts";
+import { exitWhenAsked, isStopMessage } from "../core/worker-stop.ts";
 import type { UnitPlan } from "./plan.ts";
 import type { WorkerMessage } from "./pool.ts";
 import { readJson, statePaths } from "./state.ts";
@@ -17,7 +18,10 @@ const send = (m: WorkerMessage) => port.postMessage(m);
 
 let plan: BuildPlan | null = null;
 
-port.on("message", async ({ unit }: { unit: UnitPlan }) => {
+exitWhenAsked(port);
+port.on("message", async (msg: { unit: UnitPlan }) => {
+  if (isStopMessage(msg)) return;
+  const { unit } = msg;
   try {
     plan ??= await readJson<BuildPlan>(planPath);
     if (!plan) throw new BuildStateError("cannot read the build plan", { file: planPath });

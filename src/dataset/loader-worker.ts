@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { crashThreadPoint } from "../core/crash-point.ts";
 import { InternalError, type SerializedError, serializeError } from "../core/errors.ts";
+import { exitWhenAsked, isStopMessage } from "../core/worker-stop.ts";
 import { adoptRemoteSettings } from "../remote/remote-file.ts";
 import { newBatchBuffer, type ReadTask, readTask } from "./loader-read.ts";
 import { Source } from "./source.ts";
@@ -26,7 +27,9 @@ if (!port) throw new InternalError("loader-worker runs only as a worker thread")
 
 let sources: Promise<Source[]> | null = null;
 
+exitWhenAsked(port);
 port.on("message", (msg: ToLoaderWorker) => {
+  if (isStopMessage(msg)) return;
   if (msg.type === "init") {
     sources = Promise.all(msg.sources.map((s) => Source.open(s.root, s.config)));
     return;

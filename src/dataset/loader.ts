@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { type ColumnValues, type Dtype, exactBytesPerRow } from "../core/columns.ts";
 import { AstroPileError, deserializeError, InternalError, UsageError } from "../core/errors.ts";
+import { stopWorker } from "../core/worker-stop.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { remoteSettings } from "../remote/remote-file.ts";
 import {
@@ -403,6 +404,7 @@ class WorkerPool {
     this.idle.length = 0;
     this.busy.clear();
     this.queue.length = 0;
-    await Promise.all(all.map((w) => w.terminate()));
+    // Busy threads finish the step they are in (see stopWorker), then exit.
+    await Promise.all(all.map((w) => stopWorker(w)));
   }
 }

@@ -2,6 +2,7 @@
 // main thread sends, one at a time, and posts each unit's rows back (buffers transferred).
 import { parentPort, workerData } from "node:worker_threads";
 import { InternalError, serializeError } from "../core/errors.ts";
+import { exitWhenAsked, isStopMessage } from "../core/worker-stop.ts";
 import { adoptRemoteSettings } from "../remote/remote-file.ts";
 import type { RightNeighbourhood } from "./neighbourhood.ts";
 import type { SideTable, Unit } from "./plan.ts";
@@ -39,7 +40,9 @@ async function unit(u: Unit): Promise<void> {
   port!.postMessage({ type: "done", result }, transferables(result));
 }
 
+exitWhenAsked(port);
 port.on("message", (msg: ToWorker) => {
+  if (isStopMessage(msg)) return;
   const work =
     msg.type === "init"
       ? init(msg.left, msg.right, msg.spec).then(() => port.postMessage({ type: "ready" }))

@@ -3,6 +3,7 @@
 // not hold up the rest. Typed errors thrown in a worker reach the caller as the same classes.
 import { Worker } from "node:worker_threads";
 import { deserializeError, type SerializedError } from "../core/errors.ts";
+import { stopWorker } from "../core/worker-stop.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import { remoteSettings } from "../remote/remote-file.ts";
 import { RightNeighbourhood } from "./neighbourhood.ts";
@@ -128,6 +129,7 @@ export async function runUnits(o: RunOptions): Promise<void> {
       else init();
     });
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Threads still matching after a failure finish their step first (see stopWorker).
+    await Promise.all(workers.map((w) => stopWorker(w)));
   }
 }

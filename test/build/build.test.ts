@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import type { Worker } from "node:worker_threads";
 import { build, checkSpec, loadSpec } from "../../src/build/index.ts";
 import { FormatError, SchemaError, SpecError } from "../../src/core/errors.ts";
 import { builtinSpec, hscSpec } from "../../src/demo/index.ts";
@@ -196,10 +197,15 @@ describe("imaging builder (tiles + WCS)", () => {
   });
 
   test("two worker threads build the same dataset as one; a finished build re-run changes nothing", async () => {
+    // Threads are asked to exit between units, never terminated mid-write (which exits code 1).
+    const exits: Promise<number>[] = [];
+    const started = (w: Worker) => exits.push(new Promise((resolve) => w.once("exit", resolve)));
+    process.on("worker", started);
     const r = await build(hscUnits(), {
       out: outHsc2,
       workers: 2,
-    });
+    }).finally(() => process.off("worker", started));
+    assert.deepEqual(await Promise.all(exits), [0, 0]);
     assert.equal(r.report.status, "built");
     assert.ok(r.report.units >= 2, `${r.report.units} units`);
     await assertSameDataset(outHsc, outHsc2, "pdr3_dud");

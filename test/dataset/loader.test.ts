@@ -349,6 +349,23 @@ test("a damaged file reaches the consumer as the worker's typed error", async ()
   }
 });
 
+test("a loop left while its threads read: they finish their step and exit with code 0", async () => {
+  // worker.terminate() would stop them anywhere, and on Node 20 aborts the process when that is
+  // inside an inflate (see src/core/worker-stop.ts); terminated threads exit with code 1, busy or
+  // idle (whether one is still reading here depends on timing).
+  const loader = ds.loader({ batchSize: 20, columns: COLUMNS, workers: 2, prefetch: 4 });
+  const codes: Promise<number>[] = [];
+  for await (const _ of loader) {
+    const pool = Reflect.get(loader, "pool");
+    const threads = [...Reflect.get(pool, "idle"), ...Reflect.get(pool, "busy").keys()];
+    assert.equal(threads.length, 2);
+    for (const w of threads) codes.push(new Promise((resolve) => w.once("exit", resolve)));
+    break;
+  }
+  assert.equal(Reflect.get(loader, "pool"), null, "leaving the loop closed the loader");
+  assert.deepEqual(await Promise.all(codes), [0, 0]);
+});
+
 test("bad loader options are UsageErrors", () => {
   assert.throws(() => ds.loader({ batchSize: 0 }), UsageError);
   assert.throws(() => ds.loader({ workers: -1 }), UsageError);
