@@ -34,97 +34,269 @@ export const DEFAULT_FILE_ROWS = 1_000_000;
 /** ...and at most this many uncompressed bytes (rows x bytes of one row). */
 export const DEFAULT_FILE_BYTES = 128 * 2 ** 20;
 
-/** Rows per sky cell at `order`; halves its resolution (never below order 4) when it grows. */
+/** Runs of (cell, rows) collected before they are sorted into the histogram, at least. */
+const PENDING_MIN = 1 << 16;
+
+/**
+ * Rows per sky cell at `order`; halves its resolution (never below order 4) when it grows.
+ *
+ * Kept as sorted typed arrays, not a Map: counts arrive as (cell, rows) runs in a buffer, which
+ * is radix-sorted and merged in when full (and before any read). A Map of ~1e6 cells cost ~100
+ * bytes and ~0.4 µs a cell, a sixth of a 1e6-row catalog build (BENCHMARKS.md).
+ */
 export class CellHistogram {
-  order: number;
-  readonly counts = new Map<number, number>();
+  /** Order of the cells kept (the pending runs are at it too). */
+  private at: number;
   private shift: bigint;
   private readonly maxCells: number;
+  /** Occupied cells at `order`, ascending, and their rows: the first `size` entries. */
+  private cells = new Float64Array(0);
+  private cellRows = new Float64Array(0);
+  private size = 0;
+  /** Runs not merged yet (cells at `order`, any order): the first `pending` entries. */
+  private pendingCells = new Float64Array(PENDING_MIN);
+  private pendingRows = new Float64Array(PENDING_MIN);
+  private pending = 0;
 
   constructor(order = HISTOGRAM_ORDER, maxCells = HISTOGRAM_MAX_CELLS) {
     if (!(Number.isInteger(order) && order >= PARTITION_ORDER && order <= MAX_PARTITION_ORDER))
       throw new UsageError(
         `histogram order ${order} must be an integer in [${PARTITION_ORDER}, ${MAX_PARTITION_ORDER}]`,
       );
-    this.order = order;
+    this.at = order;
     this.shift = orderShift(order);
     this.maxCells = maxCells;
+  }
+
+  /** Order of the cells: the one asked for, or coarser when the cells grew too many. */
+  get order(): number {
+    this.flush();
+    return this.at;
+  }
+
+  /** Rows per occupied cell, as a new Map (cell number at `order` -> rows). */
+  get counts(): Map<number, number> {
+    const { cells, rows } = this.sorted();
+    const out = new Map<number, number>();
+    for (let i = 0; i < cells.length; i++) out.set(cells[i]!, rows[i]!);
+    return out;
   }
 
   /** Total rows counted. */
   get rows(): number {
     let n = 0;
-    for (const v of this.counts.values()) n += v;
+    for (let i = 0; i < this.size; i++) n += this.cellRows[i]!;
+    for (let i = 0; i < this.pending; i++) n += this.pendingRows[i]!;
     return n;
   }
 
   add(key29: bigint, rows = 1): void {
-    const cell = Number(key29 >> this.shift);
-    this.counts.set(cell, (this.counts.get(cell) ?? 0) + rows);
-    if (this.counts.size > this.maxCells && this.order > PARTITION_ORDER) this.coarsen();
+    this.makeRoom();
+    this.push(Number(key29 >> this.shift), rows);
   }
 
   /** Counts keys[from..to) (any order). */
   addKeys(keys: BigInt64Array, from = 0, to = keys.length): void {
-    const counts = this.counts;
     // The cell of a key (non-negative, below 2^62) from its two 32-bit words: no BigInt is made.
     const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
-    const bits = 2 * (KEY_ORDER - this.order);
-    const hiShift = bits - 32;
-    const hiScale = 2 ** (32 - bits);
-    const loDiv = 2 ** bits;
-    // Runs of equal cells (sorted input, dense regions) cost one map update.
-    let cell = -1;
-    let run = 0;
-    for (let i = from; i < to; i++) {
-      const lo = words[2 * i];
-      const hi = words[2 * i + 1];
-      const c = hiShift >= 0 ? hi >>> hiShift : hi * hiScale + Math.floor(lo / loDiv);
-      if (c === cell) {
-        run++;
-        continue;
+    let i = from;
+    while (i < to) {
+      // A slice that fits the pending room, at the order the histogram has now (a merge of the
+      // pending runs may make it coarser between slices).
+      this.makeRoom();
+      const end = Math.min(to, i + (this.pendingCells.length - this.pending));
+      const bits = 2 * (KEY_ORDER - this.at);
+      const hiShift = bits - 32;
+      const hiScale = 2 ** (32 - bits);
+      const loDiv = 2 ** bits;
+      // Runs of equal cells (sorted input, dense regions) take one entry.
+      let cell = -1;
+      let run = 0;
+      for (; i < end; i++) {
+        const lo = words[2 * i]!;
+        const hi = words[2 * i + 1]!;
+        const c = hiShift >= 0 ? hi >>> hiShift : hi * hiScale + Math.floor(lo / loDiv);
+        if (c === cell) {
+          run++;
+          continue;
+        }
+        if (run > 0) this.push(cell, run);
+        cell = c;
+        run = 1;
       }
-      if (run > 0) counts.set(cell, (counts.get(cell) ?? 0) + run);
-      cell = c;
-      run = 1;
+      if (run > 0) this.push(cell, run);
     }
-    if (run > 0) counts.set(cell, (counts.get(cell) ?? 0) + run);
-    while (counts.size > this.maxCells && this.order > PARTITION_ORDER) this.coarsen();
   }
 
   /** Adds another histogram's counts (brought to the coarser of the two orders). */
   merge(other: CellHistogram): void {
-    while (this.order > other.order) this.coarsen();
-    const down = 4 ** (other.order - this.order);
-    for (const [cell, n] of other.counts) {
-      const c = Math.floor(cell / down);
-      this.counts.set(c, (this.counts.get(c) ?? 0) + n);
-    }
-    while (this.counts.size > this.maxCells && this.order > PARTITION_ORDER) this.coarsen();
-  }
-
-  private coarsen(): void {
-    const old = [...this.counts];
-    this.counts.clear();
-    this.order--;
-    this.shift = orderShift(this.order);
-    for (const [cell, n] of old) {
-      const c = Math.floor(cell / 4);
-      this.counts.set(c, (this.counts.get(c) ?? 0) + n);
-    }
+    this.flush();
+    while (this.at > other.order) this.coarsen();
+    const sorted = other.sorted();
+    // Parents of sorted cells are sorted: brought to this order, runs of equal parents summed.
+    const down = 4 ** (other.order - this.at);
+    const cells = sorted.cells.map((c) => Math.floor(c / down));
+    const rows = sorted.rows.slice();
+    this.mergeSorted(cells, rows, sumRuns(cells, rows, cells.length));
+    this.flush();
   }
 
   /** Plain data (for a build plan); `fromJson` reads it back. */
   toJson(): { order: number; cells: number[]; rows: number[] } {
-    const cells = [...this.counts.keys()].sort((a, b) => a - b);
-    return { order: this.order, cells, rows: cells.map((c) => this.counts.get(c)!) };
+    const { cells, rows } = this.sorted();
+    return { order: this.at, cells: Array.from(cells), rows: Array.from(rows) };
   }
 
   static fromJson(data: { order: number; cells: number[]; rows: number[] }): CellHistogram {
+    if (data.cells.length !== data.rows.length)
+      throw new UsageError(
+        `histogram data has ${data.cells.length} cells but ${data.rows.length} row counts`,
+      );
     const h = new CellHistogram(data.order, Math.max(HISTOGRAM_MAX_CELLS, data.cells.length));
-    for (let i = 0; i < data.cells.length; i++) h.counts.set(data.cells[i], data.rows[i]);
+    for (let i = 0; i < data.cells.length; i++) {
+      h.makeRoom();
+      h.push(data.cells[i]!, data.rows[i]!);
+    }
+    h.flush();
     return h;
   }
+
+  /**
+   * The occupied cells, ascending, and their rows (views valid until the histogram changes).
+   * @internal
+   */
+  sorted(): { cells: Float64Array; rows: Float64Array } {
+    this.flush();
+    return { cells: this.cells.subarray(0, this.size), rows: this.cellRows.subarray(0, this.size) };
+  }
+
+  /** Merges the pending runs when there is no room for another (the order may then drop). */
+  private makeRoom(): void {
+    if (this.pending === this.pendingCells.length) this.flush();
+  }
+
+  /** A run of a cell at the current order; the caller made room first. */
+  private push(cell: number, rows: number): void {
+    this.pendingCells[this.pending] = cell;
+    this.pendingRows[this.pending++] = rows;
+  }
+
+  /** Sorts the pending runs, merges them in, and halves the resolution while too many cells. */
+  private flush(): void {
+    if (this.pending > 0) {
+      const n = this.pending;
+      this.pending = 0;
+      // Cells at `order` lie below 12 * 4^order = 2^(2 order + log2 12).
+      const bits = 2 * this.at + 4;
+      const [cells, rows] = radixSortCells(this.pendingCells, this.pendingRows, n, bits);
+      const m = sumRuns(cells, rows, n);
+      this.mergeSorted(cells, rows, m);
+      // Pending room follows the histogram's size, so merges stay linear in what is added.
+      const room = Math.max(PENDING_MIN, Math.min(this.size, this.maxCells));
+      if (room > this.pendingCells.length) {
+        this.pendingCells = new Float64Array(room);
+        this.pendingRows = new Float64Array(room);
+      }
+    }
+    while (this.size > this.maxCells && this.at > PARTITION_ORDER) this.coarsen();
+  }
+
+  /** Merges m sorted distinct cells into the histogram's. */
+  private mergeSorted(cells: Float64Array, rows: Float64Array, m: number): void {
+    const a = this.cells;
+    const ar = this.cellRows;
+    const na = this.size;
+    const outCells = new Float64Array(na + m);
+    const outRows = new Float64Array(na + m);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < na && j < m) {
+      const x = a[i]!;
+      const y = cells[j]!;
+      if (x < y) {
+        outCells[k] = x;
+        outRows[k++] = ar[i++]!;
+      } else if (y < x) {
+        outCells[k] = y;
+        outRows[k++] = rows[j++]!;
+      } else {
+        outCells[k] = x;
+        outRows[k++] = ar[i++]! + rows[j++]!;
+      }
+    }
+    for (; i < na; i++, k++) {
+      outCells[k] = a[i]!;
+      outRows[k] = ar[i]!;
+    }
+    for (; j < m; j++, k++) {
+      outCells[k] = cells[j]!;
+      outRows[k] = rows[j]!;
+    }
+    this.cells = outCells;
+    this.cellRows = outRows;
+    this.size = k;
+  }
+
+  /** One order coarser (nothing pending): a cell's parent is cell / 4, so cells stay sorted. */
+  private coarsen(): void {
+    const cells = this.cells;
+    for (let i = 0; i < this.size; i++) cells[i] = Math.floor(cells[i]! / 4);
+    this.size = sumRuns(cells, this.cellRows, this.size);
+    this.at--;
+    this.shift = orderShift(this.at);
+  }
+}
+
+/** Adds up runs of equal cells of sorted cells[0, n) in place; returns how many remain. */
+function sumRuns(cells: Float64Array, rows: Float64Array, n: number): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    if (m > 0 && cells[m - 1] === cells[i]) rows[m - 1]! += rows[i]!;
+    else {
+      cells[m] = cells[i]!;
+      rows[m++] = rows[i]!;
+    }
+  }
+  return m;
+}
+
+/**
+ * Sorts cells[0, n) (integers below 2^bits, bits <= 52) ascending with their rows: an LSD radix
+ * sort on digits of at most 16 bits. Returns the sorted arrays (the inputs or new ones).
+ */
+function radixSortCells(
+  cells: Float64Array,
+  rows: Float64Array,
+  n: number,
+  bits: number,
+): [Float64Array, Float64Array] {
+  const passes = Math.max(1, Math.ceil(bits / 16));
+  const digitBits = Math.ceil(bits / passes);
+  const size = 2 ** digitBits;
+  const counts = new Int32Array(size);
+  let fromCells: Float64Array = cells;
+  let fromRows: Float64Array = rows;
+  let toCells: Float64Array = new Float64Array(n);
+  let toRows: Float64Array = new Float64Array(n);
+  for (let pass = 0, scale = 1; pass < passes; pass++, scale *= size) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[Math.floor(fromCells[i]! / scale) % size]!++;
+    let sum = 0;
+    for (let d = 0; d < size; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const t = counts[Math.floor(fromCells[i]! / scale) % size]!++;
+      toCells[t] = fromCells[i]!;
+      toRows[t] = fromRows[i]!;
+    }
+    [fromCells, toCells] = [toCells, fromCells];
+    [fromRows, toRows] = [toRows, fromRows];
+  }
+  return [fromCells, fromRows];
 }
 
 /** One planned file (or, for a dense cell, run of files): a pixel's key range. */
@@ -166,14 +338,19 @@ export class CellIndex {
   constructor(hist: CellHistogram) {
     this.order = hist.order;
     this.shift = orderShift(hist.order);
-    // Occupied cells, ascending (a typed array sorts numerically, without a comparator).
-    const all = new Float64Array(hist.counts.size);
+    // Occupied cells, ascending (the histogram keeps them sorted), and prefix sums of rows.
+    const sorted = hist.sorted();
+    const cells = new Float64Array(sorted.cells.length);
+    const prefix = new Float64Array(sorted.cells.length + 1);
     let n = 0;
-    for (const [cell, rows] of hist.counts) if (rows > 0) all[n++] = cell;
-    const cells = all.subarray(0, n).sort();
-    this.cells = cells;
-    this.prefix = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) this.prefix[i + 1] = this.prefix[i] + hist.counts.get(cells[i])!;
+    for (let i = 0; i < sorted.cells.length; i++) {
+      if (!(sorted.rows[i]! > 0)) continue;
+      cells[n] = sorted.cells[i]!;
+      prefix[n + 1] = prefix[n]! + sorted.rows[i]!;
+      n++;
+    }
+    this.cells = cells.subarray(0, n);
+    this.prefix = prefix.subarray(0, n + 1);
   }
 
   /** The occupied cells' numbers (at `order`), ascending. */

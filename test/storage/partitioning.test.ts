@@ -1,0 +1,189 @@
+// CellHistogram and CellIndex against a plain Map count of the same keys (the reference), in
+// every way counts arrive: batches of keys with runs, single adds, merges, JSON, coarsening.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { UsageError } from "../../src/core/errors.ts";
+import { KEY_ORDER, PARTITION_ORDER } from "../../src/storage/layout.ts";
+import { CellHistogram, CellIndex, choosePartitions } from "../../src/storage/partitioning.ts";
+
+/** A deterministic generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const KEYS = 12n * 4n ** BigInt(KEY_ORDER);
+
+/** n keys: half spread over the sky, half in runs around a few dense spots (clusters). */
+function keys(n: number, seed: number): BigInt64Array {
+  const rand = random(seed);
+  const out = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    const word = () => BigInt(Math.floor(rand() * 2 ** 31));
+    if (i % 2 === 0) out[i] = ((word() << 31n) | word()) % KEYS;
+    else
+      out[i] = BigInt(1 + Math.floor(rand() * 5)) * 10n ** 17n + BigInt(Math.floor(rand() * 4e9));
+  }
+  return out;
+}
+
+/** The reference: a Map of rows per cell at `order`, coarsened while it holds too many cells. */
+function reference(
+  all: Array<[bigint, number]>,
+  order: number,
+  maxCells: number,
+): { order: number; counts: Map<number, number> } {
+  let counts = new Map<number, number>();
+  for (const [key, rows] of all) {
+    const cell = Number(key >> BigInt(2 * (KEY_ORDER - order)));
+    counts.set(cell, (counts.get(cell) ?? 0) + rows);
+  }
+  while (counts.size > maxCells && order > PARTITION_ORDER) {
+    const coarser = new Map<number, number>();
+    for (const [cell, rows] of counts) {
+      const c = Math.floor(cell / 4);
+      coarser.set(c, (coarser.get(c) ?? 0) + rows);
+    }
+    counts = coarser;
+    order--;
+  }
+  return { order, counts };
+}
+
+function assertSame(hist: CellHistogram, want: { order: number; counts: Map<number, number> }) {
+  assert.equal(hist.order, want.order, "order");
+  const got = hist.counts;
+  assert.equal(got.size, want.counts.size, "occupied cells");
+  for (const [cell, rows] of want.counts) assert.equal(got.get(cell), rows, `cell ${cell}`);
+  let total = 0;
+  for (const rows of want.counts.values()) total += rows;
+  assert.equal(hist.rows, total);
+  const json = hist.toJson();
+  assert.deepEqual(
+    json.cells,
+    [...want.counts.keys()].sort((a, b) => a - b),
+    "toJson lists the cells ascending",
+  );
+}
+
+test("batches of keys (more runs than one sort takes) and single adds count as a Map does", () => {
+  const hist = new CellHistogram();
+  const all: Array<[bigint, number]> = [];
+  for (let b = 0; b < 4; b++) {
+    const k = keys(60_000, b + 1);
+    // Sorted batches make runs; unsorted ones make a run per key.
+    if (b % 2 === 1) k.sort();
+    hist.addKeys(k, 100, k.length - 7);
+    for (let i = 100; i < k.length - 7; i++) all.push([k[i]!, 1]);
+  }
+  for (let i = 0; i < 50; i++) {
+    const key = BigInt(i) * 7n ** 19n;
+    hist.add(key, 3);
+    all.push([key, 3]);
+  }
+  assertSame(hist, reference(all, 12, 1 << 20));
+});
+
+test("too many cells: the resolution halves until they fit, whenever the counts arrive", () => {
+  // One batch longer than the pending room (the order drops in the middle of it), then three
+  // shorter ones.
+  for (const [maxCells, batch, batches] of [
+    [1_000, 150_000, 1],
+    [20_000, 30_000, 3],
+  ] as const) {
+    const hist = new CellHistogram(12, maxCells);
+    const all: Array<[bigint, number]> = [];
+    for (let b = 0; b < batches; b++) {
+      const k = keys(batch, 10 + b);
+      hist.addKeys(k);
+      for (const key of k) all.push([key, 1]);
+    }
+    const want = reference(all, 12, maxCells);
+    assert.ok(want.order < 12, `the reference coarsened to order ${want.order}`);
+    assertSame(hist, want);
+  }
+  // Never below the partition order, however many cells.
+  const tiny = new CellHistogram(6, 10);
+  const k = keys(5_000, 99);
+  tiny.addKeys(k);
+  assert.equal(tiny.order, PARTITION_ORDER);
+  assertSame(
+    tiny,
+    reference(
+      Array.from(k, (key) => [key, 1]),
+      6,
+      10,
+    ),
+  );
+});
+
+test("fine orders (cells above 2^32) sort and count exactly", () => {
+  const hist = new CellHistogram(22, 1 << 22);
+  const k = keys(80_000, 7);
+  hist.addKeys(k);
+  const want = reference(
+    Array.from(k, (key) => [key, 1]),
+    22,
+    1 << 22,
+  );
+  assert.ok(Math.max(...want.counts.keys()) > 2 ** 40);
+  assertSame(hist, want);
+});
+
+test("merge brings both to the coarser order; JSON reads back the same histogram", () => {
+  const a = new CellHistogram(12);
+  const b = new CellHistogram(9);
+  const ka = keys(40_000, 3);
+  const kb = keys(40_000, 4);
+  a.addKeys(ka);
+  b.addKeys(kb);
+  a.merge(b);
+  const all: Array<[bigint, number]> = [...ka, ...kb].map((key) => [key, 1]);
+  assertSame(a, reference(all, 9, 1 << 20));
+  const back = CellHistogram.fromJson(a.toJson());
+  assertSame(back, reference(all, 9, 1 << 20));
+  // Cells in any order, repeated: summed.
+  const loose = CellHistogram.fromJson({ order: 5, cells: [9, 3, 9, 0], rows: [1, 2, 4, 8] });
+  assert.deepEqual(loose.toJson(), { order: 5, cells: [0, 3, 9], rows: [8, 2, 5] });
+  assert.throws(
+    () => CellHistogram.fromJson({ order: 5, cells: [1, 2], rows: [1] }),
+    (err: unknown) => err instanceof UsageError && /2 cells but 1 row counts/.test(err.message),
+  );
+});
+
+test("CellIndex: rows of any pixel, key range and balanced cuts from the sorted cells", () => {
+  const hist = new CellHistogram();
+  const k = keys(50_000, 21);
+  hist.addKeys(k);
+  hist.add(5n << 40n, 0); // a cell without rows is not an occupied cell
+  const index = new CellIndex(hist);
+  const counts = reference(
+    Array.from(k, (key) => [key, 1]),
+    12,
+    1 << 20,
+  ).counts;
+  assert.deepEqual(
+    Array.from(index.cellNumbers),
+    [...counts.keys()].sort((x, y) => x - y),
+  );
+  for (const pixel of [0, 3, 5, 11]) {
+    const [s, e] = index.span(0, pixel);
+    let want = 0;
+    for (const key of k) if (key >> BigInt(2 * KEY_ORDER) === BigInt(pixel)) want++;
+    assert.equal(index.rows(s, e), want, `rows of order-0 pixel ${pixel}`);
+  }
+  const pieces = choosePartitions(hist, { layout: "adaptive", rowBytes: 40, maxRows: 4_000 });
+  assert.equal(
+    pieces.reduce((n, p) => n + p.rows, 0),
+    k.length,
+    "the pieces hold every row",
+  );
+  for (let i = 1; i < pieces.length; i++)
+    assert.ok(pieces[i]!.keyLo > pieces[i - 1]!.keyHi, "pieces in key order, disjoint");
+});
