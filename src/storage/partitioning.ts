@@ -274,14 +274,22 @@ function radixSortCells(
   const passes = Math.max(1, Math.ceil(bits / 16));
   const digitBits = Math.ceil(bits / passes);
   const size = 2 ** digitBits;
+  const mask = size - 1;
+  // Cells below 2^32 (orders up to 14) take integer shifts; others, division.
+  const small = bits <= 32;
   const counts = new Int32Array(size);
   let fromCells: Float64Array = cells;
   let fromRows: Float64Array = rows;
   let toCells: Float64Array = new Float64Array(n);
   let toRows: Float64Array = new Float64Array(n);
-  for (let pass = 0, scale = 1; pass < passes; pass++, scale *= size) {
+  for (let pass = 0; pass < passes; pass++) {
+    const shift = pass * digitBits;
+    const scale = 2 ** shift;
     counts.fill(0);
-    for (let i = 0; i < n; i++) counts[Math.floor(fromCells[i]! / scale) % size]!++;
+    for (let i = 0; i < n; i++) {
+      const c = fromCells[i]!;
+      counts[small ? (c >>> shift) & mask : Math.floor(c / scale) % size]!++;
+    }
     let sum = 0;
     for (let d = 0; d < size; d++) {
       const c = counts[d]!;
@@ -289,8 +297,9 @@ function radixSortCells(
       sum += c;
     }
     for (let i = 0; i < n; i++) {
-      const t = counts[Math.floor(fromCells[i]! / scale) % size]!++;
-      toCells[t] = fromCells[i]!;
+      const c = fromCells[i]!;
+      const t = counts[small ? (c >>> shift) & mask : Math.floor(c / scale) % size]!++;
+      toCells[t] = c;
       toRows[t] = fromRows[i]!;
     }
     [fromCells, toCells] = [toCells, fromCells];
