@@ -101,12 +101,44 @@ export function shuffle(bytes: Uint8Array, size: number): Uint8Array {
   if (size <= 1) return bytes;
   const n = Math.floor(bytes.length / size);
   const out = new Uint8Array(bytes.length);
-  for (let j = 0; j < size; j++) {
-    const to = j * n;
-    for (let i = 0, k = j; i < n; i++, k += size) out[to + i] = bytes[k]!;
-  }
+  if ((size === 4 || size === 8) && n % 4 === 0 && bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN)
+    shuffleWords(bytes, out, size, n);
+  else
+    for (let j = 0; j < size; j++) {
+      const to = j * n;
+      for (let i = 0, k = j; i < n; i++, k += size) out[to + i] = bytes[k]!;
+    }
   out.set(bytes.subarray(n * size), n * size);
   return out;
+}
+
+/**
+ * The shuffle of n elements of 4 or 8 bytes (n a multiple of 4, `bytes` word-aligned) by 32-bit
+ * words: four elements' words in, each plane's four bytes of them out as one word (~3x the byte
+ * loop: 1.7 GB/s against 0.5-0.6 here).
+ */
+function shuffleWords(bytes: Uint8Array, out: Uint8Array, size: number, n: number): void {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, (n * size) >>> 2);
+  const to = new Uint32Array(out.buffer, out.byteOffset, (n * size) >>> 2);
+  const step = size >>> 2; // words per element
+  const q = n >>> 2; // words per plane
+  for (let h = 0; h < step; h++) {
+    // Word h of each element holds planes 4h .. 4h + 3.
+    for (let g = 0; g < q; g++) {
+      const e = 4 * g * step + h;
+      const a = words[e]!;
+      const b = words[e + step]!;
+      const c = words[e + 2 * step]!;
+      const d = words[e + 3 * step]!;
+      const at = 4 * h * q + g;
+      to[at] = (a & 0xff) | ((b & 0xff) << 8) | ((c & 0xff) << 16) | ((d & 0xff) << 24);
+      to[at + q] = ((a >>> 8) & 0xff) | (b & 0xff00) | ((c & 0xff00) << 8) | ((d & 0xff00) << 16);
+      to[at + 2 * q] =
+        ((a >>> 16) & 0xff) | ((b >>> 8) & 0xff00) | (c & 0xff0000) | ((d & 0xff0000) << 8);
+      to[at + 3 * q] =
+        (a >>> 24) | ((b >>> 16) & 0xff00) | ((c >>> 8) & 0xff0000) | (d & 0xff000000);
+    }
+  }
 }
 
 /** Undoes HDF5's shuffle: a new array of the elements as they were. */

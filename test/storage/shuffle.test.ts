@@ -26,6 +26,25 @@ test("shuffle puts byte j of element i at j * n + i", () => {
   assert.deepEqual([...shuffle(bytes, 1)], [...bytes]);
 });
 
+test("shuffle by words equals byte j of element i at j * n + i, aligned or not", () => {
+  for (const size of [2, 4, 8])
+    for (const n of [0, 3, 4, 8, 1000, 1001, 16_384])
+      for (const offset of [0, 4, 1]) {
+        // Offsets 0 and 4: word-aligned views (the word loop when n is a multiple of 4).
+        const whole = bytesOf(offset + n * size + size - 1, n + size + offset);
+        const bytes = whole.subarray(offset);
+        const want = new Uint8Array(bytes.length);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < size; j++) want[j * n + i] = bytes[i * size + j]!;
+        want.set(bytes.subarray(n * size), n * size);
+        assert.deepEqual(
+          shuffle(bytes, size),
+          want,
+          `size ${size}, ${n} elements, offset ${offset}`,
+        );
+      }
+});
+
 test("unshuffle undoes shuffle for every size and length, kernel and JavaScript alike", () => {
   // Lengths around the kernel's 16-element blocks, its 64-element minimum and its pieces of
   // 16,384 elements.
