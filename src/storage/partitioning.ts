@@ -56,6 +56,9 @@ export class CellHistogram {
   /** Runs not merged yet (cells at `order`, any order): the first `pending` entries. */
   private pendingCells = new Float64Array(PENDING_MIN);
   private pendingRows = new Float64Array(PENDING_MIN);
+  /** The radix sort's other pair of arrays (as long as the pending ones). */
+  private spareCells = new Float64Array(PENDING_MIN);
+  private spareRows = new Float64Array(PENDING_MIN);
   private pending = 0;
 
   constructor(order = HISTOGRAM_ORDER, maxCells = HISTOGRAM_MAX_CELLS) {
@@ -188,54 +191,69 @@ export class CellHistogram {
       this.pending = 0;
       // Cells at `order` lie below 12 * 4^order = 2^(2 order + log2 12).
       const bits = 2 * this.at + 4;
-      const [cells, rows] = radixSortCells(this.pendingCells, this.pendingRows, n, bits);
-      const m = sumRuns(cells, rows, n);
-      this.mergeSorted(cells, rows, m);
+      const inSpare = radixSortCells(
+        this.pendingCells,
+        this.pendingRows,
+        this.spareCells,
+        this.spareRows,
+        n,
+        bits,
+      );
+      const cells = inSpare ? this.spareCells : this.pendingCells;
+      const rows = inSpare ? this.spareRows : this.pendingRows;
+      this.mergeSorted(cells, rows, sumRuns(cells, rows, n));
       // Pending room follows the histogram's size, so merges stay linear in what is added.
       const room = Math.max(PENDING_MIN, Math.min(this.size, this.maxCells));
       if (room > this.pendingCells.length) {
         this.pendingCells = new Float64Array(room);
         this.pendingRows = new Float64Array(room);
+        this.spareCells = new Float64Array(room);
+        this.spareRows = new Float64Array(room);
       }
     }
     while (this.size > this.maxCells && this.at > PARTITION_ORDER) this.coarsen();
   }
 
-  /** Merges m sorted distinct cells into the histogram's. */
+  /**
+   * Merges m sorted distinct cells into the histogram's, in place: from the back, into arrays
+   * grown (doubled) when they lack room, then the gap that equal cells leave is closed.
+   */
   private mergeSorted(cells: Float64Array, rows: Float64Array, m: number): void {
+    const na = this.size;
+    if (this.cells.length < na + m) {
+      const capacity = Math.max(na + m, 2 * this.cells.length);
+      const grownCells = new Float64Array(capacity);
+      const grownRows = new Float64Array(capacity);
+      grownCells.set(this.cells.subarray(0, na));
+      grownRows.set(this.cellRows.subarray(0, na));
+      this.cells = grownCells;
+      this.cellRows = grownRows;
+    }
     const a = this.cells;
     const ar = this.cellRows;
-    const na = this.size;
-    const outCells = new Float64Array(na + m);
-    const outRows = new Float64Array(na + m);
-    let i = 0;
-    let j = 0;
-    let k = 0;
-    while (i < na && j < m) {
-      const x = a[i]!;
+    let i = na - 1;
+    let j = m - 1;
+    let k = na + m - 1;
+    while (j >= 0) {
       const y = cells[j]!;
-      if (x < y) {
-        outCells[k] = x;
-        outRows[k++] = ar[i++]!;
-      } else if (y < x) {
-        outCells[k] = y;
-        outRows[k++] = rows[j++]!;
+      if (i >= 0 && a[i]! > y) {
+        a[k] = a[i]!;
+        ar[k--] = ar[i--]!;
+      } else if (i >= 0 && a[i] === y) {
+        a[k] = y;
+        ar[k--] = ar[i--]! + rows[j--]!;
       } else {
-        outCells[k] = x;
-        outRows[k++] = ar[i++]! + rows[j++]!;
+        a[k] = y;
+        ar[k--] = rows[j--]!;
       }
     }
-    for (; i < na; i++, k++) {
-      outCells[k] = a[i]!;
-      outRows[k] = ar[i]!;
+    // [0, i] are in place; [k + 1, na + m) follow after the gap equal cells left.
+    const tail = na + m - 1 - k;
+    if (k > i) {
+      a.copyWithin(i + 1, k + 1, na + m);
+      ar.copyWithin(i + 1, k + 1, na + m);
     }
-    for (; j < m; j++, k++) {
-      outCells[k] = cells[j]!;
-      outRows[k] = rows[j]!;
-    }
-    this.cells = outCells;
-    this.cellRows = outRows;
-    this.size = k;
+    this.size = i + 1 + tail;
   }
 
   /** One order coarser (nothing pending): a cell's parent is cell / 4, so cells stay sorted. */
@@ -263,14 +281,17 @@ function sumRuns(cells: Float64Array, rows: Float64Array, n: number): number {
 
 /**
  * Sorts cells[0, n) (integers below 2^bits, bits <= 52) ascending with their rows: an LSD radix
- * sort on digits of at most 16 bits. Returns the sorted arrays (the inputs or new ones).
+ * sort on digits of at most 16 bits, between these arrays and the spare ones (as long). True
+ * when the sorted entries end in the spare arrays.
  */
 function radixSortCells(
   cells: Float64Array,
   rows: Float64Array,
+  spareCells: Float64Array,
+  spareRows: Float64Array,
   n: number,
   bits: number,
-): [Float64Array, Float64Array] {
+): boolean {
   const passes = Math.max(1, Math.ceil(bits / 16));
   const digitBits = Math.ceil(bits / passes);
   const size = 2 ** digitBits;
@@ -280,8 +301,8 @@ function radixSortCells(
   const counts = new Int32Array(size);
   let fromCells: Float64Array = cells;
   let fromRows: Float64Array = rows;
-  let toCells: Float64Array = new Float64Array(n);
-  let toRows: Float64Array = new Float64Array(n);
+  let toCells: Float64Array = spareCells;
+  let toRows: Float64Array = spareRows;
   for (let pass = 0; pass < passes; pass++) {
     const shift = pass * digitBits;
     const scale = 2 ** shift;
@@ -305,7 +326,7 @@ function radixSortCells(
     [fromCells, toCells] = [toCells, fromCells];
     [fromRows, toRows] = [toRows, fromRows];
   }
-  return [fromCells, fromRows];
+  return fromCells === spareCells;
 }
 
 /** One planned file (or, for a dense cell, run of files): a pixel's key range. */
