@@ -304,7 +304,7 @@ export async function scanCatalog(
           const block: RowBlock = {
             rows: ok.length,
             file: new Uint32Array(ok.length).fill(f),
-            row: Float64Array.from(ok, (r) => raw.startRow + r),
+            row: rowNumbers(ok, raw.startRow),
             key: keys,
             columns: emptyRecord(),
             carry: emptyRecord(),
@@ -355,11 +355,20 @@ async function* convertedBatches(
     yield { startRow: raw.startRow, rows: raw.rows, conv: convertBatch(raw, outputs, carry) };
 }
 
-function validRows(rows: number, rejected: Map<number, string>): number[] {
-  if (rejected.size === 0) return Array.from({ length: rows }, (_, r) => r);
-  const ok: number[] = [];
-  for (let r = 0; r < rows; r++) if (!rejected.has(r)) ok.push(r);
-  return ok;
+/** The rows of a batch not rejected, ascending (a typed array: a batch is ~1e5 rows). */
+function validRows(rows: number, rejected: Map<number, string>): Uint32Array {
+  const ok = new Uint32Array(rows);
+  let n = 0;
+  if (rejected.size === 0) for (let r = 0; r < rows; r++) ok[n++] = r;
+  else for (let r = 0; r < rows; r++) if (!rejected.has(r)) ok[n++] = r;
+  return ok.subarray(0, n);
+}
+
+/** Each valid row's number in its file. */
+function rowNumbers(ok: Uint32Array, startRow: number): Float64Array {
+  const out = new Float64Array(ok.length);
+  for (let t = 0; t < ok.length; t++) out[t] = startRow + ok[t]!;
+  return out;
 }
 
 export function idText(values: ColumnValues | undefined, r: number): string | undefined {
