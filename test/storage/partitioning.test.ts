@@ -5,24 +5,13 @@ import { test } from "node:test";
 import { UsageError } from "../../src/core/errors.ts";
 import { KEY_ORDER, PARTITION_ORDER } from "../../src/storage/layout.ts";
 import { CellHistogram, CellIndex, choosePartitions } from "../../src/storage/partitioning.ts";
-
-/** A deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { mulberry32 } from "../helpers/sky-points.ts";
 
 const KEYS = 12n * 4n ** BigInt(KEY_ORDER);
 
 /** n keys: half spread over the sky, half in runs around a few dense spots (clusters). */
 function keys(n: number, seed: number): BigInt64Array {
-  const rand = random(seed);
+  const rand = mulberry32(seed);
   const out = new BigInt64Array(n);
   for (let i = 0; i < n; i++) {
     const word = () => BigInt(Math.floor(rand() * 2 ** 31));
