@@ -514,8 +514,9 @@ async function buildLocked(
     progress();
   };
   if (pending.length > 0) {
-    // A worker thread costs ~1-2 s to start (it compiles libhdf5's WebAssembly): not worth it
-    // for less than ~48 MB of output per extra worker.
+    // Workers (their start, and routing the rows to several units' buckets) do not pay below
+    // ~48 MB of output per extra worker: a 1e6-row catalog (44 MB) as two units on two workers
+    // took 2.65 s against 2.2 s as one unit in this thread.
     const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
     const pendingBytes = pending.reduce((s, u) => s + u.rows * rowBytes, 0);
     // Each worker's share must hold ROWS_IN_MEMORY rows (checked above for one worker).
