@@ -36,6 +36,8 @@ export const DEFAULT_FILE_BYTES = 128 * 2 ** 20;
 
 /** Runs of (cell, rows) collected before they are sorted into the histogram, at least. */
 const PENDING_MIN = 1 << 16;
+/** Room a new histogram starts with (doubled up to PENDING_MIN before any merge): 128 KiB. */
+const PENDING_START = 1 << 12;
 
 /**
  * Rows per sky cell at `order`; halves its resolution (never below order 4) when it grows.
@@ -54,11 +56,11 @@ export class CellHistogram {
   private cellRows = new Float64Array(0);
   private size = 0;
   /** Runs not merged yet (cells at `order`, any order): the first `pending` entries. */
-  private pendingCells = new Float64Array(PENDING_MIN);
-  private pendingRows = new Float64Array(PENDING_MIN);
+  private pendingCells = new Float64Array(PENDING_START);
+  private pendingRows = new Float64Array(PENDING_START);
   /** The radix sort's other pair of arrays (as long as the pending ones). */
-  private spareCells = new Float64Array(PENDING_MIN);
-  private spareRows = new Float64Array(PENDING_MIN);
+  private spareCells = new Float64Array(PENDING_START);
+  private spareRows = new Float64Array(PENDING_START);
   private pending = 0;
 
   constructor(order = HISTOGRAM_ORDER, maxCells = HISTOGRAM_MAX_CELLS) {
@@ -173,9 +175,26 @@ export class CellHistogram {
     return { cells: this.cells.subarray(0, this.size), rows: this.cellRows.subarray(0, this.size) };
   }
 
-  /** Merges the pending runs when there is no room for another (the order may then drop). */
+  /**
+   * Room for another run: the buffer doubled while below PENDING_MIN (a small dataset's writer
+   * stays small), else the pending runs merged (the order may then drop).
+   */
   private makeRoom(): void {
-    if (this.pending === this.pendingCells.length) this.flush();
+    if (this.pending < this.pendingCells.length) return;
+    if (this.pendingCells.length < PENDING_MIN) this.resizePending(2 * this.pendingCells.length);
+    else this.flush();
+  }
+
+  /** New pending and spare arrays of `room` entries, the pending runs kept. */
+  private resizePending(room: number): void {
+    const cells = new Float64Array(room);
+    const rows = new Float64Array(room);
+    cells.set(this.pendingCells.subarray(0, this.pending));
+    rows.set(this.pendingRows.subarray(0, this.pending));
+    this.pendingCells = cells;
+    this.pendingRows = rows;
+    this.spareCells = new Float64Array(room);
+    this.spareRows = new Float64Array(room);
   }
 
   /** A run of a cell at the current order; the caller made room first. */
@@ -203,13 +222,8 @@ export class CellHistogram {
       const rows = inSpare ? this.spareRows : this.pendingRows;
       this.mergeSorted(cells, rows, sumRuns(cells, rows, n));
       // Pending room follows the histogram's size, so merges stay linear in what is added.
-      const room = Math.max(PENDING_MIN, Math.min(this.size, this.maxCells));
-      if (room > this.pendingCells.length) {
-        this.pendingCells = new Float64Array(room);
-        this.pendingRows = new Float64Array(room);
-        this.spareCells = new Float64Array(room);
-        this.spareRows = new Float64Array(room);
-      }
+      const room = Math.min(this.size, this.maxCells);
+      if (room > this.pendingCells.length) this.resizePending(room);
     }
     while (this.size > this.maxCells && this.at > PARTITION_ORDER) this.coarsen();
   }
