@@ -176,3 +176,13 @@ test("CellIndex: rows of any pixel, key range and balanced cuts from the sorted 
   for (let i = 1; i < pieces.length; i++)
     assert.ok(pieces[i]!.keyLo > pieces[i - 1]!.keyHi, "pieces in key order, disjoint");
 });
+
+test("a new histogram is small (every dataset writer holds one): 20 hold under 5 MiB", () => {
+  const before = process.memoryUsage().arrayBuffers;
+  const kept = Array.from({ length: 20 }, () => new CellHistogram());
+  const grew = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grew < 5 * 2 ** 20, `${(grew / 2 ** 20).toFixed(1)} MiB for ${kept.length} histograms`);
+  // Still counts past its first room (it doubles, then merges).
+  kept[0]!.addKeys(keys(70_000, 5));
+  assert.equal(kept[0]!.rows, 70_000);
+});
