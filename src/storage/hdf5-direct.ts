@@ -20,6 +20,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { CorruptFileError, type ErrorPlace } from "../core/errors.ts";
+import { unzeroedBytes } from "./bytes.ts";
 import { fletcher32 } from "./fletcher32.ts";
 import {
   type IndexLoader,
@@ -220,15 +221,14 @@ let scratch = new Uint8Array(0);
  * into other memory: valid until the next call.
  */
 function storedScratch(n: number): Uint8Array {
-  if (n > SCRATCH_MAX_BYTES) return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
-  if (scratch.length < n)
-    scratch = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(n, 2 * scratch.length)).buffer);
+  if (n > SCRATCH_MAX_BYTES) return unzeroedBytes(n);
+  if (scratch.length < n) scratch = unzeroedBytes(Math.max(n, 2 * scratch.length));
   return scratch.subarray(0, n);
 }
 
 /** A copy of `bytes` in new memory that is not zeroed first (every byte is overwritten). */
 function copyOf(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
+  const out = unzeroedBytes(bytes.length);
   out.set(bytes);
   return out;
 }
@@ -309,7 +309,7 @@ export class DirectFile {
         place,
       );
     // Every byte is overwritten by the read (or the read throws): no need to zero it first.
-    const buf = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+    const buf = unzeroedBytes(n);
     this.readInto(buf, 0, at, n, place, what);
     return buf;
   }
@@ -600,7 +600,7 @@ export class DirectColumn {
     const n = (end - start) * this.rowBytes;
     // Not zeroed: every byte is written (a chunk missing returns null). Four bytes of slack
     // take the checksum of a chunk read straight into place (see readInPlace).
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(n + 4).buffer, 0, n + 4);
+    const out = unzeroedBytes(n + 4);
     return this.readInto(start, end, out, 0) ? out.subarray(0, n) : null;
   }
 

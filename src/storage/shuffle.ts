@@ -4,6 +4,7 @@
 // that is made fast for 4-byte elements (float32 images and spectra, the bulk of the data): a
 // WebAssembly SIMD kernel puts 16 elements together from the four planes with 8 byte shuffles.
 
+import { unzeroedBytes } from "./bytes.ts";
 import { lazyKernel, moduleBytes } from "./wasm-kernel.ts";
 
 /**
@@ -145,7 +146,7 @@ function shuffleWords(bytes: Uint8Array, out: Uint8Array, size: number, n: numbe
 export function unshuffle(bytes: Uint8Array, size: number, useKernel = true): Uint8Array {
   if (size <= 1) return bytes;
   // Not zeroed first: every byte is written.
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
+  const out = unzeroedBytes(bytes.length);
   unshuffleInto(bytes, size, out, useKernel);
   return out;
 }
