@@ -178,6 +178,8 @@ export async function* readRowFile(path: string): AsyncGenerator<RowBlock> {
       } catch {
         throw damaged(`unreadable header at byte ${at}`);
       }
+      if (!Number.isInteger(header?.rows) || !Array.isArray(header.cols))
+        throw damaged(`unreadable header at byte ${at}`);
       let body = 0;
       for (const [, , , bytes] of header.cols) body += pad(bytes);
       if (at + body > size) throw damaged("truncated block");
@@ -202,11 +204,21 @@ export async function* readRowFile(path: string): AsyncGenerator<RowBlock> {
       for (const [role, name, kind, bytes] of header.cols) {
         let values: ColumnValues;
         if (kind === "text") {
-          values = JSON.parse(Buffer.from(buf, off, bytes).toString("utf8")) as string[];
+          try {
+            values = JSON.parse(Buffer.from(buf, off, bytes).toString("utf8")) as string[];
+          } catch {
+            throw damaged(`unreadable text column ${name} in the block ending at byte ${at}`);
+          }
         } else {
           const ctor = CTORS[kind];
           if (!ctor) throw damaged(`unknown column kind ${kind}`);
-          values = new ctor(buf, off, bytes / ctor.BYTES_PER_ELEMENT);
+          const n = bytes / ctor.BYTES_PER_ELEMENT;
+          // Whole elements, the same number for every row (a column may hold several per row).
+          if (!Number.isInteger(n) || (header.rows === 0 ? n !== 0 : n % header.rows !== 0))
+            throw damaged(
+              `column ${name || role} of the block ending at byte ${at} does not fit its rows`,
+            );
+          values = new ctor(buf, off, n);
         }
         off += pad(bytes);
         if (role === "file") block.file = values as Uint32Array;
