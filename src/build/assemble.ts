@@ -28,7 +28,6 @@ import {
   readManifest,
   writeManifest,
 } from "../storage/manifest.ts";
-import { PartitionFile } from "../storage/partition-file.ts";
 import { copyPositions, type PositionsPiece } from "../storage/positions.ts";
 import { crashPoint, readJson, type StatePaths, unitDir, writeJsonAtomic } from "./state.ts";
 import type { BuildPlan, UnitDone } from "./unit.ts";
@@ -213,7 +212,7 @@ async function singleUnitSidecars(
   return { idIndex: d.idIndex, positions: d.positions };
 }
 
-/** The object_id index of the dataset: the units' indexes, file ordinals shifted, re-sorted. */
+/** The object_id index of the dataset: the units' indexes, file ordinals shifted, merged. */
 async function mergeIdIndexes(
   out: string,
   paths: StatePaths,
@@ -235,26 +234,17 @@ async function mergeIdIndexes(
     memoryBytes,
   );
   try {
+    // Each unit's index is sorted by id_key already: merged as it is, not sorted again.
     for (const d of done) {
       if (!d.idIndex || d.idIndex.rows === 0) continue;
       const offset = firstOrdinal.get(d.unit) ?? 0;
-      const file = await PartitionFile.open(join(unitDir(paths, d.unit), d.idIndex.path), {
-        expectRows: d.idIndex.rows,
-      });
-      try {
-        for (let at = 0; at < file.length; at += 65536) {
-          const b = file.readRange(
-            ["id_key", "file", "row"],
-            at,
-            Math.min(file.length, at + 65536),
-          );
+      await sorter.addSortedFile(join(unitDir(paths, d.unit), d.idIndex.path), {
+        rows: d.idIndex.rows,
+        adjust: (b) => {
           const f = b.file as Uint32Array;
           for (let i = 0; i < f.length; i++) f[i] += offset;
-          await sorter.add(b, f.length);
-        }
-      } finally {
-        file.close();
-      }
+        },
+      });
     }
     const files = moves.map((m) => m.entry);
     return await writeIdIndex(

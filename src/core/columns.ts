@@ -212,6 +212,62 @@ export function gatherRows(
   return out;
 }
 
+/**
+ * Row i of the result is row `rowOf[i]` of `sources[sourceOf[i]]` (columns of one element type),
+ * for i < n: the gather of a k-way merge. Numeric values move as their bits (32-bit words where
+ * they fit), so no BigInt is made per value and NaN payloads are kept.
+ */
+export function gatherRowsFrom(
+  sources: ColumnValues[],
+  per: number,
+  sourceOf: ArrayLike<number>,
+  rowOf: ArrayLike<number>,
+  n: number,
+): ColumnValues {
+  const first = sources[0];
+  if (Array.isArray(first)) {
+    const out = new Array<string>(n * per);
+    for (let i = 0; i < n; i++) {
+      const v = sources[sourceOf[i]] as string[];
+      const src = rowOf[i] * per;
+      for (let j = 0; j < per; j++) out[i * per + j] = v[src + j];
+    }
+    return out;
+  }
+  const ctor = first.constructor as ArrayCtor;
+  const out = new ctor(n * per);
+  const rowBytes = first.BYTES_PER_ELEMENT * per;
+  // The narrowest unit that every row's bytes are a whole number of, and every view aligns to.
+  const aligned = (b: number) =>
+    rowBytes % b === 0 &&
+    out.byteOffset % b === 0 &&
+    sources.every((v) => (v as ArrayBufferView).byteOffset % b === 0);
+  const unit = aligned(4) ? 4 : aligned(2) ? 2 : 1;
+  const View = unit === 4 ? Uint32Array : unit === 2 ? Uint16Array : Uint8Array;
+  const w = rowBytes / unit;
+  const o = new View(out.buffer as ArrayBuffer, out.byteOffset, n * w);
+  const views = sources.map((v) => {
+    const t = v as Exclude<ColumnValues, string[]>;
+    return new View(t.buffer as ArrayBuffer, t.byteOffset, t.byteLength / unit);
+  });
+  if (w === 1) {
+    for (let i = 0; i < n; i++) o[i] = views[sourceOf[i]]![rowOf[i]]!;
+  } else if (w === 2) {
+    for (let i = 0; i < n; i++) {
+      const v = views[sourceOf[i]]!;
+      const src = 2 * rowOf[i];
+      o[2 * i] = v[src]!;
+      o[2 * i + 1] = v[src + 1]!;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const src = rowOf[i] * w;
+      o.set(views[sourceOf[i]]!.subarray(src, src + w), i * w);
+    }
+  }
+  return out;
+}
+
 /** Concatenates pieces of one column. */
 export function concatValues(pieces: ColumnValues[]): ColumnValues {
   if (pieces.length === 1) return pieces[0];

@@ -10,11 +10,11 @@ import {
   type ColumnBatch,
   type ColumnSpec,
   concatValues,
-  copyRow,
   gatherRows,
+  gatherRowsFrom,
   valuesPerRow,
 } from "../core/columns.ts";
-import { UsageError } from "../core/errors.ts";
+import { CorruptFileError, UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import { sortOrderInt64 } from "../core/sort.ts";
 import { PartitionFile } from "./partition-file.ts";
@@ -27,7 +27,7 @@ export class ExternalSorter {
   private readonly rowBytes: number;
   private pieces: ColumnBatch[] = [];
   private bufferedRows = 0;
-  private readonly runs: string[] = [];
+  private readonly runs: Run[] = [];
   private state: "open" | "sorting" | "closed" = "open";
   private rowsIn = 0;
 
@@ -54,6 +54,28 @@ export class ExternalSorter {
 
   get spilledRuns(): number {
     return this.runs.length;
+  }
+
+  /**
+   * Adds the rows of a file already sorted by the key (every column present), without sorting
+   * them again: the file becomes one of the runs merged, read but never removed. `rows` is the
+   * row count the caller expects of it; `adjust` is applied to each block read (before the
+   * merge). Rows added before it (buffered) are spilled first, so ties keep arrival order.
+   */
+  async addSortedFile(
+    path: string,
+    options: { rows?: number; adjust?: (batch: ColumnBatch) => void } = {},
+  ): Promise<void> {
+    if (this.state !== "open") throw new UsageError("sorter no longer accepts rows");
+    if (this.bufferedRows > 0) await this.spill();
+    // Opened without a row count: every column's length is read and must agree.
+    const file = await PartitionFile.open(path);
+    const rows = file.length;
+    file.close();
+    if (options.rows !== undefined && rows !== options.rows)
+      throw new CorruptFileError(`holds ${rows} rows, ${options.rows} expected`, { file: path });
+    this.runs.push({ path, owned: false, rows, adjust: options.adjust });
+    this.rowsIn += rows;
   }
 
   /** Adds a batch (every column present, already validated by the caller). */
@@ -95,14 +117,14 @@ export class ExternalSorter {
       await writer.abort();
       throw err;
     }
-    this.runs.push(path);
+    this.runs.push({ path, owned: true });
   }
 
   /** Merges runs FAN_IN at a time into longer runs until one final merge can take them all. */
   private async reduceRuns(): Promise<void> {
     let pass = 0;
     while (this.runs.length > FAN_IN) {
-      const next: string[] = [];
+      const next: Run[] = [];
       for (let g = 0; g < this.runs.length; g += FAN_IN) {
         const group = this.runs.slice(g, g + FAN_IN);
         if (group.length === 1) {
@@ -110,19 +132,15 @@ export class ExternalSorter {
           continue;
         }
         const path = join(this.scratch, `merge-${pass}-${g}.hdf5`);
+        const opened: PartitionFile[] = [];
         const writer = await PartitionWriter.create(path, this.specs, {
           compression: "none",
           durable: false,
         });
-        const opened: PartitionFile[] = [];
         try {
           const blockRows = this.blockRows(group.length);
           const sources: MergeSource[] = [];
-          for (const run of group) {
-            const file = await PartitionFile.open(run);
-            opened.push(file);
-            sources.push(new FileSource(file, this.specs, this.keyColumn, blockRows));
-          }
+          for (const run of group) sources.push(await this.openRun(run, blockRows, opened));
           for await (const batch of mergeSorted(sources, this.specs, blockRows))
             writer.append(batch);
           await writer.close();
@@ -132,12 +150,23 @@ export class ExternalSorter {
         } finally {
           for (const f of opened) f.close();
         }
-        for (const run of group) await rm(run, { force: true });
-        next.push(path);
+        for (const run of group) if (run.owned) await rm(run.path, { force: true });
+        next.push({ path, owned: true });
       }
       this.runs.splice(0, this.runs.length, ...next);
       pass++;
     }
+  }
+
+  /** A run as a merge source (its file added to `opened`, for the caller to close). */
+  private async openRun(
+    run: Run,
+    blockRows: number,
+    opened: PartitionFile[],
+  ): Promise<MergeSource> {
+    const file = await PartitionFile.open(run.path, { expectRows: run.rows });
+    opened.push(file);
+    return new FileSource(file, this.specs, this.keyColumn, blockRows, run.adjust);
   }
 
   /** Rows per block when merging `sources` streams within half the memory budget. */
@@ -156,11 +185,7 @@ export class ExternalSorter {
     const opened: PartitionFile[] = [];
     const blockRows = this.blockRows(this.runs.length);
     try {
-      for (const path of this.runs) {
-        const file = await PartitionFile.open(path);
-        opened.push(file);
-        sources.push(new FileSource(file, this.specs, this.keyColumn, blockRows));
-      }
+      for (const run of this.runs) sources.push(await this.openRun(run, blockRows, opened));
       if (this.bufferedRows > 0)
         sources.push(new MemorySource(this.takeSorted(), this.keyColumn, blockRows));
       yield* mergeSorted(sources, this.specs, blockRows);
@@ -175,6 +200,14 @@ export class ExternalSorter {
     this.pieces = [];
     await rm(this.scratch, { recursive: true, force: true });
   }
+}
+
+/** A sorted file merged by `sorted()`: a spilled run (owned, removed after use) or a caller's. */
+interface Run {
+  path: string;
+  owned: boolean;
+  rows?: number;
+  adjust?: (batch: ColumnBatch) => void;
 }
 
 /** A sorted stream of rows, one block at a time. */
@@ -231,6 +264,7 @@ class FileSource implements MergeSource {
     private readonly specs: ColumnSpec[],
     private readonly keyColumn: string,
     private readonly blockRows: number,
+    private readonly adjust?: (batch: ColumnBatch) => void,
   ) {
     this.next();
   }
@@ -245,6 +279,7 @@ class FileSource implements MergeSource {
       this.start,
       end,
     );
+    this.adjust?.(this.block);
     this.keys = this.block[this.keyColumn] as BigInt64Array;
     this.start = end;
     this.pos = 0;
@@ -255,7 +290,8 @@ class FileSource implements MergeSource {
 /**
  * K-way merge (ties go to the earlier source, so the merge is stable). Emits batches of at most
  * `outRows` rows; pending output is flushed before a source loads its next block, because the
- * output still refers to rows of the current blocks.
+ * output still refers to rows of the current blocks. Keys are compared as their two 32-bit
+ * words (no BigInt made per row).
  */
 async function* mergeSorted(
   sources: MergeSource[],
@@ -269,61 +305,75 @@ async function* mergeSorted(
     while (s.next());
     return;
   }
-  const pickSource: number[] = [];
-  const pickRow: number[] = [];
+  const k = live.length;
+  // Each source's current block's keys as words ([lo, hi] per key, little-endian) and its head
+  // key (hi signed, lo unsigned), so the heap compares numbers in typed arrays.
+  const words = live.map((s) => keyWords(s.keys));
+  const hi = new Int32Array(k);
+  const lo = new Float64Array(k);
+  const setHead = (s: number) => {
+    const at = 2 * live[s].pos;
+    lo[s] = words[s][at];
+    hi[s] = words[s][at + 1] | 0;
+  };
+  const pickSource = new Int32Array(outRows);
+  const pickRow = new Int32Array(outRows);
+  let picked = 0;
   const flush = (): ColumnBatch => {
     const out: ColumnBatch = emptyRecord();
     for (const spec of specs) {
-      const per = valuesPerRow(spec);
-      const values = allocate(spec, pickSource.length);
-      for (let i = 0; i < pickSource.length; i++) {
-        copyRow(live[pickSource[i]].block![spec.name], pickRow[i] * per, values, i * per, per);
-      }
-      out[spec.name] = values;
+      const columns = live.map((s) => (s.block ? s.block[spec.name] : allocate(spec, 0)));
+      out[spec.name] = gatherRowsFrom(columns, valuesPerRow(spec), pickSource, pickRow, picked);
     }
-    pickSource.length = 0;
-    pickRow.length = 0;
+    picked = 0;
     return out;
   };
-  const heap: number[] = [];
-  const less = (a: number, b: number) => {
-    const ka = live[a].keys[live[a].pos];
-    const kb = live[b].keys[live[b].pos];
-    return ka < kb || (ka === kb && a < b);
-  };
+  const less = (a: number, b: number) =>
+    hi[a] < hi[b] || (hi[a] === hi[b] && (lo[a] < lo[b] || (lo[a] === lo[b] && a < b)));
+  const heap = new Int32Array(k);
+  let size = k;
   const siftDown = (start: number) => {
+    const x = heap[start];
     let i = start;
     for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && less(heap[l], heap[m])) m = l;
-      if (r < heap.length && less(heap[r], heap[m])) m = r;
-      if (m === i) return;
-      [heap[i], heap[m]] = [heap[m], heap[i]];
-      i = m;
+      let c = 2 * i + 1;
+      if (c >= size) break;
+      if (c + 1 < size && less(heap[c + 1], heap[c])) c++;
+      if (!less(heap[c], x)) break;
+      heap[i] = heap[c];
+      i = c;
     }
+    heap[i] = x;
   };
-  for (let i = live.length - 1; i >= 0; i--) heap.unshift(i);
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
-  while (heap.length > 0) {
+  for (let i = 0; i < k; i++) {
+    heap[i] = i;
+    setHead(i);
+  }
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+  while (size > 0) {
     const s = heap[0];
     const src = live[s];
-    pickSource.push(s);
-    pickRow.push(src.pos);
+    pickSource[picked] = s;
+    pickRow[picked++] = src.pos;
     src.pos++;
     if (src.pos >= src.keys.length) {
       yield flush();
       if (!src.next()) {
-        heap[0] = heap[heap.length - 1];
-        heap.pop();
-        if (heap.length > 0) siftDown(0);
+        heap[0] = heap[--size];
+        if (size > 0) siftDown(0);
         continue;
       }
-    } else if (pickSource.length >= outRows) {
+      words[s] = keyWords(src.keys);
+    } else if (picked >= outRows) {
       yield flush();
     }
+    setHead(s);
     siftDown(0);
   }
-  if (pickSource.length > 0) yield flush();
+  if (picked > 0) yield flush();
+}
+
+/** An int64 key array's 32-bit words (its offset is a multiple of 8, as for every BigInt64Array). */
+function keyWords(keys: BigInt64Array): Uint32Array {
+  return new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
 }
