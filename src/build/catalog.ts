@@ -17,6 +17,7 @@ import { INT_RANGES, parseBool, parseFloatText, parseInteger } from "../formats/
 import {
   byteReadable,
   type CsvByteBatch,
+  type CsvRange,
   csvByteBatches,
   fieldText,
 } from "../formats/csv-bytes.ts";
@@ -76,6 +77,7 @@ export interface CatalogReader {
   byteBatches?(
     columns: string[],
     batchRows: number,
+    range?: CsvRange,
   ): { slotOf: Record<string, number>; batches: AsyncGenerator<CsvByteBatch> };
   close(): Promise<void>;
 }
@@ -100,7 +102,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
         for await (const b of text.batches(batchRows)) yield pick(b, columns);
       },
       byteBatches: byteReadable(opts.delimiter ?? ",", opts.comment)
-        ? (columns, batchRows) => {
+        ? (columns, batchRows, range) => {
             const slotOf: Record<string, number> = emptyRecord();
             const fields = columns.map((c, k) => {
               slotOf[c] = k;
@@ -112,7 +114,8 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
               file: path,
               width: names.length,
               fields,
-              header: true,
+              ...range,
+              header: range?.header ?? true,
             };
             return { slotOf, batches: csvByteBatches(path, options, batchRows) };
           }

@@ -54,6 +54,7 @@ import {
   makeUnits,
   RejectLog,
   type RejectSummary,
+  SCAN_SPLIT_BYTES,
   scanCatalog,
   scatterRows,
 } from "./plan.ts";
@@ -88,10 +89,17 @@ export interface BuildOptions {
   /** Output dataset directory (created). */
   out: string;
   /**
-   * Worker threads for the units; 1 runs them in this thread. Default: up to the CPU count (at
-   * most 8), fewer for small builds, where starting a worker costs more than it saves.
+   * Worker threads for the units; 1 runs them in this thread (and scans on it alone). Default:
+   * up to the CPU count (at most 8), fewer for small builds, where starting a worker costs more
+   * than it saves.
    */
   workers?: number;
+  /**
+   * Plain CSV catalog files of at least this many bytes are scanned on two threads, split at a
+   * line end after the middle (when the first half has no quoted field). Default 256 MiB;
+   * `Infinity` never splits.
+   */
+  scanSplitBytes?: number;
   /** Total memory budget for sort buffers and tile caches (bytes). Default 512 MiB. */
   memoryBytes?: number;
   onProgress?: (p: BuildProgress) => void;
@@ -207,6 +215,7 @@ async function makePlan(
       rowsSeen += n;
       options.onProgress?.({ phase: "scan", rows: rowsSeen, unitsDone: 0, unitsTotal: 0 });
     },
+    options.workers === 1 ? Number.POSITIVE_INFINITY : (options.scanSplitBytes ?? SCAN_SPLIT_BYTES),
   );
   let modality: ModalityPlan = { kind: "catalog" };
   let modalColumns: ColumnSpec[] = [];
@@ -250,7 +259,8 @@ async function makePlan(
   const orders = [...new Set(pieces.map((p) => p.order))].sort((a, b) => a - b);
   options.log?.(
     `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ` +
-      `${layout} layout, ${pieces.length} partition pieces (order ${orders.join(", ") || "-"}), ${units.length} work units`,
+      `${layout} layout, ${pieces.length} partition pieces (order ${orders.join(", ") || "-"}), ${units.length} work units` +
+      (scan.filesSplit > 0 ? `; ${scan.filesSplit} catalog file(s) scanned on two threads` : ""),
   );
   return {
     version: PLAN_VERSION,

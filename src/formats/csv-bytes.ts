@@ -25,6 +25,31 @@ export interface CsvByteOptions {
   header: boolean;
   /** Bytes read at a time (default 1 MiB). */
   chunkBytes?: number;
+  /**
+   * Only bytes [start, end) of a plain (not gzip) file, read as if they were the file: the range
+   * must start and end at record boundaries. `startRow` / `startLine`: the data rows and lines
+   * before it (row numbers and error lines count from them).
+   */
+  start?: number;
+  end?: number;
+  startRow?: number;
+  startLine?: number;
+  /** Filled when the reader has read everything: the header read, the next line, rows in all. */
+  state?: CsvRangeState;
+}
+
+/** A part of a plain CSV read on its own (see CsvByteOptions). */
+export type CsvRange = Partial<
+  Pick<CsvByteOptions, "start" | "end" | "startRow" | "startLine" | "header" | "state">
+>;
+
+/** Where a read of a range ended (see CsvByteOptions.state). */
+export interface CsvRangeState {
+  headerSeen: boolean;
+  /** The line after the last one read. */
+  lines: number;
+  /** startRow plus the data rows read. */
+  rows: number;
 }
 
 /** Rows of a batch: for each row and slot, the raw bytes of the field in `buf`. */
@@ -106,11 +131,11 @@ export async function* csvByteBatches(
   let n = 0;
   let batchStart = 0; // first byte of the batch's first record
   let pos = 0; // where the next record starts
-  let line = 1;
-  let recordLine = 1;
+  let line = options.startLine ?? 1;
+  let recordLine = line;
   let rows = 0;
   let fieldsInBatch = 0;
-  let startRow = 0;
+  let startRow = options.startRow ?? 0;
   let first = true;
   let cap = Math.min(batchRows, 1 << 16);
   let start = new Int32Array(cap * slots);
@@ -325,10 +350,19 @@ export async function* csvByteBatches(
     batchStart = 0;
   };
 
-  for await (let chunk of byteChunks(path, { chunkBytes: options.chunkBytes })) {
+  const ended = () => {
+    if (options.state) {
+      options.state.headerSeen = options.header && !skipHeader;
+      options.state.lines = line;
+      options.state.rows = startRow + rows;
+    }
+  };
+  const range = { chunkBytes: options.chunkBytes, start: options.start, end: options.end };
+  for await (let chunk of byteChunks(path, range)) {
     if (first) {
-      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf)
-        chunk = chunk.subarray(3);
+      // A byte order mark only at the file's start.
+      const bom = chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf;
+      if (bom && (options.start ?? 0) === 0) chunk = chunk.subarray(3);
       first = false;
     }
     rebase(chunk);
@@ -340,7 +374,10 @@ export async function* csvByteBatches(
     }
     // The batch so far stays in the buffer; the next chunk is appended after it.
   }
-  if (first) return;
+  if (first) {
+    ended();
+    return;
+  }
   while (pos < n) {
     const before = pos;
     record(true);
@@ -351,4 +388,5 @@ export async function* csvByteBatches(
     if (pos === before) break;
   }
   if (rows > 0 || widthError) yield flush();
+  ended();
 }

@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { createGunzip } from "node:zlib";
-import { FormatError } from "../core/errors.ts";
+import { FormatError, UsageError } from "../core/errors.ts";
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
@@ -41,16 +41,21 @@ export async function* textChunks(
 /**
  * The file's bytes (decompressed when it is gzip) from (decompressed) byte `start`, in chunks of
  * about `chunkBytes`; the same errors as textChunks. For readers that parse bytes without
- * decoding them all to text.
+ * decoding them all to text. `end` (exclusive) stops early, for plain files only.
  */
 export async function* byteChunks(
   path: string,
-  options: { start?: number; chunkBytes?: number } = {},
+  options: { start?: number; end?: number; chunkBytes?: number } = {},
 ): AsyncGenerator<Buffer> {
   const start = options.start ?? 0;
   const highWaterMark = options.chunkBytes ?? 1 << 20;
-  if (!(await isGzipFile(path))) {
-    const stream = createReadStream(path, { start, highWaterMark });
+  const gzip = await isGzipFile(path);
+  if (options.end !== undefined && gzip)
+    throw new UsageError("a byte range's end is for plain files, not gzip", { file: path });
+  if (!gzip) {
+    if (options.end !== undefined && options.end <= start) return;
+    const end = options.end === undefined ? undefined : options.end - 1;
+    const stream = createReadStream(path, { start, end, highWaterMark });
     try {
       yield* stream as AsyncIterable<Buffer>;
     } finally {

@@ -1,0 +1,216 @@
+// A plain CSV scanned on two threads (plan.ts, scanInTwo): the same dataset, byte for byte, and
+// the same report of refused rows (their row numbers in the file) as one thread gives; comment
+// lines, blank lines and CRLF line ends on both sides of the split; a quote in the first half
+// keeps the scan on one thread; a bad row in the second half fails with the line one thread
+// names. `scanSplitBytes: 1` makes any file big enough to split.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { openCatalog, outputColumns } from "../../src/build/catalog.ts";
+import { build, checkSpec } from "../../src/build/index.ts";
+import { scanCatalog } from "../../src/build/plan.ts";
+import { readRowFile } from "../../src/build/rows-file.ts";
+import type { Manifest } from "../../src/storage/manifest.ts";
+import { mulberry32 } from "../helpers/sky-points.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir("astropile-scan-split-");
+
+/** A catalog of `n` rows; every 97th row has a bad position, every 50th line a comment. */
+function catalogText(n: number, options: { crlf?: boolean; quoteAt?: number } = {}): string {
+  const rand = mulberry32(11);
+  const lines = ["id,ra,dec,mag,name"];
+  for (let i = 0; i < n; i++) {
+    if (i % 50 === 7) lines.push("# a comment line");
+    if (i % 333 === 5) lines.push("");
+    const bad = i % 97 === 3;
+    const ra = bad ? "nan" : (360 * rand()).toFixed(8);
+    const dec = i % 97 === 50 ? "95.0" : (Math.asin(2 * rand() - 1) * (180 / Math.PI)).toFixed(8);
+    const name = i === options.quoteAt ? '"star, quoted"' : `s${i}`;
+    lines.push(`${i + 1},${ra},${dec},${(10 + 8 * rand()).toFixed(3)},${name}`);
+  }
+  const eol = options.crlf ? "\r\n" : "\n";
+  return `${lines.join(eol)}${eol}`;
+}
+
+function spec(file: string) {
+  return checkSpec(
+    {
+      config: "main",
+      provenance: { survey: "SPLIT" },
+      catalog: {
+        files: file,
+        comment: "#",
+        columns: {
+          object_id: "id",
+          ra: "ra",
+          dec: "dec",
+          mag: { from: "mag", dtype: "float32", unit: "mag" },
+        },
+      },
+      build: { maxRowsPerFile: 3000 },
+    },
+    dir,
+  );
+}
+
+async function buildWith(file: string, out: string, split: boolean) {
+  const lines: string[] = [];
+  const result = await build(spec(file), {
+    out: join(dir, out),
+    scanSplitBytes: split ? 1 : Number.POSITIVE_INFINITY,
+    log: (l) => lines.push(l),
+  });
+  const twoThreads = lines.some((l) => l.includes("scanned on two threads"));
+  return { result, twoThreads };
+}
+
+function contents(out: string) {
+  const m = JSON.parse(readFileSync(join(dir, out, "astropile.json"), "utf8")) as Manifest;
+  const c = m.configs.main;
+  return {
+    files: m.files.map((f) => [f.path, f.rows, f.sha256]),
+    idIndex: c.idIndex?.sha256,
+    positions: c.positions?.sha256,
+  };
+}
+
+for (const crlf of [false, true]) {
+  test(`two threads give the same dataset and refused rows as one (${crlf ? "CRLF" : "LF"})`, async () => {
+    const file = `cat-${crlf ? "crlf" : "lf"}.csv`;
+    writeFileSync(join(dir, file), catalogText(20_000, { crlf }));
+    const one = await buildWith(file, `one-${crlf}`, false);
+    const two = await buildWith(file, `two-${crlf}`, true);
+    assert.equal(one.twoThreads, false);
+    assert.equal(two.twoThreads, true, "the file was split");
+    assert.deepEqual(contents(`two-${crlf}`), contents(`one-${crlf}`));
+    assert.equal(two.result.report.rowsRead, 20_000);
+    // Refused rows in both halves, with their rows in the file as one thread numbers them.
+    const rejected = two.result.report.rejected;
+    assert.deepEqual(rejected, one.result.report.rejected);
+    assert.ok(rejected.count > 300, `${rejected.count} refused`);
+    const rows = rejected.sample.map((r) => r.row);
+    assert.ok(rows.some((r) => r > 10_000) && rows.some((r) => r < 10_000), "both halves");
+    assert.ok(rows.includes(3) && rows.includes(19_985), "rows numbered from 0 in the file");
+  });
+}
+
+test("a quote in the first half keeps the scan on one thread, with the same result", async () => {
+  writeFileSync(join(dir, "quoted.csv"), catalogText(4000, { quoteAt: 10 }));
+  const one = await buildWith("quoted.csv", "quoted-one", false);
+  const two = await buildWith("quoted.csv", "quoted-two", true);
+  assert.equal(two.twoThreads, false);
+  assert.deepEqual(contents("quoted-two"), contents("quoted-one"));
+  // A quote only in the second half does not stop the split.
+  writeFileSync(join(dir, "quoted-late.csv"), catalogText(4000, { quoteAt: 3900 }));
+  const late = await buildWith("quoted-late.csv", "quoted-late", true);
+  assert.equal(late.twoThreads, true);
+  assert.equal(late.result.report.rows, one.result.report.rows);
+});
+
+test("a row of the wrong width in the second half: the error names the line one thread names", async () => {
+  const text = catalogText(6000).split("\n");
+  // A line well into the second half loses a field.
+  const at = Math.floor(text.length * 0.8);
+  text[at] = text[at]!.split(",").slice(0, 4).join(",");
+  writeFileSync(join(dir, "narrow.csv"), text.join("\n"));
+  const failure = async (split: boolean) => {
+    try {
+      await buildWith("narrow.csv", `narrow-${split}`, split);
+    } catch (err) {
+      return err as Error & { detail?: string };
+    }
+    assert.fail("the build should fail");
+  };
+  const one = await failure(false);
+  const two = await failure(true);
+  assert.match(one.message, /row has 4 fields, the header has 5/);
+  assert.match(one.message, new RegExp(`line ${at + 1}\\b`));
+  assert.equal(two.message, one.message);
+  assert.equal(two.name, one.name);
+});
+
+/** Every column of a scratch row file, concatenated, as plain arrays. */
+async function rowsOf(path: string): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = { file: [], row: [], key: [] };
+  for await (const b of readRowFile(path)) {
+    out.file!.push(...b.file);
+    out.row!.push(...b.row);
+    out.key!.push(...b.key);
+    for (const [name, v] of [...Object.entries(b.columns), ...Object.entries(b.carry)]) {
+      out[name] ??= [];
+      out[name]!.push(...(v as ArrayLike<unknown> & Iterable<unknown>));
+    }
+  }
+  return out;
+}
+
+test("the scan itself: the same scratch rows in the same order, counts and first rows", async () => {
+  writeFileSync(join(dir, "scan.csv"), catalogText(30_000));
+  const s = spec("scan.csv");
+  const file = join(dir, "scan.csv");
+  const reader = await openCatalog(file, s.catalog);
+  const outputs = outputColumns(s.catalog.columns, reader.specs, file);
+  await reader.close();
+  const scan = async (splitBytes: number) => {
+    const rowsPath = join(dir, `rows-${splitBytes}.bin`);
+    let progress = 0;
+    const r = await scanCatalog(
+      s.catalog,
+      [file],
+      dir,
+      outputs,
+      ["name"], // carried text: the worker's must follow ours too
+      rowsPath,
+      (n) => {
+        progress += n;
+      },
+      splitBytes,
+    );
+    return { r, rows: await rowsOf(rowsPath), progress };
+  };
+  const one = await scan(Number.POSITIVE_INFINITY);
+  const two = await scan(1);
+  assert.equal(one.r.filesSplit, 0);
+  assert.equal(two.r.filesSplit, 1);
+  // The same rows in the same order (blocks end at the split, so the bytes differ).
+  assert.deepEqual(two.rows, one.rows);
+  assert.equal(one.rows.row.length, one.r.rowsValid);
+  assert.deepEqual(two.r.hist.toJson(), one.r.hist.toJson());
+  assert.deepEqual(two.r.firstCarry, one.r.firstCarry);
+  assert.deepEqual(two.r.rejected, one.r.rejected);
+  assert.deepEqual([two.r.rowsRead, two.r.rowsValid], [one.r.rowsRead, one.r.rowsValid]);
+  assert.equal(two.progress, 30_000, "progress counts every row once");
+  assert.equal(one.progress, 30_000);
+});
+
+test("a header after the middle (a long comment first): this thread reads the rest itself", async () => {
+  const body = catalogText(2000);
+  const preamble = `${"# a long preamble line, longer than the rows below it\n".repeat(4000)}`;
+  writeFileSync(join(dir, "preamble.csv"), preamble + body);
+  writeFileSync(join(dir, "plain.csv"), body);
+  const s = spec("preamble.csv");
+  const file = join(dir, "preamble.csv");
+  const reader = await openCatalog(file, s.catalog);
+  const outputs = outputColumns(s.catalog.columns, reader.specs, file);
+  await reader.close();
+  let progress = 0;
+  const r = await scanCatalog(
+    s.catalog,
+    [file],
+    dir,
+    outputs,
+    [],
+    join(dir, "preamble.bin"),
+    (n) => {
+      progress += n;
+    },
+    1,
+  );
+  assert.equal(r.filesSplit, 0, "the worker's rows were not used");
+  assert.equal(r.rowsRead, 2000);
+  assert.equal(progress, 2000, "the worker's progress was taken back");
+  const plain = await buildWith("plain.csv", "plain-one", false);
+  assert.equal(r.rejected.count, plain.result.report.rejected.count);
+});
