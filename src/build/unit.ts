@@ -233,6 +233,8 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
     partitions: unit.pieces.map(pieceFromJson),
     memoryBytes: opts.memoryBytes,
     standardNames: plan.standardNames,
+    // Several units' indexes are merged into one (gzip) by the assembly: theirs are scratch.
+    idIndexCompression: plan.units.length > 1 ? "none" : "gzip",
     // The build holds the lock of the whole output, the unit's directory included.
     lock: false,
   });

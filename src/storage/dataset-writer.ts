@@ -102,6 +102,12 @@ export interface DatasetWriterOptions
   /** Rows per block of the object_id index (the manifest keeps each block's first key). */
   idIndexBlockRows?: number;
   /**
+   * Compression of the object_id index: "gzip" (default) or "none" (about 5x the bytes, no
+   * deflate to write or inflate to read; the build's work units write theirs so, since the
+   * build merges them into one gzip index).
+   */
+  idIndexCompression?: "gzip" | "none";
+  /**
    * The writer lock of `root`. Default: the writer takes it (`lockOutput`) before it touches
    * anything in `root` and releases it when it finishes or aborts; another writer of `root`
    * then fails with a LockedError (or waits, with `wait`). A WriterLock the caller holds on
@@ -367,6 +373,7 @@ export class DatasetWriter {
         ids,
         fileList,
         this.options.idIndexBlockRows,
+        this.options.idIndexCompression,
       );
       const manifest =
         (await readManifest(this.root).catch(() => null)) ??

@@ -89,11 +89,10 @@ export async function writeIdIndex(
   ids: ExternalSorter,
   fileList: string,
   blockRows = FENCE_ROWS,
+  compression: "gzip" | "none" = "gzip",
 ): Promise<IdIndexEntry> {
   const rel = posix.join(config, ID_INDEX_NAME);
-  const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, {
-    compression: "gzip",
-  });
+  const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, { compression });
   const fence: string[] = [];
   let rows = 0;
   try {

@@ -178,6 +178,13 @@ describe("imaging builder (tiles + WCS)", () => {
     const manifest = await readManifest(outHsc);
     const config = manifest.configs.pdr3_dud;
     assert.ok(config.idIndex);
+    // Merged from the units' uncompressed indexes, it is gzip like a single unit's.
+    const index = await PartitionFile.open(join(outHsc, config.idIndex.path));
+    try {
+      for (const c of index.columns()) assert.deepEqual(c.filters, ["shuffle", "gzip"], c.name);
+    } finally {
+      index.close();
+    }
     const files = manifest.files.filter((f) => f.config === "pdr3_dud");
     const { columns } = await readAll(outHsc, "pdr3_dud", ["object_id"]);
     const ids = columns.object_id as BigInt64Array;
