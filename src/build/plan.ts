@@ -280,20 +280,20 @@ export async function scanCatalog(
   let filesSplit = 0;
   const needed = [...new Set([...outputs.map((o) => o.source), ...carry])];
   const writer = await RowFileWriter.create(rowsPath, rowDtypes(outputs));
-  /** A scanned batch (its keys counted already) kept: logged and written. */
-  const take = async (
-    b: ScannedBatch,
-    fileName: string,
-    options: { rowOffset?: number; reported?: boolean } = {},
-  ) => {
-    const offset = options.rowOffset ?? 0;
-    for (const [r, objectId, reason] of b.rejected)
-      log.add({ stage: "catalog", file: fileName, row: offset + r, objectId, reason });
-    for (const c of b.firstCarry) if (firstCarry.length < 20) firstCarry.push(c);
-    await writer.append(b.block);
-    rowsRead += b.rows;
-    rowsValid += b.block.rows;
-    if (!options.reported) onRows(b.rows);
+  const sink: ScanSink = {
+    hist,
+    log,
+    firstCarry,
+    onRows,
+    take: async (b, fileName, reported = false) => {
+      for (const [row, objectId, reason] of b.rejected)
+        log.add({ stage: "catalog", file: fileName, row, objectId, reason });
+      for (const c of b.firstCarry) if (firstCarry.length < FIRST_CARRY) firstCarry.push(c);
+      await writer.append(b.block);
+      rowsRead += b.rows;
+      rowsValid += b.block.rows;
+      if (!reported) onRows(b.rows);
+    },
   };
   try {
     for (const [f, file] of files.entries()) {
@@ -304,11 +304,12 @@ export async function scanCatalog(
         const split = await splitPoint(reader, file, splitBytes);
         if (split === null) {
           for await (const b of scanBatches(reader, needed, outputs, carry, f, hist))
-            await take(b, fileName);
+            await sink.take(b, fileName);
         } else {
           const job: ScanJob = {
             path: file,
             file: f,
+            fileName,
             source,
             needed,
             outputs,
@@ -316,7 +317,7 @@ export async function scanCatalog(
             start: split,
             rowsPath: `${rowsPath}.part`,
           };
-          if (await scanInTwo(reader, job, hist, take, fileName, onRows)) filesSplit++;
+          if (await scanInTwo(reader, job, sink)) filesSplit++;
         }
       } finally {
         await reader.close();
@@ -346,32 +347,19 @@ export async function scanCatalog(
  * width, say) this thread reads the rest itself, so an error names the right line. True when the
  * worker's rows were used.
  */
-async function scanInTwo(
-  reader: CatalogReader,
-  job: ScanJob,
-  hist: CellHistogram,
-  take: (
-    b: ScannedBatch,
-    fileName: string,
-    options?: { rowOffset?: number; reported?: boolean },
-  ) => Promise<void>,
-  fileName: string,
-  onRows: (rows: number) => void,
-): Promise<boolean> {
-  const { needed, outputs, carry, file: f } = job;
+async function scanInTwo(reader: CatalogReader, job: ScanJob, sink: ScanSink): Promise<boolean> {
+  const { needed, outputs, carry, file: f, fileName } = job;
   let reported = 0;
   const worker = startScanWorker(job, (rows) => {
     reported += rows;
-    onRows(rows);
+    sink.onRows(rows);
   });
   const state: CsvRangeState = { headerSeen: false, lines: 1, rows: 0 };
   try {
     try {
-      for await (const b of scanBatches(reader, needed, outputs, carry, f, hist, {
-        end: job.start,
-        state,
-      }))
-        await take(b, fileName);
+      const range = { end: job.start, state };
+      for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist, range))
+        await sink.take(b, fileName);
     } catch (err) {
       await worker.cancel();
       throw err;
@@ -380,40 +368,48 @@ async function scanInTwo(
     if (done.ok && state.headerSeen) {
       const blocks = readRowFile(job.rowsPath);
       try {
-        for (const info of done.batches) {
+        for (const batch of done.batches) {
           let block = emptyBlock();
-          if (info.valid > 0) {
+          if (batch.valid > 0) {
             const next = await blocks.next();
-            if (next.done || next.value.rows !== info.valid)
+            if (next.done || next.value.rows !== batch.valid)
               throw new BuildStateError("the scan thread's rows do not match its report", {
                 file: job.rowsPath,
               });
             block = next.value;
             for (let i = 0; i < block.rows; i++) block.row[i]! += state.rows;
           }
-          await take({ ...info, block }, fileName, {
-            rowOffset: state.rows,
-            reported: true,
-          });
+          await sink.take(
+            { rows: batch.rows, block, rejected: [], firstCarry: [] },
+            fileName,
+            true,
+          );
         }
       } finally {
         await blocks.return(undefined);
       }
+      // Its refused rows and first rows after ours, as one thread would have logged them.
+      sink.log.merge({
+        ...done.rejected,
+        sample: done.rejected.sample.map((r) => ({ ...r, row: r.row + state.rows })),
+      });
+      for (const c of done.firstCarry)
+        if (sink.firstCarry.length < FIRST_CARRY) sink.firstCarry.push(c);
       // The same counts as adding the keys here: the final order is the finest at which all
       // cells fit, whatever the order of adding.
-      hist.merge(CellHistogram.fromJson(done.hist));
+      sink.hist.merge(CellHistogram.fromJson(done.hist));
       return true;
     }
     // Its rows were shown as read: taken back, then read here.
-    onRows(-reported);
+    sink.onRows(-reported);
     const rest = {
       start: job.start,
       startRow: state.rows,
       startLine: state.lines,
       header: !state.headerSeen,
     };
-    for await (const b of scanBatches(reader, needed, outputs, carry, f, hist, rest))
-      await take(b, fileName);
+    for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist, rest))
+      await sink.take(b, fileName);
     return false;
   } finally {
     await rm(job.rowsPath, { force: true });
@@ -449,12 +445,27 @@ async function splitPoint(
   return split;
 }
 
+/** Where scanned batches go: counts, the refused rows' log, the first rows, the scratch file. */
+export interface ScanSink {
+  hist: CellHistogram;
+  log: RejectLog;
+  /** Template values of the first valid rows (at most FIRST_CARRY). */
+  firstCarry: Array<Record<string, string>>;
+  /** Rows read, for progress. */
+  onRows(rows: number): void;
+  /** A batch (its keys counted already) logged and written; `reported`: its progress was shown. */
+  take(b: ScannedBatch, fileName: string, reported?: boolean): Promise<void>;
+}
+
+/** First valid rows kept for their template values. */
+export const FIRST_CARRY = 20;
+
 /** A scanned batch: its valid rows as a block, its refused rows (row numbers in the range read). */
 export interface ScannedBatch {
   rows: number;
   block: RowBlock;
   rejected: Array<[row: number, objectId: string | undefined, reason: string]>;
-  /** Template values of the batch's first valid rows (at most 20). */
+  /** Template values of the batch's first valid rows (at most FIRST_CARRY). */
   firstCarry: Array<Record<string, string>>;
 }
 
@@ -500,7 +511,7 @@ function scanBatch(
     rejected.push([startRow + r, idText(conv.columns.object_id, r), reason]);
   const firstCarry: Array<Record<string, string>> = [];
   for (const r of ok) {
-    if (firstCarry.length >= 20) break;
+    if (firstCarry.length >= FIRST_CARRY) break;
     // Template values of the row: carried columns, and output columns by both names.
     const values: Record<string, string> = emptyRecord();
     for (const o of outputs) {

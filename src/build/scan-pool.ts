@@ -1,18 +1,21 @@
 // The catalog scan's second thread (plan.ts, scanInTwo): a worker that scans a plain CSV from a
 // line start to its end into a row file of its own, posting progress as it goes and, at the end,
-// each batch's row count, valid rows, refused rows and first template values (rows numbered
-// from its start), and its cell counts.
+// each batch's row count and valid rows, the summary of its refused rows and its first template
+// values (rows numbered from its start), and its cell counts. All of it bounded: refused rows
+// are counted, not kept, past the report's sample.
 import { Worker } from "node:worker_threads";
 import { stopWorker } from "../core/worker-stop.ts";
 import { workerUrl } from "../core/worker-url.ts";
 import type { OutputColumn } from "./catalog.ts";
-import type { ScannedBatch } from "./plan.ts";
+import type { RejectSummary } from "./plan.ts";
 import type { CatalogSource } from "./spec.ts";
 
 export interface ScanJob {
   path: string;
   /** Index of the file in the plan's catalog files. */
   file: number;
+  /** The file as the report names it. */
+  fileName: string;
   source: CatalogSource;
   needed: string[];
   outputs: OutputColumn[];
@@ -24,7 +27,8 @@ export interface ScanJob {
 }
 
 /** A batch as the worker reports it: its block is in the worker's row file (when valid > 0). */
-export interface ScanBatchInfo extends Omit<ScannedBatch, "block"> {
+export interface ScanBatchInfo {
+  rows: number;
   valid: number;
 }
 
@@ -32,6 +36,9 @@ export type ScanOutcome =
   | {
       ok: true;
       batches: ScanBatchInfo[];
+      /** Refused rows, numbered from the worker's start. */
+      rejected: RejectSummary;
+      firstCarry: Array<Record<string, string>>;
       hist: { order: number; cells: number[]; rows: number[] };
     }
   | { ok: false; message: string };

@@ -5,7 +5,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { exitWhenAsked } from "../core/worker-stop.ts";
 import { CellHistogram } from "../storage/partitioning.ts";
 import { openCatalog } from "./catalog.ts";
-import { rowDtypes, scanBatches } from "./plan.ts";
+import { FIRST_CARRY, RejectLog, rowDtypes, scanBatches } from "./plan.ts";
 import { RowFileWriter } from "./rows-file.ts";
 import type { ScanBatchInfo, ScanJob, ScanMessage, ScanOutcome } from "./scan-pool.ts";
 
@@ -18,6 +18,8 @@ async function run(): Promise<ScanOutcome> {
   const writer = await RowFileWriter.create(job.rowsPath, rowDtypes(job.outputs));
   const batches: ScanBatchInfo[] = [];
   const hist = new CellHistogram();
+  const log = new RejectLog();
+  const firstCarry: Array<Record<string, string>> = [];
   try {
     // Rows numbered from 0 at the part's start; no header there.
     const range = { start: job.start, header: false };
@@ -31,12 +33,10 @@ async function run(): Promise<ScanOutcome> {
       range,
     )) {
       await writer.append(b.block);
-      batches.push({
-        rows: b.rows,
-        valid: b.block.rows,
-        rejected: b.rejected,
-        firstCarry: b.firstCarry,
-      });
+      batches.push({ rows: b.rows, valid: b.block.rows });
+      for (const [row, objectId, reason] of b.rejected)
+        log.add({ stage: "catalog", file: job.fileName, row, objectId, reason });
+      for (const c of b.firstCarry) if (firstCarry.length < FIRST_CARRY) firstCarry.push(c);
       send({ type: "rows", rows: b.rows });
     }
   } catch (err) {
@@ -46,7 +46,7 @@ async function run(): Promise<ScanOutcome> {
     await reader.close();
   }
   await writer.close(false);
-  return { ok: true, batches, hist: hist.toJson() };
+  return { ok: true, batches, rejected: log.summary(), firstCarry, hist: hist.toJson() };
 }
 
 exitWhenAsked(port);

@@ -17,14 +17,21 @@ import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir("astropile-scan-split-");
 
-/** A catalog of `n` rows; every 97th row has a bad position, every 50th line a comment. */
-function catalogText(n: number, options: { crlf?: boolean; quoteAt?: number } = {}): string {
+/**
+ * A catalog of `n` rows; every 97th row has a bad position (and, with `lateBad`, every
+ * `lateBad`-th row of the second half), every 50th line a comment.
+ */
+function catalogText(
+  n: number,
+  options: { crlf?: boolean; quoteAt?: number; lateBad?: number } = {},
+): string {
   const rand = mulberry32(11);
   const lines = ["id,ra,dec,mag,name"];
   for (let i = 0; i < n; i++) {
     if (i % 50 === 7) lines.push("# a comment line");
     if (i % 333 === 5) lines.push("");
-    const bad = i % 97 === 3;
+    const bad =
+      i % 97 === 3 || (options.lateBad !== undefined && i > n / 2 && i % options.lateBad === 0);
     const ra = bad ? "nan" : (360 * rand()).toFixed(8);
     const dec = i % 97 === 50 ? "95.0" : (Math.asin(2 * rand() - 1) * (180 / Math.PI)).toFixed(8);
     const name = i === options.quoteAt ? '"star, quoted"' : `s${i}`;
@@ -147,7 +154,8 @@ async function rowsOf(path: string): Promise<Record<string, unknown[]>> {
 }
 
 test("the scan itself: the same scratch rows in the same order, counts and first rows", async () => {
-  writeFileSync(join(dir, "scan.csv"), catalogText(30_000));
+  // Most refused rows in the second half, more than the report's sample of 1000 keeps.
+  writeFileSync(join(dir, "scan.csv"), catalogText(30_000, { lateBad: 8 }));
   const s = spec("scan.csv");
   const file = join(dir, "scan.csv");
   const reader = await openCatalog(file, s.catalog);
@@ -180,6 +188,8 @@ test("the scan itself: the same scratch rows in the same order, counts and first
   assert.deepEqual(two.r.hist.toJson(), one.r.hist.toJson());
   assert.deepEqual(two.r.firstCarry, one.r.firstCarry);
   assert.deepEqual(two.r.rejected, one.r.rejected);
+  assert.ok(one.r.rejected.count > 1500 && one.r.rejected.sample.length === 1000);
+  assert.ok(one.r.rejected.sample.at(-1)!.row > 15_000, "the sample reaches the second half");
   assert.deepEqual([two.r.rowsRead, two.r.rowsValid], [one.r.rowsRead, one.r.rowsValid]);
   assert.equal(two.progress, 30_000, "progress counts every row once");
   assert.equal(one.progress, 30_000);
