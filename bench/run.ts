@@ -4,6 +4,7 @@ import os from "node:os";
 
 const PARTS = [
   "storage",
+  "sort",
   "dataset",
   "build",
   "xmatch",
