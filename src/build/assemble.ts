@@ -13,8 +13,7 @@ import { BuildStateError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { writeCard } from "../storage/card.ts";
 import { STANDARD_COLUMNS } from "../storage/dataset-writer.ts";
-import { ExternalSorter } from "../storage/external-sort.ts";
-import { ID_INDEX_COLUMNS, ID_INDEX_NAME, writeIdIndex } from "../storage/id-index.ts";
+import { ID_INDEX_NAME } from "../storage/id-index.ts";
 import { fileListIdentity } from "../storage/identity.ts";
 import { layoutPath } from "../storage/layout.ts";
 import {
@@ -29,6 +28,7 @@ import {
   writeManifest,
 } from "../storage/manifest.ts";
 import { copyPositions, type PositionsPiece } from "../storage/positions.ts";
+import { mergeIdIndexesOnThread } from "./id-index-thread.ts";
 import { crashPoint, readJson, type StatePaths, unitDir, writeJsonAtomic } from "./state.ts";
 import type { BuildPlan, UnitDone } from "./unit.ts";
 
@@ -156,10 +156,20 @@ export async function assemble(
     crashPoint(`assemble:${++k}`);
   }
   const single = await singleUnitSidecars(out, paths, done);
-  const idIndex =
-    single?.idIndex ?? (await mergeIdIndexes(out, paths, plan, done, assembly.moves, memoryBytes));
-  const positions =
-    single?.positions ?? (await assemblePositions(out, paths, plan, done, assembly.moves));
+  let idIndex = single?.idIndex;
+  let positions = single?.positions;
+  if (!single) {
+    // The index merged on a thread of its own while this one copies the positions.
+    const merging = mergeIdIndexes(out, paths, plan, done, assembly.moves, memoryBytes);
+    merging.catch(() => {}); // awaited below, after the positions
+    try {
+      positions = await assemblePositions(out, paths, plan, done, assembly.moves);
+    } finally {
+      // Never leave the thread writing when this fails: it ends before the error goes on.
+      await merging.catch(() => {});
+    }
+    idIndex = await merging;
+  }
   const manifest =
     (await readManifest(out).catch(() => null)) ??
     emptyManifest(
@@ -212,7 +222,10 @@ async function singleUnitSidecars(
   return { idIndex: d.idIndex, positions: d.positions };
 }
 
-/** The object_id index of the dataset: the units' indexes, file ordinals shifted, merged. */
+/**
+ * The object_id index of the dataset: the units' indexes (each sorted), file ordinals shifted,
+ * merged on a thread (id-index-thread.ts).
+ */
 async function mergeIdIndexes(
   out: string,
   paths: StatePaths,
@@ -227,35 +240,26 @@ async function mergeIdIndexes(
   moves.forEach((m, i) => {
     if (!firstOrdinal.has(m.unit)) firstOrdinal.set(m.unit, i);
   });
-  const sorter = new ExternalSorter(
-    ID_INDEX_COLUMNS,
-    "id_key",
-    join(paths.dir, "id-sort"),
-    memoryBytes,
-  );
-  try {
-    // Each unit's index is sorted by id_key already: merged as it is, not sorted again.
-    for (const d of done) {
-      if (!d.idIndex || d.idIndex.rows === 0) continue;
-      const offset = firstOrdinal.get(d.unit) ?? 0;
-      await sorter.addSortedFile(join(unitDir(paths, d.unit), d.idIndex.path), {
-        rows: d.idIndex.rows,
-        adjust: (b) => {
-          const f = b.file as Uint32Array;
-          for (let i = 0; i < f.length; i++) f[i] += offset;
-        },
-      });
-    }
-    const files = moves.map((m) => m.entry);
-    return await writeIdIndex(
-      out,
-      plan.spec.config,
-      sorter,
-      fileListIdentity(plan.spec.config, files),
-    );
-  } finally {
-    await sorter.close();
+  const inputs: Array<{ path: string; rows: number; offset: number }> = [];
+  for (const d of done) {
+    if (!d.idIndex || d.idIndex.rows === 0) continue;
+    inputs.push({
+      path: join(unitDir(paths, d.unit), d.idIndex.path),
+      rows: d.idIndex.rows,
+      offset: firstOrdinal.get(d.unit) ?? 0,
+    });
   }
+  return mergeIdIndexesOnThread({
+    root: out,
+    config: plan.spec.config,
+    scratch: join(paths.dir, "id-sort"),
+    memoryBytes,
+    fileList: fileListIdentity(
+      plan.spec.config,
+      moves.map((m) => m.entry),
+    ),
+    inputs,
+  });
 }
 
 /**
