@@ -7,8 +7,9 @@
 //  3. merged from files already sorted (addSortedFile: the build's assembly merging 8 units'
 //     indexes), read and merged, nothing sorted again.
 //
-// Keys are random 52-bit integers times 1000 (every byte varies). Best of 3 for numpy; one pass
-// each here (a pass writes and reads files). Results: BENCHMARKS.md, section "sort".
+// Keys: a seeded generator's numbers scaled to 52 bits, times 1000 (every byte varies). Best of
+// 3 for numpy; one pass each here (a pass writes and reads files). Results: BENCHMARKS.md,
+// section "sort".
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -18,25 +19,15 @@ import type { ColumnBatch } from "../src/core/columns.ts";
 import { ExternalSorter } from "../src/storage/external-sort.ts";
 import { ID_INDEX_COLUMNS } from "../src/storage/id-index.ts";
 import { PartitionWriter } from "../src/storage/partition-writer.ts";
+import { lcg } from "./random.ts";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "sort_numpy.py");
 const RUNS = 8;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** RUNS pieces of rows, each sorted by key (as a unit's index is). */
 function pieces(total: number): ColumnBatch[] {
-  const rand = mulberry32(7);
+  const rand = lcg(7);
   const out: ColumnBatch[] = [];
   for (let p = 0; p < RUNS; p++) {
     const n = Math.floor(total / RUNS);

@@ -153,29 +153,28 @@ async function rowsOf(path: string): Promise<Record<string, unknown[]>> {
   return out;
 }
 
-test("the scan itself: the same scratch rows in the same order, counts and first rows", async () => {
-  // Most refused rows in the second half, more than the report's sample of 1000 keeps.
-  writeFileSync(join(dir, "scan.csv"), catalogText(30_000, { lateBad: 8 }));
-  const s = spec("scan.csv");
-  const file = join(dir, "scan.csv");
+/** scanCatalog on one catalog file of `spec(name)`, with its progress summed. */
+async function scanFile(name: string, carry: string[], splitBytes: number) {
+  const s = spec(name);
+  const file = join(dir, name);
   const reader = await openCatalog(file, s.catalog);
   const outputs = outputColumns(s.catalog.columns, reader.specs, file);
   await reader.close();
+  const rowsPath = join(dir, `${name}-${splitBytes}.bin`);
+  let progress = 0;
+  const onRows = (n: number) => {
+    progress += n;
+  };
+  const r = await scanCatalog(s.catalog, [file], dir, outputs, carry, rowsPath, onRows, splitBytes);
+  return { r, rowsPath, progress };
+}
+
+test("the scan itself: the same scratch rows in the same order, counts and first rows", async () => {
+  // Most refused rows in the second half, more than the report's sample of 1000 keeps.
+  writeFileSync(join(dir, "scan.csv"), catalogText(30_000, { lateBad: 8 }));
+  // The carried text column: the worker's must follow ours too.
   const scan = async (splitBytes: number) => {
-    const rowsPath = join(dir, `rows-${splitBytes}.bin`);
-    let progress = 0;
-    const r = await scanCatalog(
-      s.catalog,
-      [file],
-      dir,
-      outputs,
-      ["name"], // carried text: the worker's must follow ours too
-      rowsPath,
-      (n) => {
-        progress += n;
-      },
-      splitBytes,
-    );
+    const { r, rowsPath, progress } = await scanFile("scan.csv", ["name"], splitBytes);
     return { r, rows: await rowsOf(rowsPath), progress };
   };
   const one = await scan(Number.POSITIVE_INFINITY);
@@ -200,24 +199,7 @@ test("a header after the middle (a long comment first): this thread reads the re
   const preamble = `${"# a long preamble line, longer than the rows below it\n".repeat(4000)}`;
   writeFileSync(join(dir, "preamble.csv"), preamble + body);
   writeFileSync(join(dir, "plain.csv"), body);
-  const s = spec("preamble.csv");
-  const file = join(dir, "preamble.csv");
-  const reader = await openCatalog(file, s.catalog);
-  const outputs = outputColumns(s.catalog.columns, reader.specs, file);
-  await reader.close();
-  let progress = 0;
-  const r = await scanCatalog(
-    s.catalog,
-    [file],
-    dir,
-    outputs,
-    [],
-    join(dir, "preamble.bin"),
-    (n) => {
-      progress += n;
-    },
-    1,
-  );
+  const { r, progress } = await scanFile("preamble.csv", [], 1);
   assert.equal(r.filesSplit, 0, "the worker's rows were not used");
   assert.equal(r.rowsRead, 2000);
   assert.equal(progress, 2000, "the worker's progress was taken back");
