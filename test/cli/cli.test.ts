@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
+import { SCAN_SPLIT_BYTES } from "../../src/build/plan.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readAll } from "../build/helpers.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
@@ -358,6 +359,12 @@ describe("errors and exit codes", () => {
       assert.equal(r.code, 0, cmd);
       assert.match(r.stdout, re, cmd);
     }
+    // The size the build help names is the one the scan uses.
+    const build = await cli("build", "--help");
+    assert.match(
+      build.stdout.replace(/\s+/g, " "),
+      new RegExp(`${SCAN_SPLIT_BYTES / 2 ** 20} MiB`),
+    );
     const cone = await cli("cone", "--help");
     assert.match(cone.stdout, /--ra <deg>.*degrees/);
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
