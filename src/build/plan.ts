@@ -1,8 +1,8 @@
 // Planning a build: scan the catalog once (parse, convert and validate every row, count the valid
 // ones per sky cell, and keep them, converted, in a binary scratch file so nothing parses the
-// catalog again; a big plain CSV on two threads, see scanInTwo), choose the partition pixels from those counts (storage/partitioning.ts: sized
-// by the data, or order 4 in the mmu layout), group them into work units, then route each valid
-// row to its unit's bucket file.
+// catalog again; a big plain CSV on two threads, see scanInTwo), choose the partition pixels from
+// those counts (storage/partitioning.ts: sized by the data, or order 4 in the mmu layout), group
+// them into work units, then route each valid row to its unit's bucket file.
 //
 // A work unit is a contiguous range of `_healpix_29` keys holding whole planned pieces (a piece:
 // a partition pixel, or a key range of a dense one), about `unitBytes` of uncompressed output; a

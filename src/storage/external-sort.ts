@@ -373,7 +373,7 @@ async function* mergeSorted(
   if (picked > 0) yield flush();
 }
 
-/** An int64 key array's 32-bit words (its offset is a multiple of 8, as for every BigInt64Array). */
+/** An int64 key array's 32-bit words (a BigInt64Array's offset is a multiple of 8). */
 function keyWords(keys: BigInt64Array): Uint32Array {
   return new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
 }
