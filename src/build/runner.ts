@@ -95,9 +95,11 @@ export interface BuildOptions {
    */
   workers?: number;
   /**
-   * Plain CSV catalog files of at least this many bytes are scanned on two threads, split at a
-   * line end after the middle (when the first half has no quoted field). Default 256 MiB;
-   * `Infinity` never splits.
+   * Scanning on two threads: a plain CSV catalog file of at least this many bytes is split at a
+   * line end after the middle (when the first half has no quoted field); several catalog files
+   * of at least this many bytes together (CSV, gzip, ECSV, FITS) are read two at a time, this
+   * thread from the first file on, the other from the last one back. Default 256 MiB;
+   * `Infinity` keeps one thread.
    */
   scanSplitBytes?: number;
   /** Total memory budget for sort buffers and tile caches (bytes). Default 512 MiB. */
@@ -260,7 +262,10 @@ async function makePlan(
   options.log?.(
     `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ` +
       `${layout} layout, ${pieces.length} partition pieces (order ${orders.join(", ") || "-"}), ${units.length} work units` +
-      (scan.filesSplit > 0 ? `; ${scan.filesSplit} catalog file(s) scanned on two threads` : ""),
+      (scan.filesSplit > 0 ? `; ${scan.filesSplit} catalog file(s) scanned on two threads` : "") +
+      (scan.filesOnThread > 0
+        ? `; ${scan.filesOnThread} of ${catalogFiles.length} catalog files scanned on a second thread`
+        : ""),
   );
   return {
     version: PLAN_VERSION,

@@ -44,7 +44,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--out <dir>", "output dataset directory (created; other configs in it are kept)")
     .option(
       "--workers <n>",
-      `worker threads building units (default: up to the CPU count, here ${defaultWorkers()}, fewer for small builds); a plain CSV of 256 MiB or more is also scanned on two threads, unless --workers 1`,
+      `worker threads building units (default: up to the CPU count, here ${defaultWorkers()}, fewer for small builds); a catalog of 256 MiB or more (one plain CSV, or several files) is also scanned on two threads, unless --workers 1`,
     )
     .option(
       "--memory <size>",

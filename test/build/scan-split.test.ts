@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { openCatalog, outputColumns } from "../../src/build/catalog.ts";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { scanCatalog } from "../../src/build/plan.ts";
@@ -205,4 +206,100 @@ test("a header after the middle (a long comment first): this thread reads the re
   assert.equal(progress, 2000, "the worker's progress was taken back");
   const plain = await buildWith("plain.csv", "plain-one", false);
   assert.equal(r.rejected.count, plain.result.report.rejected.count);
+});
+
+// Several files on two threads: this thread the first ones, the scan thread the others.
+
+/**
+ * Catalog files (plain and gzip alternately) of the rows of catalogText(rows): the first holds
+ * `firstShare` of them, the other `n - 1` the rest in equal parts.
+ */
+function writeParts(prefix: string, n: number, rows: number, firstShare = 1 / n): string[] {
+  const lines = catalogText(rows).split("\n");
+  const header = lines[0]!;
+  const body = lines.slice(1).filter((l) => l !== "");
+  const first = Math.floor(firstShare * body.length);
+  const cuts = [
+    0,
+    ...Array.from(
+      { length: n },
+      (_, k) => first + Math.floor((k * (body.length - first)) / (n - 1)),
+    ),
+  ];
+  const names: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const text = `${[header, ...body.slice(cuts[k], cuts[k + 1])].join("\n")}\n`;
+    const name = `${prefix}-${String(k).padStart(2, "0")}.csv${k % 2 ? ".gz" : ""}`;
+    writeFileSync(join(dir, name), k % 2 ? gzipSync(text) : text);
+    names.push(name);
+  }
+  return names;
+}
+
+async function buildFiles(glob: string, out: string, parallel: boolean) {
+  const lines: string[] = [];
+  const result = await build(spec(glob), {
+    out: join(dir, out),
+    scanSplitBytes: parallel ? 1 : Number.POSITIVE_INFINITY,
+    log: (l) => lines.push(l),
+  });
+  const onThread = lines
+    .join("\n")
+    .match(/(\d+) of (\d+) catalog files scanned on a second thread/);
+  return { result, onThread: onThread ? Number(onThread[1]) : 0 };
+}
+
+test("several files on two threads: the same dataset and refused rows as one thread", async () => {
+  // The scan thread reads the last files (about half the work, gzip counted thrice), several of
+  // them, appended in file order.
+  writeParts("many", 8, 24_000);
+  const one = await buildFiles("many-*.csv*", "many-one", false);
+  const two = await buildFiles("many-*.csv*", "many-two", true);
+  assert.equal(one.onThread, 0);
+  assert.ok(two.onThread >= 3 && two.onThread <= 5, `${two.onThread} files on the thread`);
+  assert.deepEqual(contents("many-two"), contents("many-one"));
+  assert.deepEqual(two.result.report.rejected, one.result.report.rejected);
+  assert.ok(two.result.report.rejected.sample.some((r) => r.file.endsWith("06.csv")));
+  assert.equal(two.result.report.rowsRead, one.result.report.rowsRead);
+});
+
+test("several files: an error in a file either thread reads is the one one thread raises", async () => {
+  for (const [label, bad, noMag] of [
+    ["a bad row in the last file (the scan thread's)", 4, -1],
+    ["a bad row in the first file (this thread's), a missing column in a later one", 0, 3],
+  ] as const) {
+    const names = writeParts(`bad${bad}`, 5, 5000);
+    // A row of the wrong width (the file is plain CSV: an even index).
+    const lines = readFileSync(join(dir, names[bad]!)).toString().split("\n");
+    lines[300] = lines[300]!.split(",").slice(0, 3).join(",");
+    writeFileSync(join(dir, names[bad]!), lines.join("\n"));
+    if (noMag >= 0) {
+      // A file one thread never reaches, without the mag column: its error must not come first.
+      const rows = gunzipSync(readFileSync(join(dir, names[noMag]!)))
+        .toString()
+        .split("\n");
+      const cut = rows.map((l) =>
+        l
+          .split(",")
+          .filter((_, c) => c !== 3)
+          .join(","),
+      );
+      writeFileSync(join(dir, names[noMag]!), gzipSync(cut.join("\n")));
+    }
+    const failure = async (parallel: boolean) => {
+      try {
+        await buildFiles(`bad${bad}-*.csv*`, `bad${bad}-${parallel}`, parallel);
+      } catch (err) {
+        return err as Error;
+      }
+      assert.fail(`${label}: the build should fail`);
+    };
+    const one = await failure(false);
+    const two = await failure(true);
+    assert.match(one.message, /row has 3 fields, the header has 5/, label);
+    assert.match(one.message, /line 301\b/, label);
+    assert.ok(one.message.includes(names[bad]!), label);
+    assert.equal(two.message, one.message, label);
+    assert.equal(two.name, one.name, label);
+  }
 });
