@@ -399,8 +399,8 @@ async function scanInTwo(
 
 /**
  * The rows of a job the scan thread finished, appended after what the scratch file holds: its
- * blocks (row numbers shifted by `rowOffset`), refused rows, first rows and counts, as one thread
- * would have taken them.
+ * blocks (row numbers shifted by `rowOffset`), refused rows, first rows and counts (unless merged
+ * already: `hist` null), as one thread would have taken them.
  */
 async function appendJob(
   job: ScanJob,
@@ -438,7 +438,7 @@ async function appendJob(
     if (sink.firstCarry.length < FIRST_CARRY) sink.firstCarry.push(c);
   // The same counts as adding the keys here: the final order is the finest at which all cells
   // fit, whatever the order of adding.
-  sink.hist.merge(CellHistogram.fromJson(done.hist));
+  if (done.hist) sink.hist.merge(CellHistogram.fromJson(done.hist));
 }
 
 /** Work of reading a catalog file, about: its bytes, a gzip file's thrice (~2.5-3x the rows). */
@@ -480,11 +480,27 @@ async function scanFilesInTwo(
   });
   const worker = startScanWorker(setup, sink.onRows);
   const theirs: Array<{ f: number; outcome: Promise<ScanOutcome> }> = [];
+  // Memory stays bounded however many files the thread reads: each file's counts are merged as
+  // it ends (counts add up in any order), and of its refused and first rows only what the report
+  // can still use is kept (the report keeps the first 1000 and 20 in file order).
+  let sampleLeft = SAMPLE_LIMIT;
+  let firstLeft = FIRST_CARRY;
+  const keep = (o: ScanOutcome): ScanOutcome => {
+    if (!o.ok) return o;
+    if (o.hist) sink.hist.merge(CellHistogram.fromJson(o.hist));
+    const sample = o.rejected.sample.slice(0, sampleLeft);
+    const firstCarry = o.firstCarry.slice(0, firstLeft);
+    sampleLeft -= sample.length;
+    firstLeft -= firstCarry.length;
+    return { ...o, hist: null, rejected: { ...o.rejected, sample }, firstCarry };
+  };
   // One job at a time, in file order; none after a failure (later files do not matter then).
   let chain: Promise<boolean> = Promise.resolve(true);
   for (let f = mine; f < files.length; f++) {
     const outcome = chain.then((ok) =>
-      ok ? worker.scan(jobOf(f)) : ({ ok: false, error: { name: "Error", message: "" } } as const),
+      ok
+        ? worker.scan(jobOf(f)).then(keep)
+        : ({ ok: false, error: { name: "Error", message: "" } } as const),
     );
     chain = outcome.then((o) => o.ok);
     theirs.push({ f, outcome });
@@ -505,6 +521,7 @@ async function scanFilesInTwo(
       const done = await outcome;
       if (!done.ok) throw deserializeError(done.error);
       await appendJob(jobOf(f), done, sink, 0);
+      await rm(jobOf(f).rowsPath, { force: true });
     }
     return theirs.length;
   } finally {

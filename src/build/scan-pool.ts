@@ -45,7 +45,8 @@ export type ScanOutcome =
       /** Refused rows, numbered from the job's start. */
       rejected: RejectSummary;
       firstCarry: Array<Record<string, string>>;
-      hist: { order: number; cells: number[]; rows: number[] };
+      /** Its cell counts (null once the main thread has merged them). */
+      hist: { order: number; cells: number[]; rows: number[] } | null;
     }
   | { ok: false; error: SerializedError };
 

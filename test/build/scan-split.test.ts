@@ -19,22 +19,25 @@ import { tempDir } from "../helpers/tmp.ts";
 const dir = tempDir("astropile-scan-split-");
 
 /**
- * A catalog of `n` rows; every 97th row has a bad position (and, with `lateBad`, every
- * `lateBad`-th row of the second half), every 50th line a comment.
+ * A catalog of `n` rows; every 97th row has a bad position (none with `onlyLate`; and, with
+ * `lateBad`, every `lateBad`-th row of the second half), every 50th line a comment.
  */
 function catalogText(
   n: number,
-  options: { crlf?: boolean; quoteAt?: number; lateBad?: number } = {},
+  options: { crlf?: boolean; quoteAt?: number; lateBad?: number; onlyLate?: boolean } = {},
 ): string {
   const rand = mulberry32(11);
   const lines = ["id,ra,dec,mag,name"];
   for (let i = 0; i < n; i++) {
     if (i % 50 === 7) lines.push("# a comment line");
     if (i % 333 === 5) lines.push("");
-    const bad =
-      i % 97 === 3 || (options.lateBad !== undefined && i > n / 2 && i % options.lateBad === 0);
+    const early = !options.onlyLate && i % 97 === 3;
+    const bad = early || (options.lateBad !== undefined && i > n / 2 && i % options.lateBad === 0);
     const ra = bad ? "nan" : (360 * rand()).toFixed(8);
-    const dec = i % 97 === 50 ? "95.0" : (Math.asin(2 * rand() - 1) * (180 / Math.PI)).toFixed(8);
+    const dec =
+      !options.onlyLate && i % 97 === 50
+        ? "95.0"
+        : (Math.asin(2 * rand() - 1) * (180 / Math.PI)).toFixed(8);
     const name = i === options.quoteAt ? '"star, quoted"' : `s${i}`;
     lines.push(`${i + 1},${ra},${dec},${(10 + 8 * rand()).toFixed(3)},${name}`);
   }
@@ -214,8 +217,14 @@ test("a header after the middle (a long comment first): this thread reads the re
  * Catalog files (plain and gzip alternately) of the rows of catalogText(rows): the first holds
  * `firstShare` of them, the other `n - 1` the rest in equal parts.
  */
-function writeParts(prefix: string, n: number, rows: number, firstShare = 1 / n): string[] {
-  const lines = catalogText(rows).split("\n");
+function writeParts(
+  prefix: string,
+  n: number,
+  rows: number,
+  firstShare = 1 / n,
+  lateBad?: number,
+): string[] {
+  const lines = catalogText(rows, { lateBad, onlyLate: lateBad !== undefined }).split("\n");
   const header = lines[0]!;
   const body = lines.slice(1).filter((l) => l !== "");
   const first = Math.floor(firstShare * body.length);
@@ -252,14 +261,20 @@ async function buildFiles(glob: string, out: string, parallel: boolean) {
 test("several files on two threads: the same dataset and refused rows as one thread", async () => {
   // The scan thread reads the last files (about half the work, gzip counted thrice), several of
   // them, appended in file order.
-  writeParts("many", 8, 24_000);
+  // Refused rows only in the second half (the thread's files), more than the report's sample
+  // keeps: the sample is theirs alone.
+  writeParts("many", 8, 24_000, 1 / 8, 4);
   const one = await buildFiles("many-*.csv*", "many-one", false);
   const two = await buildFiles("many-*.csv*", "many-two", true);
   assert.equal(one.onThread, 0);
   assert.ok(two.onThread >= 3 && two.onThread <= 5, `${two.onThread} files on the thread`);
   assert.deepEqual(contents("many-two"), contents("many-one"));
   assert.deepEqual(two.result.report.rejected, one.result.report.rejected);
-  assert.ok(two.result.report.rejected.sample.some((r) => r.file.endsWith("06.csv")));
+  const rejected = two.result.report.rejected;
+  assert.ok(rejected.count > 2000 && rejected.sample.length === 1000, `${rejected.count}`);
+  // The sample reaches into the files the thread read.
+  const lastFile = Number(rejected.sample.at(-1)!.file.match(/many-(\d+)/)![1]);
+  assert.ok(lastFile >= 8 - two.onThread, `the sample ends in file ${lastFile}`);
   assert.equal(two.result.report.rowsRead, one.result.report.rowsRead);
 });
 
