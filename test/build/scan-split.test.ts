@@ -66,15 +66,21 @@ function spec(file: string) {
   );
 }
 
-async function buildWith(file: string, out: string, split: boolean) {
+/** A build of `files` (a name or a glob) with two threads allowed or not, and what its log says. */
+async function buildWith(files: string, out: string, split: boolean) {
   const lines: string[] = [];
-  const result = await build(spec(file), {
+  const result = await build(spec(files), {
     out: join(dir, out),
     scanSplitBytes: split ? 1 : Number.POSITIVE_INFINITY,
     log: (l) => lines.push(l),
   });
-  const twoThreads = lines.some((l) => l.includes("scanned on two threads"));
-  return { result, twoThreads };
+  const log = lines.join("\n");
+  const onThread = log.match(/(\d+) of \d+ catalog files scanned on a second thread/);
+  return {
+    result,
+    twoThreads: log.includes("scanned on two threads"),
+    onThread: onThread ? Number(onThread[1]) : 0,
+  };
 }
 
 function contents(out: string) {
@@ -245,27 +251,14 @@ function writeParts(
   return names;
 }
 
-async function buildFiles(glob: string, out: string, parallel: boolean) {
-  const lines: string[] = [];
-  const result = await build(spec(glob), {
-    out: join(dir, out),
-    scanSplitBytes: parallel ? 1 : Number.POSITIVE_INFINITY,
-    log: (l) => lines.push(l),
-  });
-  const onThread = lines
-    .join("\n")
-    .match(/(\d+) of (\d+) catalog files scanned on a second thread/);
-  return { result, onThread: onThread ? Number(onThread[1]) : 0 };
-}
-
 test("several files on two threads: the same dataset and refused rows as one thread", async () => {
   // The scan thread reads the last files (about half the work, gzip counted thrice), several of
   // them, appended in file order.
   // Refused rows only in the second half (the thread's files), more than the report's sample
   // keeps: the sample is theirs alone.
   writeParts("many", 8, 24_000, 1 / 8, 4);
-  const one = await buildFiles("many-*.csv*", "many-one", false);
-  const two = await buildFiles("many-*.csv*", "many-two", true);
+  const one = await buildWith("many-*.csv*", "many-one", false);
+  const two = await buildWith("many-*.csv*", "many-two", true);
   assert.equal(one.onThread, 0);
   assert.ok(two.onThread >= 3 && two.onThread <= 5, `${two.onThread} files on the thread`);
   assert.deepEqual(contents("many-two"), contents("many-one"));
@@ -303,7 +296,7 @@ test("several files: an error in a file either thread reads is the one one threa
     }
     const failure = async (parallel: boolean) => {
       try {
-        await buildFiles(`bad${bad}-*.csv*`, `bad${bad}-${parallel}`, parallel);
+        await buildWith(`bad${bad}-*.csv*`, `bad${bad}-${parallel}`, parallel);
       } catch (err) {
         return err as Error;
       }
