@@ -264,7 +264,7 @@ export const SCAN_SPLIT_BYTES = 256 * 2 ** 20;
  * The one pass over the catalog: every row converted and validated; valid rows counted per
  * cell and written, converted, with their origin and `_healpix_29` key, to `rowsPath`. A plain
  * CSV of at least `splitBytes` is scanned on two threads (scanInTwo), several files of that much
- * together two at a time (scanFilesInTwo).
+ * together shared between two threads (scanFilesInTwo).
  */
 export async function scanCatalog(
   source: CatalogSource,

@@ -97,8 +97,8 @@ export interface BuildOptions {
   /**
    * Scanning on two threads: a plain CSV catalog file of at least this many bytes is split at a
    * line end after the middle (when the first half has no quoted field); several catalog files
-   * of at least this many bytes together (CSV, gzip, ECSV, FITS) are read two at a time, this
-   * thread from the first file on, the other from the last one back. Default 256 MiB;
+   * of at least this many bytes together (CSV, gzip, ECSV, FITS) are shared out, the first files
+   * (about half the work) to this thread, the others to a second one. Default 256 MiB;
    * `Infinity` keeps one thread.
    */
   scanSplitBytes?: number;
