@@ -311,10 +311,8 @@ export async function scanCatalog(
         try {
           checkSourceColumns(reader, needed);
           const split = await splitPoint(reader, file, splitBytes);
-          if (split === null) {
-            for await (const b of scanBatches(reader, needed, outputs, carry, f, hist))
-              await sink.take(b, fileName);
-          } else {
+          if (split === null) await scanHere(reader, setup, f, fileName, sink);
+          else {
             const job = {
               path: file,
               file: f,
@@ -360,7 +358,6 @@ async function scanInTwo(
   job: ScanJob & { start: number },
   sink: ScanSink,
 ): Promise<boolean> {
-  const { needed, outputs, carry } = setup;
   const { file: f, fileName } = job;
   let reported = 0;
   const worker = startScanWorker(setup, (rows) => {
@@ -370,13 +367,11 @@ async function scanInTwo(
   const state: CsvRangeState = { headerSeen: false, lines: 1, rows: 0 };
   try {
     const scanned = worker.scan(job);
-    const range = { end: job.start, state };
-    for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist, range))
-      await sink.take(b, fileName);
+    await scanHere(reader, setup, f, fileName, sink, { end: job.start, state });
     const done = await scanned;
-    await worker.stop();
     if (done.ok && state.headerSeen) {
       await appendJob(job, done, sink, state.rows);
+      sink.hist.merge(CellHistogram.fromJson(done.hist));
       return true;
     }
     // Its rows were shown as read: taken back, then read here.
@@ -387,8 +382,7 @@ async function scanInTwo(
       startLine: state.lines,
       header: !state.headerSeen,
     };
-    for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist, rest))
-      await sink.take(b, fileName);
+    await scanHere(reader, setup, f, fileName, sink, rest);
     return false;
   } finally {
     // Stopped (a job under way ends) before its file goes.
@@ -399,12 +393,12 @@ async function scanInTwo(
 
 /**
  * The rows of a job the scan thread finished, appended after what the scratch file holds: its
- * blocks (row numbers shifted by `rowOffset`), refused rows, first rows and counts (unless merged
- * already: `hist` null), as one thread would have taken them.
+ * blocks (row numbers shifted by `rowOffset`), refused rows and first rows, as one thread would
+ * have taken them. Its counts are the caller's to merge (in any order: they add up).
  */
 async function appendJob(
   job: ScanJob,
-  done: Extract<ScanOutcome, { ok: true }>,
+  done: Omit<Extract<ScanOutcome, { ok: true }>, "hist">,
   sink: ScanSink,
   rowOffset: number,
 ): Promise<void> {
@@ -436,9 +430,6 @@ async function appendJob(
   });
   for (const c of done.firstCarry)
     if (sink.firstCarry.length < FIRST_CARRY) sink.firstCarry.push(c);
-  // The same counts as adding the keys here: the final order is the finest at which all cells
-  // fit, whatever the order of adding.
-  if (done.hist) sink.hist.merge(CellHistogram.fromJson(done.hist));
 }
 
 /** Work of reading a catalog file, about: its bytes, a gzip file's thrice (~2.5-3x the rows). */
@@ -471,7 +462,6 @@ async function scanFilesInTwo(
   let mine = 1;
   for (let done = work[0]!; mine < files.length - 1 && done + work[mine]! / 2 <= total / 2; mine++)
     done += work[mine]!;
-  const { needed, outputs, carry } = setup;
   const jobOf = (f: number): ScanJob => ({
     path: files[f]!,
     file: f,
@@ -479,20 +469,25 @@ async function scanFilesInTwo(
     rowsPath: `${rowsPath}.${f}`,
   });
   const worker = startScanWorker(setup, sink.onRows);
-  const theirs: Array<{ f: number; outcome: Promise<ScanOutcome> }> = [];
+  type Kept =
+    | Omit<Extract<ScanOutcome, { ok: true }>, "hist">
+    | Extract<ScanOutcome, { ok: false }>;
+  const theirs: Array<{ f: number; outcome: Promise<Kept> }> = [];
   // Memory stays bounded however many files the thread reads: each file's counts are merged as
   // it ends (counts add up in any order), and of its refused and first rows only what the report
   // can still use is kept (the report keeps the first 1000 and 20 in file order).
   let sampleLeft = SAMPLE_LIMIT;
   let firstLeft = FIRST_CARRY;
-  const keep = (o: ScanOutcome): ScanOutcome => {
+  const keep = (o: ScanOutcome): Kept => {
     if (!o.ok) return o;
-    if (o.hist) sink.hist.merge(CellHistogram.fromJson(o.hist));
+    // The same counts as adding the keys here: the final order is the finest at which all
+    // cells fit, whatever the order of adding.
+    sink.hist.merge(CellHistogram.fromJson(o.hist));
     const sample = o.rejected.sample.slice(0, sampleLeft);
     const firstCarry = o.firstCarry.slice(0, firstLeft);
     sampleLeft -= sample.length;
     firstLeft -= firstCarry.length;
-    return { ...o, hist: null, rejected: { ...o.rejected, sample }, firstCarry };
+    return { batches: o.batches, ok: true, rejected: { ...o.rejected, sample }, firstCarry };
   };
   // One job at a time, in file order; none after a failure (later files do not matter then).
   let chain: Promise<boolean> = Promise.resolve(true);
@@ -509,10 +504,8 @@ async function scanFilesInTwo(
     for (let f = 0; f < mine; f++) {
       const reader = await openCatalog(files[f]!, setup.source);
       try {
-        checkSourceColumns(reader, needed);
-        const fileName = displayPath(files[f]!, root);
-        for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist))
-          await sink.take(b, fileName);
+        checkSourceColumns(reader, setup.needed);
+        await scanHere(reader, setup, f, displayPath(files[f]!, root), sink);
       } finally {
         await reader.close();
       }
@@ -558,6 +551,20 @@ async function splitPoint(
   for await (const chunk of byteChunks(file, { end: split, chunkBytes: 4 << 20 }))
     if (chunk.indexOf(0x22) >= 0) return null;
   return split;
+}
+
+/** A catalog file (or a range of a CSV) read on this thread into the sink. */
+async function scanHere(
+  reader: CatalogReader,
+  setup: ScanSetup,
+  f: number,
+  fileName: string,
+  sink: ScanSink,
+  range?: CsvRange,
+): Promise<void> {
+  const { needed, outputs, carry } = setup;
+  for await (const b of scanBatches(reader, needed, outputs, carry, f, sink.hist, range))
+    await sink.take(b, fileName);
 }
 
 /** Where scanned batches go: counts, the refused rows' log, the first rows, the scratch file. */

@@ -45,8 +45,7 @@ export type ScanOutcome =
       /** Refused rows, numbered from the job's start. */
       rejected: RejectSummary;
       firstCarry: Array<Record<string, string>>;
-      /** Its cell counts (null once the main thread has merged them). */
-      hist: { order: number; cells: number[]; rows: number[] } | null;
+      hist: { order: number; cells: number[]; rows: number[] };
     }
   | { ok: false; error: SerializedError };
 
