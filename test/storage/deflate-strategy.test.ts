@@ -1,0 +1,81 @@
+// Which deflate strategy each kind of column is written with. zlib records its effort in the
+// header's FLEVEL bits (RFC 1950): run-length matching only (Z_RLE) gives 0, the default search
+// at level 4 gives 1. Per-row floats and `_healpix_29` keys take Z_RLE (twice as fast, about as
+// small); ids, an index's sorted keys and images keep the full search, which Z_RLE would make
+// many times larger. Every chunk must still inflate to the values written.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { test } from "node:test";
+import { inflateSync } from "node:zlib";
+import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { DirectFile } from "../../src/storage/hdf5-direct.ts";
+import { readFileMetadata } from "../../src/storage/hdf5-metadata.ts";
+import { PartitionWriter } from "../../src/storage/partition-writer.ts";
+import { unshuffle } from "../../src/storage/shuffle.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const dir = tempDir();
+const N = 20_000;
+
+test("per-row floats and _healpix_29 are deflated with Z_RLE, integers and images with the default search", async () => {
+  const specs: ColumnSpec[] = [
+    { name: "ra", dtype: "float64", shape: [] },
+    { name: "mag", dtype: "float32", shape: [] },
+    { name: "_healpix_29", dtype: "int64", shape: [] },
+    { name: "object_id", dtype: "int64", shape: [] },
+    { name: "flags", dtype: "int32", shape: [] },
+    { name: "image", dtype: "float32", shape: [4, 4] },
+  ];
+  const batch: ColumnBatch = {
+    ra: Float64Array.from({ length: N }, (_, i) => 150 + i * 1e-5 + Math.sin(i) * 1e-7),
+    mag: Float32Array.from({ length: N }, (_, i) => 18 + Math.cos(i)),
+    _healpix_29: BigInt64Array.from({ length: N }, (_, i) => 123456789012345n + BigInt(i * 997)),
+    object_id: BigInt64Array.from({ length: N }, (_, i) => BigInt(i + 1)),
+    flags: Int32Array.from({ length: N }, (_, i) => i % 7),
+    image: Float32Array.from({ length: N * 16 }, (_, i) => Math.sin(i / 3)),
+  };
+  const path = join(dir, "strategies.hdf5");
+  const w = await PartitionWriter.create(path, specs, { compression: "gzip" });
+  w.append(batch);
+  await w.close();
+
+  const want: Record<string, number> = {
+    ra: 0,
+    mag: 0,
+    _healpix_29: 0,
+    object_id: 1,
+    flags: 1,
+    image: 1,
+  };
+  const file = new DirectFile(path);
+  try {
+    const meta = readFileMetadata(file, { file: path });
+    assert.deepEqual(meta.datasets.map((d) => d.name).sort(), Object.keys(want).sort());
+    for (const ds of meta.datasets) {
+      const place = { file: path, column: ds.name };
+      const index = file.chunkIndex(ds.layout, place);
+      index.load?.(0, index.address.length);
+      const values = batch[ds.name] as Float64Array | Float32Array | BigInt64Array | Int32Array;
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      const size = values.BYTES_PER_ELEMENT;
+      let at = 0;
+      assert.ok(index.address.length > 1, `${ds.name}: several chunks`);
+      for (let cell = 0; cell < index.address.length; cell++) {
+        const stored = file.read(index.address[cell]!, index.size[cell]!, place, "chunk");
+        assert.equal(stored[0], 0x78, `${ds.name} chunk ${cell}: a zlib stream`);
+        assert.equal(stored[1]! >> 6, want[ds.name], `${ds.name} chunk ${cell}: FLEVEL`);
+        const raw = unshuffle(inflateSync(stored), size);
+        const n = Math.min(raw.length, bytes.length - at);
+        assert.deepEqual(
+          raw.subarray(0, n),
+          bytes.subarray(at, at + n),
+          `${ds.name} chunk ${cell}`,
+        );
+        at += n;
+      }
+      assert.equal(at, bytes.length, `${ds.name}: every value stored`);
+    }
+  } finally {
+    file.close();
+  }
+});
