@@ -22,7 +22,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { DTYPES } from "../core/columns.ts";
 import { SpecError } from "../core/errors.ts";
-import { own, ownRecordSchema } from "../core/records.ts";
+import { ownRecordSchema } from "../core/record-schema.ts";
+import { own } from "../core/records.ts";
 import { isSafeConfigName, LAYOUTS } from "../storage/layout.ts";
 
 const hduRef = z.union([z.string().min(1), z.number().int().nonnegative()]);

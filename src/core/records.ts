@@ -3,7 +3,6 @@
 // other. Plain `{}` objects do not: assigning `__proto__` replaces the prototype (the column
 // disappears), and looking up an absent `constructor` finds Object's. These objects have no
 // prototype, so every key is an ordinary own property.
-import { z } from "zod";
 
 /** An empty object without a prototype, for name-keyed maps (column batches, name maps). */
 export function emptyRecord<T>(): Record<string, T> {
@@ -25,36 +24,4 @@ export function recordOf<T>(source: Readonly<Record<string, T>>): Record<string,
 /** The own property `key` of a record, or undefined (never an inherited one). */
 export function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined;
-}
-
-/**
- * `z.record(key, value)` that keeps every own key of its input, `__proto__` included (zod's
- * record drops it), and returns a prototype-less record; issues carry the key in their path.
- */
-export function ownRecordSchema<K extends z.ZodType<string>, V extends z.ZodType>(
-  key: K,
-  value: V,
-) {
-  return z.custom<Record<z.output<K>, z.output<V>>>().transform((input, ctx) => {
-    if (typeof input !== "object" || input === null || Array.isArray(input)) {
-      ctx.issues.push({ code: "custom", message: "expected an object", input });
-      return z.NEVER;
-    }
-    const out = emptyRecord<z.output<V>>();
-    for (const [k, v] of Object.entries(input)) {
-      for (const [schema, x] of [
-        [key, k],
-        [value, v],
-      ] as const) {
-        const r = schema.safeParse(x);
-        if (!r.success) {
-          for (const issue of r.error.issues)
-            ctx.issues.push({ ...issue, input: x, path: [k, ...issue.path] } as never);
-          return z.NEVER;
-        }
-        if (schema === value) out[k] = r.data as z.output<V>;
-      }
-    }
-    return out as Record<z.output<K>, z.output<V>>;
-  });
 }

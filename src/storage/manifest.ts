@@ -10,7 +10,8 @@ import { z } from "zod";
 import { writeFileAtomic } from "../core/atomic-file.ts";
 import { DTYPES } from "../core/columns.ts";
 import { AstroPileError, InternalError, ManifestError, NotFoundError } from "../core/errors.ts";
-import { emptyRecord, ownRecordSchema } from "../core/records.ts";
+import { ownRecordSchema } from "../core/record-schema.ts";
+import { emptyRecord } from "../core/records.ts";
 import {
   isSafeConfigName,
   LAYOUTS,

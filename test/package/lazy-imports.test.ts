@@ -93,3 +93,16 @@ test("writing and reading a dataset of the own HDF5 writer's structures do not l
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the command line's start (every command's options, --help) leaves zod unloaded", () => {
+  // zod costs ~45 ms of start; only commands that read a spec or a manifest need it. It came
+  // in through src/core/records.ts, which units and the cache import (now record-schema.ts).
+  const loaded = packagesLoaded(`
+    const { buildProgram } = await import("./src/cli/main.ts");
+    buildProgram();
+  `);
+  assert.ok(loaded.has("commander"), [...loaded].join(", "));
+  assert.ok(!loaded.has("zod"), "zod is loaded by the command line's start");
+  const spec = packagesLoaded('await import("./src/build/spec.ts");');
+  assert.ok(spec.has("zod"), "zod is not loaded where specs are checked");
+});
