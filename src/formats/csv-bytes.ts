@@ -334,6 +334,76 @@ export async function* csvByteBatches(
 
   const full = () => rows === batchRows || fieldsInBatch >= MAX_BATCH_FIELDS;
 
+  // Bytes that end a plain field: the delimiter and line ends.
+  const stops = new Uint8Array(256);
+  stops[delim] = 1;
+  stops[LF] = 1;
+  stops[CR] = 1;
+
+  /**
+   * Reads records from `pos` in one loop while they are plain: not the header, not blank or a
+   * comment, no quote at a field's start, the header's width, fields within the limit, a line
+   * end in the buffer. It stops before any other record (or a full batch), which record() then
+   * reads, so the records, rows and lines are record()'s; this loop only makes the common case
+   * cheap (no call, no scratch fields per record: ~2x the bytes per second).
+   */
+  const plainRecords = (): void => {
+    if (skipHeader) return;
+    // Locals, not the closure's variables: V8 keeps these in registers in the loops.
+    const b = buf;
+    const len = n;
+    const st = stops;
+    const starts = start;
+    const ends = end;
+    const slot0 = slotOf;
+    const w = width;
+    const d = delim;
+    const limit = Math.min(cap, batchRows);
+    let ln = line;
+    let p = pos;
+    let r = rows;
+    let fields = fieldsInBatch;
+    records: while (r < limit && fields < MAX_BATCH_FIELDS && p < len) {
+      const first = b[p]!;
+      if (first === LF || first === CR || first === comment) break;
+      const o = r * slots;
+      let field = 0;
+      let fs = p;
+      let k = p;
+      for (;;) {
+        if (k >= len || b[k] === QUOTE) break records;
+        while (k < len && st[b[k]!] === 0) k++;
+        if (k >= len || k - fs > maxField) break records;
+        const slot = field < w ? slot0[field]! : -1;
+        if (slot >= 0) {
+          starts[o + slot] = fs;
+          ends[o + slot] = k;
+        }
+        field++;
+        const c = b[k];
+        if (c === d) {
+          fs = ++k;
+          continue;
+        }
+        if (c === CR) {
+          if (k + 1 >= len) break records;
+          k += b[k + 1] === LF ? 2 : 1;
+        } else k++;
+        break;
+      }
+      if (field !== w) break;
+      p = k;
+      r++;
+      fields += w;
+      ln++;
+    }
+    pos = p;
+    rows = r;
+    fieldsInBatch = fields;
+    line = ln;
+    recordLine = ln;
+  };
+
   const rebase = (chunk: Buffer | undefined) => {
     // Keep the batch's bytes and the unread tail; offsets move by batchStart.
     const keep = buf.subarray(batchStart, n);
@@ -366,7 +436,9 @@ export async function* csvByteBatches(
       first = false;
     }
     rebase(chunk);
-    while (record(false)) {
+    for (;;) {
+      plainRecords();
+      if (!full() && !record(false)) break;
       if (full()) {
         yield flush();
         batchStart = pos;

@@ -14,7 +14,8 @@ import {
   outputColumns,
   parsePlainFloat,
 } from "../../src/build/catalog.ts";
-import { csvByteBatches } from "../../src/formats/csv-bytes.ts";
+import { readRecords } from "../../src/formats/csv.ts";
+import { csvByteBatches, fieldText } from "../../src/formats/csv-bytes.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir("astropile-csv-bytes-");
@@ -210,6 +211,123 @@ test("CSV read as bytes: the same rows, values, refusals and errors as the text 
   }
   assert.equal(bad, 0);
   assert.ok(stats.err > 0 && stats.n - stats.err > 100 && stats.rej > 1000, JSON.stringify(stats));
+});
+
+/**
+ * A CSV of long runs of plain records (the byte reader's one-loop path) broken now and then by
+ * a record that path must leave to the general one: a comment, a blank line, a quoted field,
+ * a CR or CRLF line end, a row of the wrong width, a field over the length limit; or a file
+ * that ends without a line end or inside quotes.
+ */
+function makePlainCsv(): string {
+  const eol = pick(["\n", "\n", "\r\n"]);
+  let s = `id,ra,dec,mag,name${eol}`;
+  const rows = 50 + Math.floor(rnd() * 400);
+  const plain = () =>
+    [
+      String(1 + Math.floor(rnd() * 1e6)),
+      (rnd() * 360).toFixed(9),
+      (rnd() * 180 - 90).toFixed(9),
+      rnd() < 0.1 ? "" : (10 + rnd() * 10).toFixed(3),
+      pick(["a", "bc", "", 'x"y', "d e"]),
+    ].join(",");
+  for (let i = 0; i < rows; i++) {
+    const r = rnd();
+    if (r < 0.01) s += pick(["#c", "#c,1,2,3,4"]) + eol;
+    else if (r < 0.02) s += eol;
+    else if (r < 0.03) s += `${plain().replace(/,[^,]*$/, ',"q,\nr"')}${eol}`;
+    else if (r < 0.04) s += `${plain()}\r`;
+    else if (r < 0.05) s += `${plain()}\r\n`;
+    else if (r < 0.052) s += `${plain().replace(/,[^,]*$/, "")}${eol}`;
+    else if (r < 0.054) s += `${plain()},extra${eol}`;
+    else if (r < 0.056) s += `${plain().replace(/,[^,]*$/, `,${"z".repeat(40)}`)}${eol}`;
+    else s += plain() + (i === rows - 1 && rnd() < 0.3 ? "" : eol);
+  }
+  if (rnd() < 0.05) s += '1,2,3,4,"unterminated';
+  return s;
+}
+
+test("CSV read as bytes: long runs of plain records, and the records among them only the general path reads, as the text reader reads them", async () => {
+  let errors = 0;
+  let lineErrors = 0;
+  for (let t = 0; t < 120; t++) {
+    const csv = makePlainCsv();
+    const path = join(dir, `plain${t % 3}.csv`);
+    writeFileSync(path, csv);
+    const chunkBytes = pick([97, 300, 4096, 1 << 20]);
+    const batchRows = pick([7, 64, 16384]);
+    // The byte reader's rows (of the batches it yields) and its error.
+    const rows: string[][] = [];
+    let error = "";
+    try {
+      for await (const b of csvByteBatches(
+        path,
+        {
+          delimiter: ",",
+          comment: "#",
+          file: path,
+          width: 5,
+          fields: [4, 0, 1, 3],
+          header: true,
+          chunkBytes,
+          maxFieldLength: 32,
+        },
+        batchRows,
+      )) {
+        assert.equal(b.startRow, rows.length);
+        for (let i = 0; i < b.rows; i++) {
+          const at = i * b.slots;
+          rows.push(
+            [0, 1, 2, 3].map((k) => fieldText(b.buf, b.start[at + k]!, b.end[at + k]!).text),
+          );
+        }
+      }
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    // The text tokenizer's records (to its error, if any). A row of the wrong width is an
+    // error raised when its batch is complete, so a tokenizer error within that batch, or the
+    // file's end, comes first; either way the batch the error is found in is not handed out.
+    const records: string[][] = [];
+    let widthAt = -1;
+    let widthError = "";
+    let tokenError = "";
+    try {
+      let header = true;
+      const opts = { delimiter: ",", comment: "#", file: path, maxFieldLength: 32 };
+      // Small chunks: records found before an error in the same chunk are not handed out.
+      for await (const batch of readRecords(path, opts, 0, 8))
+        for (const rec of batch) {
+          if (header) {
+            header = false;
+            continue;
+          }
+          if (rec.fields.length !== 5 && widthAt < 0) {
+            widthAt = records.length;
+            widthError = `row has ${rec.fields.length} fields, the header has 5 (file ${path}, line ${rec.line})`;
+          }
+          records.push([4, 0, 1, 3].map((k) => rec.fields[k] ?? ""));
+        }
+    } catch (e) {
+      tokenError = (e as Error).message;
+    }
+    const batchOf = (row: number) => Math.floor(row / batchRows) * batchRows;
+    const widthFirst =
+      widthAt >= 0 && (!tokenError || records.length >= batchOf(widthAt) + batchRows);
+    const wantError = widthFirst ? widthError : tokenError;
+    const handed = widthFirst
+      ? batchOf(widthAt)
+      : tokenError
+        ? batchOf(records.length)
+        : records.length;
+    const where = `case ${t} (chunks of ${chunkBytes}, batches of ${batchRows})`;
+    assert.equal(error, wantError, where);
+    assert.deepEqual(rows, records.slice(0, handed), where);
+    if (wantError) errors++;
+    if (/line (\d{3,})/.test(wantError)) lineErrors++;
+  }
+  // Errors after long plain runs were met (so their line numbers were compared).
+  assert.ok(errors > 20 && lineErrors > 10, `${errors} errors, ${lineErrors} past line 99`);
 });
 
 test("plain decimals parsed from bytes are the doubles Number() gives (or left to the text path)", () => {
