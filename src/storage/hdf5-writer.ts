@@ -45,7 +45,14 @@ const MSG_ATTRIBUTE_INFO = 0x15;
  * The chunk filters: deflate at a level, after HDF5's byte shuffle of numbers (`shuffle`, see
  * shuffledSize), or a Fletcher32 checksum of uncompressed chunks.
  */
-export type ChunkFilter = { gzip: number; shuffle?: boolean } | "fletcher32";
+export type ChunkFilter =
+  | {
+      gzip: number;
+      shuffle?: boolean;
+      /** Columns deflated with zlib's run-length strategy besides those deflateStrategy picks. */
+      runLength?: ReadonlySet<string>;
+    }
+  | "fletcher32";
 
 /** An attribute value: strings stored as fixed-length strings, numbers as int32 or float64. */
 export type AttributeValue = string | number;
@@ -177,7 +184,7 @@ export class Hdf5Writer {
       const size = shuffledSize(c.spec, this.filter);
       const z = deflateSync(size > 1 ? shuffle(raw, size) : raw, {
         level: this.filter.gzip,
-        strategy: deflateStrategy(c.spec, size),
+        strategy: deflateStrategy(c.spec, size, this.filter.runLength),
       });
       this.emit(z);
       c.chunkSize.push(z.length);
@@ -335,13 +342,19 @@ function shuffledSize(spec: ColumnSpec, filter: ChunkFilter): number {
  * run-length matching only (Z_RLE), 0.1-2 % larger (BENCHMARKS.md, catalog); their byte planes
  * hold runs and skewed bytes, not repeated strings. Everything else keeps the default: sorted
  * or counting integers (ids, an index) repeat multi-byte patterns that only the full search
- * finds (Z_RLE made an index's sorted ids 9x larger), and images lose ~7 %. Either way the
- * chunk is an ordinary deflate stream, read by every HDF5 reader.
+ * finds (Z_RLE made an index's sorted ids 9x larger), and images lose ~7 %. A writer names
+ * other columns it knows to suit Z_RLE (`runLength`). Either way the chunk is an ordinary
+ * deflate stream, read by every HDF5 reader.
  */
-function deflateStrategy(spec: ColumnSpec, shuffledBytes: number): number {
+function deflateStrategy(
+  spec: ColumnSpec,
+  shuffledBytes: number,
+  runLength: ReadonlySet<string> | undefined,
+): number {
   const perRowFloat =
     spec.shape.length === 0 && (spec.dtype === "float32" || spec.dtype === "float64");
-  return shuffledBytes > 1 && (perRowFloat || spec.name === "_healpix_29")
+  const named = spec.name === "_healpix_29" || runLength?.has(spec.name) === true;
+  return shuffledBytes > 1 && (perRowFloat || named)
     ? zlibConstants.Z_RLE
     : zlibConstants.Z_DEFAULT_STRATEGY;
 }

@@ -92,7 +92,12 @@ export async function writeIdIndex(
   compression: "gzip" | "none" = "gzip",
 ): Promise<IdIndexEntry> {
   const rel = posix.join(config, ID_INDEX_NAME);
-  const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, { compression });
+  // Files and rows in id order have no repeated strings for the full search to find: Z_RLE
+  // deflates them twice as fast and a little smaller (the sorted ids keep the search).
+  const writer = await PartitionWriter.create(join(root, rel), ID_INDEX_COLUMNS, {
+    compression,
+    runLengthColumns: ["file", "row"],
+  });
   const fence: string[] = [];
   let rows = 0;
   try {

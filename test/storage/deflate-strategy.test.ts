@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { inflateSync } from "node:zlib";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
+import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { DirectFile } from "../../src/storage/hdf5-direct.ts";
 import { readFileMetadata } from "../../src/storage/hdf5-metadata.ts";
 import { PartitionWriter } from "../../src/storage/partition-writer.ts";
@@ -16,6 +17,26 @@ import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir();
 const N = 20_000;
+
+/** Each column's zlib FLEVEL bits, the same in every chunk (or a list of them if not). */
+function flevels(path: string): Record<string, number | number[]> {
+  const file = new DirectFile(path);
+  try {
+    const out: Record<string, number | number[]> = {};
+    for (const ds of readFileMetadata(file, { file: path }).datasets) {
+      const place = { file: path, column: ds.name };
+      const index = file.chunkIndex(ds.layout, place);
+      index.load?.(0, index.address.length);
+      const levels = new Set<number>();
+      for (let cell = 0; cell < index.address.length; cell++)
+        levels.add(file.read(index.address[cell]!, 2, place, "chunk")[1]! >> 6);
+      out[ds.name] = levels.size === 1 ? [...levels][0]! : [...levels];
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}
 
 test("per-row floats and _healpix_29 are deflated with Z_RLE, integers and images with the default search", async () => {
   const specs: ColumnSpec[] = [
@@ -78,4 +99,43 @@ test("per-row floats and _healpix_29 are deflated with Z_RLE, integers and image
   } finally {
     file.close();
   }
+});
+
+test("a writer's runLengthColumns take Z_RLE; the object_id index's file and row columns do, its sorted ids do not", async () => {
+  const specs: ColumnSpec[] = [
+    { name: "flags", dtype: "int32", shape: [] },
+    { name: "count", dtype: "int32", shape: [] },
+  ];
+  const path = join(dir, "named.hdf5");
+  const w = await PartitionWriter.create(path, specs, {
+    compression: "gzip",
+    runLengthColumns: ["flags"],
+  });
+  w.append({
+    flags: Int32Array.from({ length: N }, (_, i) => (i >> 5) % 3),
+    count: Int32Array.from({ length: N }, (_, i) => i),
+  });
+  await w.close();
+  assert.deepEqual(flevels(path), { flags: 0, count: 1 });
+
+  const root = join(dir, "ds");
+  const n = 50_000;
+  await writeDataset(
+    root,
+    [
+      { name: "object_id", dtype: "int64", shape: [] },
+      { name: "ra", dtype: "float64", shape: [] },
+      { name: "dec", dtype: "float64", shape: [] },
+    ],
+    [
+      {
+        object_id: BigInt64Array.from({ length: n }, (_, i) => BigInt(i * 3 + 1)),
+        ra: Float64Array.from({ length: n }, (_, i) => (i * 0.0071) % 360),
+        dec: Float64Array.from({ length: n }, (_, i) => ((i * 0.0037) % 170) - 85),
+      },
+    ],
+    { config: "c", provenance: { survey: "strategies" } },
+  );
+  const index = join(root, "c", "object_id_index.hdf5");
+  assert.deepEqual(flevels(index), { id_key: 1, file: 0, row: 0 });
 });
