@@ -948,6 +948,7 @@ function scatterWords(
   }
 }
 
+/** scatterWords for 8-byte values (two words each): a loop of its own, so each stays simple. */
 function scatterPairs(
   src: Uint32Array,
   dst: Uint32Array[],
