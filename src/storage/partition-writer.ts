@@ -47,7 +47,8 @@ export interface WriterOptions {
   /**
    * Columns whose gzip chunks are deflated with zlib's run-length strategy (Z_RLE), as per-row
    * floats and `_healpix_29` always are: for columns of runs and skewed bytes but no repeated
-   * strings, twice as fast for about the same size (see hdf5-writer.ts deflateStrategy).
+   * strings, twice as fast for about the same size (see hdf5-writer.ts deflateStrategy). Files
+   * with a variable-length string column are written by libhdf5, which deflates as it does.
    */
   runLengthColumns?: readonly string[];
   /** Target bytes per chunk for light columns (default 32 KiB); heavy rows get one row per chunk. */
