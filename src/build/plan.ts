@@ -853,8 +853,9 @@ class UnitRows {
   private readonly key: BigInt64Array;
   private readonly columns: Record<string, ColumnValues> = emptyRecord();
   private readonly carry: Record<string, string[]> = emptyRecord();
-  /** Word views of the numeric arrays, by name ("" prefix for the origin and key). */
+  /** Word views of the numeric arrays: " file", " row", " key", and "c" + a column's name. */
   readonly words = new Map<string, Words>();
+  /** Text arrays: "c" + a text column's name, "k" + a carried column's. */
   readonly texts = new Map<string, string[]>();
 
   constructor(like: RowBlock, capacity: number) {
@@ -919,6 +920,7 @@ function scatterBlock(
 ): void {
   const n = block.rows;
   const copy = (name: string, src: Words) => {
+    // A unit without arrays has no row in this block: its slot in `dst` is never written.
     const dst = buckets.map((b) => (b ? b.words.get(name)! : src));
     const per = src.length / n;
     if (per === 2) scatterPairs(src as Uint32Array, dst as Uint32Array[], unitOfRow, slotOfRow, n);
