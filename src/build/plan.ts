@@ -14,7 +14,14 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { bytesPerRow, type ColumnValues, type Dtype, gatherRows } from "../core/columns.ts";
+import {
+  bytesPerRow,
+  type ColumnValues,
+  type Dtype,
+  gatherRows,
+  type NumericArray,
+  scatterRowsTo,
+} from "../core/columns.ts";
 import { BuildStateError, deserializeError, InternalError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import type { CsvRange, CsvRangeState } from "../formats/csv-bytes.ts";
@@ -789,6 +796,7 @@ export async function scatterRows(
   let unitOfRow = new Int32Array(0);
   let slotOfRow = new Int32Array(0);
   const counts = new Int32Array(units.length);
+  const nextSlot = new Int32Array(units.length);
   for await (const block of readRowFile(rowsPath)) {
     // Rows are in catalog order: route each, then scatter them to their units' arrays.
     const n = block.rows;
@@ -810,18 +818,14 @@ export async function scatterRows(
         bucket = new UnitRows(block, Math.max(capacity, counts[u]!));
         buckets[u] = bucket;
       }
-      // From here counts[u] is the slot of the unit's next row.
-      counts[u] = bucket.rows;
+      nextSlot[u] = bucket.rows;
     }
     for (let i = 0; i < n; i++) {
       const u = unitOfRow[i]!;
-      if (u >= 0) slotOfRow[i] = counts[u]!++;
-    }
-    for (let u = 0; u < units.length; u++) {
-      const bucket = buckets[u];
-      if (bucket) bucket.rows = Math.max(bucket.rows, counts[u]!);
+      if (u >= 0) slotOfRow[i] = nextSlot[u]!++;
     }
     scatterBlock(block, buckets, unitOfRow, slotOfRow);
+    for (let u = 0; u < units.length; u++) if (counts[u]! > 0) buckets[u]!.rows += counts[u]!;
     onRows(n);
   }
   for (let u = 0; u < units.length; u++) if (buckets[u]) await write(u);
@@ -834,16 +838,6 @@ export async function scatterRows(
   return stats;
 }
 
-/** Numbers as the unsigned words of their width, so a copy keeps every bit (NaN payloads too). */
-type Words = Uint8Array | Uint16Array | Uint32Array;
-
-function wordsOf(v: ArrayBufferView & { length: number }): Words {
-  const bytes = v.byteLength / v.length || 1;
-  if (bytes === 1) return new Uint8Array(v.buffer, v.byteOffset, v.length);
-  if (bytes === 2) return new Uint16Array(v.buffer, v.byteOffset, v.length);
-  return new Uint32Array(v.buffer, v.byteOffset, (v.length * bytes) / 4);
-}
-
 /** A unit's routed rows not yet written: arrays like a scanned block's, `rows` of them filled. */
 class UnitRows {
   rows = 0;
@@ -853,8 +847,8 @@ class UnitRows {
   private readonly key: BigInt64Array;
   private readonly columns: Record<string, ColumnValues> = emptyRecord();
   private readonly carry: Record<string, string[]> = emptyRecord();
-  /** Word views of the numeric arrays: " file", " row", " key", and "c" + a column's name. */
-  readonly words = new Map<string, Words>();
+  /** The numeric arrays: " file", " row", " key", and "c" + a column's name. */
+  readonly numbers = new Map<string, NumericArray>();
   /** Text arrays: "c" + a text column's name, "k" + a carried column's. */
   readonly texts = new Map<string, string[]>();
 
@@ -863,19 +857,18 @@ class UnitRows {
     this.file = new Uint32Array(capacity);
     this.row = new Float64Array(capacity);
     this.key = new BigInt64Array(capacity);
-    this.words.set(" file", this.file);
-    this.words.set(" row", wordsOf(this.row));
-    this.words.set(" key", wordsOf(this.key));
+    this.numbers.set(" file", this.file);
+    this.numbers.set(" row", this.row);
+    this.numbers.set(" key", this.key);
     for (const [name, v] of Object.entries(like.columns)) {
       if (Array.isArray(v)) {
         const texts: string[] = [];
         this.columns[name] = texts;
         this.texts.set(`c${name}`, texts);
       } else {
-        const ctor = v.constructor as new (n: number) => ArrayBufferView & { length: number };
-        const values = new ctor(capacity);
-        this.columns[name] = values as ColumnValues;
-        this.words.set(`c${name}`, wordsOf(values));
+        const values = new (v.constructor as new (n: number) => NumericArray)(capacity);
+        this.columns[name] = values;
+        this.numbers.set(`c${name}`, values);
       }
     }
     for (const name of Object.keys(like.carry)) {
@@ -910,7 +903,7 @@ class UnitRows {
 
 /**
  * Copies each row of `block` to slot `slotOfRow[i]` of its unit's arrays (`unitOfRow[i]`, rows
- * of no unit skipped): numbers as words, one pass per column; texts in row order.
+ * of no unit skipped): numbers by their bits, one pass per column; texts in row order.
  */
 function scatterBlock(
   block: RowBlock,
@@ -919,53 +912,20 @@ function scatterBlock(
   slotOfRow: Int32Array,
 ): void {
   const n = block.rows;
-  const copy = (name: string, src: Words) => {
-    // A unit without arrays has no row in this block: its slot in `dst` is never written.
-    const dst = buckets.map((b) => (b ? b.words.get(name)! : src));
-    const per = src.length / n;
-    if (per === 2) scatterPairs(src as Uint32Array, dst as Uint32Array[], unitOfRow, slotOfRow, n);
-    else scatterWords(src, dst, unitOfRow, slotOfRow, n);
+  const copy = (name: string, src: NumericArray) => {
+    // A unit without arrays has no row in this block: its place in `dsts` is never written.
+    const dsts = buckets.map((b) => (b ? b.numbers.get(name)! : src));
+    scatterRowsTo(src, dsts, unitOfRow, slotOfRow, n);
   };
   copy(" file", block.file);
-  copy(" row", wordsOf(block.row));
-  copy(" key", wordsOf(block.key));
+  copy(" row", block.row);
+  copy(" key", block.key);
   for (const [name, v] of Object.entries(block.columns)) {
     if (Array.isArray(v)) scatterTexts(v, buckets, `c${name}`, unitOfRow, n);
-    else copy(`c${name}`, wordsOf(v));
+    else copy(`c${name}`, v);
   }
   for (const [name, v] of Object.entries(block.carry))
     scatterTexts(v, buckets, `k${name}`, unitOfRow, n);
-}
-
-function scatterWords(
-  src: Words,
-  dst: Words[],
-  unitOfRow: Int32Array,
-  slotOfRow: Int32Array,
-  n: number,
-): void {
-  for (let i = 0; i < n; i++) {
-    const u = unitOfRow[i]!;
-    if (u >= 0) dst[u]![slotOfRow[i]!] = src[i]!;
-  }
-}
-
-/** scatterWords for 8-byte values (two words each): a loop of its own, so each stays simple. */
-function scatterPairs(
-  src: Uint32Array,
-  dst: Uint32Array[],
-  unitOfRow: Int32Array,
-  slotOfRow: Int32Array,
-  n: number,
-): void {
-  for (let i = 0; i < n; i++) {
-    const u = unitOfRow[i]!;
-    if (u < 0) continue;
-    const d = dst[u]!;
-    const s = 2 * slotOfRow[i]!;
-    d[s] = src[2 * i]!;
-    d[s + 1] = src[2 * i + 1]!;
-  }
 }
 
 function scatterTexts(

@@ -243,13 +243,9 @@ export function gatherRowsFrom(
     out.byteOffset % b === 0 &&
     sources.every((v) => (v as ArrayBufferView).byteOffset % b === 0);
   const unit = aligned(4) ? 4 : aligned(2) ? 2 : 1;
-  const View = unit === 4 ? Uint32Array : unit === 2 ? Uint16Array : Uint8Array;
   const w = rowBytes / unit;
-  const o = new View(out.buffer as ArrayBuffer, out.byteOffset, n * w);
-  const views = sources.map((v) => {
-    const t = v as Exclude<ColumnValues, string[]>;
-    return new View(t.buffer as ArrayBuffer, t.byteOffset, t.byteLength / unit);
-  });
+  const o = wordsOf(out, unit);
+  const views = sources.map((v) => wordsOf(v as NumericArray, unit));
   if (w === 1) {
     for (let i = 0; i < n; i++) o[i] = views[sourceOf[i]]![rowOf[i]]!;
   } else if (w === 2) {
@@ -266,6 +262,49 @@ export function gatherRowsFrom(
     }
   }
   return out;
+}
+
+/** Unsigned words of `unit` bytes over a numeric array's bytes (aligned to `unit`). */
+type Words = Uint8Array | Uint16Array | Uint32Array;
+
+function wordsOf(v: NumericArray, unit: 1 | 2 | 4): Words {
+  const View = unit === 4 ? Uint32Array : unit === 2 ? Uint16Array : Uint8Array;
+  return new View(v.buffer as ArrayBuffer, v.byteOffset, v.byteLength / unit);
+}
+
+/**
+ * The inverse of a gather, for one value per row: row i of `src` goes to row `slotOf[i]` of
+ * `dsts[destOf[i]]` (arrays of src's type), rows with a negative destination skipped, for i < n.
+ * Values move as their bits (32-bit words for 8-byte values), so no BigInt is made and NaN
+ * payloads are kept.
+ */
+export function scatterRowsTo(
+  src: NumericArray,
+  dsts: NumericArray[],
+  destOf: Int32Array,
+  slotOf: Int32Array,
+  n: number,
+): void {
+  const size = src.BYTES_PER_ELEMENT;
+  const unit = size >= 4 ? 4 : (size as 1 | 2);
+  const from = wordsOf(src, unit);
+  const to = dsts.map((d) => wordsOf(d, unit));
+  // Two loops, so each stays simple for V8: one word a value, or two.
+  if (size === 8) {
+    for (let i = 0; i < n; i++) {
+      const d = destOf[i]!;
+      if (d < 0) continue;
+      const o = to[d]!;
+      const s = 2 * slotOf[i]!;
+      o[s] = from[2 * i]!;
+      o[s + 1] = from[2 * i + 1]!;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = destOf[i]!;
+      if (d >= 0) to[d]![slotOf[i]!] = from[i]!;
+    }
+  }
 }
 
 /** Concatenates pieces of one column. */
