@@ -290,7 +290,11 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
         batch[s.name] = all
           ? modalValues[s.name]
           : gatherRows(modalValues[s.name], valuesPerRow(s), keep);
-      await writer.write(batch);
+      // The scan computed each row's key from the same ra/dec: not computed again.
+      await writer.writeKeyed(
+        batch,
+        all ? chunk.key : (gatherRows(chunk.key, 1, keep) as BigInt64Array),
+      );
       rowsIn += chunk.rows;
       rows += all ? chunk.rows : keep.length;
       opts.onRows?.(chunk.rows);

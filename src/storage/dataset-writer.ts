@@ -278,7 +278,19 @@ export class DatasetWriter {
   }
 
   /** Adds a batch of rows in any sky order. */
-  async write(batch: ColumnBatch): Promise<void> {
+  write(batch: ColumnBatch): Promise<void> {
+    return this.add(batch, null);
+  }
+
+  /**
+   * @internal For the builder: rows with their `_healpix_29` keys already computed from these
+   * same `ra`/`dec` (its scan stored them with the rows), so they are not computed twice.
+   */
+  writeKeyed(batch: ColumnBatch, keys: BigInt64Array): Promise<void> {
+    return this.add(batch, keys);
+  }
+
+  private async add(batch: ColumnBatch, given: BigInt64Array | null): Promise<void> {
     if (this.state !== "open") throw new UsageError(`dataset writer is ${this.state}`);
     const n = batchRows(batch, this.inputSpecs);
     if (n === 0) return;
@@ -296,7 +308,9 @@ export class DatasetWriter {
         );
       }
     }
-    const keys = ang2pix(KEY_ORDER, ra, dec);
+    if (given && given.length !== n)
+      throw new UsageError(`${given.length} keys given for a batch of ${n} rows`);
+    const keys = given ?? ang2pix(KEY_ORDER, ra, dec);
     const healpix = new BigInt64Array(n);
     for (let i = 0; i < n; i++) healpix[i] = keys[i] >> PARTITION_SHIFT;
     const full: ColumnBatch = emptyRecord();

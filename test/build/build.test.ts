@@ -10,6 +10,7 @@ import { build, checkSpec, loadSpec } from "../../src/build/index.ts";
 import { FormatError, SchemaError, SpecError } from "../../src/core/errors.ts";
 import { builtinSpec, hscSpec } from "../../src/demo/index.ts";
 import { cutout, openFits, TanWcs } from "../../src/formats/index.ts";
+import { ang2pix } from "../../src/sky/index.ts";
 import { lookupIdKey } from "../../src/storage/id-index.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
@@ -90,6 +91,10 @@ describe("imaging builder (tiles + WCS)", () => {
         assert.ok(keys[i] >= keys[i - 1]);
     for (let i = 0; i < rows; i++)
       assert.equal((columns.healpix as BigInt64Array)[i], keys[i] >> 50n);
+    // Each key is its own row's position (the units take the keys the scan computed, and drop
+    // the rows a stamp is refused for: the keys must follow).
+    const expected = ang2pix(29, columns.ra as Float64Array, columns.dec as Float64Array);
+    for (let i = 0; i < rows; i++) assert.equal(keys[i], expected[i], `row ${i}`);
   });
 
   test("stamps equal the tile pixels cut independently (flux in nanomaggies, ivar from variance, mask from bits)", async () => {
