@@ -1,8 +1,8 @@
 // Writes a whole parent dataset (one config) from row batches arriving in any sky order, with
 // memory bounded by `memoryBytes` whatever the dataset size:
-//   1. each batch gets `healpix` (order 4) and `_healpix_29` and goes to an external sort by key
-//      (sorted runs spilled to scratch HDF5 files when the buffer passes the budget), and its
-//      keys to a histogram of rows per sky cell;
+//   1. each batch gets `_healpix_29` and goes to an external sort by key (sorted runs spilled
+//      to scratch HDF5 files when the buffer passes the budget), and its keys to a histogram of
+//      rows per sky cell; `healpix` (order 4) is computed from the sorted keys;
 //   2. at finish the partition pixels are chosen from the histogram (partitioning.ts: pixels
 //      sized by the data in the adaptive layout, order 4 in the mmu layout), and the merged,
 //      key-ordered rows are cut into partition files at each planned piece and at the row/byte
@@ -188,8 +188,10 @@ export class DatasetWriter {
       root,
       `.astropile-scratch-${process.pid}-${Math.random().toString(36).slice(2)}`,
     );
+    // `healpix` follows from the sorted keys: computed after the sort, not carried through it
+    // (one column less to gather and to spill).
     this.rows = new ExternalSorter(
-      this.specs,
+      this.specs.filter((s) => s.name !== "healpix"),
       "_healpix_29",
       join(this.scratch, "rows"),
       this.options.memoryBytes,
@@ -311,12 +313,9 @@ export class DatasetWriter {
     if (given && given.length !== n)
       throw new UsageError(`${given.length} keys given for a batch of ${n} rows`);
     const keys = given ?? ang2pix(KEY_ORDER, ra, dec);
-    const healpix = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) healpix[i] = keys[i] >> PARTITION_SHIFT;
     const full: ColumnBatch = emptyRecord();
     // batchRows checked that each is the batch's own property.
     for (const spec of this.inputSpecs) full[spec.name] = batch[spec.name];
-    full.healpix = healpix;
     full._healpix_29 = keys;
     // Planned pieces given: nothing is chosen from the rows.
     if (!this.options.partitions) this.hist.addKeys(keys);
@@ -364,11 +363,15 @@ export class DatasetWriter {
       );
       let rowsOut = 0;
       for await (const batch of this.rows.sorted()) {
+        const keys = batch._healpix_29 as BigInt64Array;
+        const healpix = new BigInt64Array(keys.length);
+        for (let i = 0; i < keys.length; i++) healpix[i] = keys[i] >> PARTITION_SHIFT;
+        batch.healpix = healpix;
         // Files take every row of a batch in order, and manifest.files lists them in the order
         // they were started, so the sidecar's row order is the config's.
         await out.add(batch);
         positions.append(batch);
-        rowsOut += (batch._healpix_29 as BigInt64Array).length;
+        rowsOut += keys.length;
         this.options.onProgress?.({
           phase: "merge",
           rowsIn: this.rowsIn,
