@@ -1,8 +1,8 @@
 // Which deflate strategy each kind of column is written with. zlib records its effort in the
 // header's FLEVEL bits (RFC 1950): run-length matching only (Z_RLE) gives 0, the default search
 // at level 4 gives 1. Per-row floats and `_healpix_29` keys take Z_RLE (twice as fast, about as
-// small); ids, an index's sorted keys and images keep the full search, which Z_RLE would make
-// many times larger. Every chunk must still inflate to the values written.
+// small); ids, an index's sorted keys (at level 1) and images keep the full search, which Z_RLE
+// would make many times larger. Every chunk must still inflate to the values written.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -131,5 +131,25 @@ test("a writer's runLengthColumns take Z_RLE; the object_id index's file and row
     { config: "c", provenance: { survey: "strategies" } },
   );
   const index = join(root, "c", "object_id_index.hdf5");
-  assert.deepEqual(flevels(index), { id_key: 1, file: 0, row: 0 });
+  // The sorted ids at level 1 (FLEVEL 0 like Z_RLE's): the full search still finds their
+  // repeated patterns, which Z_RLE would store at ~1 byte per row.
+  assert.deepEqual(flevels(index), { id_key: 0, file: 0, row: 0 });
+  assert.deepEqual(deflateLevels(index), { id_key: [1], file: [1], row: [1] });
+  const idBytes = storedChunks(index)
+    .get("id_key")!
+    .reduce((s, c) => s + c.length, 0);
+  assert.ok(idBytes < 0.3 * n, `sorted ids take ${idBytes} bytes for ${n} rows`);
 });
+
+/** Each column's deflate level as its filter pipeline records it. */
+function deflateLevels(path: string): Record<string, number[]> {
+  const file = new DirectFile(path);
+  try {
+    const out: Record<string, number[]> = {};
+    for (const ds of readFileMetadata(file, { file: path }).datasets)
+      out[ds.name] = ds.layout.filters.filter((f) => f.id === 1).map((f) => f.cd[0]!);
+    return out;
+  } finally {
+    file.close();
+  }
+}
