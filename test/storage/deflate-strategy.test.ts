@@ -48,20 +48,36 @@ function flevels(path: string): Record<string, number | number[]> {
   return out;
 }
 
-test("per-row floats and _healpix_29 are deflated with Z_RLE, integers and images with the default search", async () => {
+test("per-row floats, _healpix_29 and ids out of order are deflated with Z_RLE, ids in order, integers and images with the default search", async () => {
   const specs: ColumnSpec[] = [
     { name: "ra", dtype: "float64", shape: [] },
     { name: "mag", dtype: "float32", shape: [] },
     { name: "_healpix_29", dtype: "int64", shape: [] },
     { name: "object_id", dtype: "int64", shape: [] },
+    { name: "id_down", dtype: "uint64", shape: [] },
+    { name: "id_shuffled", dtype: "int64", shape: [] },
     { name: "flags", dtype: "int32", shape: [] },
     { name: "image", dtype: "float32", shape: [4, 4] },
   ];
+  // Ids of rows in another order than theirs (a catalog's ids after the sort by position).
+  let seed = 7;
+  const shuffled = BigInt64Array.from({ length: N }, (_, i) => BigInt(i + 1));
+  for (let i = N - 1; i > 0; i--) {
+    seed = (seed * 48271) % 2147483647;
+    const j = seed % (i + 1);
+    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+  }
   const batch: ColumnBatch = {
     ra: Float64Array.from({ length: N }, (_, i) => 150 + i * 1e-5 + Math.sin(i) * 1e-7),
     mag: Float32Array.from({ length: N }, (_, i) => 18 + Math.cos(i)),
     _healpix_29: BigInt64Array.from({ length: N }, (_, i) => 123456789012345n + BigInt(i * 997)),
     object_id: BigInt64Array.from({ length: N }, (_, i) => BigInt(i + 1)),
+    // Falling, with a few steps up (1 in 16): in order still.
+    id_down: BigUint64Array.from(
+      { length: N },
+      (_, i) => 2n ** 63n + BigInt(5 * (N - i) + (i % 16 === 0 ? 7 : 0)),
+    ),
+    id_shuffled: shuffled,
     flags: Int32Array.from({ length: N }, (_, i) => i % 7),
     image: Float32Array.from({ length: N * 16 }, (_, i) => Math.sin(i / 3)),
   };
@@ -75,12 +91,19 @@ test("per-row floats and _healpix_29 are deflated with Z_RLE, integers and image
     mag: 0,
     _healpix_29: 0,
     object_id: 1,
+    id_down: 1,
+    id_shuffled: 0,
     flags: 1,
     image: 1,
   };
   assert.deepEqual(flevels(path), want);
   for (const [name, chunks] of storedChunks(path)) {
-    const values = batch[name] as Float64Array | Float32Array | BigInt64Array | Int32Array;
+    const values = batch[name] as
+      | Float64Array
+      | Float32Array
+      | BigInt64Array
+      | BigUint64Array
+      | Int32Array;
     const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     assert.ok(chunks.length > 1, `${name}: several chunks`);
     let at = 0;
