@@ -53,13 +53,17 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `astropile build` in a child process; `killWhen` kills it (SIGKILL) when stderr matches. */
+/**
+ * Runs `astropile build` in a child process; `killWhen` kills it (SIGKILL) when stderr matches,
+ * `limitMs` when it runs longer.
+ */
 function runBuild(
   out: string,
   env: Record<string, string> = {},
   killWhen?: RegExp,
   workers = 2,
   spec = specPath,
+  limitMs?: number,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -76,8 +80,12 @@ function runBuild(
       stderr += d;
       if (killWhen?.test(stderr) && child.exitCode === null) child.kill("SIGKILL");
     });
+    const limit = limitMs === undefined ? null : setTimeout(() => child.kill("SIGKILL"), limitMs);
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on("close", (code, signal) => {
+      if (limit) clearTimeout(limit);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
@@ -145,6 +153,22 @@ describe("resume after kill -9", { concurrency: 2 }, () => {
     const r = finished(await finishBuild(out, 1));
     assert.equal(r.status, "resumed");
     await assertSameDataset(reference, out, "pdr3_dud");
+  });
+
+  test("routing that fails stops the unit threads started beside it: the build ends with the error", async () => {
+    const out = join(work, "route-fails");
+    killedAt(await runBuild(out, { ASTROPILE_CRASH_AT: "plan" }), "plan");
+    const state = statePaths(out, "pdr3_dud");
+    // The scan's rows damaged where routing reads first (their size kept): the resumed build
+    // starts its unit threads (two), then fails routing.
+    const fd = openSync(state.rows, "r+");
+    writeSync(fd, Buffer.from("XXXX"), 0, 4, 0);
+    closeSync(fd);
+    // Killed after 60 s: threads left running would keep the process alive.
+    const r = await runBuild(out, {}, undefined, 2, specPath, 60_000);
+    assert.equal(r.signal, null, "the build did not end by itself within 60 s");
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /rows\.bin/);
   });
 
   test("a finished unit whose file was damaged is rebuilt, not reused", async () => {
