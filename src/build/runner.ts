@@ -600,11 +600,12 @@ async function buildLocked(
         await pool.run(bySize, { onRows, onDone });
       }
     }
-  } catch (err) {
-    // Threads not run (a step before the units failed) or still running.
+  } finally {
+    // Threads never run (a step before the units failed, or the units ran here) or still
+    // running (a unit failed); a no-op for threads that ran and ended. The removal ends before
+    // the lock is given up, whatever happened (it never rejects).
     await pool?.stop();
     await rowsRemoved;
-    throw err;
   }
   const removal = await rowsRemoved;
   if (removal) throw removal;
