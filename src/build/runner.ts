@@ -3,6 +3,7 @@
 //   1. plan     scan the catalog once (convert and validate rows, count them per sky cell, keep
 //               them in binary), read tile headers, choose the partition pixels from the
 //               counts, group them into work units                         → rows.bin, plan.json
+//               (a big last CSV split between two threads: the second's rows in rows-tail.bin)
 //   2. scatter  route each valid row to its unit's bucket (one unit: rename) → scatter.json
 //   3. units    each unit (in worker threads, or in-process with 1 worker) cuts stamps / reads
 //               spectra, rejects rows that cannot be completed, writes its own small dataset
@@ -218,6 +219,7 @@ async function makePlan(
       options.onProgress?.({ phase: "scan", rows: rowsSeen, unitsDone: 0, unitsTotal: 0 });
     },
     options.workers === 1 ? Number.POSITIVE_INFINITY : (options.scanSplitBytes ?? SCAN_SPLIT_BYTES),
+    paths.rowsTail,
   );
   let modality: ModalityPlan = { kind: "catalog" };
   let modalColumns: ColumnSpec[] = [];
@@ -272,6 +274,7 @@ async function makePlan(
     fingerprint: fp,
     layout,
     rowsBytes: scan.rowsBytes,
+    ...(scan.rowsTail ? { rowsTail: scan.rowsTail } : {}),
     spec,
     catalogFiles,
     outputs,
@@ -330,9 +333,10 @@ async function bucketsThere(
 
 /**
  * Whether the scan's rows are there to route: rows.bin with its planned size, or (one unit)
- * already renamed into the unit's bucket.
+ * already renamed into the unit's bucket; and rows-tail.bin with its size when the plan has one.
  */
 async function scannedRowsThere(plan: BuildPlan, paths: StatePaths): Promise<boolean> {
+  if (plan.rowsTail && (await sizeOf(paths.rowsTail)) !== plan.rowsTail.bytes) return false;
   if ((await sizeOf(paths.rows)) === plan.rowsBytes) return true;
   return plan.units.length === 1 && (await sizeOf(bucketPath(paths, 0))) === plan.rowsBytes;
 }
@@ -511,14 +515,15 @@ async function buildLocked(
   try {
     // Scatter: skipped when its marker is there (and every bucket has its recorded size).
     if (!scatter) {
-      if (units.length === 1) {
+      if (units.length === 1 && !plan.rowsTail) {
         // One unit: its bucket is the scanned rows themselves.
         await mkdir(paths.buckets, { recursive: true });
         if ((await sizeOf(paths.rows)) !== null) await rename(paths.rows, bucketPath(paths, 0));
         scatter = [{ rows: units[0].rows, bytes: plan.rowsBytes }];
       } else {
         let rowsSeen = 0;
-        scatter = await scatterRows(paths.rows, plan.outputs, units, paths, (n) => {
+        const tail = plan.rowsTail ? { ...plan.rowsTail, path: paths.rowsTail } : null;
+        const onRows = (n: number) => {
           rowsSeen += n;
           options.onProgress?.({
             phase: "scatter",
@@ -527,12 +532,24 @@ async function buildLocked(
             unitsDone: 0,
             unitsTotal: units.length,
           });
-        });
+        };
+        scatter = await scatterRows(
+          paths.rows,
+          plan.outputs,
+          units,
+          paths,
+          onRows,
+          undefined,
+          tail,
+        );
       }
       await writeJsonAtomic(paths.scatter, scatter);
     } else if (resumed) log("scatter: reused");
     // The routed rows go while the units start (unlinking 418 MB took ~0.12 s).
-    rowsRemoved = rm(paths.rows, { force: true }).then(
+    rowsRemoved = Promise.all([
+      rm(paths.rows, { force: true }),
+      rm(paths.rowsTail, { force: true }),
+    ]).then(
       () => null,
       (err: Error) => err,
     );

@@ -23,6 +23,8 @@ export interface StatePaths {
   dir: string;
   /** The scan's valid rows (rows-file.ts). */
   rows: string;
+  /** The scan thread's rows of a split CSV, routed after rows.bin (see BuildPlan.rowsTail). */
+  rowsTail: string;
   plan: string;
   buckets: string;
   scatter: string;
@@ -35,6 +37,7 @@ export function statePaths(out: string, config: string): StatePaths {
   return {
     dir,
     rows: join(dir, "rows.bin"),
+    rowsTail: join(dir, "rows-tail.bin"),
     plan: join(dir, "plan.json"),
     buckets: join(dir, "buckets"),
     scatter: join(dir, "scatter.json"),

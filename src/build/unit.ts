@@ -29,7 +29,7 @@ import {
   type TileImagePlan,
   TileStamper,
 } from "./image.ts";
-import { RejectLog, type RejectSummary, type UnitPlan } from "./plan.ts";
+import { RejectLog, type RejectSummary, type RowsTail, type UnitPlan } from "./plan.ts";
 import { type RowBlock, readRowFile } from "./rows-file.ts";
 import { fillTemplate, type ResolvedSpec } from "./spec.ts";
 import { type SpectrumPlan, SpectrumReader } from "./spectrum.ts";
@@ -57,6 +57,12 @@ export interface BuildPlan {
   layout: Layout;
   /** Bytes of the scan's rows file (rows.bin), checked before it is routed. */
   rowsBytes: number;
+  /**
+   * The rows of a split last CSV that its scan thread read, kept in their own file
+   * (rows-tail.bin) and routed after rows.bin, their row numbers shifted by `rowOffset` (rows
+   * before the split); absent when every row is in rows.bin.
+   */
+  rowsTail?: RowsTail;
   spec: ResolvedSpec;
   catalogFiles: string[];
   outputs: OutputColumn[];

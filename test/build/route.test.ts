@@ -3,11 +3,13 @@
 // scatterRows, which writes each unit's rows to its bucket, against the rows routed one by one.
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { OutputColumn } from "../../src/build/catalog.ts";
 import { routeKeys, scatterRows, type UnitPlan, unitBounds } from "../../src/build/plan.ts";
 import { type RowBlock, RowFileWriter, readRowFile } from "../../src/build/rows-file.ts";
 import { bucketPath, statePaths } from "../../src/build/state.ts";
+import { BuildStateError } from "../../src/core/errors.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 function unit(index: number, lo: bigint, hi: bigint): UnitPlan {
@@ -200,4 +202,32 @@ test("scatterRows: each unit's bucket holds its rows in scan order, every column
     }
   }
   assert.ok(want.every((w) => w.length > 0));
+
+  // The same rows as rows.bin (the first three blocks) and a scan thread's file (the others, rows
+  // numbered from its start): the same buckets, the thread's rows shifted back.
+  const head = blocks.slice(0, 3);
+  const rowOffset = head.reduce((s, b) => s + b.rows, 0);
+  const headWriter = await RowFileWriter.create(paths.rows, dtypes);
+  for (const b of head) await headWriter.append(b);
+  await headWriter.close();
+  const tailPath = join(paths.dir, "tail.bin");
+  const tailWriter = await RowFileWriter.create(tailPath, dtypes);
+  for (const b of blocks.slice(3))
+    await tailWriter.append({ ...b, row: b.row.map((r) => r - rowOffset) });
+  const bytes = await tailWriter.close();
+  const rows = blocks.slice(3).reduce((s, b) => s + b.rows, 0);
+  const tail = { path: tailPath, rows, bytes, rowOffset };
+  await scatterRows(paths.rows, outputs, units, paths, () => {}, 1 << 20, tail);
+  for (let u = 0; u < units.length; u++) {
+    const got: string[] = [];
+    for await (const b of readRowFile(bucketPath(paths, u)))
+      for (let i = 0; i < b.rows; i++) got.push(rowText(b, i));
+    assert.deepEqual(got, want[u], `unit ${u}, from rows.bin and the thread's file`);
+  }
+  // A thread's file of other rows than the plan says is an error naming it.
+  await assert.rejects(
+    scatterRows(paths.rows, outputs, units, paths, () => {}, 1 << 20, { ...tail, rows: rows + 1 }),
+    (e: Error) =>
+      e instanceof BuildStateError && e.message.includes(String(rows)) && e.file === tailPath,
+  );
 });

@@ -4,7 +4,8 @@
 // keeps the scan on one thread; a bad row in the second half fails with the line one thread
 // names. `scanSplitBytes: 1` makes any file big enough to split.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -12,7 +13,9 @@ import { openCatalog, outputColumns } from "../../src/build/catalog.ts";
 import { build, checkSpec } from "../../src/build/index.ts";
 import { scanCatalog } from "../../src/build/plan.ts";
 import { readRowFile } from "../../src/build/rows-file.ts";
+import { statePaths } from "../../src/build/state.ts";
 import type { Manifest } from "../../src/storage/manifest.ts";
+import { ROOT } from "../helpers/cli-process.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -124,6 +127,43 @@ test("a quote in the first half keeps the scan on one thread, with the same resu
   const late = await buildWith("quoted-late.csv", "quoted-late", true);
   assert.equal(late.twoThreads, true);
   assert.equal(late.result.report.rows, one.result.report.rows);
+});
+
+test("the scan thread's rows kept in their own file: killed after the plan, the resumed build routes them", async () => {
+  writeFileSync(join(dir, "tail.csv"), catalogText(20_000));
+  const one = await buildWith("tail.csv", "tail-one", false);
+  const out = join(dir, "tail-killed");
+  const specPath = join(dir, "tail-spec.json");
+  writeFileSync(specPath, JSON.stringify(spec("tail.csv")));
+  // A process of its own, killed (SIGKILL) once plan.json is written: rows.bin holds the first
+  // half's rows, rows-tail.bin the thread's. A script file, not -e: threads inherit the flags.
+  const script = join(dir, "tail-build.mts");
+  writeFileSync(
+    script,
+    `import { readFileSync } from "node:fs";
+    const { build, checkSpec } = await import(${JSON.stringify(join(ROOT, "src", "build", "index.ts"))});
+    const spec = checkSpec(JSON.parse(readFileSync(process.argv[2], "utf8")), process.argv[3]);
+    await build(spec, { out: process.argv[4], scanSplitBytes: 1 });`,
+  );
+  const killed = spawnSync(process.execPath, ["--import", "tsx", script, specPath, dir, out], {
+    cwd: ROOT,
+    env: { ...process.env, ASTROPILE_CRASH_AT: "plan" },
+    encoding: "utf8",
+  });
+  assert.equal(killed.signal, "SIGKILL", killed.stderr);
+  const paths = statePaths(out, "main");
+  const plan = JSON.parse(readFileSync(paths.plan, "utf8"));
+  assert.ok(plan.rowsTail?.rows > 5_000, JSON.stringify(plan.rowsTail));
+  assert.equal(statSync(paths.rowsTail).size, plan.rowsTail.bytes);
+  // The spec as the killed process read it (its fingerprint is the state's).
+  const resumed = await build(checkSpec(JSON.parse(readFileSync(specPath, "utf8")), dir), {
+    out,
+    scanSplitBytes: 1,
+  });
+  assert.equal(resumed.report.status, "resumed");
+  assert.deepEqual(contents("tail-killed"), contents("tail-one"));
+  assert.deepEqual(resumed.report.rejected, one.result.report.rejected);
+  assert.ok(!existsSync(paths.dir), "the build's state removed");
 });
 
 test("a row of the wrong width in the second half: the error names the line one thread names", async () => {
