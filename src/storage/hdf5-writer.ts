@@ -359,11 +359,9 @@ function deflateStrategy(
   const perRow = spec.shape.length === 0;
   const perRowFloat = perRow && (spec.dtype === "float32" || spec.dtype === "float64");
   const named = spec.name === "_healpix_29" || runLength?.has(spec.name) === true;
-  const unorderedIds =
-    perRow &&
-    (spec.dtype === "int64" || spec.dtype === "uint64") &&
-    !mostlyInOrder(raw, spec.dtype === "int64");
-  return perRowFloat || named || unorderedIds
+  if (perRowFloat || named) return zlibConstants.Z_RLE;
+  const ids = perRow && (spec.dtype === "int64" || spec.dtype === "uint64");
+  return ids && !mostlyInOrder(raw, spec.dtype === "int64")
     ? zlibConstants.Z_RLE
     : zlibConstants.Z_DEFAULT_STRATEGY;
 }
