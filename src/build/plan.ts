@@ -12,8 +12,9 @@
 // cells are counted in a sparse histogram that coarsens itself when it grows, so memory stays
 // bounded whatever the catalog size.
 import { createHash } from "node:crypto";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
+import { fsyncPath } from "../core/atomic-file.ts";
 import {
   bytesPerRow,
   type ColumnValues,
@@ -372,7 +373,7 @@ export async function scanCatalog(
             };
             const outcome = await scanInTwo(reader, setup, job, sink);
             if (outcome !== false) filesSplit++;
-            if (outcome !== false && outcome !== true) rowsTail = outcome;
+            if (typeof outcome === "object") rowsTail = outcome;
           }
         } finally {
           await reader.close();
@@ -403,7 +404,8 @@ export async function scanCatalog(
  * up to there. Then the worker's rows follow ours, renumbered, and its counts are merged: the
  * same rows, counts and partitions as one thread gives. If the first half holds a quote, this
  * thread reads the whole file; if the worker fails (a row of the wrong width, say) it reads the
- * rest itself, so an error names the right line. True when the worker's rows were used.
+ * rest itself, so an error names the right line. True when the worker's rows were appended here,
+ * their file (`keepAs`) with its count and offset when kept as it is, false when not used.
  */
 async function scanInTwo(
   reader: CatalogReader,
@@ -449,12 +451,7 @@ async function scanInTwo(
       mergeJobReport(done, sink, state.rows);
       await rename(job.rowsPath, job.keepAs);
       // On disk before plan.json says the scan is complete (rows.bin is synced as it closes).
-      const handle = await open(job.keepAs, "r+");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await fsyncPath(job.keepAs);
       return { rows: valid, bytes: (await stat(job.keepAs)).size, rowOffset: state.rows };
     }
     // Its rows were shown as read: taken back, then read here.

@@ -11,8 +11,8 @@ export function tempPathFor(path: string): string {
   return `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
 }
 
-/** fsync of a directory, so a rename in it survives a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
+/** fsync of a file, or of a directory so that a rename in it survives a power cut. */
+export async function fsyncPath(dir: string): Promise<void> {
   const handle = await open(dir, "r");
   try {
     await handle.sync();
@@ -68,5 +68,5 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
     );
   }
   await publishFile(handle, temp, path);
-  await fsyncDir(dirname(path));
+  await fsyncPath(dirname(path));
 }

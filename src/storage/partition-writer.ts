@@ -9,7 +9,7 @@
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { fsyncDir } from "../core/atomic-file.ts";
+import { fsyncPath } from "../core/atomic-file.ts";
 import {
   allocate,
   batchRows,
@@ -410,7 +410,7 @@ export class PartitionWriter {
       ? await fsyncAndHash(this.tempPath)
       : { sha256: "", bytes: (await stat(this.tempPath)).size };
     await rename(this.tempPath, this.path);
-    if (this.durable) await fsyncDir(dirname(this.path));
+    if (this.durable) await fsyncPath(dirname(this.path));
     return { path: this.path, rows: this.rowCount, bytes: digest.bytes, sha256: digest.sha256 };
   }
 

@@ -11,7 +11,7 @@
 // entry gives) and finishes.
 import { copyFile, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { fsyncDir } from "../core/atomic-file.ts";
+import { fsyncPath } from "../core/atomic-file.ts";
 import { ManifestMismatchError, UsageError, WriteError } from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import type { WriterLock } from "../core/lock.ts";
@@ -224,7 +224,7 @@ async function stamp(
     const sha256 = await sha256File(temp);
     const bytes = (await stat(temp)).size;
     await rename(temp, path);
-    await fsyncDir(dirname(path));
+    await fsyncPath(dirname(path));
     return { ...f, bytes, sha256, identity };
   } finally {
     await rm(temp, { force: true });
