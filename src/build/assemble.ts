@@ -21,6 +21,7 @@ import {
   emptyManifest,
   type FileEntry,
   fileOrder,
+  filePixels,
   type IdIndexEntry,
   type Manifest,
   type PositionsEntry,
@@ -64,13 +65,15 @@ function planMoves(out: string, paths: StatePaths, plan: BuildPlan, done: UnitDo
   // Files in key order (units are, and so are each unit's files), grouped by pixel.
   const files = done.flatMap((d) => d.files.map((f) => ({ unit: d.unit, f })));
   const count = new Map<string, number>();
+  // A pixel, or a run of pixels by its first and count.
+  const place = (f: FileEntry) => `${fileOrder(f)}/${f.pixel}+${filePixels(f)}`;
   for (const { f } of files) {
-    const at = `${fileOrder(f)}/${f.pixel}`;
+    const at = place(f);
     count.set(at, (count.get(at) ?? 0) + 1);
   }
   const seen = new Map<string, number>();
   const moves: Move[] = files.map(({ unit, f }) => {
-    const at = `${fileOrder(f)}/${f.pixel}`;
+    const at = place(f);
     const k = (seen.get(at) ?? 0) + 1;
     seen.set(at, k);
     return {
@@ -78,7 +81,15 @@ function planMoves(out: string, paths: StatePaths, plan: BuildPlan, done: UnitDo
       from: join(unitDir(paths, unit), f.path),
       entry: {
         ...f,
-        path: layoutPath(plan.layout, config, fileOrder(f), f.pixel, k, count.get(at)!),
+        path: layoutPath(
+          plan.layout,
+          config,
+          fileOrder(f),
+          f.pixel,
+          k,
+          count.get(at)!,
+          filePixels(f),
+        ),
       },
     };
   });

@@ -156,7 +156,14 @@ export function makeUnits(
     if (bytes > unitBytes) {
       close();
       const n = Math.ceil(bytes / unitBytes);
-      for (const part of index.cut(piece.order, piece.pixel, piece.keyLo, piece.keyHi, n)) {
+      for (const part of index.cut(
+        piece.order,
+        piece.pixel,
+        piece.keyLo,
+        piece.keyHi,
+        n,
+        piece.pixels,
+      )) {
         cur = [part];
         curRows = part.rows;
         close();

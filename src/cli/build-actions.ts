@@ -181,12 +181,12 @@ function printDemo(r: DemoResult, shown: string): void {
       .slice(0, 8)
       .map(
         (p) =>
-          `${p.order}/${p.pixel} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
+          `${p.order}/${p.pixel}${p.pixels > 1 ? `-${p.pixel + p.pixels - 1}` : ""} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
       );
     if (summary.pixels.length > 8) pixels.push("...");
     out(
       `           sky: ${areaText(summary.areaDeg2)} covered (order-${summary.coverageOrder} cells holding a row), ` +
-        `${summary.layout} layout, ${summary.pixels.length} HEALPix pixels (order/pixel, centre ra, dec in deg): ${pixels.join(", ")}`,
+        `${summary.layout} layout, ${summary.pixels.length} partitions (order/pixel or pixels, centre ra, dec in deg): ${pixels.join(", ")}`,
     );
     for (const line of rejectLines(rep, build.reportPath)) out(`  ${line}`);
   }

@@ -102,8 +102,11 @@ export async function info(
     const orders = summary.orders
       .map((o) => `order ${o.order}: ${formatCount(o.pixels)}`)
       .join(", ");
+    const runs = summary.pixels.filter((p) => p.pixels > 1).length;
+    const pixelCount = summary.pixels.reduce((n, p) => n + p.pixels, 0);
     out(
-      `  partitions: ${formatCount(summary.pixels.length)} HEALPix pixels (${orders || "none"}), their area ${areaText(summary.partitionAreaDeg2)}`,
+      `  partitions: ${formatCount(summary.pixels.length)}${runs > 0 ? ` (${formatCount(runs)} of them runs of sparse pixels sharing files)` : ""}, ` +
+        `${formatCount(pixelCount)} HEALPix pixels (${orders || "none"}), their area ${areaText(summary.partitionAreaDeg2)}`,
     );
     out(
       Number.isNaN(summary.areaDeg2)
@@ -135,7 +138,7 @@ export async function info(
         ["ORDER", "HEALPIX", "RA_DEG", "DEC_DEG", "FILES", "ROWS", "BYTES"],
         shown.map((px) => [
           String(px.order),
-          String(px.pixel),
+          px.pixels === 1 ? String(px.pixel) : `${px.pixel}-${px.pixel + px.pixels - 1}`,
           px.ra.toFixed(3),
           px.dec.toFixed(3),
           String(px.files),
@@ -151,7 +154,7 @@ export async function info(
 function layoutText(layout: Layout): string {
   return layout === "mmu"
     ? "mmu (Multimodal Universe v1: order-4 pixels, <config>/healpix=<N>/)"
-    : "adaptive (pixels sized by the data: <config>/order=<K>/healpix=<N>/)";
+    : "adaptive (pixels sized by the data: <config>/order=<K>/healpix=<N>/ or healpix=<N>-<M>/)";
 }
 
 /** Text of one cell: scalars as they are, arrays as dtype[shape] (short ones in full). */

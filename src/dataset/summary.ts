@@ -9,7 +9,7 @@
 import { UsageError } from "../core/errors.ts";
 import { ang2pixOrder29, pix2ang } from "../sky/index.ts";
 import type { Layout } from "../storage/layout.ts";
-import { fileOrder, type Manifest, manifestLayout } from "../storage/manifest.ts";
+import { fileOrder, filePixels, type Manifest, manifestLayout } from "../storage/manifest.ts";
 import type { Dataset } from "./dataset.ts";
 import { Source } from "./source.ts";
 
@@ -33,9 +33,14 @@ export function pixelAreaDeg2(order: number): number {
 export interface PixelSummary {
   /** HEALPix order of the partition pixel (4 in the mmu layout). */
   order: number;
-  /** Partition pixel (HEALPix NESTED, at `order`). */
+  /** Partition pixel (HEALPix NESTED, at `order`), the first of the run when `pixels` > 1. */
   pixel: number;
-  /** Centre of the pixel (deg). */
+  /**
+   * Consecutive pixels at `order` from `pixel` whose rows share files: 1, or more where the
+   * adaptive layout put sparse neighbours in one file (`healpix=<N>-<M>` directories).
+   */
+  pixels: number;
+  /** Centre of the pixel, or of the run's middle pixel (deg). */
   ra: number;
   dec: number;
   files: number;
@@ -46,6 +51,7 @@ export interface PixelSummary {
 /** The partition pixels of one order. */
 export interface OrderSummary {
   order: number;
+  /** Pixels of this order holding files (a run of pixels counts each). */
   pixels: number;
   files: number;
   rows: number;
@@ -99,11 +105,12 @@ export function pixelSummaries(manifest: Manifest, config: string): PixelSummary
   for (const f of manifest.files) {
     if (f.config !== config) continue;
     const order = fileOrder(f);
-    const at = `${order}/${f.pixel}`;
+    const pixels = filePixels(f);
+    const at = `${order}/${f.pixel}+${pixels}`;
     let p = by.get(at);
     if (!p) {
-      const c = pix2ang(order, f.pixel);
-      p = { order, pixel: f.pixel, ra: c.ra, dec: c.dec, files: 0, rows: 0, bytes: 0 };
+      const c = pix2ang(order, f.pixel + Math.floor(pixels / 2));
+      p = { order, pixel: f.pixel, pixels, ra: c.ra, dec: c.dec, files: 0, rows: 0, bytes: 0 };
       by.set(at, p);
     }
     p.files++;
@@ -125,11 +132,11 @@ export function orderSummaries(pixels: PixelSummary[]): OrderSummary[] {
       o = { order: p.order, pixels: 0, files: 0, rows: 0, bytes: 0, areaDeg2: 0 };
       by.set(p.order, o);
     }
-    o.pixels++;
+    o.pixels += p.pixels;
     o.files += p.files;
     o.rows += p.rows;
     o.bytes += p.bytes;
-    o.areaDeg2 += pixelAreaDeg2(p.order);
+    o.areaDeg2 += p.pixels * pixelAreaDeg2(p.order);
   }
   return [...by.values()].sort((a, b) => a.order - b.order);
 }

@@ -8,7 +8,13 @@ import { openDataset } from "../dataset/index.ts";
 import { datasetRootOf } from "../interop/mmu-adopt.ts";
 import { isRemoteUrl, type RemoteOptions, remoteRoot } from "../remote/index.ts";
 import { MAX_ORDER } from "../sky/index.ts";
-import { type FileEntry, fileOrder, type Manifest, readManifest } from "../storage/manifest.ts";
+import {
+  type FileEntry,
+  fileOrder,
+  filePixels,
+  type Manifest,
+  readManifest,
+} from "../storage/manifest.ts";
 import type { CatalogEntry } from "./directory.ts";
 
 /**
@@ -116,11 +122,12 @@ export async function describeDataset(
 
 /**
  * The NESTED pixels at `order` that hold rows of the dataset, from the manifest's file entries
- * (ascending). A file at a finer order maps to its parent pixel; a file at a coarser order covers
- * the children its `_healpix_29` key range [keyMin, keyMax] touches (never more than its pixel's
- * children). Files of rows in no particular order (adopted MMU files) cover the pixels of their
- * key range, computed from their ra/dec. Every pixel holding a row is in the result; a pixel may
- * be in it without rows only inside a coarse file's key range.
+ * (ascending). A file at a finer order maps to its parent pixel (a run of pixels, to the parents
+ * its key range touches); a file at a coarser order covers the children its `_healpix_29` key
+ * range [keyMin, keyMax] touches (never more than its pixels' children). Files of rows in no
+ * particular order (adopted MMU files) cover the pixels of their key range, computed from their
+ * ra/dec. Every pixel holding a row is in the result; a pixel may be in it without rows only
+ * inside a coarse file's key range.
  */
 export function coverageOf(manifest: Pick<Manifest, "files">, order: number): number[] {
   if (!Number.isInteger(order) || order < 0 || order > MAX_COVERAGE_ORDER)
@@ -138,17 +145,22 @@ export function coverageOf(manifest: Pick<Manifest, "files">, order: number): nu
   return [...pixels].sort((a, b) => a - b);
 }
 
-/** [lo, hi] at `order` intersected with the pixels the file's partition pixel covers there. */
+/** [lo, hi] at `order` intersected with the pixels the file's partition pixel(s) cover there. */
 function clipToPixel(f: FileEntry, order: number, lo: bigint, hi: bigint): [bigint, bigint] {
   const o = fileOrder(f);
   const pixel = BigInt(f.pixel);
+  const end = pixel + BigInt(filePixels(f));
+  let first: bigint;
+  let last: bigint;
   if (o >= order) {
-    const parent = pixel >> BigInt(2 * (o - order));
-    return [parent, parent];
+    const up = BigInt(2 * (o - order));
+    first = pixel >> up;
+    last = (end - 1n) >> up;
+  } else {
+    const d = BigInt(2 * (order - o));
+    first = pixel << d;
+    last = (end << d) - 1n;
   }
-  const d = BigInt(2 * (order - o));
-  const first = pixel << d;
-  const last = ((pixel + 1n) << d) - 1n;
   const [a, b] = [lo > first ? lo : first, hi < last ? hi : last];
   // A key range outside its pixel breaks the manifest's rules; cover the whole pixel rather than
   // lose it.

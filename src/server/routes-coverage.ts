@@ -7,7 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { Dataset } from "../dataset/dataset.ts";
 import { COVERAGE_MAX_ROWS } from "../dataset/summary.ts";
 import { ang2pixNumber } from "../sky/index.ts";
-import { fileOrder } from "../storage/manifest.ts";
+import { type FileEntry, fileOrder, filePixels } from "../storage/manifest.ts";
 import type { ServerContext } from "./app.ts";
 import { tooLarge } from "./errors.ts";
 import { CONFIG_PARAM, NAME_PARAMS } from "./params.ts";
@@ -27,9 +27,13 @@ export interface Coverage {
 export async function coverageOf(dataset: Dataset, order: number): Promise<Coverage> {
   const files = dataset.manifest.files.filter((f) => f.config === dataset.config && f.rows > 0);
   const counts = new Map<number, number>();
-  if (files.every((f) => fileOrder(f) >= order)) {
+  // From the manifest when each file lies in one pixel at `order` (a run of pixels may not).
+  const parent = (f: FileEntry, pixel: number) => Math.floor(pixel / 4 ** (fileOrder(f) - order));
+  const inOne = (f: FileEntry) =>
+    fileOrder(f) >= order && parent(f, f.pixel) === parent(f, f.pixel + filePixels(f) - 1);
+  if (files.every(inOne)) {
     for (const f of files) {
-      const p = Math.floor(f.pixel / 4 ** (fileOrder(f) - order));
+      const p = parent(f, f.pixel);
       counts.set(p, (counts.get(p) ?? 0) + f.rows);
     }
   } else {

@@ -4,7 +4,13 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic-file.ts";
-import { type ColumnEntry, fileOrder, type Manifest, manifestLayout } from "./manifest.ts";
+import {
+  type ColumnEntry,
+  fileOrder,
+  filePixels,
+  type Manifest,
+  manifestLayout,
+} from "./manifest.ts";
 
 export const CARD_NAME = "README.md";
 
@@ -67,7 +73,8 @@ export function renderCard(manifest: Manifest): string {
         "(NESTED, order 4 / nside 16), `<config>/healpix=<N>/<k>-of-<n>.hdf5`"
       : "Layout **adaptive**: HDF5 files partitioned by HEALPix pixels sized by the data (NESTED; coarse pixels " +
         "where the sky is sparse, finer ones where it is dense), `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` " +
-        "(N a pixel at order K; each file's order and pixel are in the manifest). Not the fixed order-4 layout " +
+        "(N a pixel at order K), or `healpix=<N>-<M>` where sparse neighbouring pixels N to M share files " +
+        "(each file's order and pixels are in the manifest). Not the fixed order-4 layout " +
         "Multimodal Universe's loaders expect";
   const body: string[] = [
     `# ${manifest.name}`,
@@ -79,7 +86,9 @@ export function renderCard(manifest: Manifest): string {
   ];
   for (const [name, cfg] of configs) {
     const files = manifest.files.filter((f) => f.config === name);
-    const pixels = new Set(files.map((f) => `${fileOrder(f)}/${f.pixel}`)).size;
+    // Each pixel once, a run of pixels sharing files counted pixel by pixel.
+    const runs = new Map(files.map((f) => [`${fileOrder(f)}/${f.pixel}`, filePixels(f)]));
+    const pixels = [...runs.values()].reduce((a, b) => a + b, 0);
     const orders = [...new Set(files.map(fileOrder))].sort((a, b) => a - b);
     body.push(
       `## Config \`${name}\``,

@@ -470,6 +470,8 @@ class PartitionFiles {
   /** Current pixel (order, pixel) and the piece of the open file. */
   private order = -1;
   private pixel = -1;
+  /** Consecutive pixels from `pixel` the current files cover (see PartitionPiece.pixels). */
+  private pixels = 1;
   private piece = 0;
   private filePiece = -1;
   private rows = 0;
@@ -529,10 +531,12 @@ class PartitionFiles {
           `row with _healpix_29 ${key} falls in none of the ${this.pieces.length} planned partition pieces`,
           { file: this.root },
         );
-      if (piece.order !== this.order || piece.pixel !== this.pixel) {
+      const pixels = piece.pixels ?? 1;
+      if (piece.order !== this.order || piece.pixel !== this.pixel || pixels !== this.pixels) {
         await this.finishPixel();
         this.order = piece.order;
         this.pixel = piece.pixel;
+        this.pixels = pixels;
       }
       if (this.writer && this.filePiece !== this.piece) await this.closeFile();
       // A full file is closed only once the key changes, so equal keys never straddle two files.
@@ -566,7 +570,12 @@ class PartitionFiles {
 
   /** Directory of the current pixel's files in this layout. */
   private dir(): string {
-    return pixelDir(this.config, this.pixel, this.layout === "mmu" ? undefined : this.order);
+    return pixelDir(
+      this.config,
+      this.pixel,
+      this.layout === "mmu" ? undefined : this.order,
+      this.pixels,
+    );
   }
 
   private async openFile(firstKey: bigint): Promise<void> {
@@ -593,6 +602,7 @@ class PartitionFiles {
       config: this.config,
       order: this.order,
       pixel: this.pixel,
+      pixels: this.pixels,
       keyMin: this.keyMin,
       keyMax: this.keyMax,
       rows: this.writer.rows,
@@ -614,12 +624,12 @@ class PartitionFiles {
     if (this.pixelFiles.length === 0) return;
     const files = this.pixelFiles;
     this.pixelFiles = [];
-    const { order, pixel } = this;
+    const { order, pixel, pixels } = this;
     const done = (async () => {
       const entries: FileEntry[] = [];
       for (const [i, f] of files.entries()) {
         const w = await f.written;
-        const rel = layoutPath(this.layout, this.config, order, pixel, i + 1, files.length);
+        const rel = layoutPath(this.layout, this.config, order, pixel, i + 1, files.length, pixels);
         try {
           await rename(w.path, join(this.root, rel));
         } catch (err) {
@@ -634,6 +644,7 @@ class PartitionFiles {
           config: this.config,
           order,
           pixel,
+          ...(pixels === 1 ? {} : { pixels }),
           keyMin: f.keyMin.toString(),
           keyMax: f.keyMax.toString(),
           rows: w.rows,

@@ -82,6 +82,8 @@ export interface IdentityParts {
   /** HEALPix order of `pixel`; absent or 4 (the mmu layout's order) adds nothing to the identity. */
   order?: number;
   pixel: number;
+  /** Consecutive pixels the file covers from `pixel`; absent or 1 adds nothing to the identity. */
+  pixels?: number;
   keyMin: bigint | string;
   keyMax: bigint | string;
   rows: number;
@@ -97,6 +99,7 @@ export function fileIdentity(parts: IdentityParts): string {
     // Files at order 4 have the identity they had before files had an order.
     ...(parts.order !== undefined && parts.order !== 4 ? [`order=${parts.order}`] : []),
     `pixel=${parts.pixel}`,
+    ...(parts.pixels !== undefined && parts.pixels !== 1 ? [`pixels=${parts.pixels}`] : []),
     `keys=${parts.keyMin}..${parts.keyMax}`,
     `rows=${parts.rows}`,
     `content=${parts.content}`,

@@ -57,6 +57,7 @@ export {
   type FileEntry,
   FORMAT_VERSION,
   fileOrder,
+  filePixels,
   type IdIndexEntry,
   type Manifest,
   manifestLayout,

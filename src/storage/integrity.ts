@@ -10,6 +10,7 @@ import {
   type ConfigEntry,
   type FileEntry,
   fileOrder,
+  filePixels,
   type Manifest,
   manifestLayout,
 } from "./manifest.ts";
@@ -65,6 +66,8 @@ export interface ListedFileEntry {
   /** Absent: order 4 (manifests of the mmu era). */
   order?: number;
   pixel: number;
+  /** Absent: one pixel. */
+  pixels?: number;
   keyMin: string | bigint;
   keyMax: string | bigint;
   rows: number;
@@ -104,7 +107,7 @@ export function expectationOf(
   columns: ConfigEntry["columns"],
   entry: ListedFileEntry,
 ): FileExpectation {
-  const { config, order, pixel, keyMin, keyMax, rows } = entry;
+  const { config, order, pixel, pixels, keyMin, keyMax, rows } = entry;
   return {
     bytes: entry.bytes,
     columns: fileColumns(columns, entry),
@@ -112,7 +115,7 @@ export function expectationOf(
       ? {
           identity: {
             value: entry.identity,
-            entry: { config, order, pixel, keyMin, keyMax, rows },
+            entry: { config, order, pixel, pixels, keyMin, keyMax, rows },
           },
         }
       : {
@@ -168,18 +171,21 @@ export function fileListProblems(
     rows += f.rows;
     const file = join(root, f.path);
     const order = fileOrder(f);
+    const pixels = filePixels(f);
     const parsed = parsePartitionPath(f.path);
+    const say = (p: number, n: number) => (n === 1 ? `pixel ${p}` : `pixels ${p} to ${p + n - 1}`);
     if (
       parsed &&
       (parsed.config !== config ||
         parsed.pixel !== f.pixel ||
+        parsed.pixels !== pixels ||
         parsed.order !== order ||
         parsed.layout !== layout)
     )
       problems.push({
         file,
         kind: "pixel",
-        detail: `the manifest says config "${config}", order ${order}, pixel ${f.pixel} (layout ${layout}) but the path says config "${parsed.config}", order ${parsed.order}, pixel ${parsed.pixel} (layout ${parsed.layout})`,
+        detail: `the manifest says config "${config}", order ${order}, ${say(f.pixel, pixels)} (layout ${layout}) but the path says config "${parsed.config}", order ${parsed.order}, ${say(parsed.pixel, parsed.pixels)} (layout ${parsed.layout})`,
       });
     if (f.rows === 0) continue;
     // Adopted Multimodal Universe files: rows in any order, key ranges computed from ra/dec that
@@ -188,11 +194,13 @@ export function fileListProblems(
     const lo = BigInt(f.keyMin);
     const hi = BigInt(f.keyMax);
     const shift = orderShift(order);
-    if (lo >> shift !== BigInt(f.pixel) || hi >> shift !== BigInt(f.pixel))
+    const first = BigInt(f.pixel);
+    const last = first + BigInt(pixels) - 1n;
+    if (lo >> shift < first || hi >> shift > last)
       problems.push({
         file,
         kind: "pixel",
-        detail: `the manifest says pixel ${f.pixel} (order ${order}) but its _healpix_29 range ${lo}..${hi} lies in pixel ${lo >> shift}${hi >> shift !== lo >> shift ? `..${hi >> shift}` : ""}`,
+        detail: `the manifest says ${say(f.pixel, pixels)} (order ${order}) but its _healpix_29 range ${lo}..${hi} lies in pixel ${lo >> shift}${hi >> shift !== lo >> shift ? `..${hi >> shift}` : ""}`,
       });
     if (previous && lo <= BigInt(previous.keyMax))
       problems.push({

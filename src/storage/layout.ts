@@ -3,11 +3,14 @@
 //   adaptive (default for new datasets): partition pixels chosen by the data (partitioning.ts),
 //     each file's HEALPix order and pixel in the manifest (`files[].order`, `files[].pixel`)
 //       <root>/<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5    N: NESTED pixel at order K
+//     or, where sparse neighbours share a file, a run of consecutive pixels (`files[].pixels`)
+//       <root>/<config>/order=<K>/healpix=<N>-<M>/<k>-of-<n>.hdf5  pixels N to M at order K
 //   mmu (Multimodal Universe v1, what its loaders read): every partition pixel at order 4
 //       <root>/<config>/healpix=<N>/<k>-of-<n>.hdf5              N: NESTED pixel at order 4
 //
 // Manifests written before `layout` existed are "mmu", and their files (no `order`) order 4.
 import { posix } from "node:path";
+import { UsageError } from "../core/errors.ts";
 
 /** The two directory schemes: pixels chosen by the data, or Multimodal Universe's fixed order 4. */
 export type Layout = "adaptive" | "mmu";
@@ -36,20 +39,28 @@ export function orderShift(order: number): bigint {
   return BigInt(2 * (KEY_ORDER - order));
 }
 
-/** First and last order-29 key of a pixel at `order` (inclusive). */
-export function pixelKeyRange(order: number, pixel: number): [bigint, bigint] {
+/**
+ * First and last order-29 key of a pixel at `order` (inclusive), or of the run of `pixels`
+ * consecutive pixels starting at it.
+ */
+export function pixelKeyRange(order: number, pixel: number, pixels = 1): [bigint, bigint] {
   const shift = orderShift(order);
-  return [BigInt(pixel) << shift, ((BigInt(pixel) + 1n) << shift) - 1n];
+  return [BigInt(pixel) << shift, ((BigInt(pixel) + BigInt(pixels)) << shift) - 1n];
 }
 
 /**
  * Directory of a pixel's files: `<config>/healpix=<N>` (mmu layout: no order given) or
- * `<config>/order=<K>/healpix=<N>` (adaptive layout).
+ * `<config>/order=<K>/healpix=<N>` (adaptive layout), `<config>/order=<K>/healpix=<N>-<M>` for
+ * a run of consecutive pixels N to M (adaptive only).
  */
-export function pixelDir(config: string, pixel: number, order?: number): string {
-  return order === undefined
-    ? posix.join(config, `healpix=${pixel}`)
-    : posix.join(config, `order=${order}`, `healpix=${pixel}`);
+export function pixelDir(config: string, pixel: number, order?: number, pixels = 1): string {
+  if (order === undefined) {
+    if (pixels !== 1)
+      throw new UsageError(`the mmu layout has one pixel a directory, not a run of ${pixels}`);
+    return posix.join(config, `healpix=${pixel}`);
+  }
+  const name = pixels === 1 ? `healpix=${pixel}` : `healpix=${pixel}-${pixel + pixels - 1}`;
+  return posix.join(config, `order=${order}`, name);
 }
 
 /** `001-of-002.hdf5`: at least three digits, as many as n needs. */
@@ -68,11 +79,12 @@ export function partitionPath(
   k: number,
   n: number,
   order?: number,
+  pixels = 1,
 ): string {
-  return posix.join(pixelDir(config, pixel, order), partitionFileName(k, n));
+  return posix.join(pixelDir(config, pixel, order, pixels), partitionFileName(k, n));
 }
 
-/** The path of a file of `layout` at (order, pixel). */
+/** The path of a file of `layout` at (order, pixel), or at a run of `pixels` from it. */
 export function layoutPath(
   layout: Layout,
   config: string,
@@ -80,11 +92,12 @@ export function layoutPath(
   pixel: number,
   k: number,
   n: number,
+  pixels = 1,
 ): string {
-  return partitionPath(config, pixel, k, n, layout === "mmu" ? undefined : order);
+  return partitionPath(config, pixel, k, n, layout === "mmu" ? undefined : order, pixels);
 }
 
-const ADAPTIVE_RE = /^([^/]+)\/order=(\d{1,2})\/healpix=(\d+)\/(\d+)-of-(\d+)\.hdf5$/;
+const ADAPTIVE_RE = /^([^/]+)\/order=(\d{1,2})\/healpix=(\d+)(?:-(\d+))?\/(\d+)-of-(\d+)\.hdf5$/;
 const MMU_RE = /^([^/]+)\/healpix=(\d+)\/(\d+)-of-(\d+)\.hdf5$/;
 
 /** A partition file's place as its path tells it. */
@@ -92,7 +105,10 @@ export interface ParsedPartitionPath {
   config: string;
   /** HEALPix order: K of `order=K`, 4 for the mmu form. */
   order: number;
+  /** The first pixel of the directory's name. */
   pixel: number;
+  /** Consecutive pixels the name covers: 1, or M - N + 1 for `healpix=<N>-<M>` (< 1 if M < N). */
+  pixels: number;
   k: number;
   n: number;
   /** Which scheme the path follows. */
@@ -100,7 +116,7 @@ export interface ParsedPartitionPath {
 }
 
 /**
- * Parses `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` (adaptive) or
+ * Parses `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` or `.../healpix=<N>-<M>/...` (adaptive) or
  * `<config>/healpix=<N>/<k>-of-<n>.hdf5` (mmu, order 4); null for anything else.
  */
 export function parsePartitionPath(relPath: string): ParsedPartitionPath | null {
@@ -111,8 +127,9 @@ export function parsePartitionPath(relPath: string): ParsedPartitionPath | null 
       config: a[1],
       order: Number(a[2]),
       pixel: Number(a[3]),
-      k: Number(a[4]),
-      n: Number(a[5]),
+      pixels: a[4] === undefined ? 1 : Number(a[4]) - Number(a[3]) + 1,
+      k: Number(a[5]),
+      n: Number(a[6]),
       layout: "adaptive",
     };
   const m = MMU_RE.exec(p);
@@ -121,6 +138,7 @@ export function parsePartitionPath(relPath: string): ParsedPartitionPath | null 
     config: m[1],
     order: PARTITION_ORDER,
     pixel: Number(m[2]),
+    pixels: 1,
     k: Number(m[3]),
     n: Number(m[4]),
     layout: "mmu",

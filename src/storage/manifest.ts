@@ -52,8 +52,16 @@ export const FileEntrySchema = z.object({
    * adaptive layout: order 4, the Multimodal Universe layout (see {@link fileOrder}).
    */
   order: z.number().int().min(0).max(MAX_PARTITION_ORDER).optional(),
-  /** The partition pixel (NESTED, at `order`); every row's `_healpix_29 >> 2*(29-order)` is it. */
+  /**
+   * The partition pixel (NESTED, at `order`); every row's `_healpix_29 >> 2*(29-order)` is it,
+   * or, with `pixels`, the first of the run the file covers.
+   */
   pixel: z.number().int().nonnegative(),
+  /**
+   * Consecutive pixels at `order` the file covers, from `pixel` (sparse neighbours sharing one
+   * file, adaptive layout only; see {@link filePixels}). Absent: the one pixel.
+   */
+  pixels: z.number().int().min(2).optional(),
   /** Smallest and largest `_healpix_29` key in the file (inclusive). */
   keyMin: decimalInt64,
   keyMax: decimalInt64,
@@ -166,6 +174,11 @@ export function fileOrder(file: { order?: number }): number {
   return file.order ?? PARTITION_ORDER;
 }
 
+/** Consecutive partition pixels a file covers from its `pixel` (at its order): `pixels`, else 1. */
+export function filePixels(file: { pixels?: number }): number {
+  return file.pixels ?? 1;
+}
+
 /** A dataset's layout: its `layout`, else "mmu" (manifests written before the field existed). */
 export function manifestLayout(manifest: Pick<Manifest, "layout">): Layout {
   return manifest.layout ?? "mmu";
@@ -271,9 +284,16 @@ export function parseManifest(text: string, path: string): Manifest {
         `files.${i} is at order ${f.order} but the dataset's layout is "mmu" (every file at order ${PARTITION_ORDER})`,
         { file: path },
       );
-    if (f.pixel >= 12 * 4 ** fileOrder(f))
+    if (f.pixel + filePixels(f) > 12 * 4 ** fileOrder(f))
       throw new ManifestError(
-        `files.${i} has pixel ${f.pixel}, which order ${fileOrder(f)} does not have (${12 * 4 ** fileOrder(f)} pixels)`,
+        f.pixels === undefined
+          ? `files.${i} has pixel ${f.pixel}, which order ${fileOrder(f)} does not have (${12 * 4 ** fileOrder(f)} pixels)`
+          : `files.${i} covers pixels ${f.pixel} to ${f.pixel + f.pixels - 1}, which order ${fileOrder(f)} does not all have (${12 * 4 ** fileOrder(f)} pixels)`,
+        { file: path },
+      );
+    if (f.pixels !== undefined && manifestLayout(manifest) === "mmu")
+      throw new ManifestError(
+        `files.${i} covers ${f.pixels} pixels but the dataset's layout is "mmu" (one pixel a file)`,
         { file: path },
       );
   }

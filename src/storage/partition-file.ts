@@ -283,7 +283,7 @@ export class PartitionFile {
       typeof content === "string" ? fileIdentity({ ...entry, content }) : "(no content digest)";
     if (got !== want)
       throw new ManifestMismatchError(
-        `the manifest's entry (pixel ${entry.pixel}${entry.order !== undefined ? ` at order ${entry.order}` : ""}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
+        `the manifest's entry (pixel ${entry.pixel}${entry.pixels !== undefined ? ` and ${entry.pixels - 1} after it` : ""}${entry.order !== undefined ? ` at order ${entry.order}` : ""}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
         { file: this.path },
       );
   }

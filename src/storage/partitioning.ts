@@ -11,8 +11,14 @@
 // of the target (so sparse borders of dense regions do not become tiny files). The mmu layout
 // takes every pixel at order 4, cut into key-range files the same way.
 //
-// A partition is a list of pieces in key order: (order, pixel, key range). The pieces of a pixel
-// tile its key range. The writer starts a new file at each piece, and also at the caps inside
+// Then neighbours too small to be files of their own share one (adaptive layout): a piece of a
+// whole pixel (or run of pixels) with fewer rows than a sixteenth of the target joins the whole
+// pixel just before or after it in key order (their key ranges touching), while the two together
+// stay within a quarter of the target. The file covers a run of consecutive pixels at the finer
+// of the two orders (`pixels`), so a sparse sky makes files of useful size, not a dozen of 80 kB.
+//
+// A partition is a list of pieces in key order: (order, pixel, pixels, key range). The pieces of
+// a pixel tile its key range. The writer starts a new file at each piece, and also at the caps inside
 // one (a single fine cell denser than the target), only where the key changes.
 import { UsageError } from "../core/errors.ts";
 import {
@@ -347,9 +353,11 @@ function radixSortCells(
 export interface PartitionPiece {
   /** HEALPix order of the partition pixel. */
   order: number;
-  /** The partition pixel (NESTED, at `order`). */
+  /** The partition pixel (NESTED, at `order`), or the first of a run of `pixels`. */
   pixel: number;
-  /** Inclusive `_healpix_29` range of the piece (the whole pixel, or part of it). */
+  /** Consecutive pixels at `order` from `pixel` the piece's file covers; absent: one. */
+  pixels?: number;
+  /** Inclusive `_healpix_29` range of the piece (the whole pixel or run, or part of it). */
   keyLo: bigint;
   keyHi: bigint;
   /** Rows the histogram counted in the piece. */
@@ -434,10 +442,19 @@ export class CellIndex {
   }
 
   /**
-   * The part [keyLo, keyHi] of pixel (k, pixel) cut at cell borders into at most n pieces of
-   * about equal rows, tiling [keyLo, keyHi] (pieces without rows are left out).
+   * The part [keyLo, keyHi] of pixel (k, pixel) (or of the run of `pixels` from it) cut at cell
+   * borders into at most n pieces of about equal rows, tiling [keyLo, keyHi] (pieces without rows
+   * are left out).
    */
-  cut(k: number, pixel: number, keyLo: bigint, keyHi: bigint, n: number): PartitionPiece[] {
+  cut(
+    k: number,
+    pixel: number,
+    keyLo: bigint,
+    keyHi: bigint,
+    n: number,
+    pixels = 1,
+  ): PartitionPiece[] {
+    const run = pixels === 1 ? {} : { pixels };
     const [a, b] = this.keySpan(keyLo, keyHi);
     const out: PartitionPiece[] = [];
     const total = this.rows(a, b);
@@ -453,6 +470,7 @@ export class CellIndex {
         out.push({
           order: k,
           pixel,
+          ...run,
           keyLo: start === a ? keyLo : at(start),
           keyHi: at(i) - 1n,
           rows: this.rows(start, i),
@@ -464,6 +482,7 @@ export class CellIndex {
     out.push({
       order: k,
       pixel,
+      ...run,
       keyLo: start === a ? keyLo : at(start),
       keyHi,
       rows: this.rows(start, b),
@@ -518,7 +537,50 @@ export function choosePartitionsOf(index: CellIndex, target: PartitionTarget): P
     return pieces;
   }
   for (const base of bases(0)) visit(0, base);
-  return pieces;
+  return mergeSparse(pieces, { rowBytes, maxRows, maxBytes });
+}
+
+/**
+ * Neighbouring whole-pixel pieces (in key order) joined where one is small, within a quarter of
+ * the target (see the top of this file). Exported for tests.
+ */
+export function mergeSparse(
+  pieces: PartitionPiece[],
+  target: { rowBytes: number; maxRows: number; maxBytes: number },
+): PartitionPiece[] {
+  // Whether `rows` is below the target divided by `part`.
+  const within = (rows: number, part: number) =>
+    rows * part < target.maxRows && rows * target.rowBytes * part < target.maxBytes;
+  const whole = (p: PartitionPiece) => {
+    const [lo, hi] = pixelKeyRange(p.order, p.pixel, p.pixels ?? 1);
+    return p.keyLo === lo && p.keyHi === hi;
+  };
+  const out: PartitionPiece[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (
+      last &&
+      whole(last) &&
+      whole(p) &&
+      last.keyHi + 1n === p.keyLo &&
+      (within(last.rows, 16) || within(p.rows, 16)) &&
+      within(last.rows + p.rows, 4)
+    ) {
+      // The run at the finer order: a pixel at order k is 4^(m-k) pixels at order m.
+      const m = Math.max(last.order, p.order);
+      const first = last.pixel * 4 ** (m - last.order);
+      const end = (p.pixel + (p.pixels ?? 1)) * 4 ** (m - p.order);
+      out[out.length - 1] = {
+        order: m,
+        pixel: first,
+        pixels: end - first,
+        keyLo: last.keyLo,
+        keyHi: p.keyHi,
+        rows: last.rows + p.rows,
+      };
+    } else out.push(p);
+  }
+  return out;
 }
 
 /** The piece holding `key` (pieces sorted, disjoint), or -1; `los[i]` is pieces[i].keyLo. */
@@ -544,6 +606,7 @@ export function pieceOf(
 export interface PieceJson {
   order: number;
   pixel: number;
+  pixels?: number;
   keyLo: string;
   keyHi: string;
   rows: number;

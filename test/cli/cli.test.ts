@@ -132,7 +132,10 @@ describe("astropile demo, info, head, cone", () => {
     assert.match(text.stdout, /image_psf_fwhm\s+float32\s+\[5\]\s+arcsec/);
     assert.match(text.stdout, /ORDER\s+HEALPIX\s+RA_DEG\s+DEC_DEG\s+FILES\s+ROWS\s+BYTES/);
     assert.match(text.stdout, /layout (adaptive|mmu)/);
-    assert.match(text.stdout, /partitions: \d+ HEALPix pixels \(order \d+: \d+/);
+    assert.match(
+      text.stdout,
+      /partitions: \d+( \(\d+ of them runs of sparse pixels sharing files\))?, \d+ HEALPix pixels \(order \d+: \d+/,
+    );
     assert.match(text.stdout, /coverage: .* \(order-\d+ cells holding a row/);
   });
 

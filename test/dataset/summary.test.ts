@@ -44,14 +44,18 @@ test("rows, files, bytes and pixels agree with the manifest and with the rows wr
       s.bytes,
       manifest.files.reduce((a, f) => a + f.bytes, 0),
     );
-    // Rows per partition pixel, counted from the truth at each pixel's own order.
+    // Rows per partition pixel (or run of pixels sharing files), counted from the truth at each
+    // pixel's own order.
     const want = s.pixels.map((p) => {
       let rows = 0;
-      for (let i = 0; i < N; i++) if (ang2pixNumber(p.order, ra[i], dec[i]) === p.pixel) rows++;
-      return [p.order, p.pixel, rows];
+      for (let i = 0; i < N; i++) {
+        const q = ang2pixNumber(p.order, ra[i], dec[i]);
+        if (q >= p.pixel && q < p.pixel + p.pixels) rows++;
+      }
+      return [p.order, p.pixel, p.pixels, rows];
     });
     assert.deepEqual(
-      s.pixels.map((p) => [p.order, p.pixel, p.rows]),
+      s.pixels.map((p) => [p.order, p.pixel, p.pixels, p.rows]),
       want,
     );
     assert.equal(
@@ -72,7 +76,7 @@ test("rows, files, bytes and pixels agree with the manifest and with the rows wr
       s.orders.reduce((a, o) => a + o.rows, 0),
       N,
     );
-    const area = s.pixels.reduce((a, p) => a + pixelAreaDeg2(p.order), 0);
+    const area = s.pixels.reduce((a, p) => a + p.pixels * pixelAreaDeg2(p.order), 0);
     assert.ok(Math.abs(s.partitionAreaDeg2 - area) < 1e-9);
     // The coverage at its stated order: the cells of that order holding a row.
     assert.ok(s.coverageOrder >= 0 && s.coverageOrder <= 12);
