@@ -1,7 +1,7 @@
 // What a client may ask a job to do: the bodies of `POST /api/v1/jobs`, checked with zod before
 // anything is queued. A bad body is a JobRequestError naming the field (`parameter`), so the
 // HTTP answer is a 400 that says which field to fix.
-import { z } from "zod";
+import { z } from "zod/v3"; // the v3 API loads in a sixth of the time: see core/record-schema.ts
 import { AstroPileError, type ErrorOptions } from "../core/errors.ts";
 import { DATASET_NAME } from "./directory.ts";
 
