@@ -48,8 +48,6 @@ import {
 import { assemble } from "./assemble.ts";
 import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
 import { globAll } from "./glob.ts";
-import { ifuColumns, planIfu } from "./ifu.ts";
-import { imageColumns, planCutouts, planTiles } from "./image.ts";
 import {
   fingerprint,
   makeUnits,
@@ -61,7 +59,6 @@ import {
 } from "./plan.ts";
 import { startUnitPool, type UnitPool } from "./pool.ts";
 import { fillTemplate, type ResolvedSpec, sourceName, templateFields } from "./spec.ts";
-import { planSpectrum, spectrumColumns } from "./spectrum.ts";
 import {
   bucketPath,
   crashPoint,
@@ -223,20 +220,25 @@ async function makePlan(
   );
   let modality: ModalityPlan = { kind: "catalog" };
   let modalColumns: ColumnSpec[] = [];
+  // Each modality's code (and the FITS reader it needs) loads only for its builds.
   if (spec.image?.kind === "tiles") {
+    const { imageColumns, planTiles } = await import("./image.ts");
     const m = await planTiles(spec.image, spec.root);
     modality = m;
     modalColumns = imageColumns(m.labels, m.stampSize);
   } else if (spec.image?.kind === "cutouts") {
+    const { imageColumns, planCutouts } = await import("./image.ts");
     const m = planCutouts(spec.image);
     modality = m;
     modalColumns = imageColumns(m.labels, m.stampSize);
   } else if (spec.spectrum) {
+    const { planSpectrum, spectrumColumns } = await import("./spectrum.ts");
     const firstFile = await firstExisting(spec.spectrum.file, scan.firstCarry, outputs, spec.root);
     const m = await planSpectrum(spec.spectrum, firstFile);
     modality = m;
     modalColumns = spectrumColumns(m.length, m.fluxUnit);
   } else if (spec.ifu) {
+    const { ifuColumns, planIfu } = await import("./ifu.ts");
     const firstFile = await firstExisting(spec.ifu.file, scan.firstCarry, outputs, spec.root);
     const m = await planIfu(spec.ifu, firstFile);
     modality = m;
@@ -372,7 +374,7 @@ export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<
   if (!(Number.isSafeInteger(memoryBytes) && memoryBytes >= MIN_MEMORY_BYTES))
     throw new UsageError(`memory budget must be at least 16 MiB, got ${memoryBytes} bytes`);
   // Sizes the spec declares (stamps, spectrum length, cube size) before any file is read.
-  checkRowMemory(specColumns(spec), spec, memoryBytes);
+  checkRowMemory(await specColumns(spec), spec, memoryBytes);
   const log = options.log ?? (() => {});
   const lock = await lockOutput(options.out, {
     wait: options.wait,
@@ -685,21 +687,25 @@ async function buildLocked(
  * the length it gives), with its catalog columns' fixed string lengths; sizes that only the
  * files tell are checked once the plan has them.
  */
-function specColumns(spec: ResolvedSpec): ColumnSpec[] {
+async function specColumns(spec: ResolvedSpec): Promise<ColumnSpec[]> {
   const cols: ColumnSpec[] = [];
   for (const [name, src] of Object.entries(spec.catalog.columns)) {
     if (typeof src !== "string" && src.stringLength !== undefined)
       cols.push({ name, dtype: "string", shape: [], stringLength: src.stringLength });
   }
-  if (spec.image)
+  if (spec.image) {
+    const { imageColumns } = await import("./image.ts");
     cols.push(
       ...imageColumns(
         spec.image.bands.map((b) => b.label),
         spec.image.stampSize,
       ),
     );
-  else if (spec.spectrum?.length) cols.push(...spectrumColumns(spec.spectrum.length, ""));
-  else if (spec.ifu?.spaxels && spec.ifu.length)
+  } else if (spec.spectrum?.length) {
+    const { spectrumColumns } = await import("./spectrum.ts");
+    cols.push(...spectrumColumns(spec.spectrum.length, ""));
+  } else if (spec.ifu?.spaxels && spec.ifu.length) {
+    const { ifuColumns } = await import("./ifu.ts");
     cols.push(
       ...ifuColumns({
         kind: "ifu",
@@ -709,6 +715,7 @@ function specColumns(spec: ResolvedSpec): ColumnSpec[] {
         fluxUnit: "",
       }),
     );
+  }
   return cols;
 }
 

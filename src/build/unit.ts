@@ -21,18 +21,12 @@ import type { FileEntry, IdIndexEntry, PositionsEntry } from "../storage/manifes
 import { pieceFromJson } from "../storage/partitioning.ts";
 import type { OutputColumn } from "./catalog.ts";
 import { displayPath } from "./glob.ts";
-import { type IfuPlan, IfuReader } from "./ifu.ts";
-import {
-  type CutoutImagePlan,
-  imageColumns,
-  readCutout,
-  type TileImagePlan,
-  TileStamper,
-} from "./image.ts";
+import type { IfuPlan } from "./ifu.ts";
+import type { CutoutImagePlan, TileImagePlan } from "./image.ts";
 import { RejectLog, type RejectSummary, type RowsTail, type UnitPlan } from "./plan.ts";
 import { type RowBlock, readRowFile } from "./rows-file.ts";
 import { fillTemplate, type ResolvedSpec } from "./spec.ts";
-import { type SpectrumPlan, SpectrumReader } from "./spectrum.ts";
+import type { SpectrumPlan } from "./spectrum.ts";
 import {
   bucketPath,
   crashPoint,
@@ -100,7 +94,7 @@ interface RowFiller {
   close(): Promise<void>;
 }
 
-function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
+async function filler(plan: BuildPlan, cacheBytes: number): Promise<RowFiller> {
   const m = plan.modality;
   const spec = plan.spec;
   const root = spec.root;
@@ -128,7 +122,9 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
     }
   };
   switch (m.kind) {
+    // Each modality's code (and the FITS reader it needs) loads only for its builds.
     case "tiles": {
+      const { TileStamper } = await import("./image.ts");
       const stamper = new TileStamper(m, cacheBytes);
       return {
         columns: stamper.columns,
@@ -143,6 +139,7 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
       };
     }
     case "cutouts": {
+      const { imageColumns, readCutout } = await import("./image.ts");
       const cols = imageColumns(m.labels, m.stampSize);
       return {
         columns: cols,
@@ -155,6 +152,7 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
       };
     }
     case "spectrum": {
+      const { SpectrumReader } = await import("./spectrum.ts");
       const reader = new SpectrumReader(spec.spectrum!, m, root);
       return {
         columns: reader.columns,
@@ -167,6 +165,7 @@ function filler(plan: BuildPlan, cacheBytes: number): RowFiller {
       };
     }
     case "ifu": {
+      const { IfuReader } = await import("./ifu.ts");
       const reader = new IfuReader(spec.ifu!, m, root);
       return {
         columns: reader.columns,
@@ -224,7 +223,7 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
   const { plan, paths } = opts;
   const dir = unitDir(paths, unit.index);
   await rm(dir, { recursive: true, force: true });
-  const fill = filler(plan, opts.cacheBytes);
+  const fill = await filler(plan, opts.cacheBytes);
   const catalogSpecs = plan.outputs.map((o) => o.spec);
   // Options left undefined must be absent: the writer spreads them over its defaults.
   const writer = await DatasetWriter.create(dir, plan.columns, {

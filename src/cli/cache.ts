@@ -2,24 +2,14 @@
 // errors are thrown and printed by main() as one line: exit code 2 for usage errors (bad
 // options, an unusable argument), 1 for the rest.
 import type { Command } from "commander";
-import {
-  type CacheEntry,
-  type CacheLocation,
-  type CacheMode,
-  cacheContents,
-  cacheSize,
-  checkCache,
-  clearCache,
-  downloadFile,
-  exportCache,
-  importCache,
-  pinCacheEntry,
-  verifyCacheEntry,
-} from "../cache/index.ts";
+import type { CacheEntry, CacheLocation, CacheMode } from "../cache/index.ts";
 import { AstroPileError, UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
 import { action, numberOption, usageExit } from "./format.ts";
 import { downloadStep, progress } from "./progress.ts";
+
+/** The cache library, loaded when a cache command runs (not at every command's start). */
+const cacheLib = () => import("../cache/index.ts");
 
 function out(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -111,7 +101,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--json", "print a JSON array with path, sha256, validators and times")
     .action(
       action(async (o: { json?: boolean }) => {
-        const list = await cacheContents(loc());
+        const cache = await cacheLib();
+        const list = await cache.cacheContents(loc());
         if (o.json) return json(list.map(entryJson));
         if (list.length === 0) return out("(cache is empty)");
         const rows = list.map((e) => [
@@ -132,7 +123,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--json", "print the numbers as JSON (bytes)")
     .action(
       action(async (o: { json?: boolean }) => {
-        const s = await cacheSize(loc());
+        const cache = await cacheLib();
+        const s = await cache.cacheSize(loc());
         if (o.json) return json(s);
         const pct = s.maxBytes > 0 ? ` (${((100 * s.bytes) / s.maxBytes).toFixed(1)}%)` : "";
         out(`${s.dir}`);
@@ -154,7 +146,8 @@ export function registerCacheCommand(program: Command): void {
     )
     .action(
       action(async (url: string | undefined) => {
-        const r = await clearCache(url === undefined ? undefined : urlArg(url), loc());
+        const cache = await cacheLib();
+        const r = await cache.clearCache(url === undefined ? undefined : urlArg(url), loc());
         out(
           `removed ${r.entries} ${r.entries === 1 ? "entry" : "entries"}, ${formatBytes(r.bytes)}`,
         );
@@ -174,7 +167,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--json", "print the report as JSON")
     .action(
       action(async (o: { repair?: boolean; deep?: boolean; json?: boolean }) => {
-        const r = await checkCache({ ...loc(), repair: o.repair, deep: o.deep });
+        const cache = await cacheLib();
+        const r = await cache.checkCache({ ...loc(), repair: o.repair, deep: o.deep });
         if (o.json) json(r);
         else {
           for (const p of r.problems) {
@@ -202,7 +196,8 @@ export function registerCacheCommand(program: Command): void {
     )
     .action(
       action(async (file: string, urls: string[]) => {
-        const r = await exportCache(file, {
+        const cache = await cacheLib();
+        const r = await cache.exportCache(file, {
           ...loc(),
           urls: urls.length > 0 ? urls.map(urlArg) : undefined,
         });
@@ -218,7 +213,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--overwrite", "replace entries that are already cached with another version")
     .action(
       action(async (file: string, o: { overwrite?: boolean }) => {
-        const r = await importCache(file, { ...loc(), overwrite: o.overwrite });
+        const cache = await cacheLib();
+        const r = await cache.importCache(file, { ...loc(), overwrite: o.overwrite });
         out(
           `imported ${r.imported} entries (${formatBytes(r.bytes)}), kept ${r.skipped} already cached`,
         );
@@ -264,20 +260,23 @@ export function registerCacheCommand(program: Command): void {
           const sources = o.source?.map(urlArg);
           urlArg(url);
           const view = progress("download", { quiet: o.quiet || !o.progress });
-          const p = await downloadFile(url, {
-            ...loc(),
-            cache: mode,
-            sha256,
-            maxAgeSeconds,
-            sources,
-            offline: o.offline || undefined,
-            pin: o.pin,
-            timeoutMs: timeoutSeconds * 1000,
-            onProgress: (e) => {
-              view.update(downloadStep(e));
-              if (e.done) view.stop();
-            },
-          }).finally(() => view.stop());
+          const cache = await cacheLib();
+          const p = await cache
+            .downloadFile(url, {
+              ...loc(),
+              cache: mode,
+              sha256,
+              maxAgeSeconds,
+              sources,
+              offline: o.offline || undefined,
+              pin: o.pin,
+              timeoutMs: timeoutSeconds * 1000,
+              onProgress: (e) => {
+                view.update(downloadStep(e));
+                if (e.done) view.stop();
+              },
+            })
+            .finally(() => view.stop());
           out(p);
         },
       ),
@@ -288,7 +287,8 @@ export function registerCacheCommand(program: Command): void {
     .description("Pin a cached URL: the size cap never evicts it.")
     .action(
       action(async (url: string) => {
-        const e = await pinCacheEntry(urlArg(url), true, loc());
+        const cache = await cacheLib();
+        const e = await cache.pinCacheEntry(urlArg(url), true, loc());
         out(`pinned ${e.url} (${formatBytes(e.size)})`);
       }),
     );
@@ -298,7 +298,8 @@ export function registerCacheCommand(program: Command): void {
     .description("Unpin a cached URL: it can be evicted again when the cache is over its cap.")
     .action(
       action(async (url: string) => {
-        const e = await pinCacheEntry(urlArg(url), false, loc());
+        const cache = await cacheLib();
+        const e = await cache.pinCacheEntry(urlArg(url), false, loc());
         out(`unpinned ${e.url}`);
       }),
     );
@@ -311,7 +312,8 @@ export function registerCacheCommand(program: Command): void {
     .option("--sha256 <hex>", "also require this SHA-256")
     .action(
       action(async (url: string, o: { sha256?: string }) => {
-        const e = await verifyCacheEntry(urlArg(url), sha256Option(o.sha256), loc());
+        const cache = await cacheLib();
+        const e = await cache.verifyCacheEntry(urlArg(url), sha256Option(o.sha256), loc());
         out(`ok ${e.sha256} ${e.url}`);
       }),
     );
