@@ -56,6 +56,7 @@ import {
   SCAN_SPLIT_BYTES,
   scanCatalog,
   scatterRows,
+  type UnitPlan,
 } from "./plan.ts";
 import { startUnitPool, type UnitPool } from "./pool.ts";
 import { fillTemplate, type ResolvedSpec, sourceName, templateFields } from "./spec.ts";
@@ -397,6 +398,63 @@ export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<
   }
 }
 
+/**
+ * How many threads build `pending` units (at most `workers`), and the memory each has. Unless
+ * the caller fixed the count, threads do not pay below WORKER_MIN_BYTES of output each.
+ */
+function unitThreads(
+  plan: BuildPlan,
+  pending: UnitPlan[],
+  memoryBytes: number,
+  workers: number,
+  fixed: boolean,
+): { w: number; perWorker: number; rowBytes: number } {
+  // Workers (their start, and routing the rows to several units' buckets) do not pay below
+  // ~48 MB of output per extra worker: a 1e6-row catalog (44 MB) as two units on two workers
+  // took 2.65 s against 2.2 s as one unit in this thread.
+  const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
+  const pendingBytes = pending.reduce((s, u) => s + u.rows * rowBytes, 0);
+  // Each worker's share must hold ROWS_IN_MEMORY rows (checked before for one worker).
+  const fit = Math.max(1, Math.floor(memoryBytes / (ROWS_IN_MEMORY * Math.max(1, rowBytes))));
+  const w = fixed
+    ? Math.min(workers, pending.length, fit)
+    : Math.max(
+        1,
+        Math.min(workers, pending.length, fit, Math.floor(pendingBytes / WORKER_MIN_BYTES)),
+      );
+  return { w, perWorker: Math.floor(memoryBytes / w), rowBytes };
+}
+
+/**
+ * The scanned rows to the units' buckets: one unit takes rows.bin itself as its bucket; several
+ * have rows.bin (and the second scan thread's rows-tail.bin) routed by key. Returns each
+ * bucket's rows and bytes (the scatter marker's content).
+ */
+async function routeRows(
+  plan: BuildPlan,
+  paths: StatePaths,
+  options: BuildOptions,
+): Promise<Array<{ rows: number; bytes: number }>> {
+  const units = plan.units;
+  if (units.length === 1 && !plan.rowsTail) {
+    await mkdir(paths.buckets, { recursive: true });
+    if ((await sizeOf(paths.rows)) !== null) await rename(paths.rows, bucketPath(paths, 0));
+    return [{ rows: units[0].rows, bytes: plan.rowsBytes }];
+  }
+  let rowsSeen = 0;
+  const tail = plan.rowsTail ? { ...plan.rowsTail, path: paths.rowsTail } : null;
+  const onRows = (n: number) => {
+    rowsSeen += n;
+    options.onProgress?.({
+      phase: "scatter",
+      rows: rowsSeen,
+      total: plan.scan.rowsValid,
+      unitsDone: 0,
+      unitsTotal: units.length,
+    });
+  };
+  return scatterRows(paths.rows, plan.outputs, units, paths, onRows, undefined, tail);
+}
 async function buildLocked(
   spec: ResolvedSpec,
   options: BuildOptions,
@@ -477,24 +535,8 @@ async function buildLocked(
   const units = plan.units;
   const validRows = plan.scan.rowsValid;
 
-  // How many threads build `pending` units, and the memory each has.
-  const unitThreads = (pending: BuildPlan["units"]) => {
-    // Workers (their start, and routing the rows to several units' buckets) do not pay below
-    // ~48 MB of output per extra worker: a 1e6-row catalog (44 MB) as two units on two workers
-    // took 2.65 s against 2.2 s as one unit in this thread.
-    const rowBytes = plan!.columns.reduce((s, c) => s + bytesPerRow(c), 0);
-    const pendingBytes = pending.reduce((s, u) => s + u.rows * rowBytes, 0);
-    // Each worker's share must hold ROWS_IN_MEMORY rows (checked above for one worker).
-    const fit = Math.max(1, Math.floor(memoryBytes / (ROWS_IN_MEMORY * Math.max(1, rowBytes))));
-    const w =
-      options.workers !== undefined
-        ? Math.min(workers, pending.length, fit)
-        : Math.max(
-            1,
-            Math.min(workers, pending.length, fit, Math.floor(pendingBytes / WORKER_MIN_BYTES)),
-          );
-    return { w, perWorker: Math.floor(memoryBytes / w), rowBytes };
-  };
+  const threadsFor = (pending: UnitPlan[]) =>
+    unitThreads(plan!, pending, memoryBytes, workers, options.workers !== undefined);
   const startPool = (w: number) =>
     startUnitPool({
       workers: w,
@@ -507,7 +549,7 @@ async function buildLocked(
   // they have loaded their code (~0.4 s) when the buckets are ready.
   let pool: UnitPool | null = null;
   if (!scatter && units.length > 1) {
-    const { w } = unitThreads(units);
+    const { w } = threadsFor(units);
     if (w > 1) pool = startPool(w);
   }
   const done = new Map<number, UnitDone>();
@@ -517,34 +559,7 @@ async function buildLocked(
   try {
     // Scatter: skipped when its marker is there (and every bucket has its recorded size).
     if (!scatter) {
-      if (units.length === 1 && !plan.rowsTail) {
-        // One unit: its bucket is the scanned rows themselves.
-        await mkdir(paths.buckets, { recursive: true });
-        if ((await sizeOf(paths.rows)) !== null) await rename(paths.rows, bucketPath(paths, 0));
-        scatter = [{ rows: units[0].rows, bytes: plan.rowsBytes }];
-      } else {
-        let rowsSeen = 0;
-        const tail = plan.rowsTail ? { ...plan.rowsTail, path: paths.rowsTail } : null;
-        const onRows = (n: number) => {
-          rowsSeen += n;
-          options.onProgress?.({
-            phase: "scatter",
-            rows: rowsSeen,
-            total: plan!.scan.rowsValid,
-            unitsDone: 0,
-            unitsTotal: units.length,
-          });
-        };
-        scatter = await scatterRows(
-          paths.rows,
-          plan.outputs,
-          units,
-          paths,
-          onRows,
-          undefined,
-          tail,
-        );
-      }
+      scatter = await routeRows(plan, paths, options);
       await writeJsonAtomic(paths.scatter, scatter);
     } else if (resumed) log("scatter: reused");
     // The routed rows go while the units start (unlinking 418 MB took ~0.12 s).
@@ -590,7 +605,7 @@ async function buildLocked(
       progress();
     };
     if (pending.length > 0) {
-      const { w, perWorker, rowBytes } = unitThreads(pending);
+      const { w, perWorker, rowBytes } = threadsFor(pending);
       if (w < Math.min(workers, pending.length) && options.workers !== undefined)
         log(
           `units: ${w} worker(s), not ${workers}: each needs ${ROWS_IN_MEMORY} rows of ${rowBytes} bytes within --memory`,
