@@ -124,7 +124,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
     };
   }
   if (format === "ecsv") {
-    // ECSV and FITS readers load only for such files (a CSV build skips ~20 ms of modules).
+    // ECSV and FITS readers load only for such files (a CSV build never loads them).
     const { openEcsv } = await import("../formats/ecsv.ts");
     const reader: EcsvReader = await openEcsv(path);
     return {

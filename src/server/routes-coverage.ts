@@ -28,18 +28,15 @@ export async function coverageOf(dataset: Dataset, order: number): Promise<Cover
   const files = dataset.manifest.files.filter((f) => f.config === dataset.config && f.rows > 0);
   const counts = new Map<number, number>();
   // From the manifest when each file lies in one pixel at `order` (a run of pixels may not).
-  const parent = (f: FileEntry, pixel: number) => Math.floor(pixel / 4 ** (fileOrder(f) - order));
-  const inOne = (f: FileEntry) =>
-    fileOrder(f) >= order && parent(f, f.pixel) === parent(f, f.pixel + filePixels(f) - 1);
-  if (files.every(inOne)) {
+  if (files.every((f) => manifestOrder(f) >= order)) {
     for (const f of files) {
-      const p = parent(f, f.pixel);
+      const p = Math.floor(f.pixel / 4 ** (fileOrder(f) - order));
       counts.set(p, (counts.get(p) ?? 0) + f.rows);
     }
   } else {
     if (dataset.length > COVERAGE_MAX_ROWS)
       throw tooLarge(
-        `the coverage at order ${order} reads the positions of ${dataset.length} rows (at most ${COVERAGE_MAX_ROWS}); ask for order ${Math.min(...files.map(fileOrder))} or coarser`,
+        `the coverage at order ${order} reads the positions of ${dataset.length} rows (at most ${COVERAGE_MAX_ROWS}); ${coarser(files)}`,
         "order",
       );
     for await (const b of dataset.select(["ra", "dec"]).batches({ size: 65536 })) {
@@ -54,6 +51,25 @@ export async function coverageOf(dataset: Dataset, order: number): Promise<Cover
   }
   const pixels = [...counts.keys()].sort((a, b) => a - b);
   return { order, pixels, counts: pixels.map((p) => counts.get(p)!) };
+}
+
+/** The finest order at which the file lies in one pixel (-1: none, a run across order-0 pixels). */
+function manifestOrder(f: FileEntry): number {
+  const o = fileOrder(f);
+  const last = f.pixel + filePixels(f) - 1;
+  for (let k = o; k >= 0; k--) {
+    const up = 4 ** (o - k);
+    if (Math.floor(f.pixel / up) === Math.floor(last / up)) return k;
+  }
+  return -1;
+}
+
+/** What to ask for instead: the finest order the manifest answers, if any. */
+function coarser(files: FileEntry[]): string {
+  const finest = Math.min(...files.map(manifestOrder));
+  return finest >= 0
+    ? `ask for order ${finest} or coarser`
+    : "no order is counted from the manifest alone (a file covers neighbouring order-0 pixels)";
 }
 
 export function registerCoverageRoutes(app: FastifyInstance, context: ServerContext): void {

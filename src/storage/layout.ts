@@ -56,7 +56,7 @@ export function pixelKeyRange(order: number, pixel: number, pixels = 1): [bigint
 export function pixelDir(config: string, pixel: number, order?: number, pixels = 1): string {
   if (order === undefined) {
     if (pixels !== 1)
-      throw new UsageError(`the mmu layout has one pixel a directory, not a run of ${pixels}`);
+      throw new UsageError(`the mmu layout has one pixel per directory, not a run of ${pixels}`);
     return posix.join(config, `healpix=${pixel}`);
   }
   const name = pixels === 1 ? `healpix=${pixel}` : `healpix=${pixel}-${pixel + pixels - 1}`;
@@ -116,8 +116,8 @@ export interface ParsedPartitionPath {
 }
 
 /**
- * Parses `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` or `.../healpix=<N>-<M>/...` (adaptive) or
- * `<config>/healpix=<N>/<k>-of-<n>.hdf5` (mmu, order 4); null for anything else.
+ * Parses `<config>/order=<K>/healpix=<N>/<k>-of-<n>.hdf5` or `.../healpix=<N>-<M>/...`
+ * (adaptive) or `<config>/healpix=<N>/<k>-of-<n>.hdf5` (mmu, order 4); null for anything else.
  */
 export function parsePartitionPath(relPath: string): ParsedPartitionPath | null {
   const p = relPath.split("\\").join("/");

@@ -22,7 +22,16 @@ import {
 } from "./layout.ts";
 import { remoteAccess, remoteUrl } from "./remote-hook.ts";
 
-export const FORMAT_VERSION = 1;
+/**
+ * The newest manifest format this code reads and writes. Version 2 adds files covering runs of
+ * pixels (`files[].pixels`); a manifest without one is written as version 1, which AstroPile
+ * before runs reads (it refuses version 2 by name rather than misread such a file).
+ */
+export const FORMAT_VERSION = 2;
+/** The version a manifest with these files needs (see {@link FORMAT_VERSION}). */
+function formatVersionFor(files: ReadonlyArray<{ pixels?: number }>): 1 | 2 {
+  return files.some((f) => f.pixels !== undefined) ? 2 : 1;
+}
 
 const decimalInt64 = z.string().regex(/^-?\d{1,20}$/, "an int64 as a decimal string");
 
@@ -133,7 +142,7 @@ export const ConfigEntrySchema = z.object({
 
 export const ManifestSchema = z.object({
   format: z.literal("astropile"),
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(2)]),
   name: z.string().min(1),
   provenance: z
     .object({ project: z.string().optional(), survey: z.string(), release: z.string().optional() })
@@ -191,7 +200,7 @@ export function emptyManifest(
 ): Manifest {
   return {
     format: "astropile",
-    formatVersion: FORMAT_VERSION,
+    formatVersion: 1,
     name,
     provenance,
     layout,
@@ -291,9 +300,14 @@ export function parseManifest(text: string, path: string): Manifest {
           : `files.${i} covers pixels ${f.pixel} to ${f.pixel + f.pixels - 1}, which order ${fileOrder(f)} does not all have (${12 * 4 ** fileOrder(f)} pixels)`,
         { file: path },
       );
+    if (f.pixels !== undefined && manifest.formatVersion < 2)
+      throw new ManifestError(
+        `files.${i} covers ${f.pixels} pixels, which format version ${manifest.formatVersion} does not have (runs of pixels came with version 2)`,
+        { file: path },
+      );
     if (f.pixels !== undefined && manifestLayout(manifest) === "mmu")
       throw new ManifestError(
-        `files.${i} covers ${f.pixels} pixels but the dataset's layout is "mmu" (one pixel a file)`,
+        `files.${i} covers ${f.pixels} pixels but the dataset's layout is "mmu" (one pixel per file)`,
         { file: path },
       );
   }
@@ -340,7 +354,11 @@ function dtypeBytes(dtype: string): number {
 
 /** Replaces astropile.json atomically: temp file, fsync, rename, fsync of the directory. */
 export async function writeManifest(root: string, manifest: Manifest): Promise<void> {
-  const parsed = ManifestSchema.safeParse({ ...manifest, updated: new Date().toISOString() });
+  const parsed = ManifestSchema.safeParse({
+    ...manifest,
+    formatVersion: formatVersionFor(manifest.files),
+    updated: new Date().toISOString(),
+  });
   if (!parsed.success) {
     // What we were about to write does not follow our own schema: a bug, said in one line.
     const issue = parsed.error.issues[0];

@@ -566,7 +566,7 @@ function editManifest(t: Target, rng: Rng): string {
     ],
     [3, () => editIdIndex(m, cname, rng)],
     [3, () => editPositions(m, cname, rng)],
-    [1, () => set(m, "formatVersion", rng.pick([0, 2, "1", 1.5]), "")],
+    [1, () => set(m, "formatVersion", rng.pick([0, 3, "1", 1.5]), "")],
     [1, () => set(m, "partitionOrder", rng.pick([3, 5, 29, "4"]), "")],
     [1, () => set(m, "files", [], "")],
     [

@@ -10,7 +10,8 @@ import { makeUnits } from "../../src/build/plan.ts";
 import type { ColumnSpec } from "../../src/core/columns.ts";
 import { ManifestError } from "../../src/core/errors.ts";
 import { openDataset, pixelSummaries } from "../../src/dataset/index.ts";
-import { angularSeparationDeg } from "../../src/sky/index.ts";
+import { coverageOf } from "../../src/server/routes-coverage.ts";
+import { ang2pixNumber, angularSeparationDeg } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { KEY_ORDER, parsePartitionPath, pixelKeyRange } from "../../src/storage/layout.ts";
 import { fileOrder, filePixels, readManifest } from "../../src/storage/manifest.ts";
@@ -190,6 +191,8 @@ test("a sparse sky in few files: runs named healpix=N-M, cones equal brute force
   const manifest = await readManifest(root);
   const runs = manifest.files.filter((f) => f.pixels !== undefined);
   assert.ok(runs.length >= 1, manifest.files.map((f) => f.path).join(", "));
+  // Runs came with manifest format 2; AstroPile before them refuses it by its version.
+  assert.equal(manifest.formatVersion, 2);
   for (const f of manifest.files) {
     const parsed = parsePartitionPath(f.path)!;
     assert.equal(parsed.pixel, f.pixel);
@@ -246,6 +249,22 @@ test("a sparse sky in few files: runs named healpix=N-M, cones equal brute force
       assert.deepEqual(await idsIn(ds.coneSearch(r0, d0, radius)), want, `${r0},${d0} ${radius}"`);
     }
     assert.equal(Number((await ds.getById(4321n))?.object_id), 4321);
+    // The data service's coverage counts: from the manifest where each file lies in one pixel of
+    // the order, from the positions where a run spans several; either way the rows' own count.
+    for (const order of [0, 1, 3]) {
+      const want = new Map<number, number>();
+      for (let i = 0; i < N; i++) {
+        const p = ang2pixNumber(order, ra[i]!, dec[i]!);
+        want.set(p, (want.get(p) ?? 0) + 1);
+      }
+      const got = await coverageOf(ds, order);
+      const keys = [...want.keys()].sort((a, b) => a - b);
+      assert.deepEqual(got.pixels, keys, `order ${order}`);
+      assert.deepEqual(
+        got.counts,
+        keys.map((k) => want.get(k)),
+      );
+    }
   } finally {
     ds.close();
   }
@@ -292,6 +311,14 @@ test("a run's manifest entry tampered with: its pixel count, or a run in the mmu
     readManifest(root),
     (e: Error) => e instanceof ManifestError && /covers pixels/.test(e.message),
   );
+  // A run in a version-1 manifest (runs came with version 2).
+  edit((m) => {
+    m.formatVersion = 1;
+  });
+  await assert.rejects(
+    readManifest(root),
+    (e: Error) => e instanceof ManifestError && /format version 1/.test(e.message),
+  );
   // A run in the mmu layout.
   edit((m) => {
     m.layout = "mmu";
@@ -299,8 +326,24 @@ test("a run's manifest entry tampered with: its pixel count, or a run in the mmu
   });
   await assert.rejects(
     readManifest(root),
-    (e: Error) => e instanceof ManifestError && /one pixel a file/.test(e.message),
+    (e: Error) => e instanceof ManifestError && /one pixel per file/.test(e.message),
   );
   edit(() => {});
   assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+
+  // Without runs (the mmu layout), the manifest stays version 1, as AstroPile before runs wrote.
+  const mmu = join(tempDir("astropile-runs-mmu-"), "ds");
+  await writeDataset(
+    mmu,
+    COLUMNS,
+    [
+      {
+        object_id: BigInt64Array.of(1n, 2n),
+        ra: Float64Array.of(10, 200),
+        dec: Float64Array.of(5, -40),
+      },
+    ],
+    { config: "main", provenance: { survey: "RUNS" }, layout: "mmu" },
+  );
+  assert.equal((await readManifest(mmu)).formatVersion, 1);
 });
