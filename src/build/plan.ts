@@ -20,6 +20,7 @@ import {
   type ColumnValues,
   type Dtype,
   gatherRows,
+  int64Words,
   type NumericArray,
   scatterRowsTo,
 } from "../core/columns.ts";
@@ -232,7 +233,7 @@ export function unitBounds(units: UnitPlan[]): UnitBounds {
  * 1e7-row catalog; the search alone ~33 ns.
  */
 export function routeKeys(b: UnitBounds, keys: BigInt64Array, out: Int32Array): void {
-  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
+  const words = int64Words(keys);
   const { loHi, loLo, hiHi, hiLo, cells } = b;
   const last = loHi.length - 1;
   for (let i = 0; i < keys.length; i++) {

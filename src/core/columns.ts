@@ -62,6 +62,14 @@ const CTORS: Record<Exclude<Dtype, "string">, ArrayCtor> = {
   bool: Uint8Array,
 };
 
+/**
+ * The 32-bit words of a 64-bit array (low word first on this little-endian machine): int64
+ * values read and moved without a BigInt each. Views the same memory.
+ */
+export function int64Words(values: BigInt64Array | BigUint64Array | Float64Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, 2 * values.length);
+}
+
 /** The typed-array class holding values of a numeric or bool dtype. */
 export function arrayClass(dtype: Exclude<Dtype, "string">): ArrayCtor {
   return CTORS[dtype];
@@ -190,8 +198,8 @@ export function gatherRows(
   const out = new ctor(n * per);
   if (per === 1 && values.BYTES_PER_ELEMENT === 8 && values.byteOffset % 4 === 0) {
     // 64-bit values moved as two 32-bit words: no BigInt made per value, NaN payloads kept.
-    const o = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
-    const v = new Uint32Array(values.buffer, values.byteOffset, 2 * values.length);
+    const o = int64Words(out as BigInt64Array);
+    const v = int64Words(values as BigInt64Array);
     for (let i = 0; i < n; i++) {
       const src = 2 * indices[i];
       o[2 * i] = v[src];

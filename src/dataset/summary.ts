@@ -6,6 +6,7 @@
 //     order (by default the finest order, at most 12, at which occupied cells hold 10 rows on
 //     average, so sparse catalogs are not measured as the sum of their points' tiny cells). It
 //     reads the `_healpix_29` column, in blocks, for configs of at most 5,000,000 rows.
+import { int64Words } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
 import { ang2pixOrder29, pix2ang } from "../sky/index.ts";
 import type { Layout } from "../storage/layout.ts";
@@ -235,7 +236,7 @@ async function coverageOf(
           : await source
               .readRange(f, ["ra", "dec"], at, end)
               .then((b) => ang2pixOrder29(b.ra as Float64Array, b.dec as Float64Array));
-      const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
+      const words = int64Words(keys);
       let last = -1;
       for (let i = 0; i < keys.length; i++) {
         const cell = words[2 * i + 1] >>> hiShift;

@@ -9,6 +9,7 @@
 // (Gorski et al. 2005; healpy calls healpix_cxx), so they give healpy's answers bit for bit
 // except where libm's last bit decides (see ang2pix).
 
+import { int64Words } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
 import { separationRad } from "./distance.ts";
 import {
@@ -309,7 +310,7 @@ export function ang2pix(
   if (result.length < n) {
     throw new UsageError(`out must hold at least ${n} elements, got ${result.length}`);
   }
-  const words = new Uint32Array(result.buffer, result.byteOffset, 2 * n);
+  const words = int64Words(result);
   const ns = 2 ** order;
   const faceLo = new Float64Array(12);
   const faceHi = new Float64Array(12);

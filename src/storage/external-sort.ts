@@ -12,6 +12,7 @@ import {
   concatValues,
   gatherRows,
   gatherRowsFrom,
+  int64Words,
   valuesPerRow,
 } from "../core/columns.ts";
 import { CorruptFileError, UsageError } from "../core/errors.ts";
@@ -308,7 +309,7 @@ async function* mergeSorted(
   const k = live.length;
   // Each source's current block's keys as words ([lo, hi] per key, little-endian) and its head
   // key (hi signed, lo unsigned), so the heap compares numbers in typed arrays.
-  const words = live.map((s) => keyWords(s.keys));
+  const words = live.map((s) => int64Words(s.keys));
   const hi = new Int32Array(k);
   const lo = new Float64Array(k);
   const setHead = (s: number) => {
@@ -363,7 +364,7 @@ async function* mergeSorted(
         if (size > 0) siftDown(0);
         continue;
       }
-      words[s] = keyWords(src.keys);
+      words[s] = int64Words(src.keys);
     } else if (picked >= outRows) {
       yield flush();
     }
@@ -371,9 +372,4 @@ async function* mergeSorted(
     siftDown(0);
   }
   if (picked > 0) yield flush();
-}
-
-/** An int64 key array's 32-bit words (a BigInt64Array's offset is a multiple of 8). */
-function keyWords(keys: BigInt64Array): Uint32Array {
-  return new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
 }

@@ -20,6 +20,7 @@
 // A partition is a list of pieces in key order: (order, pixel, pixels, key range). The pieces of
 // a pixel tile its key range. The writer starts a new file at each piece, and also at the caps inside
 // one (a single fine cell denser than the target), only where the key changes.
+import { int64Words } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   KEY_ORDER,
@@ -109,7 +110,7 @@ export class CellHistogram {
   /** Counts keys[from..to) (any order). */
   addKeys(keys: BigInt64Array, from = 0, to = keys.length): void {
     // The cell of a key (non-negative, below 2^62) from its two 32-bit words: no BigInt is made.
-    const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
+    const words = int64Words(keys);
     let i = from;
     while (i < to) {
       // A slice that fits the pending room, at the order the histogram has now (a merge of the
