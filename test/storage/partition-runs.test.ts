@@ -47,7 +47,8 @@ test("the join rule: touching whole pixels, one of them under a sixteenth of the
       // order-0 pixel 2 holds no rows: a gap, nothing joins across it
       whole(0, 3, 20),
       whole(0, 4, 20), // 40 rows, order 0 pixels 3..4
-      { order: 1, pixel: 20, keyLo: pixelKeyRange(1, 20)[0], keyHi: 5n << 56n, rows: 5 }, // part of a pixel: apart
+      // The first part of order-1 pixel 20 (touching the run before it), small: a part stays apart.
+      { order: 1, pixel: 20, keyLo: 5n << 58n, keyHi: (5n << 58n) + (1n << 40n), rows: 5 },
     ],
     TARGET,
   );
