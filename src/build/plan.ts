@@ -20,12 +20,12 @@ import {
   type ColumnValues,
   type Dtype,
   gatherRows,
-  int64Words,
   type NumericArray,
   scatterRowsTo,
 } from "../core/columns.ts";
 import { BuildStateError, deserializeError, InternalError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
+import { int64Words } from "../core/words.ts";
 import type { CsvRange, CsvRangeState } from "../formats/csv-bytes.ts";
 import { byteChunks, isGzipFile } from "../formats/text.ts";
 import { ang2pix } from "../sky/index.ts";

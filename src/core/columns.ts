@@ -1,7 +1,9 @@
 // The in-memory column model shared by the HDF5 reader and writer.
 // A batch holds whole rows column by column; a column with per-row shape [a, b] stores row i
 // at values[i*a*b .. (i+1)*a*b] (row-major, axis 0 the row), as HDF5 and numpy lay it out.
+
 import { ColumnLengthError, SchemaError } from "./errors.ts";
+import { int64Words } from "./words.ts";
 
 export const DTYPES = [
   "float32",
@@ -61,14 +63,6 @@ const CTORS: Record<Exclude<Dtype, "string">, ArrayCtor> = {
   uint64: BigUint64Array,
   bool: Uint8Array,
 };
-
-/**
- * The 32-bit words of a 64-bit array (low word first on this little-endian machine): int64
- * values read and moved without a BigInt each. Views the same memory.
- */
-export function int64Words(values: BigInt64Array | BigUint64Array | Float64Array): Uint32Array {
-  return new Uint32Array(values.buffer, values.byteOffset, 2 * values.length);
-}
 
 /** The typed-array class holding values of a numeric or bool dtype. */
 export function arrayClass(dtype: Exclude<Dtype, "string">): ArrayCtor {

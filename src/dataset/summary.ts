@@ -6,8 +6,9 @@
 //     order (by default the finest order, at most 12, at which occupied cells hold 10 rows on
 //     average, so sparse catalogs are not measured as the sum of their points' tiny cells). It
 //     reads the `_healpix_29` column, in blocks, for configs of at most 5,000,000 rows.
-import { int64Words } from "../core/columns.ts";
+
 import { UsageError } from "../core/errors.ts";
+import { int64Words } from "../core/words.ts";
 import { ang2pixOrder29, pix2ang } from "../sky/index.ts";
 import type { Layout } from "../storage/layout.ts";
 import { fileOrder, filePixels, type Manifest, manifestLayout } from "../storage/manifest.ts";

@@ -9,8 +9,8 @@
 // (Gorski et al. 2005; healpy calls healpix_cxx), so they give healpy's answers bit for bit
 // except where libm's last bit decides (see ang2pix).
 
-import { int64Words } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
+import { int64Words } from "../core/words.ts";
 import { separationRad } from "./distance.ts";
 import {
   cosCorrectlyRounded,

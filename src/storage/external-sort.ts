@@ -12,12 +12,12 @@ import {
   concatValues,
   gatherRows,
   gatherRowsFrom,
-  int64Words,
   valuesPerRow,
 } from "../core/columns.ts";
 import { CorruptFileError, UsageError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 import { sortOrderInt64 } from "../core/sort.ts";
+import { int64Words } from "../core/words.ts";
 import { PartitionFile } from "./partition-file.ts";
 import { PartitionWriter } from "./partition-writer.ts";
 

@@ -20,8 +20,9 @@
 // A partition is a list of pieces in key order: (order, pixel, pixels, key range). The pieces of
 // a pixel tile its key range. The writer starts a new file at each piece, and also at the caps inside
 // one (a single fine cell denser than the target), only where the key changes.
-import { int64Words } from "../core/columns.ts";
+
 import { UsageError } from "../core/errors.ts";
+import { int64Words } from "../core/words.ts";
 import {
   KEY_ORDER,
   type Layout,
