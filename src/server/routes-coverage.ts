@@ -1,10 +1,11 @@
 // The sky coverage of a dataset (docs/service.md, "Dataset routes"): the HEALPix pixels at an
-// order that hold rows, with their row counts. From the manifest when every file's pixel lies
-// within one pixel of that order; otherwise from the rows' positions, read in batches (configs
-// of at most COVERAGE_MAX_ROWS rows), kept per opened dataset.
+// order that hold rows, with their row counts. Files whose pixels lie within one pixel of that
+// order count from the manifest; the others' rows are read for their positions, in batches (at
+// most COVERAGE_MAX_ROWS rows), and the answer is kept per opened dataset.
 
 import type { FastifyInstance } from "fastify";
 import type { Dataset } from "../dataset/dataset.ts";
+import { Source } from "../dataset/source.ts";
 import { COVERAGE_MAX_ROWS } from "../dataset/summary.ts";
 import { ang2pixNumber } from "../sky/index.ts";
 import { type FileEntry, fileOrder, filePixels } from "../storage/manifest.ts";
@@ -23,32 +24,49 @@ export interface Coverage {
   counts: number[];
 }
 
-/** The pixels at `order` holding rows of the dataset's config, with their counts. */
+/**
+ * The pixels at `order` holding rows of the dataset's config, with their counts: a file that lies
+ * in one pixel of that order counts from the manifest; the rows of the others (coarser files, or
+ * runs of pixels across that order's borders) are read, at most COVERAGE_MAX_ROWS of them.
+ */
 export async function coverageOf(dataset: Dataset, order: number): Promise<Coverage> {
-  const files = dataset.manifest.files.filter((f) => f.config === dataset.config && f.rows > 0);
   const counts = new Map<number, number>();
-  // From the manifest when each file lies in one pixel at `order` (a run of pixels may not).
-  if (files.every((f) => manifestOrder(f) >= order)) {
-    for (const f of files) {
-      const p = Math.floor(f.pixel / 4 ** (fileOrder(f) - order));
-      counts.set(p, (counts.get(p) ?? 0) + f.rows);
-    }
-  } else {
-    if (dataset.length > COVERAGE_MAX_ROWS)
-      throw tooLarge(
-        `the coverage at order ${order} reads the positions of ${dataset.length} rows (at most ${COVERAGE_MAX_ROWS}); ${coarser(files)}`,
-        "order",
-      );
-    for await (const b of dataset.select(["ra", "dec"]).batches({ size: 65536 })) {
-      const ra = b.columns.ra as Float64Array;
-      const dec = b.columns.dec as Float64Array;
-      for (let i = 0; i < b.length; i++) {
-        if (!(Number.isFinite(ra[i]) && dec[i]! >= -90 && dec[i]! <= 90)) continue;
-        const p = ang2pixNumber(order, ((ra[i]! % 360) + 360) % 360, dec[i]!);
-        counts.set(p, (counts.get(p) ?? 0) + 1);
+  const add = (p: number, n: number) => counts.set(p, (counts.get(p) ?? 0) + n);
+  const files = dataset.manifest.files.filter((f) => f.config === dataset.config && f.rows > 0);
+  const toRead = new Set(files.filter((f) => manifestOrder(f) < order).map((f) => f.path));
+  const rowsToRead = files.reduce((n, f) => n + (toRead.has(f.path) ? f.rows : 0), 0);
+  if (rowsToRead > COVERAGE_MAX_ROWS)
+    throw tooLarge(
+      `the coverage at order ${order} reads the positions of ${rowsToRead} rows (at most ${COVERAGE_MAX_ROWS}); ${coarser(files)}`,
+      "order",
+    );
+  for (const f of files)
+    if (!toRead.has(f.path)) add(Math.floor(f.pixel / 4 ** (fileOrder(f) - order)), f.rows);
+  if (toRead.size === 0) return sorted(order, counts);
+  const source = await Source.open(dataset.root, dataset.config);
+  try {
+    for (const [i, f] of source.files.entries()) {
+      if (!toRead.has(f.path)) continue;
+      for (let at = 0; at < f.rows; at += READ_ROWS) {
+        const b = await source.readRange(i, ["ra", "dec"], at, Math.min(f.rows, at + READ_ROWS));
+        const ra = b.ra as Float64Array;
+        const dec = b.dec as Float64Array;
+        for (let r = 0; r < ra.length; r++) {
+          if (!(Number.isFinite(ra[r]) && dec[r]! >= -90 && dec[r]! <= 90)) continue;
+          add(ang2pixNumber(order, ((ra[r]! % 360) + 360) % 360, dec[r]!), 1);
+        }
       }
     }
+  } finally {
+    source.close();
   }
+  return sorted(order, counts);
+}
+
+/** Rows of positions read at once. */
+const READ_ROWS = 65536;
+
+function sorted(order: number, counts: Map<number, number>): Coverage {
   const pixels = [...counts.keys()].sort((a, b) => a - b);
   return { order, pixels, counts: pixels.map((p) => counts.get(p)!) };
 }
