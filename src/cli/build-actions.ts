@@ -6,7 +6,15 @@ import { UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
 // The demo (and the synthetic sky it draws) loads only for `demo` and `--print-spec`.
 import type { BuiltinName, DemoResult } from "../demo/index.ts";
-import { areaText, formatCount, formatSeconds, numberOption, out, printJson } from "./format.ts";
+import {
+  areaText,
+  countOf,
+  formatCount,
+  formatSeconds,
+  numberOption,
+  out,
+  printJson,
+} from "./format.ts";
 import { buildStep, progress, sourcesStep } from "./progress.ts";
 
 export interface BuildFlags {
@@ -93,7 +101,7 @@ function printBuilt(r: BuildResult, outDir: string): void {
         ? "built (resumed)"
         : "built";
   out(
-    `${verb}: ${rep.survey} ${rep.config} in ${outDir}: ${formatCount(rep.rows)} rows in ${rep.files} files, ${formatBytes(rep.bytes)}, ${formatSeconds(rep.seconds)}`,
+    `${verb}: ${rep.survey} ${rep.config} in ${outDir}: ${formatCount(rep.rows)} rows in ${countOf(rep.files, "file")}, ${formatBytes(rep.bytes)}, ${formatSeconds(rep.seconds)}`,
   );
   for (const line of rejectLines(rep, r.reportPath)) out(line);
 }
@@ -174,7 +182,7 @@ function printDemo(r: DemoResult, shown: string): void {
         ? `${r.stampSize}x${r.stampSize} px stamps (${(r.stampSize * 0.168).toFixed(1)} arcsec) in g,r,i,z,y, nanomaggies`
         : `spectra 3600-9824 Angstrom, 7781 px, 1e-17 erg/(s cm2 Angstrom), with z`;
     out(
-      `  ${key.padEnd(7)}  ${rep.survey} ${rep.config}: ${formatCount(rep.rows)} objects, ${rep.files} files, ${formatBytes(rep.bytes)}; ${what}` +
+      `  ${key.padEnd(7)}  ${rep.survey} ${rep.config}: ${formatCount(rep.rows)} objects, ${countOf(rep.files, "file")}, ${formatBytes(rep.bytes)}; ${what}` +
         `  ${rep.status === "unchanged" ? "(already built)" : formatSeconds(rep.seconds)}`,
     );
     const pixels = summary.pixels

@@ -19,7 +19,7 @@ import { GROUPS } from "../schema/standard.ts";
 import type { Layout } from "../storage/layout.ts";
 import { manifestLayout, readManifest } from "../storage/manifest.ts";
 import { lockOutput } from "../storage/output-lock.ts";
-import { areaText, formatCount, numberOption, out, printJson, table } from "./format.ts";
+import { areaText, countOf, formatCount, numberOption, out, printJson, table } from "./format.ts";
 
 function pickConfig(configs: string[], wanted: string | undefined, dir: string): string {
   if (wanted) {
@@ -96,7 +96,7 @@ export async function info(
   for (const { config, entry, summary, report } of details) {
     out("");
     out(
-      `config ${config}: ${formatCount(entry.rows)} rows, ${summary.files} files, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"})` +
+      `config ${config}: ${formatCount(entry.rows)} rows, ${countOf(summary.files, "file")}, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"})` +
         (report ? `; build: ${formatCount(report.rejected.count)} rows rejected` : ""),
     );
     const orders = summary.orders
@@ -104,9 +104,13 @@ export async function info(
       .join(", ");
     const runs = summary.pixels.filter((p) => p.pixels > 1).length;
     const pixelCount = summary.pixels.reduce((n, p) => n + p.pixels, 0);
+    // Runs of sparse pixels sharing files are said only where there are some.
+    const partitions =
+      runs > 0
+        ? `${formatCount(summary.pixels.length)} (${formatCount(runs)} of them runs of sparse pixels sharing files), ${formatCount(pixelCount)}`
+        : formatCount(pixelCount);
     out(
-      `  partitions: ${formatCount(summary.pixels.length)}${runs > 0 ? ` (${formatCount(runs)} of them runs of sparse pixels sharing files)` : ""}, ` +
-        `${formatCount(pixelCount)} HEALPix pixels (${orders || "none"}), their area ${areaText(summary.partitionAreaDeg2)}`,
+      `  partitions: ${partitions} HEALPix pixels (${orders || "none"}), their area ${areaText(summary.partitionAreaDeg2)}`,
     );
     out(
       Number.isNaN(summary.areaDeg2)

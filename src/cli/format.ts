@@ -53,6 +53,11 @@ export function areaText(deg2: number): string {
     : `${(deg2 * 3600 * 3600).toFixed(1)} arcsec2`;
 }
 
+/** `1 file`, `12 files`: a count and its noun, plural unless the count is one. */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 /**
  * A count with its thousands grouped by commas, as `toLocaleString("en-US")` writes it, but
  * without it for integers: its first call loads ICU's number formatting, ~17 ms of a short

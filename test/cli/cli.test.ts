@@ -134,7 +134,7 @@ describe("astropile demo, info, head, cone", () => {
     assert.match(text.stdout, /layout (adaptive|mmu)/);
     assert.match(
       text.stdout,
-      /partitions: \d+( \(\d+ of them runs of sparse pixels sharing files\))?, \d+ HEALPix pixels \(order \d+: \d+/,
+      /partitions: (\d+ \(\d+ of them runs of sparse pixels sharing files\), )?\d+ HEALPix pixels \(order \d+: \d+/,
     );
     assert.match(text.stdout, /coverage: .* \(order-\d+ cells holding a row/);
   });
