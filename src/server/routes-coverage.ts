@@ -4,8 +4,8 @@
 // most COVERAGE_MAX_ROWS rows), and the answer is kept per opened dataset.
 
 import type { FastifyInstance } from "fastify";
+import { InternalError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
-import { Source } from "../dataset/source.ts";
 import { COVERAGE_MAX_ROWS } from "../dataset/summary.ts";
 import { ang2pixNumber } from "../sky/index.ts";
 import { type FileEntry, fileOrder, filePixels } from "../storage/manifest.ts";
@@ -25,9 +25,10 @@ export interface Coverage {
 }
 
 /**
- * The pixels at `order` holding rows of the dataset's config, with their counts: a file that lies
- * in one pixel of that order counts from the manifest; the rows of the others (coarser files, or
- * runs of pixels across that order's borders) are read, at most COVERAGE_MAX_ROWS of them.
+ * The pixels at `order` holding rows of an opened parent dataset's config (not a concatenation),
+ * with their counts: a file that lies in one pixel of that order counts from the manifest; the
+ * rows of the others (coarser files, or runs of pixels across that order's borders) are read, at
+ * most COVERAGE_MAX_ROWS of them.
  */
 export async function coverageOf(dataset: Dataset, order: number): Promise<Coverage> {
   const counts = new Map<number, number>();
@@ -42,31 +43,30 @@ export async function coverageOf(dataset: Dataset, order: number): Promise<Cover
     );
   for (const f of files)
     if (!toRead.has(f.path)) add(Math.floor(f.pixel / 4 ** (fileOrder(f) - order)), f.rows);
-  if (toRead.size === 0) return sorted(order, counts);
-  const source = await Source.open(dataset.root, dataset.config);
-  try {
-    for (const [i, f] of source.files.entries()) {
-      if (!toRead.has(f.path)) continue;
-      for (let at = 0; at < f.rows; at += READ_ROWS) {
-        const b = await source.readRange(i, ["ra", "dec"], at, Math.min(f.rows, at + READ_ROWS));
-        const ra = b.ra as Float64Array;
-        const dec = b.dec as Float64Array;
-        for (let r = 0; r < ra.length; r++) {
-          if (!(Number.isFinite(ra[r]) && dec[r]! >= -90 && dec[r]! <= 90)) continue;
-          add(ang2pixNumber(order, ((ra[r]! % 360) + 360) % 360, dec[r]!), 1);
-        }
+  if (toRead.size === 0) return coverageFrom(order, counts);
+  // The dataset's own parent: its manifest is the one counted above, its files already open.
+  const { source } = await dataset.parentRows();
+  if (!source) throw new InternalError("coverage of a dataset with several parents");
+  for (const [i, f] of source.files.entries()) {
+    if (!toRead.has(f.path)) continue;
+    for (let at = 0; at < f.rows; at += READ_ROWS) {
+      const b = await source.readRange(i, ["ra", "dec"], at, Math.min(f.rows, at + READ_ROWS));
+      const ra = b.ra as Float64Array;
+      const dec = b.dec as Float64Array;
+      for (let r = 0; r < ra.length; r++) {
+        if (!(Number.isFinite(ra[r]) && dec[r]! >= -90 && dec[r]! <= 90)) continue;
+        add(ang2pixNumber(order, ((ra[r]! % 360) + 360) % 360, dec[r]!), 1);
       }
     }
-  } finally {
-    source.close();
   }
-  return sorted(order, counts);
+  return coverageFrom(order, counts);
 }
 
 /** Rows of positions read at once. */
 const READ_ROWS = 65536;
 
-function sorted(order: number, counts: Map<number, number>): Coverage {
+/** The counted pixels in ascending order, with their counts. */
+function coverageFrom(order: number, counts: Map<number, number>): Coverage {
   const pixels = [...counts.keys()].sort((a, b) => a - b);
   return { order, pixels, counts: pixels.map((p) => counts.get(p)!) };
 }
