@@ -247,16 +247,36 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
   const index = work ? u32(`${work}.index`, n) : new Uint32Array(n);
   const cellStart = work ? i32(`${work}.cellStart`, n + 1) : new Int32Array(n + 1);
   const zone = i32("zone", n);
-  const count = i32("count", n + 1);
   // Records of pass 2: ra and dec as doubles, then cell and input position as two uint32.
   const rec = f64("records", 3 * n);
-  const recU = new Uint32Array(rec.buffer, 0, 6 * n);
   const zoneStart = new Int32Array(Z + 1);
   const raMin = new Float64Array(Z).fill(360);
   const raMax = new Float64Array(Z);
-  const pRa = p.ra;
-  const pDec = p.dec;
-  // Pass 1: zones, zone counts and ra ranges.
+  const scale = new Float64Array(Z);
+  // Buckets are runs of whole zones holding ~n/256 points (a crowded zone is one bucket).
+  const bucketOf = new Int32Array(Z);
+  const bucketStart = new Int32Array(BUCKETS + 1).fill(n);
+  // Each pass is a function of its own: V8 optimises a long loop while it runs (on-stack
+  // replacement), and code after the loop, not yet run, would be compiled without type
+  // feedback and throw the optimised code away when reached (measured on a first call).
+  zonePass(p.ra, p.dec, n, zones, zone, zoneStart, raMin, raMax);
+  zoneLayout(n, Z, zoneStart, raMin, raMax, scale, bucketOf, bucketStart);
+  bucketPass(p.ra, p.dec, n, zone, zoneStart, raMin, scale, bucketOf, bucketStart, rec);
+  cellPass(n, rec, bucketStart, i32("count", n + 1), ra, dec, index, cellStart);
+  return { n, zoneStart, ra, dec, index, cellStart, raMin, scale };
+}
+
+/** Pass 1: each point's zone, points per zone (in zoneStart[z + 1]) and each zone's ra range. */
+function zonePass(
+  pRa: ArrayLike<number>,
+  pDec: ArrayLike<number>,
+  n: number,
+  zones: Zoning,
+  zone: Int32Array,
+  zoneStart: Int32Array,
+  raMin: Float64Array,
+  raMax: Float64Array,
+): void {
   for (let i = 0; i < n; i++) {
     const a = normRa(pRa[i]!);
     const z = zoneOf(pDec[i]!, zones);
@@ -265,11 +285,20 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
     if (a < raMin[z]!) raMin[z] = a;
     if (a > raMax[z]!) raMax[z] = a;
   }
+}
+
+/** Zone starts from the counts, each zone's cells per degree, and the buckets of whole zones. */
+function zoneLayout(
+  n: number,
+  Z: number,
+  zoneStart: Int32Array,
+  raMin: Float64Array,
+  raMax: Float64Array,
+  scale: Float64Array,
+  bucketOf: Int32Array,
+  bucketStart: Int32Array,
+): void {
   for (let z = 0; z < Z; z++) zoneStart[z + 1]! += zoneStart[z]!;
-  const scale = new Float64Array(Z);
-  // Buckets are runs of whole zones holding ~n/256 points (a crowded zone is one bucket).
-  const bucketOf = new Int32Array(Z);
-  const bucketStart = new Int32Array(BUCKETS + 1).fill(n);
   for (let z = 0; z < Z; z++) {
     const m = zoneStart[z + 1]! - zoneStart[z]!;
     const width = raMax[z]! - raMin[z]!;
@@ -281,7 +310,22 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
   for (let b = BUCKETS - 1; b >= 0; b--) {
     if (bucketStart[b]! > bucketStart[b + 1]!) bucketStart[b] = bucketStart[b + 1]!;
   }
-  // Pass 2: into buckets, with each point's cell (cells of zone z start at zoneStart[z]).
+}
+
+/** Pass 2: points into buckets as records, with each point's cell (zone z's start at zoneStart[z]). */
+function bucketPass(
+  pRa: ArrayLike<number>,
+  pDec: ArrayLike<number>,
+  n: number,
+  zone: Int32Array,
+  zoneStart: Int32Array,
+  raMin: Float64Array,
+  scale: Float64Array,
+  bucketOf: Int32Array,
+  bucketStart: Int32Array,
+  rec: Float64Array,
+): void {
+  const recU = new Uint32Array(rec.buffer, rec.byteOffset, 6 * n);
   const fill = bucketStart.slice(0, BUCKETS);
   for (let i = 0; i < n; i++) {
     const z = zone[i]!;
@@ -296,7 +340,23 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
     recU[6 * t + 4] = base + c;
     recU[6 * t + 5] = i;
   }
-  // Pass 3: bucket by bucket, a counting sort on cells (which number the bucket's positions).
+}
+
+/**
+ * Pass 3: bucket by bucket, a counting sort on cells (which number the bucket's positions), then
+ * each cell by ra.
+ */
+function cellPass(
+  n: number,
+  rec: Float64Array,
+  bucketStart: Int32Array,
+  count: Int32Array,
+  ra: Float64Array,
+  dec: Float64Array,
+  index: Uint32Array,
+  cellStart: Int32Array,
+): void {
+  const recU = new Uint32Array(rec.buffer, rec.byteOffset, 6 * n);
   for (let b = 0; b < BUCKETS; b++) {
     const s = bucketStart[b]!;
     const e = bucketStart[b + 1]!;
@@ -318,7 +378,6 @@ function zoneSort(p: Points, n: number, zones: Zoning, work: string | null): Zon
       else if (ce - cs > 1) insertionSort(ra, dec, index, cs, ce);
     }
   }
-  return { n, zoneStart, ra, dec, index, cellStart, raMin, scale };
 }
 
 function insertionSort(
@@ -668,15 +727,62 @@ const SMALL_GROUP = 32;
 /** Radix digit width of {@link groupPairs}: 2048 counters stay in L1. */
 const DIGIT_BITS = 11;
 
-/** The buffered pairs are ordered by left index, then right index (every pair distinct). */
-function inPairOrder(buf: PairBuffer): boolean {
+/**
+ * Pairs found for left points taken in order (a lookup in sky order) come grouped by left
+ * index, and a left point has few pairs: when the buffer's left indices never decrease, puts
+ * each group in right-index order in place (insertion sort; a clump's large group by packed
+ * keys) and returns true; otherwise returns false, the buffer unchanged.
+ */
+function orderGroupsByRight(buf: PairBuffer): boolean {
+  const m = buf.n;
   const l = buf.left;
   const r = buf.right;
-  for (let t = 1; t < buf.n; t++) {
-    const d = l[t]! - l[t - 1]!;
-    if (d < 0 || (d === 0 && r[t]! <= r[t - 1]!)) return false;
+  const sep = buf.sep;
+  for (let t = 1; t < m; t++) if (l[t]! < l[t - 1]!) return false;
+  for (let s = 0; s < m; ) {
+    let e = s + 1;
+    while (e < m && l[e] === l[s]) e++;
+    if (e - s > SMALL_GROUP) sortRangeByRight(r, sep, s, e);
+    else {
+      for (let a = s + 1; a < e; a++) {
+        const x = r[a]!;
+        const d = sep[a]!;
+        let b = a - 1;
+        while (b >= s && r[b]! > x) {
+          r[b + 1] = r[b]!;
+          sep[b + 1] = sep[b]!;
+          b--;
+        }
+        r[b + 1] = x;
+        sep[b + 1] = d;
+      }
+    }
+    s = e;
   }
   return true;
+}
+
+/** Sorts right[s, e) with sep alongside: right index and position packed in one double. */
+function sortRangeByRight(right: Uint32Array, sep: Float64Array, s: number, e: number): void {
+  const m = e - s;
+  if (m > IDX_BITS) {
+    const order = Array.from({ length: m }, (_, t) => s + t).sort((x, y) => right[x]! - right[y]!);
+    const r2 = Uint32Array.from(order, (t) => right[t]!);
+    const s2 = Float64Array.from(order, (t) => sep[t]!);
+    right.set(r2, s);
+    sep.set(s2, s);
+    return;
+  }
+  const keys = new Float64Array(m);
+  for (let t = 0; t < m; t++) keys[t] = right[s + t]! * IDX_BITS + t;
+  keys.sort();
+  const r2 = right.slice(s, e);
+  const s2 = sep.slice(s, e);
+  for (let t = 0; t < m; t++) {
+    const from = keys[t]! % IDX_BITS;
+    right[s + t] = r2[from]!;
+    sep[s + t] = s2[from]!;
+  }
 }
 
 /**
@@ -694,10 +800,8 @@ function groupPairs(
 ): Pairs {
   const m = buf.n;
   const lefts = buf.left;
-  if (byRight && inPairOrder(buf)) {
-    // Pairs found for left points taken in order (a lookup in sky order) mostly come grouped
-    // by left index and, a left point having few pairs, by right index within it: taken as
-    // they are, without an order array or a comparison per pair.
+  if (byRight && orderGroupsByRight(buf)) {
+    // Grouped in place: taken as they are, without an order array or a comparison callback.
     const out: Pairs = {
       left: buf.left.slice(0, m),
       right: buf.right.slice(0, m),
