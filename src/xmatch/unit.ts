@@ -444,12 +444,8 @@ export async function matchUnit(
     }
   }
   const leftRow = new Float64Array(n);
-  const rightRow = new Float64Array(n);
-  const sepArcsec = new Float64Array(n);
   const leftRa = new Float64Array(n);
   const leftDec = new Float64Array(n);
-  const rightRa = new Float64Array(n);
-  const rightDec = new Float64Array(n);
   // Left points of a whole view are one run of rows (leftPoints): row = base + point.
   const leftBase = left.row ? 0 : left.runs[0]![1];
   for (let r = 0; r < n; r++) {
@@ -457,18 +453,33 @@ export async function matchUnit(
     leftRow[r] = left.row ? left.row[i]! : leftBase + i;
     leftRa[r] = left.ra[i]!;
     leftDec[r] = left.dec[i]!;
-    const t = pairOf ? pairOf[r]! : r;
-    if (t < 0) {
-      rightRow[r] = -1;
-      sepArcsec[r] = Number.NaN;
-      rightRa[r] = Number.NaN;
-      rightDec[r] = Number.NaN;
-    } else {
-      rightRow[r] = pairs.right[t]!;
-      sepArcsec[r] = pairs.sepDeg[t]! * 3600;
-      rightRa[r] = pairs.rightRa[t]!;
-      rightDec[r] = pairs.rightDec[t]!;
+  }
+  // Inner rows are the pairs one for one: their right columns are the pairs' own arrays.
+  let rightRow = pairs.right;
+  let sepArcsec = pairs.sepDeg;
+  let rightRa = pairs.rightRa;
+  let rightDec = pairs.rightDec;
+  if (pairOf) {
+    rightRow = new Float64Array(n);
+    sepArcsec = new Float64Array(n);
+    rightRa = new Float64Array(n);
+    rightDec = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      const t = pairOf[r]!;
+      if (t < 0) {
+        rightRow[r] = -1;
+        sepArcsec[r] = Number.NaN;
+        rightRa[r] = Number.NaN;
+        rightDec[r] = Number.NaN;
+      } else {
+        rightRow[r] = pairs.right[t]!;
+        sepArcsec[r] = pairs.sepDeg[t]! * 3600;
+        rightRa[r] = pairs.rightRa[t]!;
+        rightDec[r] = pairs.rightDec[t]!;
+      }
     }
+  } else {
+    for (let r = 0; r < n; r++) sepArcsec[r]! *= 3600;
   }
   const leftId = await leftIds(unit, leftRow, L);
   let rightId: ColumnValues;
