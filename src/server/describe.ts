@@ -8,6 +8,7 @@ import { openDataset } from "../dataset/index.ts";
 import { datasetRootOf } from "../interop/mmu-adopt.ts";
 import { isRemoteUrl, type RemoteOptions, remoteRoot } from "../remote/index.ts";
 import { MAX_ORDER } from "../sky/index.ts";
+import { orderShift, pixelKeyRange } from "../storage/layout.ts";
 import {
   type FileEntry,
   fileOrder,
@@ -147,20 +148,10 @@ export function coverageOf(manifest: Pick<Manifest, "files">, order: number): nu
 
 /** [lo, hi] at `order` intersected with the pixels the file's partition pixel(s) cover there. */
 function clipToPixel(f: FileEntry, order: number, lo: bigint, hi: bigint): [bigint, bigint] {
-  const o = fileOrder(f);
-  const pixel = BigInt(f.pixel);
-  const end = pixel + BigInt(filePixels(f));
-  let first: bigint;
-  let last: bigint;
-  if (o >= order) {
-    const up = BigInt(2 * (o - order));
-    first = pixel >> up;
-    last = (end - 1n) >> up;
-  } else {
-    const d = BigInt(2 * (order - o));
-    first = pixel << d;
-    last = (end << d) - 1n;
-  }
+  // The pixels at `order` holding the keys of the file's pixel(s), coarser or finer alike.
+  const [k0, k1] = pixelKeyRange(fileOrder(f), f.pixel, filePixels(f));
+  const shift = orderShift(order);
+  const [first, last] = [k0 >> shift, k1 >> shift];
   const [a, b] = [lo > first ? lo : first, hi < last ? hi : last];
   // A key range outside its pixel breaks the manifest's rules; cover the whole pixel rather than
   // lose it.

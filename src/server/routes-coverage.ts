@@ -8,6 +8,7 @@ import { InternalError } from "../core/errors.ts";
 import type { Dataset } from "../dataset/dataset.ts";
 import { COVERAGE_MAX_ROWS } from "../dataset/summary.ts";
 import { ang2pixNumber } from "../sky/index.ts";
+import { orderShift, pixelKeyRange } from "../storage/layout.ts";
 import { type FileEntry, fileOrder, filePixels } from "../storage/manifest.ts";
 import type { ServerContext } from "./app.ts";
 import { tooLarge } from "./errors.ts";
@@ -73,12 +74,8 @@ function coverageFrom(order: number, counts: Map<number, number>): Coverage {
 
 /** The finest order at which the file lies in one pixel (-1: none, a run across order-0 pixels). */
 function manifestOrder(f: FileEntry): number {
-  const o = fileOrder(f);
-  const last = f.pixel + filePixels(f) - 1;
-  for (let k = o; k >= 0; k--) {
-    const up = 4 ** (o - k);
-    if (Math.floor(f.pixel / up) === Math.floor(last / up)) return k;
-  }
+  const [k0, k1] = pixelKeyRange(fileOrder(f), f.pixel, filePixels(f));
+  for (let k = fileOrder(f); k >= 0; k--) if (k0 >> orderShift(k) === k1 >> orderShift(k)) return k;
   return -1;
 }
 
