@@ -77,7 +77,11 @@ import { type BuildPlan, type ModalityPlan, runUnit, type UnitDone } from "./uni
 
 export interface BuildProgress {
   phase: "scan" | "scatter" | "build" | "assemble" | "done";
-  /** Rows handled in this phase so far, and the phase's total when known. */
+  /**
+   * Rows handled in this phase so far, and the phase's total when known. In "build", a unit's
+   * row counts half when read and half once written to its file (the sort and the writing come
+   * after the last row is read).
+   */
   rows: number;
   total?: number;
   unitsDone: number;
@@ -588,7 +592,8 @@ async function buildLocked(
     const progress = () =>
       options.onProgress?.({
         phase: "build",
-        rows: rowsDone,
+        // Units count their rows by halves (read, then written): see UnitOptions.onRows.
+        rows: Math.floor(rowsDone),
         total: validRows,
         unitsDone: done.size,
         unitsTotal: units.length,

@@ -215,6 +215,11 @@ export interface UnitOptions {
   memoryBytes: number;
   /** Tile plane cache. */
   cacheBytes: number;
+  /**
+   * Progress in rows, fractions included: a row counts half when read from the bucket and half
+   * when written to its file (the writer sorts and writes after the last row is read: a unit of
+   * 1.5M rows spends a second or two there).
+   */
   onRows?: (rows: number) => void;
 }
 
@@ -225,6 +230,7 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
   await rm(dir, { recursive: true, force: true });
   const fill = await filler(plan, opts.cacheBytes);
   const catalogSpecs = plan.outputs.map((o) => o.spec);
+  let written = 0;
   // Options left undefined must be absent: the writer spreads them over its defaults.
   const writer = await DatasetWriter.create(dir, plan.columns, {
     config: plan.spec.config,
@@ -242,6 +248,11 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
     idIndexCompression: plan.units.length > 1 ? "none" : "gzip",
     // The build holds the lock of the whole output, the unit's directory included.
     lock: false,
+    onProgress: (p) => {
+      if (p.phase !== "merge" || p.rowsOut === written) return;
+      opts.onRows?.((p.rowsOut - written) / 2);
+      written = p.rowsOut;
+    },
   });
   const log = new RejectLog();
   const rowBytes = plan.columns.reduce((s, c) => s + bytesPerRow(c), 0);
@@ -302,10 +313,12 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
       );
       rowsIn += chunk.rows;
       rows += all ? chunk.rows : keep.length;
-      opts.onRows?.(chunk.rows);
+      opts.onRows?.(chunk.rows / 2);
       if (++chunks === 1) crashPoint(`unit-write:${unit.index}`);
     }
     const manifest = await writer.finish();
+    // Rows refused on the way (stamps) were never written: their second half counts now.
+    if (rowsIn > written) opts.onRows?.((rowsIn - written) / 2);
     const config = manifest.configs[plan.spec.config];
     const done: UnitDone = {
       unit: unit.index,

@@ -6,7 +6,7 @@ import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import type { Worker } from "node:worker_threads";
-import { build, checkSpec, loadSpec } from "../../src/build/index.ts";
+import { type BuildProgress, build, checkSpec, loadSpec } from "../../src/build/index.ts";
 import { FormatError, SchemaError, SpecError } from "../../src/core/errors.ts";
 import { builtinSpec, hscSpec } from "../../src/demo/index.ts";
 import { cutout, openFits, TanWcs } from "../../src/formats/index.ts";
@@ -38,9 +38,18 @@ function hscUnits() {
   );
 }
 
+/** The "build" progress events of the hsc build (its units refuse a stamp). */
+const hscProgress: BuildProgress[] = [];
+
 before(async () => {
   sky = await tinySurveys(srcDir, 4);
-  await build(hscUnits(), { out: outHsc, workers: 1 });
+  await build(hscUnits(), {
+    out: outHsc,
+    workers: 1,
+    onProgress: (p) => {
+      if (p.phase === "build") hscProgress.push({ ...p });
+    },
+  });
   await build(builtinSpec("desi", desiDir(sky)), { out: outDesi, workers: 1 });
 });
 
@@ -69,6 +78,11 @@ describe("imaging builder (tiles + WCS)", () => {
     );
     for (const r of report.rejected.sample)
       assert.equal(r.file, join("catalog", "pdr3_dud_forced.csv"));
+    // The units' progress reaches every row routed to them (3 rows were refused by the scan),
+    // the row whose stamp a unit refused included: it was read, though never written.
+    const last = hscProgress[hscProgress.length - 1]!;
+    assert.equal(last.total, csv.length - 3);
+    assert.equal(last.rows, csv.length - 3);
 
     const { rows, columns } = await readAll(outHsc, "pdr3_dud");
     assert.equal(rows, csv.length - 4);

@@ -89,8 +89,9 @@ describe("build holds the output's lock", () => {
         if (p.phase === "build" && ++calls === n) throw new Error("stop here");
       };
     };
-    // Fails in the third unit, after its first rows (reports: start, then per unit rows + done).
-    await assert.rejects(build(spec(), { out, workers: 1, onProgress: failAt(6) }), /stop here/);
+    // Fails in the third unit, after its first rows (reports: start, then per unit its rows
+    // read, its rows written, done).
+    await assert.rejects(build(spec(), { out, workers: 1, onProgress: failAt(8) }), /stop here/);
     const done = readdirSync(state.units).filter((n) => n.endsWith(".done.json"));
     assert.deepEqual(done, ["00000.done.json", "00001.done.json"]);
     const expected = [
