@@ -5,11 +5,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { build, checkSpec } from "../../src/build/index.ts";
+import { build } from "../../src/build/index.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { readAll } from "./helpers.ts";
+import { csvCatalogSpec, readAll } from "./helpers.ts";
 
 const dir = tempDir("astropile-catalog-gz-");
 
@@ -24,23 +24,7 @@ test("a .csv.gz catalog builds the same dataset as the plain .csv", async () => 
   const text = `${lines.join("\n")}\n`;
   writeFileSync(join(dir, "cat.csv"), text);
   writeFileSync(join(dir, "cat.csv.gz"), gzipSync(text));
-  const spec = (file: string) =>
-    checkSpec(
-      {
-        config: "main",
-        provenance: { survey: "GZ" },
-        catalog: {
-          files: file,
-          columns: {
-            object_id: "id",
-            ra: "ra",
-            dec: "dec",
-            mag: { from: "mag", dtype: "float32", unit: "mag" },
-          },
-        },
-      },
-      dir,
-    );
+  const spec = (file: string) => csvCatalogSpec(dir, "GZ", { files: file });
   await build(spec("cat.csv"), { out: join(dir, "plain"), workers: 1 });
   const gz = await build(spec("cat.csv.gz"), { out: join(dir, "gz"), workers: 1 });
   assert.equal(gz.report.rows, 500);

@@ -1,10 +1,39 @@
 // Reading back what a build wrote, for the build and CLI tests.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { checkSpec, type ResolvedSpec } from "../../src/build/index.ts";
 import type { ColumnValues } from "../../src/core/columns.ts";
 import { type Manifest, readManifest } from "../../src/storage/manifest.ts";
 import { PartitionFile } from "../../src/storage/partition-file.ts";
 import { PositionsFile } from "../../src/storage/positions.ts";
+
+/**
+ * The spec of a catalog-only build of `files` in `dir`, a CSV of id, ra, dec, mag (config
+ * "main"), with `build` options when given.
+ */
+export function csvCatalogSpec(
+  dir: string,
+  survey: string,
+  options: { files?: string; build?: Record<string, unknown> } = {},
+): ResolvedSpec {
+  return checkSpec(
+    {
+      config: "main",
+      provenance: { survey },
+      catalog: {
+        files: options.files ?? "cat.csv",
+        columns: {
+          object_id: "id",
+          ra: "ra",
+          dec: "dec",
+          mag: { from: "mag", dtype: "float32", unit: "mag" },
+        },
+      },
+      ...(options.build ? { build: options.build } : {}),
+    },
+    dir,
+  );
+}
 
 /** Every row of a config (all columns unless given), files in manifest order. */
 export async function readAll(

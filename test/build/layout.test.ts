@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { build, checkSpec } from "../../src/build/index.ts";
+import { build } from "../../src/build/index.ts";
 import { KEY_ORDER, layoutPath, parsePartitionPath } from "../../src/storage/layout.ts";
 import { fileOrder, filePixels, readManifest } from "../../src/storage/manifest.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
-import { readAll } from "./helpers.ts";
+import { csvCatalogSpec, readAll } from "./helpers.ts";
 
 const dir = tempDir("astropile-build-layout-");
 // 1,000 rows in the dense patch (ten files' worth: finer pixels there) and 500 over the sky
@@ -33,23 +33,7 @@ function writeCatalog(): void {
 }
 
 function spec(build: Record<string, unknown>) {
-  return checkSpec(
-    {
-      config: "main",
-      provenance: { survey: "LAYOUT" },
-      catalog: {
-        files: "cat.csv",
-        columns: {
-          object_id: "id",
-          ra: "ra",
-          dec: "dec",
-          mag: { from: "mag", dtype: "float32", unit: "mag" },
-        },
-      },
-      build,
-    },
-    dir,
-  );
+  return csvCatalogSpec(dir, "LAYOUT", { build });
 }
 
 test("a catalog build: adaptive pixels sized by the data by default, mmu's order-4 healpix=N on request, the same rows", async () => {

@@ -5,9 +5,10 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type BuildProgress, build, checkSpec } from "../../src/build/index.ts";
+import { type BuildProgress, build } from "../../src/build/index.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { csvCatalogSpec } from "./helpers.ts";
 
 const dir = tempDir("astropile-build-progress-");
 // Odd, so half of it is not a whole number of rows.
@@ -24,30 +25,11 @@ function writeCatalog(): void {
   writeFileSync(join(dir, "cat.csv"), `${lines.join("\n")}\n`);
 }
 
-function spec(unitBytes?: number) {
-  return checkSpec(
-    {
-      config: "main",
-      provenance: { survey: "PROGRESS" },
-      catalog: {
-        files: "cat.csv",
-        columns: {
-          object_id: "id",
-          ra: "ra",
-          dec: "dec",
-          mag: { from: "mag", dtype: "float32", unit: "mag" },
-        },
-      },
-      ...(unitBytes ? { build: { unitBytes } } : {}),
-    },
-    dir,
-  );
-}
-
 /** The build's "build" and "assemble" events. */
 async function buildEvents(out: string, unitBytes: number | undefined, workers: number) {
   const events: BuildProgress[] = [];
-  const result = await build(spec(unitBytes), {
+  const spec = csvCatalogSpec(dir, "PROGRESS", unitBytes ? { build: { unitBytes } } : {});
+  const result = await build(spec, {
     out: join(dir, out),
     workers,
     onProgress: (p) => {
