@@ -91,6 +91,16 @@ export interface IdentityParts {
   content: string;
 }
 
+/**
+ * What to say when a file's identity and content digest do not agree with its manifest entry
+ * (the reader's error and verify's problem say the same).
+ */
+export function identityMismatchText(entry: Omit<IdentityParts, "content">): string {
+  const run = entry.pixels !== undefined ? ` and ${entry.pixels - 1} after it` : "";
+  const order = entry.order !== undefined ? ` at order ${entry.order}` : "";
+  return `the manifest's entry (pixel ${entry.pixel}${run}${order}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`;
+}
+
 /** The identity of a partition file with this manifest entry and content. */
 export function fileIdentity(parts: IdentityParts): string {
   const text = [

@@ -50,6 +50,7 @@ import {
   fileIdentity,
   IDENTITY_ATTRIBUTE,
   type IdentityParts,
+  identityMismatchText,
 } from "./identity.ts";
 import { followRemoteLink, openRemote, remoteUrl } from "./remote-hook.ts";
 
@@ -282,10 +283,7 @@ export class PartitionFile {
     const got =
       typeof content === "string" ? fileIdentity({ ...entry, content }) : "(no content digest)";
     if (got !== want)
-      throw new ManifestMismatchError(
-        `the manifest's entry (pixel ${entry.pixel}${entry.pixels !== undefined ? ` and ${entry.pixels - 1} after it` : ""}${entry.order !== undefined ? ` at order ${entry.order}` : ""}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
-        { file: this.path },
-      );
+      throw new ManifestMismatchError(identityMismatchText(entry), { file: this.path });
   }
 
   /** One root attribute's value (only that one is read), or undefined. */

@@ -18,6 +18,7 @@ import {
   FILE_LIST_ATTRIBUTE,
   fileIdentity,
   IDENTITY_ATTRIBUTE,
+  identityMismatchText,
 } from "./identity.ts";
 import {
   configFileList,
@@ -281,7 +282,7 @@ async function checkFile(
         problems.push({
           file: path,
           kind: "identity",
-          detail: `the manifest's entry (pixel ${entry.pixel}${entry.pixels !== undefined ? ` and ${entry.pixels - 1} after it` : ""}${entry.order !== undefined ? ` at order ${entry.order}` : ""}, _healpix_29 ${entry.keyMin}..${entry.keyMax}, ${entry.rows} rows) is not what the file was written with: its identity and content digest do not agree with the entry`,
+          detail: identityMismatchText(entry),
         });
     }
     if (file.length === entry.rows && file.hasColumn("_healpix_29"))
