@@ -25,6 +25,7 @@ import {
   type IdIndexEntry,
   type Manifest,
   type PositionsEntry,
+  partitionKey,
   readManifest,
   writeManifest,
 } from "../storage/manifest.ts";
@@ -65,15 +66,13 @@ function planMoves(out: string, paths: StatePaths, plan: BuildPlan, done: UnitDo
   // Files in key order (units are, and so are each unit's files), grouped by pixel.
   const files = done.flatMap((d) => d.files.map((f) => ({ unit: d.unit, f })));
   const count = new Map<string, number>();
-  // A pixel, or a run of pixels by its first and count.
-  const place = (f: FileEntry) => `${fileOrder(f)}/${f.pixel}+${filePixels(f)}`;
   for (const { f } of files) {
-    const at = place(f);
+    const at = partitionKey(f);
     count.set(at, (count.get(at) ?? 0) + 1);
   }
   const seen = new Map<string, number>();
   const moves: Move[] = files.map(({ unit, f }) => {
-    const at = place(f);
+    const at = partitionKey(f);
     const k = (seen.get(at) ?? 0) + 1;
     seen.set(at, k);
     return {

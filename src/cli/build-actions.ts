@@ -6,6 +6,7 @@ import { UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
 // The demo (and the synthetic sky it draws) loads only for `demo` and `--print-spec`.
 import type { BuiltinName, DemoResult } from "../demo/index.ts";
+import { pixelRunName } from "../storage/layout.ts";
 import {
   areaText,
   countOf,
@@ -189,7 +190,7 @@ function printDemo(r: DemoResult, shown: string): void {
       .slice(0, 8)
       .map(
         (p) =>
-          `${p.order}/${p.pixel}${p.pixels > 1 ? `-${p.pixel + p.pixels - 1}` : ""} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
+          `${p.order}/${pixelRunName(p.pixel, p.pixels)} (${p.ra.toFixed(1)}, ${p.dec >= 0 ? "+" : ""}${p.dec.toFixed(1)})`,
       );
     if (summary.pixels.length > 8) pixels.push("...");
     out(

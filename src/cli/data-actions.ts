@@ -16,7 +16,7 @@ import {
 } from "../dataset/index.ts";
 import { datasetRootOf } from "../interop/mmu-adopt.ts";
 import { GROUPS } from "../schema/standard.ts";
-import type { Layout } from "../storage/layout.ts";
+import { type Layout, pixelRunName } from "../storage/layout.ts";
 import { manifestLayout, readManifest } from "../storage/manifest.ts";
 import { lockOutput } from "../storage/output-lock.ts";
 import { areaText, countOf, formatCount, numberOption, out, printJson, table } from "./format.ts";
@@ -142,7 +142,7 @@ export async function info(
         ["ORDER", "HEALPIX", "RA_DEG", "DEC_DEG", "FILES", "ROWS", "BYTES"],
         shown.map((px) => [
           String(px.order),
-          px.pixels === 1 ? String(px.pixel) : `${px.pixel}-${px.pixel + px.pixels - 1}`,
+          pixelRunName(px.pixel, px.pixels),
           px.ra.toFixed(3),
           px.dec.toFixed(3),
           String(px.files),

@@ -11,7 +11,13 @@ import { UsageError } from "../core/errors.ts";
 import { int64Words } from "../core/words.ts";
 import { ang2pixOrder29, pix2ang } from "../sky/index.ts";
 import type { Layout } from "../storage/layout.ts";
-import { fileOrder, filePixels, type Manifest, manifestLayout } from "../storage/manifest.ts";
+import {
+  fileOrder,
+  filePixels,
+  type Manifest,
+  manifestLayout,
+  partitionKey,
+} from "../storage/manifest.ts";
 import type { Dataset } from "./dataset.ts";
 import { Source } from "./source.ts";
 
@@ -108,7 +114,7 @@ export function pixelSummaries(manifest: Manifest, config: string): PixelSummary
     if (f.config !== config) continue;
     const order = fileOrder(f);
     const pixels = filePixels(f);
-    const at = `${order}/${f.pixel}+${pixels}`;
+    const at = partitionKey(f);
     let p = by.get(at);
     if (!p) {
       const c = pix2ang(order, f.pixel + Math.floor(pixels / 2));

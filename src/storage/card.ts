@@ -10,6 +10,7 @@ import {
   filePixels,
   type Manifest,
   manifestLayout,
+  partitionKey,
 } from "./manifest.ts";
 
 export const CARD_NAME = "README.md";
@@ -87,7 +88,7 @@ export function renderCard(manifest: Manifest): string {
   for (const [name, cfg] of configs) {
     const files = manifest.files.filter((f) => f.config === name);
     // Each pixel once, a run of pixels sharing files counted pixel by pixel.
-    const runs = new Map(files.map((f) => [`${fileOrder(f)}/${f.pixel}`, filePixels(f)]));
+    const runs = new Map(files.map((f) => [partitionKey(f), filePixels(f)]));
     const pixels = [...runs.values()].reduce((a, b) => a + b, 0);
     const orders = [...new Set(files.map(fileOrder))].sort((a, b) => a - b);
     body.push(

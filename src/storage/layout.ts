@@ -48,6 +48,11 @@ export function pixelKeyRange(order: number, pixel: number, pixels = 1): [bigint
   return [BigInt(pixel) << shift, ((BigInt(pixel) + BigInt(pixels)) << shift) - 1n];
 }
 
+/** A pixel, or a run of `pixels` consecutive pixels from it, as names show it: `N` or `N-M`. */
+export function pixelRunName(pixel: number, pixels = 1): string {
+  return pixels === 1 ? String(pixel) : `${pixel}-${pixel + pixels - 1}`;
+}
+
 /**
  * Directory of a pixel's files: `<config>/healpix=<N>` (mmu layout: no order given) or
  * `<config>/order=<K>/healpix=<N>` (adaptive layout), `<config>/order=<K>/healpix=<N>-<M>` for
@@ -59,8 +64,7 @@ export function pixelDir(config: string, pixel: number, order?: number, pixels =
       throw new UsageError(`the mmu layout has one pixel per directory, not a run of ${pixels}`);
     return posix.join(config, `healpix=${pixel}`);
   }
-  const name = pixels === 1 ? `healpix=${pixel}` : `healpix=${pixel}-${pixel + pixels - 1}`;
-  return posix.join(config, `order=${order}`, name);
+  return posix.join(config, `order=${order}`, `healpix=${pixelRunName(pixel, pixels)}`);
 }
 
 /** `001-of-002.hdf5`: at least three digits, as many as n needs. */

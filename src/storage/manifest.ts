@@ -188,6 +188,14 @@ export function filePixels(file: { pixels?: number }): number {
   return file.pixels ?? 1;
 }
 
+/**
+ * A file's partition as a key: its order, pixel and the pixels of its run (`4/1703+1`). The files
+ * of one partition share it.
+ */
+export function partitionKey(file: { order?: number; pixel: number; pixels?: number }): string {
+  return `${fileOrder(file)}/${file.pixel}+${filePixels(file)}`;
+}
+
 /** A dataset's layout: its `layout`, else "mmu" (manifests written before the field existed). */
 export function manifestLayout(manifest: Pick<Manifest, "layout">): Layout {
   return manifest.layout ?? "mmu";
