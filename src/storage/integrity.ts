@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { ManifestMismatchError } from "../core/errors.ts";
 import { fileListIdentity } from "./identity.ts";
-import { MANIFEST_NAME, orderShift, parsePartitionPath } from "./layout.ts";
+import { MANIFEST_NAME, orderShift, parsePartitionPath, pixelKeyRange } from "./layout.ts";
 import {
   type ConfigEntry,
   type FileEntry,
@@ -194,9 +194,8 @@ export function fileListProblems(
     const lo = BigInt(f.keyMin);
     const hi = BigInt(f.keyMax);
     const shift = orderShift(order);
-    const first = BigInt(f.pixel);
-    const last = first + BigInt(pixels) - 1n;
-    if (lo >> shift < first || hi >> shift > last)
+    const [first, last] = pixelKeyRange(order, f.pixel, pixels);
+    if (lo < first || hi > last)
       problems.push({
         file,
         kind: "pixel",

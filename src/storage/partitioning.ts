@@ -568,14 +568,14 @@ export function mergeSparse(
       (within(last.rows, 16) || within(p.rows, 16)) &&
       within(last.rows + p.rows, 4)
     ) {
-      // The run at the finer order: a pixel at order k is 4^(m-k) pixels at order m.
+      // The run at the finer order m: the pixels there of the two pieces' keys (both whole).
       const m = Math.max(last.order, p.order);
-      const first = last.pixel * 4 ** (m - last.order);
-      const end = (p.pixel + (p.pixels ?? 1)) * 4 ** (m - p.order);
+      const shift = orderShift(m);
+      const first = Number(last.keyLo >> shift);
       out[out.length - 1] = {
         order: m,
         pixel: first,
-        pixels: end - first,
+        pixels: Number(p.keyHi >> shift) - first + 1,
         keyLo: last.keyLo,
         keyHi: p.keyHi,
         rows: last.rows + p.rows,
