@@ -9,6 +9,7 @@ import { openDataset } from "../../src/dataset/index.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
+import { sortedObjectIds } from "../helpers/object-ids.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const COLUMNS: ColumnSpec[] = [
@@ -40,12 +41,7 @@ test("cones and boxes over 9000-row files equal brute force wherever their bound
   );
   const ds = await openDataset(root);
   try {
-    const idsIn = async (view: typeof ds) => {
-      const out: number[] = [];
-      for await (const b of view.batches({ size: 1000, columns: ["object_id"] }))
-        for (const v of b.columns.object_id as BigInt64Array) out.push(Number(v));
-      return out.sort((a, b) => a - b);
-    };
+    const idsIn = (view: typeof ds) => sortedObjectIds(view, 1000);
     // Centres on rows themselves (bounds land on and next to stored keys), and on empty sky.
     const centres: Array<[number, number]> = [
       [41, 0],

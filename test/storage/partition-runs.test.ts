@@ -24,6 +24,7 @@ import {
 } from "../../src/storage/partitioning.ts";
 import { verifyDataset } from "../../src/storage/verify.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
+import { sortedObjectIds } from "../helpers/object-ids.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -229,12 +230,7 @@ test("a sparse sky in few files: runs named healpix=N-M, cones equal brute force
 
   const ds = await openDataset(root);
   try {
-    const idsIn = async (view: typeof ds) => {
-      const out: number[] = [];
-      for await (const b of view.batches({ size: 5000, columns: ["object_id"] }))
-        for (const v of b.columns.object_id as BigInt64Array) out.push(Number(v));
-      return out.sort((a, b) => a - b);
-    };
+    const idsIn = (view: typeof ds) => sortedObjectIds(view, 5000);
     const cones: Array<[number, number, number]> = [
       [0, 11.5, 3600],
       [359.9, 11, 600],
