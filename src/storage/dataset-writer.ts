@@ -341,7 +341,9 @@ export class DatasetWriter {
     try {
       const idSpec = this.specs.find((s) => s.name === "object_id")!;
       const idKey = idKeyFunction(idSpec);
-      positions = await PositionsWriter.create(this.root, this.options.config, idSpec);
+      positions = await PositionsWriter.create(this.root, this.options.config, idSpec, {
+        rows: this.rowsIn,
+      });
       const rowBytes = this.specs.reduce((sum, s) => sum + bytesPerRow(s), 0);
       const pieces =
         this.options.partitions ??

@@ -53,6 +53,12 @@ export interface WriterOptions {
   runLengthColumns?: readonly string[];
   /** Target bytes per chunk for light columns (default 32 KiB); heavy rows get one row per chunk. */
   chunkBytes?: number;
+  /**
+   * Rows the file will hold, when the caller knows: chunks are then cut to split them evenly, so
+   * the last one is not mostly padding (an uncompressed chunk is stored whole). Only a hint: any
+   * other count is written correctly.
+   */
+  expectedRows?: number;
   /** File-level attributes (provenance: project, survey, release). */
   attrs?: Record<string, string | number>;
   /**
@@ -105,6 +111,17 @@ export function chunkRows(spec: ColumnSpec, chunkBytes = DEFAULT_CHUNK_BYTES): n
   const rowBytes = Math.max(1, bytesPerRow(spec));
   if (rowBytes >= HEAVY_ROW_BYTES) return 1;
   return Math.max(1, Math.floor(chunkBytes / rowBytes));
+}
+
+/**
+ * Rows per chunk for a file known to hold `expectedRows`: as many chunks as `rows` per chunk
+ * need, each just long enough to hold them all, so the last one is (nearly) full. An
+ * uncompressed chunk is stored whole, padding included: 100,000 rows in chunks of 32,768 took
+ * the space of 131,072.
+ */
+export function evenChunkRows(rows: number, expectedRows: number | undefined): number {
+  if (expectedRows === undefined || !(expectedRows > rows)) return rows;
+  return Math.ceil(expectedRows / Math.ceil(expectedRows / rows));
 }
 
 export function validateSpec(spec: ColumnSpec, file?: string): void {
@@ -215,7 +232,7 @@ export class PartitionWriter {
                   runLength: new Set(options.runLengthColumns),
                 }
               : "fletcher32",
-            (spec) => chunkRows(spec, options.chunkBytes),
+            (spec) => evenChunkRows(chunkRows(spec, options.chunkBytes), options.expectedRows),
           )
         : new (h5wasm().File)(tempPath, "w", { libver: ["v110", "v110"] }),
     );
@@ -256,7 +273,7 @@ export class PartitionWriter {
    */
   private createColumn(spec: ColumnSpec, data: ColumnValues | null): Dataset {
     const place = { file: this.path, column: spec.name };
-    const rows = chunkRows(spec, this.options.chunkBytes);
+    const rows = evenChunkRows(chunkRows(spec, this.options.chunkBytes), this.options.expectedRows);
     const n = data === null ? 0 : data.length / valuesPerRow(spec);
     const dataset = guard(place, "cannot create column", WriteError, () =>
       this.file!.create_dataset({

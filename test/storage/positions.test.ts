@@ -353,6 +353,35 @@ describe("buildPositions", () => {
   });
 });
 
+test("a sidecar of 40,000 rows takes its values' bytes, not two whole 32,768-row chunks", async () => {
+  // The sidecar is uncompressed and HDF5 stores a chunk whole: in chunks of 32,768 rows, 40,000
+  // rows took the space of 65,536 (1.57 MB for 0.96 MB of values). Its writers know the row
+  // count and cut even chunks.
+  const n = 40_000;
+  const root = join(dir, "sidecar-40k");
+  const manifest = await writeDataset(root, columns("int64"), batches("int64", n, 5, 9000), {
+    config: "main",
+    provenance: { project: "test", survey: "sidecar", release: "1" },
+  });
+  const entry = manifest.configs.main.positions!;
+  const values = n * 3 * 8;
+  assert.ok(entry.bytes < values + 8192, `sidecar ${entry.bytes} bytes for ${values} of values`);
+  const file = await PartitionFile.open(join(root, entry.path));
+  try {
+    for (const name of ["ra", "dec", "object_id"])
+      assert.deepEqual(file.column(name).chunks, [20_000], name);
+  } finally {
+    file.close();
+  }
+  await assertSidecarMatches(root, "main", n);
+  // Copied from the partition files (as `astropile index` and a build's assembly make it): the
+  // same even chunks, so the same bytes.
+  delete manifest.configs.main.positions;
+  await writeManifest(root, manifest);
+  rmSync(join(root, entry.path));
+  assert.deepEqual(await buildPositions(root, "main"), entry);
+});
+
 describe("damaged sidecars are reported naming the file", () => {
   async function fresh(name: string) {
     const root = join(dir, name);

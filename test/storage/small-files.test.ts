@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { ColumnBatch, ColumnSpec } from "../../src/core/columns.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
-import { PartitionWriter } from "../../src/storage/partition-writer.ts";
+import { evenChunkRows, PartitionWriter } from "../../src/storage/partition-writer.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir();
@@ -96,4 +96,24 @@ test("a dataset of 100 rows: its partition file, positions sidecar and object_id
   };
   walk(root);
   assert.ok(total < 48 * 1024, `the whole dataset is ${total} bytes`);
+});
+
+test("evenChunkRows: as many chunks as before, the last one (nearly) full", () => {
+  assert.equal(evenChunkRows(32_768, undefined), 32_768);
+  assert.equal(evenChunkRows(32_768, 10), 32_768);
+  assert.equal(evenChunkRows(32_768, 32_768), 32_768);
+  assert.equal(evenChunkRows(32_768, 40_000), 20_000);
+  assert.equal(evenChunkRows(32_768, 100_000), 25_000);
+  assert.equal(evenChunkRows(32_768, 100_001), 25_001);
+  assert.equal(evenChunkRows(1, 500), 1);
+  for (const [rows, expected] of [
+    [4096, 1_000_003],
+    [32_768, 363_000],
+    [7, 50],
+  ]) {
+    const even = evenChunkRows(rows, expected);
+    const chunks = Math.ceil(expected / even);
+    assert.equal(chunks, Math.ceil(expected / rows), `${expected} rows: chunk count`);
+    assert.ok(even <= rows && chunks * even - expected < chunks, `${expected} rows: padding`);
+  }
 });
