@@ -29,7 +29,7 @@ export interface BuildFlags {
 }
 
 function workersOption(value: string | undefined): number | undefined {
-  return numberOption(value, "--workers", (x) => Number.isInteger(x) && x >= 1 && x <= 256);
+  return numberOption(value, "--workers", { integer: true, min: 1, max: 256 });
 }
 
 function rejectLines(report: BuildReport, reportPath: string): string[] {
@@ -116,16 +116,8 @@ export interface DemoFlags extends BuildFlags {
 export async function demo(flags: DemoFlags): Promise<void> {
   if (flags.size !== "tiny" && flags.size !== "small" && flags.size !== "medium")
     throw new UsageError(`--size must be tiny, small or medium, not "${flags.size}"`);
-  const seed = numberOption(
-    flags.seed,
-    "--seed",
-    (x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32,
-  )!;
-  const stamp = numberOption(
-    flags.stamp,
-    "--stamp",
-    (x) => Number.isInteger(x) && x >= 8 && x <= 512,
-  )!;
+  const seed = numberOption(flags.seed, "--seed", { integer: true, min: 0, max: 2 ** 32 - 1 })!;
+  const stamp = numberOption(flags.stamp, "--stamp", { integer: true, min: 8, max: 512 })!;
   const shown = flags.out ?? "demo-data";
   const view = progress("", { quiet: flags.quiet });
   const { runDemo } = await import("../demo/index.ts");

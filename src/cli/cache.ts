@@ -254,8 +254,8 @@ export function registerCacheCommand(program: Command): void {
           },
         ) => {
           const mode: CacheMode = o.update ? "update" : o.revalidate ? "revalidate" : true;
-          const timeoutSeconds = numberOption(o.timeout, "--timeout", (x) => x > 0) as number;
-          const maxAgeSeconds = numberOption(o.maxAge, "--max-age", (x) => x >= 0);
+          const timeoutSeconds = numberOption(o.timeout, "--timeout", { above: 0 }) as number;
+          const maxAgeSeconds = numberOption(o.maxAge, "--max-age", { min: 0 });
           const sha256 = sha256Option(o.sha256);
           const sources = o.source?.map(urlArg);
           urlArg(url);

@@ -199,8 +199,8 @@ export function searchQuery(flags: SearchFlags): CatalogQuery {
   if (given === 3) {
     query.cone = {
       raDeg: numberOption(flags.ra, "--ra") as number,
-      decDeg: numberOption(flags.dec, "--dec", (x) => x >= -90 && x <= 90) as number,
-      radiusDeg: numberOption(flags.radius, "--radius", (x) => x > 0 && x <= 180) as number,
+      decDeg: numberOption(flags.dec, "--dec", { min: -90, max: 90 }) as number,
+      radiusDeg: numberOption(flags.radius, "--radius", { above: 0, max: 180 }) as number,
     };
   }
   return query;

@@ -318,11 +318,7 @@ function printRows(
 }
 
 export async function head(dir: string, flags: RowsFlags): Promise<void> {
-  const n = numberOption(
-    flags.n ?? "10",
-    "-n",
-    (x) => Number.isInteger(x) && x >= 0 && x <= 100000,
-  )!;
+  const n = numberOption(flags.n ?? "10", "-n", { integer: true, min: 0, max: 100000 })!;
   const ds = await openFor(dir, flags.config);
   try {
     const { names, explicit } = chooseColumns(ds, flags);
@@ -350,16 +346,12 @@ export interface ConeFlags extends RowsFlags {
 }
 
 export async function cone(dir: string, flags: ConeFlags): Promise<void> {
-  const ra = numberOption(flags.ra, "--ra", (x) => x >= 0 && x <= 360);
-  const dec = numberOption(flags.dec, "--dec", (x) => x >= -90 && x <= 90);
-  const radius = numberOption(flags.radius, "--radius", (x) => x > 0 && x <= 648000);
+  const ra = numberOption(flags.ra, "--ra", { min: 0, max: 360 });
+  const dec = numberOption(flags.dec, "--dec", { min: -90, max: 90 });
+  const radius = numberOption(flags.radius, "--radius", { above: 0, max: 648000 });
   if (ra === undefined || dec === undefined || radius === undefined)
     throw new UsageError("cone needs --ra DEG --dec DEG --radius ARCSEC");
-  const limit = numberOption(
-    flags.limit ?? "100",
-    "--limit",
-    (x) => Number.isInteger(x) && x >= 0,
-  )!;
+  const limit = numberOption(flags.limit ?? "100", "--limit", { integer: true, min: 0 })!;
   const ds = await openFor(dir, flags.config);
   try {
     const { names, explicit } = chooseColumns(ds, flags);

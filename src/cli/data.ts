@@ -53,7 +53,7 @@ export function registerDataCommands(program: Command): void {
     .option("--ra <deg>", "right ascension of the centre (degrees)")
     .option("--dec <deg>", "declination of the centre (degrees)")
     .option("--radius <arcsec>", "radius (arcseconds)")
-    .option("--limit <n>", "print at most this many rows (default 100)", "100")
+    .option("--limit <n>", "print at most this many rows (default 100)")
     .option("--columns <list>", "comma-separated columns (default: all)")
     .option("--config <name>", "config to read")
     .option("--json", "print {columns, rows} as JSON with dist_arcsec")

@@ -117,18 +117,50 @@ export function action<A extends unknown[]>(
 /** A decimal number as people write it: 12, -0.5, .5, 1e-6; no hex, no Infinity, no blanks. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+/** The values a number option takes: bounds (inclusive, or strict with `above`), integers only. */
+export interface NumberRange {
+  integer?: boolean;
+  min?: number;
+  above?: number;
+  max?: number;
+}
+
+/** "an integer >= 1 and <= 256": what a range takes, for the usage error. */
+function rangeText(range: NumberRange): string {
+  const bounds: string[] = [];
+  if (range.above !== undefined) bounds.push(`> ${range.above}`);
+  if (range.min !== undefined) bounds.push(`>= ${range.min}`);
+  if (range.max !== undefined) bounds.push(`<= ${range.max}`);
+  const what = range.integer ? "an integer" : "a number";
+  return bounds.length > 0 ? `${what} ${bounds.join(" and ")}` : `${what}`;
+}
+
+function inRange(x: number, range: NumberRange): boolean {
+  return (
+    (!range.integer || Number.isInteger(x)) &&
+    (range.min === undefined || x >= range.min) &&
+    (range.above === undefined || x > range.above) &&
+    (range.max === undefined || x <= range.max)
+  );
+}
+
 /**
- * Parses a number option or fails as a usage error naming the option. Only decimal numbers are
- * numbers here: `Number()` would also take "0x10" (16), "" or "  " (0) and "Infinity".
+ * Parses a number option or fails as a usage error naming the option and what it takes. Only
+ * decimal numbers are numbers here: `Number()` would also take "0x10" (16), "" or "  " (0) and
+ * "Infinity".
  */
 export function numberOption(
   value: string | undefined,
   name: string,
-  check?: (x: number) => boolean,
+  range: NumberRange = {},
 ): number | undefined {
   if (value === undefined) return undefined;
   const x = DECIMAL.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isFinite(x) || (check && !check(x)))
-    throw usageExit(new UsageError(`${name} ${JSON.stringify(value)} is not a valid value`));
+  if (!Number.isFinite(x) || !inRange(x, range))
+    throw usageExit(
+      new UsageError(
+        `${name} ${JSON.stringify(value)} is not a valid value: ${rangeText(range)} is expected`,
+      ),
+    );
   return x;
 }

@@ -66,7 +66,7 @@ function columnList(text: string | undefined): string[] | undefined {
   return list;
 }
 
-const positiveInteger = (x: number) => Number.isInteger(x) && x > 0;
+const positiveInteger = { integer: true, above: 0 };
 
 export async function exportCommand(dir: string, flags: ExportFlags): Promise<void> {
   const { exportDataset, exporterFor } = await import("../interop/export.ts");
@@ -157,7 +157,7 @@ export async function sqlCommand(dir: string, query: string, flags: SqlFlags): P
       ? format === "table"
         ? 1000
         : Number.POSITIVE_INFINITY
-      : numberOption(flags.limit, "--limit", (x) => Number.isInteger(x) && x >= 0)!;
+      : numberOption(flags.limit, "--limit", { integer: true, min: 0 })!;
   const memory = parseBytes(flags.memory ?? "512MiB", "--memory");
   const ds = await openFor(dir, flags.config);
   const display = progress("sql", { quiet: flags.quiet });

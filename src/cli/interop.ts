@@ -99,7 +99,7 @@ export function registerInteropCommands(program: Command): void {
       "load only the rows within RADIUS arcsec of (RA, DEC) degrees",
     )
     .option("--box <raMin,raMax,decMin,decMax>", "load only the rows within a box (degrees)")
-    .option("--format <kind>", "output: table (default), csv or json", "table")
+    .option("--format <kind>", "output: table (default), csv or json")
     .option(
       "--limit <n>",
       "print at most this many rows (default: 1000 for table, all for csv/json)",

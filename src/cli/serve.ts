@@ -233,32 +233,16 @@ async function serveInChild(nodeFlags: string[]): Promise<void> {
 }
 
 export async function serve(dirs: string[], flags: ServeFlags): Promise<void> {
-  const port = numberOption(
-    flags.port,
-    "--port",
-    (x) => Number.isInteger(x) && x >= 0 && x < 65536,
-  )!;
-  const perMinute = numberOption(
-    flags.rateLimit,
-    "--rate-limit",
-    (x) => Number.isInteger(x) && x >= 0,
-  )!;
-  const timeoutS = numberOption(flags.timeout, "--timeout", (x) => x > 0 && x <= 86400)!;
-  const cacheMiB = numberOption(flags.cache, "--cache", (x) => x >= 0 && x <= 1024 * 1024)!;
-  const trimIdleS = numberOption(flags.trimIdle, "--trim-idle", (x) => x >= 0 && x <= 86400)!;
+  const port = numberOption(flags.port, "--port", { integer: true, min: 0, max: 65535 })!;
+  const perMinute = numberOption(flags.rateLimit, "--rate-limit", { integer: true, min: 0 })!;
+  const timeoutS = numberOption(flags.timeout, "--timeout", { above: 0, max: 86400 })!;
+  const cacheMiB = numberOption(flags.cache, "--cache", { min: 0, max: 1024 * 1024 })!;
+  const trimIdleS = numberOption(flags.trimIdle, "--trim-idle", { min: 0, max: 86400 })!;
   const workers =
     flags.workers === "auto"
       ? "auto"
-      : numberOption(
-          flags.workers ?? "1",
-          "--workers",
-          (x) => Number.isInteger(x) && x >= 1 && x <= 1024,
-        )!;
-  const maxRestarts = numberOption(
-    flags.maxRestarts,
-    "--max-restarts",
-    (x) => Number.isInteger(x) && x >= 0,
-  )!;
+      : numberOption(flags.workers ?? "1", "--workers", { integer: true, min: 1, max: 1024 })!;
+  const maxRestarts = numberOption(flags.maxRestarts, "--max-restarts", { integer: true, min: 0 })!;
   // Before the server's modules load: this process only waits for the child.
   const missing = serverNodeFlags(process.execArgv);
   if (workerCount(workers) === 1 && missing.length > 0) return serveInChild(missing);

@@ -99,9 +99,9 @@ export function registerXmatchCommand(program: Command): void {
 }
 
 export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFlags): Promise<void> {
-  const radius = numberOption(flags.radius, "--radius", (x) => x > 0 && x <= 648000);
+  const radius = numberOption(flags.radius, "--radius", { above: 0, max: 648000 });
   if (radius === undefined) throw new UsageError("--radius ARCSEC is required");
-  const minRadius = numberOption(flags.minRadius, "--min-radius", (x) => x >= 0) ?? 0;
+  const minRadius = numberOption(flags.minRadius, "--min-radius", { min: 0 }) ?? 0;
   if (minRadius >= radius) {
     throw new UsageError(`--min-radius ${minRadius} must be less than --radius ${radius} (arcsec)`);
   }
@@ -113,8 +113,8 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   if (how !== "inner" && how !== "left") {
     throw new UsageError(`--how must be inner or left, not ${JSON.stringify(how)}`);
   }
-  const k = numberOption(flags.neighbors, "--neighbors", (x) => Number.isInteger(x) && x >= 1);
-  const limit = numberOption(flags.limit, "--limit", (x) => Number.isInteger(x) && x >= 0) ?? 20;
+  const k = numberOption(flags.neighbors, "--neighbors", { integer: true, min: 1 });
+  const limit = numberOption(flags.limit, "--limit", { integer: true, min: 0 }) ?? 20;
   if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR");
   if (flags.wait && !flags.out) throw new UsageError("--wait needs --out DIR");
   const layout = flags.layout; // checked here, passed on by xmatchLocked (flags)
@@ -122,7 +122,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     throw new UsageError(`--layout must be adaptive or mmu, not ${JSON.stringify(layout)}`);
   if (layout !== undefined && (!flags.out || flags.catalogOnly))
     throw new UsageError("--layout needs --out DIR (a dataset, not --catalog-only)");
-  const threads = numberOption(flags.threads, "--threads", (x) => Number.isInteger(x) && x >= 0);
+  const threads = numberOption(flags.threads, "--threads", { integer: true, min: 0 });
   const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
   const { lockOutput } = await import("../storage/output-lock.ts");

@@ -114,5 +114,49 @@ test("number options are decimal numbers only: no hex, blanks, Infinity or a bar
     encoding: "utf8",
   });
   assert.equal(r.status, 2, r.stderr);
-  assert.equal(r.stderr, 'astropile: --radius "0x10" is not a valid value\n');
+  assert.equal(
+    r.stderr,
+    'astropile: --radius "0x10" is not a valid value: a number > 0 and <= 648000 is expected\n',
+  );
+});
+
+test("a number option out of its range says what it takes", () => {
+  const says = (value: string, range: Parameters<typeof numberOption>[2]) => {
+    try {
+      numberOption(value, "--x", range);
+    } catch (e) {
+      assert.ok(isAstroPileError(e, "ASTROPILE_USAGE"), String(e));
+      return (e as Error).message;
+    }
+    assert.fail(`${value} was taken`);
+  };
+  assert.equal(
+    says("0", { above: 0, max: 648000 }),
+    '--x "0" is not a valid value: a number > 0 and <= 648000 is expected',
+  );
+  assert.equal(
+    says("1.5", { integer: true, min: 1 }),
+    '--x "1.5" is not a valid value: an integer >= 1 is expected',
+  );
+  assert.equal(
+    says("-91", { min: -90, max: 90 }),
+    '--x "-91" is not a valid value: a number >= -90 and <= 90 is expected',
+  );
+  assert.equal(says("abc", {}), '--x "abc" is not a valid value: a number is expected');
+  // The bounds themselves are taken.
+  assert.equal(numberOption("-90", "--x", { min: -90, max: 90 }), -90);
+  assert.equal(numberOption("648000", "--x", { above: 0, max: 648000 }), 648000);
+  const r = spawnSync(
+    process.execPath,
+    cliArgs("cone", DS, "--ra", "10", "--dec", "95", "--radius", "1"),
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(
+    r.stderr,
+    'astropile: --dec "95" is not a valid value: a number >= -90 and <= 90 is expected\n',
+  );
 });
