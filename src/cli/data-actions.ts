@@ -8,6 +8,8 @@ import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { formatBytes } from "../core/units.ts";
 import {
+  COVERAGE_MAX_ROWS,
+  COVERAGE_ORDER,
   type Dataset,
   densestPixels,
   openDataset,
@@ -41,10 +43,20 @@ const shapeText = (shape: number[]) => (shape.length ? `[${shape.join(",")}]` : 
 /** Pixels `info` lists without --pixels: the densest. */
 const DENSEST = 10;
 
-export async function info(
-  dir: string,
-  flags: { config?: string; json?: boolean; pixels?: boolean },
-): Promise<void> {
+export interface InfoFlags {
+  config?: string;
+  json?: boolean;
+  pixels?: boolean;
+  coverage?: boolean;
+  coverageOrder?: string;
+}
+
+export async function info(dir: string, flags: InfoFlags): Promise<void> {
+  const coverageOrder = numberOption(flags.coverageOrder, "--coverage-order", {
+    integer: true,
+    min: 0,
+    max: COVERAGE_ORDER,
+  });
   // A Multimodal Universe tree is read through its index (adopted on the fly when small).
   const root = await datasetRootOf(dir);
   const manifest = await readManifest(root);
@@ -53,7 +65,17 @@ export async function info(
     : Object.keys(manifest.configs);
   const details = [];
   for (const config of configs) {
-    const summary = await summarizeDataset(root, { config });
+    const rows = manifest.configs[config]!.rows;
+    // A scan of every key: say so where it is long (~1 s per 1e7 rows here).
+    if (flags.coverage && rows > COVERAGE_MAX_ROWS)
+      process.stderr.write(
+        `info: reading the keys of ${formatCount(rows)} rows of config ${config} for its coverage\n`,
+      );
+    const summary = await summarizeDataset(root, {
+      config,
+      coverageOrder,
+      coverageMaxRows: flags.coverage ? Number.POSITIVE_INFINITY : undefined,
+    });
     const entry = manifest.configs[config];
     const report = await readReport(root, config);
     details.push({ config, entry, summary, report });
@@ -114,7 +136,7 @@ export async function info(
     );
     out(
       Number.isNaN(summary.areaDeg2)
-        ? `  coverage: ${areaText(summary.areaDeg2)}`
+        ? `  coverage: not computed for more than ${formatCount(COVERAGE_MAX_ROWS)} rows (--coverage computes it)`
         : `  coverage: ${areaText(summary.areaDeg2)} (order-${summary.coverageOrder} cells holding a row, ${areaText(pixelAreaDeg2(summary.coverageOrder))} each)`,
     );
     out("");

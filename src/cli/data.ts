@@ -1,6 +1,6 @@
 // `astropile info | head | cone | index DIR`: options and help; the actions load when a command runs.
 import type { Command } from "commander";
-import type { ConeFlags, IndexFlags, RowsFlags } from "./data-actions.ts";
+import type { ConeFlags, IndexFlags, InfoFlags, RowsFlags } from "./data-actions.ts";
 import { action } from "./format.ts";
 
 export function registerDataCommands(program: Command): void {
@@ -14,9 +14,17 @@ export function registerDataCommands(program: Command): void {
     )
     .option("--config <name>", "only this config")
     .option("--pixels", "list every partition pixel, not only the 10 densest")
+    .option(
+      "--coverage",
+      "compute the sky coverage of configs of any size: it reads every row's _healpix_29 key (without it, configs of more than 5,000,000 rows show none)",
+    )
+    .option(
+      "--coverage-order <k>",
+      "HEALPix order of the coverage cells, 0-12 (default: the finest order whose occupied cells hold 10 rows on average)",
+    )
     .option("--json", "print everything as JSON (every pixel)")
     .action(
-      action(async (dir: string, flags: { config?: string; json?: boolean; pixels?: boolean }) =>
+      action(async (dir: string, flags: InfoFlags) =>
         (await import("./data-actions.ts")).info(dir, flags),
       ),
     );

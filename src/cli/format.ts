@@ -43,9 +43,9 @@ export function printJsonRows(
   out(`${count > 0 ? "\n  " : ""}]${opening.slice(cut + 2)}`);
 }
 
-/** A sky area: deg² above 1, else arcmin²; NaN (not computed) says why. */
+/** A sky area: deg² above 1, else arcmin² (or arcsec²); NaN: not computed. */
 export function areaText(deg2: number): string {
-  if (Number.isNaN(deg2)) return "(area not computed for more than 5M rows)";
+  if (Number.isNaN(deg2)) return "(not computed)";
   if (deg2 >= 1)
     return `${deg2.toLocaleString("en-US", { maximumFractionDigits: 2, minimumFractionDigits: 2 })} deg2`;
   return deg2 * 3600 >= 0.1

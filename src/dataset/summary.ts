@@ -5,7 +5,8 @@
 //   - a MOC-style coverage: the area of the HEALPix cells holding at least one row, at a stated
 //     order (by default the finest order, at most 12, at which occupied cells hold 10 rows on
 //     average, so sparse catalogs are not measured as the sum of their points' tiny cells). It
-//     reads the `_healpix_29` column, in blocks, for configs of at most 5,000,000 rows.
+//     reads the `_healpix_29` column, in blocks, by default for configs of at most 5,000,000
+//     rows (a scan takes time); its memory is bounded whatever the size (OccupiedCells).
 
 import { UsageError } from "../core/errors.ts";
 import { int64Words } from "../core/words.ts";
@@ -98,7 +99,10 @@ export interface DatasetSummary {
 export interface SummaryOptions {
   /** Config to summarise (needed with a path when the dataset has several). */
   config?: string;
-  /** Largest config whose coverage is computed (default 5,000,000 rows); 0 never computes it. */
+  /**
+   * Largest config whose coverage is computed (default 5,000,000 rows: the scan of every key
+   * takes ~1 s per 1e7 rows); 0 never computes it, Infinity always (in bounded memory).
+   */
   coverageMaxRows?: number;
   /**
    * Order of the coverage cells (0..12). Default: the finest order at which occupied cells hold
@@ -206,6 +210,109 @@ function sortedUnique(a: Uint32Array, n: number): number {
   return m;
 }
 
+/** Cells at COVERAGE_ORDER (12 * 4^12), one bit each in a bitmap: 24 MiB. */
+const BITMAP_WORDS = (12 * 4 ** COVERAGE_ORDER) / 32;
+
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** The 8 parent bits of 32 NESTED child bits (a parent's 4 children are consecutive). */
+function parentBits(w: number): number {
+  let x = w | (w >>> 1);
+  x = (x | (x >>> 2)) & 0x11111111;
+  x = (x | (x >>> 3)) & 0x03030303;
+  x = (x | (x >>> 6)) & 0x000f000f;
+  return (x | (x >>> 12)) & 0xff;
+}
+
+/**
+ * The occupied cells at COVERAGE_ORDER: a sorted, de-duplicated array while there are few (a
+ * Set of a million cells and its coarser copies took ~1 s), a bitmap of every cell once the
+ * array would outgrow it, so memory stays within ~24 MiB however many rows are scanned.
+ * @internal `arrayMax` (cells kept as an array at most) is lowered by tests.
+ */
+export class OccupiedCells {
+  private cells = new Uint32Array(1024);
+  private count = 0;
+  private bits: Uint32Array | null = null;
+
+  constructor(private readonly arrayMax = BITMAP_WORDS) {}
+
+  /** Whether the cells are now kept as a bitmap. */
+  get isBitmap(): boolean {
+    return this.bits !== null;
+  }
+
+  add(cell: number): void {
+    if (this.bits) {
+      this.bits[cell >>> 5]! |= 1 << (cell & 31);
+      return;
+    }
+    if (this.count === this.cells.length) this.compact();
+    if (this.bits) this.add(cell);
+    else this.cells[this.count++] = cell;
+  }
+
+  private compact(): void {
+    this.count = sortedUnique(this.cells, this.count);
+    if (this.count <= this.cells.length / 2) return;
+    if (this.cells.length * 2 > this.arrayMax) {
+      const bits = new Uint32Array(BITMAP_WORDS);
+      for (let i = 0; i < this.count; i++) {
+        const c = this.cells[i]!;
+        bits[c >>> 5]! |= 1 << (c & 31);
+      }
+      this.bits = bits;
+      this.cells = new Uint32Array(0);
+      this.count = 0;
+      return;
+    }
+    const grown = new Uint32Array(this.cells.length * 2);
+    grown.set(this.cells.subarray(0, this.count));
+    this.cells = grown;
+  }
+
+  /** Occupied cells at every order 0..COVERAGE_ORDER (the cells are consumed). */
+  perOrder(): number[] {
+    const occupied: number[] = new Array(COVERAGE_ORDER + 1).fill(0);
+    if (!this.bits) {
+      let count = sortedUnique(this.cells, this.count);
+      const cells = this.cells;
+      // The parents of sorted cells are sorted.
+      for (let k = COVERAGE_ORDER; k >= 0; k--) {
+        occupied[k] = count;
+        if (k > 0) {
+          for (let i = 0; i < count; i++) cells[i]! >>>= 2;
+          count = sortedUnique(cells, count);
+        }
+      }
+      return occupied;
+    }
+    // In place: parent word q takes the parent bits of child words 4q .. 4q + 3.
+    const bits = this.bits;
+    let words = BITMAP_WORDS;
+    for (let k = COVERAGE_ORDER; k >= 0; k--) {
+      let n = 0;
+      for (let i = 0; i < words; i++) n += popcount(bits[i]!);
+      occupied[k] = n;
+      if (k === 0) break;
+      const parents = Math.ceil(words / 4);
+      for (let q = 0; q < parents; q++) {
+        let w = 0;
+        for (let j = 0; j < 4 && 4 * q + j < words; j++)
+          w |= parentBits(bits[4 * q + j]!) << (8 * j);
+        bits[q] = w >>> 0;
+      }
+      bits.fill(0, parents, words);
+      words = parents;
+    }
+    return occupied;
+  }
+}
+
 /**
  * The cells holding at least one row at `order` (or the default order, see SummaryOptions) and
  * their area; reads `_healpix_29` in blocks.
@@ -216,18 +323,7 @@ async function coverageOf(
 ): Promise<{ areaDeg2: number; order: number }> {
   if (order !== undefined && !(Number.isInteger(order) && order >= 0 && order <= COVERAGE_ORDER))
     throw new UsageError(`coverage order ${order} must be an integer in [0, ${COVERAGE_ORDER}]`);
-  // Occupied order-12 cells as a sorted, de-duplicated array (a Set of a million cells and its
-  // coarser copies took ~1 s); compacted whenever the buffer fills.
-  let cells = new Uint32Array(1024);
-  let count = 0;
-  const compact = () => {
-    count = sortedUnique(cells, count);
-    if (count > cells.length / 2) {
-      const grown = new Uint32Array(cells.length * 2);
-      grown.set(cells.subarray(0, count));
-      cells = grown;
-    }
-  };
+  const cells = new OccupiedCells();
   // A key's cell from its high 32-bit word alone (keys are below 2^62 and the cell drops at
   // least 32 bits): no BigInt per row.
   const hiShift = 2 * (29 - COVERAGE_ORDER) - 32;
@@ -249,23 +345,13 @@ async function coverageOf(
         const cell = words[2 * i + 1] >>> hiShift;
         // Sorted keys come in runs of one cell: one entry per run.
         if (cell === last) continue;
-        if (count === cells.length) compact();
-        cells[count++] = cell;
+        cells.add(cell);
         last = cell;
       }
       rows += keys.length;
     }
   }
-  count = sortedUnique(cells, count);
-  // Occupied cells at every order up to 12: the parents of sorted cells are sorted.
-  const occupied: number[] = new Array(COVERAGE_ORDER + 1).fill(0);
-  for (let k = COVERAGE_ORDER; k >= 0; k--) {
-    occupied[k] = count;
-    if (k > 0) {
-      for (let i = 0; i < count; i++) cells[i] >>>= 2;
-      count = sortedUnique(cells, count);
-    }
-  }
+  const occupied = cells.perOrder();
   let chosen = order;
   if (chosen === undefined) {
     chosen = 0;

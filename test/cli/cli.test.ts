@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { SCAN_SPLIT_BYTES } from "../../src/build/plan.ts";
+import { summarizeDataset } from "../../src/dataset/index.ts";
 import { angularSeparationDeg } from "../../src/sky/index.ts";
 import { readAll } from "../build/helpers.ts";
 import { cliArgs } from "../helpers/cli-process.ts";
@@ -137,6 +138,25 @@ describe("astropile demo, info, head, cone", () => {
       /partitions: (\d+ \(\d+ of them runs of sparse pixels sharing files\), )?\d+ HEALPix pixels \(order \d+: \d+/,
     );
     assert.match(text.stdout, /coverage: .* \(order-\d+ cells holding a row/);
+  });
+
+  test("info --coverage-order: the coverage at that order, as the library counts it", async () => {
+    const hscDir = join(demoDir, "hsc");
+    type Coverage = { configs: Record<string, { areaDeg2: number; coverageOrder: number }> };
+    const want = await summarizeDataset(hscDir, { config: "pdr3_dud", coverageOrder: 3 });
+    const at3 = json<Coverage>(
+      await cli("info", hscDir, "--coverage", "--coverage-order", "3", "--json"),
+    );
+    assert.equal(at3.configs.pdr3_dud.coverageOrder, 3);
+    assert.equal(at3.configs.pdr3_dud.areaDeg2, want.areaDeg2);
+    const text = await cli("info", hscDir, "--coverage-order", "3");
+    assert.match(text.stdout, /coverage: .* \(order-3 cells holding a row, 53\.71 deg2 each\)/);
+    const bad = await cli("info", hscDir, "--coverage-order", "13");
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /--coverage-order "13" is not a valid value: an integer >= 0 and <= 12/,
+    );
   });
 
   test("head: the first rows, as stored; arrays in full when asked for", async () => {

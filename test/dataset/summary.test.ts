@@ -9,6 +9,7 @@ import {
   pixelAreaDeg2,
   summarizeDataset,
 } from "../../src/dataset/index.ts";
+import { OccupiedCells } from "../../src/dataset/summary.ts";
 import { ang2pixNumber } from "../../src/sky/index.ts";
 import { writeDataset } from "../../src/storage/dataset-writer.ts";
 import { readManifest } from "../../src/storage/manifest.ts";
@@ -133,4 +134,31 @@ test("several configs need `config`; a missing directory is a NotFoundError", as
     assert.equal(e.message, `no such directory: ${dir}/nope`);
     return true;
   });
+});
+
+test("occupied cells: past the array's limit a bitmap, the same counts at every order", () => {
+  const total = 12 * 4 ** 12;
+  let s = 12345;
+  const rand = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+  // All-sky cells, a clump of neighbours, and the first and last cells of the sky.
+  const input: number[] = [0, total - 1];
+  for (let i = 0; i < 30_000; i++) input.push(Math.floor(rand() * total));
+  const base = Math.floor(rand() * (total - 5000));
+  for (let i = 0; i < 20_000; i++) input.push(base + Math.floor(rand() * 5000));
+  const truth = [];
+  for (let k = 0; k <= 12; k++)
+    truth.push(new Set(input.map((c) => Math.floor(c / 4 ** (12 - k)))).size);
+  const small = new OccupiedCells(4096);
+  const large = new OccupiedCells();
+  for (const c of input) {
+    small.add(c);
+    large.add(c);
+  }
+  assert.ok(small.isBitmap, "4,096 cells at most as an array: a bitmap now");
+  assert.ok(!large.isBitmap);
+  assert.deepEqual(small.perOrder(), truth);
+  assert.deepEqual(large.perOrder(), truth);
 });
