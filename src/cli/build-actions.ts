@@ -45,7 +45,12 @@ function rejectLines(report: BuildReport, reportPath: string): string[] {
 }
 
 function reportJson(r: BuildResult, out: string) {
-  return { out, reportPath: r.reportPath, ...r.report };
+  return { out, reportPath: r.reportPath, ...r.report, repeatedIds: repeatedIdsOf(r) };
+}
+
+/** Rows of the built config whose object_id another row has already (0 without an index). */
+function repeatedIdsOf(r: BuildResult): number {
+  return r.manifest.configs[r.report.config]?.idIndex?.repeatedIds ?? 0;
 }
 
 async function runBuild(
@@ -105,6 +110,11 @@ function printBuilt(r: BuildResult, outDir: string): void {
     `${verb}: ${rep.survey} ${rep.config} in ${outDir}: ${formatCount(rep.rows)} rows in ${countOf(rep.files, "file")}, ${formatBytes(rep.bytes)}, ${formatSeconds(rep.seconds)}`,
   );
   for (const line of rejectLines(rep, r.reportPath)) out(line);
+  const repeated = repeatedIdsOf(r);
+  if (repeated > 0)
+    out(
+      `  warning: ${formatCount(repeated)} row(s) repeat an object_id that another row has; getById gives one of them, filter("object_id == ID") all`,
+    );
 }
 
 export interface DemoFlags extends BuildFlags {

@@ -103,6 +103,7 @@ export async function info(dir: string, flags: InfoFlags): Promise<void> {
             columns: entry.columns,
             pixels: summary.pixels,
             rejected: report?.rejected.count,
+            repeatedIds: entry.idIndex?.repeatedIds,
           },
         ]),
       ),
@@ -121,6 +122,11 @@ export async function info(dir: string, flags: InfoFlags): Promise<void> {
       `config ${config}: ${formatCount(entry.rows)} rows, ${countOf(summary.files, "file")}, ${formatBytes(summary.bytes)} (${entry.compression ?? "?"})` +
         (report ? `; build: ${formatCount(report.rejected.count)} rows rejected` : ""),
     );
+    const repeated = entry.idIndex?.repeatedIds ?? 0;
+    if (repeated > 0)
+      out(
+        `  object_id: ${formatCount(repeated)} row(s) repeat an id that another row has (getById gives one of them)`,
+      );
     const orders = summary.orders
       .map((o) => `order ${o.order}: ${formatCount(o.pixels)}`)
       .join(", ");

@@ -494,7 +494,10 @@ export class Dataset {
 
   /**
    * The example whose object_id equals `id` (compared by value). Uses the id index, no scan.
-   * An adopted MaNGA tree's unselected view gives the IFU example (see {@link Dataset.take}).
+   * Where several rows have the id (the manifest's `idIndex.repeatedIds` counts such rows, and
+   * `astropile build` and `info` warn of them), it gives the first the index lists; a filter on
+   * object_id gives them all. An adopted MaNGA tree's unselected view gives the IFU example (see
+   * {@link Dataset.take}).
    */
   async getById(id: string | number | bigint): Promise<Example> {
     const names = this.columns;

@@ -6,6 +6,7 @@
 import { join, posix } from "node:path";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 import { ManifestMismatchError, SchemaError } from "../core/errors.ts";
+import { int64Words } from "../core/words.ts";
 import type { ExternalSorter } from "./external-sort.ts";
 import { FILE_LIST_ATTRIBUTE } from "./identity.ts";
 import { sidecarExpectation } from "./integrity.ts";
@@ -103,11 +104,19 @@ export async function writeIdIndex(
   });
   const fence: string[] = [];
   let rows = 0;
+  // Rows whose key equals the key before them: an id given to several rows.
+  let repeated = 0;
+  let last: bigint | null = null;
   try {
     for await (const batch of ids.sorted()) {
       const keys = batch.id_key as BigInt64Array;
       for (let i = 0; i < keys.length; i++) {
         if ((rows + i) % blockRows === 0) fence.push(keys[i].toString());
+      }
+      if (keys.length > 0) {
+        if (keys[0] === last) repeated++;
+        repeated += repeatsIn(keys);
+        last = keys[keys.length - 1]!;
       }
       writer.append(batch);
       rows += keys.length;
@@ -125,7 +134,17 @@ export async function writeIdIndex(
     blockRows,
     fence,
     fileList,
+    repeatedIds: repeated,
   };
+}
+
+/** Keys equal to the key before them in a sorted run (compared as 32-bit words: no BigInts). */
+function repeatsIn(keys: BigInt64Array): number {
+  const w = int64Words(keys);
+  let n = 0;
+  for (let i = 1; i < keys.length; i++)
+    if (w[2 * i] === w[2 * i - 2] && w[2 * i + 1] === w[2 * i - 1]) n++;
+  return n;
 }
 
 /**

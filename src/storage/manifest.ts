@@ -118,6 +118,11 @@ export const IdIndexSchema = z.object({
   fence: z.array(decimalInt64),
   /** The config's file list (ordinals in the index refer to it); absent in older datasets. */
   fileList: fileListField,
+  /**
+   * Rows whose object_id another row of the config has already (3 rows of one id count 2); a
+   * string id is compared by its 64-bit key. Absent in datasets written before it was counted.
+   */
+  repeatedIds: z.number().int().nonnegative().optional(),
 });
 
 /** The positions sidecar: ra, dec, object_id of every row of a config, in row order. */

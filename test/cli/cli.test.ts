@@ -2,7 +2,7 @@
 // errors. Commands run in a child process (test/cli/runner.ts); two go through the real launcher.
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
@@ -325,6 +325,45 @@ describe("astropile build", () => {
     const again = await cli("build", specPath, "--out", out);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /^already built: DESI edr_sv3/);
+  });
+
+  test("a catalog that repeats object_ids is built, with a warning from build and info", async () => {
+    const src = join(dir, "repeats");
+    mkdirSync(src, { recursive: true });
+    const lines = [
+      "id,ra,dec",
+      "1,10,10",
+      "1,10.0001,10",
+      "2,20,20",
+      "3,30,30",
+      "3,30,30.5",
+      "3,31,30",
+    ];
+    writeFileSync(join(src, "cat.csv"), `${lines.join("\n")}\n`);
+    const specPath = join(src, "spec.json");
+    writeFileSync(
+      specPath,
+      JSON.stringify({
+        config: "main",
+        provenance: { survey: "REPEATS" },
+        root: src,
+        catalog: { files: "cat.csv", columns: { object_id: "id", ra: "ra", dec: "dec" } },
+      }),
+    );
+    const out = join(src, "out");
+    const built = await cli("build", specPath, "--out", out, "--quiet");
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stdout, /warning: 3 row\(s\) repeat an object_id that another row has/);
+    const report = json<{ repeatedIds: number }>(
+      await cli("build", specPath, "--out", join(src, "out2"), "--quiet", "--json"),
+    );
+    assert.equal(report.repeatedIds, 3);
+    const info = await cli("info", out);
+    assert.match(info.stdout, /object_id: 3 row\(s\) repeat an id that another row has/);
+    const infoJson = json<{ configs: { main: { repeatedIds: number } } }>(
+      await cli("info", out, "--json"),
+    );
+    assert.equal(infoJson.configs.main.repeatedIds, 3);
   });
 });
 

@@ -454,6 +454,7 @@ describe("object_id index", () => {
       });
       const index = manifest.configs.c.idIndex!;
       assert.equal(index.rows, n);
+      assert.equal(index.repeatedIds, 0, "every id once");
       assert.equal(index.fence.length, Math.ceil(n / blockRows));
       const files = manifest.files.filter((f) => f.config === "c");
       const opened = await Promise.all(files.map((f) => PartitionFile.open(join(root, f.path))));
@@ -478,6 +479,46 @@ describe("object_id index", () => {
       );
       for (const f of opened) f.close();
       assert.deepEqual(await verifyDataset(root, { checksums: true }), []);
+    }
+  });
+
+  test("rows that repeat an id are counted, across the merge's batches; getById gives one", async () => {
+    const { openDataset } = await import("../../src/dataset/index.ts");
+    for (const kind of ["int64", "string"] as const) {
+      const root = join(dir, `repeated-${kind}`);
+      // Every id on three rows, spread over the sky, so equal ids meet only in the index's merge
+      // (spilled runs of ~1,000 rows: some threes straddle its batches).
+      const n = 12_000;
+      const { ra, dec } = skyPoints(n, 5, 0);
+      const idSpec: ColumnSpec =
+        kind === "int64"
+          ? { name: "object_id", dtype: "int64", shape: [] }
+          : { name: "object_id", dtype: "string", shape: [], stringLength: 12 };
+      const id = (i: number) => Math.floor(i / 3) * 7 + 1;
+      const batch: ColumnBatch = {
+        object_id:
+          kind === "int64"
+            ? BigInt64Array.from({ length: n }, (_, i) => BigInt(id(i)))
+            : Array.from({ length: n }, (_, i) => `G${id(i)}`),
+        ra,
+        dec,
+      };
+      const manifest = await writeDataset(root, [idSpec, COLUMNS[1], COLUMNS[2]], [batch], {
+        config: "c",
+        provenance: { survey: "T" },
+        memoryBytes: 100_000,
+      });
+      assert.equal(manifest.configs.c.idIndex!.repeatedIds, (2 * n) / 3, kind);
+      const ds = await openDataset(root);
+      try {
+        const wanted = kind === "int64" ? 7n * 1234n + 1n : `G${7 * 1234 + 1}`;
+        const one = await ds.getById(wanted);
+        assert.equal(String(one.object_id), String(wanted));
+        const quoted = kind === "int64" ? String(wanted) : JSON.stringify(wanted);
+        assert.equal(await ds.filter(`object_id == ${quoted}`).count(), 3);
+      } finally {
+        ds.close();
+      }
     }
   });
 });
