@@ -40,7 +40,7 @@ export interface PositionsOptions {
   /**
    * Rows the sidecar will hold, when known: its chunks then split them evenly. Its chunks are
    * uncompressed and stored whole, so without it a last chunk mostly empty is stored as padding
-   * (a third of the file at 100,000 rows).
+   * (nearly a quarter of the file at 100,000 rows).
    */
   rows?: number;
 }
