@@ -424,6 +424,12 @@ describe("dataset writer: bad input leaves what is stored untouched", () => {
 });
 
 describe("object_id index", () => {
+  /** An object_id column of `n` rows: int64 from bigints, or strings. */
+  const idColumn = (kind: "int64" | "string", n: number, ids: (i: number) => bigint | string) =>
+    kind === "int64"
+      ? BigInt64Array.from({ length: n }, (_, i) => ids(i) as bigint)
+      : Array.from({ length: n }, (_, i) => ids(i) as string);
+
   test("every id is found at its file and row, int64 and string ids, across index blocks", async () => {
     const { idKeyOf, lookupIdKey } = await import("../../src/storage/id-index.ts");
     for (const kind of ["int64", "string"] as const) {
@@ -437,14 +443,7 @@ describe("object_id index", () => {
           : { name: "object_id", dtype: "string", shape: [], stringLength: 19 };
       const ids = (i: number) =>
         kind === "int64" ? BigInt(i) * 7919n - 300000n : `${299489677444933632n + BigInt(i)}`;
-      const batch: ColumnBatch = {
-        object_id:
-          kind === "int64"
-            ? BigInt64Array.from({ length: n }, (_, i) => ids(i) as bigint)
-            : Array.from({ length: n }, (_, i) => ids(i) as string),
-        ra,
-        dec,
-      };
+      const batch: ColumnBatch = { object_id: idColumn(kind, n, ids), ra, dec };
       const manifest = await writeDataset(root, [idSpec, COLUMNS[1], COLUMNS[2]], [batch], {
         config: "c",
         provenance: { survey: "T" },
@@ -495,14 +494,8 @@ describe("object_id index", () => {
           ? { name: "object_id", dtype: "int64", shape: [] }
           : { name: "object_id", dtype: "string", shape: [], stringLength: 12 };
       const id = (i: number) => Math.floor(i / 3) * 7 + 1;
-      const batch: ColumnBatch = {
-        object_id:
-          kind === "int64"
-            ? BigInt64Array.from({ length: n }, (_, i) => BigInt(id(i)))
-            : Array.from({ length: n }, (_, i) => `G${id(i)}`),
-        ra,
-        dec,
-      };
+      const ids = (i: number) => (kind === "int64" ? BigInt(id(i)) : `G${id(i)}`);
+      const batch: ColumnBatch = { object_id: idColumn(kind, n, ids), ra, dec };
       const manifest = await writeDataset(root, [idSpec, COLUMNS[1], COLUMNS[2]], [batch], {
         config: "c",
         provenance: { survey: "T" },
