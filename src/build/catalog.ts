@@ -4,6 +4,7 @@
 // reason, never written; a file that lacks a mapped column is an error for the whole build.
 import { extname } from "node:path";
 import {
+  aDtype,
   allocate,
   type ColumnSpec,
   type ColumnValues,
@@ -247,6 +248,8 @@ export interface ConvertedBatch {
   carry: Record<string, string[]>;
   /** Reason per refused row (index in the batch). */
   rejected: Map<number, string>;
+  /** Refused rows whose object_id itself could not be read (the report names them by row only). */
+  badIds: Set<number>;
 }
 
 function isInteger(dtype: Dtype): boolean {
@@ -263,11 +266,13 @@ function textOf(values: ColumnValues, r: number): string {
 
 type Refuse = (r: number, why: string) => void;
 
-function refuser(col: OutputColumn, rejected: Map<number, string>): Refuse {
+function refuser(col: OutputColumn, rejected: Map<number, string>, badIds: Set<number>): Refuse {
   const { spec } = col;
   const where = `column ${spec.name}${col.source !== spec.name ? ` (source ${col.source})` : ""}`;
+  const isId = spec.name === "object_id";
   return (r, why) => {
     if (!rejected.has(r)) rejected.set(r, `${where}: ${why}`);
+    if (isId) badIds.add(r);
   };
 }
 
@@ -313,7 +318,7 @@ function convertText(
   }
   if (spec.dtype === "float32" || spec.dtype === "float64") {
     const x = parseFloatText(text);
-    if (x === null) refuse(r, `"${text}" is not a ${spec.dtype} value`);
+    if (x === null) refuse(r, `"${text}" is not ${aDtype(spec.dtype)} value`);
     else storeFloat(col, out, r, x, refuse);
     return;
   }
@@ -325,7 +330,7 @@ function convertText(
   }
   const big = parseInteger(text, spec.dtype);
   if (big === null) {
-    refuse(r, `"${text}" is not a ${spec.dtype} value`);
+    refuse(r, `"${text}" is not ${aDtype(spec.dtype)} value`);
     return;
   }
   storeInteger(col, out, r, big, refuse);
@@ -351,10 +356,11 @@ function convertColumn(
   nulls: Uint8Array | undefined,
   rows: number,
   rejected: Map<number, string>,
+  badIds: Set<number>,
 ): ColumnValues {
   const { spec } = col;
   const out = allocate(spec, rows);
-  const refuse = refuser(col, rejected);
+  const refuse = refuser(col, rejected, badIds);
   if (Array.isArray(values)) {
     const text = values as string[];
     for (let r = 0; r < rows; r++)
@@ -391,7 +397,7 @@ function convertColumn(
     const [lo, hi] = INT_RANGES[spec.dtype];
     if (big !== null && (big < lo || big > hi)) big = null;
     if (big === null) {
-      refuse(r, `${String(v)} is not a ${spec.dtype} value`);
+      refuse(r, `${String(v)} is not ${aDtype(spec.dtype)} value`);
       continue;
     }
     storeInteger(col, out, r, big, refuse);
@@ -447,10 +453,11 @@ export function convertByteBatch(
   slotOf: Record<string, number>,
 ): ConvertedBatch {
   const rejected = new Map<number, string>();
+  const badIds = new Set<number>();
   const columns: Record<string, ColumnValues> = emptyRecord();
   const { rows } = batch;
   for (const col of outputs)
-    columns[col.spec.name] = convertBytesColumn(col, batch, slotOf[col.source], rejected);
+    columns[col.spec.name] = convertBytesColumn(col, batch, slotOf[col.source], rejected, badIds);
   checkPositions(columns, rows, rejected);
   const carried: Record<string, string[]> = {};
   const { buf, start, end, slots } = batch;
@@ -462,7 +469,7 @@ export function convertByteBatch(
       return s === e ? "" : fieldText(buf, s, e).text.trim();
     });
   }
-  return { rows, columns, carry: carried, rejected };
+  return { rows, columns, carry: carried, rejected, badIds };
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -472,11 +479,12 @@ function convertBytesColumn(
   batch: CsvByteBatch,
   slot: number,
   rejected: Map<number, string>,
+  badIds: Set<number>,
 ): ColumnValues {
   const { spec } = col;
   const { rows, buf, start, end, slots } = batch;
   const out = allocate(spec, rows);
-  const refuse = refuser(col, rejected);
+  const refuse = refuser(col, rejected, badIds);
   const float = spec.dtype === "float32" || spec.dtype === "float64";
   const integer = isInteger(spec.dtype);
   const wide = out instanceof BigInt64Array || out instanceof BigUint64Array;
@@ -612,6 +620,7 @@ export function convertBatch(
   carry: string[],
 ): ConvertedBatch {
   const rejected = new Map<number, string>();
+  const badIds = new Set<number>();
   const columns: Record<string, ColumnValues> = emptyRecord();
   for (const col of outputs)
     columns[col.spec.name] = convertColumn(
@@ -620,6 +629,7 @@ export function convertBatch(
       raw.nulls[col.source],
       raw.rows,
       rejected,
+      badIds,
     );
   checkPositions(columns, raw.rows, rejected);
   const carried: Record<string, string[]> = {};
@@ -629,7 +639,7 @@ export function convertBatch(
       (raw.nulls[name]?.[r] ?? 0) ? "" : textOf(v, r),
     );
   }
-  return { rows: raw.rows, columns, carry: carried, rejected };
+  return { rows: raw.rows, columns, carry: carried, rejected, badIds };
 }
 
 export { isInteger };

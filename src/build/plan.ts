@@ -98,6 +98,8 @@ export function reasonKind(stage: string, reason: string): string {
     )
     .join("")
     .replace(/\s+/g, " ")
+    // "column x (source y): ..." without its source reads "column x: ...".
+    .replace(/ :/g, ":")
     .trim();
   return `${stage}: ${generic}`;
 }
@@ -738,7 +740,11 @@ function scanBatch(
   // are the file's, however the rows were batched.
   const rejected: ScannedBatch["rejected"] = [];
   for (const [r, reason] of [...conv.rejected].sort((a, b) => a[0] - b[0]))
-    rejected.push([startRow + r, idText(conv.columns.object_id, r), reason]);
+    rejected.push([
+      startRow + r,
+      conv.badIds.has(r) ? undefined : idText(conv.columns.object_id, r),
+      reason,
+    ]);
   const firstCarry: Array<Record<string, string>> = [];
   for (const r of ok) {
     if (firstCarry.length >= FIRST_CARRY) break;

@@ -21,6 +21,11 @@ export const DTYPES = [
 ] as const;
 export type Dtype = (typeof DTYPES)[number];
 
+/** "an int64", "a float32", "a uint8": a dtype (or its text) with its article, for messages. */
+export function aDtype(dtype: string): string {
+  return `${dtype.startsWith("i") ? "an" : "a"} ${dtype}`;
+}
+
 export interface ColumnSpec {
   name: string;
   dtype: Dtype;

@@ -13,6 +13,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { discardFile, publishFile } from "../core/atomic-file.ts";
 import {
+  aDtype,
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
@@ -541,7 +542,7 @@ function convertRecords(
         continue;
       }
       if (!storeValue(values, r, spec.dtype, text)) {
-        throw new FormatError(`"${text}" is not a ${spec.dtype} value`, {
+        throw new FormatError(`"${text}" is not ${aDtype(spec.dtype)} value`, {
           file,
           column: spec.name,
           detail: `line ${records[r].line}`,

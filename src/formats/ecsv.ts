@@ -10,6 +10,7 @@
 // 'json' object columns, complex and float128 columns, mixin columns (SkyCoord, Time, ...).
 import { checkAllocation, sizeProduct } from "../core/budget.ts";
 import {
+  aDtype,
   batchRows,
   type ColumnBatch,
   type ColumnSpec,
@@ -422,7 +423,7 @@ export class EcsvReader {
       let nulls: Uint8Array | undefined;
       const bad = (rec: CsvRecord, text: string): never => {
         throw new FormatError(
-          `"${text}" is not a ${spec.shape.length ? `${spec.dtype}[${spec.shape.join(",")}]` : spec.dtype} value`,
+          `"${text}" is not ${aDtype(spec.shape.length ? `${spec.dtype}[${spec.shape.join(",")}]` : spec.dtype)} value`,
           {
             file,
             column: spec.name,

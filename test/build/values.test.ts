@@ -3,7 +3,7 @@
 // ivar +inf), a catalog ra of 1e308 (which modulo 360 would become 296). Column names that are
 // also JavaScript object internals (__proto__, constructor, ...) are ordinary names end to end.
 import assert from "node:assert/strict";
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { convertBatch, type OutputColumn } from "../../src/build/catalog.ts";
@@ -15,7 +15,7 @@ import { crossMatch } from "../../src/xmatch/crossmatch.ts";
 import { referenceSkip, runPython } from "../helpers/python.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { hscDir, readCatalogCsv, tinySurveys } from "../synth/fixture.ts";
-import { readAll } from "./helpers.ts";
+import { csvCatalogSpec, readAll } from "./helpers.ts";
 
 const STAMP = 12;
 const srcDir = tempDir();
@@ -144,6 +144,34 @@ test("a catalog row with ra = 1e308 is rejected in the build report, not stored 
   assert.equal(r.reason, "column ra: 1e+308 is not a right ascension in [-360, 360] degrees");
   const { columns } = await readAll(out, "pdr3_dud", ["object_id"]);
   assert.ok(!(columns.object_id as BigInt64Array).includes(BigInt(id!)), "not stored");
+});
+
+test("a row whose object_id cannot be read is reported by its row, not as object 0", async () => {
+  const dir = join(scratch, "bad-ids");
+  mkdirSync(dir, { recursive: true });
+  const rows = [
+    "id,ra,dec,mag",
+    "6917529027641081855,10,10,12", // kept: exact in int64
+    "9223372036854775808,11,10,12", // past int64 (the column is int64: every other id is)
+    ",13,10,12", // missing
+    "7,1e308,10,12", // its ra refused: the id is still named
+  ];
+  writeFileSync(join(dir, "cat.csv"), `${rows.join("\n")}\n`);
+  const { report } = await build(csvCatalogSpec(dir, "IDS"), { out: join(dir, "out"), workers: 1 });
+  assert.equal(report.rows, 1);
+  assert.deepEqual(
+    report.rejected.sample.map((r) => [r.row, r.objectId, r.reason]),
+    [
+      [1, undefined, 'column object_id (source id): "9223372036854775808" is not an int64 value'],
+      [2, undefined, "column object_id (source id): missing value"],
+      [3, "7", "column ra: 1e+308 is not a right ascension in [-360, 360] degrees"],
+    ],
+  );
+  assert.deepEqual(Object.keys(report.rejected.byReason).sort(), [
+    "catalog: column object_id: missing value",
+    "catalog: column object_id: … is not an int64 value",
+    "catalog: column ra: N is not a right ascension in [-360, 360] degrees",
+  ]);
 });
 
 /** A CSV float: empty is missing (NaN). */
