@@ -91,6 +91,11 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
     // row by row, so one bad value rejects one row instead of failing the file.
     const typed = await openCsv(path, { ...opts, inferRows: 1000 });
     const names = typed.specs.map((s) => s.name);
+    // Integers past int64 are read exactly, as uint64, not as floats keeping ~16 digits.
+    const wide = new Set(typed.uint64Columns);
+    const specs = typed.specs.map((s) =>
+      wide.has(s.name) ? { ...s, dtype: "uint64" as Dtype } : s,
+    );
     const text: CsvReader = await openCsv(path, {
       ...opts,
       inferRows: 0,
@@ -98,7 +103,7 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
     });
     return {
       path,
-      specs: typed.specs,
+      specs,
       async *batches(columns, batchRows) {
         for await (const b of text.batches(batchRows)) yield pick(b, columns);
       },
@@ -221,7 +226,9 @@ export function outputColumns(
       });
     let dtype: Dtype = opts.dtype ?? have.dtype;
     if (name === "ra" || name === "dec") dtype = "float64";
-    if (name === "object_id" && !opts.dtype) dtype = have.dtype === "string" ? "string" : "int64";
+    // Integer ids as int64, or uint64 when they are past it (unsigned 64-bit survey ids).
+    if (name === "object_id" && !opts.dtype)
+      dtype = have.dtype === "string" || have.dtype === "uint64" ? have.dtype : "int64";
     const spec: ColumnSpec = { name, dtype, shape: [] };
     const stringLength = opts.stringLength ?? (dtype === "string" ? have.stringLength : undefined);
     if (stringLength !== undefined) spec.stringLength = stringLength;

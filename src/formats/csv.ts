@@ -376,6 +376,8 @@ export interface CsvReadOptions {
 
 interface Inference {
   int: boolean;
+  /** Every value an integer in [0, 2^64) (see CsvReader.uint64Columns). */
+  uint: boolean;
   float: boolean;
   bool: boolean;
   seen: boolean;
@@ -392,12 +394,24 @@ function inferType(inf: Inference): Dtype {
 export class CsvReader {
   readonly path: string;
   readonly specs: ColumnSpec[];
+  /**
+   * Inferred columns whose values are all integers in [0, 2^64), some past int64 (unsigned 64-bit
+   * survey ids): float64 in `specs`, as astropy infers them, which keeps ~16 of their digits; a
+   * caller that needs them exact reads them as uint64 (`types`).
+   */
+  readonly uint64Columns: string[];
   private readonly options: Required<Pick<CsvReadOptions, "delimiter" | "header">> & CsvReadOptions;
 
-  private constructor(path: string, specs: ColumnSpec[], options: CsvReader["options"]) {
+  private constructor(
+    path: string,
+    specs: ColumnSpec[],
+    options: CsvReader["options"],
+    uint64Columns: string[],
+  ) {
     this.path = path;
     this.specs = specs;
     this.options = options;
+    this.uint64Columns = uint64Columns;
   }
 
   get names(): string[] {
@@ -426,7 +440,13 @@ export class CsvReader {
             ? rec.fields.map((f) => f.trim())
             : rec.fields.map((_, k) => `col${k + 1}`);
           checkNames(names, path, rec.line);
-          inference = names.map(() => ({ int: true, float: true, bool: true, seen: false }));
+          inference = names.map(() => ({
+            int: true,
+            uint: true,
+            float: true,
+            bool: true,
+            seen: false,
+          }));
           if (opts.header) continue;
         }
         if (scanned >= limit) break outer;
@@ -436,7 +456,13 @@ export class CsvReader {
           const inf = inference[k];
           if (text === "") continue;
           inf.seen = true;
-          if (inf.int && parseInteger(text, "int64") === null) inf.int = false;
+          if (inf.int || inf.uint) {
+            const v = parseInteger(text, "int64");
+            if (v === null) {
+              inf.int = false;
+              if (inf.uint && parseInteger(text, "uint64") === null) inf.uint = false;
+            } else if (v < 0n) inf.uint = false;
+          }
           if (inf.float && parseFloatText(text) === null) inf.float = false;
           if (inf.bool && parseBool(text) === null) inf.bool = false;
         }
@@ -461,7 +487,14 @@ export class CsvReader {
         continue;
       throw new UsageError(`unknown dtype ${s.dtype}`, { file: path, column: s.name });
     }
-    return new CsvReader(path, specs, opts);
+    const uint64Columns = names.filter(
+      (name, k) =>
+        opts.types?.[name] === undefined &&
+        inference[k].seen &&
+        !inference[k].int &&
+        inference[k].uint,
+    );
+    return new CsvReader(path, specs, opts, uint64Columns);
   }
 
   /** Data rows in batches of `batchSize`. */

@@ -152,7 +152,7 @@ test("a row whose object_id cannot be read is reported by its row, not as object
   const rows = [
     "id,ra,dec,mag",
     "6917529027641081855,10,10,12", // kept: exact in int64
-    "9223372036854775808,11,10,12", // past int64 (the column is int64: every other id is)
+    "18446744073709551616,11,10,12", // past uint64 too (the column is int64: every other id is)
     ",13,10,12", // missing
     "7,1e308,10,12", // its ra refused: the id is still named
   ];
@@ -162,7 +162,7 @@ test("a row whose object_id cannot be read is reported by its row, not as object
   assert.deepEqual(
     report.rejected.sample.map((r) => [r.row, r.objectId, r.reason]),
     [
-      [1, undefined, 'column object_id (source id): "9223372036854775808" is not an int64 value'],
+      [1, undefined, 'column object_id (source id): "18446744073709551616" is not an int64 value'],
       [2, undefined, "column object_id (source id): missing value"],
       [3, "7", "column ra: 1e+308 is not a right ascension in [-360, 360] degrees"],
     ],
@@ -172,6 +172,27 @@ test("a row whose object_id cannot be read is reported by its row, not as object
     "catalog: column object_id: … is not an int64 value",
     "catalog: column ra: N is not a right ascension in [-360, 360] degrees",
   ]);
+});
+
+test("object_ids past int64 (unsigned 64-bit) are built exactly as uint64, and found by id", async () => {
+  const dir = join(scratch, "u64-ids");
+  mkdirSync(dir, { recursive: true });
+  const ids = [2n ** 64n - 1n, 2n ** 63n, 5n];
+  const rows = ["id,ra,dec,mag", ...ids.map((id, i) => `${id},${10 + i},10,12`)];
+  writeFileSync(join(dir, "cat.csv"), `${rows.join("\n")}\n`);
+  const out = join(dir, "out");
+  const { report, manifest } = await build(csvCatalogSpec(dir, "U64"), { out, workers: 1 });
+  assert.equal(report.rows, 3, JSON.stringify(report.rejected));
+  const column = manifest.configs.main.columns.find((c) => c.name === "object_id");
+  assert.equal(column?.dtype, "uint64");
+  const stored = (await readAll(out, "main", ["object_id"])).columns.object_id as BigUint64Array;
+  assert.deepEqual([...stored].sort(), [...ids].sort());
+  const ds = await openDataset(out);
+  try {
+    for (const id of ids) assert.equal((await ds.getById(id)).object_id, id);
+  } finally {
+    ds.close();
+  }
 });
 
 /** A CSV float: empty is missing (NaN). */

@@ -104,7 +104,9 @@ describe("CSV reader", () => {
       inferred.specs.map((s) => s.dtype),
       ["int64", "float64", "int64", "float64", "float64", "bool", "string"],
     );
-    // u64 holds 2^64-1, beyond int64: inferred as float64, like astropy.
+    // u64 holds 2^64-1, beyond int64: inferred as float64, like astropy, and listed as a column
+    // of integers that uint64 holds exactly (the builder reads it so).
+    assert.deepEqual(inferred.uint64Columns, ["u64"]);
   });
 
   test("tokenizer: quotes, escaped quotes, CRLF and embedded newlines survive any chunking", () => {
