@@ -92,14 +92,12 @@ export function reasonKind(stage: string, reason: string): string {
         ? part
         : part
             .replace(/"[^"]*"/g, "…")
-            .replace(/\([^)]*\)/g, "")
+            .replace(/\s*\([^)]*\)/g, "")
             .replace(/\S*\/\S*/g, "FILE")
             .replace(/(?<![\w.])[-+]?\d+(\.\d+)?(e[-+]?\d+)?(?![\w.])/gi, "N"),
     )
     .join("")
     .replace(/\s+/g, " ")
-    // "column x (source y): ..." without its source reads "column x: ...".
-    .replace(/ :/g, ":")
     .trim();
   return `${stage}: ${generic}`;
 }

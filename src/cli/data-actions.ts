@@ -65,18 +65,17 @@ export async function info(dir: string, flags: InfoFlags): Promise<void> {
     : Object.keys(manifest.configs);
   const details = [];
   for (const config of configs) {
-    const rows = manifest.configs[config]!.rows;
+    const entry = manifest.configs[config]!;
     // A scan of every key: say so where it is long (~1 s per 1e7 rows here).
-    if (flags.coverage && rows > COVERAGE_MAX_ROWS)
+    if (flags.coverage && entry.rows > COVERAGE_MAX_ROWS)
       process.stderr.write(
-        `info: reading the keys of ${formatCount(rows)} rows of config ${config} for its coverage\n`,
+        `info: reading the keys of ${formatCount(entry.rows)} rows of config ${config} for its coverage\n`,
       );
     const summary = await summarizeDataset(root, {
       config,
       coverageOrder,
       coverageMaxRows: flags.coverage ? Number.POSITIVE_INFINITY : undefined,
     });
-    const entry = manifest.configs[config];
     const report = await readReport(root, config);
     details.push({ config, entry, summary, report });
   }

@@ -456,13 +456,17 @@ export class CsvReader {
           const inf = inference[k];
           if (text === "") continue;
           inf.seen = true;
-          if (inf.int || inf.uint) {
+          // One parse per value: as int64 while the column is, else as uint64.
+          let inInt64 = false;
+          if (inf.int) {
             const v = parseInteger(text, "int64");
-            if (v === null) {
-              inf.int = false;
-              if (inf.uint && parseInteger(text, "uint64") === null) inf.uint = false;
-            } else if (v < 0n) inf.uint = false;
+            if (v === null) inf.int = false;
+            else {
+              inInt64 = true;
+              if (v < 0n) inf.uint = false;
+            }
           }
+          if (inf.uint && !inInt64 && parseInteger(text, "uint64") === null) inf.uint = false;
           if (inf.float && parseFloatText(text) === null) inf.float = false;
           if (inf.bool && parseBool(text) === null) inf.bool = false;
         }
