@@ -26,7 +26,13 @@ import {
   sizeProduct,
 } from "../core/budget.ts";
 import { bytesPerRow, type ColumnSpec, exactBytesPerRow } from "../core/columns.ts";
-import { CorruptFileError, InternalError, SpecError, UsageError } from "../core/errors.ts";
+import {
+  CorruptFileError,
+  InternalError,
+  SchemaError,
+  SpecError,
+  UsageError,
+} from "../core/errors.ts";
 import { sha256File } from "../core/hash.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { emptyRecord } from "../core/records.ts";
@@ -299,6 +305,20 @@ async function makePlan(
   };
 }
 
+/** The error of a build whose input rows were all refused: how many, why, and the first one. */
+function everyRowRefused(rowsRead: number, rejected: RejectSummary): SchemaError {
+  const reasons = Object.entries(rejected.byReason)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([kind, n]) => `${n} x ${kind}`)
+    .join("; ");
+  const first = rejected.sample[0];
+  return new SchemaError(
+    `all ${rowsRead} rows read were refused, so nothing was built (${reasons}); check the spec's columns against the input`,
+    first ? { file: first.file, detail: `row ${first.row}: ${first.reason}` } : {},
+  );
+}
+
 /** The first file a template names for the scanned rows that exists. */
 async function firstExisting(
   template: string,
@@ -373,6 +393,8 @@ async function verifiedUnit(paths: StatePaths, unit: number): Promise<UnitDone |
  * fails at once with a LockedError (or waits, with `wait`), before touching anything there. The
  * lock holder first removes what interrupted runs left (temp files, scratch directories,
  * unfinished units); a build that fails leaves only what a resume uses (see `tidyState`).
+ * Rows that cannot be stored are refused and listed in the report; when every row read is
+ * refused, the build fails with a SchemaError instead of publishing an empty config.
  */
 export async function build(spec: ResolvedSpec, options: BuildOptions): Promise<BuildResult> {
   const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
@@ -660,6 +682,12 @@ async function buildLocked(
   const rejects = new RejectLog();
   rejects.merge(plan.scan.rejected);
   for (const d of ordered) rejects.merge(d.rejected);
+  if (plan.scan.rowsRead > 0 && ordered.every((d) => d.rows === 0)) {
+    // An empty dataset from rows that were there is a wrong answer, not a result: nothing is
+    // published, and the state goes (a resume would refuse the same rows again).
+    await removeState(paths);
+    throw everyRowRefused(plan.scan.rowsRead, rejects.summary());
+  }
   let report: BuildReport | null = null;
   // The report goes next to the files before the manifest lists them, so a finished dataset
   // always has its report.

@@ -25,7 +25,8 @@ The spec is JSON: where the survey's files are and how their columns map to the 
 Print a complete example: astropile build --print-spec hsc   (or desi, manga)
 
 Rows that fail validation (unparseable values, NaN or out-of-range positions, no tile or
-spectrum for the object) are rejected with the reason and listed in <out>/<config>/build-report.json.
+spectrum for the object) are rejected with the reason and listed in <out>/<config>/build-report.json;
+when every row is rejected the build fails (exit 1) and writes nothing.
 Killed at any point, the same command resumes: finished work units are reused after their files
 are checked against their sha256. One writer per output: while a build (or another writer)
 holds DIR/.astropile.lock, a second one fails at once naming the holder, or waits with --wait; a

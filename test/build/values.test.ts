@@ -174,6 +174,32 @@ test("a row whose object_id cannot be read is reported by its row, not as object
   ]);
 });
 
+test("a build whose every row is refused fails, naming why and where; the dataset beside it is untouched", async () => {
+  const dir = join(scratch, "all-refused");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cat.csv"), "id,ra,dec,mag\n1,10,10,12\n2,11,10,12\n");
+  writeFileSync(join(dir, "bad.csv"), "id,ra,dec,mag\n1,400,10,12\n2,500,10,12\n3,10,95,12\n");
+  const out = join(dir, "out");
+  await build(csvCatalogSpec(dir, "GOOD"), { out, workers: 1 });
+  const before = readFileSync(join(out, "astropile.json"));
+  const bad = checkSpec(
+    { ...csvCatalogSpec(dir, "BAD", { files: "bad.csv" }), config: "bad" },
+    dir,
+  );
+  await assert.rejects(build(bad, { out, workers: 1 }), (err: Error) => {
+    assert.equal(err.name, "SchemaError");
+    assert.match(
+      err.message,
+      /^all 3 rows read were refused, so nothing was built \(2 x catalog: column ra: /,
+    );
+    assert.match(err.message, /1 x catalog: column dec: /);
+    assert.match(err.message, /file \S*bad\.csv, row 0: column ra: 400 is not a right ascension/);
+    return true;
+  });
+  assert.deepEqual(readFileSync(join(out, "astropile.json")), before, "the manifest is unchanged");
+  assert.deepEqual(readdirSync(out).sort(), ["README.md", "astropile.json", "main"].sort());
+});
+
 test("object_ids past int64 (unsigned 64-bit) are built exactly as uint64, and found by id", async () => {
   const dir = join(scratch, "u64-ids");
   mkdirSync(dir, { recursive: true });
