@@ -316,7 +316,8 @@ export async function runUnit(unit: UnitPlan, opts: UnitOptions): Promise<UnitDo
       opts.onRows?.(chunk.rows / 2);
       if (++chunks === 1) crashPoint(`unit-write:${unit.index}`);
     }
-    const manifest = await writer.finish();
+    // The unit's files are listed by its done.json and, once moved, by the dataset's manifest.
+    const manifest = await writer.finishUnpublished();
     // Rows refused on the way (stamps) were never written: their second half counts now.
     if (rowsIn > written) opts.onRows?.((rowsIn - written) / 2);
     const config = manifest.configs[plan.spec.config];

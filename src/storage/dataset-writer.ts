@@ -329,6 +329,19 @@ export class DatasetWriter {
    * writes the manifest.
    */
   async finish(): Promise<Manifest> {
+    return this.finishFiles(true);
+  }
+
+  /**
+   * @internal For the builder's work units, whose files another step moves into a dataset and
+   * lists in its manifest: the files and sidecars as {@link finish} writes them, described by
+   * the manifest returned, which is not written (nor the card).
+   */
+  async finishUnpublished(): Promise<Manifest> {
+    return this.finishFiles(false);
+  }
+
+  private async finishFiles(publish: boolean): Promise<Manifest> {
     if (this.state !== "open") throw new UsageError(`dataset writer is ${this.state}`);
     const ids = new ExternalSorter(
       ID_INDEX_COLUMNS,
@@ -395,7 +408,7 @@ export class DatasetWriter {
         this.options.idIndexCompression,
       );
       const manifest =
-        (await readManifest(this.root).catch(() => null)) ??
+        (publish ? await readManifest(this.root).catch(() => null) : null) ??
         emptyManifest(
           this.options.name ?? basename(this.root),
           this.options.provenance,
@@ -419,8 +432,10 @@ export class DatasetWriter {
       };
       manifest.files.push(...files);
       this.lock?.assertHeld();
-      await writeManifest(this.root, manifest);
-      await writeCard(this.root, manifest);
+      if (publish) {
+        await writeManifest(this.root, manifest);
+        await writeCard(this.root, manifest);
+      }
       this.state = "finished";
       this.options.onProgress?.({
         phase: "done",

@@ -178,11 +178,12 @@ describe("resume after kill -9", { concurrency: 2 }, () => {
     const unit = readdirSync(state.units)
       .find((n) => n.endsWith(".done.json"))!
       .replace(".done.json", "");
-    const manifest = JSON.parse(readFileSync(join(state.units, unit, "astropile.json"), "utf8"));
+    // The unit's files as its done.json lists them (what a resume checks before reusing it).
+    const done = JSON.parse(readFileSync(join(state.units, `${unit}.done.json`), "utf8"));
     // Flip one byte in the middle of the unit's first file (same size, different sha256).
-    const path = join(state.units, unit, manifest.files[0].path);
+    const path = join(state.units, unit, done.files[0].path);
     const fd = openSync(path, "r+");
-    const at = Math.floor(manifest.files[0].bytes / 2);
+    const at = Math.floor(done.files[0].bytes / 2);
     const byte = Buffer.alloc(1);
     readSync(fd, byte, 0, 1, at);
     byte[0] ^= 0xff;
