@@ -202,6 +202,27 @@ const POSITION: Record<string, { unit: string; description: string }> = {
   dec: { unit: "deg", description: "Declination (ICRS)" },
 };
 
+/**
+ * A mapped source column the file does not have, with the columns it has; a file read as one
+ * column whose name holds a tab, ";" or "|" most likely has another delimiter.
+ */
+function missingSource(
+  from: string,
+  name: string,
+  sourceSpecs: ColumnSpec[],
+  file: string,
+): SchemaError {
+  const list = sourceSpecs.map((s) => s.name);
+  const only = list.length === 1 ? /[\t;|]/.exec(list[0]) : null;
+  const hint = only
+    ? `; the file was read as one column: if its fields are separated by ${only[0] === "\t" ? "tabs" : `"${only[0]}"`}, set catalog.delimiter`
+    : ` (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`;
+  return new SchemaError(`catalog has no column "${from}" (mapped to "${name}")${hint}`, {
+    file,
+    column: from,
+  });
+}
+
 /** Output column specs from the mapping and the first file's source types. */
 export function outputColumns(
   mapping: Record<string, ColumnSource>,
@@ -214,11 +235,7 @@ export function outputColumns(
     const opts = typeof src === "string" ? { from: src } : src;
     const from = sourceName(src);
     const have = byName.get(from);
-    if (!have)
-      throw new SchemaError(`catalog has no column "${from}" (mapped to "${name}")`, {
-        file,
-        column: from,
-      });
+    if (!have) throw missingSource(from, name, sourceSpecs, file);
     if (have.shape.length > 0 && !("dtype" in opts && opts.dtype))
       throw new SchemaError(`array columns are not supported in catalogs (mapped to "${name}")`, {
         file,

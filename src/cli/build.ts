@@ -11,7 +11,8 @@ const BUILD_HELP = `
 The spec is JSON: where the survey's files are and how their columns map to the dataset.
   config, provenance {survey, release}, root (default: the spec's folder)
   catalog   {files: glob(s) of CSV/ECSV/FITS, columns: {output: source | {from, dtype, unit,
-             description, required, range, fill}}}; must map object_id, ra and dec (degrees)
+             description, required, range, fill}}}; must map object_id, ra and dec (degrees);
+             CSV: delimiter (default ","), comment (a character: lines starting with it are skipped)
   image     {kind: "tiles", stampSize (pixels), bands: [{label, files}], hdus {image, variance|ivar|sigma,
              mask}, maskBad: [plane names] | bitmask, zeropoint (AB) | keyword, psfFwhm (arcsec) | keyword}
             or {kind: "cutouts", file: "cutouts/{object_id}.fits", bands: [{label, hdu}], stampSize}

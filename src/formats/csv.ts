@@ -450,7 +450,7 @@ export class CsvReader {
           if (opts.header) continue;
         }
         if (scanned >= limit) break outer;
-        checkWidth(rec, names.length, path);
+        checkWidth(rec, names, path);
         for (let k = 0; k < names.length; k++) {
           const text = rec.fields[k];
           const inf = inference[k];
@@ -549,12 +549,20 @@ function checkNames(names: string[], file: string, line: number): void {
   }
 }
 
-function checkWidth(rec: CsvRecord, width: number, file: string): void {
-  if (rec.fields.length !== width) {
-    throw new FormatError(`row has ${rec.fields.length} fields, the header has ${width}`, {
-      file,
-      detail: `line ${rec.line}`,
-    });
+function checkWidth(rec: CsvRecord, header: readonly string[], file: string): void {
+  if (rec.fields.length !== header.length) {
+    // A single-field header that starts with "#" is a comment line read as the header.
+    const hint =
+      header.length === 1 && header[0].startsWith("#")
+        ? `: the header read is the line "${header[0].slice(0, 60)}"; to skip comment lines, set the comment character (catalog.comment: "#" in a build spec)`
+        : "";
+    throw new FormatError(
+      `row has ${rec.fields.length} fields, the header has ${header.length}${hint}`,
+      {
+        file,
+        detail: `line ${rec.line}`,
+      },
+    );
   }
 }
 
@@ -566,7 +574,8 @@ function convertRecords(
 ): TextTableBatch {
   const rows = records.length;
   const batch: TextTableBatch = { startRow, rows, columns: emptyRecord(), nulls: emptyRecord() };
-  for (const rec of records) checkWidth(rec, specs.length, file);
+  const names = specs.map((s) => s.name);
+  for (const rec of records) checkWidth(rec, names, file);
   specs.forEach((spec, k) => {
     const values = allocateValues(spec.dtype, rows);
     let nulls: Uint8Array | undefined;

@@ -200,6 +200,24 @@ test("a build whose every row is refused fails, naming why and where; the datase
   assert.deepEqual(readdirSync(out).sort(), ["README.md", "astropile.json", "main"].sort());
 });
 
+test("a tab-separated catalog: the error points to catalog.delimiter, and with it the file builds", async () => {
+  const dir = join(scratch, "tabs");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cat.csv"), "id\tra\tdec\tmag\n1\t10\t10\t12\n2\t11\t10\t12\n");
+  const spec = csvCatalogSpec(dir, "TABS");
+  await assert.rejects(build(spec, { out: join(dir, "out"), workers: 1 }), (err: Error) => {
+    assert.equal(err.name, "SchemaError");
+    assert.match(
+      err.message,
+      /^catalog has no column "id" \(mapped to "object_id"\); the file was read as one column: if its fields are separated by tabs, set catalog.delimiter \(file \S*cat\.csv, column "id"\)$/,
+    );
+    return true;
+  });
+  const tabbed = checkSpec({ ...spec, catalog: { ...spec.catalog, delimiter: "\t" } }, dir);
+  const { report } = await build(tabbed, { out: join(dir, "out"), workers: 1 });
+  assert.equal(report.rows, 2);
+});
+
 test("object_ids past int64 (unsigned 64-bit) are built exactly as uint64, and found by id", async () => {
   const dir = join(scratch, "u64-ids");
   mkdirSync(dir, { recursive: true });

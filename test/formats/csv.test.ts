@@ -186,6 +186,26 @@ describe("CSV reader", () => {
     );
     assert.equal(readFileSync(late, "utf8").length > 0, true);
   });
+
+  test("comment lines before the header: the error says to set the comment character, which reads them", async () => {
+    const p = join(dir, "commented.csv");
+    writeFileSync(p, "# written by a survey pipeline\n#\nid,ra\n1,10.5\n# mid-file note\n2,11.5\n");
+    await assert.rejects(readAll(p), (e: Error) => {
+      assert.ok(e instanceof FormatError, String(e));
+      assert.equal(
+        e.message,
+        `row has 2 fields, the header has 1: the header read is the line "# written by a survey pipeline"; to skip comment lines, set the comment character (catalog.comment: "#" in a build spec) (file ${p}, line 3)`,
+      );
+      return true;
+    });
+    const { reader, batches } = await readAll(p, { comment: "#" });
+    assert.deepEqual(reader.names, ["id", "ra"]);
+    assert.deepEqual(column(batches, "ra"), [10.5, 11.5]);
+    // A real one-column header keeps the plain message.
+    const one = join(dir, "one-column.csv");
+    writeFileSync(one, "id\n1,2\n");
+    await assert.rejects(readAll(one), /^FormatError: row has 2 fields, the header has 1 \(file /);
+  });
 });
 
 test("wide rows end a batch early: a batch holds at most MAX_BATCH_FIELDS values", async () => {
