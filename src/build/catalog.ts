@@ -308,7 +308,7 @@ function storeMissing(col: OutputColumn, out: ColumnValues, r: number, refuse: R
     (out as Float64Array)[r] = Number.NaN;
   else if (col.fill !== undefined) storeFill(out, r, spec.dtype, col.fill);
   else if (spec.dtype !== "string")
-    refuse(r, `missing value (a ${spec.dtype} column cannot hold it; give a "fill" value)`);
+    refuse(r, `missing value (${aDtype(spec.dtype)} column cannot hold it; give a "fill" value)`);
 }
 
 /** A float value: refused when NaN in a required column or outside the range, stored anyway. */

@@ -2,6 +2,7 @@
 // over src/build and src/demo. Progress goes to stderr, results to stdout (summary or JSON).
 import { join, resolve } from "node:path";
 import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
+import { reasonKind } from "../build/plan.ts";
 import { UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
 // The demo (and the synthetic sky it draws) loads only for `demo` and `--print-spec`.
@@ -39,8 +40,14 @@ function rejectLines(report: BuildReport, reportPath: string): string[] {
   ];
   for (const [kind, n] of Object.entries(report.rejected.byReason)
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 10))
+    .slice(0, 10)) {
     lines.push(`    ${String(n).padStart(7)}  ${kind}`);
+    // The grouped kind drops numbers and details (say, which "fill" value would keep the row):
+    // the first row of that kind is shown whole.
+    const example = report.rejected.sample.find((r) => reasonKind(r.stage, r.reason) === kind);
+    if (example && `${example.stage}: ${example.reason}` !== kind)
+      lines.push(`             e.g. ${example.file} row ${example.row}: ${example.reason}`);
+  }
   return lines;
 }
 

@@ -327,6 +327,38 @@ describe("astropile build", () => {
     assert.match(again.stdout, /^already built: DESI edr_sv3/);
   });
 
+  test("refused rows are summed by kind, each kind with its first row whole", async () => {
+    const src = join(dir, "refusals");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(
+      join(src, "cat.csv"),
+      "id,ra,dec,flag\n1,10,10,3\n2,400,10,1\n3,10,10,\n4,11,10,2\n",
+    );
+    const specPath = join(src, "spec.json");
+    writeFileSync(
+      specPath,
+      JSON.stringify({
+        config: "main",
+        provenance: { survey: "REFUSALS" },
+        root: src,
+        catalog: {
+          files: "cat.csv",
+          columns: { object_id: "id", ra: "ra", dec: "dec", flag: "flag" },
+        },
+      }),
+    );
+    const built = await cli("build", specPath, "--out", join(src, "out"), "--quiet");
+    assert.equal(built.code, 0, built.stderr);
+    const lines = built.stdout.split("\n").slice(1, 6);
+    assert.match(lines[0], /^ {2}rejected 2 row\(s\), kept out of the dataset \(details: /);
+    assert.deepEqual(lines.slice(1), [
+      "          1  catalog: column ra: N is not a right ascension in [-360, 360] degrees",
+      "             e.g. cat.csv row 1: column ra: 400 is not a right ascension in [-360, 360] degrees",
+      "          1  catalog: column flag: missing value",
+      '             e.g. cat.csv row 2: column flag: missing value (an int64 column cannot hold it; give a "fill" value)',
+    ]);
+  });
+
   test("a catalog that repeats object_ids is built, with a warning from build and info", async () => {
     const src = join(dir, "repeats");
     mkdirSync(src, { recursive: true });
