@@ -1,8 +1,9 @@
 // `astropile xmatch LEFT RIGHT --radius ARCSEC`: a thin layer over crossMatch. The library
 // loads only when the command runs, so other commands start fast.
-import { join, resolve } from "node:path";
+import { mkdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { UsageError } from "../core/errors.ts";
+import { UsageError, WriteError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { parseBytes } from "../core/units.ts";
 import {
@@ -66,7 +67,7 @@ export function registerXmatchCommand(program: Command): void {
     )
     .option(
       "--catalog-only",
-      "with --out: write only the pair catalog, as DIR/xmatch.csv (left_object_id, right_object_id, sep_arcsec, left_ra, left_dec, right_ra, right_dec; matched with --how left)",
+      "with --out: write only the pair catalog, as DIR/xmatch.csv, or as FILE when --out names a .csv file (left_object_id, right_object_id, sep_arcsec, left_ra, left_dec, right_ra, right_dec; matched with --how left)",
     )
     .option(
       "--locations",
@@ -98,6 +99,24 @@ export function registerXmatchCommand(program: Command): void {
     );
 }
 
+/**
+ * `--catalog-only --out PATH`: PATH itself when it names a .csv file (not an existing directory);
+ * null for a directory, which gets DIR/xmatch.csv.
+ */
+async function catalogFile(path: string): Promise<string | null> {
+  if (!path.toLowerCase().endsWith(".csv")) return null;
+  const isDir = await stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (isDir) return null;
+  // Its folder made now, as a directory output is, so that a bad path fails before the match.
+  await mkdir(dirname(path), { recursive: true }).catch((e: Error) => {
+    throw new WriteError(`cannot create the folder of ${path}: ${e.message}`, { file: path });
+  });
+  return path;
+}
+
 export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFlags): Promise<void> {
   const radius = numberOption(flags.radius, "--radius", { above: 0, max: 648000 });
   if (radius === undefined) throw new UsageError("--radius ARCSEC is required");
@@ -124,21 +143,24 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     throw new UsageError("--layout needs --out DIR (a dataset, not --catalog-only)");
   const threads = numberOption(flags.threads, "--threads", { integer: true, min: 0 });
   const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
+  const csvFile = flags.out && flags.catalogOnly ? await catalogFile(resolve(flags.out)) : null;
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
+  // A catalog written as a file of its own has none: it appears whole, by rename, or not at all.
   const { lockOutput } = await import("../storage/output-lock.ts");
-  const lock = flags.out
-    ? await lockOutput(resolve(flags.out), {
-        wait: flags.wait,
-        command: flags.catalogOnly ? "xmatch --catalog-only" : "xmatch --out",
-        onWait: (h) =>
-          process.stderr.write(
-            `astropile: waiting for ${resolve(flags.out!)}: locked by ${describeLockHolder(h)}\n`,
-          ),
-        log: (line) => {
-          if (!flags.quiet) process.stderr.write(`astropile: ${line}\n`);
-        },
-      })
-    : null;
+  const lock =
+    flags.out && !csvFile
+      ? await lockOutput(resolve(flags.out), {
+          wait: flags.wait,
+          command: flags.catalogOnly ? "xmatch --catalog-only" : "xmatch --out",
+          onWait: (h) =>
+            process.stderr.write(
+              `astropile: waiting for ${resolve(flags.out!)}: locked by ${describeLockHolder(h)}\n`,
+            ),
+          log: (line) => {
+            if (!flags.quiet) process.stderr.write(`astropile: ${line}\n`);
+          },
+        })
+      : null;
   try {
     await xmatchLocked(leftDir, rightDir, flags, lock, {
       radius,
@@ -149,6 +171,7 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
       limit,
       threads,
       memoryBytes,
+      csvFile,
     });
   } finally {
     await lock?.release();
@@ -168,6 +191,8 @@ async function xmatchLocked(
     k: number | undefined;
     limit: number;
     threads: number | undefined;
+    /** The catalog's own file (`--out FILE.csv`), or null. */
+    csvFile: string | null;
     memoryBytes: number | undefined;
   },
 ): Promise<void> {
@@ -201,7 +226,7 @@ async function xmatchLocked(
   if (flags.out) {
     const dir = resolve(flags.out);
     if (flags.catalogOnly) {
-      written = join(dir, "xmatch.csv");
+      written = o.csvFile ?? join(dir, "xmatch.csv");
       lock?.assertHeld();
       await writeCatalogCsv(catalog, written, { locations });
     } else {

@@ -2,7 +2,7 @@
 // dataset, --catalog-only a CSV, bad arguments exit 2 with one line on stderr.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -228,6 +228,29 @@ test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
     rows.slice(1).every((line) => /^c\/(order=\d+\/)?healpix=\d+\//.test(line.split(",")[8]!)),
   );
   assert.ok(!rows.some((line) => line.includes(dir)));
+});
+
+test("xmatch --catalog-only --out FILE.csv writes that file (its folder made), no lock left beside it", () => {
+  const file = join(dir, "pairs-here", "pairs.csv");
+  const c = run(["xmatch", A, B, "--radius", "30", "--out", file, "--catalog-only"]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.ok(c.stdout.includes(`wrote ${file}\n`), c.stdout);
+  assert.deepEqual(readdirSync(join(dir, "pairs-here")), ["pairs.csv"]);
+  // An existing directory named *.csv is a directory output, as before: the same catalog.
+  const dirNamedCsv = join(dir, "folder.csv");
+  mkdirSync(dirNamedCsv);
+  const d = run(["xmatch", A, B, "--radius", "30", "--out", dirNamedCsv, "--catalog-only"]);
+  assert.equal(d.status, 0, d.stderr);
+  const inDir = readFileSync(join(dirNamedCsv, "xmatch.csv"), "utf8");
+  assert.ok(inDir.split("\n").length > 10);
+  assert.equal(readFileSync(file, "utf8"), inDir);
+  // A folder that cannot be made: a one-line error before any match.
+  writeFileSync(join(dir, "plain-file"), "");
+  const target = join(dir, "plain-file", "p.csv");
+  const bad = run(["xmatch", A, B, "--radius", "30", "--out", target, "--catalog-only"]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^astropile: cannot create the folder of \S*p\.csv: EEXIST/);
+  assert.doesNotMatch(bad.stderr, /matched/);
 });
 
 test("index adds the positions sidecar to a dataset written without one", async () => {
