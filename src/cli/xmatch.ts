@@ -134,7 +134,8 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   }
   const k = numberOption(flags.neighbors, "--neighbors", { integer: true, min: 1 });
   const limit = numberOption(flags.limit, "--limit", { integer: true, min: 0 }) ?? 20;
-  if (flags.catalogOnly && !flags.out) throw new UsageError("--catalog-only needs --out DIR (or --out FILE.csv)");
+  if (flags.catalogOnly && !flags.out)
+    throw new UsageError("--catalog-only needs --out DIR (or --out FILE.csv)");
   if (flags.wait && !flags.out) throw new UsageError("--wait needs --out DIR");
   const layout = flags.layout; // checked here, passed on by xmatchLocked (flags)
   if (layout !== undefined && layout !== "adaptive" && layout !== "mmu")
