@@ -1,25 +1,96 @@
-// Globs of builder specs, matched by tinyglobby: `*` and `?` within a path segment, `**` for any
-// number of directories, `{a,b}` alternatives; every other character is literal. Dot files
-// match like any other. Symbolic links are not followed (a linked directory or a loop would
-// give the same file under several names, read twice by a build), except in the fixed leading
-// part of a pattern. Results are sorted, so a build sees its inputs in the same order on every
-// run and machine.
-import { isAbsolute, relative } from "node:path";
-import { glob } from "tinyglobby";
+// Globs of builder specs: `*` and `?` within a path segment, `**` for any number of directories,
+// `{a,b}` alternatives; every other character is literal. Dot files match like any other.
+// Symbolic links to files match like files (data staged by links is common), but links to
+// directories are not descended (a loop, or a link to a large tree, would be walked), except in
+// the fixed leading part of a pattern. A file reached under several names (a link beside its
+// target) is read once, under the first name in order. A matching link whose target is gone is
+// an error: a build must not quietly leave a file out. Results are sorted, so a build sees its
+// inputs in the same order on every run and machine.
+import { lstat, readlink, realpath, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { NotFoundError } from "../core/errors.ts";
+
+/** Characters that make a path segment a pattern (the others are literal). */
+const MAGIC = /[*?{}]/;
+
+/** A pattern's fixed leading directories and the pattern part after them (null: all fixed). */
+function splitPattern(pattern: string): { base: string; rest: string | null } {
+  const parts = pattern.split("/");
+  const k = parts.findIndex((p) => MAGIC.test(p));
+  if (k < 0) return { base: pattern, rest: null };
+  const base = parts.slice(0, k).join("/");
+  return { base: base === "" ? (k > 0 ? "/" : ".") : base, rest: parts.slice(k).join("/") };
+}
 
 /** Every file of one or more patterns (relative to `root` unless absolute), absolute, sorted. */
 export async function globAll(patterns: string | string[], root: string): Promise<string[]> {
   const list = Array.isArray(patterns) ? patterns : [patterns];
+  const found = new Set<string>();
+  for (const pattern of list) {
+    const { base, rest } = splitPattern(pattern);
+    const dir = resolve(root, base);
+    if (rest === null) {
+      if (await isFileAt(dir)) found.add(dir);
+      continue;
+    }
+    for (const rel of await crawl(dir, rest)) {
+      const path = join(dir, rel);
+      if (await isFileAt(path)) found.add(path);
+    }
+  }
+  // One name per file: the first, in sorted order.
+  const seen = new Set<string>();
+  const files: string[] = [];
+  for (const path of [...found].sort()) {
+    const real = await realpath(path);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    files.push(path);
+  }
+  return files;
+}
+
+/**
+ * Entries under `dir` (relative paths) that match `pattern`: files and links of any kind, found
+ * without descending into linked directories. The matcher loads only for patterns.
+ */
+async function crawl(dir: string, pattern: string): Promise<string[]> {
+  const [{ fdir }, { default: picomatch }] = await Promise.all([
+    import("fdir"),
+    import("picomatch"),
+  ]);
   // Escape what picomatch would read as classes, extglobs or negation: ( ) [ ] ! + @.
-  const escaped = list.map((p) => p.replace(/[()[\]!+@]/g, "\\$&"));
-  const files = await glob(escaped, {
-    cwd: root,
-    absolute: true,
-    dot: true,
-    expandDirectories: false,
-    followSymbolicLinks: false,
-  });
-  return files.sort();
+  const match = picomatch(pattern.replace(/[()[\]!+@]/g, "\\$&"), { dot: true });
+  // Without ** or braces (which may hold a "/"), a pattern of n segments is n - 1 levels deep.
+  const depth = /\*\*|[{}]/.test(pattern)
+    ? Number.POSITIVE_INFINITY
+    : pattern.split("/").length - 1;
+  return new fdir()
+    .withRelativePaths()
+    .withMaxDepth(depth)
+    .filter((path) => match(path))
+    .crawl(dir)
+    .withPromise();
+}
+
+/** True for a regular file, or a link to one; false for directories and what is not there. */
+async function isFileAt(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      // A link whose target is gone names a file the user expects: not skipped quietly.
+      const link = await lstat(path).catch(() => null);
+      if (link?.isSymbolicLink())
+        throw new NotFoundError(
+          `symbolic link to ${await readlink(path)}, which does not exist; an input of the spec cannot be left out`,
+          { file: path },
+        );
+      return false;
+    }
+    throw e;
+  }
 }
 
 /** A path relative to root when inside it (for messages and the plan), else absolute. */
