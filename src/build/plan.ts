@@ -33,6 +33,7 @@ import { KEY_ORDER } from "../storage/layout.ts";
 import {
   CellHistogram,
   type CellIndex,
+  DeferredCellHistogram,
   type PartitionPiece,
   type PieceJson,
   pieceToJson,
@@ -280,7 +281,8 @@ export interface RowsTail {
 export interface ScanResult {
   rowsRead: number;
   rowsValid: number;
-  hist: CellHistogram;
+  /** Rows per sky cell; `finish` gives the histogram the partitions are chosen from. */
+  hist: DeferredCellHistogram;
   rejected: RejectSummary;
   /** Template values of the first valid rows (to find a first modality file). */
   firstCarry: Array<Record<string, string>>;
@@ -328,7 +330,7 @@ export async function scanCatalog(
   splitBytes = SCAN_SPLIT_BYTES,
   tailPath?: string,
 ): Promise<ScanResult> {
-  const hist = new CellHistogram();
+  const hist = new DeferredCellHistogram();
   const log = new RejectLog();
   const firstCarry: Array<Record<string, string>> = [];
   let rowsRead = 0;
@@ -675,7 +677,7 @@ async function scanHere(
 
 /** Where scanned batches go: counts, the refused rows' log, the first rows, the scratch file. */
 export interface ScanSink {
-  hist: CellHistogram;
+  hist: DeferredCellHistogram;
   log: RejectLog;
   /** Template values of the first valid rows (at most FIRST_CARRY). */
   firstCarry: Array<Record<string, string>>;
@@ -709,7 +711,7 @@ export async function* scanBatches(
   outputs: OutputColumn[],
   carry: string[],
   f: number,
-  hist: CellHistogram,
+  hist: Pick<CellHistogram, "addKeys">,
   range?: CsvRange,
 ): AsyncGenerator<ScannedBatch> {
   for await (const raw of convertedBatches(reader, needed, outputs, carry, range))
@@ -722,7 +724,7 @@ function scanBatch(
   f: number,
   outputs: OutputColumn[],
   carry: string[],
-  hist: CellHistogram,
+  hist: Pick<CellHistogram, "addKeys">,
 ): ScannedBatch {
   const ok = validRows(conv.rows, conv.rejected);
   const all = ok.length === conv.rows;

@@ -265,14 +265,15 @@ async function makePlan(
   for (const o of outputs) if (o.standardName) standardNames[o.spec.name] = o.standardName;
   // Partition pixels sized by the stored rows (healpix and _healpix_29 included).
   const rowBytes = [...columns, ...STANDARD_COLUMNS].reduce((s, c) => s + bytesPerRow(c), 0);
-  const cells = new CellIndex(scan.hist);
-  const pieces = choosePartitionsOf(cells, {
-    layout,
-    rowBytes,
-    maxRows: spec.build?.maxRowsPerFile ?? DEFAULT_FILE_ROWS,
-    maxBytes: spec.build?.fileBytes ?? DEFAULT_FILE_BYTES,
-  });
-  const units = makeUnits(pieces, cells, rowBytes, spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES);
+  const maxRows = spec.build?.maxRowsPerFile ?? DEFAULT_FILE_ROWS;
+  const maxBytes = spec.build?.fileBytes ?? DEFAULT_FILE_BYTES;
+  const unitBytes = spec.build?.unitBytes ?? DEFAULT_UNIT_BYTES;
+  // Rows that fit one file and one unit are partitioned by their order-4 counts alone.
+  const cells = new CellIndex(
+    scan.hist.finish((rows) => rows <= maxRows && rows * rowBytes <= Math.min(maxBytes, unitBytes)),
+  );
+  const pieces = choosePartitionsOf(cells, { layout, rowBytes, maxRows, maxBytes });
+  const units = makeUnits(pieces, cells, rowBytes, unitBytes);
   const orders = [...new Set(pieces.map((p) => p.order))].sort((a, b) => a - b);
   options.log?.(
     `plan: ${scan.rowsValid} valid rows of ${scan.rowsRead} (${scan.rejected.count} rejected), ` +

@@ -382,6 +382,73 @@ function filesFor(rows: number, rowBytes: number, maxRows: number, maxBytes: num
   return Math.max(1, Math.ceil(rows / maxRows), Math.ceil((rows * rowBytes) / maxBytes));
 }
 
+/** Keys a DeferredCellHistogram keeps before it counts them by fine cell (8 bytes each). */
+export const DEFERRED_MAX_ROWS = 1 << 20;
+
+/**
+ * A scan's histogram, made fine only when the partitions need it. Until DEFERRED_MAX_ROWS rows,
+ * it keeps their keys and counts them per order-4 pixel only. `finish` then takes those counts
+ * when the caller says every row fits one file and one work unit: every pixel fits then, so the
+ * chooser never looks below order 0 and makes the same pieces, and the units cut none of them.
+ * Otherwise (or past DEFERRED_MAX_ROWS, or on `merge`) the kept keys go into a full
+ * CellHistogram. A 1e5-row catalog's build skipped ~40-50 ms of sorting cells (BENCHMARKS.md).
+ */
+export class DeferredCellHistogram {
+  private kept: BigInt64Array[] = [];
+  private keptRows = 0;
+  /** Rows per order-4 pixel (PARTITION_ORDER) of the kept keys. */
+  private readonly coarse = new Float64Array(12 * 4 ** PARTITION_ORDER);
+  private full: CellHistogram | null = null;
+
+  /** Counts keys[from..to) (any order). */
+  addKeys(keys: BigInt64Array, from = 0, to = keys.length): void {
+    if (!this.full && this.keptRows + (to - from) > DEFERRED_MAX_ROWS) this.toFull();
+    if (this.full) {
+      this.full.addKeys(keys, from, to);
+      return;
+    }
+    this.kept.push(keys.slice(from, to));
+    this.keptRows += to - from;
+    // The order-4 pixel of a key below 2^62 is the top 12 of its 62 bits: its high word >>> 18.
+    const words = int64Words(keys);
+    const shift = 2 * (KEY_ORDER - PARTITION_ORDER) - 32;
+    for (let i = from; i < to; i++) this.coarse[words[2 * i + 1]! >>> shift]!++;
+  }
+
+  /** Adds another histogram's counts (from then on, the full histogram is kept). */
+  merge(other: CellHistogram): void {
+    this.toFull().merge(other);
+  }
+
+  /**
+   * The histogram for choosing partitions: the order-4 counts when `fitsOneUnit(rows)` (every
+   * row in one file and one work unit), else the full one.
+   */
+  finish(fitsOneUnit: (rows: number) => boolean): CellHistogram {
+    if (!this.full && fitsOneUnit(this.keptRows)) {
+      const cells: number[] = [];
+      const rows: number[] = [];
+      for (let c = 0; c < this.coarse.length; c++) {
+        if (this.coarse[c]! > 0) {
+          cells.push(c);
+          rows.push(this.coarse[c]!);
+        }
+      }
+      return CellHistogram.fromJson({ order: PARTITION_ORDER, cells, rows });
+    }
+    return this.toFull();
+  }
+
+  private toFull(): CellHistogram {
+    if (!this.full) {
+      this.full = new CellHistogram();
+      for (const keys of this.kept) this.full.addKeys(keys);
+      this.kept = [];
+    }
+    return this.full;
+  }
+}
+
 /** A histogram's cells sorted, with prefix sums: rows of any pixel or key range, balanced cuts. */
 export class CellIndex {
   readonly order: number;

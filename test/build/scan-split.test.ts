@@ -234,7 +234,8 @@ test("the scan itself: the same scratch rows in the same order, counts and first
   // The same rows in the same order (blocks end at the split, so the bytes differ).
   assert.deepEqual(two.rows, one.rows);
   assert.equal(one.rows.row.length, one.r.rowsValid);
-  assert.deepEqual(two.r.hist.toJson(), one.r.hist.toJson());
+  const full = (r: typeof one.r) => r.hist.finish(() => false).toJson();
+  assert.deepEqual(full(two.r), full(one.r));
   assert.deepEqual(two.r.firstCarry, one.r.firstCarry);
   assert.deepEqual(two.r.rejected, one.r.rejected);
   assert.ok(one.r.rejected.count > 1500 && one.r.rejected.sample.length === 1000);

@@ -2,9 +2,17 @@
 // every way counts arrive: batches of keys with runs, single adds, merges, JSON, coarsening.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { makeUnits } from "../../src/build/plan.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { KEY_ORDER, PARTITION_ORDER } from "../../src/storage/layout.ts";
-import { CellHistogram, CellIndex, choosePartitions } from "../../src/storage/partitioning.ts";
+import {
+  CellHistogram,
+  CellIndex,
+  choosePartitions,
+  choosePartitionsOf,
+  DEFERRED_MAX_ROWS,
+  DeferredCellHistogram,
+} from "../../src/storage/partitioning.ts";
 import { mulberry32 } from "../helpers/sky-points.ts";
 
 const KEYS = 12n * 4n ** BigInt(KEY_ORDER);
@@ -185,4 +193,108 @@ test("a new histogram is small (every dataset writer holds one): 20 hold under 5
   // Still counts past its first room (it doubles, then merges).
   kept[0]!.addKeys(keys(70_000, 5));
   assert.equal(kept[0]!.rows, 70_000);
+});
+
+test("a deferred histogram: rows that fit one file and one unit get the same pieces and units from order-4 counts", () => {
+  const rowBytes = 40;
+  // Keys packed into one order-4 pixel, or into two order-0 pixels far apart.
+  const inPixel = (n: number, pixel: bigint, order: number) =>
+    BigInt64Array.from(
+      keys(n, 7),
+      (k) => (pixel << BigInt(2 * (KEY_ORDER - order))) + (k % 4n ** BigInt(KEY_ORDER - order)),
+    );
+  const inputs: Array<[string, BigInt64Array]> = [
+    ["none", new BigInt64Array(0)],
+    ["one row", keys(1, 1)],
+    ["three rows", keys(3, 2)],
+    ["sky and clusters", keys(5000, 3)],
+    ["60k", keys(60_000, 4)],
+    ["one order-4 pixel", inPixel(3000, 1234n, 4)],
+    [
+      "order-0 pixels 2 and 9",
+      BigInt64Array.from([...inPixel(800, 2n, 0), ...inPixel(300, 9n, 0)]),
+    ],
+  ];
+  let compared = 0;
+  for (const [name, all] of inputs) {
+    const n = all.length;
+    const targets = [
+      { maxRows: 1_000_000, maxBytes: 128 * 2 ** 20, unitBytes: 64 * 2 ** 20 },
+      // Just fits: a pixel's rows fill the file (the chooser's limits are inclusive).
+      {
+        maxRows: Math.max(1, n),
+        maxBytes: Math.max(1, n) * rowBytes,
+        unitBytes: Math.max(1, n) * rowBytes,
+      },
+      // Small neighbours share files only within a quarter of the target.
+      { maxRows: 4 * n + 8, maxBytes: 128 * 2 ** 20, unitBytes: 64 * 2 ** 20 },
+    ];
+    for (const layout of ["adaptive", "mmu"] as const) {
+      for (const t of targets) {
+        const full = new CellHistogram();
+        const deferred = new DeferredCellHistogram();
+        // In batches, as a scan adds them.
+        for (let i = 0; i < n; i += 1000) {
+          full.addKeys(all, i, Math.min(n, i + 1000));
+          deferred.addKeys(all, i, Math.min(n, i + 1000));
+        }
+        const fits = (rows: number) =>
+          rows <= t.maxRows && rows * rowBytes <= Math.min(t.maxBytes, t.unitBytes);
+        assert.ok(fits(n), name);
+        const coarse = deferred.finish(fits);
+        assert.equal(coarse.order, PARTITION_ORDER, name);
+        const target = { layout, rowBytes, maxRows: t.maxRows, maxBytes: t.maxBytes };
+        const fine = new CellIndex(full);
+        const four = new CellIndex(coarse);
+        const pieces = choosePartitionsOf(fine, target);
+        assert.deepEqual(choosePartitionsOf(four, target), pieces, `${name}, ${layout}`);
+        assert.deepEqual(
+          makeUnits(choosePartitionsOf(four, target), four, rowBytes, t.unitBytes),
+          makeUnits(pieces, fine, rowBytes, t.unitBytes),
+          `${name}, ${layout}: units`,
+        );
+        compared += pieces.length;
+      }
+    }
+  }
+  assert.ok(compared > 40, `${compared} pieces compared`);
+});
+
+test("a deferred histogram: rows that do not fit, a merge, or more than it keeps give the full histogram", () => {
+  const all = keys(20_000, 11);
+  const full = new CellHistogram();
+  full.addKeys(all);
+  const deferred = () => {
+    const d = new DeferredCellHistogram();
+    d.addKeys(all, 0, 12_345);
+    d.addKeys(all, 12_345);
+    return d;
+  };
+  assert.deepEqual(
+    deferred()
+      .finish(() => false)
+      .toJson(),
+    full.toJson(),
+  );
+  assert.deepEqual(
+    deferred()
+      .finish((rows) => rows < 20_000)
+      .toJson(),
+    full.toJson(),
+  );
+  const merged = deferred();
+  merged.merge(CellHistogram.fromJson(full.toJson()));
+  const twice = new CellHistogram();
+  twice.addKeys(all);
+  twice.addKeys(all);
+  assert.deepEqual(merged.finish(() => true).toJson(), twice.toJson());
+  // Past the keys it keeps, it counts every key by fine cell at once: order 12 even if all fit.
+  const many = new DeferredCellHistogram();
+  const big = keys(DEFERRED_MAX_ROWS / 2 + 1, 12);
+  many.addKeys(big);
+  many.addKeys(big);
+  const bigFull = new CellHistogram();
+  bigFull.addKeys(big);
+  bigFull.addKeys(big);
+  assert.deepEqual(many.finish(() => true).toJson(), bigFull.toJson());
 });
