@@ -59,10 +59,11 @@ import {
 import { lockOutput } from "./output-lock.ts";
 import { PartitionWriter, type WriterOptions, type WrittenFile } from "./partition-writer.ts";
 import {
-  CellHistogram,
   choosePartitions,
   DEFAULT_FILE_BYTES,
   DEFAULT_FILE_ROWS,
+  DEFERRED_MAX_ROWS,
+  DeferredCellHistogram,
   type PartitionPiece,
 } from "./partitioning.ts";
 import { PositionsWriter } from "./positions.ts";
@@ -159,7 +160,7 @@ export class DatasetWriter {
   private readonly scratch: string;
   private readonly rows: ExternalSorter;
   /** Rows per sky cell, from which the partition pixels are chosen at finish. */
-  private readonly hist = new CellHistogram();
+  private readonly hist: DeferredCellHistogram;
   private readonly layout: Layout;
   private rowsIn = 0;
   private state: "open" | "finished" | "aborted" = "open";
@@ -195,6 +196,10 @@ export class DatasetWriter {
       "_healpix_29",
       join(this.scratch, "rows"),
       this.options.memoryBytes,
+    );
+    // Its kept keys (8 bytes a row) stay within an eighth of the budget.
+    this.hist = new DeferredCellHistogram(
+      Math.min(DEFERRED_MAX_ROWS, Math.floor(this.options.memoryBytes / 64)),
     );
   }
 
@@ -360,12 +365,20 @@ export class DatasetWriter {
       const rowBytes = this.specs.reduce((sum, s) => sum + bytesPerRow(s), 0);
       const pieces =
         this.options.partitions ??
-        choosePartitions(this.hist, {
-          layout: this.layout,
-          rowBytes,
-          maxRows: this.options.maxRowsPerFile,
-          maxBytes: this.options.maxBytesPerFile,
-        });
+        choosePartitions(
+          // Rows that fit one file need no finer counts than order 4 (see DeferredCellHistogram).
+          this.hist.finish(
+            (rows) =>
+              rows <= this.options.maxRowsPerFile &&
+              rows * rowBytes <= this.options.maxBytesPerFile,
+          ),
+          {
+            layout: this.layout,
+            rowBytes,
+            maxRows: this.options.maxRowsPerFile,
+            maxBytes: this.options.maxBytesPerFile,
+          },
+        );
       out = new PartitionFiles(
         this.root,
         this.options.config,

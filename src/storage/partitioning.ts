@@ -382,18 +382,21 @@ function filesFor(rows: number, rowBytes: number, maxRows: number, maxBytes: num
   return Math.max(1, Math.ceil(rows / maxRows), Math.ceil((rows * rowBytes) / maxBytes));
 }
 
-/** Keys a DeferredCellHistogram keeps before it counts them by fine cell (8 bytes each). */
+/** Keys a DeferredCellHistogram keeps by default before it counts them by fine cell (8 MiB). */
 export const DEFERRED_MAX_ROWS = 1 << 20;
 
 /**
  * A scan's histogram, made fine only when the partitions need it. Until DEFERRED_MAX_ROWS rows,
  * it keeps their keys and counts them per order-4 pixel only. `finish` then takes those counts
- * when the caller says every row fits one file and one work unit: every pixel fits then, so the
- * chooser never looks below order 0 and makes the same pieces, and the units cut none of them.
- * Otherwise (or past DEFERRED_MAX_ROWS, or on `merge`) the kept keys go into a full
+ * when the caller says every row fits one file (and one work unit, for a build): every pixel fits
+ * then, so the chooser never looks below order 0 and makes the same pieces, and the units cut
+ * none of them. Otherwise (or past the keys it keeps, or on `merge`) the kept keys go into a full
  * CellHistogram. A 1e5-row catalog's build skipped ~40-50 ms of sorting cells (BENCHMARKS.md).
  */
 export class DeferredCellHistogram {
+  /** @param maxKeptRows keys kept at most before counting by fine cell (8 bytes each). */
+  constructor(private readonly maxKeptRows = DEFERRED_MAX_ROWS) {}
+
   private kept: BigInt64Array[] = [];
   private keptRows = 0;
   /** Rows per order-4 pixel (PARTITION_ORDER) of the kept keys. */
@@ -402,7 +405,7 @@ export class DeferredCellHistogram {
 
   /** Counts keys[from..to) (any order). */
   addKeys(keys: BigInt64Array, from = 0, to = keys.length): void {
-    if (!this.full && this.keptRows + (to - from) > DEFERRED_MAX_ROWS) this.toFull();
+    if (!this.full && this.keptRows + (to - from) > this.maxKeptRows) this.toFull();
     if (this.full) {
       this.full.addKeys(keys, from, to);
       return;

@@ -297,4 +297,13 @@ test("a deferred histogram: rows that do not fit, a merge, or more than it keeps
   bigFull.addKeys(big);
   bigFull.addKeys(big);
   assert.deepEqual(many.finish(() => true).toJson(), bigFull.toJson());
+  // A writer with a small budget keeps fewer keys (DatasetWriter: an eighth of its memory).
+  const small = new DeferredCellHistogram(100);
+  small.addKeys(all, 0, 100);
+  assert.equal(small.finish(() => true).order, PARTITION_ORDER);
+  const past = new DeferredCellHistogram(100);
+  past.addKeys(all, 0, 101);
+  const first101 = new CellHistogram();
+  first101.addKeys(all, 0, 101);
+  assert.deepEqual(past.finish(() => true).toJson(), first101.toJson());
 });
