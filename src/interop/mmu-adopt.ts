@@ -787,7 +787,10 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
       if (!s.catalog) continue;
       const path = join(temp, s.listed.path);
       await mkdir(dirname(path), { recursive: true });
-      const writer = await PartitionWriter.create(path, s.columns, { compression: "gzip" });
+      const writer = await PartitionWriter.create(path, s.columns, {
+        compression: "gzip",
+        contentDigest: false,
+      });
       writer.append(s.catalog);
       const written = await writer.close();
       derived.set(s.listed.path, { bytes: written.bytes, sha256: written.sha256 });

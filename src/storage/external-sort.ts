@@ -110,6 +110,7 @@ export class ExternalSorter {
     const writer = await PartitionWriter.create(path, this.specs, {
       compression: "none",
       durable: false,
+      contentDigest: false,
     });
     try {
       writer.append(this.takeSorted());
@@ -137,6 +138,7 @@ export class ExternalSorter {
         const writer = await PartitionWriter.create(path, this.specs, {
           compression: "none",
           durable: false,
+          contentDigest: false,
         });
         try {
           const blockRows = this.blockRows(group.length);

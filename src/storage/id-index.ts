@@ -101,6 +101,7 @@ export async function writeIdIndex(
     compression,
     gzipLevel: 1,
     runLengthColumns: ["file", "row"],
+    contentDigest: false,
   });
   const fence: string[] = [];
   let rows = 0;

@@ -71,6 +71,12 @@ export interface WriterOptions {
    * sha256), however they were batched. Default: true for durable files.
    */
   reproducible?: boolean;
+  /**
+   * Default true: hash the values as they are appended, for {@link PartitionWriter.contentLines}
+   * (a partition file's identity). Files that need no identity (sidecars, scratch runs) skip it:
+   * SHA-256 over every value, ~0.5 s of a 1e7-row positions sidecar.
+   */
+  contentDigest?: boolean;
 }
 
 export interface CloseOptions {
@@ -159,7 +165,7 @@ export class PartitionWriter {
   private bufferedRows = 0;
   /** Rows written per block (see WRITE_BUFFER_BYTES). */
   private readonly blockRows: number;
-  private readonly digest: ContentDigest;
+  private readonly digest: ContentDigest | null;
   private state: "open" | "closed" | "aborted" = "open";
 
   private readonly durable: boolean;
@@ -184,7 +190,7 @@ export class PartitionWriter {
     this.reproducible = options.reproducible ?? this.durable;
     const rowBytes = specs.reduce((sum, spec) => sum + bytesPerRow(spec), 0);
     this.blockRows = Math.max(1, Math.floor(WRITE_BUFFER_BYTES / Math.max(1, rowBytes)));
-    this.digest = new ContentDigest(specs);
+    this.digest = options.contentDigest === false ? null : new ContentDigest(specs);
     this.tempPath = tempPath;
     this.specs = specs;
     this.native = file instanceof Hdf5Writer ? file : null;
@@ -315,14 +321,15 @@ export class PartitionWriter {
       checkValues(spec, batch[spec.name], this.path, this.rowCount + this.bufferedRows);
     if (this.native) {
       const native = this.native;
-      for (const spec of this.specs) this.digest.update(spec.name, batch[spec.name]);
+      if (this.digest)
+        for (const spec of this.specs) this.digest.update(spec.name, batch[spec.name]);
       guard({ file: this.path }, "cannot write rows", WriteError, () => native.append(batch, n));
       this.rowCount += n;
       return;
     }
     for (const spec of this.specs) {
       const values = batch[spec.name];
-      this.digest.update(spec.name, values);
+      this.digest?.update(spec.name, values);
       const pending = this.pendingStrings.get(spec.name);
       if (pending) pending.push(values as string[]);
       else this.buffered.get(spec.name)!.push(values);
@@ -373,6 +380,10 @@ export class PartitionWriter {
    * far), for the file's identity (see identity.ts).
    */
   contentLines(): string[] {
+    if (!this.digest)
+      throw new UsageError("this writer keeps no content digest (contentDigest: false)", {
+        file: this.path,
+      });
     return this.digest.lines();
   }
 

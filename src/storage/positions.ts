@@ -94,6 +94,7 @@ export class PositionsWriter {
       chunkBytes: options.chunkBytes ?? SCAN_CHUNK_BYTES,
       expectedRows: options.rows,
       reproducible: true,
+      contentDigest: false,
     });
     return new PositionsWriter(rel, specs, writer);
   }

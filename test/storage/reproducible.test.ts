@@ -140,6 +140,21 @@ test("own HDF5 writer: the same bytes whatever the batches", async () => {
   }
 });
 
+test("a writer without a content digest writes the same bytes, and refuses contentLines", async () => {
+  const paths = [join(dir, "digest-on.hdf5"), join(dir, "digest-off.hdf5")];
+  for (const [k, path] of paths.entries()) {
+    const w = await PartitionWriter.create(path, NATIVE_COLUMNS, {
+      compression: "gzip",
+      contentDigest: k === 0,
+    });
+    for (const batch of rows(700, 250)) w.append(batch);
+    if (k === 0) assert.equal(w.contentLines().length, NATIVE_COLUMNS.length);
+    else assert.throws(() => w.contentLines(), /keeps no content digest/);
+    await w.close();
+  }
+  assert.equal(await sha256File(paths[1]), await sha256File(paths[0]));
+});
+
 test("the demo built twice gives identical data files and manifests", async () => {
   const roots = [join(dir, "demo-a"), join(dir, "demo-b")];
   for (const out of roots) await runDemo({ out, size: "tiny", seed: 3, stampSize: 16, workers: 2 });
