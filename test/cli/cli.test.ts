@@ -303,6 +303,28 @@ describe("astropile demo, info, head, cone", () => {
   });
 });
 
+/** A catalog CSV and a build spec mapping `columns` of it, in `src`; returns the spec's path. */
+function catalogSpecFile(
+  src: string,
+  survey: string,
+  csv: string,
+  columns: Record<string, string>,
+): string {
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, "cat.csv"), csv);
+  const specPath = join(src, "spec.json");
+  writeFileSync(
+    specPath,
+    JSON.stringify({
+      config: "main",
+      provenance: { survey },
+      root: src,
+      catalog: { files: "cat.csv", columns },
+    }),
+  );
+  return specPath;
+}
+
 describe("astropile build", () => {
   test("build SPEC --out DIR from a spec file; --json report; a re-run is a no-op", async () => {
     const spec = json<Record<string, unknown>>(await cli("build", "--print-spec", "desi"));
@@ -329,23 +351,16 @@ describe("astropile build", () => {
 
   test("refused rows are summed by kind, each kind with its first row whole", async () => {
     const src = join(dir, "refusals");
-    mkdirSync(src, { recursive: true });
-    writeFileSync(
-      join(src, "cat.csv"),
+    const specPath = catalogSpecFile(
+      src,
+      "REFUSALS",
       "id,ra,dec,flag\n1,10,10,3\n2,400,10,1\n3,10,10,\n4,11,10,2\n",
-    );
-    const specPath = join(src, "spec.json");
-    writeFileSync(
-      specPath,
-      JSON.stringify({
-        config: "main",
-        provenance: { survey: "REFUSALS" },
-        root: src,
-        catalog: {
-          files: "cat.csv",
-          columns: { object_id: "id", ra: "ra", dec: "dec", flag: "flag" },
-        },
-      }),
+      {
+        object_id: "id",
+        ra: "ra",
+        dec: "dec",
+        flag: "flag",
+      },
     );
     const built = await cli("build", specPath, "--out", join(src, "out"), "--quiet");
     assert.equal(built.code, 0, built.stderr);
@@ -361,7 +376,6 @@ describe("astropile build", () => {
 
   test("a catalog that repeats object_ids is built, with a warning from build and info", async () => {
     const src = join(dir, "repeats");
-    mkdirSync(src, { recursive: true });
     const lines = [
       "id,ra,dec",
       "1,10,10",
@@ -371,17 +385,11 @@ describe("astropile build", () => {
       "3,30,30.5",
       "3,31,30",
     ];
-    writeFileSync(join(src, "cat.csv"), `${lines.join("\n")}\n`);
-    const specPath = join(src, "spec.json");
-    writeFileSync(
-      specPath,
-      JSON.stringify({
-        config: "main",
-        provenance: { survey: "REPEATS" },
-        root: src,
-        catalog: { files: "cat.csv", columns: { object_id: "id", ra: "ra", dec: "dec" } },
-      }),
-    );
+    const specPath = catalogSpecFile(src, "REPEATS", `${lines.join("\n")}\n`, {
+      object_id: "id",
+      ra: "ra",
+      dec: "dec",
+    });
     const out = join(src, "out");
     const built = await cli("build", specPath, "--out", out, "--quiet");
     assert.equal(built.code, 0, built.stderr);
