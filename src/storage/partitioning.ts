@@ -386,12 +386,13 @@ function filesFor(rows: number, rowBytes: number, maxRows: number, maxBytes: num
 export const DEFERRED_MAX_ROWS = 1 << 20;
 
 /**
- * A scan's histogram, made fine only when the partitions need it. Until DEFERRED_MAX_ROWS rows,
- * it keeps their keys and counts them per order-4 pixel only. `finish` then takes those counts
- * when the caller says every row fits one file (and one work unit, for a build): every pixel fits
- * then, so the chooser never looks below order 0 and makes the same pieces, and the units cut
- * none of them. Otherwise (or past the keys it keeps, or on `merge`) the kept keys go into a full
- * CellHistogram. A 1e5-row catalog's build skipped ~40-50 ms of sorting cells (BENCHMARKS.md).
+ * A histogram made fine only when the partitions need it. Up to `maxKeptRows` rows (by default
+ * DEFERRED_MAX_ROWS), it keeps their keys and counts them per order-4 pixel only. `finish` then
+ * takes those counts when the caller says every row fits one file (and one work unit, for a
+ * build): every pixel fits then, so the chooser never looks below order 0 and makes the same
+ * pieces, and the units cut none of them. Otherwise (or past the keys it keeps, or on `merge`)
+ * the kept keys go into a full CellHistogram. A 1e5-row catalog's build skipped ~40-50 ms of
+ * sorting cells (BENCHMARKS.md).
  */
 export class DeferredCellHistogram {
   /** @param maxKeptRows keys kept at most before counting by fine cell (8 bytes each). */
@@ -424,11 +425,11 @@ export class DeferredCellHistogram {
   }
 
   /**
-   * The histogram for choosing partitions: the order-4 counts when `fitsOneUnit(rows)` (every
-   * row in one file and one work unit), else the full one.
+   * The histogram for choosing partitions: the order-4 counts when `fitsWhole(rows)` (every row
+   * in one file, and for a build in one work unit), else the full one.
    */
-  finish(fitsOneUnit: (rows: number) => boolean): CellHistogram {
-    if (!this.full && fitsOneUnit(this.keptRows)) {
+  finish(fitsWhole: (rows: number) => boolean): CellHistogram {
+    if (!this.full && fitsWhole(this.keptRows)) {
       const cells: number[] = [];
       const rows: number[] = [];
       for (let c = 0; c < this.coarse.length; c++) {
