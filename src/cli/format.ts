@@ -49,8 +49,14 @@ export function areaText(deg2: number): string {
   if (deg2 >= 1)
     return `${deg2.toLocaleString("en-US", { maximumFractionDigits: 2, minimumFractionDigits: 2 })} deg2`;
   return deg2 * 3600 >= 0.1
-    ? `${(deg2 * 3600).toFixed(1)} arcmin2`
-    : `${(deg2 * 3600 * 3600).toFixed(1)} arcsec2`;
+    ? `${groupedFixed(deg2 * 3600, 1)} arcmin2`
+    : `${groupedFixed(deg2 * 3600 * 3600, 1)} arcsec2`;
+}
+
+/** A non-negative number to `digits` decimals (as toFixed rounds), its thousands grouped. */
+function groupedFixed(x: number, digits: number): string {
+  const [whole, frac] = x.toFixed(digits).split(".");
+  return `${formatCount(Number(whole))}${frac === undefined ? "" : `.${frac}`}`;
 }
 
 /** `1 file`, `12 files`: a count and its noun, plural unless the count is one. */
