@@ -145,6 +145,8 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const threads = numberOption(flags.threads, "--threads", { integer: true, min: 0 });
   const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
   const csvFile = flags.out && flags.catalogOnly ? await catalogFile(resolve(flags.out)) : null;
+  if (flags.wait && csvFile)
+    throw new UsageError("--wait needs --out DIR: a catalog written as FILE.csv takes no lock");
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
   // A catalog written as a file of its own has none: it appears whole, by rename, or not at all.
   const { lockOutput } = await import("../storage/output-lock.ts");

@@ -236,6 +236,13 @@ test("xmatch --catalog-only --out FILE.csv writes that file (its folder made), n
   assert.equal(c.status, 0, c.stderr);
   assert.ok(c.stdout.includes(`wrote ${file}\n`), c.stdout);
   assert.deepEqual(readdirSync(join(dir, "pairs-here")), ["pairs.csv"]);
+  // Nothing to wait for: no lock is taken.
+  const wait = run(["xmatch", A, B, "--radius", "30", "--out", file, "--catalog-only", "--wait"]);
+  assert.equal(wait.status, 2);
+  assert.match(
+    wait.stderr,
+    /^astropile: --wait needs --out DIR: a catalog written as FILE\.csv takes no lock/,
+  );
   // An existing directory named *.csv is a directory output, as before: the same catalog.
   const dirNamedCsv = join(dir, "folder.csv");
   mkdirSync(dirNamedCsv);
