@@ -1,4 +1,4 @@
-// The CLI's number formatting against what toLocaleString("en-US") writes, and counted nouns.
+// The CLI's number formatting against what toLocaleString("en-US") writes, counted nouns, areas.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { areaText, countOf, formatCount } from "../../src/cli/format.ts";
