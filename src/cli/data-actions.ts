@@ -227,7 +227,10 @@ function scalarText(v: unknown, dtype: string, name: string): string {
   if (typeof v !== "number") return String(v);
   if (dtype === "bool") return v ? "true" : "false";
   if (Number.isNaN(v)) return "nan";
-  if (name === "ra" || name === "dec") return v.toFixed(7);
+  // Positions in full (to ~0.4 mas), a cross-match's own (right.ra) too; separations as xmatch
+  // prints them. Other floats to four significant digits.
+  if (/(^|\.)(ra|dec)$/.test(name)) return v.toFixed(7);
+  if (name === "sep_arcsec") return v.toFixed(4);
   if (dtype === "float32" || dtype === "float64") return fmt(v);
   return String(v);
 }

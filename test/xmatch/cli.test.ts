@@ -194,6 +194,19 @@ test("xmatch --out writes a dataset; --catalog-only a CSV", async () => {
   assert.equal(r.status, 0, r.stderr);
   const ds = await openDataset(out);
   assert.ok(ds.columns.includes("right.object_id") && ds.columns.includes("sep_arcsec"));
+  // `head` shows the right side's positions in full, as the left's, and separations as xmatch.
+  const head = run(["head", out, "-n", "1", "--columns", "ra,right.ra,right.dec,sep_arcsec"]);
+  assert.equal(head.status, 0, head.stderr);
+  const [first] = await ds.take([0]);
+  assert.equal(
+    head.stdout.split("\n")[2]!.trim().split(/\s+/).join(" "),
+    [
+      (first!.ra as number).toFixed(7),
+      (first!["right.ra"] as number).toFixed(7),
+      (first!["right.dec"] as number).toFixed(7),
+      (first!.sep_arcsec as number).toFixed(4),
+    ].join(" "),
+  );
   const csvDir = join(dir, "csv");
   const c = run(["xmatch", A, B, "--radius", "30", "--out", csvDir, "--catalog-only"]);
   assert.equal(c.status, 0, c.stderr);
