@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { type TestContext, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../helpers/tmp.ts";
 import { setup } from "./helpers.ts";
 import { bytes } from "./server.ts";
 
@@ -126,7 +126,7 @@ test("get, ls, size, pin, check, export/import and clear through the CLI", async
 
 test("cache usage errors exit 2 with one line: bad numbers, URLs, sha256, sizes", async (t) => {
   const cli = startCli(t);
-  const dir = ["--cache-dir", path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "ap-")), "c")];
+  const dir = ["--cache-dir", path.join(tempDir("ap-"), "c")];
   for (const [args, message] of [
     [["get", "--timeout", "abc", "http://127.0.0.1:9/x"], /--timeout "abc" is not a valid value/],
     [["get", "--max-age", "0x10", "http://127.0.0.1:9/x"], /--max-age "0x10" is not a valid value/],

@@ -480,6 +480,7 @@ describe("jobs", { skip, timeout: 60_000 }, () => {
         "tsx",
         join(import.meta.dirname, "jobs-child.ts"),
         redis.url,
+        tempDir("astropile-jobs-child-"),
         "stall-retry",
         "stall-fail",
       ],
