@@ -12,7 +12,8 @@
 //
 // DuckDB (@duckdb/node-api) is an optional dependency, as for `sqlQuery`: a native package with
 // prebuilt binaries per platform; without it, a DependencyError names it.
-import { mkdir, realpath, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { link, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type * as DuckDB from "@duckdb/node-api";
 import { defaultCacheDir } from "../cache/config.ts";
@@ -216,9 +217,36 @@ export class DatasetCatalog implements DatasetDirectory {
     }
     // One key per file for the in-process queue, whatever path led to it.
     path = join(await realpath(dirname(path)), basename(path));
+    if (!exists) await DatasetCatalog.createFile(path, options);
     const catalog = new DatasetCatalog(path, options);
     await catalog.session("write", (c) => catalog.checkSchema(c));
     return catalog;
+  }
+
+  /**
+   * A new catalog file, made whole under a temporary name and then linked into place. DuckDB
+   * writes a new database's headers after creating its file, so a process opening the path in
+   * between met "not a valid DuckDB database file" (three processes starting on one new catalog
+   * did, now and then). When another process linked its file first, that one is kept.
+   */
+  private static async createFile(path: string, options: CatalogOptions): Promise<void> {
+    const temp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.new`;
+    try {
+      const fresh = new DatasetCatalog(temp, options);
+      // Closing the database checkpoints it: everything is in the file, no WAL is left.
+      await fresh.session("write", (c) => fresh.checkSchema(c));
+      await link(temp, path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "EEXIST")
+          throw new CatalogFileError(
+            `cannot create the catalog: ${e.message}`,
+            { file: path },
+            { cause: e },
+          );
+      });
+    } finally {
+      await rm(temp, { force: true });
+      await rm(`${temp}.wal`, { force: true });
+    }
   }
 
   /**
