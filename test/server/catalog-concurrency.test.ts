@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import { isAstroPileError } from "../../src/core/errors.ts";
 import { DatasetCatalog } from "../../src/server/catalog.ts";
 import { ROOT } from "../helpers/cli-process.ts";
@@ -38,6 +38,11 @@ function child(...args: string[]): Child {
       stdio: ["pipe", "pipe", "pipe"],
     },
   );
+  // A test that fails while a child waits for its go signal must not leave it running: the
+  // file's process would never end.
+  after(() => {
+    if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  });
   let stdout = "";
   let stderr = "";
   const waiters: Array<[string, () => void]> = [];
