@@ -3,7 +3,7 @@
 // dataset with a row in the cone (brute force over the rows), bad names, missing locations,
 // corrupt or foreign catalog files and duplicates give typed errors and change nothing.
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -225,6 +225,23 @@ test("add, get, list, remove: entries as described, kept in the file across open
 function pick(e: { name: string; description?: string; addedAt: string }) {
   return { name: e.name, description: e.description, addedAt: e.addedAt };
 }
+
+test("a new catalog opened twice at once: both open the one file, the second finds the path taken, no temporary left", async () => {
+  const sub = join(dir, "created-together");
+  mkdirSync(sub);
+  const file = join(sub, "catalog.duckdb");
+  // Both find no file and make one under a temporary name: one links it into place, the other
+  // finds the path taken and keeps it.
+  const [a, b] = await Promise.all([DatasetCatalog.open(file), DatasetCatalog.open(file)]);
+  await a.add("one", fixtures.hsc.root);
+  assert.deepEqual(
+    (await b.list()).map((e) => e.name),
+    ["one"],
+  );
+  a.close();
+  b.close();
+  assert.deepEqual(readdirSync(sub), ["catalog.duckdb"]);
+});
 
 test("list: q searches names, provenance, descriptions and column names; survey and modality filter", async () => {
   const catalog = await DatasetCatalog.open(catalogFile("search"));
