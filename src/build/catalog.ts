@@ -186,15 +186,8 @@ function pick(
 /** Checks that a file has every source column; names the file and the column if not. */
 export function checkSourceColumns(reader: CatalogReader, needed: string[]): void {
   const have = new Set(reader.specs.map((s) => s.name));
-  for (const name of needed) {
-    if (!have.has(name)) {
-      const list = reader.specs.map((s) => s.name);
-      throw new SchemaError(
-        `catalog has no column "${name}" (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`,
-        { file: reader.path, column: name },
-      );
-    }
-  }
+  for (const name of needed)
+    if (!have.has(name)) throw missingSource(name, null, reader.specs, reader.path);
 }
 
 const POSITION: Record<string, { unit: string; description: string }> = {
@@ -203,12 +196,13 @@ const POSITION: Record<string, { unit: string; description: string }> = {
 };
 
 /**
- * A mapped source column the file does not have, with the columns it has; a file read as one
- * column whose name holds a tab, ";" or "|" most likely has another delimiter.
+ * A source column (mapped to output `name`, when given) the file does not have, with the columns
+ * it has; a file read as one column whose name holds a tab, ";" or "|" most likely has another
+ * delimiter.
  */
 function missingSource(
   from: string,
-  name: string,
+  name: string | null,
   sourceSpecs: ColumnSpec[],
   file: string,
 ): SchemaError {
@@ -217,7 +211,8 @@ function missingSource(
   const hint = only
     ? `; the file was read as one column: if its fields are separated by ${only[0] === "\t" ? "tabs" : `"${only[0]}"`}, set catalog.delimiter`
     : ` (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`;
-  return new SchemaError(`catalog has no column "${from}" (mapped to "${name}")${hint}`, {
+  const mapped = name === null ? "" : ` (mapped to "${name}")`;
+  return new SchemaError(`catalog has no column "${from}"${mapped}${hint}`, {
     file,
     column: from,
   });

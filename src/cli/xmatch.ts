@@ -109,12 +109,7 @@ async function catalogFile(path: string): Promise<string | null> {
     (s) => s.isDirectory(),
     () => false,
   );
-  if (isDir) return null;
-  // Its folder made now, as a directory output is, so that a bad path fails before the match.
-  await mkdir(dirname(path), { recursive: true }).catch((e: Error) => {
-    throw new WriteError(`cannot create the folder of ${path}: ${e.message}`, { file: path });
-  });
-  return path;
+  return isDir ? null : path;
 }
 
 export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFlags): Promise<void> {
@@ -147,6 +142,14 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
   const csvFile = flags.out && flags.catalogOnly ? await catalogFile(resolve(flags.out)) : null;
   if (flags.wait && csvFile)
     throw new UsageError("--wait needs --out DIR: a catalog written as FILE.csv takes no lock");
+  // The file's folder made now, as a directory output is, so that a bad path fails before the
+  // match (and after every usage check, so that a refused command leaves nothing).
+  if (csvFile)
+    await mkdir(dirname(csvFile), { recursive: true }).catch((e: Error) => {
+      throw new WriteError(`cannot create the folder of ${csvFile}: ${e.message}`, {
+        file: csvFile,
+      });
+    });
   // The output's lock before any work: a second writer of DIR fails now, not after the match.
   // A catalog written as a file of its own has none: it appears whole, by rename, or not at all.
   const { lockOutput } = await import("../storage/output-lock.ts");
