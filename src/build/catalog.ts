@@ -198,7 +198,8 @@ const POSITION: Record<string, { unit: string; description: string }> = {
 /**
  * A source column (mapped to output `name`, when given) the file does not have, with the columns
  * it has; a file read as one column whose name holds a tab, ";" or "|" most likely has another
- * delimiter.
+ * delimiter, and a first column named "# id" for a missing "id" is a header written after "#"
+ * (numpy.savetxt's style, which astropy's csv reader reads the same way).
  */
 function missingSource(
   from: string,
@@ -208,9 +209,13 @@ function missingSource(
 ): SchemaError {
   const list = sourceSpecs.map((s) => s.name);
   const only = list.length === 1 ? /[\t;|]/.exec(list[0]) : null;
+  const commented =
+    list.length > 1 && list[0].startsWith("#") && list[0].replace(/^#\s*/, "") === from;
   const hint = only
     ? `; the file was read as one column: if its fields are separated by ${only[0] === "\t" ? "tabs" : `"${only[0]}"`}, set catalog.delimiter`
-    : ` (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`;
+    : commented
+      ? `; its first column is named "${list[0]}": the header line starts with "#" (as numpy.savetxt writes it), so either remove the "#" from the file's first line or map the column as "${list[0]}"`
+      : ` (it has ${list.length}: ${list.slice(0, 12).join(", ")}${list.length > 12 ? ", ..." : ""})`;
   const mapped = name === null ? "" : ` (mapped to "${name}")`;
   return new SchemaError(`catalog has no column "${from}"${mapped}${hint}`, {
     file,

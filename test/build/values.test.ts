@@ -218,6 +218,27 @@ test("a tab-separated catalog: the error points to catalog.delimiter, and with i
   assert.equal(report.rows, 2);
 });
 
+test('a header written after "#" (numpy.savetxt): the error says so, and the column mapped by that name builds', async () => {
+  const dir = join(scratch, "commented-header");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cat.csv"), "# id,ra,dec,mag\n1,10,10,12\n2,11,10,12\n");
+  const spec = csvCatalogSpec(dir, "HASH");
+  await assert.rejects(build(spec, { out: join(dir, "out"), workers: 1 }), (err: Error) => {
+    assert.equal(err.name, "SchemaError");
+    assert.match(
+      err.message,
+      /^catalog has no column "id" \(mapped to "object_id"\); its first column is named "# id": the header line starts with "#" \(as numpy.savetxt writes it\), so either remove the "#" from the file's first line or map the column as "# id" \(file \S*cat\.csv, column "id"\)$/,
+    );
+    return true;
+  });
+  const columns = { ...spec.catalog.columns, object_id: "# id" };
+  const mapped = checkSpec({ ...spec, catalog: { ...spec.catalog, columns } }, dir);
+  const { report } = await build(mapped, { out: join(dir, "out"), workers: 1 });
+  assert.equal(report.rows, 2);
+  const ids = (await readAll(join(dir, "out"), "main", ["object_id"])).columns.object_id;
+  assert.deepEqual([...(ids as BigInt64Array)].sort(), [1n, 2n]);
+});
+
 test("object_ids past int64 (unsigned 64-bit) are built exactly as uint64, and found by id", async () => {
   const dir = join(scratch, "u64-ids");
   mkdirSync(dir, { recursive: true });
