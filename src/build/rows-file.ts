@@ -11,7 +11,7 @@
 // (`_key`), the output columns and the carried template columns (text).
 import { type FileHandle, open } from "node:fs/promises";
 import type { ColumnValues, Dtype } from "../core/columns.ts";
-import { BuildStateError } from "../core/errors.ts";
+import { BuildStateError, WriteError } from "../core/errors.ts";
 import { emptyRecord } from "../core/records.ts";
 
 /** Rows of a block: origin, key, output columns (by output name) and carried text. */
@@ -110,7 +110,9 @@ export class RowFileWriter {
     dtypes: Record<string, Dtype>,
     options: { append?: boolean; bufferBytes?: number } = {},
   ): Promise<RowFileWriter> {
-    const handle = await open(path, options.append ? "a" : "w");
+    const handle = await open(path, options.append ? "a" : "w").catch((err: Error) => {
+      throw scratchFailure(err, path);
+    });
     return new RowFileWriter(path, handle, dtypes, options.bufferBytes ?? 8 << 20);
   }
 
@@ -129,7 +131,9 @@ export class RowFileWriter {
 
   async flush(): Promise<void> {
     if (this.pendingBytes === 0) return;
-    await this.handle.writev(this.pending);
+    await this.handle.writev(this.pending).catch((err: Error) => {
+      throw scratchFailure(err, this.path);
+    });
     this.written += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
@@ -139,7 +143,10 @@ export class RowFileWriter {
   async close(sync = true): Promise<number> {
     try {
       await this.flush();
-      if (sync) await this.handle.sync();
+      if (sync)
+        await this.handle.sync().catch((err: Error) => {
+          throw scratchFailure(err, this.path);
+        });
     } finally {
       await this.handle.close();
     }
@@ -149,6 +156,20 @@ export class RowFileWriter {
   async abort(): Promise<void> {
     await this.handle.close().catch(() => {});
   }
+}
+
+/**
+ * A failed write of a scratch file (a full disk, most often: the scratch rows take about as much
+ * room as the catalog's values) as a WriteError naming the file, so the message says where.
+ */
+function scratchFailure(err: Error, path: string): WriteError {
+  return new WriteError(
+    `cannot write the build's scratch rows: ${err.message}`,
+    { file: path },
+    {
+      cause: err,
+    },
+  );
 }
 
 /** Reads a row file block by block; a damaged file is a BuildStateError naming it. */
