@@ -6,6 +6,7 @@ import { readReport } from "../build/index.ts";
 import type { ColumnValues } from "../core/columns.ts";
 import { isAstroPileError, MissingColumnError, UsageError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
+import { displayPath } from "../core/remote-path.ts";
 import { formatBytes } from "../core/units.ts";
 import {
   COVERAGE_MAX_ROWS,
@@ -81,7 +82,7 @@ export async function info(dir: string, flags: InfoFlags): Promise<void> {
   }
   if (flags.json) {
     printJson({
-      path: root,
+      path: displayPath(root),
       name: manifest.name,
       provenance: manifest.provenance,
       layout: manifestLayout(manifest),
@@ -110,7 +111,7 @@ export async function info(dir: string, flags: InfoFlags): Promise<void> {
     return;
   }
   const p = manifest.provenance;
-  out(`${manifest.name}  ${root}`);
+  out(`${manifest.name}  ${displayPath(root)}`);
   out(
     `  survey ${p.survey}${p.release ? `, release ${p.release}` : ""}${p.project ? `, project ${p.project}` : ""}; updated ${manifest.updated ?? "?"}`,
   );
@@ -286,7 +287,7 @@ function chooseColumns(ds: Dataset, flags: RowsFlags): { names: string[]; explic
         ? `no ${err.column} columns`
         : `no column "${err.column}"`;
     throw new UsageError(
-      `${missing} in ${ds.root}; columns: ${ds.columns.join(", ")} (or a group: ${GROUP_NAMES.join(", ")})`,
+      `${missing} in ${displayPath(ds.root)}; columns: ${ds.columns.join(", ")} (or a group: ${GROUP_NAMES.join(", ")})`,
     );
   }
 }

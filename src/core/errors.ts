@@ -2,6 +2,7 @@
 // AstroPileError with a stable `code` (part of the public API: branch on it, not on messages),
 // and names the file and, where known, the place in it (column, HDU, row, byte offset), so a
 // user with a 100 TB dataset can find the bad part.
+import { displayPath } from "./remote-path.ts";
 
 export interface ErrorPlace {
   /** File the problem is in. */
@@ -34,8 +35,10 @@ export class AstroPileError extends Error {
   readonly column?: string;
 
   constructor(message: string, place: ErrorPlace = {}, options: ErrorOptions = {}) {
+    // A remote file is named by its URL, not the virtual path storage reads it under.
+    const file = place.file === undefined ? undefined : displayPath(place.file);
     const where = [
-      place.file ? `file ${place.file}` : "",
+      file ? `file ${file}` : "",
       place.column ? `column "${place.column}"` : "",
       place.detail ?? "",
     ]
@@ -47,7 +50,7 @@ export class AstroPileError extends Error {
     );
     this.name = new.target.name;
     this.code = options.code ?? (new.target as typeof AstroPileError).code;
-    this.file = place.file;
+    this.file = file;
     this.column = place.column;
     Object.defineProperty(this, BRAND, { value: true });
   }

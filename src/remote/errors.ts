@@ -33,16 +33,4 @@ export class PublishError extends AstroPileError {
   static override readonly code: string = "ASTROPILE_PUBLISH";
 }
 
-/** A URL as it may be printed: no user info, no query string (presigned signatures live there). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    const q = u.search ? "?…" : "";
-    u.search = "";
-    return `${u.toString()}${q}`;
-  } catch {
-    return url.replace(/\?.*$/, "?…");
-  }
-}
+export { redactUrl } from "../core/remote-path.ts";

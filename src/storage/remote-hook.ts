@@ -5,9 +5,9 @@
 // registered RemoteAccess (installed by src/remote) for them.
 import { readlinkSync } from "node:fs";
 import { UsageError } from "../core/errors.ts";
+import { REMOTE_PREFIX, remoteUrl } from "../core/remote-path.ts";
 
-/** Prefix of the virtual paths that stand for remote files. */
-export const REMOTE_PREFIX = "/@remote/";
+export { REMOTE_PREFIX, remoteUrl };
 
 const SCHEMES = new Set(["http", "https", "s3"]);
 
@@ -24,15 +24,6 @@ export function remotePath(url: string): string {
     throw new UsageError(`not an http(s):// or s3:// location: ${url}`);
   const rest = m[2].replace(/\/+$/, "");
   return `${REMOTE_PREFIX}${m[1].toLowerCase()}/${rest}`;
-}
-
-/** The URL a virtual path stands for, or null for an ordinary local path. */
-export function remoteUrl(path: string): string | null {
-  if (!path.startsWith(REMOTE_PREFIX)) return null;
-  const rest = path.slice(REMOTE_PREFIX.length);
-  const slash = rest.indexOf("/");
-  if (slash <= 0) return null;
-  return `${rest.slice(0, slash)}://${rest.slice(slash + 1)}`;
 }
 
 /**
