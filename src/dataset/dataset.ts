@@ -252,6 +252,11 @@ export class Dataset {
     return this.s.sources[0].root;
   }
 
+  /** Directories of every parent dataset (one, unless datasets were concatenated). */
+  get roots(): string[] {
+    return [...new Set(this.s.sources.map((s) => s.root))];
+  }
+
   /** Configs of the (first) parent dataset. */
   get configs(): string[] {
     return this.s.sources[0].configs;

@@ -615,7 +615,8 @@ function float32RoundTrips(x: number, p: number): boolean {
 
 /** Shortest decimal that reads back as the same float32. */
 export function formatFloat32(x: number): string {
-  if (!Number.isFinite(x)) return formatFloat64(x);
+  // Zero and non-finite values as float64 has them (toPrecision drops the sign of -0).
+  if (!Number.isFinite(x) || x === 0) return formatFloat64(x);
   // Whether p digits read back is monotonic in p (the nearest p-digit decimal is also a
   // (p+1)-digit one, so p+1 digits are never farther from x), and 9 always do: search from 7,
   // where most measured values land, instead of counting up from 1 (2 tries instead of 7-9).

@@ -8,14 +8,14 @@
 //                `_healpix_29` first, properties, partition_info.csv, _metadata.
 // formatOptions: compression ("zstd" | "snappy" | "none"), rowGroupRows, maxRowsPerFile
 // (huggingface), maxRowsPerPartition / highestOrder (hats).
-import { rename, stat } from "node:fs/promises";
+import { readdir, readFile, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { ColumnBatch } from "../core/columns.ts";
 import { UsageError } from "../core/errors.ts";
 import type { ParquetCompression } from "../formats/parquet.ts";
 import type { Exporter, ExporterContext } from "./export.ts";
 import { writeHatsExport } from "./hats.ts";
-import { writeParquetExport } from "./parquet-export.ts";
+import { CARD_MARK, writeParquetExport } from "./parquet-export.ts";
 
 /** A positive integer format option, or undefined when not given. */
 function intOption(ctx: ExporterContext, name: string): number | undefined {
@@ -40,11 +40,33 @@ function describe(ctx: ExporterContext): string {
   return [p.project, p.survey, p.release, `config ${ctx.config}`].filter(Boolean).join(", ");
 }
 
-async function isFile(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+/** The entries of a directory, or null when it cannot be listed. */
+async function entries(path: string): Promise<string[] | null> {
+  return readdir(path).catch(() => null);
+}
+
+/**
+ * An earlier HuggingFace export: README.md (a card AstroPile wrote) and data/ of Parquet files,
+ * nothing else. A README.md alone is not enough: every AstroPile dataset has one too, and
+ * `force` must never replace a dataset (or a project folder) given as the output by mistake.
+ */
+async function isHuggingfaceExport(path: string): Promise<boolean> {
+  const top = await entries(path);
+  if (!top?.includes("README.md") || top.some((e) => e !== "README.md" && e !== "data"))
+    return false;
+  const data = (await entries(join(path, "data"))) ?? [];
+  if (data.some((e) => !e.endsWith(".parquet"))) return false;
+  const card = await readFile(join(path, "README.md"), "utf8").catch(() => "");
+  return card.includes(CARD_MARK);
+}
+
+/** An earlier HATS export: the files AstroPile's writer makes, its properties naming it. */
+async function isHatsExport(path: string): Promise<boolean> {
+  const top = await entries(path);
+  const known = new Set(["hats.properties", "properties", "partition_info.csv", "dataset"]);
+  if (!top || top.length === 0 || top.some((e) => !known.has(e))) return false;
+  const props = await readFile(join(path, "properties"), "utf8").catch(() => "");
+  return /^hats_builder\s*=\s*astropile/m.test(props);
 }
 
 const parquet: Exporter = {
@@ -52,6 +74,7 @@ const parquet: Exporter = {
   description:
     "one Apache Parquet file (zstd): arrays as fixed-size lists, shape/unit/dtype in field metadata",
   output: "file",
+  formatOptions: ["compression", "rowGroupRows"],
   unsupported: () => null,
   async write(rows, schema, ctx) {
     // The writer picks single-file mode by the .parquet suffix; the framework owns ctx.path.
@@ -70,7 +93,8 @@ const huggingface: Exporter = {
   description:
     "a directory of Parquet files (data/train-NNNNN.parquet) with a HuggingFace dataset card (README.md)",
   output: "directory",
-  recognizes: async (path) => isFile(join(path, "README.md")),
+  formatOptions: ["compression", "rowGroupRows", "maxRowsPerFile"],
+  recognizes: isHuggingfaceExport,
   unsupported: () => null,
   async write(rows, schema, ctx) {
     await writeParquetExport(rows, schema, ctx.path, {
@@ -90,8 +114,8 @@ const hats: Exporter = {
     "a HATS catalog (LSDB): Parquet partitions sized by row count, _healpix_29, properties, _metadata",
   output: "directory",
   requiredColumns: ["_healpix_29"],
-  recognizes: async (path) =>
-    (await isFile(join(path, "partition_info.csv"))) || (await isFile(join(path, "properties"))),
+  formatOptions: ["compression", "maxRowsPerPartition", "highestOrder"],
+  recognizes: isHatsExport,
   unsupported: () => null,
   async write(rows, schema, ctx) {
     const names = schema.map((s) => s.name);

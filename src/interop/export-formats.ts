@@ -97,8 +97,19 @@ function asciiSpelling(text: string, product: string): string | null {
   return out;
 }
 
-/** Why a column cannot go into a FITS table (null when it can): a unit with no ASCII spelling. */
+/** Characters a TTYPEn value holds: one 80-character card, quotes doubled (astropy's limit). */
+const FITS_NAME_MAX = 68;
+
+/**
+ * Why a column cannot go into a FITS table (null when it can): a name that is not printable
+ * ASCII or does not fit one header card, or a unit with no ASCII spelling.
+ */
 function fitsUnsupported(column: ColumnSpec): string | null {
+  if (/[^\x20-\x7e]/.test(column.name))
+    return "its name has characters a FITS header (printable ASCII) cannot hold; export it to ECSV or Parquet";
+  const quoted = column.name.replaceAll("'", "''").length;
+  if (quoted > FITS_NAME_MAX)
+    return `its name takes ${quoted} characters and a FITS TTYPE card holds ${FITS_NAME_MAX} (as astropy requires); export it to ECSV or Parquet`;
   if (column.unit === undefined || asciiSpelling(column.unit, ".") !== null) return null;
   return `unit ${JSON.stringify(column.unit)} has characters a FITS header (ASCII) cannot hold; export it to ECSV, or give the column an ASCII unit`;
 }
@@ -124,6 +135,7 @@ const fits: Exporter = {
   format: "fits",
   description: "FITS binary table: every column; arrays as vector columns (TDIMn), units in TUNITn",
   output: "file",
+  formatOptions: [],
   unsupported: fitsUnsupported,
   async write(rows, schema, ctx) {
     if (schema.length > 999)
@@ -192,6 +204,7 @@ const ecsv: Exporter = {
   description:
     "ECSV (astropy's text table): units and dtypes; arrays as JSON (up to astropy's field limit)",
   output: "file",
+  formatOptions: [],
   unsupported: (column) => ecsvTooWide(column),
   async write(rows, schema, ctx) {
     const meta: Record<string, string> = {};
@@ -277,6 +290,7 @@ const csv: Exporter = {
   format: "csv",
   description: "CSV with a header row: scalar columns (arrays only with flattenArrays / --flatten)",
   output: "file",
+  formatOptions: [],
   unsupported: (column, options) =>
     column.shape.length > 0 && !options.flattenArrays
       ? `CSV holds scalar columns and this one has [${column.shape.join(", ")}] values per row; export it to FITS or ECSV, or flatten it to one column per element (flattenArrays, --flatten)`

@@ -5,8 +5,8 @@
 // nothing), the refusal to overwrite without `force`, and progress. A format only turns a
 // stream of batches into its bytes.
 import { randomBytes } from "node:crypto";
-import { access, constants, lstat, readdir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { access, constants, lstat, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { bytesPerRow, type ColumnBatch, type ColumnSpec } from "../core/columns.ts";
 import {
   AstroPileError,
@@ -16,6 +16,8 @@ import {
   UsageError,
   WriteError,
 } from "../core/errors.ts";
+import { hostToken, pidExists } from "../core/process-owner.ts";
+import { remoteUrl } from "../core/remote-path.ts";
 import { registerDatasetExport } from "../dataset/dataset.ts";
 import type { ExportOptions, ExportResult } from "../dataset/export-options.ts";
 import type { Dataset, Feature } from "../dataset/index.ts";
@@ -98,6 +100,11 @@ export interface Exporter {
    * (never, say, a home directory given by mistake).
    */
   recognizes?(path: string): Promise<boolean>;
+  /**
+   * The `formatOptions` this format reads (e.g. `["compression"]`); any other one given is a
+   * UsageError rather than silently ignored. Omitted: the options are not checked.
+   */
+  formatOptions?: readonly string[];
   /** Why this column cannot be written in this format (null when it can). */
   unsupported(column: ColumnSpec, options: ExportOptions): string | null;
   /**
@@ -184,6 +191,75 @@ async function sizeOf(path: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(path)) total += await sizeOf(join(path, e));
   return total;
+}
+
+/** A `formatOptions` entry the format does not read is refused (a typo must not pass quietly). */
+function checkFormatOptions(exporter: Exporter, given: ExportOptions["formatOptions"]): void {
+  if (!exporter.formatOptions || !given) return;
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || exporter.formatOptions.includes(name)) continue;
+    const takes = exporter.formatOptions.length
+      ? `it takes ${exporter.formatOptions.join(", ")}`
+      : "it takes none";
+    throw new UsageError(`export to ${exporter.format} has no option "${name}" (${takes})`);
+  }
+}
+
+/** `path` with symbolic links resolved as far as it exists (the rest appended as given). */
+async function realPathOf(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(await realPathOf(parent), basename(path));
+  }
+}
+
+/**
+ * Refuses an output inside a dataset being exported, or holding one: with `force` the export
+ * would replace the dataset's own files (or the directory holding them).
+ */
+async function checkNotInside(out: string, roots: string[]): Promise<void> {
+  const target = await realPathOf(out);
+  for (const root of roots) {
+    if (remoteUrl(root) !== null) continue;
+    const dir = await realPathOf(resolve(root));
+    const within = (a: string, b: string) => {
+      const rel = relative(b, a);
+      return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+    };
+    if (within(target, dir) || within(dir, target))
+      throw new UsageError(
+        `cannot export to ${out}: it ${within(target, dir) ? "is inside" : "holds"} the dataset being exported (${root}); write the export elsewhere`,
+        { file: out },
+      );
+  }
+}
+
+/** Start of the names of an export's temporary files beside `out`. */
+function tempPrefix(out: string): string {
+  return `.${basename(out)}.`;
+}
+
+/**
+ * Removes what an export to `out` killed on this machine left beside it (its temporary file or
+ * directory, named with its host and pid): a process that is gone cannot finish it. Temporaries
+ * of live processes, or of other hosts sharing the directory, are left alone.
+ */
+async function removeStaleTemps(out: string): Promise<void> {
+  const prefix = tempPrefix(out);
+  let names: string[];
+  try {
+    names = await readdir(dirname(out));
+  } catch {
+    return; // checkOutput has said why the directory cannot be used
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{8}\.export-tmp/.exec(name.slice(prefix.length));
+    if (!m || m[1] !== hostToken() || pidExists(Number(m[2]))) continue;
+    await rm(join(dirname(out), name), { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /** Checks the output can be written before anything is read: directory there and writable, no clash. */
@@ -314,7 +390,9 @@ export async function exportDataset(
     !(Number.isInteger(options.batchRows) && options.batchRows > 0)
   )
     throw new UsageError(`batchRows ${options.batchRows} must be a positive integer`);
+  checkFormatOptions(exporter, options.formatOptions);
   const out = resolve(options.out);
+  await checkNotInside(out, dataset.roots);
   const filtered = filteredView(dataset, options);
   const { names, skipped } = chooseColumns(filtered, exporter, options);
   const view = filtered.select(names);
@@ -343,9 +421,10 @@ export async function exportDataset(
     for await (const b of view.batches({ size: MAX_BATCH_ROWS, columns })) yield b.columns;
   }
 
+  await removeStaleTemps(out);
   const temp = join(
     dirname(out),
-    `.${basename(out)}.${process.pid}.${randomBytes(4).toString("hex")}.export-tmp`,
+    `${tempPrefix(out)}${hostToken()}.${process.pid}.${randomBytes(4).toString("hex")}.export-tmp`,
   );
   let columns: string[] = names;
   try {
@@ -365,13 +444,20 @@ export async function exportDataset(
   } catch (e) {
     await rm(temp, { recursive: true, force: true }).catch(() => {});
     if (e instanceof AstroPileError || isAstroPileError(e)) {
-      // A column error raised while writing names the output it was for.
-      if (!(e as AstroPileError).file) Object.assign(e as object, { file: out });
+      // A column error raised while writing names the output it was for, not the temporary
+      // file (whose name the user never gave).
+      const err = e as AstroPileError;
+      if (!err.file || err.file.startsWith(temp)) Object.assign(err, { file: out });
+      err.message = err.message.replaceAll(temp, out);
       throw e;
     }
     const errno = e as NodeJS.ErrnoException;
     if (typeof errno.code === "string" && errno.syscall) {
-      throw new WriteError(`export failed: ${errno.message}`, { file: out }, { cause: e });
+      throw new WriteError(
+        `export failed: ${errno.message.replaceAll(temp, out)}`,
+        { file: out },
+        { cause: e },
+      );
     }
     throw e;
   }

@@ -184,6 +184,9 @@ export async function writeParquetExport(
   }
 }
 
+/** Words of every card AstroPile writes: how `force` knows an earlier export to replace. */
+export const CARD_MARK = "exported by AstroPile";
+
 /** The HuggingFace dataset card: YAML front matter with configs/data_files, then the schema. */
 export function datasetCard(
   schema: ColumnSpec[],
@@ -204,7 +207,7 @@ export function datasetCard(
     `# ${info.name}`,
     "",
     info.description ? `${info.description}\n` : "",
-    `${rows} rows in ${files} Parquet file(s) under \`data/\`, exported by AstroPile.`,
+    `${rows} rows in ${files} Parquet file(s) under \`data/\`, ${CARD_MARK}.`,
     "",
     "Array columns (images, spectra) are fixed-size lists holding each row's values flattened in",
     "row-major (C) order; the row shape is in the column's Arrow field metadata (`shape`, JSON) and",
