@@ -344,6 +344,16 @@ async function writeMetadataFile(root: string, partitions: HatsPartitionInfo[]):
     return;
   }
   delete merged.metadata_length;
+  // hyparquet-writer 0.17 writes an INTEGER logical type's bitWidth as a Thrift i32 where the
+  // format has an i8, and DuckDB and Arrow then refuse the whole footer ("Invalid data"). Such a
+  // column keeps its converted type instead (INT_8 ... UINT_64: the same meaning, which every
+  // reader knows), set from the logical type where the file had none.
+  for (const element of merged.schema) {
+    const logical = element.logical_type;
+    if (logical?.type !== "INTEGER") continue;
+    element.converted_type ??= `${logical.isSigned ? "INT" : "UINT"}_${logical.bitWidth}`;
+    delete element.logical_type;
+  }
   const w = new ByteWriter();
   w.appendUint32(0x31524150); // "PAR1"
   writeMetadata(w, merged, Number.POSITIVE_INFINITY);

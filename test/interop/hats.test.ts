@@ -378,3 +378,52 @@ test("a truncated or non-Parquet partition file is a CorruptFileError naming it;
   const res = await good.coneSearch(315, -60, 36000);
   assert.ok(res.length > 0, "rows in the cone");
 });
+
+test("_metadata of a HATS export with 8-, 16- and 32-bit and unsigned integer columns: DuckDB reads it, types as in the partitions", async () => {
+  const { writeExportDataset } = await import("./export-fixture.ts");
+  const root = await writeExportDataset(join(dir, "ints"), 120);
+  const ints = await openDataset(root);
+  const out = join(dir, "ints-hats");
+  const columns = [
+    "object_id",
+    "ra",
+    "dec",
+    "flags",
+    "nexp",
+    "quality",
+    "tract",
+    "patch",
+    "visit",
+    "big",
+  ];
+  await exportHats(ints.select(columns), out);
+  const q = await duck();
+  // Before the fix, DuckDB refused the footer of _metadata: "TProtocolException: Invalid data".
+  const [{ n }] = await q(
+    `SELECT num_rows AS n FROM parquet_file_metadata('${out}/dataset/_metadata')`,
+  );
+  assert.equal(Number(n), 120);
+  const part = readdirSync(join(out, "dataset"), { recursive: true }).find((f) =>
+    String(f).endsWith(".parquet"),
+  );
+  const types = async (f: string) =>
+    Object.fromEntries(
+      (await q(`SELECT name, type, converted_type FROM parquet_schema('${f}')`)).map((x) => [
+        x.name,
+        `${x.type} ${x.converted_type}`,
+      ]),
+    );
+  const meta = await types(`${out}/dataset/_metadata`);
+  assert.deepEqual(meta, await types(join(out, "dataset", String(part))));
+  assert.equal(meta.nexp, "INT32 INT_8");
+  assert.equal(meta.quality, "INT32 UINT_8");
+  assert.equal(meta.patch, "INT32 INT_16");
+  assert.equal(meta.flags, "INT32 UINT_16");
+  assert.equal(meta.visit, "INT32 UINT_32");
+  assert.equal(meta.big, "INT64 UINT_64");
+  // And the rows through _metadata's row groups are the partitions' rows.
+  const [{ c }] = await q(
+    `SELECT count(*) AS c FROM read_parquet('${out}/dataset/Norder=*/Dir=*/*.parquet', hive_partitioning=false) WHERE nexp IS NOT NULL`,
+  );
+  assert.equal(Number(c), 120);
+});
