@@ -140,11 +140,18 @@ function csvField(text: string): string {
   return /[",\n\r]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-function jsonCell(v: unknown): unknown {
-  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-  if (typeof v === "number" && !Number.isFinite(v)) return null;
-  if (v instanceof Date) return v.toISOString();
-  return v;
+/**
+ * One value as JSON text. A BIGINT is a string of its digits whatever its size, as the data
+ * service writes int64 columns: exact for JavaScript readers, and one JSON type per column (not
+ * numbers for small values and strings for large ones). NaN and the infinities, which JSON
+ * numbers cannot be, are the strings "NaN", "Infinity" and "-Infinity" (what Number() and
+ * Python's float() read back), so they stay apart from SQL NULL (null).
+ */
+function jsonCell(v: unknown): string {
+  if (typeof v === "bigint") return JSON.stringify(v.toString());
+  if (typeof v === "number" && !Number.isFinite(v)) return JSON.stringify(String(v));
+  if (v instanceof Date) return JSON.stringify(v.toISOString());
+  return JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x)) ?? "null";
 }
 
 export async function sqlCommand(dir: string, query: string, flags: SqlFlags): Promise<void> {
@@ -191,8 +198,8 @@ export async function sqlCommand(dir: string, query: string, flags: SqlFlags): P
         if (format === "table") kept.push(row.map(cell));
         else if (format === "csv") lines.push(row.map((v) => csvField(cell(v))).join(","));
         else {
-          const obj = Object.fromEntries(names.map((n, i) => [n, jsonCell(row[i])]));
-          lines.push(`${shown === 0 ? "" : ","}\n    ${JSON.stringify(obj)}`);
+          const obj = names.map((n, i) => `${JSON.stringify(n)}:${jsonCell(row[i])}`).join(",");
+          lines.push(`${shown === 0 ? "" : ","}\n    {${obj}}`);
         }
         shown++;
       }

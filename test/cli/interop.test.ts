@@ -191,6 +191,20 @@ test("sql: csv and json outputs equal what the input rows give", async () => {
     want.map((i) => [String((all.object_id as BigInt64Array)[i]), (all.name as string[])[i]]),
   );
   assert.equal(parsed.truncated, false);
+  // One JSON type per column: BIGINTs as strings whatever their size; NaN and the infinities
+  // as strings, apart from SQL NULL.
+  const special = await cli(
+    "sql",
+    root,
+    "SELECT count(*) AS n, 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, '-inf'::DOUBLE AS c, NULL::DOUBLE AS d, 1.5::DOUBLE AS e FROM data",
+    "--format",
+    "json",
+    "--quiet",
+  );
+  assert.equal(special.code, 0, special.stderr);
+  assert.deepEqual((JSON.parse(special.stdout) as { rows: unknown[] }).rows, [
+    { n: String(N), a: "NaN", b: "Infinity", c: "-Infinity", d: null, e: 1.5 },
+  ]);
   const table = await cli("sql", root, "SELECT object_id FROM data", "--limit", "5", "--quiet");
   assert.equal(table.code, 0, table.stderr);
   assert.equal(table.stdout.trim().split("\n").length, 2 + 5 + 1);
