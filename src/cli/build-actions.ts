@@ -3,6 +3,7 @@
 import { join, resolve } from "node:path";
 import { type BuildReport, type BuildResult, build, loadSpec } from "../build/index.ts";
 import { reasonKind } from "../build/plan.ts";
+import { STATE_DIR } from "../build/state.ts";
 import { UsageError } from "../core/errors.ts";
 import { formatBytes, parseBytes } from "../core/units.ts";
 // The demo (and the synthetic sky it draws) loads only for `demo` and `--print-spec`.
@@ -67,6 +68,17 @@ async function runBuild(
   label: string,
 ): Promise<BuildResult> {
   const view = progress(label, { quiet: flags.quiet });
+  // Ctrl-C (or a scheduler's SIGTERM) ends the build at once, as it always did; now it also says
+  // that the work done is not lost. The lock is released by the exit handler (core/lock.ts).
+  const onSignal = (signal: NodeJS.Signals) => {
+    view.stop();
+    process.stderr.write(
+      `\nastropile: build ${label} interrupted (${signal}): it did not finish; the work units it had built are kept in ${join(resolve(outDir), STATE_DIR)}, and running the same command again resumes from them\n`,
+    );
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     return await build(spec, {
       out: outDir,
@@ -81,6 +93,8 @@ async function runBuild(
       log: (line) => view.log(`${label} ${line}`),
     });
   } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
     view.stop();
   }
 }
