@@ -6,14 +6,18 @@ export function out(text = ""): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
-/** JSON values: bigint as a number when exact, else a decimal string; NaN and ±Infinity null. */
+/**
+ * JSON values: a bigint (an int64 or uint64 value) as a string of its digits whatever its size,
+ * as the data service writes them (a JSON number past 2^53 is read wrong by JavaScript and jq,
+ * and one column keeps one JSON type); NaN and ±Infinity null.
+ */
 function jsonValue(_: string, v: unknown): unknown {
-  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === "bigint") return v.toString();
   if (typeof v === "number" && !Number.isFinite(v)) return null;
   return v;
 }
 
-/** JSON on stdout; bigint as a JSON number when exact, else a decimal string. */
+/** JSON on stdout; bigint as a decimal string. */
 export function printJson(value: unknown): void {
   out(JSON.stringify(value, jsonValue, 2));
 }

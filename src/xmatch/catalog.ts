@@ -336,15 +336,32 @@ function jsonText(out: AsciiBuffer, s: string): void {
 }
 
 /** How ids are written: numbers as they are; strings quoted as CSV or JSON needs. */
-function idCell(values: ColumnValues, quote: (out: AsciiBuffer, s: string) => void): Cell {
+/**
+ * The cell of an object id. In JSON a 64-bit id is a string of its digits, as the data service
+ * and `head --json` write it: a JSON number past 2^53 is read wrong by JavaScript (and jq), and
+ * one id column then has one JSON type whatever its values.
+ */
+function idCell(
+  values: ColumnValues,
+  quote: (out: AsciiBuffer, s: string) => void,
+  json: boolean,
+): Cell {
   if (Array.isArray(values)) return (out, i) => quote(out, values[i] as string);
   if ((values instanceof BigInt64Array || values instanceof BigUint64Array) && LITTLE_ENDIAN) {
     const lo = new Uint32Array(values.buffer, values.byteOffset, values.length * 2);
     const hi = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+    if (json)
+      return (out, i) => {
+        out.byte(34);
+        out.int64(lo, hi, i, values);
+        out.byte(34);
+      };
     return (out, i) => out.int64(lo, hi, i, values);
   }
   if (values instanceof BigInt64Array || values instanceof BigUint64Array)
-    return (out, i) => out.string(values[i]!.toString());
+    return json
+      ? (out, i) => out.string(`"${values[i]!.toString()}"`)
+      : (out, i) => out.string(values[i]!.toString());
   const v = values as ArrayLike<number>;
   return (out, i) => out.integer(v[i]!);
 }
@@ -381,9 +398,9 @@ function cells(c: MatchCatalog, columns: CatalogColumn[], json: boolean): Cell[]
   return columns.map((name): Cell => {
     switch (name) {
       case "left_object_id":
-        return idCell(c.left_object_id, quote);
+        return idCell(c.left_object_id, quote, json);
       case "right_object_id":
-        return right(idCell(c.right_object_id, quote));
+        return right(idCell(c.right_object_id, quote, json));
       case "sep_arcsec":
         return num(c.sep_arcsec, SEP_DIGITS, SEP_SCALE);
       case "left_ra":

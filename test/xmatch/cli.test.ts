@@ -77,6 +77,11 @@ test("xmatch --json lists crossMatch's pairs; progress goes to stderr", async ()
   assert.ok(catalog.length > 50, `${catalog.length} pairs`);
   assert.equal(doc.rows, catalog.length);
   assertPairs(doc.pairs, catalog);
+  // 64-bit ids are strings: JSON numbers past 2^53 are read wrong by JavaScript and jq.
+  for (const p of doc.pairs) {
+    assert.equal(typeof p.left_object_id, "string");
+    assert.equal(typeof p.right_object_id, "string");
+  }
   assert.match(r.stderr, /xmatch match: \d+\/\d+ units/);
   assert.equal((doc as unknown as { threads: number }).threads, 1);
   assert.equal((doc as unknown as { inMemory: boolean }).inMemory, false);
