@@ -12,6 +12,10 @@ const DEG2RAD = Math.PI / 180;
 
 /** Separation in radians of positions in degrees, inputs not checked (internal). */
 export function separationRad(ra1: number, dec1: number, ra2: number, dec2: number): number {
+  // On one meridian the separation is the difference in declination, exactly as the inputs give
+  // it: a point placed exactly one radius north of another (the usual test of a radius) is then
+  // at the radius to the last bit, as astropy finds it, not one rounding step beyond.
+  if (ra1 === ra2) return Math.abs(dec2 - dec1) * DEG2RAD;
   // Haversine: hav(d) = hav(ddec) + cos(dec1) cos(dec2) hav(dra), with every sine taken of an
   // argument reduced exactly in degrees, so tiny angles keep their relative precision. Past
   // 90 degrees, measure to the antipode of point 2 instead (180 - d is then the small angle),

@@ -191,6 +191,33 @@ test("a pair exactly at the radius is kept (sep <= radius); 1 mas pairs are foun
   assert.ok(Math.abs(sep * 3600 - 0.001) < 1e-9);
 });
 
+test("a point placed one radius north of another is at the radius to the last bit, and kept (as astropy keeps it)", () => {
+  // Exactly, (10, 0) and (10, 1/3600) are 1/3600 degrees apart: the haversine rounded to one
+  // step beyond, so the pair fell outside its own radius.
+  for (const [ra, dec, step] of [
+    [10, 0, 1 / 3600],
+    [150.1, 2.2, 2 / 3600],
+    [0, -45, 5 / 3600],
+    [359.5, 89.999, 1 / 3600],
+  ] as const) {
+    // The radius is the separation the two doubles have (dec + step rounds).
+    const r = dec + step - dec;
+    const left = { ra: [ra], dec: [dec] };
+    const right = { ra: [ra], dec: [dec + step] };
+    const all = matchAll(left, right, r);
+    assert.equal(all.left.length, 1, `(${ra}, ${dec}) + ${step * 3600}"`);
+    assert.equal(all.sepDeg[0], r);
+    assert.equal(matchNearest(left, right, r).left.length, 1);
+    assert.equal(
+      matchAll(left, new SkyIndex(right, r), r, { leftInSkyOrder: true }).left.length,
+      1,
+    );
+    assert.equal(angularSeparationDeg(ra, dec, ra, dec + step), r);
+    // A double closer, and the pair is outside.
+    assert.equal(matchAll(left, right, r * (1 - 2 ** -52)).left.length, 0);
+  }
+});
+
 test("brute force agrees on dense random points at several radii (duplicates, clumps, poles)", () => {
   const a = skyPoints(1500, 3, 0.2);
   const b = skyPoints(1500, 4, 0.2);
