@@ -3,6 +3,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { MIN_MEMORY_BYTES } from "../core/budget.ts";
 import { UsageError, WriteError } from "../core/errors.ts";
 import { describeLockHolder, type WriterLock } from "../core/lock.ts";
 import { parseBytes } from "../core/units.ts";
@@ -139,6 +140,8 @@ export async function xmatch(leftDir: string, rightDir: string, flags: XmatchFla
     throw new UsageError("--layout needs --out DIR (a dataset, not --catalog-only)");
   const threads = numberOption(flags.threads, "--threads", { integer: true, min: 0 });
   const memoryBytes = flags.memory === undefined ? undefined : parseBytes(flags.memory, "--memory");
+  if (memoryBytes !== undefined && memoryBytes < MIN_MEMORY_BYTES)
+    throw new UsageError(`--memory must be at least 16MiB, got ${flags.memory}`);
   const csvFile = flags.out && flags.catalogOnly ? await catalogFile(resolve(flags.out)) : null;
   if (flags.wait && csvFile)
     throw new UsageError("--wait needs --out DIR: a catalog written as FILE.csv takes no lock");

@@ -22,7 +22,7 @@
 //     manifest), so a writer whose heartbeat stalled long enough to be taken over fails instead
 //     of overwriting the new holder's work.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, rmdirSync, statSync, unlinkSync } from "node:fs";
 import {
   type FileHandle,
   link,
@@ -35,7 +35,7 @@ import {
   stat,
   unlink,
 } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { isMainThread } from "node:worker_threads";
 import { LockedError, NotFoundError, WriteError } from "./errors.ts";
 import { hostToken, machineIdentity, pidExists, processStartTime } from "./process-owner.ts";
@@ -120,6 +120,8 @@ export class WriterLock {
   private timer: ReturnType<typeof setInterval> | null = null;
   private beating: Promise<void> | null = null;
   private lost: string | null = null;
+  /** The first directory taking the lock created (the output or a parent), else null. */
+  private readonly created: string | null;
 
   /** @internal */
   constructor(
@@ -130,7 +132,9 @@ export class WriterLock {
     ino: bigint,
     tookOver: WriterLock["tookOver"],
     heartbeatMs: number,
+    created: string | null = null,
   ) {
+    this.created = created;
     this.dir = dir;
     this.path = join(dir, LOCK_FILE);
     this.owner = owner;
@@ -185,6 +189,7 @@ export class WriterLock {
       // Gone already.
     }
     await handle.close().catch(() => undefined);
+    this.removeCreatedIfEmpty();
   }
 
   /** @internal Release from an exit or signal handler. */
@@ -200,6 +205,24 @@ export class WriterLock {
       closeSync(handle.fd);
     } catch {
       // Closed already.
+    }
+    this.removeCreatedIfEmpty();
+  }
+
+  /**
+   * A command that failed before writing anything leaves no empty output directory behind: the
+   * directories the lock created are removed if they are still empty (rmdir refuses otherwise,
+   * so nothing written, and no other writer's lock, is ever removed).
+   */
+  private removeCreatedIfEmpty(): void {
+    if (this.created === null) return;
+    for (let d = this.dir; ; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return; // not empty (or gone): keep it and its parents
+      }
+      if (d === this.created || dirname(d) === d) return;
     }
   }
 
@@ -246,10 +269,13 @@ export async function acquireWriterLock(
   if (options.create === false) {
     const st = await stat(root).catch(() => null);
     if (!st?.isDirectory()) throw new NotFoundError(`no such directory: ${root}`);
-  } else {
-    await mkdir(root, { recursive: true }).catch((e: Error) => {
-      throw new WriteError(`cannot create ${root}: ${e.message}`, { file: root }, { cause: e });
-    });
+  }
+  let created: string | null = null;
+  if (options.create !== false) {
+    created =
+      (await mkdir(root, { recursive: true }).catch((e: Error) => {
+        throw new WriteError(`cannot create ${root}: ${e.message}`, { file: root }, { cause: e });
+      })) ?? null;
   }
   const path = join(root, LOCK_FILE);
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
@@ -270,6 +296,7 @@ export async function acquireWriterLock(
         ino,
         got.tookOver,
         options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+        created,
       );
       register(lock);
       await removeLockLeftovers(root, owner.token);
@@ -441,6 +468,12 @@ async function createExclusive(path: string, content: Buffer): Promise<FileHandl
     try {
       handle = await open(temp, "wx");
     } catch (err) {
+      // A writer that failed removed the output directory it had made (still empty) while this
+      // one waited for its lock: make it again.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && attempt < 3) {
+        await mkdir(dirname(path), { recursive: true }).catch(() => undefined);
+        continue;
+      }
       throw new WriteError(
         `cannot create the lock file: ${(err as Error).message}`,
         { file: temp },

@@ -147,6 +147,41 @@ describe("writer lock", () => {
     await b.release();
   });
 
+  test("directories the lock made are removed at release while empty; kept once written to, or when they were there", async () => {
+    const base = fresh();
+    // A command that fails before writing anything leaves no empty output (parents it made too).
+    const made = join(base, "a", "b", "out");
+    await (await acquireWriterLock(made)).release();
+    assert.deepEqual(readdirSync(base), []);
+    // Written to: kept.
+    const used = join(base, "used");
+    const lock = await acquireWriterLock(used);
+    writeFileSync(join(used, "part.hdf5"), "x");
+    await lock.release();
+    assert.deepEqual(readdirSync(used), ["part.hdf5"]);
+    // There before: kept even when empty.
+    const there = join(base, "there");
+    mkdirSync(there);
+    await (await acquireWriterLock(there)).release();
+    assert.ok(existsSync(there));
+  });
+
+  test("a writer waiting on a new directory gets the lock after the first removed it (released empty)", async () => {
+    const dir = join(fresh(), "new-out");
+    const a = await acquireWriterLock(dir, { command: "first writer" });
+    let waiting: (h: unknown) => void = () => {};
+    const told = new Promise((r) => {
+      waiting = r;
+    });
+    const b = acquireWriterLock(dir, { wait: true, onWait: (h) => waiting(h) });
+    await told;
+    await a.release();
+    const lock = await b;
+    assert.ok(lock.held);
+    assert.ok(existsSync(join(dir, LOCK_FILE)));
+    await lock.release();
+  });
+
   test("with wait, the second writer gets the lock when the first releases it", async () => {
     const dir = fresh();
     const a = await acquireWriterLock(dir, { command: "first writer" });
