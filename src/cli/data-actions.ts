@@ -377,7 +377,7 @@ export interface ConeFlags extends RowsFlags {
 }
 
 export async function cone(dir: string, flags: ConeFlags): Promise<void> {
-  const ra = numberOption(flags.ra, "--ra", { min: 0, max: 360 });
+  const ra = numberOption(flags.ra, "--ra", { min: -360, max: 360 });
   const dec = numberOption(flags.dec, "--dec", { min: -90, max: 90 });
   const radius = numberOption(flags.radius, "--radius", { above: 0, max: 648000 });
   if (ra === undefined || dec === undefined || radius === undefined)

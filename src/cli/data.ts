@@ -58,7 +58,7 @@ export function registerDataCommands(program: Command): void {
     .description(
       "Rows within a radius of a sky position (ICRS), nearest first, with exact great-circle distances in arcsec.",
     )
-    .option("--ra <deg>", "right ascension of the centre (degrees)")
+    .option("--ra <deg>", "right ascension of the centre (degrees, -360 to 360: -10 is 350)")
     .option("--dec <deg>", "declination of the centre (degrees)")
     .option("--radius <arcsec>", "radius (arcseconds)")
     .option("--limit <n>", "print at most this many rows (default 100)")

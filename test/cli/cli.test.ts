@@ -249,6 +249,28 @@ describe("astropile demo, info, head, cone", () => {
     assert.deepEqual([counted.matched, counted.truncated, counted.limit], [want.size, true, 2]);
     const every = r as unknown as { matched: number; truncated: boolean };
     assert.deepEqual([every.matched, every.truncated], [want.size, false]);
+    // A centre given as a negative right ascension (the -180..180 habit) is the same cone.
+    const negative = json<{ rows: Array<{ object_id: string }> }>(
+      await cli(
+        "cone",
+        hscDir,
+        "--ra",
+        String(ra0 - 360),
+        "--dec",
+        String(dec0),
+        "--radius",
+        String(radius),
+        "--columns",
+        "object_id",
+        "--json",
+        "--limit",
+        "1000",
+      ),
+    );
+    assert.deepEqual(
+      negative.rows.map((x) => x.object_id),
+      r.rows.map((x) => x.object_id),
+    );
     // --limit 0: no rows, still the count.
     const none = json<{ rows: unknown[]; matched: number; truncated: boolean }>(
       await cli(
