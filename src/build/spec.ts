@@ -220,13 +220,85 @@ export type BuilderSpec = z.infer<typeof BuilderSpecSchema>;
 /** A spec checked and with `root` made absolute. */
 export type ResolvedSpec = BuilderSpec & { root: string };
 
+/** Every key a spec's objects can have (at any depth), for "did you mean" on a misspelt one. */
+let specKeys: string[] | null = null;
+
+function keysOf(schema: z.ZodTypeAny, into: Set<string>, seen: Set<z.ZodTypeAny>): void {
+  if (seen.has(schema)) return;
+  seen.add(schema);
+  const def = schema._def as {
+    innerType?: z.ZodTypeAny;
+    schema?: z.ZodTypeAny;
+    type?: z.ZodTypeAny;
+    options?: z.ZodTypeAny[];
+    valueType?: z.ZodTypeAny;
+  };
+  if (schema instanceof z.ZodObject) {
+    for (const [key, value] of Object.entries(schema.shape as Record<string, z.ZodTypeAny>)) {
+      into.add(key);
+      keysOf(value, into, seen);
+    }
+  }
+  const recordValue = (schema as { valueSchema?: z.ZodTypeAny }).valueSchema;
+  for (const inner of [
+    def.innerType,
+    def.schema,
+    def.type,
+    def.valueType,
+    recordValue,
+    ...(def.options ?? []),
+  ])
+    if (inner instanceof z.ZodType) keysOf(inner, into, seen);
+}
+
+/** Edit distance of two short strings (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** `"colums" (did you mean "columns"?)`: the nearest known key within two edits, if any. */
+function withSuggestion(key: string): string {
+  if (specKeys === null) {
+    const all = new Set<string>();
+    keysOf(BuilderSpecSchema, all, new Set());
+    specKeys = [...all];
+  }
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const known of specKeys) {
+    const d = editDistance(key.toLowerCase(), known.toLowerCase());
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best === null ? `"${key}"` : `"${key}" (did you mean "${best}"?)`;
+}
+
 /** Checks a spec object; `base` resolves a relative `root`. */
 export function checkSpec(input: unknown, base: string, where = "builder spec"): ResolvedSpec {
   const parsed = BuilderSpecSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // A misspelt key explains the rest ("colums" is also a missing "columns"): say it first.
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
     const path = issue.path.join(".") || "(top level)";
-    throw new SpecError(`${path}: ${issue.message}`, { file: where });
+    const message =
+      issue.code === "unrecognized_keys"
+        ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map(withSuggestion).join(", ")}`
+        : issue.message;
+    throw new SpecError(`${path}: ${message}`, { file: where });
   }
   const spec = parsed.data;
   for (const name of ["object_id", "ra", "dec"]) {

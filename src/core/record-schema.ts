@@ -16,7 +16,7 @@ export function ownRecordSchema<K extends z.ZodType<string>, V extends z.ZodType
   key: K,
   value: V,
 ) {
-  return z.custom<Record<z.output<K>, z.output<V>>>().transform((input, ctx) => {
+  const schema = z.custom<Record<z.output<K>, z.output<V>>>().transform((input, ctx) => {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       ctx.addIssue({ code: "custom", message: "expected an object" });
       return z.NEVER;
@@ -38,4 +38,6 @@ export function ownRecordSchema<K extends z.ZodType<string>, V extends z.ZodType
     }
     return out as Record<z.output<K>, z.output<V>>;
   });
+  // The value schema, for tools that walk a schema (a spec's "did you mean" on a misspelt key).
+  return Object.assign(schema, { valueSchema: value });
 }

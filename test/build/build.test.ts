@@ -348,6 +348,18 @@ describe("bad input", () => {
       loadSpec(p),
       (e: Error) => e instanceof SpecError && /colour/.test(e.message),
     );
+    // A misspelt key is named first (it is also why "columns" is missing), with the key meant.
+    const { columns, ...rest } = hscSpec().catalog;
+    assert.throws(
+      () => checkSpec({ ...hscSpec(), catalog: { ...rest, colums: columns } }, scratch),
+      (e: Error) =>
+        e instanceof SpecError &&
+        /^catalog: unknown key "colums" \(did you mean "columns"\?\)/.test(e.message),
+    );
+    assert.throws(
+      () => checkSpec({ ...hscSpec(), build: { maxRowsPerFil: 10 } }, scratch),
+      /SpecError: build: unknown key "maxRowsPerFil" \(did you mean "maxRowsPerFile"\?\)/,
+    );
     const noRa = hscSpec();
     delete noRa.catalog.columns.ra;
     assert.throws(() => checkSpec(noRa, scratch), /must map "ra"/);
