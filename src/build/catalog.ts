@@ -253,6 +253,7 @@ export function outputColumns(
     if (unit) spec.unit = unit;
     const description = opts.description ?? own(POSITION, name)?.description ?? have.description;
     if (description) spec.description = description;
+    if (opts.fill !== undefined) checkFill(opts.fill, spec, name);
     out.push({
       spec,
       source: from,
@@ -263,6 +264,44 @@ export function outputColumns(
     });
   }
   return out;
+}
+
+/**
+ * A fill value must be a value of its column's type, as a value read from the file must: 300
+ * in a uint8 column would be stored as 44, 1.5 in an int32 one as 1. An integer fill of a
+ * 64-bit column past 2^53 is given as a string of digits, to be exact.
+ */
+function checkFill(fill: number | string | boolean, spec: ColumnSpec, name: string): void {
+  const bad = (why: string) =>
+    new SpecError(`catalog.columns.${name}.fill: ${JSON.stringify(fill)} ${why}`, {
+      column: name,
+    });
+  const { dtype } = spec;
+  if (dtype === "string") {
+    const bytes = Buffer.byteLength(String(fill), "utf8");
+    if (spec.stringLength !== undefined && bytes > spec.stringLength)
+      throw bad(`is ${bytes} bytes, longer than the column's ${spec.stringLength}`);
+    return;
+  }
+  if (dtype === "bool") {
+    if (typeof fill === "boolean" || fill === 0 || fill === 1) return;
+    throw bad("is not a bool value (true, false, 1 or 0)");
+  }
+  if (dtype.startsWith("float")) {
+    if (typeof fill === "number") return;
+    throw bad(`is not a number for a ${dtype} column`);
+  }
+  const range = INT_RANGES[dtype];
+  if (!range) return;
+  let value: bigint | null = null;
+  if (typeof fill === "number" && Number.isSafeInteger(fill)) value = BigInt(fill);
+  else if (typeof fill === "string" && /^-?\d+$/.test(fill.trim())) value = BigInt(fill.trim());
+  if (value === null)
+    throw bad(
+      `is not ${aDtype(dtype)} value (an integer${dtype.endsWith("64") ? ", as a string of digits past 2^53" : ""})`,
+    );
+  if (value < range[0] || value > range[1])
+    throw bad(`is outside the ${dtype} range (${range[0]} to ${range[1]})`);
 }
 
 /** Converted rows of a batch: output columns, carried text columns, and why rows were refused. */
@@ -437,7 +476,8 @@ function storeFill(
 ): void {
   if (dtype === "string") (out as string[])[r] = String(fill);
   else if (out instanceof BigInt64Array || out instanceof BigUint64Array)
-    out[r] = BigInt(Number(fill));
+    // Checked by checkFill: a safe integer, or a string of digits (exact past 2^53).
+    out[r] = BigInt(typeof fill === "string" ? fill.trim() : Number(fill));
   else (out as Int32Array)[r] = Number(fill);
 }
 

@@ -352,3 +352,60 @@ test("a spec cannot smuggle a prototype: zod-checked values, own keys only", () 
   );
   assert.throws(() => checkSpec(spec, hsc), /catalog\.columns\.__proto__/);
 });
+
+test("a fill value that its column's type cannot hold is a SpecError; a 64-bit fill given as digits is exact", async () => {
+  const dir = join(scratch, "fills");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "cat.csv"), "id,ra,dec,a\n1,10,10,5\n2,10.1,10.1,\n");
+  const spec = (dtype: string, fill: unknown) =>
+    checkSpec(
+      {
+        config: "main",
+        provenance: { survey: "FILL" },
+        catalog: {
+          files: "cat.csv",
+          columns: { object_id: "id", ra: "ra", dec: "dec", a: { from: "a", dtype, fill } },
+        },
+      },
+      dir,
+    );
+  for (const [dtype, fill, why] of [
+    ["uint8", 300, /outside the uint8 range \(0 to 255\)/],
+    ["uint16", -1, /outside the uint16 range/],
+    ["int8", -129, /outside the int8 range \(-128 to 127\)/],
+    ["int32", 1.5, /is not an int32 value/],
+    ["int32", "abc", /is not an int32 value/],
+    ["int64", 1e300, /is not an int64 value \(an integer, as a string of digits past 2\^53\)/],
+    ["int64", "abc", /is not an int64 value/],
+    ["uint64", -1, /outside the uint64 range/],
+    ["bool", 5, /is not a bool value/],
+    ["float32", "x", /is not a number/],
+  ] as const) {
+    await assert.rejects(
+      build(spec(dtype, fill), { out: join(dir, "out"), workers: 1 }),
+      (err: Error) => {
+        assert.equal(err.name, "SpecError", `${dtype} ${fill}: ${err.message}`);
+        assert.match(
+          err.message,
+          new RegExp(
+            `^catalog\\.columns\\.a\\.fill: ${JSON.stringify(fill).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `,
+          ),
+        );
+        assert.match(err.message, why);
+        return true;
+      },
+    );
+  }
+  for (const [dtype, fill, want] of [
+    ["int64", "9007199254740993", 9007199254740993n],
+    ["uint64", "18446744073709551615", 18446744073709551615n],
+    ["uint8", 255, 255],
+    ["int16", -32768, -32768],
+  ] as const) {
+    const out = join(dir, `ok-${dtype}`);
+    await build(spec(dtype, fill), { out, workers: 1 });
+    const { columns } = await readAll(out, "main", ["object_id", "a"]);
+    const ids = [...(columns.object_id as BigInt64Array)];
+    assert.equal((columns.a as ArrayLike<unknown>)[ids.indexOf(2n)], want, `${dtype} ${fill}`);
+  }
+});
