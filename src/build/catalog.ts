@@ -223,7 +223,88 @@ function missingSource(
   });
 }
 
-/** Output column specs from the mapping and the first file's source types. */
+/**
+ * The type holding every value of two source types without loss, or null when none does (int64
+ * with uint64; text with numbers). Integers widen to the narrowest integer type holding both
+ * ranges (int16 and uint16: int32), integers and floats to float64 (float32 and 16-bit or
+ * narrower integers to float32), strings to the longer width.
+ */
+export function widerDtype(a: Dtype, b: Dtype): Dtype | null {
+  if (a === b) return a;
+  const ints: Dtype[] = ["int8", "int16", "int32", "int64"];
+  const uints: Dtype[] = ["uint8", "uint16", "uint32", "uint64"];
+  const bits = (d: Dtype) => Number(/\d+/.exec(d)?.[0] ?? 0);
+  const isInt = (d: Dtype) => ints.includes(d) || uints.includes(d) || d === "bool";
+  const isFloat = (d: Dtype) => d === "float32" || d === "float64";
+  if (isInt(a) && isInt(b)) {
+    const range = (d: Dtype): [bigint, bigint] =>
+      d === "bool" ? [0n, 1n] : (INT_RANGES[d] as [bigint, bigint]);
+    const [alo, ahi] = range(a);
+    const [blo, bhi] = range(b);
+    const lo = alo < blo ? alo : blo;
+    const hi = ahi > bhi ? ahi : bhi;
+    const fit = [...uints, ...ints].filter(
+      (d) => INT_RANGES[d]![0] <= lo && INT_RANGES[d]![1] >= hi,
+    );
+    fit.sort((x, y) => bits(x) - bits(y));
+    return fit[0] ?? null;
+  }
+  if (isFloat(a) && isFloat(b)) return "float64";
+  if ((isFloat(a) && isInt(b)) || (isInt(a) && isFloat(b))) {
+    const f = isFloat(a) ? a : b;
+    const i = isFloat(a) ? b : a;
+    return f === "float32" && (i === "bool" || bits(i) <= 16) ? "float32" : "float64";
+  }
+  return null;
+}
+
+/**
+ * The source columns of several catalog files as one set of types: each column's type widened
+ * over the files (see {@link widerDtype}), a fixed string width the longest. Without this the
+ * first file's types were taken for all, so a float64 column read as float32 from its first file
+ * stored 1e-50 as 0. A column whose types have no common type is a SchemaError naming both
+ * files, unless the spec fixes its dtype (`fixed`).
+ */
+export function mergeSourceSpecs(
+  files: Array<{ path: string; specs: ColumnSpec[] }>,
+  fixed: Set<string>,
+): ColumnSpec[] {
+  const first = files[0]!;
+  const merged = first.specs.map((s) => ({ ...s }));
+  const byName = new Map(merged.map((s) => [s.name, s]));
+  const from = new Map(merged.map((s) => [s.name, first.path]));
+  for (const { path, specs } of files.slice(1)) {
+    for (const s of specs) {
+      const have = byName.get(s.name);
+      if (!have || fixed.has(s.name)) continue;
+      if (have.dtype === "string" || s.dtype === "string") {
+        if (have.dtype !== s.dtype) {
+          throw new SchemaError(
+            `column "${s.name}" is text in one catalog file and ${aDtype(have.dtype === "string" ? s.dtype : have.dtype)} in another (${from.get(s.name)} and ${path}); give its dtype in the spec's column mapping`,
+            { file: path, column: s.name },
+          );
+        }
+        if (have.stringLength !== undefined)
+          have.stringLength =
+            s.stringLength === undefined ? undefined : Math.max(have.stringLength, s.stringLength);
+        continue;
+      }
+      const wider = widerDtype(have.dtype, s.dtype);
+      if (wider === null)
+        throw new SchemaError(
+          `column "${s.name}" is ${aDtype(have.dtype)} in ${from.get(s.name)} and ${aDtype(s.dtype)} in ${path}, and no type holds both; give its dtype in the spec's column mapping`,
+          { file: path, column: s.name },
+        );
+      if (wider !== have.dtype) {
+        have.dtype = wider;
+        from.set(s.name, path);
+      }
+    }
+  }
+  return merged;
+}
+
+/** Output column specs from the mapping and the source types (of all files: mergeSourceSpecs). */
 export function outputColumns(
   mapping: Record<string, ColumnSource>,
   sourceSpecs: ColumnSpec[],

@@ -52,7 +52,7 @@ import {
   DEFAULT_FILE_ROWS,
 } from "../storage/partitioning.ts";
 import { assemble } from "./assemble.ts";
-import { type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
+import { mergeSourceSpecs, type OutputColumn, openCatalog, outputColumns } from "./catalog.ts";
 import { globAll } from "./glob.ts";
 import {
   fingerprint,
@@ -184,6 +184,32 @@ function templatesOf(spec: ResolvedSpec): string[] {
   return t;
 }
 
+/**
+ * The source column types over every catalog file (each later file's header read once), so a
+ * column is stored in a type that holds all its files' values; one file needs no more reads.
+ */
+async function allSourceSpecs(
+  spec: ResolvedSpec,
+  catalogFiles: string[],
+  firstSpecs: ColumnSpec[],
+): Promise<ColumnSpec[]> {
+  if (catalogFiles.length === 1) return firstSpecs;
+  // Columns whose dtype (and, for text, width) the spec fixes are converted as it says.
+  const fixed = new Set<string>();
+  for (const src of Object.values(spec.catalog.columns))
+    if (typeof src !== "string" && src.dtype !== undefined) fixed.add(sourceName(src));
+  const files = [{ path: catalogFiles[0]!, specs: firstSpecs }];
+  for (const path of catalogFiles.slice(1)) {
+    const reader = await openCatalog(path, spec.catalog);
+    try {
+      files.push({ path, specs: reader.specs });
+    } finally {
+      await reader.close();
+    }
+  }
+  return mergeSourceSpecs(files, fixed);
+}
+
 async function makePlan(
   spec: ResolvedSpec,
   fp: string,
@@ -196,7 +222,11 @@ async function makePlan(
   const first = await openCatalog(catalogFiles[0], spec.catalog);
   let outputs: OutputColumn[];
   try {
-    outputs = outputColumns(spec.catalog.columns, first.specs, catalogFiles[0]);
+    outputs = outputColumns(
+      spec.catalog.columns,
+      await allSourceSpecs(spec, catalogFiles, first.specs),
+      catalogFiles[0],
+    );
   } finally {
     await first.close();
   }

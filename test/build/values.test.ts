@@ -409,3 +409,136 @@ test("a fill value that its column's type cannot hold is a SpecError; a 64-bit f
     assert.equal((columns.a as ArrayLike<unknown>)[ids.indexOf(2n)], want, `${dtype} ${fill}`);
   }
 });
+
+test("catalog files whose columns differ in type: each column stored in a type that holds every file's values", async () => {
+  const dir = join(scratch, "widen");
+  mkdirSync(dir, { recursive: true });
+  const { writeFits } = await import("../../src/formats/fits-writer.ts");
+  const table = (specs: Array<[string, string, number?]>, batch: Record<string, unknown>) => ({
+    kind: "table" as const,
+    specs: specs.map(([name, dtype, stringLength]) => ({
+      name,
+      dtype: dtype as never,
+      shape: [],
+      ...(stringLength ? { stringLength } : {}),
+    })),
+    batch: batch as never,
+  });
+  // g1: x float32, n int16, s 5 bytes; g2: x float64 (1e-50 underflows float32), n holds 3.7,
+  // s 10 bytes. Before, the first file's types were taken for both: 1e-50 became 0.
+  await writeFits(join(dir, "g1.fits"), [
+    table(
+      [
+        ["id", "int64"],
+        ["ra", "float64"],
+        ["dec", "float64"],
+        ["x", "float32"],
+        ["n", "int16"],
+        ["s", "string", 5],
+      ],
+      {
+        id: BigInt64Array.from([1n, 2n]),
+        ra: Float64Array.from([10, 11]),
+        dec: Float64Array.from([5, 6]),
+        x: Float32Array.from([0.5, 2]),
+        n: Int16Array.from([7, -300]),
+        s: ["abcde", "ab"],
+      },
+    ),
+  ]);
+  await writeFits(join(dir, "g2.fits"), [
+    table(
+      [
+        ["id", "int64"],
+        ["ra", "float64"],
+        ["dec", "float64"],
+        ["x", "float64"],
+        ["n", "float64"],
+        ["s", "string", 10],
+      ],
+      {
+        id: BigInt64Array.from([3n, 4n]),
+        ra: Float64Array.from([12, 13]),
+        dec: Float64Array.from([7, 8]),
+        x: Float64Array.from([0.1, 1e-50]),
+        n: Float64Array.from([3.7, 4]),
+        s: ["abcdefghij", "x"],
+      },
+    ),
+  ]);
+  const spec = checkSpec(
+    {
+      config: "main",
+      provenance: { survey: "WIDEN" },
+      catalog: {
+        files: "g*.fits",
+        columns: { object_id: "id", ra: "ra", dec: "dec", x: "x", n: "n", s: "s" },
+      },
+    },
+    dir,
+  );
+  const out = join(dir, "out");
+  const { report, manifest } = await build(spec, { out, workers: 1 });
+  assert.equal(report.rows, 4, JSON.stringify(report.rejected));
+  const dtypes = Object.fromEntries(manifest.configs.main.columns.map((c) => [c.name, c.dtype]));
+  assert.equal(dtypes.x, "float64");
+  assert.equal(dtypes.n, "float64");
+  const { columns } = await readAll(out, "main", ["object_id", "x", "n", "s"]);
+  const byId = new Map([...(columns.object_id as BigInt64Array)].map((id, i) => [id, i]));
+  const at = (id: bigint) => byId.get(id)!;
+  assert.equal((columns.x as Float64Array)[at(4n)], 1e-50);
+  assert.equal((columns.x as Float64Array)[at(1n)], 0.5);
+  assert.equal((columns.n as Float64Array)[at(3n)], 3.7);
+  assert.equal((columns.n as Float64Array)[at(2n)], -300);
+  assert.equal((columns.s as string[])[at(3n)], "abcdefghij");
+  // A column whose files have no common type is an error naming both, unless the spec fixes it.
+  await writeFits(join(dir, "h1.fits"), [
+    table(
+      [
+        ["id", "int64"],
+        ["ra", "float64"],
+        ["dec", "float64"],
+        ["s", "string", 4],
+      ],
+      {
+        id: BigInt64Array.from([1n]),
+        ra: Float64Array.from([1]),
+        dec: Float64Array.from([1]),
+        s: ["abcd"],
+      },
+    ),
+  ]);
+  await writeFits(join(dir, "h2.fits"), [
+    table(
+      [
+        ["id", "int64"],
+        ["ra", "float64"],
+        ["dec", "float64"],
+        ["s", "int32"],
+      ],
+      {
+        id: BigInt64Array.from([2n]),
+        ra: Float64Array.from([2]),
+        dec: Float64Array.from([2]),
+        s: Int32Array.from([5]),
+      },
+    ),
+  ]);
+  const mixed = (s: unknown) =>
+    checkSpec(
+      {
+        config: "mixed",
+        provenance: { survey: "WIDEN" },
+        catalog: { files: "h*.fits", columns: { object_id: "id", ra: "ra", dec: "dec", s } },
+      },
+      dir,
+    );
+  await assert.rejects(build(mixed("s"), { out, workers: 1 }), (err: Error) => {
+    assert.equal(err.name, "SchemaError");
+    assert.match(
+      err.message,
+      /column "s" is text in one catalog file and an int32 in another \(\S*h1\.fits and \S*h2\.fits\); give its dtype/,
+    );
+    return true;
+  });
+});
