@@ -32,6 +32,9 @@ export function exprToString(e: Expr): string {
   return `${e.column} ${e.op} ${JSON.stringify(e.value, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`;
 }
 
+/** A decimal number as text (what a string compared with a numeric column must be). */
+const DECIMAL = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
 /** Column values for evaluation: one value per row (scalar columns only). */
 export type ColumnLookup = (column: string) => ColumnValues;
 
@@ -67,13 +70,23 @@ export function evaluate(e: Expr, n: number, lookup: ColumnLookup): Uint8Array {
   }
   const big = values instanceof BigInt64Array || values instanceof BigUint64Array;
   const str = Array.isArray(values);
+  // A float32 column is compared in float32, as numpy compares a float32 array with a Python
+  // float: "mag == 24.628" finds the rows `head` shows as 24.628 (stored as its nearest float32).
+  const f32 = values instanceof Float32Array;
+  const notNumber = (v: Scalar) =>
+    new SchemaError(`cannot compare a numeric column with ${JSON.stringify(v)}`, {
+      column: e.column,
+    });
   const coerce = (v: Scalar): Scalar => {
     if (str) return String(v);
     if (typeof v === "boolean") v = v ? 1 : 0;
+    // Text for a number must be a decimal number: Number("") is 0 and Number("0x3") is 3.
+    if (typeof v === "string" && !DECIMAL.test(v)) throw notNumber(v);
     if (big) {
       if (typeof v === "number" && !Number.isInteger(v)) return v; // compared as a number below
+      if (typeof v === "string" && !/^\s*[-+]?\d+\s*$/.test(v)) return Number(v); // a decimal fraction: compared as a number below
       try {
-        return BigInt(v as string | number | bigint);
+        return BigInt(typeof v === "string" ? v.trim() : (v as number | bigint));
       } catch {
         throw new SchemaError(`cannot compare an integer column with ${JSON.stringify(v)}`, {
           column: e.column,
@@ -81,21 +94,29 @@ export function evaluate(e: Expr, n: number, lookup: ColumnLookup): Uint8Array {
       }
     }
     const num = Number(v);
-    if (Number.isNaN(num) && !(typeof v === "number")) {
-      throw new SchemaError(`cannot compare a numeric column with ${JSON.stringify(v)}`, {
-        column: e.column,
-      });
-    }
-    return num;
+    if (Number.isNaN(num) && !(typeof v === "number")) throw notNumber(v);
+    return f32 ? Math.fround(num) : num;
   };
   const out = new Uint8Array(n);
   const vals = values as ArrayLike<Scalar>;
   if (e.op === "in") {
-    const set = new Set(e.value.map(coerce));
+    if (!Array.isArray(e.value))
+      throw new UsageError(`"in" takes a list of values, got ${JSON.stringify(e.value)}`, {
+        column: e.column,
+      });
+    // NaN equals nothing, as in "==" and numpy's isin (a Set would match NaN rows).
+    const set = new Set(
+      e.value.map(coerce).filter((x) => !(typeof x === "number" && Number.isNaN(x))),
+    );
     for (let i = 0; i < n; i++) out[i] = set.has(vals[i]) ? 1 : 0;
     return out;
   }
   if (e.op === "between") {
+    if (!Array.isArray(e.value) || e.value.length !== 2)
+      throw new UsageError(
+        `"between" takes two values [low, high], got ${JSON.stringify(e.value)}`,
+        { column: e.column },
+      );
     const [lo, hi] = e.value.map(coerce);
     for (let i = 0; i < n; i++) out[i] = vals[i] >= lo && vals[i] <= hi ? 1 : 0;
     return out;

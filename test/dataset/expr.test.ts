@@ -1,9 +1,11 @@
 // The filter parser: nesting of `not`s and parentheses is bounded (64 levels), so a hostile
 // filter is a UsageError naming the character where it went too deep, never a stack overflow.
+// And the comparisons: as numpy makes them (float32 columns in float32, NaN equal to nothing).
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { ColumnValues } from "../../src/core/columns.ts";
 import { UsageError } from "../../src/core/errors.ts";
-import { type Expr, parseExpr } from "../../src/dataset/expr.ts";
+import { type Expr, evaluate, parseExpr } from "../../src/dataset/expr.ts";
 
 test("nesting up to 64 levels parses to the same expression as no nesting", () => {
   const plain = parseExpr("z > 0.5");
@@ -47,4 +49,46 @@ test("nesting deeper than 64 is a UsageError naming the character, not a stack o
       src.slice(0, 40),
     );
   }
+});
+
+test("comparisons as numpy makes them: float32 columns in float32, NaN in no list, text only as a decimal number", () => {
+  const f = Float32Array.from([0.1, 0.2, 0.1, Number.NaN, 24.628]);
+  const d = Float64Array.from([0.1, 0.2, 0.1, Number.NaN, 24.628]);
+  const k = Int16Array.from([0, 3, 0, 1, 2]);
+  const big = BigInt64Array.from([0n, 2n ** 53n + 1n, 5n, 1n, 2n]);
+  const columns: Record<string, ColumnValues> = { f, d, k, big };
+  const rows = (src: string | Expr) =>
+    [...evaluate(typeof src === "string" ? parseExpr(src) : src, 5, (c) => columns[c]!)]
+      .map((x, i) => (x ? i : -1))
+      .filter((i) => i >= 0);
+  // numpy: (np.float32([...]) == 0.1) compares in float32 (the literal rounded to float32).
+  assert.deepEqual(rows("f == 0.1"), [0, 2]);
+  assert.deepEqual(rows("f <= 0.1"), [0, 2]);
+  assert.deepEqual(rows("f in [0.1, 24.628]"), [0, 2, 4]);
+  assert.deepEqual(rows("f between 0.1 and 0.2"), [0, 1, 2]);
+  assert.deepEqual(rows("f == 24.628"), [4]);
+  // A float64 column compares in float64, as before.
+  assert.deepEqual(rows("d == 0.1"), [0, 2]);
+  // NaN equals nothing, in a list too (numpy's isin).
+  assert.deepEqual(rows({ column: "d", op: "in", value: [Number.NaN] }), []);
+  assert.deepEqual(rows({ column: "d", op: "==", value: Number.NaN }), []);
+  // Text for a number is a decimal number, or an error: "" is not 0 and "0x3" is not 3.
+  assert.deepEqual(rows('k == "3"'), [1]);
+  assert.deepEqual(rows('big == "9007199254740993"'), [1]);
+  for (const bad of [
+    'k == ""',
+    'k == " "',
+    'k == "0x3"',
+    'big == "0x20000000000001"',
+    'big == ""',
+  ]) {
+    assert.throws(
+      () => rows(bad),
+      (err: Error) => err.name === "SchemaError",
+      bad,
+    );
+  }
+  // Malformed object forms are usage errors, not TypeErrors or silent empty results.
+  assert.throws(() => rows({ column: "k", op: "in", value: 5 } as never), UsageError);
+  assert.throws(() => rows({ column: "k", op: "between", value: [1] } as never), UsageError);
 });
