@@ -221,6 +221,11 @@ export class Dataset {
             problems.push(
               `"${n}" is ${b.dtype}[${b.shape.join(", ")}], not ${a.dtype}[${a.shape.join(", ")}]`,
             );
+          } else if ((a.unit ?? "") !== (b.unit ?? "")) {
+            // Values in another unit under one column would be mislabelled (mag rows and Jy rows).
+            problems.push(
+              `"${n}" is in ${b.unit ? `"${b.unit}"` : "no unit"}, not ${a.unit ? `"${a.unit}"` : "no unit"}`,
+            );
           }
         }
       }

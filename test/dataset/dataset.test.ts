@@ -374,6 +374,42 @@ describe("combine and save", () => {
       () => concatenate([datasets[0].filter("tract == 9800"), datasets[1]]),
       /before filtering/,
     );
+    // The same column in another unit: refused, not labelled with the first one's unit.
+    const { writeDataset } = await import("../../src/storage/dataset-writer.ts");
+    const flux = async (name: string, unit: string | undefined) => {
+      const root = `${dir}/${name}`;
+      await writeDataset(
+        root,
+        [
+          { name: "object_id", dtype: "int64", shape: [] },
+          { name: "ra", dtype: "float64", shape: [] },
+          { name: "dec", dtype: "float64", shape: [] },
+          { name: "x", dtype: "float64", shape: [], ...(unit ? { unit } : {}) },
+        ],
+        [
+          {
+            object_id: BigInt64Array.from([1n]),
+            ra: Float64Array.from([1]),
+            dec: Float64Array.from([2]),
+            x: Float64Array.from([3]),
+          },
+        ],
+        { config: "main", provenance: { survey: name } },
+      );
+      return openDataset(root);
+    };
+    const mag = await flux("in-mag", "mag");
+    assert.equal(concatenate([mag, await flux("in-mag-too", "mag")]).length, 2);
+    const jy = await flux("in-jy", "Jy");
+    const none = await flux("no-unit", undefined);
+    assert.throws(
+      () => concatenate([mag, jy]),
+      /cannot concatenate: dataset 1 "x" is in "Jy", not "mag"/,
+    );
+    assert.throws(
+      () => concatenate([mag, none]),
+      /cannot concatenate: dataset 1 "x" is in no unit, not "mag"/,
+    );
   });
 
   test("saveToDisk writes a filtered view as a new parent dataset", async () => {
