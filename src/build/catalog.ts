@@ -276,7 +276,13 @@ export function mergeSourceSpecs(
   for (const { path, specs } of files.slice(1)) {
     for (const s of specs) {
       const have = byName.get(s.name);
-      if (!have || fixed.has(s.name)) continue;
+      if (!have) continue;
+      if (s.unit !== undefined && have.unit !== undefined && s.unit !== have.unit)
+        throw new SchemaError(
+          `column "${s.name}" is in "${have.unit}" in ${first.path} and in "${s.unit}" in ${path}: one column holds one unit; convert one of them`,
+          { file: path, column: s.name },
+        );
+      if (fixed.has(s.name)) continue;
       if (have.dtype === "string" || s.dtype === "string") {
         if (have.dtype !== s.dtype) {
           throw new SchemaError(
@@ -304,6 +310,9 @@ export function mergeSourceSpecs(
   return merged;
 }
 
+/** Units that mean degrees, as files write them (lower case). */
+const DEGREES = new Set(["", "deg", "degree", "degrees", "°"]);
+
 /** Output column specs from the mapping and the source types (of all files: mergeSourceSpecs). */
 export function outputColumns(
   mapping: Record<string, ColumnSource>,
@@ -323,7 +332,20 @@ export function outputColumns(
         column: from,
       });
     let dtype: Dtype = opts.dtype ?? have.dtype;
-    if (name === "ra" || name === "dec") dtype = "float64";
+    if (name === "ra" || name === "dec") {
+      dtype = "float64";
+      // Positions are stored in degrees: a file that says its column is in another unit
+      // (hourangle, rad) would be read as degrees. The spec's own unit is the user's word.
+      if (
+        opts.unit === undefined &&
+        have.unit !== undefined &&
+        !DEGREES.has(have.unit.trim().toLowerCase())
+      )
+        throw new SchemaError(
+          `catalog column "${from}" (mapped to ${name}) is in "${have.unit}", and ${name} is stored in degrees: convert it (astropy: t["${from}"] = t["${from}"].to(u.deg)), or give "unit": "deg" in its mapping if the values are degrees`,
+          { file, column: from },
+        );
+    }
     // Integer ids as int64, or uint64 when they are past it (unsigned 64-bit survey ids).
     if (name === "object_id" && !opts.dtype)
       dtype = have.dtype === "string" || have.dtype === "uint64" ? have.dtype : "int64";

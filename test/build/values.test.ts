@@ -542,3 +542,60 @@ test("catalog files whose columns differ in type: each column stored in a type t
     return true;
   });
 });
+
+test("ra or dec in a unit other than degrees (hourangle, rad) is refused, not read as degrees; units that differ between files too", async () => {
+  const dir = join(scratch, "units");
+  mkdirSync(dir, { recursive: true });
+  const ecsv = (raUnit: string, magUnit: string) =>
+    [
+      "# %ECSV 1.0",
+      "# ---",
+      "# datatype:",
+      "# - {name: id, datatype: int64}",
+      `# - {name: ra, unit: ${raUnit}, datatype: float64}`,
+      "# - {name: dec, unit: deg, datatype: float64}",
+      `# - {name: mag, unit: ${magUnit}, datatype: float64}`,
+      "# schema: astropy-2.0",
+      "id ra dec mag",
+      "1 12.0 10.0 15.5",
+      "2 12.5 11.0 16.5",
+      "",
+    ].join("\n");
+  writeFileSync(join(dir, "hours.ecsv"), ecsv("hourangle", "mag"));
+  writeFileSync(join(dir, "a.ecsv"), ecsv("deg", "mag"));
+  writeFileSync(join(dir, "b.ecsv"), ecsv("deg", "Jy"));
+  const spec = (files: string, ra: unknown = "ra") =>
+    checkSpec(
+      {
+        config: "main",
+        provenance: { survey: "UNITS" },
+        catalog: { files, columns: { object_id: "id", ra, dec: "dec", mag: "mag" } },
+      },
+      dir,
+    );
+  await assert.rejects(
+    build(spec("hours.ecsv"), { out: join(dir, "out1"), workers: 1 }),
+    (err: Error) => {
+      assert.equal(err.name, "SchemaError");
+      assert.match(
+        err.message,
+        /catalog column "ra" \(mapped to ra\) is in "hourangle", and ra is stored in degrees/,
+      );
+      return true;
+    },
+  );
+  // The user's word that the values are degrees is taken.
+  const { report } = await build(spec("hours.ecsv", { from: "ra", unit: "deg" }), {
+    out: join(dir, "out2"),
+    workers: 1,
+  });
+  assert.equal(report.rows, 2);
+  await assert.rejects(
+    build(spec("{a,b}.ecsv"), { out: join(dir, "out3"), workers: 1 }),
+    (err: Error) => {
+      assert.equal(err.name, "SchemaError");
+      assert.match(err.message, /column "mag" is in "mag" in \S*a\.ecsv and in "Jy" in \S*b\.ecsv/);
+      return true;
+    },
+  );
+});
