@@ -157,6 +157,8 @@ const READ_ROWS = 65536;
 /** Memory for sorting one config's object_id index. */
 const SORT_MEMORY_BYTES = 256 * 2 ** 20;
 const PIXEL_DIR = /^healpix=(\d+)$/;
+/** Pixels at MMU's order (4): 12 * 4^4. */
+const PIXELS = 12 * 4 ** PARTITION_ORDER;
 
 interface Listed {
   config: string;
@@ -333,18 +335,26 @@ async function mmuTreeCheck(
 async function listTree(
   tree: string,
   listLevel: TreeLister,
-): Promise<{ files: Listed[]; empty: string[] }> {
+): Promise<{ files: Listed[]; empty: string[]; odd: string[] }> {
   const files: Listed[] = [];
   const empty: string[] = [];
+  // healpix=... directories that are no order-4 pixel (healpix=abc, healpix=99999): their files
+  // would be dropped without a word, or adopted under a pixel no reader can plan.
+  const odd: string[] = [];
   const configs = (await listLevel("", false))
     .filter((e) => e.directory && !e.name.startsWith("."))
     .map((e) => e.name)
     .sort();
   for (const config of configs) {
-    const pixels = (await listLevel(config, false))
-      .filter((e) => e.directory && PIXEL_DIR.test(e.name))
-      .map((e) => ({ name: e.name, pixel: Number(PIXEL_DIR.exec(e.name)![1]) }))
-      .sort((a, b) => a.pixel - b.pixel);
+    const pixels: Array<{ name: string; pixel: number }> = [];
+    for (const e of await listLevel(config, false)) {
+      if (!e.directory || !e.name.startsWith("healpix=")) continue;
+      const m = PIXEL_DIR.exec(e.name);
+      const pixel = m ? Number(m[1]) : -1;
+      if (pixel >= 0 && pixel < PIXELS) pixels.push({ name: e.name, pixel });
+      else odd.push(nameOf(tree, posix.join(config, e.name)));
+    }
+    pixels.sort((a, b) => a.pixel - b.pixel);
     for (const { name, pixel } of pixels) {
       const entries = (await listLevel(posix.join(config, name), true))
         .filter((e) => !e.directory && e.name.endsWith(".hdf5") && !e.name.startsWith("."))
@@ -363,7 +373,7 @@ async function listTree(
       }
     }
   }
-  return { files, empty };
+  return { files, empty, odd };
 }
 
 /** What scanFile tells the caller: the file's columns (which may refuse it), then its rows. */
@@ -630,7 +640,11 @@ function expectVersions(tree: string, record: TreeRecord): void {
 function badOf(err: unknown, file: string): BadMmuFile {
   if (isAstroPileError(err)) {
     const e = err as AstroPileError & { column?: string };
-    const bad: BadMmuFile = { file: e.file ?? file, code: e.code, message: e.message };
+    // The message without its "(file ..., column ...)" place: the report (and the error made
+    // from it) names the place itself.
+    const place = / \(file [^()]*(\([^()]*\)[^()]*)*\)$/;
+    const message = e.file ? e.message.replace(place, "") : e.message;
+    const bad: BadMmuFile = { file: e.file ?? file, code: e.code, message };
     if (e.column) bad.column = e.column;
     return bad;
   }
@@ -660,7 +674,7 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   const indexRoot = mmuIndexRoot(tree, options);
   const report = (p: AdoptProgress) => options.onProgress?.(p);
   report({ phase: "scan", done: 0, total: 1 });
-  const { files: listed, empty } = await listTree(tree, lister);
+  const { files: listed, empty, odd } = await listTree(tree, lister);
   report({ phase: "scan", done: 1, total: 1 });
   if (!options.force) {
     const record = await readRecord(indexRoot);
@@ -692,6 +706,12 @@ export async function adoptMmuTree(dir: string, options: AdoptOptions = {}): Pro
   };
   for (const e of empty)
     bad({ file: e, code: SchemaError.code, message: "empty pixel directory: no .hdf5 file in it" });
+  for (const e of odd)
+    bad({
+      file: e,
+      code: SchemaError.code,
+      message: `not a pixel directory: Multimodal Universe names them healpix=N with N an order-${PARTITION_ORDER} pixel (0 to ${PIXELS - 1}); its files are not adopted`,
+    });
   // A remote file is read by its URL, which these characters would change.
   const readable = remote
     ? listed.filter((l) => {

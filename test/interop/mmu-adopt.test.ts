@@ -420,6 +420,17 @@ test("bad trees: typed errors naming the file and column; --skip-bad reports and
   cpSync(join(A, "sdss", "boss", "healpix=1001", "001-of-001.hdf5"), foreign);
   const empty = join(tree, "dr1_main", "healpix=9");
   mkdirSync(empty);
+  // Directories named like pixels that are none: a valid file in each was dropped unseen, or
+  // adopted under a pixel no reader could plan.
+  const notPixel = join(tree, "dr1_main", "healpix=abc");
+  const pastOrder4 = join(tree, "dr1_main", "healpix=99999");
+  for (const d of [notPixel, pastOrder4]) {
+    mkdirSync(d);
+    cpSync(
+      join(A, "desi", "dr1_main", "healpix=1001", "001-of-001.hdf5"),
+      join(d, "001-of-001.hdf5"),
+    );
+  }
   const snap = snapshot(tree);
   await assert.rejects(
     adoptMmuTree(tree, { indexDir: index }),
@@ -428,6 +439,12 @@ test("bad trees: typed errors naming the file and column; --skip-bad reports and
   const r = await adoptMmuTree(tree, { indexDir: index, skipBad: true });
   const byFile = Object.fromEntries(r.skipped.map((s) => [s.file, s]));
   assert.equal(byFile[empty]?.code, "ASTROPILE_SCHEMA");
+  for (const d of [notPixel, pastOrder4]) {
+    assert.equal(byFile[d]?.code, "ASTROPILE_SCHEMA", d);
+    assert.match(byFile[d]!.message, /^not a pixel directory: .*order-4 pixel \(0 to 3071\)/);
+  }
+  // A skipped file's message names no place: the report gives it (no "(file ...)" in it).
+  assert.ok(!byFile[truncated]!.message.includes("(file "), byFile[truncated]!.message);
   assert.equal(byFile[truncated]?.code, "ASTROPILE_CORRUPT_FILE");
   assert.equal(byFile[foreign]?.code, "ASTROPILE_SCHEMA");
   assert.ok(byFile[foreign]?.column, "the differing column is named");
