@@ -441,6 +441,14 @@ async function scanFile(tree: string, listed: Listed, hooks: ScanHooks): Promise
           column: c,
         });
     }
+    // A column of a type AstroPile does not read (float16, complex): the file is reported as
+    // bad input naming it (it would otherwise reach the manifest as no type at all).
+    for (const i of infos)
+      if ((i.dtype as string) === "unsupported")
+        fail(`column "${i.name}" is stored as ${i.storedAs}, a type AstroPile does not read`, {
+          file: path,
+          column: i.name,
+        });
     for (const c of ["ra", "dec"]) {
       const info = infos.find((i) => i.name === c)!;
       if ((info.dtype !== "float64" && info.dtype !== "float32") || info.shape.length !== 0)

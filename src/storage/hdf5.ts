@@ -316,6 +316,8 @@ export function storedType(meta: Metadata, attrNames: string[] = []): StoredType
           describe: `fixed-length string of ${meta.size} bytes`,
         };
   }
+  if (meta.type === H5T_FLOAT)
+    return { dtype: "unsupported", describe: `float${meta.size * 8} ${order}` };
   return { dtype: "unsupported", describe: `HDF5 type class ${meta.type}, ${meta.size} bytes` };
 }
 

@@ -105,7 +105,15 @@ export class PositionsWriter {
 
   /** Appends the ra, dec and object_id of a batch (other columns are ignored). */
   append(batch: ColumnBatch): void {
-    const picked = { ra: batch.ra, dec: batch.dec, object_id: batch.object_id };
+    // Positions stored as float32 (some Multimodal Universe files) go to the sidecar's float64
+    // columns exactly: every float32 is a float64.
+    const wide = (v: ColumnValues): ColumnValues =>
+      v instanceof Float32Array ? Float64Array.from(v) : v;
+    const picked: ColumnBatch = {
+      ra: wide(batch.ra!),
+      dec: wide(batch.dec!),
+      object_id: batch.object_id!,
+    };
     const n = batchRows(picked, this.specs, this.writer.path);
     if (n === 0) return;
     this.pending.push(picked);

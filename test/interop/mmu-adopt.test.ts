@@ -619,3 +619,76 @@ with h5py.File(sys.argv[1], "r+") as f:
   >;
   samePairs(await pairsOf(join(A, "hsc"), root, 1), want, "hsc x desi without the bad file");
 });
+
+test("MMU files with float32 ra/dec adopt (exactly, as float64 in the sidecar); a column of a type AstroPile does not read (float16) is reported, not an internal error", {
+  skip: referenceSkip(["h5py", "numpy"]),
+}, async () => {
+  const work = tempDir("astropile-mmu-f32-");
+  const tree = join(work, "desi");
+  cpSync(join(A, "desi"), tree, { recursive: true });
+  // Every file's ra and dec rewritten as float32, as h5py writes them from float32 arrays.
+  const files = runPython(
+    `
+import glob, json, sys, h5py, numpy as np
+out = {}
+for p in sorted(glob.glob(sys.argv[1] + "/*/healpix=*/*.hdf5")):
+    with h5py.File(p, "r+") as f:
+        for c in ("ra", "dec"):
+            v = f[c][()].astype("<f4")
+            del f[c]
+            f[c] = v
+        out[p] = {"ra": [float(x) for x in f["ra"][()]], "dec": [float(x) for x in f["dec"][()]], "id": [str(x) for x in f["object_id"][()]]}
+print(json.dumps(out))
+`,
+    [tree],
+  );
+  const want = JSON.parse(files) as Record<string, { ra: number[]; dec: number[]; id: string[] }>;
+  const r = await adoptMmuTree(tree, { indexDir: join(work, "idx") });
+  assert.equal(r.rows, 30);
+  const root = (await mmuDatasetRoot(tree, { indexDir: join(work, "idx"), adoptSmall: false }))!;
+  const ds = await openDataset(root);
+  const byId = new Map<string, [number, number]>();
+  for (const f of Object.values(want))
+    f.id.forEach((id, i) => {
+      byId.set(id, [f.ra[i]!, f.dec[i]!]);
+    });
+  for (let i = 0; i < ds.length; i++) {
+    const row = await ds.get(i);
+    const [ra, dec] = byId.get(String(row.object_id))!;
+    assert.equal(Number(row.ra), ra);
+    assert.equal(Number(row.dec), dec);
+  }
+  // A cone around one object finds it at distance 0 (positions and keys agree).
+  const [id0, [ra0, dec0]] = [...byId.entries()][0]!;
+  const near = await ds.nearest(ra0, dec0, 1, { limit: 5, columns: ["object_id"] });
+  assert.ok(
+    Array.from(near.columns.object_id as ArrayLike<unknown>, String).includes(id0),
+    "the object is found where its float32 position says",
+  );
+  ds.close();
+  // A float16 column (in every file): reported naming the file and the column (the files
+  // skipped with --skip-bad), not ASTROPILE_INTERNAL.
+  const first = Object.keys(want)[0]!;
+  runPython(
+    `
+import sys, h5py, numpy as np
+for p in sys.argv[1:]:
+    with h5py.File(p, "r+") as f:
+        f["half"] = np.ones(len(f["ra"]), dtype="<f2")
+`,
+    Object.keys(want),
+  );
+  await assert.rejects(
+    adoptMmuTree(tree, { indexDir: join(work, "idx2") }),
+    (e: Error & { code?: string; file?: string; column?: string }) => {
+      assert.equal(e.code, "ASTROPILE_SCHEMA", e.message);
+      assert.equal(e.file, first);
+      assert.equal(e.column, "half");
+      assert.match(
+        e.message,
+        /column "half" is stored as float16 .*a type AstroPile does not read/,
+      );
+      return true;
+    },
+  );
+});
