@@ -1,3 +1,4 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 // The lazy Dataset API over parent datasets on disk (HuggingFace-datasets-like). Every view
 // operation (select, filter, coneSearch, boxSearch, shuffle, trainTestSplit, concatenate) returns
@@ -16,6 +17,7 @@ import {
   sliceRows,
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
+import { pathWithin, realPathOf } from "../core/paths.ts";
 import { emptyRecord } from "../core/records.ts";
 import {
   type PublishOptions,
@@ -712,6 +714,36 @@ export class Dataset {
    * unless `layout` says otherwise (see DatasetWriterOptions). Holds `path`'s writer lock while
    * writing (`lock`, `wait`: see DatasetWriterOptions).
    */
+  /**
+   * Where saveToDisk may write: not inside a dataset it reads, nor around one (the new files
+   * would mix with, or replace, the ones being read), nor over the config it reads in that
+   * dataset; another config of the same dataset is fine. And not into a folder of other files.
+   */
+  private async checkSaveTarget(path: string, config: string): Promise<void> {
+    const target = await realPathOf(path);
+    for (const src of this.s.sources) {
+      if (remoteUrl(src.root) !== null) continue;
+      const root = await realPathOf(src.root);
+      const same = target === root;
+      if (
+        (same && config === src.config) ||
+        (!same && (pathWithin(target, root) || pathWithin(root, target)))
+      )
+        throw new UsageError(
+          same
+            ? `cannot save to ${path} as config "${config}": that is the config being read; give another config name or another directory`
+            : `cannot save to ${path}: it ${pathWithin(target, root) ? "is inside" : "holds"} the dataset being read (${src.root}); save elsewhere`,
+          { file: path },
+        );
+    }
+    const entries = await readdir(target).catch(() => null);
+    if (entries && entries.length > 0 && !entries.includes("astropile.json"))
+      throw new UsageError(
+        `cannot save to ${path}: it is a folder of other files, not a dataset; give an empty or new directory`,
+        { file: path },
+      );
+  }
+
   async saveToDisk(
     path: string,
     options: {
@@ -722,6 +754,7 @@ export class Dataset {
       name?: string;
     } & Pick<DatasetWriterOptions, "lock" | "wait" | "layout" | "maxBytesPerFile"> = {},
   ): Promise<Manifest> {
+    await this.checkSaveTarget(path, options.config ?? this.config);
     const names = [...new Set(["object_id", "ra", "dec", ...this.columns])].filter(
       (n) => n !== "healpix" && n !== "_healpix_29",
     );

@@ -5,8 +5,8 @@
 // nothing), the refusal to overwrite without `force`, and progress. A format only turns a
 // stream of batches into its bytes.
 import { randomBytes } from "node:crypto";
-import { access, constants, lstat, readdir, realpath, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { access, constants, lstat, readdir, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { bytesPerRow, type ColumnBatch, type ColumnSpec } from "../core/columns.ts";
 import {
   AstroPileError,
@@ -16,6 +16,7 @@ import {
   UsageError,
   WriteError,
 } from "../core/errors.ts";
+import { pathWithin, realPathOf } from "../core/paths.ts";
 import { hostToken, pidExists } from "../core/process-owner.ts";
 import { remoteUrl } from "../core/remote-path.ts";
 import { registerDatasetExport } from "../dataset/dataset.ts";
@@ -205,16 +206,6 @@ function checkFormatOptions(exporter: Exporter, given: ExportOptions["formatOpti
   }
 }
 
-/** `path` with symbolic links resolved as far as it exists (the rest appended as given). */
-async function realPathOf(path: string): Promise<string> {
-  try {
-    return await realpath(path);
-  } catch {
-    const parent = dirname(path);
-    return parent === path ? path : join(await realPathOf(parent), basename(path));
-  }
-}
-
 /**
  * Refuses an output inside a dataset being exported, or holding one: with `force` the export
  * would replace the dataset's own files (or the directory holding them).
@@ -223,14 +214,10 @@ async function checkNotInside(out: string, roots: string[]): Promise<void> {
   const target = await realPathOf(out);
   for (const root of roots) {
     if (remoteUrl(root) !== null) continue;
-    const dir = await realPathOf(resolve(root));
-    const within = (a: string, b: string) => {
-      const rel = relative(b, a);
-      return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
-    };
-    if (within(target, dir) || within(dir, target))
+    const dir = await realPathOf(root);
+    if (pathWithin(target, dir) || pathWithin(dir, target))
       throw new UsageError(
-        `cannot export to ${out}: it ${within(target, dir) ? "is inside" : "holds"} the dataset being exported (${root}); write the export elsewhere`,
+        `cannot export to ${out}: it ${pathWithin(target, dir) ? "is inside" : "holds"} the dataset being exported (${root}); write the export elsewhere`,
         { file: out },
       );
   }

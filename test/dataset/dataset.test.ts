@@ -412,6 +412,42 @@ describe("combine and save", () => {
     );
   });
 
+  test("saveToDisk never writes inside or around the dataset it reads, over its config, or into a folder of other files", async () => {
+    const { mkdirSync, writeFileSync, readdirSync, cpSync } = await import("node:fs");
+    const copyRoot = `${dir}/save-guard`;
+    cpSync(datasets[0].root, copyRoot, { recursive: true });
+    const src = await openDataset(copyRoot);
+    const view = src.filter("tract == 9813");
+    const before = readdirSync(copyRoot).sort();
+    for (const [path, config, why] of [
+      [`${copyRoot}/sub`, undefined, /is inside the dataset being read/],
+      [dir, undefined, /holds the dataset being read/],
+      [copyRoot, undefined, /that is the config being read/],
+    ] as const) {
+      await assert.rejects(
+        view.saveToDisk(path, config ? { config } : {}),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, "ASTROPILE_USAGE", err.message);
+          assert.match(err.message, why);
+          return true;
+        },
+      );
+    }
+    assert.deepEqual(readdirSync(copyRoot).sort(), before, "nothing written in the dataset");
+    // Another config of the same dataset is a new config beside the one read.
+    await view.saveToDisk(copyRoot, { config: "tract_9813" });
+    assert.deepEqual(
+      Object.keys((await readManifest(copyRoot)).configs).sort(),
+      [src.config, "tract_9813"].sort(),
+    );
+    // A folder of other files is not a dataset to add to.
+    const folder = `${dir}/notes`;
+    mkdirSync(folder);
+    writeFileSync(`${folder}/important.txt`, "keep me");
+    await assert.rejects(view.saveToDisk(folder), /it is a folder of other files, not a dataset/);
+    assert.deepEqual(readdirSync(folder), ["important.txt"]);
+  });
+
   test("saveToDisk writes a filtered view as a new parent dataset", async () => {
     const view = datasets[1]
       .coneSearch(359.999, -10, 1200)
