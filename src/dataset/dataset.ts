@@ -42,7 +42,7 @@ import { type Example, type RowColumn, toExample } from "./example.ts";
 import type { ExportOptions, ExportResult } from "./export-options.ts";
 import { type Expr, evaluate, exprColumns, parseExpr, type Scalar } from "./expr.ts";
 import { Loader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
-import { BlockShuffle } from "./permutation.ts";
+import { BlockShuffle, checkSeed } from "./permutation.ts";
 import { type ExampleExtension, type Feature, Source } from "./source.ts";
 
 export type Region =
@@ -446,6 +446,7 @@ export class Dataset {
 
   /** A reproducible shuffled view (see BatchOptions.shuffle for how it reads efficiently). */
   shuffle(seed: number, options: { blockRows?: number; windowBlocks?: number } = {}): Dataset {
+    checkSeed(seed, "shuffle");
     return this.with({
       order: {
         seed,
@@ -461,6 +462,7 @@ export class Dataset {
    */
   trainTestSplit(options: { testSize: number; seed?: number }): { train: Dataset; test: Dataset } {
     const { testSize, seed = 0 } = options;
+    checkSeed(seed, "trainTestSplit");
     if (!(testSize > 0 && testSize < 1))
       throw new UsageError(`testSize ${testSize} must be a fraction in (0, 1)`);
     if (this.s.split) throw new UsageError("this view is already a split");
@@ -567,6 +569,7 @@ export class Dataset {
     if (!(Number.isInteger(size) && size > 0))
       throw new UsageError(`batch size ${size} must be a positive integer`);
     const names = options.columns ? this.s.sources[0].resolve(options.columns) : this.columns;
+    if (options.shuffle) checkSeed(options.shuffle.seed, "batches shuffle");
     const order = options.shuffle
       ? {
           seed: options.shuffle.seed,

@@ -18,7 +18,7 @@ import {
   readTask,
 } from "./loader-read.ts";
 import type { FromLoaderWorker, ToLoaderWorker } from "./loader-worker.ts";
-import { Permutation } from "./permutation.ts";
+import { checkSeed, Permutation } from "./permutation.ts";
 import type { Source } from "./source.ts";
 
 /** One column of a loader batch: values row-major, `shape[0]` the batch's rows. */
@@ -134,8 +134,7 @@ export class Loader<T = LoaderBatch> implements AsyncIterable<T> {
     this.startBatch = int("startBatch", options.startBatch ?? 0, 0);
     this.workers = int("workers", options.workers ?? Math.min(4, availableParallelism()), 0);
     this.prefetch = int("prefetch", options.prefetch ?? Math.max(2, 2 * this.workers), 1);
-    if (options.shuffle && !Number.isFinite(options.shuffle.seed))
-      throw new UsageError("loader shuffle seed must be a number");
+    if (options.shuffle) checkSeed(options.shuffle.seed, "loader shuffle");
     // A batch must be addressable: refuse sizes whose bytes cannot be allocated at all.
     const rowBytes = host.names.reduce(
       (sum, n) => sum + exactBytesPerRow(host.sources[0].spec(n)),

@@ -158,3 +158,14 @@ export class BlockShuffle {
     throw new InternalError("shuffle: window rows exhausted");
   }
 }
+
+/**
+ * A seed is a safe integer: NaN, text or 1.5 were taken as some other seed (1.5 as 1), so a typo
+ * gave a different order or split without a word.
+ */
+export function checkSeed(seed: unknown, what: string): void {
+  if (!Number.isSafeInteger(seed))
+    throw new UsageError(
+      `${what} seed must be an integer, got ${JSON.stringify(seed) ?? String(seed)}`,
+    );
+}

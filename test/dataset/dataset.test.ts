@@ -310,6 +310,19 @@ describe("iteration", () => {
     assert.deepEqual(await idsOf(ds), ids.length ? Array.from(ids, String).sort() : []);
   });
 
+  test("a seed that is not an integer is refused everywhere a seed is taken (NaN, 1.5 and text were other seeds)", async () => {
+    const ds = datasets[0];
+    for (const seed of [Number.NaN, 1.5, "a", Number.POSITIVE_INFINITY]) {
+      const is = (err: Error & { code?: string }) =>
+        err.code === "ASTROPILE_USAGE" && /seed must be an integer/.test(err.message);
+      assert.throws(() => ds.shuffle(seed as number), is, String(seed));
+      assert.throws(() => ds.trainTestSplit({ testSize: 0.2, seed: seed as number }), is);
+      await assert.rejects(ds.batches({ shuffle: { seed: seed as number } }).next(), is);
+      assert.throws(() => ds.loader({ shuffle: { seed: seed as number }, workers: 0 }), is);
+    }
+    assert.doesNotThrow(() => ds.shuffle(2 ** 40));
+  });
+
   test("seeded shuffle: reproducible, seed-dependent, a permutation, and get(i) agrees with iteration", async () => {
     const ds = datasets[1];
     const order = async (seed: number) => {
