@@ -241,11 +241,11 @@ export function widerDtype(a: Dtype, b: Dtype): Dtype | null {
       d === "bool" ? [0n, 1n] : (INT_RANGES[d] as [bigint, bigint]);
     const [alo, ahi] = range(a);
     const [blo, bhi] = range(b);
-    const lo = alo < blo ? alo : blo;
-    const hi = ahi > bhi ? ahi : bhi;
-    const fit = [...uints, ...ints].filter(
-      (d) => INT_RANGES[d]![0] <= lo && INT_RANGES[d]![1] >= hi,
-    );
+    // The narrowest integer type holding both ranges (bigints: no Math.min/max).
+    const fit = [...uints, ...ints].filter((d) => {
+      const [lo, hi] = INT_RANGES[d]!;
+      return lo <= alo && lo <= blo && hi >= ahi && hi >= bhi;
+    });
     fit.sort((x, y) => bits(x) - bits(y));
     return fit[0] ?? null;
   }

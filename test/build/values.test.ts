@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { convertBatch, type OutputColumn } from "../../src/build/catalog.ts";
+import { convertBatch, type OutputColumn, widerDtype } from "../../src/build/catalog.ts";
 import { build, checkSpec, loadSpec } from "../../src/build/index.ts";
 import { openDataset } from "../../src/dataset/index.ts";
 import { builtinSpec, hscSpec } from "../../src/demo/index.ts";
@@ -598,4 +598,24 @@ test("ra or dec in a unit other than degrees (hourangle, rad) is refused, not re
       return true;
     },
   );
+});
+
+test("widerDtype: the narrowest type holding both, as numpy.promote_types gives (int64 with uint64: none, not a lossy float64)", () => {
+  for (const [a, b, want] of [
+    ["int16", "uint16", "int32"],
+    ["int8", "uint8", "int16"],
+    ["uint8", "uint16", "uint16"],
+    ["int32", "int64", "int64"],
+    ["uint32", "int32", "int64"],
+    ["bool", "int8", "int8"],
+    ["float32", "int16", "float32"],
+    ["float32", "int32", "float64"],
+    ["float32", "float64", "float64"],
+    ["int64", "float32", "float64"],
+    ["int64", "uint64", null],
+    ["string", "int32", null],
+  ] as const) {
+    assert.equal(widerDtype(a, b), want, `${a} ${b}`);
+    assert.equal(widerDtype(b, a), want, `${b} ${a}`);
+  }
 });
