@@ -42,8 +42,13 @@ export interface CsvRecord {
 }
 
 export interface TokenizerOptions {
-  /** Field delimiter; " " means runs of spaces/tabs separate fields (ECSV). */
+  /** Field delimiter; " " means runs of spaces (and tabs, unless `tabs` is false) separate fields. */
   delimiter: string;
+  /**
+   * With delimiter " ": whether a tab separates fields too (default true, for whitespace tables).
+   * ECSV says false: its delimiter is the space, and astropy writes a tab inside a string as is.
+   */
+  tabs?: boolean;
   /** Lines starting with this character (outside quotes) are skipped. */
   comment?: string;
   file?: string;
@@ -61,6 +66,8 @@ export const DEFAULT_MAX_FIELD = 64 * 1024 * 1024;
 export class CsvTokenizer {
   private readonly delimiter: string;
   private readonly spaces: boolean;
+  /** Tabs separate fields (delimiter " " and `tabs` not false). */
+  private readonly tabs: boolean;
   private readonly comment: string | undefined;
   private readonly file: string | undefined;
   private readonly maxField: number;
@@ -78,6 +85,7 @@ export class CsvTokenizer {
   constructor(options: TokenizerOptions) {
     this.delimiter = options.delimiter;
     this.spaces = options.delimiter === " ";
+    this.tabs = this.spaces && options.tabs !== false;
     this.comment = options.comment;
     this.file = options.file;
     this.maxField = options.maxFieldLength ?? DEFAULT_MAX_FIELD;
@@ -187,7 +195,7 @@ export class CsvTokenizer {
         this.inComment = true;
         continue;
       }
-      if (this.spaces ? c === " " || c === "\t" : c === delim) {
+      if (this.spaces ? c === " " || (this.tabs && c === "\t") : c === delim) {
         if (!this.spaces || this.cur !== "" || this.curQuoted) this.finishField();
         if (!this.spaces) this.started = true;
         j++;
@@ -205,7 +213,7 @@ export class CsvTokenizer {
       let k = j + 1;
       while (k < n) {
         const d = s[k];
-        if (d === "\n" || d === "\r" || d === '"' || d === delim || (this.spaces && d === "\t"))
+        if (d === "\n" || d === "\r" || d === '"' || d === delim || (this.tabs && d === "\t"))
           break;
         k++;
       }

@@ -364,6 +364,8 @@ export class EcsvReader {
     let startRow = 0;
     for await (const records of readRecords(this.path, {
       delimiter: this.header.delimiter,
+      // A tab is a character of a value, as astropy writes and reads it (not a separator).
+      tabs: false,
       comment: "#",
       file: this.path,
     })) {

@@ -342,3 +342,26 @@ test("huge array subtypes are refused on open, naming the file and the column, b
   for await (const b of reader.batches()) sizes.push(b.rows);
   assert.deepEqual(sizes, [1, 1, 1]);
 });
+
+test("a tab inside an unquoted value is part of it, as astropy writes and reads it; rows split on spaces only", async () => {
+  // The bytes astropy 5.2 writes for Table({"a": [1, 2], "s": ["tab\tx", "y"]}).write(fmt="ascii.ecsv").
+  const path = join(dir, "tabs.ecsv");
+  writeFileSync(
+    path,
+    [
+      "# %ECSV 1.0",
+      "# ---",
+      "# datatype:",
+      "# - {name: a, datatype: int64}",
+      "# - {name: s, datatype: string}",
+      "# schema: astropy-2.0",
+      "a s",
+      "1 tab\tx",
+      "2 y",
+      "",
+    ].join("\n"),
+  );
+  const { batches } = await readAll(path);
+  assert.deepEqual(values(batches, "s"), ["tab\tx", "y"]);
+  assert.deepEqual(values(batches, "a"), [1n, 2n]);
+});
