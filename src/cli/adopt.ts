@@ -24,7 +24,7 @@ export function registerAdoptCommand(program: Command): void {
     )
     .option(
       "--index-dir <dir>",
-      "where indexes are kept (default: <cache dir>/mmu-index, see `astropile cache`); each tree gets <dir>/<name>-<hash of its absolute path or URL>",
+      "where indexes are kept (default: $ASTROPILE_MMU_INDEX_DIR, else <cache dir>/mmu-index, see `astropile cache`); each tree gets <dir>/<name>-<hash of its absolute path or URL>; the commands that read the tree look in $ASTROPILE_MMU_INDEX_DIR, so set it to the same <dir>",
     )
     .option(
       "--in-place",

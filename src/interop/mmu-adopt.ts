@@ -270,7 +270,14 @@ export function mmuIndexRoot(
       );
     return join(tree, IN_PLACE_INDEX_NAME);
   }
-  const base = options.indexDir ? resolve(options.indexDir) : join(defaultCacheDir(), "mmu-index");
+  // ASTROPILE_MMU_INDEX_DIR: where every command looks when not told (adopt --index-dir D, then
+  // ASTROPILE_MMU_INDEX_DIR=D for the commands that read the tree).
+  const env = process.env.ASTROPILE_MMU_INDEX_DIR;
+  const base = options.indexDir
+    ? resolve(options.indexDir)
+    : env
+      ? resolve(env)
+      : join(defaultCacheDir(), "mmu-index");
   // A remote tree is keyed by its URL without credentials or query (never written to disk).
   const key = remote ? redactUrl(tree) : tree;
   const hash = createHash("sha256").update(key, "utf8").digest("hex").slice(0, 16);

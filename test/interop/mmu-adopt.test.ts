@@ -692,3 +692,23 @@ for p in sys.argv[1:]:
     },
   );
 });
+
+test("an index kept elsewhere (--index-dir D) is found by every command when ASTROPILE_MMU_INDEX_DIR=D", async () => {
+  const work = tempDir("astropile-mmu-env-");
+  const tree = join(work, "desi");
+  cpSync(join(A, "desi"), tree, { recursive: true });
+  const index = join(work, "indexes");
+  const r = await adoptMmuTree(tree, { indexDir: index });
+  const before = process.env.ASTROPILE_MMU_INDEX_DIR;
+  try {
+    delete process.env.ASTROPILE_MMU_INDEX_DIR;
+    await assert.rejects(mmuDatasetRoot(tree, { adoptSmall: false }), {
+      code: "ASTROPILE_NOT_ADOPTED",
+    });
+    process.env.ASTROPILE_MMU_INDEX_DIR = index;
+    assert.equal(await mmuDatasetRoot(tree, { adoptSmall: false }), r.indexRoot);
+  } finally {
+    if (before === undefined) delete process.env.ASTROPILE_MMU_INDEX_DIR;
+    else process.env.ASTROPILE_MMU_INDEX_DIR = before;
+  }
+});
