@@ -499,8 +499,11 @@ export class Dataset {
       ? await this.sizeForIndexing()
       : this.sourceStarts[this.s.sources.length];
     const rows = Array.from(indices, (i) => {
-      if (!(Number.isInteger(i) && i >= 0 && i < n))
-        throw new UsageError(`index ${i} outside [0, ${n})`);
+      if (!Number.isInteger(i))
+        throw new UsageError(
+          `index ${JSON.stringify(i) ?? String(i)} is not an integer row number`,
+        );
+      if (!(i >= 0 && i < n)) throw new UsageError(`index ${i} outside [0, ${n})`);
       return this.globalRowAt(i);
     });
     return this.examplesFor(rows, this.columns);

@@ -71,9 +71,12 @@ export function idKeyOf(spec: ColumnSpec, id: string | number | bigint): bigint 
       { column: spec.name },
     );
   }
+  // Text is decimal digits only: BigInt("") is 0n and BigInt("0x10") 16n.
+  if (typeof id === "string" && !/^\s*-?\d+\s*$/.test(id))
+    throw new SchemaError(`"${id}" is not an integer id (decimal digits)`, { column: spec.name });
   let big: bigint;
   try {
-    big = BigInt(id);
+    big = BigInt(typeof id === "string" ? id.trim() : id);
   } catch {
     throw new SchemaError(`"${id}" is not an integer id`, { column: spec.name });
   }

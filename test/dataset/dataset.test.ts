@@ -310,6 +310,20 @@ describe("iteration", () => {
     assert.deepEqual(await idsOf(ds), ids.length ? Array.from(ids, String).sort() : []);
   });
 
+  test("a row number that is not an integer, or an id given as text that is not decimal digits, is refused saying so", async () => {
+    const ds = datasets[0];
+    await assert.rejects(ds.get(1.5), /index 1\.5 is not an integer row number/);
+    await assert.rejects(
+      ds.get("3" as unknown as number),
+      /index "3" is not an integer row number/,
+    );
+    await assert.rejects(ds.get(ds.length), /outside \[0, /);
+    for (const id of ["0x10", "", " ", "1e3", "12abc"])
+      await assert.rejects(ds.getById(id), /is not an integer id \(decimal digits\)/, id);
+    const first = (await ds.get(0)).object_id as bigint;
+    assert.equal((await ds.getById(` ${first} `)).object_id, first);
+  });
+
   test("a seed that is not an integer is refused everywhere a seed is taken (NaN, 1.5 and text were other seeds)", async () => {
     const ds = datasets[0];
     for (const seed of [Number.NaN, 1.5, "a", Number.POSITIVE_INFINITY]) {
