@@ -70,6 +70,8 @@ export interface CatalogReader {
   path: string;
   /** Source columns with their types (CSV: inferred from the first rows). */
   specs: ColumnSpec[];
+  /** Columns the file has that a catalog cannot take, and why (FITS variable-length arrays). */
+  unreadable?: Record<string, string>;
   batches(columns: string[], batchRows: number): AsyncGenerator<RawBatch>;
   /**
    * CSV only (and only the dialects the byte reader reads): the same rows as byte ranges, with
@@ -151,9 +153,15 @@ export async function openCatalog(path: string, source: CatalogSource): Promise<
     await fits.close();
     throw err;
   }
+  const unreadable: Record<string, string> = emptyRecord();
+  for (const c of table.columns)
+    if (c.variable)
+      unreadable[c.name] =
+        `a variable-length array column (TFORM ${c.variable}), which a catalog cannot take (one value per row)`;
   return {
     path,
     specs: table.specs,
+    unreadable,
     async *batches(columns, batchRows) {
       for await (const b of table.rows(batchRows, { columns })) {
         const columnsOut: Record<string, ColumnValues> = emptyRecord();
@@ -187,7 +195,8 @@ function pick(
 export function checkSourceColumns(reader: CatalogReader, needed: string[]): void {
   const have = new Set(reader.specs.map((s) => s.name));
   for (const name of needed)
-    if (!have.has(name)) throw missingSource(name, null, reader.specs, reader.path);
+    if (!have.has(name))
+      throw missingSource(name, null, reader.specs, reader.path, reader.unreadable);
 }
 
 const POSITION: Record<string, { unit: string; description: string }> = {
@@ -206,7 +215,14 @@ function missingSource(
   name: string | null,
   sourceSpecs: ColumnSpec[],
   file: string,
+  unreadable?: Record<string, string>,
 ): SchemaError {
+  const why = unreadable && Object.hasOwn(unreadable, from) ? unreadable[from] : undefined;
+  if (why)
+    return new SchemaError(
+      `catalog column "${from}"${name === null ? "" : ` (mapped to "${name}")`} is ${why}`,
+      { file, column: from },
+    );
   const list = sourceSpecs.map((s) => s.name);
   const only = list.length === 1 ? /[\t;|]/.exec(list[0]) : null;
   const commented =
@@ -318,6 +334,7 @@ export function outputColumns(
   mapping: Record<string, ColumnSource>,
   sourceSpecs: ColumnSpec[],
   file: string,
+  unreadable?: Record<string, string>,
 ): OutputColumn[] {
   const byName = new Map(sourceSpecs.map((s) => [s.name, s]));
   const out: OutputColumn[] = [];
@@ -325,7 +342,7 @@ export function outputColumns(
     const opts = typeof src === "string" ? { from: src } : src;
     const from = sourceName(src);
     const have = byName.get(from);
-    if (!have) throw missingSource(from, name, sourceSpecs, file);
+    if (!have) throw missingSource(from, name, sourceSpecs, file, unreadable);
     if (have.shape.length > 0 && !("dtype" in opts && opts.dtype))
       throw new SchemaError(`array columns are not supported in catalogs (mapped to "${name}")`, {
         file,

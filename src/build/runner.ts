@@ -226,6 +226,7 @@ async function makePlan(
       spec.catalog.columns,
       await allSourceSpecs(spec, catalogFiles, first.specs),
       catalogFiles[0],
+      first.unreadable,
     );
   } finally {
     await first.close();

@@ -619,3 +619,37 @@ test("widerDtype: the narrowest type holding both, as numpy.promote_types gives 
     assert.equal(widerDtype(b, a), want, `${b} ${a}`);
   }
 });
+
+test("a FITS variable-length column mapped in a catalog is named as such, not as a column the file lacks", async () => {
+  const dir = join(scratch, "vla");
+  mkdirSync(dir, { recursive: true });
+  cpSync(
+    join(import.meta.dirname, "..", "fixtures", "formats", "tables.fits"),
+    join(dir, "t.fits"),
+  );
+  const spec = checkSpec(
+    {
+      config: "main",
+      provenance: { survey: "VLA" },
+      catalog: {
+        files: "t.fits",
+        hdu: "EVERY_TFORM",
+        columns: {
+          object_id: "i64",
+          ra: { from: "d", unit: "deg" },
+          dec: { from: "e", unit: "deg" },
+          x: "vla_d",
+        },
+      },
+    },
+    dir,
+  );
+  await assert.rejects(build(spec, { out: join(dir, "out"), workers: 1 }), (err: Error) => {
+    assert.equal(err.name, "SchemaError");
+    assert.match(
+      err.message,
+      /^catalog column "vla_d" \(mapped to "x"\) is a variable-length array column \(TFORM Q\), which a catalog cannot take/,
+    );
+    return true;
+  });
+});
