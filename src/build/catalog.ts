@@ -279,10 +279,12 @@ export function widerDtype(a: Dtype, b: Dtype): Dtype | null {
  * over the files (see {@link widerDtype}), a fixed string width the longest. Without this the
  * first file's types were taken for all, so a float64 column read as float32 from its first file
  * stored 1e-50 as 0. A column whose types have no common type is a SchemaError naming both
- * files, unless the spec fixes its dtype (`fixed`).
+ * files, unless the spec fixes its dtype (`fixed`). Only the columns the spec maps (`used`) are
+ * merged and checked: a column it leaves out may differ freely.
  */
 export function mergeSourceSpecs(
   files: Array<{ path: string; specs: ColumnSpec[] }>,
+  used: Set<string>,
   fixed: Set<string>,
 ): ColumnSpec[] {
   const first = files[0]!;
@@ -292,7 +294,7 @@ export function mergeSourceSpecs(
   for (const { path, specs } of files.slice(1)) {
     for (const s of specs) {
       const have = byName.get(s.name);
-      if (!have) continue;
+      if (!have || !used.has(s.name)) continue;
       if (s.unit !== undefined && have.unit !== undefined && s.unit !== have.unit)
         throw new SchemaError(
           `column "${s.name}" is in "${have.unit}" in ${first.path} and in "${s.unit}" in ${path}: one column holds one unit; convert one of them`,

@@ -194,10 +194,13 @@ async function allSourceSpecs(
   firstSpecs: ColumnSpec[],
 ): Promise<ColumnSpec[]> {
   if (catalogFiles.length === 1) return firstSpecs;
-  // Columns whose dtype (and, for text, width) the spec fixes are converted as it says.
+  // Only the mapped columns matter; those whose dtype the spec fixes are converted as it says.
+  const used = new Set<string>();
   const fixed = new Set<string>();
-  for (const src of Object.values(spec.catalog.columns))
+  for (const src of Object.values(spec.catalog.columns)) {
+    used.add(sourceName(src));
     if (typeof src !== "string" && src.dtype !== undefined) fixed.add(sourceName(src));
+  }
   const files = [{ path: catalogFiles[0]!, specs: firstSpecs }];
   for (const path of catalogFiles.slice(1)) {
     const reader = await openCatalog(path, spec.catalog);
@@ -207,7 +210,7 @@ async function allSourceSpecs(
       await reader.close();
     }
   }
-  return mergeSourceSpecs(files, fixed);
+  return mergeSourceSpecs(files, used, fixed);
 }
 
 async function makePlan(

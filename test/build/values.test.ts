@@ -541,6 +541,16 @@ test("catalog files whose columns differ in type: each column stored in a type t
     );
     return true;
   });
+  // A column the spec does not map may differ freely between the files.
+  const unmapped = checkSpec(
+    {
+      config: "unmapped",
+      provenance: { survey: "WIDEN" },
+      catalog: { files: "h*.fits", columns: { object_id: "id", ra: "ra", dec: "dec" } },
+    },
+    dir,
+  );
+  assert.equal((await build(unmapped, { out, workers: 1 })).report.rows, 2);
 });
 
 test("ra or dec in a unit other than degrees (hourangle, rad) is refused, not read as degrees; units that differ between files too", async () => {
