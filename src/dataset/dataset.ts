@@ -715,12 +715,6 @@ export class Dataset {
   }
 
   /**
-   * Writes this view as a new parent dataset (standard names kept, healpix and _healpix_29
-   * recomputed, object_id/ra/dec always included), in the layout of the dataset it comes from
-   * unless `layout` says otherwise (see DatasetWriterOptions). Holds `path`'s writer lock while
-   * writing (`lock`, `wait`: see DatasetWriterOptions).
-   */
-  /**
    * Where saveToDisk may write: not inside a dataset it reads, nor around one (the new files
    * would mix with, or replace, the ones being read), nor over the config it reads in that
    * dataset; another config of the same dataset is fine. And not into a folder of other files.
@@ -750,6 +744,12 @@ export class Dataset {
       );
   }
 
+  /**
+   * Writes this view as a new parent dataset (standard names kept, healpix and _healpix_29
+   * recomputed, object_id/ra/dec always included), in the layout of the dataset it comes from
+   * unless `layout` says otherwise (see DatasetWriterOptions). Holds `path`'s writer lock while
+   * writing (`lock`, `wait`: see DatasetWriterOptions).
+   */
   async saveToDisk(
     path: string,
     options: {
