@@ -203,23 +203,26 @@ describe("astropile demo, info, head, cone", () => {
       if (d <= radius) want.set((all.columns.object_id as BigInt64Array)[i].toString(), d);
     }
     assert.ok(want.size >= 3, `${want.size} objects in the cone`);
-    const r = json<{ rows: Array<{ dist_arcsec: number; object_id: number | string }> }>(
-      await cli(
-        "cone",
-        hscDir,
-        "--ra",
-        String(ra0),
-        "--dec",
-        String(dec0),
-        "--radius",
-        String(radius),
-        "--columns",
-        "object_id",
-        "--json",
-        "--limit",
-        "1000",
-      ),
-    );
+    // The cone's ids as JSON, centred at right ascension `ra`.
+    const idsAt = async (ra: number) =>
+      json<{ rows: Array<{ dist_arcsec: number; object_id: string }> }>(
+        await cli(
+          "cone",
+          hscDir,
+          "--ra",
+          String(ra),
+          "--dec",
+          String(dec0),
+          "--radius",
+          String(radius),
+          "--columns",
+          "object_id",
+          "--json",
+          "--limit",
+          "1000",
+        ),
+      );
+    const r = await idsAt(ra0);
     assert.equal(r.rows.length, want.size);
     for (const [k, row] of r.rows.entries()) {
       const d = want.get(String(row.object_id));
@@ -250,23 +253,7 @@ describe("astropile demo, info, head, cone", () => {
     const every = r as unknown as { matched: number; truncated: boolean };
     assert.deepEqual([every.matched, every.truncated], [want.size, false]);
     // A centre given as a negative right ascension (the -180..180 habit) is the same cone.
-    const negative = json<{ rows: Array<{ object_id: string }> }>(
-      await cli(
-        "cone",
-        hscDir,
-        "--ra",
-        String(ra0 - 360),
-        "--dec",
-        String(dec0),
-        "--radius",
-        String(radius),
-        "--columns",
-        "object_id",
-        "--json",
-        "--limit",
-        "1000",
-      ),
-    );
+    const negative = await idsAt(ra0 - 360);
     assert.deepEqual(
       negative.rows.map((x) => x.object_id),
       r.rows.map((x) => x.object_id),
