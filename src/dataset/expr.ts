@@ -270,7 +270,9 @@ export function parseExpr(src: string): Expr {
       const values: Scalar[] = [];
       while (peek() && peek().text !== close) {
         values.push(value());
+        // Values are separated by commas: "[1 2 3]" is a typo, not three values.
         if (peek()?.text === ",") i++;
+        else if (peek() && peek().text !== close) fail(`"," or "${close}"`);
       }
       if (peek()?.text !== close) fail(`"${close}"`);
       i++;

@@ -88,6 +88,9 @@ test("comparisons as numpy makes them: float32 columns in float32, NaN in no lis
       bad,
     );
   }
+  // A list without commas is a typo, refused; with them it parses.
+  assert.throws(() => parseExpr("k in [1 2 3]"), UsageError);
+  assert.deepEqual(rows("k in [1, 2, 3]"), [1, 3, 4]);
   // Malformed object forms are usage errors, not TypeErrors or silent empty results.
   assert.throws(() => rows({ column: "k", op: "in", value: 5 } as never), UsageError);
   assert.throws(() => rows({ column: "k", op: "between", value: [1] } as never), UsageError);
