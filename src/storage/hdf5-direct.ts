@@ -568,18 +568,20 @@ export class DirectColumn {
    * array small enough for V8 to keep on its heap), so a one-row read of a light column
    * allocates no ArrayBuffer. null as readBytes.
    */
-  readShared(start: number, end: number): Uint8Array | null {
+  readShared(start: number, end: number, keepChunks = false): Uint8Array | null {
     const n = (end - start) * this.rowBytes;
     if (n > SHARED_READ_BYTES)
       throw new RangeError("readShared: more rows than the shared buffer holds");
-    return this.readInto(start, end, sharedBytes, 0) ? sharedBytes.subarray(0, n) : null;
+    return this.readInto(start, end, sharedBytes, 0, keepChunks)
+      ? sharedBytes.subarray(0, n)
+      : null;
   }
 
   /**
    * Rows [start, end) as bytes in the file's element order and byte order (swap separately).
    * Returns null when a chunk in the range was never written (the fill value is h5wasm's job).
    */
-  readBytes(start: number, end: number): Uint8Array | null {
+  readBytes(start: number, end: number, keepChunks = false): Uint8Array | null {
     const { storage, dims } = this.layout;
     if (storage.kind === "contiguous") {
       if (storage.address === UNDEFINED) return null;
@@ -593,7 +595,7 @@ export class DirectColumn {
     const chunk = storage.chunk;
     const first = Math.floor(start / chunk[0]);
     const whole = dims.length === 1 || chunk.every((c, i) => i === 0 || c === dims[i]);
-    if (whole && start === first * chunk[0] && end === start + chunk[0]) {
+    if (!keepChunks && whole && start === first * chunk[0] && end === start + chunk[0]) {
       this.index!.load?.(first * this.innerCells(), (first + 1) * this.innerCells());
       return this.chunk(first * this.innerCells(), true); // exactly one chunk: its bytes as they are
     }
@@ -601,7 +603,7 @@ export class DirectColumn {
     // Not zeroed: every byte is written (a chunk missing returns null). Four bytes of slack
     // take the checksum of a chunk read straight into place (see readInPlace).
     const out = unzeroedBytes(n + 4);
-    return this.readInto(start, end, out, 0) ? out.subarray(0, n) : null;
+    return this.readInto(start, end, out, 0, keepChunks) ? out.subarray(0, n) : null;
   }
 
   /** Chunks of the grid per chunk along axis 0. */
@@ -613,9 +615,11 @@ export class DirectColumn {
    * Rows [start, end) as bytes in the file's element and byte order, written into `out` from
    * byte `at` (the loader's batch buffers: no array allocated for them). False, with `out` partly
    * written, when a chunk in the range was never written (the fill value is h5wasm's job).
-   * Bytes of `out` outside the range are left as they were.
+   * Bytes of `out` outside the range are left as they were. `keepChunks`: whole chunks go
+   * through the decoded-chunk cache too, not straight into `out` (for reads that come back to
+   * the same chunks: a shuffled loader's batches each gather rows from all over a file).
    */
-  readInto(start: number, end: number, out: Uint8Array, at: number): boolean {
+  readInto(start: number, end: number, out: Uint8Array, at: number, keepChunks = false): boolean {
     const { storage, dims } = this.layout;
     const n = (end - start) * this.rowBytes;
     if (at + n > out.length) throw new RangeError("readInto: the rows do not fit in the buffer");
@@ -647,6 +651,7 @@ export class DirectColumn {
         const to = at + (r0 - start) * this.rowBytes;
         if (
           whole &&
+          !keepChunks &&
           r1 - r0 === chunk[0] &&
           (this.readInPlace(cell, out, to, at + n) || this.decodeInPlace(cell, out, to))
         )

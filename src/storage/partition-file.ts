@@ -109,6 +109,8 @@ export interface FileExpectation {
 
 /** Rows separated by at most this many bytes of unwanted data are read in one call. */
 const COALESCE_GAP_BYTES = 64 * 1024;
+/** Rows of gap a sparse gather still reads through (from decoded chunks kept in memory). */
+const SPARSE_GAP_ROWS = 8;
 
 export class PartitionFile {
   readonly path: string;
@@ -457,8 +459,18 @@ export class PartitionFile {
         const runStart = rows[order[i]];
         let j = i + 1;
         while (j < n && rows[order[j]] - rows[order[j - 1]] <= gapRows + 1) j++;
-        const runEnd = rows[order[j - 1]] + 1;
-        const chunk = this.readColumnRange(info, runStart, runEnd);
+        let runEnd = rows[order[j - 1]] + 1;
+        // A sparse run (most of its rows not wanted: a shuffled loader's batch gathers rows from
+        // all over a file) is read in short runs through the decoded-chunk cache instead: the
+        // next batch wants other rows of the same chunks, and copying the whole range for each
+        // batch cost more than the rows.
+        const sparse = 2 * (j - i) < runEnd - runStart;
+        if (sparse) {
+          j = i + 1;
+          while (j < n && rows[order[j]] - rows[order[j - 1]] <= SPARSE_GAP_ROWS + 1) j++;
+          runEnd = rows[order[j - 1]] + 1;
+        }
+        const chunk = this.readColumnRange(info, runStart, runEnd, sparse);
         for (let k = i; k < j; k++) {
           const src = (rows[order[k]] - runStart) * per;
           const dst = order[k] * per;
@@ -535,7 +547,12 @@ export class PartitionFile {
     if (this.closed) throw new UsageError("file is closed", { file: this.path });
   }
 
-  private readColumnRange(info: ColumnInfo, start: number, end: number): ColumnValues {
+  private readColumnRange(
+    info: ColumnInfo,
+    start: number,
+    end: number,
+    keepChunks = false,
+  ): ColumnValues {
     const place = () => ({ file: this.path, column: info.name, detail: `rows ${start}..${end}` });
     if ((info.dtype as string) === "unsupported") {
       throw new SchemaError(`cannot read a column stored as ${info.storedAs}`, place());
@@ -545,7 +562,9 @@ export class PartitionFile {
     if (direct) {
       // A few bytes (a light column's row): read through the shared buffer, then copied.
       const shared = (end - start) * direct.rowBytes <= SHARED_READ_BYTES;
-      const bytes = shared ? direct.readShared(start, end) : direct.readBytes(start, end);
+      const bytes = shared
+        ? direct.readShared(start, end, keepChunks)
+        : direct.readBytes(start, end, keepChunks);
       // null: a chunk in the range was never written; libhdf5 knows the fill value.
       if (bytes) return fromBytes(info, direct.layout, bytes, shared);
     }
