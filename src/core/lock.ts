@@ -22,7 +22,7 @@
 //     manifest), so a writer whose heartbeat stalled long enough to be taken over fails instead
 //     of overwriting the new holder's work.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import {
   type FileHandle,
   link,
@@ -681,5 +681,8 @@ function unregister(lock: WriterLock): void {
 async function testHold(): Promise<void> {
   const file = process.env.ASTROPILE_TEST_HOLD_LOCK;
   if (!file) return;
+  // FILE.held says the lock is taken and registered (released at exit from now on): the lock
+  // file itself appears a few awaits earlier.
+  writeFileSync(`${file}.held`, `${process.pid}\n`);
   while (!existsSync(file)) await new Promise((r) => setTimeout(r, 20));
 }

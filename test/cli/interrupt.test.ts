@@ -1,7 +1,8 @@
 // Ctrl-C on `astropile build`: the process ends at once (exit 130; SIGTERM 143) saying the build
 // did not finish and that running the same command resumes; its lock is released, nothing is
 // published, and the same command then builds the dataset. The build is held with its lock taken
-// (ASTROPILE_TEST_HOLD_LOCK) so the signal arrives mid-build without any timing.
+// (ASTROPILE_TEST_HOLD_LOCK, which writes HOLD.held once the lock is registered) so the signal
+// arrives mid-build without any timing.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -42,9 +43,10 @@ test("a build interrupted by SIGINT or SIGTERM says how to resume, releases its 
     });
     const done = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
     try {
-      // The build holds its lock: it has started and is waiting for the hold file.
+      // The build holds its lock (taken and registered for release at exit) and waits for the
+      // hold file: the test hook writes HOLD.held then.
       const end = Date.now() + 120_000;
-      while (!existsSync(join(out, LOCK_FILE))) {
+      while (!existsSync(`${join(dir, `never-${signal}`)}.held`)) {
         assert.ok(Date.now() < end, "the build never took its lock");
         await new Promise((r) => setTimeout(r, 20));
       }
