@@ -13,6 +13,7 @@ import {
   utf8Length,
 } from "../core/columns.ts";
 import { SchemaError, SpecError } from "../core/errors.ts";
+import { integerText } from "../core/number-text.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import {
   type CsvReader,
@@ -417,7 +418,7 @@ function checkFill(fill: number | string | boolean, spec: ColumnSpec, name: stri
   if (!range) return;
   let value: bigint | null = null;
   if (typeof fill === "number" && Number.isSafeInteger(fill)) value = BigInt(fill);
-  else if (typeof fill === "string" && /^-?\d+$/.test(fill.trim())) value = BigInt(fill.trim());
+  else if (typeof fill === "string") value = integerText(fill);
   if (value === null)
     throw bad(
       `is not ${aDtype(dtype)} value (an integer${dtype.endsWith("64") ? ", as a string of digits past 2^53" : ""})`,
@@ -599,7 +600,7 @@ function storeFill(
   if (dtype === "string") (out as string[])[r] = String(fill);
   else if (out instanceof BigInt64Array || out instanceof BigUint64Array)
     // Checked by checkFill: a safe integer, or a string of digits (exact past 2^53).
-    out[r] = BigInt(typeof fill === "string" ? fill.trim() : Number(fill));
+    out[r] = typeof fill === "string" ? integerText(fill)! : BigInt(Number(fill));
   else (out as Int32Array)[r] = Number(fill);
 }
 

@@ -5,6 +5,7 @@
 
 import type { ColumnValues } from "../core/columns.ts";
 import { SchemaError, UsageError } from "../core/errors.ts";
+import { integerText, isDecimalText } from "../core/number-text.ts";
 
 export type Scalar = number | bigint | string | boolean;
 export type CompareOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
@@ -31,9 +32,6 @@ export function exprToString(e: Expr): string {
   if ("not" in e) return `not ${exprToString(e.not)}`;
   return `${e.column} ${e.op} ${JSON.stringify(e.value, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`;
 }
-
-/** A decimal number as text (what a string compared with a numeric column must be). */
-const DECIMAL = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 /** Column values for evaluation: one value per row (scalar columns only). */
 export type ColumnLookup = (column: string) => ColumnValues;
@@ -81,12 +79,13 @@ export function evaluate(e: Expr, n: number, lookup: ColumnLookup): Uint8Array {
     if (str) return String(v);
     if (typeof v === "boolean") v = v ? 1 : 0;
     // Text for a number must be a decimal number: Number("") is 0 and Number("0x3") is 3.
-    if (typeof v === "string" && !DECIMAL.test(v)) throw notNumber(v);
+    if (typeof v === "string" && !isDecimalText(v)) throw notNumber(v);
     if (big) {
       if (typeof v === "number" && !Number.isInteger(v)) return v; // compared as a number below
-      if (typeof v === "string" && !/^\s*[-+]?\d+\s*$/.test(v)) return Number(v); // a decimal fraction: compared as a number below
+      // Text of an integer exactly; a decimal fraction is compared as a number below.
+      if (typeof v === "string") return integerText(v) ?? Number(v);
       try {
-        return BigInt(typeof v === "string" ? v.trim() : (v as number | bigint));
+        return BigInt(v as number | bigint);
       } catch {
         throw new SchemaError(`cannot compare an integer column with ${JSON.stringify(v)}`, {
           column: e.column,

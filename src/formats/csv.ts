@@ -21,6 +21,7 @@ import {
   type NumericArray,
 } from "../core/columns.ts";
 import { FormatError, UsageError, WriteError } from "../core/errors.ts";
+import { integerText, isDecimalText } from "../core/number-text.ts";
 import { emptyRecord, own } from "../core/records.ts";
 import { textChunks } from "./text.ts";
 
@@ -252,8 +253,6 @@ export async function* readRecords(
 // ---------------------------------------------------------------------------------------------
 // Values
 
-const INT_RE = /^[+-]?\d+$/;
-const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const SPECIAL_FLOATS: Record<string, number> = {
   nan: Number.NaN,
   "+nan": Number.NaN,
@@ -279,9 +278,8 @@ export const INT_RANGES: Record<string, [bigint, bigint]> = {
 
 /** An integer in the dtype's range, or null when `text` is not one. */
 export function parseInteger(text: string, dtype: string): bigint | null {
-  const t = text.trim();
-  if (!INT_RE.test(t)) return null;
-  const v = BigInt(t);
+  const v = integerText(text);
+  if (v === null) return null;
   const [lo, hi] = INT_RANGES[dtype];
   return v < lo || v > hi ? null : v;
 }
@@ -289,7 +287,7 @@ export function parseInteger(text: string, dtype: string): bigint | null {
 /** A float (nan, inf, -inf accepted in any case), or null when `text` is not a number. */
 export function parseFloatText(text: string): number | null {
   const t = text.trim();
-  if (FLOAT_RE.test(t)) return Number(t);
+  if (isDecimalText(t)) return Number(t);
   const special = own(SPECIAL_FLOATS, t.toLowerCase());
   return special === undefined ? null : special;
 }

@@ -6,6 +6,7 @@
 import { join, posix } from "node:path";
 import type { ColumnSpec, ColumnValues } from "../core/columns.ts";
 import { ManifestMismatchError, SchemaError } from "../core/errors.ts";
+import { integerText } from "../core/number-text.ts";
 import { int64Words } from "../core/words.ts";
 import type { ExternalSorter } from "./external-sort.ts";
 import { FILE_LIST_ATTRIBUTE } from "./identity.ts";
@@ -72,11 +73,12 @@ export function idKeyOf(spec: ColumnSpec, id: string | number | bigint): bigint 
     );
   }
   // Text is decimal digits only: BigInt("") is 0n and BigInt("0x10") 16n.
-  if (typeof id === "string" && !/^\s*-?\d+\s*$/.test(id))
+  const text = typeof id === "string" ? integerText(id) : null;
+  if (typeof id === "string" && text === null)
     throw new SchemaError(`"${id}" is not an integer id (decimal digits)`, { column: spec.name });
   let big: bigint;
   try {
-    big = BigInt(typeof id === "string" ? id.trim() : id);
+    big = text ?? BigInt(id);
   } catch {
     throw new SchemaError(`"${id}" is not an integer id`, { column: spec.name });
   }
