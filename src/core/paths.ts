@@ -15,7 +15,22 @@ export async function realPathOf(path: string): Promise<string> {
 }
 
 /** True when `inner` is `outer` or lies under it (both absolute, as realPathOf gives them). */
-export function pathWithin(inner: string, outer: string): boolean {
+function pathWithin(inner: string, outer: string): boolean {
   const rel = relative(outer, inner);
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+}
+
+/**
+ * How the place a writer would write (`target`) lies against a local dataset `root`, links
+ * resolved: the same directory, inside it, holding it, or null when apart.
+ */
+export async function placeAgainst(
+  target: string,
+  root: string,
+): Promise<"same" | "inside" | "holds" | null> {
+  const t = await realPathOf(target);
+  const r = await realPathOf(root);
+  if (t === r) return "same";
+  if (pathWithin(t, r)) return "inside";
+  return pathWithin(r, t) ? "holds" : null;
 }

@@ -17,7 +17,7 @@ import {
   sliceRows,
 } from "../core/columns.ts";
 import { NotFoundError, SchemaError, UsageError } from "../core/errors.ts";
-import { pathWithin, realPathOf } from "../core/paths.ts";
+import { placeAgainst } from "../core/paths.ts";
 import { emptyRecord } from "../core/records.ts";
 import {
   type PublishOptions,
@@ -720,23 +720,18 @@ export class Dataset {
    * dataset; another config of the same dataset is fine. And not into a folder of other files.
    */
   private async checkSaveTarget(path: string, config: string): Promise<void> {
-    const target = await realPathOf(path);
     for (const src of this.s.sources) {
       if (remoteUrl(src.root) !== null) continue;
-      const root = await realPathOf(src.root);
-      const same = target === root;
-      if (
-        (same && config === src.config) ||
-        (!same && (pathWithin(target, root) || pathWithin(root, target)))
-      )
-        throw new UsageError(
-          same
-            ? `cannot save to ${path} as config "${config}": that is the config being read; give another config name or another directory`
-            : `cannot save to ${path}: it ${pathWithin(target, root) ? "is inside" : "holds"} the dataset being read (${src.root}); save elsewhere`,
-          { file: path },
-        );
+      const place = await placeAgainst(path, src.root);
+      if (place === null || (place === "same" && config !== src.config)) continue;
+      throw new UsageError(
+        place === "same"
+          ? `cannot save to ${path} as config "${config}": that is the config being read; give another config name or another directory`
+          : `cannot save to ${path}: it ${place === "holds" ? "holds" : "is inside"} the dataset being read (${src.root}); save elsewhere`,
+        { file: path },
+      );
     }
-    const entries = await readdir(target).catch(() => null);
+    const entries = await readdir(path).catch(() => null);
     if (entries && entries.length > 0 && !entries.includes("astropile.json"))
       throw new UsageError(
         `cannot save to ${path}: it is a folder of other files, not a dataset; give an empty or new directory`,

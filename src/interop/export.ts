@@ -16,7 +16,7 @@ import {
   UsageError,
   WriteError,
 } from "../core/errors.ts";
-import { pathWithin, realPathOf } from "../core/paths.ts";
+import { placeAgainst } from "../core/paths.ts";
 import { hostToken, pidExists } from "../core/process-owner.ts";
 import { remoteUrl } from "../core/remote-path.ts";
 import { registerDatasetExport } from "../dataset/dataset.ts";
@@ -211,13 +211,12 @@ function checkFormatOptions(exporter: Exporter, given: ExportOptions["formatOpti
  * would replace the dataset's own files (or the directory holding them).
  */
 async function checkNotInside(out: string, roots: string[]): Promise<void> {
-  const target = await realPathOf(out);
   for (const root of roots) {
     if (remoteUrl(root) !== null) continue;
-    const dir = await realPathOf(root);
-    if (pathWithin(target, dir) || pathWithin(dir, target))
+    const place = await placeAgainst(out, root);
+    if (place !== null)
       throw new UsageError(
-        `cannot export to ${out}: it ${pathWithin(target, dir) ? "is inside" : "holds"} the dataset being exported (${root}); write the export elsewhere`,
+        `cannot export to ${out}: it ${place === "holds" ? "holds" : "is inside"} the dataset being exported (${root}); write the export elsewhere`,
         { file: out },
       );
   }
